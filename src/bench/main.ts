@@ -1,0 +1,107 @@
+/**
+ * `npm run bench`: the orchestrator's own overhead with no-op tasks, durable on SQLite, in one process.
+ * Prints one JSON line per scenario: { scenario, n, seconds, tasksPerSecond, p50Ms, p99Ms }.
+ * Scenarios: chain-1000 (latency from one task's end to the next one's start), fanout-10000 (10,000
+ * independent tasks then one join), load-10000 (build and validate a 10,000-task DAG), and the
+ * scheduler's schedule-1000 and dag-change-1000 (see schedule.ts).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { loadConfig } from "../config.js";
+import { dag, type Dag } from "../dsl/dag.js";
+import type { AnyRef } from "../dsl/types.js";
+import { Sluice } from "../sluice.js";
+import { percentile, round, type BenchResult } from "./result.js";
+import { closeScheduleBench, dagChange, schedule } from "./schedule.js";
+
+type Result = BenchResult;
+
+
+async function withSluice<T>(dags: Dag[], fn: (s: Sluice) => Promise<T>): Promise<T> {
+  const home = mkdtempSync(join(tmpdir(), "sluice-bench-"));
+  const s = await Sluice.open(loadConfig({ home, dags: join(home, "no-dags") }), { loadDags: false, dags });
+  try {
+    return await fn(s);
+  } finally {
+    await s.close();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+async function chain(n: number): Promise<Result> {
+  const starts = new Float64Array(n);
+  const ends = new Float64Array(n);
+  const d = dag("bench_chain", (b) => {
+    let prev: AnyRef | null = null;
+    for (let i = 0; i < n; i++) {
+      const idx = i;
+      prev = b.task(`t${i}`, { after: prev ? [prev] : [] }, () => {
+        starts[idx] = performance.now();
+        ends[idx] = performance.now();
+      });
+    }
+  });
+  return withSluice([d], async (s) => {
+    const t0 = performance.now();
+    const summary = await s.run(d.id);
+    const seconds = (performance.now() - t0) / 1000;
+    if (summary.state !== "success") throw new Error(`chain run ${summary.state}`);
+    const gaps: number[] = [];
+    for (let i = 1; i < n; i++) gaps.push(starts[i]! - ends[i - 1]!);
+    gaps.sort((a, b) => a - b);
+    return { scenario: `chain-${n}`, n, seconds: round(seconds), tasksPerSecond: Math.round(n / seconds), p50Ms: round(percentile(gaps, 50)), p99Ms: round(percentile(gaps, 99)) };
+  });
+}
+
+async function fanout(n: number): Promise<Result> {
+  const d = dag("bench_fanout", (b) => {
+    const all: AnyRef[] = [];
+    for (let i = 0; i < n; i++) all.push(b.task(`t${i}`, () => undefined));
+    b.task("join", { after: all }, () => undefined);
+  });
+  return withSluice([d], async (s) => {
+    const t0 = performance.now();
+    const summary = await s.run(d.id);
+    const seconds = (performance.now() - t0) / 1000;
+    if (summary.state !== "success") throw new Error(`fanout run ${summary.state}`);
+    return { scenario: `fanout-${n}`, n: n + 1, seconds: round(seconds), tasksPerSecond: Math.round((n + 1) / seconds), p50Ms: null, p99Ms: null };
+  });
+}
+
+async function load(n: number): Promise<Result> {
+  const t0 = performance.now();
+  const d = dag("bench_load", (b) => {
+    // a realistic shape: layers of 100 tasks, each depending on two tasks of the layer before
+    const layers: AnyRef[][] = [];
+    for (let l = 0; l < n / 100; l++) {
+      const layer: AnyRef[] = [];
+      for (let i = 0; i < 100; i++) {
+        const prev = layers[l - 1];
+        layer.push(b.task(`l${l}_t${i}`, { after: prev ? [prev[i]!, prev[(i + 1) % 100]!] : [] }, () => i));
+      }
+      layers.push(layer);
+    }
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  if (d.spec.tasks.length !== n) throw new Error("load: wrong task count");
+  return { scenario: `load-${n}`, n, seconds: round(seconds), tasksPerSecond: Math.round(n / seconds), p50Ms: null, p99Ms: null };
+}
+
+const only = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+const scenarios: [string, () => Promise<Result>][] = [
+  ["chain-1000", () => chain(1000)],
+  ["fanout-10000", () => fanout(10_000)],
+  ["load-10000", () => load(10_000)],
+  ["schedule-1000", () => schedule(1000)],
+  ["dag-change-1000", () => dagChange(1000)],
+];
+try {
+  for (const [name, run] of scenarios) {
+    if (only.length && !only.some((o) => name.includes(o))) continue;
+    process.stdout.write(`${JSON.stringify(await run())}\n`);
+  }
+} finally {
+  await closeScheduleBench(); // the schedule scenarios' scheduler, database and 1,000 files
+}

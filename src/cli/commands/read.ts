@@ -1,0 +1,406 @@
+/** Read commands: `dags list|show`, `runs list|show|cancel`, `logs`, `db migrate`. Every read has --json with camelCase fields. */
+import { open, stat } from "node:fs/promises";
+import type { Command } from "commander";
+import { formatDuration } from "../../core/duration.js";
+import { RUN_STATES, type RunState } from "../../core/states.js";
+import { toPreview } from "../../artifacts/serialize.js";
+import { SluiceError } from "../../errors.js";
+import type { Sluice } from "../../sluice.js";
+import type { AttemptRecord } from "../../store/store.js";
+import { attemptLogPath, parseLogLines, readAttemptLog, type LogLine } from "../../worker/attemptLog.js";
+import { decodeOutputs } from "../../worker/outputs.js";
+import { explainMissingDag, withSluice, type GlobalOptions } from "../context.js";
+import { colorState, duration, iso, printJson, table } from "../format.js";
+import { LocalArtifactStore } from "../../artifacts/artifactStore.js";
+import { relative } from "node:path";
+import { describeAssetSchedule, type AssetSchedule } from "../../core/assets.js";
+import { describeSchedule } from "../../core/schedules.js";
+import { listDagVersions, listDags, setPaused, upsertDag } from "../../store/dags.js";
+
+export function registerDags(program: Command, globals: () => GlobalOptions): void {
+  const dags = program.command("dags").description("DAGs found in the DAGs folder");
+  dags
+    .command("list")
+    .description("list DAGs and import errors (exit 1 when a file failed to import)")
+    .option("--json", "print JSON")
+    .action(async (o: { json?: boolean }) => {
+      const opts = { ...globals(), ...o };
+      process.exitCode = await withSluice(opts, true, async (s) => {
+        const rows = new Map((await listDags(s.store.db)).map((r) => [r.dagId, r]));
+        const list = [...s.bag.dags.values()]
+          .map(({ dag, file }) => {
+            const row = rows.get(dag.id);
+            return {
+              dagId: dag.id,
+              file: relative(s.bag.dir, file),
+              taskCount: dag.spec.tasks.length,
+              description: dag.spec.description,
+              owner: dag.spec.owner,
+              tags: dag.spec.tags,
+              version: dag.version,
+              schedule: dag.spec.schedule ? describeSchedule(dag.spec.schedule) : null,
+              assetSchedule: dag.spec.assetSchedule ?? null,
+              events: dag.spec.events ?? [],
+              isPaused: row?.isPaused ?? false,
+              // known once a scheduler has seen the DAG
+              nextDataInterval: row?.nextIntervalStart != null && row.nextIntervalEnd != null ? { start: iso(row.nextIntervalStart), end: iso(row.nextIntervalEnd) } : null,
+            };
+          })
+          .sort((a, b) => a.dagId.localeCompare(b.dagId));
+        if (opts.json) printJson({ dags: list, importErrors: s.bag.errors });
+        else {
+          process.stdout.write(
+            `${table(
+              ["DAG", "TASKS", "SCHEDULE", "NEXT RUN", "PAUSED", "FILE"],
+              list.map((d) => [d.dagId, d.taskCount, runsOn(d), d.nextDataInterval?.end ?? "", d.isPaused ? "yes" : "", d.file]),
+            )}\n`,
+          );
+          for (const e of s.bag.errors) process.stderr.write(`import error: ${e.file}${e.line ? `:${e.line}` : ""}: ${e.message}\n`);
+        }
+        return s.bag.errors.length ? 1 : 0;
+      });
+    });
+  for (const [name, paused] of [
+    ["pause", true],
+    ["unpause", false],
+  ] as const) {
+    dags
+      .command(`${name} <dagId>`)
+      .description(paused ? "stop creating scheduled runs of a DAG (runs already going go on)" : "create scheduled runs of a DAG again")
+      .option("--json", "print JSON")
+      .action(async (dagId: string, o: { json?: boolean }) => {
+        const opts = { ...globals(), ...o };
+        await withSluice(opts, true, async (s) => {
+          const now = s.engine.clock.now();
+          let ok = await setPaused(s.store.db, dagId, paused, now);
+          if (!ok) {
+            // not seen by a scheduler yet: record it from its file, then pause
+            const loaded = s.bag.dags.get(dagId) ?? explainMissingDag(s, dagId);
+            await s.store.tx(async (tx) => {
+              await tx.saveDagVersion(dagId, loaded.dag.version, loaded.dag.spec, loaded.file);
+              await upsertDag(tx.db, { dagId, file: loaded.file, version: loaded.dag.version, schedule: loaded.dag.spec.schedule, defaultParams: null, paramsError: null, now });
+            });
+            ok = await setPaused(s.store.db, dagId, paused, now);
+          }
+          if (opts.json) printJson({ dagId, isPaused: paused });
+          else process.stdout.write(`DAG ${dagId} is ${paused ? "paused" : "unpaused"}\n`);
+        });
+      });
+  }
+  dags
+    .command("show <dagId>")
+    .description("tasks and edges of a DAG (--versions: the versions runs were created with)")
+    .option("--versions", "list the DAG's versions instead")
+    .option("--json", "print JSON")
+    .action(async (dagId: string, o: { json?: boolean; versions?: boolean }) => {
+      const opts = { ...globals(), ...o };
+      await withSluice(opts, true, async (s) => {
+        if (opts.versions) {
+          const versions = await listDagVersions(s.store.db, dagId);
+          const current = s.bag.dags.get(dagId)?.dag.version ?? null;
+          if (versions.length === 0 && !current) explainMissingDag(s, dagId);
+          const rows = versions.map((v) => ({ version: v.version, createdAt: iso(v.createdAt), current: v.version === current }));
+          if (opts.json) return printJson({ dagId, current, versions: rows });
+          process.stdout.write(`${table(["VERSION", "FIRST SEEN", ""], rows.map((v) => [v.version, v.createdAt, v.current ? "current" : ""]))}\n`);
+          if (current && !versions.some((v) => v.version === current)) process.stdout.write(`current file version ${current} has no runs yet\n`);
+          return;
+        }
+        const { dag, file } = s.bag.dags.get(dagId) ?? explainMissingDag(s, dagId);
+        const spec = dag.spec;
+        const edges = spec.tasks.flatMap((t) => t.downstream.map((d) => ({ from: t.id, to: d })));
+        if (opts.json) {
+          printJson({ dagId, file: relative(s.bag.dir, file), version: dag.version, ...spec, edges });
+          return;
+        }
+        const out = (t: string) => process.stdout.write(`${t}\n`);
+        out(`DAG ${dagId}  (${relative(s.bag.dir, file)}, version ${dag.version})`);
+        if (spec.description) out(spec.description);
+        if (spec.tags.length) out(`tags: ${spec.tags.join(", ")}`);
+        out(`schedule: ${spec.schedule ? describeSchedule(spec.schedule) : spec.assetSchedule ? `on assets ${describeAssetSchedule(spec.assetSchedule)}` : "none (triggered runs only)"}${spec.schedule ? `, catchup ${spec.catchup}, max ${spec.maxActiveRuns} active runs` : ""}`);
+        if (spec.events?.length) out(`events: ${spec.events.join(", ")}`);
+        const produced = spec.tasks.flatMap((t) => (t.produces ?? []).map((a) => `${a} (${t.id})`));
+        if (produced.length) out(`produces: ${produced.join(", ")}`);
+        out("");
+        out(
+          table(
+            ["TASK", "KIND", "TRIGGER RULE", "RETRIES", "UPSTREAM"],
+            spec.tasks.map((t) => [t.map ? `${t.id}[*]` : t.id, t.isolation === "process" ? `${t.kind} (process)` : t.kind, t.triggerRule, t.retry.retries, t.upstream.join(", ")]),
+          ),
+        );
+      });
+    });
+}
+
+export function registerRuns(runs: Command, globals: () => GlobalOptions): void {
+  runs
+    .command("list")
+    .description("recent runs, newest first")
+    .option("--dag <dagId>", "only this DAG's runs")
+    .option("--state <state>", `only runs in this state (${RUN_STATES.join(", ")})`)
+    .option("--limit <n>", "at most this many", "25")
+    .option("--offset <n>", "skip this many", "0")
+    .option("--json", "print JSON")
+    .action(async (o: { dag?: string; state?: string; limit: string; offset: string; json?: boolean }) => {
+      const opts = { ...globals(), ...o };
+      const limit = positiveInt("--limit", opts.limit, 1, 1000);
+      const offset = positiveInt("--offset", opts.offset, 0, Number.MAX_SAFE_INTEGER);
+      if (opts.state && !(RUN_STATES as readonly string[]).includes(opts.state)) throw new SluiceError("USAGE", `--state must be one of ${RUN_STATES.join(", ")}`);
+      await withSluice(opts, false, async (s) => {
+        const runs = await s.store.listRuns({
+          ...(opts.dag ? { dagId: opts.dag } : {}),
+          ...(opts.state ? { states: [opts.state as RunState] } : {}),
+          limit,
+          offset,
+        });
+        const rows = runs.map((r) => ({
+          runId: r.runId,
+          dagId: r.dagId,
+          state: r.state,
+          runType: r.runType,
+          logicalDate: iso(r.logicalDate),
+          startedAt: iso(r.startedAt),
+          endedAt: iso(r.endedAt),
+        }));
+        if (opts.json) return printJson({ runs: rows, limit, offset });
+        process.stdout.write(
+          `${table(
+            ["RUN", "DAG", "STATE", "STARTED", "DURATION"],
+            runs.map((r) => [r.runId, r.dagId, colorState(r.state), iso(r.startedAt), duration(r.startedAt, r.endedAt)]),
+          )}\n`,
+        );
+      });
+    });
+  runs
+    .command("show <runId>")
+    .description("a run: its task instances and every attempt")
+    .option("--json", "print JSON")
+    .action(async (runId: string, o: { json?: boolean }) => {
+      const opts = { ...globals(), ...o };
+      await withSluice(opts, false, async (s) => {
+        const detail = await runDetail(s, runId);
+        if (opts.json) return printJson(detail);
+        const out = (t: string) => process.stdout.write(`${t}\n`);
+        out(`run ${detail.runId} of ${detail.dagId}: ${colorState(detail.state)}${detail.stateReason ? ` (${detail.stateReason})` : ""}`);
+        out(`version ${detail.dagVersion}, ${detail.runType}, logical date ${detail.logicalDate}, params ${JSON.stringify(detail.params)}`);
+        out("");
+        out(
+          table(
+            ["TASK", "STATE", "ATTEMPTS", "DURATION", "ERROR"],
+            detail.tasks.map((t) => {
+              const last = t.attempts[t.attempts.length - 1];
+              return [
+                t.mapIndex >= 0 ? `${t.taskId}[${t.mapIndex}]` : t.taskId,
+                colorState(t.state),
+                t.attempts.length,
+                t.durationMs === null ? "" : formatDuration(t.durationMs),
+                t.nextPokeAt !== null
+                  ? `waiting: ${t.pokes} poke${t.pokes === 1 ? "" : "s"}, next at ${t.nextPokeAt}`
+                  : last?.state === "failed"
+                    ? `${last.errorCode}: ${oneLine(last.errorMessage ?? "")}`
+                    : "",
+              ];
+            }),
+          ),
+        );
+      });
+    });
+  runs
+    .command("cancel <runId>")
+    .description("fail a run: running tasks are aborted, the rest is not started")
+    .option("--json", "print JSON")
+    .action(async (runId: string, o: { json?: boolean }) => {
+      const opts = { ...globals(), ...o };
+      await withSluice(opts, false, async (s) => {
+        const run = await s.engine.cancelRun(runId);
+        if (opts.json) printJson({ runId, state: run.state, stateReason: run.stateReason });
+        else process.stdout.write(`run ${runId}: ${run.state} (${run.stateReason})\n`);
+      });
+    });
+}
+
+async function runDetail(s: Sluice, runId: string) {
+  const run = await s.store.getRun(runId);
+  if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}" (see: sluice runs list)`);
+  const [tis, attempts] = await Promise.all([s.store.listTaskInstances(runId), s.store.listAttempts(runId)]);
+  const spec = (await s.engine.specFor(runId)).spec;
+  const order = new Map(spec.tasks.map((t, i) => [t.id, i]));
+  tis.sort((a, b) => (order.get(a.taskId) ?? 0) - (order.get(b.taskId) ?? 0) || a.mapIndex - b.mapIndex);
+  const byTi = new Map<string, AttemptRecord[]>();
+  for (const a of attempts) {
+    const k = `${a.taskId}\0${a.mapIndex}`;
+    byTi.set(k, [...(byTi.get(k) ?? []), a]);
+  }
+  return {
+    runId: run.runId,
+    dagId: run.dagId,
+    dagVersion: run.dagVersion,
+    state: run.state,
+    stateReason: run.stateReason,
+    runType: run.runType,
+    logicalDate: iso(run.logicalDate),
+    params: run.params,
+    createdAt: iso(run.createdAt),
+    startedAt: iso(run.startedAt),
+    endedAt: iso(run.endedAt),
+    tasks: tis.map((t) => ({
+      taskId: t.taskId,
+      mapIndex: t.mapIndex,
+      state: t.state,
+      tryNumber: t.tryNumber,
+      startedAt: iso(t.startedAt),
+      endedAt: iso(t.endedAt),
+      durationMs: t.startedAt !== null && t.endedAt !== null ? t.endedAt - t.startedAt : null,
+      /** Sensors: pokes that found the condition unmet, and when the next one is due while it waits. */
+      pokes: t.pokeCount,
+      nextPokeAt: t.state === "up_for_reschedule" ? iso(t.readyAt) : null,
+      attempts: (byTi.get(`${t.taskId}\0${t.mapIndex}`) ?? []).map((a) => ({
+        attempt: a.tryNumber,
+        attemptId: a.attemptId,
+        state: a.state,
+        startedAt: iso(a.startedAt),
+        endedAt: iso(a.endedAt),
+        workerId: a.workerId,
+        hostname: a.hostname,
+        pid: a.pid,
+        errorCode: a.errorCode,
+        errorMessage: a.errorMessage,
+        errorStack: a.errorStack,
+        exitCode: a.exitCode,
+        outputSize: a.outputSize,
+        outputRef: a.outputRef,
+      })),
+    })),
+  };
+}
+
+export function registerTasks(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command("output <runId> <taskId>")
+    .description("a task's output (a preview: binary data is shown by size)")
+    .option("--json", "print JSON")
+    .action(async (runId: string, taskId: string, o: { json?: boolean }) => {
+      const opts = { ...globals(), ...o };
+      await withSluice(opts, false, async (s) => {
+        if (!(await s.store.getRun(runId))) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}" (see: sluice runs list)`);
+        const rows = await s.store.getOutputs(runId, taskId);
+        if (rows.length === 0) throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no task "${taskId}"`);
+        const spec = (await s.engine.specFor(runId)).byId.get(taskId);
+        const values = await decodeOutputs(rows, new LocalArtifactStore(s.config.artifactsDir), Boolean(spec?.map));
+        const value = spec?.map ? values : values[0];
+        printJson(opts.json ? { runId, taskId, output: toPreview(value) } : toPreview(value));
+      });
+    });
+}
+
+export function registerLogs(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command("logs <runId> <taskId>")
+    .description("an attempt's log (default: the latest attempt)")
+    .option("--attempt <n>", "which attempt (1 is the first)")
+    .option("--map-index <i>", "which map index of a mapped task", "-1")
+    .option("-f, --follow", "keep printing new lines until the attempt ends")
+    .option("--json", "print JSON")
+    .action(async (runId: string, taskId: string, o: { attempt?: string; mapIndex: string; follow?: boolean; json?: boolean }) => {
+      const opts = { ...globals(), ...o };
+      const mapIndex = positiveInt("--map-index", opts.mapIndex, -1, Number.MAX_SAFE_INTEGER);
+      await withSluice(opts, false, async (s) => {
+        const run = await s.store.getRun(runId);
+        if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}" (see: sluice runs list)`);
+        const attempts = await s.store.listAttempts(runId, taskId, mapIndex);
+        if (attempts.length === 0) {
+          const tis = (await s.store.listTaskInstances(runId)).filter((t) => t.taskId === taskId);
+          if (tis.length === 0) throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no task "${taskId}"`);
+          if (mapIndex === -1 && tis.every((t) => t.mapIndex >= 0)) throw new SluiceError("USAGE", `task "${taskId}" is mapped: pass --map-index 0..${tis.length - 1}`);
+          if (mapIndex >= 0 && !tis.some((t) => t.mapIndex === mapIndex)) {
+            const mapped = tis.filter((t) => t.mapIndex >= 0);
+            throw new SluiceError(
+              "USAGE",
+              mapped.length
+                ? `task "${taskId}" has no map index ${mapIndex}: pass --map-index 0..${mapped.length - 1}`
+                : `task "${taskId}" is not mapped: leave out --map-index`,
+            );
+          }
+          throw new SluiceError("ATTEMPT_NOT_FOUND", `task "${taskId}"${mapIndex >= 0 ? `[${mapIndex}]` : ""} of run "${runId}" has not started (state ${tis[0]!.state})`);
+        }
+        let attempt = attempts[attempts.length - 1]!;
+        if (opts.attempt !== undefined) {
+          const n = positiveInt("--attempt", opts.attempt, 1, 1_000_000);
+          attempt = attempts.find((a) => a.tryNumber === n) ?? throwAttempt(taskId, n, attempts.length);
+        }
+        const path = attemptLogPath(s.config.logsDir, { dagId: run.dagId, runId, taskId, mapIndex, tryNumber: attempt.tryNumber });
+        if (!opts.follow) {
+          const lines = await readAttemptLog(path);
+          if (opts.json) printJson({ runId, taskId, mapIndex, attempt: attempt.tryNumber, state: attempt.state, lines });
+          else for (const l of lines) process.stdout.write(formatLine(l));
+          return;
+        }
+        await follow(s, path, attempt.attemptId, (l) => process.stdout.write(opts.json ? `${JSON.stringify(l)}\n` : formatLine(l)));
+      });
+    });
+}
+
+/** Print the log as it grows, until the attempt has ended and everything written is printed. */
+async function follow(s: Sluice, path: string, attemptId: number, emit: (l: LogLine) => void): Promise<void> {
+  let offset = 0;
+  let partial = "";
+  for (;;) {
+    const ended = (await s.store.getAttempt(attemptId))?.state !== "running";
+    const size = await stat(path).then((st) => st.size, () => 0);
+    if (size > offset) {
+      const fh = await open(path, "r");
+      try {
+        const buf = Buffer.alloc(size - offset);
+        await fh.read(buf, 0, buf.length, offset);
+        offset = size;
+        const text = partial + buf.toString("utf8");
+        const cut = text.lastIndexOf("\n");
+        partial = text.slice(cut + 1);
+        for (const l of parseLogLines(text.slice(0, cut + 1))) emit(l);
+      } finally {
+        await fh.close();
+      }
+    }
+    if (ended && size <= offset) {
+      if (partial) for (const l of parseLogLines(partial)) emit(l);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function formatLine(l: LogLine): string {
+  return `${l.t ? new Date(l.t).toISOString() : ""} ${l.level.toUpperCase().padEnd(6)} ${l.msg}\n`;
+}
+
+function throwAttempt(taskId: string, n: number, count: number): never {
+  throw new SluiceError("ATTEMPT_NOT_FOUND", `task "${taskId}" has no attempt ${n}; it has ${count}`);
+}
+
+export function registerDb(program: Command, globals: () => GlobalOptions): void {
+  const db = program.command("db").description("the metadata database");
+  db.command("migrate")
+    .description("bring the database schema up to date (Sluice also does this when it starts)")
+    .action(async () => {
+      await withSluice(globals(), false, async (s) => {
+        const applied = await s.store.migrate();
+        process.stdout.write(`database ${s.store.location} is up to date${applied.length ? ` (applied ${applied.join(", ")})` : ""}\n`);
+      }, { migrate: false });
+    });
+}
+
+function positiveInt(flag: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) throw new SluiceError("USAGE", `${flag} must be a whole number from ${min}${max < 1e9 ? ` to ${max}` : ""}, got "${text}"`);
+  return n;
+}
+
+function oneLine(s: string): string {
+  const first = s.split("\n")[0]!;
+  return first.length > 100 ? `${first.slice(0, 99)}…` : first;
+}
+
+/** The SCHEDULE column of `dags list`: a cron or interval, the assets, the events — or manual. */
+function runsOn(d: { schedule: string | null; assetSchedule: AssetSchedule | null; events: string[] }): string {
+  const parts = [d.schedule ?? (d.assetSchedule ? `assets ${describeAssetSchedule(d.assetSchedule)}` : null), d.events.length ? `events ${d.events.join(", ")}` : null];
+  return parts.filter(Boolean).join("; ") || "manual";
+}

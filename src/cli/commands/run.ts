@@ -1,0 +1,143 @@
+/** `sluice run`, `sluice runs resume`, `sluice dev`: drive runs in this process, with live progress. */
+import type { Command } from "commander";
+import { isFinished } from "../../core/states.js";
+import { SluiceError } from "../../errors.js";
+import type { RunSummary, Sluice } from "../../sluice.js";
+import type { Worker } from "../../worker/worker.js";
+import { colorState, table } from "../format.js";
+import { progress } from "../progress.js";
+import { coerceParams } from "../params.js";
+import { explainMissingDag, withSluice, type GlobalOptions } from "../context.js";
+
+interface RunOptions extends GlobalOptions {
+  param: string[];
+  idempotencyKey?: string;
+  logicalDate?: string;
+  concurrency?: string;
+}
+
+export function registerRun(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command("run <dagId>")
+    .description("run a DAG once, to completion, in this process (exit 0 on success, 1 on failure)")
+    .option("-p, --param <key=value>", "a param (repeatable); JSON values are parsed", collect, [])
+    .option("--idempotency-key <key>", "the same key never creates a second run")
+    .option("--logical-date <date>", "the run's logical date (ISO 8601); default now")
+    .option("--concurrency <n>", "task instances to run at once")
+    .option("--json", "print the result as JSON")
+    .action(async (dagId: string, o: RunOptions) => {
+      const opts = { ...globals(), ...o };
+      process.exitCode = await withSluice(opts, true, async (s) => {
+        const loaded = s.bag.dags.get(dagId) ?? explainMissingDag(s, dagId);
+        const params = await coerceParams(loaded.dag.paramsSchema, opts.param);
+        const logicalDate = opts.logicalDate === undefined ? undefined : parseDate(opts.logicalDate);
+        const live = opts.json ? null : progress(s);
+        const summary = await s.run(
+          dagId,
+          { params, ...(logicalDate ? { logicalDate } : {}), ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}) },
+          {
+            onCreated: (run) => live?.line(`run ${run.runId} of ${dagId} started (logs: ${s.config.logsDir}/${dagId}/${run.runId})`),
+            onWorker: (w) => interruptible(w),
+          },
+        );
+        live?.stop();
+        report(s, summary, !!opts.json);
+        return summary.state === "success" ? 0 : 1;
+      });
+    });
+}
+
+export function registerResume(runs: Command, globals: () => GlobalOptions): void {
+  runs
+    .command("resume <runId>")
+    .description("continue an unfinished run in this process (after a crash or an interrupt)")
+    .option("--concurrency <n>", "task instances to run at once")
+    .option("--json", "print the result as JSON")
+    .action(async (runId: string, o: { json?: boolean; concurrency?: string }) => {
+      const opts = { ...globals(), ...o };
+      process.exitCode = await withSluice(opts, true, async (s) => {
+        const run = await s.store.getRun(runId);
+        if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
+        if (!s.bag.dags.has(run.dagId)) explainMissingDag(s, run.dagId);
+        const live = opts.json ? null : progress(s);
+        live?.line(`resuming run ${runId} of ${run.dagId}`);
+        const summary = await s.drive(runId, { onWorker: (w) => interruptible(w) });
+        live?.stop();
+        report(s, summary, !!opts.json);
+        return summary.state === "success" ? 0 : 1;
+      });
+    });
+}
+
+export function registerTrigger(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command("trigger <dagId>")
+    .description("create a run for a running deployment (`sluice dev` or `sluice worker` runs it); prints its id")
+    .option("-p, --param <key=value>", "a param (repeatable); JSON values are parsed", collect, [])
+    .option("--idempotency-key <key>", "the same key never creates a second run (the existing run is returned)")
+    .option("--logical-date <date>", "the run's logical date (ISO 8601); default now")
+    .option("--json", "print JSON")
+    .action(async (dagId: string, o: RunOptions) => {
+      const opts = { ...globals(), ...o };
+      await withSluice(opts, true, async (s) => {
+        const loaded = s.bag.dags.get(dagId) ?? explainMissingDag(s, dagId);
+        const params = await coerceParams(loaded.dag.paramsSchema, opts.param);
+        const logicalDate = opts.logicalDate === undefined ? undefined : parseDate(opts.logicalDate);
+        const run = await s.engine.createRun(dagId, {
+          params,
+          ...(logicalDate ? { logicalDate } : {}),
+          ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
+        });
+        if (opts.json) process.stdout.write(`${JSON.stringify({ runId: run.runId, dagId, state: run.state, logicalDate: new Date(run.logicalDate).toISOString(), params: run.params }, null, 2)}\n`);
+        else process.stdout.write(`${run.runId}\n`);
+      });
+    });
+}
+
+function collect(v: string, acc: string[]): string[] {
+  return [...acc, v];
+}
+
+function parseDate(text: string): Date {
+  const d = new Date(text);
+  if (Number.isNaN(d.getTime())) throw new SluiceError("USAGE", `--logical-date "${text}" is not a date; use ISO 8601, e.g. 2026-01-31T00:00:00Z`);
+  return d;
+}
+
+let interruptTarget: Worker | null = null;
+let interrupts = 0;
+
+/**
+ * Ctrl-C once: stop taking new tasks and let running ones finish; twice: exit now (the run stays
+ * resumable). One handler per process, aimed at the worker currently driving a run.
+ */
+function interruptible(worker: Worker): void {
+  if (interruptTarget === null) {
+    process.on("SIGINT", () => {
+      interrupts++;
+      const w = interruptTarget;
+      if (interrupts === 1 && w) {
+        process.stderr.write(`\nstopping: waiting for ${w.runningCount} running task(s); Ctrl-C again to exit now. Continue later with: sluice runs resume <runId>\n`);
+        void w.stop().then(() => process.exit(130));
+      } else {
+        process.exit(130);
+      }
+    });
+  }
+  interruptTarget = worker;
+}
+
+
+function report(s: Sluice, summary: RunSummary, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    return;
+  }
+  const rows = summary.tasks.map((t) => [t.mapIndex >= 0 ? `${t.taskId}[${t.mapIndex}]` : t.taskId, colorState(t.state), t.attempts]);
+  process.stdout.write(`${table(["TASK", "STATE", "ATTEMPTS"], rows)}\n`);
+  const unfinished = summary.tasks.filter((t) => !isFinished(t.state)).length;
+  process.stdout.write(
+    `run ${summary.runId} of ${summary.dagId}: ${colorState(summary.state)}${summary.stateReason ? ` (${summary.stateReason})` : ""}${unfinished ? `, ${unfinished} unfinished` : ""}\n`,
+  );
+  if (summary.state !== "success") process.stdout.write(`see why: npx sluice runs show ${summary.runId}   (logs under ${s.config.logsDir})\n`);
+}

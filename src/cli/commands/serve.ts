@@ -1,0 +1,173 @@
+/**
+ * Long-running roles: `sluice dev` (scheduler and worker in one process — what `npm start` runs),
+ * `sluice scheduler` and `sluice worker`. They run until SIGINT or SIGTERM, then stop gracefully: no new
+ * runs or tasks start, running tasks finish (a second signal exits at once; their runs stay resumable).
+ */
+import type { Command } from "commander";
+import { randomBytes } from "node:crypto";
+import { describeAssetSchedule } from "../../core/assets.js";
+import { describeSchedule } from "../../core/schedules.js";
+import { DagCodeLoader } from "../../engine/codeLoader.js";
+import { Scheduler } from "../../engine/scheduler.js";
+import { listDags } from "../../store/dags.js";
+import { createApp } from "../../server/app.js";
+import { startServer, type RunningServer } from "../../server/server.js";
+import { Sluice } from "../../sluice.js";
+import type { Worker } from "../../worker/worker.js";
+import { configFrom, type GlobalOptions } from "../context.js";
+import { colorState, iso, table } from "../format.js";
+import { progress } from "../progress.js";
+
+interface ServeOptions extends GlobalOptions {
+  concurrency?: string;
+  quiet?: boolean;
+  port?: string;
+  host?: string;
+}
+
+export function registerServe(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command("dev")
+    .description("run Sluice in one process: scheduler (DAG files watched) and worker, on the embedded store")
+    .option("--concurrency <n>", "task instances to run at once")
+    .option("--quiet", "no line per task")
+    .option("--port <n>", "serve the HTTP API (events) on this port; 0: any free port (env SLUICE_PORT; default 8080)")
+    .option("--host <host>", "interface of the HTTP API (env SLUICE_HOST; default 127.0.0.1)")
+    .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: true, worker: true }));
+  program
+    .command("scheduler")
+    .description("create scheduled runs (DAG files watched); run tasks with `sluice worker`")
+    .option("--port <n>", "serve the HTTP API (events) on this port; 0: any free port (env SLUICE_PORT; default 8080)")
+    .option("--host <host>", "interface of the HTTP API (env SLUICE_HOST; default 127.0.0.1)")
+    .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: true, worker: false }));
+  program
+    .command("worker")
+    .description("run the tasks of every active run")
+    .option("--concurrency <n>", "task instances to run at once")
+    .option("--quiet", "no line per task")
+    .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: false, worker: true }));
+}
+
+async function serve(opts: ServeOptions, roles: { scheduler: boolean; worker: boolean }): Promise<void> {
+  const config = configFrom(opts);
+  const s = await Sluice.open(config, { loadDags: false });
+  const out = (t: string) => process.stdout.write(`${t}\n`);
+  const err = (t: string) => process.stderr.write(`${t}\n`);
+  const code = new DagCodeLoader(s.store);
+  s.engine.setCodeLoader((dagId, version) => code.load(dagId, version));
+  out(`Sluice ${roles.scheduler && roles.worker ? "dev" : roles.scheduler ? "scheduler" : "worker"} — DAGs from ${config.dagsDir}`);
+  out(`  database:  ${config.databaseUrl}`);
+  out(`  logs:      ${config.logsDir}`);
+  out(`  artifacts: ${config.artifactsDir}`);
+
+  const recovered = await s.engine.recoverLostAttempts();
+  if (recovered) out(`  ${recovered} attempt(s) of a stopped process get new attempts`);
+  for (const run of await s.store.listActiveRuns()) s.engine.watchRunTimeout(run);
+
+  let scheduler: Scheduler | null = null;
+  // the API first: a port that is taken fails the command before anything else has started
+  const api = roles.scheduler ? await serveApi(s, opts, { dev: roles.worker, err }) : null;
+  if (roles.scheduler) {
+    let initial = true;
+    scheduler = new Scheduler(s.engine, s.store, s.engine.clock, {
+      dagsDir: config.dagsDir,
+      onParsed: (e) => {
+        if (e.error) err(`  import error: ${e.file}: ${e.error}`);
+        else if (!initial) out(`  reloaded ${e.file}${e.dags.length ? ` (${e.dags.join(", ")})` : " (no DAGs)"}`);
+      },
+    });
+    await scheduler.start();
+    initial = false;
+    const dags = (await listDags(s.store.db, { activeOnly: true })).filter((d) => scheduler!.dags().some((k) => k.dagId === d.dagId));
+    out("");
+    out(
+      table(
+        ["DAG", "SCHEDULE", "NEXT RUN", "PAUSED"],
+        dags.map((d) => {
+          const k = scheduler!.dags().find((x) => x.dagId === d.dagId);
+          const runsOn = [
+            k?.schedule ? describeSchedule(k.schedule) : k?.assetSchedule ? `assets ${describeAssetSchedule(k.assetSchedule)}` : null,
+            k?.events.length ? `events ${k.events.join(", ")}` : null,
+          ].filter(Boolean);
+          return [d.dagId, runsOn.join("; ") || "manual", iso(d.nextIntervalEnd) ?? "", d.isPaused ? "yes" : ""];
+        }),
+      ),
+    );
+    out("");
+    out("Trigger a run: npx sluice trigger <dagId>   ·   see runs: npx sluice runs list   ·   stop: Ctrl-C");
+    s.engine.triggers.onError((e) => err(`  asset trigger: ${e.message}`));
+    if (api) {
+      out(`  api:       ${api.server.url}  (POST /api/v1/events/<name>)`);
+      out(`  token:     ${api.generated ? `${api.token}  (made up for this session; set SLUICE_EVENT_TOKEN to choose one)` : "from SLUICE_EVENT_TOKEN"}`);
+    }
+  }
+
+  let worker: Worker | null = null;
+  if (roles.worker) {
+    if (!opts.quiet) progress(s, { withDag: true });
+    worker = s.newWorker();
+    await worker.start();
+  }
+  // Attempts of workers that died in other processes get new attempts within a lease and a sweep.
+  const sweep = setInterval(() => void s.engine.recoverLostAttempts().catch(() => undefined), Math.max(1000, Math.floor(config.leaseMs / 2)));
+  sweep.unref();
+  s.engine.onRunFinished((runId, state) => {
+    void s.store.getRun(runId).then((r) => r && out(`run ${runId} of ${r.dagId}: ${colorState(state)}${r.stateReason ? ` (${r.stateReason})` : ""}`));
+  });
+
+  await new Promise<void>((resolve) => {
+    let signals = 0;
+    const onSignal = () => {
+      signals++;
+      if (signals > 1) process.exit(130);
+      err(`\nstopping${worker?.runningCount ? `: waiting for ${worker.runningCount} running task(s) (again to exit now)` : ""}…`);
+      resolve();
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+  clearInterval(sweep);
+  await api?.server.close();
+  await scheduler?.stop();
+  await worker?.stop();
+  await s.close();
+}
+
+
+/**
+ * The HTTP API of a scheduler (`POST /api/v1/events/<name>`). Its bearer token is SLUICE_EVENT_TOKEN;
+ * `sluice dev` makes one up when it is unset and prints it, `sluice scheduler` then serves no API (a
+ * production token belongs in the environment, not in a log). The default port being taken is a
+ * warning; a port asked for with --port is an error.
+ */
+async function serveApi(
+  s: Sluice,
+  opts: ServeOptions,
+  io: { dev: boolean; err: (t: string) => void },
+): Promise<{ server: RunningServer; token: string; generated: boolean } | null> {
+  let token = s.config.eventToken;
+  let generated = false;
+  if (token === null) {
+    if (!io.dev) {
+      io.err("  HTTP API off: set SLUICE_EVENT_TOKEN (16+ characters) to serve POST /api/v1/events/<name>");
+      return null;
+    }
+    token = randomBytes(24).toString("base64url");
+    generated = true;
+  }
+  const app = createApp({
+    eventToken: token,
+    sendEvent: (name, payload, o) => s.engine.triggers.sendEvent(name, payload, o),
+    onError: (e) => io.err(`  api error [${e.code}]: ${e.message}`),
+  });
+  try {
+    return { server: await startServer(app, { port: s.config.port, host: s.config.host }), token, generated };
+  } catch (e) {
+    if (opts.port !== undefined) {
+      await s.close();
+      throw e;
+    }
+    io.err(`  HTTP API off: ${(e as Error).message}`);
+    return null;
+  }
+}

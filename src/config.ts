@@ -1,0 +1,87 @@
+/**
+ * The only place that reads the environment. Returns one validated, typed configuration; command-line
+ * flags (parsed in cli/) override the environment.
+ */
+import { resolve, join } from "node:path";
+import { z } from "zod";
+import { SluiceError } from "./errors.js";
+
+export interface SluiceConfig {
+  /** Where the database (by default), logs and artifacts live. */
+  home: string;
+  /** Folder searched recursively for DAG files. */
+  dagsDir: string;
+  databaseUrl: string;
+  logsDir: string;
+  artifactsDir: string;
+  /** Outputs larger than this many bytes go to the artifact store instead of the database. */
+  inlineOutputLimit: number;
+  /** Task instances one worker runs at once. */
+  concurrency: number;
+  busyTimeoutMs: number;
+  leaseMs: number;
+  heartbeatMs: number;
+  python: string;
+  /** The bearer token of `POST /api/v1/events/<name>`; null: unset (`sluice dev` then makes one up). */
+  eventToken: string | null;
+  /** Where `sluice dev` and `sluice scheduler` serve the HTTP API (port 0: any free port). */
+  port: number;
+  host: string;
+}
+
+const intFrom = (min: number) => z.coerce.number().int().min(min);
+
+const envSchema = z.object({
+  SLUICE_HOME: z.string().min(1).optional(),
+  SLUICE_DAGS: z.string().min(1).optional(),
+  SLUICE_DATABASE_URL: z.string().min(1).optional(),
+  SLUICE_INLINE_OUTPUT_LIMIT: intFrom(0).optional(),
+  SLUICE_CONCURRENCY: intFrom(1).optional(),
+  SLUICE_DB_BUSY_TIMEOUT_MS: intFrom(0).optional(),
+  SLUICE_LEASE_MS: intFrom(1000).optional(),
+  SLUICE_HEARTBEAT_MS: intFrom(100).optional(),
+  SLUICE_PYTHON: z.string().min(1).optional(),
+  SLUICE_EVENT_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  SLUICE_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  SLUICE_HOST: z.string().min(1).optional(),
+});
+
+export interface ConfigOverrides {
+  home?: string | undefined;
+  dags?: string | undefined;
+  databaseUrl?: string | undefined;
+  concurrency?: number | undefined;
+  port?: number | undefined;
+  host?: string | undefined;
+}
+
+export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): SluiceConfig {
+  const parsed = envSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith("SLUICE_") && v !== "")));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new SluiceError("CONFIG", `environment variable ${String(issue.path[0])}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  const home = resolve(cwd, overrides.home ?? e.SLUICE_HOME ?? ".sluice");
+  // 32 like Airflow's default parallelism; it also sets how many task ends one commit can group
+  const concurrency = overrides.concurrency ?? e.SLUICE_CONCURRENCY ?? 32;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new SluiceError("USAGE", `--concurrency must be a whole number ≥ 1`);
+  const leaseMs = e.SLUICE_LEASE_MS ?? 30_000;
+  return {
+    home,
+    dagsDir: resolve(cwd, overrides.dags ?? e.SLUICE_DAGS ?? "dags"),
+    databaseUrl: overrides.databaseUrl ?? e.SLUICE_DATABASE_URL ?? `sqlite:${join(home, "sluice.db")}`,
+    logsDir: join(home, "logs"),
+    artifactsDir: join(home, "artifacts"),
+    inlineOutputLimit: e.SLUICE_INLINE_OUTPUT_LIMIT ?? 256 * 1024,
+    concurrency,
+    busyTimeoutMs: e.SLUICE_DB_BUSY_TIMEOUT_MS ?? 5000,
+    leaseMs,
+    heartbeatMs: e.SLUICE_HEARTBEAT_MS ?? Math.max(100, Math.floor(leaseMs / 3)),
+    python: e.SLUICE_PYTHON ?? "python3",
+    eventToken: e.SLUICE_EVENT_TOKEN ?? null,
+    port: overrides.port ?? e.SLUICE_PORT ?? 8080,
+    // loopback by default: serving on every interface is a choice (`--host 0.0.0.0`)
+    host: overrides.host ?? e.SLUICE_HOST ?? "127.0.0.1",
+  };
+}

@@ -1,0 +1,172 @@
+/**
+ * The immutable, serialisable description of a DAG: what the store records per version, what the engine
+ * walks, what the UI draws. It holds no functions; the code lives beside it in the DSL's `Dag` object.
+ */
+import { createHash } from "node:crypto";
+import { SluiceError } from "../errors.js";
+import type { RetryPolicy } from "./backoff.js";
+import type { AssetSchedule } from "./assets.js";
+import type { Schedule } from "./schedules.js";
+import type { SensorPolicy } from "./sensors.js";
+import type { TriggerRule } from "./triggerRules.js";
+
+export type TaskKind = "task" | "branch" | "short_circuit" | "shell" | "python" | "sensor";
+
+export type MapSource = { task: string } | { values: unknown[] };
+
+export interface TaskSpec {
+  id: string;
+  kind: TaskKind;
+  /** Enclosing task group ("" at the top level). */
+  group: string;
+  /** Direct upstream task ids (data and order dependencies), sorted. */
+  upstream: string[];
+  /** Direct downstream task ids, sorted. */
+  downstream: string[];
+  /** Input name -> upstream task id whose output it receives. */
+  inputs: Record<string, string>;
+  /** Dynamic mapping: one instance per element of the cross product of these lists. */
+  map: { name: string; source: MapSource }[] | null;
+  triggerRule: TriggerRule;
+  retry: RetryPolicy;
+  timeoutMs: number | null;
+  isolation: "inline" | "process";
+  memoryLimitMb: number | null;
+  queue: string;
+  pool: string | null;
+  priority: number;
+  owner: string | null;
+  description: string | null;
+  /** short_circuit only: when false (default) a false result skips every task downstream, ignoring their rules. */
+  respectTriggerRules: boolean;
+  /** shell/python: the static part of the command, for display; sensor: what a ready-made poke checks. */
+  command: string | null;
+  /** Sensors only (absent otherwise, so other tasks' specs and versions are unchanged): poke interval, timeout, softFail. */
+  sensor?: SensorPolicy;
+  /**
+   * Assets (names or URIs, sorted) that each success of this task updates: one asset event per asset.
+   * Absent when none (so other tasks' specs and versions are unchanged).
+   */
+  produces?: string[];
+}
+
+export interface GroupSpec {
+  id: string;
+  description: string | null;
+}
+
+export interface DagSpec {
+  id: string;
+  description: string | null;
+  doc: string | null;
+  owner: string | null;
+  tags: string[];
+  /** JSON Schema of the params when the schema library can produce one (zod 4 can). */
+  paramsJsonSchema: unknown;
+  runTimeoutMs: number | null;
+  maxActiveTasks: number | null;
+  /** Parsed schedule (core/schedules), or null: runs only when triggered. */
+  schedule: Schedule | null;
+  startDate: number | null;
+  endDate: number | null;
+  catchup: boolean;
+  maxActiveRuns: number;
+  /** Runs on updates of assets (then `schedule` is null); absent when not asset-scheduled. */
+  assetSchedule?: AssetSchedule;
+  /** External events (by name, sorted) that trigger a run; absent when none. */
+  events?: string[];
+  groups: GroupSpec[];
+  /** In topological order. */
+  tasks: TaskSpec[];
+}
+
+export const ID_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,199}$/;
+
+export function checkId(kind: "DAG" | "task" | "task group", id: unknown, where: string): string {
+  if (typeof id !== "string" || !ID_PATTERN.test(id)) {
+    throw new SluiceError(
+      "INVALID_DAG",
+      `${where}: ${kind} id ${JSON.stringify(id)} is invalid; use letters, digits, "_" and "-" (at most 200, not starting with "-")`,
+    );
+  }
+  return id;
+}
+
+/**
+ * Fill in `downstream`, check the graph (unknown upstream, cycles) and return tasks in topological order.
+ * Cycles are reported with the tasks on them, e.g. `a -> b -> c -> a`.
+ */
+export function finalizeTasks(dagId: string, tasks: TaskSpec[]): TaskSpec[] {
+  const byId = new Map(tasks.map((t) => [t.id, t]));
+  const down = new Map<string, Set<string>>(tasks.map((t) => [t.id, new Set<string>()]));
+  for (const t of tasks) {
+    for (const u of t.upstream) {
+      const set = down.get(u);
+      if (!set) throw new SluiceError("INVALID_DAG", `DAG "${dagId}": task "${t.id}" depends on unknown task "${u}"`, { details: { dagId, taskId: t.id } });
+      set.add(t.id);
+    }
+  }
+  // Kahn's algorithm, keeping declaration order among ready tasks so the order is stable.
+  const indegree = new Map(tasks.map((t) => [t.id, t.upstream.length]));
+  const order: TaskSpec[] = [];
+  const queue = tasks.filter((t) => t.upstream.length === 0).map((t) => t.id);
+  for (let i = 0; i < queue.length; i++) {
+    const id = queue[i]!;
+    order.push(byId.get(id)!);
+    for (const d of down.get(id)!) {
+      const n = indegree.get(d)! - 1;
+      indegree.set(d, n);
+      if (n === 0) queue.push(d);
+    }
+  }
+  if (order.length !== tasks.length) {
+    const cycle = findCycle(tasks.filter((t) => indegree.get(t.id)! > 0), byId);
+    throw new SluiceError("CYCLE", `DAG "${dagId}" has a cycle: ${cycle.join(" -> ")}`, { details: { dagId, cycle } });
+  }
+  return order.map((t) => ({ ...t, downstream: [...down.get(t.id)!].sort() }));
+}
+
+function findCycle(candidates: TaskSpec[], byId: Map<string, TaskSpec>): string[] {
+  const color = new Map<string, 1 | 2>();
+  const stack: string[] = [];
+  const visit = (id: string): string[] | null => {
+    color.set(id, 1);
+    stack.push(id);
+    for (const u of byId.get(id)!.upstream) {
+      if (color.get(u) === 1) {
+        // stack holds a path following upstream edges; reverse it to read in execution order
+        const path = stack.slice(stack.indexOf(u)).reverse();
+        return [...path, path[0]!];
+      }
+      if (!color.has(u)) {
+        const found = visit(u);
+        if (found) return found;
+      }
+    }
+    stack.pop();
+    color.set(id, 2);
+    return null;
+  };
+  for (const t of candidates) {
+    if (!color.has(t.id)) {
+      const found = visit(t.id);
+      if (found) return found;
+    }
+  }
+  return candidates.map((t) => t.id);
+}
+
+/** Content hash of a DAG's structure and code: what a run records as its DAG version. */
+export function dagVersion(spec: DagSpec, code: Iterable<string>): string {
+  const h = createHash("sha256");
+  h.update(JSON.stringify(spec));
+  for (const c of code) {
+    h.update("\0");
+    h.update(c);
+  }
+  return h.digest("hex").slice(0, 16);
+}
+
+export function taskById(spec: DagSpec): Map<string, TaskSpec> {
+  return new Map(spec.tasks.map((t) => [t.id, t]));
+}

@@ -1,0 +1,560 @@
+/**
+ * The authoring API: `dag(id, options, build)` runs `build` once, at import time, and returns a frozen
+ * `Dag` — a serialisable `DagSpec` plus the task code. Dependencies come from data (`inputs`) or order
+ * (`after`, `edge`, `chain`), and the output types flow from one task into the next.
+ *
+ * @example
+ * export default dag("etl", { defaults: { retries: 2, retryDelay: "10s" } }, (d) => {
+ *   const rows = d.task("extract", async () => [{ id: 1 }]);
+ *   const count = d.task("transform", { inputs: { rows } }, async ({ rows }) => rows.length);
+ *   d.task("load", { inputs: { count } }, async ({ count }, ctx) => ctx.log.info(`loaded ${count}`));
+ * });
+ */
+import { assetList, checkEventName, parseAssetSchedule, type AssetSchedule } from "../core/assets.js";
+import type { RetryPolicy } from "../core/backoff.js";
+import { checkId, dagVersion, finalizeTasks, type DagSpec, type GroupSpec, type MapSource, type TaskKind, type TaskSpec } from "../core/dagSpec.js";
+import { parseDuration, type Duration } from "../core/duration.js";
+import { parseSchedule, type Schedule } from "../core/schedules.js";
+import { DEFAULT_POKE_INTERVAL_MS, DEFAULT_SENSOR_TIMEOUT_MS, type SensorPolicy } from "../core/sensors.js";
+import { isStandardSchema, type StandardSchemaV1 } from "../core/standardSchema.js";
+import { isTriggerRule, type TriggerRule } from "../core/triggerRules.js";
+import { SluiceError } from "../errors.js";
+import type {
+  AnyRef,
+  BranchResult,
+  DagOptions,
+  InputValues,
+  Inputs,
+  MapItem,
+  MapOptions,
+  MapOver,
+  NoInputs,
+  NoParams,
+  ParamsOf,
+  PokeOutput,
+  PokeResult,
+  PythonOptions,
+  PythonOutput,
+  ShellOptions,
+  SensorOptions,
+  TaskContext,
+  TaskDefaults,
+  TaskOptions,
+  TaskRef,
+} from "./types.js";
+import { pokeLabel } from "./sensors.js";
+
+const DAG_BRAND = Symbol.for("sluice.dag");
+
+/** How a task runs; the function-valued parts of a task that the spec cannot hold. */
+export type TaskImpl =
+  | { kind: "fn"; fn: (inputs: Record<string, unknown>, ctx: TaskContext<unknown>) => unknown }
+  | {
+      kind: "shell";
+      command: string;
+      args: string[] | ((inputs: Record<string, unknown>, ctx: TaskContext<unknown>) => string[] | Promise<string[]>);
+      env: Record<string, string>;
+      cwd: string | null;
+      shell: boolean;
+    }
+  | {
+      kind: "python";
+      script: string | null;
+      module: string | null;
+      args: string[] | ((inputs: Record<string, unknown>, ctx: TaskContext<unknown>) => string[] | Promise<string[]>);
+      env: Record<string, string>;
+      cwd: string | null;
+      python: string | null;
+      output: StandardSchemaV1 | null;
+    };
+
+/** A DAG as built by `dag()`: immutable. `P` is the type of its params. */
+export interface Dag<P = unknown> {
+  readonly id: string;
+  readonly spec: DagSpec;
+  /** Content hash of structure and code. */
+  readonly version: string;
+  readonly paramsSchema: StandardSchemaV1 | null;
+  /** @internal */
+  readonly impls: ReadonlyMap<string, TaskImpl>;
+  /** Phantom: the params type. */
+  readonly __params?: P;
+}
+
+export function isDag(v: unknown): v is Dag {
+  return typeof v === "object" && v !== null && (v as Record<symbol, unknown>)[DAG_BRAND] === true;
+}
+
+interface Draft extends Omit<TaskSpec, "downstream"> {
+  declaredAt: number;
+}
+
+interface GroupFrame {
+  prefix: string;
+  defaults: TaskDefaults;
+}
+
+/** The object a DAG's build function receives. `P` is the params type, used to type `ctx.params`. */
+export class DagBuilder<P> {
+  /** @internal */
+  constructor(
+    private readonly state: BuildState,
+    private readonly frame: GroupFrame,
+  ) {}
+
+  /** A task: an async function of its inputs. Returns a handle typed by the function's result. */
+  task<O>(id: string, fn: (inputs: NoInputs, ctx: TaskContext<P>) => O | Promise<O>): TaskRef<Awaited<O>>;
+  task<O, const I extends Inputs = NoInputs, R extends TriggerRule = "all_success">(
+    id: string,
+    options: TaskOptions<I, R>,
+    fn: (inputs: NoInfer<InputValues<I, R>>, ctx: TaskContext<P>) => O | Promise<O>,
+  ): TaskRef<Awaited<O>>;
+  task(id: string, a: unknown, b?: unknown): AnyRef {
+    const [options, fn] = typeof a === "function" ? [{}, a] : [a, b];
+    return this.add("task", id, (options ?? {}) as TaskOptions, null, fnImpl(this.where(id), fn));
+  }
+
+  /**
+   * Dynamic task mapping: one instance per element of `over` (the cross product when it names several
+   * lists), known only at run time when a list is an upstream output. Downstream tasks get the results in order.
+   */
+  map<O, const M extends MapOver, const I extends Inputs = NoInputs, R extends TriggerRule = "all_success">(
+    id: string,
+    options: MapOptions<M, I, R>,
+    fn: (item: NoInfer<MapItem<M> & InputValues<I, R>>, ctx: TaskContext<P>) => O | Promise<O>,
+  ): TaskRef<Awaited<O>[]> {
+    const over = (options as { over?: unknown }).over;
+    const where = this.where(id);
+    if (typeof over !== "object" || over === null || Object.keys(over).length === 0) {
+      throw new SluiceError("INVALID_DAG", `${where}: "over" must name at least one list to map over`);
+    }
+    const map: { name: string; source: MapSource }[] = [];
+    for (const [name, src] of Object.entries(over)) {
+      if (Array.isArray(src)) {
+        let values: unknown[];
+        try {
+          values = JSON.parse(JSON.stringify(src)) as unknown[];
+        } catch {
+          throw new SluiceError("INVALID_DAG", `${where}: the literal list "${name}" must be JSON (map over an upstream output instead)`);
+        }
+        map.push({ name, source: { values } });
+      } else {
+        map.push({ name, source: { task: this.refId(where, src, `over.${name}`) } });
+      }
+      if (options.inputs && name in options.inputs) {
+        throw new SluiceError("INVALID_DAG", `${where}: "${name}" is both mapped over and an input`);
+      }
+    }
+    return this.add("task", id, options, map, fnImpl(where, fn)) as TaskRef<Awaited<O>[]>;
+  }
+
+  /**
+   * Branching: the function returns the id(s) (or handles) of the direct downstream tasks to follow; the
+   * other direct downstream tasks are skipped, and the skips propagate by trigger rule.
+   */
+  branch<const I extends Inputs = NoInputs, R extends TriggerRule = "all_success">(
+    id: string,
+    options: TaskOptions<I, R>,
+    fn: (inputs: NoInfer<InputValues<I, R>>, ctx: TaskContext<P>) => BranchResult | Promise<BranchResult>,
+  ): TaskRef<string[]> {
+    return this.add("branch", id, options, null, fnImpl(this.where(id), fn)) as TaskRef<string[]>;
+  }
+
+  /**
+   * Short-circuit: when the function returns false, every task downstream is skipped (with
+   * `respectTriggerRules: true`, only the direct downstream tasks, and their rules decide the rest).
+   */
+  shortCircuit<const I extends Inputs = NoInputs, R extends TriggerRule = "all_success">(
+    id: string,
+    options: TaskOptions<I, R> & { respectTriggerRules?: boolean },
+    fn: (inputs: NoInfer<InputValues<I, R>>, ctx: TaskContext<P>) => boolean | Promise<boolean>,
+  ): TaskRef<boolean> {
+    return this.add("short_circuit", id, options, null, fnImpl(this.where(id), fn)) as TaskRef<boolean>;
+  }
+
+  /** A program run as a task: a non-zero exit fails the attempt; the output is the last line of stdout. */
+  shell<const I extends Inputs = NoInputs, R extends TriggerRule = "all_success">(
+    id: string,
+    options: ShellOptions<I, R, P>,
+  ): TaskRef<string> {
+    const where = this.where(id);
+    if (typeof options.command !== "string" || options.command.length === 0) {
+      throw new SluiceError("INVALID_DAG", `${where}: shell task needs a "command"`);
+    }
+    const impl: TaskImpl = {
+      kind: "shell",
+      command: options.command,
+      args: (options.args ?? []) as Extract<TaskImpl, { kind: "shell" }>["args"],
+      env: { ...(options.env ?? {}) },
+      cwd: options.cwd ?? null,
+      shell: options.shell ?? false,
+    };
+    const shown = [options.command, ...(Array.isArray(options.args) ? options.args : ["…"])].join(" ");
+    return this.add("shell", id, options, null, impl, shown) as TaskRef<string>;
+  }
+
+  /**
+   * A Python script or module as a task: it reads its inputs as JSON on stdin (also in the file named by
+   * $SLUICE_INPUTS) and writes its result as JSON to the file named by $SLUICE_OUTPUT.
+   */
+  python<S extends StandardSchemaV1 | undefined = undefined, const I extends Inputs = NoInputs, R extends TriggerRule = "all_success">(
+    id: string,
+    options: PythonOptions<I, R, P, S>,
+  ): TaskRef<PythonOutput<S>> {
+    const where = this.where(id);
+    if (!options.script === !options.module) {
+      throw new SluiceError("INVALID_DAG", `${where}: python task needs exactly one of "script" or "module"`);
+    }
+    if (options.output !== undefined && !isStandardSchema(options.output)) {
+      throw new SluiceError("INVALID_DAG", `${where}: "output" must be a schema (zod or another Standard Schema)`);
+    }
+    const impl: TaskImpl = {
+      kind: "python",
+      script: options.script ?? null,
+      module: options.module ?? null,
+      args: (options.args ?? []) as Extract<TaskImpl, { kind: "python" }>["args"],
+      env: { ...(options.env ?? {}) },
+      cwd: options.cwd ?? null,
+      python: options.python ?? null,
+      output: options.output ?? null,
+    };
+    const shown = `${options.python ?? "python3"} ${options.script ?? `-m ${options.module}`}`;
+    return this.add("python", id, options, null, impl, shown) as TaskRef<PythonOutput<S>>;
+  }
+
+  /**
+   * A sensor: waits until `poke` finds its condition met — a file appears (`fileExists`), an endpoint
+   * answers (`httpOk`), a query returns a row (`sqlRow`), or any async predicate — poking every
+   * `pokeInterval` until `timeout` (Airflow's semantics). Between pokes it holds no worker slot
+   * (`up_for_reschedule`), and a restarted Sluice goes on poking. Its output is what the poke returned
+   * as `value` (or `true`).
+   *
+   * @example
+   * const file = d.sensor("wait_orders", { poke: fileExists("incoming/orders-*.csv"), pokeInterval: "30s", timeout: "6h" });
+   * d.task("load", { inputs: { file } }, async ({ file }) => file.length);   // file: string[]
+   */
+  sensor<O extends PokeResult, const I extends Inputs = NoInputs, R extends TriggerRule = "all_success">(
+    id: string,
+    options: SensorOptions<I, R> & { poke: (inputs: NoInfer<InputValues<I, R>>, ctx: TaskContext<P>) => O | Promise<O> },
+  ): TaskRef<PokeOutput<O>> {
+    const where = this.where(id);
+    if (typeof options !== "object" || options === null) throw new SluiceError("INVALID_DAG", `${where}: options must be an object`);
+    const { poke, pokeInterval, timeout, pokeTimeout, softFail, exponentialBackoff, maxWait, ...rest } = options;
+    const impl = fnImpl(where, poke);
+    const ms = (field: string, v: Duration | undefined, fallback: number | null): number | null => {
+      if (v === undefined) return fallback;
+      const n = parseDuration(v, `${where}: ${field}`);
+      // a zero wait would poke in a tight loop, claiming a worker slot again and again
+      if (n <= 0) throw new SluiceError("INVALID_DAG", `${where}: ${field} must be longer than 0`);
+      return n;
+    };
+    for (const [field, v] of [["softFail", softFail], ["exponentialBackoff", exponentialBackoff]] as const) {
+      if (v !== undefined && typeof v !== "boolean") throw new SluiceError("INVALID_DAG", `${where}: ${field} must be true or false`);
+    }
+    const sensor: SensorPolicy = {
+      pokeIntervalMs: ms("pokeInterval", pokeInterval, DEFAULT_POKE_INTERVAL_MS)!,
+      timeoutMs: ms("timeout", timeout, DEFAULT_SENSOR_TIMEOUT_MS)!,
+      softFail: softFail ?? false,
+      exponentialBackoff: exponentialBackoff ?? false,
+      maxWaitMs: ms("maxWait", maxWait, null),
+    };
+    const taskOptions: TaskOptions = { ...(rest as TaskOptions), ...(pokeTimeout === undefined ? {} : { timeout: pokeTimeout }) };
+    return this.add("sensor", id, taskOptions, null, impl, pokeLabel(poke), sensor) as TaskRef<PokeOutput<O>>;
+  }
+
+  /** A task group: ids inside are prefixed with `id.`; the UI can collapse it. Returns what `build` returns. */
+  group<T>(id: string, build: (g: DagBuilder<P>) => T): T;
+  group<T>(id: string, options: { description?: string; defaults?: TaskDefaults }, build: (g: DagBuilder<P>) => T): T;
+  group<T>(id: string, a: unknown, b?: unknown): T {
+    const [options, build] = (typeof a === "function" ? [{}, a] : [a, b]) as [
+      { description?: string; defaults?: TaskDefaults },
+      (g: DagBuilder<P>) => T,
+    ];
+    checkId("task group", id, `DAG "${this.state.dagId}"`);
+    const full = this.frame.prefix ? `${this.frame.prefix}.${id}` : id;
+    if (this.state.groups.some((g) => g.id === full)) {
+      throw new SluiceError("DUPLICATE_TASK", `DAG "${this.state.dagId}": task group "${full}" is declared twice`);
+    }
+    this.state.groups.push({ id: full, description: options.description ?? null });
+    return build(new DagBuilder<P>(this.state, { prefix: full, defaults: { ...this.frame.defaults, ...(options.defaults ?? {}) } }));
+  }
+
+  /** Order-only dependency added after both tasks exist (Airflow's `upstream >> downstream`). */
+  edge(upstream: AnyRef, downstream: AnyRef): void {
+    const where = `DAG "${this.state.dagId}"`;
+    const from = this.refId(where, upstream, "edge");
+    const to = this.refId(where, downstream, "edge");
+    const draft = this.state.tasks.get(to)!;
+    if (!draft.upstream.includes(from)) draft.upstream = [...draft.upstream, from].sort();
+  }
+
+  /** `chain(a, b, c)`: a before b before c. */
+  chain(...refs: AnyRef[]): void {
+    for (let i = 1; i < refs.length; i++) this.edge(refs[i - 1]!, refs[i]!);
+  }
+
+  private where(id: string): string {
+    return `DAG "${this.state.dagId}", task "${this.frame.prefix ? `${this.frame.prefix}.` : ""}${id}"`;
+  }
+
+  private refId(where: string, ref: unknown, field: string): string {
+    const r = ref as Partial<AnyRef> | null;
+    if (typeof r !== "object" || r === null || typeof r.id !== "string" || typeof r.dagId !== "string") {
+      throw new SluiceError("INVALID_DAG", `${where}: ${field} is not a task handle (use what d.task(...) returned)`);
+    }
+    if (r.dagId !== this.state.dagId || !this.state.tasks.has(r.id)) {
+      throw new SluiceError(
+        "FOREIGN_TASK",
+        `${where}: ${field} refers to task "${r.id}" of DAG "${r.dagId}"; a task can only depend on tasks of its own DAG`,
+        { details: { dagId: this.state.dagId, foreignDagId: r.dagId, taskId: r.id } },
+      );
+    }
+    return r.id;
+  }
+
+  private add(
+    kind: TaskKind,
+    localId: string,
+    options: TaskOptions & { respectTriggerRules?: boolean },
+    map: { name: string; source: MapSource }[] | null,
+    impl: TaskImpl,
+    command: string | null = null,
+    sensor: SensorPolicy | null = null,
+  ): AnyRef {
+    const dagId = this.state.dagId;
+    checkId("task", localId, `DAG "${dagId}"`);
+    const id = this.frame.prefix ? `${this.frame.prefix}.${localId}` : localId;
+    const where = `DAG "${dagId}", task "${id}"`;
+    if (this.state.tasks.has(id)) {
+      throw new SluiceError("DUPLICATE_TASK", `DAG "${dagId}": task id "${id}" is used twice`, { details: { dagId, taskId: id } });
+    }
+    if (typeof options !== "object" || options === null) throw new SluiceError("INVALID_DAG", `${where}: options must be an object`);
+    const inputs: Record<string, string> = {};
+    for (const [name, ref] of Object.entries(options.inputs ?? {})) inputs[name] = this.refId(where, ref, `input "${name}"`);
+    const upstream = new Set<string>(Object.values(inputs));
+    for (const ref of options.after ?? []) upstream.add(this.refId(where, ref, "after"));
+    for (const m of map ?? []) if ("task" in m.source) upstream.add(m.source.task);
+
+    const d = { ...this.state.defaults, ...this.frame.defaults, ...stripUndefined(options) } as TaskOptions;
+    const triggerRule = options.triggerRule ?? "all_success";
+    if (!isTriggerRule(triggerRule)) throw new SluiceError("INVALID_DAG", `${where}: unknown trigger rule "${String(triggerRule)}"`);
+    const isolation = d.isolation ?? "inline";
+    if (isolation !== "inline" && isolation !== "process") throw new SluiceError("INVALID_DAG", `${where}: isolation must be "inline" or "process"`);
+
+    const draft: Draft = {
+      id,
+      kind,
+      group: this.frame.prefix,
+      upstream: [...upstream].sort(),
+      inputs,
+      map,
+      triggerRule,
+      retry: retryPolicy(where, d),
+      timeoutMs: d.timeout === undefined ? null : parseDuration(d.timeout, `${where}: timeout`),
+      isolation,
+      memoryLimitMb: positiveOrNull(where, "memoryLimitMb", d.memoryLimitMb),
+      queue: d.queue ?? "default",
+      pool: d.pool ?? null,
+      priority: d.priority ?? 0,
+      owner: d.owner ?? null,
+      description: options.description ?? null,
+      respectTriggerRules: options.respectTriggerRules ?? false,
+      command,
+      ...(sensor ? { sensor } : {}),
+      ...optionalList("produces", assetList(options.produces, where, "produces")),
+      declaredAt: this.state.tasks.size,
+    };
+    this.state.tasks.set(id, draft);
+    this.state.impls.set(id, impl);
+    return Object.freeze({ id, dagId });
+  }
+}
+
+interface BuildState {
+  dagId: string;
+  defaults: TaskDefaults;
+  tasks: Map<string, Draft>;
+  impls: Map<string, TaskImpl>;
+  groups: GroupSpec[];
+}
+
+/**
+ * Define a DAG. Export the result (default or named; arrays of DAGs work too) from a file under the DAGs
+ * folder.
+ */
+export function dag<PS extends StandardSchemaV1 | undefined = undefined>(
+  id: string,
+  options: DagOptions<PS>,
+  build: (d: DagBuilder<ParamsOf<PS>>) => void,
+): Dag<ParamsOf<PS>>;
+export function dag(id: string, build: (d: DagBuilder<NoParams>) => void): Dag<NoParams>;
+export function dag(id: string, a: unknown, b?: unknown): Dag<unknown> {
+  const [options, build] = (typeof a === "function" ? [{}, a] : [a ?? {}, b]) as [DagOptions<StandardSchemaV1 | undefined>, (d: DagBuilder<unknown>) => void];
+  checkId("DAG", id, "dag()");
+  if (typeof build !== "function") throw new SluiceError("INVALID_DAG", `DAG "${id}": the last argument of dag() must be a function that declares the tasks`);
+  if (options.params !== undefined && !isStandardSchema(options.params)) {
+    throw new SluiceError("INVALID_DAG", `DAG "${id}": params must be a schema (zod or another Standard Schema), e.g. z.object({ lr: z.number().default(0.1) })`);
+  }
+  const state: BuildState = { dagId: id, defaults: options.defaults ?? {}, tasks: new Map(), impls: new Map(), groups: [] };
+  build(new DagBuilder<unknown>(state, { prefix: "", defaults: {} }));
+  if (state.tasks.size === 0) throw new SluiceError("INVALID_DAG", `DAG "${id}" has no tasks`);
+
+  const drafts = [...state.tasks.values()].sort((x, y) => x.declaredAt - y.declaredAt);
+  const tasks = finalizeTasks(
+    id,
+    drafts.map(({ declaredAt: _declaredAt, ...t }) => ({ ...t, downstream: [] })),
+  );
+  const spec: DagSpec = deepFreeze({
+    id,
+    description: options.description ?? null,
+    doc: options.doc ?? null,
+    owner: options.owner ?? null,
+    tags: [...(options.tags ?? [])],
+    paramsJsonSchema: paramsJsonSchema(options.params),
+    runTimeoutMs: options.runTimeout === undefined ? null : parseDuration(options.runTimeout, `DAG "${id}": runTimeout`),
+    maxActiveTasks: positiveOrNull(`DAG "${id}"`, "maxActiveTasks", options.maxActiveTasks),
+    ...scheduleOptions(id, options),
+    ...optionalList("events", eventList(id, options.events)),
+    groups: state.groups,
+    tasks,
+  });
+  checkNoSelfTrigger(spec);
+  const code = tasks.map((t) => implSource(state.impls.get(t.id)!));
+  return Object.freeze({
+    [DAG_BRAND]: true,
+    id,
+    spec,
+    version: dagVersion(spec, code),
+    paramsSchema: options.params ?? null,
+    impls: state.impls,
+  }) as Dag<unknown>;
+}
+
+function scheduleOptions(
+  id: string,
+  o: DagOptions<StandardSchemaV1 | undefined>,
+): { schedule: Schedule | null; assetSchedule?: AssetSchedule; startDate: number | null; endDate: number | null; catchup: boolean; maxActiveRuns: number } {
+  const where = `DAG "${id}"`;
+  let schedule: Schedule | null = null;
+  let assetSchedule: AssetSchedule | null = null;
+  if (typeof o.schedule === "object" && o.schedule !== null && "assets" in o.schedule) {
+    assetSchedule = parseAssetSchedule(o.schedule, where);
+  } else if (o.schedule !== undefined && o.schedule !== null) {
+    if (typeof o.schedule !== "string") {
+      throw new SluiceError("INVALID_DAG", `${where}: schedule must be a string like "@daily", "0 6 * * *" or "every 15m", or { assets: { anyOf: [...] } }`);
+    }
+    try {
+      schedule = parseSchedule(o.schedule, o.timezone);
+    } catch (e) {
+      throw new SluiceError("INVALID_DAG", `${where}: ${(e as Error).message}`, { cause: e });
+    }
+  } else if (o.timezone !== undefined) {
+    parseSchedule("@daily", o.timezone); // still reject an unknown timezone
+  }
+  const date = (field: string, v: string | Date | undefined): number | null => {
+    if (v === undefined) return null;
+    const t = v instanceof Date ? v.getTime() : typeof v === "string" ? Date.parse(v) : NaN;
+    if (Number.isNaN(t)) throw new SluiceError("INVALID_DAG", `${where}: ${field} ${JSON.stringify(v)} is not a date; use ISO 8601, e.g. "2026-01-01" or "2026-01-01T06:00:00Z"`);
+    return t;
+  };
+  const startDate = date("startDate", o.startDate);
+  const endDate = date("endDate", o.endDate);
+  if (startDate !== null && endDate !== null && endDate < startDate) throw new SluiceError("INVALID_DAG", `${where}: endDate is before startDate`);
+  if (o.catchup !== undefined && typeof o.catchup !== "boolean") throw new SluiceError("INVALID_DAG", `${where}: catchup must be true or false`);
+  return {
+    schedule,
+    ...(assetSchedule ? { assetSchedule } : {}),
+    // fixed intervals need a grid origin: by default the Unix epoch, so "every 15m" runs at :00, :15, :30, :45 UTC
+    startDate: startDate ?? (schedule?.kind === "interval" ? 0 : null),
+    endDate,
+    catchup: o.catchup ?? false,
+    maxActiveRuns: positiveOrNull(where, "maxActiveRuns", o.maxActiveRuns) ?? 16,
+  };
+}
+
+/** Absent when empty, so DAGs without assets or events keep their specs (and versions). */
+function optionalList<K extends string>(key: K, list: string[]): { [P in K]?: string[] } {
+  return (list.length ? { [key]: list } : {}) as { [P in K]?: string[] };
+}
+
+function eventList(id: string, v: unknown): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new SluiceError("INVALID_DAG", `DAG "${id}": events must be a list of event names, e.g. ["new_orders"]`);
+  return [...new Set(v.map((e) => checkEventName(e, `DAG "${id}": events`)))].sort();
+}
+
+/** A DAG scheduled on an asset that one of its own tasks produces would trigger itself forever. */
+function checkNoSelfTrigger(spec: DagSpec): void {
+  if (!spec.assetSchedule) return;
+  for (const t of spec.tasks) {
+    const loop = t.produces?.find((a) => spec.assetSchedule!.assets.includes(a));
+    if (loop) {
+      throw new SluiceError(
+        "INVALID_DAG",
+        `DAG "${spec.id}" is scheduled on asset "${loop}", which its own task "${t.id}" produces: every run would trigger the next one`,
+        { details: { dagId: spec.id, taskId: t.id } },
+      );
+    }
+  }
+}
+
+function fnImpl(where: string, fn: unknown): TaskImpl {
+  if (typeof fn !== "function") throw new SluiceError("INVALID_DAG", `${where}: the task body must be a function`);
+  return { kind: "fn", fn: fn as (inputs: Record<string, unknown>, ctx: TaskContext<unknown>) => unknown };
+}
+
+function implSource(impl: TaskImpl): string {
+  switch (impl.kind) {
+    case "fn":
+      return impl.fn.toString();
+    case "shell":
+    case "python":
+      return JSON.stringify({ ...impl, args: typeof impl.args === "function" ? impl.args.toString() : impl.args, output: null });
+  }
+}
+
+function retryPolicy(where: string, d: TaskDefaults): RetryPolicy {
+  const retries = d.retries ?? 0;
+  if (!Number.isInteger(retries) || retries < 0) throw new SluiceError("INVALID_DAG", `${where}: retries must be a whole number ≥ 0, got ${String(retries)}`);
+  const jitter = d.retryJitter ?? 0;
+  if (typeof jitter !== "number" || jitter < 0 || jitter > 1) throw new SluiceError("INVALID_DAG", `${where}: retryJitter must be between 0 and 1`);
+  const backoff = d.retryBackoff ?? "fixed";
+  if (backoff !== "fixed" && backoff !== "exponential") throw new SluiceError("INVALID_DAG", `${where}: retryBackoff must be "fixed" or "exponential"`);
+  return {
+    retries,
+    retryDelayMs: parseDuration(d.retryDelay ?? "5m", `${where}: retryDelay`),
+    backoff,
+    maxRetryDelayMs: d.maxRetryDelay === undefined ? null : parseDuration(d.maxRetryDelay, `${where}: maxRetryDelay`),
+    jitter,
+  };
+}
+
+function positiveOrNull(where: string, field: string, v: number | undefined): number | null {
+  if (v === undefined) return null;
+  if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new SluiceError("INVALID_DAG", `${where}: ${field} must be a whole number > 0`);
+  return v;
+}
+
+function paramsJsonSchema(schema: StandardSchemaV1 | undefined): unknown {
+  if (!schema) return null;
+  try {
+    // zod 4 schemas describe themselves as JSON Schema (the UI's trigger form uses it); other libraries
+    // simply get none. Calling the method keeps zod out of the authoring API's imports.
+    const toJson = (schema as { toJSONSchema?: (o: object) => unknown }).toJSONSchema;
+    return typeof toJson === "function" ? toJson.call(schema, { io: "input", unrepresentable: "any" }) : null;
+  } catch {
+    return null;
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (typeof o === "object" && o !== null && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}

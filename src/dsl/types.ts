@@ -1,0 +1,288 @@
+/** Types of the public authoring API. Typed data flow is API: see test/types for what must not compile. */
+import type { JsonValue } from "../core/assets.js";
+import type { Duration } from "../core/duration.js";
+import type { StandardSchemaV1 } from "../core/standardSchema.js";
+import type { TriggerRule } from "../core/triggerRules.js";
+
+declare const OUTPUT: unique symbol;
+
+/**
+ * A handle on a task inside a DAG definition. Pass it in another task's `inputs` to receive its output
+ * (typed `T`), or in `after` for an order-only dependency.
+ */
+export interface TaskRef<T> {
+  readonly id: string;
+  readonly dagId: string;
+  /** Phantom: carries the output type; never set at run time. */
+  readonly [OUTPUT]?: T;
+}
+
+export type AnyRef = TaskRef<unknown>;
+export type Inputs = Record<string, AnyRef>;
+
+/**
+ * What a task without `inputs` receives: an object with no keys. Not `Record<string, never>`, whose index
+ * signature would let a body destructure any name (`({ typo }) => ...`) without a compile error.
+ */
+export type NoInputs = { readonly [K in never]: never };
+
+/** Rules under which every upstream task succeeded, so every input has a value. */
+export type StrictRule = "all_success";
+
+/** What a task function receives for its `inputs`: values typed like the upstream outputs. */
+export type InputValues<I extends Inputs, R extends TriggerRule> = [R] extends [StrictRule]
+  ? { [K in keyof I]: I[K] extends TaskRef<infer T> ? T : never }
+  : // Under any other rule an upstream task may have failed or been skipped: its input is undefined.
+    { [K in keyof I]: I[K] extends TaskRef<infer T> ? T | undefined : never };
+
+export type MapOver = Record<string, TaskRef<readonly unknown[]> | readonly unknown[]>;
+
+export type MapItem<M extends MapOver> = {
+  [K in keyof M]: M[K] extends TaskRef<infer L>
+    ? L extends readonly (infer E)[]
+      ? E
+      : never
+    : M[K] extends readonly (infer E)[]
+      ? E
+      : never;
+};
+
+export interface TaskLogger {
+  debug(message: string, ...args: unknown[]): void;
+  info(message: string, ...args: unknown[]): void;
+  warn(message: string, ...args: unknown[]): void;
+  error(message: string, ...args: unknown[]): void;
+}
+
+/** What every task function gets besides its inputs. */
+export interface TaskContext<P = Record<string, unknown>> {
+  /** A scheduled run's data interval [start, end); null for a triggered run. */
+  readonly dataInterval?: { readonly start: Date; readonly end: Date } | null;
+  readonly runId: string;
+  readonly dagId: string;
+  readonly taskId: string;
+  /** -1 for a task that is not mapped. */
+  readonly mapIndex: number;
+  /** 1 for the first attempt, 2 for the first retry, ... */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly logicalDate: Date;
+  /** The run's params, validated against the DAG's schema. */
+  readonly params: P;
+  /**
+   * Absolute path of the DAG file that defines the task (null for a DAG defined in code): relative paths in
+   * a task resolve from its folder, like the ready-made sensors' (`fileExists("data/*.csv")`).
+   */
+  readonly dagFile?: string | null;
+  /** Fires when the attempt times out or the run is cancelled: stop work and throw. */
+  readonly signal: AbortSignal;
+  readonly log: TaskLogger;
+  /** The external event that triggered this run (`sluice events send`, `POST /api/v1/events/<name>`), or null. */
+  readonly event: TriggeringEvent | null;
+  /** The asset events an asset-scheduled run consumed (oldest first); empty for other runs. */
+  readonly triggeringAssetEvents: readonly AssetEvent[];
+  /**
+   * Attach metadata to the asset event this attempt records for `asset` (one of the task's `produces`)
+   * when it succeeds. Calls merge; the metadata must be JSON.
+   *
+   * @example
+   * d.task("load", { produces: ["warehouse.daily_sales"] }, async (_, ctx) => {
+   *   ctx.assetMetadata("warehouse.daily_sales", { rows: 123 });
+   * });
+   */
+  assetMetadata(asset: string, metadata: Record<string, JsonValue>): void;
+}
+
+/** An external event, as a task of the run it triggered sees it. */
+export interface TriggeringEvent {
+  readonly id: number;
+  readonly name: string;
+  /** The JSON the sender posted (null when it sent none). Validate it before use (e.g. with zod). */
+  readonly payload: JsonValue;
+  readonly receivedAt: Date;
+}
+
+/** One recorded update of an asset: which run and task produced it, when, with what metadata. */
+export interface AssetEvent {
+  readonly id: number;
+  readonly asset: string;
+  readonly dagId: string;
+  readonly runId: string;
+  readonly taskId: string;
+  readonly mapIndex: number;
+  readonly attempt: number;
+  readonly createdAt: Date;
+  readonly metadata: Readonly<Record<string, JsonValue>>;
+}
+
+export interface RetryOptions {
+  /** Attempts after the first. Default 0. */
+  retries?: number;
+  /** Delay before a retry. Default "5m" (Airflow's). */
+  retryDelay?: Duration;
+  /** "exponential" doubles the delay after every failed attempt. Default "fixed". */
+  retryBackoff?: "fixed" | "exponential";
+  maxRetryDelay?: Duration;
+  /** 0..1: a random fraction of the delay taken off, so retries do not march in lock-step. Default 0. */
+  retryJitter?: number;
+}
+
+/** Options that DAG-level `defaults` can set for every task. */
+export interface TaskDefaults extends RetryOptions {
+  /** The attempt fails (and is retried if retries remain) after this long; the signal fires. */
+  timeout?: Duration;
+  owner?: string;
+  /** "process" runs the task in a child Node process: a crash or out-of-memory does not take Sluice down. */
+  isolation?: "inline" | "process";
+  /** With isolation "process": the child's heap limit. */
+  memoryLimitMb?: number;
+  queue?: string;
+  pool?: string;
+  priority?: number;
+}
+
+export interface TaskOptions<I extends Inputs = Inputs, R extends TriggerRule = TriggerRule> extends TaskDefaults {
+  /** Upstream outputs this task receives, by name. */
+  inputs?: I;
+  /** Order-only dependencies. */
+  after?: readonly AnyRef[];
+  triggerRule?: R;
+  description?: string;
+  /**
+   * Assets this task updates when it succeeds: names ("warehouse.daily_sales") or URIs ("s3://lake/orders").
+   * Each success records one asset event per asset; DAGs scheduled on the asset run from it.
+   */
+  produces?: readonly string[];
+}
+
+export type TaskFn<I, P, O> = (inputs: I, ctx: TaskContext<P>) => O | Promise<O>;
+
+export interface MapOptions<M extends MapOver, I extends Inputs, R extends TriggerRule> extends TaskOptions<I, R> {
+  /** Lists to fan out over; several lists give their cross product. Each may be an upstream output. */
+  over: M;
+}
+
+export type ArgsOf<I extends Inputs, R extends TriggerRule, P> = string[] | ((inputs: InputValues<I, R>, ctx: TaskContext<P>) => string[] | Promise<string[]>);
+
+export interface ShellOptions<I extends Inputs, R extends TriggerRule, P> extends TaskOptions<I, R> {
+  /** The program to run (looked up on PATH), or a script when `shell` is true. */
+  command: string;
+  args?: ArgsOf<I, R, P>;
+  env?: Record<string, string>;
+  /** Working directory, relative to the DAG file's folder. Default: that folder. */
+  cwd?: string;
+  /** Run `command` through /bin/sh -c (pipes, globs). Default false. */
+  shell?: boolean;
+}
+
+export interface PythonOptions<I extends Inputs, R extends TriggerRule, P, S extends StandardSchemaV1 | undefined>
+  extends TaskOptions<I, R> {
+  /** A Python file, relative to the DAG file's folder. */
+  script?: string;
+  /** Or a module to run with `python -m`. */
+  module?: string;
+  args?: ArgsOf<I, R, P>;
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Interpreter; default $SLUICE_PYTHON or "python3". */
+  python?: string;
+  /** Schema of the JSON the script returns; the output is validated and typed by it. */
+  output?: S;
+}
+
+export type PythonOutput<S> = S extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<S> : unknown;
+
+export interface DagOptions<PS extends StandardSchemaV1 | undefined = undefined> {
+  description?: string;
+  /** Markdown shown in the UI. */
+  doc?: string;
+  owner?: string;
+  tags?: readonly string[];
+  /** Params schema (zod or any Standard Schema); params are validated when a run is created. */
+  params?: PS;
+  /** Defaults for every task of the DAG. */
+  defaults?: TaskDefaults;
+  /** A run still going after this long is failed and its running tasks are aborted. */
+  runTimeout?: Duration;
+  /** At most this many task instances of this DAG run at once. */
+  maxActiveTasks?: number;
+  /**
+   * When scheduled runs happen: a cron expression ("0 6 * * *"; 6 fields with seconds first), a preset
+   * ("@hourly", "@daily", "@weekly", "@monthly", "@yearly") or a fixed interval ("every 15m"). Each run
+   * covers a data interval [start, end): its logical date is `start` and it starts at `end` (Airflow's
+   * semantics). Or on assets: `{ assets: { anyOf: ["s3://lake/orders"] } }` (see AssetScheduleOption).
+   * Without a schedule, runs happen only when triggered.
+   */
+  schedule?: string | AssetScheduleOption | null;
+  /** IANA timezone of a cron schedule, e.g. "Europe/Berlin" (daylight saving handled). Default "UTC". */
+  timezone?: string;
+  /** No data interval starts before this (ISO 8601 or a Date). Fixed intervals are laid out from it. */
+  startDate?: string | Date;
+  /** No data interval starts after this. */
+  endDate?: string | Date;
+  /** After downtime: false (default) runs only the latest missed interval, true runs every one, oldest first. */
+  catchup?: boolean;
+  /** At most this many runs of the DAG are active at once; scheduled runs beyond wait as `queued`. Default 16. */
+  maxActiveRuns?: number;
+  /**
+   * External events that trigger a run of this DAG: `sluice events send <name>` or
+   * `POST /api/v1/events/<name>`. Tasks read the payload as `ctx.event.payload`.
+   */
+  events?: readonly string[];
+}
+
+/**
+ * `schedule: { assets: { anyOf: [...] } }` runs the DAG when any of the assets is updated;
+ * `{ assets: { allOf: [...] } }` when every one of them has been updated since its last asset-triggered run.
+ */
+export type AssetScheduleOption = { assets: { anyOf: readonly string[]; allOf?: never } } | { assets: { allOf: readonly string[]; anyOf?: never } };
+
+/** The params of a DAG without a params schema: none, so reading `ctx.params.anything` is a compile error. */
+export type NoParams = { readonly [K in never]: never };
+
+export type ParamsOf<PS> = PS extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<PS> : NoParams;
+
+export type BranchResult = string | AnyRef | readonly (string | AnyRef)[] | null | undefined;
+
+/**
+ * What a sensor's poke returns: `true` when the condition is met (the sensor's output is `true`), `false`
+ * to poke again later, or `{ done, value }` (Airflow's PokeReturnValue: the output is `value`).
+ */
+export type PokeResult<T = unknown> = boolean | { done: false } | { done: true; value?: T };
+
+/** The output type of a sensor whose poke returns `O`. */
+export type PokeOutput<O> = O extends true
+  ? true
+  : O extends { done: true }
+    ? "value" extends keyof O
+      ? O extends { value: infer V }
+        ? V
+        : O extends { value?: infer V }
+          ? Exclude<V, undefined> | true
+          : true
+      : true
+    : never;
+
+/** A ready-made poke (`fileExists`, `httpOk`, `sqlRow`): usable as any sensor's `poke`. */
+export type Poke<T> = (inputs: unknown, ctx: TaskContext<unknown>) => Promise<false | { done: true; value: T }>;
+
+/**
+ * A sensor's options besides its `poke`. Airflow's semantics, in its reschedule (deferrable) mode: between
+ * pokes the sensor holds no worker slot, and its state is in the store, so a restart continues it.
+ */
+export interface SensorOptions<I extends Inputs = Inputs, R extends TriggerRule = TriggerRule> extends Omit<TaskOptions<I, R>, "timeout"> {
+  /** Wait between pokes. Default "60s" (Airflow's). */
+  pokeInterval?: Duration;
+  /**
+   * How long the sensor waits in all, counted from its first poke (retries do not restart it): a poke
+   * that finds the condition unmet after this fails the sensor with TIMEOUT, without retrying. Default "7d".
+   */
+  timeout?: Duration;
+  /** The time limit of each poke (what `timeout` is for other tasks; default: the DAG's `defaults.timeout`). */
+  pokeTimeout?: Duration;
+  /** On timeout, skip instead of failing (downstream tasks are skipped by their trigger rules). */
+  softFail?: boolean;
+  /** Grow the wait after each poke (about doubling, with random spread), capped by `maxWait`. */
+  exponentialBackoff?: boolean;
+  maxWait?: Duration;
+}

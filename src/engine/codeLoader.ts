@@ -1,0 +1,36 @@
+/**
+ * Task code for a worker that did not load the DAGs folder itself (`sluice dev`, `sluice worker`): the
+ * file a DAG version came from is imported when a task of it must run, and imported afresh once the file
+ * has changed — so edits reach the next attempt without a restart. Like Airflow, a run created with an
+ * older version runs the file's current code for its tasks (its tasks and edges stay the version's own).
+ */
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import type { Store } from "../store/store.js";
+import { loadDagFile, type LoadedDag } from "./dagLoader.js";
+import { SluiceError } from "../errors.js";
+
+export class DagCodeLoader {
+  private readonly byDag = new Map<string, LoadedDag>();
+  /** The content hash each file had when it was last imported. */
+  private readonly imported = new Map<string, string>();
+  private imports = 0;
+
+  constructor(private readonly store: Store) {}
+
+  async load(dagId: string, version: string): Promise<LoadedDag | undefined> {
+    const cached = this.byDag.get(dagId);
+    if (cached && cached.dag.version === version) return cached;
+    const file = (await this.store.getDagVersion(dagId, version))?.file ?? cached?.file;
+    if (!file) return undefined;
+    // by content, not mtime: two writes within a second keep one mtime on some file systems
+    const hash = await readFile(file).then((b) => createHash("sha1").update(b).digest("hex"), () => null);
+    if (hash === null) return cached;
+    if (cached && cached.file === file && this.imported.get(file) === hash) return cached;
+    const result = await loadDagFile(file, { fresh: ++this.imports });
+    if ("error" in result) throw new SluiceError("DAG_IMPORT", `cannot import ${file}: ${result.error}`);
+    this.imported.set(file, hash);
+    for (const dag of result.dags) this.byDag.set(dag.id, { dag, file });
+    return this.byDag.get(dagId);
+  }
+}

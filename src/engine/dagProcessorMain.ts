@@ -1,0 +1,41 @@
+/**
+ * Entry point of a DAG processor child process (see dagProcessor.ts): imports DAG files one by one and
+ * reports each file's DAGs (serialisable specs, versions, default params) as soon as it is parsed, so a
+ * file that hangs costs only itself.
+ */
+import { validateWithSchema } from "../core/standardSchema.js";
+import { loadDagFile } from "./dagLoader.js";
+import type { ParsedDag, ProcessorMessage } from "./dagProcessor.js";
+
+function send(m: ProcessorMessage): Promise<void> {
+  return new Promise((resolve, reject) => process.send!(m, undefined, {}, (e) => (e ? reject(e) : resolve())));
+}
+
+process.once("message", (files: string[]) => {
+  void (async () => {
+    for (const file of files) {
+      await send({ type: "start", file });
+      const result = await loadDagFile(file);
+      if ("error" in result) {
+        await send({ type: "file", file, dags: [], error: { message: result.error, line: result.line } });
+        continue;
+      }
+      const dags: ParsedDag[] = [];
+      for (const dag of result.dags) {
+        let defaultParams: Record<string, unknown> | null = {};
+        let paramsError: string | null = null;
+        if (dag.paramsSchema) {
+          // what a scheduled run gets: the schema's defaults (a param without one makes scheduled runs impossible)
+          const checked = await validateWithSchema(dag.paramsSchema, {});
+          if (checked.ok) defaultParams = JSON.parse(JSON.stringify(checked.value ?? {})) as Record<string, unknown>;
+          else {
+            defaultParams = null;
+            paramsError = checked.issues.map((i) => (i.path ? `param "${i.path}": ${i.message}` : i.message)).join("; ");
+          }
+        }
+        dags.push({ dagId: dag.id, version: dag.version, spec: dag.spec, defaultParams, paramsError });
+      }
+      await send({ type: "file", file, dags, error: null });
+    }
+  })().finally(() => process.disconnect());
+});

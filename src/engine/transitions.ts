@@ -1,0 +1,426 @@
+/**
+ * State transitions of task instances and runs, applied inside one store transaction. Finishing a task
+ * touches only its direct downstream task instances: each holds counters of how its upstream ended, and
+ * its trigger rule is evaluated from them (core/triggerRules). Skips and upstream failures cascade through
+ * a work list, so a whole run costs O(edges) however it ends.
+ */
+import { canRetry, retryDelayMs } from "../core/backoff.js";
+import { formatDuration } from "../core/duration.js";
+import { nextPokeDelayMs } from "../core/sensors.js";
+import type { TaskSpec } from "../core/dagSpec.js";
+import { mapLength } from "../core/mapping.js";
+import { deriveRunState, type RunState, type TaskState } from "../core/states.js";
+import { evaluateTriggerRule } from "../core/triggerRules.js";
+import type { AttemptEnd, EndedAttempt, NewTaskInstance, TaskInstanceRecord, Tx, WaitingAttempt } from "../store/store.js";
+import type { AttemptResult } from "../worker/worker.js";
+import type { SpecIndex } from "./specIndex.js";
+import { TaskInstanceCache } from "./taskInstanceCache.js";
+import { recordAssetEvents } from "../store/assets.js";
+
+/** What the engine needs from outside the transaction. */
+export interface TransitionEnv {
+  /** The spec of a run's DAG version. */
+  specFor(runId: string): Promise<SpecIndex>;
+  /** The values of a task's successful outputs in map-index order (undefined where an index failed). */
+  loadOutputs(tx: Tx, runId: string, taskId: string): Promise<unknown[]>;
+  random(): number;
+}
+
+/** What a group of transitions changed, for waking workers and waiters after commit. */
+export class Effects {
+  /** Runs that got newly claimable task instances. */
+  readonly readyRuns = new Set<string>();
+  readonly finishedRuns = new Map<string, RunState>();
+  /** Earliest retry time set, if any. */
+  nextRetryAt: number | null = null;
+  /** Attempts whose results were dropped because they were fenced out. */
+  readonly fenced: number[] = [];
+  /** Sensors' attempts that a poke's result ended in the engine (timeout): how they ended, for progress events. */
+  readonly pokeEnds = new Map<number, AttemptEnd>();
+  /** Asset events recorded by this group: asset-scheduled DAGs are evaluated after commit. */
+  assetEvents = 0;
+  /** Task instance reads and writes of this group, written once by `flush`. */
+  readonly tis = new TaskInstanceCache();
+  /** Unfinished-count changes per run, applied once per group by `flush`. */
+  private readonly unfinished = new Map<string, number>();
+
+  addUnfinished(runId: string, delta: number): void {
+    this.unfinished.set(runId, (this.unfinished.get(runId) ?? 0) + delta);
+  }
+
+  retryAt(at: number): void {
+    if (this.nextRetryAt === null || at < this.nextRetryAt) this.nextRetryAt = at;
+  }
+
+  /** Write the changes; finish runs that have nothing left. */
+  async flush(tx: Tx, env: TransitionEnv): Promise<void> {
+    await this.tis.flush(tx);
+    for (const [runId, delta] of this.unfinished) {
+      if (delta === 0) continue;
+      const left = await tx.addUnfinished(runId, delta);
+      if (left <= 0) {
+        const run = await tx.getRun(runId);
+        if (run && (run.state === "running" || run.state === "queued")) {
+          const idx = await env.specFor(runId);
+          const state = deriveRunState(await tx.leafStates(runId, idx.leaves));
+          await tx.setRunState(runId, state, null, tx.now());
+          this.finishedRuns.set(runId, state);
+        }
+      }
+    }
+    this.unfinished.clear();
+  }
+}
+
+/**
+ * The instances a new run starts with: roots are scheduled at once. A mapped root starts as a placeholder
+ * that `startRun` expands in the same transaction.
+ */
+export function initialTaskInstances(idx: SpecIndex, now: number): NewTaskInstance[] {
+  const rows: NewTaskInstance[] = [];
+  for (const t of idx.spec.tasks) {
+    const startsNow = t.upstream.length === 0 || t.triggerRule === "always";
+    const base = { taskId: t.id, nUpstream: t.upstream.length, priority: t.priority, queue: t.queue };
+    if (expandsAtStart(t)) rows.push({ ...base, mapIndex: -1, state: "none", readyAt: null });
+    else rows.push({ ...base, mapIndex: -1, state: startsNow ? "scheduled" : "none", readyAt: startsNow ? now : null });
+  }
+  return rows;
+}
+
+function expandsAtStart(t: TaskSpec): boolean {
+  return (t.upstream.length === 0 || t.triggerRule === "always") && t.map !== null && t.map.every((m) => "values" in m.source);
+}
+
+/**
+ * Expand the mapped tasks that start at once (over literal lists), like any other expansion: their
+ * downstream tasks then wait for every map index, and an empty list skips the task and tells its
+ * downstream tasks so (expanding in `initialTaskInstances` did neither: a join ran after the first map
+ * index, and a task after an empty literal map waited forever).
+ */
+export async function startRun(tx: Tx, env: TransitionEnv, fx: Effects, idx: SpecIndex, runId: string): Promise<void> {
+  const work: Finished[] = [];
+  for (const t of idx.spec.tasks) {
+    if (!expandsAtStart(t)) continue;
+    for (const ti of await fx.tis.load(tx, runId, [t.id])) await expand(tx, env, fx, idx, runId, ti, t, work);
+  }
+  await cascade(tx, env, fx, idx, runId, work);
+}
+
+/** Record the ends of a group of attempts (and sensors' pokes) and everything that follows from them. */
+export async function applyAttemptResults(tx: Tx, env: TransitionEnv, fx: Effects, results: readonly AttemptResult[]): Promise<void> {
+  if (results.length === 0) return;
+  const ends = results.filter((r): r is AttemptResult & AttemptEnd => r.state !== "up_for_reschedule");
+  const ended = ends.length ? await tx.endAttempts(ends) : new Map<number, EndedAttempt>();
+  for (const r of ends) {
+    const e = ended.get(r.attemptId);
+    if (e) await applyAttemptResult(tx, env, fx, r, e);
+    else fx.fenced.push(r.attemptId);
+  }
+  if (ends.length === results.length) return;
+  const pokes = results.filter((r) => r.state === "up_for_reschedule");
+  const waiting = await tx.rescheduleAttempts(pokes.map((r) => ({ attemptId: r.attemptId, at: r.endedAt })));
+  for (const r of pokes) {
+    const w = waiting.get(r.attemptId);
+    if (w) await applyPoke(tx, env, fx, w, r.attemptId);
+    else fx.fenced.push(r.attemptId);
+  }
+}
+
+/**
+ * A sensor's poke found its condition unmet: it waits for its next poke in `up_for_reschedule`, holding no
+ * worker slot, or — when this poke came at or after its deadline (first poke + timeout) — it times out:
+ * failed with TIMEOUT and no retry (Airflow's AirflowSensorTimeout), or skipped with softFail.
+ */
+async function applyPoke(tx: Tx, env: TransitionEnv, fx: Effects, w: WaitingAttempt, attemptId: number): Promise<void> {
+  const { runId, taskId, mapIndex } = w;
+  const idx = await env.specFor(runId);
+  const policy = idx.byId.get(taskId)?.sensor;
+  const now = tx.now();
+  const key = { runId, taskId, mapIndex };
+  if (!policy) {
+    // only sensors report "not yet"; should another task's code do so, it is an ordinary failure
+    const e = await tx.endAttempt({ attemptId, state: "failed", endedAt: now, errorCode: "INTERNAL", errorMessage: `task "${taskId}" is not a sensor but asked to be poked again` });
+    if (e) await applyAttemptResult(tx, env, fx, { attemptId, state: "failed", endedAt: now, noRetry: true }, e);
+    return;
+  }
+  const ti = (await fx.tis.load(tx, runId, [taskId])).find((t) => t.mapIndex === mapIndex);
+  const deadline = ti?.sensorDeadline ?? w.startedAt + policy.timeoutMs;
+  const pokes = (ti?.pokeCount ?? 0) + 1;
+  if (now >= deadline) {
+    const state: TaskState = policy.softFail ? "skipped" : "failed";
+    const end: AttemptEnd = {
+      attemptId,
+      state: "failed",
+      endedAt: now,
+      errorCode: "TIMEOUT",
+      errorMessage: `sensor "${taskId}" timed out: its condition was not met within ${formatDuration(policy.timeoutMs)} (${pokes} poke${pokes === 1 ? "" : "s"})${policy.softFail ? "; softFail: skipped" : ""}`,
+    };
+    await tx.endAttempt(end);
+    fx.pokeEnds.set(attemptId, end);
+    fx.tis.update(key, { state, endedAt: now, readyAt: null, sensorDeadline: deadline, pokeCount: pokes });
+    fx.addUnfinished(runId, -1);
+    await cascade(tx, env, fx, idx, runId, [{ taskId, state, mode: "rules" }]);
+    return;
+  }
+  // the last poke happens at the deadline, not up to an interval after it
+  const at = Math.min(deadline, now + nextPokeDelayMs(policy, pokes, env.random()));
+  fx.tis.update(key, { state: "up_for_reschedule", readyAt: at, sensorDeadline: deadline, pokeCount: pokes });
+  fx.retryAt(at);
+}
+
+/** What follows from the end of one attempt (already recorded by `endAttempts`). */
+async function applyAttemptResult(tx: Tx, env: TransitionEnv, fx: Effects, result: AttemptResult, ended: EndedAttempt): Promise<void> {
+  const { runId, taskId, mapIndex, tryNumber, tryBase } = ended;
+  const idx = await env.specFor(runId);
+  const task = idx.byId.get(taskId);
+  if (!task) return; // the run's version has no such task; nothing depends on it
+  const now = tx.now();
+  const key = { runId, taskId, mapIndex };
+
+  if (result.state === "success") {
+    fx.tis.update(key, { state: "success", endedAt: now });
+    fx.addUnfinished(runId, -1);
+    if (task.produces?.length) {
+      // lineage: in the success's own transaction, so a recorded success always has its asset events
+      const at = { dagId: idx.spec.id, runId, taskId, mapIndex, tryNumber, attemptId: result.attemptId, createdAt: now };
+      const events = task.produces.map((asset) => ({ ...at, asset, metadata: result.assetMetadata?.[asset] ?? {} }));
+      fx.assetEvents += (await recordAssetEvents(tx.db, events)).length;
+    }
+    if (task.kind === "short_circuit" && result.proceed === false) {
+      await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: task.respectTriggerRules ? "skip_direct" : "skip_all" }]);
+    } else if (task.kind === "branch") {
+      await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: "branch", follow: new Set(result.follow ?? []) }]);
+    } else {
+      await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: "rules" }]);
+    }
+    return;
+  }
+
+  // tries count from the last clear (Airflow gives a cleared task its full retries again)
+  if (!result.noRetry && canRetry(task.retry, tryNumber - tryBase)) {
+    const readyAt = result.retryNow ? now : now + retryDelayMs(task.retry, tryNumber - tryBase, env.random());
+    fx.tis.update(key, { state: "up_for_retry", readyAt, endedAt: now });
+    fx.retryAt(readyAt);
+    if (readyAt <= now) fx.readyRuns.add(runId);
+    return;
+  }
+  fx.tis.update(key, { state: "failed", endedAt: now });
+  fx.addUnfinished(runId, -1);
+  await cascade(tx, env, fx, idx, runId, [{ taskId, state: "failed", mode: "rules" }]);
+}
+
+type Finished = {
+  taskId: string;
+  state: TaskState;
+  /** rules: count the end and apply trigger rules; skip_all: skip every descendant; skip_direct: skip direct downstream; branch: skip those not followed. */
+  mode: "rules" | "skip_all" | "skip_direct" | "branch";
+  follow?: Set<string>;
+};
+
+async function cascade(tx: Tx, env: TransitionEnv, fx: Effects, idx: SpecIndex, runId: string, work: Finished[]): Promise<void> {
+  const now = tx.now();
+  for (let w = 0; w < work.length; w++) {
+    const f = work[w]!;
+    const task = idx.byId.get(f.taskId)!;
+    if (task.downstream.length === 0) continue;
+    const rows = await fx.tis.load(tx, runId, task.downstream);
+    for (const ti of rows) {
+      if (ti.state !== "none") continue; // already decided: later upstream ends do not change it
+      const down = idx.byId.get(ti.taskId)!;
+      const skipped =
+        f.mode === "skip_all" || f.mode === "skip_direct" || (f.mode === "branch" && !f.follow!.has(ti.taskId));
+      if (skipped) {
+        fx.tis.update(ti, { state: "skipped", endedAt: now });
+        fx.addUnfinished(runId, -1);
+        work.push({ taskId: ti.taskId, state: "skipped", mode: f.mode === "skip_all" ? "skip_all" : "rules" });
+        continue;
+      }
+      const counts = {
+        nSuccess: ti.nSuccess + (f.state === "success" ? 1 : 0),
+        nFailed: ti.nFailed + (f.state === "failed" || f.state === "upstream_failed" ? 1 : 0),
+        nUpstreamFailed: ti.nUpstreamFailed + (f.state === "upstream_failed" ? 1 : 0),
+        nSkipped: ti.nSkipped + (f.state === "skipped" || f.state === "removed" ? 1 : 0),
+      };
+      await decide(tx, env, fx, idx, runId, ti, counts, work);
+    }
+  }
+}
+
+/** Apply a waiting task instance's trigger rule to its (new) counters. */
+async function decide(
+  tx: Tx,
+  env: TransitionEnv,
+  fx: Effects,
+  idx: SpecIndex,
+  runId: string,
+  ti: TaskInstanceRecord,
+  counts: { nSuccess: number; nFailed: number; nUpstreamFailed: number; nSkipped: number },
+  work: Finished[],
+): Promise<void> {
+  const now = tx.now();
+  const down = idx.byId.get(ti.taskId)!;
+  const decision =
+    down.upstream.length === 0
+      ? "run"
+      : evaluateTriggerRule(down.triggerRule, {
+          total: ti.nUpstream,
+          success: counts.nSuccess,
+          failed: counts.nFailed,
+          upstreamFailed: counts.nUpstreamFailed,
+          skipped: counts.nSkipped,
+        });
+  switch (decision) {
+    case "wait":
+      fx.tis.update(ti, counts);
+      break;
+    case "run":
+      if (down.map && ti.mapIndex === -1) {
+        await expand(tx, env, fx, idx, runId, ti, down, work);
+      } else {
+        fx.tis.update(ti, { ...counts, state: "scheduled", readyAt: now });
+        fx.readyRuns.add(runId);
+      }
+      break;
+    case "skip":
+    case "upstream_failed": {
+      const state: TaskState = decision === "skip" ? "skipped" : "upstream_failed";
+      fx.tis.update(ti, { ...counts, state, endedAt: now });
+      fx.addUnfinished(runId, -1);
+      work.push({ taskId: ti.taskId, state, mode: "rules" });
+      break;
+    }
+  }
+}
+
+/**
+ * Airflow's "clear": the task instances of `taskIds` (and, with `downstream`, of every task after them)
+ * wait again and run when their trigger rules are met, with their full retries; the run is running
+ * again. Attempt numbers continue (attempts are never rewritten). A running instance's attempt is
+ * ended and must be aborted: its id is returned.
+ */
+export async function clearTasks(tx: Tx, env: TransitionEnv, fx: Effects, runId: string, taskIds: string[], downstream: boolean): Promise<number[]> {
+  const idx = await env.specFor(runId);
+  const set = new Set(taskIds);
+  if (downstream) {
+    const queue = [...taskIds];
+    for (let i = 0; i < queue.length; i++) {
+      for (const d of idx.byId.get(queue[i]!)!.downstream) if (!set.has(d)) (set.add(d), queue.push(d));
+    }
+  }
+  const ordered = idx.spec.tasks.filter((t) => set.has(t.id));
+  const now = tx.now();
+  const aborted: number[] = [];
+  const cleared: TaskInstanceRecord[] = [];
+  for (const t of ordered) {
+    for (const ti of await fx.tis.load(tx, runId, [t.id])) {
+      if ((ti.state === "running" || ti.state === "up_for_reschedule") && ti.attemptId !== null) {
+        const errorMessage = ti.state === "running" ? "cleared while running" : "cleared while waiting for its next poke";
+        if (await tx.endAttempt({ attemptId: ti.attemptId, state: "failed", endedAt: now, errorCode: "CANCELLED", errorMessage })) {
+          aborted.push(ti.attemptId);
+        }
+      }
+      fx.tis.update(ti, {
+        state: "none",
+        tryBase: ti.tryNumber,
+        readyAt: null,
+        endedAt: null,
+        nSuccess: 0,
+        nFailed: 0,
+        nUpstreamFailed: 0,
+        nSkipped: 0,
+        sensorDeadline: null,
+        pokeCount: 0,
+      });
+      cleared.push(ti);
+    }
+  }
+  await fx.tis.flush(tx);
+  await tx.reopenRun(runId);
+  const work: Finished[] = [];
+  for (const ti of cleared) {
+    const task = idx.byId.get(ti.taskId)!;
+    const upstream = await fx.tis.load(tx, runId, task.upstream);
+    let nSuccess = 0;
+    let nFailed = 0;
+    let nUpstreamFailed = 0;
+    let nSkipped = 0;
+    for (const u of upstream) {
+      if (u.state === "success") nSuccess++;
+      else if (u.state === "failed" || u.state === "upstream_failed") nFailed++;
+      else if (u.state === "skipped" || u.state === "removed") nSkipped++;
+      if (u.state === "upstream_failed") nUpstreamFailed++;
+    }
+    fx.tis.update(ti, { nUpstream: Math.max(upstream.length, task.upstream.length) });
+    await decide(tx, env, fx, idx, runId, ti, { nSuccess, nFailed, nUpstreamFailed, nSkipped }, work);
+  }
+  await cascade(tx, env, fx, idx, runId, work);
+  return aborted;
+}
+
+async function expand(
+  tx: Tx,
+  env: TransitionEnv,
+  fx: Effects,
+  idx: SpecIndex,
+  runId: string,
+  ti: TaskInstanceRecord,
+  task: TaskSpec,
+  work: Finished[],
+): Promise<void> {
+  const now = tx.now();
+  const lengths: number[] = [];
+  for (const m of task.map!) {
+    if ("values" in m.source) {
+      lengths.push(m.source.values.length);
+      continue;
+    }
+    const outputs = await env.loadOutputs(tx, runId, m.source.task);
+    const upstreamTask = idx.byId.get(m.source.task)!;
+    const value = upstreamTask.map ? outputs : outputs[0];
+    lengths.push(Array.isArray(value) ? value.length : 0);
+  }
+  const n = mapLength(lengths);
+  if (n === 0) {
+    fx.tis.update(ti, { state: "skipped", endedAt: now });
+    fx.addUnfinished(runId, -1);
+    work.push({ taskId: ti.taskId, state: "skipped", mode: "rules" });
+    return;
+  }
+  await tx.deleteTaskInstance(runId, ti.taskId, -1);
+  const rows: NewTaskInstance[] = [];
+  for (let i = 0; i < n; i++) {
+    rows.push({ taskId: ti.taskId, mapIndex: i, state: "scheduled", nUpstream: ti.nUpstream, readyAt: now, priority: ti.priority, queue: ti.queue });
+  }
+  await tx.insertTaskInstances(runId, rows);
+  fx.tis.replaceTask(
+    runId,
+    ti.taskId,
+    rows.map((r) => ({ ...r, runId, tryNumber: 0, tryBase: 0, nSuccess: 0, nFailed: 0, nUpstreamFailed: 0, nSkipped: 0, attemptId: null, startedAt: null, endedAt: null, sensorDeadline: null, pokeCount: 0 })),
+  );
+  fx.addUnfinished(runId, n - 1);
+  fx.readyRuns.add(runId);
+  // Downstream instances now wait for n upstream instances instead of one.
+  if (n > 1) {
+    for (const d of await fx.tis.load(tx, runId, task.downstream)) {
+      if (d.state === "none") fx.tis.update(d, { nUpstream: d.nUpstream + n - 1 });
+    }
+  }
+}
+
+/**
+ * End a run before its tasks are done (cancel, run timeout): running attempts fail with `reason`,
+ * everything not started is skipped, and the run is failed. Returns the attempts the workers must abort.
+ */
+export async function failRun(tx: Tx, runId: string, reason: string, code: "CANCELLED" | "TIMEOUT"): Promise<number[]> {
+  const now = tx.now();
+  const running = await tx.runningAttempts(runId);
+  for (const attemptId of running) {
+    await tx.endAttempt({ attemptId, state: "failed", endedAt: now, errorCode: code, errorMessage: reason });
+  }
+  for (const ti of await tx.unfinishedTaskInstances(runId)) {
+    await tx.updateTaskInstance(ti, { state: ti.state === "running" ? "failed" : "skipped", endedAt: now, readyAt: null });
+  }
+  await tx.addUnfinished(runId, -(await tx.getRun(runId))!.unfinished);
+  await tx.setRunState(runId, "failed", reason, now);
+  return running;
+}

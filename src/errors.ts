@@ -1,0 +1,175 @@
+/**
+ * The one error type of Sluice. Every boundary (CLI entry, worker catch, HTTP handler) turns `unknown`
+ * into a SluiceError with `toSluiceError`, so users see a code and a message that names what is wrong,
+ * never a bare stack trace for their own mistakes.
+ */
+
+/** Closed union of error codes. Add a code here and in `ERROR_TABLE`, nowhere else. */
+export type ErrorCode =
+  | "USAGE"
+  | "CONFIG"
+  | "DAG_NOT_FOUND"
+  | "DAG_IMPORT"
+  | "INVALID_DAG"
+  | "CYCLE"
+  | "DUPLICATE_TASK"
+  | "FOREIGN_TASK"
+  | "INVALID_PARAM"
+  | "RUN_NOT_FOUND"
+  | "TASK_NOT_FOUND"
+  | "ATTEMPT_NOT_FOUND"
+  | "RUN_FINISHED"
+  | "BACKFILL_NOT_FOUND"
+  | "BACKFILL_CONFLICT"
+  | "SERIALIZATION"
+  | "TASK_FAILED"
+  | "TIMEOUT"
+  | "CANCELLED"
+  | "LEASE_LOST"
+  | "WORKER_LOST"
+  | "DB_LOCKED"
+  | "DB_TOO_NEW"
+  | "DB_CORRUPT"
+  | "EVENT_NOT_FOUND"
+  | "ASSET_NOT_FOUND"
+  | "INVALID_PAYLOAD"
+  | "PAYLOAD_TOO_LARGE"
+  | "UNAUTHORIZED"
+  | "ROUTE_NOT_FOUND"
+  | "INTERNAL";
+
+interface ErrorMeta {
+  /** HTTP status for the API. */
+  http: number;
+  /** Process exit code for the CLI: 2 is the user's mistake, 1 is a failure of the work or of Sluice. */
+  exit: number;
+}
+
+export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMeta>> = Object.freeze({
+  USAGE: { http: 400, exit: 2 },
+  CONFIG: { http: 500, exit: 2 },
+  DAG_NOT_FOUND: { http: 404, exit: 2 },
+  DAG_IMPORT: { http: 422, exit: 2 },
+  INVALID_DAG: { http: 422, exit: 2 },
+  CYCLE: { http: 422, exit: 2 },
+  DUPLICATE_TASK: { http: 422, exit: 2 },
+  FOREIGN_TASK: { http: 422, exit: 2 },
+  INVALID_PARAM: { http: 400, exit: 2 },
+  RUN_NOT_FOUND: { http: 404, exit: 2 },
+  TASK_NOT_FOUND: { http: 404, exit: 2 },
+  ATTEMPT_NOT_FOUND: { http: 404, exit: 2 },
+  RUN_FINISHED: { http: 409, exit: 2 },
+  BACKFILL_NOT_FOUND: { http: 404, exit: 2 },
+  BACKFILL_CONFLICT: { http: 409, exit: 2 },
+  SERIALIZATION: { http: 422, exit: 1 },
+  TASK_FAILED: { http: 500, exit: 1 },
+  TIMEOUT: { http: 504, exit: 1 },
+  CANCELLED: { http: 409, exit: 1 },
+  LEASE_LOST: { http: 409, exit: 1 },
+  WORKER_LOST: { http: 500, exit: 1 },
+  DB_LOCKED: { http: 503, exit: 2 },
+  DB_TOO_NEW: { http: 500, exit: 2 },
+  DB_CORRUPT: { http: 500, exit: 2 },
+  EVENT_NOT_FOUND: { http: 404, exit: 2 },
+  ASSET_NOT_FOUND: { http: 404, exit: 2 },
+  INVALID_PAYLOAD: { http: 400, exit: 2 },
+  PAYLOAD_TOO_LARGE: { http: 413, exit: 2 },
+  UNAUTHORIZED: { http: 401, exit: 2 },
+  ROUTE_NOT_FOUND: { http: 404, exit: 2 },
+  INTERNAL: { http: 500, exit: 1 },
+});
+
+export class SluiceError extends Error {
+  override readonly name = "SluiceError";
+  readonly code: ErrorCode;
+  /** Structured facts for JSON output (file, line, dagId, taskId, field, ...). */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = Object.freeze({ ...(options.details ?? {}) });
+  }
+
+  get httpStatus(): number {
+    return ERROR_TABLE[this.code].http;
+  }
+
+  get exitCode(): number {
+    return ERROR_TABLE[this.code].exit;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
+    return Object.keys(this.details).length
+      ? { code: this.code, message: this.message, details: { ...this.details } }
+      : { code: this.code, message: this.message };
+  }
+}
+
+export function isSluiceError(e: unknown, code?: ErrorCode): e is SluiceError {
+  // Duck-typed on purpose: a DAG file may load a second copy of this module (e.g. dist vs src).
+  return (
+    typeof e === "object" &&
+    e !== null &&
+    (e as { name?: unknown }).name === "SluiceError" &&
+    typeof (e as { code?: unknown }).code === "string" &&
+    (code === undefined || (e as { code: string }).code === code)
+  );
+}
+
+/** Normalise anything thrown into a SluiceError, keeping the original as `cause`. */
+export function toSluiceError(e: unknown, fallback: ErrorCode = "INTERNAL"): SluiceError {
+  if (e instanceof SluiceError) return e;
+  if (isSluiceError(e)) {
+    const se = e as unknown as SluiceError;
+    return new SluiceError(se.code, se.message, { cause: e, details: { ...se.details } });
+  }
+  const sqliteCode = (e as { code?: unknown } | null)?.code;
+  if (sqliteCode === "SQLITE_BUSY" || sqliteCode === "SQLITE_LOCKED") {
+    return new SluiceError(
+      "DB_LOCKED",
+      "the database is locked by another process; wait for it to finish or raise SLUICE_DB_BUSY_TIMEOUT_MS",
+      { cause: e },
+    );
+  }
+  if (sqliteCode === "SQLITE_CORRUPT" || sqliteCode === "SQLITE_NOTADB") {
+    return new SluiceError("DB_CORRUPT", `the database file is corrupt or not a SQLite database (${String((e as Error).message)})`, { cause: e });
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  return new SluiceError(fallback, message, { cause: e });
+}
+
+/** The serialisable shape of an error, as stored on a failed attempt. */
+export interface ErrorRecord {
+  code: string;
+  message: string;
+  stack?: string;
+  exitCode?: number;
+}
+
+export function errorRecord(e: unknown, code: ErrorCode = "TASK_FAILED"): ErrorRecord {
+  if (isSluiceError(e)) {
+    const se = e as SluiceError;
+    const rec: ErrorRecord = { code: se.code, message: se.message };
+    const cause = se.cause;
+    const stack = cause instanceof Error ? cause.stack : se.details["stack"];
+    if (typeof stack === "string") rec.stack = stack;
+    const exitCode = se.details["exitCode"];
+    if (typeof exitCode === "number") rec.exitCode = exitCode;
+    return rec;
+  }
+  if (e instanceof Error) {
+    const rec: ErrorRecord = { code, message: e.message || e.name };
+    if (e.stack) rec.stack = e.stack;
+    return rec;
+  }
+  return { code, message: typeof e === "string" ? e : safeString(e) };
+}
+
+function safeString(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}

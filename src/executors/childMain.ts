@@ -1,0 +1,64 @@
+/** Entry point of a child process that runs one task attempt (see childProcess.ts). */
+import { formatWithOptions } from "node:util";
+import { AssetMetadataCollector } from "../core/assets.js";
+import { loadDagFile } from "../engine/dagLoader.js";
+import { errorRecord } from "../errors.js";
+import type { TaskContext } from "../dsl/types.js";
+import type { ChildMessage, ChildRequest } from "./childProcess.js";
+
+function send(m: ChildMessage): Promise<void> {
+  return new Promise((resolve, reject) => process.send!(m, undefined, {}, (e) => (e ? reject(e) : resolve())));
+}
+
+process.once("message", (req: ChildRequest) => {
+  void runOnce(req).finally(() => process.disconnect());
+});
+
+async function runOnce(req: ChildRequest): Promise<void> {
+  try {
+    const loaded = await loadDagFile(req.dagFile);
+    if ("error" in loaded) throw new Error(`cannot import ${req.dagFile}: ${loaded.error}`);
+    const dag = loaded.dags.find((d) => d.id === req.dagId);
+    const impl = dag?.impls.get(req.taskId);
+    if (!impl || impl.kind !== "fn") throw new Error(`task "${req.taskId}" of DAG "${req.dagId}" is not defined in ${req.dagFile}`);
+    const log =
+      (level: "debug" | "info" | "warn" | "error") =>
+      (message: string, ...args: unknown[]) =>
+        void send({ type: "log", level, msg: args.length ? formatWithOptions({ colors: false }, message, ...args) : String(message) });
+    const controller = new AbortController();
+    const assets = new AssetMetadataCollector(req.taskId, req.produces);
+    process.once("SIGTERM", () => controller.abort(new Error("aborted")));
+    const ctx: TaskContext<unknown> = {
+      runId: req.ctx.runId,
+      dagId: req.dagId,
+      taskId: req.taskId,
+      mapIndex: req.ctx.mapIndex,
+      attempt: req.ctx.attempt,
+      maxAttempts: req.ctx.maxAttempts,
+      logicalDate: new Date(req.ctx.logicalDate),
+      params: req.ctx.params,
+      dagFile: req.dagFile,
+      signal: controller.signal,
+      log: { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") },
+      event: req.ctx.event,
+      triggeringAssetEvents: req.ctx.triggeringAssetEvents,
+      assetMetadata: (asset, metadata) => {
+        assets.record(asset, metadata); // checked here, so the mistake fails the task where it was made
+        void send({ type: "assetMetadata", asset, metadata });
+      },
+    };
+    const value = await impl.fn(req.inputs, ctx);
+    try {
+      await send({ type: "result", value });
+    } catch (e) {
+      await send({
+        type: "error",
+        code: "SERIALIZATION",
+        message: `task "${req.taskId}" returned a value that cannot be stored (${(e as Error).message}); return plain data`,
+      });
+    }
+  } catch (e) {
+    const rec = errorRecord(e);
+    await send({ type: "error", code: rec.code, message: rec.message, ...(rec.stack ? { stack: rec.stack } : {}) });
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * `isolation: "process"`: the task runs in a child Node process (one per attempt, like Airflow's
+ * LocalExecutor), so its crash, infinite loop or out-of-memory cannot take the engine down. Inputs and the
+ * output cross over IPC with structured-clone serialisation (Buffers, typed arrays, Dates survive).
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { SluiceError } from "../errors.js";
+import type { TaskContext } from "../dsl/types.js";
+import type { Executor, TaskRun } from "./executor.js";
+
+// Built: dist/executors/childMain.js. Run from source under tsx (tests): childMain.ts, with tsx loaded.
+const FROM_SOURCE = import.meta.url.endsWith(".ts");
+const CHILD_MAIN = fileURLToPath(new URL(FROM_SOURCE ? "./childMain.ts" : "./childMain.js", import.meta.url));
+
+/** Children still running: killed if this process exits, so none is left behind without a parent. */
+const LIVE = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const c of LIVE) c.kill("SIGKILL");
+});
+
+export interface ChildRequest {
+  dagFile: string;
+  dagId: string;
+  taskId: string;
+  inputs: Record<string, unknown>;
+  ctx: {
+    runId: string;
+    mapIndex: number;
+    attempt: number;
+    maxAttempts: number;
+    logicalDate: number;
+    params: unknown;
+    event: TaskContext<unknown>["event"];
+    triggeringAssetEvents: TaskContext<unknown>["triggeringAssetEvents"];
+  };
+  /** The task's assets: ctx.assetMetadata checks names against them in the child too. */
+  produces: string[];
+}
+
+export type ChildMessage =
+  | { type: "log"; level: "debug" | "info" | "warn" | "error"; msg: string }
+  | { type: "assetMetadata"; asset: string; metadata: Record<string, unknown> }
+  | { type: "result"; value: unknown }
+  | { type: "error"; code: string; message: string; stack?: string };
+
+export const childProcessExecutor: Executor = {
+  run(r: TaskRun): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => {
+      if (r.ctx.signal.aborted) return reject(r.ctx.signal.reason as Error);
+      const limit = r.task.memoryLimitMb;
+      const child = fork(CHILD_MAIN, [], {
+        serialization: "advanced",
+        execArgv: [...(FROM_SOURCE ? ["--import", "tsx"] : []), ...(limit ? [`--max-old-space-size=${limit}`] : [])],
+        stdio: ["ignore", "pipe", "pipe", "ipc"],
+      });
+      LIVE.add(child);
+      let settled = false;
+      let stderrTail = "";
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        r.ctx.signal.removeEventListener("abort", onAbort);
+        fn();
+      };
+      const onAbort = () => {
+        child.kill("SIGTERM");
+        setTimeout(() => child.kill("SIGKILL"), 5000).unref();
+        finish(() => reject(r.ctx.signal.reason as Error));
+      };
+      r.ctx.signal.addEventListener("abort", onAbort, { once: true });
+      const lines = (level: "stdout" | "stderr") => (chunk: Buffer) => {
+        const text = chunk.toString("utf8");
+        if (level === "stderr") stderrTail = (stderrTail + text).slice(-4000);
+        for (const line of text.split("\n")) if (line) r.log.write(level, line);
+      };
+      child.stdout!.on("data", lines("stdout"));
+      child.stderr!.on("data", lines("stderr"));
+      child.on("message", (m: ChildMessage) => {
+        if (m.type === "log") r.log.write(m.level, m.msg);
+        else if (m.type === "assetMetadata") r.ctx.assetMetadata(m.asset, m.metadata as Parameters<TaskContext<unknown>["assetMetadata"]>[1]);
+        else if (m.type === "result") finish(() => resolve(m.value));
+        else if (m.type === "error") {
+          const err = new SluiceError(m.code === "SERIALIZATION" ? "SERIALIZATION" : "TASK_FAILED", m.message, { details: m.stack ? { stack: m.stack } : {} });
+          finish(() => reject(err));
+        }
+      });
+      child.on("error", (e) => finish(() => reject(new SluiceError("TASK_FAILED", `task "${r.task.id}": cannot start a child process: ${e.message}`, { cause: e }))));
+      // "close", not "exit": stderr is fully read by then, so an out-of-memory message is not missed.
+      child.on("close", (code, signal) => {
+        LIVE.delete(child);
+        const oom = /heap out of memory|Allocation failed/i.test(stderrTail);
+        const why = oom
+          ? `ran out of memory${limit ? ` (memoryLimitMb ${limit})` : ""}`
+          : signal
+            ? `was killed by ${signal}`
+            : `exited with code ${code} before returning a result`;
+        finish(() => reject(new SluiceError("TASK_FAILED", `task "${r.task.id}": its process ${why}`, { details: { exitCode: code ?? 137 } })));
+      });
+      const req: ChildRequest = {
+        dagFile: r.dagFile,
+        dagId: r.ctx.dagId,
+        taskId: r.task.id,
+        inputs: r.inputs,
+        ctx: {
+          runId: r.ctx.runId,
+          mapIndex: r.ctx.mapIndex,
+          attempt: r.ctx.attempt,
+          maxAttempts: r.ctx.maxAttempts,
+          logicalDate: r.ctx.logicalDate.getTime(),
+          params: r.ctx.params,
+          event: r.ctx.event,
+          triggeringAssetEvents: r.ctx.triggeringAssetEvents,
+        },
+        produces: r.task.produces ?? [],
+      };
+      child.send(req);
+    });
+  },
+};

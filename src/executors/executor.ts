@@ -1,0 +1,46 @@
+/**
+ * The executor seam: one small interface, several ways to run a task (in this process, in a child Node
+ * process, a program, a Python script). Every executor passes the shared contract suite in
+ * test/executors.test.ts.
+ */
+import type { TaskSpec } from "../core/dagSpec.js";
+import type { TaskImpl } from "../dsl/dag.js";
+import type { TaskContext } from "../dsl/types.js";
+import type { AttemptLog } from "../worker/attemptLog.js";
+
+export interface TaskRun {
+  task: TaskSpec;
+  impl: TaskImpl;
+  /** Absolute path of the DAG file (child processes import it; relative paths resolve from its folder). */
+  dagFile: string;
+  /** Resolved input values, with the map item merged in for a mapped task. */
+  inputs: Record<string, unknown>;
+  ctx: TaskContext<unknown>;
+  log: AttemptLog;
+  /** Default Python interpreter. */
+  python: string;
+}
+
+export interface Executor {
+  /** Run the task; resolve with its output value, reject with its error. Rejects promptly once ctx.signal aborts. */
+  run(run: TaskRun): Promise<unknown>;
+}
+
+/** Reject as soon as `signal` aborts, with its reason; otherwise settle like `work`. */
+export function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}

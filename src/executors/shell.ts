@@ -1,0 +1,37 @@
+import { resolve, dirname } from "node:path";
+import { SluiceError } from "../errors.js";
+import type { Executor, TaskRun } from "./executor.js";
+import { exitError, runLogged } from "./subprocess.js";
+
+/** Runs a program (or a /bin/sh script with `shell: true`); the output is the last line of stdout. */
+export const shellExecutor: Executor = {
+  async run(r: TaskRun): Promise<unknown> {
+    const impl = r.impl;
+    if (impl.kind !== "shell") throw new SluiceError("INTERNAL", `task "${r.task.id}" is not a shell task`);
+    const args = typeof impl.args === "function" ? await impl.args(r.inputs, r.ctx) : impl.args;
+    if (!Array.isArray(args) || args.some((a) => typeof a !== "string")) {
+      throw new SluiceError("TASK_FAILED", `task "${r.task.id}": args must be a list of strings`);
+    }
+    const cwd = resolve(dirname(r.dagFile), impl.cwd ?? ".");
+    const what = `task "${r.task.id}" (${impl.command})`;
+    const { exitCode, lastStdoutLine } = impl.shell
+      ? await runLogged("/bin/sh", ["-c", [impl.command, ...args].join(" ")], { cwd, env: taskEnv(r, impl.env), log: r.log, signal: r.ctx.signal, what })
+      : await runLogged(impl.command, args, { cwd, env: taskEnv(r, impl.env), log: r.log, signal: r.ctx.signal, what });
+    if (exitCode !== 0) throw exitError(what, exitCode);
+    return lastStdoutLine;
+  },
+};
+
+/** The environment of a task's program: Sluice's context as SLUICE_* variables, then the task's own. */
+export function taskEnv(r: TaskRun, own: Record<string, string>): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    SLUICE_DAG_ID: r.ctx.dagId,
+    SLUICE_RUN_ID: r.ctx.runId,
+    SLUICE_TASK_ID: r.ctx.taskId,
+    SLUICE_MAP_INDEX: String(r.ctx.mapIndex),
+    SLUICE_ATTEMPT: String(r.ctx.attempt),
+    SLUICE_LOGICAL_DATE: r.ctx.logicalDate.toISOString(),
+    ...own,
+  };
+}

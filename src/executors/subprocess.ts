@@ -1,0 +1,93 @@
+/** Spawning a program for a task: output streamed line by line into the attempt log, killed on abort. */
+import { spawn, type SpawnOptions } from "node:child_process";
+import { SluiceError } from "../errors.js";
+import type { AttemptLog } from "../worker/attemptLog.js";
+
+export interface SpawnResult {
+  exitCode: number;
+  lastStdoutLine: string;
+}
+
+/**
+ * Run `command` until it exits. The child gets its own process group, so an abort (timeout, cancel)
+ * kills everything it started: SIGTERM, then SIGKILL after `graceMs`.
+ */
+export function runLogged(
+  command: string,
+  args: string[],
+  opts: SpawnOptions & { stdinText?: string; log: AttemptLog; signal: AbortSignal; what: string; graceMs?: number },
+): Promise<SpawnResult> {
+  return new Promise<SpawnResult>((resolve, reject) => {
+    if (opts.signal.aborted) return reject(opts.signal.reason as Error);
+    // `signal` stays out of spawn's options: Node would then kill only the direct child and fail with its
+    // own AbortError before onAbort runs (which removed onAbort, so the group survived and the abort
+    // reason, e.g. a TIMEOUT, was lost).
+    const { signal: _signal, ...spawnOpts } = opts;
+    const child = spawn(command, args, { ...spawnOpts, stdio: ["pipe", "pipe", "pipe"], detached: true });
+    let lastStdoutLine = "";
+    let settled = false;
+    const pending = { stdout: "", stderr: "" };
+    const onData = (which: "stdout" | "stderr") => (chunk: Buffer) => {
+      const text = pending[which] + chunk.toString("utf8");
+      const lines = text.split("\n");
+      pending[which] = lines.pop() ?? "";
+      for (const line of lines) {
+        opts.log.write(which, line);
+        if (which === "stdout" && line.trim()) lastStdoutLine = line;
+      }
+    };
+    child.stdout!.on("data", onData("stdout"));
+    child.stderr!.on("data", onData("stderr"));
+    let killTimer: NodeJS.Timeout | null = null;
+    const kill = (sig: NodeJS.Signals) => {
+      try {
+        if (child.pid) process.kill(-child.pid, sig);
+      } catch {
+        // already gone
+      }
+    };
+    const onAbort = () => {
+      kill("SIGTERM");
+      killTimer = setTimeout(() => kill("SIGKILL"), opts.graceMs ?? 5000);
+      killTimer.unref();
+      finish(() => reject(opts.signal.reason as Error));
+    };
+    const finish = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      opts.signal.removeEventListener("abort", onAbort);
+      fn();
+    };
+    opts.signal.addEventListener("abort", onAbort, { once: true });
+    child.on("error", (e: NodeJS.ErrnoException) => {
+      finish(() =>
+        reject(
+          e.code === "ENOENT"
+            ? new SluiceError("TASK_FAILED", `${opts.what}: command not found: ${command}`, { cause: e })
+            : new SluiceError("TASK_FAILED", `${opts.what}: cannot start ${command}: ${e.message}`, { cause: e }),
+        ),
+      );
+    });
+    child.on("close", (code, signal) => {
+      for (const which of ["stdout", "stderr"] as const) {
+        if (pending[which]) {
+          opts.log.write(which, pending[which]);
+          if (which === "stdout" && pending.stdout.trim()) lastStdoutLine = pending.stdout;
+        }
+      }
+      if (killTimer) clearTimeout(killTimer);
+      const exitCode = code ?? (signal ? 128 + (signalNumber(signal) ?? 0) : 1);
+      finish(() => resolve({ exitCode, lastStdoutLine }));
+    });
+    child.stdin!.on("error", () => undefined); // the program may exit without reading its input
+    child.stdin!.end(opts.stdinText ?? "");
+  });
+}
+
+function signalNumber(sig: NodeJS.Signals): number | undefined {
+  return ({ SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGSEGV: 11, SIGTERM: 15, SIGABRT: 6 } as Record<string, number>)[sig];
+}
+
+export function exitError(what: string, exitCode: number): SluiceError {
+  return new SluiceError("TASK_FAILED", `${what} exited with code ${exitCode}`, { details: { exitCode } });
+}

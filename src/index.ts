@@ -1,0 +1,31 @@
+/**
+ * The authoring API of Sluice: what DAG files import. It is kept light (no database, no engine), because
+ * every DAG file and every process-isolated task loads it. Embedding Sluice in a program: "sluice/runtime".
+ */
+export { dag, isDag, DagBuilder, type Dag } from "./dsl/dag.js";
+export type {
+  TaskRef,
+  TaskContext,
+  TaskLogger,
+  TaskOptions,
+  TaskDefaults,
+  RetryOptions,
+  MapOptions,
+  ShellOptions,
+  PythonOptions,
+  DagOptions,
+  InputValues,
+  BranchResult,
+  SensorOptions,
+  PokeResult,
+  PokeOutput,
+  Poke,
+} from "./dsl/types.js";
+export { fileExists, httpOk, sqlRow, type HttpOkOptions, type SqlRowOptions } from "./dsl/sensors.js";
+export type { AssetScheduleOption, AssetEvent, TriggeringEvent } from "./dsl/types.js";
+export type { JsonValue } from "./core/assets.js";
+export { TRIGGER_RULES, type TriggerRule } from "./core/triggerRules.js";
+export { TASK_STATES, RUN_STATES, type TaskState, type RunState } from "./core/states.js";
+export type { Duration } from "./core/duration.js";
+export type { StandardSchemaV1 } from "./core/standardSchema.js";
+export { SluiceError, isSluiceError, type ErrorCode } from "./errors.js";

@@ -1,0 +1,91 @@
+/**
+ * The HTTP API (Hono). The only layer that knows HTTP: it authenticates, parses, calls the engine and maps
+ * SluiceErrors to statuses through the one error table. Errors are `{ code, message }` JSON.
+ *
+ * Routes:
+ * - `POST /api/v1/events/<name>` — an external event: the body is its JSON payload (empty: null),
+ *   `Authorization: Bearer <token>`, optional `Idempotency-Key` header. 201 with the runs it created;
+ *   200 with the existing ones when the key was seen before; 401, 400 (malformed JSON), 404 (no DAG is
+ *   subscribed to the event), 413 (over 1 MB).
+ * - `GET /api/v1/health` — no auth; for probes.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import { Hono, type Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { EventOutcome, SendEventOptions } from "../engine/triggers.js";
+import { SluiceError, toSluiceError } from "../errors.js";
+
+export const MAX_EVENT_BODY_BYTES = 1024 * 1024;
+
+export interface ApiDeps {
+  /** The bearer token every /api/v1 call but health must present. */
+  eventToken: string;
+  sendEvent(name: string, payload: unknown, opts: SendEventOptions): Promise<EventOutcome>;
+  /** Called with unexpected (500) errors, for the server's log. */
+  onError?: (e: SluiceError) => void;
+}
+
+/** Compare without leaking where the strings differ or how long the secret is. */
+export function tokensEqual(given: string, expected: string): boolean {
+  const a = createHash("sha256").update(given).digest();
+  const b = createHash("sha256").update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+function fail(c: Context, err: SluiceError, headers: Record<string, string> = {}): Response {
+  return c.json({ code: err.code, message: err.message }, err.httpStatus as ContentfulStatusCode, headers);
+}
+
+export function createApp(deps: ApiDeps): Hono {
+  const app = new Hono();
+
+  app.onError((e, c) => {
+    const err = toSluiceError(e);
+    if (err.httpStatus >= 500) deps.onError?.(err);
+    return fail(c, err);
+  });
+  app.notFound((c) => fail(c, new SluiceError("ROUTE_NOT_FOUND", `no endpoint ${c.req.method} ${new URL(c.req.url).pathname}`)));
+
+  app.get("/api/v1/health", (c) => c.json({ status: "ok" }));
+
+  app.use("/api/v1/events/*", async (c, next) => {
+    const header = c.req.header("Authorization") ?? "";
+    const m = /^Bearer\s+(.+)$/i.exec(header);
+    if (!m || !tokensEqual(m[1]!.trim(), deps.eventToken)) {
+      const why = m ? "the token is wrong" : "send the header Authorization: Bearer <token> (SLUICE_EVENT_TOKEN)";
+      return fail(c, new SluiceError("UNAUTHORIZED", `not authorized: ${why}`), { "WWW-Authenticate": 'Bearer realm="sluice"' });
+    }
+    await next();
+  });
+
+  app.post(
+    "/api/v1/events/:name",
+    bodyLimit({
+      maxSize: MAX_EVENT_BODY_BYTES,
+      onError: (c) => fail(c, new SluiceError("PAYLOAD_TOO_LARGE", `the event payload is larger than ${MAX_EVENT_BODY_BYTES / 1024 / 1024} MB`)),
+    }),
+    async (c) => {
+      const name = c.req.param("name");
+      const text = await c.req.text();
+      let payload: unknown = null;
+      if (text.trim() !== "") {
+        try {
+          payload = JSON.parse(text);
+        } catch (e) {
+          throw new SluiceError("INVALID_PAYLOAD", `the request body is not JSON: ${(e as Error).message}`, { cause: e });
+        }
+      }
+      const key = c.req.header("Idempotency-Key");
+      const outcome = await deps.sendEvent(name, payload, { idempotencyKey: key === undefined ? undefined : key.trim(), source: "api" });
+      return c.json(eventJson(outcome), outcome.duplicate ? 200 : 201);
+    },
+  );
+
+  return app;
+}
+
+/** The JSON shape of an event's outcome (HTTP and `sluice events send --json`). */
+export function eventJson(o: EventOutcome): Record<string, unknown> {
+  return { eventId: o.eventId, name: o.name, duplicate: o.duplicate, receivedAt: new Date(o.receivedAt).toISOString(), runs: o.runs, pending: o.pending };
+}

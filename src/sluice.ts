@@ -1,0 +1,211 @@
+/**
+ * One Sluice in one process: the store, the loaded DAGs, the engine and a worker. The CLI and tests use
+ * this; `sluice dev` and `sluice run` are thin layers over it.
+ */
+import { LocalArtifactStore } from "./artifacts/artifactStore.js";
+import { systemClock, type Clock } from "./core/clock.js";
+import type { RunState, TaskState } from "./core/states.js";
+import type { SluiceConfig } from "./config.js";
+import { loadDagFolder, type DagBag } from "./engine/dagLoader.js";
+import { Engine, type TriggerOptions } from "./engine/engine.js";
+import type { EventOutcome } from "./engine/triggers.js";
+import {
+  BackfillDriver,
+  cancelBackfill,
+  createBackfill,
+  planBackfill,
+  requireBackfill,
+  type BackfillHooks,
+  type BackfillPlan,
+  type BackfillRequest,
+  type BackfillSummary,
+} from "./engine/backfill.js";
+import type { BackfillRecord } from "./store/backfills.js";
+import { SluiceError } from "./errors.js";
+import { Store, type RunRecord } from "./store/store.js";
+import { Worker } from "./worker/worker.js";
+import type { Dag } from "./dsl/dag.js";
+
+export interface RunSummary {
+  runId: string;
+  dagId: string;
+  state: RunState;
+  stateReason: string | null;
+  tasks: { taskId: string; mapIndex: number; state: TaskState; attempts: number }[];
+}
+
+export interface OpenOptions {
+  clock?: Clock;
+  /** Load the DAG files (default true); commands that only read the store skip it. */
+  loadDags?: boolean;
+  /** DAGs defined in code rather than in files (programs, benchmarks, tests). */
+  dags?: Dag[];
+  /** Migrate the database on open (default true). */
+  migrate?: boolean;
+}
+
+export class Sluice {
+  private constructor(
+    readonly config: SluiceConfig,
+    readonly store: Store,
+    readonly engine: Engine,
+    readonly bag: DagBag,
+  ) {}
+
+  static async open(config: SluiceConfig, opts: OpenOptions = {}): Promise<Sluice> {
+    const clock = opts.clock ?? systemClock;
+    const bag: DagBag = opts.loadDags === false ? { dir: config.dagsDir, dags: new Map(), errors: [] } : await loadDagFolder(config.dagsDir);
+    for (const dag of opts.dags ?? []) {
+      if (bag.dags.has(dag.id)) throw new SluiceError("INVALID_DAG", `DAG id "${dag.id}" is defined twice`);
+      // in-code DAGs have no file; process-isolated tasks need one, so they must come from DAG files
+      bag.dags.set(dag.id, { dag, file: "" });
+    }
+    const store = await Store.open({ url: config.databaseUrl, clock, busyTimeoutMs: config.busyTimeoutMs, ...(opts.migrate === false ? { migrate: false } : {}) });
+    const engine = new Engine({ store, artifacts: new LocalArtifactStore(config.artifactsDir), clock, dags: bag.dags });
+    // DAGs defined in code have no scheduler to register their assets and events: register them here
+    if (opts.dags?.length) {
+      try {
+        await engine.triggers.register(opts.dags.map((d) => ({ id: d.id, spec: d.spec })));
+      } catch (e) {
+        engine.close();
+        await store.close();
+        throw e;
+      }
+    }
+    return new Sluice(config, store, engine, bag);
+  }
+
+  /** A worker of this process: of every active run, of one run, or (`backfillId`) of one backfill's runs. */
+  newWorker(runId?: string, only: { backfillId?: number } = {}): Worker {
+    const c = this.config;
+    return new Worker(this.engine, {
+      concurrency: c.concurrency,
+      leaseMs: c.leaseMs,
+      heartbeatMs: c.heartbeatMs,
+      inlineOutputLimit: c.inlineOutputLimit,
+      logsDir: c.logsDir,
+      python: c.python,
+      ...(runId ? { runId } : {}),
+      ...(only.backfillId !== undefined ? { backfillId: only.backfillId } : {}),
+    });
+  }
+
+  /**
+   * What a backfill would do, interval by interval, without doing it (`sluice backfill --dry-run`).
+   *
+   * @example
+   * const plan = await s.planBackfill({ dagId: "etl", from: Date.UTC(2026, 0, 1), to: Date.UTC(2026, 0, 31) });
+   */
+  planBackfill(req: BackfillRequest): Promise<BackfillPlan> {
+    return planBackfill(this.engine, req);
+  }
+
+  /**
+   * Create a backfill and drive it to its end in this process: runs for the DAG's past data intervals in
+   * [from, to], at most `maxActive` at once, their tasks run by a worker of this process (`runTasks:
+   * false`: by other workers). The same request while it is running (say, after a crash) resumes it.
+   *
+   * @example
+   * const summary = await s.backfill({ dagId: "etl", from: Date.UTC(2026, 0, 1), to: Date.UTC(2026, 0, 31), reprocess: "failed" });
+   * summary.state; // "success" when every run succeeded
+   */
+  async backfill(req: BackfillRequest, opts: BackfillDriveOptions = {}): Promise<BackfillSummary> {
+    const { backfill, resumed } = await createBackfill(this.engine, req);
+    opts.hooks?.onStart?.(backfill, resumed);
+    return this.driveBackfill(backfill.backfillId, opts);
+  }
+
+  /** Continue a backfill in this process (after a crash of its driver); a finished one just reports. */
+  async resumeBackfill(backfillId: number, opts: BackfillDriveOptions = {}): Promise<BackfillSummary> {
+    const b = await requireBackfill(this.store, backfillId);
+    opts.hooks?.onStart?.(b, true);
+    return this.driveBackfill(backfillId, opts);
+  }
+
+  /** Cancel a backfill from any process: no more of its runs start; running ones finish. */
+  cancelBackfill(backfillId: number, reason?: string): Promise<BackfillRecord> {
+    return cancelBackfill(this.store, backfillId, reason);
+  }
+
+  private driveBackfill(backfillId: number, opts: BackfillDriveOptions): Promise<BackfillSummary> {
+    const c = this.config;
+    return new BackfillDriver(this.engine, backfillId, {
+      newWorker: opts.runTasks === false ? null : () => this.newWorker(undefined, { backfillId }),
+      heartbeatMs: c.heartbeatMs,
+      leaseMs: c.leaseMs,
+      ...(opts.hooks ? { hooks: opts.hooks } : {}),
+      ...(opts.pollMs !== undefined ? { pollMs: opts.pollMs } : {}),
+    }).run();
+  }
+
+  /** Create a run and drive it to its end in this process. */
+  async run(dagId: string, opts: TriggerOptions = {}, hooks: DriveHooks = {}): Promise<RunSummary> {
+    const run = await this.engine.createRun(dagId, opts);
+    hooks.onCreated?.(run);
+    return this.drive(run.runId, hooks);
+  }
+
+  /**
+   * Drive an existing run to its end in this process: attempts of dead workers get new attempts first
+   * (this is how a run resumes after a crash).
+   */
+  async drive(runId: string, hooks: DriveHooks = {}): Promise<RunSummary> {
+    const run = await this.store.getRun(runId);
+    if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
+    await this.engine.recoverLostAttempts();
+    this.engine.watchRunTimeout(run);
+    const worker = this.newWorker(runId);
+    hooks.onWorker?.(worker);
+    await worker.start();
+    try {
+      const finished = this.engine.waitForRun(runId);
+      finished.catch(() => undefined); // if the worker fails first, this is abandoned (and fails once the store closes)
+      await Promise.race([finished, worker.failed()]);
+    } finally {
+      await worker.stop();
+    }
+    return this.summary(runId);
+  }
+
+  async summary(runId: string): Promise<RunSummary> {
+    const run = await this.store.getRun(runId);
+    if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
+    const tis = await this.store.listTaskInstances(runId);
+    const order = new Map((await this.engine.specFor(runId)).spec.tasks.map((t, i) => [t.id, i]));
+    tis.sort((a, b) => (order.get(a.taskId) ?? 0) - (order.get(b.taskId) ?? 0) || a.mapIndex - b.mapIndex);
+    return {
+      runId,
+      dagId: run.dagId,
+      state: run.state,
+      stateReason: run.stateReason,
+      tasks: tis.map((t) => ({ taskId: t.taskId, mapIndex: t.mapIndex, state: t.state, attempts: t.tryNumber })),
+    };
+  }
+
+  /**
+   * Send an external event: one run of every DAG subscribed to it (`events: [name]`), with the payload as
+   * `ctx.event.payload`. The same idempotency key never creates a second run.
+   */
+  sendEvent(name: string, payload?: unknown, opts: { idempotencyKey?: string } = {}): Promise<EventOutcome> {
+    return this.engine.triggers.sendEvent(name, payload, { ...opts, source: "runtime" });
+  }
+
+  async close(): Promise<void> {
+    await this.engine.triggers.stop();
+    this.engine.close();
+    await this.store.close();
+  }
+}
+
+export interface BackfillDriveOptions {
+  hooks?: BackfillHooks;
+  /** Run the backfill's tasks in this process (default true); false leaves them to other workers. */
+  runTasks?: boolean;
+  /** How often the driver looks for changes by other processes (default 1000 ms). */
+  pollMs?: number;
+}
+
+export interface DriveHooks {
+  onCreated?: (run: RunRecord) => void;
+  onWorker?: (worker: Worker) => void;
+}

@@ -1,0 +1,183 @@
+/**
+ * SQL for DAG rows (schedule state, pause flag) and import errors. Functions take a Kysely handle so they
+ * work on the store and inside a transaction alike.
+ */
+import { sql, type Kysely } from "kysely";
+import type { Database } from "./schema.js";
+
+export interface DagRecord {
+  dagId: string;
+  file: string | null;
+  version: string;
+  /** Parsed schedule as stored (JSON), or null. */
+  schedule: unknown;
+  isPaused: boolean;
+  isActive: boolean;
+  defaultParams: Record<string, unknown> | null;
+  paramsError: string | null;
+  lastIntervalEnd: number | null;
+  nextIntervalStart: number | null;
+  nextIntervalEnd: number | null;
+  updatedAt: number;
+}
+
+export interface ImportErrorRecord {
+  file: string;
+  line: number | null;
+  message: string;
+  updatedAt: number;
+}
+
+type Db = Kysely<Database>;
+
+function toDag(r: Database["dags"]): DagRecord {
+  return {
+    dagId: r.dag_id,
+    file: r.file,
+    version: r.version,
+    schedule: r.schedule === null ? null : (JSON.parse(r.schedule) as unknown),
+    isPaused: r.is_paused === 1,
+    isActive: r.is_active === 1,
+    defaultParams: r.default_params === null ? null : (JSON.parse(r.default_params) as Record<string, unknown>),
+    paramsError: r.params_error,
+    lastIntervalEnd: r.last_interval_end,
+    nextIntervalStart: r.next_interval_start,
+    nextIntervalEnd: r.next_interval_end,
+    updatedAt: r.updated_at,
+  };
+}
+
+export async function getDag(db: Db, dagId: string): Promise<DagRecord | null> {
+  const r = await db.selectFrom("dags").selectAll().where("dag_id", "=", dagId).executeTakeFirst();
+  return r ? toDag(r) : null;
+}
+
+export async function listDags(db: Db, opts: { activeOnly?: boolean } = {}): Promise<DagRecord[]> {
+  let q = db.selectFrom("dags").selectAll();
+  if (opts.activeOnly) q = q.where("is_active", "=", 1);
+  return (await q.orderBy("dag_id").execute()).map(toDag);
+}
+
+/** Record the latest parse of a DAG; keeps its pause flag and schedule progress. */
+export async function upsertDag(
+  db: Db,
+  d: { dagId: string; file: string; version: string; schedule: unknown; defaultParams: Record<string, unknown> | null; paramsError: string | null; now: number },
+): Promise<void> {
+  await db
+    .insertInto("dags")
+    .values({
+      dag_id: d.dagId,
+      file: d.file,
+      version: d.version,
+      schedule: d.schedule === null ? null : JSON.stringify(d.schedule),
+      is_paused: 0,
+      is_active: 1,
+      default_params: d.defaultParams === null ? null : JSON.stringify(d.defaultParams),
+      params_error: d.paramsError,
+      last_interval_end: null,
+      next_interval_start: null,
+      next_interval_end: null,
+      updated_at: d.now,
+    })
+    .onConflict((oc) =>
+      oc.column("dag_id").doUpdateSet((eb) => ({
+        file: eb.ref("excluded.file"),
+        version: eb.ref("excluded.version"),
+        schedule: eb.ref("excluded.schedule"),
+        is_active: 1,
+        default_params: eb.ref("excluded.default_params"),
+        params_error: eb.ref("excluded.params_error"),
+        updated_at: eb.ref("excluded.updated_at"),
+      })),
+    )
+    .execute();
+}
+
+/** DAGs whose files are gone (or no longer define them): no new scheduled runs. */
+export async function deactivateDags(db: Db, dagIds: readonly string[], now: number): Promise<void> {
+  if (dagIds.length === 0) return;
+  await db.updateTable("dags").set({ is_active: 0, next_interval_start: null, next_interval_end: null, updated_at: now }).where("dag_id", "in", dagIds).execute();
+}
+
+export async function setPaused(db: Db, dagId: string, paused: boolean, now: number): Promise<boolean> {
+  const r = await db.updateTable("dags").set({ is_paused: paused ? 1 : 0, updated_at: now }).where("dag_id", "=", dagId).executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
+export async function setNextInterval(
+  db: Db,
+  dagId: string,
+  next: { start: number; end: number } | null,
+  lastIntervalEnd: number | null | undefined,
+): Promise<void> {
+  await db
+    .updateTable("dags")
+    .set({
+      next_interval_start: next?.start ?? null,
+      next_interval_end: next?.end ?? null,
+      ...(lastIntervalEnd !== undefined ? { last_interval_end: lastIntervalEnd } : {}),
+    })
+    .where("dag_id", "=", dagId)
+    .execute();
+}
+
+/** DAGs with a run due at `now` (served by the partial index dags_due). */
+export async function dueDags(db: Db, now: number, limit: number): Promise<DagRecord[]> {
+  const rows = await db
+    .selectFrom("dags")
+    .selectAll()
+    .where(sql<boolean>`is_paused = 0 and is_active = 1`)
+    .where("next_interval_end", "<=", now)
+    .orderBy("next_interval_end")
+    .limit(limit)
+    .execute();
+  return rows.map(toDag);
+}
+
+/** When the next scheduled run anywhere is due, to sleep until then. */
+export async function nextDueAt(db: Db): Promise<number | null> {
+  const r = await db
+    .selectFrom("dags")
+    .select((eb) => eb.fn.min("next_interval_end").as("at"))
+    .where(sql<boolean>`is_paused = 0 and is_active = 1`)
+    .executeTakeFirst();
+  return r?.at ?? null;
+}
+
+/**
+ * Runs of a DAG that are queued or running (served by runs_dag_active), for its maxActiveRuns. Backfill
+ * runs do not count: their backfill limits them (decision 0006, as Airflow 3).
+ */
+export async function countActiveRuns(db: Db, dagId: string): Promise<number> {
+  const r = await db
+    .selectFrom("runs")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where("dag_id", "=", dagId)
+    .where(sql<boolean>`state in ('queued', 'running')`)
+    .where("backfill_id", "is", null)
+    .executeTakeFirst();
+  return Number(r?.n ?? 0);
+}
+
+export async function setImportError(db: Db, file: string, line: number | null, message: string, now: number): Promise<void> {
+  await db
+    .insertInto("import_errors")
+    .values({ file, line, message, updated_at: now })
+    .onConflict((oc) => oc.column("file").doUpdateSet({ line, message, updated_at: now }))
+    .execute();
+}
+
+export async function clearImportErrors(db: Db, files: readonly string[]): Promise<void> {
+  if (files.length === 0) return;
+  await db.deleteFrom("import_errors").where("file", "in", files).execute();
+}
+
+export async function listImportErrors(db: Db): Promise<ImportErrorRecord[]> {
+  const rows = await db.selectFrom("import_errors").selectAll().orderBy("file").execute();
+  return rows.map((r) => ({ file: r.file, line: r.line, message: r.message, updatedAt: r.updated_at }));
+}
+
+export async function listDagVersions(db: Db, dagId: string): Promise<{ version: string; createdAt: number; file: string | null }[]> {
+  const rows = await db.selectFrom("dag_versions").select(["version", "created_at", "file"]).where("dag_id", "=", dagId).orderBy("created_at", "desc").execute();
+  return rows.map((r) => ({ version: r.version, createdAt: r.created_at, file: r.file }));
+}

@@ -1,0 +1,173 @@
+/**
+ * Numbered, append-only migrations (Kysely's Migrator). Never edit a shipped migration: add the next one,
+ * with a header that says why it exists. `dialect` lets one migration emit the right column types.
+ */
+import { sql, type Kysely, type Migration, type MigrationProvider } from "kysely";
+import { m0003Sensors } from "./migrations/0003_sensors.js";
+import { m0004AssetsEvents } from "./migrations/0004_assets_events.js";
+import { m0005Backfills } from "./migrations/0005_backfills.js";
+
+export type DialectName = "sqlite" | "postgres";
+
+type Step = (db: Kysely<unknown>, dialect: DialectName) => Promise<void>;
+
+/** 0001 — the engine's tables: DAG versions, runs, task instances, attempts (immutable once ended), workers. */
+const m0001: Step = async (db, dialect) => {
+  const blob = dialect === "postgres" ? "bytea" : "blob";
+  const bigint = dialect === "postgres" ? "bigint" : "integer";
+  await db.schema
+    .createTable("dag_versions")
+    .addColumn("dag_id", "text", (c) => c.notNull())
+    .addColumn("version", "text", (c) => c.notNull())
+    .addColumn("spec", "text", (c) => c.notNull())
+    .addColumn("file", "text")
+    .addColumn("created_at", bigint, (c) => c.notNull())
+    .addPrimaryKeyConstraint("dag_versions_pk", ["dag_id", "version"])
+    .execute();
+
+  await db.schema
+    .createTable("runs")
+    .addColumn("run_id", "text", (c) => c.primaryKey())
+    .addColumn("dag_id", "text", (c) => c.notNull())
+    .addColumn("dag_version", "text", (c) => c.notNull())
+    .addColumn("run_key", "text", (c) => c.notNull())
+    .addColumn("run_type", "text", (c) => c.notNull())
+    .addColumn("state", "text", (c) => c.notNull())
+    .addColumn("state_reason", "text")
+    .addColumn("logical_date", bigint, (c) => c.notNull())
+    .addColumn("params", "text", (c) => c.notNull())
+    .addColumn("unfinished", "integer", (c) => c.notNull())
+    .addColumn("created_at", bigint, (c) => c.notNull())
+    .addColumn("started_at", bigint)
+    .addColumn("ended_at", bigint)
+    .addColumn("timeout_at", bigint)
+    .addUniqueConstraint("runs_dag_key", ["dag_id", "run_key"])
+    .execute();
+  await db.schema.createIndex("runs_dag_created").on("runs").columns(["dag_id", "created_at"]).execute();
+  // Only active runs are indexed by state: history can grow to millions of rows without slowing the hot path.
+  await sql`create index runs_active on runs (created_at) where state in ('queued', 'running')`.execute(db);
+
+  await db.schema
+    .createTable("task_instances")
+    .addColumn("run_id", "text", (c) => c.notNull())
+    .addColumn("task_id", "text", (c) => c.notNull())
+    .addColumn("map_index", "integer", (c) => c.notNull())
+    .addColumn("state", "text", (c) => c.notNull())
+    .addColumn("try_number", "integer", (c) => c.notNull())
+    .addColumn("try_base", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("n_upstream", "integer", (c) => c.notNull())
+    .addColumn("n_success", "integer", (c) => c.notNull())
+    .addColumn("n_failed", "integer", (c) => c.notNull())
+    .addColumn("n_upstream_failed", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("n_skipped", "integer", (c) => c.notNull())
+    .addColumn("ready_at", bigint)
+    .addColumn("priority", "integer", (c) => c.notNull())
+    .addColumn("queue", "text", (c) => c.notNull())
+    .addColumn("attempt_id", bigint)
+    .addColumn("started_at", bigint)
+    .addColumn("ended_at", bigint)
+    .addPrimaryKeyConstraint("task_instances_pk", ["run_id", "task_id", "map_index"])
+    .execute();
+  // The ready queue: a partial index over claimable rows only, in claim order.
+  // Queries must spell the states as literals for SQLite to use these partial indexes (see store.ts).
+  await sql`create index task_instances_ready on task_instances (priority desc, ready_at)
+            where state in ('scheduled', 'up_for_retry')`.execute(db);
+  await sql`create index task_instances_ready_run on task_instances (run_id, priority desc, ready_at)
+            where state in ('scheduled', 'up_for_retry')`.execute(db);
+
+  await db.schema
+    .createTable("attempts")
+    .addColumn("attempt_id", dialect === "postgres" ? "bigserial" : "integer", (c) =>
+      dialect === "postgres" ? c.primaryKey() : c.primaryKey().autoIncrement(),
+    )
+    .addColumn("run_id", "text", (c) => c.notNull())
+    .addColumn("task_id", "text", (c) => c.notNull())
+    .addColumn("map_index", "integer", (c) => c.notNull())
+    .addColumn("try_number", "integer", (c) => c.notNull())
+    .addColumn("try_base", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("state", "text", (c) => c.notNull())
+    .addColumn("worker_id", "text", (c) => c.notNull())
+    .addColumn("hostname", "text", (c) => c.notNull())
+    .addColumn("pid", "integer", (c) => c.notNull())
+    .addColumn("started_at", bigint, (c) => c.notNull())
+    .addColumn("ended_at", bigint)
+    .addColumn("heartbeat_at", bigint, (c) => c.notNull())
+    .addColumn("lease_expires_at", bigint, (c) => c.notNull())
+    .addColumn("error_code", "text")
+    .addColumn("error_message", "text")
+    .addColumn("error_stack", "text")
+    .addColumn("exit_code", "integer")
+    .addColumn("output_inline", blob)
+    .addColumn("output_ref", "text")
+    .addColumn("output_size", bigint)
+    .addUniqueConstraint("attempts_try", ["run_id", "task_id", "map_index", "try_number"])
+    .execute();
+  await sql`create index attempts_live on attempts (lease_expires_at) where state = 'running'`.execute(db);
+
+  await db.schema
+    .createTable("workers")
+    .addColumn("worker_id", "text", (c) => c.primaryKey())
+    .addColumn("hostname", "text", (c) => c.notNull())
+    .addColumn("pid", "integer", (c) => c.notNull())
+    .addColumn("queues", "text", (c) => c.notNull())
+    .addColumn("concurrency", "integer", (c) => c.notNull())
+    .addColumn("started_at", bigint, (c) => c.notNull())
+    .addColumn("heartbeat_at", bigint, (c) => c.notNull())
+    .addColumn("state", "text", (c) => c.notNull())
+    .execute();
+};
+
+/**
+ * 0002 — scheduling: one row per DAG with its schedule state (the next data interval and when it is due,
+ * paused, still present in the DAGs folder), import errors per file, and data intervals on runs.
+ */
+const m0002: Step = async (db, dialect) => {
+  const bigint = dialect === "postgres" ? "bigint" : "integer";
+  await db.schema
+    .createTable("dags")
+    .addColumn("dag_id", "text", (c) => c.primaryKey())
+    .addColumn("file", "text")
+    .addColumn("version", "text", (c) => c.notNull())
+    .addColumn("schedule", "text")
+    .addColumn("is_paused", "integer", (c) => c.notNull().defaultTo(0))
+    .addColumn("is_active", "integer", (c) => c.notNull().defaultTo(1))
+    .addColumn("default_params", "text")
+    .addColumn("params_error", "text")
+    .addColumn("last_interval_end", bigint)
+    .addColumn("next_interval_start", bigint)
+    .addColumn("next_interval_end", bigint)
+    .addColumn("updated_at", bigint, (c) => c.notNull())
+    .execute();
+  // Due DAGs are found through this index, never by scanning every DAG per tick.
+  await sql`create index dags_due on dags (next_interval_end) where is_paused = 0 and is_active = 1`.execute(db);
+  await db.schema
+    .createTable("import_errors")
+    .addColumn("file", "text", (c) => c.primaryKey())
+    .addColumn("line", "integer")
+    .addColumn("message", "text", (c) => c.notNull())
+    .addColumn("updated_at", bigint, (c) => c.notNull())
+    .execute();
+  await db.schema.alterTable("runs").addColumn("data_interval_start", bigint).execute();
+  await db.schema.alterTable("runs").addColumn("data_interval_end", bigint).execute();
+  await sql`create index runs_dag_active on runs (dag_id, created_at) where state in ('queued', 'running')`.execute(db);
+};
+
+const STEPS: ReadonlyArray<readonly [string, Step]> = [
+  ["0001_engine", m0001],
+  ["0002_scheduling", m0002],
+  ["0003_sensors", m0003Sensors],
+  ["0004_assets_events", m0004AssetsEvents],
+  ["0005_backfills", m0005Backfills],
+];
+
+export const MIGRATION_NAMES: readonly string[] = STEPS.map(([n]) => n);
+
+export function migrationProvider(dialect: DialectName): MigrationProvider {
+  return {
+    async getMigrations() {
+      const out: Record<string, Migration> = {};
+      for (const [name, step] of STEPS) out[name] = { up: (db) => step(db, dialect) };
+      return out;
+    },
+  };
+}

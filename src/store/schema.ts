@@ -1,0 +1,260 @@
+/**
+ * Table types for Kysely. Timestamps are integer milliseconds since the epoch (UTC) on every dialect:
+ * cheap to compare and index, and the same in SQLite and PostgreSQL (bigint).
+ */
+import type { Generated } from "kysely";
+
+export interface DagVersionsTable {
+  dag_id: string;
+  version: string;
+  /** JSON of the DagSpec. */
+  spec: string;
+  file: string | null;
+  created_at: number;
+}
+
+export interface RunsTable {
+  run_id: string;
+  dag_id: string;
+  dag_version: string;
+  /** Unique per DAG: the logical date for scheduled runs, or an idempotency key. */
+  run_key: string;
+  run_type: string;
+  state: string;
+  state_reason: string | null;
+  logical_date: number;
+  /** JSON of the validated params. */
+  params: string;
+  /** Task instances not yet finished; the run ends when this reaches 0. */
+  unfinished: number;
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  timeout_at: number | null;
+  data_interval_start: number | null;
+  data_interval_end: number | null;
+  /** 0005: the backfill the run belongs to, if any. */
+  backfill_id: Generated<number | null>;
+}
+
+export interface TaskInstancesTable {
+  run_id: string;
+  task_id: string;
+  /** -1 unless mapped; a mapped task has one row at -1 until it expands into rows 0..n-1. */
+  map_index: number;
+  state: string;
+  /** Attempts made so far. */
+  try_number: number;
+  /** try_number when the instance was last cleared: retries count from here. */
+  try_base: Generated<number>;
+  /** Upstream task instances and how they ended, for trigger rules (see core/triggerRules). */
+  n_upstream: number;
+  n_success: number;
+  /** failed or upstream_failed */
+  n_failed: number;
+  /** of which upstream_failed */
+  n_upstream_failed: Generated<number>;
+  n_skipped: number;
+  /** When a scheduled, up_for_retry or up_for_reschedule (a sensor's next poke) instance may start. */
+  ready_at: number | null;
+  priority: number;
+  queue: string;
+  /** The current (or last) attempt: the fencing token. */
+  attempt_id: number | null;
+  started_at: number | null;
+  ended_at: number | null;
+  /** 0003 — sensors: when a poke that finds the condition unmet times the sensor out. */
+  sensor_deadline: number | null;
+  /** 0003 — sensors: pokes that found the condition unmet, since the last clear. */
+  poke_count: Generated<number>;
+}
+
+export interface AttemptsTable {
+  attempt_id: Generated<number>;
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  try_number: number;
+  /** The task instance's try_base when this attempt was claimed. */
+  try_base: Generated<number>;
+  state: string;
+  worker_id: string;
+  hostname: string;
+  pid: number;
+  started_at: number;
+  ended_at: number | null;
+  heartbeat_at: number;
+  lease_expires_at: number;
+  error_code: string | null;
+  error_message: string | null;
+  error_stack: string | null;
+  exit_code: number | null;
+  /** Serialised output when small enough; else `output_ref` names an artifact by content hash. */
+  output_inline: Uint8Array | null;
+  output_ref: string | null;
+  output_size: number | null;
+}
+
+export interface DagsTable {
+  dag_id: string;
+  /** Absolute path of the file that defines it. */
+  file: string | null;
+  /** The latest version parsed. */
+  version: string;
+  /** JSON of the parsed schedule (core/schedules), or null: runs only when triggered. */
+  schedule: string | null;
+  is_paused: number;
+  /** 0 once its file is gone or no longer defines it. */
+  is_active: number;
+  /** JSON of the params scheduled runs get; null when a param has no default. */
+  default_params: string | null;
+  params_error: string | null;
+  /** End of the latest data interval a run was created for. */
+  last_interval_end: number | null;
+  next_interval_start: number | null;
+  /** When the next run is due (the end of its data interval). */
+  next_interval_end: number | null;
+  updated_at: number;
+}
+
+export interface ImportErrorsTable {
+  file: string;
+  line: number | null;
+  message: string;
+  updated_at: number;
+}
+
+export interface WorkersTable {
+  worker_id: string;
+  hostname: string;
+  pid: number;
+  queues: string;
+  concurrency: number;
+  started_at: number;
+  heartbeat_at: number;
+  state: string;
+}
+
+/** 0004: see store/migrations/0004_assets_events.ts. */
+export interface AssetsTable {
+  name: string;
+  created_at: number;
+  last_event_id: number | null;
+  last_event_at: number | null;
+}
+
+export interface AssetEventsTable {
+  event_id: Generated<number>;
+  asset: string;
+  dag_id: string;
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  try_number: number;
+  attempt_id: number;
+  created_at: number;
+  /** JSON object. */
+  metadata: string;
+}
+
+export interface DagAssetsTable {
+  asset: string;
+  role: "produces" | "consumes";
+  dag_id: string;
+  /** The producing task; "" for role consumes. */
+  task_id: string;
+}
+
+export interface AssetConsumptionTable {
+  dag_id: string;
+  asset: string;
+  last_event_id: number;
+}
+
+export interface AssetDagQueueTable {
+  dag_id: string;
+  asset: string;
+  created_at: number;
+}
+
+export interface RunAssetEventsTable {
+  run_id: string;
+  event_id: number;
+}
+
+export interface EventSubscriptionsTable {
+  event: string;
+  dag_id: string;
+}
+
+export interface EventLogTable {
+  event_id: Generated<number>;
+  name: string;
+  /** JSON. */
+  payload: string;
+  idempotency_key: string | null;
+  /** "api" | "cli" | "runtime" */
+  source: string;
+  received_at: number;
+}
+
+export interface EventRunsTable {
+  event_id: number;
+  dag_id: string;
+  /** null until the DAG's run is created. */
+  run_id: string | null;
+}
+
+/** 0005: see store/migrations/0005_backfills.ts. */
+export interface BackfillsTable {
+  backfill_id: Generated<number>;
+  dag_id: string;
+  from_date: number;
+  to_date: number;
+  /** core/backfill Reprocess */
+  reprocess: string;
+  max_active: number;
+  run_backwards: number;
+  /** running | success | failed | cancelled */
+  state: string;
+  state_reason: string | null;
+  created_at: number;
+  ended_at: number | null;
+  driver_pid: number | null;
+  driver_host: string | null;
+  driver_heartbeat_at: number | null;
+}
+
+export interface BackfillRunsTable {
+  backfill_id: number;
+  /** The data interval's start (the run's logical date) and end. */
+  logical_date: number;
+  interval_end: number;
+  /** Run order. */
+  ordinal: number;
+  /** core/backfill IntervalAction */
+  action: string;
+  /** Set when the backfill started (created or cleared) the interval's run. */
+  run_id: string | null;
+}
+
+export interface Database {
+  dag_versions: DagVersionsTable;
+  runs: RunsTable;
+  task_instances: TaskInstancesTable;
+  attempts: AttemptsTable;
+  workers: WorkersTable;
+  dags: DagsTable;
+  import_errors: ImportErrorsTable;
+  assets: AssetsTable;
+  asset_events: AssetEventsTable;
+  dag_assets: DagAssetsTable;
+  asset_consumption: AssetConsumptionTable;
+  asset_dag_queue: AssetDagQueueTable;
+  run_asset_events: RunAssetEventsTable;
+  event_subscriptions: EventSubscriptionsTable;
+  event_log: EventLogTable;
+  event_runs: EventRunsTable;
+  backfills: BackfillsTable;
+  backfill_runs: BackfillRunsTable;
+}

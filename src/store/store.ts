@@ -1,0 +1,978 @@
+/**
+ * Every SQL statement of Sluice, as functions named by intent (pg-boss's plans.ts, graphile-worker's
+ * getJobs.ts). Nothing outside `store/` builds queries. Writes that must be atomic take a `Tx`, obtained
+ * from `Store.tx()`; the engine composes them into one transaction per group of transitions.
+ */
+import { hostname } from "node:os";
+import { CompiledQuery, Migrator, sql, type Kysely, type QueryResult, type Transaction } from "kysely";
+import type { Clock } from "../core/clock.js";
+import { systemClock } from "../core/clock.js";
+import type { DagSpec } from "../core/dagSpec.js";
+import type { AttemptState, RunState, TaskState } from "../core/states.js";
+import { SluiceError, toSluiceError } from "../errors.js";
+import { MIGRATION_NAMES, migrationProvider, type DialectName } from "./migrations.js";
+import type { Database } from "./schema.js";
+import { openSqlite } from "./sqlite.js";
+
+const MIGRATION_TABLE = "sluice_migrations";
+const MIGRATION_LOCK_TABLE = "sluice_migrations_lock";
+/**
+ * Claimable task instances. Written as a literal, not bound parameters: SQLite uses a partial index only
+ * when the query's WHERE visibly implies the index's WHERE (task_instances_ready*), and with bound
+ * parameters it cannot — every claim would then scan the run's task instances.
+ */
+const CLAIMABLE = sql<boolean>`state in ('scheduled', 'up_for_retry', 'up_for_reschedule')`;
+const CLAIMABLE_TI = sql<boolean>`ti.state in ('scheduled', 'up_for_retry', 'up_for_reschedule')`;
+
+export interface RunRecord {
+  runId: string;
+  dagId: string;
+  dagVersion: string;
+  runKey: string;
+  runType: string;
+  state: RunState;
+  stateReason: string | null;
+  logicalDate: number;
+  dataIntervalStart: number | null;
+  dataIntervalEnd: number | null;
+  params: Record<string, unknown>;
+  unfinished: number;
+  createdAt: number;
+  startedAt: number | null;
+  endedAt: number | null;
+  timeoutAt: number | null;
+  /** The backfill the run belongs to (engine/backfill), or null. */
+  backfillId: number | null;
+}
+
+export interface TaskInstanceRecord {
+  runId: string;
+  taskId: string;
+  mapIndex: number;
+  state: TaskState;
+  tryNumber: number;
+  tryBase: number;
+  nUpstream: number;
+  nSuccess: number;
+  nFailed: number;
+  nUpstreamFailed: number;
+  nSkipped: number;
+  readyAt: number | null;
+  priority: number;
+  queue: string;
+  attemptId: number | null;
+  startedAt: number | null;
+  endedAt: number | null;
+  /** Sensors: when a poke that finds the condition unmet times the sensor out (set at its first wait). */
+  sensorDeadline: number | null;
+  /** Sensors: pokes that found the condition unmet, since the last clear. */
+  pokeCount: number;
+}
+
+export interface AttemptRecord {
+  attemptId: number;
+  runId: string;
+  taskId: string;
+  mapIndex: number;
+  tryNumber: number;
+  state: AttemptState;
+  workerId: string;
+  hostname: string;
+  pid: number;
+  startedAt: number;
+  endedAt: number | null;
+  heartbeatAt: number;
+  leaseExpiresAt: number;
+  errorCode: string | null;
+  errorMessage: string | null;
+  errorStack: string | null;
+  exitCode: number | null;
+  outputSize: number | null;
+  outputRef: string | null;
+}
+
+/** An attempt a worker has just claimed, with what it needs to run the task. */
+export interface ClaimedAttempt {
+  attemptId: number;
+  runId: string;
+  dagId: string;
+  dagVersion: string;
+  taskId: string;
+  mapIndex: number;
+  tryNumber: number;
+  logicalDate: number;
+  dataIntervalStart: number | null;
+  dataIntervalEnd: number | null;
+  params: Record<string, unknown>;
+  /** Sensors: pokes before this one (0 for a first poke; a later poke continues the same attempt). */
+  pokes: number;
+}
+
+export interface StoredOutput {
+  mapIndex: number;
+  inline: Uint8Array | null;
+  ref: string | null;
+}
+
+export interface NewTaskInstance {
+  taskId: string;
+  mapIndex: number;
+  state: TaskState;
+  nUpstream: number;
+  readyAt: number | null;
+  priority: number;
+  queue: string;
+}
+
+export interface AttemptEnd {
+  attemptId: number;
+  state: "success" | "failed";
+  endedAt: number;
+  errorCode?: string | null;
+  errorMessage?: string | null;
+  errorStack?: string | null;
+  exitCode?: number | null;
+  outputInline?: Uint8Array | null;
+  outputRef?: string | null;
+  outputSize?: number | null;
+}
+
+export interface EndedAttempt {
+  runId: string;
+  taskId: string;
+  mapIndex: number;
+  tryNumber: number;
+  tryBase: number;
+}
+
+/** A sensor's attempt that now waits for its next poke (`rescheduleAttempts`). */
+export interface WaitingAttempt extends EndedAttempt {
+  /** When the attempt's first poke started. */
+  startedAt: number;
+}
+
+export interface WorkerInfo {
+  workerId: string;
+  queues: string[];
+  concurrency: number;
+}
+
+export interface StoreOptions {
+  /** `sqlite:<file>`, a bare file path, or (later) `postgres://…`. */
+  url: string;
+  clock?: Clock;
+  busyTimeoutMs?: number;
+  /** Bring the schema up to date on open (default true; `sluice db migrate` does it explicitly). */
+  migrate?: boolean;
+}
+
+export class Store {
+  readonly hostname = hostname();
+
+  private constructor(
+    readonly db: Kysely<Database>,
+    readonly dialect: DialectName,
+    readonly location: string,
+    readonly clock: Clock,
+  ) {}
+
+  /** Open the store and bring its schema up to date (refusing a database from a newer Sluice). */
+  static async open(opts: StoreOptions): Promise<Store> {
+    const url = opts.url;
+    if (/^postgres(ql)?:\/\//.test(url)) {
+      throw new SluiceError("CONFIG", "PostgreSQL support is not available in this build yet; use a SQLite file");
+    }
+    const file = url.startsWith("sqlite:") ? url.slice("sqlite:".length).replace(/^\/\//, "") : url;
+    const { db } = openSqlite({ file, busyTimeoutMs: opts.busyTimeoutMs ?? 5000 });
+    const store = new Store(db, "sqlite", file, opts.clock ?? systemClock);
+    try {
+      if (opts.migrate === false) await store.refuseNewerSchema();
+      else await store.migrate();
+    } catch (e) {
+      await db.destroy();
+      throw e;
+    }
+    return store;
+  }
+
+  /** Time for leases and records. SQLite lives on this host, so its time is this clock's. */
+  now(): number {
+    return this.clock.now();
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  async migrate(): Promise<string[]> {
+    await this.refuseNewerSchema();
+    const migrator = new Migrator({
+      db: this.db,
+      provider: migrationProvider(this.dialect),
+      migrationTableName: MIGRATION_TABLE,
+      migrationLockTableName: MIGRATION_LOCK_TABLE,
+    });
+    let { error, results } = await migrator.migrateToLatest();
+    if (error && /already exists/i.test(String((error as Error).message))) {
+      // Two processes opened a new database at once and the other one migrated it first (SQLite's
+      // migration lock table is created by the race itself): look again, there is nothing left to do.
+      ({ error, results } = await migrator.migrateToLatest());
+    }
+    if (error) throw toSluiceError(error);
+    return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+  }
+
+  async refuseNewerSchema(): Promise<void> {
+    let applied: string[];
+    try {
+      const rows = await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)}`.execute(this.db);
+      applied = rows.rows.map((r) => r.name);
+    } catch (e) {
+      const err = toSluiceError(e);
+      if (err.code === "DB_LOCKED" || err.code === "DB_CORRUPT") throw new SluiceError(err.code, `${this.location}: ${err.message}`, { cause: e });
+      return; // no migration table yet: a new database
+    }
+    const unknown = applied.filter((n) => !MIGRATION_NAMES.includes(n));
+    if (unknown.length > 0) {
+      throw new SluiceError(
+        "DB_TOO_NEW",
+        `the database ${this.location} was written by a newer version of Sluice (it has migration ${unknown.join(", ")}); upgrade Sluice or point SLUICE_DATABASE_URL at another database`,
+      );
+    }
+  }
+
+  /** Run `fn` in one write transaction (SQLite: BEGIN IMMEDIATE, so writers queue instead of deadlocking). */
+  async tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.db.connection().execute(async (conn) => {
+      await sql`begin immediate`.execute(conn);
+      try {
+        const result = await fn(new Tx(conn as unknown as Transaction<Database>, this));
+        await sql`commit`.execute(conn);
+        return result;
+      } catch (e) {
+        try {
+          await sql`rollback`.execute(conn);
+        } catch {
+          // the transaction may already be gone (e.g. SQLITE_BUSY at begin); the original error matters
+        }
+        throw e;
+      }
+    });
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------------
+
+  async getRun(runId: string): Promise<RunRecord | null> {
+    const row = await this.db.selectFrom("runs").selectAll().where("run_id", "=", runId).executeTakeFirst();
+    return row ? toRun(row) : null;
+  }
+
+  async listRuns(opts: { dagId?: string; states?: RunState[]; limit: number; offset?: number }): Promise<RunRecord[]> {
+    let q = this.db.selectFrom("runs").selectAll();
+    if (opts.dagId) q = q.where("dag_id", "=", opts.dagId);
+    if (opts.states) q = q.where("state", "in", opts.states);
+    const rows = await q
+      .orderBy("created_at", "desc")
+      .orderBy("run_id", "desc")
+      .limit(opts.limit)
+      .offset(opts.offset ?? 0)
+      .execute();
+    return rows.map(toRun);
+  }
+
+  /** Runs not yet finished (served by the partial index runs_active). */
+  async listActiveRuns(): Promise<RunRecord[]> {
+    const rows = await this.db
+      .selectFrom("runs")
+      .selectAll()
+      .where(sql<boolean>`state in ('queued', 'running')`)
+      .orderBy("created_at")
+      .execute();
+    return rows.map(toRun);
+  }
+
+  async listTaskInstances(runId: string): Promise<TaskInstanceRecord[]> {
+    const rows = await this.db
+      .selectFrom("task_instances")
+      .selectAll()
+      .where("run_id", "=", runId)
+      .orderBy("task_id")
+      .orderBy("map_index")
+      .execute();
+    return rows.map(toTaskInstance);
+  }
+
+  async listAttempts(runId: string, taskId?: string, mapIndex?: number): Promise<AttemptRecord[]> {
+    let q = this.db.selectFrom("attempts").select(ATTEMPT_COLUMNS).where("run_id", "=", runId);
+    if (taskId !== undefined) q = q.where("task_id", "=", taskId);
+    if (mapIndex !== undefined) q = q.where("map_index", "=", mapIndex);
+    const rows = await q.orderBy("task_id").orderBy("map_index").orderBy("try_number").execute();
+    return rows.map(toAttempt);
+  }
+
+  async getAttempt(attemptId: number): Promise<AttemptRecord | null> {
+    const row = await this.db.selectFrom("attempts").select(ATTEMPT_COLUMNS).where("attempt_id", "=", attemptId).executeTakeFirst();
+    return row ? toAttempt(row) : null;
+  }
+
+  async getDagVersion(dagId: string, version: string): Promise<{ spec: DagSpec; file: string | null } | null> {
+    const row = await this.db
+      .selectFrom("dag_versions")
+      .select(["spec", "file"])
+      .where("dag_id", "=", dagId)
+      .where("version", "=", version)
+      .executeTakeFirst();
+    return row ? { spec: JSON.parse(row.spec) as DagSpec, file: row.file } : null;
+  }
+
+  /** Successful outputs of a task in a run, in map-index order (one row for an unmapped task). */
+  getOutputs(runId: string, taskId: string): Promise<StoredOutput[]> {
+    return selectOutputs(this.db, runId, taskId);
+  }
+
+  async getAttemptOutput(attemptId: number): Promise<StoredOutput | null> {
+    const r = await this.db
+      .selectFrom("attempts")
+      .select(["map_index", "output_inline", "output_ref"])
+      .where("attempt_id", "=", attemptId)
+      .executeTakeFirst();
+    return r ? { mapIndex: r.map_index, inline: r.output_inline, ref: r.output_ref } : null;
+  }
+
+  /**
+   * The earliest time a retry becomes due, to set a wake-up timer. Only runs that are `running` count, as
+   * in claimReady: the ready tasks of a `queued` run cannot be claimed, and counting them made a worker
+   * spin (a due time in the past, nothing to claim, again) and starve its event loop.
+   */
+  async nextRetryAt(runId?: string, backfillId?: number): Promise<number | null> {
+    let q = this.db
+      .selectFrom("task_instances as ti")
+      .innerJoin("runs as r", "r.run_id", "ti.run_id")
+      .select((eb) => eb.fn.min("ti.ready_at").as("at"))
+      .where(CLAIMABLE_TI)
+      .where("r.state", "=", "running");
+    if (runId) q = q.where("ti.run_id", "=", runId);
+    // the same filter as the worker's claims: else a worker of one backfill spins on others' ready work
+    if (backfillId !== undefined) q = q.where("r.backfill_id", "=", backfillId);
+    const row = await q.executeTakeFirst();
+    return row?.at ?? null;
+  }
+
+  // ---- workers and leases ----------------------------------------------------------------------------
+
+  async registerWorker(w: WorkerInfo): Promise<void> {
+    const now = this.now();
+    await this.db
+      .insertInto("workers")
+      .values({
+        worker_id: w.workerId,
+        hostname: this.hostname,
+        pid: process.pid,
+        queues: w.queues.join(","),
+        concurrency: w.concurrency,
+        started_at: now,
+        heartbeat_at: now,
+        state: "running",
+      })
+      .execute();
+  }
+
+  async stopWorker(workerId: string): Promise<void> {
+    await this.db.updateTable("workers").set({ state: "stopped", heartbeat_at: this.now() }).where("worker_id", "=", workerId).execute();
+  }
+
+  /**
+   * Renew the leases of a worker's running attempts. Returns the ids among `attemptIds` that are no
+   * longer this worker's live attempts (cancelled, timed out by a sweep, or taken over): the worker must
+   * abort them.
+   */
+  async heartbeat(workerId: string, attemptIds: number[], leaseMs: number): Promise<number[]> {
+    const now = this.now();
+    await this.db.updateTable("workers").set({ heartbeat_at: now }).where("worker_id", "=", workerId).execute();
+    if (attemptIds.length === 0) return [];
+    const renewed = await this.db
+      .updateTable("attempts")
+      .set({ heartbeat_at: now, lease_expires_at: now + leaseMs })
+      .where("attempt_id", "in", attemptIds)
+      .where("worker_id", "=", workerId)
+      .where("state", "=", "running")
+      .returning("attempt_id")
+      .execute();
+    const alive = new Set(renewed.map((r) => r.attempt_id));
+    return attemptIds.filter((id) => !alive.has(id));
+  }
+
+  /** Workers on this host that registered as running: to detect ones whose process died. */
+  async listRunningWorkersOnHost(): Promise<{ workerId: string; pid: number }[]> {
+    const rows = await this.db
+      .selectFrom("workers")
+      .select(["worker_id", "pid"])
+      .where("hostname", "=", this.hostname)
+      .where("state", "=", "running")
+      .execute();
+    return rows.map((r) => ({ workerId: r.worker_id, pid: r.pid }));
+  }
+
+  async markWorkersDead(workerIds: string[]): Promise<void> {
+    if (workerIds.length === 0) return;
+    await this.db.updateTable("workers").set({ state: "dead" }).where("worker_id", "in", workerIds).execute();
+  }
+
+  /** Running attempts whose lease has expired, or whose worker is known dead (served by attempts_live). */
+  async listLostAttempts(deadWorkerIds: string[]): Promise<{ attemptId: number; runId: string; workerId: string }[]> {
+    const now = this.now();
+    // literal state: lets SQLite use the partial index attempts_live
+    let q = this.db.selectFrom("attempts").select(["attempt_id", "run_id", "worker_id"]).where(sql<boolean>`state = 'running'`);
+    q = deadWorkerIds.length
+      ? q.where((eb) => eb.or([eb("lease_expires_at", "<", now), eb("worker_id", "in", deadWorkerIds)]))
+      : q.where("lease_expires_at", "<", now);
+    const rows = await q.execute();
+    return rows.map((r) => ({ attemptId: r.attempt_id, runId: r.run_id, workerId: r.worker_id }));
+  }
+}
+
+/** The write side, bound to one open transaction. */
+export class Tx {
+  constructor(
+    readonly db: Transaction<Database>,
+    private readonly store: Store,
+  ) {}
+
+  /**
+   * Hot-path statements are literal SQL (pg-boss style): building them with Kysely on every call cost
+   * more than running them. `?` placeholders are rewritten for PostgreSQL.
+   */
+  private exec<R>(text: string, params: readonly unknown[]): Promise<QueryResult<R>> {
+    return this.db.executeQuery<R>(CompiledQuery.raw(placeholders(this.store.dialect, text), params as unknown[]));
+  }
+
+  now(): number {
+    return this.store.now();
+  }
+
+  async saveDagVersion(dagId: string, version: string, spec: DagSpec, file: string | null): Promise<void> {
+    await this.db
+      .insertInto("dag_versions")
+      .values({ dag_id: dagId, version, spec: JSON.stringify(spec), file, created_at: this.now() })
+      .onConflict((oc) => oc.columns(["dag_id", "version"]).doNothing())
+      .execute();
+  }
+
+  async findRunByKey(dagId: string, runKey: string): Promise<RunRecord | null> {
+    const row = await this.db.selectFrom("runs").selectAll().where("dag_id", "=", dagId).where("run_key", "=", runKey).executeTakeFirst();
+    return row ? toRun(row) : null;
+  }
+
+  async insertRun(run: Omit<RunRecord, "endedAt" | "stateReason" | "backfillId"> & { backfillId?: number | null }, instances: NewTaskInstance[]): Promise<void> {
+    await this.db
+      .insertInto("runs")
+      .values({
+        run_id: run.runId,
+        dag_id: run.dagId,
+        dag_version: run.dagVersion,
+        run_key: run.runKey,
+        run_type: run.runType,
+        state: run.state,
+        state_reason: null,
+        logical_date: run.logicalDate,
+        data_interval_start: run.dataIntervalStart,
+        data_interval_end: run.dataIntervalEnd,
+        params: JSON.stringify(run.params),
+        unfinished: run.unfinished,
+        created_at: run.createdAt,
+        started_at: run.startedAt,
+        ended_at: null,
+        timeout_at: run.timeoutAt,
+        backfill_id: run.backfillId ?? null,
+      })
+      .execute();
+    await this.insertTaskInstances(run.runId, instances);
+  }
+
+  async insertTaskInstances(runId: string, instances: NewTaskInstance[]): Promise<void> {
+    // SQLite allows 32766 bound parameters per statement; 11 columns a row.
+    for (let i = 0; i < instances.length; i += 2000) {
+      await this.db
+        .insertInto("task_instances")
+        .values(
+          instances.slice(i, i + 2000).map((t) => ({
+            run_id: runId,
+            task_id: t.taskId,
+            map_index: t.mapIndex,
+            state: t.state,
+            try_number: 0,
+            n_upstream: t.nUpstream,
+            n_success: 0,
+            n_failed: 0,
+            n_skipped: 0,
+            ready_at: t.readyAt,
+            priority: t.priority,
+            queue: t.queue,
+            attempt_id: null,
+            started_at: null,
+            ended_at: null,
+          })),
+        )
+        .execute();
+    }
+  }
+
+  async getRun(runId: string): Promise<RunRecord | null> {
+    const row = await this.db.selectFrom("runs").selectAll().where("run_id", "=", runId).executeTakeFirst();
+    return row ? toRun(row) : null;
+  }
+
+  /** Add `delta` to the run's count of unfinished task instances; returns the new count. */
+  async addUnfinished(runId: string, delta: number): Promise<number> {
+    const r = await this.exec<{ unfinished: number }>("update runs set unfinished = unfinished + ? where run_id = ? returning unfinished", [delta, runId]);
+    return r.rows[0]!.unfinished;
+  }
+
+  /**
+   * Queued runs of a DAG become running while fewer than `max` run; returns their ids. Backfill runs do
+   * not count: their backfill limits them (decision 0006).
+   */
+  async promoteQueuedRuns(dagId: string, max: number, now: number): Promise<string[]> {
+    const running = await this.exec<{ n: number }>(
+      `select count(*) as n from runs where dag_id = ? and state in ('queued', 'running') and state = 'running' and backfill_id is null`,
+      [dagId],
+    );
+    const room = max - Number(running.rows[0]?.n ?? 0);
+    if (room <= 0) return [];
+    const queued = await this.exec<{ run_id: string }>(
+      `select run_id from runs where dag_id = ? and state in ('queued', 'running') and state = 'queued' and backfill_id is null order by logical_date, created_at limit ?`,
+      [dagId, room],
+    );
+    const ids = queued.rows.map((r) => r.run_id);
+    if (ids.length) await this.exec(`update runs set state = 'running', started_at = ? where run_id in (${marks(ids.length)})`, [now, ...ids]);
+    return ids;
+  }
+
+  async setRunTimeout(runId: string, at: number): Promise<void> {
+    await this.exec("update runs set timeout_at = ? where run_id = ?", [at, runId]);
+  }
+
+  /** A cleared run is running again: its unfinished count is recounted from its task instances. */
+  async reopenRun(runId: string): Promise<void> {
+    await this.exec(
+      `update runs set state = 'running', state_reason = null, ended_at = null,
+              unfinished = (select count(*) from task_instances t
+                             where t.run_id = runs.run_id and t.state not in ('success', 'failed', 'skipped', 'upstream_failed', 'removed'))
+        where run_id = ?`,
+      [runId],
+    );
+  }
+
+  async setRunState(runId: string, state: RunState, reason: string | null, endedAt: number | null): Promise<void> {
+    await this.db.updateTable("runs").set({ state, state_reason: reason, ended_at: endedAt }).where("run_id", "=", runId).execute();
+  }
+
+  async getTaskInstance(runId: string, taskId: string, mapIndex: number): Promise<TaskInstanceRecord | null> {
+    const row = await this.db
+      .selectFrom("task_instances")
+      .selectAll()
+      .where("run_id", "=", runId)
+      .where("task_id", "=", taskId)
+      .where("map_index", "=", mapIndex)
+      .executeTakeFirst();
+    return row ? toTaskInstance(row) : null;
+  }
+
+  /** Every instance (all map indexes) of the given tasks in a run. */
+  async getTaskInstances(runId: string, taskIds: readonly string[]): Promise<TaskInstanceRecord[]> {
+    if (taskIds.length === 0) return [];
+    const r = await this.exec<Row<"task_instances">>(
+      `select * from task_instances where run_id = ? and task_id in (${marks(taskIds.length)})`,
+      [runId, ...taskIds],
+    );
+    return r.rows.map(toTaskInstance);
+  }
+
+  async unfinishedTaskInstances(runId: string): Promise<TaskInstanceRecord[]> {
+    const rows = await this.db
+      .selectFrom("task_instances")
+      .selectAll()
+      .where("run_id", "=", runId)
+      .where("state", "not in", ["success", "failed", "skipped", "upstream_failed", "removed"])
+      .execute();
+    return rows.map(toTaskInstance);
+  }
+
+  async leafStates(runId: string, leafTaskIds: readonly string[]): Promise<TaskState[]> {
+    const rows = await this.db
+      .selectFrom("task_instances")
+      .select("state")
+      .where("run_id", "=", runId)
+      .where("task_id", "in", leafTaskIds)
+      .execute();
+    return rows.map((r) => r.state as TaskState);
+  }
+
+  /** Write a task instance's new state and counters. */
+  async updateTaskInstance(
+    ti: Pick<TaskInstanceRecord, "runId" | "taskId" | "mapIndex">,
+    set: Partial<Pick<TaskInstanceRecord, "state" | "nSuccess" | "nFailed" | "nUpstreamFailed" | "nSkipped" | "nUpstream" | "readyAt" | "endedAt" | "startedAt" | "tryNumber" | "tryBase" | "attemptId" | "sensorDeadline" | "pokeCount">>,
+  ): Promise<void> {
+    await this.db
+      .updateTable("task_instances")
+      .set(tiColumns(set))
+      .where("run_id", "=", ti.runId)
+      .where("task_id", "=", ti.taskId)
+      .where("map_index", "=", ti.mapIndex)
+      .execute();
+  }
+
+  /** Apply the same change to many task instances (one statement per 500). */
+  async updateTaskInstances(
+    keys: readonly Pick<TaskInstanceRecord, "runId" | "taskId" | "mapIndex">[],
+    set: Partial<Pick<TaskInstanceRecord, "state" | "nSuccess" | "nFailed" | "nUpstreamFailed" | "nSkipped" | "nUpstream" | "readyAt" | "endedAt" | "startedAt" | "tryNumber" | "tryBase" | "attemptId" | "sensorDeadline" | "pokeCount">>,
+  ): Promise<void> {
+    const cols = Object.entries(tiColumns(set));
+    if (cols.length === 0) return;
+    const assign = cols.map(([c]) => `${c} = ?`).join(", ");
+    const values = cols.map(([, v]) => v);
+    for (let i = 0; i < keys.length; i += 500) {
+      const chunk = keys.slice(i, i + 500);
+      const where =
+        chunk.length === 1
+          ? "run_id = ? and task_id = ? and map_index = ?"
+          : `(run_id, task_id, map_index) in (values ${Array.from({ length: chunk.length }, () => "(?, ?, ?)").join(", ")})`;
+      await this.exec(`update task_instances set ${assign} where ${where}`, [...values, ...chunk.flatMap((k) => [k.runId, k.taskId, k.mapIndex])]);
+    }
+  }
+
+  async deleteTaskInstance(runId: string, taskId: string, mapIndex: number): Promise<void> {
+    await this.db.deleteFrom("task_instances").where("run_id", "=", runId).where("task_id", "=", taskId).where("map_index", "=", mapIndex).execute();
+  }
+
+  /**
+   * Claim up to `limit` ready task instances: each gets a new attempt (its id is the fencing token) with
+   * a lease. SQLite has one writer at a time, so the select-then-update cannot race; the PostgreSQL dialect
+   * adds FOR UPDATE SKIP LOCKED.
+   */
+  async claimReady(opts: { workerId: string; limit: number; leaseMs: number; runId?: string; backfillId?: number }): Promise<ClaimedAttempt[]> {
+    if (opts.limit <= 0) return [];
+    const now = this.now();
+    // The state list is literal so that SQLite can use the partial indexes task_instances_ready(_run).
+    const ready = (
+      await this.exec<{
+        run_id: string;
+        task_id: string;
+        map_index: number;
+        try_number: number;
+        try_base: number;
+        state: string;
+        attempt_id: number | null;
+        poke_count: number;
+        dag_id: string;
+        dag_version: string;
+        logical_date: number;
+        params: string;
+        data_interval_start: number | null;
+        data_interval_end: number | null;
+      }>(
+        `select ti.run_id, ti.task_id, ti.map_index, ti.try_number, ti.try_base, ti.state, ti.attempt_id, ti.poke_count,
+                r.dag_id, r.dag_version, r.logical_date, r.params,
+                r.data_interval_start, r.data_interval_end
+           from task_instances ti join runs r on r.run_id = ti.run_id
+          where ti.state in ('scheduled', 'up_for_retry', 'up_for_reschedule') and ti.ready_at <= ? and r.state = 'running'
+                ${opts.runId ? "and ti.run_id = ?" : ""} ${opts.backfillId !== undefined ? "and r.backfill_id = ?" : ""}
+          order by ti.priority desc, ti.ready_at
+          limit ?`,
+        [now, ...(opts.runId ? [opts.runId] : []), ...(opts.backfillId !== undefined ? [opts.backfillId] : []), opts.limit],
+      )
+    ).rows;
+    if (ready.length === 0) return [];
+    const host = this.store.hostname;
+    // A sensor's next poke continues its try: the attempt it waits in runs again, with the same id and try
+    // number (pokes are not tries, as in Airflow's reschedule mode). Everything else gets a new attempt.
+    const repoke = new Set(ready.filter((r) => r.state === "up_for_reschedule" && r.attempt_id !== null));
+    const rows = repoke.size === 0 ? ready : ready.filter((r) => !repoke.has(r));
+    if (repoke.size > 0) {
+      const again = [...repoke];
+      await this.exec(
+        `update attempts set state = 'running', worker_id = ?, hostname = ?, pid = ?, heartbeat_at = ?, lease_expires_at = ?
+          where state = 'up_for_reschedule' and attempt_id in (${marks(again.length)})`,
+        [opts.workerId, host, process.pid, now, now + opts.leaseMs, ...again.map((r) => r.attempt_id)],
+      );
+      await this.exec(
+        `update task_instances set state = 'running', ready_at = null
+          where (run_id, task_id, map_index) in (values ${again.map(() => "(?, ?, ?)").join(", ")})`,
+        again.flatMap((r) => [r.run_id, r.task_id, r.map_index]),
+      );
+    }
+    const inserted = rows.length === 0 ? { rows: [] } : await this.exec<{ attempt_id: number; run_id: string; task_id: string; map_index: number }>(
+      `insert into attempts (run_id, task_id, map_index, try_number, try_base, state, worker_id, hostname, pid, started_at, heartbeat_at, lease_expires_at)
+       values ${rows.map(() => "(?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)").join(", ")}
+       returning attempt_id, run_id, task_id, map_index`,
+      rows.flatMap((r) => [r.run_id, r.task_id, r.map_index, r.try_number + 1, r.try_base, opts.workerId, host, process.pid, now, now, now + opts.leaseMs]),
+    );
+    // One statement for all claimed rows; the subquery finds each row's new attempt (SET sees old values).
+    if (rows.length > 0) await this.exec(
+      `update task_instances
+          set state = 'running', try_number = try_number + 1, started_at = ?, ready_at = null,
+              attempt_id = (select a.attempt_id from attempts a
+                             where a.run_id = task_instances.run_id and a.task_id = task_instances.task_id
+                               and a.map_index = task_instances.map_index and a.try_number = task_instances.try_number + 1)
+        where ${rows.length === 1 ? "run_id = ? and task_id = ? and map_index = ?" : `(run_id, task_id, map_index) in (values ${rows.map(() => "(?, ?, ?)").join(", ")})`}`,
+      [now, ...rows.flatMap((r) => [r.run_id, r.task_id, r.map_index])],
+    );
+    const ids = new Map(inserted.rows.map((r) => [`${r.run_id}\0${r.task_id}\0${r.map_index}`, r.attempt_id]));
+    const paramsCache = new Map<string, Record<string, unknown>>();
+    return ready.map((r) => {
+      let params = paramsCache.get(r.params);
+      if (!params) paramsCache.set(r.params, (params = JSON.parse(r.params) as Record<string, unknown>));
+      const again = repoke.has(r);
+      return {
+        attemptId: again ? r.attempt_id! : ids.get(`${r.run_id}\0${r.task_id}\0${r.map_index}`)!,
+        runId: r.run_id,
+        dagId: r.dag_id,
+        dagVersion: r.dag_version,
+        taskId: r.task_id,
+        mapIndex: r.map_index,
+        tryNumber: again ? r.try_number : r.try_number + 1,
+        logicalDate: r.logical_date,
+        dataIntervalStart: r.data_interval_start,
+        dataIntervalEnd: r.data_interval_end,
+        params,
+        pokes: r.poke_count,
+      };
+    });
+  }
+
+  /**
+   * End a live attempt: running, or a sensor's waiting between pokes (the engine ends those on cancel,
+   * clear and sensor timeout). Returns null when the attempt is not live any more (it was fenced out:
+   * cancelled, expired or superseded) — its result must then be dropped. An ended attempt is never
+   * written again.
+   */
+  async endAttempt(end: AttemptEnd): Promise<EndedAttempt | null> {
+    return (await this.endAttemptsIn([end], "attempts.state in ('running', 'up_for_reschedule')")).get(end.attemptId) ?? null;
+  }
+
+  /**
+   * End running attempts, one statement for the group. Attempts that are not running any more (fenced
+   * out: cancelled, expired, superseded) are missing from the result — their results must be dropped. An
+   * ended attempt is never written again.
+   */
+  async endAttempts(ends: readonly AttemptEnd[]): Promise<Map<number, EndedAttempt>> {
+    return this.endAttemptsIn(ends, "attempts.state = 'running'");
+  }
+
+  private async endAttemptsIn(ends: readonly AttemptEnd[], live: "attempts.state = 'running'" | "attempts.state in ('running', 'up_for_reschedule')"): Promise<Map<number, EndedAttempt>> {
+    const out = new Map<number, EndedAttempt>();
+    for (let i = 0; i < ends.length; i += 200) {
+      const chunk = ends.slice(i, i + 200);
+      const row = this.store.dialect === "postgres" ? END_VALUES_PG : END_VALUES_SQLITE;
+      const r = await this.exec<{ attempt_id: number; run_id: string; task_id: string; map_index: number; try_number: number; try_base: number }>(
+        `update attempts
+            set state = v.column2, ended_at = v.column3, error_code = v.column4, error_message = v.column5,
+                error_stack = v.column6, exit_code = v.column7, output_inline = v.column8, output_ref = v.column9,
+                output_size = v.column10
+           from (values ${chunk.map(() => row).join(", ")}) as v
+          where attempts.attempt_id = v.column1 and ${live}
+          returning attempts.attempt_id, attempts.run_id, attempts.task_id, attempts.map_index, attempts.try_number, attempts.try_base`,
+        chunk.flatMap((e) => [
+          e.attemptId,
+          e.state,
+          e.endedAt,
+          e.errorCode ?? null,
+          e.errorMessage ?? null,
+          e.errorStack ?? null,
+          e.exitCode ?? null,
+          e.outputInline ?? null,
+          e.outputRef ?? null,
+          e.outputSize ?? null,
+        ]),
+      );
+      for (const x of r.rows) {
+        out.set(Number(x.attempt_id), { runId: x.run_id, taskId: x.task_id, mapIndex: x.map_index, tryNumber: x.try_number, tryBase: x.try_base });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Sensors' running attempts whose poke found the condition unmet: they wait for the next poke with no
+   * worker and no lease (`claimReady` runs them again). Attempts not running any more (fenced out) are
+   * missing from the result.
+   */
+  async rescheduleAttempts(pokes: readonly { attemptId: number; at: number }[]): Promise<Map<number, WaitingAttempt>> {
+    const out = new Map<number, WaitingAttempt>();
+    for (let i = 0; i < pokes.length; i += 500) {
+      const chunk = pokes.slice(i, i + 500);
+      const r = await this.exec<{ attempt_id: number; run_id: string; task_id: string; map_index: number; try_number: number; try_base: number; started_at: number }>(
+        `update attempts set state = 'up_for_reschedule', heartbeat_at = ?
+          where state = 'running' and attempt_id in (${marks(chunk.length)})
+          returning attempt_id, run_id, task_id, map_index, try_number, try_base, started_at`,
+        [chunk[0]!.at, ...chunk.map((p) => p.attemptId)],
+      );
+      for (const x of r.rows) {
+        out.set(Number(x.attempt_id), { runId: x.run_id, taskId: x.task_id, mapIndex: x.map_index, tryNumber: x.try_number, tryBase: x.try_base, startedAt: x.started_at });
+      }
+    }
+    return out;
+  }
+
+  getOutputs(runId: string, taskId: string): Promise<StoredOutput[]> {
+    return selectOutputs(this.db, runId, taskId);
+  }
+
+  /** Live attempts of a run — running, or a sensor's waiting between pokes — to end them on cancel or run timeout. */
+  async runningAttempts(runId: string): Promise<number[]> {
+    const rows = await this.db
+      .selectFrom("attempts")
+      .select("attempt_id")
+      .where("run_id", "=", runId)
+      .where("state", "in", ["running", "up_for_reschedule"])
+      .execute();
+    return rows.map((r) => r.attempt_id);
+  }
+}
+
+/** One row of `endAttempts`' VALUES list; PostgreSQL needs the types spelled out. */
+const END_VALUES_SQLITE = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const END_VALUES_PG = "(?::bigint, ?::text, ?::bigint, ?::text, ?::text, ?::text, ?::integer, ?::bytea, ?::text, ?::bigint)";
+
+function marks(n: number): string {
+  return Array.from({ length: n }, () => "?").join(", ");
+}
+
+const pgTexts = new Map<string, string>();
+
+/** SQLite takes `?`; PostgreSQL takes `$1, $2, …`. The hot statements contain no `?` in literals. */
+function placeholders(dialect: DialectName, text: string): string {
+  if (dialect === "sqlite") return text;
+  let out = pgTexts.get(text);
+  if (!out) {
+    let n = 0;
+    out = text.replace(/\?/g, () => `$${++n}`);
+    pgTexts.set(text, out);
+  }
+  return out;
+}
+
+async function selectOutputs(db: Kysely<Database>, runId: string, taskId: string): Promise<StoredOutput[]> {
+  const rows = await db
+    .selectFrom("task_instances as ti")
+    .leftJoin("attempts as a", (j) => j.onRef("a.attempt_id", "=", "ti.attempt_id").on("a.state", "=", "success"))
+    .select(["ti.map_index", "a.output_inline", "a.output_ref"])
+    .where("ti.run_id", "=", runId)
+    .where("ti.task_id", "=", taskId)
+    .orderBy("ti.map_index")
+    .execute();
+  return rows.map((r) => ({ mapIndex: r.map_index, inline: r.output_inline ?? null, ref: r.output_ref ?? null }));
+}
+
+const ATTEMPT_COLUMNS = [
+  "attempt_id",
+  "run_id",
+  "task_id",
+  "map_index",
+  "try_number",
+  "state",
+  "worker_id",
+  "hostname",
+  "pid",
+  "started_at",
+  "ended_at",
+  "heartbeat_at",
+  "lease_expires_at",
+  "error_code",
+  "error_message",
+  "error_stack",
+  "exit_code",
+  "output_size",
+  "output_ref",
+] as const;
+
+type Row<T extends keyof Database> = { [K in keyof Database[T]]: Database[T][K] extends import("kysely").Generated<infer X> ? X : Database[T][K] };
+
+function toRun(r: Row<"runs">): RunRecord {
+  return {
+    runId: r.run_id,
+    dagId: r.dag_id,
+    dagVersion: r.dag_version,
+    runKey: r.run_key,
+    runType: r.run_type,
+    state: r.state as RunState,
+    stateReason: r.state_reason,
+    logicalDate: r.logical_date,
+    dataIntervalStart: r.data_interval_start,
+    dataIntervalEnd: r.data_interval_end,
+    params: JSON.parse(r.params) as Record<string, unknown>,
+    unfinished: r.unfinished,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    timeoutAt: r.timeout_at,
+    backfillId: r.backfill_id,
+  };
+}
+
+function toTaskInstance(r: Row<"task_instances">): TaskInstanceRecord {
+  return {
+    runId: r.run_id,
+    taskId: r.task_id,
+    mapIndex: r.map_index,
+    state: r.state as TaskState,
+    tryNumber: r.try_number,
+    tryBase: r.try_base,
+    nUpstream: r.n_upstream,
+    nSuccess: r.n_success,
+    nFailed: r.n_failed,
+    nUpstreamFailed: r.n_upstream_failed,
+    nSkipped: r.n_skipped,
+    readyAt: r.ready_at,
+    priority: r.priority,
+    queue: r.queue,
+    attemptId: r.attempt_id,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    sensorDeadline: r.sensor_deadline,
+    pokeCount: r.poke_count,
+  };
+}
+
+function toAttempt(r: Omit<Row<"attempts">, "output_inline" | "try_base">): AttemptRecord {
+  return {
+    attemptId: r.attempt_id,
+    runId: r.run_id,
+    taskId: r.task_id,
+    mapIndex: r.map_index,
+    tryNumber: r.try_number,
+    state: r.state as AttemptState,
+    workerId: r.worker_id,
+    hostname: r.hostname,
+    pid: r.pid,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    heartbeatAt: r.heartbeat_at,
+    leaseExpiresAt: r.lease_expires_at,
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+    errorStack: r.error_stack,
+    exitCode: r.exit_code,
+    outputSize: r.output_size,
+    outputRef: r.output_ref,
+  };
+}
+
+function tiColumns(set: Partial<TaskInstanceRecord>): Partial<Row<"task_instances">> {
+  const out: Partial<Row<"task_instances">> = {};
+  if (set.state !== undefined) out.state = set.state;
+  if (set.nSuccess !== undefined) out.n_success = set.nSuccess;
+  if (set.nFailed !== undefined) out.n_failed = set.nFailed;
+  if (set.nUpstreamFailed !== undefined) out.n_upstream_failed = set.nUpstreamFailed;
+  if (set.nSkipped !== undefined) out.n_skipped = set.nSkipped;
+  if (set.nUpstream !== undefined) out.n_upstream = set.nUpstream;
+  if (set.readyAt !== undefined) out.ready_at = set.readyAt;
+  if (set.endedAt !== undefined) out.ended_at = set.endedAt;
+  if (set.startedAt !== undefined) out.started_at = set.startedAt;
+  if (set.tryNumber !== undefined) out.try_number = set.tryNumber;
+  if (set.tryBase !== undefined) out.try_base = set.tryBase;
+  if (set.attemptId !== undefined) out.attempt_id = set.attemptId;
+  if (set.sensorDeadline !== undefined) out.sensor_deadline = set.sensorDeadline;
+  if (set.pokeCount !== undefined) out.poke_count = set.pokeCount;
+  return out;
+}

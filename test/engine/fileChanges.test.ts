@@ -1,0 +1,73 @@
+/**
+ * Edits that keep a file's mtime (two writes within the file system's timestamp granularity — whole
+ * seconds on some) and its size must still be seen, by the folder watcher and by the task-code loader.
+ * `utimes` pins the mtime so the test does not depend on the file system's granularity.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { loadConfig } from "../../src/config.js";
+import { DagCodeLoader } from "../../src/engine/codeLoader.js";
+import { loadDagFile } from "../../src/engine/dagLoader.js";
+import { DagWatcher, type FolderChanges } from "../../src/engine/dagWatcher.js";
+import { Sluice } from "../../src/sluice.js";
+import { sandbox } from "../helpers.js";
+
+const sb = sandbox("sluice-files-");
+after(() => sb.cleanup());
+
+const dagFile = (task: string) => `import { dag } from "sluice";
+export default dag("same", {}, (d) => { d.task("${task}", async () => 1); });
+`;
+
+/** Write `text` and give the file the mtime `at` (seconds), as a coarse file system would. */
+function writePinned(path: string, text: string, at: number): void {
+  writeFileSync(path, text);
+  utimesSync(path, at, at);
+}
+
+test("the watcher reports an edit that kept the file's mtime and size", async () => {
+  const dir = join(sb.dir, "watch");
+  mkdirSync(dir);
+  const file = join(dir, "same.ts");
+  const at = Math.floor(Date.now() / 1000);
+  writePinned(file, dagFile("aaa"), at);
+  const seen: FolderChanges[] = [];
+  const w = new DagWatcher(dir, async (c) => void seen.push(c), { rescanMs: 3_600_000 });
+  await w.scan();
+  assert.deepEqual(seen.map((c) => c.changed.length), [1]);
+  writePinned(file, dagFile("bbb"), at); // same length, same mtime
+  await w.scan();
+  assert.equal(seen.length, 2, "the edit was reported");
+  assert.deepEqual(seen[1]!.changed, [file]);
+  await w.scan();
+  assert.equal(seen.length, 2, "an unchanged file is not reported again");
+  w.stop();
+});
+
+test("the code loader imports a file again when its content changed under the same mtime", async () => {
+  const dir = sb.dags;
+  const file = join(dir, "same.ts");
+  const at = Math.floor(Date.now() / 1000);
+  const s = await Sluice.open(loadConfig({ home: sb.home, dags: dir }, {}), { loadDags: false });
+  try {
+    /** Write a version of the file and record it as the scheduler does; returns its version hash. */
+    const publish = async (task: string): Promise<string> => {
+      writePinned(file, dagFile(task), at);
+      const r = await loadDagFile(file, { fresh: Math.random() });
+      assert.ok("dags" in r);
+      const d = r.dags[0]!;
+      await s.store.tx((tx) => tx.saveDagVersion(d.id, d.version, d.spec, file));
+      return d.version;
+    };
+    const code = new DagCodeLoader(s.store);
+    const v1 = await publish("aaa");
+    assert.deepEqual([...(await code.load("same", v1))!.dag.impls.keys()], ["aaa"]);
+    const v2 = await publish("bbb"); // same size, same mtime
+    assert.notEqual(v2, v1);
+    assert.deepEqual([...(await code.load("same", v2))!.dag.impls.keys()], ["bbb"], "the new code was imported");
+  } finally {
+    await s.close();
+  }
+});

@@ -1,0 +1,208 @@
+/**
+ * Type tests of the DSL (not run, only compiled by test/types.test.ts). Lines under `// @ts-expect-error`
+ * must NOT compile; if one starts compiling, tsc reports "Unused '@ts-expect-error' directive" and the
+ * test fails. `expectType<T>(v)` asserts that `v` is assignable to `T`; `assertEqual` asserts that two
+ * types are identical (neither wider nor narrower).
+ */
+import { z } from "zod";
+import { dag, fileExists, httpOk, sqlRow, type TaskRef } from "../../src/index.js";
+
+declare function expectType<T>(v: T): void;
+type Equal<A, B> = (<G>() => G extends A ? 1 : 2) extends <G>() => G extends B ? 1 : 2 ? true : false;
+declare function assertEqual<A, B>(...ok: Equal<A, B> extends true ? [] : [never]): void;
+
+// Typed data flow: a downstream receives exactly the upstream's output type.
+dag("flow", (d) => {
+  const train = d.task("train", async () => ({ auc: 0.9 }));
+  assertEqual<typeof train, TaskRef<{ auc: number }>>();
+  d.task("report", { inputs: { train } }, async ({ train }) => {
+    assertEqual<typeof train, { auc: number }>();
+    expectType<number>(train.auc);
+    // @ts-expect-error — the output has no such property
+    void train.accuracy;
+    return train.auc > 0.5;
+  });
+
+  // Declaring the input with a wrong type is a compile error.
+  // @ts-expect-error — { auc: number } is not { auc: string }
+  d.task("wrong", { inputs: { train } }, async ({ train }: { train: { auc: string } }) => train.auc);
+
+  // Destructuring an input name that was not declared is an error.
+  // @ts-expect-error — "model" is not an input
+  d.task("unknown", { inputs: { train } }, async ({ model }) => model);
+
+  // A task without inputs receives none.
+  d.task("alone", async (inputs) => {
+    assertEqual<keyof typeof inputs, never>();
+    return 1;
+  });
+  // @ts-expect-error — a task without inputs has none to destructure
+  d.task("noInputs", async ({ train }) => train);
+  // @ts-expect-error — neither with options but no inputs
+  d.task("noInputs2", { retries: 1 }, async ({ train }) => train);
+
+  // Sync and async bodies both give the awaited type.
+  const sync = d.task("sync", () => "x");
+  assertEqual<typeof sync, TaskRef<string>>();
+  const nested = d.task("nested", async () => Promise.resolve([1, 2]));
+  assertEqual<typeof nested, TaskRef<number[]>>();
+});
+
+// ctx.params is typed by the params schema.
+dag("params", { params: z.object({ lr: z.number().default(0.1), name: z.string() }) }, (d) => {
+  d.task("use", async (_inputs, ctx) => {
+    assertEqual<typeof ctx.params, { lr: number; name: string }>();
+    // @ts-expect-error — no such param
+    void ctx.params.epochs;
+    return ctx.params.lr;
+  });
+});
+
+// Without a schema there are no params.
+dag("noparams", (d) => {
+  d.task("use", async (_inputs, ctx) => {
+    // @ts-expect-error — no params declared
+    void ctx.params.lr;
+    return 1;
+  });
+});
+
+// Mapping: item types come from literal lists and from upstream outputs; the mapped output is a list.
+dag("mapping", (d) => {
+  const files = d.task("files", async () => ["a.csv", "b.csv"]);
+  const nums = d.task("nums", async () => [1, 2, 3]);
+  const sizes = d.map("sizes", { over: { file: files, factor: [1, 2] } }, async ({ file, factor }) => {
+    assertEqual<typeof file, string>();
+    // Literal lists are read as const: the item is the union of their elements.
+    assertEqual<typeof factor, 1 | 2>();
+    // @ts-expect-error — a literal list of numbers gives numbers
+    expectType<string>(factor);
+    return { file, size: file.length * factor };
+  });
+  assertEqual<typeof sizes, TaskRef<{ file: string; size: number }[]>>();
+
+  d.map("mixed", { over: { n: nums }, inputs: { sizes } }, async ({ n, sizes }) => {
+    assertEqual<typeof n, number>();
+    assertEqual<typeof sizes, { file: string; size: number }[]>();
+    return n;
+  });
+
+  // @ts-expect-error — "x" is not mapped over
+  d.map("unknownItem", { over: { n: nums } }, async ({ x }) => x);
+
+  // @ts-expect-error — over must be lists or handles of tasks returning lists
+  d.map("notAList", { over: { n: d.task("scalar", async () => 1) } }, async ({ n }) => n);
+});
+
+// Under a rule other than all_success an upstream may not have succeeded: its input may be undefined.
+dag("rules", (d) => {
+  const a = d.task("a", async () => 1);
+  d.task("cleanup", { inputs: { a }, triggerRule: "all_done" }, async ({ a }) => {
+    assertEqual<typeof a, number | undefined>();
+    // @ts-expect-error — possibly undefined
+    return a.toFixed();
+  });
+  d.task("strict", { inputs: { a }, triggerRule: "all_success" }, async ({ a }) => {
+    assertEqual<typeof a, number>();
+    return a.toFixed();
+  });
+  // @ts-expect-error — unknown trigger rule
+  d.task("badRule", { inputs: { a }, triggerRule: "sometimes" }, async () => 1);
+});
+
+// Shell tasks output a string; python tasks output what their schema says (unknown without one).
+dag("programs", (d) => {
+  const sh = d.shell("sh", { command: "echo", args: ["hi"] });
+  assertEqual<typeof sh, TaskRef<string>>();
+  const py = d.python("py", { script: "train.py", output: z.object({ auc: z.number(), tags: z.array(z.string()) }) });
+  assertEqual<typeof py, TaskRef<{ auc: number; tags: string[] }>>();
+  const raw = d.python("raw", { module: "job" });
+  assertEqual<typeof raw, TaskRef<unknown>>();
+  d.task("after", { inputs: { sh, py } }, async ({ sh, py }) => {
+    assertEqual<typeof sh, string>();
+    assertEqual<typeof py, { auc: number; tags: string[] }>();
+    return sh.length + py.auc;
+  });
+  // Shell args computed from inputs get typed inputs.
+  d.shell("dyn", {
+    command: "echo",
+    inputs: { py },
+    args: ({ py }) => {
+      assertEqual<typeof py, { auc: number; tags: string[] }>();
+      return [String(py.auc)];
+    },
+  });
+  // @ts-expect-error — args must be strings
+  d.shell("badArgs", { command: "echo", args: [1, 2] });
+});
+
+// The Dag carries its params type.
+const withParams = dag("carry", { params: z.object({ n: z.number() }) }, (d) => {
+  d.task("t", async () => 1);
+});
+expectType<{ n: number } | undefined>(withParams.__params);
+
+// Sensors: the output type follows what the poke returns.
+dag("sensors", (d) => {
+  const plain = d.sensor("plain", { poke: async () => Math.random() > 0.5 });
+  assertEqual<typeof plain, TaskRef<true>>();
+  const valued = d.sensor("valued", {
+    pokeInterval: "10s",
+    timeout: "1h",
+    poke: async () => (Math.random() > 0.5 ? { done: true, value: { rows: 3 } } : false),
+  });
+  assertEqual<typeof valued, TaskRef<{ rows: number }>>();
+  const notYet = d.sensor("not_yet", { poke: async () => (Math.random() > 0.5 ? { done: false } : { done: true, value: "x" }) });
+  assertEqual<typeof notYet, TaskRef<string>>();
+  const files = d.sensor("files", { poke: fileExists("incoming/*.csv") });
+  assertEqual<typeof files, TaskRef<string[]>>();
+  const http = d.sensor("http", { poke: httpOk("http://localhost:8080/health", { status: (s) => s < 500 }) });
+  assertEqual<typeof http, TaskRef<{ status: number; body: string }>>();
+  const row = d.sensor("row", { poke: sqlRow<{ id: number }>({ database: "sqlite:state.db", query: "select id from t" }) });
+  assertEqual<typeof row, TaskRef<{ id: number }>>();
+  // a poke gets its inputs typed, like a task
+  const gated = d.sensor("gated", {
+    inputs: { row },
+    softFail: true,
+    poke: async ({ row }) => {
+      assertEqual<typeof row, { id: number }>();
+      return row.id > 0;
+    },
+  });
+  d.task("after_all", { inputs: { files, http, gated } }, async ({ files, http, gated }) => {
+    assertEqual<typeof gated, true>();
+    return files.length + http.status;
+  });
+  // @ts-expect-error — a poke must return a boolean or { done, value }
+  d.sensor("bad_return", { poke: async () => "yes" });
+  // @ts-expect-error — a sensor needs a poke
+  d.sensor("no_poke", { pokeInterval: "1m" });
+  // @ts-expect-error — softFail is a boolean
+  d.sensor("bad_soft", { softFail: "yes", poke: async () => true });
+});
+
+// Assets and events: the schedule is anyOf or allOf, metadata and payloads are JSON.
+dag("assets_and_events", { schedule: { assets: { anyOf: ["s3://lake/orders"] } }, events: ["new_orders"] }, (d) => {
+  d.task("load", { produces: ["warehouse.daily_sales"] }, async (_, ctx) => {
+    ctx.assetMetadata("warehouse.daily_sales", { rows: 123, partitions: ["2026-01-01"], ok: true, note: null });
+    // @ts-expect-error — metadata must be JSON: a Date is not
+    ctx.assetMetadata("warehouse.daily_sales", { at: new Date() });
+    // @ts-expect-error — metadata is an object, not a bare value
+    ctx.assetMetadata("warehouse.daily_sales", 123);
+    const payload = ctx.event?.payload;
+    // @ts-expect-error — the payload is JSON of unknown shape: narrow or validate it first
+    void payload.orderIds;
+    expectType<string | undefined>(ctx.event?.name);
+    const first = ctx.triggeringAssetEvents[0];
+    expectType<string | undefined>(first?.asset);
+    expectType<Date | undefined>(first?.createdAt);
+    return ctx.triggeringAssetEvents.length;
+  });
+  // @ts-expect-error — produces is a list of names
+  d.task("bad_produces", { produces: "s3://lake/orders" }, async () => 1);
+});
+dag("all_of", { schedule: { assets: { allOf: ["a", "b"] } } }, (d) => void d.task("t", async () => 1));
+// @ts-expect-error — a schedule is anyOf or allOf, not both
+dag("both", { schedule: { assets: { anyOf: ["a"], allOf: ["b"] } } }, (d) => void d.task("t", async () => 1));
+// @ts-expect-error — events are names
+dag("bad_events", { events: "new_orders" }, (d) => void d.task("t", async () => 1));
