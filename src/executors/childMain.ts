@@ -11,7 +11,13 @@ function send(m: ChildMessage): Promise<void> {
 }
 
 process.once("message", (req: ChildRequest) => {
-  void runOnce(req).finally(() => process.disconnect());
+  // Once its last "message" listener is gone the IPC channel no longer keeps this process alive: a task
+  // awaiting something with no handle of its own (an abort signal) would let it exit 0 with no result.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+  void runOnce(req).finally(() => {
+    clearInterval(keepAlive);
+    process.disconnect();
+  });
 });
 
 async function runOnce(req: ChildRequest): Promise<void> {

@@ -528,7 +528,11 @@ test("an edited DAG file: new runs use the new version, a run in flight keeps it
 
     await waitFor(() => waiting("ver:a") === 2, 30_000, "task a of the second run to start");
     release("ver:a", 2);
-    await waitFor(() => waiting("ver:b") === 1, 30_000, "task b of the second run to start");
+    await waitFor(() => waiting("ver:b") === 1, 30_000, "task b of the second run to start").catch(async (e: Error) => {
+      // say why: the states and errors the store recorded
+      const state = await Promise.all(runs.map(async (r) => ({ run: (await w.s.store.getRun(r.runId))?.state, attempts: await w.s.store.listAttempts(r.runId) })));
+      throw new Error(`${e.message}: ${JSON.stringify(state, (_k, v) => (typeof v === "bigint" ? Number(v) : v))}`);
+    });
     release("ver:b", 1);
     const done = await allFinished(w, "ver");
     assert.deepEqual(done.map((r) => r.state), ["success", "success"]);
