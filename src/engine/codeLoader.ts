@@ -14,6 +14,8 @@ export class DagCodeLoader {
   private readonly byDag = new Map<string, LoadedDag>();
   /** The content hash each file had when it was last imported. */
   private readonly imported = new Map<string, string>();
+  /** Imports under way, by file and content hash: tasks starting together share one import. */
+  private readonly importing = new Map<string, Promise<void>>();
   private imports = 0;
 
   constructor(private readonly store: Store) {}
@@ -23,14 +25,27 @@ export class DagCodeLoader {
     if (cached && cached.dag.version === version) return cached;
     const file = (await this.store.getDagVersion(dagId, version))?.file ?? cached?.file;
     if (!file) return undefined;
+    await this.refresh(file);
+    // read again after the awaits: a concurrent import may have replaced what was cached
+    return this.byDag.get(dagId);
+  }
+
+  /** Import `file` again if its content changed since it was last imported. */
+  private async refresh(file: string): Promise<void> {
     // by content, not mtime: two writes within a second keep one mtime on some file systems
     const hash = await readFile(file).then((b) => createHash("sha1").update(b).digest("hex"), () => null);
-    if (hash === null) return cached;
-    if (cached && cached.file === file && this.imported.get(file) === hash) return cached;
-    const result = await loadDagFile(file, { fresh: ++this.imports });
-    if ("error" in result) throw new SluiceError("DAG_IMPORT", `cannot import ${file}: ${result.error}`);
-    this.imported.set(file, hash);
-    for (const dag of result.dags) this.byDag.set(dag.id, { dag, file });
-    return this.byDag.get(dagId);
+    if (hash === null || this.imported.get(file) === hash) return;
+    const key = `${file}\0${hash}`;
+    let pending = this.importing.get(key);
+    if (!pending) {
+      pending = (async () => {
+        const result = await loadDagFile(file, { fresh: ++this.imports });
+        if ("error" in result) throw new SluiceError("DAG_IMPORT", `cannot import ${file}: ${result.error}`);
+        this.imported.set(file, hash);
+        for (const dag of result.dags) this.byDag.set(dag.id, { dag, file });
+      })().finally(() => this.importing.delete(key));
+      this.importing.set(key, pending);
+    }
+    await pending;
   }
 }

@@ -71,3 +71,52 @@ test("the code loader imports a file again when its content changed under the sa
     await s.close();
   }
 });
+
+test("tasks of a new version starting together all get the new code (concurrent loads share one import)", async () => {
+  const dir = join(sb.dir, "together");
+  mkdirSync(dir);
+  const file = join(dir, "two.ts");
+  const version = (tasks: string[]) => `import { dag } from "sluice";
+export default dag("two", {}, (d) => { ${tasks.map((t) => `d.task("${t}", async () => 1);`).join(" ")} });
+`;
+  const s = await Sluice.open(loadConfig({ home: join(dir, ".home"), dags: dir }, {}), { loadDags: false });
+  try {
+    const publish = async (tasks: string[]): Promise<string> => {
+      writeFileSync(file, version(tasks));
+      const r = await loadDagFile(file, { fresh: Math.random() });
+      assert.ok("dags" in r);
+      const d = r.dags[0]!;
+      await s.store.tx((tx) => tx.saveDagVersion(d.id, d.version, d.spec, file));
+      return d.version;
+    };
+    // the store as the loader sees it, with a way to hold one lookup: to replay the interleaving where one
+    // task's load is suspended while another task's load imports the new code
+    let hold: Promise<void> | null = null;
+    const store = new Proxy(s.store, {
+      get(target, prop, receiver) {
+        if (prop !== "getDagVersion") return Reflect.get(target, prop, receiver);
+        return async (dagId: string, version: string) => {
+          const h = hold;
+          const r = await target.getDagVersion(dagId, version);
+          if (h) await h;
+          return r;
+        };
+      },
+    });
+    const code = new DagCodeLoader(store);
+    const v1 = await publish(["a"]);
+    await code.load("two", v1);
+    const v2 = await publish(["a", "b", "c"]);
+    let release!: () => void;
+    hold = new Promise<void>((r) => (release = r));
+    const suspended = code.load("two", v2); // saw v1 cached; now waits inside its lookup
+    hold = null;
+    const first = await code.load("two", v2); // imports v2
+    release();
+    const second = await suspended;
+    const together = await Promise.all(["a", "b", "c"].map(() => code.load("two", v2)));
+    for (const l of [first, second, ...together]) assert.deepEqual([...l!.dag.impls.keys()], ["a", "b", "c"]);
+  } finally {
+    await s.close();
+  }
+});
