@@ -30,6 +30,10 @@ export default dag("daily", { schedule: "@daily", startDate: "2024-01-01", defau
     const day = ctx.logicalDate.toISOString().slice(0, 10);
     appendFileSync(dir + "/marker", "start " + day + " " + process.pid + "\\n");
     await new Promise((r) => setTimeout(r, sleepMs));
+    // days after BF_GATE_AFTER wait until the test writes the "go" file
+    if (process.env["BF_GATE_AFTER"] && day > process.env["BF_GATE_AFTER"]) {
+      while (!existsSync(dir + "/go")) await new Promise((r) => setTimeout(r, 20));
+    }
     const failing = existsSync(dir + "/fail") ? readFileSync(dir + "/fail", "utf8").split(/\\s+/) : [];
     if (failing.includes(day)) throw new Error("no data for " + day);
     appendFileSync(dir + "/marker", "end " + day + "\\n");
@@ -270,7 +274,8 @@ test("kill -9 mid-way: the same command again resumes it, then `backfill resume`
 
 test("cancel from another process: no new runs start, the running ones finish; the backfill is cancelled (exit 1)", async () => {
   const sb = project();
-  const p = cliSpawn(sb, ["backfill", "daily", "--from", "2024-01-01", "--to", "2024-01-10", "--max-active", "2"], { BF_SLEEP_MS: "400" });
+  // the first two days run through; the later ones hold until the cancel has been recorded
+  const p = cliSpawn(sb, ["backfill", "daily", "--from", "2024-01-01", "--to", "2024-01-10", "--max-active", "2"], { BF_GATE_AFTER: "2024-01-02" });
   const io = collect(p);
   let code: number | null;
   try {
@@ -278,6 +283,7 @@ test("cancel from another process: no new runs start, the running ones finish; t
     const c = cli(sb, ["backfill", "cancel", "1"]);
     assert.equal(c.code, 0, c.stderr);
     assert.match(c.stdout, /backfill 1 of daily cancelled: \d+ interval\(s\) will not start; \d+ running run\(s\) finish/);
+    writeFileSync(join(sb.dir, "go"), "");
     code = await exitOf(p);
   } finally {
     await killAndWait(p);

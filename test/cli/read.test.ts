@@ -370,7 +370,7 @@ export default dag("long", (d) => {
       const code = await exited;
       const tookMs = Date.now() - cancelledAt;
       assert.equal(code, 1, `run exited ${code}\n${out}\n${err}`);
-      assert.ok(tookMs < 30_000, `the running process took ${tookMs} ms to notice the cancel`);
+      assert.ok(tookMs < 100_000, `the running process took ${tookMs} ms to notice the cancel`);
       const summary = JSON.parse(out) as { state: string; stateReason: string; tasks: { taskId: string; state: string; attempts: number }[] };
       assert.equal(summary.state, "failed");
       assert.equal(summary.stateReason, "cancelled by user");

@@ -185,7 +185,7 @@ test("a backfill run and the scheduled run of an interval are the same run; in-f
     const sched = await s.engine.createScheduledRun(info, {}, { start: day(3), end: day(4) }, async () => undefined);
     assert.equal(sched.state, "running");
     driving = s.backfill({ dagId: "held", from: day(1), to: day(5), maxActive: 2 });
-    await waitFor(async () => (await runsOf(s, "held")).filter((r) => r.run_type === "backfill" && r.state === "running").length === 2, 10_000, "two backfill runs");
+    await waitFor(async () => (await runsOf(s, "held")).filter((r) => r.run_type === "backfill" && r.state === "running").length === 2, 60_000, "two backfill runs");
     // maxActiveRuns is 2 and three runs are running, one of them live: backfill runs do not count ...
     const jan10 = await s.engine.createScheduledRun(info, {}, { start: day(10), end: day(11) }, async () => undefined);
     assert.equal(jan10.state, "running", "a live scheduled run is not queued behind backfill runs");
