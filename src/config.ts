@@ -19,6 +19,8 @@ export interface SluiceConfig {
   /** Task instances one worker runs at once. */
   concurrency: number;
   busyTimeoutMs: number;
+  /** PostgreSQL: query connections per process (LISTEN/NOTIFY takes one more). */
+  dbPoolSize: number;
   leaseMs: number;
   heartbeatMs: number;
   python: string;
@@ -38,6 +40,7 @@ const envSchema = z.object({
   SLUICE_INLINE_OUTPUT_LIMIT: intFrom(0).optional(),
   SLUICE_CONCURRENCY: intFrom(1).optional(),
   SLUICE_DB_BUSY_TIMEOUT_MS: intFrom(0).optional(),
+  SLUICE_DB_POOL_SIZE: intFrom(1).optional(),
   SLUICE_LEASE_MS: intFrom(1000).optional(),
   SLUICE_HEARTBEAT_MS: intFrom(100).optional(),
   SLUICE_PYTHON: z.string().min(1).optional(),
@@ -76,6 +79,8 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     inlineOutputLimit: e.SLUICE_INLINE_OUTPUT_LIMIT ?? 256 * 1024,
     concurrency,
     busyTimeoutMs: e.SLUICE_DB_BUSY_TIMEOUT_MS ?? 5000,
+    // small: N processes × (pool + 1 LISTEN) must fit PostgreSQL's max_connections (100 by default)
+    dbPoolSize: e.SLUICE_DB_POOL_SIZE ?? 10,
     leaseMs,
     heartbeatMs: e.SLUICE_HEARTBEAT_MS ?? Math.max(100, Math.floor(leaseMs / 3)),
     python: e.SLUICE_PYTHON ?? "python3",

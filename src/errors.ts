@@ -30,6 +30,7 @@ export type ErrorCode =
   | "DB_LOCKED"
   | "DB_TOO_NEW"
   | "DB_CORRUPT"
+  | "DB_UNAVAILABLE"
   | "EVENT_NOT_FOUND"
   | "ASSET_NOT_FOUND"
   | "INVALID_PAYLOAD"
@@ -70,6 +71,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMeta>> = Object.freeze
   DB_LOCKED: { http: 503, exit: 2 },
   DB_TOO_NEW: { http: 500, exit: 2 },
   DB_CORRUPT: { http: 500, exit: 2 },
+  DB_UNAVAILABLE: { http: 503, exit: 1 },
   EVENT_NOT_FOUND: { http: 404, exit: 2 },
   ASSET_NOT_FOUND: { http: 404, exit: 2 },
   INVALID_PAYLOAD: { http: 400, exit: 2 },

@@ -60,7 +60,13 @@ export class Sluice {
       // in-code DAGs have no file; process-isolated tasks need one, so they must come from DAG files
       bag.dags.set(dag.id, { dag, file: "" });
     }
-    const store = await Store.open({ url: config.databaseUrl, clock, busyTimeoutMs: config.busyTimeoutMs, ...(opts.migrate === false ? { migrate: false } : {}) });
+    const store = await Store.open({
+      url: config.databaseUrl,
+      clock,
+      busyTimeoutMs: config.busyTimeoutMs,
+      poolSize: config.dbPoolSize,
+      ...(opts.migrate === false ? { migrate: false } : {}),
+    });
     const engine = new Engine({ store, artifacts: new LocalArtifactStore(config.artifactsDir), clock, dags: bag.dags });
     // DAGs defined in code have no scheduler to register their assets and events: register them here
     if (opts.dags?.length) {

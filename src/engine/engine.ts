@@ -80,6 +80,7 @@ export class Engine implements WorkerHost {
   private readonly live = new Map<number, ClaimedAttempt>();
   /** Asset-triggered and event-triggered runs (engine/triggers). */
   readonly triggers: Triggers;
+  private remoteOff: (() => void) | null = null;
 
   constructor(opts: EngineOptions) {
     this.store = opts.store;
@@ -258,13 +259,15 @@ export class Engine implements WorkerHost {
    */
   async reprocessForBackfill(runId: string, backfillId: number, then: (tx: Tx) => Promise<void>): Promise<RunRecord> {
     const idx = await this.specFor(runId);
-    const fx = new Effects();
+    let fx = new Effects();
     const priorities = new Map<number, string[]>();
     for (const t of idx.spec.tasks) {
       const p = backfillPriority(t.priority);
       priorities.set(p, [...(priorities.get(p) ?? []), t.id]);
     }
     const { run, aborted } = await this.store.tx(async (tx) => {
+      fx = new Effects(); // a transaction may run again (PostgreSQL conflicts): start afresh
+      await tx.lockRuns([runId]);
       const before = await tx.getRun(runId);
       if (!before) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
       let aborted: number[] = [];
@@ -275,6 +278,7 @@ export class Engine implements WorkerHost {
         aborted = await clearTasks(tx, this.env, fx, runId, idx.spec.tasks.map((t) => t.id), false);
         await adoptRunForBackfill(tx.db, runId, backfillId, now, idx.spec.runTimeoutMs === null ? null : now + idx.spec.runTimeoutMs);
         await fx.flush(tx, this.env);
+        await tx.notifyWake();
       }
       await then(tx);
       return { run: (await tx.getRun(runId))!, aborted };
@@ -301,8 +305,9 @@ export class Engine implements WorkerHost {
       this.runVersions.set(runId, `${dag.dagId}@${dag.version}`);
       return { dag, params, o, idx, runId, runKey: o.runKey ?? `run:${runId}`, instances };
     });
-    const fx = new Effects();
+    let fx = new Effects();
     const runs = await this.store.tx(async (tx) => {
+      fx = new Effects(); // a transaction may run again (PostgreSQL conflicts): start afresh
       const out: RunRecord[] = [];
       for (const { dag, params, o, idx, runId, runKey, instances } of prepared) {
         const { dagId, spec } = dag;
@@ -340,6 +345,7 @@ export class Engine implements WorkerHost {
         await o.then?.(tx);
         out.push((await tx.getRun(runId))!);
       }
+      if (fx.readyRuns.size > 0 || fx.finishedRuns.size > 0) await tx.notifyWake();
       return out;
     });
     for (const run of runs) this.runVersions.set(run.runId, `${run.dagId}@${run.dagVersion}`);
@@ -355,6 +361,7 @@ export class Engine implements WorkerHost {
     const now = this.clock.now();
     const started = await this.store.tx(async (tx) => {
       const ids = await tx.promoteQueuedRuns(dagId, maxActiveRuns, now);
+      if (ids.length) await tx.notifyWake();
       const runs: RunRecord[] = [];
       for (const id of ids) {
         const idx = await this.specFor(id).catch(() => null);
@@ -405,10 +412,15 @@ export class Engine implements WorkerHost {
 
   /** WorkerHost: record ends (group commit) and claim the next work in the same transaction. */
   async settle(results: AttemptResult[], claim: ClaimRequest | null): Promise<ClaimedAttempt[]> {
-    const fx = new Effects();
+    let fx = new Effects();
+    // the runs these results belong to, when known: locked first, in one order (PostgreSQL)
+    const runIds = results.flatMap((r) => this.live.get(r.attemptId)?.runId ?? []);
     const claimed = await this.store.tx(async (tx) => {
+      fx = new Effects(); // a transaction may run again (PostgreSQL conflicts): start afresh
+      await tx.lockRuns(runIds);
       await applyAttemptResults(tx, this.env, fx, results);
       await fx.flush(tx, this.env);
+      if (fx.readyRuns.size > 0 || fx.finishedRuns.size > 0 || fx.nextRetryAt !== null) await tx.notifyWake();
       return claim ? tx.claimReady(claim) : [];
     });
     this.afterCommit(fx, claim && claimed.length < claim.limit ? claim.workerId : null);
@@ -467,6 +479,7 @@ export class Engine implements WorkerHost {
 
   /** `cb` gets the id of a worker that needs no wake-up (it caused it), or null. */
   onWake(cb: (except: string | null) => void): () => void {
+    this.listenToOtherProcesses();
     const listener = (except: string | null = null) => cb(except);
     this.events.on("wake", listener);
     return () => this.events.off("wake", listener);
@@ -482,22 +495,39 @@ export class Engine implements WorkerHost {
     return () => this.events.off("runFinished", cb);
   }
 
+  /**
+   * PostgreSQL: wake this process's workers and waiters when another process's commit may have made work
+   * ready or finished a run (LISTEN/NOTIFY, store/notifier.ts). Once per engine; SQLite: nothing.
+   */
+  private listenToOtherProcesses(): void {
+    if (this.remoteOff || !this.store.notifier) return;
+    this.remoteOff = this.store.notifier.subscribe(() => {
+      this.events.emit("wake", null);
+      this.events.emit("remote");
+    });
+  }
+
   /** Resolves when the run reaches a final state (checks the store, then waits for the event). */
   async waitForRun(runId: string): Promise<RunRecord> {
+    this.listenToOtherProcesses();
     let off: () => void = () => undefined;
+    let wake: () => void = () => undefined;
     const finished = new Promise<void>((resolve) => {
       off = this.onRunFinished((id) => id === runId && resolve());
     });
+    const remote = () => wake();
+    this.events.on("remote", remote);
     try {
       for (;;) {
         const run = await this.store.getRun(runId);
         if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
         if (FINISHED_RUN_STATES.has(run.state)) return run;
-        // the event covers this process; the timeout covers other processes finishing it
-        await Promise.race([finished, new Promise((r) => setTimeout(r, 1000).unref())]);
+        // the event covers this process; a notification (PostgreSQL) or the timeout other processes
+        await Promise.race([finished, new Promise<void>((r) => ((wake = r), setTimeout(r, 1000).unref()))]);
       }
     } finally {
       off();
+      this.events.off("remote", remote);
     }
   }
 
@@ -532,10 +562,13 @@ export class Engine implements WorkerHost {
   /** Fail a run that is still going: running attempts are aborted, the rest is not started. */
   async cancelRun(runId: string, reason = "cancelled by user", code: "CANCELLED" | "TIMEOUT" = "CANCELLED"): Promise<RunRecord> {
     const aborted = await this.store.tx(async (tx) => {
+      await tx.lockRuns([runId]);
       const run = await tx.getRun(runId);
       if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
       if (FINISHED_RUN_STATES.has(run.state)) throw new SluiceError("RUN_FINISHED", `run "${runId}" has already finished (${run.state})`);
-      return failRun(tx, runId, reason, code);
+      const ids = await failRun(tx, runId, reason, code);
+      await tx.notifyWake();
+      return ids;
     });
     this.runTimers.get(runId)?.();
     this.runTimers.delete(runId);
@@ -555,10 +588,13 @@ export class Engine implements WorkerHost {
     if (unknown.length) {
       throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no task ${unknown.map((t) => `"${t}"`).join(", ")}`, { details: { runId, taskId: unknown[0] } });
     }
-    const fx = new Effects();
+    let fx = new Effects();
     const aborted = await this.store.tx(async (tx) => {
+      fx = new Effects(); // a transaction may run again (PostgreSQL conflicts): start afresh
+      await tx.lockRuns([runId]);
       const ids = await clearTasks(tx, this.env, fx, runId, taskIds, downstream);
       await fx.flush(tx, this.env);
+      await tx.notifyWake();
       return ids;
     });
     if (aborted.length) this.events.emit("abort", aborted, new SluiceError("CANCELLED", "the task was cleared"));
@@ -619,6 +655,8 @@ export class Engine implements WorkerHost {
   }
 
   close(): void {
+    this.remoteOff?.();
+    this.remoteOff = null;
     void this.triggers.stop();
     for (const cancel of this.runTimers.values()) cancel();
     this.runTimers.clear();

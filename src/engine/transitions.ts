@@ -111,6 +111,8 @@ export async function applyAttemptResults(tx: Tx, env: TransitionEnv, fx: Effect
   if (results.length === 0) return;
   const ends = results.filter((r): r is AttemptResult & AttemptEnd => r.state !== "up_for_reschedule");
   const ended = ends.length ? await tx.endAttempts(ends) : new Map<number, EndedAttempt>();
+  // PostgreSQL: lock every run touched here at once, in run-id order (usually already done by the caller)
+  await tx.lockRuns([...ended.values()].map((e) => e.runId));
   for (const r of ends) {
     const e = ended.get(r.attemptId);
     if (e) await applyAttemptResult(tx, env, fx, r, e);
@@ -299,6 +301,7 @@ async function decide(
  * ended and must be aborted: its id is returned.
  */
 export async function clearTasks(tx: Tx, env: TransitionEnv, fx: Effects, runId: string, taskIds: string[], downstream: boolean): Promise<number[]> {
+  await tx.lockRuns([runId]);
   const idx = await env.specFor(runId);
   const set = new Set(taskIds);
   if (downstream) {
@@ -412,6 +415,7 @@ async function expand(
  * everything not started is skipped, and the run is failed. Returns the attempts the workers must abort.
  */
 export async function failRun(tx: Tx, runId: string, reason: string, code: "CANCELLED" | "TIMEOUT"): Promise<number[]> {
+  await tx.lockRuns([runId]);
   const now = tx.now();
   const running = await tx.runningAttempts(runId);
   for (const attemptId of running) {
