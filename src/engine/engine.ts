@@ -622,12 +622,15 @@ export class Engine implements WorkerHost {
   }
 
   /**
-   * Attempts whose worker is gone get a new attempt (counted against retries): workers on this host whose
-   * process is dead are detected at once; others when their lease expires.
+   * Attempts whose worker is gone get a new attempt (counted against retries): on SQLite, workers on this
+   * host whose process is dead are detected at once; others (and every worker on PostgreSQL) when their
+   * lease expires — a crash before the first heartbeat included, since a claim sets the lease.
    */
   async recoverLostAttempts(): Promise<number> {
     const dead: string[] = [];
-    for (const w of await this.store.listRunningWorkersOnHost()) {
+    // SQLite is one host's: a worker whose pid is gone is dead at once. On PostgreSQL workers run on many
+    // hosts (and containers reuse pids and hostnames): only lease expiry, in database time, counts.
+    if (this.store.dialect === "sqlite") for (const w of await this.store.listRunningWorkersOnHost()) {
       const alive = w.pid === process.pid ? isLocalWorker(w.workerId) : processAlive(w.pid);
       if (!alive) dead.push(w.workerId);
     }

@@ -7,9 +7,21 @@
  * (created if missing) — tests isolate themselves with it, and it lets several Sluice installations share
  * a database. `application_name` defaults to "sluice".
  */
-import { Kysely, PostgresDialect } from "kysely";
+import {
+  CompiledQuery,
+  Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  type QueryResult,
+  type TransactionSettings,
+} from "kysely";
 import pg from "pg";
 import { SluiceError } from "../errors.js";
+import { isRetryableTxError } from "./retry.js";
 import type { Database } from "./schema.js";
 
 // int8 (count(*), bigint columns: millisecond timestamps, ids) as JS numbers, not strings: every value
@@ -101,5 +113,123 @@ export async function openPostgres(opts: PostgresOptions): Promise<{ db: Kysely<
   // pool; the pool drops it and opens a new one on the next checkout. Without this listener the process
   // would crash.
   pool.on("error", () => undefined);
-  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool, target };
+  return { db: new Kysely<Database>({ dialect: new ReconnectingPostgresDialect(pool) }), pool, target };
+}
+
+/**
+ * Kysely's PostgresDialect, except for what a lost connection does. A statement outside a transaction
+ * that fails because its connection died (PostgreSQL restarted, backend terminated) runs again on a new
+ * connection, with a capped jittered backoff for up to a minute: reads, heartbeats and single-statement
+ * writes survive a database restart without their callers knowing. Inside a transaction the error is
+ * thrown, and `Store.tx` runs the whole transaction again.
+ */
+class ReconnectingPostgresDialect implements Dialect {
+  constructor(private readonly pool: pg.Pool) {}
+  createAdapter() {
+    return new PostgresAdapter();
+  }
+  createDriver(): Driver {
+    return new ReconnectingDriver(this.pool);
+  }
+  createIntrospector(db: Kysely<any>) {
+    return new PostgresIntrospector(db);
+  }
+  createQueryCompiler() {
+    return new PostgresQueryCompiler();
+  }
+}
+
+class ReconnectingDriver implements Driver {
+  constructor(private readonly pool: pg.Pool) {}
+  async init(): Promise<void> {}
+  async acquireConnection(): Promise<DatabaseConnection> {
+    return new ReconnectingConnection(this.pool);
+  }
+  async beginTransaction(c: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    await c.executeQuery(CompiledQuery.raw(settings.isolationLevel ? `start transaction isolation level ${settings.isolationLevel}` : "begin"));
+  }
+  async commitTransaction(c: DatabaseConnection): Promise<void> {
+    await c.executeQuery(CompiledQuery.raw("commit"));
+  }
+  async rollbackTransaction(c: DatabaseConnection): Promise<void> {
+    await c.executeQuery(CompiledQuery.raw("rollback"));
+  }
+  async releaseConnection(c: DatabaseConnection): Promise<void> {
+    (c as ReconnectingConnection).release();
+  }
+  async destroy(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+const RETRY_FOR_MS = 60_000;
+
+const guarded = new WeakSet<pg.PoolClient>();
+
+/**
+ * The pool listens for errors of idle clients only: a checked-out client that the server terminates
+ * between two statements would emit an unhandled 'error' and crash the process. Its next query fails
+ * (and is retried) instead.
+ */
+function guard(c: pg.PoolClient): pg.PoolClient {
+  if (!guarded.has(c)) {
+    guarded.add(c);
+    c.on("error", () => undefined);
+  }
+  return c;
+}
+
+/** One Kysely connection: a pooled client, checked out on first use and kept until released. */
+class ReconnectingConnection implements DatabaseConnection {
+  private client: pg.PoolClient | null = null;
+  private inTx = false;
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  async executeQuery<R>(q: CompiledQuery): Promise<QueryResult<R>> {
+    const text = q.sql;
+    const begins = /^\s*(begin|start transaction)/i.test(text);
+    const ends = /^\s*(commit|rollback)\b/i.test(text);
+    const started = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      const inTx = this.inTx;
+      try {
+        this.client ??= guard(await this.pool.connect());
+        const r = await this.client.query(text, [...q.parameters]);
+        if (begins) this.inTx = true;
+        if (ends) this.inTx = false;
+        const writes = r.command === "INSERT" || r.command === "UPDATE" || r.command === "DELETE" || r.command === "MERGE";
+        return { rows: (r.rows ?? []) as R[], ...(writes ? { numAffectedRows: BigInt(r.rowCount ?? 0) } : {}) };
+      } catch (e) {
+        if (isRetryableTxError(e) !== "connection") throw e;
+        this.drop(e);
+        // a transaction's statements cannot move to another connection: the caller reruns it whole
+        if (inTx || ends) {
+          this.inTx = false;
+          throw e;
+        }
+        if (Date.now() - started > RETRY_FOR_MS) throw e;
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(5_000, 100 * 2 ** Math.min(attempt, 10))));
+      }
+    }
+  }
+
+  // eslint-disable-next-line require-yield
+  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new SluiceError("INTERNAL", "streaming queries are not used by Sluice");
+  }
+
+  private drop(e: unknown): void {
+    const c = this.client;
+    this.client = null;
+    // released with the error: the pool discards the connection instead of handing it out again
+    c?.release(e instanceof Error ? e : new Error(String(e)));
+  }
+
+  release(): void {
+    const c = this.client;
+    this.client = null;
+    this.inTx = false;
+    c?.release();
+  }
 }

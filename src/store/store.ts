@@ -247,7 +247,9 @@ export class Store {
       return this.db.connection().execute(async (conn) => {
         await sql`select pg_advisory_lock(hashtext('sluice_migrate:' || current_schema()))`.execute(conn);
         try {
-          return await this.migrateWith(conn);
+          // Kysely looks its tables up across every schema: name ours, or another schema's would do
+          const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(conn)).rows[0]!.s;
+          return await this.migrateWith(conn, schema);
         } finally {
           await sql`select pg_advisory_unlock(hashtext('sluice_migrate:' || current_schema()))`.execute(conn);
         }
@@ -256,10 +258,11 @@ export class Store {
     return this.migrateWith(this.db);
   }
 
-  private async migrateWith(db: Kysely<Database>): Promise<string[]> {
+  private async migrateWith(db: Kysely<Database>, schema?: string): Promise<string[]> {
     await this.refuseNewerSchema(db);
     const migrator = new Migrator({
       db,
+      ...(schema ? { migrationTableSchema: schema } : {}),
       provider: migrationProvider(this.dialect),
       migrationTableName: MIGRATION_TABLE,
       migrationLockTableName: MIGRATION_LOCK_TABLE,

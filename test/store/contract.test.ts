@@ -117,6 +117,9 @@ for (const d of dialects(CASES)) {
                 const got = await s.tx((tx) => tx.claimReady({ workerId: `w${i}`, limit: 7, leaseMs: 60_000 }));
                 if (got.length === 0) return mine;
                 mine.push(...got.map((a) => ({ attemptId: a.attemptId, taskId: a.taskId })));
+                // finish them, as a worker would (limits on running tasks must not stop the claims)
+                const ended = await s.tx((tx) => tx.endAttempts(got.map((a) => ({ attemptId: a.attemptId, state: "success" as const, endedAt: T0 }))));
+                assert.equal(ended.size, got.length);
               }
             }),
           );
@@ -126,7 +129,7 @@ for (const d of dialects(CASES)) {
           assert.equal(new Set(all.map((a) => a.attemptId)).size, 400);
           const attempts = await stores[0]!.listAttempts("r1");
           assert.equal(attempts.length, 400, "one attempt per instance");
-          assert.ok(attempts.every((a) => a.tryNumber === 1 && a.state === "running"));
+          assert.ok(attempts.every((a) => a.tryNumber === 1 && a.state === "success"));
           const tis = await stores[0]!.listTaskInstances("r1");
           for (const t of tis) assert.equal(t.attemptId, attempts.find((a) => a.taskId === t.taskId)!.attemptId, `${t.taskId}: current attempt`);
         } finally {
