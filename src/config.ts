@@ -29,6 +29,8 @@ export interface SluiceConfig {
   /** Where `sluice dev` and `sluice scheduler` serve the HTTP API (port 0: any free port). */
   port: number;
   host: string;
+  /** SIGTERM: how long a worker lets running tasks finish before it hands them back (SLUICE_GRACE_MS). */
+  gracePeriodMs: number;
 }
 
 const intFrom = (min: number) => z.coerce.number().int().min(min);
@@ -47,6 +49,7 @@ const envSchema = z.object({
   SLUICE_EVENT_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   SLUICE_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   SLUICE_HOST: z.string().min(1).optional(),
+  SLUICE_GRACE_MS: intFrom(0).optional(),
 });
 
 export interface ConfigOverrides {
@@ -56,6 +59,7 @@ export interface ConfigOverrides {
   concurrency?: number | undefined;
   port?: number | undefined;
   host?: string | undefined;
+  gracePeriodMs?: number | undefined;
 }
 
 export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): SluiceConfig {
@@ -88,5 +92,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     port: overrides.port ?? e.SLUICE_PORT ?? 8080,
     // loopback by default: serving on every interface is a choice (`--host 0.0.0.0`)
     host: overrides.host ?? e.SLUICE_HOST ?? "127.0.0.1",
+    // Kubernetes sends SIGKILL 30 s after SIGTERM by default: set terminationGracePeriodSeconds above this
+    gracePeriodMs: overrides.gracePeriodMs ?? e.SLUICE_GRACE_MS ?? 30_000,
   };
 }

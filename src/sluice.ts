@@ -6,6 +6,7 @@ import { LocalArtifactStore } from "./artifacts/artifactStore.js";
 import { systemClock, type Clock } from "./core/clock.js";
 import type { RunState, TaskState } from "./core/states.js";
 import type { SluiceConfig } from "./config.js";
+import type { Capacity } from "./core/resources.js";
 import { loadDagFolder, type DagBag } from "./engine/dagLoader.js";
 import { Engine, type TriggerOptions } from "./engine/engine.js";
 import type { EventOutcome } from "./engine/triggers.js";
@@ -82,7 +83,7 @@ export class Sluice {
   }
 
   /** A worker of this process: of every active run, of one run, or (`backfillId`) of one backfill's runs. */
-  newWorker(runId?: string, only: { backfillId?: number } = {}): Worker {
+  newWorker(runId?: string, only: { backfillId?: number; queues?: string[]; resources?: Capacity } = {}): Worker {
     const c = this.config;
     return new Worker(this.engine, {
       concurrency: c.concurrency,
@@ -91,8 +92,12 @@ export class Sluice {
       inlineOutputLimit: c.inlineOutputLimit,
       logsDir: c.logsDir,
       python: c.python,
+      databaseUrl: c.databaseUrl,
+      busyTimeoutMs: c.busyTimeoutMs,
       ...(runId ? { runId } : {}),
       ...(only.backfillId !== undefined ? { backfillId: only.backfillId } : {}),
+      ...(only.queues ? { queues: only.queues } : {}),
+      ...(only.resources ? { resources: only.resources } : {}),
     });
   }
 

@@ -198,6 +198,15 @@ async function applyAttemptResult(tx: Tx, env: TransitionEnv, fx: Effects, resul
     return;
   }
 
+  if (result.state === "interrupted") {
+    // handed back by a draining worker: it runs again at once and the try is not counted against its
+    // retries (try_base moves past it, as a clear does)
+    fx.tis.update(key, { state: "scheduled", readyAt: now, tryBase: tryBase + 1 });
+    fx.retryAt(now);
+    fx.readyRuns.add(runId);
+    return;
+  }
+
   // tries count from the last clear (Airflow gives a cleared task its full retries again)
   if (!result.noRetry && canRetry(task.retry, tryNumber - tryBase)) {
     const readyAt = result.retryNow ? now : now + retryDelayMs(task.retry, tryNumber - tryBase, env.random());

@@ -10,6 +10,7 @@ import { systemClock } from "../core/clock.js";
 import type { DagSpec } from "../core/dagSpec.js";
 import type { AttemptState, RunState, TaskState } from "../core/states.js";
 import { SluiceError, toSluiceError } from "../errors.js";
+import { selectClaimable, type CapacityClaim } from "./capacity.js";
 import { MIGRATION_NAMES, migrationProvider, type DialectName } from "./migrations.js";
 import type { Database } from "./schema.js";
 import { openSqlite } from "./sqlite.js";
@@ -129,7 +130,8 @@ export interface NewTaskInstance {
 
 export interface AttemptEnd {
   attemptId: number;
-  state: "success" | "failed";
+  /** interrupted: handed back by a draining worker (docs/decisions/0009-workers-and-capacity.md). */
+  state: "success" | "failed" | "interrupted";
   endedAt: number;
   errorCode?: string | null;
   errorMessage?: string | null;
@@ -759,40 +761,15 @@ export class Tx {
    * a lease. SQLite has one writer at a time, so the select-then-update cannot race; the PostgreSQL dialect
    * adds FOR UPDATE SKIP LOCKED.
    */
-  async claimReady(opts: { workerId: string; limit: number; leaseMs: number; runId?: string; backfillId?: number }): Promise<ClaimedAttempt[]> {
+  async claimReady(opts: CapacityClaim & { leaseMs: number }): Promise<ClaimedAttempt[]> {
     if (opts.limit <= 0) return [];
     const now = this.now();
     const pg = this.store.dialect === "postgres";
     const lease = this.store.leaseNow();
-    // The state list is literal so that SQLite can use the partial indexes task_instances_ready(_run).
-    const ready = (
-      await this.exec<{
-        run_id: string;
-        task_id: string;
-        map_index: number;
-        try_number: number;
-        try_base: number;
-        state: string;
-        attempt_id: number | null;
-        poke_count: number;
-        dag_id: string;
-        dag_version: string;
-        logical_date: number;
-        params: string;
-        data_interval_start: number | null;
-        data_interval_end: number | null;
-      }>(
-        `select ti.run_id, ti.task_id, ti.map_index, ti.try_number, ti.try_base, ti.state, ti.attempt_id, ti.poke_count,
-                r.dag_id, r.dag_version, r.logical_date, r.params,
-                r.data_interval_start, r.data_interval_end
-           from task_instances ti join runs r on r.run_id = ti.run_id
-          where ti.state in ('scheduled', 'up_for_retry', 'up_for_reschedule') and ti.ready_at <= ? and r.state = 'running'
-                ${opts.runId ? "and ti.run_id = ?" : ""} ${opts.backfillId !== undefined ? "and r.backfill_id = ?" : ""}
-          order by ti.priority desc, ti.ready_at
-          limit ? ${pg ? CLAIM_LOCKS_PG : ""}`,
-        [now, ...(opts.runId ? [opts.runId] : []), ...(opts.backfillId !== undefined ? [opts.backfillId] : []), opts.limit],
-      )
-    ).rows;
+    // HOOK (decision 0009): capacity.ts chooses the ready rows — queues, pools, maxActiveTasks,
+    // maxActiveTisPerDag, resources, priority and fairness between DAGs — inside this transaction; on
+    // PostgreSQL it locks them FOR UPDATE SKIP LOCKED (CLAIM_LOCKS_PG) after serialising on the pool rows.
+    const ready = await selectClaimable(this.db, this.store.dialect, opts, now, CLAIM_LOCKS_PG);
     if (ready.length === 0) return [];
     const host = this.store.hostname;
     // A sensor's next poke continues its try: the attempt it waits in runs again, with the same id and try
