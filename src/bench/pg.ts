@@ -85,8 +85,10 @@ async function setup(): Promise<Fixture> {
   const s = await Sluice.open(loadConfig({ home: join(home, ".sluice"), dags, databaseUrl: url }, {}), { loadDags: true });
   if (s.bag.errors.length) throw new Error(`bench DAGs: ${s.bag.errors.map((e) => e.message).join("; ")}`);
   const f: Fixture = { home, url, schema, s, workers: [], stderr: [] };
+  // e.g. SLUICE_BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the workers
+  const nodeArgs = (process.env["SLUICE_BENCH_WORKER_NODE_ARGS"] ?? "").split(" ").filter(Boolean);
   for (let i = 0; i < WORKERS; i++) {
-    const p = spawn(process.execPath, [BIN, "worker", "--concurrency", CONCURRENCY, "--quiet", "--dags", dags, "--home", join(home, `.w${i}`)], {
+    const p = spawn(process.execPath, [...nodeArgs, BIN, "worker", "--concurrency", CONCURRENCY, "--quiet", "--dags", dags, "--home", join(home, `.w${i}`)], {
       env: { ...process.env, SLUICE_DATABASE_URL: url },
       stdio: ["ignore", "ignore", "pipe"],
     });
