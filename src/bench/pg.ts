@@ -114,7 +114,15 @@ async function teardown(f: Fixture): Promise<void> {
 
 async function runToEnd(f: Fixture, dagId: string): Promise<{ runId: string; seconds: number }> {
   const run = await f.s.engine.createRun(dagId);
-  const done = await f.s.engine.waitForRun(run.runId);
+  // a worker that dies mid-run (e.g. out of memory) fails the bench with its stderr, not a hang
+  const died = new Promise<never>((_, reject) => {
+    for (const w of f.workers) {
+      if (w.exitCode !== null) reject(new Error(`a worker had exited (${w.exitCode}): ${f.stderr.join("").slice(-2000)}`));
+      w.once("exit", (code, signal) => reject(new Error(`a worker exited (${code ?? signal}) during ${dagId}: ${f.stderr.join("").slice(-2000)}`)));
+    }
+  });
+  died.catch(() => undefined);
+  const done = await Promise.race([f.s.engine.waitForRun(run.runId), died]);
   if (done.state !== "success") throw new Error(`${dagId} run ${done.state}: ${done.stateReason ?? ""} ${f.stderr.join("").slice(-2000)}`);
   return { runId: run.runId, seconds: (done.endedAt! - done.createdAt) / 1000 };
 }
@@ -139,6 +147,10 @@ async function chain(f: Fixture, history: number): Promise<PgResult> {
 export async function pgBench(only: string[]): Promise<void> {
   const want = (name: string) => only.length === 0 || only.some((o) => name.includes(o));
   const f = await setup();
+  // Ctrl-C: stop the workers and drop the schema all the same
+  const stop = () => void teardown(f).finally(() => process.exit(130));
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
   const print = (r: PgResult) => process.stdout.write(`${JSON.stringify(r)}\n`);
   try {
     // a warm-up of the claim/settle path (statement plans, connections) that is not measured
