@@ -533,14 +533,25 @@ export class Engine implements WorkerHost {
 
   /** The spec of the DAG version a run was created with. */
   async specFor(runId: string): Promise<SpecIndex> {
-    let key = this.runVersions.get(runId);
-    if (key) {
-      const idx = this.versions.get(key);
-      if (idx) return idx;
+    const key = this.runVersions.get(runId);
+    const idx = key ? this.versions.get(key) : undefined;
+    if (idx) return idx;
+    // A worker that has just claimed dozens of a new run's tasks asks for its spec once per task, all at
+    // once: one load serves them (a 10,000-task spec is a megabyte of JSON to fetch and parse).
+    let loading = this.specLoads.get(runId);
+    if (!loading) {
+      loading = this.loadSpecFor(runId).finally(() => this.specLoads.delete(runId));
+      this.specLoads.set(runId, loading);
     }
+    return loading;
+  }
+
+  private readonly specLoads = new Map<string, Promise<SpecIndex>>();
+
+  private async loadSpecFor(runId: string): Promise<SpecIndex> {
     const run = await this.store.getRun(runId);
     if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
-    key = `${run.dagId}@${run.dagVersion}`;
+    const key = `${run.dagId}@${run.dagVersion}`;
     this.runVersions.set(runId, key);
     const cached = this.versions.get(key);
     if (cached) return cached;
