@@ -63,18 +63,38 @@ export class HeartbeatThread {
     return new HeartbeatThread(thread, onLost, onFailed);
   }
 
+  /**
+   * Changes are sent once per turn of the event loop, in order: a message per attempt cost fanout-10000
+   * a few percent (two postMessages per task).
+   */
+  private pending: ToHeartbeat[] = [];
+
   track(attemptIds: number[]): void {
-    if (attemptIds.length) this.post({ type: "track", attemptIds, generation: ++this.generation });
+    const last = this.pending.at(-1);
+    if (last?.type === "track") last.attemptIds.push(...attemptIds);
+    else this.queue({ type: "track", attemptIds: [...attemptIds], generation: ++this.generation });
   }
 
   untrack(attemptIds: number[]): void {
-    if (attemptIds.length) this.post({ type: "untrack", attemptIds });
+    const last = this.pending.at(-1);
+    if (last?.type === "untrack") last.attemptIds.push(...attemptIds);
+    else this.queue({ type: "untrack", attemptIds: [...attemptIds] });
+  }
+
+  private queue(m: ToHeartbeat): void {
+    if (this.pending.length === 0) setImmediate(() => this.flush());
+    this.pending.push(m);
+  }
+
+  private flush(): void {
+    for (const m of this.pending.splice(0)) this.post(m);
   }
 
   /** Stop heartbeating and close the thread's store connection. */
   stop(): Promise<void> {
     this.stopped ??= new Promise<void>((resolve) => {
       if (this.thread.threadId === -1) return resolve(); // already exited
+      this.flush();
       this.thread.once("exit", () => resolve());
       this.thread.on("message", (m: FromHeartbeat) => m.type === "stopped" && void this.thread.terminate());
       this.post({ type: "stop" });
