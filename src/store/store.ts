@@ -130,7 +130,7 @@ export interface NewTaskInstance {
 
 export interface AttemptEnd {
   attemptId: number;
-  /** interrupted: handed back by a draining worker (docs/decisions/0009-workers-and-capacity.md). */
+  /** interrupted: handed back by a draining worker (docs/decisions/0010-workers-and-capacity.md). */
   state: "success" | "failed" | "interrupted";
   endedAt: number;
   errorCode?: string | null;
@@ -766,7 +766,7 @@ export class Tx {
     const now = this.now();
     const pg = this.store.dialect === "postgres";
     const lease = this.store.leaseNow();
-    // HOOK (decision 0009): capacity.ts chooses the ready rows — queues, pools, maxActiveTasks,
+    // HOOK (decision 0010): capacity.ts chooses the ready rows — queues, pools, maxActiveTasks,
     // maxActiveTisPerDag, resources, priority and fairness between DAGs — inside this transaction; on
     // PostgreSQL it locks them FOR UPDATE SKIP LOCKED (CLAIM_LOCKS_PG) after serialising on the pool rows.
     const ready = await selectClaimable(this.db, this.store.dialect, opts, now, CLAIM_LOCKS_PG);
