@@ -51,7 +51,8 @@ async function stop(): Promise<void> {
 }
 
 try {
-  store = await Store.open({ url: init.databaseUrl, busyTimeoutMs: init.busyTimeoutMs, migrate: false });
+  // one connection: it runs one heartbeat at a time
+  store = await Store.open({ url: init.databaseUrl, busyTimeoutMs: init.busyTimeoutMs, poolSize: 1, migrate: false });
   timer = setInterval(() => {
     if (beating) return; // one heartbeat at a time: a slow database must not pile them up
     beating = beat().finally(() => (beating = null));

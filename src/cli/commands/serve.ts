@@ -74,6 +74,9 @@ async function server(opts: ServeOptions): Promise<void> {
   const config = configFrom(opts);
   if (config.eventToken === null) throw new SluiceError("CONFIG", "sluice server needs SLUICE_EVENT_TOKEN (16+ characters): the bearer token of its API");
   const s = await Sluice.open(config, { loadDags: false });
+  // events create runs: validating their params needs the DAGs' code, as in the other roles
+  const code = new DagCodeLoader(s.store);
+  s.engine.setCodeLoader((dagId, version) => code.load(dagId, version));
   const err = (t: string) => process.stderr.write(`${t}\n`);
   let api: RunningServer;
   try {
