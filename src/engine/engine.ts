@@ -420,8 +420,14 @@ export class Engine implements WorkerHost {
       await tx.lockRuns(runIds);
       await applyAttemptResults(tx, this.env, fx, results);
       await fx.flush(tx, this.env);
-      if (fx.readyRuns.size > 0 || fx.finishedRuns.size > 0 || fx.nextRetryAt !== null) await tx.notifyWake();
-      return claim ? tx.claimReady(claim) : [];
+      const got = claim ? await tx.claimReady(claim) : [];
+      // NOTIFY (delivered at commit) only when another process may have something to do: a run ended
+      // (its waiters), a retry is due later, or work became ready that this claim did not take. A chain's
+      // next task, claimed right here, would otherwise wake every other worker into an empty claim that
+      // contends with this worker's next settle.
+      const tookAll = claim !== null && got.length < claim.limit && sawEverything(claim);
+      if ((fx.readyRuns.size > 0 && !tookAll) || fx.finishedRuns.size > 0 || fx.nextRetryAt !== null) await tx.notifyWake();
+      return got;
     });
     this.afterCommit(fx, claim && claimed.length < claim.limit ? claim.workerId : null);
     if (this.events.listenerCount("attempt") > 0) {
@@ -696,4 +702,12 @@ function newRunId(now: number): string {
   const iso = new Date(now).toISOString();
   const stamp = iso.slice(0, 19).replace(/[-:]/g, "");
   return `${stamp}-${randomBytes(6).toString("hex")}`;
+}
+
+/**
+ * A claim that saw every ready task instance any worker could take: no queue, run, backfill or resource
+ * filter. When it took fewer than it asked for, nothing else claimable is left for another worker.
+ */
+function sawEverything(claim: ClaimRequest): boolean {
+  return !claim.queues?.length && !claim.resources && claim.runId === undefined && claim.backfillId === undefined;
 }
