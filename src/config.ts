@@ -19,6 +19,8 @@ export interface SluiceConfig {
   /** Task instances one worker runs at once. */
   concurrency: number;
   busyTimeoutMs: number;
+  /** PostgreSQL: query connections per process (LISTEN/NOTIFY takes one more). */
+  dbPoolSize: number;
   leaseMs: number;
   heartbeatMs: number;
   python: string;
@@ -27,6 +29,8 @@ export interface SluiceConfig {
   /** Where `sluice dev` and `sluice scheduler` serve the HTTP API (port 0: any free port). */
   port: number;
   host: string;
+  /** SIGTERM: how long a worker lets running tasks finish before it hands them back (SLUICE_GRACE_MS). */
+  gracePeriodMs: number;
 }
 
 const intFrom = (min: number) => z.coerce.number().int().min(min);
@@ -38,12 +42,14 @@ const envSchema = z.object({
   SLUICE_INLINE_OUTPUT_LIMIT: intFrom(0).optional(),
   SLUICE_CONCURRENCY: intFrom(1).optional(),
   SLUICE_DB_BUSY_TIMEOUT_MS: intFrom(0).optional(),
+  SLUICE_DB_POOL_SIZE: intFrom(1).optional(),
   SLUICE_LEASE_MS: intFrom(1000).optional(),
   SLUICE_HEARTBEAT_MS: intFrom(100).optional(),
   SLUICE_PYTHON: z.string().min(1).optional(),
   SLUICE_EVENT_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   SLUICE_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   SLUICE_HOST: z.string().min(1).optional(),
+  SLUICE_GRACE_MS: intFrom(0).optional(),
 });
 
 export interface ConfigOverrides {
@@ -53,6 +59,7 @@ export interface ConfigOverrides {
   concurrency?: number | undefined;
   port?: number | undefined;
   host?: string | undefined;
+  gracePeriodMs?: number | undefined;
 }
 
 export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): SluiceConfig {
@@ -76,6 +83,8 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     inlineOutputLimit: e.SLUICE_INLINE_OUTPUT_LIMIT ?? 256 * 1024,
     concurrency,
     busyTimeoutMs: e.SLUICE_DB_BUSY_TIMEOUT_MS ?? 5000,
+    // small: N processes × (pool + 1 LISTEN) must fit PostgreSQL's max_connections (100 by default)
+    dbPoolSize: e.SLUICE_DB_POOL_SIZE ?? 10,
     leaseMs,
     heartbeatMs: e.SLUICE_HEARTBEAT_MS ?? Math.max(100, Math.floor(leaseMs / 3)),
     python: e.SLUICE_PYTHON ?? "python3",
@@ -83,5 +92,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     port: overrides.port ?? e.SLUICE_PORT ?? 8080,
     // loopback by default: serving on every interface is a choice (`--host 0.0.0.0`)
     host: overrides.host ?? e.SLUICE_HOST ?? "127.0.0.1",
+    // Kubernetes sends SIGKILL 30 s after SIGTERM by default: set terminationGracePeriodSeconds above this
+    gracePeriodMs: overrides.gracePeriodMs ?? e.SLUICE_GRACE_MS ?? 30_000,
   };
 }

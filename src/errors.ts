@@ -27,9 +27,12 @@ export type ErrorCode =
   | "CANCELLED"
   | "LEASE_LOST"
   | "WORKER_LOST"
+  | "INTERRUPTED"
+  | "POOL_NOT_FOUND"
   | "DB_LOCKED"
   | "DB_TOO_NEW"
   | "DB_CORRUPT"
+  | "DB_UNAVAILABLE"
   | "EVENT_NOT_FOUND"
   | "ASSET_NOT_FOUND"
   | "INVALID_PAYLOAD"
@@ -67,9 +70,12 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMeta>> = Object.freeze
   CANCELLED: { http: 409, exit: 1 },
   LEASE_LOST: { http: 409, exit: 1 },
   WORKER_LOST: { http: 500, exit: 1 },
+  INTERRUPTED: { http: 503, exit: 1 },
+  POOL_NOT_FOUND: { http: 404, exit: 2 },
   DB_LOCKED: { http: 503, exit: 2 },
   DB_TOO_NEW: { http: 500, exit: 2 },
   DB_CORRUPT: { http: 500, exit: 2 },
+  DB_UNAVAILABLE: { http: 503, exit: 1 },
   EVENT_NOT_FOUND: { http: 404, exit: 2 },
   ASSET_NOT_FOUND: { http: 404, exit: 2 },
   INVALID_PAYLOAD: { http: 400, exit: 2 },

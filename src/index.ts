@@ -27,5 +27,6 @@ export type { JsonValue } from "./core/assets.js";
 export { TRIGGER_RULES, type TriggerRule } from "./core/triggerRules.js";
 export { TASK_STATES, RUN_STATES, type TaskState, type RunState } from "./core/states.js";
 export type { Duration } from "./core/duration.js";
+export type { ResourceRequest } from "./core/resources.js";
 export type { StandardSchemaV1 } from "./core/standardSchema.js";
 export { SluiceError, isSluiceError, type ErrorCode } from "./errors.js";

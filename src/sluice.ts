@@ -6,6 +6,7 @@ import { LocalArtifactStore } from "./artifacts/artifactStore.js";
 import { systemClock, type Clock } from "./core/clock.js";
 import type { RunState, TaskState } from "./core/states.js";
 import type { SluiceConfig } from "./config.js";
+import type { Capacity } from "./core/resources.js";
 import { loadDagFolder, type DagBag } from "./engine/dagLoader.js";
 import { Engine, type TriggerOptions } from "./engine/engine.js";
 import type { EventOutcome } from "./engine/triggers.js";
@@ -60,7 +61,13 @@ export class Sluice {
       // in-code DAGs have no file; process-isolated tasks need one, so they must come from DAG files
       bag.dags.set(dag.id, { dag, file: "" });
     }
-    const store = await Store.open({ url: config.databaseUrl, clock, busyTimeoutMs: config.busyTimeoutMs, ...(opts.migrate === false ? { migrate: false } : {}) });
+    const store = await Store.open({
+      url: config.databaseUrl,
+      clock,
+      busyTimeoutMs: config.busyTimeoutMs,
+      poolSize: config.dbPoolSize,
+      ...(opts.migrate === false ? { migrate: false } : {}),
+    });
     const engine = new Engine({ store, artifacts: new LocalArtifactStore(config.artifactsDir), clock, dags: bag.dags });
     // DAGs defined in code have no scheduler to register their assets and events: register them here
     if (opts.dags?.length) {
@@ -76,7 +83,7 @@ export class Sluice {
   }
 
   /** A worker of this process: of every active run, of one run, or (`backfillId`) of one backfill's runs. */
-  newWorker(runId?: string, only: { backfillId?: number } = {}): Worker {
+  newWorker(runId?: string, only: { backfillId?: number; queues?: string[]; resources?: Capacity } = {}): Worker {
     const c = this.config;
     return new Worker(this.engine, {
       concurrency: c.concurrency,
@@ -85,8 +92,12 @@ export class Sluice {
       inlineOutputLimit: c.inlineOutputLimit,
       logsDir: c.logsDir,
       python: c.python,
+      databaseUrl: c.databaseUrl,
+      busyTimeoutMs: c.busyTimeoutMs,
       ...(runId ? { runId } : {}),
       ...(only.backfillId !== undefined ? { backfillId: only.backfillId } : {}),
+      ...(only.queues ? { queues: only.queues } : {}),
+      ...(only.resources ? { resources: only.resources } : {}),
     });
   }
 

@@ -4,7 +4,7 @@
  * stored once, which makes caching and lineage cheap. Object storage can implement the same interface.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, stat, writeFile, unlink } from "node:fs/promises";
+import { mkdir, readFile, rename, stat, utimes, writeFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { SluiceError } from "../errors.js";
 
@@ -29,9 +29,13 @@ export class LocalArtifactStore implements ArtifactStore {
     const path = this.pathOf(ref);
     try {
       await stat(path);
-      return ref; // already stored: content-addressed
+      // already stored (content-addressed). Touch it: `sluice db clean` only removes an unreferenced
+      // artifact whose file time is old, so bytes re-put for an attempt not yet committed survive it.
+      const now = new Date();
+      await utimes(path, now, now);
+      return ref;
     } catch {
-      // not there yet
+      // not there yet (or removed just now by a clean: write it again)
     }
     await mkdir(join(this.root, ref.slice(0, 2)), { recursive: true });
     const tmp = `${path}.${randomBytes(6).toString("hex")}.tmp`;

@@ -3,7 +3,8 @@
  * Prints one JSON line per scenario: { scenario, n, seconds, tasksPerSecond, p50Ms, p99Ms }.
  * Scenarios: chain-1000 (latency from one task's end to the next one's start), fanout-10000 (10,000
  * independent tasks then one join), load-10000 (build and validate a 10,000-task DAG), and the
- * scheduler's schedule-1000 and dag-change-1000 (see schedule.ts).
+ * scheduler's schedule-1000 and dag-change-1000 (see schedule.ts). With `--pg`: PostgreSQL, separate
+ * worker processes (see pg.ts).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -90,6 +91,12 @@ async function load(n: number): Promise<Result> {
 }
 
 const only = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+if (process.argv.includes("--pg")) {
+  // PostgreSQL with separate worker processes (pg.ts); the SQLite scenarios are not run
+  const { pgBench } = await import("./pg.js");
+  await pgBench(only);
+  process.exit(0);
+}
 const scenarios: [string, () => Promise<Result>][] = [
   ["chain-1000", () => chain(1000)],
   ["fanout-10000", () => fanout(10_000)],

@@ -1,4 +1,5 @@
 import { loadConfig, type ConfigOverrides, type SluiceConfig } from "../config.js";
+import { parseDuration } from "../core/duration.js";
 import { SluiceError } from "../errors.js";
 import { Sluice } from "../sluice.js";
 
@@ -9,8 +10,9 @@ export interface GlobalOptions {
   json?: boolean;
 }
 
-export function configFrom(opts: GlobalOptions & { concurrency?: string; port?: string; host?: string }): SluiceConfig {
+export function configFrom(opts: GlobalOptions & { concurrency?: string; port?: string; host?: string; gracePeriod?: string }): SluiceConfig {
   const overrides: ConfigOverrides = { dags: opts.dags, home: opts.home, host: opts.host };
+  if (opts.gracePeriod !== undefined) overrides.gracePeriodMs = usageDuration(opts.gracePeriod, "--grace-period");
   if (opts.port !== undefined) {
     const n = Number(opts.port);
     if (!Number.isInteger(n) || n < 0 || n > 65535) throw new SluiceError("USAGE", `--port must be a port number (0: any free port), got "${opts.port}"`);
@@ -47,4 +49,13 @@ export function explainMissingDag(s: Sluice, dagId: string): never {
   msg += known.length ? `; known DAGs: ${known.join(", ")}` : "; no DAGs were found there (use --dags or SLUICE_DAGS)";
   if (errs.length) msg += `\n${errs.length} DAG file(s) failed to import:\n${errs.map((e) => `  ${e.file}${e.line ? `:${e.line}` : ""}: ${e.message}`).join("\n")}`;
   throw new SluiceError("DAG_NOT_FOUND", msg, { details: { dagId } });
+}
+
+/** A duration flag ("30s", "2m", milliseconds): a bad one is a usage error naming the flag. */
+export function usageDuration(text: string, flag: string): number {
+  try {
+    return parseDuration(/^\d+$/.test(text) ? Number(text) : text, flag);
+  } catch (e) {
+    throw new SluiceError("USAGE", (e as Error).message, { cause: e });
+  }
 }

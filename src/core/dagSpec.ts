@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { SluiceError } from "../errors.js";
 import type { RetryPolicy } from "./backoff.js";
 import type { AssetSchedule } from "./assets.js";
+import type { Resources } from "./resources.js";
 import type { Schedule } from "./schedules.js";
 import type { SensorPolicy } from "./sensors.js";
 import type { TriggerRule } from "./triggerRules.js";
@@ -48,6 +49,12 @@ export interface TaskSpec {
    * Absent when none (so other tasks' specs and versions are unchanged).
    */
   produces?: string[];
+  /** Slots of its pool this task holds while it runs; absent when 1 (so other specs and versions are unchanged). */
+  poolSlots?: number;
+  /** What it needs of a worker's declared capacity while it runs; absent when nothing. */
+  resources?: Resources;
+  /** At most this many instances of this task run at once, across all runs of the DAG; absent: no limit. */
+  maxActiveTisPerDag?: number;
 }
 
 export interface GroupSpec {

@@ -14,6 +14,7 @@ import { assetList, checkEventName, parseAssetSchedule, type AssetSchedule } fro
 import type { RetryPolicy } from "../core/backoff.js";
 import { checkId, dagVersion, finalizeTasks, type DagSpec, type GroupSpec, type MapSource, type TaskKind, type TaskSpec } from "../core/dagSpec.js";
 import { parseDuration, type Duration } from "../core/duration.js";
+import { resourceRequest } from "../core/resources.js";
 import { parseSchedule, type Schedule } from "../core/schedules.js";
 import { DEFAULT_POKE_INTERVAL_MS, DEFAULT_SENSOR_TIMEOUT_MS, type SensorPolicy } from "../core/sensors.js";
 import { isStandardSchema, type StandardSchemaV1 } from "../core/standardSchema.js";
@@ -356,6 +357,7 @@ export class DagBuilder<P> {
       queue: d.queue ?? "default",
       pool: d.pool ?? null,
       priority: d.priority ?? 0,
+      ...capacityOptions(where, d),
       owner: d.owner ?? null,
       description: options.description ?? null,
       respectTriggerRules: options.respectTriggerRules ?? false,
@@ -557,4 +559,21 @@ function deepFreeze<T>(o: T): T {
     for (const v of Object.values(o)) deepFreeze(v);
   }
   return o;
+}
+
+/** pool slots, resources and per-task concurrency, present only when set (other specs and versions stay unchanged). */
+function capacityOptions(where: string, d: TaskOptions): Pick<TaskSpec, "poolSlots" | "resources" | "maxActiveTisPerDag"> {
+  if (d.pool !== undefined && (typeof d.pool !== "string" || d.pool.trim() === "")) throw new SluiceError("INVALID_DAG", `${where}: pool must be a non-empty string`);
+  if (d.queue !== undefined && (typeof d.queue !== "string" || !/^[A-Za-z0-9_.-]+$/.test(d.queue))) {
+    throw new SluiceError("INVALID_DAG", `${where}: queue must be a name of letters, digits, "_", "-" and "." (got ${JSON.stringify(d.queue)})`);
+  }
+  if (d.priority !== undefined && (typeof d.priority !== "number" || !Number.isInteger(d.priority))) throw new SluiceError("INVALID_DAG", `${where}: priority must be a whole number`);
+  const out: Pick<TaskSpec, "poolSlots" | "resources" | "maxActiveTisPerDag"> = {};
+  const slots = positiveOrNull(where, "poolSlots", d.poolSlots);
+  if (slots !== null && slots !== 1) out.poolSlots = slots;
+  const resources = resourceRequest(d.resources, where);
+  if (resources && (resources.cpu || resources.memoryMb || resources.gpu)) out.resources = resources;
+  const maxTis = positiveOrNull(where, "maxActiveTisPerDag", d.maxActiveTisPerDag);
+  if (maxTis !== null) out.maxActiveTisPerDag = maxTis;
+  return out;
 }

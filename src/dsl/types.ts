@@ -1,6 +1,7 @@
 /** Types of the public authoring API. Typed data flow is API: see test/types for what must not compile. */
 import type { JsonValue } from "../core/assets.js";
 import type { Duration } from "../core/duration.js";
+import type { ResourceRequest } from "../core/resources.js";
 import type { StandardSchemaV1 } from "../core/standardSchema.js";
 import type { TriggerRule } from "../core/triggerRules.js";
 
@@ -136,9 +137,30 @@ export interface TaskDefaults extends RetryOptions {
   isolation?: "inline" | "process";
   /** With isolation "process": the child's heap limit. */
   memoryLimitMb?: number;
+  /**
+   * Workers serving this queue run the task (`sluice worker --queues gpu`). Default "default". A task whose
+   * queue no worker serves waits as scheduled (`sluice status` shows the queue's depth).
+   */
   queue?: string;
+  /**
+   * The pool whose slots the task holds while it runs (`sluice pools set gpu --slots 2`). Default
+   * "default_pool" (128 slots). A pool that does not exist fails the task with a message naming it.
+   */
   pool?: string;
+  /** Slots of the pool this task holds while it runs. Default 1. */
+  poolSlots?: number;
+  /** Higher runs first among ready tasks (across DAGs); equal priorities share fairly between DAGs. Default 0. */
   priority?: number;
+  /**
+   * What the task needs of a worker while it runs, matched against the worker's declared capacity
+   * (`sluice worker --resources cpu=4,memory=16Gi,gpu=1`); memory as bytes or "512Mi", "4Gi".
+   *
+   * @example
+   * d.task("train", { queue: "gpu", resources: { cpu: 4, memory: "16Gi", gpu: 1 } }, train);
+   */
+  resources?: ResourceRequest;
+  /** At most this many instances of this task run at once, across all runs of the DAG (Airflow's max_active_tis_per_dag). */
+  maxActiveTisPerDag?: number;
 }
 
 export interface TaskOptions<I extends Inputs = Inputs, R extends TriggerRule = TriggerRule> extends TaskDefaults {
@@ -204,7 +226,7 @@ export interface DagOptions<PS extends StandardSchemaV1 | undefined = undefined>
   defaults?: TaskDefaults;
   /** A run still going after this long is failed and its running tasks are aborted. */
   runTimeout?: Duration;
-  /** At most this many task instances of this DAG run at once. */
+  /** At most this many task instances of this DAG run at once, across all its runs and all workers. */
   maxActiveTasks?: number;
   /**
    * When scheduled runs happen: a cron expression ("0 6 * * *"; 6 fields with seconds first), a preset

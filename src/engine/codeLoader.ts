@@ -20,7 +20,22 @@ export class DagCodeLoader {
 
   constructor(private readonly store: Store) {}
 
-  async load(dagId: string, version: string): Promise<LoadedDag | undefined> {
+  /** Loads under way, by DAG and version: the tasks a worker claimed at once share one import. */
+  private readonly loading = new Map<string, Promise<LoadedDag | undefined>>();
+
+  load(dagId: string, version: string): Promise<LoadedDag | undefined> {
+    const cached = this.byDag.get(dagId);
+    if (cached && cached.dag.version === version) return Promise.resolve(cached);
+    const key = `${dagId}\0${version}`;
+    let p = this.loading.get(key);
+    if (!p) {
+      p = this.loadNow(dagId, version).finally(() => this.loading.delete(key));
+      this.loading.set(key, p);
+    }
+    return p;
+  }
+
+  private async loadNow(dagId: string, version: string): Promise<LoadedDag | undefined> {
     const cached = this.byDag.get(dagId);
     if (cached && cached.dag.version === version) return cached;
     const file = (await this.store.getDagVersion(dagId, version))?.file ?? cached?.file;

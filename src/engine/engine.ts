@@ -80,6 +80,7 @@ export class Engine implements WorkerHost {
   private readonly live = new Map<number, ClaimedAttempt>();
   /** Asset-triggered and event-triggered runs (engine/triggers). */
   readonly triggers: Triggers;
+  private remoteOff: (() => void) | null = null;
 
   constructor(opts: EngineOptions) {
     this.store = opts.store;
@@ -258,13 +259,15 @@ export class Engine implements WorkerHost {
    */
   async reprocessForBackfill(runId: string, backfillId: number, then: (tx: Tx) => Promise<void>): Promise<RunRecord> {
     const idx = await this.specFor(runId);
-    const fx = new Effects();
+    let fx = new Effects();
     const priorities = new Map<number, string[]>();
     for (const t of idx.spec.tasks) {
       const p = backfillPriority(t.priority);
       priorities.set(p, [...(priorities.get(p) ?? []), t.id]);
     }
     const { run, aborted } = await this.store.tx(async (tx) => {
+      fx = new Effects(); // a transaction may run again (PostgreSQL conflicts): start afresh
+      await tx.lockRuns([runId]);
       const before = await tx.getRun(runId);
       if (!before) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
       let aborted: number[] = [];
@@ -275,6 +278,7 @@ export class Engine implements WorkerHost {
         aborted = await clearTasks(tx, this.env, fx, runId, idx.spec.tasks.map((t) => t.id), false);
         await adoptRunForBackfill(tx.db, runId, backfillId, now, idx.spec.runTimeoutMs === null ? null : now + idx.spec.runTimeoutMs);
         await fx.flush(tx, this.env);
+        await tx.notifyWake();
       }
       await then(tx);
       return { run: (await tx.getRun(runId))!, aborted };
@@ -301,8 +305,9 @@ export class Engine implements WorkerHost {
       this.runVersions.set(runId, `${dag.dagId}@${dag.version}`);
       return { dag, params, o, idx, runId, runKey: o.runKey ?? `run:${runId}`, instances };
     });
-    const fx = new Effects();
+    let fx = new Effects();
     const runs = await this.store.tx(async (tx) => {
+      fx = new Effects(); // a transaction may run again (PostgreSQL conflicts): start afresh
       const out: RunRecord[] = [];
       for (const { dag, params, o, idx, runId, runKey, instances } of prepared) {
         const { dagId, spec } = dag;
@@ -340,6 +345,7 @@ export class Engine implements WorkerHost {
         await o.then?.(tx);
         out.push((await tx.getRun(runId))!);
       }
+      if (fx.readyRuns.size > 0 || fx.finishedRuns.size > 0) await tx.notifyWake();
       return out;
     });
     for (const run of runs) this.runVersions.set(run.runId, `${run.dagId}@${run.dagVersion}`);
@@ -355,6 +361,7 @@ export class Engine implements WorkerHost {
     const now = this.clock.now();
     const started = await this.store.tx(async (tx) => {
       const ids = await tx.promoteQueuedRuns(dagId, maxActiveRuns, now);
+      if (ids.length) await tx.notifyWake();
       const runs: RunRecord[] = [];
       for (const id of ids) {
         const idx = await this.specFor(id).catch(() => null);
@@ -405,11 +412,22 @@ export class Engine implements WorkerHost {
 
   /** WorkerHost: record ends (group commit) and claim the next work in the same transaction. */
   async settle(results: AttemptResult[], claim: ClaimRequest | null): Promise<ClaimedAttempt[]> {
-    const fx = new Effects();
+    let fx = new Effects();
+    // the runs these results belong to, when known: locked first, in one order (PostgreSQL)
+    const runIds = results.flatMap((r) => this.live.get(r.attemptId)?.runId ?? []);
     const claimed = await this.store.tx(async (tx) => {
+      fx = new Effects(); // a transaction may run again (PostgreSQL conflicts): start afresh
+      await tx.lockRuns(runIds);
       await applyAttemptResults(tx, this.env, fx, results);
       await fx.flush(tx, this.env);
-      return claim ? tx.claimReady(claim) : [];
+      const got = claim ? await tx.claimReady(claim) : [];
+      // NOTIFY (delivered at commit) only when another process may have something to do: a run ended
+      // (its waiters), a retry is due later, or work became ready that this claim did not take. A chain's
+      // next task, claimed right here, would otherwise wake every other worker into an empty claim that
+      // contends with this worker's next settle.
+      const tookAll = claim !== null && got.length < claim.limit && sawEverything(claim);
+      if ((fx.readyRuns.size > 0 && !tookAll) || fx.finishedRuns.size > 0 || fx.nextRetryAt !== null) await tx.notifyWake();
+      return got;
     });
     this.afterCommit(fx, claim && claimed.length < claim.limit ? claim.workerId : null);
     if (this.events.listenerCount("attempt") > 0) {
@@ -467,6 +485,7 @@ export class Engine implements WorkerHost {
 
   /** `cb` gets the id of a worker that needs no wake-up (it caused it), or null. */
   onWake(cb: (except: string | null) => void): () => void {
+    this.listenToOtherProcesses();
     const listener = (except: string | null = null) => cb(except);
     this.events.on("wake", listener);
     return () => this.events.off("wake", listener);
@@ -482,35 +501,63 @@ export class Engine implements WorkerHost {
     return () => this.events.off("runFinished", cb);
   }
 
+  /**
+   * PostgreSQL: wake this process's workers and waiters when another process's commit may have made work
+   * ready or finished a run (LISTEN/NOTIFY, store/notifier.ts). Once per engine; SQLite: nothing.
+   */
+  private listenToOtherProcesses(): void {
+    if (this.remoteOff || !this.store.notifier) return;
+    this.remoteOff = this.store.notifier.subscribe(() => {
+      this.events.emit("wake", null);
+      this.events.emit("remote");
+    });
+  }
+
   /** Resolves when the run reaches a final state (checks the store, then waits for the event). */
   async waitForRun(runId: string): Promise<RunRecord> {
+    this.listenToOtherProcesses();
     let off: () => void = () => undefined;
+    let wake: () => void = () => undefined;
     const finished = new Promise<void>((resolve) => {
       off = this.onRunFinished((id) => id === runId && resolve());
     });
+    const remote = () => wake();
+    this.events.on("remote", remote);
     try {
       for (;;) {
         const run = await this.store.getRun(runId);
         if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
         if (FINISHED_RUN_STATES.has(run.state)) return run;
-        // the event covers this process; the timeout covers other processes finishing it
-        await Promise.race([finished, new Promise((r) => setTimeout(r, 1000).unref())]);
+        // the event covers this process; a notification (PostgreSQL) or the timeout other processes
+        await Promise.race([finished, new Promise<void>((r) => ((wake = r), setTimeout(r, 1000).unref()))]);
       }
     } finally {
       off();
+      this.events.off("remote", remote);
     }
   }
 
   /** The spec of the DAG version a run was created with. */
   async specFor(runId: string): Promise<SpecIndex> {
-    let key = this.runVersions.get(runId);
-    if (key) {
-      const idx = this.versions.get(key);
-      if (idx) return idx;
+    const key = this.runVersions.get(runId);
+    const idx = key ? this.versions.get(key) : undefined;
+    if (idx) return idx;
+    // A worker that has just claimed dozens of a new run's tasks asks for its spec once per task, all at
+    // once: one load serves them (a 10,000-task spec is a megabyte of JSON to fetch and parse).
+    let loading = this.specLoads.get(runId);
+    if (!loading) {
+      loading = this.loadSpecFor(runId).finally(() => this.specLoads.delete(runId));
+      this.specLoads.set(runId, loading);
     }
+    return loading;
+  }
+
+  private readonly specLoads = new Map<string, Promise<SpecIndex>>();
+
+  private async loadSpecFor(runId: string): Promise<SpecIndex> {
     const run = await this.store.getRun(runId);
     if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
-    key = `${run.dagId}@${run.dagVersion}`;
+    const key = `${run.dagId}@${run.dagVersion}`;
     this.runVersions.set(runId, key);
     const cached = this.versions.get(key);
     if (cached) return cached;
@@ -532,10 +579,13 @@ export class Engine implements WorkerHost {
   /** Fail a run that is still going: running attempts are aborted, the rest is not started. */
   async cancelRun(runId: string, reason = "cancelled by user", code: "CANCELLED" | "TIMEOUT" = "CANCELLED"): Promise<RunRecord> {
     const aborted = await this.store.tx(async (tx) => {
+      await tx.lockRuns([runId]);
       const run = await tx.getRun(runId);
       if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
       if (FINISHED_RUN_STATES.has(run.state)) throw new SluiceError("RUN_FINISHED", `run "${runId}" has already finished (${run.state})`);
-      return failRun(tx, runId, reason, code);
+      const ids = await failRun(tx, runId, reason, code);
+      await tx.notifyWake();
+      return ids;
     });
     this.runTimers.get(runId)?.();
     this.runTimers.delete(runId);
@@ -555,10 +605,13 @@ export class Engine implements WorkerHost {
     if (unknown.length) {
       throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no task ${unknown.map((t) => `"${t}"`).join(", ")}`, { details: { runId, taskId: unknown[0] } });
     }
-    const fx = new Effects();
+    let fx = new Effects();
     const aborted = await this.store.tx(async (tx) => {
+      fx = new Effects(); // a transaction may run again (PostgreSQL conflicts): start afresh
+      await tx.lockRuns([runId]);
       const ids = await clearTasks(tx, this.env, fx, runId, taskIds, downstream);
       await fx.flush(tx, this.env);
+      await tx.notifyWake();
       return ids;
     });
     if (aborted.length) this.events.emit("abort", aborted, new SluiceError("CANCELLED", "the task was cleared"));
@@ -586,12 +639,15 @@ export class Engine implements WorkerHost {
   }
 
   /**
-   * Attempts whose worker is gone get a new attempt (counted against retries): workers on this host whose
-   * process is dead are detected at once; others when their lease expires.
+   * Attempts whose worker is gone get a new attempt (counted against retries): on SQLite, workers on this
+   * host whose process is dead are detected at once; others (and every worker on PostgreSQL) when their
+   * lease expires — a crash before the first heartbeat included, since a claim sets the lease.
    */
   async recoverLostAttempts(): Promise<number> {
     const dead: string[] = [];
-    for (const w of await this.store.listRunningWorkersOnHost()) {
+    // SQLite is one host's: a worker whose pid is gone is dead at once. On PostgreSQL workers run on many
+    // hosts (and containers reuse pids and hostnames): only lease expiry, in database time, counts.
+    if (this.store.dialect === "sqlite") for (const w of await this.store.listRunningWorkersOnHost()) {
       const alive = w.pid === process.pid ? isLocalWorker(w.workerId) : processAlive(w.pid);
       if (!alive) dead.push(w.workerId);
     }
@@ -619,6 +675,8 @@ export class Engine implements WorkerHost {
   }
 
   close(): void {
+    this.remoteOff?.();
+    this.remoteOff = null;
     void this.triggers.stop();
     for (const cancel of this.runTimers.values()) cancel();
     this.runTimers.clear();
@@ -644,4 +702,12 @@ function newRunId(now: number): string {
   const iso = new Date(now).toISOString();
   const stamp = iso.slice(0, 19).replace(/[-:]/g, "");
   return `${stamp}-${randomBytes(6).toString("hex")}`;
+}
+
+/**
+ * A claim that saw every ready task instance any worker could take: no queue, run, backfill or resource
+ * filter. When it took fewer than it asked for, nothing else claimable is left for another worker.
+ */
+function sawEverything(claim: ClaimRequest): boolean {
+  return !claim.queues?.length && !claim.resources && claim.runId === undefined && claim.backfillId === undefined;
 }

@@ -144,7 +144,13 @@ export class Scheduler {
     const parsed = changed.length ? await parseDagFiles(changed, this.opts.parseTimeoutMs ? { timeoutMs: this.opts.parseTimeoutMs } : {}) : [];
     const now = this.clock.now();
     const events: { file: string; dags: string[]; error: string | null }[] = [];
+    const knownBefore = [...this.known];
+    const filesBefore = [...this.fileDags];
     await this.store.tx(async (tx) => {
+      // a transaction may run again (PostgreSQL conflicts, a lost connection): start from the state before
+      events.length = 0;
+      restore(this.known, knownBefore);
+      restore(this.fileDags, filesBefore);
       for (const p of parsed) {
         const rel = relative(this.watcher.dir, p.file);
         if (p.error) {
@@ -311,4 +317,9 @@ export class Scheduler {
     const k = this.known.get(run.dagId);
     await this.engine.promoteQueuedRuns(run.dagId, k?.spec.maxActiveRuns ?? 16).catch(() => undefined);
   }
+}
+
+function restore<K, V>(map: Map<K, V>, entries: readonly (readonly [K, V])[]): void {
+  map.clear();
+  for (const [k, v] of entries) map.set(k, v);
 }

@@ -25,6 +25,8 @@ export class TaskInstanceCache {
   async load(tx: Tx, runId: string, taskIds: readonly string[]): Promise<TaskInstanceRecord[]> {
     const missing = taskIds.filter((t) => !this.loaded.has(taskKey(runId, t)));
     if (missing.length) {
+      // PostgreSQL: a run's task instances are read and changed under its run lock (Tx.lockRuns)
+      await tx.lockRuns([runId]);
       const fetched = await tx.getTaskInstances(runId, missing);
       for (const t of missing) this.loaded.set(taskKey(runId, t), []);
       for (const r of fetched) {

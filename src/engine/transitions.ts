@@ -111,6 +111,8 @@ export async function applyAttemptResults(tx: Tx, env: TransitionEnv, fx: Effect
   if (results.length === 0) return;
   const ends = results.filter((r): r is AttemptResult & AttemptEnd => r.state !== "up_for_reschedule");
   const ended = ends.length ? await tx.endAttempts(ends) : new Map<number, EndedAttempt>();
+  // PostgreSQL: lock every run touched here at once, in run-id order (usually already done by the caller)
+  await tx.lockRuns([...ended.values()].map((e) => e.runId));
   for (const r of ends) {
     const e = ended.get(r.attemptId);
     if (e) await applyAttemptResult(tx, env, fx, r, e);
@@ -193,6 +195,15 @@ async function applyAttemptResult(tx: Tx, env: TransitionEnv, fx: Effects, resul
     } else {
       await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: "rules" }]);
     }
+    return;
+  }
+
+  if (result.state === "interrupted") {
+    // handed back by a draining worker: it runs again at once and the try is not counted against its
+    // retries (try_base moves past it, as a clear does)
+    fx.tis.update(key, { state: "scheduled", readyAt: now, tryBase: tryBase + 1 });
+    fx.retryAt(now);
+    fx.readyRuns.add(runId);
     return;
   }
 
@@ -299,6 +310,7 @@ async function decide(
  * ended and must be aborted: its id is returned.
  */
 export async function clearTasks(tx: Tx, env: TransitionEnv, fx: Effects, runId: string, taskIds: string[], downstream: boolean): Promise<number[]> {
+  await tx.lockRuns([runId]);
   const idx = await env.specFor(runId);
   const set = new Set(taskIds);
   if (downstream) {
@@ -412,6 +424,7 @@ async function expand(
  * everything not started is skipped, and the run is failed. Returns the attempts the workers must abort.
  */
 export async function failRun(tx: Tx, runId: string, reason: string, code: "CANCELLED" | "TIMEOUT"): Promise<number[]> {
+  await tx.lockRuns([runId]);
   const now = tx.now();
   const running = await tx.runningAttempts(runId);
   for (const attemptId of running) {

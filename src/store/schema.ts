@@ -133,6 +133,18 @@ export interface WorkersTable {
   started_at: number;
   heartbeat_at: number;
   state: string;
+  /** 0006: "worker" | "scheduler". */
+  role: Generated<string>;
+  /** 0006: JSON of the declared capacity ({cpu, memoryMb, gpu}); null: none declared. */
+  resources: string | null;
+}
+
+/** 0006: see store/migrations/0006_capacity.ts. */
+export interface PoolsTable {
+  name: string;
+  slots: number;
+  description: string | null;
+  updated_at: number;
 }
 
 /** 0004: see store/migrations/0004_assets_events.ts. */
@@ -257,4 +269,5 @@ export interface Database {
   event_runs: EventRunsTable;
   backfills: BackfillsTable;
   backfill_runs: BackfillRunsTable;
+  pools: PoolsTable;
 }

@@ -10,9 +10,13 @@ import { systemClock } from "../core/clock.js";
 import type { DagSpec } from "../core/dagSpec.js";
 import type { AttemptState, RunState, TaskState } from "../core/states.js";
 import { SluiceError, toSluiceError } from "../errors.js";
+import { selectClaimable, type CapacityClaim } from "./capacity.js";
 import { MIGRATION_NAMES, migrationProvider, type DialectName } from "./migrations.js";
 import type { Database } from "./schema.js";
 import { openSqlite } from "./sqlite.js";
+import { isPostgresUrl, openPostgres } from "./postgres.js";
+import { PgNotifier } from "./notifier.js";
+import { isRetryableTxError, retryAgain, retryDelayMs, toStoreError } from "./retry.js";
 
 const MIGRATION_TABLE = "sluice_migrations";
 const MIGRATION_LOCK_TABLE = "sluice_migrations_lock";
@@ -126,7 +130,8 @@ export interface NewTaskInstance {
 
 export interface AttemptEnd {
   attemptId: number;
-  state: "success" | "failed";
+  /** interrupted: handed back by a draining worker (docs/decisions/0010-workers-and-capacity.md). */
+  state: "success" | "failed" | "interrupted";
   endedAt: number;
   errorCode?: string | null;
   errorMessage?: string | null;
@@ -158,10 +163,12 @@ export interface WorkerInfo {
 }
 
 export interface StoreOptions {
-  /** `sqlite:<file>`, a bare file path, or (later) `postgres://…`. */
+  /** `sqlite:<file>`, a bare file path, or `postgres://…` (store/postgres.ts: `?schema=` isolates). */
   url: string;
   clock?: Clock;
   busyTimeoutMs?: number;
+  /** PostgreSQL: connections of this process's query pool (the LISTEN connection comes on top). */
+  poolSize?: number;
   /** Bring the schema up to date on open (default true; `sluice db migrate` does it explicitly). */
   migrate?: boolean;
 }
@@ -169,67 +176,124 @@ export interface StoreOptions {
 export class Store {
   readonly hostname = hostname();
 
+  /** PostgreSQL: cross-process wake-ups (LISTEN/NOTIFY); null on SQLite. */
+  readonly notifier: PgNotifier | null;
+
   private constructor(
     readonly db: Kysely<Database>,
     readonly dialect: DialectName,
+    /** Where the data lives, for messages: a file, or a URL without its password. */
     readonly location: string,
     readonly clock: Clock,
-  ) {}
+    notifier: PgNotifier | null = null,
+  ) {
+    this.notifier = notifier;
+  }
 
   /** Open the store and bring its schema up to date (refusing a database from a newer Sluice). */
   static async open(opts: StoreOptions): Promise<Store> {
     const url = opts.url;
-    if (/^postgres(ql)?:\/\//.test(url)) {
-      throw new SluiceError("CONFIG", "PostgreSQL support is not available in this build yet; use a SQLite file");
+    let store: Store;
+    if (isPostgresUrl(url)) {
+      const { db, target } = await openPostgres({ url, poolSize: opts.poolSize ?? 10 });
+      store = new Store(db, "postgres", target.display, opts.clock ?? systemClock, new PgNotifier(target));
+    } else {
+      const file = url.startsWith("sqlite:") ? url.slice("sqlite:".length).replace(/^\/\//, "") : url;
+      const { db } = openSqlite({ file, busyTimeoutMs: opts.busyTimeoutMs ?? 5000 });
+      store = new Store(db, "sqlite", file, opts.clock ?? systemClock);
     }
-    const file = url.startsWith("sqlite:") ? url.slice("sqlite:".length).replace(/^\/\//, "") : url;
-    const { db } = openSqlite({ file, busyTimeoutMs: opts.busyTimeoutMs ?? 5000 });
-    const store = new Store(db, "sqlite", file, opts.clock ?? systemClock);
     try {
       if (opts.migrate === false) await store.refuseNewerSchema();
       else await store.migrate();
     } catch (e) {
-      await db.destroy();
-      throw e;
+      await store.close();
+      throw store.dialect === "postgres" ? toStoreError(e, store.location) : e;
     }
     return store;
   }
 
-  /** Time for leases and records. SQLite lives on this host, so its time is this clock's. */
+  /**
+   * Time for records, schedules and retry delays: the injected clock (a ManualClock in tests). Leases
+   * are another matter: on PostgreSQL they are in the database's time (see `leaseNow`), so that workers
+   * and sweepers on hosts with skewed clocks agree on when a lease expired.
+   */
   now(): number {
     return this.clock.now();
   }
 
+  /**
+   * The SQL expression for "now" in lease arithmetic, with its parameters. SQLite lives on this host:
+   * its lease time is the clock's (tests move it with a ManualClock). PostgreSQL's is the server's
+   * clock, in epoch milliseconds, the same for every process on every host.
+   */
+  leaseNow(): { expr: string; params: number[] } {
+    return this.dialect === "postgres" ? { expr: PG_NOW_MS, params: [] } : { expr: "?", params: [this.now()] };
+  }
+
+  /** The current lease time (the database's on PostgreSQL). */
+  async leaseTime(): Promise<number> {
+    if (this.dialect === "sqlite") return this.now();
+    const r = await sql<{ now: number }>`select ${sql.raw(PG_NOW_MS)} as now`.execute(this.db);
+    return Number(r.rows[0]!.now);
+  }
+
   async close(): Promise<void> {
+    await this.notifier?.close();
     await this.db.destroy();
   }
 
   async migrate(): Promise<string[]> {
-    await this.refuseNewerSchema();
+    if (this.dialect === "postgres") {
+      // Several processes may start at once against a new database: one migrates, the others wait on a
+      // session advisory lock (keyed by the schema) and then find nothing left to do.
+      return this.db.connection().execute(async (conn) => {
+        await sql`select pg_advisory_lock(hashtext('sluice_migrate:' || current_schema()))`.execute(conn);
+        try {
+          // Kysely looks its tables up across every schema: name ours, or another schema's would do
+          const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(conn)).rows[0]!.s;
+          return await this.migrateWith(conn, schema);
+        } finally {
+          await sql`select pg_advisory_unlock(hashtext('sluice_migrate:' || current_schema()))`.execute(conn);
+        }
+      });
+    }
+    return this.migrateWith(this.db);
+  }
+
+  private async migrateWith(db: Kysely<Database>, schema?: string): Promise<string[]> {
+    await this.refuseNewerSchema(db);
     const migrator = new Migrator({
-      db: this.db,
+      db,
+      ...(schema ? { migrationTableSchema: schema } : {}),
       provider: migrationProvider(this.dialect),
       migrationTableName: MIGRATION_TABLE,
       migrationLockTableName: MIGRATION_LOCK_TABLE,
     });
     let { error, results } = await migrator.migrateToLatest();
-    if (error && /already exists/i.test(String((error as Error).message))) {
-      // Two processes opened a new database at once and the other one migrated it first (SQLite's
-      // migration lock table is created by the race itself): look again, there is nothing left to do.
+    for (let i = 0; i < 10 && error && /already exists/i.test(String((error as Error).message)); i++) {
+      // Several processes opened a new database at once and another one was migrating it (SQLite's
+      // migration lock table is created by the race itself): look again, until nothing is left to do.
+      await new Promise((r) => setTimeout(r, 20 + Math.random() * 50));
       ({ error, results } = await migrator.migrateToLatest());
     }
     if (error) throw toSluiceError(error);
     return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
   }
 
-  async refuseNewerSchema(): Promise<void> {
+  async refuseNewerSchema(db: Kysely<Database> = this.db): Promise<void> {
     let applied: string[];
     try {
-      const rows = await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)}`.execute(this.db);
+      if (this.dialect === "postgres") {
+        // a failed statement would abort the caller's transaction: look the table up first
+        const t = await sql<{ t: string | null }>`select to_regclass(${MIGRATION_TABLE}) as t`.execute(db);
+        if (t.rows[0]?.t == null) return;
+      }
+      const rows = await sql<{ name: string }>`select name from ${sql.table(MIGRATION_TABLE)}`.execute(db);
       applied = rows.rows.map((r) => r.name);
     } catch (e) {
       const err = toSluiceError(e);
       if (err.code === "DB_LOCKED" || err.code === "DB_CORRUPT") throw new SluiceError(err.code, `${this.location}: ${err.message}`, { cause: e });
+      if (this.dialect === "postgres") throw toStoreError(e, this.location);
       return; // no migration table yet: a new database
     }
     const unknown = applied.filter((n) => !MIGRATION_NAMES.includes(n));
@@ -241,10 +305,30 @@ export class Store {
     }
   }
 
-  /** Run `fn` in one write transaction (SQLite: BEGIN IMMEDIATE, so writers queue instead of deadlocking). */
+  /**
+   * Run `fn` in one write transaction. SQLite: BEGIN IMMEDIATE, so writers queue instead of
+   * deadlocking. PostgreSQL: READ COMMITTED; transitions lock the runs they change (`Tx.lockRuns`, in
+   * run-id order), claims skip locked rows. A deadlock, a serialization failure or a lost connection
+   * rolls the transaction back and runs `fn` again after a jittered backoff: `fn` must be safe to run
+   * again (start from fresh state inside it).
+   */
   async tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    if (this.dialect === "sqlite") return this.txOnce(fn, "begin immediate");
+    const started = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.txOnce(fn, "begin");
+      } catch (e) {
+        const kind = isRetryableTxError(e);
+        if (!kind || !retryAgain(kind, attempt, started)) throw toStoreError(e, this.location);
+        await new Promise((r) => setTimeout(r, retryDelayMs(kind, attempt)));
+      }
+    }
+  }
+
+  private txOnce<T>(fn: (tx: Tx) => Promise<T>, begin: "begin" | "begin immediate"): Promise<T> {
     return this.db.connection().execute(async (conn) => {
-      await sql`begin immediate`.execute(conn);
+      await sql.raw(begin).execute(conn);
       try {
         const result = await fn(new Tx(conn as unknown as Transaction<Database>, this));
         await sql`commit`.execute(conn);
@@ -361,24 +445,18 @@ export class Store {
   // ---- workers and leases ----------------------------------------------------------------------------
 
   async registerWorker(w: WorkerInfo): Promise<void> {
-    const now = this.now();
-    await this.db
-      .insertInto("workers")
-      .values({
-        worker_id: w.workerId,
-        hostname: this.hostname,
-        pid: process.pid,
-        queues: w.queues.join(","),
-        concurrency: w.concurrency,
-        started_at: now,
-        heartbeat_at: now,
-        state: "running",
-      })
-      .execute();
+    // heartbeat_at is lease time (the database's on PostgreSQL), like attempts' heartbeats
+    const now = this.leaseNow();
+    await this.exec(
+      `insert into workers (worker_id, hostname, pid, queues, concurrency, started_at, heartbeat_at, state)
+       values (?, ?, ?, ?, ?, ?, ${now.expr}, 'running')`,
+      [w.workerId, this.hostname, process.pid, w.queues.join(","), w.concurrency, this.now(), ...now.params],
+    );
   }
 
   async stopWorker(workerId: string): Promise<void> {
-    await this.db.updateTable("workers").set({ state: "stopped", heartbeat_at: this.now() }).where("worker_id", "=", workerId).execute();
+    const now = this.leaseNow();
+    await this.exec(`update workers set state = 'stopped', heartbeat_at = ${now.expr} where worker_id = ?`, [...now.params, workerId]);
   }
 
   /**
@@ -387,19 +465,24 @@ export class Store {
    * abort them.
    */
   async heartbeat(workerId: string, attemptIds: number[], leaseMs: number): Promise<number[]> {
-    const now = this.now();
-    await this.db.updateTable("workers").set({ heartbeat_at: now }).where("worker_id", "=", workerId).execute();
+    const now = this.leaseNow();
+    await this.exec(`update workers set heartbeat_at = ${now.expr} where worker_id = ?`, [...now.params, workerId]);
     if (attemptIds.length === 0) return [];
-    const renewed = await this.db
-      .updateTable("attempts")
-      .set({ heartbeat_at: now, lease_expires_at: now + leaseMs })
-      .where("attempt_id", "in", attemptIds)
-      .where("worker_id", "=", workerId)
-      .where("state", "=", "running")
-      .returning("attempt_id")
-      .execute();
-    const alive = new Set(renewed.map((r) => r.attempt_id));
+    // Fencing: only this worker's attempts that are still running are renewed. One that was cancelled,
+    // expired and swept, or taken over is missing from the result, and the worker aborts it.
+    const renewed = await this.exec<{ attempt_id: number }>(
+      `update attempts set heartbeat_at = ${now.expr}, lease_expires_at = ${now.expr} + ?
+        where attempt_id in (${marks(attemptIds.length)}) and worker_id = ? and state = 'running'
+        returning attempt_id`,
+      [...now.params, ...now.params, leaseMs, ...attemptIds, workerId],
+    );
+    const alive = new Set(renewed.rows.map((r) => Number(r.attempt_id)));
     return attemptIds.filter((id) => !alive.has(id));
+  }
+
+  /** Literal SQL on the pool (see Tx.exec). */
+  private exec<R>(text: string, params: readonly unknown[]): Promise<QueryResult<R>> {
+    return this.db.executeQuery<R>(CompiledQuery.raw(placeholders(this.dialect, text), params as unknown[]));
   }
 
   /** Workers on this host that registered as running: to detect ones whose process died. */
@@ -420,23 +503,51 @@ export class Store {
 
   /** Running attempts whose lease has expired, or whose worker is known dead (served by attempts_live). */
   async listLostAttempts(deadWorkerIds: string[]): Promise<{ attemptId: number; runId: string; workerId: string }[]> {
-    const now = this.now();
-    // literal state: lets SQLite use the partial index attempts_live
-    let q = this.db.selectFrom("attempts").select(["attempt_id", "run_id", "worker_id"]).where(sql<boolean>`state = 'running'`);
-    q = deadWorkerIds.length
-      ? q.where((eb) => eb.or([eb("lease_expires_at", "<", now), eb("worker_id", "in", deadWorkerIds)]))
-      : q.where("lease_expires_at", "<", now);
-    const rows = await q.execute();
-    return rows.map((r) => ({ attemptId: r.attempt_id, runId: r.run_id, workerId: r.worker_id }));
+    const now = this.leaseNow();
+    // literal state: lets SQLite use the partial index attempts_live; lease time from leaseNow (the
+    // database's on PostgreSQL: a lease expires at the same instant for every host)
+    const r = await this.exec<{ attempt_id: number; run_id: string; worker_id: string }>(
+      `select attempt_id, run_id, worker_id from attempts
+        where state = 'running' and (lease_expires_at < ${now.expr}${deadWorkerIds.length ? ` or worker_id in (${marks(deadWorkerIds.length)})` : ""})`,
+      [...now.params, ...deadWorkerIds],
+    );
+    return r.rows.map((x) => ({ attemptId: Number(x.attempt_id), runId: x.run_id, workerId: x.worker_id }));
   }
 }
 
 /** The write side, bound to one open transaction. */
 export class Tx {
+  /** Runs this transaction holds locked (PostgreSQL). */
+  private readonly locked = new Set<string>();
+
   constructor(
     readonly db: Transaction<Database>,
     private readonly store: Store,
   ) {}
+
+  get dialect(): DialectName {
+    return this.store.dialect;
+  }
+
+  /**
+   * Lock runs for the rest of the transaction before reading and changing their task instances
+   * (PostgreSQL: FOR UPDATE, in run-id order, so that two transactions lock a set of runs in one order;
+   * a transaction that needs another run later may still deadlock, and `Store.tx` runs it again). This
+   * makes transitions of one run serial, as SQLite's single writer makes them; claims skip the locked
+   * runs' rows. A no-op on SQLite.
+   */
+  async lockRuns(runIds: Iterable<string>): Promise<void> {
+    if (this.store.dialect !== "postgres") return;
+    const ids = [...new Set(runIds)].filter((id) => !this.locked.has(id)).sort();
+    if (ids.length === 0) return;
+    await this.exec(`select run_id from runs where run_id in (${marks(ids.length)}) order by run_id for update`, ids);
+    for (const id of ids) this.locked.add(id);
+  }
+
+  /** Tell other processes that work may be ready (PostgreSQL NOTIFY, delivered at commit; SQLite: nothing). */
+  async notifyWake(): Promise<void> {
+    if (this.store.notifier) await this.exec(`select pg_notify(?, ?)`, [this.store.notifier.channel, this.store.notifier.senderId]);
+  }
 
   /**
    * Hot-path statements are literal SQL (pg-boss style): building them with Kysely on every call cost
@@ -636,7 +747,7 @@ export class Tx {
       const where =
         chunk.length === 1
           ? "run_id = ? and task_id = ? and map_index = ?"
-          : `(run_id, task_id, map_index) in (values ${Array.from({ length: chunk.length }, () => "(?, ?, ?)").join(", ")})`;
+          : `(run_id, task_id, map_index) in (values ${keyRows(this.store.dialect, chunk.length)})`;
       await this.exec(`update task_instances set ${assign} where ${where}`, [...values, ...chunk.flatMap((k) => [k.runId, k.taskId, k.mapIndex])]);
     }
   }
@@ -650,38 +761,15 @@ export class Tx {
    * a lease. SQLite has one writer at a time, so the select-then-update cannot race; the PostgreSQL dialect
    * adds FOR UPDATE SKIP LOCKED.
    */
-  async claimReady(opts: { workerId: string; limit: number; leaseMs: number; runId?: string; backfillId?: number }): Promise<ClaimedAttempt[]> {
+  async claimReady(opts: CapacityClaim & { leaseMs: number }): Promise<ClaimedAttempt[]> {
     if (opts.limit <= 0) return [];
     const now = this.now();
-    // The state list is literal so that SQLite can use the partial indexes task_instances_ready(_run).
-    const ready = (
-      await this.exec<{
-        run_id: string;
-        task_id: string;
-        map_index: number;
-        try_number: number;
-        try_base: number;
-        state: string;
-        attempt_id: number | null;
-        poke_count: number;
-        dag_id: string;
-        dag_version: string;
-        logical_date: number;
-        params: string;
-        data_interval_start: number | null;
-        data_interval_end: number | null;
-      }>(
-        `select ti.run_id, ti.task_id, ti.map_index, ti.try_number, ti.try_base, ti.state, ti.attempt_id, ti.poke_count,
-                r.dag_id, r.dag_version, r.logical_date, r.params,
-                r.data_interval_start, r.data_interval_end
-           from task_instances ti join runs r on r.run_id = ti.run_id
-          where ti.state in ('scheduled', 'up_for_retry', 'up_for_reschedule') and ti.ready_at <= ? and r.state = 'running'
-                ${opts.runId ? "and ti.run_id = ?" : ""} ${opts.backfillId !== undefined ? "and r.backfill_id = ?" : ""}
-          order by ti.priority desc, ti.ready_at
-          limit ?`,
-        [now, ...(opts.runId ? [opts.runId] : []), ...(opts.backfillId !== undefined ? [opts.backfillId] : []), opts.limit],
-      )
-    ).rows;
+    const pg = this.store.dialect === "postgres";
+    const lease = this.store.leaseNow();
+    // HOOK (decision 0010): capacity.ts chooses the ready rows — queues, pools, maxActiveTasks,
+    // maxActiveTisPerDag, resources, priority and fairness between DAGs — inside this transaction; on
+    // PostgreSQL it locks them FOR UPDATE SKIP LOCKED (CLAIM_LOCKS_PG) after serialising on the pool rows.
+    const ready = await selectClaimable(this.db, this.store.dialect, opts, now, CLAIM_LOCKS_PG);
     if (ready.length === 0) return [];
     const host = this.store.hostname;
     // A sensor's next poke continues its try: the attempt it waits in runs again, with the same id and try
@@ -691,21 +779,21 @@ export class Tx {
     if (repoke.size > 0) {
       const again = [...repoke];
       await this.exec(
-        `update attempts set state = 'running', worker_id = ?, hostname = ?, pid = ?, heartbeat_at = ?, lease_expires_at = ?
+        `update attempts set state = 'running', worker_id = ?, hostname = ?, pid = ?, heartbeat_at = ${lease.expr}, lease_expires_at = ${lease.expr} + ?
           where state = 'up_for_reschedule' and attempt_id in (${marks(again.length)})`,
-        [opts.workerId, host, process.pid, now, now + opts.leaseMs, ...again.map((r) => r.attempt_id)],
+        [opts.workerId, host, process.pid, ...lease.params, ...lease.params, opts.leaseMs, ...again.map((r) => r.attempt_id)],
       );
       await this.exec(
         `update task_instances set state = 'running', ready_at = null
-          where (run_id, task_id, map_index) in (values ${again.map(() => "(?, ?, ?)").join(", ")})`,
+          where (run_id, task_id, map_index) in (values ${keyRows(this.store.dialect, again.length)})`,
         again.flatMap((r) => [r.run_id, r.task_id, r.map_index]),
       );
     }
     const inserted = rows.length === 0 ? { rows: [] } : await this.exec<{ attempt_id: number; run_id: string; task_id: string; map_index: number }>(
       `insert into attempts (run_id, task_id, map_index, try_number, try_base, state, worker_id, hostname, pid, started_at, heartbeat_at, lease_expires_at)
-       values ${rows.map(() => "(?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)").join(", ")}
+       values ${rows.map(() => `(?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ${lease.expr}, ${lease.expr} + ?)`).join(", ")}
        returning attempt_id, run_id, task_id, map_index`,
-      rows.flatMap((r) => [r.run_id, r.task_id, r.map_index, r.try_number + 1, r.try_base, opts.workerId, host, process.pid, now, now, now + opts.leaseMs]),
+      rows.flatMap((r) => [r.run_id, r.task_id, r.map_index, r.try_number + 1, r.try_base, opts.workerId, host, process.pid, now, ...lease.params, ...lease.params, opts.leaseMs]),
     );
     // One statement for all claimed rows; the subquery finds each row's new attempt (SET sees old values).
     if (rows.length > 0) await this.exec(
@@ -714,10 +802,10 @@ export class Tx {
               attempt_id = (select a.attempt_id from attempts a
                              where a.run_id = task_instances.run_id and a.task_id = task_instances.task_id
                                and a.map_index = task_instances.map_index and a.try_number = task_instances.try_number + 1)
-        where ${rows.length === 1 ? "run_id = ? and task_id = ? and map_index = ?" : `(run_id, task_id, map_index) in (values ${rows.map(() => "(?, ?, ?)").join(", ")})`}`,
+        where ${rows.length === 1 ? "run_id = ? and task_id = ? and map_index = ?" : `(run_id, task_id, map_index) in (values ${keyRows(this.store.dialect, rows.length)})`}`,
       [now, ...rows.flatMap((r) => [r.run_id, r.task_id, r.map_index])],
     );
-    const ids = new Map(inserted.rows.map((r) => [`${r.run_id}\0${r.task_id}\0${r.map_index}`, r.attempt_id]));
+    const ids = new Map(inserted.rows.map((r) => [`${r.run_id}\0${r.task_id}\0${r.map_index}`, Number(r.attempt_id)]));
     const paramsCache = new Map<string, Record<string, unknown>>();
     return ready.map((r) => {
       let params = paramsCache.get(r.params);
@@ -833,6 +921,24 @@ export class Tx {
 /** One row of `endAttempts`' VALUES list; PostgreSQL needs the types spelled out. */
 const END_VALUES_SQLITE = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const END_VALUES_PG = "(?::bigint, ?::text, ?::bigint, ?::text, ?::text, ?::text, ?::integer, ?::bytea, ?::text, ?::bigint)";
+
+/**
+ * PostgreSQL's claim locks. The task instances: FOR UPDATE SKIP LOCKED, so that claimers never wait for
+ * each other and never take the same row (graphile-worker's getJobs). Their runs: FOR KEY SHARE, which
+ * conflicts only with the FOR UPDATE that transitions take on a run (`Tx.lockRuns`): a claim skips the
+ * ready rows of a run being cancelled or cleared at this instant instead of racing with it, and claims
+ * never block each other on the run row.
+ */
+const CLAIM_LOCKS_PG = "for update of ti skip locked for key share of r skip locked";
+
+/** Epoch milliseconds of PostgreSQL's clock (lease time; clock_timestamp: now, not the transaction's start). */
+const PG_NOW_MS = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+
+/** `n` rows of (run_id, task_id, map_index) for `in (values …)`; PostgreSQL needs the integer spelled out. */
+function keyRows(dialect: DialectName, n: number): string {
+  const row = dialect === "postgres" ? "(?, ?, ?::integer)" : "(?, ?, ?)";
+  return Array.from({ length: n }, () => row).join(", ");
+}
 
 function marks(n: number): string {
   return Array.from({ length: n }, () => "?").join(", ");

@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import type { ArtifactStore } from "../artifacts/artifactStore.js";
 import { encodeOutput } from "../artifacts/serialize.js";
-import type { Clock } from "../core/clock.js";
+import { systemClock, type Clock } from "../core/clock.js";
 import type { TaskSpec } from "../core/dagSpec.js";
 import { AssetMetadataCollector } from "../core/assets.js";
 import { mapItem } from "../core/mapping.js";
@@ -20,14 +20,19 @@ import type { Executor } from "../executors/executor.js";
 import { inProcessExecutor } from "../executors/inProcess.js";
 import { pythonExecutor } from "../executors/python.js";
 import { shellExecutor } from "../executors/shell.js";
+import type { Capacity } from "../core/resources.js";
+import { DEFAULT_POOL, requirePool } from "../store/capacity.js";
 import type { AttemptEnd, ClaimedAttempt, Store } from "../store/store.js";
 import { AttemptLog, attemptLogPath } from "./attemptLog.js";
+import { HeartbeatThread } from "./heartbeatThread.js";
+import { declareResources, markDraining } from "../store/processes.js";
 
 /**
  * How a finished attempt ended, as reported by a worker (or by the engine for a lost worker). A sensor's
  * poke that found its condition unmet reports `up_for_reschedule`: its attempt waits for the next poke.
  */
 export interface AttemptResult extends Omit<AttemptEnd, "state"> {
+  /** `interrupted`: handed back by a draining worker (SIGTERM); the task instance is scheduled again at once. */
   state: AttemptEnd["state"] | "up_for_reschedule";
   /** branch tasks: the direct downstream task ids to follow. */
   follow?: string[] | null;
@@ -49,6 +54,10 @@ export interface ClaimRequest {
   runId?: string;
   /** Only task instances of this backfill's runs (`sluice backfill`). */
   backfillId?: number;
+  /** Only task instances of these queues; null or absent: every queue. */
+  queues?: readonly string[] | null;
+  /** Only task instances whose resource requests fit what this worker's running ones leave. */
+  resources?: Capacity | null;
 }
 
 /** What a task of a run sees of what triggered it (ctx.event, ctx.triggeringAssetEvents). */
@@ -87,17 +96,38 @@ export interface WorkerOptions {
   inlineOutputLimit: number;
   logsDir: string;
   python: string;
+  /** The queues this worker serves (`--queues`); absent: every queue (`sluice dev`, `sluice run`). */
   queues?: string[];
+  /** The capacity it declares (`--resources`); absent: no resource limit. */
+  resources?: Capacity;
   runId?: string;
   backfillId?: number;
   /** Fallback poll for work created by other processes (SQLite has no cross-process notifications). */
   pollMs?: number;
+  /**
+   * The store's URL: heartbeats then run in a worker thread with its own connection (heartbeatThread.ts),
+   * off the event loop that in-process tasks may block. Without it (or with an injected clock, whose time
+   * the thread could not see) they run on this thread's event loop.
+   */
+  databaseUrl?: string;
+  busyTimeoutMs?: number;
+}
+
+export interface StopOptions {
+  /**
+   * Drain: running attempts get this long to finish; the rest are handed back (ended as `interrupted`,
+   * their task instances scheduled again at once, not counted against retries). Default: wait for all.
+   */
+  graceMs?: number;
 }
 
 interface Running {
   attempt: ClaimedAttempt;
   controller: AbortController;
 }
+
+/** How soon a worker looks again at due work that limits kept it from claiming. */
+const BLOCKED_BACKOFF_MS = 250;
 
 /** Workers of this process: a dead process's worker may have had our pid (containers reuse pid 1). */
 const LOCAL_WORKERS = new Set<string>();
@@ -119,6 +149,7 @@ export class Worker {
   /** The first error of the pump itself (store unavailable, ...); surfaced by `stop()` and `failed()`. */
   private fatal: unknown = null;
   private onFatal: ((e: unknown) => void)[] = [];
+  private heartbeats: HeartbeatThread | null = null;
 
   constructor(
     private readonly host: WorkerHost,
@@ -127,28 +158,76 @@ export class Worker {
 
   async start(): Promise<void> {
     LOCAL_WORKERS.add(this.workerId);
-    await this.host.store.registerWorker({ workerId: this.workerId, queues: this.opts.queues ?? ["default"], concurrency: this.opts.concurrency });
+    await this.host.store.registerWorker({ workerId: this.workerId, queues: this.opts.queues ?? ["*"], concurrency: this.opts.concurrency });
+    if (this.opts.resources) await declareResources(this.host.store.db, this.workerId, this.opts.resources);
     this.cleanups.push(this.host.onWake((except) => except !== this.workerId && this.pump()));
     this.cleanups.push(this.host.onAbort((ids, reason) => ids.forEach((id) => this.running.get(id)?.controller.abort(reason))));
-    const hb = setInterval(() => void this.heartbeat(), this.opts.heartbeatMs);
-    hb.unref();
-    this.cleanups.push(() => clearInterval(hb));
+    if (this.opts.databaseUrl && this.host.clock === systemClock && this.host.store.location !== ":memory:") {
+      this.heartbeats = HeartbeatThread.start(
+        {
+          databaseUrl: this.opts.databaseUrl,
+          busyTimeoutMs: this.opts.busyTimeoutMs ?? 5000,
+          workerId: this.workerId,
+          leaseMs: this.opts.leaseMs,
+          heartbeatMs: this.opts.heartbeatMs,
+        },
+        (lost) => this.abortLost(lost),
+        (e) => this.fail(e),
+      );
+    } else {
+      const hb = setInterval(() => void this.heartbeat(), this.opts.heartbeatMs);
+      hb.unref();
+      this.cleanups.push(() => clearInterval(hb));
+    }
     // Not unref'd: a started worker keeps its process alive until stop() (its other timers are unref'd).
     const poll = setInterval(() => this.pump(), this.opts.pollMs ?? 1000);
     this.cleanups.push(() => clearInterval(poll));
     this.pump();
   }
 
-  /** Stop claiming; wait for running attempts to finish and their ends to be recorded. */
-  async stop(): Promise<void> {
+  /**
+   * Stop claiming; wait for running attempts to finish and their ends to be recorded. With a grace
+   * period (SIGTERM), attempts still running when it ends are handed back: another worker restarts them
+   * at once instead of after their lease.
+   */
+  async stop(opts: StopOptions = {}): Promise<void> {
     this.stopping = true;
     for (const c of this.cleanups.splice(0)) c();
     this.retryTimer?.();
-    while (this.running.size > 0 || this.results.length > 0 || this.pumping) {
-      await new Promise<void>((resolve) => (this.idle = { resolve }));
+    if (opts.graceMs !== undefined) await markDraining(this.host.store.db, this.workerId).catch(() => undefined);
+    let graceOver = false;
+    const grace = opts.graceMs === undefined ? null : setTimeout(() => {
+      graceOver = true;
+      this.handBack();
+    }, opts.graceMs);
+    try {
+      while (this.running.size > 0 || this.results.length > 0 || this.pumping) {
+        await new Promise<void>((resolve) => (this.idle = { resolve }));
+        if (graceOver && this.running.size > 0) this.handBack();
+      }
+    } finally {
+      if (grace) clearTimeout(grace);
     }
+    await this.heartbeats?.stop();
+    this.heartbeats = null;
     await this.host.store.stopWorker(this.workerId);
     if (this.fatal) throw this.fatal;
+  }
+
+  /**
+   * The grace period is over: abort what still runs and record it as interrupted now, without waiting
+   * for the task's code to notice (an in-process task may ignore its signal). A late result is dropped.
+   */
+  private handBack(): void {
+    const reason = new SluiceError("INTERRUPTED", "the worker was stopped (SIGTERM) before this attempt finished; handed back to run again");
+    const now = this.host.clock.now();
+    for (const [id, r] of this.running) {
+      this.running.delete(id);
+      this.heartbeats?.untrack([id]);
+      r.controller.abort(reason);
+      this.results.push({ attemptId: id, state: "interrupted", endedAt: now, errorCode: reason.code, errorMessage: reason.message });
+    }
+    this.pump();
   }
 
   /**
@@ -195,6 +274,8 @@ export class Worker {
                 workerId: this.workerId,
                 limit: free,
                 leaseMs: this.opts.leaseMs,
+                queues: this.opts.queues ?? null,
+                resources: this.opts.resources ?? null,
                 ...(this.opts.runId ? { runId: this.opts.runId } : {}),
                 ...(this.opts.backfillId !== undefined ? { backfillId: this.opts.backfillId } : {}),
               }
@@ -205,16 +286,21 @@ export class Worker {
         if (claimed.length === 0 && free > 0) await this.armRetryTimer();
       } while (this.again || this.results.length > 0);
     } catch (e) {
-      if (!this.fatal) {
-        this.fatal = e;
-        for (const reject of this.onFatal.splice(0)) reject(e);
-      }
-      this.stopping = true;
-      this.abortAll(new SluiceError("INTERNAL", `worker stopped: ${(e as Error).message}`));
+      this.fail(e);
     } finally {
       this.pumping = false;
       this.notifyIdle();
     }
+  }
+
+  /** The worker cannot go on (store unavailable, heartbeat thread dead): stop claiming and abort its tasks. */
+  private fail(e: unknown): void {
+    if (!this.fatal) {
+      this.fatal = e;
+      for (const reject of this.onFatal.splice(0)) reject(e);
+    }
+    this.stopping = true;
+    this.abortAll(new SluiceError("INTERNAL", `worker stopped: ${(e as Error).message}`));
   }
 
   private notifyIdle(): void {
@@ -234,18 +320,22 @@ export class Worker {
     this.retryTimer = null;
     if (at === null) return;
     const wait = at - this.host.clock.now();
-    if (wait <= 0) {
-      this.again = true;
-      return;
-    }
-    this.retryTimer = this.host.clock.setTimer(wait, () => this.pump());
+    // Due but not claimed: blocked by a limit (pool, queue, maxActiveTasks, resources) until something
+    // ends — here that pumps at once; in another process, the poll or a short backoff finds it. Claiming
+    // again at once would spin without yielding to the event loop (SQLite answers synchronously).
+    this.retryTimer = this.host.clock.setTimer(wait > 0 ? wait : BLOCKED_BACKOFF_MS, () => this.pump());
   }
 
   private launch(a: ClaimedAttempt): void {
     const controller = new AbortController();
-    this.running.set(a.attemptId, { attempt: a, controller });
+    const entry: Running = { attempt: a, controller };
+    this.running.set(a.attemptId, entry);
+    this.heartbeats?.track([a.attemptId]);
     void this.execute(a, controller).then((result) => {
+      // handed back at the end of a drain: its end is recorded already
+      if (this.running.get(a.attemptId) !== entry) return;
       this.running.delete(a.attemptId);
+      this.heartbeats?.untrack([a.attemptId]);
       this.results.push(result);
       this.pumpSoon();
     });
@@ -274,6 +364,7 @@ export class Worker {
     try {
       resolved = await this.host.resolveTask(a);
       const { task, impl, dagFile } = resolved;
+      if (task.pool !== null && task.pool !== DEFAULT_POOL) await requirePool(this.host.store.db, task.pool, a.dagId, task.id);
       if (task.timeoutMs !== null) {
         const ms = task.timeoutMs;
         cancelTimeout = clock.setTimer(ms, () =>
@@ -325,7 +416,7 @@ export class Worker {
         errorMessage: rec.message,
         errorStack: rec.stack ?? null,
         exitCode: rec.exitCode ?? null,
-        noRetry: rec.code === "CANCELLED" || rec.code === "LEASE_LOST",
+        noRetry: rec.code === "CANCELLED" || rec.code === "LEASE_LOST" || rec.code === "POOL_NOT_FOUND",
       };
     } finally {
       cancelTimeout?.();
@@ -373,14 +464,19 @@ export class Worker {
     return inputs;
   }
 
+  /** Heartbeat on this thread's event loop: only without a heartbeat thread (injected clocks, in-memory stores). */
   private async heartbeat(): Promise<void> {
     try {
-      const lost = await this.host.store.heartbeat(this.workerId, [...this.running.keys()], this.opts.leaseMs);
-      for (const id of lost) {
-        this.running.get(id)?.controller.abort(new SluiceError("LEASE_LOST", "this attempt is no longer current (its run was cancelled or its lease expired); stopping it"));
-      }
+      this.abortLost(await this.host.store.heartbeat(this.workerId, [...this.running.keys()], this.opts.leaseMs));
     } catch {
       // a failed heartbeat is retried at the next interval; the lease outlives several of them
+    }
+  }
+
+  /** Fencing: these attempts are no longer ours (cancelled, or expired and taken over); stop them. */
+  private abortLost(attemptIds: number[]): void {
+    for (const id of attemptIds) {
+      this.running.get(id)?.controller.abort(new SluiceError("LEASE_LOST", "this attempt is no longer current (its run was cancelled or its lease expired); stopping it"));
     }
   }
 }

@@ -1,11 +1,13 @@
 /**
- * The engine through the public embedding API (`sluice/runtime`), on a real SQLite file, with a
+ * The engine through the public embedding API (`sluice/runtime`), on a real SQLite file and on a real
+ * PostgreSQL schema (the same tests), with a
  * ManualClock where time matters: retry delays, timeouts and run timeouts are then exact, not "roughly".
  * Plus many runs at once in one process, checked against the invariants of the recorded history.
  */
 import assert from "node:assert/strict";
-import { after, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { ManualClock, Sluice, loadConfig } from "sluice/runtime";
+import { dialects } from "../dialects.js";
 import { sandbox, waitFor } from "../helpers.js";
 
 const sb = sandbox("sluice-api-");
@@ -44,180 +46,193 @@ export const runTimeout = dag("run_timeout", { runTimeout: "1h" }, (d) => {
 `,
 );
 
-async function open(clock?: ManualClock): Promise<Sluice> {
-  return Sluice.open(loadConfig({ home: sb.home, dags: sb.dags }, {}), clock ? { clock } : {});
-}
-
 /** Let the event loop run a little (a wall-clock pause: the ManualClock does not move). */
 const pause = (ms = 300) => new Promise((r) => setTimeout(r, ms));
 
-test("retry delays follow the backoff exactly: 5m, 10m, 20m; no retry starts a millisecond early", async () => {
-  const clock = new ManualClock(Date.UTC(2026, 0, 1));
-  const s = await open(clock);
-  try {
-    assert.deepEqual(s.bag.errors, []);
-    const done = s.run("backoff");
-    let runId = "";
-    for (const [i, delay] of [5 * MIN, 10 * MIN, 20 * MIN].entries()) {
-      const tryNumber = i + 1;
-      await waitFor(async () => {
-        runId ||= (await s.store.listRuns({ dagId: "backoff", limit: 1 }))[0]?.runId ?? "";
-        const ti = runId ? (await s.store.listTaskInstances(runId))[0] : undefined;
-        return ti?.state === "up_for_retry" && ti.tryNumber === tryNumber;
-      }, 30_000, `attempt ${tryNumber} to fail`);
-      const ti = (await s.store.listTaskInstances(runId))[0]!;
-      const failed = (await s.store.listAttempts(runId)).at(-1)!;
-      assert.equal(failed.tryNumber, tryNumber);
-      assert.equal(ti.readyAt! - failed.endedAt!, delay, `delay after try ${tryNumber}`);
-      clock.advance(delay - 1);
-      await pause();
-      assert.equal((await s.store.listAttempts(runId)).length, tryNumber, "a retry started before its delay");
-      clock.advance(1);
-    }
-    const summary = await done;
-    assert.equal(summary.state, "success");
-    assert.equal(summary.tasks[0]!.attempts, 4);
-    const attempts = await s.store.listAttempts(summary.runId);
-    const gaps = attempts.slice(1).map((a, i) => a.startedAt - attempts[i]!.endedAt!);
-    assert.deepEqual(gaps, [5 * MIN, 10 * MIN, 20 * MIN]);
-  } finally {
-    await s.close();
-  }
-});
-
-test("maxRetryDelay caps exponential backoff: 1h, 90m, 90m", async () => {
-  const clock = new ManualClock(Date.UTC(2026, 1, 1));
-  const s = await open(clock);
-  try {
-    const done = s.run("capped");
-    let runId = "";
-    for (const [i, delay] of [60 * MIN, 90 * MIN, 90 * MIN].entries()) {
-      await waitFor(async () => {
-        runId ||= (await s.store.listRuns({ dagId: "capped", limit: 1 }))[0]?.runId ?? "";
-        const ti = runId ? (await s.store.listTaskInstances(runId))[0] : undefined;
-        return ti?.state === "up_for_retry" && ti.tryNumber === i + 1;
-      }, 30_000, `attempt ${i + 1} to fail`);
-      const ti = (await s.store.listTaskInstances(runId))[0]!;
-      assert.equal(ti.readyAt! - clock.now(), delay);
-      clock.advance(delay);
-    }
-    const summary = await done;
-    assert.equal(summary.state, "failed");
-    assert.equal(summary.tasks[0]!.attempts, 4, "retries + 1 attempts, no more");
-  } finally {
-    await s.close();
-  }
-});
-
-test("an execution timeout fires exactly at its duration of clock time", async () => {
-  const clock = new ManualClock(Date.UTC(2026, 2, 1));
-  const s = await open(clock);
-  try {
-    const done = s.run("timeout");
-    await waitFor(async () => {
-      const run = (await s.store.listRuns({ dagId: "timeout", limit: 1 }))[0];
-      return run !== undefined && (await s.store.listAttempts(run.runId)).length === 1;
-    }, 30_000, "the task to start");
-    clock.advance(10 * MIN - 1);
-    await pause();
-    const runId = (await s.store.listRuns({ dagId: "timeout", limit: 1 }))[0]!.runId;
-    assert.equal((await s.store.listAttempts(runId))[0]!.state, "running", "timed out early");
-    clock.advance(1);
-    const summary = await done;
-    assert.equal(summary.state, "failed");
-    const [a] = await s.store.listAttempts(runId);
-    assert.equal(a!.errorCode, "TIMEOUT");
-    assert.equal(a!.endedAt! - a!.startedAt, 10 * MIN);
-  } finally {
-    await s.close();
-  }
-});
-
-test("a run timeout fails the run at its duration of clock time, with a reason", async () => {
-  const clock = new ManualClock(Date.UTC(2026, 3, 1));
-  const s = await open(clock);
-  try {
-    const done = s.run("run_timeout");
-    await waitFor(async () => {
-      const run = (await s.store.listRuns({ dagId: "run_timeout", limit: 1 }))[0];
-      return run !== undefined && (await s.store.listAttempts(run.runId)).length === 1;
-    }, 30_000, "the task to start");
-    const runId = (await s.store.listRuns({ dagId: "run_timeout", limit: 1 }))[0]!.runId;
-    clock.advance(60 * MIN - 1);
-    await pause();
-    assert.equal((await s.store.getRun(runId))!.state, "running", "the run timed out early");
-    clock.advance(1);
-    const summary = await done;
-    assert.equal(summary.state, "failed");
-    assert.equal(summary.stateReason, "run timed out after 1h0m0s");
-    assert.deepEqual(
-      summary.tasks.map((t) => [t.taskId, t.state]),
-      [
-        ["hangs", "failed"],
-        ["after", "skipped"],
-      ],
-    );
-    const run = (await s.store.getRun(runId))!;
-    assert.equal(run.endedAt! - run.startedAt!, 60 * MIN);
-    assert.equal((await s.store.listAttempts(runId))[0]!.errorCode, "TIMEOUT");
-  } finally {
-    await s.close();
-  }
-});
-
-test("many runs at once in one process: every run ends, and the history keeps the invariants", async () => {
-  sb.write(
-    "busy.ts",
-    `import { dag } from "sluice";
-import { z } from "zod";
-// deterministic "random" failures from the run's seed, so that some runs fail and some retry
-export default dag("busy", { params: z.object({ seed: z.number() }), defaults: { retries: 2, retryDelay: "5ms" } }, (d) => {
-  const items = d.task("items", async (_i, ctx) => Array.from({ length: 3 + (ctx.params.seed % 4) }, (_, i) => i));
-  const work = d.map("work", { over: { i: items } }, async ({ i }, ctx) => {
-    await new Promise((r) => setTimeout(r, (i * 7 + ctx.params.seed) % 15));
-    if ((i + ctx.params.seed + ctx.attempt) % 4 === 0) throw new Error("unlucky " + i);
-    if ((i * ctx.params.seed) % 11 === 5) throw new Error("doomed " + i);
-    return i;
+// The same engine tests on SQLite and on PostgreSQL (a fresh schema, dropped at the end).
+for (const d of dialects(5)) {
+  describe(`on ${d.name}`, { skip: d.skip }, () => {
+  let db: { url: string; cleanup(): Promise<void> } | null = null;
+  before(async () => {
+    if (!d.skip) db = await d.fresh(sb.dir);
   });
-  d.task("total", { inputs: { work } }, async ({ work }) => work.reduce((a, b) => a + b, 0));
-  d.task("always_report", { inputs: { work }, triggerRule: "all_done" }, async ({ work }) => work?.filter((w) => w === undefined).length);
-});
-`,
-  );
-  const s = await open();
-  try {
-    const seeds = Array.from({ length: 12 }, (_, i) => i + 1);
-    const summaries = await Promise.all(seeds.map((seed) => s.run("busy", { params: { seed } })));
-    const states = summaries.map((x) => x.state);
-    assert.ok(states.every((x) => x === "success" || x === "failed"), `every run ends: ${states.join(",")}`);
-    assert.ok(states.includes("success") && states.includes("failed"), `the seeds give both outcomes: ${states.join(",")}`);
-    for (const sum of summaries) {
-      const run = (await s.store.getRun(sum.runId))!;
-      assert.equal(run.unfinished, 0);
-      const tis = await s.store.listTaskInstances(sum.runId);
-      const attempts = await s.store.listAttempts(sum.runId);
-      assert.ok(tis.every((t) => ["success", "failed", "skipped", "upstream_failed"].includes(t.state)), `${sum.runId}: unfinished task instances`);
-      assert.ok(attempts.every((a) => a.state !== "running"), `${sum.runId}: running attempts in a finished run`);
-      for (const t of tis) {
-        const mine = attempts.filter((a) => a.taskId === t.taskId && a.mapIndex === t.mapIndex);
-        assert.equal(mine.length, t.tryNumber, `${t.taskId}[${t.mapIndex}]: try number vs attempts`);
-        assert.ok(mine.length <= 3, `${t.taskId}[${t.mapIndex}]: ${mine.length} attempts > retries + 1`);
-        assert.deepEqual(
-          mine.map((a) => a.tryNumber),
-          mine.map((_, i) => i + 1),
-        );
-        mine.slice(0, -1).forEach((a) => assert.equal(a.state, "failed"));
-        if (t.state === "success") assert.equal(mine.at(-1)?.state, "success");
-        // attempts of one instance never overlap in time
-        for (let i = 1; i < mine.length; i++) assert.ok(mine[i]!.startedAt >= mine[i - 1]!.endedAt!);
-      }
-      // the all_done report always runs; the run failed exactly when some map index failed
-      assert.equal(tis.find((t) => t.taskId === "always_report")!.state, "success");
-      const failedWork = tis.filter((t) => t.taskId === "work" && t.state === "failed").length;
-      assert.equal(sum.state, failedWork > 0 ? "failed" : "success");
-      assert.equal(tis.find((t) => t.taskId === "total")!.state, failedWork > 0 ? "upstream_failed" : "success");
-    }
-  } finally {
-    await s.close();
+  after(async () => {
+    await db?.cleanup();
+  });
+
+  async function open(clock?: ManualClock): Promise<Sluice> {
+    return Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: db!.url }, { SLUICE_DB_POOL_SIZE: "4" }), clock ? { clock } : {});
   }
-});
+
+  test("retry delays follow the backoff exactly: 5m, 10m, 20m; no retry starts a millisecond early", async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const s = await open(clock);
+    try {
+      assert.deepEqual(s.bag.errors, []);
+      const done = s.run("backoff");
+      let runId = "";
+      for (const [i, delay] of [5 * MIN, 10 * MIN, 20 * MIN].entries()) {
+        const tryNumber = i + 1;
+        await waitFor(async () => {
+          runId ||= (await s.store.listRuns({ dagId: "backoff", limit: 1 }))[0]?.runId ?? "";
+          const ti = runId ? (await s.store.listTaskInstances(runId))[0] : undefined;
+          return ti?.state === "up_for_retry" && ti.tryNumber === tryNumber;
+        }, 30_000, `attempt ${tryNumber} to fail`);
+        const ti = (await s.store.listTaskInstances(runId))[0]!;
+        const failed = (await s.store.listAttempts(runId)).at(-1)!;
+        assert.equal(failed.tryNumber, tryNumber);
+        assert.equal(ti.readyAt! - failed.endedAt!, delay, `delay after try ${tryNumber}`);
+        clock.advance(delay - 1);
+        await pause();
+        assert.equal((await s.store.listAttempts(runId)).length, tryNumber, "a retry started before its delay");
+        clock.advance(1);
+      }
+      const summary = await done;
+      assert.equal(summary.state, "success");
+      assert.equal(summary.tasks[0]!.attempts, 4);
+      const attempts = await s.store.listAttempts(summary.runId);
+      const gaps = attempts.slice(1).map((a, i) => a.startedAt - attempts[i]!.endedAt!);
+      assert.deepEqual(gaps, [5 * MIN, 10 * MIN, 20 * MIN]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("maxRetryDelay caps exponential backoff: 1h, 90m, 90m", async () => {
+    const clock = new ManualClock(Date.UTC(2026, 1, 1));
+    const s = await open(clock);
+    try {
+      const done = s.run("capped");
+      let runId = "";
+      for (const [i, delay] of [60 * MIN, 90 * MIN, 90 * MIN].entries()) {
+        await waitFor(async () => {
+          runId ||= (await s.store.listRuns({ dagId: "capped", limit: 1 }))[0]?.runId ?? "";
+          const ti = runId ? (await s.store.listTaskInstances(runId))[0] : undefined;
+          return ti?.state === "up_for_retry" && ti.tryNumber === i + 1;
+        }, 30_000, `attempt ${i + 1} to fail`);
+        const ti = (await s.store.listTaskInstances(runId))[0]!;
+        assert.equal(ti.readyAt! - clock.now(), delay);
+        clock.advance(delay);
+      }
+      const summary = await done;
+      assert.equal(summary.state, "failed");
+      assert.equal(summary.tasks[0]!.attempts, 4, "retries + 1 attempts, no more");
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("an execution timeout fires exactly at its duration of clock time", async () => {
+    const clock = new ManualClock(Date.UTC(2026, 2, 1));
+    const s = await open(clock);
+    try {
+      const done = s.run("timeout");
+      await waitFor(async () => {
+        const run = (await s.store.listRuns({ dagId: "timeout", limit: 1 }))[0];
+        return run !== undefined && (await s.store.listAttempts(run.runId)).length === 1;
+      }, 30_000, "the task to start");
+      clock.advance(10 * MIN - 1);
+      await pause();
+      const runId = (await s.store.listRuns({ dagId: "timeout", limit: 1 }))[0]!.runId;
+      assert.equal((await s.store.listAttempts(runId))[0]!.state, "running", "timed out early");
+      clock.advance(1);
+      const summary = await done;
+      assert.equal(summary.state, "failed");
+      const [a] = await s.store.listAttempts(runId);
+      assert.equal(a!.errorCode, "TIMEOUT");
+      assert.equal(a!.endedAt! - a!.startedAt, 10 * MIN);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("a run timeout fails the run at its duration of clock time, with a reason", async () => {
+    const clock = new ManualClock(Date.UTC(2026, 3, 1));
+    const s = await open(clock);
+    try {
+      const done = s.run("run_timeout");
+      await waitFor(async () => {
+        const run = (await s.store.listRuns({ dagId: "run_timeout", limit: 1 }))[0];
+        return run !== undefined && (await s.store.listAttempts(run.runId)).length === 1;
+      }, 30_000, "the task to start");
+      const runId = (await s.store.listRuns({ dagId: "run_timeout", limit: 1 }))[0]!.runId;
+      clock.advance(60 * MIN - 1);
+      await pause();
+      assert.equal((await s.store.getRun(runId))!.state, "running", "the run timed out early");
+      clock.advance(1);
+      const summary = await done;
+      assert.equal(summary.state, "failed");
+      assert.equal(summary.stateReason, "run timed out after 1h0m0s");
+      assert.deepEqual(
+        summary.tasks.map((t) => [t.taskId, t.state]),
+        [
+          ["hangs", "failed"],
+          ["after", "skipped"],
+        ],
+      );
+      const run = (await s.store.getRun(runId))!;
+      assert.equal(run.endedAt! - run.startedAt!, 60 * MIN);
+      assert.equal((await s.store.listAttempts(runId))[0]!.errorCode, "TIMEOUT");
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("many runs at once in one process: every run ends, and the history keeps the invariants", async () => {
+    sb.write(
+      "busy.ts",
+      `import { dag } from "sluice";
+  import { z } from "zod";
+  // deterministic "random" failures from the run's seed, so that some runs fail and some retry
+  export default dag("busy", { params: z.object({ seed: z.number() }), defaults: { retries: 2, retryDelay: "5ms" } }, (d) => {
+    const items = d.task("items", async (_i, ctx) => Array.from({ length: 3 + (ctx.params.seed % 4) }, (_, i) => i));
+    const work = d.map("work", { over: { i: items } }, async ({ i }, ctx) => {
+      await new Promise((r) => setTimeout(r, (i * 7 + ctx.params.seed) % 15));
+      if ((i + ctx.params.seed + ctx.attempt) % 4 === 0) throw new Error("unlucky " + i);
+      if ((i * ctx.params.seed) % 11 === 5) throw new Error("doomed " + i);
+      return i;
+    });
+    d.task("total", { inputs: { work } }, async ({ work }) => work.reduce((a, b) => a + b, 0));
+    d.task("always_report", { inputs: { work }, triggerRule: "all_done" }, async ({ work }) => work?.filter((w) => w === undefined).length);
+  });
+  `,
+    );
+    const s = await open();
+    try {
+      const seeds = Array.from({ length: 12 }, (_, i) => i + 1);
+      const summaries = await Promise.all(seeds.map((seed) => s.run("busy", { params: { seed } })));
+      const states = summaries.map((x) => x.state);
+      assert.ok(states.every((x) => x === "success" || x === "failed"), `every run ends: ${states.join(",")}`);
+      assert.ok(states.includes("success") && states.includes("failed"), `the seeds give both outcomes: ${states.join(",")}`);
+      for (const sum of summaries) {
+        const run = (await s.store.getRun(sum.runId))!;
+        assert.equal(run.unfinished, 0);
+        const tis = await s.store.listTaskInstances(sum.runId);
+        const attempts = await s.store.listAttempts(sum.runId);
+        assert.ok(tis.every((t) => ["success", "failed", "skipped", "upstream_failed"].includes(t.state)), `${sum.runId}: unfinished task instances`);
+        assert.ok(attempts.every((a) => a.state !== "running"), `${sum.runId}: running attempts in a finished run`);
+        for (const t of tis) {
+          const mine = attempts.filter((a) => a.taskId === t.taskId && a.mapIndex === t.mapIndex);
+          assert.equal(mine.length, t.tryNumber, `${t.taskId}[${t.mapIndex}]: try number vs attempts`);
+          assert.ok(mine.length <= 3, `${t.taskId}[${t.mapIndex}]: ${mine.length} attempts > retries + 1`);
+          assert.deepEqual(
+            mine.map((a) => a.tryNumber),
+            mine.map((_, i) => i + 1),
+          );
+          mine.slice(0, -1).forEach((a) => assert.equal(a.state, "failed"));
+          if (t.state === "success") assert.equal(mine.at(-1)?.state, "success");
+          // attempts of one instance never overlap in time
+          for (let i = 1; i < mine.length; i++) assert.ok(mine[i]!.startedAt >= mine[i - 1]!.endedAt!);
+        }
+        // the all_done report always runs; the run failed exactly when some map index failed
+        assert.equal(tis.find((t) => t.taskId === "always_report")!.state, "success");
+        const failedWork = tis.filter((t) => t.taskId === "work" && t.state === "failed").length;
+        assert.equal(sum.state, failedWork > 0 ? "failed" : "success");
+        assert.equal(tis.find((t) => t.taskId === "total")!.state, failedWork > 0 ? "upstream_failed" : "success");
+      }
+    } finally {
+      await s.close();
+    }
+  });
+  });
+}

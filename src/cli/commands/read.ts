@@ -1,4 +1,4 @@
-/** Read commands: `dags list|show`, `runs list|show|cancel`, `logs`, `db migrate`. Every read has --json with camelCase fields. */
+/** Read commands: `dags list|show`, `runs list|show|cancel`, `logs`, `db migrate` (and `db clean`, in db.ts). Every read has --json with camelCase fields. */
 import { open, stat } from "node:fs/promises";
 import type { Command } from "commander";
 import { formatDuration } from "../../core/duration.js";
@@ -16,6 +16,7 @@ import { relative } from "node:path";
 import { describeAssetSchedule, type AssetSchedule } from "../../core/assets.js";
 import { describeSchedule } from "../../core/schedules.js";
 import { listDagVersions, listDags, setPaused, upsertDag } from "../../store/dags.js";
+import { registerDbClean } from "./db.js";
 
 export function registerDags(program: Command, globals: () => GlobalOptions): void {
   const dags = program.command("dags").description("DAGs found in the DAGs folder");
@@ -386,6 +387,7 @@ export function registerDb(program: Command, globals: () => GlobalOptions): void
         process.stdout.write(`database ${s.store.location} is up to date${applied.length ? ` (applied ${applied.join(", ")})` : ""}\n`);
       }, { migrate: false });
     });
+  registerDbClean(db, globals);
 }
 
 function positiveInt(flag: string, text: string, min: number, max: number): number {

@@ -1,7 +1,10 @@
 /**
- * Long-running roles: `sluice dev` (scheduler and worker in one process — what `npm start` runs),
- * `sluice scheduler` and `sluice worker`. They run until SIGINT or SIGTERM, then stop gracefully: no new
- * runs or tasks start, running tasks finish (a second signal exits at once; their runs stay resumable).
+ * Long-running roles: `sluice dev` (scheduler, worker and API in one process — what `npm start` runs),
+ * `sluice scheduler`, `sluice worker` and `sluice server` (the HTTP API), any number of each on any host
+ * that reaches the database and has the DAG code. They run until SIGINT or SIGTERM, then stop
+ * gracefully: no new runs or tasks start; running tasks get the grace period (`--grace-period`,
+ * SLUICE_GRACE_MS) to finish, then are handed back to run again elsewhere at once (a second signal exits
+ * at once; their runs stay resumable).
  */
 import type { Command } from "commander";
 import { randomBytes } from "node:crypto";
@@ -10,8 +13,12 @@ import { describeSchedule } from "../../core/schedules.js";
 import { DagCodeLoader } from "../../engine/codeLoader.js";
 import { Scheduler } from "../../engine/scheduler.js";
 import { listDags } from "../../store/dags.js";
-import { createApp } from "../../server/app.js";
-import { startServer, type RunningServer } from "../../server/server.js";
+import { formatDuration } from "../../core/duration.js";
+import { parseCapacity } from "../../core/resources.js";
+import { SluiceError } from "../../errors.js";
+import { startApiServer } from "../../server/apiServer.js";
+import type { RunningServer } from "../../server/server.js";
+import { heartbeatProcess, registerScheduler, stopProcess } from "../../store/processes.js";
 import { Sluice } from "../../sluice.js";
 import type { Worker } from "../../worker/worker.js";
 import { configFrom, type GlobalOptions } from "../context.js";
@@ -23,7 +30,12 @@ interface ServeOptions extends GlobalOptions {
   quiet?: boolean;
   port?: string;
   host?: string;
+  queues?: string;
+  resources?: string;
+  gracePeriod?: string;
 }
+
+type Roles = { scheduler: boolean; worker: boolean };
 
 export function registerServe(program: Command, globals: () => GlobalOptions): void {
   program
@@ -42,21 +54,75 @@ export function registerServe(program: Command, globals: () => GlobalOptions): v
     .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: true, worker: false }));
   program
     .command("worker")
-    .description("run the tasks of every active run")
-    .option("--concurrency <n>", "task instances to run at once")
+    .description("run the tasks of every active run (any number of workers, on any hosts)")
+    .option("--concurrency <n>", "task instances to run at once (env SLUICE_CONCURRENCY; default 32)")
+    .option("--queues <a,b>", "serve only these queues (default: default)")
+    .option("--resources <spec>", "declared capacity, e.g. cpu=4,memory=16Gi,gpu=1: tasks' resource requests must fit")
+    .option("--grace-period <duration>", "on SIGTERM, let running tasks finish this long, then hand them back (env SLUICE_GRACE_MS; default 30s)")
     .option("--quiet", "no line per task")
     .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: false, worker: true }));
+  program
+    .command("server")
+    .description("serve the HTTP API (needs SLUICE_EVENT_TOKEN); runs no scheduler and no tasks")
+    .option("--port <n>", "port; 0: any free port (env SLUICE_PORT; default 8080)")
+    .option("--host <host>", "interface (env SLUICE_HOST; default 127.0.0.1)")
+    .action((o: ServeOptions) => server({ ...globals(), ...o }));
 }
 
-async function serve(opts: ServeOptions, roles: { scheduler: boolean; worker: boolean }): Promise<void> {
+/** `sluice server`: the API process. */
+async function server(opts: ServeOptions): Promise<void> {
   const config = configFrom(opts);
+  if (config.eventToken === null) throw new SluiceError("CONFIG", "sluice server needs SLUICE_EVENT_TOKEN (16+ characters): the bearer token of its API");
+  const s = await Sluice.open(config, { loadDags: false });
+  // events create runs: validating their params needs the DAGs' code, as in the other roles
+  const code = new DagCodeLoader(s.store);
+  s.engine.setCodeLoader((dagId, version) => code.load(dagId, version));
+  const err = (t: string) => process.stderr.write(`${t}\n`);
+  let api: RunningServer;
+  try {
+    api = await startApiServer(s, { port: config.port, host: config.host, token: config.eventToken, onError: (e) => err(`  api error [${e.code}]: ${e.message}`) });
+  } catch (e) {
+    await s.close();
+    throw e;
+  }
+  process.stdout.write(`Sluice server — ${api.url}  (POST /api/v1/events/<name>, GET /api/v1/health)\n  database:  ${redactUrl(config.databaseUrl)}\n`);
+  await untilSignal(() => err("\nstopping…"));
+  await api.close();
+  await s.close();
+}
+
+/** Resolves at the first SIGINT or SIGTERM; a second one exits at once. */
+function untilSignal(onFirst: () => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let signals = 0;
+    const onSignal = () => {
+      signals++;
+      if (signals > 1) process.exit(130);
+      onFirst();
+      resolve();
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+}
+
+/** A database URL without its password, for banners and logs. */
+function redactUrl(url: string): string {
+  return url.replace(/(\/\/[^:/@]+):[^@/]*@/, "$1:***@");
+}
+
+async function serve(opts: ServeOptions, roles: Roles): Promise<void> {
+  const config = configFrom(opts);
+  // checked before anything starts: a bad flag must not leave a half-started process
+  const queues = opts.queues === undefined ? undefined : parseQueues(opts.queues);
+  const resources = opts.resources === undefined ? undefined : parseCapacity(opts.resources);
   const s = await Sluice.open(config, { loadDags: false });
   const out = (t: string) => process.stdout.write(`${t}\n`);
   const err = (t: string) => process.stderr.write(`${t}\n`);
   const code = new DagCodeLoader(s.store);
   s.engine.setCodeLoader((dagId, version) => code.load(dagId, version));
   out(`Sluice ${roles.scheduler && roles.worker ? "dev" : roles.scheduler ? "scheduler" : "worker"} — DAGs from ${config.dagsDir}`);
-  out(`  database:  ${config.databaseUrl}`);
+  out(`  database:  ${redactUrl(config.databaseUrl)}`);
   out(`  logs:      ${config.logsDir}`);
   out(`  artifacts: ${config.artifactsDir}`);
 
@@ -65,6 +131,7 @@ async function serve(opts: ServeOptions, roles: { scheduler: boolean; worker: bo
   for (const run of await s.store.listActiveRuns()) s.engine.watchRunTimeout(run);
 
   let scheduler: Scheduler | null = null;
+  let schedulerId: string | null = null;
   // the API first: a port that is taken fails the command before anything else has started
   const api = roles.scheduler ? await serveApi(s, opts, { dev: roles.worker, err }) : null;
   if (roles.scheduler) {
@@ -78,6 +145,7 @@ async function serve(opts: ServeOptions, roles: { scheduler: boolean; worker: bo
     });
     await scheduler.start();
     initial = false;
+    schedulerId = await registerScheduler(s.store.db, s.store.now());
     const dags = (await listDags(s.store.db, { activeOnly: true })).filter((d) => scheduler!.dags().some((k) => k.dagId === d.dagId));
     out("");
     out(
@@ -105,32 +173,44 @@ async function serve(opts: ServeOptions, roles: { scheduler: boolean; worker: bo
   let worker: Worker | null = null;
   if (roles.worker) {
     if (!opts.quiet) progress(s, { withDag: true });
-    worker = s.newWorker();
+    // `sluice worker` serves the queues it names (default: "default"); `sluice dev` serves them all
+    const q = queues ?? (roles.scheduler ? undefined : ["default"]);
+    worker = s.newWorker(undefined, { ...(q ? { queues: q } : {}), ...(resources ? { resources } : {}) });
     await worker.start();
+    if (!roles.scheduler) {
+      out(`  queues:    ${q?.join(", ") ?? "all"}   concurrency: ${config.concurrency}${resources ? `   resources: ${opts.resources}` : ""}`);
+      out(`  worker ${worker.workerId} started; stop: Ctrl-C (running tasks get ${formatDuration(config.gracePeriodMs)} to finish)`);
+    }
   }
   // Attempts of workers that died in other processes get new attempts within a lease and a sweep.
   const sweep = setInterval(() => void s.engine.recoverLostAttempts().catch(() => undefined), Math.max(1000, Math.floor(config.leaseMs / 2)));
   sweep.unref();
+  // a scheduler's row in `sluice status`; its loop does not run user code, so an interval is enough
+  const beat = schedulerId ? setInterval(() => void heartbeatProcess(s.store.db, schedulerId!, s.store.now()).catch(() => undefined), config.heartbeatMs) : null;
+  beat?.unref();
   s.engine.onRunFinished((runId, state) => {
     void s.store.getRun(runId).then((r) => r && out(`run ${runId} of ${r.dagId}: ${colorState(state)}${r.stateReason ? ` (${r.stateReason})` : ""}`));
   });
 
-  await new Promise<void>((resolve) => {
-    let signals = 0;
-    const onSignal = () => {
-      signals++;
-      if (signals > 1) process.exit(130);
-      err(`\nstopping${worker?.runningCount ? `: waiting for ${worker.runningCount} running task(s) (again to exit now)` : ""}…`);
-      resolve();
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-  });
+  await untilSignal(() =>
+    err(
+      `\nstopping${worker?.runningCount ? `: waiting up to ${formatDuration(config.gracePeriodMs)} for ${worker.runningCount} running task(s), then handing them back (again to exit now)` : ""}…`,
+    ),
+  );
   clearInterval(sweep);
+  if (beat) clearInterval(beat);
   await api?.server.close();
   await scheduler?.stop();
-  await worker?.stop();
+  if (schedulerId) await stopProcess(s.store.db, schedulerId, s.store.now());
+  await worker?.stop({ graceMs: config.gracePeriodMs });
   await s.close();
+}
+
+function parseQueues(text: string): string[] {
+  const queues = text.split(",").map((q) => q.trim()).filter(Boolean);
+  const bad = queues.find((q) => !/^[A-Za-z0-9_.-]+$/.test(q));
+  if (queues.length === 0 || bad !== undefined) throw new SluiceError("USAGE", `--queues: ${bad === undefined ? "name at least one queue" : `"${bad}" is not a queue name`} (e.g. --queues default,gpu)`);
+  return queues;
 }
 
 
@@ -155,13 +235,12 @@ async function serveApi(
     token = randomBytes(24).toString("base64url");
     generated = true;
   }
-  const app = createApp({
-    eventToken: token,
-    sendEvent: (name, payload, o) => s.engine.triggers.sendEvent(name, payload, o),
-    onError: (e) => io.err(`  api error [${e.code}]: ${e.message}`),
-  });
   try {
-    return { server: await startServer(app, { port: s.config.port, host: s.config.host }), token, generated };
+    return {
+      server: await startApiServer(s, { port: s.config.port, host: s.config.host, token, onError: (e) => io.err(`  api error [${e.code}]: ${e.message}`) }),
+      token,
+      generated,
+    };
   } catch (e) {
     if (opts.port !== undefined) {
       await s.close();

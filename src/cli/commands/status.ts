@@ -1,0 +1,50 @@
+/** `sluice status [--json]`: schedulers, workers, queue depths and pools of the deployment. */
+import type { Command } from "commander";
+import { formatDuration } from "../../core/duration.js";
+import type { Capacity } from "../../core/resources.js";
+import { deploymentStatus } from "../../store/status.js";
+import { withSluice, type GlobalOptions } from "../context.js";
+import { iso, printJson, table } from "../format.js";
+
+export function registerStatus(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command("status")
+    .description("schedulers and workers (host, pid, queues, capacity, running tasks, last heartbeat), queue depths, pools")
+    .option("--json", "print JSON")
+    .action(async (o: { json?: boolean }) => {
+      await withSluice({ ...globals(), ...o }, false, async (s) => {
+        const now = s.store.now();
+        const st = await deploymentStatus(s.store.db, now, { staleAfterMs: 3 * s.config.leaseMs });
+        if (o.json) return printJson(st);
+        const out = (t: string) => process.stdout.write(`${t}\n`);
+        const ago = (t: number) => `${formatDuration(Math.max(0, now - t))} ago`;
+        out(`SCHEDULERS (${st.schedulers.length})`);
+        if (st.schedulers.length) out(table(["ID", "HOST", "PID", "STATE", "STARTED", "HEARTBEAT"], st.schedulers.map((p) => [p.id, p.host, p.pid, p.state, iso(p.startedAt), ago(p.lastHeartbeatAt)])));
+        out("");
+        out(`WORKERS (${st.workers.length})`);
+        if (st.workers.length) {
+          out(
+            table(
+              ["ID", "HOST", "PID", "STATE", "QUEUES", "RUNNING", "RESOURCES", "HEARTBEAT"],
+              st.workers.map((w) => [w.id, w.host, w.pid, w.state, w.queues.join(","), `${w.running}/${w.concurrency}`, capacityText(w.resources), ago(w.lastHeartbeatAt)]),
+            ),
+          );
+        }
+        out("");
+        out("QUEUES");
+        out(table(["QUEUE", "READY", "RUNNING", "WORKERS"], st.queues.map((q) => [q.queue, q.ready, q.running, q.workers])));
+        out("");
+        out("POOLS");
+        out(table(["POOL", "SLOTS", "USED", "QUEUED", "DESCRIPTION"], st.pools.map((p) => [p.name, p.slots, p.used, p.queued, p.description ?? ""])));
+      });
+    });
+}
+
+function capacityText(c: Capacity | null): string {
+  if (!c) return "";
+  const parts: string[] = [];
+  if (c.cpu !== undefined) parts.push(`cpu=${c.cpu}`);
+  if (c.memoryMb !== undefined) parts.push(`memory=${c.memoryMb >= 1024 ? `${+(c.memoryMb / 1024).toFixed(2)}Gi` : `${+c.memoryMb.toFixed(1)}Mi`}`);
+  if (c.gpu !== undefined) parts.push(`gpu=${c.gpu}`);
+  return parts.join(",");
+}

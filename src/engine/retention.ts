@@ -1,0 +1,92 @@
+/**
+ * `sluice db clean`: delete finished runs that ended before a cutoff, in batches of short transactions
+ * (so no lock is held for long while schedulers and workers keep going), then their log folders and the
+ * artifacts nothing references any more. What is kept, and why: store/retention.ts.
+ */
+import { rm, stat } from "node:fs/promises";
+import { join, resolve, sep } from "node:path";
+import type { Store } from "../store/store.js";
+import { countFinishedRuns, deleteFinishedRunBatch, referencedOutputRefs, type DeletedRun } from "../store/retention.js";
+
+export interface CleanOptions {
+  /** Runs that ended strictly before this time (epoch ms) go. */
+  cutoff: number;
+  logsDir: string;
+  artifactsDir: string;
+  /** Runs per transaction (default 1,000). */
+  batchSize?: number;
+  dryRun?: boolean;
+  /**
+   * An unreferenced artifact is only removed when its file was last written (or re-put: the artifact
+   * store touches a file it deduplicates) longer ago than this, so a worker that is storing the same
+   * bytes right now, before its attempt row commits, keeps them. Default 1 hour.
+   */
+  artifactGraceMs?: number;
+  /** Wall-clock now for the artifact grace (file times are wall-clock). */
+  wallNow?: number;
+}
+
+export interface CleanResult {
+  cutoff: string;
+  dryRun: boolean;
+  runs: number;
+  taskInstances: number;
+  attempts: number;
+  runAssetEvents: number;
+  logDirs: number;
+  artifacts: number;
+  batches: number;
+}
+
+export async function cleanFinishedRuns(store: Store, opts: CleanOptions): Promise<CleanResult> {
+  const cutoff = new Date(opts.cutoff).toISOString();
+  if (opts.dryRun) {
+    const c = await countFinishedRuns(store.db, opts.cutoff);
+    let logDirs = 0;
+    for (const r of c.runList) if (await exists(runLogDir(opts.logsDir, r))) logDirs++;
+    return { cutoff, dryRun: true, runs: c.runs, taskInstances: c.taskInstances, attempts: c.attempts, runAssetEvents: c.runAssetEvents, logDirs, artifacts: c.artifacts, batches: 0 };
+  }
+  const result: CleanResult = { cutoff, dryRun: false, runs: 0, taskInstances: 0, attempts: 0, runAssetEvents: 0, logDirs: 0, artifacts: 0, batches: 0 };
+  const refs = new Set<string>();
+  for (;;) {
+    const b = await deleteFinishedRunBatch(store, opts.cutoff, opts.batchSize ?? 1000);
+    if (b.runs.length === 0) break;
+    result.batches++;
+    result.runs += b.runs.length;
+    result.taskInstances += b.taskInstances;
+    result.attempts += b.attempts;
+    result.runAssetEvents += b.runAssetEvents;
+    for (const r of b.outputRefs) refs.add(r);
+    // files after the commit: a crash between leaves files without rows (harmless), never rows without
+    // files. An emptied DAG folder stays: removing it could race a worker that is creating a run folder in it.
+    for (const r of b.runs) if (await removeDir(runLogDir(opts.logsDir, r))) result.logDirs++;
+  }
+  const held = await referencedOutputRefs(store.db, [...refs]);
+  const oldEnough = (opts.wallNow ?? Date.now()) - (opts.artifactGraceMs ?? 3_600_000);
+  for (const ref of refs) {
+    if (held.has(ref) || !/^[0-9a-f]{64}$/.test(ref)) continue;
+    const path = join(opts.artifactsDir, ref.slice(0, 2), ref);
+    const st = await stat(path).catch(() => null);
+    if (!st || st.mtimeMs > oldEnough) continue;
+    await rm(path, { force: true });
+    result.artifacts++;
+  }
+  return result;
+}
+
+/** `<logs>/<dag>/<run>` (worker/attemptLog.ts), refusing anything that would leave the logs folder. */
+function runLogDir(logsDir: string, r: DeletedRun): string | null {
+  const root = resolve(logsDir);
+  const dir = resolve(root, r.dagId, r.runId);
+  return dir.startsWith(root + sep) && dir !== root && !r.dagId.includes(sep) && !r.runId.includes(sep) ? dir : null;
+}
+
+async function exists(path: string | null): Promise<boolean> {
+  return path !== null && (await stat(path).then(() => true, () => false));
+}
+
+async function removeDir(path: string | null): Promise<boolean> {
+  if (!(await exists(path))) return false;
+  await rm(path!, { recursive: true, force: true });
+  return true;
+}

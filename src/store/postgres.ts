@@ -1,0 +1,235 @@
+/**
+ * The PostgreSQL dialect: Kysely's PostgresDialect over a bounded `pg.Pool`. One process holds at most
+ * `poolSize` connections for queries, plus one dedicated LISTEN connection (store/notifier.ts) — so a
+ * deployment of N processes needs N × (poolSize + 1) connections, whatever the load.
+ *
+ * The URL is a libpq URL; Sluice adds one parameter: `?schema=name` puts every table in that schema
+ * (created if missing) — tests isolate themselves with it, and it lets several Sluice installations share
+ * a database. `application_name` defaults to "sluice".
+ */
+import {
+  CompiledQuery,
+  Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  type QueryResult,
+  type TransactionSettings,
+} from "kysely";
+import pg from "pg";
+import { SluiceError } from "../errors.js";
+import { isRetryableTxError } from "./retry.js";
+import type { Database } from "./schema.js";
+
+// int8 (count(*), bigint columns: millisecond timestamps, ids) as JS numbers, not strings: every value
+// Sluice stores in a bigint is below 2^53 (epoch milliseconds, serial ids).
+pg.types.setTypeParser(20, (v) => Number(v));
+// numeric (sum(), avg()) likewise
+pg.types.setTypeParser(1700, (v) => Number(v));
+
+export interface PostgresOptions {
+  url: string;
+  poolSize: number;
+}
+
+export interface PostgresTarget {
+  /** pg connection settings (password included: never log this). */
+  config: pg.ClientConfig;
+  schema: string | null;
+  /** The URL without its password, for messages and logs. */
+  display: string;
+}
+
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//.test(url);
+}
+
+/** The URL without user info' password: safe in messages, logs and API responses. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/([^:/@]+):[^@]*@/, "//$1:***@");
+  }
+}
+
+export function parsePostgresUrl(url: string): PostgresTarget {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new SluiceError("CONFIG", `SLUICE_DATABASE_URL is not a valid URL: ${redactUrl(url)}`);
+  }
+  const schema = u.searchParams.get("schema");
+  if (schema !== null && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
+    throw new SluiceError("CONFIG", `SLUICE_DATABASE_URL: schema "${schema}" must be a plain identifier (letters, digits, _)`);
+  }
+  u.searchParams.delete("schema");
+  const appName = u.searchParams.get("application_name") ?? "sluice";
+  u.searchParams.delete("application_name");
+  const config: pg.ClientConfig = { connectionString: u.toString(), application_name: appName };
+  // search_path as a startup option: every pooled connection (and the LISTEN one) gets it, with no
+  // extra round trip per checkout
+  if (schema) config.options = `-c search_path=${schema}`;
+  return { config, schema, display: redactUrl(url) };
+}
+
+/** Create the schema named in the URL, if any (before the pool's connections use it as search_path). */
+async function ensureSchema(t: PostgresTarget): Promise<void> {
+  if (!t.schema) return;
+  const client = new pg.Client({ ...t.config, options: undefined });
+  client.on("error", () => undefined);
+  try {
+    await client.connect();
+    await client.query(`create schema if not exists "${t.schema}"`);
+  } catch (e) {
+    // two processes creating the same schema at once: the loser sees a unique violation; it exists now
+    if ((e as { code?: string }).code !== "23505") throw e;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export async function openPostgres(opts: PostgresOptions): Promise<{ db: Kysely<Database>; pool: pg.Pool; target: PostgresTarget }> {
+  const target = parsePostgresUrl(opts.url);
+  try {
+    await ensureSchema(target);
+  } catch (e) {
+    throw new SluiceError("DB_UNAVAILABLE", `cannot connect to PostgreSQL at ${target.display}: ${(e as Error).message}`, { cause: e });
+  }
+  const pool = new pg.Pool({
+    ...target.config,
+    max: opts.poolSize,
+    // idle connections go back after a while (a burst must not pin the budget forever)
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: 10_000,
+  });
+  // An idle pooled connection that the server closes (restart, pg_terminate_backend) emits 'error' on the
+  // pool; the pool drops it and opens a new one on the next checkout. Without this listener the process
+  // would crash.
+  pool.on("error", () => undefined);
+  return { db: new Kysely<Database>({ dialect: new ReconnectingPostgresDialect(pool) }), pool, target };
+}
+
+/**
+ * Kysely's PostgresDialect, except for what a lost connection does. A statement outside a transaction
+ * that fails because its connection died (PostgreSQL restarted, backend terminated) runs again on a new
+ * connection, with a capped jittered backoff for up to a minute: reads, heartbeats and single-statement
+ * writes survive a database restart without their callers knowing. Inside a transaction the error is
+ * thrown, and `Store.tx` runs the whole transaction again.
+ */
+class ReconnectingPostgresDialect implements Dialect {
+  constructor(private readonly pool: pg.Pool) {}
+  createAdapter() {
+    return new PostgresAdapter();
+  }
+  createDriver(): Driver {
+    return new ReconnectingDriver(this.pool);
+  }
+  createIntrospector(db: Kysely<any>) {
+    return new PostgresIntrospector(db);
+  }
+  createQueryCompiler() {
+    return new PostgresQueryCompiler();
+  }
+}
+
+class ReconnectingDriver implements Driver {
+  constructor(private readonly pool: pg.Pool) {}
+  async init(): Promise<void> {}
+  async acquireConnection(): Promise<DatabaseConnection> {
+    return new ReconnectingConnection(this.pool);
+  }
+  async beginTransaction(c: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    await c.executeQuery(CompiledQuery.raw(settings.isolationLevel ? `start transaction isolation level ${settings.isolationLevel}` : "begin"));
+  }
+  async commitTransaction(c: DatabaseConnection): Promise<void> {
+    await c.executeQuery(CompiledQuery.raw("commit"));
+  }
+  async rollbackTransaction(c: DatabaseConnection): Promise<void> {
+    await c.executeQuery(CompiledQuery.raw("rollback"));
+  }
+  async releaseConnection(c: DatabaseConnection): Promise<void> {
+    (c as ReconnectingConnection).release();
+  }
+  async destroy(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+const RETRY_FOR_MS = 60_000;
+
+const guarded = new WeakSet<pg.PoolClient>();
+
+/**
+ * The pool listens for errors of idle clients only: a checked-out client that the server terminates
+ * between two statements would emit an unhandled 'error' and crash the process. Its next query fails
+ * (and is retried) instead.
+ */
+function guard(c: pg.PoolClient): pg.PoolClient {
+  if (!guarded.has(c)) {
+    guarded.add(c);
+    c.on("error", () => undefined);
+  }
+  return c;
+}
+
+/** One Kysely connection: a pooled client, checked out on first use and kept until released. */
+class ReconnectingConnection implements DatabaseConnection {
+  private client: pg.PoolClient | null = null;
+  private inTx = false;
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  async executeQuery<R>(q: CompiledQuery): Promise<QueryResult<R>> {
+    const text = q.sql;
+    const begins = /^\s*(begin|start transaction)/i.test(text);
+    const ends = /^\s*(commit|rollback)\b/i.test(text);
+    const started = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      const inTx = this.inTx;
+      try {
+        this.client ??= guard(await this.pool.connect());
+        const r = await this.client.query(text, [...q.parameters]);
+        if (begins) this.inTx = true;
+        if (ends) this.inTx = false;
+        const writes = r.command === "INSERT" || r.command === "UPDATE" || r.command === "DELETE" || r.command === "MERGE";
+        return { rows: (r.rows ?? []) as R[], ...(writes ? { numAffectedRows: BigInt(r.rowCount ?? 0) } : {}) };
+      } catch (e) {
+        if (isRetryableTxError(e) !== "connection") throw e;
+        this.drop(e);
+        // a transaction's statements cannot move to another connection: the caller reruns it whole
+        if (inTx || ends) {
+          this.inTx = false;
+          throw e;
+        }
+        if (Date.now() - started > RETRY_FOR_MS) throw e;
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(5_000, 100 * 2 ** Math.min(attempt, 10))));
+      }
+    }
+  }
+
+  // eslint-disable-next-line require-yield
+  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new SluiceError("INTERNAL", "streaming queries are not used by Sluice");
+  }
+
+  private drop(e: unknown): void {
+    const c = this.client;
+    this.client = null;
+    // released with the error: the pool discards the connection instead of handing it out again
+    c?.release(e instanceof Error ? e : new Error(String(e)));
+  }
+
+  release(): void {
+    const c = this.client;
+    this.client = null;
+    this.inTx = false;
+    c?.release();
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Retention (`sluice db clean`): the SQL that deletes finished runs and what hangs off them. The loop
+ * that calls it batch by batch, and removes log files and artifacts, is engine/retention.ts.
+ *
+ * What goes with a run: its task instances, attempts (and so its inline outputs and references to
+ * artifacts), and `run_asset_events` (which asset events the run consumed). What stays:
+ * - `asset_events`: they are the asset's own history. `assets.last_event_id` and every consumer's cursor
+ *   (`asset_consumption`) point into them, so deleting the events of an old producer run would change what
+ *   a consumer DAG sees as "new" or "latest". Each event keeps its producer's dag/run/task ids as plain
+ *   values: lineage still names the run, which `runs show` then reports as gone.
+ * - `event_runs` keeps the run id an external event created (null there means "not created yet").
+ * - `backfill_runs` keeps the run id too, so a backfill never mistakes a cleaned interval for a pending one.
+ *   Runs of a backfill that is still running are not touched at all.
+ */
+import { sql, type Kysely, type RawBuilder } from "kysely";
+import type { Database } from "./schema.js";
+import type { Store } from "./store.js";
+
+type Db = Kysely<Database>;
+
+/**
+ * Finished runs ended before `cutoff` that no running backfill still drives. `r` names the runs table:
+ * an alias in selects, the table itself in the delete (SQLite's RETURNING does not take an alias).
+ */
+function doomed(cutoff: number, r = "r"): RawBuilder<boolean> {
+  const t = sql.raw(r);
+  return sql<boolean>`${t}.state in ('success', 'failed') and ${t}.ended_at < ${cutoff}
+    and (${t}.backfill_id is null
+         or not exists (select 1 from backfills b where b.backfill_id = ${t}.backfill_id and b.state = 'running'))`;
+}
+
+export interface DeletedRun {
+  runId: string;
+  dagId: string;
+}
+
+export interface RetentionBatch {
+  runs: DeletedRun[];
+  taskInstances: number;
+  attempts: number;
+  runAssetEvents: number;
+  /** Artifact references the deleted attempts held (some may still be held by other attempts). */
+  outputRefs: string[];
+}
+
+export interface RetentionCounts {
+  runs: number;
+  taskInstances: number;
+  attempts: number;
+  runAssetEvents: number;
+  /** Artifacts referenced only by the runs that would go. */
+  artifacts: number;
+  /** The runs that would go (for their log folders), oldest first. */
+  runList: DeletedRun[];
+}
+
+/**
+ * Delete up to `limit` runs (oldest end first) with their rows, in one short transaction. The candidates
+ * are picked outside it; inside, the runs are locked (PostgreSQL: the same order as every transition) and
+ * the conditions checked again, so a run cleared back to life in between is left alone.
+ */
+export async function deleteFinishedRunBatch(store: Store, cutoff: number, limit: number): Promise<RetentionBatch> {
+  const picked = await sql<{ run_id: string }>`
+    select r.run_id from runs r where ${doomed(cutoff)} order by r.ended_at, r.run_id limit ${limit}`.execute(store.db);
+  const ids = picked.rows.map((r) => r.run_id);
+  if (ids.length === 0) return { runs: [], taskInstances: 0, attempts: 0, runAssetEvents: 0, outputRefs: [] };
+  return store.tx(async (tx) => {
+    await tx.lockRuns(ids);
+    const db = tx.db;
+    const gone = await db
+      .deleteFrom("runs")
+      .where("run_id", "in", ids)
+      .where(doomed(cutoff, "runs"))
+      .returning(["run_id", "dag_id"])
+      .execute();
+    const runIds = gone.map((r) => r.run_id);
+    if (runIds.length === 0) return { runs: [], taskInstances: 0, attempts: 0, runAssetEvents: 0, outputRefs: [] };
+    const refs = await db
+      .selectFrom("attempts")
+      .select("output_ref")
+      .distinct()
+      .where("run_id", "in", runIds)
+      .where("output_ref", "is not", null)
+      .execute();
+    const attempts = await db.deleteFrom("attempts").where("run_id", "in", runIds).executeTakeFirst();
+    const tis = await db.deleteFrom("task_instances").where("run_id", "in", runIds).executeTakeFirst();
+    const rae = await db.deleteFrom("run_asset_events").where("run_id", "in", runIds).executeTakeFirst();
+    return {
+      runs: gone.map((r) => ({ runId: r.run_id, dagId: r.dag_id })),
+      taskInstances: Number(tis.numDeletedRows),
+      attempts: Number(attempts.numDeletedRows),
+      runAssetEvents: Number(rae.numDeletedRows),
+      outputRefs: refs.map((r) => r.output_ref!),
+    };
+  });
+}
+
+/** Of these artifact references, the ones some attempt still holds. */
+export async function referencedOutputRefs(db: Db, refs: readonly string[]): Promise<Set<string>> {
+  const held = new Set<string>();
+  for (let i = 0; i < refs.length; i += 500) {
+    const chunk = refs.slice(i, i + 500);
+    const rows = await db.selectFrom("attempts").select("output_ref").distinct().where("output_ref", "in", chunk).execute();
+    for (const r of rows) if (r.output_ref) held.add(r.output_ref);
+  }
+  return held;
+}
+
+/** What `deleteFinishedRunBatch` would delete, all batches together (`--dry-run`). Reads only. */
+export async function countFinishedRuns(db: Db, cutoff: number): Promise<RetentionCounts> {
+  const runs = await sql<{ run_id: string; dag_id: string }>`
+    select r.run_id, r.dag_id from runs r where ${doomed(cutoff)} order by r.ended_at, r.run_id`.execute(db);
+  const inDoomed = sql`(select r.run_id from runs r where ${doomed(cutoff)})`;
+  const n = async (q: RawBuilder<{ n: number | string }>) => Number((await q.execute(db)).rows[0]?.n ?? 0);
+  return {
+    runs: runs.rows.length,
+    runList: runs.rows.map((r) => ({ runId: r.run_id, dagId: r.dag_id })),
+    taskInstances: await n(sql`select count(*) as n from task_instances where run_id in ${inDoomed}`),
+    attempts: await n(sql`select count(*) as n from attempts where run_id in ${inDoomed}`),
+    runAssetEvents: await n(sql`select count(*) as n from run_asset_events where run_id in ${inDoomed}`),
+    artifacts: await n(sql`
+      select count(distinct a.output_ref) as n from attempts a
+       where a.run_id in ${inDoomed} and a.output_ref is not null
+         and not exists (select 1 from attempts o where o.output_ref = a.output_ref and o.run_id not in ${inDoomed})`),
+  };
+}

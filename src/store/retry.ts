@@ -1,0 +1,44 @@
+/**
+ * Which PostgreSQL failures a transaction survives by running again, and how long it waits first.
+ * Deadlocks and serialization failures are part of normal life with many workers (Store.tx rolls back
+ * and retries with jitter); a lost connection (PostgreSQL restarted, backend terminated) is retried with
+ * a longer, capped, jittered backoff while the pool opens new connections — for up to a minute.
+ */
+import { SluiceError, toSluiceError } from "../errors.js";
+
+export type RetryKind = "conflict" | "connection";
+
+/** SQLSTATEs: serialization_failure, deadlock_detected, lock_not_available. */
+const CONFLICT = new Set(["40001", "40P01", "55P03"]);
+/** admin_shutdown, crash_shutdown, cannot_connect_now, connection_exception/failure, too_many_connections. */
+const CONNECTION = new Set(["57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004", "53300"]);
+const NET = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN"]);
+
+export function isRetryableTxError(e: unknown): RetryKind | null {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && CONFLICT.has(code)) return "conflict";
+  if (typeof code === "string" && (CONNECTION.has(code) || NET.has(code))) return "connection";
+  const msg = e instanceof Error ? e.message : "";
+  if (/Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(msg)) return "connection";
+  return null;
+}
+
+/** Conflicts: up to 20 tries; connections: up to 60 s. */
+export function retryAgain(kind: RetryKind, attempt: number, startedAt: number): boolean {
+  return kind === "conflict" ? attempt < 20 : Date.now() - startedAt < 60_000;
+}
+
+export function retryDelayMs(kind: RetryKind, attempt: number): number {
+  const base = kind === "conflict" ? 5 : 200;
+  const cap = kind === "conflict" ? 500 : 5_000;
+  return Math.random() * Math.min(cap, base * 2 ** Math.min(attempt, 12));
+}
+
+/** A PostgreSQL failure as a SluiceError that names the database (without its password). */
+export function toStoreError(e: unknown, location: string): SluiceError {
+  if (e instanceof SluiceError) return e;
+  if (isRetryableTxError(e) === "connection") {
+    return new SluiceError("DB_UNAVAILABLE", `PostgreSQL at ${location} is unreachable: ${(e as Error).message}`, { cause: e });
+  }
+  return toSluiceError(e);
+}

@@ -1,0 +1,236 @@
+/**
+ * Faults with real processes on real PostgreSQL (a fresh schema per test): `sluice scheduler` and
+ * `sluice worker` processes sharing one database, a worker killed with SIGKILL mid-task, several
+ * schedulers at once, and every connection of the test's processes terminated by the server
+ * (pg_terminate_backend on the schema's application_name — the shared server is never restarted).
+ * Each test checks the recorded history against the invariants of ARCHITECTURE.md.
+ */
+import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import pg from "pg";
+import { freshSchema, pgSkip, type PgSchema } from "../dialects.js";
+import { cli, cliSpawn, sandbox, waitFor, type Sandbox } from "../helpers.js";
+
+interface Attempt {
+  attempt_id: number;
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  try_number: number;
+  state: string;
+  pid: number;
+  error_code: string | null;
+}
+
+async function query<T>(schema: PgSchema, text: string, params: unknown[] = []): Promise<T[]> {
+  const c = new pg.Client({ connectionString: schema.url.replace(/[?&]schema=[^&]*/, "").replace(/[?&]application_name=[^&]*/, "") });
+  c.on("error", () => undefined);
+  await c.connect();
+  try {
+    await c.query(`set search_path = "${schema.schema}"`);
+    return (await c.query(text, params)).rows as T[];
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+/** The invariants, on the recorded history: terminal runs, ≤ 1 live attempt per instance, attempts ≤ retries + 1. */
+async function checkInvariants(schema: PgSchema, maxAttempts: (taskId: string) => number): Promise<void> {
+  const runs = await query<{ run_id: string; state: string; unfinished: number }>(schema, "select run_id, state, unfinished from runs");
+  for (const r of runs) {
+    assert.ok(["success", "failed"].includes(r.state), `run ${r.run_id} is ${r.state}, not terminal`);
+    assert.equal(Number(r.unfinished), 0, `run ${r.run_id}: unfinished count`);
+  }
+  const attempts = await query<Attempt>(schema, "select * from attempts order by run_id, task_id, map_index, try_number");
+  assert.ok(attempts.every((a) => a.state !== "running"), "no attempt is still running");
+  const byTi = new Map<string, Attempt[]>();
+  for (const a of attempts) {
+    const k = `${a.run_id}/${a.task_id}/${a.map_index}`;
+    byTi.set(k, [...(byTi.get(k) ?? []), a]);
+  }
+  for (const [k, list] of byTi) {
+    assert.ok(list.length <= maxAttempts(list[0]!.task_id), `${k}: ${list.length} attempts > retries + 1`);
+    assert.deepEqual(list.map((a) => a.try_number), list.map((_, i) => i + 1), `${k}: try numbers`);
+  }
+  const tis = await query<{ run_id: string; task_id: string; state: string; attempt_id: number | null }>(schema, "select run_id, task_id, state, attempt_id from task_instances");
+  for (const t of tis) {
+    assert.ok(["success", "failed", "skipped", "upstream_failed"].includes(t.state), `${t.run_id}/${t.task_id} is ${t.state}`);
+    if (t.state === "success") {
+      const a = attempts.find((x) => Number(x.attempt_id) === Number(t.attempt_id));
+      assert.equal(a?.state, "success", `${t.run_id}/${t.task_id}: its current attempt is the successful one`);
+    }
+  }
+}
+
+interface Cluster {
+  sb: Sandbox;
+  schema: PgSchema;
+  env: NodeJS.ProcessEnv;
+  procs: ChildProcess[];
+  start(role: "scheduler" | "worker"): ChildProcess;
+  stop(): Promise<void>;
+}
+
+async function cluster(prefix: string): Promise<Cluster> {
+  const sb = sandbox(prefix);
+  const schema = await freshSchema();
+  const env: NodeJS.ProcessEnv = {
+    SLUICE_DATABASE_URL: schema.url,
+    SLUICE_LEASE_MS: "2000",
+    SLUICE_HEARTBEAT_MS: "300",
+    SLUICE_DB_POOL_SIZE: "3",
+    SLUICE_PORT: "0",
+  };
+  // migrate once up front: the processes then start on a ready schema
+  const m = cli(sb, ["db", "migrate"], env);
+  assert.equal(m.code, 0, m.stderr);
+  const procs: ChildProcess[] = [];
+  return {
+    sb,
+    schema,
+    env,
+    procs,
+    start(role) {
+      const p = cliSpawn(sb, [role, ...(role === "worker" ? ["--concurrency", "4", "--quiet"] : [])], env);
+      let out = "";
+      p.stdout?.on("data", (d) => (out += d));
+      p.stderr?.on("data", (d) => (out += d));
+      p.on("exit", (code, signal) => {
+        if (code && code !== 0 && signal === null) process.stderr.write(`sluice ${role} exited ${code}:\n${out}\n`);
+      });
+      procs.push(p);
+      return p;
+    },
+    async stop() {
+      for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+      await Promise.all(procs.map((p) => (p.exitCode !== null || p.signalCode !== null ? null : new Promise((r) => p.once("exit", r)))));
+      await schema.drop();
+      sb.cleanup();
+    },
+  };
+}
+
+describe("faults with real processes on PostgreSQL", { skip: pgSkip(3) }, () => {
+  test("a worker killed with SIGKILL mid-task: the task gets a new attempt on the other worker within lease + sweep", async () => {
+    const c = await cluster("sluice-pgkill-");
+    after(() => c.stop());
+    const release = join(c.sb.dir, "release");
+    c.sb.write(
+      "hold.ts",
+      `import { dag } from "sluice";
+import { existsSync } from "node:fs";
+export default dag("hold", (d) => {
+  const a = d.task("hold", { retries: 1 }, async (_i, ctx) => {
+    while (!existsSync(${JSON.stringify(release)})) {
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return process.pid;
+  });
+  d.task("after", { inputs: { a } }, async ({ a }) => a);
+});
+`,
+    );
+    c.start("scheduler");
+    const w1 = c.start("worker");
+    const w2 = c.start("worker");
+    const t = cli(c.sb, ["trigger", "hold"], c.env);
+    assert.equal(t.code, 0, t.stderr);
+    let first: Attempt | undefined;
+    await waitFor(async () => {
+      first = (await query<Attempt>(c.schema, "select * from attempts where task_id = 'hold' and state = 'running'"))[0];
+      return first !== undefined;
+    }, 60_000, "a worker to start the task");
+    const victim = [w1, w2].find((w) => w.pid === Number(first!.pid));
+    assert.ok(victim, `the attempt runs in one of the workers (pid ${first!.pid})`);
+    const survivor = victim === w1 ? w2 : w1;
+    victim.kill("SIGKILL");
+    await waitFor(async () => {
+      const rows = await query<Attempt>(c.schema, "select * from attempts where task_id = 'hold' and try_number = 2 and state = 'running'");
+      return rows.length === 1 && Number(rows[0]!.pid) === survivor.pid;
+    }, 60_000, "a second attempt on the surviving worker");
+    const lost = (await query<Attempt>(c.schema, "select * from attempts where attempt_id = $1", [first!.attempt_id]))[0]!;
+    assert.equal(lost.state, "failed");
+    assert.equal(lost.error_code, "WORKER_LOST");
+    writeFileSync(release, "go");
+    await waitFor(async () => (await query<{ state: string }>(c.schema, "select state from runs"))[0]?.state === "success", 60_000, "the run to succeed");
+    await checkInvariants(c.schema, (taskId) => (taskId === "hold" ? 2 : 1));
+  });
+
+  test("three schedulers at once: one run per (DAG, logical date); two workers finish them all", async () => {
+    const c = await cluster("sluice-pgha-");
+    after(() => c.stop());
+    // 48 hourly intervals due at once, with catchup: every scheduler tries to create every one of them
+    const start = new Date(Date.now() - 48 * 3600_000);
+    start.setUTCMinutes(0, 0, 0);
+    c.sb.write(
+      "hourly.ts",
+      `import { dag } from "sluice";
+export default dag("hourly", { schedule: "@hourly", startDate: ${JSON.stringify(start.toISOString())}, catchup: true, maxActiveRuns: 100 }, (d) => {
+  const a = d.task("a", async () => 1);
+  const b = d.map("b", { over: { i: a } }, async () => 2);
+  d.task("c", { after: [b], retries: 2 }, async () => 3);
+});
+`,
+    );
+    c.start("scheduler");
+    c.start("scheduler");
+    c.start("scheduler");
+    c.start("worker");
+    c.start("worker");
+    await waitFor(async () => {
+      const rows = await query<{ n: number; done: number }>(c.schema, "select count(*)::int as n, count(*) filter (where state in ('success', 'failed'))::int as done from runs");
+      return rows[0]!.n >= 48 && rows[0]!.n === rows[0]!.done;
+    }, 120_000, "48 runs to finish");
+    const dup = await query<{ logical_date: number; n: number }>(c.schema, "select logical_date, count(*)::int as n from runs group by dag_id, logical_date having count(*) > 1");
+    assert.deepEqual(dup, [], "no logical date has two runs");
+    await checkInvariants(c.schema, (taskId) => (taskId === "c" ? 3 : 1));
+  });
+
+  test("every connection terminated by the server mid-load: all processes reconnect; no run is lost or stuck", async () => {
+    const c = await cluster("sluice-pgconn-");
+    after(() => c.stop());
+    const gate = join(c.sb.dir, "gate");
+    c.sb.write(
+      "steady.ts",
+      `import { dag } from "sluice";
+import { existsSync } from "node:fs";
+export default dag("steady", (d) => {
+  const xs = d.task("xs", async () => Array.from({ length: 20 }, (_, i) => i));
+  const sq = d.map("sq", { over: { x: xs }, retries: 2 }, async ({ x }) => {
+    // hold the first wave until the connections have been cut
+    while (!existsSync(${JSON.stringify(gate)})) await new Promise((r) => setTimeout(r, 20));
+    return x * x;
+  });
+  d.task("sum", { inputs: { sq } }, async ({ sq }) => sq.reduce((a, b) => a + b, 0));
+});
+`,
+    );
+    c.start("scheduler");
+    c.start("worker");
+    c.start("worker");
+    for (let i = 0; i < 5; i++) {
+      const t = cli(c.sb, ["trigger", "steady"], c.env);
+      assert.equal(t.code, 0, t.stderr);
+    }
+    await waitFor(async () => (await query<{ n: number }>(c.schema, "select count(*)::int as n from attempts where task_id = 'sq' and state = 'running'"))[0]!.n >= 4, 60_000, "map tasks running");
+    const killed = await c.schema.terminateBackends();
+    assert.ok(killed >= 3, `connections terminated: ${killed}`);
+    writeFileSync(gate, "go");
+    // and once more while the runs are finishing
+    await waitFor(async () => (await query<{ n: number }>(c.schema, "select count(*)::int as n from attempts where task_id = 'sq' and state = 'success'"))[0]!.n >= 10, 60_000, "some map tasks done");
+    await c.schema.terminateBackends();
+    await waitFor(async () => {
+      const rows = await query<{ n: number; done: number }>(c.schema, "select count(*)::int as n, count(*) filter (where state in ('success', 'failed'))::int as done from runs");
+      return rows[0]!.n === 5 && rows[0]!.done === 5;
+    }, 120_000, "every run to finish");
+    const states = await query<{ state: string }>(c.schema, "select state from runs");
+    assert.deepEqual(states.map((s) => s.state), ["success", "success", "success", "success", "success"]);
+    assert.ok(c.procs.every((p) => p.exitCode === null), "every process is still up");
+    assert.ok(!existsSync(join(c.sb.dir, "nope")));
+    await checkInvariants(c.schema, (taskId) => (taskId === "sq" ? 3 : 1));
+  });
+});

@@ -1,0 +1,150 @@
+/**
+ * `sluice db clean` on SQLite and on PostgreSQL: real runs (engine, ManualClock), then exactly what is
+ * left — rows, log folders, artifacts — after a dry run and after a clean in batches of one run.
+ * Plus the CLI's answers to bad input and its JSON.
+ */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { loadConfig } from "../../src/config.js";
+import { ManualClock } from "../../src/core/clock.js";
+import { dag } from "../../src/dsl/dag.js";
+import { Sluice } from "../../src/sluice.js";
+import { cleanFinishedRuns } from "../../src/engine/retention.js";
+import { dialects } from "../dialects.js";
+import { cli, cliJson, sandbox } from "../helpers.js";
+
+const sb = sandbox("sluice-retention-");
+after(() => sb.cleanup());
+
+const DAY = 86_400_000;
+const T0 = Date.UTC(2026, 0, 1);
+const SHARED = "s".repeat(200);
+
+const hist = dag("hist", (d) => {
+  d.task("unique", async (_i, ctx) => {
+    ctx.log.info("a line, so the attempt has a log file");
+    return `${"u".repeat(200)}${ctx.runId}`; // an artifact of its own
+  });
+  d.task("shared", async () => SHARED); // the same artifact for every run
+  d.task("write", { produces: ["lake.t"] }, async (_i, ctx) => ctx.assetMetadata("lake.t", { rows: 1 }));
+});
+const boom = dag("boom", (d) => {
+  d.task("fails", async (_i, ctx) => {
+    ctx.log.info("about to fail");
+    throw new Error("no");
+  });
+});
+
+let homes = 0;
+
+for (const d of dialects(1)) {
+  describe(`db clean on ${d.name}`, { skip: d.skip }, () => {
+    test("deletes finished runs older than the cutoff with their rows, logs and unreferenced artifacts; keeps the rest", async () => {
+      const db = await d.fresh(sb.dir);
+      const home = join(sb.dir, `home-${++homes}`);
+      const clock = new ManualClock(T0);
+      // outputs over 16 bytes go to the artifact store
+      const s = await Sluice.open(loadConfig({ home, dags: sb.dags, databaseUrl: db.url }, { SLUICE_INLINE_OUTPUT_LIMIT: "16", SLUICE_DB_POOL_SIZE: "4" }), { clock, dags: [hist, boom], loadDags: false });
+      try {
+        const oldHist = await s.run("hist");
+        const oldBoom = await s.run("boom");
+        assert.equal(oldHist.state, "success");
+        assert.equal(oldBoom.state, "failed");
+        // an old run that is still going: never touched, however old
+        await s.store.tx((tx) =>
+          tx.insertRun(
+            { runId: "old_running", dagId: "hist", dagVersion: hist.version, runKey: "k:old_running", runType: "manual", state: "running", logicalDate: T0, dataIntervalStart: null, dataIntervalEnd: null, params: {}, unfinished: 1, createdAt: T0, startedAt: T0, timeoutAt: null },
+            [{ taskId: "unique", mapIndex: -1, state: "scheduled", nUpstream: 0, readyAt: null, priority: 0, queue: "default" }],
+          ),
+        );
+        const events = await s.store.db.selectFrom("asset_events").select("event_id").execute();
+        assert.equal(events.length, 1);
+        // the old run consumed that event (as an asset-triggered run would have)
+        await s.store.db.insertInto("run_asset_events").values({ run_id: oldBoom.runId, event_id: events[0]!.event_id }).execute();
+
+        clock.advance(31 * DAY);
+        const recent = await s.run("hist");
+        assert.equal(recent.state, "success");
+
+        const refsOf = async (runId: string) =>
+          (await s.store.listAttempts(runId)).filter((a) => a.outputRef).map((a) => [a.taskId, a.outputRef!] as const);
+        const oldRefs = new Map(await refsOf(oldHist.runId));
+        const recentRefs = new Map(await refsOf(recent.runId));
+        assert.equal(oldRefs.get("shared"), recentRefs.get("shared"));
+        const artifact = (ref: string) => join(s.config.artifactsDir, ref.slice(0, 2), ref);
+        const logDir = (dagId: string, runId: string) => join(s.config.logsDir, dagId, runId);
+        assert.ok(existsSync(artifact(oldRefs.get("unique")!)));
+        assert.ok(existsSync(logDir("hist", oldHist.runId)));
+
+        const opts = { cutoff: clock.now() - 30 * DAY, logsDir: s.config.logsDir, artifactsDir: s.config.artifactsDir, batchSize: 1, artifactGraceMs: 0, wallNow: Date.now() + 5000 };
+        const dry = await cleanFinishedRuns(s.store, { ...opts, dryRun: true });
+        assert.deepEqual(
+          { runs: dry.runs, taskInstances: dry.taskInstances, attempts: dry.attempts, runAssetEvents: dry.runAssetEvents, logDirs: dry.logDirs, artifacts: dry.artifacts },
+          { runs: 2, taskInstances: 4, attempts: 4, runAssetEvents: 1, logDirs: 2, artifacts: 1 },
+        );
+        assert.ok(await s.store.getRun(oldHist.runId), "a dry run deletes nothing");
+
+        const done = await cleanFinishedRuns(s.store, opts);
+        assert.deepEqual(
+          { runs: done.runs, taskInstances: done.taskInstances, attempts: done.attempts, runAssetEvents: done.runAssetEvents, logDirs: done.logDirs, artifacts: done.artifacts, batches: done.batches },
+          { runs: 2, taskInstances: 4, attempts: 4, runAssetEvents: 1, logDirs: 2, artifacts: 1, batches: 2 },
+        );
+
+        // exactly what remains
+        const runs = (await s.store.listRuns({ limit: 100 })).map((r) => r.runId).sort();
+        assert.deepEqual(runs, [recent.runId, "old_running"].sort());
+        const tis = await s.store.db.selectFrom("task_instances").select(["run_id", "task_id"]).orderBy("run_id").orderBy("task_id").execute();
+        assert.deepEqual(
+          tis.map((t) => `${t.run_id}/${t.task_id}`).sort(),
+          [`${recent.runId}/shared`, `${recent.runId}/unique`, `${recent.runId}/write`, "old_running/unique"].sort(),
+        );
+        const attempts = await s.store.db.selectFrom("attempts").select("run_id").execute();
+        assert.deepEqual([...new Set(attempts.map((a) => a.run_id))], [recent.runId]);
+        assert.equal(attempts.length, 3);
+        assert.equal((await s.store.db.selectFrom("run_asset_events").selectAll().execute()).length, 0);
+        // asset history is kept: the event of the deleted producer run, and the asset still points at it
+        const kept = await s.store.db.selectFrom("asset_events").select(["event_id", "run_id"]).orderBy("event_id").execute();
+        assert.equal(kept.length, 2);
+        assert.equal(kept[0]!.run_id, oldHist.runId);
+        const asset = await s.store.db.selectFrom("assets").select("last_event_id").where("name", "=", "lake.t").executeTakeFirstOrThrow();
+        assert.equal(Number(asset.last_event_id), Number(kept[1]!.event_id));
+        // files: the old runs' logs and the artifact only they held are gone; the shared one stays
+        assert.ok(!existsSync(logDir("hist", oldHist.runId)));
+        assert.ok(!existsSync(logDir("boom", oldBoom.runId)));
+        assert.ok(existsSync(logDir("hist", recent.runId)));
+        assert.ok(!existsSync(artifact(oldRefs.get("unique")!)));
+        assert.ok(existsSync(artifact(recentRefs.get("shared")!)));
+        assert.ok(existsSync(artifact(recentRefs.get("unique")!)));
+        assert.deepEqual(await s.engine.loadOutputs(recent.runId, "shared"), [SHARED]);
+
+        // nothing left to do: a second clean is a no-op
+        const again = await cleanFinishedRuns(s.store, opts);
+        assert.equal(again.runs, 0);
+        assert.equal(again.batches, 0);
+      } finally {
+        await s.close();
+        await db.cleanup();
+      }
+    });
+  });
+}
+
+test("sluice db clean: bad --older-than exits 2 with a clear message; --json on an empty database", () => {
+  for (const bad of ["banana", "30", "-1d", "0d"]) {
+    const r = cli(sb, ["db", "clean", "--older-than", bad]);
+    assert.equal(r.code, 2, `${bad}: ${r.stderr}`);
+    assert.match(r.stderr, /--older-than must be/);
+  }
+  const missing = cli(sb, ["db", "clean"]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /--older-than/);
+  const r = cliJson(sb, ["db", "clean", "--older-than", "30d", "--dry-run", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.json.dryRun, true);
+  assert.equal(r.json.runs, 0);
+  const real = cli(sb, ["db", "clean", "--older-than", "30d"]);
+  assert.equal(real.code, 0, real.stderr);
+  assert.match(real.stdout, /deleted 0 run\(s\) that ended before/);
+});

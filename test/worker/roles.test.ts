@@ -1,0 +1,126 @@
+/**
+ * Roles as processes: `sluice worker` drains on SIGTERM (running tasks get the grace period, the rest are
+ * handed back and restart at once on another worker, not counted against retries), `sluice status`
+ * shows the deployment, `sluice server` serves the API alone.
+ */
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { after, test } from "node:test";
+import { cli, cliJson, waitFor } from "../helpers.js";
+import { Procs, attempts, query, runStates } from "./procs.js";
+
+const procs = new Procs();
+after(() => procs.cleanup());
+
+test("SIGTERM drains a worker: a task still running after the grace period is handed back and restarts at once elsewhere, not counted as a failure", async () => {
+  const sb = procs.sandbox((marks) => `import { dag } from "sluice";
+import { appendFileSync } from "node:fs";
+export default dag("long", (d) => {
+  d.task("quick", async () => "done");
+  d.task("t", { retries: 0 }, async (_i, ctx) => {
+    if (ctx.attempt > 1) return "second attempt";
+    appendFileSync(${JSON.stringify(marks)}, "started\\n");
+    await new Promise((_, reject) =>
+      ctx.signal.addEventListener("abort", () => {
+        appendFileSync(${JSON.stringify(marks)}, "aborted " + ctx.signal.reason.code + "\\n");
+        reject(ctx.signal.reason);
+      }),
+    );
+  });
+});
+`);
+  const marks = `${sb.dir}/marks`;
+  // a 10-minute lease: if the task restarts within the test, it was handed back, not found by a sweep
+  const env = { SLUICE_LEASE_MS: "600000" };
+  const a = procs.start(sb, ["worker", "--grace-period", "1s"], env);
+  await waitFor(() => query(sb, "select 1 from workers where state = 'running'").length > 0, 60_000, `worker A to register\n${a.out()}`);
+  assert.equal(cli(sb, ["trigger", "long"], env).code, 0);
+  await waitFor(() => existsSync(marks), 60_000, `the task to start\n${a.out()}`);
+  a.proc.kill("SIGTERM");
+  assert.equal(await a.exited, 0, a.out());
+  assert.match(a.out(), /handing them back/);
+  assert.match(readFileSync(marks, "utf8"), /aborted INTERRUPTED/);
+  const [first] = attempts(sb, "long").filter((x) => x.task_id === "t");
+  assert.equal(first!.state, "interrupted");
+  assert.equal(first!.error_code, "INTERRUPTED");
+  const [ti] = query<{ state: string; try_base: number }>(sb, "select state, try_base from task_instances where task_id = 't'");
+  assert.deepEqual(ti, { state: "scheduled", try_base: 1 }, "back in the ready queue, its try not counted");
+  assert.deepEqual(query(sb, "select state from workers"), [{ state: "stopped" }]);
+
+  const b = procs.start(sb, ["worker"], env);
+  await waitFor(() => runStates(sb, "long")[0] === "success" || runStates(sb, "long")[0] === "failed", 60_000, `the run to end\n${b.out()}`);
+  assert.equal(runStates(sb, "long")[0], "success", "retries: 0, yet the run succeeds: the handed-back try did not count");
+  const rows = attempts(sb, "long").filter((x) => x.task_id === "t");
+  assert.deepEqual(rows.map((r) => [r.try_number, r.state]), [[1, "interrupted"], [2, "success"]]);
+  assert.notEqual(rows[1]!.worker_id, rows[0]!.worker_id);
+  b.proc.kill("SIGTERM");
+  assert.equal(await b.exited, 0);
+});
+
+test("sluice status shows schedulers, workers (queues, capacity, running tasks), queue depths and pools", async () => {
+  const sb = procs.sandbox((marks) => `import { dag } from "sluice";
+import { appendFileSync } from "node:fs";
+export default dag("mixed", (d) => {
+  d.task("waits", { queue: "default" }, async (_i, ctx) => {
+    appendFileSync(${JSON.stringify(marks)}, "started\\n");
+    await new Promise((r) => ctx.signal.addEventListener("abort", r));
+  });
+  d.task("nobody_serves", { queue: "orphan" }, async () => "never");
+});
+`);
+  const marks = `${sb.dir}/marks`;
+  const s = procs.start(sb, ["scheduler"]);
+  await waitFor(() => s.out().includes("Trigger a run"), 60_000, `the scheduler to start\n${s.out()}`);
+  const w = procs.start(sb, ["worker", "--queues", "default,gpu", "--resources", "cpu=4,memory=16Gi,gpu=1", "--concurrency", "3"]);
+  await waitFor(() => query(sb, "select 1 from workers where role = 'worker'").length > 0, 60_000, `the worker to register\n${w.out()}`);
+  assert.equal(cli(sb, ["trigger", "mixed"]).code, 0);
+  await waitFor(() => existsSync(marks), 60_000, `the task to start\n${w.out()}`);
+
+  const { code, json } = cliJson(sb, ["status"]);
+  assert.equal(code, 0);
+  assert.equal(json.schedulers.length, 1);
+  assert.equal(json.schedulers[0].pid, s.proc.pid);
+  assert.equal(json.schedulers[0].state, "running");
+  assert.equal(json.workers.length, 1);
+  const worker = json.workers[0];
+  assert.equal(worker.pid, w.proc.pid);
+  assert.deepEqual(worker.queues, ["default", "gpu"]);
+  assert.deepEqual(worker.resources, { cpu: 4, memoryMb: 16384, gpu: 1 });
+  assert.equal(worker.concurrency, 3);
+  assert.equal(worker.running, 1);
+  assert.equal(typeof worker.host, "string");
+  assert.ok(worker.lastHeartbeatAt >= worker.startedAt);
+  const queue = (name: string) => json.queues.find((q: { queue: string }) => q.queue === name);
+  assert.deepEqual(queue("orphan"), { queue: "orphan", ready: 1, running: 0, workers: 0 }, "a queue no worker serves: its task waits");
+  assert.deepEqual(queue("default"), { queue: "default", ready: 0, running: 1, workers: 1 });
+  assert.deepEqual(queue("gpu"), { queue: "gpu", ready: 0, running: 0, workers: 1 });
+  const pool = json.pools.find((p: { name: string }) => p.name === "default_pool");
+  assert.deepEqual(pool, { name: "default_pool", slots: 128, description: "tasks that name no pool", used: 1, queued: 1 });
+
+  const text = cli(sb, ["status"]);
+  assert.equal(text.code, 0);
+  for (const heading of ["SCHEDULERS (1)", "WORKERS (1)", "QUEUES", "POOLS"]) assert.ok(text.stdout.includes(heading), text.stdout);
+  assert.match(text.stdout, /cpu=4,memory=16Gi,gpu=1/);
+  assert.match(text.stdout, /orphan\s+1\s+0\s+0/);
+});
+
+test("sluice server serves the API alone; without SLUICE_EVENT_TOKEN it refuses to start with a clear message", async () => {
+  const sb = procs.sandbox(() => `import { dag } from "sluice";
+export default dag("noop", (d) => { d.task("a", async () => 1); });
+`);
+  const refused = cli(sb, ["server", "--port", "0"]);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /SLUICE_EVENT_TOKEN/);
+  assert.doesNotMatch(refused.stderr, /\n\s+at /, "no stack trace");
+
+  const srv = procs.start(sb, ["server", "--port", "0"], { SLUICE_EVENT_TOKEN: "a-token-of-16-chars-or-more" });
+  await waitFor(() => /http:\/\/[^\s]+/.test(srv.out()), 60_000, `the server to start\n${srv.out()}`);
+  const url = /(http:\/\/[^\s]+)/.exec(srv.out())![1]!;
+  const health = await fetch(`${url}/api/v1/health`);
+  assert.equal(health.status, 200);
+  assert.deepEqual(await health.json(), { status: "ok" });
+  const unauthorized = await fetch(`${url}/api/v1/events/x`, { method: "POST" });
+  assert.equal(unauthorized.status, 401);
+  srv.proc.kill("SIGTERM");
+  assert.equal(await srv.exited, 0);
+});
