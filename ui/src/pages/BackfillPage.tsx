@@ -1,0 +1,107 @@
+/** Backfill a DAG over a date range, then follow its progress (done, failed, running of total). */
+import { useState, type FormEvent } from "react";
+import { api, type Backfill } from "../api";
+import { useCanOperate } from "../auth";
+import { ErrorBox } from "../components/ErrorBox";
+import { useData } from "../hooks";
+import { Link } from "../router";
+
+export function BackfillPage({ dagId }: { dagId: string }) {
+  const canOperate = useCanOperate();
+  const [from, setFrom] = useState("");
+  const [to, setTo] = useState("");
+  const [reprocess, setReprocess] = useState(false);
+  const [maxActive, setMaxActive] = useState("");
+  const [error, setError] = useState<Error | null>(null);
+  const [dryRun, setDryRun] = useState<Backfill | null>(null);
+  const list = useData(() => api.backfills({ dagId, limit: 20 }), `backfills|${dagId}`, 2000);
+
+  const submit = async (e: FormEvent, dry: boolean) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      const body = {
+        dagId,
+        from: new Date(from).getTime(),
+        to: new Date(to).getTime(),
+        reprocess,
+        maxActive: maxActive ? Number(maxActive) : undefined,
+        dryRun: dry,
+      };
+      const b = await api.createBackfill(body);
+      if (dry) setDryRun(b);
+      else {
+        setDryRun(null);
+        list.reload();
+      }
+    } catch (err) {
+      setError(err as Error);
+    }
+  };
+
+  return (
+    <div className="page narrow">
+      <h2>
+        Backfill <Link to={`/dags/${encodeURIComponent(dagId)}`}>{dagId}</Link>
+      </h2>
+      {canOperate && (
+        <form className="card" onSubmit={(e) => void submit(e, false)} aria-label="Backfill">
+          <label>
+            From <input type="datetime-local" name="from" required value={from} onChange={(e) => setFrom(e.target.value)} />
+          </label>
+          <label>
+            To <input type="datetime-local" name="to" required value={to} onChange={(e) => setTo(e.target.value)} />
+          </label>
+          <label>
+            <input type="checkbox" checked={reprocess} onChange={(e) => setReprocess(e.target.checked)} /> re-run intervals that already have a run
+          </label>
+          <label>
+            Runs at once <input type="number" min={1} name="maxActive" value={maxActive} onChange={(e) => setMaxActive(e.target.value)} />
+          </label>
+          {error && <ErrorBox error={error} />}
+          {dryRun && <p className="muted">Dry run: {dryRun.total} run(s) would be created.</p>}
+          <div className="actions">
+            <button type="button" onClick={(e) => void submit(e, true)} disabled={!from || !to}>
+              Dry run
+            </button>
+            <button type="submit" className="primary">
+              Start backfill
+            </button>
+          </div>
+        </form>
+      )}
+      <h3>Backfills</h3>
+      {list.error && <ErrorBox error={list.error} />}
+      <table className="list" data-testid="backfills">
+        <thead>
+          <tr>
+            <th>Id</th>
+            <th>State</th>
+            <th>Progress</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {list.data?.items.map((b) => (
+            <tr key={b.id}>
+              <td>
+                <code>{b.id}</code>
+              </td>
+              <td>{b.state ?? ""}</td>
+              <td>
+                <progress max={Math.max(1, b.total)} value={b.done + b.failed} /> {b.done} done, {b.failed} failed, {b.running} running of {b.total}
+              </td>
+              <td>
+                {canOperate && b.done + b.failed < b.total && b.state !== "cancelled" && (
+                  <button type="button" onClick={() => void api.cancelBackfill(b.id).then(list.reload)}>
+                    Cancel
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
