@@ -95,10 +95,12 @@ export interface TaskInstance {
   startedAt: number | null;
   endedAt: number | null;
   durationMs: number | null;
-  lastAttemptId: string | null;
+  lastAttemptId: AttemptId | null;
 }
+/** Attempt ids are numbers in JSON; the client only passes them back. */
+export type AttemptId = string | number;
 export interface Attempt {
-  attemptId: string;
+  attemptId: AttemptId;
   tryNumber: number;
   state: string;
   workerId: string | null;
@@ -133,14 +135,23 @@ export interface ImportError {
   message: string;
   at: number;
 }
+export interface BackfillProgress {
+  total: number;
+  done: number;
+  succeeded: number;
+  failed: number;
+  running: number;
+  pending: number;
+}
 export interface Backfill {
   id: string;
   dagId: string;
-  state?: string;
-  total: number;
-  done: number;
-  failed: number;
-  running: number;
+  from: number;
+  to: number;
+  state: string;
+  stateReason?: string | null;
+  progress?: BackfillProgress;
+  /** A dry run: the intervals it would create runs for. */
   [k: string]: unknown;
 }
 export interface FieldError {
@@ -246,10 +257,10 @@ export const api = {
   mark: (runId: string, taskId: string, body: { state: "success" | "failed"; mapIndex?: number }) => post<unknown>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/mark`, body),
   inputs: (runId: string, taskId: string, mapIndex: number) => get<{ inputs: unknown }>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/inputs`, { mapIndex }),
 
-  logs: (attemptId: string, offset = 0, limit = 1000) => get<LogPage>(`/attempts/${enc(attemptId)}/logs`, { offset, limit }),
-  logDownloadUrl: (attemptId: string) => `${BASE}/attempts/${enc(attemptId)}/logs/download`,
-  logStreamUrl: (attemptId: string, offset = 0) => `${BASE}/attempts/${enc(attemptId)}/logs/stream${qs({ offset })}`,
-  output: (attemptId: string) => get<{ size: number; preview: string; truncated: boolean }>(`/attempts/${enc(attemptId)}/output`),
+  logs: (attemptId: AttemptId, offset = 0, limit = 1000) => get<LogPage>(`/attempts/${enc(String(attemptId))}/logs`, { offset, limit }),
+  logDownloadUrl: (attemptId: AttemptId) => `${BASE}/attempts/${enc(String(attemptId))}/logs/download`,
+  logStreamUrl: (attemptId: AttemptId, offset = 0) => `${BASE}/attempts/${enc(String(attemptId))}/logs/stream${qs({ offset })}`,
+  output: (attemptId: AttemptId) => get<{ size: number; preview: string; truncated: boolean }>(`/attempts/${enc(String(attemptId))}/output`),
 
   grid: (dagId: string, q: { limit?: number; cursor?: string | null }) => get<Grid>(`/dags/${enc(dagId)}/grid`, q),
 

@@ -141,7 +141,7 @@ export function GridView({
               </div>
               {vcols.map((c) => {
                 const r = runs[c.index]!;
-                const letter = states[r.runId]?.[row.index] ?? "-";
+                const letter = states[r.runId]?.[row.index] ?? ".";
                 const state = STATE_LETTERS[letter] ?? "none";
                 return (
                   <span

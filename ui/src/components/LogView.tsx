@@ -4,14 +4,14 @@
  * nodes: a log line with markup shows as markup.
  */
 import { useEffect, useMemo, useRef, useState } from "react";
-import { api, type LogLine } from "../api";
+import { api, type AttemptId, type LogLine } from "../api";
 
 const MAX_LINES = 20_000;
 
-export function LogView({ attemptId, live }: { attemptId: string; live: boolean }) {
+export function LogView({ attemptId, live }: { attemptId: AttemptId; live: boolean }) {
   const [lines, setLines] = useState<LogLine[]>([]);
   const [status, setStatus] = useState<"loading" | "live" | "done" | "error">("loading");
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<AttemptId | null>(null);
   const [query, setQuery] = useState("");
   const [follow, setFollow] = useState(true);
   const box = useRef<HTMLDivElement>(null);

@@ -24,9 +24,9 @@ export const STATE_LETTERS: Record<string, string> = {
   k: "skipped",
   u: "upstream_failed",
   y: "up_for_retry",
-  e: "up_for_reschedule",
+  w: "up_for_reschedule",
   x: "removed",
-  "-": "absent",
+  ".": "absent",
 };
 
 export function stateColor(state: string | undefined): string {

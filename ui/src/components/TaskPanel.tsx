@@ -3,7 +3,7 @@
  * hidden from viewers), attempts, and the selected attempt's error, log, inputs and output preview.
  */
 import { useEffect, useState } from "react";
-import { api, type TaskInstance } from "../api";
+import { api, type AttemptId, type TaskInstance } from "../api";
 import { useCanOperate } from "../auth";
 import { fmtBytes, fmtDuration, fmtTime } from "../format";
 import { useData } from "../hooks";
@@ -36,7 +36,7 @@ export function TaskPanel({
   const mi = ti?.mapIndex ?? mapIndex ?? -1;
   const finished = ti ? FINISHED.has(ti.state) : false;
   const attempts = useData(() => api.attempts(runId, taskId, mi), `${runId}|${taskId}|${mi}|${ti?.tryNumber}|${ti?.state}`, finished ? undefined : 2000);
-  const [attemptId, setAttemptId] = useState<string | null>(null);
+  const [attemptId, setAttemptId] = useState<AttemptId | null>(null);
   const list = attempts.data?.items ?? [];
   const attempt = list.find((a) => a.attemptId === attemptId) ?? list[list.length - 1];
   useEffect(() => setAttemptId(null), [runId, taskId, mi, ti?.tryNumber]);
@@ -164,7 +164,7 @@ export function TaskPanel({
   );
 }
 
-function Output({ attemptId, size }: { attemptId: string; size: number | null }) {
+function Output({ attemptId, size }: { attemptId: AttemptId; size: number | null }) {
   const out = useData(() => (size === null ? Promise.resolve(null) : api.output(attemptId)), `${attemptId}|${size}`);
   if (size === null) return null;
   return (

@@ -59,7 +59,7 @@ export function BackfillPage({ dagId }: { dagId: string }) {
             Runs at once <input type="number" min={1} name="maxActive" value={maxActive} onChange={(e) => setMaxActive(e.target.value)} />
           </label>
           {error && <ErrorBox error={error} />}
-          {dryRun && <p className="muted">Dry run: {dryRun.total} run(s) would be created.</p>}
+          {dryRun && <pre className="preview">Dry run: {JSON.stringify(dryRun, null, 2)}</pre>}
           <div className="actions">
             <button type="button" onClick={(e) => void submit(e, true)} disabled={!from || !to}>
               Dry run
@@ -82,24 +82,27 @@ export function BackfillPage({ dagId }: { dagId: string }) {
           </tr>
         </thead>
         <tbody>
-          {list.data?.items.map((b) => (
-            <tr key={b.id}>
+          {list.data?.items.map((b) => {
+            const p = b.progress ?? { total: 0, done: 0, failed: 0, running: 0, succeeded: 0, pending: 0 };
+            return (
+            <tr key={b.id} data-state={b.state}>
               <td>
                 <code>{b.id}</code>
               </td>
               <td>{b.state ?? ""}</td>
               <td>
-                <progress max={Math.max(1, b.total)} value={b.done + b.failed} /> {b.done} done, {b.failed} failed, {b.running} running of {b.total}
+                <progress max={Math.max(1, p.total)} value={p.done} /> {p.succeeded} succeeded, {p.failed} failed, {p.running} running of {p.total}
               </td>
               <td>
-                {canOperate && b.done + b.failed < b.total && b.state !== "cancelled" && (
+                {canOperate && b.state === "running" && (
                   <button type="button" onClick={() => void api.cancelBackfill(b.id).then(list.reload)}>
                     Cancel
                   </button>
                 )}
               </td>
             </tr>
-          ))}
+            );
+          })}
         </tbody>
       </table>
     </div>
