@@ -266,10 +266,10 @@ export const api = {
 
   assets: (q: { limit?: number; cursor?: string | null } = {}) => get<Page<{ name: string; [k: string]: unknown }>>("/assets", q),
   asset: (name: string) => get<{ name: string; producers: unknown[]; consumers: unknown[]; events: unknown[] }>(`/assets/${enc(name)}`),
-  lineage: (asset?: string) => get<{ nodes: { id: string; kind?: string; label?: string }[]; edges: { from?: string; to?: string; source?: string; target?: string }[] }>("/lineage", { asset }),
+  lineage: (asset?: string) => get<{ nodes: { id: string; kind: "dag" | "asset"; name: string }[]; edges: { from?: string; to?: string; source?: string; target?: string }[] }>("/lineage", { asset }),
 
   backfills: (q: { dagId?: string; limit?: number } = {}) => get<Page<Backfill>>("/backfills", q),
   backfill: (id: string) => get<Backfill>(`/backfills/${enc(id)}`),
-  createBackfill: (body: { dagId: string; from: number; to: number; reprocess?: boolean; maxActive?: number; dryRun?: boolean }) => post<Backfill>("/backfills", body),
+  createBackfill: (body: { dagId: string; from: number; to: number; reprocess?: "missing" | "failed" | "all"; maxActive?: number; dryRun?: boolean }) => post<Backfill>("/backfills", body),
   cancelBackfill: (id: string) => post<unknown>(`/backfills/${enc(id)}/cancel`),
 };

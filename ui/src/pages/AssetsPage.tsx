@@ -65,8 +65,8 @@ function Lineage({ asset }: { asset?: string }) {
       (g.data?.nodes ?? []).map((n) => ({
         id: n.id,
         position: placed?.positions[n.id] ?? { x: 0, y: 0 },
-        data: { label: n.label ?? n.id },
-        className: `lineage-node ${n.kind ?? ""}${n.id === asset || n.label === asset ? " selected" : ""}`,
+        data: { label: n.kind === "dag" ? `DAG ${n.name}` : n.name },
+        className: `lineage-node ${n.kind}${n.kind === "asset" && n.name === asset ? " selected" : ""}`,
         draggable: false,
       })),
     [g.data, placed, asset],

@@ -10,7 +10,7 @@ export function BackfillPage({ dagId }: { dagId: string }) {
   const canOperate = useCanOperate();
   const [from, setFrom] = useState("");
   const [to, setTo] = useState("");
-  const [reprocess, setReprocess] = useState(false);
+  const [reprocess, setReprocess] = useState<"missing" | "failed" | "all">("missing");
   const [maxActive, setMaxActive] = useState("");
   const [error, setError] = useState<Error | null>(null);
   const [dryRun, setDryRun] = useState<Backfill | null>(null);
@@ -53,7 +53,12 @@ export function BackfillPage({ dagId }: { dagId: string }) {
             To <input type="datetime-local" name="to" required value={to} onChange={(e) => setTo(e.target.value)} />
           </label>
           <label>
-            <input type="checkbox" checked={reprocess} onChange={(e) => setReprocess(e.target.checked)} /> re-run intervals that already have a run
+            Intervals that already have a run
+            <select name="reprocess" value={reprocess} onChange={(e) => setReprocess(e.target.value as typeof reprocess)}>
+              <option value="missing">skip them (only missing runs)</option>
+              <option value="failed">re-run the failed ones</option>
+              <option value="all">re-run all of them</option>
+            </select>
           </label>
           <label>
             Runs at once <input type="number" min={1} name="maxActive" value={maxActive} onChange={(e) => setMaxActive(e.target.value)} />
