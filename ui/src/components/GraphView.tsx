@@ -89,7 +89,7 @@ export function GraphView({
       if (!p) continue;
       if (n.kind === "container" && !nested) continue;
       const parentId = nested && n.parent ? n.parent : undefined;
-      const base = { id: n.id, position: { x: p.x, y: p.y }, parentId, draggable: false };
+      const base = { id: n.id, position: { x: p.x, y: p.y }, parentId, draggable: false, handles: n.kind === "container" ? undefined : handlesOf(p.width, p.height) };
       const label = n.parent && n.id.startsWith(`${n.parent}.`) ? n.id.slice(n.parent.length + 1) : n.id;
       if (n.kind === "task") {
         const s = statuses.get(n.id);
@@ -197,5 +197,16 @@ const ContainerNodeView = memo(function ContainerNodeView({ data }: NodeProps<No
     </div>
   );
 });
+
+/**
+ * Where a node's two handles are, given up front: xyflow otherwise renders every node once to measure
+ * them, which on a 10,000-node graph defeats onlyRenderVisibleElements and costs seconds.
+ */
+function handlesOf(width: number, height: number): NonNullable<Node["handles"]> {
+  return [
+    { type: "target", position: Position.Left, x: -3, y: height / 2 - 3, width: 6, height: 6 },
+    { type: "source", position: Position.Right, x: width - 3, y: height / 2 - 3, width: 6, height: 6 },
+  ];
+}
 
 const nodeTypes = { task: TaskNodeView, group: GroupNodeView, container: ContainerNodeView };

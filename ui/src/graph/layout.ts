@@ -5,8 +5,8 @@
  * longest-path layering with one barycentre ordering pass places the nodes in milliseconds; groups are
  * then not drawn as containers.
  */
-import ELK from "elkjs/lib/elk.bundled.js";
 import type { ElkNode } from "elkjs/lib/elk-api";
+import type ELKType from "elkjs/lib/elk.bundled.js";
 
 export const ELK_MAX_NODES = 1500;
 
@@ -36,11 +36,15 @@ export interface LayoutResult {
   nested: boolean;
 }
 
-let elk: InstanceType<typeof ELK> | null = null;
+// elk is 1.4 MB of script: loaded on first use, so that the fast layout of a huge graph does not wait for it
+let elk: InstanceType<typeof ELKType> | null = null;
 
 export async function computeLayout(req: LayoutRequest): Promise<LayoutResult> {
   if (req.nodes.length > ELK_MAX_NODES) return fastLayout(req);
-  elk ??= new ELK();
+  if (!elk) {
+    const { default: ELK } = await import("elkjs/lib/elk.bundled.js");
+    elk = new ELK();
+  }
   const byId = new Map<string, ElkNode>();
   const root: ElkNode = {
     id: "__root",
