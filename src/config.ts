@@ -27,6 +27,8 @@ export interface SluiceConfig {
   /** Where `sluice dev` and `sluice scheduler` serve the HTTP API (port 0: any free port). */
   port: number;
   host: string;
+  /** The first admin's password when the store has no users yet; null: one is generated and printed once. */
+  adminPassword: string | null;
 }
 
 const intFrom = (min: number) => z.coerce.number().int().min(min);
@@ -44,6 +46,7 @@ const envSchema = z.object({
   SLUICE_EVENT_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   SLUICE_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   SLUICE_HOST: z.string().min(1).optional(),
+  SLUICE_ADMIN_PASSWORD: z.string().min(8, "must be at least 8 characters").optional(),
 });
 
 export interface ConfigOverrides {
@@ -83,5 +86,6 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     port: overrides.port ?? e.SLUICE_PORT ?? 8080,
     // loopback by default: serving on every interface is a choice (`--host 0.0.0.0`)
     host: overrides.host ?? e.SLUICE_HOST ?? "127.0.0.1",
+    adminPassword: e.SLUICE_ADMIN_PASSWORD ?? null,
   };
 }

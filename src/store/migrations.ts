@@ -6,6 +6,7 @@ import { sql, type Kysely, type Migration, type MigrationProvider } from "kysely
 import { m0003Sensors } from "./migrations/0003_sensors.js";
 import { m0004AssetsEvents } from "./migrations/0004_assets_events.js";
 import { m0005Backfills } from "./migrations/0005_backfills.js";
+import { m0007Auth } from "./migrations/0007_auth.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -158,6 +159,7 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0003_sensors", m0003Sensors],
   ["0004_assets_events", m0004AssetsEvents],
   ["0005_backfills", m0005Backfills],
+  ["0007_auth", m0007Auth],
 ];
 
 export const MIGRATION_NAMES: readonly string[] = STEPS.map(([n]) => n);

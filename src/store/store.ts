@@ -211,6 +211,8 @@ export class Store {
       provider: migrationProvider(this.dialect),
       migrationTableName: MIGRATION_TABLE,
       migrationLockTableName: MIGRATION_LOCK_TABLE,
+      // migrations are numbered on parallel branches (0007 landed before 0006): apply late arrivals too
+      allowUnorderedMigrations: true,
     });
     let { error, results } = await migrator.migrateToLatest();
     if (error && /already exists/i.test(String((error as Error).message))) {
@@ -888,7 +890,8 @@ const ATTEMPT_COLUMNS = [
 
 type Row<T extends keyof Database> = { [K in keyof Database[T]]: Database[T][K] extends import("kysely").Generated<infer X> ? X : Database[T][K] };
 
-function toRun(r: Row<"runs">): RunRecord {
+/** @internal row mappers, shared with store/api.ts */
+export function toRun(r: Row<"runs">): RunRecord {
   return {
     runId: r.run_id,
     dagId: r.dag_id,
@@ -910,7 +913,7 @@ function toRun(r: Row<"runs">): RunRecord {
   };
 }
 
-function toTaskInstance(r: Row<"task_instances">): TaskInstanceRecord {
+export function toTaskInstance(r: Row<"task_instances">): TaskInstanceRecord {
   return {
     runId: r.run_id,
     taskId: r.task_id,
