@@ -12,6 +12,7 @@ import { registerServe } from "./commands/serve.js";
 import { registerAssets, registerEvents } from "./commands/assets.js";
 import { registerBackfill } from "./commands/backfill.js";
 import { registerTaskCommands } from "./commands/tasks.js";
+import { registerUsers } from "./commands/users.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -43,6 +44,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDb(program, globals);
   registerAssets(program, globals);
   registerEvents(program, globals);
+  registerUsers(program, globals);
   for (const c of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) c.exitOverride();
 
   try {
