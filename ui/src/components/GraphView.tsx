@@ -132,6 +132,7 @@ export function GraphView({
         nodesConnectable={false}
         minZoom={0.05}
         fitView={!large}
+        fitViewOptions={{ maxZoom: 1 }}
         defaultViewport={large ? { x: 20, y: 20, zoom: 0.8 } : undefined}
         onNodeClick={(_, n) => n.type === "task" && onSelect(n.id)}
         proOptions={{ hideAttribution: true }}

@@ -92,7 +92,7 @@ export function DagList() {
       <table className="list" data-testid="dag-list">
         <thead>
           <tr>
-            <th>Paused</th>
+            <th>Active</th>
             <th>DAG</th>
             <th>Owner</th>
             <th>Tags</th>
