@@ -255,12 +255,12 @@ export const api = {
     get<Page<Attempt>>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/attempts`, { mapIndex, limit: 500 }),
   clear: (runId: string, taskId: string, body: { mapIndex?: number; downstream?: boolean }) => post<unknown>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/clear`, body),
   mark: (runId: string, taskId: string, body: { state: "success" | "failed"; mapIndex?: number }) => post<unknown>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/mark`, body),
-  inputs: (runId: string, taskId: string, mapIndex: number) => get<{ inputs: unknown }>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/inputs`, { mapIndex }),
+  inputs: (runId: string, taskId: string, mapIndex: number) => get<{ inputs: Record<string, { preview: string | null; truncated: boolean }> }>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/inputs`, { mapIndex }),
 
   logs: (attemptId: AttemptId, offset = 0, limit = 1000) => get<LogPage>(`/attempts/${enc(String(attemptId))}/logs`, { offset, limit }),
   logDownloadUrl: (attemptId: AttemptId) => `${BASE}/attempts/${enc(String(attemptId))}/logs/download`,
   logStreamUrl: (attemptId: AttemptId, offset = 0) => `${BASE}/attempts/${enc(String(attemptId))}/logs/stream${qs({ offset })}`,
-  output: (attemptId: AttemptId) => get<{ size: number; preview: string; truncated: boolean }>(`/attempts/${enc(String(attemptId))}/output`),
+  output: (attemptId: AttemptId) => get<{ size: number; preview: string | null; truncated: boolean }>(`/attempts/${enc(String(attemptId))}/output`),
 
   grid: (dagId: string, q: { limit?: number; cursor?: string | null }) => get<Grid>(`/dags/${enc(dagId)}/grid`, q),
 

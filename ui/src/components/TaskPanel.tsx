@@ -183,13 +183,20 @@ function Output({ attemptId, size }: { attemptId: AttemptId; size: number | null
 
 function Inputs({ runId, taskId, mapIndex }: { runId: string; taskId: string; mapIndex: number }) {
   const inputs = useData(() => api.inputs(runId, taskId, mapIndex), `${runId}|${taskId}|${mapIndex}`);
-  if (inputs.error || !inputs.data) return null;
-  const v = inputs.data.inputs;
-  if (v === null || v === undefined || (typeof v === "object" && Object.keys(v as object).length === 0)) return null;
+  const entries = Object.entries(inputs.data?.inputs ?? {});
+  if (inputs.error || entries.length === 0) return null;
   return (
     <>
       <h4>Inputs</h4>
-      <pre className="preview">{JSON.stringify(v, null, 2)}</pre>
+      {entries.map(([name, v]) => (
+        <div key={name} className="input">
+          <div className="small muted">{name}</div>
+          <pre className="preview">
+            {v.preview ?? "(no preview)"}
+            {v.truncated ? "\n…" : ""}
+          </pre>
+        </div>
+      ))}
     </>
   );
 }

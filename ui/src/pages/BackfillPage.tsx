@@ -87,29 +87,42 @@ export function BackfillPage({ dagId }: { dagId: string }) {
           </tr>
         </thead>
         <tbody>
-          {list.data?.items.map((b) => {
-            const p = b.progress ?? { total: 0, done: 0, failed: 0, running: 0, succeeded: 0, pending: 0 };
-            return (
-            <tr key={b.id} data-state={b.state}>
-              <td>
-                <code>{b.id}</code>
-              </td>
-              <td>{b.state ?? ""}</td>
-              <td>
-                <progress max={Math.max(1, p.total)} value={p.done} /> {p.succeeded} succeeded, {p.failed} failed, {p.running} running of {p.total}
-              </td>
-              <td>
-                {canOperate && b.state === "running" && (
-                  <button type="button" onClick={() => void api.cancelBackfill(b.id).then(list.reload)}>
-                    Cancel
-                  </button>
-                )}
-              </td>
-            </tr>
-            );
-          })}
+          {list.data?.items.map((b) => (
+            <BackfillRow key={b.id} summary={b} canOperate={canOperate} />
+          ))}
         </tbody>
       </table>
     </div>
+  );
+}
+
+/** One backfill; the list has no progress, so a running one polls its own detail. */
+function BackfillRow({ summary, canOperate }: { summary: Backfill; canOperate: boolean }) {
+  const detail = useData(() => api.backfill(summary.id), `backfill|${summary.id}|${summary.state}`, summary.state === "running" ? 2000 : undefined);
+  const b = detail.data ?? summary;
+  const p = b.progress;
+  return (
+    <tr data-state={b.state}>
+      <td>
+        <code>{b.id}</code>
+      </td>
+      <td>{b.state}</td>
+      <td>
+        {p ? (
+          <>
+            <progress max={Math.max(1, p.total)} value={p.done} /> {p.succeeded} succeeded, {p.failed} failed, {p.running} running of {p.total}
+          </>
+        ) : (
+          "…"
+        )}
+      </td>
+      <td>
+        {canOperate && b.state === "running" && (
+          <button type="button" onClick={() => void api.cancelBackfill(b.id).then(detail.reload)}>
+            Cancel
+          </button>
+        )}
+      </td>
+    </tr>
   );
 }
