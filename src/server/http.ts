@@ -6,7 +6,6 @@
  */
 import { readFileSync } from "node:fs";
 import { Hono, type Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { Auth, type Principal } from "../auth/auth.js";
 import { roleAtLeast } from "../auth/roles.js";
@@ -28,6 +27,40 @@ import { mountStatic } from "./static.js";
 import { SpecCache } from "./views.js";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * A body over the limit is still read (and dropped) up to this size, so that the client, which is still
+ * sending, gets to read the 413 instead of a reset connection; beyond it the connection is cut.
+ */
+const DRAIN_BYTES = 16 * 1024 * 1024;
+
+const tooLarge = () => new SluiceError("PAYLOAD_TOO_LARGE", `the request body is larger than ${MAX_BODY_BYTES / 1024 / 1024} MB`);
+
+/** The body as text, at most MAX_BODY_BYTES (Hono's bodyLimit needs the global Request we leave alone). */
+async function readBody(c: Context): Promise<string> {
+  const declared = Number(c.req.header("Content-Length") ?? Number.NaN);
+  if (declared > DRAIN_BYTES) {
+    c.header("Connection", "close");
+    throw tooLarge();
+  }
+  const stream = c.req.raw.body;
+  if (!stream) return "";
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > DRAIN_BYTES) {
+      await reader.cancel();
+      c.header("Connection", "close");
+      break;
+    }
+    if (total <= MAX_BODY_BYTES) chunks.push(value);
+  }
+  if (total > MAX_BODY_BYTES) throw tooLarge();
+  return Buffer.concat(chunks).toString("utf8");
+}
 
 /** The policy of every response (the UI's pages may set their own, stricter or equal). */
 export const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -129,10 +162,6 @@ export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; 
     c.set("principal", principal);
     return next();
   });
-  app.use(
-    "/api/v1/*",
-    bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => fail(c, new SluiceError("PAYLOAD_TOO_LARGE", `the request body is larger than ${MAX_BODY_BYTES / 1024 / 1024} MB`)) }),
-  );
 
   for (const r of routes) {
     app.on(r.method.toUpperCase(), `/api/v1${r.path}`, async (c) => {
@@ -154,7 +183,7 @@ export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; 
       }
       let body: unknown = undefined;
       if (!SAFE_METHODS.has(c.req.method)) {
-        const text = await c.req.text();
+        const text = await readBody(c);
         let json: unknown = {};
         if (text.trim() !== "") {
           try {
@@ -195,6 +224,8 @@ export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; 
 
 export interface HttpServer extends RunningServer {
   auth: Auth;
+  /** The route table (tests walk it). */
+  routes: Route[];
   /** Set when this start created the first admin: print it once, never log it again. */
   firstAdmin: { username: string; password: string; generated: boolean } | null;
 }
@@ -205,12 +236,13 @@ export interface HttpServer extends RunningServer {
  * SLUICE_ADMIN_PASSWORD, else generated) and returned for the caller to print once.
  */
 export async function startHttp(s: Sluice, opts: HttpOptions & { port?: number; host?: string }): Promise<HttpServer> {
-  const { app, auth, close } = createHttpApp(s, opts);
+  const { app, auth, routes, close } = createHttpApp(s, opts);
   const firstAdmin = await auth.bootstrapAdmin(s.config.adminPassword);
   const server = await startServer(app as unknown as Hono, { port: opts.port ?? s.config.port, host: opts.host ?? s.config.host });
   return {
     ...server,
     auth,
+    routes,
     firstAdmin,
     close: async () => {
       close();
