@@ -154,6 +154,27 @@ export interface Backfill {
   /** A dry run: the intervals it would create runs for. */
   [k: string]: unknown;
 }
+export interface UserRecord extends User {
+  createdAt?: number;
+}
+export interface ApiToken {
+  id: string | number;
+  name: string;
+  username: string;
+  role: Role;
+  createdAt: number | null;
+  lastUsedAt: number | null;
+}
+/** GET /status: only some fields are known; the payload grows, so pages render the rest generically. */
+export interface Status {
+  schedulers?: Record<string, unknown>[];
+  workers?: Record<string, unknown>[];
+  queues?: Record<string, unknown>[];
+  runs?: Record<string, unknown>[];
+  pools?: Record<string, unknown>[];
+  database?: unknown;
+  [k: string]: unknown;
+}
 export interface FieldError {
   path: string;
   message: string;
@@ -225,6 +246,19 @@ export const api = {
   login: (username: string, password: string) => post<{ user: User; csrfToken: string }>("/auth/login", { username, password }),
   logout: () => post<unknown>("/auth/logout"),
   me: () => get<{ user: User; csrfToken: string }>("/auth/me"),
+  /** Ends every session of the user and opens a new one for this browser (new CSRF token). */
+  changePassword: (current: string, password: string) => post<{ user: User; csrfToken: string | null }>("/auth/password", { current, password }),
+
+  users: () => get<Page<UserRecord>>("/users"),
+  createUser: (body: { username: string; password: string; role: Role }) => post<UserRecord>("/users", body),
+  updateUser: (username: string, body: { role?: Role; password?: string }) => request<UserRecord>("PATCH", `/users/${enc(username)}`, body),
+  deleteUser: (username: string) => request<unknown>("DELETE", `/users/${enc(username)}`),
+
+  tokens: () => get<Page<ApiToken>>("/tokens"),
+  createToken: (body: { name: string; role?: Role }) => post<{ id: string | number; name: string; role: Role; token: string }>("/tokens", body),
+  revokeToken: (id: string | number) => request<unknown>("DELETE", `/tokens/${enc(String(id))}`),
+
+  status: () => get<Status>("/status"),
 
   dags: (q: { q?: string; tag?: string; owner?: string; state?: string; paused?: string; limit?: number; cursor?: string | null }) =>
     get<Page<DagSummary>>("/dags", q),

@@ -5,6 +5,8 @@ import type { User } from "./api";
 export interface Session {
   user: User;
   logout: () => void;
+  /** The server ended the session (password changed): back to the login page with this message. */
+  endSession: (notice: string) => void;
 }
 
 export const SessionContext = createContext<Session | null>(null);
@@ -19,4 +21,8 @@ export function useSession(): Session {
 export function useCanOperate(): boolean {
   const role = useContext(SessionContext)?.user.role;
   return role === "operator" || role === "admin";
+}
+
+export function useIsAdmin(): boolean {
+  return useContext(SessionContext)?.user.role === "admin";
 }

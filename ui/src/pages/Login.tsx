@@ -2,7 +2,7 @@
 import { useState, type FormEvent } from "react";
 import { api, ApiError, setCsrfToken, type User } from "../api";
 
-export function Login({ onLogin }: { onLogin: (u: User) => void }) {
+export function Login({ onLogin, notice }: { onLogin: (u: User) => void; notice?: string | null }) {
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
@@ -27,6 +27,11 @@ export function Login({ onLogin }: { onLogin: (u: User) => void }) {
     <div className="login">
       <form onSubmit={submit} className="card" aria-label="Log in">
         <h1>Sluice</h1>
+        {notice && (
+          <p className="notice" role="status" data-testid="login-notice">
+            {notice}
+          </p>
+        )}
         <label>
           Username
           <input name="username" autoComplete="username" value={username} onChange={(e) => setUsername(e.target.value)} autoFocus required />
