@@ -59,11 +59,9 @@ export async function pageTaskInstances(db: Db, runId: string, o: { limit: numbe
   return rows.map(toTaskInstance);
 }
 
-/** Task instance states of some runs, for the grid: only the three columns it needs. */
-export async function taskStatesOfRuns(db: Db, runIds: readonly string[]): Promise<{ runId: string; taskId: string; state: string }[]> {
-  if (runIds.length === 0) return [];
-  const rows = await db.selectFrom("task_instances").select(["run_id", "task_id", "state"]).where("run_id", "in", runIds).execute();
-  return rows.map((r) => ({ runId: r.run_id, taskId: r.task_id, state: r.state }));
+/** Task instance states of one run, for the grid: only the two columns it needs (primary-key order). */
+export async function taskStatesOfRun(db: Db, runId: string): Promise<{ task_id: string; state: string }[]> {
+  return db.selectFrom("task_instances").select(["task_id", "state"]).where("run_id", "=", runId).execute();
 }
 
 /** A DAG's versions, newest first. */

@@ -3,9 +3,8 @@ import { readFile } from "node:fs/promises";
 import { isAbsolute, relative, resolve } from "node:path";
 import { z } from "zod";
 import type { DagSpec } from "../../core/dagSpec.js";
-import type { TaskState } from "../../core/states.js";
 import { SluiceError } from "../../errors.js";
-import { filesWithImportErrors, latestRunsOf, pageDagVersions, pageImportErrors, pageRuns, taskStatesOfRuns } from "../../store/api.js";
+import { filesWithImportErrors, latestRunsOf, pageDagVersions, pageImportErrors, pageRuns, taskStatesOfRun } from "../../store/api.js";
 import { getDag, listDags, setPaused, type DagRecord } from "../../store/dags.js";
 import { decodeCursor, encodeCursor, page } from "../cursor.js";
 import { body, boolParam, notFound, pagination, query, route, type ApiEnv, type Route } from "../route.js";
@@ -14,6 +13,10 @@ import { GRID_ABSENT, GRID_LETTERS, GRID_RANK, SpecCache, dagDetail, dagSummary,
 /** Grids are runs x tasks: fewer runs per page than other lists (25 runs of 10,000 tasks: 250,000 cells). */
 export const GRID_DEFAULT_RUNS = 25;
 export const GRID_MAX_RUNS = 100;
+
+const RANK_OF: Record<string, number> = Object.fromEntries(GRID_RANK.map((s, i) => [s, i]));
+/** rank -> letter; 255: no instance of the task in the run. */
+const LETTER_OF_RANK: Record<number, string> = { ...Object.fromEntries(GRID_RANK.map((s, i) => [i, GRID_LETTERS[s]])), 255: GRID_ABSENT };
 
 export function dagRoutes(specs: SpecCache): Route[] {
   const requireDag = async (env: ApiEnv, dagId: string): Promise<DagRecord> => {
@@ -172,18 +175,19 @@ export function dagRoutes(specs: SpecCache): Route[] {
         const shown = more ? runs.slice(0, q.limit) : runs;
         const tasks = spec.tasks.map((t) => t.id);
         const position = new Map(tasks.map((t, i) => [t, i]));
-        const rank = new Map(GRID_RANK.map((s, i) => [s, i]));
-        const cells = new Map(shown.map((r) => [r.runId, new Array<TaskState | null>(tasks.length).fill(null)]));
-        for (const ti of await taskStatesOfRuns(env.sluice.store.db, shown.map((r) => r.runId))) {
-          const i = position.get(ti.taskId);
-          const row = cells.get(ti.runId);
-          if (i === undefined || !row) continue;
-          const prev = row[i];
-          // mapped tasks: the worst of their map indexes
-          if (prev == null || (rank.get(ti.state as TaskState) ?? 99) < (rank.get(prev) ?? 99)) row[i] = ti.state as TaskState;
-        }
         const states: Record<string, string> = {};
-        for (const [runId, row] of cells) states[runId] = row.map((s) => (s === null ? GRID_ABSENT : (GRID_LETTERS[s] ?? "?"))).join("");
+        for (const run of shown) {
+          // one letter per task; a mapped task keeps its worst map index (lowest rank)
+          const ranks = new Uint8Array(tasks.length).fill(255);
+          for (const ti of await taskStatesOfRun(env.sluice.store.db, run.runId)) {
+            const i = position.get(ti.task_id);
+            const r = RANK_OF[ti.state] ?? 254;
+            if (i !== undefined && r < ranks[i]!) ranks[i] = r;
+          }
+          let text = "";
+          for (let i = 0; i < ranks.length; i++) text += LETTER_OF_RANK[ranks[i]!] ?? "?";
+          states[run.runId] = text;
+        }
         return {
           tasks,
           runs: shown.map((r) => ({ runId: r.runId, state: r.state, logicalDate: r.logicalDate, startedAt: r.startedAt, endedAt: r.endedAt, runType: r.runType })),
