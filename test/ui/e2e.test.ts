@@ -16,6 +16,8 @@ const T = 30_000;
 const ARTIFACTS = join(ROOT, "test-artifacts");
 const ADMIN_PASSWORD = "e2e-admin-password";
 const VIEWER_PASSWORD = "e2e-viewer-password";
+const OPERATOR_PASSWORD = "e2e-operator-password";
+const OPERATOR_NEW_PASSWORD = "e2e-operator-new-password";
 
 const missing = !existsSync(CHROMIUM);
 if (missing && process.env["CI"] === "true") throw new Error(`${CHROMIUM} is missing: .ci/run installs the chromium package`);
@@ -229,9 +231,120 @@ describe("web UI end to end", { skip, timeout: 240_000 }, () => {
       assert.equal(await page.getByRole("link", { name: "Backfill" }).count(), 0);
       assert.equal(await page.getByTestId("task-actions").count(), 0);
       assert.equal(await page.getByRole("button", { name: /Clear|Mark/ }).count(), 0);
+      // no Users link, and the page itself says it is for admins
+      await page.getByRole("link", { name: "API tokens" }).waitFor();
+      assert.equal(await page.getByRole("link", { name: "Users" }).count(), 0);
+      await page.goto(`${url}/users`);
+      await page.getByTestId("admins-only").filter({ hasText: /admins only/i }).waitFor();
+      assert.equal(await page.getByTestId("users").count(), 0);
+      await shot(page, "viewer-users");
       assert.deepEqual(problems, []);
     } finally {
       await ctx.close();
+    }
+  });
+
+  test("an admin creates an operator and a token; the operator changes their password and logs in with it", async () => {
+    const admin = await newPage();
+    const { page } = admin;
+    try {
+      await logIn(page, "admin", ADMIN_PASSWORD);
+      await page.getByRole("link", { name: "Users" }).click();
+      const form = page.getByRole("form", { name: "Create a user" });
+      const username = form.locator('input[name="new-username"]');
+      const password = form.locator('input[name="new-password"]');
+      await page.locator('tr[data-user="vera"]').waitFor();
+      // the server's errors appear next to their field: a short password (400), a duplicate (409)
+      await username.fill("otto");
+      await password.fill("short");
+      await form.getByRole("button", { name: "Create user" }).click();
+      await form.locator("label.field .field-error").filter({ hasText: "at least 8" }).waitFor();
+      assert.match(await form.locator("label.field.invalid").innerText(), /^Password/);
+      await username.fill("vera");
+      await password.fill(OPERATOR_PASSWORD);
+      await form.getByRole("button", { name: "Create user" }).click();
+      await form.locator("label.field.invalid .field-error").filter({ hasText: "already exists" }).waitFor();
+      assert.match(await form.locator("label.field.invalid").innerText(), /^Username/);
+
+      await username.fill("otto");
+      await password.fill(OPERATOR_PASSWORD);
+      await form.locator('select[name="new-role"]').selectOption("operator");
+      await form.getByRole("button", { name: "Create user" }).click();
+      const otto = page.locator('tr[data-user="otto"]');
+      await otto.waitFor();
+      assert.equal(await otto.getByLabel("Role of otto").inputValue(), "operator");
+
+      // a throwaway user: change its role, then delete it through the confirm step
+      await username.fill("dora");
+      await password.fill("dora-password");
+      await form.getByRole("button", { name: "Create user" }).click();
+      const dora = page.locator('tr[data-user="dora"]');
+      await dora.waitFor();
+      await dora.getByLabel("Role of dora").selectOption("operator");
+      await dora.getByRole("status").filter({ hasText: "Role changed to operator" }).waitFor();
+      await dora.getByRole("button", { name: "Delete" }).click();
+      await shot(page, "users");
+      await dora.getByRole("button", { name: "Yes, delete" }).click();
+      await dora.waitFor({ state: "detached" });
+
+      // a token, shown once
+      await page.getByRole("link", { name: "API tokens" }).click();
+      const tform = page.getByRole("form", { name: "Create a token" });
+      await tform.getByLabel("Token name").fill("ci-script");
+      await tform.getByLabel("Token role").selectOption("operator");
+      await tform.getByRole("button", { name: "Create token" }).click();
+      const shown = page.getByTestId("new-token");
+      await shown.filter({ hasText: "you will not see it again" }).waitFor();
+      const token = await shown.getByLabel("New token").inputValue();
+      assert.ok(token.length >= 20, token);
+      await shown.getByRole("button", { name: "Copy" }).click();
+      await shown.getByText(/Copied|Selected/).waitFor();
+      await page.locator('tr[data-token="ci-script"]').waitFor();
+      await shot(page, "tokens");
+      const me = await fetch(`${url}/api/v1/auth/me`, { headers: { Authorization: `Bearer ${token}` } });
+      assert.equal(me.status, 200);
+      assert.equal(((await me.json()) as { user: { username: string } }).user.username, "admin");
+      await page.reload();
+      await page.locator('tr[data-token="ci-script"]').waitFor();
+      assert.equal(await page.getByTestId("new-token").count(), 0);
+      assert.doesNotMatch(await page.content(), new RegExp(token));
+
+      await page.getByRole("link", { name: "Status" }).click();
+      await page.locator('[data-testid="status-page"] [data-section="workers"]').waitFor();
+      await shot(page, "status");
+      assert.deepEqual(admin.problems, []);
+    } finally {
+      await admin.ctx.close();
+    }
+
+    const op = await newPage();
+    try {
+      const p = op.page;
+      await logIn(p, "otto", OPERATOR_PASSWORD);
+      assert.equal(await p.getByRole("link", { name: "Users" }).count(), 0);
+      await p.getByRole("link", { name: "Change password" }).click();
+      const form = p.getByRole("form", { name: "Change my password" });
+      await form.locator('input[name="current-password"]').fill("not-my-password");
+      await form.locator('input[name="new-password"]').fill(OPERATOR_NEW_PASSWORD);
+      await form.locator('input[name="confirm-password"]').fill(OPERATOR_NEW_PASSWORD);
+      await form.getByRole("button", { name: "Change password" }).click();
+      await form.locator("label.field.invalid").filter({ hasText: /^Current password/ }).locator(".field-error").waitFor();
+      await form.locator('input[name="current-password"]').fill(OPERATOR_PASSWORD);
+      await form.getByRole("button", { name: "Change password" }).click();
+      // logged out, with a message; the new password gets back in
+      await p.getByTestId("login-notice").filter({ hasText: /password was changed/i }).waitFor();
+      await shot(p, "password-changed");
+      await p.reload();
+      await p.getByRole("button", { name: "Log in" }).waitFor();
+      await p.getByLabel("Username").fill("otto");
+      await p.getByLabel("Password").fill(OPERATOR_PASSWORD);
+      await p.getByRole("button", { name: "Log in" }).click();
+      await p.getByRole("alert").filter({ hasText: /wrong/i }).waitFor();
+      await logIn(p, "otto", OPERATOR_NEW_PASSWORD);
+      assert.match(await p.getByTestId("current-user").innerText(), /otto\s*operator/);
+      assert.deepEqual(op.problems, []);
+    } finally {
+      await op.ctx.close();
     }
   });
 
