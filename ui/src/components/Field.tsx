@@ -33,9 +33,9 @@ export function formErrors(err: unknown, known: string[], conflictField?: string
   return { fields: {}, general: msg };
 }
 
-export function Field({ label, error, children, id }: { label: string; error?: string | undefined; children: ReactNode; id?: string }) {
+export function Field({ label, error, children }: { label: string; error?: string | undefined; children: ReactNode }) {
   return (
-    <label className={`field${error ? " invalid" : ""}`} data-field={id}>
+    <label className={`field${error ? " invalid" : ""}`}>
       {label}
       {children}
       {error && (
