@@ -31,6 +31,8 @@ export interface SluiceConfig {
   host: string;
   /** SIGTERM: how long a worker lets running tasks finish before it hands them back (SLUICE_GRACE_MS). */
   gracePeriodMs: number;
+  /** The first admin's password when the store has no users yet; null: one is generated and printed once. */
+  adminPassword: string | null;
 }
 
 const intFrom = (min: number) => z.coerce.number().int().min(min);
@@ -50,6 +52,7 @@ const envSchema = z.object({
   SLUICE_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   SLUICE_HOST: z.string().min(1).optional(),
   SLUICE_GRACE_MS: intFrom(0).optional(),
+  SLUICE_ADMIN_PASSWORD: z.string().min(8, "must be at least 8 characters").optional(),
 });
 
 export interface ConfigOverrides {
@@ -94,5 +97,6 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     host: overrides.host ?? e.SLUICE_HOST ?? "127.0.0.1",
     // Kubernetes sends SIGKILL 30 s after SIGTERM by default: set terminationGracePeriodSeconds above this
     gracePeriodMs: overrides.gracePeriodMs ?? e.SLUICE_GRACE_MS ?? 30_000,
+    adminPassword: e.SLUICE_ADMIN_PASSWORD ?? null,
   };
 }

@@ -39,7 +39,13 @@ export type ErrorCode =
   | "PAYLOAD_TOO_LARGE"
   | "UNAUTHORIZED"
   | "ROUTE_NOT_FOUND"
-  | "INTERNAL";
+  | "INTERNAL"
+  // the REST API and its users (docs/decisions/0010-api-and-auth.md)
+  | "NOT_FOUND"
+  | "FORBIDDEN"
+  | "CONFLICT"
+  | "INVALID_INPUT"
+  | "RATE_LIMITED";
 
 interface ErrorMeta {
   /** HTTP status for the API. */
@@ -83,6 +89,11 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMeta>> = Object.freeze
   UNAUTHORIZED: { http: 401, exit: 2 },
   ROUTE_NOT_FOUND: { http: 404, exit: 2 },
   INTERNAL: { http: 500, exit: 1 },
+  NOT_FOUND: { http: 404, exit: 2 },
+  FORBIDDEN: { http: 403, exit: 2 },
+  CONFLICT: { http: 409, exit: 2 },
+  INVALID_INPUT: { http: 400, exit: 2 },
+  RATE_LIMITED: { http: 429, exit: 2 },
 });
 
 export class SluiceError extends Error {

@@ -3,8 +3,9 @@
  * Prints one JSON line per scenario: { scenario, n, seconds, tasksPerSecond, p50Ms, p99Ms }.
  * Scenarios: chain-1000 (latency from one task's end to the next one's start), fanout-10000 (10,000
  * independent tasks then one join), load-10000 (build and validate a 10,000-task DAG), and the
- * scheduler's schedule-1000 and dag-change-1000 (see schedule.ts). With `--pg`: PostgreSQL, separate
- * worker processes (see pg.ts).
+ * scheduler's schedule-1000 and dag-change-1000 (see schedule.ts), the REST API's grid-10000 (latency of
+ * /structure and /grid of a 10,000-task DAG with 10 runs, see grid.ts), and the web UI's ui-10000 (see ui.ts: headless
+ * Chromium; skipped without /usr/bin/chromium). With `--pg`: PostgreSQL, separate worker processes (see pg.ts).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,6 +17,8 @@ import type { AnyRef } from "../dsl/types.js";
 import { Sluice } from "../sluice.js";
 import { percentile, round, type BenchResult } from "./result.js";
 import { closeScheduleBench, dagChange, schedule } from "./schedule.js";
+import { grid } from "./grid.js";
+import { uiBench } from "./ui.js";
 
 type Result = BenchResult;
 
@@ -97,17 +100,20 @@ if (process.argv.includes("--pg")) {
   await pgBench(only);
   process.exit(0);
 }
-const scenarios: [string, () => Promise<Result>][] = [
+const scenarios: [string, () => Promise<Result | null>][] = [
   ["chain-1000", () => chain(1000)],
   ["fanout-10000", () => fanout(10_000)],
   ["load-10000", () => load(10_000)],
   ["schedule-1000", () => schedule(1000)],
   ["dag-change-1000", () => dagChange(1000)],
+  ["grid-10000", () => grid(10_000)],
+  ["ui-10000", () => uiBench(10_000)],
 ];
 try {
   for (const [name, run] of scenarios) {
     if (only.length && !only.some((o) => name.includes(o))) continue;
-    process.stdout.write(`${JSON.stringify(await run())}\n`);
+    const result = await run();
+    if (result) process.stdout.write(`${JSON.stringify(result)}\n`);
   }
 } finally {
   await closeScheduleBench(); // the schedule scenarios' scheduler, database and 1,000 files

@@ -14,6 +14,7 @@ import { registerBackfill } from "./commands/backfill.js";
 import { registerTaskCommands } from "./commands/tasks.js";
 import { registerPools } from "./commands/pools.js";
 import { registerStatus } from "./commands/status.js";
+import { registerUsers } from "./commands/users.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -47,6 +48,7 @@ export async function main(argv: string[]): Promise<number> {
   registerEvents(program, globals);
   registerStatus(program, globals);
   registerPools(program, globals);
+  registerUsers(program, globals);
   for (const c of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) c.exitOverride();
 
   try {

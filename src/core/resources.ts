@@ -1,7 +1,7 @@
 /**
  * Resource requests and capacities (`resources: { cpu: 2, memory: "4Gi", gpu: 1 }` on a task;
  * `sluice worker --resources cpu=4,memory=16Gi,gpu=1`). Memory is kept in MiB. A worker that declares no
- * capacity for a dimension has no limit on it (decision 0010).
+ * capacity for a dimension has no limit on it (decision 0012).
  */
 import { SluiceError, type ErrorCode } from "../errors.js";
 

@@ -19,7 +19,7 @@ import { isLocalWorker, type AttemptResult, type ClaimRequest, type ResolvedTask
 import type { LoadedDag } from "./dagLoader.js";
 import { indexSpec, type SpecIndex } from "./specIndex.js";
 import { Triggers, type TriggerTarget } from "./triggers.js";
-import { Effects, applyAttemptResults, clearTasks, failRun, initialTaskInstances, startRun, type TransitionEnv } from "./transitions.js";
+import { Effects, applyAttemptResults, clearTasks, failRun, initialTaskInstances, markTasks, settleRunState, startRun, type TransitionEnv } from "./transitions.js";
 import { backfillPriority } from "../core/backfill.js";
 import { adoptRunForBackfill, setTaskPriority } from "../store/backfills.js";
 
@@ -81,6 +81,8 @@ export class Engine implements WorkerHost {
   /** Asset-triggered and event-triggered runs (engine/triggers). */
   readonly triggers: Triggers;
   private remoteOff: (() => void) | null = null;
+  /** DAGs of the scheduler's folder loaded through the code loader (`ensureDag`), for the HTTP API. */
+  private readonly loadedOnDemand = new Map<string, LoadedDag>();
 
   constructor(opts: EngineOptions) {
     this.store = opts.store;
@@ -103,7 +105,7 @@ export class Engine implements WorkerHost {
   }
 
   getDag(dagId: string): LoadedDag {
-    const d = this.dags.get(dagId);
+    const d = this.dags.get(dagId) ?? this.loadedOnDemand.get(dagId);
     if (!d) {
       const known = [...this.dags.keys()].sort();
       throw new SluiceError(
@@ -115,8 +117,22 @@ export class Engine implements WorkerHost {
     return d;
   }
 
+  /**
+   * Make `getDag` know a DAG this process did not load itself (`sluice dev` and `sluice server` leave
+   * the DAGs folder to the scheduler): its latest registered version's code is loaded through the code
+   * loader. A no-op for DAGs loaded at start.
+   */
+  async ensureDag(dagId: string): Promise<void> {
+    if (this.dags.has(dagId) || !this.loadCode) return;
+    const row = await getDag(this.store.db, dagId);
+    if (!row || !row.isActive) return;
+    const loaded = await this.loadCode(dagId, row.version);
+    if (loaded && loaded.dag.version === row.version) this.loadedOnDemand.set(dagId, loaded);
+  }
+
   /** Validate params and create a run with all its task instances, in one transaction. */
   async createRun(dagId: string, opts: TriggerOptions = {}): Promise<RunRecord> {
+    await this.ensureDag(dagId);
     const { dag, file } = this.getDag(dagId);
     const params = await this.validateParams(dagId, dag.paramsSchema, opts.params ?? {}, dag.spec.paramsJsonSchema);
     const now = this.clock.now();
@@ -625,6 +641,28 @@ export class Engine implements WorkerHost {
       if (downstream) for (const d of idx.byId.get(queue[i]!)!.downstream) if (!cleared.has(d)) queue.push(d);
     }
     return { cleared: idx.spec.tasks.filter((t) => cleared.has(t.id)).map((t) => t.id) };
+  }
+
+  /**
+   * Airflow's "mark success" / "mark failed": set task instances (every map index, or one) to `state`
+   * without running them. A running attempt is ended and aborted; waiting downstream tasks are
+   * re-evaluated against their upstream's states now (they may run, skip or fail upstream), and a run
+   * with nothing left gets its state derived again. Downstream tasks that already finished keep their
+   * state (clear them to run them again).
+   */
+  async markTasks(runId: string, taskId: string, state: "success" | "failed", mapIndex?: number): Promise<{ marked: number }> {
+    const idx = await this.specFor(runId);
+    if (!idx.byId.has(taskId)) throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no task "${taskId}"`, { details: { runId, taskId } });
+    const fx = new Effects();
+    const { aborted, marked } = await this.store.tx(async (tx) => {
+      const r = await markTasks(tx, this.env, fx, runId, taskId, state, mapIndex);
+      await fx.flush(tx, this.env);
+      await settleRunState(tx, this.env, fx, runId);
+      return r;
+    });
+    if (aborted.length) this.events.emit("abort", aborted, new SluiceError("CANCELLED", `the task was marked ${state}`));
+    this.afterCommit(fx);
+    return { marked };
   }
 
   /** Arm the run timeout of an active run (after creation, or when this process takes it over). */

@@ -437,3 +437,67 @@ export async function failRun(tx: Tx, runId: string, reason: string, code: "CANC
   await tx.setRunState(runId, "failed", reason, now);
   return running;
 }
+
+/**
+ * Airflow's "mark success" / "mark failed" (engine.markTasks): the instances of `taskId` (every map index,
+ * or `mapIndex`) take `state` without running. A live attempt is ended (its id is returned, to abort it).
+ * Direct downstream instances still waiting have their counters recomputed from their upstream's current
+ * states and their trigger rules applied, so they run, skip or fail upstream as if the task had ended so.
+ */
+export async function markTasks(
+  tx: Tx,
+  env: TransitionEnv,
+  fx: Effects,
+  runId: string,
+  taskId: string,
+  state: "success" | "failed",
+  mapIndex: number | undefined,
+): Promise<{ aborted: number[]; marked: number }> {
+  const idx = await env.specFor(runId);
+  const task = idx.byId.get(taskId)!;
+  const now = tx.now();
+  const aborted: number[] = [];
+  let marked = 0;
+  for (const ti of await fx.tis.load(tx, runId, [taskId])) {
+    if (mapIndex !== undefined && ti.mapIndex !== mapIndex) continue;
+    marked++;
+    if (ti.state === state) continue;
+    if ((ti.state === "running" || ti.state === "up_for_reschedule") && ti.attemptId !== null) {
+      if (await tx.endAttempt({ attemptId: ti.attemptId, state: "failed", endedAt: now, errorCode: "CANCELLED", errorMessage: `marked ${state} by a user` })) {
+        aborted.push(ti.attemptId);
+      }
+    }
+    const wasFinished = ti.state === "success" || ti.state === "failed" || ti.state === "skipped" || ti.state === "upstream_failed" || ti.state === "removed";
+    fx.tis.update(ti, { state, endedAt: now, readyAt: null });
+    if (!wasFinished) fx.addUnfinished(runId, -1);
+  }
+  const work: Finished[] = [];
+  for (const d of await fx.tis.load(tx, runId, task.downstream)) {
+    if (d.state !== "none") continue;
+    const down = idx.byId.get(d.taskId)!;
+    const counts = { nSuccess: 0, nFailed: 0, nUpstreamFailed: 0, nSkipped: 0 };
+    for (const u of await fx.tis.load(tx, runId, down.upstream)) {
+      if (u.state === "success") counts.nSuccess++;
+      else if (u.state === "failed" || u.state === "upstream_failed") counts.nFailed++;
+      else if (u.state === "skipped" || u.state === "removed") counts.nSkipped++;
+      if (u.state === "upstream_failed") counts.nUpstreamFailed++;
+    }
+    await decide(tx, env, fx, idx, runId, d, counts, work);
+  }
+  await cascade(tx, env, fx, idx, runId, work);
+  return { aborted, marked };
+}
+
+/**
+ * After a mark: a run with nothing left unfinished gets its state derived from its leaves again (marking
+ * the failed leaf of a failed run success makes the run a success, as in Airflow).
+ */
+export async function settleRunState(tx: Tx, env: TransitionEnv, fx: Effects, runId: string): Promise<void> {
+  const run = await tx.getRun(runId);
+  if (!run || run.unfinished > 0 || fx.finishedRuns.has(runId)) return;
+  const idx = await env.specFor(runId);
+  const state = deriveRunState(await tx.leafStates(runId, idx.leaves));
+  if (state === run.state) return;
+  await tx.setRunState(runId, state, null, tx.now());
+  fx.finishedRuns.set(runId, state);
+}

@@ -19,8 +19,8 @@ import { SluiceError, toSluiceError } from "../errors.js";
 export const MAX_EVENT_BODY_BYTES = 1024 * 1024;
 
 export interface ApiDeps {
-  /** The bearer token every /api/v1 call but health must present. */
-  eventToken: string;
+  /** The bearer token of the events endpoint; null: events are off (401 saying so). */
+  eventToken: string | null;
   sendEvent(name: string, payload: unknown, opts: SendEventOptions): Promise<EventOutcome>;
   /** Called with unexpected (500) errors, for the server's log. */
   onError?: (e: SluiceError) => void;
@@ -48,10 +48,18 @@ export function createApp(deps: ApiDeps): Hono {
   app.notFound((c) => fail(c, new SluiceError("ROUTE_NOT_FOUND", `no endpoint ${c.req.method} ${new URL(c.req.url).pathname}`)));
 
   app.get("/api/v1/health", (c) => c.json({ status: "ok" }));
+  registerEventRoutes(app, deps);
+  return app;
+}
 
+/** `POST /api/v1/events/<name>` with its own bearer token (not a user's): the REST API mounts it too. */
+export function registerEventRoutes(app: Hono<any>, deps: ApiDeps): void {
   app.use("/api/v1/events/*", async (c, next) => {
     const header = c.req.header("Authorization") ?? "";
     const m = /^Bearer\s+(.+)$/i.exec(header);
+    if (deps.eventToken === null) {
+      return fail(c, new SluiceError("UNAUTHORIZED", "events are off on this server: set SLUICE_EVENT_TOKEN (16+ characters) and restart it"));
+    }
     if (!m || !tokensEqual(m[1]!.trim(), deps.eventToken)) {
       const why = m ? "the token is wrong" : "send the header Authorization: Bearer <token> (SLUICE_EVENT_TOKEN)";
       return fail(c, new SluiceError("UNAUTHORIZED", `not authorized: ${why}`), { "WWW-Authenticate": 'Bearer realm="sluice"' });
@@ -81,8 +89,6 @@ export function createApp(deps: ApiDeps): Hono {
       return c.json(eventJson(outcome), outcome.duplicate ? 200 : 201);
     },
   );
-
-  return app;
 }
 
 /** The JSON shape of an event's outcome (HTTP and `sluice events send --json`). */

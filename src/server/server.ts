@@ -38,5 +38,11 @@ export function startServer(app: Hono, opts: { port: number; host: string }): Pr
       reject(new SluiceError("CONFIG", `cannot serve the HTTP API on ${opts.host}:${opts.port}: ${e.message}${hint}`, { cause: e }));
     };
     server.once("error", onError);
+    // Node closes idle keep-alive connections after 5 s; a client that reuses one just then (a browser
+    // tab, a proxy, a script whose event loop was busy) gets "socket hang up". Outlive common proxy
+    // idle timeouts (60 s) instead, as proxies expect of their upstreams.
+    const http = server as { keepAliveTimeout?: number; headersTimeout?: number };
+    http.keepAliveTimeout = 65_000;
+    http.headersTimeout = 66_000;
   });
 }

@@ -52,7 +52,7 @@ export interface BackfillCounts {
   skipped: number;
 }
 
-function toBackfill(r: Selectable<Database["backfills"]>): BackfillRecord {
+export function toBackfill(r: Selectable<Database["backfills"]>): BackfillRecord {
   return {
     backfillId: Number(r.backfill_id),
     dagId: r.dag_id,

@@ -7,6 +7,7 @@ import { m0003Sensors } from "./migrations/0003_sensors.js";
 import { m0004AssetsEvents } from "./migrations/0004_assets_events.js";
 import { m0005Backfills } from "./migrations/0005_backfills.js";
 import { m0006Capacity } from "./migrations/0006_capacity.js";
+import { m0007Auth } from "./migrations/0007_auth.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -160,6 +161,7 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0004_assets_events", m0004AssetsEvents],
   ["0005_backfills", m0005Backfills],
   ["0006_capacity", m0006Capacity],
+  ["0007_auth", m0007Auth],
 ];
 
 export const MIGRATION_NAMES: readonly string[] = STEPS.map(([n]) => n);

@@ -250,6 +250,36 @@ export interface BackfillRunsTable {
   run_id: string | null;
 }
 
+/** 0007: see store/migrations/0007_auth.ts. */
+export interface UsersTable {
+  username: string;
+  /** `scrypt$N$r$p$salt$hash` (auth/passwords.ts). */
+  password_hash: string;
+  /** admin | operator | viewer */
+  role: string;
+  created_at: number;
+  password_changed_at: number;
+}
+
+export interface SessionsTable {
+  /** SHA-256 (hex) of the session id; the id itself is only in the user's cookie. */
+  id_hash: string;
+  username: string;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface ApiTokensTable {
+  token_id: string;
+  /** SHA-256 (hex) of the token, which is shown once. */
+  token_hash: string;
+  name: string;
+  username: string;
+  role: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
 export interface Database {
   dag_versions: DagVersionsTable;
   runs: RunsTable;
@@ -270,4 +300,7 @@ export interface Database {
   backfills: BackfillsTable;
   backfill_runs: BackfillRunsTable;
   pools: PoolsTable;
+  users: UsersTable;
+  sessions: SessionsTable;
+  api_tokens: ApiTokensTable;
 }

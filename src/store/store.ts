@@ -130,7 +130,7 @@ export interface NewTaskInstance {
 
 export interface AttemptEnd {
   attemptId: number;
-  /** interrupted: handed back by a draining worker (docs/decisions/0010-workers-and-capacity.md). */
+  /** interrupted: handed back by a draining worker (docs/decisions/0012-workers-and-capacity.md). */
   state: "success" | "failed" | "interrupted";
   endedAt: number;
   errorCode?: string | null;
@@ -268,6 +268,8 @@ export class Store {
       provider: migrationProvider(this.dialect),
       migrationTableName: MIGRATION_TABLE,
       migrationLockTableName: MIGRATION_LOCK_TABLE,
+      // migrations are numbered on parallel branches (0007 landed before 0006): apply late arrivals too
+      allowUnorderedMigrations: true,
     });
     let { error, results } = await migrator.migrateToLatest();
     for (let i = 0; i < 10 && error && /already exists/i.test(String((error as Error).message)); i++) {
@@ -766,7 +768,7 @@ export class Tx {
     const now = this.now();
     const pg = this.store.dialect === "postgres";
     const lease = this.store.leaseNow();
-    // HOOK (decision 0010): capacity.ts chooses the ready rows — queues, pools, maxActiveTasks,
+    // HOOK (decision 0012): capacity.ts chooses the ready rows — queues, pools, maxActiveTasks,
     // maxActiveTisPerDag, resources, priority and fairness between DAGs — inside this transaction; on
     // PostgreSQL it locks them FOR UPDATE SKIP LOCKED (CLAIM_LOCKS_PG) after serialising on the pool rows.
     const ready = await selectClaimable(this.db, this.store.dialect, opts, now, CLAIM_LOCKS_PG);
@@ -994,7 +996,8 @@ const ATTEMPT_COLUMNS = [
 
 type Row<T extends keyof Database> = { [K in keyof Database[T]]: Database[T][K] extends import("kysely").Generated<infer X> ? X : Database[T][K] };
 
-function toRun(r: Row<"runs">): RunRecord {
+/** @internal row mappers, shared with store/api.ts */
+export function toRun(r: Row<"runs">): RunRecord {
   return {
     runId: r.run_id,
     dagId: r.dag_id,
@@ -1016,7 +1019,7 @@ function toRun(r: Row<"runs">): RunRecord {
   };
 }
 
-function toTaskInstance(r: Row<"task_instances">): TaskInstanceRecord {
+export function toTaskInstance(r: Row<"task_instances">): TaskInstanceRecord {
   return {
     runId: r.run_id,
     taskId: r.task_id,

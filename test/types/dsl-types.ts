@@ -207,7 +207,7 @@ dag("both", { schedule: { assets: { anyOf: ["a"], allOf: ["b"] } } }, (d) => voi
 // @ts-expect-error — events are names
 dag("bad_events", { events: "new_orders" }, (d) => void d.task("t", async () => 1));
 
-// Capacity options (decision 0010): typed, and wrong types do not compile.
+// Capacity options (decision 0012): typed, and wrong types do not compile.
 dag("capacity", { maxActiveTasks: 4, defaults: { pool: "gpu", priority: 2 } }, (d) => {
   d.task("train", { queue: "gpu", pool: "gpu", poolSlots: 2, priority: 10, resources: { cpu: 4, memory: "16Gi", gpu: 1 }, maxActiveTisPerDag: 1 }, async () => 1);
   d.task("bytes", { resources: { memory: 512 * 1024 * 1024 } }, async () => 1);

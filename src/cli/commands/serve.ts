@@ -16,8 +16,7 @@ import { listDags } from "../../store/dags.js";
 import { formatDuration } from "../../core/duration.js";
 import { parseCapacity } from "../../core/resources.js";
 import { SluiceError } from "../../errors.js";
-import { startApiServer } from "../../server/apiServer.js";
-import type { RunningServer } from "../../server/server.js";
+import { startHttp, type HttpServer } from "../../server/http.js";
 import { heartbeatProcess, registerScheduler, stopProcess } from "../../store/processes.js";
 import { Sluice } from "../../sluice.js";
 import type { Worker } from "../../worker/worker.js";
@@ -63,32 +62,42 @@ export function registerServe(program: Command, globals: () => GlobalOptions): v
     .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: false, worker: true }));
   program
     .command("server")
-    .description("serve the HTTP API (needs SLUICE_EVENT_TOKEN); runs no scheduler and no tasks")
-    .option("--port <n>", "port; 0: any free port (env SLUICE_PORT; default 8080)")
-    .option("--host <host>", "interface (env SLUICE_HOST; default 127.0.0.1)")
-    .action((o: ServeOptions) => server({ ...globals(), ...o }));
+    .description("serve the web UI and the REST API only (run `sluice scheduler` and `sluice worker` beside it)")
+    .option("--port <n>", "port of the web UI and API; 0: any free port (env SLUICE_PORT; default 8080)")
+    .option("--host <host>", "interface to listen on (env SLUICE_HOST; default 127.0.0.1)")
+    .action((o: ServeOptions) => serveWeb({ ...globals(), ...o }));
 }
 
-/** `sluice server`: the API process. */
-async function server(opts: ServeOptions): Promise<void> {
+/** `sluice server`: the HTTP server alone, until SIGINT or SIGTERM. */
+async function serveWeb(opts: ServeOptions): Promise<void> {
   const config = configFrom(opts);
-  if (config.eventToken === null) throw new SluiceError("CONFIG", "sluice server needs SLUICE_EVENT_TOKEN (16+ characters): the bearer token of its API");
   const s = await Sluice.open(config, { loadDags: false });
-  // events create runs: validating their params needs the DAGs' code, as in the other roles
   const code = new DagCodeLoader(s.store);
   s.engine.setCodeLoader((dagId, version) => code.load(dagId, version));
   const err = (t: string) => process.stderr.write(`${t}\n`);
-  let api: RunningServer;
+  let http: HttpServer;
   try {
-    api = await startApiServer(s, { port: config.port, host: config.host, token: config.eventToken, onError: (e) => err(`  api error [${e.code}]: ${e.message}`) });
+    http = await startHttp(s, { eventToken: config.eventToken, onError: (e) => err(`  api error [${e.code}]: ${e.message}`) });
   } catch (e) {
     await s.close();
     throw e;
   }
-  process.stdout.write(`Sluice server — ${api.url}  (POST /api/v1/events/<name>, GET /api/v1/health)\n  database:  ${redactUrl(config.databaseUrl)}\n`);
+  process.stdout.write(`Sluice server — database ${redactUrl(config.databaseUrl)}\n`);
+  printHttp(http, (t) => process.stdout.write(`${t}\n`), config.eventToken ? "from SLUICE_EVENT_TOKEN" : null);
   await untilSignal(() => err("\nstopping…"));
-  await api.close();
+  await http.close();
   await s.close();
+}
+
+/** The addresses, and the first admin's password — printed this once, never logged again. */
+function printHttp(http: HttpServer, out: (t: string) => void, token: string | null): void {
+  out(`  web UI:    ${http.url}/`);
+  out(`  api:       ${http.url}  (REST API under /api/v1, docs /api/v1/openapi.json; events: POST /api/v1/events/<name>)`);
+  if (token) out(`  token:     ${token}`);
+  const a = http.firstAdmin;
+  if (a) {
+    out(a.generated ? `  first admin: user "${a.username}", password ${a.password}  (shown once: write it down; change it with \`sluice users set-password ${a.username}\`)` : `  first admin: user "${a.username}" created with the password from SLUICE_ADMIN_PASSWORD`);
+  }
 }
 
 /** Resolves at the first SIGINT or SIGTERM; a second one exits at once. */
@@ -164,10 +173,7 @@ async function serve(opts: ServeOptions, roles: Roles): Promise<void> {
     out("");
     out("Trigger a run: npx sluice trigger <dagId>   ·   see runs: npx sluice runs list   ·   stop: Ctrl-C");
     s.engine.triggers.onError((e) => err(`  asset trigger: ${e.message}`));
-    if (api) {
-      out(`  api:       ${api.server.url}  (POST /api/v1/events/<name>)`);
-      out(`  token:     ${api.generated ? `${api.token}  (made up for this session; set SLUICE_EVENT_TOKEN to choose one)` : "from SLUICE_EVENT_TOKEN"}`);
-    }
+    if (api) printHttp(api.server, out, api.generated ? `${api.token}  (made up for this session; set SLUICE_EVENT_TOKEN to choose one)` : "from SLUICE_EVENT_TOKEN");
   }
 
   let worker: Worker | null = null;
@@ -215,16 +221,17 @@ function parseQueues(text: string): string[] {
 
 
 /**
- * The HTTP API of a scheduler (`POST /api/v1/events/<name>`). Its bearer token is SLUICE_EVENT_TOKEN;
- * `sluice dev` makes one up when it is unset and prints it, `sluice scheduler` then serves no API (a
- * production token belongs in the environment, not in a log). The default port being taken is a
- * warning; a port asked for with --port is an error.
+ * The HTTP server of a scheduler: web UI, REST API and `POST /api/v1/events/<name>` (server/http.ts).
+ * The events token is SLUICE_EVENT_TOKEN; `sluice dev` makes one up when it is unset and prints it,
+ * `sluice scheduler` then serves nothing (a production token belongs in the environment, not in a log;
+ * `sluice server` serves the UI and API alone). The default port being taken is a warning; a port asked
+ * for with --port is an error.
  */
 async function serveApi(
   s: Sluice,
   opts: ServeOptions,
   io: { dev: boolean; err: (t: string) => void },
-): Promise<{ server: RunningServer; token: string; generated: boolean } | null> {
+): Promise<{ server: HttpServer; token: string; generated: boolean } | null> {
   let token = s.config.eventToken;
   let generated = false;
   if (token === null) {
@@ -236,11 +243,8 @@ async function serveApi(
     generated = true;
   }
   try {
-    return {
-      server: await startApiServer(s, { port: s.config.port, host: s.config.host, token, onError: (e) => io.err(`  api error [${e.code}]: ${e.message}`) }),
-      token,
-      generated,
-    };
+    const server = await startHttp(s, { eventToken: token, onError: (e) => io.err(`  api error [${e.code}]: ${e.message}`) });
+    return { server, token, generated };
   } catch (e) {
     if (opts.port !== undefined) {
       await s.close();

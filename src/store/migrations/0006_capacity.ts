@@ -1,5 +1,5 @@
 /**
- * 0006 — production roles and capacity (decision 0010).
+ * 0006 — production roles and capacity (decision 0012).
  *
  * - `pools`: named pools of slots (Airflow's pools). A task in a pool holds `poolSlots` of its slots while
  *   it runs; a task with no pool is in `default_pool`, created here with 128 slots like Airflow's.

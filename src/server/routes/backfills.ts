@@ -1,0 +1,96 @@
+/** Backfills: list, create (driven by this server process), progress, cancel. */
+import { z } from "zod";
+import { REPROCESS_BEHAVIOURS } from "../../core/backfill.js";
+import { MAX_BACKFILL_INTERVALS } from "../../engine/backfill.js";
+import { SluiceError } from "../../errors.js";
+import { pageBackfills } from "../../store/api.js";
+import { backfillCounts, getBackfill } from "../../store/backfills.js";
+import { createBackfill, planBackfill } from "../../engine/backfill.js";
+import { decodeCursor, page } from "../cursor.js";
+import { body, pagination, query, route, type ApiEnv, type Route } from "../route.js";
+import { backfillView } from "../views.js";
+
+async function requireBackfill(env: ApiEnv, raw: string) {
+  if (!/^[1-9][0-9]{0,15}$/.test(raw)) throw new SluiceError("INVALID_INPUT", `id: must be a positive integer, got ${JSON.stringify(raw.slice(0, 50))}`, { details: { field: "id" } });
+  const b = await getBackfill(env.sluice.store.db, Number(raw));
+  if (!b) throw new SluiceError("BACKFILL_NOT_FOUND", `backfill ${raw} not found`);
+  return b;
+}
+
+export function backfillRoutes(drive: (backfillId: number) => void): Route[] {
+  return [
+    route({
+      method: "get",
+      path: "/backfills",
+      access: "viewer",
+      tag: "backfills",
+      summary: "Backfills, newest first",
+      query: query({ ...pagination, dagId: z.string().max(200).optional() }),
+      async handler({ env, query: q }) {
+        const after = decodeCursor<[number]>(q.cursor, ["number"]);
+        const rows = await pageBackfills(env.sluice.store.db, { ...(q.dagId !== undefined ? { dagId: q.dagId } : {}), limit: q.limit + 1, after: after?.[0] ?? null });
+        return page(rows, q.limit, (b) => backfillView(b), (b) => [b.backfillId]);
+      },
+    }),
+    route({
+      method: "post",
+      path: "/backfills",
+      access: "operator",
+      tag: "backfills",
+      summary: `Backfill a DAG's data intervals starting in [from, to] (at most ${MAX_BACKFILL_INTERVALS}); dryRun: the plan only. The server drives it; workers run its tasks`,
+      status: 201,
+      body: body({
+        dagId: z.string().min(1).max(200),
+        from: z.number().int().min(0),
+        to: z.number().int().min(0),
+        reprocess: z.enum(REPROCESS_BEHAVIOURS as ["missing", "failed", "all"]).optional(),
+        maxActive: z.number().int().min(1).max(1000).optional(),
+        runBackwards: z.boolean().optional(),
+        dryRun: z.boolean().optional(),
+      }),
+      async handler({ c, env, body: b }) {
+        const engine = env.sluice.engine;
+        await engine.ensureDag(b.dagId);
+        const req = {
+          dagId: b.dagId,
+          from: b.from,
+          to: b.to,
+          ...(b.reprocess !== undefined ? { reprocess: b.reprocess } : {}),
+          ...(b.maxActive !== undefined ? { maxActive: b.maxActive } : {}),
+          ...(b.runBackwards !== undefined ? { runBackwards: b.runBackwards } : {}),
+        };
+        if (b.dryRun) {
+          const plan = await planBackfill(engine, req);
+          const shown = plan.intervals.slice(0, 1000);
+          return c.json({ dryRun: true, dagId: plan.dagId, from: plan.from, to: plan.to, reprocess: plan.reprocess, incomplete: plan.incomplete, total: plan.intervals.length, intervals: shown }, 200);
+        }
+        const { backfill } = await createBackfill(engine, req);
+        drive(backfill.backfillId);
+        return backfillView(backfill, await backfillCounts(env.sluice.store.db, backfill.backfillId));
+      },
+    }),
+    route({
+      method: "get",
+      path: "/backfills/:id",
+      access: "viewer",
+      tag: "backfills",
+      summary: "A backfill with its progress: total, done, succeeded, failed, running, pending, skipped",
+      async handler({ env, params }) {
+        const b = await requireBackfill(env, params["id"]!);
+        return backfillView(b, await backfillCounts(env.sluice.store.db, b.backfillId));
+      },
+    }),
+    route({
+      method: "post",
+      path: "/backfills/:id/cancel",
+      access: "operator",
+      tag: "backfills",
+      summary: "Cancel a backfill: no more of its runs start; running ones finish",
+      async handler({ env, params }) {
+        const b = await requireBackfill(env, params["id"]!);
+        const after = await env.sluice.cancelBackfill(b.backfillId, "cancelled through the API");
+        return backfillView(after, await backfillCounts(env.sluice.store.db, b.backfillId));
+      },
+    }),
+  ];
+}

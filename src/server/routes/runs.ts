@@ -1,0 +1,211 @@
+/** Runs (list, detail, trigger, cancel), task instances, attempts, clear, mark, inputs and outputs. */
+import type { Context } from "hono";
+import { z } from "zod";
+import { decodeOutput, toPreview } from "../../artifacts/serialize.js";
+import { RUN_STATES } from "../../core/states.js";
+import { SluiceError, isSluiceError } from "../../errors.js";
+import { pageRuns, pageTaskInstances } from "../../store/api.js";
+import { getDag } from "../../store/dags.js";
+import { decodeCursor, page } from "../cursor.js";
+import { body, mapIndexParam, notFound, pagination, query, route, type ApiEnv, type Route } from "../route.js";
+import { attemptView, runView, taskInstanceView } from "../views.js";
+
+/** Previews of outputs and inputs stop here: the UI shows a preview, the download is the artifact. */
+export const PREVIEW_CHARS = 64 * 1024;
+
+export function preview(value: unknown): { preview: string; truncated: boolean } {
+  let text: string;
+  try {
+    text = JSON.stringify(toPreview(value), null, 2) ?? "null";
+  } catch {
+    text = String(value);
+  }
+  return text.length > PREVIEW_CHARS ? { preview: text.slice(0, PREVIEW_CHARS), truncated: true } : { preview: text, truncated: false };
+}
+
+const runsQuery = { ...pagination, state: z.enum(RUN_STATES).optional(), runType: z.string().max(40).optional() };
+
+async function listRuns(env: ApiEnv, q: { limit: number; cursor?: string; state?: string; runType?: string }, dagId?: string) {
+  const after = decodeCursor<[number, string]>(q.cursor, ["number", "string"]);
+  const rows = await pageRuns(env.sluice.store.db, {
+    ...(dagId !== undefined ? { dagId } : {}),
+    ...(q.state !== undefined ? { state: q.state } : {}),
+    ...(q.runType !== undefined ? { runType: q.runType } : {}),
+    limit: q.limit + 1,
+    after: after && { createdAt: after[0], runId: after[1] },
+  });
+  return page(rows, q.limit, runView, (r) => [r.createdAt, r.runId]);
+}
+
+async function requireRun(env: ApiEnv, runId: string) {
+  const run = await env.sluice.store.getRun(runId);
+  if (!run) throw new SluiceError("RUN_NOT_FOUND", `run "${runId}" not found`, { details: { runId } });
+  return run;
+}
+
+async function requireTask(env: ApiEnv, runId: string, taskId: string) {
+  const idx = await env.sluice.engine.specFor(runId);
+  const task = idx.byId.get(taskId);
+  if (!task) throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no task "${taskId}"`, { details: { runId, taskId } });
+  return task;
+}
+
+/** Path ids of attempts are decimal integers, nothing else (they never become paths themselves). */
+export function attemptIdOf(raw: string): number {
+  if (!/^[1-9][0-9]{0,15}$/.test(raw)) throw new SluiceError("INVALID_INPUT", `attemptId: must be a positive integer, got ${JSON.stringify(raw.slice(0, 50))}`, { details: { field: "attemptId" } });
+  return Number(raw);
+}
+
+/** Param errors as 422 with one entry per field. */
+function paramsRejected(c: Context, e: SluiceError): Response {
+  const issues = (e.details["issues"] as { path?: string; message: string }[] | undefined) ?? [];
+  const fields = issues.length ? issues.map((i) => ({ path: i.path ?? "", message: i.message })) : [{ path: String(e.details["param"] ?? ""), message: e.message }];
+  return c.json({ code: e.code, message: e.message, fields }, 422);
+}
+
+export function runRoutes(): Route[] {
+  return [
+    route({ method: "get", path: "/runs", access: "viewer", tag: "runs", summary: "Runs, newest first", query: query({ ...runsQuery, dagId: z.string().max(200).optional() }), handler: ({ env, query: q }) => listRuns(env, q, q.dagId) }),
+    route({
+      method: "get",
+      path: "/dags/:dagId/runs",
+      access: "viewer",
+      tag: "runs",
+      summary: "Runs of a DAG, newest first",
+      query: query(runsQuery),
+      async handler({ env, params, query: q }) {
+        const dagId = params["dagId"]!;
+        if (!(await getDag(env.sluice.store.db, dagId))) throw new SluiceError("DAG_NOT_FOUND", `DAG "${dagId}" not found`, { details: { dagId } });
+        return listRuns(env, q, dagId);
+      },
+    }),
+    route({
+      method: "post",
+      path: "/dags/:dagId/runs",
+      access: "operator",
+      tag: "runs",
+      summary: "Trigger a run (422 with `fields` when params are invalid); the same idempotencyKey returns the existing run",
+      status: 201,
+      body: body({ params: z.record(z.string(), z.unknown()).optional(), logicalDate: z.number().int().min(0).max(8.64e15).optional(), idempotencyKey: z.string().min(1).max(200).optional() }),
+      async handler({ c, env, params, body: b }) {
+        const dagId = params["dagId"]!;
+        if (!(await getDag(env.sluice.store.db, dagId)) && !env.sluice.bag.dags.has(dagId)) throw new SluiceError("DAG_NOT_FOUND", `DAG "${dagId}" not found`, { details: { dagId } });
+        try {
+          const run = await env.sluice.engine.createRun(dagId, {
+            params: b.params ?? {},
+            ...(b.logicalDate !== undefined ? { logicalDate: new Date(b.logicalDate) } : {}),
+            ...(b.idempotencyKey !== undefined ? { idempotencyKey: b.idempotencyKey } : {}),
+          });
+          return runView(run);
+        } catch (e) {
+          if (isSluiceError(e, "INVALID_PARAM")) return paramsRejected(c, e as SluiceError);
+          throw e;
+        }
+      },
+    }),
+    route({ method: "get", path: "/runs/:runId", access: "viewer", tag: "runs", summary: "A run", handler: async ({ env, params }) => runView(await requireRun(env, params["runId"]!)) }),
+    route({
+      method: "post",
+      path: "/runs/:runId/cancel",
+      access: "operator",
+      tag: "runs",
+      summary: "Cancel a run: running tasks are aborted, the rest skipped (409 when it has finished)",
+      handler: async ({ env, params }) => runView(await env.sluice.engine.cancelRun(params["runId"]!, "cancelled through the API")),
+    }),
+    route({
+      method: "get",
+      path: "/runs/:runId/tasks",
+      access: "viewer",
+      tag: "tasks",
+      summary: "Task instances of a run by task id (mapped tasks: one row per map index)",
+      query: query({ ...pagination }),
+      async handler({ env, params, query: q }) {
+        const run = await requireRun(env, params["runId"]!);
+        const after = decodeCursor<[string, number]>(q.cursor, ["string", "number"]);
+        const rows = await pageTaskInstances(env.sluice.store.db, run.runId, { limit: q.limit + 1, after: after && { taskId: after[0], mapIndex: after[1] } });
+        return page(rows, q.limit, taskInstanceView, (t) => [t.taskId, t.mapIndex]);
+      },
+    }),
+    route({
+      method: "get",
+      path: "/runs/:runId/tasks/:taskId/attempts",
+      access: "viewer",
+      tag: "tasks",
+      summary: "Attempts of a task instance, oldest first",
+      query: query({ ...pagination, mapIndex: mapIndexParam.optional() }),
+      async handler({ env, params, query: q }) {
+        const run = await requireRun(env, params["runId"]!);
+        await requireTask(env, run.runId, params["taskId"]!);
+        const after = decodeCursor<[number]>(q.cursor, ["number"]);
+        // attempts of one task are few (retries + 1 per clear): filtered here, in attempt order
+        const all = (await env.sluice.store.listAttempts(run.runId, params["taskId"]!, q.mapIndex)).sort((a, b) => a.attemptId - b.attemptId);
+        const rows = all.filter((a) => !after || a.attemptId > after[0]).slice(0, q.limit + 1);
+        return page(rows, q.limit, attemptView, (a) => [a.attemptId]);
+      },
+    }),
+    route({
+      method: "post",
+      path: "/runs/:runId/tasks/:taskId/clear",
+      access: "operator",
+      tag: "tasks",
+      summary: "Clear a task (with downstream: everything after it too) so it runs again; mapIndex: clears the whole task (every map index)",
+      body: body({ mapIndex: mapIndexParam.optional(), downstream: z.boolean().optional() }),
+      async handler({ env, params, body: b }) {
+        const run = await requireRun(env, params["runId"]!);
+        await requireTask(env, run.runId, params["taskId"]!);
+        return env.sluice.engine.clearTasks(run.runId, [params["taskId"]!], b.downstream ?? false);
+      },
+    }),
+    route({
+      method: "post",
+      path: "/runs/:runId/tasks/:taskId/mark",
+      access: "operator",
+      tag: "tasks",
+      summary: "Mark a task instance (every map index, or one) success or failed; waiting downstream tasks are re-evaluated",
+      body: body({ state: z.enum(["success", "failed"]), mapIndex: mapIndexParam.optional() }),
+      async handler({ env, params, body: b }) {
+        const run = await requireRun(env, params["runId"]!);
+        await requireTask(env, run.runId, params["taskId"]!);
+        const r = await env.sluice.engine.markTasks(run.runId, params["taskId"]!, b.state, b.mapIndex);
+        if (r.marked === 0) throw new SluiceError("TASK_NOT_FOUND", `run "${run.runId}" has no instance of task "${params["taskId"]}"${b.mapIndex !== undefined ? ` with map index ${b.mapIndex}` : ""}`);
+        return { ...r, run: runView(await requireRun(env, run.runId)) };
+      },
+    }),
+    route({
+      method: "get",
+      path: "/runs/:runId/tasks/:taskId/inputs",
+      access: "viewer",
+      tag: "tasks",
+      summary: "Previews of the values a task receives from its upstream tasks",
+      query: query({ mapIndex: mapIndexParam.optional() }),
+      async handler({ env, params }) {
+        const run = await requireRun(env, params["runId"]!);
+        const task = await requireTask(env, run.runId, params["taskId"]!);
+        const idx = await env.sluice.engine.specFor(run.runId);
+        const inputs: Record<string, { preview: string; truncated: boolean }> = {};
+        for (const [name, upstream] of Object.entries(task.inputs)) {
+          const values = await env.sluice.engine.loadOutputs(run.runId, upstream);
+          inputs[name] = preview(idx.byId.get(upstream)?.map ? values : values[0]);
+        }
+        return { inputs };
+      },
+    }),
+    route({
+      method: "get",
+      path: "/attempts/:attemptId/output",
+      access: "viewer",
+      tag: "tasks",
+      summary: "A preview of an attempt's output",
+      async handler({ env, params }) {
+        const id = attemptIdOf(params["attemptId"]!);
+        const a = await env.sluice.store.getAttempt(id);
+        if (!a) throw notFound("attempt", id);
+        const stored = await env.sluice.store.getAttemptOutput(id);
+        if (!stored || (!stored.inline && !stored.ref)) return { size: a.outputSize ?? 0, preview: null, truncated: false };
+        // artifact refs are content hashes checked by the artifact store: never a path from the request
+        const bytes = stored.inline ?? (await env.sluice.engine.artifacts.get(stored.ref!));
+        return { size: a.outputSize ?? bytes.byteLength, ...preview(decodeOutput(bytes)) };
+      },
+    }),
+  ];
+}

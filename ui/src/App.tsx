@@ -1,0 +1,131 @@
+/** The app shell: restores the session (/auth/me), shows the login page or the header and the routed page. */
+import { useCallback, useEffect, useMemo, useState, type ReactNode } from "react";
+import { api, setCsrfToken, setUnauthorizedHandler, type User } from "./api";
+import { SessionContext, type Session } from "./auth";
+import { Link, match, navigate, useLocation } from "./router";
+import { Login } from "./pages/Login";
+import { DagList } from "./pages/DagList";
+import { DagPage } from "./pages/DagPage";
+import { TriggerPage } from "./pages/TriggerPage";
+import { BackfillPage } from "./pages/BackfillPage";
+import { AssetsPage } from "./pages/AssetsPage";
+import { UsersPage } from "./pages/UsersPage";
+import { TokensPage } from "./pages/TokensPage";
+import { PasswordPage } from "./pages/PasswordPage";
+import { StatusPage } from "./pages/StatusPage";
+
+export function App() {
+  const [user, setUser] = useState<User | null | undefined>(undefined);
+  const [notice, setNotice] = useState<string | null>(null);
+  const loc = useLocation();
+
+  useEffect(() => {
+    setUnauthorizedHandler(() => setUser(null));
+    api.me().then(
+      (r) => {
+        setCsrfToken(r.csrfToken);
+        setUser(r.user);
+      },
+      () => setUser(null),
+    );
+    return () => setUnauthorizedHandler(null);
+  }, []);
+
+  const logout = useCallback(() => {
+    void api
+      .logout()
+      .catch(() => undefined)
+      .finally(() => {
+        setCsrfToken(null);
+        setUser(null);
+        navigate("/", { replace: true });
+      });
+  }, []);
+  const endSession = useCallback((message: string) => {
+    setCsrfToken(null);
+    setNotice(message);
+    setUser(null);
+    navigate("/", { replace: true });
+  }, []);
+  const onLogin = useCallback((u: User) => {
+    setNotice(null);
+    setUser(u);
+  }, []);
+  const session = useMemo<Session | null>(() => (user ? { user, logout, endSession } : null), [user, logout, endSession]);
+
+  if (user === undefined) return <div className="loading">Loading…</div>;
+  if (!session) return <Login onLogin={onLogin} notice={notice} />;
+
+  return (
+    <SessionContext.Provider value={session}>
+      <header className="top">
+        <Link to="/" className="brand">
+          Sluice
+        </Link>
+        <nav>
+          <NavLink to="/" path={loc.path} also={["/dags"]}>
+            DAGs
+          </NavLink>
+          <NavLink to="/assets" path={loc.path}>
+            Assets
+          </NavLink>
+          <NavLink to="/status" path={loc.path}>
+            Status
+          </NavLink>
+          <NavLink to="/tokens" path={loc.path}>
+            API tokens
+          </NavLink>
+          {session.user.role === "admin" && (
+            <NavLink to="/users" path={loc.path}>
+              Users
+            </NavLink>
+          )}
+        </nav>
+        <span className="spacer" />
+        <span className="who" data-testid="current-user">
+          {session.user.username} <span className="role">{session.user.role}</span>
+        </span>
+        <NavLink to="/password" path={loc.path}>
+          Change password
+        </NavLink>
+        <button type="button" className="link" onClick={logout}>
+          Log out
+        </button>
+      </header>
+      <main>{route(loc.path)}</main>
+    </SessionContext.Provider>
+  );
+}
+
+/** A header link, marked current on its page (and, for DAGs, below it). */
+function NavLink({ to, path, also = [], children }: { to: string; path: string; also?: string[]; children: ReactNode }) {
+  const prefixes = [to, ...also].filter((p) => p !== "/");
+  const active = path === to || prefixes.some((p) => path === p || path.startsWith(`${p}/`));
+  return (
+    <Link to={to} className={active ? "active" : undefined} aria-current={active ? "page" : undefined}>
+      {children}
+    </Link>
+  );
+}
+
+function route(path: string) {
+  let m: Record<string, string> | null;
+  if (path === "/" || path === "/dags") return <DagList />;
+  if ((m = match("/dags/:dagId/trigger", path))) return <TriggerPage dagId={m.dagId!} />;
+  if ((m = match("/dags/:dagId/backfill", path))) return <BackfillPage dagId={m.dagId!} />;
+  if ((m = match("/dags/:dagId", path))) return <DagPage dagId={m.dagId!} />;
+  if (path === "/assets") return <AssetsPage />;
+  if ((m = match("/assets/:name", path))) return <AssetsPage name={m.name!} />;
+  if (path === "/users") return <UsersPage />;
+  if (path === "/tokens") return <TokensPage />;
+  if (path === "/password") return <PasswordPage />;
+  if (path === "/status") return <StatusPage />;
+  return (
+    <div className="page">
+      <h2>Not found</h2>
+      <p>
+        No page at <code>{path}</code>. <Link to="/">All DAGs</Link>
+      </p>
+    </div>
+  );
+}

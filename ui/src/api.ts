@@ -1,0 +1,309 @@
+/**
+ * The typed client of the REST API (/api/v1, docs/api.md). The only module that calls fetch: it sends the
+ * session cookie (same origin), adds the CSRF header to every state-changing request and turns error
+ * bodies `{ code, message, fields? }` into ApiError.
+ */
+
+export type Role = "admin" | "operator" | "viewer";
+export interface User {
+  username: string;
+  role: Role;
+}
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+export interface RunMark {
+  runId: string;
+  state: string;
+  logicalDate: number | null;
+}
+export interface DagSummary {
+  dagId: string;
+  description: string | null;
+  owner: string | null;
+  tags: string[];
+  schedule: string | null;
+  timezone: string | null;
+  paused: boolean;
+  active: boolean;
+  nextRunAt: number | null;
+  version: string;
+  file: string | null;
+  lastRuns: RunMark[];
+  hasImportError: boolean;
+}
+export interface DagDetail extends DagSummary {
+  docs: string | null;
+  params: JsonSchema | null;
+  defaults: Record<string, unknown> | null;
+  maxActiveRuns: number | null;
+  catchup: boolean;
+}
+export interface JsonSchema {
+  type?: string | string[];
+  title?: string;
+  description?: string;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  enum?: unknown[];
+  default?: unknown;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  pattern?: string;
+  items?: JsonSchema;
+  format?: string;
+}
+export interface TaskNode {
+  id: string;
+  kind: string;
+  group: string | null;
+  upstream: string[];
+  downstream: string[];
+  mapped: boolean;
+  triggerRule: string;
+  docs?: string | null;
+}
+export interface Structure {
+  version: string;
+  tasks: TaskNode[];
+  groups: { id: string; parent: string | null }[];
+}
+export interface Run {
+  runId: string;
+  dagId: string;
+  dagVersion: string;
+  state: string;
+  runType: string;
+  logicalDate: number | null;
+  dataIntervalStart: number | null;
+  dataIntervalEnd: number | null;
+  createdAt: number;
+  startedAt: number | null;
+  endedAt: number | null;
+  params: unknown;
+}
+export interface TaskInstance {
+  taskId: string;
+  mapIndex: number;
+  state: string;
+  tryNumber: number;
+  startedAt: number | null;
+  endedAt: number | null;
+  durationMs: number | null;
+  lastAttemptId: AttemptId | null;
+}
+/** Attempt ids are numbers in JSON; the client only passes them back. */
+export type AttemptId = string | number;
+export interface Attempt {
+  attemptId: AttemptId;
+  tryNumber: number;
+  state: string;
+  workerId: string | null;
+  hostname: string | null;
+  startedAt: number | null;
+  endedAt: number | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  errorStack: string | null;
+  exitCode: number | null;
+  outputSize: number | null;
+}
+export interface LogLine {
+  t: number;
+  level: string;
+  msg: string;
+}
+export interface LogPage {
+  lines: LogLine[];
+  nextOffset: number;
+  eof: boolean;
+}
+export interface Grid {
+  tasks: string[];
+  runs: { runId: string; state: string; logicalDate: number | null; startedAt: number | null; endedAt: number | null }[];
+  states: Record<string, string>;
+  nextCursor: string | null;
+}
+export interface ImportError {
+  file: string;
+  line: number | null;
+  message: string;
+  at: number;
+}
+export interface BackfillProgress {
+  total: number;
+  done: number;
+  succeeded: number;
+  failed: number;
+  running: number;
+  pending: number;
+}
+export interface Backfill {
+  id: string;
+  dagId: string;
+  from: number;
+  to: number;
+  state: string;
+  stateReason?: string | null;
+  progress?: BackfillProgress;
+  /** A dry run: the intervals it would create runs for. */
+  [k: string]: unknown;
+}
+export interface UserRecord extends User {
+  createdAt?: number;
+}
+export interface ApiToken {
+  id: string | number;
+  name: string;
+  username: string;
+  role: Role;
+  createdAt: number | null;
+  lastUsedAt: number | null;
+}
+/** GET /status: only some fields are known; the payload grows, so pages render the rest generically. */
+export interface Status {
+  schedulers?: Record<string, unknown>[];
+  workers?: Record<string, unknown>[];
+  queues?: Record<string, unknown>[];
+  runs?: Record<string, unknown>[];
+  pools?: Record<string, unknown>[];
+  database?: unknown;
+  [k: string]: unknown;
+}
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly fields: FieldError[] = [],
+  ) {
+    super(message);
+  }
+}
+
+let csrfToken: string | null = null;
+/** Called on login and on /auth/me: the token every state-changing request carries. */
+export function setCsrfToken(t: string | null): void {
+  csrfToken = t;
+}
+let onUnauthorized: (() => void) | null = null;
+/** The app listens so that an expired session sends the user back to the login page. */
+export function setUnauthorizedHandler(fn: (() => void) | null): void {
+  onUnauthorized = fn;
+}
+
+const BASE = "/api/v1";
+
+type Query = Record<string, string | number | boolean | null | undefined>;
+function qs(q: Query | undefined): string {
+  if (!q) return "";
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== null && v !== "") p.set(k, String(v));
+  const s = p.toString();
+  return s ? `?${s}` : "";
+}
+const enc = encodeURIComponent;
+
+async function request<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && method !== "HEAD" && csrfToken) headers["X-CSRF-Token"] = csrfToken;
+  const res = await fetch(`${BASE}${path}${qs(query)}`, {
+    method,
+    headers,
+    credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let data: unknown = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    const e = (data ?? {}) as { code?: string; message?: string; fields?: FieldError[] };
+    if (res.status === 401 && path !== "/auth/login") onUnauthorized?.();
+    throw new ApiError(res.status, e.code ?? `HTTP_${res.status}`, e.message ?? (text.slice(0, 200) || res.statusText), e.fields ?? []);
+  }
+  return data as T;
+}
+
+const get = <T>(path: string, query?: Query) => request<T>("GET", path, undefined, query);
+const post = <T>(path: string, body: unknown = {}) => request<T>("POST", path, body);
+
+export const api = {
+  login: (username: string, password: string) => post<{ user: User; csrfToken: string }>("/auth/login", { username, password }),
+  logout: () => post<unknown>("/auth/logout"),
+  me: () => get<{ user: User; csrfToken: string }>("/auth/me"),
+  /** Ends every session of the user and opens a new one for this browser (new CSRF token). */
+  changePassword: (current: string, password: string) => post<{ user: User; csrfToken: string | null }>("/auth/password", { current, password }),
+
+  users: () => get<Page<UserRecord>>("/users"),
+  createUser: (body: { username: string; password: string; role: Role }) => post<UserRecord>("/users", body),
+  updateUser: (username: string, body: { role?: Role; password?: string }) => request<UserRecord>("PATCH", `/users/${enc(username)}`, body),
+  deleteUser: (username: string) => request<unknown>("DELETE", `/users/${enc(username)}`),
+
+  tokens: () => get<Page<ApiToken>>("/tokens"),
+  createToken: (body: { name: string; role?: Role }) => post<{ id: string | number; name: string; role: Role; token: string }>("/tokens", body),
+  revokeToken: (id: string | number) => request<unknown>("DELETE", `/tokens/${enc(String(id))}`),
+
+  status: () => get<Status>("/status"),
+
+  dags: (q: { q?: string; tag?: string; owner?: string; state?: string; paused?: string; limit?: number; cursor?: string | null }) =>
+    get<Page<DagSummary>>("/dags", q),
+  dag: (dagId: string) => get<DagDetail>(`/dags/${enc(dagId)}`),
+  structure: (dagId: string, version?: string) => get<Structure>(`/dags/${enc(dagId)}/structure`, { version }),
+  versions: (dagId: string) => get<Page<{ version: string; createdAt: number; file: string | null }>>(`/dags/${enc(dagId)}/versions`, { limit: 500 }),
+  code: (dagId: string, version?: string) => get<{ file: string | null; code: string }>(`/dags/${enc(dagId)}/code`, { version }),
+  setPaused: (dagId: string, paused: boolean) => request<DagSummary>("PATCH", `/dags/${enc(dagId)}`, { paused }),
+  importErrors: () => get<Page<ImportError>>("/import-errors", { limit: 500 }),
+
+  dagRuns: (dagId: string, q: { limit?: number; cursor?: string | null } = {}) => get<Page<Run>>(`/dags/${enc(dagId)}/runs`, q),
+  trigger: (dagId: string, body: { params?: unknown; logicalDate?: number }) => post<Run>(`/dags/${enc(dagId)}/runs`, body),
+  run: (runId: string) => get<Run>(`/runs/${enc(runId)}`),
+  cancelRun: (runId: string) => post<unknown>(`/runs/${enc(runId)}/cancel`),
+  runTasks: (runId: string) => get<Page<TaskInstance>>(`/runs/${enc(runId)}/tasks`, { limit: 500 }),
+  /** Every task instance of a run, following the cursor (a 10,000-task run is 20 pages). */
+  async allRunTasks(runId: string): Promise<TaskInstance[]> {
+    const out: TaskInstance[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Page<TaskInstance> = await get<Page<TaskInstance>>(`/runs/${enc(runId)}/tasks`, { limit: 500, cursor });
+      out.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor);
+    return out;
+  },
+  attempts: (runId: string, taskId: string, mapIndex: number) =>
+    get<Page<Attempt>>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/attempts`, { mapIndex, limit: 500 }),
+  clear: (runId: string, taskId: string, body: { mapIndex?: number; downstream?: boolean }) => post<unknown>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/clear`, body),
+  mark: (runId: string, taskId: string, body: { state: "success" | "failed"; mapIndex?: number }) => post<unknown>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/mark`, body),
+  inputs: (runId: string, taskId: string, mapIndex: number) => get<{ inputs: Record<string, { preview: string | null; truncated: boolean }> }>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/inputs`, { mapIndex }),
+
+  logs: (attemptId: AttemptId, offset = 0, limit = 1000) => get<LogPage>(`/attempts/${enc(String(attemptId))}/logs`, { offset, limit }),
+  logDownloadUrl: (attemptId: AttemptId) => `${BASE}/attempts/${enc(String(attemptId))}/logs/download`,
+  logStreamUrl: (attemptId: AttemptId, offset = 0) => `${BASE}/attempts/${enc(String(attemptId))}/logs/stream${qs({ offset })}`,
+  output: (attemptId: AttemptId) => get<{ size: number; preview: string | null; truncated: boolean }>(`/attempts/${enc(String(attemptId))}/output`),
+
+  grid: (dagId: string, q: { limit?: number; cursor?: string | null }) => get<Grid>(`/dags/${enc(dagId)}/grid`, q),
+
+  assets: (q: { limit?: number; cursor?: string | null } = {}) => get<Page<{ name: string; [k: string]: unknown }>>("/assets", q),
+  asset: (name: string) => get<{ name: string; producers: unknown[]; consumers: unknown[]; events: unknown[] }>(`/assets/${enc(name)}`),
+  lineage: (asset?: string) => get<{ nodes: { id: string; kind: "dag" | "asset"; name: string }[]; edges: { from?: string; to?: string; source?: string; target?: string }[] }>("/lineage", { asset }),
+
+  backfills: (q: { dagId?: string; limit?: number } = {}) => get<Page<Backfill>>("/backfills", q),
+  backfill: (id: string) => get<Backfill>(`/backfills/${enc(id)}`),
+  createBackfill: (body: { dagId: string; from: number; to: number; reprocess?: "missing" | "failed" | "all"; maxActive?: number; dryRun?: boolean }) => post<Backfill>("/backfills", body),
+  cancelBackfill: (id: string) => post<unknown>(`/backfills/${enc(id)}/cancel`),
+};

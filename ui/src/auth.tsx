@@ -1,0 +1,28 @@
+/** Who is logged in: the user from /auth/me or /auth/login, and what their role allows. */
+import { createContext, useContext } from "react";
+import type { User } from "./api";
+
+export interface Session {
+  user: User;
+  logout: () => void;
+  /** The server ended the session (password changed): back to the login page with this message. */
+  endSession: (notice: string) => void;
+}
+
+export const SessionContext = createContext<Session | null>(null);
+
+export function useSession(): Session {
+  const s = useContext(SessionContext);
+  if (!s) throw new Error("useSession outside a logged-in page");
+  return s;
+}
+
+/** Operators and admins act (trigger, clear, mark, pause, backfill); viewers only read. */
+export function useCanOperate(): boolean {
+  const role = useContext(SessionContext)?.user.role;
+  return role === "operator" || role === "admin";
+}
+
+export function useIsAdmin(): boolean {
+  return useContext(SessionContext)?.user.role === "admin";
+}

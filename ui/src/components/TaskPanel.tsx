@@ -1,0 +1,202 @@
+/**
+ * A task instance: state, timings, actions (clear with or without downstream, mark success or failed —
+ * hidden from viewers), attempts, and the selected attempt's error, log, inputs and output preview.
+ */
+import { useEffect, useState } from "react";
+import { api, type AttemptId, type TaskInstance } from "../api";
+import { useCanOperate } from "../auth";
+import { fmtBytes, fmtDuration, fmtTime } from "../format";
+import { useData } from "../hooks";
+import { ErrorBox } from "./ErrorBox";
+import { LogView } from "./LogView";
+import { StateBadge } from "./StateBadge";
+
+const FINISHED = new Set(["success", "failed", "skipped", "upstream_failed", "removed"]);
+
+export function TaskPanel({
+  runId,
+  taskId,
+  instances,
+  mapIndex,
+  onMapIndex,
+  onClose,
+  onChanged,
+}: {
+  runId: string;
+  taskId: string;
+  /** This task's instances in the run (one, or one per map index). */
+  instances: TaskInstance[];
+  mapIndex: number | null;
+  onMapIndex: (i: number) => void;
+  onClose: () => void;
+  onChanged: () => void;
+}) {
+  const canOperate = useCanOperate();
+  const ti = instances.find((t) => t.mapIndex === mapIndex) ?? instances[0];
+  const mi = ti?.mapIndex ?? mapIndex ?? -1;
+  const finished = ti ? FINISHED.has(ti.state) : false;
+  const attempts = useData(() => api.attempts(runId, taskId, mi), `${runId}|${taskId}|${mi}|${ti?.tryNumber}|${ti?.state}`, finished ? undefined : 2000);
+  const [attemptId, setAttemptId] = useState<AttemptId | null>(null);
+  const list = attempts.data?.items ?? [];
+  const attempt = list.find((a) => a.attemptId === attemptId) ?? list[list.length - 1];
+  useEffect(() => setAttemptId(null), [runId, taskId, mi, ti?.tryNumber]);
+
+  const [downstream, setDownstream] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [actionError, setActionError] = useState<Error | null>(null);
+  const act = async (fn: () => Promise<unknown>) => {
+    setBusy(true);
+    setActionError(null);
+    try {
+      await fn();
+      onChanged();
+    } catch (e) {
+      setActionError(e as Error);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const body = mi >= 0 ? { mapIndex: mi } : {};
+
+  return (
+    <aside className="task-panel" data-testid="task-panel" aria-label={`Task ${taskId}`}>
+      <div className="panel-head">
+        <h3>
+          <span data-testid="task-panel-title">{taskId}</span> {ti && <StateBadge state={ti.state} />}
+        </h3>
+        <button type="button" className="link" onClick={onClose} aria-label="Close">
+          ✕
+        </button>
+      </div>
+      <div className="muted small">run {runId}</div>
+      {instances.length > 1 && (
+        <label className="small">
+          Map index{" "}
+          <select value={mi} onChange={(e) => onMapIndex(Number(e.target.value))} aria-label="Map index">
+            {instances.map((t) => (
+              <option key={t.mapIndex} value={t.mapIndex}>
+                {t.mapIndex} — {t.state}
+              </option>
+            ))}
+          </select>
+        </label>
+      )}
+      {ti && (
+        <dl className="timings">
+          <dt>Started</dt>
+          <dd>{fmtTime(ti.startedAt)}</dd>
+          <dt>Ended</dt>
+          <dd>{fmtTime(ti.endedAt)}</dd>
+          <dt>Duration</dt>
+          <dd>{fmtDuration(ti.durationMs ?? (ti.startedAt && ti.endedAt ? ti.endedAt - ti.startedAt : null))}</dd>
+          <dt>Try</dt>
+          <dd>{ti.tryNumber}</dd>
+        </dl>
+      )}
+      {canOperate && ti && (
+        <div className="actions" data-testid="task-actions">
+          <button type="button" disabled={busy} onClick={() => void act(() => api.clear(runId, taskId, { ...body, downstream }))}>
+            Clear
+          </button>
+          <label className="small">
+            <input type="checkbox" checked={downstream} onChange={(e) => setDownstream(e.target.checked)} /> with downstream
+          </label>
+          <button type="button" disabled={busy} onClick={() => void act(() => api.mark(runId, taskId, { ...body, state: "success" }))}>
+            Mark success
+          </button>
+          <button type="button" disabled={busy} onClick={() => void act(() => api.mark(runId, taskId, { ...body, state: "failed" }))}>
+            Mark failed
+          </button>
+        </div>
+      )}
+      {actionError && <ErrorBox error={actionError} />}
+
+      <h4>Attempts</h4>
+      {attempts.error && <ErrorBox error={attempts.error} />}
+      {list.length === 0 ? (
+        <p className="muted small">No attempt yet.</p>
+      ) : (
+        <table className="list small attempts">
+          <thead>
+            <tr>
+              <th>Try</th>
+              <th>State</th>
+              <th>Started</th>
+              <th>Duration</th>
+              <th>Host</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.map((a) => (
+              <tr key={a.attemptId} className={a.attemptId === attempt?.attemptId ? "selected" : ""} onClick={() => setAttemptId(a.attemptId)}>
+                <td>{a.tryNumber}</td>
+                <td>
+                  <StateBadge state={a.state} />
+                </td>
+                <td>{fmtTime(a.startedAt)}</td>
+                <td>{fmtDuration(a.startedAt && a.endedAt ? a.endedAt - a.startedAt : null)}</td>
+                <td>{a.hostname ?? ""}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {attempt && (
+        <>
+          {attempt.errorMessage && (
+            <div className="attempt-error">
+              <strong>{attempt.errorCode ?? "error"}</strong>: {attempt.errorMessage}
+              {attempt.errorStack && (
+                <details>
+                  <summary>stack</summary>
+                  <pre>{attempt.errorStack}</pre>
+                </details>
+              )}
+            </div>
+          )}
+          <h4>Log</h4>
+          <LogView key={attempt.attemptId} attemptId={attempt.attemptId} live={attempt.state === "running" || attempt.state === "up_for_reschedule"} />
+          <Output attemptId={attempt.attemptId} size={attempt.outputSize} />
+        </>
+      )}
+      <Inputs runId={runId} taskId={taskId} mapIndex={mi} />
+    </aside>
+  );
+}
+
+function Output({ attemptId, size }: { attemptId: AttemptId; size: number | null }) {
+  const out = useData(() => (size === null ? Promise.resolve(null) : api.output(attemptId)), `${attemptId}|${size}`);
+  if (size === null) return null;
+  return (
+    <>
+      <h4>Output ({fmtBytes(out.data?.size ?? size)})</h4>
+      {out.error && <ErrorBox error={out.error} />}
+      {out.data && (
+        <pre className="preview" data-testid="output-preview">
+          {out.data.preview}
+          {out.data.truncated ? "\n…" : ""}
+        </pre>
+      )}
+    </>
+  );
+}
+
+function Inputs({ runId, taskId, mapIndex }: { runId: string; taskId: string; mapIndex: number }) {
+  const inputs = useData(() => api.inputs(runId, taskId, mapIndex), `${runId}|${taskId}|${mapIndex}`);
+  const entries = Object.entries(inputs.data?.inputs ?? {});
+  if (inputs.error || entries.length === 0) return null;
+  return (
+    <>
+      <h4>Inputs</h4>
+      {entries.map(([name, v]) => (
+        <div key={name} className="input">
+          <div className="small muted">{name}</div>
+          <pre className="preview">
+            {v.preview ?? "(no preview)"}
+            {v.truncated ? "\n…" : ""}
+          </pre>
+        </div>
+      ))}
+    </>
+  );
+}

@@ -1,0 +1,43 @@
+/**
+ * Layouts off the main thread, cached by request (the same structure and collapsed groups lay out once).
+ * The worker is a same-origin module file emitted by Vite, so it runs under `script-src 'self'`.
+ */
+import type { LayoutRequest, LayoutResult } from "./layout";
+
+let worker: Worker | null = null;
+let seq = 0;
+const pending = new Map<number, { resolve: (r: LayoutResult) => void; reject: (e: Error) => void }>();
+const cache = new Map<string, Promise<LayoutResult>>();
+
+function getWorker(): Worker {
+  if (worker) return worker;
+  worker = new Worker(new URL("./layout.worker.ts", import.meta.url), { type: "module" });
+  worker.onmessage = (e: MessageEvent<{ id: number; result?: LayoutResult; error?: string }>) => {
+    const p = pending.get(e.data.id);
+    if (!p) return;
+    pending.delete(e.data.id);
+    if (e.data.result) p.resolve(e.data.result);
+    else p.reject(new Error(`graph layout failed: ${e.data.error}`));
+  };
+  worker.onerror = (e) => {
+    for (const p of pending.values()) p.reject(new Error(`graph layout worker: ${e.message}`));
+    pending.clear();
+    worker = null;
+  };
+  return worker;
+}
+
+export function layout(key: string, req: LayoutRequest): Promise<LayoutResult> {
+  let p = cache.get(key);
+  if (!p) {
+    p = new Promise<LayoutResult>((resolve, reject) => {
+      const id = ++seq;
+      pending.set(id, { resolve, reject });
+      getWorker().postMessage({ id, req });
+    });
+    p.catch(() => cache.delete(key));
+    if (cache.size > 50) cache.delete(cache.keys().next().value!);
+    cache.set(key, p);
+  }
+  return p;
+}

@@ -1,0 +1,181 @@
+/**
+ * API tokens: your own (admins see everyone's, per the API), create one (name, role up to yours) — the
+ * token is shown once, with a copy button — and revoke (with a confirm step).
+ */
+import { useRef, useState, type FormEvent } from "react";
+import { api, type ApiToken, type Role } from "../api";
+import { useSession } from "../auth";
+import { ErrorBox } from "../components/ErrorBox";
+import { Field, FormError, formErrors, noErrors, type FormErrors } from "../components/Field";
+import { fmtTime } from "../format";
+import { useData } from "../hooks";
+import { ROLES } from "./UsersPage";
+
+const rank = (r: Role) => ROLES.indexOf(r);
+
+export function TokensPage() {
+  const { user } = useSession();
+  const list = useData(() => api.tokens(), "tokens");
+  const isAdmin = user.role === "admin";
+  return (
+    <div className="page narrow">
+      <h2>API tokens</h2>
+      <p className="muted">
+        Scripts send a token as <code>Authorization: Bearer &lt;token&gt;</code>. A token acts with the lower of its own role and its owner&apos;s current role.
+      </p>
+      <CreateToken myRole={user.role} onCreated={list.reload} />
+      <h3>{isAdmin ? "All tokens" : "Your tokens"}</h3>
+      {list.error && <ErrorBox error={list.error} />}
+      <table className="list" data-testid="tokens">
+        <thead>
+          <tr>
+            <th>Name</th>
+            {isAdmin && <th>User</th>}
+            <th>Role</th>
+            <th>Created</th>
+            <th>Last used</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {list.data?.items.map((t) => (
+            <TokenRow key={String(t.id)} t={t} showUser={isAdmin} onRevoked={list.reload} />
+          ))}
+        </tbody>
+      </table>
+      {list.data && list.data.items.length === 0 && <p className="muted">No tokens yet.</p>}
+    </div>
+  );
+}
+
+function CreateToken({ myRole, onCreated }: { myRole: Role; onCreated: () => void }) {
+  const allowed = ROLES.filter((r) => rank(r) <= rank(myRole));
+  const [name, setName] = useState("");
+  const [role, setRole] = useState<Role>(myRole);
+  const [errors, setErrors] = useState<FormErrors>(noErrors);
+  const [busy, setBusy] = useState(false);
+  const [created, setCreated] = useState<{ name: string; role: Role; token: string } | null>(null);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setErrors(noErrors);
+    setCreated(null);
+    try {
+      const t = await api.createToken({ name, role });
+      setCreated({ name: t.name, role: t.role, token: t.token });
+      setName("");
+      onCreated();
+    } catch (err) {
+      setErrors(formErrors(err, ["name", "role"], "name"));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form className="card" onSubmit={(e) => void submit(e)} aria-label="Create a token">
+      <h3 className="card-title">Create a token</h3>
+      <Field label="Token name" error={errors.fields["name"]}>
+        <input name="token-name" autoComplete="off" required maxLength={100} value={name} onChange={(e) => setName(e.target.value)} />
+      </Field>
+      <Field label="Token role" error={errors.fields["role"]}>
+        <select name="token-role" value={role} onChange={(e) => setRole(e.target.value as Role)} disabled={allowed.length < 2}>
+          {allowed.map((r) => (
+            <option key={r} value={r}>
+              {r}
+            </option>
+          ))}
+        </select>
+      </Field>
+      <FormError errors={errors} />
+      <div className="actions">
+        <button type="submit" className="primary" disabled={busy}>
+          Create token
+        </button>
+      </div>
+      {created && <NewToken {...created} onDone={() => setCreated(null)} />}
+    </form>
+  );
+}
+
+/** The new token, once: the server keeps only its hash. */
+function NewToken({ name, role, token, onDone }: { name: string; role: Role; token: string; onDone: () => void }) {
+  const input = useRef<HTMLInputElement>(null);
+  const [copied, setCopied] = useState<string | null>(null);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(token);
+      setCopied("Copied to the clipboard.");
+    } catch {
+      // no clipboard permission (plain http, headless): select it so Ctrl+C copies it
+      input.current?.select();
+      setCopied("Selected: press Ctrl+C (⌘C) to copy.");
+    }
+  };
+  return (
+    <div className="new-token" data-testid="new-token" role="status">
+      <p>
+        <strong>
+          Token “{name}” ({role}) created. Copy it now: you will not see it again.
+        </strong>
+      </p>
+      <div className="actions">
+        <input ref={input} readOnly className="token-value" aria-label="New token" value={token} onFocus={(e) => e.currentTarget.select()} />
+        <button type="button" onClick={() => void copy()}>
+          Copy
+        </button>
+        <button type="button" onClick={onDone}>
+          Done
+        </button>
+      </div>
+      {copied && <p className="small muted">{copied}</p>}
+    </div>
+  );
+}
+
+function TokenRow({ t, showUser, onRevoked }: { t: ApiToken; showUser: boolean; onRevoked: () => void }) {
+  const [confirm, setConfirm] = useState(false);
+  const [error, setError] = useState<Error | null>(null);
+  const [busy, setBusy] = useState(false);
+  const revoke = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await api.revokeToken(t.id);
+      onRevoked();
+    } catch (err) {
+      setError(err as Error);
+    } finally {
+      setBusy(false);
+      setConfirm(false);
+    }
+  };
+  return (
+    <tr data-token={t.name}>
+      <td>{t.name}</td>
+      {showUser && <td>{t.username}</td>}
+      <td>{t.role}</td>
+      <td className="small">{fmtTime(t.createdAt)}</td>
+      <td className="small">{t.lastUsedAt ? fmtTime(t.lastUsedAt) : "never"}</td>
+      <td>
+        {confirm ? (
+          <div className="actions confirm">
+            <span>Revoke “{t.name}”? Scripts using it stop working.</span>
+            <button type="button" className="danger" disabled={busy} onClick={() => void revoke()}>
+              Yes, revoke
+            </button>
+            <button type="button" onClick={() => setConfirm(false)}>
+              Cancel
+            </button>
+          </div>
+        ) : (
+          <button type="button" onClick={() => setConfirm(true)}>
+            Revoke
+          </button>
+        )}
+        {error && <ErrorBox error={error} />}
+      </td>
+    </tr>
+  );
+}
