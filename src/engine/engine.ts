@@ -615,17 +615,23 @@ export class Engine implements WorkerHost {
    * Clear task instances so they run again (with `downstream`, everything after them too). The run is
    * running again; a worker driving it (or `sluice runs resume`) runs them.
    */
-  async clearTasks(runId: string, taskIds: string[], downstream: boolean): Promise<{ cleared: string[] }> {
+  async clearTasks(runId: string, taskIds: string[], downstream: boolean, mapIndex?: number): Promise<{ cleared: string[] }> {
     const idx = await this.specFor(runId);
     const unknown = taskIds.filter((t) => !idx.byId.has(t));
     if (unknown.length) {
       throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no task ${unknown.map((t) => `"${t}"`).join(", ")}`, { details: { runId, taskId: unknown[0] } });
     }
+    if (mapIndex !== undefined) {
+      // one map index (Airflow clears mapped instances one by one too): it must exist
+      const tis = await this.store.listTaskInstances(runId);
+      const missing = taskIds.filter((t) => !tis.some((ti) => ti.taskId === t && ti.mapIndex === mapIndex));
+      if (missing.length) throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no instance of task "${missing[0]}" with map index ${mapIndex}`, { details: { runId, taskId: missing[0], mapIndex } });
+    }
     let fx = new Effects();
     const aborted = await this.store.tx(async (tx) => {
       fx = new Effects(); // a transaction may run again (PostgreSQL conflicts): start afresh
       await tx.lockRuns([runId]);
-      const ids = await clearTasks(tx, this.env, fx, runId, taskIds, downstream);
+      const ids = await clearTasks(tx, this.env, fx, runId, taskIds, downstream, mapIndex);
       await fx.flush(tx, this.env);
       await tx.notifyWake();
       return ids;
@@ -653,8 +659,10 @@ export class Engine implements WorkerHost {
   async markTasks(runId: string, taskId: string, state: "success" | "failed", mapIndex?: number): Promise<{ marked: number }> {
     const idx = await this.specFor(runId);
     if (!idx.byId.has(taskId)) throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no task "${taskId}"`, { details: { runId, taskId } });
-    const fx = new Effects();
+    let fx = new Effects();
     const { aborted, marked } = await this.store.tx(async (tx) => {
+      fx = new Effects(); // a transaction may run again (PostgreSQL conflicts): start afresh
+      await tx.lockRuns([runId]);
       const r = await markTasks(tx, this.env, fx, runId, taskId, state, mapIndex);
       await fx.flush(tx, this.env);
       await settleRunState(tx, this.env, fx, runId);

@@ -309,7 +309,16 @@ async function decide(
  * again. Attempt numbers continue (attempts are never rewritten). A running instance's attempt is
  * ended and must be aborted: its id is returned.
  */
-export async function clearTasks(tx: Tx, env: TransitionEnv, fx: Effects, runId: string, taskIds: string[], downstream: boolean): Promise<number[]> {
+export async function clearTasks(
+  tx: Tx,
+  env: TransitionEnv,
+  fx: Effects,
+  runId: string,
+  taskIds: string[],
+  downstream: boolean,
+  /** Only this map index of the tasks in `taskIds` (their downstream tasks are cleared whole). */
+  mapIndex?: number,
+): Promise<number[]> {
   await tx.lockRuns([runId]);
   const idx = await env.specFor(runId);
   const set = new Set(taskIds);
@@ -325,6 +334,7 @@ export async function clearTasks(tx: Tx, env: TransitionEnv, fx: Effects, runId:
   const cleared: TaskInstanceRecord[] = [];
   for (const t of ordered) {
     for (const ti of await fx.tis.load(tx, runId, [t.id])) {
+      if (mapIndex !== undefined && ti.mapIndex !== mapIndex && taskIds.includes(t.id)) continue;
       if ((ti.state === "running" || ti.state === "up_for_reschedule") && ti.attemptId !== null) {
         const errorMessage = ti.state === "running" ? "cleared while running" : "cleared while waiting for its next poke";
         if (await tx.endAttempt({ attemptId: ti.attemptId, state: "failed", endedAt: now, errorCode: "CANCELLED", errorMessage })) {

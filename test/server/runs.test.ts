@@ -219,4 +219,13 @@ test("grid: one letter per task per run; a mapped task shows its worst map index
   assert.deepEqual(JSON.parse(out.preview), [1, 2, 3]);
   const inputs = (await api.get(`/api/v1/runs/${run.runId}/tasks/sum/inputs`)).json;
   assert.deepEqual(JSON.parse(inputs.inputs.work.preview), [1, null, 3]);
+
+  // clearing one map index runs only that index again
+  assert.equal((await api.post(`/api/v1/runs/${run.runId}/tasks/work/clear`, { mapIndex: 7 })).status, 404);
+  const cleared = await api.post(`/api/v1/runs/${run.runId}/tasks/work/clear`, { mapIndex: 1 });
+  assert.equal(cleared.status, 200, cleared.text);
+  assert.equal((await api.get(`/api/v1/runs/${run.runId}`)).json.state, "running", "a clear reopens the run");
+  await finished(run.runId);
+  const after = await tasks(run.runId);
+  assert.deepEqual(["work[0]", "work[1]", "work[2]", "sum"].map((k) => after[k]!.tryNumber), [1, 2, 1, 1]);
 });

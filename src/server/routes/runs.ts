@@ -148,12 +148,12 @@ export function runRoutes(): Route[] {
       path: "/runs/:runId/tasks/:taskId/clear",
       access: "operator",
       tag: "tasks",
-      summary: "Clear a task (with downstream: everything after it too) so it runs again; mapIndex: clears the whole task (every map index)",
+      summary: "Clear a task instance (every map index, or mapIndex; with downstream: every task after it too) so it runs again",
       body: body({ mapIndex: mapIndexParam.optional(), downstream: z.boolean().optional() }),
       async handler({ env, params, body: b }) {
         const run = await requireRun(env, params["runId"]!);
         await requireTask(env, run.runId, params["taskId"]!);
-        return env.sluice.engine.clearTasks(run.runId, [params["taskId"]!], b.downstream ?? false);
+        return env.sluice.engine.clearTasks(run.runId, [params["taskId"]!], b.downstream ?? false, b.mapIndex);
       },
     }),
     route({
