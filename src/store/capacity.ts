@@ -21,7 +21,7 @@
  * capacity-limited claims are serialised, as in Airflow's scheduler critical section. The candidate rows
  * themselves are locked by the dialect's claim (FOR UPDATE SKIP LOCKED), owned by the PostgreSQL dialect.
  */
-import { sql, type Kysely } from "kysely";
+import { sql, type CompiledQuery, type Kysely } from "kysely";
 import type { DagSpec } from "../core/dagSpec.js";
 import { fits, NO_RESOURCES, type Capacity, type Resources } from "../core/resources.js";
 import { SluiceError } from "../errors.js";
@@ -131,37 +131,11 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
   // Page through the ready queue in its index order (priority desc, ready_at); the state list is literal
   // so that SQLite can use the partial indexes task_instances_ready(_run) (docs/decisions/0002).
   const page = async (offset: number, size: number, runId = claim.runId): Promise<Candidate[]> => {
-    let q = db
-      .selectFrom("task_instances as ti")
-      .innerJoin("runs as r", "r.run_id", "ti.run_id")
-      .select([
-        "ti.run_id",
-        "ti.task_id",
-        "ti.map_index",
-        "ti.try_number",
-        "ti.try_base",
-        "ti.state",
-        "ti.attempt_id",
-        "ti.poke_count",
-        "ti.priority",
-        "ti.ready_at",
-        "r.dag_id",
-        "r.dag_version",
-        "r.logical_date",
-        "r.params",
-        "r.data_interval_start",
-        "r.data_interval_end",
-      ])
-      .where(sql<boolean>`ti.state in ('scheduled', 'up_for_retry', 'up_for_reschedule')`)
-      .where("ti.ready_at", "<=", now)
-      .where("r.state", "=", "running");
-    if (runId) q = q.where("ti.run_id", "=", runId);
-    if (claim.backfillId !== undefined) q = q.where("r.backfill_id", "=", claim.backfillId);
-    if (queues) q = q.where("ti.queue", "in", queues);
-    q = q.orderBy("ti.priority", "desc").orderBy("ti.ready_at").limit(size);
-    if (offset > 0) q = q.offset(offset);
-    if (dialect === "postgres") q = q.modifyEnd(sql.raw(pgRowLocks));
-    return (await q.execute()) as Candidate[];
+    const shape: PageShape = { runId: Boolean(runId), backfill: claim.backfillId !== undefined, queues: queues?.length ?? 0, offset: offset > 0 };
+    const q = pageQuery(db, dialect, shape, pgRowLocks);
+    const values: Record<Slot, unknown> = { now, runId, backfillId: claim.backfillId, size, offset };
+    const parameters = q.slots.map((slot, i) => (slot === null ? q.query.parameters[i] : slot.startsWith("queue") ? queues![Number(slot.slice(5))] : values[slot as Slot]));
+    return (await db.executeQuery<Candidate>({ ...q.query, parameters })).rows;
   };
 
   let size = claim.limit + FIRST_EXTRA;
@@ -272,6 +246,64 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
     for (const c of candidates) seen.add(rowKey(c));
   }
   return chosen;
+}
+
+type Slot = "now" | "runId" | "backfillId" | "size" | "offset";
+interface PageShape {
+  runId: boolean;
+  backfill: boolean;
+  queues: number;
+  offset: boolean;
+}
+const pages = new Map<string, { query: CompiledQuery<Candidate>; slots: (string | null)[] }>();
+
+/**
+ * The ready-queue page query, built with Kysely once per shape (dialect, filters, number of queues) and
+ * bound per claim: building it on every claim cost more than running it (~15% of chain-1000; see
+ * decision 0002). Each parameter is built from a sentinel value, so its position is found, not assumed.
+ */
+function pageQuery(db: Kysely<Database>, dialect: DialectName, shape: PageShape, pgRowLocks: string) {
+  const key = `${dialect}:${shape.runId ? 1 : 0}${shape.backfill ? 1 : 0}${shape.offset ? 1 : 0}:${shape.queues}`;
+  let cached = pages.get(key);
+  if (!cached) {
+    const sentinel = (name: string) => `\u0000sluice:${name}`;
+    let q = db
+      .selectFrom("task_instances as ti")
+      .innerJoin("runs as r", "r.run_id", "ti.run_id")
+      .select([
+        "ti.run_id",
+        "ti.task_id",
+        "ti.map_index",
+        "ti.try_number",
+        "ti.try_base",
+        "ti.state",
+        "ti.attempt_id",
+        "ti.poke_count",
+        "ti.priority",
+        "ti.ready_at",
+        "r.dag_id",
+        "r.dag_version",
+        "r.logical_date",
+        "r.params",
+        "r.data_interval_start",
+        "r.data_interval_end",
+      ])
+      // literal states: SQLite uses the partial indexes task_instances_ready(_run) only then (decision 0002)
+      .where(sql<boolean>`ti.state in ('scheduled', 'up_for_retry', 'up_for_reschedule')`)
+      .where("ti.ready_at", "<=", sql<number>`${sentinel("now")}`)
+      .where(sql<boolean>`r.state = 'running'`);
+    if (shape.runId) q = q.where("ti.run_id", "=", sentinel("runId"));
+    if (shape.backfill) q = q.where("r.backfill_id", "=", sql<number>`${sentinel("backfillId")}`);
+    if (shape.queues) q = q.where("ti.queue", "in", Array.from({ length: shape.queues }, (_, i) => sentinel(`queue${i}`)));
+    q = q.orderBy("ti.priority", "desc").orderBy("ti.ready_at").limit(sql<number>`${sentinel("size")}`);
+    if (shape.offset) q = q.offset(sql<number>`${sentinel("offset")}`);
+    if (dialect === "postgres") q = q.modifyEnd(sql.raw(pgRowLocks));
+    const query = q.compile() as CompiledQuery<Candidate>;
+    const slots = query.parameters.map((p) => (typeof p === "string" && p.startsWith(sentinel("")) ? p.slice(sentinel("").length) : null));
+    cached = { query, slots };
+    pages.set(key, cached);
+  }
+  return cached;
 }
 
 /** Forget cached DAG capacity profiles (tests that rewrite a version's spec). */
