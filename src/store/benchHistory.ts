@@ -26,15 +26,15 @@ export async function insertFinishedHistory(db: Db, opts: { runs: number; tasksP
     await sql`
       insert into runs (run_id, dag_id, dag_version, run_key, run_type, state, state_reason, logical_date, params,
                         unfinished, created_at, started_at, ended_at, timeout_at, data_interval_start, data_interval_end)
-      select 'hist_' || r, ${dagId}, 'v0', 'hist:' || r, 'manual', 'success', null, ${t} + r, '{}',
-             0, ${t} + r, ${t} + r, ${t} + r + 1000, null, null, null
+      select 'hist_' || r, ${dagId}, 'v0', 'hist:' || r, 'manual', 'success', null, ${t}::bigint + r, '{}',
+             0, ${t}::bigint + r, ${t}::bigint + r, ${t}::bigint + r + 1000, null, null, null
         from generate_series(1, ${runs}::int) r`.execute(tx);
     await sql`
       insert into task_instances (run_id, task_id, map_index, state, try_number, try_base, n_upstream, n_success,
                                   n_failed, n_upstream_failed, n_skipped, ready_at, priority, queue, attempt_id,
                                   started_at, ended_at, sensor_deadline, poke_count)
       select 'hist_' || r, 't' || i, -1, case when i % 100 = 0 then 'failed' else 'success' end, 1, 0, 0, 0,
-             0, 0, 0, null, 0, 'default', null, ${t} + r, ${t} + r + 10, null, 0
+             0, 0, 0, null, 0, 'default', null, ${t}::bigint + r, ${t}::bigint + r + 10, null, 0
         from generate_series(1, ${runs}::int) r, generate_series(1, ${tasksPerRun}::int) i`.execute(tx);
     await sql`
       insert into attempts (run_id, task_id, map_index, try_number, try_base, state, worker_id, hostname, pid,

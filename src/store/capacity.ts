@@ -21,7 +21,7 @@
  * capacity-limited claims are serialised, as in Airflow's scheduler critical section. The candidate rows
  * themselves are locked by the dialect's claim (FOR UPDATE SKIP LOCKED), owned by the PostgreSQL dialect.
  */
-import { sql, type Kysely } from "kysely";
+import { sql, type CompiledQuery, type Kysely } from "kysely";
 import type { DagSpec } from "../core/dagSpec.js";
 import { fits, NO_RESOURCES, type Capacity, type Resources } from "../core/resources.js";
 import { SluiceError } from "../errors.js";
@@ -112,6 +112,11 @@ const UNKNOWN_TASK: Profile = { pool: DEFAULT_POOL, poolSlots: 1, resources: NO_
 const FIRST_EXTRA = 16;
 const PAGE = 256;
 const MAX_PAGES = 8;
+/** Fairness reads each running run's head when at most this many runs are running (else the window only). */
+const MAX_HEAD_RUNS = 32;
+
+type Candidate = ClaimableRow & { priority: number; ready_at: number | null };
+const rowKey = (c: ClaimableRow) => `${c.run_id}\0${c.task_id}\0${c.map_index}`;
 
 /**
  * Choose up to `claim.limit` ready task instances this worker may run now without breaking a limit.
@@ -125,47 +130,39 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
   if (dialect === "postgres") await db.selectFrom("pools").select("name").orderBy("name").forUpdate().execute();
   // Page through the ready queue in its index order (priority desc, ready_at); the state list is literal
   // so that SQLite can use the partial indexes task_instances_ready(_run) (docs/decisions/0002).
-  const page = async (offset: number, size: number): Promise<(ClaimableRow & { priority: number; ready_at: number | null })[]> => {
-    let q = db
-      .selectFrom("task_instances as ti")
-      .innerJoin("runs as r", "r.run_id", "ti.run_id")
-      .select([
-        "ti.run_id",
-        "ti.task_id",
-        "ti.map_index",
-        "ti.try_number",
-        "ti.try_base",
-        "ti.state",
-        "ti.attempt_id",
-        "ti.poke_count",
-        "ti.priority",
-        "ti.ready_at",
-        "r.dag_id",
-        "r.dag_version",
-        "r.logical_date",
-        "r.params",
-        "r.data_interval_start",
-        "r.data_interval_end",
-      ])
-      .where(sql<boolean>`ti.state in ('scheduled', 'up_for_retry', 'up_for_reschedule')`)
-      .where("ti.ready_at", "<=", now)
-      .where("r.state", "=", "running");
-    if (claim.runId) q = q.where("ti.run_id", "=", claim.runId);
-    if (claim.backfillId !== undefined) q = q.where("r.backfill_id", "=", claim.backfillId);
-    if (queues) q = q.where("ti.queue", "in", queues);
-    q = q.orderBy("ti.priority", "desc").orderBy("ti.ready_at").limit(size);
-    if (offset > 0) q = q.offset(offset);
-    if (dialect === "postgres") q = q.modifyEnd(sql.raw(pgRowLocks));
-    return (await q.execute()) as (ClaimableRow & {
-      priority: number;
-      ready_at: number | null;
-    })[];
+  const page = async (offset: number, size: number, runId = claim.runId): Promise<Candidate[]> => {
+    const shape: PageShape = { runId: Boolean(runId), backfill: claim.backfillId !== undefined, queues: queues?.length ?? 0, offset: offset > 0 };
+    const q = pageQuery(db, dialect, shape, pgRowLocks);
+    const values: Record<Slot, unknown> = { now, runId, backfillId: claim.backfillId, size, offset };
+    const parameters = q.slots.map((slot, i) => (slot === null ? q.query.parameters[i] : slot.startsWith("queue") ? queues![Number(slot.slice(5))] : values[slot as Slot]));
+    return (await db.executeQuery<Candidate>({ ...q.query, parameters })).rows;
   };
 
   let size = claim.limit + FIRST_EXTRA;
   let offset = 0;
   let candidates = await page(offset, size);
   if (candidates.length === 0) return [];
+  /** Whether the ready queue may hold more rows past the last page read. */
+  let more = candidates.length === size;
+  const seen = new Set(candidates.map(rowKey));
+  // Fairness beyond the first rows: when they are all taken by older work and other runs are running too,
+  // add the head of each running run's own ready queue (index task_instances_ready_run), so a DAG with
+  // 10,000 older ready tasks does not hide another DAG's. One small query per run, up to MAX_HEAD_RUNS.
+  if (!claim.runId && candidates.length === size) {
+    let runs = db.selectFrom("runs").select("run_id").where(sql<boolean>`state in ('queued', 'running')`).where("state", "=", "running");
+    if (claim.backfillId !== undefined) runs = runs.where("backfill_id", "=", claim.backfillId);
+    const active = await runs.limit(MAX_HEAD_RUNS + 1).execute();
+    if (active.length >= 2 && active.length <= MAX_HEAD_RUNS) {
+      for (const r of active) {
+        for (const c of await page(0, claim.limit, r.run_id)) {
+          if (!seen.has(rowKey(c))) {
+            seen.add(rowKey(c));
+            candidates.push(c);
+          }
+        }
+      }
+    }
+  }
 
   const pools = new Map((await db.selectFrom("pools").select(["name", "slots"]).execute()).map((p) => [p.name, p.slots]));
   const running = await db
@@ -210,7 +207,7 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
   };
 
   const chosen: ClaimableRow[] = [];
-  for (let n = 0; n < MAX_PAGES && candidates.length > 0; n++) {
+  for (let n = 0; n < MAX_PAGES; n++) {
     const withProfiles: { c: (typeof candidates)[number]; p: Profile }[] = [];
     for (const c of candidates) withProfiles.push({ c, p: await profile(c.dag_id, c.dag_version, c.task_id) });
     // Greedy, in claim order: the highest priority first; among equal priorities the DAG running the
@@ -240,12 +237,73 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
       const { priority: _p, ready_at: _r, ...row } = c;
       chosen.push(row);
     }
-    if (chosen.length >= claim.limit || candidates.length < size) break;
+    if (chosen.length >= claim.limit || !more) break;
     offset += size;
     size = PAGE;
-    candidates = await page(offset, size);
+    const next = await page(offset, size);
+    more = next.length === size;
+    candidates = next.filter((c) => !seen.has(rowKey(c)));
+    for (const c of candidates) seen.add(rowKey(c));
   }
   return chosen;
+}
+
+type Slot = "now" | "runId" | "backfillId" | "size" | "offset";
+interface PageShape {
+  runId: boolean;
+  backfill: boolean;
+  queues: number;
+  offset: boolean;
+}
+const pages = new Map<string, { query: CompiledQuery<Candidate>; slots: (string | null)[] }>();
+
+/**
+ * The ready-queue page query, built with Kysely once per shape (dialect, filters, number of queues) and
+ * bound per claim: building it on every claim cost more than running it (~15% of chain-1000; see
+ * decision 0002). Each parameter is built from a sentinel value, so its position is found, not assumed.
+ */
+function pageQuery(db: Kysely<Database>, dialect: DialectName, shape: PageShape, pgRowLocks: string) {
+  const key = `${dialect}:${shape.runId ? 1 : 0}${shape.backfill ? 1 : 0}${shape.offset ? 1 : 0}:${shape.queues}`;
+  let cached = pages.get(key);
+  if (!cached) {
+    const sentinel = (name: string) => `\u0000sluice:${name}`;
+    let q = db
+      .selectFrom("task_instances as ti")
+      .innerJoin("runs as r", "r.run_id", "ti.run_id")
+      .select([
+        "ti.run_id",
+        "ti.task_id",
+        "ti.map_index",
+        "ti.try_number",
+        "ti.try_base",
+        "ti.state",
+        "ti.attempt_id",
+        "ti.poke_count",
+        "ti.priority",
+        "ti.ready_at",
+        "r.dag_id",
+        "r.dag_version",
+        "r.logical_date",
+        "r.params",
+        "r.data_interval_start",
+        "r.data_interval_end",
+      ])
+      // literal states: SQLite uses the partial indexes task_instances_ready(_run) only then (decision 0002)
+      .where(sql<boolean>`ti.state in ('scheduled', 'up_for_retry', 'up_for_reschedule')`)
+      .where("ti.ready_at", "<=", sql<number>`${sentinel("now")}`)
+      .where(sql<boolean>`r.state = 'running'`);
+    if (shape.runId) q = q.where("ti.run_id", "=", sentinel("runId"));
+    if (shape.backfill) q = q.where("r.backfill_id", "=", sql<number>`${sentinel("backfillId")}`);
+    if (shape.queues) q = q.where("ti.queue", "in", Array.from({ length: shape.queues }, (_, i) => sentinel(`queue${i}`)));
+    q = q.orderBy("ti.priority", "desc").orderBy("ti.ready_at").limit(sql<number>`${sentinel("size")}`);
+    if (shape.offset) q = q.offset(sql<number>`${sentinel("offset")}`);
+    if (dialect === "postgres") q = q.modifyEnd(sql.raw(pgRowLocks));
+    const query = q.compile() as CompiledQuery<Candidate>;
+    const slots = query.parameters.map((p) => (typeof p === "string" && p.startsWith(sentinel("")) ? p.slice(sentinel("").length) : null));
+    cached = { query, slots };
+    pages.set(key, cached);
+  }
+  return cached;
 }
 
 /** Forget cached DAG capacity profiles (tests that rewrite a version's spec). */

@@ -170,6 +170,7 @@ export class Worker {
           workerId: this.workerId,
           leaseMs: this.opts.leaseMs,
           heartbeatMs: this.opts.heartbeatMs,
+          maxRunning: this.opts.concurrency,
         },
         (lost) => this.abortLost(lost),
         (e) => this.fail(e),
@@ -223,7 +224,7 @@ export class Worker {
     const now = this.host.clock.now();
     for (const [id, r] of this.running) {
       this.running.delete(id);
-      this.heartbeats?.untrack([id]);
+      this.heartbeats?.untrack(id);
       r.controller.abort(reason);
       this.results.push({ attemptId: id, state: "interrupted", endedAt: now, errorCode: reason.code, errorMessage: reason.message });
     }
@@ -330,12 +331,12 @@ export class Worker {
     const controller = new AbortController();
     const entry: Running = { attempt: a, controller };
     this.running.set(a.attemptId, entry);
-    this.heartbeats?.track([a.attemptId]);
+    this.heartbeats?.track(a.attemptId);
     void this.execute(a, controller).then((result) => {
       // handed back at the end of a drain: its end is recorded already
       if (this.running.get(a.attemptId) !== entry) return;
       this.running.delete(a.attemptId);
-      this.heartbeats?.untrack([a.attemptId]);
+      this.heartbeats?.untrack(a.attemptId);
       this.results.push(result);
       this.pumpSoon();
     });

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
+import { dialects } from "../dialects.js";
 import { ROOT, cli, cliJson, cliSpawn, sandbox, waitFor } from "../helpers.js";
 
 function assertNoStack(stderr: string): void {
@@ -324,9 +325,19 @@ export default dag("beta", (d) => { d.task("only", async () => "beta!"); });
   });
 });
 
-describe("runs cancel", () => {
+// On both stores: on PostgreSQL the cancel reaches the running process through its heartbeat (fenced).
+for (const d of dialects(1)) describe(`runs cancel on ${d.name}`, { skip: d.skip }, () => {
   const sb = sandbox("sluice-cancel-");
-  after(() => sb.cleanup());
+  let db: { url: string; cleanup(): Promise<void> } | null = null;
+  before(async () => {
+    if (d.name === "sqlite") return; // the sandbox's own file
+    db = await d.fresh(sb.dir);
+    sb.env["SLUICE_DATABASE_URL"] = db.url;
+  });
+  after(async () => {
+    await db?.cleanup();
+    sb.cleanup();
+  });
 
   test("cancelling a run going in another process aborts its running task through the heartbeat and skips the rest", async () => {
     const marker = join(sb.dir, "cancel.marker");

@@ -1,12 +1,15 @@
 /**
- * `sluice run` end to end: real DAG files, the real binary, a real SQLite file. Every test asserts the
- * recorded states (through `--json`, `runs show --json` and `output`), so a wrong transition fails it.
+ * `sluice run` end to end: real DAG files, the real binary, a real SQLite file — and the same tests again
+ * on a PostgreSQL schema (SLUICE_DATABASE_URL), so mapping, trigger rules, retries, timeouts and outputs
+ * are checked on both stores. Every test asserts the recorded states (through `--json`, `runs show
+ * --json` and `output`), so a wrong transition fails it.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { after, before, describe, test } from "node:test";
+import { dialects } from "../dialects.js";
 import { cli, cliJson, cliSpawn, sandbox, waitFor, type Sandbox } from "../helpers.js";
 
 const sb = sandbox("sluice-run-");
@@ -86,6 +89,21 @@ const SLEEP = `const sleep = (ms: number, signal?: AbortSignal) => new Promise<v
   signal?.addEventListener("abort", () => { clearTimeout(t); reject(signal.reason); }, { once: true });
 });
 `;
+
+// Every test below runs on SQLite, then on PostgreSQL: the CLI picks the store from the sandbox's
+// SLUICE_DATABASE_URL. (The body is not re-indented, so that the DAG sources in it stay byte-identical.)
+for (const d of dialects(20)) {
+describe(`sluice run on ${d.name}`, { skip: d.skip }, () => {
+let db: { url: string; cleanup(): Promise<void> } | null = null;
+before(async () => {
+  if (d.name === "sqlite") return; // the sandbox's own file
+  db = await d.fresh(sb.dir);
+  sb.env["SLUICE_DATABASE_URL"] = db.url;
+});
+after(async () => {
+  delete sb.env["SLUICE_DATABASE_URL"];
+  await db?.cleanup();
+});
 
 test("typed data flows from task to task, Dates and Maps intact", () => {
   sb.write(
@@ -775,6 +793,7 @@ test("logs --follow streams a running task's lines and ends when the task ends",
   // The task logs until the test has seen its first lines through `logs --follow`, so the lines provably
   // arrive while it runs; then the test lets it finish and `--follow` must end by itself.
   const stop = join(sb.dir, "stop-chatty");
+  rmSync(stop, { force: true }); // left by this test's run on the previous store
   sb.write(
     "chatty.ts",
     `import { dag } from "sluice";
@@ -834,3 +853,5 @@ export default dag("chatty", (d) => {
     follower.proc?.kill("SIGKILL");
   }
 });
+});
+}

@@ -1,26 +1,31 @@
 /**
  * Sensors through the public embedding API (`sluice/runtime`), on real SQLite files, a real HTTP server and
  * real files, with a ManualClock: poke intervals and timeouts are exact. The "deferrable" promise is
- * asserted, not assumed: 100 waiting sensors leave all 4 slots of a worker to ordinary tasks.
+ * asserted, not assumed: 100 waiting sensors leave all 4 slots of a worker to ordinary tasks. Every test
+ * runs on SQLite, then again on PostgreSQL (a fresh sandbox, so files the first pass wrote are not there).
  */
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { dag, httpOk, type Dag } from "sluice";
 import { ManualClock, Sluice, loadConfig } from "sluice/runtime";
-import { sandbox, waitFor } from "../helpers.js";
+import { dialects } from "../dialects.js";
+import { sandbox, waitFor, type Sandbox } from "../helpers.js";
 
-const sb = sandbox("sluice-sensors-");
-after(() => sb.cleanup());
+/** The current pass's sandbox and database (PostgreSQL's URL; undefined: the sandbox's SQLite file). */
+let sb: Sandbox = newSandbox();
+let databaseUrl: string | undefined;
 
 const SEC = 1000;
 const MIN = 60_000;
 
-sb.write(
+function newSandbox(): Sandbox {
+  const box = sandbox("sluice-sensors-");
+  box.write(
   "sensors.ts",
   `import { dag, fileExists, sqlRow } from "sluice";
 export const files = dag("files", (d) => {
@@ -55,10 +60,12 @@ export const waiting = dag("waiting", (d) => {
   d.sensor("w", { poke: async () => false, pokeInterval: "10m" });
 });
 `,
-);
+  );
+  return box;
+}
 
 async function open(clock: ManualClock, dags: Dag[] = [], concurrency?: number): Promise<Sluice> {
-  return Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, ...(concurrency ? { concurrency } : {}) }, {}), { clock, dags });
+  return Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, ...(databaseUrl ? { databaseUrl } : {}), ...(concurrency ? { concurrency } : {}) }, {}), { clock, dags });
 }
 
 async function runIdOf(s: Sluice, dagId: string): Promise<string> {
@@ -108,6 +115,23 @@ async function checkHistory(s: Sluice, runId: string): Promise<void> {
     assert.ok(attempts.every((a) => a.endedAt !== null));
   }
 }
+
+// Every test below, on each store in turn. (The body is not re-indented, so that the DAG sources in it
+// stay byte-identical.)
+for (const d of dialects(9)) {
+describe(`sensors on ${d.name}`, { skip: d.skip }, () => {
+let db: { url: string; cleanup(): Promise<void> } | null = null;
+before(async () => {
+  if (d.name === "sqlite") return;
+  sb = newSandbox();
+  db = await d.fresh(sb.dir);
+  databaseUrl = db.url;
+});
+after(async () => {
+  sb.cleanup();
+  await db?.cleanup();
+  databaseUrl = undefined;
+});
 
 test("a file sensor waits between pokes without a worker, then succeeds once the file is written; pokes are not attempts", async () => {
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
@@ -449,3 +473,5 @@ test("cancel and clear reach a waiting sensor: its attempt ends, nothing stays l
     await s.close();
   }
 });
+});
+}

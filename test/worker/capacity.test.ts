@@ -129,11 +129,12 @@ ${sleepTask("mid", `{ priority: 3 }`, 50)}
 });
 `);
   sb.write("fair.ts", `import { dag } from "sluice";
-const many = (id: string) => dag(id, (d) => {
-${Array.from({ length: 4 }, (_, i) => `  d.task("x${i}", async () => { await new Promise((r) => setTimeout(r, 100)); return ${i}; });`).join("\n")}
+const many = (id: string, n: number) => dag(id, (d) => {
+  for (let i = 0; i < n; i++) d.task("x" + i, async () => { await new Promise((r) => setTimeout(r, 20)); return i; });
 });
-export const a = many("fa");
-export const b = many("fb");
+// fa's 200 ready tasks are older than fb's and fill the rows a claim reads first
+export const a = many("fa", 200);
+export const b = many("fb", 4);
 `);
   trigger(sb, "prio");
   await worker(sb, ["--concurrency", "1"]);
@@ -141,7 +142,7 @@ export const b = many("fb");
   assert.deepEqual(attempts(sb, "prio").map((r) => r.task_id), ["high", "mid", "low"]);
   await procs.stopAll("SIGTERM");
 
-  // both runs are ready before a worker exists: fa's four tasks are older, yet fb gets its share at once
+  // both runs are ready before a worker exists: fa's 200 tasks are older, yet fb gets its share at once
   trigger(sb, "fa");
   trigger(sb, "fb");
   procs.start(sb, ["worker", "--quiet", "--concurrency", "2"]);

@@ -121,3 +121,21 @@ export default dag("noop", (d) => { d.task("a", async () => 1); });
   srv.proc.kill("SIGTERM");
   assert.equal(await srv.exited, 0);
 });
+
+test("bad worker flags exit 2 with a message naming the flag, before anything starts", () => {
+  const sb = procs.sandbox(() => `import { dag } from "sluice";
+export default dag("noop", (d) => { d.task("a", async () => 1); });
+`);
+  for (const [args, message] of [
+    [["--resources", "cpu=four"], /--resources cpu: "four" is not a number/],
+    [["--resources", "disk=1"], /--resources: "disk=1" is not cpu=<n>, memory=<amount> or gpu=<n>/],
+    [["--queues", ","], /--queues: name at least one queue/],
+    [["--grace-period", "soon"], /--grace-period: "soon" is not a duration/],
+  ] as const) {
+    const r = cli(sb, ["worker", ...args]);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+  }
+  assert.deepEqual(query(sb, "select worker_id from workers"), [], "no worker registered");
+});

@@ -200,7 +200,7 @@ async function serve(opts: ServeOptions, roles: Roles): Promise<void> {
 
   await untilSignal(() =>
     err(
-      `\nstopping${worker?.runningCount ? `: waiting up to ${formatDuration(config.gracePeriodMs)} for ${worker.runningCount} running task(s), then handing them back (again to exit now)` : ""}…`,
+      `\nstopping${worker?.runningCount ? `: waiting for ${worker.runningCount} running task(s) for up to ${formatDuration(config.gracePeriodMs)}, then handing them back to run elsewhere (again to exit now)` : ""}…`,
     ),
   );
   clearInterval(sweep);
