@@ -284,7 +284,9 @@ export class Worker {
         if (results.length === 0 && !claim) break;
         const claimed = await this.host.settle(results, claim);
         for (const a of claimed) this.launch(a);
-        if (claimed.length === 0 && free > 0) await this.armRetryTimer();
+        // a failure or a sensor's reschedule may have made work that is due later: time its wake-up even
+        // when this claim found other work (else only the poll would pick it up, up to a second late)
+        if (free > 0 && (claimed.length === 0 || results.some((r) => r.state !== "success"))) await this.armRetryTimer();
       } while (this.again || this.results.length > 0);
     } catch (e) {
       this.fail(e);
