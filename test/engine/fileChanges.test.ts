@@ -76,18 +76,20 @@ test("tasks of a new version starting together all get the new code (concurrent 
   const dir = join(sb.dir, "together");
   mkdirSync(dir);
   const file = join(dir, "two.ts");
+  // two DAGs in one file: a load of one imports the file for both
   const version = (tasks: string[]) => `import { dag } from "sluice";
-export default dag("two", {}, (d) => { ${tasks.map((t) => `d.task("${t}", async () => 1);`).join(" ")} });
+export const two = dag("two", {}, (d) => { ${tasks.map((t) => `d.task("${t}", async () => 1);`).join(" ")} });
+export const other = dag("other", {}, (d) => { ${tasks.map((t) => `d.task("o_${t}", async () => 1);`).join(" ")} });
 `;
   const s = await Sluice.open(loadConfig({ home: join(dir, ".home"), dags: dir }, {}), { loadDags: false });
   try {
-    const publish = async (tasks: string[]): Promise<string> => {
+    /** Write the file and record both DAGs' versions; returns them by DAG id. */
+    const publish = async (tasks: string[]): Promise<Record<string, string>> => {
       writeFileSync(file, version(tasks));
       const r = await loadDagFile(file, { fresh: Math.random() });
       assert.ok("dags" in r);
-      const d = r.dags[0]!;
-      await s.store.tx((tx) => tx.saveDagVersion(d.id, d.version, d.spec, file));
-      return d.version;
+      for (const d of r.dags) await s.store.tx((tx) => tx.saveDagVersion(d.id, d.version, d.spec, file));
+      return Object.fromEntries(r.dags.map((d) => [d.id, d.version]));
     };
     // the store as the loader sees it, with a way to hold one lookup: to replay the interleaving where one
     // task's load is suspended while another task's load imports the new code
@@ -105,17 +107,18 @@ export default dag("two", {}, (d) => { ${tasks.map((t) => `d.task("${t}", async 
     });
     const code = new DagCodeLoader(store);
     const v1 = await publish(["a"]);
-    await code.load("two", v1);
+    await code.load("two", v1["two"]!);
     const v2 = await publish(["a", "b", "c"]);
     let release!: () => void;
     hold = new Promise<void>((r) => (release = r));
-    const suspended = code.load("two", v2); // saw v1 cached; now waits inside its lookup
+    const suspended = code.load("two", v2["two"]!); // saw v1 cached; now waits inside its lookup
     hold = null;
-    const first = await code.load("two", v2); // imports v2
+    const first = await code.load("other", v2["other"]!); // imports the new file, for both DAGs
+    assert.deepEqual([...first!.dag.impls.keys()], ["o_a", "o_b", "o_c"]);
     release();
     const second = await suspended;
-    const together = await Promise.all(["a", "b", "c"].map(() => code.load("two", v2)));
-    for (const l of [first, second, ...together]) assert.deepEqual([...l!.dag.impls.keys()], ["a", "b", "c"]);
+    const together = await Promise.all(["a", "b", "c"].map(() => code.load("two", v2["two"]!)));
+    for (const l of [second, ...together]) assert.deepEqual([...l!.dag.impls.keys()], ["a", "b", "c"]);
   } finally {
     await s.close();
   }
