@@ -83,7 +83,7 @@ export class Auth {
     const r = checkRole(role);
     checkPassword(password);
     if (!(await insertUser(this.db, { username, passwordHash: await hashPassword(password), role: r, now: this.now() }))) {
-      throw new SluiceError("CONFLICT", `user "${username}" already exists`, { details: { username } });
+      throw new SluiceError("CONFLICT", `user "${username}" already exists`, { details: { username, field: "username" } });
     }
     return (await getUser(this.db, username))!;
   }

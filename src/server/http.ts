@@ -79,7 +79,10 @@ export interface HttpOptions {
 }
 
 function fail(c: Context, err: SluiceError, extra: Record<string, unknown> = {}): Response {
-  return c.json({ code: err.code, message: err.message, ...extra }, err.httpStatus as ContentfulStatusCode);
+  // an error about one input names it in `fields`, as a 422 does, so a form can show it by its field
+  const field = err.details["field"];
+  const fields = typeof field === "string" && field ? { fields: [{ path: field, message: err.message }] } : {};
+  return c.json({ code: err.code, message: err.message, ...fields, ...extra }, err.httpStatus as ContentfulStatusCode);
 }
 
 /** Every REST route, in one table (the OpenAPI document and the auth middleware read it too). */

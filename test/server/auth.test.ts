@@ -283,6 +283,10 @@ test("bad input: a 4xx with { code, message } naming the problem, and nothing ch
     assert.doesNotMatch(r.text, /\n\s+at /, "no stack trace");
     if (status === 422) assert.ok(Array.isArray(r.json.fields) && r.json.fields.length > 0 && typeof r.json.fields[0].path === "string");
   }
+  // an error about one input names it in `fields`, so a form shows it next to that field
+  const fieldOf = async (body: unknown) => ((await admin.call("POST", "/api/v1/users", body)).json.fields as { path: string }[] | undefined)?.map((f) => f.path);
+  assert.deepEqual(await fieldOf({ username: "ok_name", password: "short", role: "viewer" }), ["password"]);
+  assert.deepEqual(await fieldOf({ username: "viewer1", password: "password123", role: "viewer" }), ["username"], "a duplicate names the username");
   assert.deepEqual(storeSnapshot(sb.home), before);
 });
 
