@@ -127,7 +127,8 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
   const queues = claim.queues?.length ? claim.queues : null;
   // Serialise capacity accounting across PostgreSQL transactions (see the header); SQLite's BEGIN
   // IMMEDIATE already did. First, so that no claimer holds candidate rows while it waits here.
-  if (dialect === "postgres") await db.selectFrom("pools").select("name").orderBy("name").forUpdate().execute();
+  // The locking read returns the slots too (one round trip fewer than locking, then reading them).
+  const locked = dialect === "postgres" ? await db.selectFrom("pools").select(["name", "slots"]).orderBy("name").forUpdate().execute() : null;
   // Page through the ready queue in its index order (priority desc, ready_at); the state list is literal
   // so that SQLite can use the partial indexes task_instances_ready(_run) (docs/decisions/0002).
   const page = async (offset: number, size: number, runId = claim.runId): Promise<Candidate[]> => {
@@ -164,7 +165,7 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
     }
   }
 
-  const pools = new Map((await db.selectFrom("pools").select(["name", "slots"]).execute()).map((p) => [p.name, p.slots]));
+  const pools = new Map((locked ?? (await db.selectFrom("pools").select(["name", "slots"]).execute())).map((p) => [p.name, p.slots]));
   const running = await db
     .selectFrom("attempts as a")
     .innerJoin("runs as r", "r.run_id", "a.run_id")
