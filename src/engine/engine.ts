@@ -433,7 +433,7 @@ export class Engine implements WorkerHost {
     const runIds = results.flatMap((r) => this.live.get(r.attemptId)?.runId ?? []);
     const claimed = await this.store.tx(async (tx) => {
       fx = new Effects(); // a transaction may run again (PostgreSQL conflicts): start afresh
-      await tx.lockRuns(runIds);
+      await tx.lockRuns(runIds); // locked as the transaction began, unless it runs in SQLite
       await applyAttemptResults(tx, this.env, fx, results);
       await fx.flush(tx, this.env);
       const got = claim ? await tx.claimReady(claim) : [];
@@ -441,10 +441,12 @@ export class Engine implements WorkerHost {
       // (its waiters), a retry is due later, or work became ready that this claim did not take. A chain's
       // next task, claimed right here, would otherwise wake every other worker into an empty claim that
       // contends with this worker's next settle.
-      const tookAll = claim !== null && got.length < claim.limit && sawEverything(claim);
+      // A worker serving some queues only (`sluice worker` serves "default") cannot know that it saw
+      // everything, but when it claimed every task instance this group made ready, there is nothing new.
+      const tookAll = claim !== null && ((got.length < claim.limit && sawEverything(claim)) || claimedAll(fx.readyTis, got));
       if ((fx.readyRuns.size > 0 && !tookAll) || fx.finishedRuns.size > 0 || fx.nextRetryAt !== null) await tx.notifyWake();
       return got;
-    });
+    }, { lockRuns: runIds, runLock: "no key update" }); // ends do not exclude other workers' claims of the run (Tx.runLock)
     this.afterCommit(fx, claim && claimed.length < claim.limit ? claim.workerId : null);
     if (this.events.listenerCount("attempt") > 0) {
       for (const r of results) {
@@ -754,6 +756,13 @@ function newRunId(now: number): string {
  * A claim that saw every ready task instance any worker could take: no queue, run, backfill or resource
  * filter. When it took fewer than it asked for, nothing else claimable is left for another worker.
  */
+function claimedAll(ready: ReadonlySet<string>, got: readonly ClaimedAttempt[]): boolean {
+  if (ready.size === 0 || ready.size > got.length) return false;
+  const keys = new Set(got.map((a) => `${a.runId}\0${a.taskId}\0${a.mapIndex}`));
+  for (const k of ready) if (!keys.has(k)) return false;
+  return true;
+}
+
 function sawEverything(claim: ClaimRequest): boolean {
   return !claim.queues?.length && !claim.resources && claim.runId === undefined && claim.backfillId === undefined;
 }

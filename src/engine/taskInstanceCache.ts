@@ -64,6 +64,19 @@ export class TaskInstanceCache {
     this.loaded.set(taskKey(runId, taskId), keys);
   }
 
+  /** The pending changes, one group per distinct change; forgets them. */
+  take(): { change: TiChange; keys: Key[] }[] {
+    const groups = new Map<string, { change: TiChange; keys: Key[] }>();
+    for (const { key, change } of this.dirty.values()) {
+      const sig = JSON.stringify(Object.entries(change).sort(([a], [b]) => (a < b ? -1 : 1)));
+      const g = groups.get(sig);
+      if (g) g.keys.push(key);
+      else groups.set(sig, { change, keys: [key] });
+    }
+    this.dirty.clear();
+    return [...groups.values()];
+  }
+
   /** Write all pending changes: one UPDATE per distinct change. */
   async flush(tx: Tx): Promise<void> {
     const groups = new Map<string, { change: TiChange; keys: Key[] }>();

@@ -30,6 +30,13 @@ export interface TransitionEnv {
 export class Effects {
   /** Runs that got newly claimable task instances. */
   readonly readyRuns = new Set<string>();
+  /** The task instances (runId\0taskId\0mapIndex) this group made ready to run now. */
+  readonly readyTis = new Set<string>();
+
+  ready(runId: string, taskId: string, mapIndex: number): void {
+    this.readyRuns.add(runId);
+    this.readyTis.add(`${runId}\0${taskId}\0${mapIndex}`);
+  }
   readonly finishedRuns = new Map<string, RunState>();
   /** Earliest retry time set, if any. */
   nextRetryAt: number | null = null;
@@ -54,10 +61,18 @@ export class Effects {
 
   /** Write the changes; finish runs that have nothing left. */
   async flush(tx: Tx, env: TransitionEnv): Promise<void> {
-    await this.tis.flush(tx);
+    // PostgreSQL: every change and counter in one statement when the group is small (the hot path)
+    let counts: Map<string, number> | null = null;
+    if (tx.dialect === "postgres") {
+      const groups = this.tis.take();
+      counts = await tx.writeChanges(groups.map((g) => ({ keys: g.keys, set: g.change })), this.unfinished);
+      if (!counts) for (const g of groups) await tx.updateTaskInstances(g.keys, g.change);
+    } else {
+      await this.tis.flush(tx);
+    }
     for (const [runId, delta] of this.unfinished) {
       if (delta === 0) continue;
-      const left = await tx.addUnfinished(runId, delta);
+      const left = counts?.get(runId) ?? (await tx.addUnfinished(runId, delta));
       if (left <= 0) {
         const run = await tx.getRun(runId);
         if (run && (run.state === "running" || run.state === "queued")) {
@@ -203,7 +218,7 @@ async function applyAttemptResult(tx: Tx, env: TransitionEnv, fx: Effects, resul
     // retries (try_base moves past it, as a clear does)
     fx.tis.update(key, { state: "scheduled", readyAt: now, tryBase: tryBase + 1 });
     fx.retryAt(now);
-    fx.readyRuns.add(runId);
+    fx.ready(runId, taskId, mapIndex);
     return;
   }
 
@@ -212,7 +227,7 @@ async function applyAttemptResult(tx: Tx, env: TransitionEnv, fx: Effects, resul
     const readyAt = result.retryNow ? now : now + retryDelayMs(task.retry, tryNumber - tryBase, env.random());
     fx.tis.update(key, { state: "up_for_retry", readyAt, endedAt: now });
     fx.retryAt(readyAt);
-    if (readyAt <= now) fx.readyRuns.add(runId);
+    if (readyAt <= now) fx.ready(runId, taskId, mapIndex);
     return;
   }
   fx.tis.update(key, { state: "failed", endedAt: now });
@@ -289,7 +304,7 @@ async function decide(
         await expand(tx, env, fx, idx, runId, ti, down, work);
       } else {
         fx.tis.update(ti, { ...counts, state: "scheduled", readyAt: now });
-        fx.readyRuns.add(runId);
+        fx.ready(runId, ti.taskId, ti.mapIndex);
       }
       break;
     case "skip":
@@ -420,7 +435,7 @@ async function expand(
     rows.map((r) => ({ ...r, runId, tryNumber: 0, tryBase: 0, nSuccess: 0, nFailed: 0, nUpstreamFailed: 0, nSkipped: 0, attemptId: null, startedAt: null, endedAt: null, sensorDeadline: null, pokeCount: 0 })),
   );
   fx.addUnfinished(runId, n - 1);
-  fx.readyRuns.add(runId);
+  for (const r of rows) fx.ready(runId, r.taskId, r.mapIndex);
   // Downstream instances now wait for n upstream instances instead of one.
   if (n > 1) {
     for (const d of await fx.tis.load(tx, runId, task.downstream)) {

@@ -127,20 +127,50 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
   const queues = claim.queues?.length ? claim.queues : null;
   // Serialise capacity accounting across PostgreSQL transactions (see the header); SQLite's BEGIN
   // IMMEDIATE already did. First, so that no claimer holds candidate rows while it waits here.
-  if (dialect === "postgres") await db.selectFrom("pools").select("name").orderBy("name").forUpdate().execute();
+  // The locking read returns the slots too (one round trip fewer than locking, then reading them).
+  // It also lists the running runs (up to MAX_HEAD_RUNS + 1, as of its start: a hint, not a lock), which
+  // the fairness step below would read next: with one running run, the ready page reads that run's own
+  // index in order and stops at the page size, where the plan of the global page could join and sort all
+  // of its ready rows (10,000 of fanout-10000) on every claim.
+  const locked =
+    dialect === "postgres"
+      ? (
+          await sql<{ name: string; slots: number; runs: string[] | null }>`select name, slots,
+              (select array_agg(x.run_id) from (select run_id from runs where state in ('queued', 'running') and state = 'running'
+                 ${claim.backfillId !== undefined ? sql`and backfill_id = ${claim.backfillId}` : sql``} limit ${MAX_HEAD_RUNS + 1}) x) as runs
+            from pools order by name for update`.execute(db)
+        ).rows
+      : null;
+  const activeRuns = locked && locked.length > 0 ? (locked[0]!.runs ?? []) : null;
+  const onlyRun = !claim.runId && activeRuns?.length === 1 ? activeRuns[0] : undefined;
   // Page through the ready queue in its index order (priority desc, ready_at); the state list is literal
   // so that SQLite can use the partial indexes task_instances_ready(_run) (docs/decisions/0002).
-  const page = async (offset: number, size: number, runId = claim.runId): Promise<Candidate[]> => {
+  type RunningRow = { worker_id: string; task_id: string; dag_id: string; dag_version: string };
+  /** PostgreSQL: the running attempts, read by the first page's statement (one round trip fewer). */
+  let runningRows: RunningRow[] | null = null;
+  const page = async (offset: number, size: number, runId = claim.runId ?? onlyRun, withRunning = false): Promise<Candidate[]> => {
     const shape: PageShape = { runId: Boolean(runId), backfill: claim.backfillId !== undefined, queues: queues?.length ?? 0, offset: offset > 0 };
     const q = pageQuery(db, dialect, shape, pgRowLocks);
     const values: Record<Slot, unknown> = { now, runId, backfillId: claim.backfillId, size, offset };
     const parameters = q.slots.map((slot, i) => (slot === null ? q.query.parameters[i] : slot.startsWith("queue") ? queues![Number(slot.slice(5))] : values[slot as Slot]));
-    return (await db.executeQuery<Candidate>({ ...q.query, parameters })).rows;
+    if (!withRunning) return (await db.executeQuery<Candidate>({ ...q.query, parameters })).rows;
+    // Both under this statement's snapshot, taken after the pools lock (the previous statement) was granted.
+    // The page keeps its order: UNION ALL appends the running attempts after the page's rows.
+    const rows = (
+      await db.executeQuery<{ k: number; j: Candidate & RunningRow }>({
+        ...q.query,
+        sql: `with page as (${q.query.sql}) select 0 as k, to_jsonb(page) as j from page
+              union all select 1, to_jsonb(x) from (${RUNNING_SQL}) x`,
+        parameters,
+      })
+    ).rows;
+    runningRows = rows.filter((r) => r.k === 1).map((r) => r.j);
+    return rows.filter((r) => r.k === 0).map((r) => r.j);
   };
 
   let size = claim.limit + FIRST_EXTRA;
   let offset = 0;
-  let candidates = await page(offset, size);
+  let candidates = await page(offset, size, undefined, dialect === "postgres");
   if (candidates.length === 0) return [];
   /** Whether the ready queue may hold more rows past the last page read. */
   let more = candidates.length === size;
@@ -148,10 +178,10 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
   // Fairness beyond the first rows: when they are all taken by older work and other runs are running too,
   // add the head of each running run's own ready queue (index task_instances_ready_run), so a DAG with
   // 10,000 older ready tasks does not hide another DAG's. One small query per run, up to MAX_HEAD_RUNS.
-  if (!claim.runId && candidates.length === size) {
+  if (!claim.runId && !onlyRun && candidates.length === size) {
     let runs = db.selectFrom("runs").select("run_id").where(sql<boolean>`state in ('queued', 'running')`).where("state", "=", "running");
     if (claim.backfillId !== undefined) runs = runs.where("backfill_id", "=", claim.backfillId);
-    const active = await runs.limit(MAX_HEAD_RUNS + 1).execute();
+    const active = activeRuns ? activeRuns.map((run_id) => ({ run_id })) : await runs.limit(MAX_HEAD_RUNS + 1).execute();
     if (active.length >= 2 && active.length <= MAX_HEAD_RUNS) {
       for (const r of active) {
         for (const c of await page(0, claim.limit, r.run_id)) {
@@ -164,8 +194,8 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
     }
   }
 
-  const pools = new Map((await db.selectFrom("pools").select(["name", "slots"]).execute()).map((p) => [p.name, p.slots]));
-  const running = await db
+  const pools = new Map((locked ?? (await db.selectFrom("pools").select(["name", "slots"]).execute())).map((p) => [p.name, p.slots]));
+  const running = runningRows ?? await db
     .selectFrom("attempts as a")
     .innerJoin("runs as r", "r.run_id", "a.run_id")
     .select(["a.worker_id", "a.task_id", "r.dag_id", "r.dag_version"])
@@ -247,6 +277,9 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
   }
   return chosen;
 }
+
+/** The running attempts with their DAGs (PostgreSQL, read with the first page). */
+const RUNNING_SQL = "select a.worker_id, a.task_id, r.dag_id, r.dag_version from attempts a inner join runs r on r.run_id = a.run_id where a.state = 'running'";
 
 type Slot = "now" | "runId" | "backfillId" | "size" | "offset";
 interface PageShape {

@@ -164,6 +164,25 @@ class ReconnectingDriver implements Driver {
 
 const RETRY_FOR_MS = 60_000;
 
+/**
+ * Statements with parameters run as named prepared statements, parsed and planned once per connection
+ * instead of on every execution (planning alone was ~0.8 ms of a 1 ms statement on the claim path). The
+ * hot statements are a bounded set of texts; past MAX_PREPARED distinct texts the rest run unnamed, so
+ * neither side's per-connection cache grows without bound. Statements without parameters (BEGIN, several
+ * statements in one simple query) are never prepared.
+ */
+const MAX_PREPARED = 1000;
+const prepared = new Map<string, string>();
+function statementName(text: string): string | null {
+  let name = prepared.get(text);
+  if (name === undefined) {
+    if (prepared.size >= MAX_PREPARED) return null;
+    name = `sluice_${prepared.size}`;
+    prepared.set(text, name);
+  }
+  return name;
+}
+
 const guarded = new WeakSet<pg.PoolClient>();
 
 /**
@@ -195,7 +214,9 @@ class ReconnectingConnection implements DatabaseConnection {
       const inTx = this.inTx;
       try {
         this.client ??= guard(await this.pool.connect());
-        const r = await this.client.query(text, [...q.parameters]);
+        const values = [...q.parameters];
+        const name = values.length > 0 ? statementName(text) : null;
+        const r = name ? await this.client.query({ name, text, values }) : await this.client.query(text, values);
         if (begins) this.inTx = true;
         if (ends) this.inTx = false;
         const writes = r.command === "INSERT" || r.command === "UPDATE" || r.command === "DELETE" || r.command === "MERGE";

@@ -314,12 +314,12 @@ export class Store {
    * rolls the transaction back and runs `fn` again after a jittered backoff: `fn` must be safe to run
    * again (start from fresh state inside it).
    */
-  async tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+  async tx<T>(fn: (tx: Tx) => Promise<T>, opts: TxOptions = {}): Promise<T> {
     if (this.dialect === "sqlite") return this.txOnce(fn, "begin immediate");
     const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.txOnce(fn, "begin");
+        return await this.txOnce(fn, "begin", opts);
       } catch (e) {
         const kind = isRetryableTxError(e);
         if (!kind || !retryAgain(kind, attempt, started)) throw toStoreError(e, this.location);
@@ -328,11 +328,17 @@ export class Store {
     }
   }
 
-  private txOnce<T>(fn: (tx: Tx) => Promise<T>, begin: "begin" | "begin immediate"): Promise<T> {
+  private txOnce<T>(fn: (tx: Tx) => Promise<T>, begin: "begin" | "begin immediate", opts: TxOptions = {}): Promise<T> {
     return this.db.connection().execute(async (conn) => {
-      await sql.raw(begin).execute(conn);
+      const tx = new Tx(conn as unknown as Transaction<Database>, this);
+      if (opts.runLock) tx.runLock = opts.runLock;
+      const ids = this.dialect === "postgres" ? [...new Set(opts.lockRuns ?? [])].sort() : [];
+      // PostgreSQL: BEGIN and the run locks in one round trip (the simple protocol takes several
+      // statements; the ids are quoted literals, so it takes no parameters)
+      await sql.raw(ids.length ? `${begin}; select run_id from runs where run_id in (${ids.map(quoteLiteral).join(", ")}) order by run_id for ${tx.runLock}` : begin).execute(conn);
+      tx.noteLocked(ids);
       try {
-        const result = await fn(new Tx(conn as unknown as Transaction<Database>, this));
+        const result = await fn(tx);
         await sql`commit`.execute(conn);
         return result;
       } catch (e) {
@@ -517,10 +523,23 @@ export class Store {
   }
 }
 
+export interface TxOptions {
+  /** PostgreSQL: lock these runs as the transaction begins, in the same round trip (`Tx.lockRuns`). */
+  lockRuns?: readonly string[];
+  /** How the transaction's run locks are taken (`Tx.runLock`). */
+  runLock?: "update" | "no key update";
+}
+
+/** A string as a PostgreSQL literal (standard_conforming_strings, on by default since 9.1). */
+function quoteLiteral(s: string): string {
+  if (s.includes("\0")) throw new SluiceError("INTERNAL", "a NUL character in a run id");
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
 /** The write side, bound to one open transaction. */
 export class Tx {
-  /** Runs this transaction holds locked (PostgreSQL). */
-  private readonly locked = new Set<string>();
+  /** Runs this transaction holds locked (PostgreSQL): true when FOR UPDATE, false when FOR NO KEY UPDATE. */
+  private readonly locked = new Map<string, boolean>();
 
   constructor(
     readonly db: Transaction<Database>,
@@ -540,10 +559,25 @@ export class Tx {
    */
   async lockRuns(runIds: Iterable<string>): Promise<void> {
     if (this.store.dialect !== "postgres") return;
-    const ids = [...new Set(runIds)].filter((id) => !this.locked.has(id)).sort();
+    const strong = this.runLock === "update";
+    const ids = [...new Set(runIds)].filter((id) => !(this.locked.get(id) === true || (!strong && this.locked.has(id)))).sort();
     if (ids.length === 0) return;
-    await this.exec(`select run_id from runs where run_id in (${marks(ids.length)}) order by run_id for update`, ids);
-    for (const id of ids) this.locked.add(id);
+    await this.exec(`select run_id from runs where run_id in (${marks(ids.length)}) order by run_id for ${this.runLock}`, ids);
+    for (const id of ids) this.locked.set(id, strong);
+  }
+
+  /**
+   * How `lockRuns` locks. "update" (the default) also excludes claims, which hold their runs FOR KEY
+   * SHARE: cancel, clear, mark and retention take it. "no key update" serialises this transaction with
+   * the other transitions of the run but lets claims go on: recording attempt ends (`Engine.settle`) only
+   * finishes running task instances and makes new ones ready, invisible to claims until commit, so
+   * workers claiming from a run never wait for (or skip) another worker's ends of the same run.
+   */
+  runLock: "update" | "no key update" = "update";
+
+  /** `Store.tx` locked these runs (with `runLock`) as it began. */
+  noteLocked(runIds: readonly string[]): void {
+    for (const id of runIds) this.locked.set(id, this.runLock === "update");
   }
 
   /** Tell other processes that work may be ready (PostgreSQL NOTIFY, delivered at commit; SQLite: nothing). */
@@ -754,6 +788,55 @@ export class Tx {
     }
   }
 
+  /**
+   * PostgreSQL: write groups of task instance changes and add to runs' unfinished counts in one statement
+   * (one round trip instead of one per group and per run); returns each changed run's new count. Null when
+   * the batch is too large or this is SQLite: the caller writes with `updateTaskInstances` and
+   * `addUnfinished` instead.
+   */
+  async writeChanges(
+    groups: readonly { keys: readonly Pick<TaskInstanceRecord, "runId" | "taskId" | "mapIndex">[]; set: Parameters<Tx["updateTaskInstances"]>[1] }[],
+    unfinished: ReadonlyMap<string, number>,
+  ): Promise<Map<string, number> | null> {
+    if (this.store.dialect !== "postgres") return null;
+    const runs = [...unfinished].filter(([, d]) => d !== 0);
+    const cols = groups.map((g) => Object.entries(tiColumns(g.set)));
+    const live = groups.map((g, i) => ({ keys: g.keys, cols: cols[i]! })).filter((g) => g.cols.length > 0 && g.keys.length > 0);
+    const nKeys = live.reduce((n, g) => n + g.keys.length, 0);
+    if (nKeys > 500 || live.length > 8 || runs.length > 50) return null;
+    const params: unknown[] = [];
+    const keyList = (keys: readonly Pick<TaskInstanceRecord, "runId" | "taskId" | "mapIndex">[]) => {
+      for (const k of keys) params.push(k.runId, k.taskId, k.mapIndex);
+      return keyRows("postgres", keys.length);
+    };
+    let update = "";
+    if (live.length > 0) {
+      const names = [...new Set(live.flatMap((g) => g.cols.map(([c]) => c)))];
+      const assigns = names.map((c) => {
+        const arms = live.flatMap((g) => {
+          const col = g.cols.find(([n]) => n === c);
+          if (!col) return [];
+          const where = keyList(g.keys);
+          params.push(col[1]);
+          return [`when (run_id, task_id, map_index) in (values ${where}) then ?`];
+        });
+        return `${c} = case ${arms.join(" ")} else ${c} end`;
+      });
+      const where = keyList(live.flatMap((g) => g.keys));
+      update = `update task_instances set ${assigns.join(", ")} where (run_id, task_id, map_index) in (values ${where})`;
+    }
+    if (runs.length === 0) {
+      if (update) await this.exec(update, params);
+      return new Map();
+    }
+    const text = `${update ? `with changed as (${update}) ` : ""}update runs set unfinished = runs.unfinished + v.d
+       from (values ${runs.map(() => "(?, ?::integer)").join(", ")}) as v(run_id, d)
+      where runs.run_id = v.run_id returning runs.run_id, runs.unfinished`;
+    for (const [id, d] of runs) params.push(id, d);
+    const r = await this.exec<{ run_id: string; unfinished: number }>(text, params);
+    return new Map(r.rows.map((x) => [x.run_id, Number(x.unfinished)]));
+  }
+
   async deleteTaskInstance(runId: string, taskId: string, mapIndex: number): Promise<void> {
     await this.db.deleteFrom("task_instances").where("run_id", "=", runId).where("task_id", "=", taskId).where("map_index", "=", mapIndex).execute();
   }
@@ -791,14 +874,28 @@ export class Tx {
         again.flatMap((r) => [r.run_id, r.task_id, r.map_index]),
       );
     }
-    const inserted = rows.length === 0 ? { rows: [] } : await this.exec<{ attempt_id: number; run_id: string; task_id: string; map_index: number }>(
+    const values = `values ${rows.map(() => `(?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ${lease.expr}, ${lease.expr} + ?)`).join(", ")}`;
+    const valueParams = rows.flatMap((r) => [r.run_id, r.task_id, r.map_index, r.try_number + 1, r.try_base, opts.workerId, host, process.pid, now, ...lease.params, ...lease.params, opts.leaseMs]);
+    // PostgreSQL: the new attempts and their task instances in one statement (one round trip)
+    const inserted = rows.length === 0 ? { rows: [] } : pg ? await this.exec<{ attempt_id: number; run_id: string; task_id: string; map_index: number }>(
+      `with ins as (
+         insert into attempts (run_id, task_id, map_index, try_number, try_base, state, worker_id, hostname, pid, started_at, heartbeat_at, lease_expires_at)
+         ${values}
+         returning attempt_id, run_id, task_id, map_index)
+       update task_instances t
+          set state = 'running', try_number = t.try_number + 1, started_at = ?, ready_at = null, attempt_id = ins.attempt_id
+         from ins
+        where t.run_id = ins.run_id and t.task_id = ins.task_id and t.map_index = ins.map_index
+       returning ins.attempt_id, ins.run_id, ins.task_id, ins.map_index`,
+      [...valueParams, now],
+    ) : await this.exec<{ attempt_id: number; run_id: string; task_id: string; map_index: number }>(
       `insert into attempts (run_id, task_id, map_index, try_number, try_base, state, worker_id, hostname, pid, started_at, heartbeat_at, lease_expires_at)
-       values ${rows.map(() => `(?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ${lease.expr}, ${lease.expr} + ?)`).join(", ")}
+       ${values}
        returning attempt_id, run_id, task_id, map_index`,
-      rows.flatMap((r) => [r.run_id, r.task_id, r.map_index, r.try_number + 1, r.try_base, opts.workerId, host, process.pid, now, ...lease.params, ...lease.params, opts.leaseMs]),
+      valueParams,
     );
     // One statement for all claimed rows; the subquery finds each row's new attempt (SET sees old values).
-    if (rows.length > 0) await this.exec(
+    if (rows.length > 0 && !pg) await this.exec(
       `update task_instances
           set state = 'running', try_number = try_number + 1, started_at = ?, ready_at = null,
               attempt_id = (select a.attempt_id from attempts a
