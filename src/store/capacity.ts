@@ -26,6 +26,7 @@ import type { DagSpec } from "../core/dagSpec.js";
 import { fits, NO_RESOURCES, type Capacity, type Resources } from "../core/resources.js";
 import { SluiceError } from "../errors.js";
 import type { DialectName } from "./migrations.js";
+import { preparable } from "./postgres.js";
 import type { Database } from "./schema.js";
 
 export const DEFAULT_POOL = "default_pool";
@@ -153,14 +154,14 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
     const q = pageQuery(db, dialect, shape, pgRowLocks);
     const values: Record<Slot, unknown> = { now, runId, backfillId: claim.backfillId, size, offset };
     const parameters = q.slots.map((slot, i) => (slot === null ? q.query.parameters[i] : slot.startsWith("queue") ? queues![Number(slot.slice(5))] : values[slot as Slot]));
-    if (!withRunning) return (await db.executeQuery<Candidate>({ ...q.query, parameters })).rows;
+    if (!withRunning) return (await db.executeQuery<Candidate>({ ...q.query, sql: dialect === "postgres" ? preparable(q.query.sql) : q.query.sql, parameters })).rows;
     // Both under this statement's snapshot, taken after the pools lock (the previous statement) was granted.
     // The page keeps its order: UNION ALL appends the running attempts after the page's rows.
     const rows = (
       await db.executeQuery<{ k: number; j: Candidate & RunningRow }>({
         ...q.query,
-        sql: `with page as (${q.query.sql}) select 0 as k, to_jsonb(page) as j from page
-              union all select 1, to_jsonb(x) from (${RUNNING_SQL}) x`,
+        sql: preparable(`with page as (${q.query.sql}) select 0 as k, to_jsonb(page) as j from page
+              union all select 1, to_jsonb(x) from (${RUNNING_SQL}) x`),
         parameters,
       })
     ).rows;
