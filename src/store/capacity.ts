@@ -135,12 +135,13 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
   // of its ready rows (10,000 of fanout-10000) on every claim.
   const locked =
     dialect === "postgres"
-      ? (
-          await sql<{ name: string; slots: number; runs: string[] | null }>`select name, slots,
+      ? await (async () => {
+          const q = sql<{ name: string; slots: number; runs: string[] | null }>`select name, slots,
               (select array_agg(x.run_id) from (select run_id from runs where state in ('queued', 'running') and state = 'running'
                  ${claim.backfillId !== undefined ? sql`and backfill_id = ${claim.backfillId}` : sql``} limit ${MAX_HEAD_RUNS + 1}) x) as runs
-            from pools order by name for update`.execute(db)
-        ).rows
+            from pools order by name for update`.compile(db);
+          return (await db.executeQuery<{ name: string; slots: number; runs: string[] | null }>({ ...q, sql: preparable(q.sql) })).rows;
+        })()
       : null;
   const activeRuns = locked && locked.length > 0 ? (locked[0]!.runs ?? []) : null;
   const onlyRun = !claim.runId && activeRuns?.length === 1 ? activeRuns[0] : undefined;
