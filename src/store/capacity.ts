@@ -26,6 +26,7 @@ import type { DagSpec } from "../core/dagSpec.js";
 import { fits, NO_RESOURCES, type Capacity, type Resources } from "../core/resources.js";
 import { SluiceError } from "../errors.js";
 import type { DialectName } from "./migrations.js";
+import { preparable } from "./postgres.js";
 import type { Database } from "./schema.js";
 
 export const DEFAULT_POOL = "default_pool";
@@ -134,12 +135,13 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
   // of its ready rows (10,000 of fanout-10000) on every claim.
   const locked =
     dialect === "postgres"
-      ? (
-          await sql<{ name: string; slots: number; runs: string[] | null }>`select name, slots,
+      ? await (async () => {
+          const q = sql<{ name: string; slots: number; runs: string[] | null }>`select name, slots,
               (select array_agg(x.run_id) from (select run_id from runs where state in ('queued', 'running') and state = 'running'
                  ${claim.backfillId !== undefined ? sql`and backfill_id = ${claim.backfillId}` : sql``} limit ${MAX_HEAD_RUNS + 1}) x) as runs
-            from pools order by name for update`.execute(db)
-        ).rows
+            from pools order by name for update`.compile(db);
+          return (await db.executeQuery<{ name: string; slots: number; runs: string[] | null }>({ ...q, sql: preparable(q.sql) })).rows;
+        })()
       : null;
   const activeRuns = locked && locked.length > 0 ? (locked[0]!.runs ?? []) : null;
   const onlyRun = !claim.runId && activeRuns?.length === 1 ? activeRuns[0] : undefined;
@@ -153,14 +155,14 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
     const q = pageQuery(db, dialect, shape, pgRowLocks);
     const values: Record<Slot, unknown> = { now, runId, backfillId: claim.backfillId, size, offset };
     const parameters = q.slots.map((slot, i) => (slot === null ? q.query.parameters[i] : slot.startsWith("queue") ? queues![Number(slot.slice(5))] : values[slot as Slot]));
-    if (!withRunning) return (await db.executeQuery<Candidate>({ ...q.query, parameters })).rows;
+    if (!withRunning) return (await db.executeQuery<Candidate>({ ...q.query, sql: dialect === "postgres" ? preparable(q.query.sql) : q.query.sql, parameters })).rows;
     // Both under this statement's snapshot, taken after the pools lock (the previous statement) was granted.
     // The page keeps its order: UNION ALL appends the running attempts after the page's rows.
     const rows = (
       await db.executeQuery<{ k: number; j: Candidate & RunningRow }>({
         ...q.query,
-        sql: `with page as (${q.query.sql}) select 0 as k, to_jsonb(page) as j from page
-              union all select 1, to_jsonb(x) from (${RUNNING_SQL}) x`,
+        sql: preparable(`with page as (${q.query.sql}) select 0 as k, to_jsonb(page) as j from page
+              union all select 1, to_jsonb(x) from (${RUNNING_SQL}) x`),
         parameters,
       })
     ).rows;

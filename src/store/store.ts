@@ -14,7 +14,7 @@ import { selectClaimable, type CapacityClaim } from "./capacity.js";
 import { MIGRATION_NAMES, migrationProvider, type DialectName } from "./migrations.js";
 import type { Database } from "./schema.js";
 import { openSqlite } from "./sqlite.js";
-import { isPostgresUrl, openPostgres } from "./postgres.js";
+import { isPostgresUrl, openPostgres, preparable } from "./postgres.js";
 import { PgNotifier } from "./notifier.js";
 import { isRetryableTxError, retryAgain, retryDelayMs, toStoreError } from "./retry.js";
 
@@ -1051,7 +1051,7 @@ function placeholders(dialect: DialectName, text: string): string {
   let out = pgTexts.get(text);
   if (!out) {
     let n = 0;
-    out = text.replace(/\?/g, () => `$${++n}`);
+    out = preparable(text.replace(/\?/g, () => `$${++n}`));
     pgTexts.set(text, out);
   }
   return out;
