@@ -13,10 +13,15 @@ import {
   PostgresAdapter,
   PostgresIntrospector,
   PostgresQueryCompiler,
+  sql,
   type DatabaseConnection,
+  type DatabaseIntrospector,
+  type DatabaseMetadata,
   type Dialect,
   type Driver,
   type QueryResult,
+  type SchemaMetadata,
+  type TableMetadata,
   type TransactionSettings,
 } from "kysely";
 import pg from "pg";
@@ -131,8 +136,8 @@ class ReconnectingPostgresDialect implements Dialect {
   createDriver(): Driver {
     return new ReconnectingDriver(this.pool);
   }
-  createIntrospector(db: Kysely<any>) {
-    return new PostgresIntrospector(db);
+  createIntrospector(db: Kysely<any>): DatabaseIntrospector {
+    return new CurrentSchemaIntrospector(db);
   }
   createQueryCompiler() {
     return new PostgresQueryCompiler();
@@ -256,5 +261,30 @@ class ReconnectingConnection implements DatabaseConnection {
     this.client = null;
     this.inTx = false;
     c?.release();
+  }
+}
+
+/**
+ * Kysely's introspector, except that tables are listed from the current schema only. Its own query lists
+ * every schema's tables and names each schema in has_schema_privilege(): a schema dropped meanwhile by
+ * another process (another deployment, a test) fails it — and the migrator, which only asks whether its
+ * own tables exist, failed with it ("schema … does not exist").
+ */
+class CurrentSchemaIntrospector implements DatabaseIntrospector {
+  private readonly base: PostgresIntrospector;
+  constructor(private readonly db: Kysely<any>) {
+    this.base = new PostgresIntrospector(db);
+  }
+  getSchemas(): Promise<SchemaMetadata[]> {
+    return this.base.getSchemas();
+  }
+  async getTables(): Promise<TableMetadata[]> {
+    const rows = await sql<{ name: string; schema: string; kind: string }>`
+      select table_name as name, table_schema as schema, table_type as kind
+      from information_schema.tables where table_schema = current_schema()`.execute(this.db);
+    return rows.rows.map((r) => ({ name: r.name, schema: r.schema, isView: r.kind === "VIEW", columns: [] }));
+  }
+  async getMetadata(): Promise<DatabaseMetadata> {
+    return { tables: await this.getTables() };
   }
 }
