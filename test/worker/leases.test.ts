@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import Database from "better-sqlite3";
 import { cli, cliSpawn, sandbox, waitFor, type Sandbox } from "../helpers.js";
+import type { AttemptRow } from "./procs.js";
 
 const LEASE = { SLUICE_LEASE_MS: "1000", SLUICE_HEARTBEAT_MS: "100" };
 const procs: ChildProcess[] = [];
@@ -33,18 +34,6 @@ function start(sb: Sandbox, args: string[], env: NodeJS.ProcessEnv): { proc: Chi
   proc.stdout!.on("data", (c: Buffer) => (out += c.toString()));
   proc.stderr!.on("data", (c: Buffer) => (out += c.toString()));
   return { proc, out: () => out };
-}
-
-interface AttemptRow {
-  attempt_id: number;
-  try_number: number;
-  state: string;
-  worker_id: string;
-  started_at: number;
-  ended_at: number | null;
-  heartbeat_at: number;
-  lease_expires_at: number;
-  error_code: string | null;
 }
 
 function query<T>(sb: Sandbox, text: string, ...params: unknown[]): T[] {
