@@ -79,14 +79,6 @@ export class TaskInstanceCache {
 
   /** Write all pending changes: one UPDATE per distinct change. */
   async flush(tx: Tx): Promise<void> {
-    const groups = new Map<string, { change: TiChange; keys: Key[] }>();
-    for (const { key, change } of this.dirty.values()) {
-      const sig = JSON.stringify(Object.entries(change).sort(([a], [b]) => (a < b ? -1 : 1)));
-      const g = groups.get(sig);
-      if (g) g.keys.push(key);
-      else groups.set(sig, { change, keys: [key] });
-    }
-    this.dirty.clear();
-    for (const g of groups.values()) await tx.updateTaskInstances(g.keys, g.change);
+    for (const g of this.take()) await tx.updateTaskInstances(g.keys, g.change);
   }
 }
