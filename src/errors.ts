@@ -28,6 +28,8 @@ export type ErrorCode =
   | "LEASE_LOST"
   | "WORKER_LOST"
   | "INTERRUPTED"
+  /** A run left with nothing that can run (Engine.unstall). */
+  | "STALLED"
   | "POOL_NOT_FOUND"
   | "DB_LOCKED"
   | "DB_TOO_NEW"
@@ -77,6 +79,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMeta>> = Object.freeze
   LEASE_LOST: { http: 409, exit: 1 },
   WORKER_LOST: { http: 500, exit: 1 },
   INTERRUPTED: { http: 503, exit: 1 },
+  STALLED: { http: 500, exit: 1 },
   POOL_NOT_FOUND: { http: 404, exit: 2 },
   DB_LOCKED: { http: 503, exit: 2 },
   DB_TOO_NEW: { http: 500, exit: 2 },

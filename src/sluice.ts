@@ -68,7 +68,7 @@ export class Sluice {
       poolSize: config.dbPoolSize,
       ...(opts.migrate === false ? { migrate: false } : {}),
     });
-    const engine = new Engine({ store, artifacts: new LocalArtifactStore(config.artifactsDir), clock, dags: bag.dags });
+    const engine = new Engine({ store, artifacts: new LocalArtifactStore(config.artifactsDir), clock, dags: bag.dags, leaseMs: config.leaseMs });
     // DAGs defined in code have no scheduler to register their assets and events: register them here
     if (opts.dags?.length) {
       try {

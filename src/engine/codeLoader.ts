@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { Store } from "../store/store.js";
-import { loadDagFile, type LoadedDag } from "./dagLoader.js";
+import { findDagFiles, loadDagFile, type LoadedDag } from "./dagLoader.js";
 import { SluiceError } from "../errors.js";
 
 export class DagCodeLoader {
@@ -43,6 +43,22 @@ export class DagCodeLoader {
     await this.refresh(file);
     // read again after the awaits: a concurrent import may have replaced what was cached
     return this.byDag.get(dagId);
+  }
+
+  /**
+   * Import every DAG file of the folder now (`sluice worker` at start, before it registers): the first
+   * task of a run then starts at once, instead of after its file's import — TypeScript's loader and the
+   * DAG's construction cost a second or more for a large DAG. A file that fails to import is left for
+   * its first task to report (the scheduler reports it as an import error too).
+   */
+  async preload(dir: string): Promise<void> {
+    let files: string[];
+    try {
+      files = await findDagFiles(dir);
+    } catch {
+      return; // no such folder: tasks fail with a clear message when they need their code
+    }
+    for (const file of files) await this.refresh(file).catch(() => undefined);
   }
 
   /** Import `file` again if its content changed since it was last imported. */

@@ -13,13 +13,13 @@ import { validateWithSchema } from "../core/standardSchema.js";
 import { SluiceError } from "../errors.js";
 import type { DagSpec } from "../core/dagSpec.js";
 import { countActiveRuns, getDag } from "../store/dags.js";
-import type { ClaimedAttempt, RunRecord, Store, Tx } from "../store/store.js";
+import { quiet, type ClaimedAttempt, type EndedAttempt, type RunRecord, type Store, type Tx } from "../store/store.js";
 import { decodeOutputs } from "../worker/outputs.js";
 import { isLocalWorker, type AttemptResult, type ClaimRequest, type ResolvedTask, type RunTriggerInfo, type WorkerHost } from "../worker/worker.js";
 import type { LoadedDag } from "./dagLoader.js";
 import { indexSpec, type SpecIndex } from "./specIndex.js";
 import { Triggers, type TriggerTarget } from "./triggers.js";
-import { Effects, applyAttemptResults, clearTasks, failRun, initialTaskInstances, markTasks, settleRunState, startRun, type TransitionEnv } from "./transitions.js";
+import { Effects, applyAttemptResults, attemptEnds, clearTasks, decideWaiting, finishRun, ruleDecides, failRun, initialTaskInstances, markTasks, settleRunState, startRun, type TransitionEnv } from "./transitions.js";
 import { backfillPriority } from "../core/backfill.js";
 import { adoptRunForBackfill, setTaskPriority } from "../store/backfills.js";
 
@@ -45,6 +45,8 @@ export interface EngineOptions {
   /** Where to find the code of other DAGs (the scheduler's folder), when a task of one must run. */
   loadCode?: (dagId: string, version: string) => Promise<LoadedDag | undefined>;
   random?: () => number;
+  /** Workers' lease (config leaseMs): a worker silent for two leases with nothing running is buried. */
+  leaseMs?: number;
 }
 
 /** What insertRuns needs for one run. */
@@ -70,6 +72,7 @@ export class Engine implements WorkerHost {
   private dags: ReadonlyMap<string, LoadedDag>;
   private loadCode: ((dagId: string, version: string) => Promise<LoadedDag | undefined>) | null;
   private readonly random: () => number;
+  private readonly leaseMs: number;
   private readonly events = new EventEmitter();
   /** `dagId@version` -> spec index; versions are immutable, so this never goes stale. */
   private readonly versions = new Map<string, SpecIndex>();
@@ -91,6 +94,7 @@ export class Engine implements WorkerHost {
     this.dags = opts.dags;
     this.loadCode = opts.loadCode ?? null;
     this.random = opts.random ?? Math.random;
+    this.leaseMs = opts.leaseMs ?? 30_000;
     this.events.setMaxListeners(0);
     this.env = {
       specFor: (runId) => this.specFor(runId),
@@ -357,6 +361,8 @@ export class Engine implements WorkerHost {
           instances,
         );
         await startRun(tx, this.env, fx, idx, runId);
+        // its roots are ready to claim: wake the workers (other processes' through NOTIFY, not their poll)
+        if (!queued && instances.some((i) => i.state === "scheduled")) fx.readyRuns.add(runId);
         await fx.flush(tx, this.env);
         await o.then?.(tx);
         out.push((await tx.getRun(runId))!);
@@ -426,39 +432,95 @@ export class Engine implements WorkerHost {
     return JSON.parse(JSON.stringify(checked.value)) as Record<string, unknown>;
   }
 
-  /** WorkerHost: record ends (group commit) and claim the next work in the same transaction. */
+  /**
+   * WorkerHost: record ends (group commit) and claim the next work in the same transaction. On PostgreSQL
+   * that is two round trips (decision 0013): BEGIN, the run locks, the ends, the task instances they
+   * touch and the claim's reads in one; the writes, the new attempts and COMMIT in the other.
+   */
   async settle(results: AttemptResult[], claim: ClaimRequest | null): Promise<ClaimedAttempt[]> {
     let fx = new Effects();
     // the runs these results belong to, when known: locked first, in one order (PostgreSQL)
-    const runIds = results.flatMap((r) => this.live.get(r.attemptId)?.runId ?? []);
-    const claimed = await this.store.tx(async (tx) => {
+    const runIds = [...new Set(results.flatMap((r) => this.live.get(r.attemptId)?.runId ?? []))];
+    const ends = attemptEnds(results);
+    const ahead = this.readAhead(results);
+    let notLive = false;
+    /** Work made ready after the claim chose its rows (a fan-in task decided on its sums): not claimed here. */
+    let readyLate = false;
+    const { claimed, chosen } = await this.store.tx(async (tx) => {
       fx = new Effects(); // a transaction may run again (PostgreSQL conflicts): start afresh
-      await tx.lockRuns(runIds); // locked as the transaction began, unless it runs in SQLite
-      await applyAttemptResults(tx, this.env, fx, results);
+      // issued together; each marked handled, since a failure of one leaves the others unread
+      const runs = quiet(tx.runRows(runIds));
+      const ended = quiet(ends.length ? tx.endAttempts(ends) : Promise.resolve(new Map<number, EndedAttempt>()));
+      const rows = [...ahead].map(([runId, taskIds]) => quiet(tx.getTaskInstances(runId, taskIds)));
+      const reads = claim ? tx.sendClaimReads(claim) : null;
+      await runs;
+      for (const [i, [runId, taskIds]] of [...ahead].entries()) {
+        // fan-in rows only foresee whether counting into them decides them; the others are read to write
+        const idx = this.cachedSpec(runId)!;
+        const read = await rows[i]!;
+        fx.tis.prime(runId, taskIds.filter((t) => !idx.fanIn.has(t)), read);
+        for (const t of taskIds) if (idx.fanIn.has(t)) fx.foreseen.set(`${runId}\0${t}`, read.filter((r) => r.taskId === t));
+      }
+      await applyAttemptResults(tx, this.env, fx, results, ended);
+      // what this transaction made ready is claimable by it at once (a chain's next task: no wake-up)
+      const chosen = claim ? await tx.chooseClaims(claim, reads, fx.tis.current(fx.readyTis)) : [];
+      notLive = reads?.notLive === true;
+      const readyAtChoice = fx.readyTis.size;
+      // the writes and the new attempts go out together; fan-in counters last (their rows stay locked until
+      // COMMIT); the NOTIFY and the COMMIT with them
+      fx.sendWrites(tx);
+      const got = claim ? tx.claimChosen(claim, chosen, tx.now()) : { claimed: Promise.resolve([]), chosen: [] };
       await fx.flush(tx, this.env);
-      const got = claim ? await tx.claimReady(claim) : [];
+      readyLate = fx.readyTis.size > readyAtChoice;
       // NOTIFY (delivered at commit) only when another process may have something to do: a run ended
       // (its waiters), a retry is due later, or work became ready that this claim did not take. A chain's
       // next task, claimed right here, would otherwise wake every other worker into an empty claim that
       // contends with this worker's next settle.
       // A worker serving some queues only (`sluice worker` serves "default") cannot know that it saw
       // everything, but when it claimed every task instance this group made ready, there is nothing new.
-      const tookAll = claim !== null && ((got.length < claim.limit && sawEverything(claim)) || claimedAll(fx.readyTis, got));
-      if ((fx.readyRuns.size > 0 && !tookAll) || fx.finishedRuns.size > 0 || fx.nextRetryAt !== null) await tx.notifyWake();
+      const tookAll = claim !== null && !readyLate && ((got.chosen.length < claim.limit && sawEverything(claim)) || claimedAll(fx.readyTis, got.chosen));
+      if ((fx.readyRuns.size > 0 && !tookAll) || fx.finishedRuns.size > 0 || fx.nextRetryAt !== null) void tx.notifyWake();
       return got;
-    }, { lockRuns: runIds, runLock: "no key update" }); // ends do not exclude other workers' claims of the run (Tx.runLock)
-    this.afterCommit(fx, claim && claimed.length < claim.limit ? claim.workerId : null);
+    }, { lockRuns: runIds, runLock: "key share" }); // settles and claims of one run go on side by side (Tx.runLock)
+    const got = await claimed; // answered before the COMMIT
+    // buried by a sweep while it was alive (a long pause): it counts again, and claims at its next settle
+    if (notLive && claim) {
+      await this.store.reviveWorker(claim.workerId);
+      this.events.emit("wake", null);
+    }
+    this.afterCommit(fx, claim && chosen.length < claim.limit && !readyLate ? claim.workerId : null);
     if (this.events.listenerCount("attempt") > 0) {
       for (const r of results) {
         const a = this.live.get(r.attemptId);
         // a sensor's poke that timed it out ended its attempt in the engine: report that end
         if (a && !fx.fenced.includes(r.attemptId)) this.events.emit("attempt", { kind: "ended", attempt: a, result: fx.pokeEnds.get(r.attemptId) ?? r } satisfies AttemptEvent);
       }
-      for (const a of claimed) this.events.emit("attempt", { kind: "started", attempt: a } satisfies AttemptEvent);
+      for (const a of got) this.events.emit("attempt", { kind: "started", attempt: a } satisfies AttemptEvent);
     }
     for (const r of results) this.live.delete(r.attemptId);
-    for (const a of claimed) this.live.set(a.attemptId, a);
-    return claimed;
+    for (const a of got) this.live.set(a.attemptId, a);
+    return got;
+  }
+
+  /**
+   * The task instances settling these results will read, by run: the direct downstream tasks of each
+   * ended task (fan-in ones to foresee their rules, Effects.foreseen) and a sensor's own row. Read in the
+   * settle's first round trip; only runs whose spec is at hand (their attempts were claimed here), so
+   * that nothing is looked up inside the transaction.
+   */
+  private readAhead(results: readonly AttemptResult[]): Map<string, string[]> {
+    const out = new Map<string, Set<string>>();
+    for (const r of results) {
+      const a = this.live.get(r.attemptId);
+      const idx = a && this.cachedSpec(a.runId);
+      const task = idx?.byId.get(a!.taskId);
+      if (!a || !idx || !task) continue;
+      let set = out.get(a.runId);
+      if (!set) out.set(a.runId, (set = new Set()));
+      for (const d of task.downstream) set.add(d);
+      if (r.state === "up_for_reschedule") set.add(a.taskId);
+    }
+    return new Map([...out].filter(([, s]) => s.size > 0).map(([runId, s]) => [runId, [...s]]));
   }
 
   /** Attempts starting and ending in this process (for progress output). */
@@ -469,6 +531,24 @@ export class Engine implements WorkerHost {
 
   /** `satisfied`: a worker that just claimed everything it could see; it needs no wake-up from its own commit. */
   private afterCommit(fx: Effects, satisfied: string | null = null): void {
+    // fan-in counters added to without waiting that other writers completed meanwhile: decide them
+    for (const bumped of fx.unconfirmedBumps) {
+      void bumped.then(async (rows) => {
+        const decide = new Map<string, Set<string>>();
+        for (const ti of rows) {
+          if (!ruleDecides(await this.specFor(ti.runId), ti)) continue;
+          if (!decide.has(ti.runId)) decide.set(ti.runId, new Set());
+          decide.get(ti.runId)!.add(ti.taskId);
+        }
+        for (const [runId, taskIds] of decide) await this.reconcile(runId, [...taskIds]);
+      }).catch(() => undefined); // the stall sweep (recoverLostAttempts) decides them in the end
+    }
+    // a count written without waiting that another writer brought to zero meanwhile: finish that run
+    for (const counts of fx.unconfirmed) {
+      void counts.then((left) => {
+        for (const [runId, n] of left) if (n <= 0 && !fx.finishedRuns.has(runId)) void this.finishRunIfDone(runId).catch(() => undefined); // the sweep finishes it then
+      }, () => undefined);
+    }
     for (const [runId, state] of fx.finishedRuns) {
       this.runTimers.get(runId)?.();
       this.runTimers.delete(runId);
@@ -553,6 +633,12 @@ export class Engine implements WorkerHost {
       off();
       this.events.off("remote", remote);
     }
+  }
+
+  /** The spec of a run's DAG version when this process has it at hand (no query). */
+  private cachedSpec(runId: string): SpecIndex | undefined {
+    const key = this.runVersions.get(runId);
+    return key ? this.versions.get(key) : undefined;
   }
 
   /** The spec of the DAG version a run was created with. */
@@ -687,11 +773,81 @@ export class Engine implements WorkerHost {
   }
 
   /**
+   * Decide fan-in task instances whose counters other transactions completed meanwhile (Effects.
+   * unconfirmedBumps): lock them, apply their trigger rules, cascade — as their deciding settle would have.
+   */
+  async reconcile(runId: string, taskIds: string[]): Promise<void> {
+    let fx = new Effects();
+    await this.store.tx(async (tx) => {
+      fx = new Effects();
+      await tx.runRows([runId]);
+      await decideWaiting(tx, this.env, fx, await tx.lockWaiting(runId, taskIds));
+      await fx.flush(tx, this.env);
+      if (fx.readyRuns.size > 0 || fx.finishedRuns.size > 0 || fx.nextRetryAt !== null) void tx.notifyWake();
+    }, { lockRuns: [runId], runLock: "key share" });
+    this.afterCommit(fx);
+  }
+
+  /**
+   * A stalled run (Store.stalledRuns): under its lock, apply the rules of its waiting fan-in task
+   * instances to their counters. A run whose count says unfinished but whose task instances have all
+   * ended is finished. One that still has nothing to do after that can never end by itself: it fails,
+   * with a reason that says so (Airflow: "Deadlock; marking run failed").
+   */
+  async unstall(runId: string): Promise<void> {
+    const idx = await this.specFor(runId);
+    let fx = new Effects();
+    await this.store.tx(async (tx) => {
+      fx = new Effects();
+      await tx.runRows([runId]); // FOR UPDATE: the run's only writer
+      if (!(await tx.isStalled(runId))) return;
+      const decided = await decideWaiting(tx, this.env, fx, await tx.lockWaiting(runId, [...idx.fanIn]));
+      await fx.flush(tx, this.env);
+      if (decided === 0 && fx.finishedRuns.size === 0) {
+        if ((await tx.recountUnfinished(runId)) === 0) await finishRun(tx, this.env, fx, runId);
+        else {
+          await failRun(tx, runId, "stalled: no task of the run can run any more (its unfinished tasks wait for upstream tasks that will not end)", "STALLED");
+          fx.finishedRuns.set(runId, "failed");
+        }
+      }
+      await tx.notifyWake();
+    });
+    this.afterCommit(fx);
+  }
+
+  /**
+   * Finish a run whose last task instances finished in transactions that each thought another one was
+   * left (settles of one run run side by side; Effects.unconfirmed) — or whose finishing transaction's
+   * process died right after committing (the sweep in `recoverLostAttempts`).
+   */
+  async finishRunIfDone(runId: string): Promise<void> {
+    let fx = new Effects();
+    await this.store.tx(async (tx) => {
+      fx = new Effects();
+      await tx.runRows([runId]); // FOR UPDATE: the run's only writer
+      const run = tx.knownRun(runId);
+      if (!run || run.unfinished > 0 || (run.state !== "running" && run.state !== "queued")) return;
+      await finishRun(tx, this.env, fx, runId);
+      await tx.notifyWake();
+    });
+    this.afterCommit(fx);
+  }
+
+  /**
    * Attempts whose worker is gone get a new attempt (counted against retries): on SQLite, workers on this
    * host whose process is dead are detected at once; others (and every worker on PostgreSQL) when their
    * lease expires — a crash before the first heartbeat included, since a claim sets the lease.
    */
   async recoverLostAttempts(): Promise<number> {
+    for (const runId of await this.store.runsWithNothingLeft()) await this.finishRunIfDone(runId);
+    for (const runId of await this.store.stalledRuns()) await this.unstall(runId);
+    const recovered = await this.failLostAttempts();
+    // PostgreSQL: workers silent for two leases whose attempts are gone stop counting (capacity.ts)
+    await this.store.buryStaleWorkers(2 * this.leaseMs);
+    return recovered;
+  }
+
+  private async failLostAttempts(): Promise<number> {
     const dead: string[] = [];
     // SQLite is one host's: a worker whose pid is gone is dead at once. On PostgreSQL workers run on many
     // hosts (and containers reuse pids and hostnames): only lease expiry, in database time, counts.
@@ -756,9 +912,9 @@ function newRunId(now: number): string {
  * A claim that saw every ready task instance any worker could take: no queue, run, backfill or resource
  * filter. When it took fewer than it asked for, nothing else claimable is left for another worker.
  */
-function claimedAll(ready: ReadonlySet<string>, got: readonly ClaimedAttempt[]): boolean {
-  if (ready.size === 0 || ready.size > got.length) return false;
-  const keys = new Set(got.map((a) => `${a.runId}\0${a.taskId}\0${a.mapIndex}`));
+function claimedAll(ready: ReadonlySet<string>, chosen: readonly string[]): boolean {
+  if (ready.size === 0 || ready.size > chosen.length) return false;
+  const keys = new Set(chosen);
   for (const k of ready) if (!keys.has(k)) return false;
   return true;
 }

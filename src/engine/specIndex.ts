@@ -5,12 +5,20 @@ export interface SpecIndex {
   spec: DagSpec;
   byId: Map<string, TaskSpec>;
   leaves: string[];
+  /**
+   * Tasks whose instances more than one upstream task instance reports to: several upstream tasks, or a
+   * mapped one. Concurrent transactions of one run may count ends into them at the same time, so their
+   * counters are only ever added to in place (Effects.bump), never read, changed and written back.
+   */
+  fanIn: Set<string>;
 }
 
 export function indexSpec(spec: DagSpec): SpecIndex {
+  const byId = new Map(spec.tasks.map((t) => [t.id, t]));
   return {
     spec,
-    byId: new Map(spec.tasks.map((t) => [t.id, t])),
+    byId,
     leaves: spec.tasks.filter((t) => t.downstream.length === 0).map((t) => t.id),
+    fanIn: new Set(spec.tasks.filter((t) => t.upstream.length > 1 || t.upstream.some((u) => byId.get(u)?.map)).map((t) => t.id)),
   };
 }

@@ -4,14 +4,15 @@
  * With group commit this turns, e.g., 16 tasks finishing into one read and one write of their common
  * downstream join instead of 16 of each.
  */
-import type { TaskInstanceRecord, Tx } from "../store/store.js";
+import type { TaskInstanceRecord, TiWrite, Tx } from "../store/store.js";
 
 type Key = Pick<TaskInstanceRecord, "runId" | "taskId" | "mapIndex">;
 export type TiChange = Partial<
   Pick<TaskInstanceRecord, "state" | "nSuccess" | "nFailed" | "nUpstreamFailed" | "nSkipped" | "nUpstream" | "readyAt" | "endedAt" | "tryBase" | "sensorDeadline" | "pokeCount">
 >;
 
-const keyOf = (k: Key) => `${k.runId}\0${k.taskId}\0${k.mapIndex}`;
+/** runId\0taskId\0mapIndex: the key `Effects.readyTis` uses too. */
+export const keyOf = (k: Key) => `${k.runId}\0${k.taskId}\0${k.mapIndex}`;
 const taskKey = (runId: string, taskId: string) => `${runId}\0${taskId}`;
 
 export class TaskInstanceCache {
@@ -64,21 +65,59 @@ export class TaskInstanceCache {
     this.loaded.set(taskKey(runId, taskId), keys);
   }
 
-  /** The pending changes, one group per distinct change; forgets them. */
-  take(): { change: TiChange; keys: Key[] }[] {
-    const groups = new Map<string, { change: TiChange; keys: Key[] }>();
-    for (const { key, change } of this.dirty.values()) {
-      const sig = JSON.stringify(Object.entries(change).sort(([a], [b]) => (a < b ? -1 : 1)));
-      const g = groups.get(sig);
-      if (g) g.keys.push(key);
-      else groups.set(sig, { change, keys: [key] });
-    }
+  /** The pending changes, a row each; forgets them. */
+  take(): TiWrite[] {
+    const out = [...this.dirty.values()].map(({ key, change }) => ({ key, set: change }));
     this.dirty.clear();
-    return [...groups.values()];
+    return out;
   }
 
-  /** Write all pending changes: one UPDATE per distinct change. */
+  /** Write all pending changes (Tx.writeChanges). */
   async flush(tx: Tx): Promise<void> {
-    for (const g of this.take()) await tx.updateTaskInstances(g.keys, g.change);
+    await tx.writeChanges(this.take());
+  }
+
+  /**
+   * Rows read ahead by the caller (e.g. with other reads of the same round trip): `load` then finds them
+   * without a query. They must be current as of this transaction and read under the run's lock.
+   */
+  prime(runId: string, taskIds: readonly string[], rows: readonly TaskInstanceRecord[]): void {
+    const fresh = taskIds.filter((t) => !this.loaded.has(taskKey(runId, t)));
+    if (fresh.length === 0) return;
+    const want = new Set(fresh);
+    for (const t of fresh) this.loaded.set(taskKey(runId, t), []);
+    for (const r of rows) {
+      if (r.runId !== runId || !want.has(r.taskId)) continue;
+      const k = keyOf(r);
+      const pending = this.dirty.get(k);
+      this.rows.set(k, pending ? { ...r, ...pending.change } : r);
+      this.loaded.get(taskKey(runId, r.taskId))!.push(k);
+    }
+  }
+
+  /** All instances of these tasks when they are loaded already, else null (no query). */
+  peek(runId: string, taskIds: readonly string[]): TaskInstanceRecord[] | null {
+    if (!taskIds.every((t) => this.loaded.has(taskKey(runId, t)))) return null;
+    return taskIds.flatMap((t) => this.loaded.get(taskKey(runId, t))!.map((k) => this.rows.get(k)!));
+  }
+
+  /** Know a row as it is now (e.g. returned by an in-place update): later reads and changes start from it. */
+  put(row: TaskInstanceRecord): void {
+    const k = keyOf(row);
+    const pending = this.dirty.get(k);
+    const cur = this.rows.get(k);
+    const next = pending ? { ...row, ...pending.change } : row;
+    if (cur) Object.assign(cur, next);
+    else this.rows.set(k, next);
+  }
+
+  /** The current rows of these keys (loaded or written here), for claiming what this transaction made ready. */
+  current(keys: Iterable<string>): TaskInstanceRecord[] {
+    const out: TaskInstanceRecord[] = [];
+    for (const k of keys) {
+      const r = this.rows.get(k);
+      if (r) out.push(r);
+    }
+    return out;
   }
 }

@@ -11,7 +11,7 @@ import type { TaskSpec } from "../core/dagSpec.js";
 import { mapLength } from "../core/mapping.js";
 import { deriveRunState, type RunState, type TaskState } from "../core/states.js";
 import { evaluateTriggerRule } from "../core/triggerRules.js";
-import type { AttemptEnd, EndedAttempt, NewTaskInstance, TaskInstanceRecord, Tx, WaitingAttempt } from "../store/store.js";
+import type { AttemptEnd, EndedAttempt, NewTaskInstance, TaskInstanceRecord, TiBump, Tx, WaitingAttempt } from "../store/store.js";
 import type { AttemptResult } from "../worker/worker.js";
 import type { SpecIndex } from "./specIndex.js";
 import { TaskInstanceCache } from "./taskInstanceCache.js";
@@ -50,41 +50,168 @@ export class Effects {
   readonly tis = new TaskInstanceCache();
   /** Unfinished-count changes per run, applied once per group by `flush`. */
   private readonly unfinished = new Map<string, number>();
+  /** In-place changes of fan-in task instances of runs this transaction does not own, by run\0task. */
+  private readonly bumps = new Map<string, TiBump & { skipMode: "skip_all" | "rules" }>();
+  /**
+   * Runs' counts written without waiting for them (a run that seemed far from done): the caller looks at
+   * them once the transaction committed, and finishes a run that another writer left at zero meanwhile.
+   */
+  readonly unconfirmed: Promise<Map<string, number>>[] = [];
+  /**
+   * Fan-in task instances counted into without waiting (their rules seemed to say "wait"): the caller
+   * looks at what they added up to once the transaction committed, and decides those whose rule now
+   * decides them (counts of other transactions joined in meanwhile) — `Engine.reconcile`.
+   */
+  readonly unconfirmedBumps: Promise<TaskInstanceRecord[]>[] = [];
+  /**
+   * Fan-in task instances as a read without their locks saw them (Engine.settle reads them ahead), by
+   * run\0task: to foresee whether counting into them decides them. Never written back.
+   */
+  readonly foreseen = new Map<string, TaskInstanceRecord[]>();
 
   addUnfinished(runId: string, delta: number): void {
     this.unfinished.set(runId, (this.unfinished.get(runId) ?? 0) + delta);
+  }
+
+  /**
+   * Count upstream ends into the waiting instances of a fan-in task, or (`skip`) skip them, in place
+   * (`Tx.bumpTaskInstances`); `flush` applies their trigger rules to what they add up to.
+   */
+  bump(runId: string, taskId: string, add: TiBump["add"], skip: "skip_all" | "rules" | null = null): void {
+    const k = `${runId}\0${taskId}`;
+    let b = this.bumps.get(k);
+    if (!b) this.bumps.set(k, (b = { runId, taskId, add: {}, skip: false, skipMode: "rules" }));
+    for (const [c, n] of Object.entries(add) as [keyof TiBump["add"], number][]) b.add[c] = (b.add[c] ?? 0) + n;
+    if (skip) {
+      b.skip = true;
+      if (skip === "skip_all") b.skipMode = "skip_all";
+    }
   }
 
   retryAt(at: number): void {
     if (this.nextRetryAt === null || at < this.nextRetryAt) this.nextRetryAt = at;
   }
 
-  /** Write the changes; finish runs that have nothing left. */
-  async flush(tx: Tx, env: TransitionEnv): Promise<void> {
-    // PostgreSQL: every change and counter in one statement when the group is small (the hot path)
-    let counts: Map<string, number> | null = null;
-    if (tx.dialect === "postgres") {
-      const groups = this.tis.take();
-      counts = await tx.writeChanges(groups.map((g) => ({ keys: g.keys, set: g.change })), this.unfinished);
-      if (!counts) for (const g of groups) await tx.updateTaskInstances(g.keys, g.change);
-    } else {
-      await this.tis.flush(tx);
-    }
-    for (const [runId, delta] of this.unfinished) {
-      if (delta === 0) continue;
-      const left = counts?.get(runId) ?? (await tx.addUnfinished(runId, delta));
-      if (left <= 0) {
-        const run = await tx.getRun(runId);
-        if (run && (run.state === "running" || run.state === "queued")) {
-          const idx = await env.specFor(runId);
-          const state = deriveRunState(await tx.leafStates(runId, idx.leaves));
-          await tx.setRunState(runId, state, null, tx.now());
-          this.finishedRuns.set(runId, state);
-        }
+  /**
+   * Whether these in-place changes leave every instance they touch waiting, as far as the rows read ahead
+   * tell: then nothing here depends on their outcome. Skips, unknown rows and foreseen decisions: no.
+   */
+  private async allWait(env: TransitionEnv, bumps: readonly TiBump[]): Promise<boolean> {
+    for (const b of bumps) {
+      if (b.skip) return false;
+      const counted = (b.add.nSuccess ?? 0) + (b.add.nFailed ?? 0) + (b.add.nSkipped ?? 0);
+      if (counted === 0) continue; // more upstream instances to wait for (an expansion): decides nothing
+      const rows = this.foreseen.get(`${b.runId}\0${b.taskId}`);
+      if (!rows) return false;
+      const idx = await env.specFor(b.runId);
+      for (const r of rows) {
+        const next = {
+          ...r,
+          nUpstream: r.nUpstream + (b.add.nUpstream ?? 0),
+          nSuccess: r.nSuccess + (b.add.nSuccess ?? 0),
+          nFailed: r.nFailed + (b.add.nFailed ?? 0),
+          nUpstreamFailed: r.nUpstreamFailed + (b.add.nUpstreamFailed ?? 0),
+          nSkipped: r.nSkipped + (b.add.nSkipped ?? 0),
+        };
+        if (ruleDecides(idx, next)) return false;
       }
     }
-    this.unfinished.clear();
+    return true;
   }
+
+  /** Issue the pending task instance writes now, without waiting (their failure fails the COMMIT). */
+  sendWrites(tx: Tx): void {
+    tx.writeChanges(this.tis.take()).catch(() => undefined);
+  }
+
+  /**
+   * Write the changes and what follows from them; finish runs that have nothing left. Fan-in counters are
+   * added to last (their rows stay locked until COMMIT) and their trigger rules applied to the sums, which
+   * may make more changes. A run's count is waited for only when it may reach zero here — always known
+   * for a run this transaction owns; for another, a count that another writer brought to zero meanwhile
+   * shows in `unconfirmed`.
+   */
+  async flush(tx: Tx, env: TransitionEnv): Promise<void> {
+    for (;;) {
+      this.sendWrites(tx);
+      if (this.bumps.size === 0) break;
+      const bumps = [...this.bumps.values()];
+      this.bumps.clear();
+      if (await this.allWait(env, bumps)) {
+        // the rows stay locked from here to COMMIT, which this write travels with (no round trip of its own)
+        const rows = tx.bumpTaskInstances(bumps, tx.now());
+        rows.catch(() => undefined); // a failure fails the transaction's COMMIT
+        this.unconfirmedBumps.push(rows);
+        break;
+      }
+      await applyBumped(tx, env, this, bumps, await tx.bumpTaskInstances(bumps, tx.now()));
+    }
+    const deltas = new Map([...this.unfinished].filter(([, d]) => d !== 0));
+    this.unfinished.clear();
+    if (deltas.size === 0) return;
+    const counts = tx.addUnfinishedMany(deltas);
+    if ([...deltas.keys()].every((runId) => (tx.knownRun(runId)?.unfinished ?? 0) > 0)) {
+      counts.catch(() => undefined); // a failure fails the transaction's COMMIT
+      this.unconfirmed.push(counts);
+      return;
+    }
+    const left = await counts;
+    for (const runId of deltas.keys()) {
+      if ((left.get(runId) ?? 1) > 0) continue;
+      await finishRun(tx, env, this, runId);
+    }
+  }
+}
+
+/**
+ * A run with no unfinished task instance left gets its final state, from its leaves. The caller holds
+ * the run's count at zero: the transaction brought it there, or owns the run.
+ */
+export async function finishRun(tx: Tx, env: TransitionEnv, fx: Effects, runId: string): Promise<void> {
+  const state = tx.knownRun(runId)?.state ?? (await tx.getRun(runId))?.state;
+  if (state !== "running" && state !== "queued") return;
+  const idx = await env.specFor(runId);
+  // the leaves' rows are often in the cache already (a chain's last task)
+  const leaves = fx.tis.peek(runId, idx.leaves)?.map((t) => t.state) ?? (await tx.leafStates(runId, idx.leaves));
+  const runState = deriveRunState(leaves);
+  await tx.setRunState(runId, runState, null, tx.now());
+  fx.finishedRuns.set(runId, runState);
+}
+
+/** Fan-in task instances after their in-place changes: apply their trigger rules, or cascade their skips. */
+async function applyBumped(tx: Tx, env: TransitionEnv, fx: Effects, bumps: readonly (TiBump & { skipMode: "skip_all" | "rules" })[], rows: readonly TaskInstanceRecord[]): Promise<void> {
+  const byTask = new Map(bumps.map((b) => [`${b.runId}\0${b.taskId}`, b]));
+  const skipped = rows.filter((ti) => byTask.get(`${ti.runId}\0${ti.taskId}`)!.skip);
+  for (const ti of skipped) {
+    fx.tis.put(ti);
+    fx.addUnfinished(ti.runId, -1);
+  }
+  for (const runId of new Set(skipped.map((ti) => ti.runId))) {
+    const work: Finished[] = skipped.filter((ti) => ti.runId === runId).map((ti) => ({ taskId: ti.taskId, state: "skipped", mode: byTask.get(`${runId}\0${ti.taskId}`)!.skipMode }));
+    await cascade(tx, env, fx, await env.specFor(runId), runId, work);
+  }
+  await decideWaiting(tx, env, fx, rows.filter((ti) => !byTask.get(`${ti.runId}\0${ti.taskId}`)!.skip));
+}
+
+/**
+ * Apply the trigger rules of waiting task instances to their counters as they are — rows this
+ * transaction holds locked (an in-place update returned them, or it read them FOR UPDATE) — and cascade
+ * what follows. Returns how many were decided (ran, skipped or failed upstream).
+ */
+export async function decideWaiting(tx: Tx, env: TransitionEnv, fx: Effects, rows: readonly TaskInstanceRecord[]): Promise<number> {
+  let decided = 0;
+  const work = new Map<string, Finished[]>();
+  for (const ti of rows) {
+    if (ti.state !== "none") continue;
+    fx.tis.put(ti);
+    const idx = await env.specFor(ti.runId);
+    if (decisionOf(idx, ti, ti) !== "wait") decided++;
+    let list = work.get(ti.runId);
+    if (!list) work.set(ti.runId, (list = []));
+    await decide(tx, env, fx, idx, ti.runId, ti, { nSuccess: ti.nSuccess, nFailed: ti.nFailed, nUpstreamFailed: ti.nUpstreamFailed, nSkipped: ti.nSkipped }, list);
+  }
+  for (const [runId, list] of work) if (list.length) await cascade(tx, env, fx, await env.specFor(runId), runId, list);
+  return decided;
 }
 
 /**
@@ -121,11 +248,23 @@ export async function startRun(tx: Tx, env: TransitionEnv, fx: Effects, idx: Spe
   await cascade(tx, env, fx, idx, runId, work);
 }
 
-/** Record the ends of a group of attempts (and sensors' pokes) and everything that follows from them. */
-export async function applyAttemptResults(tx: Tx, env: TransitionEnv, fx: Effects, results: readonly AttemptResult[]): Promise<void> {
+/** The ends among results (not sensors' pokes), to record with `Tx.endAttempts`. */
+export function attemptEnds(results: readonly AttemptResult[]): (AttemptResult & AttemptEnd)[] {
+  return results.filter((r): r is AttemptResult & AttemptEnd => r.state !== "up_for_reschedule");
+}
+
+/**
+ * Record the ends of a group of attempts (and sensors' pokes) and everything that follows from them.
+ * `ended`: `Tx.endAttempts` of `attemptEnds(results)`, when the caller issued it already.
+ */
+export async function applyAttemptResults(tx: Tx, env: TransitionEnv, fx: Effects, results: readonly AttemptResult[], ended?: Promise<Map<number, EndedAttempt>>): Promise<void> {
   if (results.length === 0) return;
-  const ends = results.filter((r): r is AttemptResult & AttemptEnd => r.state !== "up_for_reschedule");
-  const ended = ends.length ? await tx.endAttempts(ends) : new Map<number, EndedAttempt>();
+  const ends = attemptEnds(results);
+  ended ??= ends.length ? tx.endAttempts(ends) : Promise.resolve(new Map<number, EndedAttempt>());
+  return applyEnded(tx, env, fx, results, ends, await ended);
+}
+
+async function applyEnded(tx: Tx, env: TransitionEnv, fx: Effects, results: readonly AttemptResult[], ends: readonly (AttemptResult & AttemptEnd)[], ended: Map<number, EndedAttempt>): Promise<void> {
   // PostgreSQL: lock every run touched here at once, in run-id order (usually already done by the caller)
   await tx.lockRuns([...ended.values()].map((e) => e.runId));
   for (const r of ends) {
@@ -245,31 +384,65 @@ type Finished = {
 
 async function cascade(tx: Tx, env: TransitionEnv, fx: Effects, idx: SpecIndex, runId: string, work: Finished[]): Promise<void> {
   const now = tx.now();
+  // fan-in tasks of a run that other transactions write too: counted into in place (Effects.bump)
+  const inPlace = !tx.ownsRun(runId);
   for (let w = 0; w < work.length; w++) {
     const f = work[w]!;
     const task = idx.byId.get(f.taskId)!;
     if (task.downstream.length === 0) continue;
-    const rows = await fx.tis.load(tx, runId, task.downstream);
+    const skips = (taskId: string) => f.mode === "skip_all" || f.mode === "skip_direct" || (f.mode === "branch" && !f.follow!.has(taskId));
+    const counted = {
+      nSuccess: f.state === "success" ? 1 : 0,
+      nFailed: f.state === "failed" || f.state === "upstream_failed" ? 1 : 0,
+      nUpstreamFailed: f.state === "upstream_failed" ? 1 : 0,
+      nSkipped: f.state === "skipped" || f.state === "removed" ? 1 : 0,
+    };
+    const direct = inPlace ? task.downstream.filter((d) => !idx.fanIn.has(d)) : task.downstream;
+    if (inPlace) {
+      for (const d of task.downstream) {
+        if (!idx.fanIn.has(d)) continue;
+        if (skips(d)) fx.bump(runId, d, {}, f.mode === "skip_all" ? "skip_all" : "rules");
+        else fx.bump(runId, d, counted);
+      }
+    }
+    if (direct.length === 0) continue;
+    const rows = await fx.tis.load(tx, runId, direct);
     for (const ti of rows) {
       if (ti.state !== "none") continue; // already decided: later upstream ends do not change it
-      const down = idx.byId.get(ti.taskId)!;
-      const skipped =
-        f.mode === "skip_all" || f.mode === "skip_direct" || (f.mode === "branch" && !f.follow!.has(ti.taskId));
-      if (skipped) {
+      if (skips(ti.taskId)) {
         fx.tis.update(ti, { state: "skipped", endedAt: now });
         fx.addUnfinished(runId, -1);
         work.push({ taskId: ti.taskId, state: "skipped", mode: f.mode === "skip_all" ? "skip_all" : "rules" });
         continue;
       }
       const counts = {
-        nSuccess: ti.nSuccess + (f.state === "success" ? 1 : 0),
-        nFailed: ti.nFailed + (f.state === "failed" || f.state === "upstream_failed" ? 1 : 0),
-        nUpstreamFailed: ti.nUpstreamFailed + (f.state === "upstream_failed" ? 1 : 0),
-        nSkipped: ti.nSkipped + (f.state === "skipped" || f.state === "removed" ? 1 : 0),
+        nSuccess: ti.nSuccess + counted.nSuccess,
+        nFailed: ti.nFailed + counted.nFailed,
+        nUpstreamFailed: ti.nUpstreamFailed + counted.nUpstreamFailed,
+        nSkipped: ti.nSkipped + counted.nSkipped,
       };
       await decide(tx, env, fx, idx, runId, ti, counts, work);
     }
   }
+}
+
+/** What a waiting task instance's trigger rule says of these counters. */
+function decisionOf(idx: SpecIndex, ti: Pick<TaskInstanceRecord, "taskId" | "nUpstream">, counts: { nSuccess: number; nFailed: number; nUpstreamFailed: number; nSkipped: number }) {
+  const down = idx.byId.get(ti.taskId)!;
+  return down.upstream.length === 0
+    ? "run"
+    : evaluateTriggerRule(down.triggerRule, {
+        total: ti.nUpstream,
+        success: counts.nSuccess,
+        failed: counts.nFailed,
+        upstreamFailed: counts.nUpstreamFailed,
+        skipped: counts.nSkipped,
+      });
+}
+
+/** Whether a waiting task instance's trigger rule decides it (run, skip, upstream_failed) on its counters. */
+export function ruleDecides(idx: SpecIndex, ti: TaskInstanceRecord): boolean {
+  return ti.state === "none" && decisionOf(idx, ti, ti) !== "wait";
 }
 
 /** Apply a waiting task instance's trigger rule to its (new) counters. */
@@ -285,16 +458,7 @@ async function decide(
 ): Promise<void> {
   const now = tx.now();
   const down = idx.byId.get(ti.taskId)!;
-  const decision =
-    down.upstream.length === 0
-      ? "run"
-      : evaluateTriggerRule(down.triggerRule, {
-          total: ti.nUpstream,
-          success: counts.nSuccess,
-          failed: counts.nFailed,
-          upstreamFailed: counts.nUpstreamFailed,
-          skipped: counts.nSkipped,
-        });
+  const decision = decisionOf(idx, ti, counts);
   switch (decision) {
     case "wait":
       fx.tis.update(ti, counts);
@@ -436,10 +600,14 @@ async function expand(
   );
   fx.addUnfinished(runId, n - 1);
   for (const r of rows) fx.ready(runId, r.taskId, r.mapIndex);
-  // Downstream instances now wait for n upstream instances instead of one.
+  // Downstream instances now wait for n upstream instances instead of one (fan-in tasks: all of them).
   if (n > 1) {
-    for (const d of await fx.tis.load(tx, runId, task.downstream)) {
-      if (d.state === "none") fx.tis.update(d, { nUpstream: d.nUpstream + n - 1 });
+    if (!tx.ownsRun(runId)) {
+      for (const d of task.downstream) fx.bump(runId, d, { nUpstream: n - 1 });
+    } else {
+      for (const d of await fx.tis.load(tx, runId, task.downstream)) {
+        if (d.state === "none") fx.tis.update(d, { nUpstream: d.nUpstream + n - 1 });
+      }
     }
   }
 }
@@ -448,7 +616,7 @@ async function expand(
  * End a run before its tasks are done (cancel, run timeout): running attempts fail with `reason`,
  * everything not started is skipped, and the run is failed. Returns the attempts the workers must abort.
  */
-export async function failRun(tx: Tx, runId: string, reason: string, code: "CANCELLED" | "TIMEOUT"): Promise<number[]> {
+export async function failRun(tx: Tx, runId: string, reason: string, code: "CANCELLED" | "TIMEOUT" | "STALLED"): Promise<number[]> {
   await tx.lockRuns([runId]);
   const now = tx.now();
   const running = await tx.runningAttempts(runId);

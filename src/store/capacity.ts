@@ -1,6 +1,7 @@
 /**
  * Which ready task instances a worker may claim: the capacity rules, applied inside the claiming
- * transaction (`Tx.claimReady` calls `selectClaimable`), so they hold across all workers at every instant.
+ * transaction (`Tx.claimReady` calls `sendClaimReads` and `chooseClaimable`), so they hold across all workers
+ * at every instant.
  *
  * - queues: a worker claims only task instances of the queues it serves (all of them when it names none:
  *   `sluice dev`, `sluice run`);
@@ -16,18 +17,36 @@
  * worker slots, not by history) and the DAG specs (cached by version: a version never changes).
  *
  * Concurrency: SQLite has one writer, so the count and the claim cannot interleave with another worker's.
- * On PostgreSQL two claiming transactions would each count without seeing the other's uncommitted claims,
- * so the claim first locks the pool rows (`for update`, in name order: one lock order, no deadlock) —
- * capacity-limited claims are serialised, as in Airflow's scheduler critical section. The candidate rows
- * themselves are locked by the dialect's claim (FOR UPDATE SKIP LOCKED), owned by the PostgreSQL dialect.
+ * On PostgreSQL two claiming transactions would each count without seeing the other's uncommitted claims.
+ * Claims that could break a limit together therefore take turns, on transaction-scoped advisory locks
+ * taken before anything is read (`claimLocks`, in one order: no deadlock) — and only those
+ * (docs/decisions/0013-concurrent-settles.md):
+ *
+ * - every claim holds `capacity` shared; registering, stopping, reviving or burying a worker (changing the
+ *   total concurrency W of the live workers) holds it exclusively;
+ * - a pool's claims hold `pool:<name>` shared while W + X ≤ slots, where X is what running tasks of the
+ *   pool hold beyond one slot each: at most W tasks run at once, so the pool cannot overflow whatever the
+ *   claimers do, as long as none of them starts a task of more than one slot (X cannot grow) — such a task,
+ *   and every claim of a pool that could overflow, holds the lock exclusively, as do `pools set/delete`;
+ * - a DAG with `maxActiveTasks` or a task with `maxActiveTisPerDag`: `dag:<id>` exclusively.
+ *
+ * Which locks a claim takes is decided before it reads (it reads in the same round trip), from what the
+ * worker's previous claim found (`hints`): the pools and DAGs its candidates were in, and which pools
+ * need turns. A candidate whose lock it did not take, or took shared where the pool needs it exclusively,
+ * makes the transaction run again with the right locks: the hints only decide how fast a claim is, never
+ * whether a limit holds. The default pool (128 slots) with two workers of 32 slots never needs turns, and
+ * a pool that does holds up only the claims of its own tasks. The candidate rows themselves are locked by
+ * the dialect's claim (FOR UPDATE SKIP LOCKED), owned by the PostgreSQL dialect.
  */
 import { sql, type CompiledQuery, type Kysely } from "kysely";
 import type { DagSpec } from "../core/dagSpec.js";
 import { fits, NO_RESOURCES, type Capacity, type Resources } from "../core/resources.js";
 import { SluiceError } from "../errors.js";
 import type { DialectName } from "./migrations.js";
-import { preparable } from "./postgres.js";
 import type { Database } from "./schema.js";
+import type { Store, Tx } from "./store.js";
+import { LocksChanged } from "./retry.js";
+import { quiet } from "./postgres.js";
 
 export const DEFAULT_POOL = "default_pool";
 export const DEFAULT_POOL_SLOTS = 128;
@@ -106,9 +125,10 @@ async function loadProfiles(db: Kysely<Database>, dagId: string, version: string
 const UNKNOWN_TASK: Profile = { pool: DEFAULT_POOL, poolSlots: 1, resources: NO_RESOURCES, maxActiveTisPerDag: null, maxActiveTasks: null };
 
 /**
- * Ready rows read: first a few more than the claim wants (usually enough: nothing blocks them, and
- * reading hundreds of rows per claim cost fanout-10000 two thirds of its speed), then pages of 256 while
- * blocked rows fill them, up to ~2,000 rows per claim.
+ * Ready rows read: first what the claim wants — and a few more when this process's last claim found rows
+ * that a limit blocked (`hints.blocked`; reading hundreds of rows per claim cost fanout-10000 two thirds
+ * of its speed, and every row read is locked) — then pages of 256 while blocked rows fill them, up to
+ * ~2,000 rows per claim.
  */
 const FIRST_EXTRA = 16;
 const PAGE = 256;
@@ -116,77 +136,216 @@ const MAX_PAGES = 8;
 /** Fairness reads each running run's head when at most this many runs are running (else the window only). */
 const MAX_HEAD_RUNS = 32;
 
-type Candidate = ClaimableRow & { priority: number; ready_at: number | null };
+/** A ready task instance with its place in the claim order. */
+export type Candidate = ClaimableRow & { priority: number; ready_at: number | null };
 const rowKey = (c: ClaimableRow) => `${c.run_id}\0${c.task_id}\0${c.map_index}`;
+type RunningRow = { worker_id: string; task_id: string; dag_id: string; dag_version: string };
+
+/** The advisory locks of the capacity rules (see the header), by name within the schema. */
+const CAPACITY_LOCK = "capacity";
+const poolLock = (pool: string) => `pool:${pool}`;
+const dagLock = (dagId: string) => `dag:${dagId}`;
 
 /**
- * Choose up to `claim.limit` ready task instances this worker may run now without breaking a limit.
- * Must run inside the claiming transaction.
+ * Take advisory locks for the rest of the transaction, shared or exclusive, in the order of their keys (one
+ * order for every transaction: no deadlock). Keys are per schema: deployments sharing a database do not
+ * wait for each other.
  */
-export async function selectClaimable(db: Kysely<Database>, dialect: DialectName, claim: CapacityClaim, now: number, pgRowLocks: string): Promise<ClaimableRow[]> {
-  if (claim.limit <= 0) return [];
-  const queues = claim.queues?.length ? claim.queues : null;
-  // Serialise capacity accounting across PostgreSQL transactions (see the header); SQLite's BEGIN
-  // IMMEDIATE already did. First, so that no claimer holds candidate rows while it waits here.
-  // The locking read returns the slots too (one round trip fewer than locking, then reading them).
-  // It also lists the running runs (up to MAX_HEAD_RUNS + 1, as of its start: a hint, not a lock), which
-  // the fairness step below would read next: with one running run, the ready page reads that run's own
-  // index in order and stops at the page size, where the plan of the global page could join and sort all
-  // of its ready rows (10,000 of fanout-10000) on every claim.
-  const locked =
-    dialect === "postgres"
-      ? await (async () => {
-          const q = sql<{ name: string; slots: number; runs: string[] | null }>`select name, slots,
-              (select array_agg(x.run_id) from (select run_id from runs where state in ('queued', 'running') and state = 'running'
-                 ${claim.backfillId !== undefined ? sql`and backfill_id = ${claim.backfillId}` : sql``} limit ${MAX_HEAD_RUNS + 1}) x) as runs
-            from pools order by name for update`.compile(db);
-          return (await db.executeQuery<{ name: string; slots: number; runs: string[] | null }>({ ...q, sql: preparable(q.sql) })).rows;
-        })()
-      : null;
-  const activeRuns = locked && locked.length > 0 ? (locked[0]!.runs ?? []) : null;
-  const onlyRun = !claim.runId && activeRuns?.length === 1 ? activeRuns[0] : undefined;
-  // Page through the ready queue in its index order (priority desc, ready_at); the state list is literal
-  // so that SQLite can use the partial indexes task_instances_ready(_run) (docs/decisions/0002).
-  type RunningRow = { worker_id: string; task_id: string; dag_id: string; dag_version: string };
-  /** PostgreSQL: the running attempts, read by the first page's statement (one round trip fewer). */
-  let runningRows: RunningRow[] | null = null;
-  const page = async (offset: number, size: number, runId = claim.runId ?? onlyRun, withRunning = false): Promise<Candidate[]> => {
-    const shape: PageShape = { runId: Boolean(runId), backfill: claim.backfillId !== undefined, queues: queues?.length ?? 0, offset: offset > 0 };
-    const q = pageQuery(db, dialect, shape, pgRowLocks);
-    const values: Record<Slot, unknown> = { now, runId, backfillId: claim.backfillId, size, offset };
-    const parameters = q.slots.map((slot, i) => (slot === null ? q.query.parameters[i] : slot.startsWith("queue") ? queues![Number(slot.slice(5))] : values[slot as Slot]));
-    if (!withRunning) return (await db.executeQuery<Candidate>({ ...q.query, sql: dialect === "postgres" ? preparable(q.query.sql) : q.query.sql, parameters })).rows;
-    // Both under this statement's snapshot, taken after the pools lock (the previous statement) was granted.
-    // The page keeps its order: UNION ALL appends the running attempts after the page's rows.
-    const rows = (
-      await db.executeQuery<{ k: number; j: Candidate & RunningRow }>({
-        ...q.query,
-        sql: preparable(`with page as (${q.query.sql}) select 0 as k, to_jsonb(page) as j from page
-              union all select 1, to_jsonb(x) from (${RUNNING_SQL}) x`),
-        parameters,
-      })
-    ).rows;
-    runningRows = rows.filter((r) => r.k === 1).map((r) => r.j);
-    return rows.filter((r) => r.k === 0).map((r) => r.j);
-  };
+const LOCKS_SQL = `select case when k.x then pg_advisory_xact_lock(k.h) else pg_advisory_xact_lock_shared(k.h) end
+    from (select hashtextextended(current_schema() || ':' || u.n, 0) as h, u.x from unnest(?::text[], ?::boolean[]) as u(n, x) order by 1) k`;
 
-  let size = claim.limit + FIRST_EXTRA;
+/**
+ * PostgreSQL: the exclusive lock a change of the capacity rules' inputs takes — the live workers (W, with
+ * `pool = null`) or a pool's slots — so that no claim counted with the old values is still going on.
+ */
+export function lockCapacity(tx: Tx, pool: string | null = null): Promise<unknown> {
+  if (tx.dialect !== "postgres") return Promise.resolve();
+  return tx.send(LOCKS_SQL, [[pool === null ? CAPACITY_LOCK : poolLock(pool)], [true]]);
+}
+
+/** What this process's claims found: which locks the next claim takes (PostgreSQL), how many rows it reads. */
+const hints = {
+  /** Pools whose claims take turns: they could overflow, or multi-slot tasks were among their candidates. */
+  exclusive: new Set<string>(),
+  /**
+   * Per worker, the pools and the DAGs with limits that its last claim's candidates were in: the locks its
+   * next claim takes — and only those, so that a pool whose claims take turns holds up only its own.
+   */
+  wanted: new Map<string, Wanted>(),
+  /** The last claim's first rows held some that a limit blocked (any dialect). */
+  blocked: false,
+};
+type Wanted = { pools: Set<string>; dags: Set<string> };
+
+/**
+ * The claim's first reads, issued before the claiming transaction records its ends (pipelined on
+ * PostgreSQL: they travel in the same round trip); `chooseClaimable` reads their answers.
+ */
+export interface ClaimReads {
+  claim: CapacityClaim;
+  now: number;
+  pgRowLocks: string;
+  /** The pools with their slots; PostgreSQL: the running runs, the live workers' total concurrency and this worker's state too. */
+  pools: Promise<{ name: string; slots: number; runs?: string[] | null; worker_slots?: number; me?: string | null }[]>;
+  /** PostgreSQL: the locks taken — pool name -> exclusive; DAGs. */
+  locked: { pools: Map<string, boolean>; dags: Set<string> } | null;
+  /** Set by chooseClaimable: this worker is not registered as live (the sweep buried it); it claimed nothing. */
+  notLive?: boolean;
+  /** The first page of the ready queue (`size` rows at most), read for `pageRun` (or every run). */
+  page: Promise<Candidate[]>;
+  pageRun: string | undefined;
+  size: number;
+  /** The running attempts with their DAGs (PostgreSQL: read by the page's statement). */
+  running: Promise<RunningRow[]>;
+}
+
+/**
+ * The running runs this process's last claim saw (PostgreSQL): the first page is read for the one running
+ * run before the pools' statement says which runs run now; when that changed, `chooseClaimable` reads the
+ * page again (one round trip, when a run starts or ends).
+ */
+let lastActiveRuns: readonly string[] = [];
+
+/**
+ * Issue the claim's first reads (see ClaimReads). Serialise capacity accounting across PostgreSQL
+ * transactions (see the header) — SQLite's BEGIN IMMEDIATE already did: the pools are locked first, so
+ * the page and the running attempts are read after every claim that counted before this one committed.
+ * The locking read returns the slots and lists the running runs (up to MAX_HEAD_RUNS + 1, as of its
+ * start: a hint, not a lock): with one running run, the ready page reads that run's own index in order and
+ * stops at the page size, where the plan of the global page could join and sort all of its ready rows
+ * (10,000 of fanout-10000) on every claim.
+ */
+export function sendClaimReads(tx: Tx, claim: CapacityClaim, now: number, pgRowLocks: string): ClaimReads | null {
+  if (claim.limit <= 0) return null;
+  const pg = tx.dialect === "postgres";
+  let locked: ClaimReads["locked"] = null;
+  if (pg) {
+    const wanted = hints.wanted.get(claim.workerId) ?? { pools: new Set([DEFAULT_POOL]), dags: new Set<string>() };
+    locked = { pools: new Map([...wanted.pools].map((p) => [p, hints.exclusive.has(p)])), dags: new Set(wanted.dags) };
+    const names = [CAPACITY_LOCK, ...[...locked.pools.keys()].map(poolLock), ...[...locked.dags].map(dagLock)];
+    const exclusive = [false, ...locked.pools.values(), ...[...locked.dags].map(() => true)];
+    void tx.send(LOCKS_SQL, [names, exclusive]);
+  }
+  const pools = readPools(tx, claim);
+  const pageRun = claim.runId ?? (pg && lastActiveRuns.length === 1 ? lastActiveRuns[0] : undefined);
+  const size = claim.limit + (hints.blocked ? FIRST_EXTRA : 0);
+  const first = readPage(tx, claim, now, pgRowLocks, 0, size, pageRun, pg);
+  // every answer marked handled: a transaction that fails before it reads them must not end the process
+  const running = quiet(pg ? first.then((r) => r.running!) : tx.send<RunningRow>(RUNNING_SQL, []).then((r) => r.rows));
+  return { claim, now, pgRowLocks, pools, locked, page: quiet(first.then((r) => r.page)), pageRun, size, running };
+}
+
+/**
+ * The pools with their slots. PostgreSQL: with the running runs (up to MAX_HEAD_RUNS + 1), the live
+ * workers' total concurrency, and the claiming worker's own state.
+ */
+function readPools(tx: Tx, claim: CapacityClaim): ClaimReads["pools"] {
+  if (tx.dialect !== "postgres") return quiet(tx.send<{ name: string; slots: number }>("select name, slots from pools", []).then((r) => r.rows));
+  const backfill = claim.backfillId !== undefined;
+  return quiet(tx
+    .send<{ name: string; slots: number; runs: string[] | null; worker_slots: number; me: string | null }>(
+      `select name, slots, (select array_agg(x.run_id) from (select run_id from runs where state in ('queued', 'running') and state = 'running'
+          ${backfill ? "and backfill_id = ?" : ""} limit ${MAX_HEAD_RUNS + 1}) x) as runs,
+          (select coalesce(sum(concurrency), 0) from workers where state in ('running', 'draining')) as worker_slots,
+          (select state from workers where worker_id = ?) as me
+        from pools order by name`,
+      backfill ? [claim.backfillId, claim.workerId] : [claim.workerId],
+    )
+    .then((r) => r.rows));
+}
+
+/**
+ * One page of the ready queue in its index order (priority desc, ready_at); the state list is literal so
+ * that SQLite can use the partial indexes task_instances_ready(_run) (docs/decisions/0002). PostgreSQL:
+ * `withRunning` also reads the running attempts, under the same statement's snapshot (one round trip
+ * fewer); UNION ALL keeps the page's order and appends them.
+ */
+function readPage(tx: Tx, claim: CapacityClaim, now: number, pgRowLocks: string, offset: number, size: number, runId: string | undefined, withRunning = false): Promise<{ page: Candidate[]; running?: RunningRow[] }> {
+  const dialect = tx.dialect;
+  const queues = claim.queues?.length ? claim.queues : null;
+  const shape: PageShape = { runId: Boolean(runId), backfill: claim.backfillId !== undefined, queues: queues?.length ?? 0, offset: offset > 0 };
+  const q = pageQuery(tx.db, dialect, shape, pgRowLocks);
+  const values: Record<Slot, unknown> = { now, runId, backfillId: claim.backfillId, size, offset };
+  const parameters = q.slots.map((slot, i) => (slot === null ? q.query.parameters[i] : slot.startsWith("queue") ? queues![Number(slot.slice(5))] : values[slot as Slot]));
+  const pg = dialect === "postgres";
+  if (!withRunning) return quiet(tx.send<Candidate>(q.query.sql, parameters, pg).then((r) => ({ page: r.rows })));
+  return quiet(tx
+    .send<{ k: number; j: Candidate & RunningRow }>(
+      `with page as (${q.query.sql}) select 0 as k, to_jsonb(page) as j from page
+        union all select 1, to_jsonb(x) from (${RUNNING_SQL}) x`,
+      parameters,
+      true,
+    )
+    .then((r) => ({ page: r.rows.filter((x) => x.k === 0).map((x) => x.j), running: r.rows.filter((x) => x.k === 1).map((x) => x.j) })));
+}
+
+/**
+ * Choose up to `claim.limit` ready task instances this worker may run now without breaking a limit, from
+ * the reads `sendClaimReads` issued earlier in this transaction and `fresh`: task instances this
+ * transaction made ready itself (invisible to those reads, and to every other claimer until it commits).
+ */
+export async function chooseClaimable(tx: Tx, reads: ClaimReads, fresh: readonly Candidate[] = []): Promise<ClaimableRow[]> {
+  const { chosen, needed } = await choosePass(tx, reads, fresh);
+  if (chosen.length < reads.claim.limit && (needed.pools.size > 0 || needed.dags.size > 0)) {
+    // Candidates were turned away for locks this claim did not take (the hints were stale: a pool or DAG
+    // changed its mode). Taking them now could deadlock (two claims turning a shared lock exclusive): the
+    // transaction runs again instead, with the hints this one corrected.
+    throw new LocksChanged();
+  }
+  return chosen;
+}
+
+/** One choice from one set of reads; `needed`: the locks that candidates were turned away for. */
+async function choosePass(tx: Tx, reads: ClaimReads, fresh: readonly Candidate[]): Promise<{ chosen: ClaimableRow[]; needed: Needed }> {
+  const needed: Needed = { pools: new Set(), dags: new Set() };
+  const { claim, now, pgRowLocks } = reads;
+  const db = tx.db;
+  const pg = tx.dialect === "postgres";
+  const locked = await reads.pools;
+  let candidates = await reads.page;
+  let running = await reads.running;
+  let activeRuns: readonly string[] | null = null;
+  if (pg) {
+    const me = locked[0]?.me;
+    if (locked.length > 0 && me !== "running" && me !== "draining") {
+      reads.notLive = true;
+      return { chosen: [], needed };
+    }
+    activeRuns = locked[0]?.runs ?? [];
+    lastActiveRuns = activeRuns;
+    const onlyRun = activeRuns.length === 1 ? activeRuns[0] : undefined;
+    if (!claim.runId && reads.pageRun !== undefined && reads.pageRun !== onlyRun) {
+      // the hint was stale: another run runs now (or none), and its ready rows are not on that page
+      const again = await readPage(tx, claim, now, pgRowLocks, 0, reads.size, onlyRun, true);
+      candidates = again.page;
+      running = again.running!;
+    }
+  }
+  const pageRun = claim.runId ?? (activeRuns?.length === 1 ? activeRuns[0] : undefined);
+  let size = reads.size;
   let offset = 0;
-  let candidates = await page(offset, size, undefined, dialect === "postgres");
-  if (candidates.length === 0) return [];
   /** Whether the ready queue may hold more rows past the last page read. */
   let more = candidates.length === size;
   const seen = new Set(candidates.map(rowKey));
+  for (const c of fresh) {
+    if (!seen.has(rowKey(c))) {
+      seen.add(rowKey(c));
+      candidates.push(c);
+    }
+  }
+  if (candidates.length === 0) return { chosen: [], needed };
   // Fairness beyond the first rows: when they are all taken by older work and other runs are running too,
   // add the head of each running run's own ready queue (index task_instances_ready_run), so a DAG with
-  // 10,000 older ready tasks does not hide another DAG's. One small query per run, up to MAX_HEAD_RUNS.
-  if (!claim.runId && !onlyRun && candidates.length === size) {
+  // 10,000 older ready tasks does not hide another DAG's. One small query per run (pipelined), up to
+  // MAX_HEAD_RUNS.
+  if (!pageRun && more) {
     let runs = db.selectFrom("runs").select("run_id").where(sql<boolean>`state in ('queued', 'running')`).where("state", "=", "running");
     if (claim.backfillId !== undefined) runs = runs.where("backfill_id", "=", claim.backfillId);
-    const active = activeRuns ? activeRuns.map((run_id) => ({ run_id })) : await runs.limit(MAX_HEAD_RUNS + 1).execute();
+    const active = activeRuns ?? (await runs.limit(MAX_HEAD_RUNS + 1).execute()).map((r) => r.run_id);
     if (active.length >= 2 && active.length <= MAX_HEAD_RUNS) {
-      for (const r of active) {
-        for (const c of await page(0, claim.limit, r.run_id)) {
+      const heads = active.map((runId) => readPage(tx, claim, now, pgRowLocks, 0, claim.limit, runId));
+      for (const head of heads) {
+        for (const c of (await head).page) {
           if (!seen.has(rowKey(c))) {
             seen.add(rowKey(c));
             candidates.push(c);
@@ -196,14 +355,7 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
     }
   }
 
-  const pools = new Map((locked ?? (await db.selectFrom("pools").select(["name", "slots"]).execute())).map((p) => [p.name, p.slots]));
-  const running = runningRows ?? await db
-    .selectFrom("attempts as a")
-    .innerJoin("runs as r", "r.run_id", "a.run_id")
-    .select(["a.worker_id", "a.task_id", "r.dag_id", "r.dag_version"])
-    .where(sql<boolean>`a.state = 'running'`)
-    .execute();
-
+  const pools = new Map(locked.map((p) => [p.name, p.slots]));
   const poolUsed = new Map<string, number>();
   const dagRunning = new Map<string, number>();
   const taskRunning = new Map<string, number>();
@@ -226,10 +378,20 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
     if (!m) byVersion.set(key, (m = await profilesFor(db, dagId, version)));
     return m.get(taskId) ?? UNKNOWN_TASK;
   };
-  for (const r of running) take(r.dag_id, r.task_id, await profile(r.dag_id, r.dag_version, r.task_id), r.worker_id);
+  /** Per pool: what running tasks hold beyond one slot each (X in the header). */
+  const extra = new Map<string, number>();
+  for (const r of running) {
+    const p = await profile(r.dag_id, r.dag_version, r.task_id);
+    take(r.dag_id, r.task_id, p, r.worker_id);
+    if (p.poolSlots > 1) add(extra, p.pool, p.poolSlots - 1);
+  }
+  const candidatesIn: Wanted & { multiSlot?: Set<string> } = { pools: new Set(), dags: new Set() };
+  const turns = reads.locked ? takesTurns(reads.locked, pools, Number(locked[0]?.worker_slots ?? 0), extra, needed, candidatesIn) : null;
 
   const allows = (c: ClaimableRow, p: Profile): boolean => {
     const slots = pools.get(p.pool);
+    // PostgreSQL: only what the locks this claim took make safe (the header; `takesTurns`)
+    if (turns && !turns(c.dag_id, p)) return false;
     // an unknown pool limits nothing here: the worker fails the task with a clear message (requirePool)
     if (slots !== undefined && (poolUsed.get(p.pool) ?? 0) + p.poolSlots > slots) return false;
     if (p.maxActiveTasks !== null && (dagRunning.get(c.dag_id) ?? 0) >= p.maxActiveTasks) return false;
@@ -240,11 +402,19 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
 
   const chosen: ClaimableRow[] = [];
   for (let n = 0; n < MAX_PAGES; n++) {
-    const withProfiles: { c: (typeof candidates)[number]; p: Profile }[] = [];
+    const withProfiles: { c: Candidate; p: Profile }[] = [];
     for (const c of candidates) withProfiles.push({ c, p: await profile(c.dag_id, c.dag_version, c.task_id) });
     // Greedy, in claim order: the highest priority first; among equal priorities the DAG running the
     // fewest task instances (counting the ones just chosen), then the longest ready. O(page × DAGs).
     const left = withProfiles.filter(({ c, p }) => allows(c, p));
+    if (n === 0) {
+      hints.blocked = left.length < withProfiles.length;
+      if (turns) {
+        if (hints.wanted.size > 1000) hints.wanted.clear();
+        hints.wanted.set(claim.workerId, candidatesIn);
+        settleHints(reads.locked!, pools, Number(locked[0]?.worker_slots ?? 0), extra, candidatesIn);
+      }
+    }
     while (chosen.length < claim.limit && left.length > 0) {
       let best = -1;
       for (let i = 0; i < left.length; i++) {
@@ -264,7 +434,7 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
         if (dx < db_ || (dx === db_ && (x.c.ready_at ?? 0) < (b.c.ready_at ?? 0))) best = i;
       }
       if (best < 0) break;
-      const [{ c, p }] = left.splice(best, 1) as [{ c: ClaimableRow & { priority: number; ready_at: number | null }; p: Profile }];
+      const [{ c, p }] = left.splice(best, 1) as [{ c: Candidate; p: Profile }];
       take(c.dag_id, c.task_id, p, claim.workerId);
       const { priority: _p, ready_at: _r, ...row } = c;
       chosen.push(row);
@@ -272,12 +442,51 @@ export async function selectClaimable(db: Kysely<Database>, dialect: DialectName
     if (chosen.length >= claim.limit || !more) break;
     offset += size;
     size = PAGE;
-    const next = await page(offset, size);
+    const next = (await readPage(tx, claim, now, pgRowLocks, offset, size, pageRun)).page;
     more = next.length === size;
     candidates = next.filter((c) => !seen.has(rowKey(c)));
     for (const c of candidates) seen.add(rowKey(c));
   }
-  return chosen;
+  return { chosen, needed };
+}
+
+type Needed = { pools: Set<string>; dags: Set<string> };
+
+/** Whether a pool cannot overflow however its claims interleave (W + X ≤ slots; see the header). */
+const roomy = (pools: ReadonlyMap<string, number>, w: number, extra: ReadonlyMap<string, number>, pool: string) => w + (extra.get(pool) ?? 0) <= pools.get(pool)!;
+
+/**
+ * PostgreSQL: which candidates the locks a claim took make safe to claim (see the header), given the live
+ * workers' total concurrency `w` and what running tasks hold beyond one slot each (`extra`, per pool).
+ * Records in `needed` the locks that candidates were turned away for, and in `seen` the pools and the DAGs
+ * with limits that the candidates were in.
+ */
+function takesTurns(locked: NonNullable<ClaimReads["locked"]>, pools: ReadonlyMap<string, number>, w: number, extra: ReadonlyMap<string, number>, needed: Needed, seen: Wanted & { multiSlot?: Set<string> }): (dagId: string, p: Profile) => boolean {
+  return (dagId, p) => {
+    const limited = p.maxActiveTasks !== null || p.maxActiveTisPerDag !== null;
+    if (limited) seen.dags.add(dagId);
+    if (pools.has(p.pool)) seen.pools.add(p.pool);
+    if (p.poolSlots > 1) (seen.multiSlot ??= new Set()).add(p.pool);
+    if (limited && !locked.dags.has(dagId)) {
+      needed.dags.add(dagId);
+      return false;
+    }
+    if (!pools.has(p.pool)) return true; // an unknown pool limits nothing (see `allows`)
+    const exclusive = locked.pools.get(p.pool);
+    if (exclusive) return true;
+    if (exclusive === false && p.poolSlots === 1 && roomy(pools, w, extra, p.pool)) return true;
+    // a pool this claim did not lock, or one whose claims must take turns
+    if (exclusive === false) hints.exclusive.add(p.pool);
+    needed.pools.add(p.pool);
+    return false;
+  };
+}
+
+/** After a claim: a pool it held exclusively that could take shared claims now (roomy, no multi-slot task) goes back to shared. */
+function settleHints(locked: NonNullable<ClaimReads["locked"]>, pools: ReadonlyMap<string, number>, w: number, extra: ReadonlyMap<string, number>, seen: Wanted & { multiSlot?: Set<string> }): void {
+  for (const [pool, exclusive] of locked.pools) {
+    if (exclusive && pools.has(pool) && roomy(pools, w, extra, pool) && !seen.multiSlot?.has(pool)) hints.exclusive.delete(pool);
+  }
 }
 
 /** The running attempts with their DAGs (PostgreSQL, read with the first page). */
@@ -370,24 +579,30 @@ export async function getPool(db: Kysely<Database>, name: string): Promise<PoolR
   return p ?? null;
 }
 
-/** Create or change a pool (`sluice pools set`). */
-export async function setPool(db: Kysely<Database>, p: { name: string; slots: number; description?: string | null }, now: number): Promise<PoolRecord> {
+/** Create or change a pool (`sluice pools set`): after the claims counting with its old slots (lockCapacity). */
+export async function setPool(store: Store, p: { name: string; slots: number; description?: string | null }, now: number): Promise<PoolRecord> {
   if (!/^[A-Za-z0-9_.-]{1,200}$/.test(p.name)) throw new SluiceError("USAGE", `pool name "${p.name}" is invalid; use letters, digits, "_", "-" and "."`);
   if (!Number.isInteger(p.slots) || p.slots < 0) throw new SluiceError("USAGE", `pool "${p.name}": --slots must be a whole number ≥ 0, got ${p.slots}`);
-  const existing = await getPool(db, p.name);
-  const description = p.description === undefined ? (existing?.description ?? null) : p.description;
-  await db
-    .insertInto("pools")
-    .values({ name: p.name, slots: p.slots, description, updated_at: now })
-    .onConflict((oc) => oc.column("name").doUpdateSet({ slots: p.slots, description, updated_at: now }))
-    .execute();
-  return { name: p.name, slots: p.slots, description };
+  return store.tx(async (tx) => {
+    await lockCapacity(tx, p.name);
+    const existing = await getPool(tx.db, p.name);
+    const description = p.description === undefined ? (existing?.description ?? null) : p.description;
+    await tx.db
+      .insertInto("pools")
+      .values({ name: p.name, slots: p.slots, description, updated_at: now })
+      .onConflict((oc) => oc.column("name").doUpdateSet({ slots: p.slots, description, updated_at: now }))
+      .execute();
+    return { name: p.name, slots: p.slots, description };
+  });
 }
 
-export async function deletePool(db: Kysely<Database>, name: string): Promise<void> {
+export async function deletePool(store: Store, name: string): Promise<void> {
   if (name === DEFAULT_POOL) throw new SluiceError("USAGE", `the pool "${DEFAULT_POOL}" cannot be deleted (tasks that name no pool use it); change its slots with \`sluice pools set ${DEFAULT_POOL} --slots N\``);
-  const r = await db.deleteFrom("pools").where("name", "=", name).executeTakeFirst();
-  if (Number(r.numDeletedRows) === 0) throw new SluiceError("POOL_NOT_FOUND", `no pool named "${name}"`);
+  await store.tx(async (tx) => {
+    await lockCapacity(tx, name);
+    const r = await tx.db.deleteFrom("pools").where("name", "=", name).executeTakeFirst();
+    if (Number(r.numDeletedRows) === 0) throw new SluiceError("POOL_NOT_FOUND", `no pool named "${name}"`);
+  });
 }
 
 /** The worker's check before running a task in a named pool: a missing pool fails it with a clear message. */

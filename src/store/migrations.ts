@@ -8,6 +8,7 @@ import { m0004AssetsEvents } from "./migrations/0004_assets_events.js";
 import { m0005Backfills } from "./migrations/0005_backfills.js";
 import { m0006Capacity } from "./migrations/0006_capacity.js";
 import { m0007Auth } from "./migrations/0007_auth.js";
+import { m0008LiveWorkers } from "./migrations/0008_live_workers.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -162,6 +163,7 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0005_backfills", m0005Backfills],
   ["0006_capacity", m0006Capacity],
   ["0007_auth", m0007Auth],
+  ["0008_live_workers", m0008LiveWorkers],
 ];
 
 export const MIGRATION_NAMES: readonly string[] = STEPS.map(([n]) => n);

@@ -109,7 +109,10 @@ export async function openPostgres(opts: PostgresOptions): Promise<{ db: Kysely<
   }
   const pool = new pg.Pool({
     ...target.config,
+    options: [target.config.options, POOL_OPTIONS].filter(Boolean).join(" "),
     max: opts.poolSize,
+    // statements are written without waiting for earlier answers (ReconnectingConnection.send)
+    pipeline: true,
     // idle connections go back after a while (a burst must not pin the budget forever)
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,
@@ -173,8 +176,8 @@ const RETRY_FOR_MS = 60_000;
  * The hot path's statements with parameters (marked by `preparable`) run as named prepared statements,
  * parsed and planned once per connection instead of on every execution (planning alone was ~0.8 ms of a
  * 1 ms statement on the claim path). They are a bounded set of texts; past MAX_PREPARED distinct texts
- * the rest run unnamed, so neither side's per-connection cache grows without bound. Statements without
- * parameters (BEGIN, several statements in one simple query) are never prepared.
+ * the rest run unnamed, so neither side's per-connection cache grows without bound. BEGIN and COMMIT are
+ * never marked.
  */
 const MAX_PREPARED = 1000;
 const prepared = new Map<string, string>();
@@ -192,6 +195,23 @@ function statementName(text: string): string | null {
   return prepared.get(text) ?? null;
 }
 
+/**
+ * How the pool's connections plan (startup options: no statement of their own).
+ *
+ * - Prepared statements are planned once, generically. With the default ("auto") PostgreSQL keeps
+ *   planning the hot statements whose parameters are arrays (the run locks, `writeChanges`) for every
+ *   execution, because a custom plan looks cheaper than the generic one for the array it was shown — half
+ *   a millisecond of a chain's handoff. The hot statements are key lookups, whose generic plans are the
+ *   custom ones.
+ * - Rows are found by key — index scans and nested loops — whatever the statistics say. Sluice's tables
+ *   churn (every transition rewrites rows) and may never have been analyzed (autovacuum off, as on this
+ *   project's CI machine, or not yet run on a new database): the cost model then takes a small-looking
+ *   table for one worth scanning whole, and a table full of dead rows is not small (fanout-10000's task
+ *   instance writes went from 0.05 to 1.3 ms per statement with a hash join over a sequential scan).
+ *   Sluice's queries all have an index to go by; a query with none still scans.
+ */
+const POOL_OPTIONS = "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off -c enable_hashjoin=off -c enable_mergejoin=off";
+
 const guarded = new WeakSet<pg.PoolClient>();
 
 /**
@@ -207,34 +227,104 @@ function guard(c: pg.PoolClient): pg.PoolClient {
   return c;
 }
 
-/** One Kysely connection: a pooled client, checked out on first use and kept until released. */
-class ReconnectingConnection implements DatabaseConnection {
+/**
+ * One Kysely connection: a pooled client, checked out on first use and kept until released.
+ *
+ * Pipelining: the pool's clients run in node-postgres's pipeline mode, so a statement is written to the
+ * socket as soon as it is issued, without waiting for the answers to the ones before it; they are
+ * answered in order. A transaction (`Store.tx`) issues the statements whose results it does not need yet
+ * through `send` and awaits them together: BEGIN, the run locks, the attempts' ends, the task instances
+ * they touch and the claim's reads cost one round trip, and the writes, the new attempts and COMMIT
+ * another (docs/decisions/0013-concurrent-settles.md).
+ */
+export class ReconnectingConnection implements DatabaseConnection {
   private client: pg.PoolClient | null = null;
   private inTx = false;
+  /**
+   * The first failure inside the current transaction. PostgreSQL answers every later statement with
+   * 25P02 (transaction aborted) and a COMMIT with ROLLBACK: callers see this error instead, so that a
+   * deadlock is still known as one (Store.tx retries it) and a failed transaction is never taken for a
+   * committed one.
+   */
+  private txError: unknown = null;
 
   constructor(private readonly pool: pg.Pool) {}
 
-  async executeQuery<R>(q: CompiledQuery): Promise<QueryResult<R>> {
-    const text = q.sql;
+  /** Check a client out of the pool (a transaction's statements all go to it). */
+  async acquire(): Promise<void> {
+    this.client ??= guard(await this.pool.connect());
+  }
+
+  /**
+   * Issue a statement inside the current transaction without waiting for the ones before it to be
+   * answered (pipeline mode). The result comes in order; a failure also fails the transaction.
+   */
+  send<R>(text: string, values: readonly unknown[] = []): Promise<QueryResult<R>> {
+    if (!this.client) return Promise.reject(new SluiceError("INTERNAL", "send() outside a transaction"));
+    this.cork(this.client);
+    // the transaction's COMMIT (or the next awaited statement) reports a failure
+    return quiet(this.run<R>(this.client, text, values));
+  }
+
+  private corked = false;
+
+  /**
+   * Statements issued in one go (the same turn of the event loop) leave in one write: every statement is
+   * a syscall of its own otherwise (writev was the worker's largest cost on the claim path).
+   */
+  private cork(client: pg.PoolClient): void {
+    if (this.corked) return;
+    const stream = (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection.stream;
+    this.corked = true;
+    stream.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      stream.uncork();
+    });
+  }
+
+  private async run<R>(client: pg.PoolClient, text: string, values: readonly unknown[]): Promise<QueryResult<R>> {
     const begins = /^\s*(begin|start transaction)/i.test(text);
     const ends = /^\s*(commit|rollback)\b/i.test(text);
+    if (begins) {
+      this.inTx = true;
+      this.txError = null;
+    }
+    if (ends) this.inTx = false;
+    try {
+      const name = statementName(text);
+      const r = name ? await client.query({ name, text, values: [...values] }) : await client.query(text, [...values]);
+      if (ends && r.command === "ROLLBACK" && /^\s*commit/i.test(text)) {
+        // PostgreSQL rolled the transaction back: an earlier pipelined statement failed
+        throw this.txError ?? new SluiceError("INTERNAL", "the transaction was rolled back by PostgreSQL");
+      }
+      const writes = r.command === "INSERT" || r.command === "UPDATE" || r.command === "DELETE" || r.command === "MERGE";
+      return { rows: (r.rows ?? []) as R[], ...(writes ? { numAffectedRows: BigInt(r.rowCount ?? 0) } : {}) };
+    } catch (e) {
+      if (this.txError !== null && (e as { code?: string }).code === "25P02") throw this.txError;
+      // recorded whatever inTx says: a COMMIT issued behind this statement has cleared it already
+      this.txError ??= e;
+      throw e;
+    }
+  }
+
+  async executeQuery<R>(q: CompiledQuery): Promise<QueryResult<R>> {
+    const text = q.sql;
+    if (text === CONNECTION_OF) {
+      await this.acquire();
+      return { rows: [this as unknown as R] };
+    }
     const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       const inTx = this.inTx;
       try {
         this.client ??= guard(await this.pool.connect());
-        const values = [...q.parameters];
-        const name = values.length > 0 ? statementName(text) : null;
-        const r = name ? await this.client.query({ name, text, values }) : await this.client.query(text, values);
-        if (begins) this.inTx = true;
-        if (ends) this.inTx = false;
-        const writes = r.command === "INSERT" || r.command === "UPDATE" || r.command === "DELETE" || r.command === "MERGE";
-        return { rows: (r.rows ?? []) as R[], ...(writes ? { numAffectedRows: BigInt(r.rowCount ?? 0) } : {}) };
+        return await this.run<R>(this.client, text, q.parameters);
       } catch (e) {
         if (isRetryableTxError(e) !== "connection") throw e;
         this.drop(e);
         // a transaction's statements cannot move to another connection: the caller reruns it whole
-        if (inTx || ends) {
+        if (inTx || /^\s*(commit|rollback)\b/i.test(text)) {
           this.inTx = false;
           throw e;
         }
@@ -260,8 +350,31 @@ class ReconnectingConnection implements DatabaseConnection {
     const c = this.client;
     this.client = null;
     this.inTx = false;
+    this.txError = null;
     c?.release();
   }
+}
+
+/**
+ * A pipelined answer that its caller may never wait for (the transaction failed earlier and went on to
+ * ROLLBACK): marked handled, so that its rejection does not end the process; whoever awaits it still sees it.
+ */
+export function quiet<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
+
+/** A compiled query that returns the driver connection it runs on (`connectionOf`). */
+const CONNECTION_OF = "/* sluice: connection */";
+
+/**
+ * The driver connection behind a Kysely instance bound to one connection (`db.connection()`), for
+ * pipelined statements (`ReconnectingConnection.send`): Kysely runs one statement at a time per
+ * connection, which would wait for every answer.
+ */
+export async function connectionOf(db: Kysely<Database>): Promise<ReconnectingConnection> {
+  const r = await db.executeQuery<ReconnectingConnection>(CompiledQuery.raw(CONNECTION_OF));
+  return r.rows[0]!;
 }
 
 /**

@@ -14,7 +14,19 @@ const CONFLICT = new Set(["40001", "40P01", "55P03"]);
 const CONNECTION = new Set(["57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004", "53300"]);
 const NET = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN"]);
 
+/**
+ * A claim found that it needs advisory locks it did not take (capacity.ts): its transaction runs again,
+ * taking them from the start.
+ */
+export class LocksChanged extends Error {
+  readonly code = "sluice:locks-changed";
+  constructor() {
+    super("the capacity locks a claim needs changed; running its transaction again");
+  }
+}
+
 export function isRetryableTxError(e: unknown): RetryKind | null {
+  if (e instanceof LocksChanged) return "conflict";
   const code = (e as { code?: unknown } | null)?.code;
   if (typeof code === "string" && CONFLICT.has(code)) return "conflict";
   if (typeof code === "string" && (CONNECTION.has(code) || NET.has(code))) return "connection";

@@ -10,13 +10,15 @@ import { systemClock } from "../core/clock.js";
 import type { DagSpec } from "../core/dagSpec.js";
 import type { AttemptState, RunState, TaskState } from "../core/states.js";
 import { SluiceError, toSluiceError } from "../errors.js";
-import { selectClaimable, type CapacityClaim } from "./capacity.js";
+import { chooseClaimable, lockCapacity, sendClaimReads, type CapacityClaim, type Candidate, type ClaimableRow, type ClaimReads } from "./capacity.js";
 import { MIGRATION_NAMES, migrationProvider, type DialectName } from "./migrations.js";
 import type { Database } from "./schema.js";
 import { openSqlite } from "./sqlite.js";
-import { isPostgresUrl, openPostgres, preparable } from "./postgres.js";
+import { connectionOf, isPostgresUrl, openPostgres, preparable, quiet, type ReconnectingConnection } from "./postgres.js";
 import { PgNotifier } from "./notifier.js";
 import { isRetryableTxError, retryAgain, retryDelayMs, toStoreError } from "./retry.js";
+
+export { quiet };
 
 const MIGRATION_TABLE = "sluice_migrations";
 const MIGRATION_LOCK_TABLE = "sluice_migrations_lock";
@@ -330,16 +332,20 @@ export class Store {
 
   private txOnce<T>(fn: (tx: Tx) => Promise<T>, begin: "begin" | "begin immediate", opts: TxOptions = {}): Promise<T> {
     return this.db.connection().execute(async (conn) => {
-      const tx = new Tx(conn as unknown as Transaction<Database>, this);
+      // PostgreSQL: statements are pipelined (ReconnectingConnection.send). BEGIN and the run locks are
+      // written at once and answered with the transaction's first read: no round trip of their own.
+      const raw = this.dialect === "postgres" ? await connectionOf(conn) : null;
+      const tx = new Tx(conn as unknown as Transaction<Database>, this, raw);
       if (opts.runLock) tx.runLock = opts.runLock;
-      const ids = this.dialect === "postgres" ? [...new Set(opts.lockRuns ?? [])].sort() : [];
-      // PostgreSQL: BEGIN and the run locks in one round trip (the simple protocol takes several
-      // statements; the ids are quoted literals, so it takes no parameters)
-      await sql.raw(ids.length ? `${begin}; select run_id from runs where run_id in (${ids.map(quoteLiteral).join(", ")}) order by run_id for ${tx.runLock}` : begin).execute(conn);
-      tx.noteLocked(ids);
+      if (raw) {
+        void raw.send(begin);
+        if (opts.lockRuns?.length) void tx.lockRuns(opts.lockRuns);
+      } else {
+        await sql.raw(begin).execute(conn);
+      }
       try {
         const result = await fn(tx);
-        await sql`commit`.execute(conn);
+        await tx.commit();
         return result;
       } catch (e) {
         try {
@@ -452,19 +458,60 @@ export class Store {
 
   // ---- workers and leases ----------------------------------------------------------------------------
 
+  /**
+   * Register a worker as live. Its concurrency joins the total that PostgreSQL claims count on (capacity.ts):
+   * the change waits for the claims under way, as do stopping, reviving and burying one.
+   */
   async registerWorker(w: WorkerInfo): Promise<void> {
+    const startedAt = this.now();
     // heartbeat_at is lease time (the database's on PostgreSQL), like attempts' heartbeats
     const now = this.leaseNow();
-    await this.exec(
-      `insert into workers (worker_id, hostname, pid, queues, concurrency, started_at, heartbeat_at, state)
-       values (?, ?, ?, ?, ?, ?, ${now.expr}, 'running')`,
-      [w.workerId, this.hostname, process.pid, w.queues.join(","), w.concurrency, this.now(), ...now.params],
-    );
+    await this.tx(async (tx) => {
+      await lockCapacity(tx);
+      await tx.send(
+        `insert into workers (worker_id, hostname, pid, queues, concurrency, started_at, heartbeat_at, state)
+         values (?, ?, ?, ?, ?, ?, ${now.expr}, 'running')`,
+        [w.workerId, this.hostname, process.pid, w.queues.join(","), w.concurrency, startedAt, ...now.params],
+      );
+    });
   }
 
   async stopWorker(workerId: string): Promise<void> {
     const now = this.leaseNow();
-    await this.exec(`update workers set state = 'stopped', heartbeat_at = ${now.expr} where worker_id = ?`, [...now.params, workerId]);
+    await this.tx(async (tx) => {
+      await lockCapacity(tx);
+      await tx.send(`update workers set state = 'stopped', heartbeat_at = ${now.expr} where worker_id = ?`, [...now.params, workerId]);
+    });
+  }
+
+  /**
+   * A worker the sweep buried (its heartbeats had stopped for a while) turned out to be alive: it counts
+   * again before it claims again.
+   */
+  async reviveWorker(workerId: string): Promise<void> {
+    const now = this.leaseNow();
+    await this.tx(async (tx) => {
+      await lockCapacity(tx);
+      await tx.send(`update workers set state = 'running', heartbeat_at = ${now.expr} where worker_id = ? and state in ('dead', 'running')`, [...now.params, workerId]);
+    });
+  }
+
+  /**
+   * PostgreSQL: workers whose heartbeats stopped more than `staleMs` ago (in database time) and that hold
+   * no running attempt any more (their leases expired and the sweep failed them) are dead: their
+   * concurrency stops counting. Returns their ids.
+   */
+  async buryStaleWorkers(staleMs: number): Promise<string[]> {
+    if (this.dialect !== "postgres") return [];
+    const stale = `state in ('running', 'draining') and role = 'worker' and heartbeat_at < ${PG_NOW_MS} - ?
+                   and not exists (select 1 from attempts a where a.worker_id = workers.worker_id and a.state = 'running')`;
+    const found = await this.exec<{ worker_id: string }>(`select worker_id from workers where ${stale}`, [staleMs]);
+    if (found.rows.length === 0) return [];
+    return this.tx(async (tx) => {
+      await lockCapacity(tx);
+      const r = await tx.send<{ worker_id: string }>(`update workers set state = 'dead' where ${stale} returning worker_id`, [staleMs]);
+      return r.rows.map((x) => x.worker_id);
+    });
   }
 
   /**
@@ -491,6 +538,25 @@ export class Store {
   /** Literal SQL on the pool (see Tx.exec). */
   private exec<R>(text: string, params: readonly unknown[]): Promise<QueryResult<R>> {
     return this.db.executeQuery<R>(CompiledQuery.raw(placeholders(this.dialect, text), params as unknown[]));
+  }
+
+  /**
+   * Active runs with no unfinished task instance left: their finishing transaction's process died between
+   * its COMMIT and finishing them (Engine.finishRunIfDone). Served by the partial index runs_active.
+   */
+  async runsWithNothingLeft(): Promise<string[]> {
+    const r = await this.exec<{ run_id: string }>("select run_id from runs where state in ('queued', 'running') and unfinished <= 0", []);
+    return r.rows.map((x) => x.run_id);
+  }
+
+  /**
+   * Running runs where nothing happens: no task instance ready or due later, none running — yet some
+   * still unfinished. A fan-in task instance whose deciding transaction's process died before it could
+   * decide it waits so (Engine.unstall); a run should never be left so otherwise.
+   */
+  async stalledRuns(): Promise<string[]> {
+    const r = await this.exec<{ run_id: string }>(`select r.run_id from runs r where ${STALLED}`, []);
+    return r.rows.map((x) => x.run_id);
   }
 
   /** Workers on this host that registered as running: to detect ones whose process died. */
@@ -527,23 +593,27 @@ export interface TxOptions {
   /** PostgreSQL: lock these runs as the transaction begins, in the same round trip (`Tx.lockRuns`). */
   lockRuns?: readonly string[];
   /** How the transaction's run locks are taken (`Tx.runLock`). */
-  runLock?: "update" | "no key update";
-}
-
-/** A string as a PostgreSQL literal (standard_conforming_strings, on by default since 9.1). */
-function quoteLiteral(s: string): string {
-  if (s.includes("\0")) throw new SluiceError("INTERNAL", "a NUL character in a run id");
-  return `'${s.replace(/'/g, "''")}'`;
+  runLock?: "update" | "key share";
 }
 
 /** The write side, bound to one open transaction. */
 export class Tx {
-  /** Runs this transaction holds locked (PostgreSQL): true when FOR UPDATE, false when FOR NO KEY UPDATE. */
+  /** Runs this transaction holds locked (PostgreSQL): true when FOR UPDATE, false when FOR KEY SHARE. */
   private readonly locked = new Map<string, boolean>();
+  /** Runs this transaction created: nobody else sees them before it commits. */
+  private readonly created = new Set<string>();
+  /** Their lock statements, answered with the runs' rows (`runRows`). */
+  private readonly lockAnswers = new Map<string, Promise<unknown>>();
+  /** Runs read under this transaction's lock (or SQLite's single writer), kept current by its own writes. */
+  private readonly runs = new Map<string, RunLockRow>();
+  /** SQLite: the first failure of a statement nobody awaited (`send`); the transaction then fails. */
+  private sendError: unknown = null;
 
   constructor(
     readonly db: Transaction<Database>,
     private readonly store: Store,
+    /** PostgreSQL: the connection, for pipelined statements. */
+    private readonly conn: ReconnectingConnection | null = null,
   ) {}
 
   get dialect(): DialectName {
@@ -556,41 +626,99 @@ export class Tx {
    * a transaction that needs another run later may still deadlock, and `Store.tx` runs it again). This
    * makes transitions of one run serial, as SQLite's single writer makes them; claims skip the locked
    * runs' rows. A no-op on SQLite.
+   *
+   * The lock is issued at once (pipelined): statements issued after it run after it is granted, so the
+   * caller need not wait for it unless it needs the runs' rows (`runRows`).
    */
-  async lockRuns(runIds: Iterable<string>): Promise<void> {
-    if (this.store.dialect !== "postgres") return;
+  lockRuns(runIds: Iterable<string>): Promise<void> {
+    if (this.store.dialect !== "postgres") return Promise.resolve();
     const strong = this.runLock === "update";
     const ids = [...new Set(runIds)].filter((id) => !(this.locked.get(id) === true || (!strong && this.locked.has(id)))).sort();
-    if (ids.length === 0) return;
-    await this.exec(`select run_id from runs where run_id in (${marks(ids.length)}) order by run_id for ${this.runLock}`, ids);
-    for (const id of ids) this.locked.set(id, strong);
+    if (ids.length === 0) return Promise.resolve();
+    const answer = quiet(
+      this.send<RunLockRow>(`select ${RUN_LOCK_COLUMNS} from runs where run_id = any(?) order by run_id for ${this.runLock}`, [ids]).then((r) => {
+        for (const row of r.rows) this.runs.set(row.run_id, row);
+      }),
+    );
+    for (const id of ids) {
+      this.locked.set(id, strong);
+      this.lockAnswers.set(id, answer);
+    }
+    return answer;
   }
 
   /**
-   * How `lockRuns` locks. "update" (the default) also excludes claims, which hold their runs FOR KEY
-   * SHARE: cancel, clear, mark and retention take it. "no key update" serialises this transaction with
-   * the other transitions of the run but lets claims go on: recording attempt ends (`Engine.settle`) only
-   * finishes running task instances and makes new ones ready, invisible to claims until commit, so
-   * workers claiming from a run never wait for (or skip) another worker's ends of the same run.
+   * How `lockRuns` locks. "update" (the default) makes this transaction the run's only writer: cancel,
+   * clear, mark, retention and finishing a run take it. "key share" (`Engine.settle`) only keeps those
+   * out: settles of one run and claims from it go on side by side (docs/decisions/0013). What they share —
+   * the counters of fan-in task instances and the run's unfinished count — they only add to in place
+   * (`bumpTaskInstances`, `addUnfinishedMany`).
    */
-  runLock: "update" | "no key update" = "update";
+  runLock: "update" | "key share" = "update";
 
-  /** `Store.tx` locked these runs (with `runLock`) as it began. */
-  noteLocked(runIds: readonly string[]): void {
-    for (const id of runIds) this.locked.set(id, this.runLock === "update");
+  /**
+   * Whether this transaction is the run's only writer (SQLite: always; PostgreSQL: it holds the run FOR
+   * UPDATE, or created it): it may read, change and write back any of the run's rows.
+   */
+  ownsRun(runId: string): boolean {
+    return this.store.dialect === "sqlite" || this.locked.get(runId) === true || this.created.has(runId);
+  }
+
+  /**
+   * Lock (PostgreSQL) or read (SQLite) these runs, so that `knownRun` answers for them: their rows as this
+   * transaction sees them, which nobody else can change until it ends.
+   */
+  async runRows(runIds: readonly string[]): Promise<void> {
+    if (runIds.length === 0) return;
+    if (this.store.dialect === "postgres") {
+      void this.lockRuns(runIds);
+      await Promise.all([...new Set(runIds.map((id) => this.lockAnswers.get(id)))]);
+      return;
+    }
+    const r = await this.send<RunLockRow>(`select ${RUN_LOCK_COLUMNS} from runs where run_id in (${marks(runIds.length)})`, runIds);
+    for (const row of r.rows) this.runs.set(row.run_id, row);
+  }
+
+  /** A run read by `runRows`, with this transaction's own changes to it; undefined when not read. */
+  knownRun(runId: string): Readonly<RunLockRow> | undefined {
+    return this.runs.get(runId);
   }
 
   /** Tell other processes that work may be ready (PostgreSQL NOTIFY, delivered at commit; SQLite: nothing). */
-  async notifyWake(): Promise<void> {
-    if (this.store.notifier) await this.exec(`select pg_notify(?, ?)`, [this.store.notifier.channel, this.store.notifier.senderId]);
+  notifyWake(): Promise<unknown> {
+    return this.store.notifier ? this.send(`select pg_notify(?, ?)`, [this.store.notifier.channel, this.store.notifier.senderId]) : Promise.resolve();
   }
 
   /**
+   * @internal Issue a statement of this transaction. PostgreSQL: pipelined — written at once, answered in
+   * order, without waiting for the statements before it; a caller that does not need the result need not
+   * wait for it (a failure fails the COMMIT). SQLite: run in order. Only `store/` passes SQL here.
+   *
    * Hot-path statements are literal SQL (pg-boss style): building them with Kysely on every call cost
-   * more than running them. `?` placeholders are rewritten for PostgreSQL.
+   * more than running them. `?` placeholders are rewritten for PostgreSQL; `compiled` texts are already
+   * PostgreSQL's.
    */
+  send<R>(text: string, params: readonly unknown[], compiled = false): Promise<QueryResult<R>> {
+    if (this.conn) return this.conn.send<R>(compiled ? preparable(text) : placeholders("postgres", text), params);
+    const p = this.db.executeQuery<R>(CompiledQuery.raw(text, params as unknown[]));
+    p.catch((e: unknown) => {
+      this.sendError ??= e;
+    });
+    return p;
+  }
+
   private exec<R>(text: string, params: readonly unknown[]): Promise<QueryResult<R>> {
-    return this.db.executeQuery<R>(CompiledQuery.raw(placeholders(this.store.dialect, text), params as unknown[]));
+    return this.send<R>(text, params);
+  }
+
+  /** End the transaction (Store.tx): PostgreSQL's COMMIT also waits for everything issued before it. */
+  async commit(): Promise<void> {
+    if (this.conn) {
+      await this.conn.send("commit");
+      return;
+    }
+    if (this.sendError) throw this.sendError;
+    await this.db.executeQuery(CompiledQuery.raw("commit"));
   }
 
   now(): number {
@@ -611,6 +739,19 @@ export class Tx {
   }
 
   async insertRun(run: Omit<RunRecord, "endedAt" | "stateReason" | "backfillId"> & { backfillId?: number | null }, instances: NewTaskInstance[]): Promise<void> {
+    this.created.add(run.runId);
+    this.runs.set(run.runId, {
+      run_id: run.runId,
+      state: run.state,
+      unfinished: run.unfinished,
+      dag_id: run.dagId,
+      dag_version: run.dagVersion,
+      logical_date: run.logicalDate,
+      params: JSON.stringify(run.params),
+      data_interval_start: run.dataIntervalStart,
+      data_interval_end: run.dataIntervalEnd,
+      backfill_id: run.backfillId ?? null,
+    });
     await this.db
       .insertInto("runs")
       .values({
@@ -637,6 +778,25 @@ export class Tx {
   }
 
   async insertTaskInstances(runId: string, instances: NewTaskInstance[]): Promise<void> {
+    if (instances.length === 0) return;
+    if (this.store.dialect === "postgres") {
+      // one statement of constant text whatever the count: a 10,000-task run's rows as seven arrays
+      await this.send(
+        `insert into task_instances (run_id, task_id, map_index, state, try_number, n_upstream, n_success, n_failed, n_skipped, ready_at, priority, queue)
+         select ?, t, m, s, 0, u, 0, 0, 0, r, p, q from unnest(?::text[], ?::integer[], ?::text[], ?::integer[], ?::bigint[], ?::integer[], ?::text[]) as x(t, m, s, u, r, p, q)`,
+        [
+          runId,
+          instances.map((t) => t.taskId),
+          instances.map((t) => t.mapIndex),
+          instances.map((t) => t.state),
+          instances.map((t) => t.nUpstream),
+          instances.map((t) => t.readyAt),
+          instances.map((t) => t.priority),
+          instances.map((t) => t.queue),
+        ],
+      );
+      return;
+    }
     // SQLite allows 32766 bound parameters per statement; 11 columns a row.
     for (let i = 0; i < instances.length; i += 2000) {
       await this.db
@@ -672,6 +832,8 @@ export class Tx {
   /** Add `delta` to the run's count of unfinished task instances; returns the new count. */
   async addUnfinished(runId: string, delta: number): Promise<number> {
     const r = await this.exec<{ unfinished: number }>("update runs set unfinished = unfinished + ? where run_id = ? returning unfinished", [delta, runId]);
+    const known = this.runs.get(runId);
+    if (known) known.unfinished = r.rows[0]!.unfinished;
     return r.rows[0]!.unfinished;
   }
 
@@ -692,6 +854,7 @@ export class Tx {
     );
     const ids = queued.rows.map((r) => r.run_id);
     if (ids.length) await this.exec(`update runs set state = 'running', started_at = ? where run_id in (${marks(ids.length)})`, [now, ...ids]);
+    for (const id of ids) this.runs.delete(id);
     return ids;
   }
 
@@ -699,8 +862,23 @@ export class Tx {
     await this.exec("update runs set timeout_at = ? where run_id = ?", [at, runId]);
   }
 
+  /** Count a run's unfinished task instances again and write the count; returns it. */
+  async recountUnfinished(runId: string): Promise<number> {
+    const r = await this.exec<{ unfinished: number }>(
+      `update runs set unfinished = (select count(*) from task_instances t
+                                      where t.run_id = runs.run_id and t.state not in ('success', 'failed', 'skipped', 'upstream_failed', 'removed'))
+        where run_id = ? returning unfinished`,
+      [runId],
+    );
+    const n = Number(r.rows[0]?.unfinished ?? 0);
+    const known = this.runs.get(runId);
+    if (known) known.unfinished = n;
+    return n;
+  }
+
   /** A cleared run is running again: its unfinished count is recounted from its task instances. */
   async reopenRun(runId: string): Promise<void> {
+    this.runs.delete(runId);
     await this.exec(
       `update runs set state = 'running', state_reason = null, ended_at = null,
               unfinished = (select count(*) from task_instances t
@@ -711,6 +889,8 @@ export class Tx {
   }
 
   async setRunState(runId: string, state: RunState, reason: string | null, endedAt: number | null): Promise<void> {
+    const known = this.runs.get(runId);
+    if (known) known.state = state;
     await this.db.updateTable("runs").set({ state, state_reason: reason, ended_at: endedAt }).where("run_id", "=", runId).execute();
   }
 
@@ -723,6 +903,25 @@ export class Tx {
       .where("map_index", "=", mapIndex)
       .executeTakeFirst();
     return row ? toTaskInstance(row) : null;
+  }
+
+  /** Store.stalledRuns for one run, as this transaction sees it (under the run's lock: for certain). */
+  async isStalled(runId: string): Promise<boolean> {
+    const r = await this.exec<{ run_id: string }>(`select r.run_id from runs r where r.run_id = ? and ${STALLED}`, [runId]);
+    return r.rows.length > 0;
+  }
+
+  /**
+   * The waiting instances (state 'none') of these tasks, locked (PostgreSQL: FOR UPDATE) so that this
+   * transaction may apply their trigger rules and write them back.
+   */
+  async lockWaiting(runId: string, taskIds: readonly string[]): Promise<TaskInstanceRecord[]> {
+    if (taskIds.length === 0) return [];
+    const r =
+      this.store.dialect === "postgres"
+        ? await this.exec<Row<"task_instances">>("select * from task_instances where run_id = ? and task_id = any(?::text[]) and state = 'none' order by task_id, map_index for update", [runId, taskIds])
+        : await this.exec<Row<"task_instances">>(`select * from task_instances where run_id = ? and task_id in (${marks(taskIds.length)}) and state = 'none'`, [runId, ...taskIds]);
+    return r.rows.map(toTaskInstance);
   }
 
   /** Every instance (all map indexes) of the given tasks in a run. */
@@ -745,14 +944,19 @@ export class Tx {
     return rows.map(toTaskInstance);
   }
 
+  /** The states of the instances of these tasks (a run's leaves: a DAG of 10,000 independent tasks has 10,000). */
   async leafStates(runId: string, leafTaskIds: readonly string[]): Promise<TaskState[]> {
-    const rows = await this.db
-      .selectFrom("task_instances")
-      .select("state")
-      .where("run_id", "=", runId)
-      .where("task_id", "in", leafTaskIds)
-      .execute();
-    return rows.map((r) => r.state as TaskState);
+    if (this.store.dialect === "postgres") {
+      const r = await this.exec<{ state: string }>("select state from task_instances where run_id = ? and task_id = any(?::text[])", [runId, leafTaskIds]);
+      return r.rows.map((x) => x.state as TaskState);
+    }
+    const out: TaskState[] = [];
+    for (let i = 0; i < leafTaskIds.length; i += 10_000) {
+      const chunk = leafTaskIds.slice(i, i + 10_000);
+      const r = await this.exec<{ state: string }>(`select state from task_instances where run_id = ? and task_id in (${marks(chunk.length)})`, [runId, ...chunk]);
+      out.push(...r.rows.map((x) => x.state as TaskState));
+    }
+    return out;
   }
 
   /** Write a task instance's new state and counters. */
@@ -778,63 +982,102 @@ export class Tx {
     if (cols.length === 0) return;
     const assign = cols.map(([c]) => `${c} = ?`).join(", ");
     const values = cols.map(([, v]) => v);
+    // every chunk issued before any answer is awaited: a caller may issue more statements behind them
+    const chunks: Promise<unknown>[] = [];
     for (let i = 0; i < keys.length; i += 500) {
       const chunk = keys.slice(i, i + 500);
       const where =
         chunk.length === 1
           ? "run_id = ? and task_id = ? and map_index = ?"
           : `(run_id, task_id, map_index) in (values ${keyRows(this.store.dialect, chunk.length)})`;
-      await this.exec(`update task_instances set ${assign} where ${where}`, [...values, ...chunk.flatMap((k) => [k.runId, k.taskId, k.mapIndex])]);
+      chunks.push(this.exec(`update task_instances set ${assign} where ${where}`, [...values, ...chunk.flatMap((k) => [k.runId, k.taskId, k.mapIndex])]));
     }
+    await Promise.all(chunks);
   }
 
   /**
-   * PostgreSQL: write groups of task instance changes and add to runs' unfinished counts in one statement
-   * (one round trip instead of one per group and per run); returns each changed run's new count. Null when
-   * the batch is too large or this is SQLite: the caller writes with `updateTaskInstances` and
-   * `addUnfinished` instead.
+   * Write task instance changes, each row its own columns. Issued at once (pipelined on PostgreSQL); a
+   * caller that does not wait for it learns of a failure from the COMMIT.
+   *
+   * PostgreSQL: one statement of constant text (arrays, unnest), prepared once: every column a row does
+   * not change keeps its value (a bit mask per row), so NULL can be written too. SQLite: one UPDATE per
+   * distinct change (better-sqlite3 answers at once; statements are cheap there).
    */
-  async writeChanges(
-    groups: readonly { keys: readonly Pick<TaskInstanceRecord, "runId" | "taskId" | "mapIndex">[]; set: Parameters<Tx["updateTaskInstances"]>[1] }[],
-    unfinished: ReadonlyMap<string, number>,
-  ): Promise<Map<string, number> | null> {
-    if (this.store.dialect !== "postgres") return null;
-    const runs = [...unfinished].filter(([, d]) => d !== 0);
-    const cols = groups.map((g) => Object.entries(tiColumns(g.set)));
-    const live = groups.map((g, i) => ({ keys: g.keys, cols: cols[i]! })).filter((g) => g.cols.length > 0 && g.keys.length > 0);
-    const nKeys = live.reduce((n, g) => n + g.keys.length, 0);
-    if (nKeys > 500 || live.length > 8 || runs.length > 50) return null;
-    const params: unknown[] = [];
-    const keyList = (keys: readonly Pick<TaskInstanceRecord, "runId" | "taskId" | "mapIndex">[]) => {
-      for (const k of keys) params.push(k.runId, k.taskId, k.mapIndex);
-      return keyRows("postgres", keys.length);
-    };
-    let update = "";
-    if (live.length > 0) {
-      const names = [...new Set(live.flatMap((g) => g.cols.map(([c]) => c)))];
-      const assigns = names.map((c) => {
-        const arms = live.flatMap((g) => {
-          const col = g.cols.find(([n]) => n === c);
-          if (!col) return [];
-          const where = keyList(g.keys);
-          params.push(col[1]);
-          return [`when (run_id, task_id, map_index) in (values ${where}) then ?`];
-        });
-        return `${c} = case ${arms.join(" ")} else ${c} end`;
-      });
-      const where = keyList(live.flatMap((g) => g.keys));
-      update = `update task_instances set ${assigns.join(", ")} where (run_id, task_id, map_index) in (values ${where})`;
+  writeChanges(rows: readonly TiWrite[]): Promise<void> {
+    if (rows.length === 0) return Promise.resolve();
+    if (this.store.dialect === "postgres") {
+      const sets = rows.map((r) => tiColumns(r.set) as Record<string, unknown>);
+      // only the columns some row sets: a statement text per set of columns (few: the transitions' shapes)
+      const used = TI_SET.filter(([name]) => sets.some((r) => name in r));
+      const params: unknown[][] = [rows.map((r) => r.key.runId), rows.map((r) => r.key.taskId), rows.map((r) => r.key.mapIndex), []];
+      for (const [name] of used) params.push(sets.map((r) => (name in r ? r[name] : null)));
+      for (const r of sets) params[3]!.push(used.reduce((m, [name], c) => (name in r ? m | (1 << c) : m), 0));
+      return quiet(this.send(writeChangesPg(used), params, true).then(() => undefined));
     }
-    if (runs.length === 0) {
-      if (update) await this.exec(update, params);
-      return new Map();
+    // every statement issued now, in order (a caller that does not wait may issue more behind them)
+    const groups = new Map<string, { set: TiWrite["set"]; keys: TiWrite["key"][] }>();
+    for (const { key, set } of rows) {
+      const sig = JSON.stringify(Object.entries(set).sort(([a], [b]) => (a < b ? -1 : 1)));
+      const g = groups.get(sig);
+      if (g) g.keys.push(key);
+      else groups.set(sig, { set, keys: [key] });
     }
-    const text = `${update ? `with changed as (${update}) ` : ""}update runs set unfinished = runs.unfinished + v.d
-       from (values ${runs.map(() => "(?, ?::integer)").join(", ")}) as v(run_id, d)
-      where runs.run_id = v.run_id returning runs.run_id, runs.unfinished`;
-    for (const [id, d] of runs) params.push(id, d);
-    const r = await this.exec<{ run_id: string; unfinished: number }>(text, params);
-    return new Map(r.rows.map((x) => [x.run_id, Number(x.unfinished)]));
+    return quiet(Promise.all([...groups.values()].map((g) => quiet(this.updateTaskInstances(g.keys, g.set)))).then(() => undefined));
+  }
+
+  /**
+   * Add to runs' unfinished counts, in place; returns each run's new count. Issued at once (pipelined on
+   * PostgreSQL). `knownRun` rows follow: exact for runs this transaction owns, an estimate for others
+   * (their other writers may have counted down meanwhile).
+   */
+  addUnfinishedMany(deltas: ReadonlyMap<string, number>): Promise<Map<string, number>> {
+    const runs = [...deltas].filter(([, d]) => d !== 0);
+    for (const [id, d] of runs) {
+      const known = this.runs.get(id);
+      if (known) known.unfinished += d;
+    }
+    if (runs.length === 0) return Promise.resolve(new Map());
+    if (this.store.dialect === "postgres") {
+      const counted = this.send<{ run_id: string; unfinished: number }>(
+        `update runs set unfinished = runs.unfinished + d.d from unnest(?::text[], ?::integer[]) as d(run_id, d)
+          where runs.run_id = d.run_id returning runs.run_id, runs.unfinished`,
+        [runs.map(([id]) => id), runs.map(([, d]) => d)],
+      ).then((r) => new Map(r.rows.map((x) => [x.run_id, Number(x.unfinished)])));
+      return quiet(counted);
+    }
+    const counts = runs.map(([id, d]) => this.exec<{ unfinished: number }>("update runs set unfinished = unfinished + ? where run_id = ? returning unfinished", [d, id]));
+    return quiet(Promise.all(counts).then((rs) => new Map(rs.map((r, i) => [runs[i]![0], r.rows[0]!.unfinished]))));
+  }
+
+  /**
+   * Fan-in task instances (SpecIndex.fanIn) of runs this transaction does not own: add to their counters
+   * in place, or skip them, where they still wait (state 'none'); returns the rows it changed, as they are
+   * now. Their row locks are held from here to COMMIT, so callers issue this last. PostgreSQL only.
+   */
+  async bumpTaskInstances(bumps: readonly TiBump[], now: number): Promise<TaskInstanceRecord[]> {
+    if (bumps.length === 0) return [];
+    const r = await this.send<Row<"task_instances">>(
+      `update task_instances t
+          set n_success = t.n_success + v.s, n_failed = t.n_failed + v.f, n_upstream_failed = t.n_upstream_failed + v.uf,
+              n_skipped = t.n_skipped + v.sk, n_upstream = t.n_upstream + v.up,
+              state = case when v.skip then 'skipped' else t.state end, ended_at = case when v.skip then ? else t.ended_at end
+         from unnest(?::text[], ?::text[], ?::integer[], ?::integer[], ?::integer[], ?::integer[], ?::integer[], ?::boolean[])
+           as v(run_id, task_id, s, f, uf, sk, up, skip)
+        where t.run_id = v.run_id and t.task_id = v.task_id and t.state = 'none'
+        returning t.*`,
+      [
+        now,
+        bumps.map((b) => b.runId),
+        bumps.map((b) => b.taskId),
+        bumps.map((b) => b.add.nSuccess ?? 0),
+        bumps.map((b) => b.add.nFailed ?? 0),
+        bumps.map((b) => b.add.nUpstreamFailed ?? 0),
+        bumps.map((b) => b.add.nSkipped ?? 0),
+        bumps.map((b) => b.add.nUpstream ?? 0),
+        bumps.map((b) => b.skip),
+      ],
+    );
+    return r.rows.map(toTaskInstance);
   }
 
   async deleteTaskInstance(runId: string, taskId: string, mapIndex: number): Promise<void> {
@@ -842,20 +1085,46 @@ export class Tx {
   }
 
   /**
+   * Issue a claim's first reads now (capacity.ts `sendClaimReads`), so that they travel with the other
+   * reads the transaction is about to make (PostgreSQL); `chooseClaims` then chooses from their answers.
+   */
+  sendClaimReads(opts: CapacityClaim): ClaimReads | null {
+    return sendClaimReads(this, opts, this.now(), CLAIM_LOCKS_PG);
+  }
+
+  /**
    * Claim up to `limit` ready task instances: each gets a new attempt (its id is the fencing token) with
    * a lease. SQLite has one writer at a time, so the select-then-update cannot race; the PostgreSQL dialect
-   * adds FOR UPDATE SKIP LOCKED.
+   * adds FOR UPDATE SKIP LOCKED. A transaction that goes on issues the reads early (`sendClaimReads`),
+   * chooses (`chooseClaims`) and claims (`claimChosen`) without waiting for the new attempts.
    */
   async claimReady(opts: CapacityClaim & { leaseMs: number }): Promise<ClaimedAttempt[]> {
-    if (opts.limit <= 0) return [];
-    const now = this.now();
-    const pg = this.store.dialect === "postgres";
-    const lease = this.store.leaseNow();
+    const reads = this.sendClaimReads(opts);
+    if (!reads) return [];
+    return this.claimChosen(opts, await this.chooseClaims(opts, reads), reads.now).claimed;
+  }
+
+  /**
+   * The rows a claim takes (capacity.ts `chooseClaimable`), from the reads issued earlier in this
+   * transaction (`sendClaimReads`) and `fresh`: task instances this transaction made ready itself.
+   */
+  async chooseClaims(opts: CapacityClaim, reads: ClaimReads | null, fresh: readonly TaskInstanceRecord[] = []): Promise<ClaimableRow[]> {
+    if (!reads || opts.limit <= 0) return [];
     // HOOK (decision 0012): capacity.ts chooses the ready rows — queues, pools, maxActiveTasks,
     // maxActiveTisPerDag, resources, priority and fairness between DAGs — inside this transaction; on
     // PostgreSQL it locks them FOR UPDATE SKIP LOCKED (CLAIM_LOCKS_PG) after serialising on the pool rows.
-    const ready = await selectClaimable(this.db, this.store.dialect, opts, now, CLAIM_LOCKS_PG);
-    if (ready.length === 0) return [];
+    // Fresh rows were made ready after the reads were issued: due as of now, not as of then.
+    return chooseClaimable(this, reads, this.freshCandidates(opts, fresh, this.now()));
+  }
+
+  /**
+   * Give the chosen rows their attempts. The statements are issued at once and not awaited: the new
+   * attempts come with the next answer the caller awaits (on PostgreSQL, its COMMIT's).
+   */
+  claimChosen(opts: CapacityClaim & { leaseMs: number }, ready: readonly ClaimableRow[], now: number): PendingClaim {
+    if (ready.length === 0) return { claimed: Promise.resolve([]), chosen: [] };
+    const pg = this.store.dialect === "postgres";
+    const lease = this.store.leaseNow();
     const host = this.store.hostname;
     // A sensor's next poke continues its try: the attempt it waits in runs again, with the same id and try
     // number (pokes are not tries, as in Airflow's reschedule mode). Everything else gets a new attempt.
@@ -863,12 +1132,12 @@ export class Tx {
     const rows = repoke.size === 0 ? ready : ready.filter((r) => !repoke.has(r));
     if (repoke.size > 0) {
       const again = [...repoke];
-      await this.exec(
+      void this.send(
         `update attempts set state = 'running', worker_id = ?, hostname = ?, pid = ?, heartbeat_at = ${lease.expr}, lease_expires_at = ${lease.expr} + ?
           where state = 'up_for_reschedule' and attempt_id in (${marks(again.length)})`,
         [opts.workerId, host, process.pid, ...lease.params, ...lease.params, opts.leaseMs, ...again.map((r) => r.attempt_id)],
       );
-      await this.exec(
+      void this.send(
         `update task_instances set state = 'running', ready_at = null
           where (run_id, task_id, map_index) in (values ${keyRows(this.store.dialect, again.length)})`,
         again.flatMap((r) => [r.run_id, r.task_id, r.map_index]),
@@ -876,8 +1145,9 @@ export class Tx {
     }
     const values = `values ${rows.map(() => `(?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ${lease.expr}, ${lease.expr} + ?)`).join(", ")}`;
     const valueParams = rows.flatMap((r) => [r.run_id, r.task_id, r.map_index, r.try_number + 1, r.try_base, opts.workerId, host, process.pid, now, ...lease.params, ...lease.params, opts.leaseMs]);
-    // PostgreSQL: the new attempts and their task instances in one statement (one round trip)
-    const inserted = rows.length === 0 ? { rows: [] } : pg ? await this.exec<{ attempt_id: number; run_id: string; task_id: string; map_index: number }>(
+    type Inserted = { attempt_id: number; run_id: string; task_id: string; map_index: number };
+    // PostgreSQL: the new attempts and their task instances in one statement
+    const inserted: Promise<{ rows: Inserted[] }> = rows.length === 0 ? Promise.resolve({ rows: [] }) : pg ? this.send<Inserted>(
       `with ins as (
          insert into attempts (run_id, task_id, map_index, try_number, try_base, state, worker_id, hostname, pid, started_at, heartbeat_at, lease_expires_at)
          ${values}
@@ -888,14 +1158,14 @@ export class Tx {
         where t.run_id = ins.run_id and t.task_id = ins.task_id and t.map_index = ins.map_index
        returning ins.attempt_id, ins.run_id, ins.task_id, ins.map_index`,
       [...valueParams, now],
-    ) : await this.exec<{ attempt_id: number; run_id: string; task_id: string; map_index: number }>(
+    ) : this.send<Inserted>(
       `insert into attempts (run_id, task_id, map_index, try_number, try_base, state, worker_id, hostname, pid, started_at, heartbeat_at, lease_expires_at)
        ${values}
        returning attempt_id, run_id, task_id, map_index`,
       valueParams,
     );
     // One statement for all claimed rows; the subquery finds each row's new attempt (SET sees old values).
-    if (rows.length > 0 && !pg) await this.exec(
+    if (rows.length > 0 && !pg) void this.send(
       `update task_instances
           set state = 'running', try_number = try_number + 1, started_at = ?, ready_at = null,
               attempt_id = (select a.attempt_id from attempts a
@@ -904,27 +1174,64 @@ export class Tx {
         where ${rows.length === 1 ? "run_id = ? and task_id = ? and map_index = ?" : `(run_id, task_id, map_index) in (values ${keyRows(this.store.dialect, rows.length)})`}`,
       [now, ...rows.flatMap((r) => [r.run_id, r.task_id, r.map_index])],
     );
-    const ids = new Map(inserted.rows.map((r) => [`${r.run_id}\0${r.task_id}\0${r.map_index}`, Number(r.attempt_id)]));
-    const paramsCache = new Map<string, Record<string, unknown>>();
-    return ready.map((r) => {
-      let params = paramsCache.get(r.params);
-      if (!params) paramsCache.set(r.params, (params = JSON.parse(r.params) as Record<string, unknown>));
-      const again = repoke.has(r);
-      return {
-        attemptId: again ? r.attempt_id! : ids.get(`${r.run_id}\0${r.task_id}\0${r.map_index}`)!,
-        runId: r.run_id,
-        dagId: r.dag_id,
-        dagVersion: r.dag_version,
-        taskId: r.task_id,
-        mapIndex: r.map_index,
-        tryNumber: again ? r.try_number : r.try_number + 1,
-        logicalDate: r.logical_date,
-        dataIntervalStart: r.data_interval_start,
-        dataIntervalEnd: r.data_interval_end,
-        params,
-        pokes: r.poke_count,
-      };
+    const claimed = inserted.then((ins) => {
+      const ids = new Map(ins.rows.map((r) => [`${r.run_id}\0${r.task_id}\0${r.map_index}`, Number(r.attempt_id)]));
+      const paramsCache = new Map<string, Record<string, unknown>>();
+      return ready.map((r): ClaimedAttempt => {
+        let params = paramsCache.get(r.params);
+        if (!params) paramsCache.set(r.params, (params = JSON.parse(r.params) as Record<string, unknown>));
+        const again = repoke.has(r);
+        return {
+          attemptId: again ? r.attempt_id! : ids.get(`${r.run_id}\0${r.task_id}\0${r.map_index}`)!,
+          runId: r.run_id,
+          dagId: r.dag_id,
+          dagVersion: r.dag_version,
+          taskId: r.task_id,
+          mapIndex: r.map_index,
+          tryNumber: again ? r.try_number : r.try_number + 1,
+          logicalDate: r.logical_date,
+          dataIntervalStart: r.data_interval_start,
+          dataIntervalEnd: r.data_interval_end,
+          params,
+          pokes: r.poke_count,
+        };
+      });
     });
+    claimed.catch(() => undefined); // the transaction's COMMIT reports a failure
+    return { claimed, chosen: ready.map((r) => `${r.run_id}\0${r.task_id}\0${r.map_index}`) };
+  }
+
+  /** Task instances this transaction made ready, as claim candidates (their runs read by `runRows`). */
+  private freshCandidates(opts: CapacityClaim, rows: readonly TaskInstanceRecord[], now: number): Candidate[] {
+    const out: Candidate[] = [];
+    for (const t of rows) {
+      const r = this.runs.get(t.runId);
+      if (!r || r.state !== "running") continue;
+      if (t.state !== "scheduled" && t.state !== "up_for_retry" && t.state !== "up_for_reschedule") continue;
+      if (t.readyAt === null || t.readyAt > now) continue;
+      if (opts.runId !== undefined && t.runId !== opts.runId) continue;
+      if (opts.backfillId !== undefined && r.backfill_id !== opts.backfillId) continue;
+      if (opts.queues?.length && !opts.queues.includes(t.queue)) continue;
+      out.push({
+        run_id: t.runId,
+        task_id: t.taskId,
+        map_index: t.mapIndex,
+        try_number: t.tryNumber,
+        try_base: t.tryBase,
+        state: t.state,
+        attempt_id: t.attemptId,
+        poke_count: t.pokeCount,
+        dag_id: r.dag_id,
+        dag_version: r.dag_version,
+        logical_date: r.logical_date,
+        params: r.params,
+        data_interval_start: r.data_interval_start,
+        data_interval_end: r.data_interval_end,
+        priority: t.priority,
+        ready_at: t.readyAt,
+      });
+    }
+    return out;
   }
 
   /**
@@ -947,11 +1254,13 @@ export class Tx {
   }
 
   private async endAttemptsIn(ends: readonly AttemptEnd[], live: "attempts.state = 'running'" | "attempts.state in ('running', 'up_for_reschedule')"): Promise<Map<number, EndedAttempt>> {
-    const out = new Map<number, EndedAttempt>();
+    type Ended = { attempt_id: number; run_id: string; task_id: string; map_index: number; try_number: number; try_base: number };
+    // every chunk issued before the first answer is awaited (pipelined on PostgreSQL)
+    const answers: Promise<QueryResult<Ended>>[] = [];
     for (let i = 0; i < ends.length; i += 200) {
       const chunk = ends.slice(i, i + 200);
       const row = this.store.dialect === "postgres" ? END_VALUES_PG : END_VALUES_SQLITE;
-      const r = await this.exec<{ attempt_id: number; run_id: string; task_id: string; map_index: number; try_number: number; try_base: number }>(
+      answers.push(this.send<Ended>(
         `update attempts
             set state = v.column2, ended_at = v.column3, error_code = v.column4, error_message = v.column5,
                 error_stack = v.column6, exit_code = v.column7, output_inline = v.column8, output_ref = v.column9,
@@ -971,7 +1280,10 @@ export class Tx {
           e.outputRef ?? null,
           e.outputSize ?? null,
         ]),
-      );
+      ));
+    }
+    const out = new Map<number, EndedAttempt>();
+    for (const r of await Promise.all(answers)) {
       for (const x of r.rows) {
         out.set(Number(x.attempt_id), { runId: x.run_id, taskId: x.task_id, mapIndex: x.map_index, tryNumber: x.try_number, tryBase: x.try_base });
       }
@@ -1016,6 +1328,84 @@ export class Tx {
     return rows.map((r) => r.attempt_id);
   }
 }
+
+/** A claim whose rows are chosen (`Tx.claimChosen`). */
+export interface PendingClaim {
+  /** The new attempts, once their ids are known (PostgreSQL: answered before the COMMIT). */
+  claimed: Promise<ClaimedAttempt[]>;
+  /** The task instances claimed: runId\0taskId\0mapIndex. */
+  chosen: string[];
+}
+
+/** One task instance's changed columns (`Tx.writeChanges`). */
+export interface TiWrite {
+  key: Pick<TaskInstanceRecord, "runId" | "taskId" | "mapIndex">;
+  set: Partial<Pick<TaskInstanceRecord, "state" | "nSuccess" | "nFailed" | "nUpstreamFailed" | "nSkipped" | "nUpstream" | "readyAt" | "endedAt" | "startedAt" | "tryNumber" | "tryBase" | "attemptId" | "sensorDeadline" | "pokeCount">>;
+}
+
+/** The task instance columns `writeChanges` sets on PostgreSQL, with their types, in mask-bit order. */
+const TI_SET: readonly [string, string][] = [
+  ["state", "text"],
+  ["n_success", "integer"],
+  ["n_failed", "integer"],
+  ["n_upstream_failed", "integer"],
+  ["n_skipped", "integer"],
+  ["n_upstream", "integer"],
+  ["ready_at", "bigint"],
+  ["ended_at", "bigint"],
+  ["started_at", "bigint"],
+  ["try_number", "integer"],
+  ["try_base", "integer"],
+  ["attempt_id", "bigint"],
+  ["sensor_deadline", "bigint"],
+  ["poke_count", "integer"],
+];
+
+/**
+ * Tx.writeChanges on PostgreSQL for a set of columns: $1–$4 the keys and a bit mask per row (which of the
+ * columns it sets), then one array per column. Built once per set.
+ */
+function writeChangesPg(cols: readonly (readonly [string, string])[]): string {
+  const key = cols.map(([n]) => n).join(",");
+  let text = writeChangesTexts.get(key);
+  if (!text) {
+    text = `update task_instances t set ${cols.map(([n], c) => `${n} = case when v.m & ${1 << c} <> 0 then v.${n} else t.${n} end`).join(", ")}
+    from unnest($1::text[], $2::text[], $3::integer[], $4::integer[]${cols.map(([, t], c) => `, $${5 + c}::${t}[]`).join("")})
+      as v(run_id, task_id, map_index, m${cols.map(([n]) => `, ${n}`).join("")})
+   where t.run_id = v.run_id and t.task_id = v.task_id and t.map_index = v.map_index`;
+    writeChangesTexts.set(key, text);
+  }
+  return text;
+}
+const writeChangesTexts = new Map<string, string>();
+
+/** Counters to add to (or a skip of) every waiting instance of a fan-in task (`Tx.bumpTaskInstances`). */
+export interface TiBump {
+  runId: string;
+  taskId: string;
+  add: Partial<Pick<TaskInstanceRecord, "nSuccess" | "nFailed" | "nUpstreamFailed" | "nSkipped" | "nUpstream">>;
+  skip: boolean;
+}
+
+/** A stalled run (Store.stalledRuns), for `runs r`: served by runs_active, task_instances_ready_run, attempts_live. */
+const STALLED = `r.state in ('queued', 'running') and r.state = 'running' and r.unfinished > 0
+  and not exists (select 1 from task_instances t where t.run_id = r.run_id and t.state in ('scheduled', 'up_for_retry', 'up_for_reschedule'))
+  and not exists (select 1 from attempts a where a.run_id = r.run_id and a.state = 'running')`;
+
+/** What `Tx.runRows` reads of a run: its state and counter, and what a claim of its task instances needs. */
+export interface RunLockRow {
+  run_id: string;
+  state: string;
+  unfinished: number;
+  dag_id: string;
+  dag_version: string;
+  logical_date: number;
+  params: string;
+  data_interval_start: number | null;
+  data_interval_end: number | null;
+  backfill_id: number | null;
+}
+const RUN_LOCK_COLUMNS = "run_id, state, unfinished, dag_id, dag_version, logical_date, params, data_interval_start, data_interval_end, backfill_id";
 
 /** One row of `endAttempts`' VALUES list; PostgreSQL needs the types spelled out. */
 const END_VALUES_SQLITE = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";

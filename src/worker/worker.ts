@@ -264,34 +264,36 @@ export class Worker {
 
   private async pumpLoop(): Promise<void> {
     try {
-      do {
-        this.again = false;
-        const results = this.results;
-        this.results = [];
-        const free = this.stopping ? 0 : this.opts.concurrency - this.running.size;
-        const claim: ClaimRequest | null =
-          free > 0
-            ? {
-                workerId: this.workerId,
-                limit: free,
-                leaseMs: this.opts.leaseMs,
-                queues: this.opts.queues ?? null,
-                resources: this.opts.resources ?? null,
-                ...(this.opts.runId ? { runId: this.opts.runId } : {}),
-                ...(this.opts.backfillId !== undefined ? { backfillId: this.opts.backfillId } : {}),
-              }
-            : null;
-        if (results.length === 0 && !claim) break;
-        const claimed = await this.host.settle(results, claim);
-        for (const a of claimed) this.launch(a);
-        // a failure or a sensor's reschedule may have made work that is due later: time its wake-up even
-        // when this claim found other work (else only the poll would pick it up, up to a second late)
-        if (free > 0 && (claimed.length === 0 || results.some((r) => r.state !== "success"))) await this.armRetryTimer();
-      } while (this.again || this.results.length > 0);
+      this.again = false;
+      const results = this.results;
+      this.results = [];
+      const free = this.stopping ? 0 : this.opts.concurrency - this.running.size;
+      const claim: ClaimRequest | null =
+        free > 0
+          ? {
+              workerId: this.workerId,
+              limit: free,
+              leaseMs: this.opts.leaseMs,
+              queues: this.opts.queues ?? null,
+              resources: this.opts.resources ?? null,
+              ...(this.opts.runId ? { runId: this.opts.runId } : {}),
+              ...(this.opts.backfillId !== undefined ? { backfillId: this.opts.backfillId } : {}),
+            }
+          : null;
+      if (results.length === 0 && !claim) return;
+      const claimed = await this.host.settle(results, claim);
+      for (const a of claimed) this.launch(a);
+      // a failure or a sensor's reschedule may have made work that is due later: time its wake-up even
+      // when this claim found other work (else only the poll would pick it up, up to a second late)
+      if (free > 0 && (claimed.length === 0 || results.some((r) => r.state !== "success"))) await this.armRetryTimer();
     } catch (e) {
       this.fail(e);
     } finally {
       this.pumping = false;
+      // Ends that came in meanwhile (or a wake-up): settle them after the tasks just launched have had
+      // their turn of the event loop, so that quick ones join the same group instead of the next — else
+      // the groups split in two cohorts that alternate (4 and 28 of 32 slots) and the settles double.
+      if (!this.fatal && (this.again || this.results.length > 0)) this.pumpSoon();
       this.notifyIdle();
     }
   }

@@ -18,7 +18,12 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 const T0 = Date.UTC(2026, 0, 1);
 
+/** The workers these cases claim as: claims count on the live workers' concurrency, so they register. */
+const WORKERS = ["w", "w0", "w1", "w2", "w3"];
+
 async function seedRun(store: Store, runId: string, n: number): Promise<void> {
+  const known = new Set((await store.db.selectFrom("workers").select("worker_id").execute()).map((w) => w.worker_id));
+  for (const workerId of WORKERS) if (!known.has(workerId)) await store.registerWorker({ workerId, queues: ["*"], concurrency: 8 });
   const instances: NewTaskInstance[] = Array.from({ length: n }, (_, i) => ({
     taskId: `t${i}`,
     mapIndex: -1,
@@ -227,7 +232,34 @@ for (const d of dialects(CASES)) {
   });
 }
 
-describe("PostgreSQL only", { skip: pgSkip(3) }, () => {
+describe("PostgreSQL only", { skip: pgSkip(4) }, () => {
+  test("pipelined statements: one that fails fails the COMMIT with its own error, and nothing of the transaction is kept", async () => {
+    const db = await freshSchema();
+    const s = await Store.open({ url: db.url, poolSize: 2 });
+    try {
+      await seedRun(s, "r1", 1);
+      let tries = 0;
+      await assert.rejects(
+        s.tx(async (tx) => {
+          tries++;
+          // issued at once, none awaited: the transaction learns of the failure from its COMMIT
+          void tx.send("update runs set unfinished = 99 where run_id = ?", ["r1"]);
+          void tx.send("select 1 / (unfinished - unfinished) as x from runs where run_id = ?", ["r1"]);
+          void tx.send("update runs set state = 'failed' where run_id = ?", ["r1"]);
+        }),
+        /division by zero/,
+      );
+      assert.equal(tries, 1, "not a failure worth running again");
+      const run = (await s.getRun("r1"))!;
+      assert.deepEqual([run.unfinished, run.state], [1, "running"], "neither write before nor after the failure is kept");
+      // the connection is usable again
+      assert.equal((await s.tx((tx) => tx.send<{ n: number }>("select count(*)::int as n from runs", []))).rows[0]!.n, 1);
+    } finally {
+      await s.close();
+      await db.drop();
+    }
+  });
+
   test("a deadlock between two transactions is retried: both commit", async () => {
     const db = await freshSchema();
     const s = await Store.open({ url: db.url, poolSize: 3 });

@@ -139,3 +139,23 @@ export default dag("noop", (d) => { d.task("a", async () => 1); });
   }
   assert.deepEqual(query(sb, "select worker_id from workers"), [], "no worker registered");
 });
+
+test("sluice worker imports its DAGs folder before it registers: its first task does not wait for the import", async () => {
+  const sb = procs.sandbox((marks) => `import { dag } from "sluice";
+import { appendFileSync } from "node:fs";
+appendFileSync(${JSON.stringify(marks)}, "imported by " + process.pid + "\\n");
+export default dag("preloaded", (d) => {
+  d.task("t", async () => "done");
+});
+`);
+  const marks = `${sb.dir}/marks`;
+  const w = procs.start(sb, ["worker"]);
+  const byWorker = () => readFileSync(marks, "utf8").split("\n").filter((l) => l === `imported by ${w.proc.pid}`).length;
+  await waitFor(() => query(sb, "select 1 from workers where state = 'running'").length > 0, 60_000, `the worker to register\n${w.out()}`);
+  assert.equal(byWorker(), 1, "imported before registering, before any run");
+  assert.equal(cli(sb, ["trigger", "preloaded"]).code, 0);
+  await waitFor(() => runStates(sb, "preloaded")[0] === "success", 60_000, `the run to succeed\n${w.out()}`);
+  assert.equal(byWorker(), 1, "its task ran on the code imported at start");
+  w.proc.kill("SIGTERM");
+  assert.equal(await w.exited, 0);
+});

@@ -17,7 +17,7 @@ export function registerPools(program: Command, globals: () => GlobalOptions): v
       const slots = Number(o.slots);
       if (!Number.isInteger(slots) || slots < 0) throw new SluiceError("USAGE", `--slots must be a whole number ≥ 0, got "${o.slots}"`);
       await withSluice({ ...globals(), ...o }, false, async (s) => {
-        const p = await setPool(s.store.db, { name, slots, ...(o.description !== undefined ? { description: o.description } : {}) }, s.store.now());
+        const p = await setPool(s.store, { name, slots, ...(o.description !== undefined ? { description: o.description } : {}) }, s.store.now());
         if (o.json) printJson(p);
         else process.stdout.write(`pool ${p.name}: ${p.slots} slot${p.slots === 1 ? "" : "s"}\n`);
       });
@@ -38,7 +38,7 @@ export function registerPools(program: Command, globals: () => GlobalOptions): v
     .description("delete a pool (tasks naming it then fail until it exists again)")
     .action(async (name: string) => {
       await withSluice(globals(), false, async (s) => {
-        await deletePool(s.store.db, name);
+        await deletePool(s.store, name);
         process.stdout.write(`pool ${name} deleted\n`);
       });
     });

@@ -130,6 +130,8 @@ async function serve(opts: ServeOptions, roles: Roles): Promise<void> {
   const err = (t: string) => process.stderr.write(`${t}\n`);
   const code = new DagCodeLoader(s.store);
   s.engine.setCodeLoader((dagId, version) => code.load(dagId, version));
+  // a worker of its own process imports the task code before it claims (the scheduler's has it already)
+  if (roles.worker && !roles.scheduler) await code.preload(config.dagsDir);
   out(`Sluice ${roles.scheduler && roles.worker ? "dev" : roles.scheduler ? "scheduler" : "worker"} — DAGs from ${config.dagsDir}`);
   out(`  database:  ${redactUrl(config.databaseUrl)}`);
   out(`  logs:      ${config.logsDir}`);
