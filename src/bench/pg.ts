@@ -9,11 +9,13 @@
  * - `chain-1000`: 1,000 tasks in a line; per dependent task the handoff from one task's end to the next
  *   one's start, p50/p99. Each task returns its wall-clock start and end (performance.timeOrigin + now:
  *   sub-millisecond and comparable across processes on this host) as its output.
- * - `history-1m`: 1,000,000 finished task instances (and their attempts) bulk-inserted, then both again,
- *   with their ratio to the first figures.
+ * - `history-1m`: both again on a schema that holds 1,000,000 finished task instances (and their
+ *   attempts), bulk-inserted, run in turns with the empty one (pgBench); `vsEmpty` is the slowdown
+ *   (1.05: 5% slower than empty).
  *
- * Both workers are warmed up first (a chain, then 256 parallel tasks: statement plans, connections, the
- * DAG code), and each scenario runs SLUICE_BENCH_REPEAT times (default 3), reporting its median run.
+ * The workers are warmed up first (a chain, then 256 parallel tasks: statement plans, connections, the
+ * DAG code), the schemas vacuumed and analyzed as autovacuum would have them (vacuumAnalyze), and each
+ * scenario runs SLUICE_BENCH_REPEAT times (default 5), reporting its median run.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -25,7 +27,7 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { loadConfig } from "../config.js";
 import { Sluice } from "../sluice.js";
-import { countRunningWorkers, insertFinishedHistory } from "../store/benchHistory.js";
+import { countRunningWorkers, insertFinishedHistory, vacuumAnalyze } from "../store/benchHistory.js";
 import { percentile, round, type BenchResult } from "./result.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -40,12 +42,10 @@ type PgResult = BenchResult & { store: "postgres"; workers: number; history: num
  * Each scenario runs this many times and reports its median run, with every run's figure in `samples`:
  * on a shared 2-core machine one run swings by ±15%.
  */
-const REPEAT = Math.max(1, Number(process.env["SLUICE_BENCH_REPEAT"] ?? 3));
+const REPEAT = Math.max(1, Number(process.env["SLUICE_BENCH_REPEAT"] ?? 5));
 
-/** Run a scenario REPEAT times; the median by `key` (tasks/s, or p50), with all of them as samples. */
-async function median(run: () => Promise<PgResult>, key: (r: PgResult) => number): Promise<PgResult> {
-  const all: PgResult[] = [];
-  for (let i = 0; i < REPEAT; i++) all.push(await run());
+/** The median run by `key` (tasks/s, or p50), with every run's figure as samples. */
+function median(all: PgResult[], key: (r: PgResult) => number): PgResult {
   const sorted = [...all].sort((a, b) => key(a) - key(b));
   return { ...sorted[Math.floor((sorted.length - 1) / 2)]!, samples: all.map(key) };
 }
@@ -135,14 +135,19 @@ async function teardown(f: Fixture): Promise<void> {
 async function runToEnd(f: Fixture, dagId: string): Promise<{ runId: string; seconds: number }> {
   const run = await f.s.engine.createRun(dagId);
   // a worker that dies mid-run (e.g. out of memory) fails the bench with its stderr, not a hang
+  const listeners: [ChildProcess, () => void][] = [];
   const died = new Promise<never>((_, reject) => {
     for (const w of f.workers) {
       if (w.exitCode !== null) reject(new Error(`a worker had exited (${w.exitCode}): ${f.stderr.join("").slice(-2000)}`));
-      w.once("exit", (code, signal) => reject(new Error(`a worker exited (${code ?? signal}) during ${dagId}: ${f.stderr.join("").slice(-2000)}`)));
+      const onExit = () => reject(new Error(`a worker exited (${w.exitCode ?? w.signalCode}) during ${dagId}: ${f.stderr.join("").slice(-2000)}`));
+      w.once("exit", onExit);
+      listeners.push([w, onExit]);
     }
   });
   died.catch(() => undefined);
-  const done = await Promise.race([f.s.engine.waitForRun(run.runId), died]);
+  const done = await Promise.race([f.s.engine.waitForRun(run.runId), died]).finally(() => {
+    for (const [w, onExit] of listeners) w.off("exit", onExit);
+  });
   if (done.state !== "success") throw new Error(`${dagId} run ${done.state}: ${done.stateReason ?? ""} ${f.stderr.join("").slice(-2000)}`);
   return { runId: run.runId, seconds: (done.endedAt! - done.createdAt) / 1000 };
 }
@@ -163,38 +168,59 @@ async function chain(f: Fixture, history: number): Promise<PgResult> {
   return { scenario: "chain-1000", store: "postgres", workers: WORKERS, history, n: 1000, seconds: round(seconds), tasksPerSecond: Math.round(1000 / seconds), p50Ms: round(percentile(gaps, 50)), p99Ms: round(percentile(gaps, 99)), loadavg1m: round(loadavg()[0]!, 2) };
 }
 
-/** Run the PostgreSQL scenarios (names filter as in main.ts), printing one JSON line each. */
+/**
+ * Run the PostgreSQL scenarios (names filter as in main.ts), printing one JSON line each.
+ *
+ * history-1m is an A/B comparison: a second schema with its own 2 workers holds the history, and the two
+ * take turns run by run (empty, history, empty, ...), so that what drifts on a shared machine (other
+ * load, the page cache, a checkpoint) falls on both alike. The empty schema's figures are the plain
+ * fanout-10000 and chain-1000 lines.
+ */
 export async function pgBench(only: string[]): Promise<void> {
   const want = (name: string) => only.length === 0 || only.some((o) => name.includes(o));
-  const f = await setup();
-  // Ctrl-C: stop the workers and drop the schema all the same
-  const stop = () => void teardown(f).finally(() => process.exit(130));
+  const withHistory = want("history-1m");
+  const fixtures: Fixture[] = [];
+  // Ctrl-C: stop the workers and drop the schemas all the same
+  const stop = () => void Promise.all(fixtures.map(teardown)).finally(() => process.exit(130));
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
   const print = (r: PgResult) => process.stdout.write(`${JSON.stringify(r)}\n`);
   try {
-    // a warm-up of the claim/settle path (statement plans, connections) of both workers, not measured
-    await runToEnd(f, "bench_chain");
-    await runToEnd(f, "bench_warm");
-    const base: Record<string, PgResult> = {};
-    const fanouts = (history: number) => median(() => fanout(f, history), (r) => r.tasksPerSecond!);
-    const chains = (history: number) => median(() => chain(f, history), (r) => r.p50Ms!);
-    if (want("fanout-10000")) print((base["fanout"] = await fanouts(0)));
-    if (want("chain-1000")) print((base["chain"] = await chains(0)));
-    if (want("history-1m")) {
+    const empty = await setup();
+    fixtures.push(empty);
+    const sides: [Fixture, number][] = [[empty, 0]];
+    if (withHistory) {
+      const full = await setup();
+      fixtures.push(full);
       const t0 = performance.now();
-      const history = await insertFinishedHistory(f.s.store.db, { runs: 1000, tasksPerRun: 1000, now: f.s.store.now(), ageMs: 40 * 86_400_000, dagId: "bench_history" });
+      const history = await insertFinishedHistory(full.s.store.db, { runs: 1000, tasksPerRun: 1000, now: full.s.store.now(), ageMs: 40 * 86_400_000, dagId: "bench_history" });
       process.stderr.write(`history-1m: inserted ${history} finished task instances in ${round((performance.now() - t0) / 1000, 1)} s\n`);
-      const fo = await fanouts(history);
-      fo.scenario = "history-1m/fanout-10000";
-      if (base["fanout"]) fo.vsEmpty = round(fo.tasksPerSecond / base["fanout"].tasksPerSecond, 3);
-      print(fo);
-      const ch = await chains(history);
-      ch.scenario = "history-1m/chain-1000";
-      if (base["chain"]) ch.vsEmpty = round(ch.p50Ms! / base["chain"].p50Ms!, 3);
-      print(ch);
+      sides.push([full, history]);
+    }
+    // a warm-up of the claim/settle path (statement plans, connections, the DAG code) of every worker
+    for (const [f] of sides) {
+      await runToEnd(f, "bench_chain");
+      await runToEnd(f, "bench_warm");
+    }
+    for (const [f] of sides) await vacuumAnalyze(f.s.store.db);
+    const scenarios: [name: string, run: (f: Fixture, history: number) => Promise<PgResult>, key: (r: PgResult) => number, higherIsBetter: boolean][] = [
+      ["fanout-10000", fanout, (r) => r.tasksPerSecond!, true],
+      ["chain-1000", chain, (r) => r.p50Ms!, false],
+    ];
+    for (const [name, run, key, higherIsBetter] of scenarios) {
+      if (!want(name) && !withHistory) continue;
+      const runs = sides.map((): PgResult[] => []);
+      for (let i = 0; i < REPEAT; i++) for (const [j, [f, history]] of sides.entries()) runs[j]!.push(await run(f, history));
+      const [base, hist] = runs.map((all) => median(all, key));
+      if (want(name)) print(base!);
+      if (hist) {
+        hist.scenario = `history-1m/${name}`;
+        // > 1: slower with history (less throughput, or more latency)
+        hist.vsEmpty = round(higherIsBetter ? key(base!) / key(hist) : key(hist) / key(base!), 3);
+        print(hist);
+      }
     }
   } finally {
-    await teardown(f);
+    await Promise.all(fixtures.map(teardown));
   }
 }

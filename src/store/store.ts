@@ -527,9 +527,9 @@ export class Store {
     // expired and swept, or taken over is missing from the result, and the worker aborts it.
     const renewed = await this.exec<{ attempt_id: number }>(
       `update attempts set heartbeat_at = ${now.expr}, lease_expires_at = ${now.expr} + ?
-        where attempt_id in (${marks(attemptIds.length)}) and worker_id = ? and state = 'running'
+        where attempt_id in (${marks(attemptIds.length)}) and worker_id = ? and state = ?
         returning attempt_id`,
-      [...now.params, ...now.params, leaseMs, ...attemptIds, workerId],
+      [...now.params, ...now.params, leaseMs, ...attemptIds, workerId, "running"], // BY_ID_STATE
     );
     const alive = new Set(renewed.rows.map((r) => Number(r.attempt_id)));
     return attemptIds.filter((id) => !alive.has(id));
@@ -1037,7 +1037,7 @@ export class Tx {
       if (known) known.unfinished += d;
     }
     if (runs.length === 0) return Promise.resolve(new Map());
-    if (this.store.dialect === "postgres") {
+    if (this.store.dialect === "postgres" && runs.length > 1) {
       const counted = this.send<{ run_id: string; unfinished: number }>(
         `update runs set unfinished = runs.unfinished + d.d from unnest(?::text[], ?::integer[]) as d(run_id, d)
           where runs.run_id = d.run_id returning runs.run_id, runs.unfinished`,
@@ -1045,7 +1045,8 @@ export class Tx {
       ).then((r) => new Map(r.rows.map((x) => [x.run_id, Number(x.unfinished)])));
       return quiet(counted);
     }
-    const counts = runs.map(([id, d]) => this.exec<{ unfinished: number }>("update runs set unfinished = unfinished + ? where run_id = ? returning unfinished", [d, id]));
+    // one run (the common case), and SQLite: by key, a plan no statistics can turn into a scan of every run
+    const counts = runs.map(([id, d]) => this.send<{ unfinished: number }>("update runs set unfinished = unfinished + ? where run_id = ? returning unfinished", [d, id]));
     return quiet(Promise.all(counts).then((rs) => new Map(rs.map((r, i) => [runs[i]![0], r.rows[0]!.unfinished]))));
   }
 
@@ -1241,7 +1242,7 @@ export class Tx {
    * written again.
    */
   async endAttempt(end: AttemptEnd): Promise<EndedAttempt | null> {
-    return (await this.endAttemptsIn([end], "attempts.state in ('running', 'up_for_reschedule')")).get(end.attemptId) ?? null;
+    return (await this.endAttemptsIn([end], ["running", "up_for_reschedule"])).get(end.attemptId) ?? null;
   }
 
   /**
@@ -1250,10 +1251,11 @@ export class Tx {
    * ended attempt is never written again.
    */
   async endAttempts(ends: readonly AttemptEnd[]): Promise<Map<number, EndedAttempt>> {
-    return this.endAttemptsIn(ends, "attempts.state = 'running'");
+    return this.endAttemptsIn(ends, ["running"]);
   }
 
-  private async endAttemptsIn(ends: readonly AttemptEnd[], live: "attempts.state = 'running'" | "attempts.state in ('running', 'up_for_reschedule')"): Promise<Map<number, EndedAttempt>> {
+  /** `live`: the states an attempt may end from, as parameters (BY_ID_STATE). */
+  private async endAttemptsIn(ends: readonly AttemptEnd[], live: readonly string[]): Promise<Map<number, EndedAttempt>> {
     type Ended = { attempt_id: number; run_id: string; task_id: string; map_index: number; try_number: number; try_base: number };
     // every chunk issued before the first answer is awaited (pipelined on PostgreSQL)
     const answers: Promise<QueryResult<Ended>>[] = [];
@@ -1266,9 +1268,9 @@ export class Tx {
                 error_stack = v.column6, exit_code = v.column7, output_inline = v.column8, output_ref = v.column9,
                 output_size = v.column10
            from (values ${chunk.map(() => row).join(", ")}) as v
-          where attempts.attempt_id = v.column1 and ${live}
+          where attempts.attempt_id = v.column1 and attempts.state in (${marks(live.length)})
           returning attempts.attempt_id, attempts.run_id, attempts.task_id, attempts.map_index, attempts.try_number, attempts.try_base`,
-        chunk.flatMap((e) => [
+        [...chunk.flatMap((e) => [
           e.attemptId,
           e.state,
           e.endedAt,
@@ -1279,7 +1281,7 @@ export class Tx {
           e.outputInline ?? null,
           e.outputRef ?? null,
           e.outputSize ?? null,
-        ]),
+        ]), ...live],
       ));
     }
     const out = new Map<number, EndedAttempt>();
@@ -1302,9 +1304,9 @@ export class Tx {
       const chunk = pokes.slice(i, i + 500);
       const r = await this.exec<{ attempt_id: number; run_id: string; task_id: string; map_index: number; try_number: number; try_base: number; started_at: number }>(
         `update attempts set state = 'up_for_reschedule', heartbeat_at = ?
-          where state = 'running' and attempt_id in (${marks(chunk.length)})
+          where state = ? and attempt_id in (${marks(chunk.length)})
           returning attempt_id, run_id, task_id, map_index, try_number, try_base, started_at`,
-        [chunk[0]!.at, ...chunk.map((p) => p.attemptId)],
+        [chunk[0]!.at, "running", ...chunk.map((p) => p.attemptId)], // BY_ID_STATE
       );
       for (const x of r.rows) {
         out.set(Number(x.attempt_id), { runId: x.run_id, taskId: x.task_id, mapIndex: x.map_index, tryNumber: x.try_number, tryBase: x.try_base, startedAt: x.started_at });
@@ -1422,6 +1424,15 @@ const CLAIM_LOCKS_PG = "for update of ti skip locked for key share of r skip loc
 
 /** Epoch milliseconds of PostgreSQL's clock (lease time; clock_timestamp: now, not the transaction's start). */
 const PG_NOW_MS = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+
+/*
+ * BY_ID_STATE: statements that find attempts by id and check their state take the state as a parameter,
+ * not a literal. With a literal, PostgreSQL may serve them from the partial index attempts_live (its
+ * predicate is that literal) and filter by id: a scan of every running attempt — and, until VACUUM, of
+ * every attempt that ran since — instead of one primary-key lookup. A prepared statement's generic plan is
+ * made once per connection from whatever the statistics were then, so this was a lottery per connection
+ * (decision 0013). A parameter cannot prove the index's predicate, so only the key remains.
+ */
 
 /** `n` rows of (run_id, task_id, map_index) for `in (values …)`; PostgreSQL needs the integer spelled out. */
 function keyRows(dialect: DialectName, n: number): string {
