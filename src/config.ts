@@ -14,6 +14,11 @@ export interface SluiceConfig {
   databaseUrl: string;
   logsDir: string;
   artifactsDir: string;
+  /**
+   * Where outputs above the inline limit go: "files" under artifactsDir, or "database" (every host reads
+   * them). null: the database on PostgreSQL, files on SQLite (SLUICE_ARTIFACTS).
+   */
+  artifacts: "database" | "files" | null;
   /** Outputs larger than this many bytes go to the artifact store instead of the database. */
   inlineOutputLimit: number;
   /** Task instances one worker runs at once. */
@@ -42,6 +47,7 @@ const envSchema = z.object({
   SLUICE_DAGS: z.string().min(1).optional(),
   SLUICE_DATABASE_URL: z.string().min(1).optional(),
   SLUICE_INLINE_OUTPUT_LIMIT: intFrom(0).optional(),
+  SLUICE_ARTIFACTS: z.enum(["database", "files"]).optional(),
   SLUICE_CONCURRENCY: intFrom(1).optional(),
   SLUICE_DB_BUSY_TIMEOUT_MS: intFrom(0).optional(),
   SLUICE_DB_POOL_SIZE: intFrom(1).optional(),
@@ -83,6 +89,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     databaseUrl: overrides.databaseUrl ?? e.SLUICE_DATABASE_URL ?? `sqlite:${join(home, "sluice.db")}`,
     logsDir: join(home, "logs"),
     artifactsDir: join(home, "artifacts"),
+    artifacts: e.SLUICE_ARTIFACTS ?? null,
     inlineOutputLimit: e.SLUICE_INLINE_OUTPUT_LIMIT ?? 256 * 1024,
     concurrency,
     busyTimeoutMs: e.SLUICE_DB_BUSY_TIMEOUT_MS ?? 5000,

@@ -2,7 +2,8 @@
  * One Sluice in one process: the store, the loaded DAGs, the engine and a worker. The CLI and tests use
  * this; `sluice dev` and `sluice run` are thin layers over it.
  */
-import { LocalArtifactStore } from "./artifacts/artifactStore.js";
+import { LocalArtifactStore, type ArtifactStore } from "./artifacts/artifactStore.js";
+import { DatabaseArtifactStore } from "./store/artifacts.js";
 import { systemClock, type Clock } from "./core/clock.js";
 import type { RunState, TaskState } from "./core/states.js";
 import type { SluiceConfig } from "./config.js";
@@ -68,7 +69,7 @@ export class Sluice {
       poolSize: config.dbPoolSize,
       ...(opts.migrate === false ? { migrate: false } : {}),
     });
-    const engine = new Engine({ store, artifacts: new LocalArtifactStore(config.artifactsDir), clock, dags: bag.dags, leaseMs: config.leaseMs });
+    const engine = new Engine({ store, artifacts: artifactStoreFor(config, store), clock, dags: bag.dags, leaseMs: config.leaseMs });
     // DAGs defined in code have no scheduler to register their assets and events: register them here
     if (opts.dags?.length) {
       try {
@@ -219,4 +220,13 @@ export interface BackfillDriveOptions {
 export interface DriveHooks {
   onCreated?: (run: RunRecord) => void;
   onWorker?: (worker: Worker) => void;
+}
+
+/**
+ * Outputs above the inline limit: in the database on PostgreSQL, where the downstream task may run on
+ * another host; in files under SLUICE_HOME on SQLite (one machine). SLUICE_ARTIFACTS chooses otherwise.
+ */
+function artifactStoreFor(config: SluiceConfig, store: Store): ArtifactStore {
+  const kind = config.artifacts ?? (store.dialect === "postgres" ? "database" : "files");
+  return kind === "database" ? new DatabaseArtifactStore(store) : new LocalArtifactStore(config.artifactsDir);
 }

@@ -4,7 +4,8 @@
  * artifacts nothing references any more. What is kept, and why: store/retention.ts.
  */
 import { rm, stat } from "node:fs/promises";
-import { join, resolve, sep } from "node:path";
+import { resolve, sep } from "node:path";
+import type { ArtifactStore } from "../artifacts/artifactStore.js";
 import type { Store } from "../store/store.js";
 import { countFinishedRuns, deleteFinishedRunBatch, referencedOutputRefs, type DeletedRun } from "../store/retention.js";
 
@@ -12,18 +13,16 @@ export interface CleanOptions {
   /** Runs that ended strictly before this time (epoch ms) go. */
   cutoff: number;
   logsDir: string;
-  artifactsDir: string;
+  artifacts: ArtifactStore;
   /** Runs per transaction (default 1,000). */
   batchSize?: number;
   dryRun?: boolean;
   /**
-   * An unreferenced artifact is only removed when its file was last written (or re-put: the artifact
-   * store touches a file it deduplicates) longer ago than this, so a worker that is storing the same
-   * bytes right now, before its attempt row commits, keeps them. Default 1 hour.
+   * An unreferenced artifact is only removed when it was last put (the artifact stores touch what they
+   * deduplicate) longer ago than this, so a worker that is storing the same bytes right now, before its
+   * attempt row commits, keeps them. Default 1 hour.
    */
   artifactGraceMs?: number;
-  /** Wall-clock now for the artifact grace (file times are wall-clock). */
-  wallNow?: number;
 }
 
 export interface CleanResult {
@@ -62,15 +61,7 @@ export async function cleanFinishedRuns(store: Store, opts: CleanOptions): Promi
     for (const r of b.runs) if (await removeDir(runLogDir(opts.logsDir, r))) result.logDirs++;
   }
   const held = await referencedOutputRefs(store.db, [...refs]);
-  const oldEnough = (opts.wallNow ?? Date.now()) - (opts.artifactGraceMs ?? 3_600_000);
-  for (const ref of refs) {
-    if (held.has(ref) || !/^[0-9a-f]{64}$/.test(ref)) continue;
-    const path = join(opts.artifactsDir, ref.slice(0, 2), ref);
-    const st = await stat(path).catch(() => null);
-    if (!st || st.mtimeMs > oldEnough) continue;
-    await rm(path, { force: true });
-    result.artifacts++;
-  }
+  result.artifacts = await opts.artifacts.removeStale([...refs].filter((r) => !held.has(r)), opts.artifactGraceMs ?? 3_600_000);
   return result;
 }
 

@@ -9,6 +9,7 @@ import { m0005Backfills } from "./migrations/0005_backfills.js";
 import { m0006Capacity } from "./migrations/0006_capacity.js";
 import { m0007Auth } from "./migrations/0007_auth.js";
 import { m0008LiveWorkers } from "./migrations/0008_live_workers.js";
+import { m0009Artifacts } from "./migrations/0009_artifacts.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -164,6 +165,7 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0006_capacity", m0006Capacity],
   ["0007_auth", m0007Auth],
   ["0008_live_workers", m0008LiveWorkers],
+  ["0009_artifacts", m0009Artifacts],
 ];
 
 export const MIGRATION_NAMES: readonly string[] = STEPS.map(([n]) => n);

@@ -280,6 +280,16 @@ export interface ApiTokensTable {
   last_used_at: number | null;
 }
 
+/** Task outputs above the inline limit, on PostgreSQL (store/artifacts.ts). */
+export interface ArtifactsTable {
+  /** SHA-256 (hex) of the bytes. */
+  ref: string;
+  bytes: Buffer;
+  size: number;
+  /** When the bytes were last put (ms, database time). */
+  touched_at: number;
+}
+
 export interface Database {
   dag_versions: DagVersionsTable;
   runs: RunsTable;
@@ -303,4 +313,5 @@ export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
   api_tokens: ApiTokensTable;
+  artifacts: ArtifactsTable;
 }

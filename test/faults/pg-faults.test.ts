@@ -11,6 +11,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import pg from "pg";
+import { decodeOutput, encodeOutput } from "../../src/artifacts/serialize.js";
 import { freshSchema, pgSkip, type PgSchema } from "../dialects.js";
 import { cli, cliSpawn, sandbox, waitFor, type Sandbox } from "../helpers.js";
 
@@ -70,7 +71,7 @@ interface Cluster {
   schema: PgSchema;
   env: NodeJS.ProcessEnv;
   procs: ChildProcess[];
-  start(role: "scheduler" | "worker"): ChildProcess;
+  start(role: "scheduler" | "worker", args?: string[], env?: NodeJS.ProcessEnv): ChildProcess;
   stop(): Promise<void>;
 }
 
@@ -93,8 +94,8 @@ async function cluster(prefix: string): Promise<Cluster> {
     schema,
     env,
     procs,
-    start(role) {
-      const p = cliSpawn(sb, [role, ...(role === "worker" ? ["--concurrency", "4", "--quiet"] : [])], env);
+    start(role, args = [], extraEnv = {}) {
+      const p = cliSpawn(sb, [role, ...(role === "worker" ? ["--concurrency", "4", "--quiet"] : []), ...args], { ...env, ...extraEnv });
       let out = "";
       p.stdout?.on("data", (d) => (out += d));
       p.stderr?.on("data", (d) => (out += d));
@@ -158,6 +159,36 @@ export default dag("hold", (d) => {
     writeFileSync(release, "go");
     await waitFor(async () => (await query<{ state: string }>(c.schema, "select state from runs"))[0]?.state === "success", 60_000, "the run to succeed");
     await checkInvariants(c.schema, (taskId) => (taskId === "hold" ? 2 : 1));
+  });
+
+  test("two hosts: an output above the inline limit, written by a worker on one host, is read by a task on another", async () => {
+    const c = await cluster("sluice-pghosts-");
+    after(() => c.stop());
+    c.sb.write(
+      "hosts.ts",
+      `import { dag } from "sluice";
+export default dag("hosts", (d) => {
+  const big = d.task("big", { queue: "a" }, async () => "x".repeat(50_000));
+  d.task("use", { queue: "b", inputs: { big } }, async ({ big }) => big.length);
+});
+`,
+    );
+    // each worker has a SLUICE_HOME of its own, as on two machines; outputs over 1 KB leave the attempt row
+    const host = (name: string) => ({ SLUICE_HOME: join(c.sb.dir, name), SLUICE_INLINE_OUTPUT_LIMIT: "1024" });
+    const a = c.start("worker", ["--queues", "a"], host("host-a"));
+    const b = c.start("worker", ["--queues", "b"], host("host-b"));
+    const t = cli(c.sb, ["trigger", "hosts"], c.env);
+    assert.equal(t.code, 0, t.stderr);
+    await waitFor(async () => ["success", "failed"].includes((await query<{ state: string }>(c.schema, "select state from runs"))[0]?.state ?? ""), 60_000, "the run to end");
+    const rows = await query<Attempt & { output_ref: string | null; output_inline: Buffer | null }>(c.schema, "select * from attempts order by attempt_id");
+    assert.deepEqual(rows.map((r) => [r.task_id, r.state, Number(r.pid)]), [["big", "success", a.pid], ["use", "success", b.pid]]);
+    const ref = rows[0]!.output_ref;
+    assert.match(ref ?? "", /^[0-9a-f]{64}$/, "the big output is stored by reference");
+    const stored = await query<{ ref: string; size: number }>(c.schema, "select ref, size from artifacts");
+    assert.deepEqual(stored.map((r) => [r.ref, Number(r.size)]), [[ref, encodeOutput("x".repeat(50_000), "big").length]]);
+    assert.ok(!existsSync(join(c.sb.dir, "host-a", "artifacts")), "nothing on the writing host's disk");
+    assert.equal(decodeOutput(rows[1]!.output_inline!), 50_000, "the reader got the 50,000 characters");
+    await checkInvariants(c.schema, () => 1);
   });
 
   test("three schedulers at once: one run per (DAG, logical date); two workers finish them all", async () => {

@@ -3,11 +3,14 @@
  * Several Store instances on one database stand for several processes: each has its own connections.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { ManualClock } from "../../src/core/clock.js";
+import { SluiceError } from "../../src/errors.js";
+import { DatabaseArtifactStore } from "../../src/store/artifacts.js";
 import { MIGRATION_NAMES } from "../../src/store/migrations.js";
 import { Store, type NewTaskInstance } from "../../src/store/store.js";
 import { dialects, freshSchema, pgSkip } from "../dialects.js";
@@ -56,7 +59,7 @@ async function seedRun(store: Store, runId: string, n: number): Promise<void> {
   });
 }
 
-const CASES = 7;
+const CASES = 8;
 
 for (const d of dialects(CASES)) {
   describe(`store contract on ${d.name}`, { skip: d.skip }, () => {
@@ -204,6 +207,31 @@ for (const d of dialects(CASES)) {
           const [a] = await s.tx((tx) => tx.claimReady({ workerId: "w9", limit: 1, leaseMs: 600_000 }));
           assert.deepEqual(await s.listLostAttempts([]), []);
           assert.deepEqual((await s.listLostAttempts(["w9"])).map((l) => l.attemptId), [a!.attemptId]);
+        } finally {
+          await s.close();
+        }
+      }));
+
+    test("artifacts in the database: content-addressed, deduplicated, read back byte for byte, removed only after their grace", () =>
+      withDb(async (url) => {
+        const s = await Store.open({ url, poolSize: 2, clock: new ManualClock(T0) });
+        try {
+          const a = new DatabaseArtifactStore(s);
+          const bytes = new Uint8Array(300_000).map((_, i) => (i * 7) % 256);
+          const ref = await a.put(bytes);
+          assert.equal(ref, createHash("sha256").update(bytes).digest("hex"));
+          assert.equal(await a.put(bytes.slice()), ref, "the same bytes: the same reference");
+          const rows = await s.db.selectFrom("artifacts").select(["ref", "size"]).execute();
+          assert.deepEqual(rows.map((r) => [r.ref, Number(r.size)]), [[ref, 300_000]], "stored once");
+          assert.deepEqual(await a.get(ref), Buffer.from(bytes));
+          assert.equal(await a.has(ref), true);
+          const other = await a.put(new Uint8Array([1, 2, 3]));
+          // just put: within an hour's grace, nothing goes; with a grace reaching past now, both go
+          assert.equal(await a.removeStale([ref, other, "not-a-ref"], 3_600_000), 0);
+          assert.equal(await a.removeStale([ref], -60_000), 1);
+          assert.equal(await a.has(ref), false);
+          assert.equal(await a.has(other), true, "only the references named are removed");
+          await assert.rejects(a.get(ref), (e: SluiceError) => e.code === "INTERNAL" && e.message.includes(ref));
         } finally {
           await s.close();
         }

@@ -24,7 +24,7 @@ export function registerDbClean(db: Command, globals: () => GlobalOptions): void
         const r = await cleanFinishedRuns(s.store, {
           cutoff: s.store.now() - age,
           logsDir: s.config.logsDir,
-          artifactsDir: s.config.artifactsDir,
+          artifacts: s.engine.artifacts,
           batchSize,
           dryRun: opts.dryRun === true,
         });

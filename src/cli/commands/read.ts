@@ -11,7 +11,6 @@ import { attemptLogPath, parseLogLines, readAttemptLog, type LogLine } from "../
 import { decodeOutputs } from "../../worker/outputs.js";
 import { explainMissingDag, withSluice, type GlobalOptions } from "../context.js";
 import { colorState, duration, iso, printJson, table } from "../format.js";
-import { LocalArtifactStore } from "../../artifacts/artifactStore.js";
 import { relative } from "node:path";
 import { describeAssetSchedule, type AssetSchedule } from "../../core/assets.js";
 import { describeSchedule } from "../../core/schedules.js";
@@ -286,7 +285,7 @@ export function registerTasks(program: Command, globals: () => GlobalOptions): v
         const rows = await s.store.getOutputs(runId, taskId);
         if (rows.length === 0) throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no task "${taskId}"`);
         const spec = (await s.engine.specFor(runId)).byId.get(taskId);
-        const values = await decodeOutputs(rows, new LocalArtifactStore(s.config.artifactsDir), Boolean(spec?.map));
+        const values = await decodeOutputs(rows, s.engine.artifacts, Boolean(spec?.map));
         const value = spec?.map ? values : values[0];
         printJson(opts.json ? { runId, taskId, output: toPreview(value) } : toPreview(value));
       });

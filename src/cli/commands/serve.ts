@@ -135,7 +135,7 @@ async function serve(opts: ServeOptions, roles: Roles): Promise<void> {
   out(`Sluice ${roles.scheduler && roles.worker ? "dev" : roles.scheduler ? "scheduler" : "worker"} — DAGs from ${config.dagsDir}`);
   out(`  database:  ${redactUrl(config.databaseUrl)}`);
   out(`  logs:      ${config.logsDir}`);
-  out(`  artifacts: ${config.artifactsDir}`);
+  out(`  artifacts: ${s.engine.artifacts.location}`);
 
   const recovered = await s.engine.recoverLostAttempts();
   if (recovered) out(`  ${recovered} attempt(s) of a stopped process get new attempts`);
