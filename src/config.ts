@@ -19,6 +19,8 @@ export interface SluiceConfig {
    * them). null: the database on PostgreSQL, files on SQLite (SLUICE_ARTIFACTS).
    */
   artifacts: "database" | "files" | null;
+  /** Where task logs go: "files" under logsDir, or "database"; null: as for artifacts (SLUICE_LOGS). */
+  logs: "database" | "files" | null;
   /** Outputs larger than this many bytes go to the artifact store instead of the database. */
   inlineOutputLimit: number;
   /** Task instances one worker runs at once. */
@@ -48,6 +50,7 @@ const envSchema = z.object({
   SLUICE_DATABASE_URL: z.string().min(1).optional(),
   SLUICE_INLINE_OUTPUT_LIMIT: intFrom(0).optional(),
   SLUICE_ARTIFACTS: z.enum(["database", "files"]).optional(),
+  SLUICE_LOGS: z.enum(["database", "files"]).optional(),
   SLUICE_CONCURRENCY: intFrom(1).optional(),
   SLUICE_DB_BUSY_TIMEOUT_MS: intFrom(0).optional(),
   SLUICE_DB_POOL_SIZE: intFrom(1).optional(),
@@ -90,6 +93,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     logsDir: join(home, "logs"),
     artifactsDir: join(home, "artifacts"),
     artifacts: e.SLUICE_ARTIFACTS ?? null,
+    logs: e.SLUICE_LOGS ?? null,
     inlineOutputLimit: e.SLUICE_INLINE_OUTPUT_LIMIT ?? 256 * 1024,
     concurrency,
     busyTimeoutMs: e.SLUICE_DB_BUSY_TIMEOUT_MS ?? 5000,

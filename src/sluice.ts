@@ -4,6 +4,7 @@
  */
 import { LocalArtifactStore, type ArtifactStore } from "./artifacts/artifactStore.js";
 import { DatabaseArtifactStore } from "./store/artifacts.js";
+import { DatabaseLogStore, FileLogStore, type LogStore } from "./logs/logStore.js";
 import { systemClock, type Clock } from "./core/clock.js";
 import type { RunState, TaskState } from "./core/states.js";
 import type { SluiceConfig } from "./config.js";
@@ -69,7 +70,7 @@ export class Sluice {
       poolSize: config.dbPoolSize,
       ...(opts.migrate === false ? { migrate: false } : {}),
     });
-    const engine = new Engine({ store, artifacts: artifactStoreFor(config, store), clock, dags: bag.dags, leaseMs: config.leaseMs });
+    const engine = new Engine({ store, artifacts: artifactStoreFor(config, store), logs: logStoreFor(config, store), clock, dags: bag.dags, leaseMs: config.leaseMs });
     // DAGs defined in code have no scheduler to register their assets and events: register them here
     if (opts.dags?.length) {
       try {
@@ -91,7 +92,6 @@ export class Sluice {
       leaseMs: c.leaseMs,
       heartbeatMs: c.heartbeatMs,
       inlineOutputLimit: c.inlineOutputLimit,
-      logsDir: c.logsDir,
       python: c.python,
       databaseUrl: c.databaseUrl,
       busyTimeoutMs: c.busyTimeoutMs,
@@ -224,9 +224,16 @@ export interface DriveHooks {
 
 /**
  * Outputs above the inline limit: in the database on PostgreSQL, where the downstream task may run on
- * another host; in files under SLUICE_HOME on SQLite (one machine). SLUICE_ARTIFACTS chooses otherwise.
+ * another host; in files under SLUICE_HOME on SQLite (one machine). SLUICE_ARTIFACTS chooses otherwise
+ * (decision 0014).
  */
 function artifactStoreFor(config: SluiceConfig, store: Store): ArtifactStore {
   const kind = config.artifacts ?? (store.dialect === "postgres" ? "database" : "files");
   return kind === "database" ? new DatabaseArtifactStore(store) : new LocalArtifactStore(config.artifactsDir);
+}
+
+/** Task logs: in the database on PostgreSQL (`sluice server` and `sluice logs` on any host show them), in files on SQLite. */
+function logStoreFor(config: SluiceConfig, store: Store): LogStore {
+  const kind = config.logs ?? (store.dialect === "postgres" ? "database" : "files");
+  return kind === "database" ? new DatabaseLogStore(store) : new FileLogStore(config.logsDir);
 }

@@ -146,7 +146,8 @@ function attempt(taskId: string, inputs: Record<string, unknown> = {}): Attempt 
   const task = contract.spec.tasks.find((t) => t.id === taskId);
   const impl = contract.impls.get(taskId);
   assert.ok(task && impl, `no task ${taskId} in the contract DAG`);
-  const log = new AttemptLog(join(scratch, `attempt-${++seq}.log`));
+  const path = join(scratch, `attempt-${++seq}.log`);
+  const log = new AttemptLog(path);
   const controller = new AbortController();
   const run: TaskRun = {
     task,
@@ -176,7 +177,7 @@ function attempt(taskId: string, inputs: Record<string, unknown> = {}): Attempt 
     controller,
     async lines() {
       await log.close();
-      return readAttemptLog(log.path);
+      return readAttemptLog(path);
     },
   };
 }

@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { ArtifactStore } from "../artifacts/artifactStore.js";
+import type { LogStore } from "../logs/logStore.js";
 import type { Clock } from "../core/clock.js";
 import { formatDuration } from "../core/duration.js";
 import { FINISHED_RUN_STATES, type RunState } from "../core/states.js";
@@ -39,6 +40,7 @@ export type AttemptEvent =
 export interface EngineOptions {
   store: Store;
   artifacts: ArtifactStore;
+  logs: LogStore;
   clock: Clock;
   /** The DAGs whose code this process has loaded. */
   dags: ReadonlyMap<string, LoadedDag>;
@@ -68,6 +70,7 @@ interface NewRun {
 export class Engine implements WorkerHost {
   readonly store: Store;
   readonly artifacts: ArtifactStore;
+  readonly logs: LogStore;
   readonly clock: Clock;
   private dags: ReadonlyMap<string, LoadedDag>;
   private loadCode: ((dagId: string, version: string) => Promise<LoadedDag | undefined>) | null;
@@ -90,6 +93,7 @@ export class Engine implements WorkerHost {
   constructor(opts: EngineOptions) {
     this.store = opts.store;
     this.artifacts = opts.artifacts;
+    this.logs = opts.logs;
     this.clock = opts.clock;
     this.dags = opts.dags;
     this.loadCode = opts.loadCode ?? null;

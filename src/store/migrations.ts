@@ -10,6 +10,7 @@ import { m0006Capacity } from "./migrations/0006_capacity.js";
 import { m0007Auth } from "./migrations/0007_auth.js";
 import { m0008LiveWorkers } from "./migrations/0008_live_workers.js";
 import { m0009Artifacts } from "./migrations/0009_artifacts.js";
+import { m0010AttemptLogs } from "./migrations/0010_attempt_logs.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -166,6 +167,7 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0007_auth", m0007Auth],
   ["0008_live_workers", m0008LiveWorkers],
   ["0009_artifacts", m0009Artifacts],
+  ["0010_attempt_logs", m0010AttemptLogs],
 ];
 
 export const MIGRATION_NAMES: readonly string[] = STEPS.map(([n]) => n);

@@ -2,8 +2,8 @@
  * Retention (`sluice db clean`): the SQL that deletes finished runs and what hangs off them. The loop
  * that calls it batch by batch, and removes log files and artifacts, is engine/retention.ts.
  *
- * What goes with a run: its task instances, attempts (and so its inline outputs and references to
- * artifacts), and `run_asset_events` (which asset events the run consumed). What stays:
+ * What goes with a run: its task instances, attempts (and so its inline outputs, references to
+ * artifacts and log lines in the database), and `run_asset_events` (which asset events the run consumed). What stays:
  * - `asset_events`: they are the asset's own history. `assets.last_event_id` and every consumer's cursor
  *   (`asset_consumption`) point into them, so deleting the events of an old producer run would change what
  *   a consumer DAG sees as "new" or "latest". Each event keeps its producer's dag/run/task ids as plain
@@ -15,6 +15,7 @@
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import type { Database } from "./schema.js";
 import type { Store } from "./store.js";
+import { deleteRunLogs } from "./attemptLogs.js";
 
 type Db = Kysely<Database>;
 
@@ -82,6 +83,7 @@ export async function deleteFinishedRunBatch(store: Store, cutoff: number, limit
       .where("run_id", "in", runIds)
       .where("output_ref", "is not", null)
       .execute();
+    await deleteRunLogs(db, runIds);
     const attempts = await db.deleteFrom("attempts").where("run_id", "in", runIds).executeTakeFirst();
     const tis = await db.deleteFrom("task_instances").where("run_id", "in", runIds).executeTakeFirst();
     const rae = await db.deleteFrom("run_asset_events").where("run_id", "in", runIds).executeTakeFirst();

@@ -290,6 +290,16 @@ export interface ArtifactsTable {
   touched_at: number;
 }
 
+/** Task log lines on PostgreSQL, in chunks (store/attemptLogs.ts). */
+export interface AttemptLogsTable {
+  attempt_id: number;
+  /** The number (from 0) of the chunk's first line in the attempt's log. */
+  first_line: number;
+  n: number;
+  /** `n` JSON lines, each ending in a newline. */
+  body: string;
+}
+
 export interface Database {
   dag_versions: DagVersionsTable;
   runs: RunsTable;
@@ -314,4 +324,5 @@ export interface Database {
   sessions: SessionsTable;
   api_tokens: ApiTokensTable;
   artifacts: ArtifactsTable;
+  attempt_logs: AttemptLogsTable;
 }

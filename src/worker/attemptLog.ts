@@ -1,7 +1,8 @@
 /**
- * One log file per attempt, under `<home>/logs/<dag>/<run>/<task>/[map-<i>/]attempt-<n>.log`, as JSON lines
- * `{ t, level, msg }` so that levels and sources (stdout/stderr of subprocesses) survive. Ids are checked
- * against the id pattern before they become path segments, so no input can escape the logs folder.
+ * An attempt's log, as JSON lines `{ t, level, msg }` so that levels and sources (stdout/stderr of
+ * subprocesses) survive, written to a sink of the log store (logs/logStore.ts): one file per attempt under
+ * `<home>/logs/<dag>/<run>/<task>/[map-<i>/]attempt-<n>.log`, or the database. Ids are checked against the
+ * id pattern before they become path segments, so no input can escape the logs folder.
  */
 import { createWriteStream, type WriteStream, mkdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -32,21 +33,54 @@ export function attemptLogPath(logsDir: string, a: { dagId: string; runId: strin
   return join(...parts);
 }
 
-export class AttemptLog {
-  private stream: WriteStream | null = null;
-  private held: [number, string][] = [];
+/** Where an attempt's JSON lines go; opened by its first write. */
+export interface LogSink {
+  /** Whole lines, each ending in a newline. */
+  write(lines: string): void;
+  /** Everything written is stored (or given up on) when this resolves. */
+  close(): Promise<void>;
+}
 
+/** A file, created (with its folders) by the first write: a quiet attempt costs no file. */
+export class FileLogSink implements LogSink {
+  private stream: WriteStream | null = null;
+  constructor(readonly path: string) {}
+
+  write(lines: string): void {
+    if (!this.stream) {
+      mkdirSync(dirname(this.path), { recursive: true });
+      this.stream = createWriteStream(this.path, { flags: "a" });
+    }
+    this.stream.write(lines);
+  }
+
+  async close(): Promise<void> {
+    const s = this.stream;
+    if (!s) return;
+    this.stream = null;
+    await new Promise<void>((res) => s.end(res));
+  }
+}
+
+export class AttemptLog {
+  private opened = false;
+  private held: [number, string][] = [];
+  private readonly sink: LogSink;
+
+  /** `to`: a sink, or the path of a log file. */
   constructor(
-    readonly path: string,
+    to: LogSink | string,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.sink = typeof to === "string" ? new FileLogSink(to) : to;
+  }
 
   /**
    * Sluice's own lines ("attempt 1 started"): held back until the task writes something or fails, so a
-   * quiet successful task costs no file (thousands of no-op tasks would otherwise cost thousands of files).
+   * quiet successful task costs nothing (thousands of no-op tasks would otherwise cost thousands of files).
    */
   note(msg: string): void {
-    if (this.stream) this.write("info", msg);
+    if (this.opened) this.write("info", msg);
     else this.held.push([this.now(), msg]);
   }
 
@@ -55,13 +89,12 @@ export class AttemptLog {
   }
 
   write(level: LogLevel, msg: string): void {
-    if (!this.stream) {
-      mkdirSync(dirname(this.path), { recursive: true });
-      this.stream = createWriteStream(this.path, { flags: "a" });
-      for (const [t, msg] of this.held) this.stream.write(this.line("info", msg, t));
+    if (!this.opened) {
+      this.opened = true;
+      this.sink.write(this.held.map(([t, msg]) => this.line("info", msg, t)).join(""));
       this.held = [];
     }
-    this.stream.write(this.line(level, msg));
+    this.sink.write(this.line(level, msg));
   }
 
   /** A logger for task code: printf-style formatting like console.log. */
@@ -73,11 +106,8 @@ export class AttemptLog {
     return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
   }
 
-  async close(): Promise<void> {
-    const s = this.stream;
-    if (!s) return;
-    this.stream = null;
-    await new Promise<void>((res) => s.end(res));
+  close(): Promise<void> {
+    return this.sink.close();
   }
 }
 

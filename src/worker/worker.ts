@@ -23,7 +23,8 @@ import { shellExecutor } from "../executors/shell.js";
 import type { Capacity } from "../core/resources.js";
 import { DEFAULT_POOL, requirePool } from "../store/capacity.js";
 import type { AttemptEnd, ClaimedAttempt, Store } from "../store/store.js";
-import { AttemptLog, attemptLogPath } from "./attemptLog.js";
+import { AttemptLog } from "./attemptLog.js";
+import type { LogStore } from "../logs/logStore.js";
 import { HeartbeatThread } from "./heartbeatThread.js";
 import { declareResources, markDraining } from "../store/processes.js";
 
@@ -76,6 +77,7 @@ export interface ResolvedTask {
 export interface WorkerHost {
   readonly store: Store;
   readonly artifacts: ArtifactStore;
+  readonly logs: LogStore;
   readonly clock: Clock;
   /** Record ends and claim new work, in one transaction. */
   settle(results: AttemptResult[], claim: ClaimRequest | null): Promise<ClaimedAttempt[]>;
@@ -94,7 +96,6 @@ export interface WorkerOptions {
   leaseMs: number;
   heartbeatMs: number;
   inlineOutputLimit: number;
-  logsDir: string;
   python: string;
   /** The queues this worker serves (`--queues`); absent: every queue (`sluice dev`, `sluice run`). */
   queues?: string[];
@@ -363,7 +364,7 @@ export class Worker {
 
   private async execute(a: ClaimedAttempt, controller: AbortController): Promise<AttemptResult> {
     const clock = this.host.clock;
-    const log = new AttemptLog(attemptLogPath(this.opts.logsDir, a), () => clock.now());
+    const log = new AttemptLog(this.host.logs.sink(a), () => clock.now());
     let cancelTimeout: (() => void) | null = null;
     let resolved: ResolvedTask | null = null;
     try {

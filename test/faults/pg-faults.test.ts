@@ -161,14 +161,17 @@ export default dag("hold", (d) => {
     await checkInvariants(c.schema, (taskId) => (taskId === "hold" ? 2 : 1));
   });
 
-  test("two hosts: an output above the inline limit, written by a worker on one host, is read by a task on another", async () => {
+  test("two hosts: an output above the inline limit, written by a worker on one host, is read by a task on another; its log by a third", async () => {
     const c = await cluster("sluice-pghosts-");
     after(() => c.stop());
     c.sb.write(
       "hosts.ts",
       `import { dag } from "sluice";
 export default dag("hosts", (d) => {
-  const big = d.task("big", { queue: "a" }, async () => "x".repeat(50_000));
+  const big = d.task("big", { queue: "a" }, async (_i, ctx) => {
+    ctx.log.info("written on host a");
+    return "x".repeat(50_000);
+  });
   d.task("use", { queue: "b", inputs: { big } }, async ({ big }) => big.length);
 });
 `,
@@ -188,6 +191,12 @@ export default dag("hosts", (d) => {
     assert.deepEqual(stored.map((r) => [r.ref, Number(r.size)]), [[ref, encodeOutput("x".repeat(50_000), "big").length]]);
     assert.ok(!existsSync(join(c.sb.dir, "host-a", "artifacts")), "nothing on the writing host's disk");
     assert.equal(decodeOutput(rows[1]!.output_inline!), 50_000, "the reader got the 50,000 characters");
+    // its log, read on a third host (another SLUICE_HOME): from the database
+    const runId = rows[0]!.run_id;
+    const logs = cli(c.sb, ["logs", runId, "big", "--json"], { ...c.env, SLUICE_HOME: join(c.sb.dir, "host-c") });
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.deepEqual(JSON.parse(logs.stdout).lines.map((l: { msg: string }) => l.msg), ["attempt 1 of 1 started (in process)", "written on host a", "attempt 1 succeeded"]);
+    assert.ok(!existsSync(join(c.sb.dir, "host-a", "logs")), "no log file on the writing host");
     await checkInvariants(c.schema, () => 1);
   });
 

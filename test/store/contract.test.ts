@@ -11,6 +11,9 @@ import { after, describe, test } from "node:test";
 import { ManualClock } from "../../src/core/clock.js";
 import { SluiceError } from "../../src/errors.js";
 import { DatabaseArtifactStore } from "../../src/store/artifacts.js";
+import { deleteRunLogs } from "../../src/store/attemptLogs.js";
+import { DatabaseLogStore, LOG_FLUSH_MS, readWholeLog } from "../../src/logs/logStore.js";
+import { AttemptLog } from "../../src/worker/attemptLog.js";
 import { MIGRATION_NAMES } from "../../src/store/migrations.js";
 import { Store, type NewTaskInstance } from "../../src/store/store.js";
 import { dialects, freshSchema, pgSkip } from "../dialects.js";
@@ -59,7 +62,7 @@ async function seedRun(store: Store, runId: string, n: number): Promise<void> {
   });
 }
 
-const CASES = 8;
+const CASES = 9;
 
 for (const d of dialects(CASES)) {
   describe(`store contract on ${d.name}`, { skip: d.skip }, () => {
@@ -232,6 +235,48 @@ for (const d of dialects(CASES)) {
           assert.equal(await a.has(ref), false);
           assert.equal(await a.has(other), true, "only the references named are removed");
           await assert.rejects(a.get(ref), (e: SluiceError) => e.code === "INTERNAL" && e.message.includes(ref));
+        } finally {
+          await s.close();
+        }
+      }));
+
+    test("logs in the database: chunks appended in order, read back page by page from any offset, fenced once the attempt ends, deleted with their run", () =>
+      withDb(async (url) => {
+        const s = await Store.open({ url, poolSize: 2, clock: new ManualClock(T0) });
+        try {
+          await s.registerWorker({ workerId: "w1", queues: ["default"], concurrency: 1 });
+          await seedRun(s, "r1", 1);
+          const [a] = await s.tx((tx) => tx.claimReady({ workerId: "w1", limit: 1, leaseMs: 60_000 }));
+          const logs = new DatabaseLogStore(s);
+          const ref = { attemptId: a!.attemptId, dagId: "d", runId: "r1", taskId: "t0", mapIndex: -1, tryNumber: 1 };
+          const log = new AttemptLog(logs.sink(ref), () => T0);
+          log.note("attempt 1 started");
+          // two chunks: what came before a flush, and the rest at close
+          for (let i = 0; i < 15; i++) log.write("info", `line ${i}`);
+          await new Promise((r) => setTimeout(r, LOG_FLUSH_MS + 300));
+          for (let i = 15; i < 25; i++) log.write("info", `line ${i}`);
+          await log.close();
+          assert.deepEqual((await s.db.selectFrom("attempt_logs").select(["first_line", "n"]).orderBy("first_line").execute()).map((r) => [r.first_line, r.n]), [[0, 16], [16, 10]]);
+          const all = await readWholeLog(logs, ref);
+          assert.deepEqual(all.map((l) => l.msg), ["attempt 1 started", ...Array.from({ length: 25 }, (_, i) => `line ${i}`)]);
+          // pages of 10 from the start, then from an offset inside a chunk
+          const p1 = await logs.read(ref, 0, 10);
+          assert.equal(p1.lines.length, 10);
+          assert.ok(p1.nextOffset < p1.end, "more behind a full page");
+          const p2 = await logs.read(ref, p1.nextOffset, 10);
+          assert.deepEqual(p2.lines.map((l) => l.msg), Array.from({ length: 10 }, (_, i) => `line ${i + 9}`));
+          const tail = await logs.read(ref, 24, 100);
+          assert.deepEqual(tail.lines.map((l) => l.msg), ["line 23", "line 24"]);
+          assert.equal(tail.nextOffset, 26);
+          assert.ok(tail.nextOffset >= tail.end, "everything read");
+          // a second sink of the same attempt (a stale worker) after the attempt ended writes nothing
+          await s.tx((tx) => tx.endAttempt({ attemptId: a!.attemptId, state: "success", endedAt: T0 + 1 }));
+          const late = new AttemptLog(logs.sink(ref), () => T0);
+          late.write("info", "from a stale worker");
+          await late.close();
+          assert.equal((await readWholeLog(logs, ref)).length, 26);
+          assert.equal(await deleteRunLogs(s.db, ["r1"]), 2);
+          assert.deepEqual(await readWholeLog(logs, ref), []);
         } finally {
           await s.close();
         }

@@ -12,6 +12,7 @@ import { ManualClock } from "../../src/core/clock.js";
 import { dag } from "../../src/dsl/dag.js";
 import { Sluice } from "../../src/sluice.js";
 import { cleanFinishedRuns } from "../../src/engine/retention.js";
+import { readWholeLog } from "../../src/logs/logStore.js";
 import { dialects } from "../dialects.js";
 import { cli, cliJson, sandbox } from "../helpers.js";
 
@@ -76,22 +77,30 @@ for (const d of dialects(1)) {
         // on PostgreSQL in the database (every host reads it), on SQLite in files
         assert.equal(s.engine.artifacts.location, d.name === "postgres" ? "the database (table artifacts)" : s.config.artifactsDir);
         const has = (ref: string) => s.engine.artifacts.has(ref);
-        const logDir = (dagId: string, runId: string) => join(s.config.logsDir, dagId, runId);
+        // logs: files on SQLite (a folder per run), rows of attempt_logs on PostgreSQL
+        const files = d.name === "sqlite";
+        const hasLogs = async (dagId: string, runId: string, taskId: string): Promise<boolean> => {
+          if (files) return existsSync(join(s.config.logsDir, dagId, runId));
+          const [a] = await s.store.listAttempts(runId, taskId, -1);
+          return a !== undefined && (await readWholeLog(s.engine.logs, { attemptId: a.attemptId, dagId, runId, taskId, mapIndex: -1, tryNumber: a.tryNumber })).length > 0;
+        };
+        const logRows = async () => (await s.store.db.selectFrom("attempt_logs").select("attempt_id").execute()).length;
         assert.ok(await has(oldRefs.get("unique")!));
-        assert.ok(existsSync(logDir("hist", oldHist.runId)));
+        assert.ok(await hasLogs("hist", oldHist.runId, "unique"));
+        if (!files) assert.equal(await logRows(), 3, "one chunk per attempt that logged: unique × 2 runs, fails");
 
         const opts = { cutoff: clock.now() - 30 * DAY, logsDir: s.config.logsDir, artifacts: s.engine.artifacts, batchSize: 1, artifactGraceMs: -5000 }; // (a grace into the future: everything is old enough)
         const dry = await cleanFinishedRuns(s.store, { ...opts, dryRun: true });
         assert.deepEqual(
           { runs: dry.runs, taskInstances: dry.taskInstances, attempts: dry.attempts, runAssetEvents: dry.runAssetEvents, logDirs: dry.logDirs, artifacts: dry.artifacts },
-          { runs: 2, taskInstances: 4, attempts: 4, runAssetEvents: 1, logDirs: 2, artifacts: 1 },
+          { runs: 2, taskInstances: 4, attempts: 4, runAssetEvents: 1, logDirs: files ? 2 : 0, artifacts: 1 },
         );
         assert.ok(await s.store.getRun(oldHist.runId), "a dry run deletes nothing");
 
         const done = await cleanFinishedRuns(s.store, opts);
         assert.deepEqual(
           { runs: done.runs, taskInstances: done.taskInstances, attempts: done.attempts, runAssetEvents: done.runAssetEvents, logDirs: done.logDirs, artifacts: done.artifacts, batches: done.batches },
-          { runs: 2, taskInstances: 4, attempts: 4, runAssetEvents: 1, logDirs: 2, artifacts: 1, batches: 2 },
+          { runs: 2, taskInstances: 4, attempts: 4, runAssetEvents: 1, logDirs: files ? 2 : 0, artifacts: 1, batches: 2 },
         );
 
         // exactly what remains
@@ -113,9 +122,10 @@ for (const d of dialects(1)) {
         const asset = await s.store.db.selectFrom("assets").select("last_event_id").where("name", "=", "lake.t").executeTakeFirstOrThrow();
         assert.equal(Number(asset.last_event_id), Number(kept[1]!.event_id));
         // files: the old runs' logs and the artifact only they held are gone; the shared one stays
-        assert.ok(!existsSync(logDir("hist", oldHist.runId)));
-        assert.ok(!existsSync(logDir("boom", oldBoom.runId)));
-        assert.ok(existsSync(logDir("hist", recent.runId)));
+        assert.ok(!(await hasLogs("hist", oldHist.runId, "unique")));
+        assert.ok(!(await hasLogs("boom", oldBoom.runId, "fails")));
+        assert.ok(await hasLogs("hist", recent.runId, "unique"));
+        if (!files) assert.equal(await logRows(), 1, "only the recent run's chunk is left");
         assert.ok(!(await has(oldRefs.get("unique")!)));
         assert.ok(await has(recentRefs.get("shared")!));
         assert.ok(await has(recentRefs.get("unique")!));

@@ -1,5 +1,4 @@
 /** Read commands: `dags list|show`, `runs list|show|cancel`, `logs`, `db migrate` (and `db clean`, in db.ts). Every read has --json with camelCase fields. */
-import { open, stat } from "node:fs/promises";
 import type { Command } from "commander";
 import { formatDuration } from "../../core/duration.js";
 import { RUN_STATES, type RunState } from "../../core/states.js";
@@ -7,7 +6,8 @@ import { toPreview } from "../../artifacts/serialize.js";
 import { SluiceError } from "../../errors.js";
 import type { Sluice } from "../../sluice.js";
 import type { AttemptRecord } from "../../store/store.js";
-import { attemptLogPath, parseLogLines, readAttemptLog, type LogLine } from "../../worker/attemptLog.js";
+import type { LogLine } from "../../worker/attemptLog.js";
+import { readWholeLog, type LogRef } from "../../logs/logStore.js";
 import { decodeOutputs } from "../../worker/outputs.js";
 import { explainMissingDag, withSluice, type GlobalOptions } from "../context.js";
 import { colorState, duration, iso, printJson, table } from "../format.js";
@@ -327,43 +327,29 @@ export function registerLogs(program: Command, globals: () => GlobalOptions): vo
           const n = positiveInt("--attempt", opts.attempt, 1, 1_000_000);
           attempt = attempts.find((a) => a.tryNumber === n) ?? throwAttempt(taskId, n, attempts.length);
         }
-        const path = attemptLogPath(s.config.logsDir, { dagId: run.dagId, runId, taskId, mapIndex, tryNumber: attempt.tryNumber });
+        const ref: LogRef = { attemptId: attempt.attemptId, dagId: run.dagId, runId, taskId, mapIndex, tryNumber: attempt.tryNumber };
         if (!opts.follow) {
-          const lines = await readAttemptLog(path);
+          const lines = await readWholeLog(s.engine.logs, ref);
           if (opts.json) printJson({ runId, taskId, mapIndex, attempt: attempt.tryNumber, state: attempt.state, lines });
           else for (const l of lines) process.stdout.write(formatLine(l));
           return;
         }
-        await follow(s, path, attempt.attemptId, (l) => process.stdout.write(opts.json ? `${JSON.stringify(l)}\n` : formatLine(l)));
+        await follow(s, ref, (l) => process.stdout.write(opts.json ? `${JSON.stringify(l)}\n` : formatLine(l)));
       });
     });
 }
 
 /** Print the log as it grows, until the attempt has ended and everything written is printed. */
-async function follow(s: Sluice, path: string, attemptId: number, emit: (l: LogLine) => void): Promise<void> {
+async function follow(s: Sluice, ref: LogRef, emit: (l: LogLine) => void): Promise<void> {
   let offset = 0;
-  let partial = "";
   for (;;) {
-    const ended = (await s.store.getAttempt(attemptId))?.state !== "running";
-    const size = await stat(path).then((st) => st.size, () => 0);
-    if (size > offset) {
-      const fh = await open(path, "r");
-      try {
-        const buf = Buffer.alloc(size - offset);
-        await fh.read(buf, 0, buf.length, offset);
-        offset = size;
-        const text = partial + buf.toString("utf8");
-        const cut = text.lastIndexOf("\n");
-        partial = text.slice(cut + 1);
-        for (const l of parseLogLines(text.slice(0, cut + 1))) emit(l);
-      } finally {
-        await fh.close();
-      }
-    }
-    if (ended && size <= offset) {
-      if (partial) for (const l of parseLogLines(partial)) emit(l);
-      return;
-    }
+    // "ended" first: the lines written before the end are then surely stored
+    const ended = (await s.store.getAttempt(ref.attemptId))?.state !== "running";
+    const page = await s.engine.logs.read(ref, offset, 10_000);
+    for (const l of page.lines) emit(l);
+    offset = page.nextOffset;
+    if (page.lines.length > 0 && page.nextOffset < page.end) continue; // more is stored already
+    if (ended) return;
     await new Promise((r) => setTimeout(r, 200));
   }
 }

@@ -8,6 +8,7 @@ import { colorState, table } from "../format.js";
 import { progress } from "../progress.js";
 import { coerceParams } from "../params.js";
 import { explainMissingDag, withSluice, type GlobalOptions } from "../context.js";
+import { runLogsHint } from "../../logs/logStore.js";
 
 interface RunOptions extends GlobalOptions {
   param: string[];
@@ -36,7 +37,7 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
           dagId,
           { params, ...(logicalDate ? { logicalDate } : {}), ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}) },
           {
-            onCreated: (run) => live?.line(`run ${run.runId} of ${dagId} started (logs: ${s.config.logsDir}/${dagId}/${run.runId})`),
+            onCreated: (run) => live?.line(`run ${run.runId} of ${dagId} started (logs: ${runLogsHint(s.engine.logs, dagId, run.runId)})`),
             onWorker: (w) => interruptible(w),
           },
         );
@@ -139,5 +140,5 @@ function report(s: Sluice, summary: RunSummary, json: boolean): void {
   process.stdout.write(
     `run ${summary.runId} of ${summary.dagId}: ${colorState(summary.state)}${summary.stateReason ? ` (${summary.stateReason})` : ""}${unfinished ? `, ${unfinished} unfinished` : ""}\n`,
   );
-  if (summary.state !== "success") process.stdout.write(`see why: npx sluice runs show ${summary.runId}   (logs under ${s.config.logsDir})\n`);
+  if (summary.state !== "success") process.stdout.write(`see why: npx sluice runs show ${summary.runId}   (logs: ${runLogsHint(s.engine.logs, summary.dagId, summary.runId)})\n`);
 }

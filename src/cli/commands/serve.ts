@@ -134,7 +134,7 @@ async function serve(opts: ServeOptions, roles: Roles): Promise<void> {
   if (roles.worker && !roles.scheduler) await code.preload(config.dagsDir);
   out(`Sluice ${roles.scheduler && roles.worker ? "dev" : roles.scheduler ? "scheduler" : "worker"} — DAGs from ${config.dagsDir}`);
   out(`  database:  ${redactUrl(config.databaseUrl)}`);
-  out(`  logs:      ${config.logsDir}`);
+  out(`  logs:      ${s.engine.logs.location}`);
   out(`  artifacts: ${s.engine.artifacts.location}`);
 
   const recovered = await s.engine.recoverLostAttempts();
