@@ -142,7 +142,6 @@ class DatabaseLogSink implements LogSink {
   private buffered: string[] = [];
   private bufferedLines = 0;
   private bufferedBytes = 0;
-  private written = 0;
   private timer: NodeJS.Timeout | null = null;
   private chain: Promise<void> = Promise.resolve();
   private fenced = false;
@@ -174,8 +173,8 @@ class DatabaseLogSink implements LogSink {
       this.bufferedLines = 0;
       this.bufferedBytes = 0;
       try {
-        if (await appendLogChunk(this.store.db, this.attemptId, this.written, n, body)) this.written += n;
-        else this.fenced = true; // the attempt is no longer live: its worker is aborting it
+        // the attempt is no longer live: its worker is aborting it
+        if (!(await appendLogChunk(this.store.db, this.attemptId, n, body))) this.fenced = true;
       } catch {
         // the database is unreachable: keep the lines for the next flush
         this.buffered.unshift(body);

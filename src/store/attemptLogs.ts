@@ -8,11 +8,14 @@ import type { Database } from "./schema.js";
 
 type Db = Kysely<Database>;
 
-/** Append a chunk; false when the attempt is no longer live (fenced: the lines are dropped). */
-export async function appendLogChunk(db: Db, attemptId: number, firstLine: number, n: number, body: string): Promise<boolean> {
+/**
+ * Append a chunk after the attempt's last one (a sensor's pokes each add to the same log); false when
+ * the attempt is no longer live (fenced: the lines are dropped). One writer per attempt at a time.
+ */
+export async function appendLogChunk(db: Db, attemptId: number, n: number, body: string): Promise<boolean> {
   const r = await sql`
     insert into attempt_logs (attempt_id, first_line, n, body)
-    select ${attemptId}, ${firstLine}, ${n}, ${body}
+    select ${attemptId}, coalesce((select max(first_line + n) from attempt_logs where attempt_id = ${attemptId}), 0), ${n}, ${body}
      where exists (select 1 from attempts where attempt_id = ${attemptId} and state in (${"running"}, ${"up_for_reschedule"}))
     on conflict (attempt_id, first_line) do nothing`.execute(db);
   return Number(r.numAffectedRows ?? 0) > 0;

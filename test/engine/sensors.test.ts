@@ -13,6 +13,7 @@ import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { dag, httpOk, type Dag } from "sluice";
 import { ManualClock, Sluice, loadConfig } from "sluice/runtime";
+import { readWholeLog } from "../../src/logs/logStore.js";
 import { dialects } from "../dialects.js";
 import { sandbox, waitFor, type Sandbox } from "../helpers.js";
 
@@ -279,9 +280,12 @@ test("an HTTP sensor against a real server: 503, 503, then 200 with the expected
     assert.equal(requests, 3, "one request per poke");
     assert.deepEqual(await s.engine.loadOutputs(runId, "use"), ["200 ready: GET /health"]);
     assert.deepEqual(await s.store.listAttempts(runId, "api_up").then((a) => a.map((x) => [x.tryNumber, x.state])), [[1, "success"]]);
-    // the pokes of one attempt write one log, which says why the sensor waited
-    const log = readFileSync(join(sb.home, "logs", "http", runId, "api_up", "attempt-1.log"), "utf8");
+    // the pokes of one attempt write one log, which says why the sensor waited (a file on SQLite, rows on PostgreSQL)
+    const [a] = await s.store.listAttempts(runId, "api_up");
+    const lines = await readWholeLog(s.engine.logs, { attemptId: a!.attemptId, dagId: "http", runId, taskId: "api_up", mapIndex: -1, tryNumber: 1 });
+    const log = lines.map((l) => l.msg).join("\n");
     assert.equal(log.match(/status 503; poking again later/g)?.length, 2, log);
+    assert.match(log, /poke 2 of attempt 1/, log);
     await checkHistory(s, runId);
   } finally {
     await s.close();
