@@ -49,10 +49,11 @@ export async function insertFinishedHistory(db: Db, opts: { runs: number; tasksP
 }
 
 /**
- * What autovacuum would have done by now (this machine's PostgreSQL runs with autovacuum off): dead row
- * versions gone and fresh statistics in the tables of the hot path; then a checkpoint, so that the one a
- * bulk load starts does not land in a measured run (a role without the privilege skips it). The bench
- * does this to both of its schemas, so that the only difference between them is the history.
+ * What autovacuum would have done by now (this machine's PostgreSQL runs with autovacuum off; migration
+ * 0011 sets when it would): dead row versions gone and fresh statistics in the tables of the hot path;
+ * then a checkpoint, so that the one a bulk load starts does not land in a measured run (a role without
+ * the privilege skips it). The bench does this to both of its schemas alike, so that the only difference
+ * between them is the history.
  */
 export async function vacuumAnalyze(db: Db): Promise<void> {
   await sql`vacuum (analyze) runs, task_instances, attempts, workers, pools, dags, dag_versions`.execute(db);

@@ -114,7 +114,7 @@ async function cluster(prefix: string): Promise<Cluster> {
   };
 }
 
-describe("faults with real processes on PostgreSQL", { skip: pgSkip(3) }, () => {
+describe("faults with real processes on PostgreSQL", { skip: pgSkip(4) }, () => {
   test("a worker killed with SIGKILL mid-task: the task gets a new attempt on the other worker within lease + sweep", async () => {
     const c = await cluster("sluice-pgkill-");
     after(() => c.stop());

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { CompiledQuery } from "kysely";
 import { ManualClock } from "../../src/core/clock.js";
 import { SluiceError } from "../../src/errors.js";
 import { DatabaseArtifactStore } from "../../src/store/artifacts.js";
@@ -305,7 +306,7 @@ for (const d of dialects(CASES)) {
   });
 }
 
-describe("PostgreSQL only", { skip: pgSkip(4) }, () => {
+describe("PostgreSQL only", { skip: pgSkip(5) }, () => {
   test("pipelined statements: one that fails fails the COMMIT with its own error, and nothing of the transaction is kept", async () => {
     const db = await freshSchema();
     const s = await Store.open({ url: db.url, poolSize: 2 });
@@ -327,6 +328,24 @@ describe("PostgreSQL only", { skip: pgSkip(4) }, () => {
       assert.deepEqual([run.unfinished, run.state], [1, "running"], "neither write before nor after the failure is kept");
       // the connection is usable again
       assert.equal((await s.tx((tx) => tx.send<{ n: number }>("select count(*)::int as n from runs", []))).rows[0]!.n, 1);
+    } finally {
+      await s.close();
+      await db.drop();
+    }
+  });
+
+  test("the hot tables are autovacuumed by a count of dead rows, not a share of the table (migration 0011)", async () => {
+    const db = await freshSchema();
+    const s = await Store.open({ url: db.url, poolSize: 2 });
+    try {
+      const r = await s.db.executeQuery<{ relname: string; reloptions: string[] }>(
+        CompiledQuery.raw("select relname, reloptions from pg_class where relnamespace = current_schema()::regnamespace and relname in ('attempts', 'task_instances', 'dags') order by relname"),
+      );
+      const options = Object.fromEntries(r.rows.map((x) => [x.relname, x.reloptions ?? []]));
+      for (const t of ["attempts", "task_instances"]) {
+        assert.ok(options[t]!.includes("autovacuum_vacuum_threshold=10000") && options[t]!.includes("autovacuum_vacuum_scale_factor=0"), `${t}: ${options[t]}`);
+      }
+      assert.deepEqual(options["dags"], [], "other tables keep the server's defaults");
     } finally {
       await s.close();
       await db.drop();
