@@ -147,6 +147,8 @@ export class Worker {
   private readonly cleanups: (() => void)[] = [];
   private idle: { resolve: () => void } | null = null;
   private retryTimer: (() => void) | null = null;
+  /** The retry timer went off: the pump it started times the next due retry, even when it claimed work. */
+  private retryFired = false;
   /** The first error of the pump itself (store unavailable, ...); surfaced by `stop()` and `failed()`. */
   private fatal: unknown = null;
   private onFatal: ((e: unknown) => void)[] = [];
@@ -286,7 +288,11 @@ export class Worker {
       for (const a of claimed) this.launch(a);
       // a failure or a sensor's reschedule may have made work that is due later: time its wake-up even
       // when this claim found other work (else only the poll would pick it up, up to a second late)
-      if (free > 0 && (claimed.length === 0 || results.some((r) => r.state !== "success"))) await this.armRetryTimer();
+      // — and after the timer went off: it was set for the earliest due retry only, and a later one (another
+      // task's longer delay) would otherwise wait for the poll
+      const fired = this.retryFired;
+      this.retryFired = false;
+      if (free > 0 && (claimed.length === 0 || fired || results.some((r) => r.state !== "success"))) await this.armRetryTimer();
     } catch (e) {
       this.fail(e);
     } finally {
@@ -329,7 +335,11 @@ export class Worker {
     // Due but not claimed: blocked by a limit (pool, queue, maxActiveTasks, resources) until something
     // ends — here that pumps at once; in another process, the poll or a short backoff finds it. Claiming
     // again at once would spin without yielding to the event loop (SQLite answers synchronously).
-    this.retryTimer = this.host.clock.setTimer(wait > 0 ? wait : BLOCKED_BACKOFF_MS, () => this.pump());
+    this.retryTimer = this.host.clock.setTimer(wait > 0 ? wait : BLOCKED_BACKOFF_MS, () => {
+      this.retryTimer = null;
+      this.retryFired = true;
+      this.pump();
+    });
   }
 
   private launch(a: ClaimedAttempt): void {
