@@ -43,7 +43,7 @@ import type { DagSpec } from "../core/dagSpec.js";
 import { fits, NO_RESOURCES, type Capacity, type Resources } from "../core/resources.js";
 import { SluiceError } from "../errors.js";
 import type { DialectName } from "./migrations.js";
-import type { Database } from "./schema.js";
+import type { Database, RunContextRow } from "./schema.js";
 import type { Store, Tx } from "./store.js";
 import { LocksChanged } from "./retry.js";
 import { quiet } from "./postgres.js";
@@ -64,7 +64,7 @@ export interface CapacityClaim {
 }
 
 /** A ready task instance with what claiming it needs (the columns `Tx.claimReady` reads). */
-export interface ClaimableRow {
+export interface ClaimableRow extends RunContextRow {
   run_id: string;
   task_id: string;
   map_index: number;
@@ -73,12 +73,6 @@ export interface ClaimableRow {
   state: string;
   attempt_id: number | null;
   poke_count: number;
-  dag_id: string;
-  dag_version: string;
-  logical_date: number;
-  params: string;
-  data_interval_start: number | null;
-  data_interval_end: number | null;
 }
 
 /** A task's capacity profile, from its DAG's spec. */

@@ -280,6 +280,16 @@ export interface ApiTokensTable {
   last_used_at: number | null;
 }
 
+/** The run columns a claim hands to the new attempt (store.ts RunLockRow, capacity.ts ClaimableRow). */
+export interface RunContextRow {
+  dag_id: string;
+  dag_version: string;
+  logical_date: number;
+  params: string;
+  data_interval_start: number | null;
+  data_interval_end: number | null;
+}
+
 /** Task outputs above the inline limit, on PostgreSQL (store/artifacts.ts). */
 export interface ArtifactsTable {
   /** SHA-256 (hex) of the bytes. */

@@ -12,7 +12,7 @@ import type { AttemptState, RunState, TaskState } from "../core/states.js";
 import { SluiceError, toSluiceError } from "../errors.js";
 import { chooseClaimable, lockCapacity, sendClaimReads, type CapacityClaim, type Candidate, type ClaimableRow, type ClaimReads } from "./capacity.js";
 import { MIGRATION_NAMES, migrationProvider, type DialectName } from "./migrations.js";
-import type { Database } from "./schema.js";
+import type { Database, RunContextRow } from "./schema.js";
 import { openSqlite } from "./sqlite.js";
 import { connectionOf, isPostgresUrl, openPostgres, preparable, quiet, type ReconnectingConnection } from "./postgres.js";
 import { PgNotifier } from "./notifier.js";
@@ -1395,16 +1395,10 @@ const STALLED = `r.state in ('queued', 'running') and r.state = 'running' and r.
   and not exists (select 1 from attempts a where a.run_id = r.run_id and a.state = 'running')`;
 
 /** What `Tx.runRows` reads of a run: its state and counter, and what a claim of its task instances needs. */
-export interface RunLockRow {
+export interface RunLockRow extends RunContextRow {
   run_id: string;
   state: string;
   unfinished: number;
-  dag_id: string;
-  dag_version: string;
-  logical_date: number;
-  params: string;
-  data_interval_start: number | null;
-  data_interval_end: number | null;
   backfill_id: number | null;
 }
 const RUN_LOCK_COLUMNS = "run_id, state, unfinished, dag_id, dag_version, logical_date, params, data_interval_start, data_interval_end, backfill_id";

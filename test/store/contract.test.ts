@@ -17,7 +17,7 @@ import { DatabaseLogStore, LOG_FLUSH_MS, readWholeLog } from "../../src/logs/log
 import { AttemptLog } from "../../src/worker/attemptLog.js";
 import { MIGRATION_NAMES } from "../../src/store/migrations.js";
 import { Store, type NewTaskInstance } from "../../src/store/store.js";
-import { dialects, freshSchema, pgSkip } from "../dialects.js";
+import { dialects, freshSchema, pgSkip, type PgSchema } from "../dialects.js";
 import { waitFor } from "../helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sluice-contract-"));
@@ -307,132 +307,111 @@ for (const d of dialects(CASES)) {
 }
 
 describe("PostgreSQL only", { skip: pgSkip(5) }, () => {
-  test("pipelined statements: one that fails fails the COMMIT with its own error, and nothing of the transaction is kept", async () => {
+  /** `count` stores (processes) on one fresh schema, closed and the schema dropped afterwards. */
+  async function withStores<N extends 1 | 2>(count: N, poolSize: number, fn: (stores: N extends 1 ? [Store] : [Store, Store], db: PgSchema) => Promise<void>): Promise<void> {
     const db = await freshSchema();
-    const s = await Store.open({ url: db.url, poolSize: 2 });
+    const stores: Store[] = [];
     try {
-      await seedRun(s, "r1", 1);
-      let tries = 0;
-      await assert.rejects(
-        s.tx(async (tx) => {
-          tries++;
-          // issued at once, none awaited: the transaction learns of the failure from its COMMIT
-          void tx.send("update runs set unfinished = 99 where run_id = ?", ["r1"]);
-          void tx.send("select 1 / (unfinished - unfinished) as x from runs where run_id = ?", ["r1"]);
-          void tx.send("update runs set state = 'failed' where run_id = ?", ["r1"]);
-        }),
-        /division by zero/,
-      );
-      assert.equal(tries, 1, "not a failure worth running again");
-      const run = (await s.getRun("r1"))!;
-      assert.deepEqual([run.unfinished, run.state], [1, "running"], "neither write before nor after the failure is kept");
-      // the connection is usable again
-      assert.equal((await s.tx((tx) => tx.send<{ n: number }>("select count(*)::int as n from runs", []))).rows[0]!.n, 1);
+      for (let i = 0; i < count; i++) stores.push(await Store.open({ url: db.url, poolSize }));
+      await fn(stores as N extends 1 ? [Store] : [Store, Store], db);
     } finally {
-      await s.close();
+      for (const st of stores) await st.close();
       await db.drop();
     }
-  });
+  }
 
-  test("the hot tables are autovacuumed by a count of dead rows, not a share of the table (migration 0011)", async () => {
-    const db = await freshSchema();
-    const s = await Store.open({ url: db.url, poolSize: 2 });
-    try {
-      const r = await s.db.executeQuery<{ relname: string; reloptions: string[] }>(
-        CompiledQuery.raw("select relname, reloptions from pg_class where relnamespace = current_schema()::regnamespace and relname in ('attempts', 'task_instances', 'dags') order by relname"),
-      );
-      const options = Object.fromEntries(r.rows.map((x) => [x.relname, x.reloptions ?? []]));
-      for (const t of ["attempts", "task_instances"]) {
-        assert.ok(options[t]!.includes("autovacuum_vacuum_threshold=10000") && options[t]!.includes("autovacuum_vacuum_scale_factor=0"), `${t}: ${options[t]}`);
-      }
-      assert.deepEqual(options["dags"], [], "other tables keep the server's defaults");
-    } finally {
-      await s.close();
-      await db.drop();
-    }
-  });
+  test("pipelined statements: one that fails fails the COMMIT with its own error, and nothing of the transaction is kept", () =>
+    withStores(1, 2, async ([s]) => {
+        await seedRun(s, "r1", 1);
+        let tries = 0;
+        await assert.rejects(
+          s.tx(async (tx) => {
+            tries++;
+            // issued at once, none awaited: the transaction learns of the failure from its COMMIT
+            void tx.send("update runs set unfinished = 99 where run_id = ?", ["r1"]);
+            void tx.send("select 1 / (unfinished - unfinished) as x from runs where run_id = ?", ["r1"]);
+            void tx.send("update runs set state = 'failed' where run_id = ?", ["r1"]);
+          }),
+          /division by zero/,
+        );
+        assert.equal(tries, 1, "not a failure worth running again");
+        const run = (await s.getRun("r1"))!;
+        assert.deepEqual([run.unfinished, run.state], [1, "running"], "neither write before nor after the failure is kept");
+        // the connection is usable again
+        assert.equal((await s.tx((tx) => tx.send<{ n: number }>("select count(*)::int as n from runs", []))).rows[0]!.n, 1);
+    }));
 
-  test("a deadlock between two transactions is retried: both commit", async () => {
-    const db = await freshSchema();
-    const s = await Store.open({ url: db.url, poolSize: 3 });
-    try {
-      await seedRun(s, "ra", 1);
-      await seedRun(s, "rb", 1);
-      let release!: () => void;
-      const barrier = new Promise<void>((r) => (release = r));
-      let arrived = 0;
-      let runs = 0;
-      const cross = (first: string, second: string) =>
-        s.tx(async (tx) => {
-          runs++;
-          await tx.lockRuns([first]);
-          if (++arrived === 2) release();
-          await barrier;
-          await tx.lockRuns([second]);
-          await tx.addUnfinished(first, 1);
-          return first;
-        });
-      const done = await Promise.all([cross("ra", "rb"), cross("rb", "ra")]);
-      assert.deepEqual(done, ["ra", "rb"]);
-      assert.equal(runs, 3, "one of them ran again after PostgreSQL broke the deadlock");
-      assert.equal((await s.getRun("ra"))!.unfinished, 2);
-      assert.equal((await s.getRun("rb"))!.unfinished, 2);
-    } finally {
-      await s.close();
-      await db.drop();
-    }
-  });
+  test("the hot tables are autovacuumed by a count of dead rows, not a share of the table (migration 0011)", () =>
+    withStores(1, 2, async ([s]) => {
+        const r = await s.db.executeQuery<{ relname: string; reloptions: string[] }>(
+          CompiledQuery.raw("select relname, reloptions from pg_class where relnamespace = current_schema()::regnamespace and relname in ('attempts', 'task_instances', 'dags') order by relname"),
+        );
+        const options = Object.fromEntries(r.rows.map((x) => [x.relname, x.reloptions ?? []]));
+        for (const t of ["attempts", "task_instances"]) {
+          assert.ok(options[t]!.includes("autovacuum_vacuum_threshold=10000") && options[t]!.includes("autovacuum_vacuum_scale_factor=0"), `${t}: ${options[t]}`);
+        }
+        assert.deepEqual(options["dags"], [], "other tables keep the server's defaults");
+    }));
 
-  test("NOTIFY at commit wakes another process's subscribers; not the sender's own", async () => {
-    const db = await freshSchema();
-    const a = await Store.open({ url: db.url, poolSize: 2 });
-    const b = await Store.open({ url: db.url, poolSize: 2 });
-    try {
-      let atA = 0;
-      let atB = 0;
-      a.notifier!.subscribe(() => atA++);
-      b.notifier!.subscribe(() => atB++);
-      await waitFor(() => a.notifier!.listening && b.notifier!.listening, 30_000, "LISTEN connections");
-      await a.tx((tx) => tx.notifyWake());
-      await waitFor(() => atB === 1, 30_000, "b to be woken");
-      // a rolled-back transaction notifies no one
-      await assert.rejects(a.tx(async (tx) => {
-        await tx.notifyWake();
-        throw new Error("roll back");
-      }));
-      await b.tx((tx) => tx.notifyWake());
-      await waitFor(() => atA === 1, 30_000, "a to be woken");
-      assert.equal(atB, 1);
-    } finally {
-      await a.close();
-      await b.close();
-      await db.drop();
-    }
-  });
+  test("a deadlock between two transactions is retried: both commit", () =>
+    withStores(1, 3, async ([s]) => {
+        await seedRun(s, "ra", 1);
+        await seedRun(s, "rb", 1);
+        let release!: () => void;
+        const barrier = new Promise<void>((r) => (release = r));
+        let arrived = 0;
+        let runs = 0;
+        const cross = (first: string, second: string) =>
+          s.tx(async (tx) => {
+            runs++;
+            await tx.lockRuns([first]);
+            if (++arrived === 2) release();
+            await barrier;
+            await tx.lockRuns([second]);
+            await tx.addUnfinished(first, 1);
+            return first;
+          });
+        const done = await Promise.all([cross("ra", "rb"), cross("rb", "ra")]);
+        assert.deepEqual(done, ["ra", "rb"]);
+        assert.equal(runs, 3, "one of them ran again after PostgreSQL broke the deadlock");
+        assert.equal((await s.getRun("ra"))!.unfinished, 2);
+        assert.equal((await s.getRun("rb"))!.unfinished, 2);
+    }));
 
-  test("connection loss: backends terminated; the pool and the LISTEN connection come back by themselves", async () => {
-    const db = await freshSchema();
-    const a = await Store.open({ url: db.url, poolSize: 2 });
-    const b = await Store.open({ url: db.url, poolSize: 2 });
-    try {
-      await seedRun(a, "r1", 3);
-      let woken = 0;
-      b.notifier!.subscribe(() => woken++);
-      await waitFor(() => b.notifier!.listening, 30_000, "LISTEN connection");
-      assert.ok((await db.terminateBackends()) >= 2, "backends terminated");
-      // the next transaction on a dead pooled connection is retried on a new one
-      const got = await a.tx((tx) => tx.claimReady({ workerId: "w", limit: 1, leaseMs: 60_000 }));
-      assert.equal(got.length, 1);
-      // the listener reconnects (waking its subscribers once for what it may have missed) and hears again
-      await waitFor(() => b.notifier!.listening && b.notifier!.connects === 2, 30_000, "the LISTEN connection to come back");
-      const before = woken;
-      await a.tx((tx) => tx.notifyWake());
-      await waitFor(() => woken > before, 30_000, "a notification after the reconnect");
-      assert.equal(b.notifier!.connects, 2, "one reconnect, not a storm");
-    } finally {
-      await a.close();
-      await b.close();
-      await db.drop();
-    }
-  });
+  test("NOTIFY at commit wakes another process's subscribers; not the sender's own", () =>
+    withStores(2, 2, async ([a, b], db) => {
+        let atA = 0;
+        let atB = 0;
+        a.notifier!.subscribe(() => atA++);
+        b.notifier!.subscribe(() => atB++);
+        await waitFor(() => a.notifier!.listening && b.notifier!.listening, 30_000, "LISTEN connections");
+        await a.tx((tx) => tx.notifyWake());
+        await waitFor(() => atB === 1, 30_000, "b to be woken");
+        // a rolled-back transaction notifies no one
+        await assert.rejects(a.tx(async (tx) => {
+          await tx.notifyWake();
+          throw new Error("roll back");
+        }));
+        await b.tx((tx) => tx.notifyWake());
+        await waitFor(() => atA === 1, 30_000, "a to be woken");
+        assert.equal(atB, 1);
+    }));
+
+  test("connection loss: backends terminated; the pool and the LISTEN connection come back by themselves", () =>
+    withStores(2, 2, async ([a, b], db) => {
+        await seedRun(a, "r1", 3);
+        let woken = 0;
+        b.notifier!.subscribe(() => woken++);
+        await waitFor(() => b.notifier!.listening, 30_000, "LISTEN connection");
+        assert.ok((await db.terminateBackends()) >= 2, "backends terminated");
+        // the next transaction on a dead pooled connection is retried on a new one
+        const got = await a.tx((tx) => tx.claimReady({ workerId: "w", limit: 1, leaseMs: 60_000 }));
+        assert.equal(got.length, 1);
+        // the listener reconnects (waking its subscribers once for what it may have missed) and hears again
+        await waitFor(() => b.notifier!.listening && b.notifier!.connects === 2, 30_000, "the LISTEN connection to come back");
+        const before = woken;
+        await a.tx((tx) => tx.notifyWake());
+        await waitFor(() => woken > before, 30_000, "a notification after the reconnect");
+        assert.equal(b.notifier!.connects, 2, "one reconnect, not a storm");
+    }));
 });
