@@ -40,6 +40,12 @@ export interface SluiceConfig {
   gracePeriodMs: number;
   /** The first admin's password when the store has no users yet; null: one is generated and printed once. */
   adminPassword: string | null;
+  /**
+   * The environment every task process (shell, Python, `isolation: "process"`) starts from: a fixed list of
+   * harmless variables plus what SLUICE_TASK_ENV_ALLOW names — never Sluice's own (SLUICE_*), which hold
+   * the database URL, tokens and passwords. See taskEnvironment().
+   */
+  taskEnv: Record<string, string>;
 }
 
 const intFrom = (min: number) => z.coerce.number().int().min(min);
@@ -62,6 +68,7 @@ const envSchema = z.object({
   SLUICE_HOST: z.string().min(1).optional(),
   SLUICE_GRACE_MS: intFrom(0).optional(),
   SLUICE_ADMIN_PASSWORD: z.string().min(8, "must be at least 8 characters").optional(),
+  SLUICE_TASK_ENV_ALLOW: z.string().optional(),
 });
 
 export interface ConfigOverrides {
@@ -109,5 +116,46 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     // Kubernetes sends SIGKILL 30 s after SIGTERM by default: set terminationGracePeriodSeconds above this
     gracePeriodMs: overrides.gracePeriodMs ?? e.SLUICE_GRACE_MS ?? 30_000,
     adminPassword: e.SLUICE_ADMIN_PASSWORD ?? null,
+    taskEnv: taskEnvironment(env, parseEnvAllow(e.SLUICE_TASK_ENV_ALLOW ?? "")),
   };
+}
+
+/**
+ * What a task process may inherit without being named: what programs need to find themselves, their
+ * locale, time zone, temporary folder and TLS roots. Nothing that usually carries a credential (proxies
+ * can: allow them by name). `LC_*` is a prefix.
+ */
+const TASK_ENV_BASE = [
+  "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_*", "TZ", "TMPDIR", "TMP", "TEMP", "TERM",
+  "PYTHONPATH", "VIRTUAL_ENV", "CONDA_PREFIX", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR",
+];
+
+/** `NAME,PREFIX_*` → patterns; Sluice's own variables cannot be allowed (they are its secrets). */
+function parseEnvAllow(list: string): string[] {
+  const names = list.split(",").map((n) => n.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*\*?$|^\*$/.test(n)) {
+      throw new SluiceError("CONFIG", `environment variable SLUICE_TASK_ENV_ALLOW: "${n}" is not a variable name or a PREFIX_* pattern`);
+    }
+    if (n.toUpperCase().startsWith("SLUICE_")) {
+      throw new SluiceError("CONFIG", `environment variable SLUICE_TASK_ENV_ALLOW: "${n}" is one of Sluice's own variables; tasks never see those (set the value in the task's env option instead)`);
+    }
+  }
+  return names;
+}
+
+/**
+ * The clean environment of a task process: the base list and the operator's patterns, matched against
+ * `env`; a SLUICE_* variable never, whatever the patterns say.
+ */
+export function taskEnvironment(env: NodeJS.ProcessEnv, allow: readonly string[] = []): Record<string, string> {
+  const patterns = [...TASK_ENV_BASE, ...allow];
+  const matches = (name: string) =>
+    patterns.some((p) => (p === "*" ? true : p.endsWith("*") ? name.startsWith(p.slice(0, -1)) : name === p));
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || name.toUpperCase().startsWith("SLUICE_")) continue;
+    if (matches(name)) out[name] = value;
+  }
+  return out;
 }

@@ -93,6 +93,7 @@ export class Sluice {
       heartbeatMs: c.heartbeatMs,
       inlineOutputLimit: c.inlineOutputLimit,
       python: c.python,
+      taskEnv: c.taskEnv,
       databaseUrl: c.databaseUrl,
       busyTimeoutMs: c.busyTimeoutMs,
       ...(runId ? { runId } : {}),

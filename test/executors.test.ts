@@ -8,6 +8,7 @@ import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { taskEnvironment } from "../src/config.js";
 import { loadDagFile } from "../src/engine/dagLoader.js";
 import { SluiceError, isSluiceError } from "../src/errors.js";
 import type { Dag } from "../src/dsl/dag.js";
@@ -171,6 +172,7 @@ function attempt(taskId: string, inputs: Record<string, unknown> = {}): Attempt 
     },
     log,
     python: PYTHON,
+    env: taskEnvironment(process.env),
   };
   return {
     run,

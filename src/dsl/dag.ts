@@ -49,7 +49,7 @@ const DAG_BRAND = Symbol.for("sluice.dag");
 
 /** How a task runs; the function-valued parts of a task that the spec cannot hold. */
 export type TaskImpl =
-  | { kind: "fn"; fn: (inputs: Record<string, unknown>, ctx: TaskContext<unknown>) => unknown }
+  | { kind: "fn"; fn: (inputs: Record<string, unknown>, ctx: TaskContext<unknown>) => unknown; env: Record<string, string> }
   | {
       kind: "shell";
       command: string;
@@ -186,7 +186,7 @@ export class DagBuilder<P> {
       kind: "shell",
       command: options.command,
       args: (options.args ?? []) as Extract<TaskImpl, { kind: "shell" }>["args"],
-      env: { ...(options.env ?? {}) },
+      env: {}, // add() merges the defaults' and the task's
       cwd: options.cwd ?? null,
       shell: options.shell ?? false,
     };
@@ -214,7 +214,7 @@ export class DagBuilder<P> {
       script: options.script ?? null,
       module: options.module ?? null,
       args: (options.args ?? []) as Extract<TaskImpl, { kind: "python" }>["args"],
-      env: { ...(options.env ?? {}) },
+      env: {}, // add() merges the defaults' and the task's
       cwd: options.cwd ?? null,
       python: options.python ?? null,
       output: options.output ?? null,
@@ -339,6 +339,8 @@ export class DagBuilder<P> {
     const d = { ...this.state.defaults, ...this.frame.defaults, ...stripUndefined(options) } as TaskOptions;
     const triggerRule = options.triggerRule ?? "all_success";
     if (!isTriggerRule(triggerRule)) throw new SluiceError("INVALID_DAG", `${where}: unknown trigger rule "${String(triggerRule)}"`);
+    // the environment of the task's process: the DAG's defaults, the group's, then the task's own, merged
+    impl.env = { ...envOption(where, this.state.defaults.env), ...envOption(where, this.frame.defaults.env), ...envOption(where, options.env) };
     const isolation = d.isolation ?? "inline";
     if (isolation !== "inline" && isolation !== "process") throw new SluiceError("INVALID_DAG", `${where}: isolation must be "inline" or "process"`);
 
@@ -500,15 +502,24 @@ function checkNoSelfTrigger(spec: DagSpec): void {
   }
 }
 
+function envOption(where: string, env: unknown): Record<string, string> {
+  if (env === undefined) return {};
+  if (typeof env !== "object" || env === null || Array.isArray(env) || Object.values(env).some((v) => typeof v !== "string")) {
+    throw new SluiceError("INVALID_DAG", `${where}: env must map variable names to strings`);
+  }
+  return { ...(env as Record<string, string>) };
+}
+
 function fnImpl(where: string, fn: unknown): TaskImpl {
   if (typeof fn !== "function") throw new SluiceError("INVALID_DAG", `${where}: the task body must be a function`);
-  return { kind: "fn", fn: fn as (inputs: Record<string, unknown>, ctx: TaskContext<unknown>) => unknown };
+  return { kind: "fn", fn: fn as (inputs: Record<string, unknown>, ctx: TaskContext<unknown>) => unknown, env: {} };
 }
 
 function implSource(impl: TaskImpl): string {
   switch (impl.kind) {
     case "fn":
-      return impl.fn.toString();
+      // env joins the source only when set, so that the versions of DAGs without it stay as they were
+      return Object.keys(impl.env).length ? `${impl.fn.toString()}\n${JSON.stringify(impl.env)}` : impl.fn.toString();
     case "shell":
     case "python":
       return JSON.stringify({ ...impl, args: typeof impl.args === "function" ? impl.args.toString() : impl.args, output: null });

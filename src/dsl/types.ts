@@ -138,6 +138,13 @@ export interface TaskDefaults extends RetryOptions {
   /** With isolation "process": the child's heap limit. */
   memoryLimitMb?: number;
   /**
+   * Variables set for the task's process (shell, Python, `isolation: "process"`), merged over the DAG's and
+   * group's defaults. A task process starts from a clean environment — PATH, HOME, locale, TZ and what the
+   * operator allows with SLUICE_TASK_ENV_ALLOW — never Sluice's own SLUICE_* variables. In-process tasks
+   * share Sluice's process.env: run tasks that must not see it with `isolation: "process"`.
+   */
+  env?: Record<string, string>;
+  /**
    * Workers serving this queue run the task (`sluice worker --queues gpu`). Default "default". A task whose
    * queue no worker serves waits as scheduled (`sluice status` shows the queue's depth).
    */
@@ -190,7 +197,6 @@ export interface ShellOptions<I extends Inputs, R extends TriggerRule, P> extend
   /** The program to run (looked up on PATH), or a script when `shell` is true. */
   command: string;
   args?: ArgsOf<I, R, P>;
-  env?: Record<string, string>;
   /** Working directory, relative to the DAG file's folder. Default: that folder. */
   cwd?: string;
   /** Run `command` through /bin/sh -c (pipes, globs). Default false. */
@@ -204,7 +210,6 @@ export interface PythonOptions<I extends Inputs, R extends TriggerRule, P, S ext
   /** Or a module to run with `python -m`. */
   module?: string;
   args?: ArgsOf<I, R, P>;
-  env?: Record<string, string>;
   cwd?: string;
   /** Interpreter; default $SLUICE_PYTHON or "python3". */
   python?: string;

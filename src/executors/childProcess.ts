@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { SluiceError } from "../errors.js";
 import type { TaskContext } from "../dsl/types.js";
 import type { Executor, TaskRun } from "./executor.js";
+import { taskEnv } from "./subprocess.js";
 
 // Built: dist/executors/childMain.js. Run from source under tsx (tests): childMain.ts, with tsx loaded.
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
@@ -53,6 +54,8 @@ export const childProcessExecutor: Executor = {
         serialization: "advanced",
         execArgv: [...(FROM_SOURCE ? ["--import", "tsx"] : []), ...(limit ? [`--max-old-space-size=${limit}`] : [])],
         stdio: ["ignore", "pipe", "pipe", "ipc"],
+        // never process.env: the child runs user code, and Sluice's variables hold its secrets
+        env: taskEnv(r, r.impl.env),
       });
       LIVE.add(child);
       let settled = false;

@@ -19,6 +19,11 @@ export interface TaskRun {
   log: AttemptLog;
   /** Default Python interpreter. */
   python: string;
+  /**
+   * The clean environment a task process starts from (config's taskEnv): never Sluice's own SLUICE_*
+   * variables. Executors that start a process never pass process.env.
+   */
+  env: Record<string, string>;
 }
 
 export interface Executor {

@@ -4,8 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { validateWithSchema } from "../core/standardSchema.js";
 import { SluiceError } from "../errors.js";
 import type { Executor, TaskRun } from "./executor.js";
-import { taskEnv } from "./shell.js";
-import { exitError, runLogged } from "./subprocess.js";
+import { exitError, runLogged, taskEnv } from "./subprocess.js";
 
 /**
  * Runs a Python script or module. Protocol: the inputs arrive as JSON on stdin and in the file named by

@@ -1,7 +1,7 @@
 import { resolve, dirname } from "node:path";
 import { SluiceError } from "../errors.js";
 import type { Executor, TaskRun } from "./executor.js";
-import { exitError, runLogged } from "./subprocess.js";
+import { exitError, runLogged, taskEnv } from "./subprocess.js";
 
 /** Runs a program (or a /bin/sh script with `shell: true`); the output is the last line of stdout. */
 export const shellExecutor: Executor = {
@@ -21,17 +21,3 @@ export const shellExecutor: Executor = {
     return lastStdoutLine;
   },
 };
-
-/** The environment of a task's program: Sluice's context as SLUICE_* variables, then the task's own. */
-export function taskEnv(r: TaskRun, own: Record<string, string>): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    SLUICE_DAG_ID: r.ctx.dagId,
-    SLUICE_RUN_ID: r.ctx.runId,
-    SLUICE_TASK_ID: r.ctx.taskId,
-    SLUICE_MAP_INDEX: String(r.ctx.mapIndex),
-    SLUICE_ATTEMPT: String(r.ctx.attempt),
-    SLUICE_LOGICAL_DATE: r.ctx.logicalDate.toISOString(),
-    ...own,
-  };
-}

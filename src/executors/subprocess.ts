@@ -2,6 +2,7 @@
 import { spawn, type SpawnOptions } from "node:child_process";
 import { SluiceError } from "../errors.js";
 import type { AttemptLog } from "../worker/attemptLog.js";
+import type { TaskRun } from "./executor.js";
 
 export interface SpawnResult {
   exitCode: number;
@@ -90,4 +91,21 @@ function signalNumber(sig: NodeJS.Signals): number | undefined {
 
 export function exitError(what: string, exitCode: number): SluiceError {
   return new SluiceError("TASK_FAILED", `${what} exited with code ${exitCode}`, { details: { exitCode } });
+}
+
+/**
+ * The environment of a task's process: the clean base (never Sluice's own variables, which hold its
+ * database URL, tokens and passwords), Sluice's context as SLUICE_* variables, then the task's own `env`.
+ */
+export function taskEnv(r: TaskRun, own: Record<string, string>): NodeJS.ProcessEnv {
+  return {
+    ...r.env,
+    SLUICE_DAG_ID: r.ctx.dagId,
+    SLUICE_RUN_ID: r.ctx.runId,
+    SLUICE_TASK_ID: r.ctx.taskId,
+    SLUICE_MAP_INDEX: String(r.ctx.mapIndex),
+    SLUICE_ATTEMPT: String(r.ctx.attempt),
+    SLUICE_LOGICAL_DATE: r.ctx.logicalDate.toISOString(),
+    ...own,
+  };
 }

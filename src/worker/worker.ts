@@ -97,6 +97,8 @@ export interface WorkerOptions {
   heartbeatMs: number;
   inlineOutputLimit: number;
   python: string;
+  /** The clean environment task processes start from (config's taskEnv). */
+  taskEnv: Record<string, string>;
   /** The queues this worker serves (`--queues`); absent: every queue (`sluice dev`, `sluice run`). */
   queues?: string[];
   /** The capacity it declares (`--resources`); absent: no resource limit. */
@@ -409,7 +411,7 @@ export class Worker {
         triggeringAssetEvents: triggers.assetEvents,
         assetMetadata: (asset, metadata) => assets.record(asset, metadata),
       };
-      const returned = await executorFor(task, impl).run({ task, impl, dagFile, inputs, ctx, log, python: this.opts.python });
+      const returned = await executorFor(task, impl).run({ task, impl, dagFile, inputs, ctx, log, python: this.opts.python, env: this.opts.taskEnv });
       if (controller.signal.aborted) throw controller.signal.reason;
       // a sensor whose condition is not met gives its slot back and waits, in the store, for its next poke
       const poke = task.kind === "sensor" ? pokeOutcome(task.id, returned) : null;
