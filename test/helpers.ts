@@ -4,6 +4,8 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Kysely } from "kysely";
+import type { Database } from "../src/store/schema.js";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const BIN = join(ROOT, "bin", "sluice.js");
@@ -86,4 +88,13 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * The store's database handle, for tests that plant rows (corrupt, aged) or inspect tables the store's API
+ * does not read. Only tests reach under the API this way: in src/, nothing outside store/ may (lint).
+ * Works for the store of `src/` and of the built `sluice/runtime` alike.
+ */
+export function storeDb(store: object): Kysely<Database> {
+  return (store as { db: Kysely<Database> }).db;
 }

@@ -2,32 +2,9 @@
  * Users, sessions and API tokens: what the HTTP server and `sluice users|tokens` share. Everything a
  * caller can see is free of secrets: hashes stay in the store, a new API token is returned once.
  */
-import type { Kysely } from "kysely";
 import { SluiceError } from "../errors.js";
-import {
-  apiTokenByHash,
-  countAdmins,
-  countUsers,
-  deleteApiToken,
-  deleteExpiredSessions,
-  deleteSession,
-  deleteUser,
-  getApiToken,
-  getPasswordHash,
-  getUser,
-  insertApiToken,
-  insertSession,
-  insertUser,
-  listApiTokens,
-  listUsers,
-  sessionUser,
-  setUserPassword,
-  setUserRole,
-  touchApiToken,
-  type ApiTokenRecord,
-  type UserRecord,
-} from "../store/auth.js";
-import type { Database } from "../store/schema.js";
+import type { ApiTokenRecord, UserRecord } from "../store/auth.js";
+import type { Store } from "../store/store.js";
 import { checkPassword, dummyHash, generatePassword, hashPassword, verifyPassword } from "./passwords.js";
 import { ROLES, lowerRole, roleAtLeast, type Role } from "./roles.js";
 import { csrfTokenFor, newApiToken, newSecret, sha256Hex } from "./secrets.js";
@@ -62,7 +39,7 @@ export function checkRole(role: string, field = "role"): Role {
 
 export class Auth {
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly store: Pick<Store, "users" | "sessions" | "apiTokens">,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -71,9 +48,9 @@ export class Auth {
    * generated one, returned so that the caller prints it once. Null when users exist.
    */
   async bootstrapAdmin(password: string | null): Promise<{ username: string; password: string; generated: boolean } | null> {
-    if ((await countUsers(this.db)) > 0) return null;
+    if ((await this.store.users.count()) > 0) return null;
     const pw = password ?? generatePassword();
-    const created = await insertUser(this.db, { username: "admin", passwordHash: await hashPassword(pw), role: "admin", now: this.now() });
+    const created = await this.store.users.insert({ username: "admin", passwordHash: await hashPassword(pw), role: "admin", now: this.now() });
     // another process created it first: its password was printed there
     return created ? { username: "admin", password: pw, generated: password === null } : null;
   }
@@ -82,18 +59,18 @@ export class Auth {
     checkUsername(username);
     const r = checkRole(role);
     checkPassword(password);
-    if (!(await insertUser(this.db, { username, passwordHash: await hashPassword(password), role: r, now: this.now() }))) {
+    if (!(await this.store.users.insert({ username, passwordHash: await hashPassword(password), role: r, now: this.now() }))) {
       throw new SluiceError("CONFLICT", `user "${username}" already exists`, { details: { username, field: "username" } });
     }
-    return (await getUser(this.db, username))!;
+    return (await this.store.users.get(username))!;
   }
 
   listUsers(): Promise<UserRecord[]> {
-    return listUsers(this.db);
+    return this.store.users.list();
   }
 
   async requireUser(username: string): Promise<UserRecord> {
-    const u = await getUser(this.db, username);
+    const u = await this.store.users.get(username);
     if (!u) throw new SluiceError("NOT_FOUND", `user "${username}" not found`, { details: { username } });
     return u;
   }
@@ -101,57 +78,57 @@ export class Auth {
   /** Deleting a user ends their sessions and revokes their tokens. The last admin stays. */
   async deleteUser(username: string): Promise<void> {
     const u = await this.requireUser(username);
-    if (u.role === "admin" && (await countAdmins(this.db)) <= 1) throw new SluiceError("CONFLICT", `user "${username}" is the last admin; make another user admin first`);
-    await deleteUser(this.db, username);
+    if (u.role === "admin" && (await this.store.users.countAdmins()) <= 1) throw new SluiceError("CONFLICT", `user "${username}" is the last admin; make another user admin first`);
+    await this.store.users.delete(username);
   }
 
   async setRole(username: string, role: string): Promise<UserRecord> {
     const r = checkRole(role);
     const u = await this.requireUser(username);
-    if (u.role === "admin" && r !== "admin" && (await countAdmins(this.db)) <= 1) throw new SluiceError("CONFLICT", `user "${username}" is the last admin; make another user admin first`);
-    await setUserRole(this.db, username, r);
-    return (await getUser(this.db, username))!;
+    if (u.role === "admin" && r !== "admin" && (await this.store.users.countAdmins()) <= 1) throw new SluiceError("CONFLICT", `user "${username}" is the last admin; make another user admin first`);
+    await this.store.users.setRole(username, r);
+    return (await this.store.users.get(username))!;
   }
 
   /** A new password ends every session of the user. */
   async setPassword(username: string, password: string): Promise<void> {
     await this.requireUser(username);
     checkPassword(password);
-    await setUserPassword(this.db, username, await hashPassword(password), this.now());
+    await this.store.users.setPassword(username, await hashPassword(password), this.now());
   }
 
   /** The user when the password is right; null otherwise (unknown users cost the same time). */
   async checkCredentials(username: string, password: string): Promise<UserRecord | null> {
-    const stored = await getPasswordHash(this.db, username);
+    const stored = await this.store.users.passwordHash(username);
     const ok = await verifyPassword(password, stored ?? (await dummyHash()));
-    return ok && stored !== null ? getUser(this.db, username) : null;
+    return ok && stored !== null ? this.store.users.get(username) : null;
   }
 
   /** A new session: its id goes into the cookie, never into the store. */
   async openSession(username: string): Promise<{ sessionId: string; csrfToken: string; expiresAt: number }> {
     const sessionId = newSecret();
     const now = this.now();
-    await deleteExpiredSessions(this.db, now);
+    await this.store.sessions.deleteExpired(now);
     const expiresAt = now + SESSION_TTL_MS;
-    await insertSession(this.db, { idHash: sha256Hex(sessionId), username, now, expiresAt });
+    await this.store.sessions.insert({ idHash: sha256Hex(sessionId), username, now, expiresAt });
     return { sessionId, csrfToken: csrfTokenFor(sessionId), expiresAt };
   }
 
   async sessionPrincipal(sessionId: string): Promise<Principal | null> {
     const idHash = sha256Hex(sessionId);
-    const u = await sessionUser(this.db, idHash, this.now());
+    const u = await this.store.sessions.userOf(idHash, this.now());
     return u ? { username: u.username, role: u.role, via: "session", csrfToken: csrfTokenFor(sessionId), sessionHash: idHash } : null;
   }
 
   closeSession(sessionHash: string): Promise<void> {
-    return deleteSession(this.db, sessionHash);
+    return this.store.sessions.delete(sessionHash);
   }
 
   /** A token acts with the lower of its own role and its owner's current role. */
   async tokenPrincipal(token: string): Promise<Principal | null> {
-    const t = await apiTokenByHash(this.db, sha256Hex(token));
+    const t = await this.store.apiTokens.byHash(sha256Hex(token));
     if (!t) return null;
-    await touchApiToken(this.db, t.tokenId, this.now());
+    await this.store.apiTokens.touch(t.tokenId, this.now());
     return { username: t.username, role: lowerRole(t.role, t.userRole), via: "token" };
   }
 
@@ -162,19 +139,19 @@ export class Auth {
     const r = role === undefined ? u.role : checkRole(role);
     if (!roleAtLeast(u.role, r)) throw new SluiceError("FORBIDDEN", `role: a token of ${username} (${u.role}) cannot have role ${r}`, { details: { field: "role" } });
     const { tokenId, token } = newApiToken();
-    await insertApiToken(this.db, { tokenId, tokenHash: sha256Hex(token), name, username, role: r, now: this.now() });
+    await this.store.apiTokens.insert({ tokenId, tokenHash: sha256Hex(token), name, username, role: r, now: this.now() });
     return { id: tokenId, name, role: r, token };
   }
 
   listTokens(username?: string): Promise<ApiTokenRecord[]> {
-    return listApiTokens(this.db, username);
+    return this.store.apiTokens.list(username);
   }
 
   getToken(tokenId: string): Promise<ApiTokenRecord | null> {
-    return getApiToken(this.db, tokenId);
+    return this.store.apiTokens.get(tokenId);
   }
 
   async revokeToken(tokenId: string): Promise<void> {
-    if (!(await deleteApiToken(this.db, tokenId))) throw new SluiceError("NOT_FOUND", `token "${tokenId}" not found`, { details: { tokenId } });
+    if (!(await this.store.apiTokens.delete(tokenId))) throw new SluiceError("NOT_FOUND", `token "${tokenId}" not found`, { details: { tokenId } });
   }
 }

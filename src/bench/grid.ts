@@ -12,7 +12,6 @@ import { dag } from "../dsl/dag.js";
 import type { AnyRef } from "../dsl/types.js";
 import { startHttp } from "../server/http.js";
 import { Sluice } from "../sluice.js";
-import { upsertDag } from "../store/dags.js";
 import { percentile, round, type BenchResult } from "./result.js";
 
 export async function grid(n: number, runs = 10, samples = 20): Promise<BenchResult & { structureP50Ms: number; runs: number }> {
@@ -31,7 +30,7 @@ export async function grid(n: number, runs = 10, samples = 20): Promise<BenchRes
     // what a scheduler records for a DAG it parsed
     await s.store.tx(async (tx) => {
       await tx.saveDagVersion(d.id, d.version, d.spec, null);
-      await upsertDag(tx.db, { dagId: d.id, file: "", version: d.version, schedule: null, defaultParams: {}, paramsError: null, now: Date.now() });
+      await tx.dags.upsert({ dagId: d.id, file: "", version: d.version, schedule: null, defaultParams: {}, paramsError: null, now: Date.now() });
     });
     for (let i = 0; i < runs; i++) await s.engine.createRun(d.id);
     const login = await fetch(`${http.url}/api/v1/auth/login`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: "admin", password: "bench-password" }) });

@@ -28,7 +28,6 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { loadConfig } from "../config.js";
 import { Sluice } from "../sluice.js";
-import { countRunningWorkers, insertFinishedHistory, vacuumAnalyze } from "../store/benchHistory.js";
 import { percentile, round, type BenchResult } from "./result.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -127,7 +126,7 @@ async function setup(): Promise<Fixture> {
     f.workers.push(p);
   }
   const t0 = Date.now();
-  while ((await countRunningWorkers(s.store.db)) < WORKERS) {
+  while ((await s.store.benchHistory.countRunningWorkers()) < WORKERS) {
     if (f.workers.some((w) => w.exitCode !== null)) throw new Error(`a worker exited: ${f.stderr.join("").slice(-2000)}`);
     if (Date.now() - t0 > 120_000) throw new Error(`workers did not start within 120 s: ${f.stderr.join("").slice(-2000)}`);
     await sleep(200);
@@ -204,7 +203,7 @@ export async function pgBench(only: string[]): Promise<void> {
       const full = await setup();
       fixtures.push(full);
       const t0 = performance.now();
-      const history = await insertFinishedHistory(full.s.store.db, { runs: 1000, tasksPerRun: 1000, now: full.s.store.now(), ageMs: 40 * 86_400_000, dagId: "bench_history" });
+      const history = await full.s.store.benchHistory.insertFinishedHistory({ runs: 1000, tasksPerRun: 1000, now: full.s.store.now(), ageMs: 40 * 86_400_000, dagId: "bench_history" });
       process.stderr.write(`history-1m: inserted ${history} finished task instances in ${round((performance.now() - t0) / 1000, 1)} s\n`);
       sides.push([full, history]);
     }
@@ -221,7 +220,7 @@ export async function pgBench(only: string[]): Promise<void> {
       if (!want(name) && !withHistory) continue;
       // each scenario starts from the tables autovacuum would leave (migration 0011: every 10,000 dead rows,
       // checked each minute; five fan-outs leave 100,000)
-      for (const [f] of sides) await vacuumAnalyze(f.s.store.db);
+      for (const [f] of sides) await f.s.store.benchHistory.vacuumAnalyze();
       const runs = sides.map((): PgResult[] => []);
       for (let i = 0; i < REPEAT; i++) for (const [j, [f, history]] of sides.entries()) runs[j]!.push(await run(f, history));
       const [base, hist] = runs.map((all) => median(all, key));

@@ -19,12 +19,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { sql } from "kysely";
 import { loadConfig } from "../config.js";
 import { Scheduler } from "../engine/scheduler.js";
 import { Sluice } from "../sluice.js";
 import { percentile, round, type BenchResult } from "./result.js";
-import { getDag } from "../store/dags.js";
 
 export type ScheduleResult = BenchResult & {
   /** Time to parse every DAG file at start (child processes), for the record. */
@@ -112,7 +110,7 @@ export async function schedule(n: number): Promise<ScheduleResult> {
   if (due - Date.now() < 2000) due += period;
   await sleep(Math.max(0, due - period + 50 - Date.now())); // just after the previous boundary…
   await scheduler.whenIdle(); // …and its burst
-  const maxRowid = async () => Number((await sql<{ m: number | null }>`select max(rowid) as m from runs`.execute(s.store.db)).rows[0]?.m ?? 0);
+  const maxRowid = () => s.store.benchHistory.lastRunRowid();
   const before = await maxRowid();
   const cpu0 = process.cpuUsage();
   const wall0 = performance.now();
@@ -122,7 +120,7 @@ export async function schedule(n: number): Promise<ScheduleResult> {
   const delays: number[] = [];
   const deadline = Date.now() + 60_000;
   while (delays.length < n) {
-    const seen = Number((await sql<{ c: number }>`select count(*) as c from runs where rowid > ${before}`.execute(s.store.db)).rows[0]!.c);
+    const seen = await s.store.benchHistory.runsAfterRowid(before);
     const at = Date.now();
     while (delays.length < seen) delays.push(at - due);
     if (at > deadline) throw new Error(`schedule-${n}: only ${delays.length} runs due at ${new Date(due).toISOString()} after 60 s`);
@@ -130,8 +128,8 @@ export async function schedule(n: number): Promise<ScheduleResult> {
   }
   const cpu = process.cpuUsage(cpu0);
   const wallMs = performance.now() - wall0;
-  const created = await sql<{ c: number }>`select count(*) as c from runs where rowid > ${before} and data_interval_end = ${due}`.execute(s.store.db);
-  if (Number(created.rows[0]!.c) !== n) throw new Error(`schedule-${n}: runs of other intervals were created`);
+  const created = await s.store.benchHistory.runsAfterRowid(before, due);
+  if (created !== n) throw new Error(`schedule-${n}: runs of other intervals were created`);
   delays.sort((a, b) => a - b);
   const seconds = Math.max(0.001, delays.at(-1)! / 1000);
   return {
@@ -153,11 +151,11 @@ export async function dagChange(n: number, changes = 10): Promise<ScheduleResult
   const t0 = performance.now();
   for (let c = 1; c <= changes; c++) {
     const i = (c * 97) % n; // a different file each time
-    const before = (await getDag(s.store.db, `sched_${i}`))!.version;
+    const before = (await s.store.dags.get(`sched_${i}`))!.version;
     const written = performance.now();
     writeFileSync(join(dags, `dag_${String(i).padStart(4, "0")}.ts`), dagFile(i, c));
     for (;;) {
-      const row = await getDag(s.store.db, `sched_${i}`);
+      const row = await s.store.dags.get(`sched_${i}`);
       if (row && row.version !== before) break;
       if (performance.now() - written > 60_000) throw new Error(`dag-change-${n}: change ${c} not seen after 60 s`);
       await sleep(2);

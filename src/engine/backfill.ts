@@ -18,29 +18,9 @@ import type { DagSpec } from "../core/dagSpec.js";
 import { describeSchedule, intervalsBetween, type Schedule } from "../core/schedules.js";
 import type { RunState } from "../core/states.js";
 import { SluiceError } from "../errors.js";
-import {
-  backfillCounts,
-  countActiveBackfillRuns,
-  endBackfill,
-  getBackfill,
-  heartbeatBackfillDriver,
-  insertBackfill,
-  linkBackfillRun,
-  listBackfillIntervals,
-  nextPendingInterval,
-  runningBackfillOf,
-  runsOfIntervals,
-  setBackfillDriver,
-  skipBackfillInterval,
-  type BackfillCounts,
-  type BackfillIntervalRecord,
-  type BackfillRecord,
-  type BackfillState,
-} from "../store/backfills.js";
-import type { Database } from "../store/schema.js";
+import type { BackfillCounts, BackfillIntervalRecord, BackfillRecord, BackfillState } from "../store/backfills.js";
 import type { RunRecord, Store, Tx } from "../store/store.js";
 import type { Worker } from "../worker/worker.js";
-import type { Kysely } from "kysely";
 import type { Engine } from "./engine.js";
 
 /** A typo in a date must not create a million runs. */
@@ -115,7 +95,7 @@ const isoDay = (t: number) => new Date(t).toISOString();
  * the request (a DAG with a time schedule, from ≤ to, not in the future, params with defaults) and throws
  * a SluiceError that says what is wrong. Writes nothing: `--dry-run` prints this.
  */
-export async function planBackfill(engine: Engine, req: BackfillRequest, db: Kysely<Database> = engine.store.db): Promise<BackfillPlan> {
+export async function planBackfill(engine: Engine, req: BackfillRequest, rows: Store | Tx = engine.store): Promise<BackfillPlan> {
   const { dag } = engine.getDag(req.dagId);
   const spec = dag.spec;
   const schedule = scheduleOf(spec, req.dagId);
@@ -141,7 +121,7 @@ export async function planBackfill(engine: Engine, req: BackfillRequest, db: Kys
       { dagId: req.dagId },
     );
   }
-  const existing = await runsOfIntervals(db, req.dagId, complete.map((i) => i.start));
+  const existing = await rows.backfills.runsOfIntervals(req.dagId, complete.map((i) => i.start));
   const intervals = complete.map((i) => {
     const run = existing.get(i.start) ?? null;
     return { start: i.start, end: i.end, existing: run, action: intervalAction(run?.state ?? null, reprocess) };
@@ -174,8 +154,8 @@ export function scheduleTimezone(s: Schedule): string {
 export async function createBackfill(engine: Engine, req: BackfillRequest): Promise<{ backfill: BackfillRecord; resumed: boolean; plan: BackfillPlan }> {
   await planBackfill(engine, req); // checks the request (outside the transaction: it may load nothing more)
   return engine.store.tx(async (tx) => {
-    const running = await runningBackfillOf(tx.db, req.dagId);
-    const plan = await planBackfill(engine, req, tx.db);
+    const running = await tx.backfills.runningOf(req.dagId);
+    const plan = await planBackfill(engine, req, tx);
     if (running) {
       const same =
         running.from === req.from &&
@@ -192,12 +172,10 @@ export async function createBackfill(engine: Engine, req: BackfillRequest): Prom
       }
       return { backfill: running, resumed: true, plan };
     }
-    const id = await insertBackfill(
-      tx.db,
-      { dagId: req.dagId, from: req.from, to: req.to, reprocess: plan.reprocess, maxActive: req.maxActive ?? DEFAULT_MAX_ACTIVE, runBackwards: !!req.runBackwards, now: tx.now() },
+    const id = await tx.backfills.insert({ dagId: req.dagId, from: req.from, to: req.to, reprocess: plan.reprocess, maxActive: req.maxActive ?? DEFAULT_MAX_ACTIVE, runBackwards: !!req.runBackwards, now: tx.now() },
       plan.intervals,
     );
-    return { backfill: (await getBackfill(tx.db, id))!, resumed: false, plan };
+    return { backfill: (await tx.backfills.get(id))!, resumed: false, plan };
   });
 }
 
@@ -206,7 +184,7 @@ export function describeBackfill(b: Pick<BackfillRecord, "from" | "to" | "reproc
 }
 
 export async function requireBackfill(store: Store, backfillId: number): Promise<BackfillRecord> {
-  const b = await getBackfill(store.db, backfillId);
+  const b = await store.backfills.get(backfillId);
   if (!b) throw new SluiceError("BACKFILL_NOT_FOUND", `no backfill with id ${backfillId} (list them with: sluice backfill list)`, { details: { backfillId } });
   return b;
 }
@@ -217,11 +195,11 @@ export async function requireBackfill(store: Store, backfillId: number): Promise
  */
 export async function cancelBackfill(store: Store, backfillId: number, reason = "cancelled by user"): Promise<BackfillRecord> {
   await requireBackfill(store, backfillId);
-  if (!(await endBackfill(store.db, backfillId, "cancelled", reason, store.now()))) {
-    const now = (await getBackfill(store.db, backfillId))!;
+  if (!(await store.backfills.end(backfillId, "cancelled", reason, store.now()))) {
+    const now = (await store.backfills.get(backfillId))!;
     throw new SluiceError("RUN_FINISHED", `backfill ${backfillId} has already ended (${now.state})`, { details: { backfillId } });
   }
-  return (await getBackfill(store.db, backfillId))!;
+  return (await store.backfills.get(backfillId))!;
 }
 
 export async function backfillSummary(store: Store, backfillId: number): Promise<BackfillSummary> {
@@ -235,8 +213,8 @@ export async function backfillSummary(store: Store, backfillId: number): Promise
     to: b.to,
     reprocess: b.reprocess,
     maxActive: b.maxActive,
-    counts: await backfillCounts(store.db, backfillId),
-    intervals: await listBackfillIntervals(store.db, backfillId),
+    counts: await store.backfills.counts(backfillId),
+    intervals: await store.backfills.listIntervals(backfillId),
   };
 }
 
@@ -298,7 +276,7 @@ export class BackfillDriver {
         this.kick();
       });
     });
-    const hb = setInterval(() => void heartbeatBackfillDriver(store.db, this.backfillId, process.pid, this.host, store.now()).catch(() => undefined), this.opts.heartbeatMs);
+    const hb = setInterval(() => void store.backfills.heartbeatDriver(this.backfillId, process.pid, this.host, store.now()).catch(() => undefined), this.opts.heartbeatMs);
     hb.unref();
     try {
       const dagInfo = b0.state === "running" ? this.engine.getDag(b0.dagId) : null;
@@ -306,7 +284,7 @@ export class BackfillDriver {
       // a crashed driver's attempts get new attempts; its runs' timeouts are watched again
       await this.engine.recoverLostAttempts();
       for (const r of await store.listActiveRuns()) if (r.backfillId === this.backfillId) this.engine.watchRunTimeout(r);
-      if (b0.state === "running" || (await countActiveBackfillRuns(store.db, this.backfillId)) > 0) worker = this.opts.newWorker?.() ?? null;
+      if (b0.state === "running" || (await store.backfills.countActiveRuns(this.backfillId)) > 0) worker = this.opts.newWorker?.() ?? null;
       if (worker) {
         hooks.onWorker?.(worker);
         await worker.start();
@@ -318,18 +296,18 @@ export class BackfillDriver {
       for (;;) {
         if (workerError) throw workerError;
         if (this.cancelReason !== null) {
-          await endBackfill(store.db, this.backfillId, "cancelled", this.cancelReason, store.now());
+          await store.backfills.end(this.backfillId, "cancelled", this.cancelReason, store.now());
           this.cancelReason = null;
         }
-        const b = (await getBackfill(store.db, this.backfillId))!;
+        const b = (await store.backfills.get(this.backfillId))!;
         if (b.state === "running" && dagInfo) await this.startMore(b, dagInfo, params);
-        const counts = await backfillCounts(store.db, this.backfillId);
-        const now = (await getBackfill(store.db, this.backfillId))!;
+        const counts = await store.backfills.counts(this.backfillId);
+        const now = (await store.backfills.get(this.backfillId))!;
         hooks.onProgress?.(counts, now);
         if (counts.active === 0 && (now.state !== "running" || counts.pending === 0)) {
           if (now.state === "running") {
             const failed = counts.failed > 0;
-            await endBackfill(store.db, this.backfillId, failed ? "failed" : "success", failed ? `${counts.failed} of ${counts.planned} runs failed` : null, store.now());
+            await store.backfills.end(this.backfillId, failed ? "failed" : "success", failed ? `${counts.failed} of ${counts.planned} runs failed` : null, store.now());
           }
           break;
         }
@@ -354,7 +332,7 @@ export class BackfillDriver {
   private async takeOver(): Promise<BackfillRecord> {
     const store = this.engine.store;
     return store.tx(async (tx) => {
-      const b = await getBackfill(tx.db, this.backfillId);
+      const b = await tx.backfills.get(this.backfillId);
       if (!b) throw new SluiceError("BACKFILL_NOT_FOUND", `no backfill with id ${this.backfillId} (list them with: sluice backfill list)`);
       const d = b.driver;
       if (b.state === "running" && d && this.driverAlive(d, tx.now())) {
@@ -364,7 +342,7 @@ export class BackfillDriver {
           { details: { backfillId: b.backfillId, pid: d.pid, host: d.host } },
         );
       }
-      await setBackfillDriver(tx.db, this.backfillId, { pid: process.pid, host: this.host, now: tx.now() });
+      await tx.backfills.setDriver(this.backfillId, { pid: process.pid, host: this.host, now: tx.now() });
       LOCAL_DRIVERS.add(this.backfillId);
       return b;
     });
@@ -385,8 +363,8 @@ export class BackfillDriver {
     LOCAL_DRIVERS.delete(this.backfillId);
     const store = this.engine.store;
     await store.tx(async (tx) => {
-      const b = await getBackfill(tx.db, this.backfillId);
-      if (b?.driver && b.driver.pid === process.pid && b.driver.host === this.host) await setBackfillDriver(tx.db, this.backfillId, null);
+      const b = await tx.backfills.get(this.backfillId);
+      if (b?.driver && b.driver.pid === process.pid && b.driver.host === this.host) await tx.backfills.setDriver(this.backfillId, null);
     });
   }
 
@@ -401,25 +379,25 @@ export class BackfillDriver {
     const dag = { dagId: b.dagId, version: dagInfo.dag.version, spec: dagInfo.dag.spec, file: dagInfo.file };
     for (;;) {
       if (this.cancelReason !== null) return;
-      if ((await countActiveBackfillRuns(store.db, b.backfillId)) >= b.maxActive) return;
-      const next = await nextPendingInterval(store.db, b.backfillId);
+      if ((await store.backfills.countActiveRuns(b.backfillId)) >= b.maxActive) return;
+      const next = await store.backfills.nextPendingInterval(b.backfillId);
       if (!next) return;
       const key = `sched:${new Date(next.start).toISOString()}`;
       const then = async (tx: Tx) => {
-        const now = await getBackfill(tx.db, b.backfillId);
+        const now = await tx.backfills.get(b.backfillId);
         if (now?.state !== "running") throw new NoStart();
         const run = await tx.findRunByKey(b.dagId, key);
         if (!run) throw new SluiceError("INTERNAL", `the run of ${key} vanished`);
         if (run.backfillId !== b.backfillId) {
           // it was not ours to start: it appeared after the plan, or someone else is running it
-          await skipBackfillInterval(tx.db, b.backfillId, next.start, run.state === "success" || run.state === "failed" ? "skip_exists" : "skip_in_flight");
+          await tx.backfills.skipInterval(b.backfillId, next.start, run.state === "success" || run.state === "failed" ? "skip_exists" : "skip_in_flight");
           return;
         }
-        if ((await countActiveBackfillRuns(tx.db, b.backfillId)) > b.maxActive) throw new NoStart();
-        await linkBackfillRun(tx.db, b.backfillId, next.start, run.runId);
+        if ((await tx.backfills.countActiveRuns(b.backfillId)) > b.maxActive) throw new NoStart();
+        await tx.backfills.linkRun(b.backfillId, next.start, run.runId);
       };
       try {
-        const existing = next.action === "reprocess" ? (await runsOfIntervals(store.db, b.dagId, [next.start])).get(next.start) : undefined;
+        const existing = next.action === "reprocess" ? (await store.backfills.runsOfIntervals(b.dagId, [next.start])).get(next.start) : undefined;
         if (existing) await this.engine.reprocessForBackfill(existing.runId, b.backfillId, then);
         else await this.engine.createBackfillRun(dag, params, next, b.backfillId, then);
       } catch (e) {

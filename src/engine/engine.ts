@@ -13,7 +13,6 @@ import { FINISHED_RUN_STATES, type RunState } from "../core/states.js";
 import { validateWithSchema } from "../core/standardSchema.js";
 import { SluiceError } from "../errors.js";
 import type { DagSpec } from "../core/dagSpec.js";
-import { countActiveRuns, getDag } from "../store/dags.js";
 import { quiet, type ClaimedAttempt, type EndedAttempt, type RunRecord, type Store, type Tx } from "../store/store.js";
 import { decodeOutputs } from "../worker/outputs.js";
 import { isLocalWorker, type AttemptResult, type ClaimRequest, type ResolvedTask, type RunTriggerInfo, type WorkerHost } from "../worker/worker.js";
@@ -22,7 +21,6 @@ import { indexSpec, type SpecIndex } from "./specIndex.js";
 import { Triggers, type TriggerTarget } from "./triggers.js";
 import { Effects, applyAttemptResults, attemptEnds, clearTasks, decideWaiting, finishRun, ruleDecides, failRun, initialTaskInstances, markTasks, settleRunState, startRun, type TransitionEnv } from "./transitions.js";
 import { backfillPriority } from "../core/backfill.js";
-import { adoptRunForBackfill, setTaskPriority } from "../store/backfills.js";
 
 export interface TriggerOptions {
   params?: Record<string, unknown>;
@@ -132,7 +130,7 @@ export class Engine implements WorkerHost {
    */
   async ensureDag(dagId: string): Promise<void> {
     if (this.dags.has(dagId) || !this.loadCode) return;
-    const row = await getDag(this.store.db, dagId);
+    const row = await this.store.dags.get(dagId);
     if (!row || !row.isActive) return;
     const loaded = await this.loadCode(dagId, row.version);
     if (loaded && loaded.dag.version === row.version) this.loadedOnDemand.set(dagId, loaded);
@@ -227,7 +225,7 @@ export class Engine implements WorkerHost {
    * without a default get none (`skip` says why).
    */
   async resolveTriggerTarget(dagId: string): Promise<TriggerTarget | { skip: string }> {
-    const row = await getDag(this.store.db, dagId);
+    const row = await this.store.dags.get(dagId);
     if (row?.isPaused) return { skip: `DAG "${dagId}" is paused` };
     const local = this.dags.get(dagId);
     if (local) {
@@ -298,9 +296,9 @@ export class Engine implements WorkerHost {
       if (FINISHED_RUN_STATES.has(before.state)) {
         const now = tx.now();
         // priorities first: the clear below reads the task instances and schedules the roots
-        for (const [priority, taskIds] of priorities) await setTaskPriority(tx.db, runId, taskIds, priority);
+        for (const [priority, taskIds] of priorities) await tx.taskInstances.setPriority(runId, taskIds, priority);
         aborted = await clearTasks(tx, this.env, fx, runId, idx.spec.tasks.map((t) => t.id), false);
-        await adoptRunForBackfill(tx.db, runId, backfillId, now, idx.spec.runTimeoutMs === null ? null : now + idx.spec.runTimeoutMs);
+        await tx.runs.adoptForBackfill(runId, backfillId, now, idx.spec.runTimeoutMs === null ? null : now + idx.spec.runTimeoutMs);
         await fx.flush(tx, this.env);
         await tx.notifyWake();
       }
@@ -342,7 +340,7 @@ export class Engine implements WorkerHost {
           continue;
         }
         const unfinished = instances.filter((i) => i.state !== "skipped").length;
-        const queued = o.queued === "if_busy" ? (await countActiveRuns(tx.db, dagId)) >= spec.maxActiveRuns : o.queued;
+        const queued = o.queued === "if_busy" ? (await tx.dags.countActiveRuns(dagId)) >= spec.maxActiveRuns : o.queued;
         await tx.saveDagVersion(dagId, dag.version, spec, dag.file);
         await tx.insertRun(
           {

@@ -7,7 +7,7 @@ import { rm, stat } from "node:fs/promises";
 import { resolve, sep } from "node:path";
 import type { ArtifactStore } from "../artifacts/artifactStore.js";
 import type { Store } from "../store/store.js";
-import { countFinishedRuns, deleteFinishedRunBatch, referencedOutputRefs, type DeletedRun } from "../store/retention.js";
+import { deleteFinishedRunBatch, type DeletedRun } from "../store/retention.js";
 
 export interface CleanOptions {
   /** Runs that ended strictly before this time (epoch ms) go. */
@@ -40,7 +40,7 @@ export interface CleanResult {
 export async function cleanFinishedRuns(store: Store, opts: CleanOptions): Promise<CleanResult> {
   const cutoff = new Date(opts.cutoff).toISOString();
   if (opts.dryRun) {
-    const c = await countFinishedRuns(store.db, opts.cutoff);
+    const c = await store.retention.countFinishedRuns(opts.cutoff);
     let logDirs = 0;
     for (const r of c.runList) if (await exists(runLogDir(opts.logsDir, r))) logDirs++;
     return { cutoff, dryRun: true, runs: c.runs, taskInstances: c.taskInstances, attempts: c.attempts, runAssetEvents: c.runAssetEvents, logDirs, artifacts: c.artifacts, batches: 0 };
@@ -60,7 +60,7 @@ export async function cleanFinishedRuns(store: Store, opts: CleanOptions): Promi
     // files. An emptied DAG folder stays: removing it could race a worker that is creating a run folder in it.
     for (const r of b.runs) if (await removeDir(runLogDir(opts.logsDir, r))) result.logDirs++;
   }
-  const held = await referencedOutputRefs(store.db, [...refs]);
+  const held = await store.retention.referencedOutputRefs([...refs]);
   result.artifacts = await opts.artifacts.removeStale([...refs].filter((r) => !held.has(r)), opts.artifactGraceMs ?? 3_600_000);
   return result;
 }

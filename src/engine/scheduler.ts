@@ -9,18 +9,7 @@ import type { AssetSchedule } from "../core/assets.js";
 import type { Clock } from "../core/clock.js";
 import type { DagSpec } from "../core/dagSpec.js";
 import { nextDataInterval, type Schedule } from "../core/schedules.js";
-import {
-  clearImportErrors,
-  deactivateDags,
-  dueDags,
-  getDag,
-  nextDueAt,
-  setImportError,
-  setNextInterval,
-  upsertDag,
-  type DagRecord,
-} from "../store/dags.js";
-import { registerDagTriggers, unregisterDagTriggers } from "../store/assets.js";
+import { type DagRecord } from "../store/dags.js";
 import type { Store } from "../store/store.js";
 import { toSluiceError } from "../errors.js";
 import { parseDagFiles, type ParsedDag } from "./dagProcessor.js";
@@ -155,7 +144,7 @@ export class Scheduler {
         const rel = relative(this.watcher.dir, p.file);
         if (p.error) {
           // a broken edit keeps the last good version scheduled
-          await setImportError(tx.db, rel, p.error.line, p.error.message, now);
+          await tx.dags.setImportError(rel, p.error.line, p.error.message, now);
           events.push({ file: rel, dags: [], error: p.error.message });
           continue;
         }
@@ -173,28 +162,28 @@ export class Scheduler {
           }
           mine.push(d.dagId);
           await tx.saveDagVersion(d.dagId, d.version, d.spec, p.file);
-          await upsertDag(tx.db, { dagId: d.dagId, file: p.file, version: d.version, schedule: d.spec.schedule, defaultParams: d.defaultParams, paramsError: d.paramsError, now });
-          const row = (await getDag(tx.db, d.dagId))!;
-          await setNextInterval(tx.db, d.dagId, this.nextInterval(d.spec, row, now), undefined);
+          await tx.dags.upsert({ dagId: d.dagId, file: p.file, version: d.version, schedule: d.spec.schedule, defaultParams: d.defaultParams, paramsError: d.paramsError, now });
+          const row = (await tx.dags.get(d.dagId))!;
+          await tx.dags.setNextInterval(d.dagId, this.nextInterval(d.spec, row, now), undefined);
           this.known.set(d.dagId, { ...d, file: p.file });
-          await registerDagTriggers(tx.db, triggersOf(d.dagId, d.spec), now);
+          await tx.assets.registerDagTriggers(triggersOf(d.dagId, d.spec), now);
         }
         const gone = (this.fileDags.get(p.file) ?? []).filter((id) => !mine.includes(id));
-        await deactivateDags(tx.db, gone, now);
-        await unregisterDagTriggers(tx.db, gone);
+        await tx.dags.deactivate(gone, now);
+        await tx.assets.unregisterDagTriggers(gone);
         for (const id of gone) this.known.delete(id);
         this.fileDags.set(p.file, mine);
-        if (problems.length) await setImportError(tx.db, rel, null, problems.join("; "), now);
-        else await clearImportErrors(tx.db, [rel]);
+        if (problems.length) await tx.dags.setImportError(rel, null, problems.join("; "), now);
+        else await tx.dags.clearImportErrors([rel]);
         events.push({ file: rel, dags: mine, error: problems.length ? problems.join("; ") : null });
       }
       for (const f of removed) {
         const ids = this.fileDags.get(f) ?? [];
-        await deactivateDags(tx.db, ids, now);
-        await unregisterDagTriggers(tx.db, ids);
+        await tx.dags.deactivate(ids, now);
+        await tx.assets.unregisterDagTriggers(ids);
         for (const id of ids) this.known.delete(id);
         this.fileDags.delete(f);
-        await clearImportErrors(tx.db, [relative(this.watcher.dir, f)]);
+        await tx.dags.clearImportErrors([relative(this.watcher.dir, f)]);
         events.push({ file: relative(this.watcher.dir, f), dags: [], error: null });
       }
     });
@@ -248,19 +237,19 @@ export class Scheduler {
       // loop for a second or more (no heartbeat, no HTTP request, no other timer in between).
       if (pass > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const now = this.clock.now();
-      const due = (await dueDags(this.store.db, now, DUE_PAGE + failed.size)).filter((d) => !failed.has(d.dagId));
+      const due = (await this.store.dags.due(now, DUE_PAGE + failed.size)).filter((d) => !failed.has(d.dagId));
       if (due.length === 0) break;
       const batch: Parameters<Engine["createScheduledRuns"]>[0][number][] = [];
       for (const d of due) {
         const k = this.known.get(d.dagId) ?? (await this.storedSpec(d));
         if (!k?.spec.schedule || d.defaultParams === null) {
-          await setNextInterval(this.store.db, d.dagId, null, undefined);
+          await this.store.dags.setNextInterval(d.dagId, null, undefined);
           continue;
         }
         // Recomputed now, not taken from the row: after downtime, catchup=false skips to the latest interval.
         const interval = this.nextInterval(k.spec, d, now);
         if (!interval || interval.end > now) {
-          await setNextInterval(this.store.db, d.dagId, interval, undefined);
+          await this.store.dags.setNextInterval(d.dagId, interval, undefined);
           continue;
         }
         batch.push({
@@ -269,7 +258,7 @@ export class Scheduler {
           interval,
           then: async (tx) => {
             const next = this.nextInterval(k.spec, { lastIntervalEnd: interval.end }, now);
-            await setNextInterval(tx.db, d.dagId, next, interval.end);
+            await tx.dags.setNextInterval(d.dagId, next, interval.end);
           },
         });
       }
@@ -303,7 +292,7 @@ export class Scheduler {
     this.wake?.();
     this.wake = null;
     if (this.stopped) return;
-    const at = await nextDueAt(this.store.db);
+    const at = await this.store.dags.nextDueAt();
     if (at === null) return;
     this.wake = this.clock.setTimer(Math.max(0, at - this.clock.now()), () => {
       this.wake = null;

@@ -15,7 +15,6 @@ import type { AttemptEnd, EndedAttempt, NewTaskInstance, TaskInstanceRecord, TiB
 import type { AttemptResult } from "../worker/worker.js";
 import type { SpecIndex } from "./specIndex.js";
 import { TaskInstanceCache } from "./taskInstanceCache.js";
-import { recordAssetEvents } from "../store/assets.js";
 
 /** What the engine needs from outside the transaction. */
 export interface TransitionEnv {
@@ -340,7 +339,7 @@ async function applyAttemptResult(tx: Tx, env: TransitionEnv, fx: Effects, resul
       // lineage: in the success's own transaction, so a recorded success always has its asset events
       const at = { dagId: idx.spec.id, runId, taskId, mapIndex, tryNumber, attemptId: result.attemptId, createdAt: now };
       const events = task.produces.map((asset) => ({ ...at, asset, metadata: result.assetMetadata?.[asset] ?? {} }));
-      fx.assetEvents += (await recordAssetEvents(tx.db, events)).length;
+      fx.assetEvents += (await tx.assets.recordEvents(events)).length;
     }
     if (task.kind === "short_circuit" && result.proceed === false) {
       await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: task.respectTriggerRules ? "skip_direct" : "skip_all" }]);

@@ -21,24 +21,7 @@ import { assetRunKey, assetsToConsume, isEventName, type ConsumedRange, type Jso
 import type { DagSpec } from "../core/dagSpec.js";
 import type { AssetEvent } from "../dsl/types.js";
 import { SluiceError, isSluiceError, toSluiceError } from "../errors.js";
-import {
-  consumeAssetEvents,
-  consumedThrough,
-  dropQueuedAssets,
-  eventRuns,
-  eventSubscribers,
-  findEventByKey,
-  insertEvent,
-  latestAssetEventIds,
-  queuedAssetDags,
-  queuedAssetsOf,
-  registerDagTriggers,
-  runTriggers,
-  setEventRun,
-  subscribedEventNames,
-  type AssetEventRecord,
-  type DagTriggers,
-} from "../store/assets.js";
+import { type AssetEventRecord, type DagTriggers } from "../store/assets.js";
 import type { RunRecord, Store, Tx } from "../store/store.js";
 import type { RunTriggerInfo } from "../worker/worker.js";
 
@@ -112,7 +95,7 @@ export class Triggers {
     if (dags.length === 0) return;
     const now = this.host.clock.now();
     await this.host.store.tx(async (tx) => {
-      for (const d of dags) await registerDagTriggers(tx.db, triggersOf(d.id, d.spec), now);
+      for (const d of dags) await tx.assets.registerDagTriggers(triggersOf(d.id, d.spec), now);
     });
   }
 
@@ -171,7 +154,7 @@ export class Triggers {
     const created: RunRecord[] = [];
     let after: string | null = null;
     for (;;) {
-      const dagIds = await queuedAssetDags(this.host.store.db, 100, after);
+      const dagIds = await this.host.store.assets.queuedAssetDags(100, after);
       if (dagIds.length === 0) return created;
       for (const dagId of dagIds) {
         if (this.stopped) return created;
@@ -188,21 +171,21 @@ export class Triggers {
   }
 
   private async evaluateDag(dagId: string): Promise<RunRecord | null> {
-    const db = this.host.store.db;
+    const db = this.host.store;
     const target = await this.host.resolveTriggerTarget(dagId);
     if ("skip" in target) return null; // stays queued: paused or not loadable now, runs once it is
     const schedule = target.spec.assetSchedule;
     if (!schedule) {
-      await dropQueuedAssets(db, dagId); // no longer asset-scheduled
+      await db.assets.dropQueuedAssets(dagId); // no longer asset-scheduled
       return null;
     }
-    const queued = await queuedAssetsOf(db, dagId);
+    const queued = await db.assets.queuedAssetsOf(dagId);
     const relevant = queued.filter((a) => schedule.assets.includes(a));
-    const pointers = await consumedThrough(db, dagId, relevant);
-    const latest = await latestAssetEventIds(db, relevant);
+    const pointers = await db.assets.consumedThrough(dagId, relevant);
+    const latest = await db.assets.latestEventIds(relevant);
     const fresh = relevant.filter((a) => (latest.get(a) ?? 0) > (pointers.get(a) ?? 0));
     const stale = queued.filter((a) => !fresh.includes(a));
-    if (stale.length) await dropQueuedAssets(db, dagId, stale);
+    if (stale.length) await db.assets.dropQueuedAssets(dagId, stale);
     const consume = assetsToConsume(schedule, new Set(fresh));
     if (!consume) return null;
     const ranges: ConsumedRange[] = consume.map((asset) => ({ asset, afterId: pointers.get(asset) ?? 0, throughId: latest.get(asset)! }));
@@ -214,10 +197,10 @@ export class Triggers {
         queued: "if_busy",
         then: async (tx) => {
           // compare-and-set: if another evaluator consumed any of these events first, this run must not exist
-          const now = await consumedThrough(tx.db, dagId, consume);
+          const now = await tx.assets.consumedThrough(dagId, consume);
           if (ranges.some((r) => (now.get(r.asset) ?? 0) !== r.afterId)) throw new Superseded();
           const run = await tx.findRunByKey(dagId, runKey);
-          await consumeAssetEvents(tx.db, dagId, run!.runId, ranges);
+          await tx.assets.consumeEvents(dagId, run!.runId, ranges);
         },
       });
     } catch (e) {
@@ -231,7 +214,7 @@ export class Triggers {
    * DAG subscribed) records nothing and throws EVENT_NOT_FOUND.
    */
   async sendEvent(name: string, payload: unknown, opts: SendEventOptions = {}): Promise<EventOutcome> {
-    const db = this.host.store.db;
+    const db = this.host.store;
     if (!isEventName(name)) {
       throw new SluiceError("EVENT_NOT_FOUND", `${JSON.stringify(name)} is not an event name (letters, digits, "_", ".", ":" and "-")`, { details: { event: name } });
     }
@@ -242,12 +225,12 @@ export class Triggers {
     const json = checkPayload(payload);
     const logged = await this.host.store.tx(async (tx) => {
       if (key !== undefined) {
-        const existing = await findEventByKey(tx.db, name, key);
-        if (existing) return { eventId: existing.eventId, receivedAt: existing.receivedAt, duplicate: true, runs: await eventRuns(tx.db, existing.eventId) };
+        const existing = await tx.events.findByKey(name, key);
+        if (existing) return { eventId: existing.eventId, receivedAt: existing.receivedAt, duplicate: true, runs: await tx.events.runsOf(existing.eventId) };
       }
-      const subscribers = await eventSubscribers(tx.db, name);
+      const subscribers = await tx.events.subscribers(name);
       if (subscribers.length === 0) {
-        const known = await subscribedEventNames(tx.db);
+        const known = await tx.events.subscribedNames();
         throw new SluiceError(
           "EVENT_NOT_FOUND",
           `no DAG is subscribed to event "${name}"; ${known.length ? `subscribed events: ${known.join(", ")}` : "no DAG subscribes to any event"} (a DAG subscribes with events: ["${name}"]; a running scheduler registers it)`,
@@ -255,7 +238,7 @@ export class Triggers {
         );
       }
       const receivedAt = tx.now();
-      const eventId = await insertEvent(tx.db, { name, payload: json, idempotencyKey: key ?? null, source: opts.source ?? "runtime", receivedAt }, subscribers);
+      const eventId = await tx.events.insert({ name, payload: json, idempotencyKey: key ?? null, source: opts.source ?? "runtime", receivedAt }, subscribers);
       return { eventId, receivedAt, duplicate: false, runs: subscribers.map((dagId) => ({ dagId, runId: null as string | null })) };
     });
     const outcome: EventOutcome = { eventId: logged.eventId, name, duplicate: logged.duplicate, receivedAt: logged.receivedAt, runs: [], pending: [] };
@@ -277,7 +260,7 @@ export class Triggers {
           queued: false,
           then: async (tx) => {
             const created = await tx.findRunByKey(r.dagId, runKey);
-            await setEventRun(tx.db, logged.eventId, r.dagId, created!.runId);
+            await tx.events.setRun(logged.eventId, r.dagId, created!.runId);
           },
         });
         outcome.runs.push({ dagId: r.dagId, runId: run.runId });
@@ -293,7 +276,7 @@ export class Triggers {
   async forRun(runId: string): Promise<RunTriggerInfo> {
     const cached = this.runInfo.get(runId);
     if (cached) return cached;
-    const t = await runTriggers(this.host.store.db, runId);
+    const t = await this.host.store.assets.runTriggers(runId);
     const info: RunTriggerInfo = {
       event: t.event
         ? Object.freeze({ id: t.event.eventId, name: t.event.name, payload: t.event.payload as JsonValue, receivedAt: new Date(t.event.receivedAt) })

@@ -10,7 +10,6 @@
 import { open } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import type { Store } from "../store/store.js";
-import { appendLogChunk, readLogChunks } from "../store/attemptLogs.js";
 import { attemptLogPath, FileLogSink, parseLogLines, type LogLine, type LogSink } from "../worker/attemptLog.js";
 
 /** Which attempt: its id (the database) and the ids its file path is made of. */
@@ -118,7 +117,7 @@ export class DatabaseLogStore implements LogStore {
   }
 
   async read(a: LogRef, offset: number, maxLines: number): Promise<LogPage> {
-    const chunks = await readLogChunks(this.store.db, a.attemptId, offset, maxLines);
+    const chunks = await this.store.attemptLogs.read(a.attemptId, offset, maxLines);
     const lines: LogLine[] = [];
     let next = offset;
     for (const c of chunks) {
@@ -174,7 +173,7 @@ class DatabaseLogSink implements LogSink {
       this.bufferedBytes = 0;
       try {
         // the attempt is no longer live: its worker is aborting it
-        if (!(await appendLogChunk(this.store.db, this.attemptId, n, body))) this.fenced = true;
+        if (!(await this.store.attemptLogs.append(this.attemptId, n, body))) this.fenced = true;
       } catch {
         // the database is unreachable: keep the lines for the next flush
         this.buffered.unshift(body);

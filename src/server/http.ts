@@ -107,7 +107,7 @@ function matcher(method: string, path: string): (m: string, p: string) => boolea
 }
 
 export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; auth: Auth; routes: Route[]; close(): void } {
-  const auth = new Auth(s.store.db, () => s.engine.clock.now());
+  const auth = new Auth(s.store, () => s.engine.clock.now());
   let closed = false;
   const env: ApiEnv = { sluice: s, auth, ...(opts.onError ? { onError: opts.onError } : {}) };
   const drive = (id: number) => {

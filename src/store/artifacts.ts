@@ -8,6 +8,7 @@
 import { sql } from "kysely";
 import { ARTIFACT_REF, artifactRef, type ArtifactStore } from "../artifacts/artifactStore.js";
 import { SluiceError } from "../errors.js";
+import { handleOf } from "./aggregates.js";
 import type { Store } from "./store.js";
 
 export class DatabaseArtifactStore implements ArtifactStore {
@@ -22,7 +23,7 @@ export class DatabaseArtifactStore implements ArtifactStore {
 
   async put(bytes: Uint8Array): Promise<string> {
     const ref = artifactRef(bytes);
-    const db = this.store.db;
+    const db = handleOf(this.store);
     // already there (the same output again, e.g. every run of a DAG): only touch it, without sending the bytes
     const touched = await db.updateTable("artifacts").set({ touched_at: this.now() }).where("ref", "=", ref).executeTakeFirst();
     if (Number(touched.numUpdatedRows) > 0) return ref;
@@ -35,13 +36,13 @@ export class DatabaseArtifactStore implements ArtifactStore {
   }
 
   async get(ref: string): Promise<Buffer> {
-    const row = await this.store.db.selectFrom("artifacts").select("bytes").where("ref", "=", checked(ref)).executeTakeFirst();
+    const row = await handleOf(this.store).selectFrom("artifacts").select("bytes").where("ref", "=", checked(ref)).executeTakeFirst();
     if (!row) throw new SluiceError("INTERNAL", `artifact ${ref} is missing from ${this.location}`);
     return Buffer.from(row.bytes);
   }
 
   async has(ref: string): Promise<boolean> {
-    const row = await this.store.db.selectFrom("artifacts").select("ref").where("ref", "=", checked(ref)).executeTakeFirst();
+    const row = await handleOf(this.store).selectFrom("artifacts").select("ref").where("ref", "=", checked(ref)).executeTakeFirst();
     return row !== undefined;
   }
 
@@ -49,7 +50,7 @@ export class DatabaseArtifactStore implements ArtifactStore {
     let removed = 0;
     const valid = refs.filter((r) => ARTIFACT_REF.test(r));
     for (let i = 0; i < valid.length; i += 500) {
-      const r = await this.store.db
+      const r = await handleOf(this.store)
         .deleteFrom("artifacts")
         .where("ref", "in", valid.slice(i, i + 500))
         .where("touched_at", "<", sql<number>`${this.now()} - ${graceMs}`)

@@ -5,7 +5,6 @@
 import type { Kysely } from "kysely";
 import type { Database } from "./schema.js";
 
-type Db = Kysely<Database>;
 
 export type Role = "admin" | "operator" | "viewer";
 
@@ -32,101 +31,6 @@ const toUser = (r: { username: string; role: string; created_at: number; passwor
   passwordChangedAt: r.password_changed_at,
 });
 
-export async function countUsers(db: Db): Promise<number> {
-  const r = await db.selectFrom("users").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirst();
-  return Number(r?.n ?? 0);
-}
-
-/** Inserts the user; false when the name is taken. */
-export async function insertUser(db: Db, u: { username: string; passwordHash: string; role: Role; now: number }): Promise<boolean> {
-  const r = await db
-    .insertInto("users")
-    .values({ username: u.username, password_hash: u.passwordHash, role: u.role, created_at: u.now, password_changed_at: u.now })
-    .onConflict((oc) => oc.column("username").doNothing())
-    .executeTakeFirst();
-  return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
-}
-
-export async function getUser(db: Db, username: string): Promise<UserRecord | null> {
-  const r = await db.selectFrom("users").select(["username", "role", "created_at", "password_changed_at"]).where("username", "=", username).executeTakeFirst();
-  return r ? toUser(r) : null;
-}
-
-/** The stored hash, for checking a password at login (never leaves auth/). */
-export async function getPasswordHash(db: Db, username: string): Promise<string | null> {
-  const r = await db.selectFrom("users").select("password_hash").where("username", "=", username).executeTakeFirst();
-  return r?.password_hash ?? null;
-}
-
-export async function listUsers(db: Db): Promise<UserRecord[]> {
-  const rows = await db.selectFrom("users").select(["username", "role", "created_at", "password_changed_at"]).orderBy("username").execute();
-  return rows.map(toUser);
-}
-
-export async function countAdmins(db: Db): Promise<number> {
-  const r = await db.selectFrom("users").select((eb) => eb.fn.countAll<number>().as("n")).where("role", "=", "admin").executeTakeFirst();
-  return Number(r?.n ?? 0);
-}
-
-export async function setUserRole(db: Db, username: string, role: Role): Promise<boolean> {
-  const r = await db.updateTable("users").set({ role }).where("username", "=", username).executeTakeFirst();
-  return Number(r.numUpdatedRows) > 0;
-}
-
-/** A new password ends every session of the user (the caller may open a new one afterwards). */
-export async function setUserPassword(db: Db, username: string, passwordHash: string, now: number): Promise<boolean> {
-  const r = await db.updateTable("users").set({ password_hash: passwordHash, password_changed_at: now }).where("username", "=", username).executeTakeFirst();
-  await deleteUserSessions(db, username);
-  return Number(r.numUpdatedRows) > 0;
-}
-
-/** The user, their sessions and their API tokens. */
-export async function deleteUser(db: Db, username: string): Promise<boolean> {
-  await deleteUserSessions(db, username);
-  await db.deleteFrom("api_tokens").where("username", "=", username).execute();
-  const r = await db.deleteFrom("users").where("username", "=", username).executeTakeFirst();
-  return Number(r.numDeletedRows) > 0;
-}
-
-// ---- sessions ---------------------------------------------------------------------------------------
-
-export async function insertSession(db: Db, s: { idHash: string; username: string; now: number; expiresAt: number }): Promise<void> {
-  await db.insertInto("sessions").values({ id_hash: s.idHash, username: s.username, created_at: s.now, expires_at: s.expiresAt }).execute();
-}
-
-/** The live session's user (with their current role), or null when unknown or expired. */
-export async function sessionUser(db: Db, idHash: string, now: number): Promise<UserRecord | null> {
-  const r = await db
-    .selectFrom("sessions")
-    .innerJoin("users", "users.username", "sessions.username")
-    .select(["users.username", "users.role", "users.created_at", "users.password_changed_at"])
-    .where("sessions.id_hash", "=", idHash)
-    .where("sessions.expires_at", ">", now)
-    .executeTakeFirst();
-  return r ? toUser(r) : null;
-}
-
-export async function deleteSession(db: Db, idHash: string): Promise<void> {
-  await db.deleteFrom("sessions").where("id_hash", "=", idHash).execute();
-}
-
-export async function deleteUserSessions(db: Db, username: string): Promise<void> {
-  await db.deleteFrom("sessions").where("username", "=", username).execute();
-}
-
-export async function deleteExpiredSessions(db: Db, now: number): Promise<void> {
-  await db.deleteFrom("sessions").where("expires_at", "<=", now).execute();
-}
-
-// ---- API tokens -------------------------------------------------------------------------------------
-
-export async function insertApiToken(db: Db, t: { tokenId: string; tokenHash: string; name: string; username: string; role: Role; now: number }): Promise<void> {
-  await db
-    .insertInto("api_tokens")
-    .values({ token_id: t.tokenId, token_hash: t.tokenHash, name: t.name, username: t.username, role: t.role, created_at: t.now, last_used_at: null })
-    .execute();
-}
-
 const TOKEN_COLUMNS = ["token_id", "name", "username", "role", "created_at", "last_used_at"] as const;
 const toToken = (r: { token_id: string; name: string; username: string; role: string; created_at: number; last_used_at: number | null }): ApiTokenRecord => ({
   tokenId: r.token_id,
@@ -137,34 +41,142 @@ const toToken = (r: { token_id: string; name: string; username: string; role: st
   lastUsedAt: r.last_used_at,
 });
 
-/** Tokens of one user, or of everyone (username undefined). */
-export async function listApiTokens(db: Db, username?: string): Promise<ApiTokenRecord[]> {
-  let q = db.selectFrom("api_tokens").select(TOKEN_COLUMNS);
-  if (username !== undefined) q = q.where("username", "=", username);
-  return (await q.orderBy("created_at").orderBy("token_id").execute()).map(toToken);
+/** @internal Constructed by the Store (`store.users`) and by each transaction (`tx.users`). */
+export class UserRows {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async count(): Promise<number> {
+    const r = await this.db.selectFrom("users").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  /** Inserts the user; false when the name is taken. */
+  async insert(u: { username: string; passwordHash: string; role: Role; now: number }): Promise<boolean> {
+    const r = await this.db
+      .insertInto("users")
+      .values({ username: u.username, password_hash: u.passwordHash, role: u.role, created_at: u.now, password_changed_at: u.now })
+      .onConflict((oc) => oc.column("username").doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+  }
+
+  async get(username: string): Promise<UserRecord | null> {
+    const r = await this.db.selectFrom("users").select(["username", "role", "created_at", "password_changed_at"]).where("username", "=", username).executeTakeFirst();
+    return r ? toUser(r) : null;
+  }
+
+  /** The stored hash, for checking a password at login (never leaves auth/). */
+  async passwordHash(username: string): Promise<string | null> {
+    const r = await this.db.selectFrom("users").select("password_hash").where("username", "=", username).executeTakeFirst();
+    return r?.password_hash ?? null;
+  }
+
+  async list(): Promise<UserRecord[]> {
+    const rows = await this.db.selectFrom("users").select(["username", "role", "created_at", "password_changed_at"]).orderBy("username").execute();
+    return rows.map(toUser);
+  }
+
+  async countAdmins(): Promise<number> {
+    const r = await this.db.selectFrom("users").select((eb) => eb.fn.countAll<number>().as("n")).where("role", "=", "admin").executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  async setRole(username: string, role: Role): Promise<boolean> {
+    const r = await this.db.updateTable("users").set({ role }).where("username", "=", username).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** A new password ends every session of the user (the caller may open a new one afterwards). */
+  async setPassword(username: string, passwordHash: string, now: number): Promise<boolean> {
+    const r = await this.db.updateTable("users").set({ password_hash: passwordHash, password_changed_at: now }).where("username", "=", username).executeTakeFirst();
+    await new SessionRows(this.db).deleteOfUser(username);
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** The user, their sessions and their API tokens. */
+  async delete(username: string): Promise<boolean> {
+    await new SessionRows(this.db).deleteOfUser(username);
+    await this.db.deleteFrom("api_tokens").where("username", "=", username).execute();
+    const r = await this.db.deleteFrom("users").where("username", "=", username).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
 }
 
-export async function getApiToken(db: Db, tokenId: string): Promise<ApiTokenRecord | null> {
-  const r = await db.selectFrom("api_tokens").select(TOKEN_COLUMNS).where("token_id", "=", tokenId).executeTakeFirst();
-  return r ? toToken(r) : null;
+/** @internal Constructed by the Store (`store.sessions`) and by each transaction (`tx.sessions`). */
+export class SessionRows {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  // ---- sessions ---------------------------------------------------------------------------------------
+  async insert(s: { idHash: string; username: string; now: number; expiresAt: number }): Promise<void> {
+    await this.db.insertInto("sessions").values({ id_hash: s.idHash, username: s.username, created_at: s.now, expires_at: s.expiresAt }).execute();
+  }
+
+  /** The live session's user (with their current role), or null when unknown or expired. */
+  async userOf(idHash: string, now: number): Promise<UserRecord | null> {
+    const r = await this.db
+      .selectFrom("sessions")
+      .innerJoin("users", "users.username", "sessions.username")
+      .select(["users.username", "users.role", "users.created_at", "users.password_changed_at"])
+      .where("sessions.id_hash", "=", idHash)
+      .where("sessions.expires_at", ">", now)
+      .executeTakeFirst();
+    return r ? toUser(r) : null;
+  }
+
+  async delete(idHash: string): Promise<void> {
+    await this.db.deleteFrom("sessions").where("id_hash", "=", idHash).execute();
+  }
+
+  async deleteOfUser(username: string): Promise<void> {
+    await this.db.deleteFrom("sessions").where("username", "=", username).execute();
+  }
+
+  async deleteExpired(now: number): Promise<void> {
+    await this.db.deleteFrom("sessions").where("expires_at", "<=", now).execute();
+  }
 }
 
-/** The token's record and its owner's current role, by the token's hash. */
-export async function apiTokenByHash(db: Db, tokenHash: string): Promise<(ApiTokenRecord & { userRole: Role }) | null> {
-  const r = await db
-    .selectFrom("api_tokens")
-    .innerJoin("users", "users.username", "api_tokens.username")
-    .select(["api_tokens.token_id", "api_tokens.name", "api_tokens.username", "api_tokens.role", "api_tokens.created_at", "api_tokens.last_used_at", "users.role as user_role"])
-    .where("api_tokens.token_hash", "=", tokenHash)
-    .executeTakeFirst();
-  return r ? { ...toToken(r), userRole: r.user_role as Role } : null;
-}
+/** @internal Constructed by the Store (`store.apiTokens`) and by each transaction (`tx.apiTokens`). */
+export class ApiTokenRows {
+  constructor(private readonly db: Kysely<Database>) {}
 
-export async function touchApiToken(db: Db, tokenId: string, now: number): Promise<void> {
-  await db.updateTable("api_tokens").set({ last_used_at: now }).where("token_id", "=", tokenId).execute();
-}
+  // ---- API tokens -------------------------------------------------------------------------------------
+  async insert(t: { tokenId: string; tokenHash: string; name: string; username: string; role: Role; now: number }): Promise<void> {
+    await this.db
+      .insertInto("api_tokens")
+      .values({ token_id: t.tokenId, token_hash: t.tokenHash, name: t.name, username: t.username, role: t.role, created_at: t.now, last_used_at: null })
+      .execute();
+  }
 
-export async function deleteApiToken(db: Db, tokenId: string): Promise<boolean> {
-  const r = await db.deleteFrom("api_tokens").where("token_id", "=", tokenId).executeTakeFirst();
-  return Number(r.numDeletedRows) > 0;
+  /** Tokens of one user, or of everyone (username undefined). */
+  async list(username?: string): Promise<ApiTokenRecord[]> {
+    let q = this.db.selectFrom("api_tokens").select(TOKEN_COLUMNS);
+    if (username !== undefined) q = q.where("username", "=", username);
+    return (await q.orderBy("created_at").orderBy("token_id").execute()).map(toToken);
+  }
+
+  async get(tokenId: string): Promise<ApiTokenRecord | null> {
+    const r = await this.db.selectFrom("api_tokens").select(TOKEN_COLUMNS).where("token_id", "=", tokenId).executeTakeFirst();
+    return r ? toToken(r) : null;
+  }
+
+  /** The token's record and its owner's current role, by the token's hash. */
+  async byHash(tokenHash: string): Promise<(ApiTokenRecord & { userRole: Role }) | null> {
+    const r = await this.db
+      .selectFrom("api_tokens")
+      .innerJoin("users", "users.username", "api_tokens.username")
+      .select(["api_tokens.token_id", "api_tokens.name", "api_tokens.username", "api_tokens.role", "api_tokens.created_at", "api_tokens.last_used_at", "users.role as user_role"])
+      .where("api_tokens.token_hash", "=", tokenHash)
+      .executeTakeFirst();
+    return r ? { ...toToken(r), userRole: r.user_role as Role } : null;
+  }
+
+  async touch(tokenId: string, now: number): Promise<void> {
+    await this.db.updateTable("api_tokens").set({ last_used_at: now }).where("token_id", "=", tokenId).execute();
+  }
+
+  async delete(tokenId: string): Promise<boolean> {
+    const r = await this.db.deleteFrom("api_tokens").where("token_id", "=", tokenId).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
 }

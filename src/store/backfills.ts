@@ -1,14 +1,13 @@
 /**
  * SQL for backfills (migration 0005, decision 0006): the backfill rows, their plans (one row per data
- * interval), the driver's lease, and the two writes a backfill makes to runs it takes over. Functions take
- * a Kysely handle so they work on the store and inside a transaction alike.
+ * interval), the driver's lease, and the two writes a backfill makes to runs it takes over. `store.backfills`,
+ * or `tx.backfills` inside a transaction.
  */
 import { sql, type Kysely, type Selectable } from "kysely";
 import type { IntervalAction, Reprocess } from "../core/backfill.js";
 import type { RunState } from "../core/states.js";
 import type { Database } from "./schema.js";
 
-type Db = Kysely<Database>;
 
 export type BackfillState = "running" | "success" | "failed" | "cancelled";
 
@@ -72,184 +71,177 @@ export function toBackfill(r: Selectable<Database["backfills"]>): BackfillRecord
   };
 }
 
-/** Create a running backfill and its plan (call inside a transaction). Returns its id. */
-export async function insertBackfill(
-  db: Db,
-  b: { dagId: string; from: number; to: number; reprocess: Reprocess; maxActive: number; runBackwards: boolean; now: number },
-  plan: readonly { start: number; end: number; action: IntervalAction }[],
-): Promise<number> {
-  const row = await db
-    .insertInto("backfills")
-    .values({
-      dag_id: b.dagId,
-      from_date: b.from,
-      to_date: b.to,
-      reprocess: b.reprocess,
-      max_active: b.maxActive,
-      run_backwards: b.runBackwards ? 1 : 0,
-      state: "running",
-      state_reason: null,
-      created_at: b.now,
-      ended_at: null,
-      driver_pid: null,
-      driver_host: null,
-      driver_heartbeat_at: null,
-    })
-    .returning("backfill_id")
-    .executeTakeFirstOrThrow();
-  const id = Number(row.backfill_id);
-  // SQLite allows 32766 bound parameters per statement; 6 columns a row.
-  for (let i = 0; i < plan.length; i += 2000) {
-    await db
-      .insertInto("backfill_runs")
-      .values(plan.slice(i, i + 2000).map((p, j) => ({ backfill_id: id, logical_date: p.start, interval_end: p.end, ordinal: i + j, action: p.action, run_id: null })))
+/** @internal Constructed by the Store (`store.backfills`) and by each transaction (`tx.backfills`). */
+export class BackfillRows {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Backfills, newest first. */
+  async page(o: { dagId?: string; limit: number; after: number | null }): Promise<BackfillRecord[]> {
+    let q = this.db.selectFrom("backfills").selectAll();
+    if (o.dagId !== undefined) q = q.where("dag_id", "=", o.dagId);
+    if (o.after !== null) q = q.where("backfill_id", "<", o.after);
+    return (await q.orderBy("backfill_id", "desc").limit(o.limit).execute()).map(toBackfill);
+  }
+
+  /** Create a running backfill and its plan (call inside a transaction). Returns its id. */
+  async insert(b: { dagId: string; from: number; to: number; reprocess: Reprocess; maxActive: number; runBackwards: boolean; now: number }, plan: readonly { start: number; end: number; action: IntervalAction }[]): Promise<number> {
+    const row = await this.db
+      .insertInto("backfills")
+      .values({
+        dag_id: b.dagId,
+        from_date: b.from,
+        to_date: b.to,
+        reprocess: b.reprocess,
+        max_active: b.maxActive,
+        run_backwards: b.runBackwards ? 1 : 0,
+        state: "running",
+        state_reason: null,
+        created_at: b.now,
+        ended_at: null,
+        driver_pid: null,
+        driver_host: null,
+        driver_heartbeat_at: null,
+      })
+      .returning("backfill_id")
+      .executeTakeFirstOrThrow();
+    const id = Number(row.backfill_id);
+    // SQLite allows 32766 bound parameters per statement; 6 columns a row.
+    for (let i = 0; i < plan.length; i += 2000) {
+      await this.db
+        .insertInto("backfill_runs")
+        .values(plan.slice(i, i + 2000).map((p, j) => ({ backfill_id: id, logical_date: p.start, interval_end: p.end, ordinal: i + j, action: p.action, run_id: null })))
+        .execute();
+    }
+    return id;
+  }
+
+  async get(backfillId: number): Promise<BackfillRecord | null> {
+    const r = await this.db.selectFrom("backfills").selectAll().where("backfill_id", "=", backfillId).executeTakeFirst();
+    return r ? toBackfill(r) : null;
+  }
+
+  /** Newest first. */
+  async list(opts: { dagId?: string; limit: number }): Promise<BackfillRecord[]> {
+    let q = this.db.selectFrom("backfills").selectAll();
+    if (opts.dagId) q = q.where("dag_id", "=", opts.dagId);
+    return (await q.orderBy("backfill_id", "desc").limit(opts.limit).execute()).map(toBackfill);
+  }
+
+  /** The DAG's running backfill, if any (there is at most one: backfills_one_running). */
+  async runningOf(dagId: string): Promise<BackfillRecord | null> {
+    const r = await this.db.selectFrom("backfills").selectAll().where("dag_id", "=", dagId).where(sql<boolean>`state = 'running'`).executeTakeFirst();
+    return r ? toBackfill(r) : null;
+  }
+
+  /**
+   * The runs that hold the schedule keys of these interval starts (`sched:<ISO start>`: scheduled and
+   * backfill runs of the interval), by start.
+   */
+  async runsOfIntervals(dagId: string, starts: readonly number[]): Promise<Map<number, { runId: string; state: RunState }>> {
+    const out = new Map<number, { runId: string; state: RunState }>();
+    for (let i = 0; i < starts.length; i += 500) {
+      const keys = starts.slice(i, i + 500).map((t) => `sched:${new Date(t).toISOString()}`);
+      const rows = await this.db.selectFrom("runs").select(["run_id", "state", "run_key"]).where("dag_id", "=", dagId).where("run_key", "in", keys).execute();
+      for (const r of rows) out.set(Date.parse(r.run_key.slice("sched:".length)), { runId: r.run_id, state: r.state as RunState });
+    }
+    return out;
+  }
+
+  /** The plan with each started interval's run state, in run order. */
+  async listIntervals(backfillId: number): Promise<BackfillIntervalRecord[]> {
+    const rows = await this.db
+      .selectFrom("backfill_runs as b")
+      .leftJoin("runs as r", "r.run_id", "b.run_id")
+      .select(["b.logical_date", "b.interval_end", "b.ordinal", "b.action", "b.run_id", "r.state"])
+      .where("b.backfill_id", "=", backfillId)
+      .orderBy("b.ordinal")
+      .execute();
+    return rows.map((r) => ({
+      logicalDate: Number(r.logical_date),
+      intervalEnd: Number(r.interval_end),
+      ordinal: r.ordinal,
+      action: r.action as IntervalAction,
+      runId: r.run_id,
+      runState: (r.state ?? null) as RunState | null,
+    }));
+  }
+
+  /** The next interval to start (served by backfill_runs_pending). */
+  async nextPendingInterval(backfillId: number): Promise<{ start: number; end: number; action: IntervalAction } | null> {
+    const r = await this.db
+      .selectFrom("backfill_runs")
+      .select(["logical_date", "interval_end", "action"])
+      .where("backfill_id", "=", backfillId)
+      .where(sql<boolean>`run_id is null and action in ('create', 'reprocess')`)
+      .orderBy("ordinal")
+      .limit(1)
+      .executeTakeFirst();
+    return r ? { start: Number(r.logical_date), end: Number(r.interval_end), action: r.action as IntervalAction } : null;
+  }
+
+  /** The backfill's runs that are queued or running (served by runs_backfill). */
+  async countActiveRuns(backfillId: number): Promise<number> {
+    const r = await this.db
+      .selectFrom("runs")
+      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .where("backfill_id", "=", backfillId)
+      .where(sql<boolean>`state in ('queued', 'running')`)
+      .executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  async counts(backfillId: number): Promise<BackfillCounts> {
+    const r = await sql<{ planned: number; pending: number; active: number; succeeded: number; failed: number; skipped: number }>`
+      select sum(case when b.action in ('create', 'reprocess') then 1 else 0 end) as planned,
+             sum(case when b.action in ('create', 'reprocess') and b.run_id is null then 1 else 0 end) as pending,
+             sum(case when r.state in ('queued', 'running') then 1 else 0 end) as active,
+             sum(case when r.state = 'success' then 1 else 0 end) as succeeded,
+             sum(case when r.state = 'failed' then 1 else 0 end) as failed,
+             sum(case when b.action in ('skip_exists', 'skip_in_flight') then 1 else 0 end) as skipped
+        from backfill_runs b left join runs r on r.run_id = b.run_id
+       where b.backfill_id = ${backfillId}`.execute(this.db);
+    const row = r.rows[0];
+    const n = (x: unknown) => Number(x ?? 0);
+    return { planned: n(row?.planned), pending: n(row?.pending), active: n(row?.active), succeeded: n(row?.succeeded), failed: n(row?.failed), skipped: n(row?.skipped) };
+  }
+
+  /** The interval's run was started by the backfill. */
+  async linkRun(backfillId: number, logicalDate: number, runId: string): Promise<void> {
+    await this.db.updateTable("backfill_runs").set({ run_id: runId }).where("backfill_id", "=", backfillId).where("logical_date", "=", logicalDate).execute();
+  }
+
+  /** The interval is skipped after all (a run appeared, or became active, after the plan was made). */
+  async skipInterval(backfillId: number, logicalDate: number, action: "skip_exists" | "skip_in_flight"): Promise<void> {
+    await this.db.updateTable("backfill_runs").set({ action }).where("backfill_id", "=", backfillId).where("logical_date", "=", logicalDate).execute();
+  }
+
+  /** Record (or clear, with null) the process driving the backfill. */
+  async setDriver(backfillId: number, driver: { pid: number; host: string; now: number } | null): Promise<void> {
+    await this.db
+      .updateTable("backfills")
+      .set({ driver_pid: driver?.pid ?? null, driver_host: driver?.host ?? null, driver_heartbeat_at: driver?.now ?? null })
+      .where("backfill_id", "=", backfillId)
       .execute();
   }
-  return id;
-}
 
-export async function getBackfill(db: Db, backfillId: number): Promise<BackfillRecord | null> {
-  const r = await db.selectFrom("backfills").selectAll().where("backfill_id", "=", backfillId).executeTakeFirst();
-  return r ? toBackfill(r) : null;
-}
-
-/** Newest first. */
-export async function listBackfills(db: Db, opts: { dagId?: string; limit: number }): Promise<BackfillRecord[]> {
-  let q = db.selectFrom("backfills").selectAll();
-  if (opts.dagId) q = q.where("dag_id", "=", opts.dagId);
-  return (await q.orderBy("backfill_id", "desc").limit(opts.limit).execute()).map(toBackfill);
-}
-
-/** The DAG's running backfill, if any (there is at most one: backfills_one_running). */
-export async function runningBackfillOf(db: Db, dagId: string): Promise<BackfillRecord | null> {
-  const r = await db.selectFrom("backfills").selectAll().where("dag_id", "=", dagId).where(sql<boolean>`state = 'running'`).executeTakeFirst();
-  return r ? toBackfill(r) : null;
-}
-
-/**
- * The runs that hold the schedule keys of these interval starts (`sched:<ISO start>`: scheduled and
- * backfill runs of the interval), by start.
- */
-export async function runsOfIntervals(db: Db, dagId: string, starts: readonly number[]): Promise<Map<number, { runId: string; state: RunState }>> {
-  const out = new Map<number, { runId: string; state: RunState }>();
-  for (let i = 0; i < starts.length; i += 500) {
-    const keys = starts.slice(i, i + 500).map((t) => `sched:${new Date(t).toISOString()}`);
-    const rows = await db.selectFrom("runs").select(["run_id", "state", "run_key"]).where("dag_id", "=", dagId).where("run_key", "in", keys).execute();
-    for (const r of rows) out.set(Date.parse(r.run_key.slice("sched:".length)), { runId: r.run_id, state: r.state as RunState });
+  async heartbeatDriver(backfillId: number, pid: number, host: string, now: number): Promise<void> {
+    await this.db
+      .updateTable("backfills")
+      .set({ driver_heartbeat_at: now })
+      .where("backfill_id", "=", backfillId)
+      .where("driver_pid", "=", pid)
+      .where("driver_host", "=", host)
+      .execute();
   }
-  return out;
-}
 
-/** The plan with each started interval's run state, in run order. */
-export async function listBackfillIntervals(db: Db, backfillId: number): Promise<BackfillIntervalRecord[]> {
-  const rows = await db
-    .selectFrom("backfill_runs as b")
-    .leftJoin("runs as r", "r.run_id", "b.run_id")
-    .select(["b.logical_date", "b.interval_end", "b.ordinal", "b.action", "b.run_id", "r.state"])
-    .where("b.backfill_id", "=", backfillId)
-    .orderBy("b.ordinal")
-    .execute();
-  return rows.map((r) => ({
-    logicalDate: Number(r.logical_date),
-    intervalEnd: Number(r.interval_end),
-    ordinal: r.ordinal,
-    action: r.action as IntervalAction,
-    runId: r.run_id,
-    runState: (r.state ?? null) as RunState | null,
-  }));
-}
-
-/** The next interval to start (served by backfill_runs_pending). */
-export async function nextPendingInterval(db: Db, backfillId: number): Promise<{ start: number; end: number; action: IntervalAction } | null> {
-  const r = await db
-    .selectFrom("backfill_runs")
-    .select(["logical_date", "interval_end", "action"])
-    .where("backfill_id", "=", backfillId)
-    .where(sql<boolean>`run_id is null and action in ('create', 'reprocess')`)
-    .orderBy("ordinal")
-    .limit(1)
-    .executeTakeFirst();
-  return r ? { start: Number(r.logical_date), end: Number(r.interval_end), action: r.action as IntervalAction } : null;
-}
-
-/** The backfill's runs that are queued or running (served by runs_backfill). */
-export async function countActiveBackfillRuns(db: Db, backfillId: number): Promise<number> {
-  const r = await db
-    .selectFrom("runs")
-    .select((eb) => eb.fn.countAll<number>().as("n"))
-    .where("backfill_id", "=", backfillId)
-    .where(sql<boolean>`state in ('queued', 'running')`)
-    .executeTakeFirst();
-  return Number(r?.n ?? 0);
-}
-
-export async function backfillCounts(db: Db, backfillId: number): Promise<BackfillCounts> {
-  const r = await sql<{ planned: number; pending: number; active: number; succeeded: number; failed: number; skipped: number }>`
-    select sum(case when b.action in ('create', 'reprocess') then 1 else 0 end) as planned,
-           sum(case when b.action in ('create', 'reprocess') and b.run_id is null then 1 else 0 end) as pending,
-           sum(case when r.state in ('queued', 'running') then 1 else 0 end) as active,
-           sum(case when r.state = 'success' then 1 else 0 end) as succeeded,
-           sum(case when r.state = 'failed' then 1 else 0 end) as failed,
-           sum(case when b.action in ('skip_exists', 'skip_in_flight') then 1 else 0 end) as skipped
-      from backfill_runs b left join runs r on r.run_id = b.run_id
-     where b.backfill_id = ${backfillId}`.execute(db);
-  const row = r.rows[0];
-  const n = (x: unknown) => Number(x ?? 0);
-  return { planned: n(row?.planned), pending: n(row?.pending), active: n(row?.active), succeeded: n(row?.succeeded), failed: n(row?.failed), skipped: n(row?.skipped) };
-}
-
-/** The interval's run was started by the backfill. */
-export async function linkBackfillRun(db: Db, backfillId: number, logicalDate: number, runId: string): Promise<void> {
-  await db.updateTable("backfill_runs").set({ run_id: runId }).where("backfill_id", "=", backfillId).where("logical_date", "=", logicalDate).execute();
-}
-
-/** The interval is skipped after all (a run appeared, or became active, after the plan was made). */
-export async function skipBackfillInterval(db: Db, backfillId: number, logicalDate: number, action: "skip_exists" | "skip_in_flight"): Promise<void> {
-  await db.updateTable("backfill_runs").set({ action }).where("backfill_id", "=", backfillId).where("logical_date", "=", logicalDate).execute();
-}
-
-/** Record (or clear, with null) the process driving the backfill. */
-export async function setBackfillDriver(db: Db, backfillId: number, driver: { pid: number; host: string; now: number } | null): Promise<void> {
-  await db
-    .updateTable("backfills")
-    .set({ driver_pid: driver?.pid ?? null, driver_host: driver?.host ?? null, driver_heartbeat_at: driver?.now ?? null })
-    .where("backfill_id", "=", backfillId)
-    .execute();
-}
-
-export async function heartbeatBackfillDriver(db: Db, backfillId: number, pid: number, host: string, now: number): Promise<void> {
-  await db
-    .updateTable("backfills")
-    .set({ driver_heartbeat_at: now })
-    .where("backfill_id", "=", backfillId)
-    .where("driver_pid", "=", pid)
-    .where("driver_host", "=", host)
-    .execute();
-}
-
-/** End a running backfill; false when it was not running (already ended or cancelled). */
-export async function endBackfill(db: Db, backfillId: number, state: Exclude<BackfillState, "running">, reason: string | null, now: number): Promise<boolean> {
-  const r = await db
-    .updateTable("backfills")
-    .set({ state, state_reason: reason, ended_at: now })
-    .where("backfill_id", "=", backfillId)
-    .where(sql<boolean>`state = 'running'`)
-    .executeTakeFirst();
-  return Number(r.numUpdatedRows) > 0;
-}
-
-/** Set the claim priority of a run's task instances of the given tasks (every map index). */
-export async function setTaskPriority(db: Db, runId: string, taskIds: readonly string[], priority: number): Promise<void> {
-  for (let i = 0; i < taskIds.length; i += 500) {
-    await db.updateTable("task_instances").set({ priority }).where("run_id", "=", runId).where("task_id", "in", taskIds.slice(i, i + 500)).execute();
+  /** End a running backfill; false when it was not running (already ended or cancelled). */
+  async end(backfillId: number, state: Exclude<BackfillState, "running">, reason: string | null, now: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable("backfills")
+      .set({ state, state_reason: reason, ended_at: now })
+      .where("backfill_id", "=", backfillId)
+      .where(sql<boolean>`state = 'running'`)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
-}
-
-/** A finished run that a backfill reprocesses becomes a backfill run, started now. */
-export async function adoptRunForBackfill(db: Db, runId: string, backfillId: number, now: number, timeoutAt: number | null): Promise<void> {
-  await db
-    .updateTable("runs")
-    .set({ run_type: "backfill", backfill_id: backfillId, started_at: now, ended_at: null, timeout_at: timeoutAt })
-    .where("run_id", "=", runId)
-    .execute();
 }

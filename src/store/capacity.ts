@@ -45,6 +45,7 @@ import { SluiceError } from "../errors.js";
 import type { DialectName } from "./migrations.js";
 import type { Database, RunContextRow } from "./schema.js";
 import type { Store, Tx } from "./store.js";
+import { handleOf } from "./aggregates.js";
 import { LocksChanged } from "./retry.js";
 import { quiet } from "./postgres.js";
 
@@ -258,7 +259,7 @@ function readPage(tx: Tx, claim: CapacityClaim, now: number, pgRowLocks: string,
   const dialect = tx.dialect;
   const queues = claim.queues?.length ? claim.queues : null;
   const shape: PageShape = { runId: Boolean(runId), backfill: claim.backfillId !== undefined, queues: queues?.length ?? 0, offset: offset > 0 };
-  const q = pageQuery(tx.db, dialect, shape, pgRowLocks);
+  const q = pageQuery(handleOf(tx), dialect, shape, pgRowLocks);
   const values: Record<Slot, unknown> = { now, runId, backfillId: claim.backfillId, size, offset };
   const parameters = q.slots.map((slot, i) => (slot === null ? q.query.parameters[i] : slot.startsWith("queue") ? queues![Number(slot.slice(5))] : values[slot as Slot]));
   const pg = dialect === "postgres";
@@ -293,7 +294,7 @@ export async function chooseClaimable(tx: Tx, reads: ClaimReads, fresh: readonly
 async function choosePass(tx: Tx, reads: ClaimReads, fresh: readonly Candidate[]): Promise<{ chosen: ClaimableRow[]; needed: Needed }> {
   const needed: Needed = { pools: new Set(), dags: new Set() };
   const { claim, now, pgRowLocks } = reads;
-  const db = tx.db;
+  const db = handleOf(tx);
   const pg = tx.dialect === "postgres";
   const locked = await reads.pools;
   let candidates = await reads.page;
@@ -579,9 +580,9 @@ export async function setPool(store: Store, p: { name: string; slots: number; de
   if (!Number.isInteger(p.slots) || p.slots < 0) throw new SluiceError("USAGE", `pool "${p.name}": --slots must be a whole number ≥ 0, got ${p.slots}`);
   return store.tx(async (tx) => {
     await lockCapacity(tx, p.name);
-    const existing = await getPool(tx.db, p.name);
+    const existing = await getPool(handleOf(tx), p.name);
     const description = p.description === undefined ? (existing?.description ?? null) : p.description;
-    await tx.db
+    await handleOf(tx)
       .insertInto("pools")
       .values({ name: p.name, slots: p.slots, description, updated_at: now })
       .onConflict((oc) => oc.column("name").doUpdateSet({ slots: p.slots, description, updated_at: now }))
@@ -594,7 +595,7 @@ export async function deletePool(store: Store, name: string): Promise<void> {
   if (name === DEFAULT_POOL) throw new SluiceError("USAGE", `the pool "${DEFAULT_POOL}" cannot be deleted (tasks that name no pool use it); change its slots with \`sluice pools set ${DEFAULT_POOL} --slots N\``);
   await store.tx(async (tx) => {
     await lockCapacity(tx, name);
-    const r = await tx.db.deleteFrom("pools").where("name", "=", name).executeTakeFirst();
+    const r = await handleOf(tx).deleteFrom("pools").where("name", "=", name).executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) throw new SluiceError("POOL_NOT_FOUND", `no pool named "${name}"`);
   });
 }

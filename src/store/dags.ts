@@ -1,6 +1,6 @@
 /**
- * SQL for DAG rows (schedule state, pause flag) and import errors. Functions take a Kysely handle so they
- * work on the store and inside a transaction alike.
+ * SQL for DAG rows (schedule state, pause flag) and import errors. `store.dags`, or
+ * `tx.dags` inside a transaction.
  */
 import { sql, type Kysely } from "kysely";
 import type { Database } from "./schema.js";
@@ -28,7 +28,6 @@ export interface ImportErrorRecord {
   updatedAt: number;
 }
 
-type Db = Kysely<Database>;
 
 function toDag(r: Database["dags"]): DagRecord {
   return {
@@ -47,137 +46,157 @@ function toDag(r: Database["dags"]): DagRecord {
   };
 }
 
-export async function getDag(db: Db, dagId: string): Promise<DagRecord | null> {
-  const r = await db.selectFrom("dags").selectAll().where("dag_id", "=", dagId).executeTakeFirst();
-  return r ? toDag(r) : null;
-}
+/** @internal Constructed by the Store (`store.dags`) and by each transaction (`tx.dags`). */
+export class DagRows {
+  constructor(private readonly db: Kysely<Database>) {}
 
-export async function listDags(db: Db, opts: { activeOnly?: boolean } = {}): Promise<DagRecord[]> {
-  let q = db.selectFrom("dags").selectAll();
-  if (opts.activeOnly) q = q.where("is_active", "=", 1);
-  return (await q.orderBy("dag_id").execute()).map(toDag);
-}
+  async get(dagId: string): Promise<DagRecord | null> {
+    const r = await this.db.selectFrom("dags").selectAll().where("dag_id", "=", dagId).executeTakeFirst();
+    return r ? toDag(r) : null;
+  }
 
-/** Record the latest parse of a DAG; keeps its pause flag and schedule progress. */
-export async function upsertDag(
-  db: Db,
-  d: { dagId: string; file: string; version: string; schedule: unknown; defaultParams: Record<string, unknown> | null; paramsError: string | null; now: number },
-): Promise<void> {
-  await db
-    .insertInto("dags")
-    .values({
-      dag_id: d.dagId,
-      file: d.file,
-      version: d.version,
-      schedule: d.schedule === null ? null : JSON.stringify(d.schedule),
-      is_paused: 0,
-      is_active: 1,
-      default_params: d.defaultParams === null ? null : JSON.stringify(d.defaultParams),
-      params_error: d.paramsError,
-      last_interval_end: null,
-      next_interval_start: null,
-      next_interval_end: null,
-      updated_at: d.now,
-    })
-    .onConflict((oc) =>
-      oc.column("dag_id").doUpdateSet((eb) => ({
-        file: eb.ref("excluded.file"),
-        version: eb.ref("excluded.version"),
-        schedule: eb.ref("excluded.schedule"),
+  async list(opts: { activeOnly?: boolean } = {}): Promise<DagRecord[]> {
+    let q = this.db.selectFrom("dags").selectAll();
+    if (opts.activeOnly) q = q.where("is_active", "=", 1);
+    return (await q.orderBy("dag_id").execute()).map(toDag);
+  }
+
+  /** Record the latest parse of a DAG; keeps its pause flag and schedule progress. */
+  async upsert(d: { dagId: string; file: string; version: string; schedule: unknown; defaultParams: Record<string, unknown> | null; paramsError: string | null; now: number }): Promise<void> {
+    await this.db
+      .insertInto("dags")
+      .values({
+        dag_id: d.dagId,
+        file: d.file,
+        version: d.version,
+        schedule: d.schedule === null ? null : JSON.stringify(d.schedule),
+        is_paused: 0,
         is_active: 1,
-        default_params: eb.ref("excluded.default_params"),
-        params_error: eb.ref("excluded.params_error"),
-        updated_at: eb.ref("excluded.updated_at"),
-      })),
-    )
-    .execute();
-}
+        default_params: d.defaultParams === null ? null : JSON.stringify(d.defaultParams),
+        params_error: d.paramsError,
+        last_interval_end: null,
+        next_interval_start: null,
+        next_interval_end: null,
+        updated_at: d.now,
+      })
+      .onConflict((oc) =>
+        oc.column("dag_id").doUpdateSet((eb) => ({
+          file: eb.ref("excluded.file"),
+          version: eb.ref("excluded.version"),
+          schedule: eb.ref("excluded.schedule"),
+          is_active: 1,
+          default_params: eb.ref("excluded.default_params"),
+          params_error: eb.ref("excluded.params_error"),
+          updated_at: eb.ref("excluded.updated_at"),
+        })),
+      )
+      .execute();
+  }
 
-/** DAGs whose files are gone (or no longer define them): no new scheduled runs. */
-export async function deactivateDags(db: Db, dagIds: readonly string[], now: number): Promise<void> {
-  if (dagIds.length === 0) return;
-  await db.updateTable("dags").set({ is_active: 0, next_interval_start: null, next_interval_end: null, updated_at: now }).where("dag_id", "in", dagIds).execute();
-}
+  /** DAGs whose files are gone (or no longer define them): no new scheduled runs. */
+  async deactivate(dagIds: readonly string[], now: number): Promise<void> {
+    if (dagIds.length === 0) return;
+    await this.db.updateTable("dags").set({ is_active: 0, next_interval_start: null, next_interval_end: null, updated_at: now }).where("dag_id", "in", dagIds).execute();
+  }
 
-export async function setPaused(db: Db, dagId: string, paused: boolean, now: number): Promise<boolean> {
-  const r = await db.updateTable("dags").set({ is_paused: paused ? 1 : 0, updated_at: now }).where("dag_id", "=", dagId).executeTakeFirst();
-  return Number(r.numUpdatedRows) > 0;
-}
+  async setPaused(dagId: string, paused: boolean, now: number): Promise<boolean> {
+    const r = await this.db.updateTable("dags").set({ is_paused: paused ? 1 : 0, updated_at: now }).where("dag_id", "=", dagId).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
 
-export async function setNextInterval(
-  db: Db,
-  dagId: string,
-  next: { start: number; end: number } | null,
-  lastIntervalEnd: number | null | undefined,
-): Promise<void> {
-  await db
-    .updateTable("dags")
-    .set({
-      next_interval_start: next?.start ?? null,
-      next_interval_end: next?.end ?? null,
-      ...(lastIntervalEnd !== undefined ? { last_interval_end: lastIntervalEnd } : {}),
-    })
-    .where("dag_id", "=", dagId)
-    .execute();
-}
+  async setNextInterval(dagId: string, next: { start: number; end: number } | null, lastIntervalEnd: number | null | undefined): Promise<void> {
+    await this.db
+      .updateTable("dags")
+      .set({
+        next_interval_start: next?.start ?? null,
+        next_interval_end: next?.end ?? null,
+        ...(lastIntervalEnd !== undefined ? { last_interval_end: lastIntervalEnd } : {}),
+      })
+      .where("dag_id", "=", dagId)
+      .execute();
+  }
 
-/** DAGs with a run due at `now` (served by the partial index dags_due). */
-export async function dueDags(db: Db, now: number, limit: number): Promise<DagRecord[]> {
-  const rows = await db
-    .selectFrom("dags")
-    .selectAll()
-    .where(sql<boolean>`is_paused = 0 and is_active = 1`)
-    .where("next_interval_end", "<=", now)
-    .orderBy("next_interval_end")
-    .limit(limit)
-    .execute();
-  return rows.map(toDag);
-}
+  /** DAGs with a run due at `now` (served by the partial index dags_due). */
+  async due(now: number, limit: number): Promise<DagRecord[]> {
+    const rows = await this.db
+      .selectFrom("dags")
+      .selectAll()
+      .where(sql<boolean>`is_paused = 0 and is_active = 1`)
+      .where("next_interval_end", "<=", now)
+      .orderBy("next_interval_end")
+      .limit(limit)
+      .execute();
+    return rows.map(toDag);
+  }
 
-/** When the next scheduled run anywhere is due, to sleep until then. */
-export async function nextDueAt(db: Db): Promise<number | null> {
-  const r = await db
-    .selectFrom("dags")
-    .select((eb) => eb.fn.min("next_interval_end").as("at"))
-    .where(sql<boolean>`is_paused = 0 and is_active = 1`)
-    .executeTakeFirst();
-  return r?.at ?? null;
-}
+  /** When the next scheduled run anywhere is due, to sleep until then. */
+  async nextDueAt(): Promise<number | null> {
+    const r = await this.db
+      .selectFrom("dags")
+      .select((eb) => eb.fn.min("next_interval_end").as("at"))
+      .where(sql<boolean>`is_paused = 0 and is_active = 1`)
+      .executeTakeFirst();
+    return r?.at ?? null;
+  }
 
-/**
- * Runs of a DAG that are queued or running (served by runs_dag_active), for its maxActiveRuns. Backfill
- * runs do not count: their backfill limits them (decision 0006, as Airflow 3).
- */
-export async function countActiveRuns(db: Db, dagId: string): Promise<number> {
-  const r = await db
-    .selectFrom("runs")
-    .select((eb) => eb.fn.countAll<number>().as("n"))
-    .where("dag_id", "=", dagId)
-    .where(sql<boolean>`state in ('queued', 'running')`)
-    .where("backfill_id", "is", null)
-    .executeTakeFirst();
-  return Number(r?.n ?? 0);
-}
+  /**
+   * Runs of a DAG that are queued or running (served by runs_dag_active), for its maxActiveRuns. Backfill
+   * runs do not count: their backfill limits them (decision 0006, as Airflow 3).
+   */
+  async countActiveRuns(dagId: string): Promise<number> {
+    const r = await this.db
+      .selectFrom("runs")
+      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .where("dag_id", "=", dagId)
+      .where(sql<boolean>`state in ('queued', 'running')`)
+      .where("backfill_id", "is", null)
+      .executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
 
-export async function setImportError(db: Db, file: string, line: number | null, message: string, now: number): Promise<void> {
-  await db
-    .insertInto("import_errors")
-    .values({ file, line, message, updated_at: now })
-    .onConflict((oc) => oc.column("file").doUpdateSet({ line, message, updated_at: now }))
-    .execute();
-}
+  async setImportError(file: string, line: number | null, message: string, now: number): Promise<void> {
+    await this.db
+      .insertInto("import_errors")
+      .values({ file, line, message, updated_at: now })
+      .onConflict((oc) => oc.column("file").doUpdateSet({ line, message, updated_at: now }))
+      .execute();
+  }
 
-export async function clearImportErrors(db: Db, files: readonly string[]): Promise<void> {
-  if (files.length === 0) return;
-  await db.deleteFrom("import_errors").where("file", "in", files).execute();
-}
+  async clearImportErrors(files: readonly string[]): Promise<void> {
+    if (files.length === 0) return;
+    await this.db.deleteFrom("import_errors").where("file", "in", files).execute();
+  }
 
-export async function listImportErrors(db: Db): Promise<ImportErrorRecord[]> {
-  const rows = await db.selectFrom("import_errors").selectAll().orderBy("file").execute();
-  return rows.map((r) => ({ file: r.file, line: r.line, message: r.message, updatedAt: r.updated_at }));
-}
+  async listImportErrors(): Promise<ImportErrorRecord[]> {
+    const rows = await this.db.selectFrom("import_errors").selectAll().orderBy("file").execute();
+    return rows.map((r) => ({ file: r.file, line: r.line, message: r.message, updatedAt: r.updated_at }));
+  }
 
-export async function listDagVersions(db: Db, dagId: string): Promise<{ version: string; createdAt: number; file: string | null }[]> {
-  const rows = await db.selectFrom("dag_versions").select(["version", "created_at", "file"]).where("dag_id", "=", dagId).orderBy("created_at", "desc").execute();
-  return rows.map((r) => ({ version: r.version, createdAt: r.created_at, file: r.file }));
+  async listVersions(dagId: string): Promise<{ version: string; createdAt: number; file: string | null }[]> {
+    const rows = await this.db.selectFrom("dag_versions").select(["version", "created_at", "file"]).where("dag_id", "=", dagId).orderBy("created_at", "desc").execute();
+    return rows.map((r) => ({ version: r.version, createdAt: r.created_at, file: r.file }));
+  }
+
+  /** A DAG's versions, newest first. */
+  async pageVersions(dagId: string, o: { limit: number; after: { createdAt: number; version: string } | null }): Promise<{ version: string; createdAt: number; file: string | null }[]> {
+    let q = this.db.selectFrom("dag_versions").select(["version", "created_at", "file"]).where("dag_id", "=", dagId);
+    if (o.after) {
+      const a = o.after;
+      q = q.where((eb) => eb.or([eb("created_at", "<", a.createdAt), eb.and([eb("created_at", "=", a.createdAt), eb("version", "<", a.version)])]));
+    }
+    const rows = await q.orderBy("created_at", "desc").orderBy("version", "desc").limit(o.limit).execute();
+    return rows.map((r) => ({ version: r.version, createdAt: Number(r.created_at), file: r.file }));
+  }
+
+  async pageImportErrors(o: { limit: number; after: string | null }): Promise<{ file: string; line: number | null; message: string; at: number }[]> {
+    let q = this.db.selectFrom("import_errors").selectAll();
+    if (o.after !== null) q = q.where("file", ">", o.after);
+    const rows = await q.orderBy("file").limit(o.limit).execute();
+    return rows.map((r) => ({ file: r.file, line: r.line, message: r.message, at: Number(r.updated_at) }));
+  }
+
+  /** Files with an import error (the DAG list flags DAGs whose file has one). */
+  async filesWithImportErrors(): Promise<Set<string>> {
+    return new Set((await this.db.selectFrom("import_errors").select("file").execute()).map((r) => r.file));
+  }
 }

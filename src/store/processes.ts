@@ -9,32 +9,37 @@ import { hostname } from "node:os";
 import type { Capacity } from "../core/resources.js";
 import type { Database } from "./schema.js";
 
-/** A worker's declared capacity (`sluice worker --resources`), for `sluice status`. */
-export async function declareResources(db: Kysely<Database>, workerId: string, resources: Capacity): Promise<void> {
-  await db.updateTable("workers").set({ resources: JSON.stringify(resources) }).where("worker_id", "=", workerId).execute();
-}
+/** @internal Constructed by the Store (`store.workers`) and by each transaction (`tx.workers`). */
+export class WorkerRows {
+  constructor(private readonly db: Kysely<Database>) {}
 
-/** Register a scheduler process; returns its id. */
-export async function registerScheduler(db: Kysely<Database>, now: number): Promise<string> {
-  const id = `s-${randomBytes(5).toString("hex")}`;
-  await db
-    .insertInto("workers")
-    .values({ worker_id: id, role: "scheduler", hostname: hostname(), pid: process.pid, queues: "", concurrency: 0, started_at: now, heartbeat_at: now, state: "running", resources: null })
-    .execute();
-  return id;
-}
+  /** A worker's declared capacity (`sluice worker --resources`), for `sluice status`. */
+  async declareResources(workerId: string, resources: Capacity): Promise<void> {
+    await this.db.updateTable("workers").set({ resources: JSON.stringify(resources) }).where("worker_id", "=", workerId).execute();
+  }
 
-/** A scheduler's (or any process row's) heartbeat. */
-export async function heartbeatProcess(db: Kysely<Database>, id: string, now: number): Promise<void> {
-  await db.updateTable("workers").set({ heartbeat_at: now }).where("worker_id", "=", id).where("state", "=", "running").execute();
-}
+  /** Register a scheduler process; returns its id. */
+  async registerScheduler(now: number): Promise<string> {
+    const id = `s-${randomBytes(5).toString("hex")}`;
+    await this.db
+      .insertInto("workers")
+      .values({ worker_id: id, role: "scheduler", hostname: hostname(), pid: process.pid, queues: "", concurrency: 0, started_at: now, heartbeat_at: now, state: "running", resources: null })
+      .execute();
+    return id;
+  }
 
-/** The process stopped cleanly. */
-export async function stopProcess(db: Kysely<Database>, id: string, now: number): Promise<void> {
-  await db.updateTable("workers").set({ state: "stopped", heartbeat_at: now }).where("worker_id", "=", id).execute();
-}
+  /** A scheduler's (or any process row's) heartbeat. */
+  async heartbeatProcess(id: string, now: number): Promise<void> {
+    await this.db.updateTable("workers").set({ heartbeat_at: now }).where("worker_id", "=", id).where("state", "=", "running").execute();
+  }
 
-/** A worker draining after SIGTERM: it claims nothing more (`sluice status` shows it). */
-export async function markDraining(db: Kysely<Database>, id: string): Promise<void> {
-  await db.updateTable("workers").set({ state: "draining" }).where("worker_id", "=", id).where("state", "=", "running").execute();
+  /** The process stopped cleanly. */
+  async stopProcess(id: string, now: number): Promise<void> {
+    await this.db.updateTable("workers").set({ state: "stopped", heartbeat_at: now }).where("worker_id", "=", id).execute();
+  }
+
+  /** A worker draining after SIGTERM: it claims nothing more (`sluice status` shows it). */
+  async markDraining(id: string): Promise<void> {
+    await this.db.updateTable("workers").set({ state: "draining" }).where("worker_id", "=", id).where("state", "=", "running").execute();
+  }
 }

@@ -15,9 +15,8 @@
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import type { Database } from "./schema.js";
 import type { Store } from "./store.js";
-import { deleteRunLogs } from "./attemptLogs.js";
+import { handleOf } from "./aggregates.js";
 
-type Db = Kysely<Database>;
 
 /**
  * Finished runs ended before `cutoff` that no running backfill still drives. `r` names the runs table:
@@ -62,12 +61,12 @@ export interface RetentionCounts {
  */
 export async function deleteFinishedRunBatch(store: Store, cutoff: number, limit: number): Promise<RetentionBatch> {
   const picked = await sql<{ run_id: string }>`
-    select r.run_id from runs r where ${doomed(cutoff)} order by r.ended_at, r.run_id limit ${limit}`.execute(store.db);
+    select r.run_id from runs r where ${doomed(cutoff)} order by r.ended_at, r.run_id limit ${limit}`.execute(handleOf(store));
   const ids = picked.rows.map((r) => r.run_id);
   if (ids.length === 0) return { runs: [], taskInstances: 0, attempts: 0, runAssetEvents: 0, outputRefs: [] };
   return store.tx(async (tx) => {
     await tx.lockRuns(ids);
-    const db = tx.db;
+    const db = handleOf(tx);
     const gone = await db
       .deleteFrom("runs")
       .where("run_id", "in", ids)
@@ -83,7 +82,7 @@ export async function deleteFinishedRunBatch(store: Store, cutoff: number, limit
       .where("run_id", "in", runIds)
       .where("output_ref", "is not", null)
       .execute();
-    await deleteRunLogs(db, runIds);
+    await tx.attemptLogs.deleteOfRuns(runIds);
     const attempts = await db.deleteFrom("attempts").where("run_id", "in", runIds).executeTakeFirst();
     const tis = await db.deleteFrom("task_instances").where("run_id", "in", runIds).executeTakeFirst();
     const rae = await db.deleteFrom("run_asset_events").where("run_id", "in", runIds).executeTakeFirst();
@@ -97,32 +96,37 @@ export async function deleteFinishedRunBatch(store: Store, cutoff: number, limit
   });
 }
 
-/** Of these artifact references, the ones some attempt still holds. */
-export async function referencedOutputRefs(db: Db, refs: readonly string[]): Promise<Set<string>> {
-  const held = new Set<string>();
-  for (let i = 0; i < refs.length; i += 500) {
-    const chunk = refs.slice(i, i + 500);
-    const rows = await db.selectFrom("attempts").select("output_ref").distinct().where("output_ref", "in", chunk).execute();
-    for (const r of rows) if (r.output_ref) held.add(r.output_ref);
-  }
-  return held;
-}
+/** @internal Constructed by the Store (`store.retention`) and by each transaction (`tx.retention`). */
+export class RetentionQueries {
+  constructor(private readonly db: Kysely<Database>) {}
 
-/** What `deleteFinishedRunBatch` would delete, all batches together (`--dry-run`). Reads only. */
-export async function countFinishedRuns(db: Db, cutoff: number): Promise<RetentionCounts> {
-  const runs = await sql<{ run_id: string; dag_id: string }>`
-    select r.run_id, r.dag_id from runs r where ${doomed(cutoff)} order by r.ended_at, r.run_id`.execute(db);
-  const inDoomed = sql`(select r.run_id from runs r where ${doomed(cutoff)})`;
-  const n = async (q: RawBuilder<{ n: number | string }>) => Number((await q.execute(db)).rows[0]?.n ?? 0);
-  return {
-    runs: runs.rows.length,
-    runList: runs.rows.map((r) => ({ runId: r.run_id, dagId: r.dag_id })),
-    taskInstances: await n(sql`select count(*) as n from task_instances where run_id in ${inDoomed}`),
-    attempts: await n(sql`select count(*) as n from attempts where run_id in ${inDoomed}`),
-    runAssetEvents: await n(sql`select count(*) as n from run_asset_events where run_id in ${inDoomed}`),
-    artifacts: await n(sql`
-      select count(distinct a.output_ref) as n from attempts a
-       where a.run_id in ${inDoomed} and a.output_ref is not null
-         and not exists (select 1 from attempts o where o.output_ref = a.output_ref and o.run_id not in ${inDoomed})`),
-  };
+  /** Of these artifact references, the ones some attempt still holds. */
+  async referencedOutputRefs(refs: readonly string[]): Promise<Set<string>> {
+    const held = new Set<string>();
+    for (let i = 0; i < refs.length; i += 500) {
+      const chunk = refs.slice(i, i + 500);
+      const rows = await this.db.selectFrom("attempts").select("output_ref").distinct().where("output_ref", "in", chunk).execute();
+      for (const r of rows) if (r.output_ref) held.add(r.output_ref);
+    }
+    return held;
+  }
+
+  /** What `deleteFinishedRunBatch` would delete, all batches together (`--dry-run`). Reads only. */
+  async countFinishedRuns(cutoff: number): Promise<RetentionCounts> {
+    const runs = await sql<{ run_id: string; dag_id: string }>`
+      select r.run_id, r.dag_id from runs r where ${doomed(cutoff)} order by r.ended_at, r.run_id`.execute(this.db);
+    const inDoomed = sql`(select r.run_id from runs r where ${doomed(cutoff)})`;
+    const n = async (q: RawBuilder<{ n: number | string }>) => Number((await q.execute(this.db)).rows[0]?.n ?? 0);
+    return {
+      runs: runs.rows.length,
+      runList: runs.rows.map((r) => ({ runId: r.run_id, dagId: r.dag_id })),
+      taskInstances: await n(sql`select count(*) as n from task_instances where run_id in ${inDoomed}`),
+      attempts: await n(sql`select count(*) as n from attempts where run_id in ${inDoomed}`),
+      runAssetEvents: await n(sql`select count(*) as n from run_asset_events where run_id in ${inDoomed}`),
+      artifacts: await n(sql`
+        select count(distinct a.output_ref) as n from attempts a
+         where a.run_id in ${inDoomed} and a.output_ref is not null
+           and not exists (select 1 from attempts o where o.output_ref = a.output_ref and o.run_id not in ${inDoomed})`),
+    };
+  }
 }

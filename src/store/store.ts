@@ -16,6 +16,7 @@ import type { Database, RunContextRow } from "./schema.js";
 import { openSqlite } from "./sqlite.js";
 import { connectionOf, isPostgresUrl, openPostgres, preparable, quiet, type ReconnectingConnection } from "./postgres.js";
 import { PgNotifier } from "./notifier.js";
+import { Aggregates } from "./aggregates.js";
 import { isRetryableTxError, retryAgain, retryDelayMs, toStoreError } from "./retry.js";
 
 export { quiet };
@@ -175,20 +176,21 @@ export interface StoreOptions {
   migrate?: boolean;
 }
 
-export class Store {
+export class Store extends Aggregates {
   readonly hostname = hostname();
 
   /** PostgreSQL: cross-process wake-ups (LISTEN/NOTIFY); null on SQLite. */
   readonly notifier: PgNotifier | null;
 
   private constructor(
-    readonly db: Kysely<Database>,
+    protected readonly db: Kysely<Database>,
     readonly dialect: DialectName,
     /** Where the data lives, for messages: a file, or a URL without its password. */
     readonly location: string,
     readonly clock: Clock,
     notifier: PgNotifier | null = null,
   ) {
+    super();
     this.notifier = notifier;
   }
 
@@ -237,6 +239,11 @@ export class Store {
     if (this.dialect === "sqlite") return this.now();
     const r = await sql<{ now: number }>`select ${sql.raw(PG_NOW_MS)} as now`.execute(this.db);
     return Number(r.rows[0]!.now);
+  }
+
+  /** Cheap liveness of the database (/health). */
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
   }
 
   async close(): Promise<void> {
@@ -597,7 +604,7 @@ export interface TxOptions {
 }
 
 /** The write side, bound to one open transaction. */
-export class Tx {
+export class Tx extends Aggregates {
   /** Runs this transaction holds locked (PostgreSQL): true when FOR UPDATE, false when FOR KEY SHARE. */
   private readonly locked = new Map<string, boolean>();
   /** Runs this transaction created: nobody else sees them before it commits. */
@@ -605,16 +612,18 @@ export class Tx {
   /** Their lock statements, answered with the runs' rows (`runRows`). */
   private readonly lockAnswers = new Map<string, Promise<unknown>>();
   /** Runs read under this transaction's lock (or SQLite's single writer), kept current by its own writes. */
-  private readonly runs = new Map<string, RunLockRow>();
+  private readonly lockedRuns = new Map<string, RunLockRow>();
   /** SQLite: the first failure of a statement nobody awaited (`send`); the transaction then fails. */
   private sendError: unknown = null;
 
   constructor(
-    readonly db: Transaction<Database>,
+    protected readonly db: Transaction<Database>,
     private readonly store: Store,
     /** PostgreSQL: the connection, for pipelined statements. */
     private readonly conn: ReconnectingConnection | null = null,
-  ) {}
+  ) {
+    super();
+  }
 
   get dialect(): DialectName {
     return this.store.dialect;
@@ -637,7 +646,7 @@ export class Tx {
     if (ids.length === 0) return Promise.resolve();
     const answer = quiet(
       this.send<RunLockRow>(`select ${RUN_LOCK_COLUMNS} from runs where run_id = any(?) order by run_id for ${this.runLock}`, [ids]).then((r) => {
-        for (const row of r.rows) this.runs.set(row.run_id, row);
+        for (const row of r.rows) this.lockedRuns.set(row.run_id, row);
       }),
     );
     for (const id of ids) {
@@ -676,12 +685,12 @@ export class Tx {
       return;
     }
     const r = await this.send<RunLockRow>(`select ${RUN_LOCK_COLUMNS} from runs where run_id in (${marks(runIds.length)})`, runIds);
-    for (const row of r.rows) this.runs.set(row.run_id, row);
+    for (const row of r.rows) this.lockedRuns.set(row.run_id, row);
   }
 
   /** A run read by `runRows`, with this transaction's own changes to it; undefined when not read. */
   knownRun(runId: string): Readonly<RunLockRow> | undefined {
-    return this.runs.get(runId);
+    return this.lockedRuns.get(runId);
   }
 
   /** Tell other processes that work may be ready (PostgreSQL NOTIFY, delivered at commit; SQLite: nothing). */
@@ -740,7 +749,7 @@ export class Tx {
 
   async insertRun(run: Omit<RunRecord, "endedAt" | "stateReason" | "backfillId"> & { backfillId?: number | null }, instances: NewTaskInstance[]): Promise<void> {
     this.created.add(run.runId);
-    this.runs.set(run.runId, {
+    this.lockedRuns.set(run.runId, {
       run_id: run.runId,
       state: run.state,
       unfinished: run.unfinished,
@@ -832,7 +841,7 @@ export class Tx {
   /** Add `delta` to the run's count of unfinished task instances; returns the new count. */
   async addUnfinished(runId: string, delta: number): Promise<number> {
     const r = await this.exec<{ unfinished: number }>("update runs set unfinished = unfinished + ? where run_id = ? returning unfinished", [delta, runId]);
-    const known = this.runs.get(runId);
+    const known = this.lockedRuns.get(runId);
     if (known) known.unfinished = r.rows[0]!.unfinished;
     return r.rows[0]!.unfinished;
   }
@@ -854,7 +863,7 @@ export class Tx {
     );
     const ids = queued.rows.map((r) => r.run_id);
     if (ids.length) await this.exec(`update runs set state = 'running', started_at = ? where run_id in (${marks(ids.length)})`, [now, ...ids]);
-    for (const id of ids) this.runs.delete(id);
+    for (const id of ids) this.lockedRuns.delete(id);
     return ids;
   }
 
@@ -871,14 +880,14 @@ export class Tx {
       [runId],
     );
     const n = Number(r.rows[0]?.unfinished ?? 0);
-    const known = this.runs.get(runId);
+    const known = this.lockedRuns.get(runId);
     if (known) known.unfinished = n;
     return n;
   }
 
   /** A cleared run is running again: its unfinished count is recounted from its task instances. */
   async reopenRun(runId: string): Promise<void> {
-    this.runs.delete(runId);
+    this.lockedRuns.delete(runId);
     await this.exec(
       `update runs set state = 'running', state_reason = null, ended_at = null,
               unfinished = (select count(*) from task_instances t
@@ -889,7 +898,7 @@ export class Tx {
   }
 
   async setRunState(runId: string, state: RunState, reason: string | null, endedAt: number | null): Promise<void> {
-    const known = this.runs.get(runId);
+    const known = this.lockedRuns.get(runId);
     if (known) known.state = state;
     await this.db.updateTable("runs").set({ state, state_reason: reason, ended_at: endedAt }).where("run_id", "=", runId).execute();
   }
@@ -1033,7 +1042,7 @@ export class Tx {
   addUnfinishedMany(deltas: ReadonlyMap<string, number>): Promise<Map<string, number>> {
     const runs = [...deltas].filter(([, d]) => d !== 0);
     for (const [id, d] of runs) {
-      const known = this.runs.get(id);
+      const known = this.lockedRuns.get(id);
       if (known) known.unfinished += d;
     }
     if (runs.length === 0) return Promise.resolve(new Map());
@@ -1206,7 +1215,7 @@ export class Tx {
   private freshCandidates(opts: CapacityClaim, rows: readonly TaskInstanceRecord[], now: number): Candidate[] {
     const out: Candidate[] = [];
     for (const t of rows) {
-      const r = this.runs.get(t.runId);
+      const r = this.lockedRuns.get(t.runId);
       if (!r || r.state !== "running") continue;
       if (t.state !== "scheduled" && t.state !== "up_for_retry" && t.state !== "up_for_reschedule") continue;
       if (t.readyAt === null || t.readyAt > now) continue;

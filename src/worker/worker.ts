@@ -21,12 +21,11 @@ import { inProcessExecutor } from "../executors/inProcess.js";
 import { pythonExecutor } from "../executors/python.js";
 import { shellExecutor } from "../executors/shell.js";
 import type { Capacity } from "../core/resources.js";
-import { DEFAULT_POOL, requirePool } from "../store/capacity.js";
+import { DEFAULT_POOL } from "../store/capacity.js";
 import type { AttemptEnd, ClaimedAttempt, Store } from "../store/store.js";
 import { AttemptLog } from "./attemptLog.js";
 import type { LogStore } from "../logs/logStore.js";
 import { HeartbeatThread } from "./heartbeatThread.js";
-import { declareResources, markDraining } from "../store/processes.js";
 
 /**
  * How a finished attempt ended, as reported by a worker (or by the engine for a lost worker). A sensor's
@@ -164,7 +163,7 @@ export class Worker {
   async start(): Promise<void> {
     LOCAL_WORKERS.add(this.workerId);
     await this.host.store.registerWorker({ workerId: this.workerId, queues: this.opts.queues ?? ["*"], concurrency: this.opts.concurrency });
-    if (this.opts.resources) await declareResources(this.host.store.db, this.workerId, this.opts.resources);
+    if (this.opts.resources) await this.host.store.workers.declareResources(this.workerId, this.opts.resources);
     this.cleanups.push(this.host.onWake((except) => except !== this.workerId && this.pump()));
     this.cleanups.push(this.host.onAbort((ids, reason) => ids.forEach((id) => this.running.get(id)?.controller.abort(reason))));
     if (this.opts.databaseUrl && this.host.clock === systemClock && this.host.store.location !== ":memory:") {
@@ -200,7 +199,7 @@ export class Worker {
     this.stopping = true;
     for (const c of this.cleanups.splice(0)) c();
     this.retryTimer?.();
-    if (opts.graceMs !== undefined) await markDraining(this.host.store.db, this.workerId).catch(() => undefined);
+    if (opts.graceMs !== undefined) await this.host.store.workers.markDraining(this.workerId).catch(() => undefined);
     let graceOver = false;
     const grace = opts.graceMs === undefined ? null : setTimeout(() => {
       graceOver = true;
@@ -382,7 +381,7 @@ export class Worker {
     try {
       resolved = await this.host.resolveTask(a);
       const { task, impl, dagFile } = resolved;
-      if (task.pool !== null && task.pool !== DEFAULT_POOL) await requirePool(this.host.store.db, task.pool, a.dagId, task.id);
+      if (task.pool !== null && task.pool !== DEFAULT_POOL) await this.host.store.pools.require(task.pool, a.dagId, task.id);
       if (task.timeoutMs !== null) {
         const ms = task.timeoutMs;
         cancelTimeout = clock.setTimer(ms, () =>

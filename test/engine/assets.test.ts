@@ -11,7 +11,6 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { dag, isSluiceError, type Dag } from "sluice";
 import { Sluice, loadConfig } from "sluice/runtime";
-import { listAssetEvents, runTriggers } from "../../src/store/assets.js";
 import { sandbox, waitFor } from "../helpers.js";
 
 const sb = sandbox("sluice-assets-");
@@ -75,8 +74,8 @@ test("a producer's success records one asset event per asset, with run, task, at
   try {
     const run = await s.run("producer");
     assert.equal(run.state, "success");
-    const [salesEvent] = await listAssetEvents(s.store.db, sales, { limit: 10 });
-    const [ordersEvent] = await listAssetEvents(s.store.db, orders, { limit: 10 });
+    const [salesEvent] = await s.store.assets.listEvents(sales, { limit: 10 });
+    const [ordersEvent] = await s.store.assets.listEvents(orders, { limit: 10 });
     assert.ok(salesEvent && ordersEvent);
     const attempts = await s.store.listAttempts(run.runId, "load");
     const winner = attempts.find((a) => a.state === "success")!;
@@ -92,13 +91,13 @@ test("a producer's success records one asset event per asset, with run, task, at
 
     const failed = await s.run("broken");
     assert.equal(failed.state, "failed");
-    assert.deepEqual(await listAssetEvents(s.store.db, "warehouse.never", { limit: 10 }), [], "a failed producer records no event");
+    assert.deepEqual(await s.store.assets.listEvents("warehouse.never", { limit: 10 }), [], "a failed producer records no event");
 
     const wrong = await s.run("wrong_asset");
     assert.equal(wrong.state, "failed", "metadata for an asset the task does not produce fails the attempt");
     const [a] = await s.store.listAttempts(wrong.runId);
     assert.match(a!.errorMessage!, /"warehouse\.wrong".*not an asset of this task; it produces "warehouse\.right"/);
-    assert.deepEqual(await listAssetEvents(s.store.db, "warehouse.right", { limit: 10 }), []);
+    assert.deepEqual(await s.store.assets.listEvents("warehouse.right", { limit: 10 }), []);
   } finally {
     await s.close();
   }
@@ -109,7 +108,7 @@ test("anyOf runs on every update of any asset; allOf once every asset has a new 
   const worker = s.newWorker();
   await worker.start();
   try {
-    const ids = async (asset: string) => (await listAssetEvents(s.store.db, asset, { limit: 100 })).map((e) => e.eventId).reverse();
+    const ids = async (asset: string) => (await s.store.assets.listEvents(asset, { limit: 100 })).map((e) => e.eventId).reverse();
 
     await s.run("pa");
     await waitFor(async () => (await runsOf(s, "any_ab")).length === 1, 30_000, "the anyOf DAG to run");
@@ -132,7 +131,7 @@ test("anyOf runs on every update of any asset; allOf once every asset has a new 
     const [allRun] = await runsOf(s, "all_ab");
     assert.equal(allRun!.runType, "asset");
     assert.match(allRun!.runKey, /^assets:/);
-    const seen = await runTriggers(s.store.db, allRun!.runId);
+    const seen = await s.store.assets.runTriggers(allRun!.runId);
     assert.deepEqual(seen.assetEvents.map((e) => [e.asset, e.dagId, e.taskId, e.metadata]), [
       ["lake.a", "pa", "write", { by: "pa" }],
       ["lake.a", "pa", "write", { by: "pa" }],
@@ -158,7 +157,7 @@ test("a DAG runs on updates after it was registered, not on older history", asyn
   try {
     assert.deepEqual(await s.engine.triggers.evaluateAssets(), []);
     await s.run("pa");
-    const [latest] = await listAssetEvents(s.store.db, "lake.a", { limit: 1 });
+    const [latest] = await s.store.assets.listEvents("lake.a", { limit: 1 });
     await waitFor(async () => (await runsOf(s, "late")).length === 1, 30_000, "the consumer to run");
     const worker = s.newWorker();
     await worker.start();
@@ -214,7 +213,7 @@ test("two engines (processes) on one SQLite file: every asset event is consumed 
   const w = s.newWorker();
   await w.start();
   try {
-    const events = [...(await listAssetEvents(s.store.db, "lake.a", { limit: 1000 })), ...(await listAssetEvents(s.store.db, "lake.b", { limit: 1000 }))];
+    const events = [...(await s.store.assets.listEvents("lake.a", { limit: 1000 })), ...(await s.store.assets.listEvents("lake.b", { limit: 1000 }))];
     assert.equal(events.length, 3 * 8);
     const all = events.map((e) => e.eventId).sort((x, y) => x - y);
     for (const dagId of ["any_ab", "all_ab"]) {
@@ -227,7 +226,7 @@ test("two engines (processes) on one SQLite file: every asset event is consumed 
       if (dagId === "any_ab") assert.deepEqual(flat, all, "anyOf consumed every event");
     }
     for (const r of await runsOf(s, "all_ab")) {
-      const t = await runTriggers(s.store.db, r.runId);
+      const t = await s.store.assets.runTriggers(r.runId);
       assert.deepEqual([...new Set(t.assetEvents.map((e) => e.asset))].sort(), ["lake.a", "lake.b"], "every allOf run saw both assets");
     }
     const ticks = await runsOf(s, "on_tick");
@@ -288,7 +287,7 @@ test("a mapped producer records one event per map index; each is consumed once",
   await worker.start();
   try {
     const run = await s.run("mapped");
-    const events = (await listAssetEvents(s.store.db, "lake.parts", { limit: 10 })).reverse();
+    const events = (await s.store.assets.listEvents("lake.parts", { limit: 10 })).reverse();
     assert.deepEqual(events.map((e) => [e.runId, e.mapIndex, e.metadata]).sort(), [
       [run.runId, 0, { part: "a" }],
       [run.runId, 1, { part: "b" }],
@@ -324,7 +323,7 @@ export default dag("iso", { events: ["go"] }, (d) => {
     const [out] = (await s.engine.loadOutputs(summary.runId, "child")) as { name: string; payload: unknown; pid: number }[];
     assert.deepEqual({ ...out, pid: 0 }, { name: "go", payload: { n: 7 }, pid: 0 });
     assert.notEqual(out!.pid, process.pid, "it ran in a child process");
-    const [ev] = await listAssetEvents(s.store.db, "lake.iso", { limit: 1 });
+    const [ev] = await s.store.assets.listEvents("lake.iso", { limit: 1 });
     assert.deepEqual(ev!.metadata, { pid: out!.pid, payload: { n: 7 } });
   } finally {
     await s.close();

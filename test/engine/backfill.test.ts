@@ -11,7 +11,7 @@ import { sql } from "kysely";
 import { dag } from "sluice";
 import { ManualClock, Sluice, loadConfig, type BackfillSummary } from "sluice/runtime";
 import { backfillPriority, intervalAction, parseBackfillDate, parseReprocess } from "../../src/core/backfill.js";
-import { sandbox, waitFor } from "../helpers.js";
+import { sandbox, waitFor, storeDb } from "../helpers.js";
 
 const sb = sandbox("sluice-backfill-api-");
 after(() => sb.cleanup());
@@ -61,7 +61,7 @@ async function openSluice(opts: { clock?: ManualClock; concurrency?: number } = 
 }
 
 async function runsOf(s: Sluice, dagId: string) {
-  return s.store.db.selectFrom("runs").selectAll().where("dag_id", "=", dagId).orderBy("logical_date").execute();
+  return storeDb(s.store).selectFrom("runs").selectAll().where("dag_id", "=", dagId).orderBy("logical_date").execute();
 }
 
 describe("core", () => {
@@ -109,7 +109,7 @@ test("the plan: logical dates are the schedule's interval starts in [from, to]; 
     const back = await s.planBackfill({ dagId: "daily", from: day(3), to: day(5), runBackwards: true });
     assert.deepEqual(back.intervals.map((i) => new Date(i.start).toISOString()), [isoDay(5), isoDay(4), isoDay(3)]);
     assert.equal((await runsOf(s, "daily")).length, 0);
-    assert.equal((await s.store.db.selectFrom("backfills").selectAll().execute()).length, 0);
+    assert.equal((await storeDb(s.store).selectFrom("backfills").selectAll().execute()).length, 0);
     await assert.rejects(s.planBackfill({ dagId: "daily", from: day(5), to: day(3) }), /--from \(2026-01-05T00:00:00.000Z\) is after --to \(2026-01-03/);
     await assert.rejects(s.planBackfill({ dagId: "nightly", from: day(1), to: day(3) }), /DAG "nightly" has no time schedule/);
     await assert.rejects(s.planBackfill({ dagId: "nope", from: day(1), to: day(3) }), (e: Error & { code?: string }) => e.code === "DAG_NOT_FOUND");
@@ -165,7 +165,7 @@ test("reprocess missing, failed, all: exactly one run per logical date, cleared 
     assert.equal(runs3.length, 8);
     assert.ok(runs3.every((r) => r.backfill_id === all.backfillId && r.run_type === "backfill"));
     // cleared instances ran with backfill priorities
-    const prios = await s.store.db.selectFrom("task_instances").select("priority").where("run_id", "in", [...ids.values()]).execute();
+    const prios = await storeDb(s.store).selectFrom("task_instances").select("priority").where("run_id", "in", [...ids.values()]).execute();
     assert.ok(prios.every((p) => p.priority === backfillPriority(0)));
   } finally {
     failing.clear();
@@ -236,7 +236,7 @@ test("maxActive holds at every instant of the recorded history; cancel stops new
         hooks: {
           onDriver: (d) => {
             const off = s.engine.onRunFinished(() => {
-              void s.store.db.selectFrom("runs").select("state").where("backfill_id", "is not", null).where("state", "=", "success").execute().then((r) => {
+              void storeDb(s.store).selectFrom("runs").select("state").where("backfill_id", "is not", null).where("state", "=", "success").execute().then((r) => {
                 if (!cancelled && r.length >= 12) {
                   cancelled = true;
                   off();
@@ -271,7 +271,7 @@ test("fairness: a live run's first task starts before more than `concurrency` fu
     const driving = s.backfill({ dagId: "wide", from, to: from + 28 * HOUR, maxActive: 10 }, { runTasks: false, pollMs: 50 });
     const worker = s.newWorker();
     await worker.start();
-    const count = async (text: string) => Number((await sql.raw<{ n: number }>(text).execute(s.store.db)).rows[0]!.n);
+    const count = async (text: string) => Number((await sql.raw<{ n: number }>(text).execute(storeDb(s.store))).rows[0]!.n);
     await waitFor(async () => (await count("select count(*) as n from attempts")) >= 5 * N, 30_000, "the worker to be busy with the backfill");
     const backlog = await count("select count(*) as n from task_instances ti join runs r on r.run_id = ti.run_id where r.backfill_id is not null and r.state = 'running' and ti.state = 'scheduled'");
     assert.ok(backlog > 10 * N, `a real backlog of ready backfill tasks (${backlog}): first-come-first-served would start them all first`);

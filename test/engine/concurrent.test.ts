@@ -12,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { dag } from "sluice";
 import { Sluice, loadConfig } from "sluice/runtime";
 import { dialects, freshSchema, pgSkip } from "../dialects.js";
-import { sandbox } from "../helpers.js";
+import { sandbox, storeDb } from "../helpers.js";
 
 const sb = sandbox("sluice-concurrent-");
 after(() => sb.cleanup());
@@ -105,9 +105,9 @@ for (const d of dialects(3)) {
     async function leftBehind(join: { nSuccess: number }, unfinished: number): Promise<string> {
       const run = await s.engine.createRun("diamond");
       const t = Date.now();
-      await s.store.db.updateTable("task_instances").set({ state: "success", ended_at: t, ready_at: null }).where("run_id", "=", run.runId).where("task_id", "in", ["a", "b"]).execute();
-      await s.store.db.updateTable("task_instances").set({ n_success: join.nSuccess }).where("run_id", "=", run.runId).where("task_id", "=", "join").execute();
-      await s.store.db.updateTable("runs").set({ unfinished }).where("run_id", "=", run.runId).execute();
+      await storeDb(s.store).updateTable("task_instances").set({ state: "success", ended_at: t, ready_at: null }).where("run_id", "=", run.runId).where("task_id", "in", ["a", "b"]).execute();
+      await storeDb(s.store).updateTable("task_instances").set({ n_success: join.nSuccess }).where("run_id", "=", run.runId).where("task_id", "=", "join").execute();
+      await storeDb(s.store).updateTable("runs").set({ unfinished }).where("run_id", "=", run.runId).execute();
       return run.runId;
     }
 
@@ -122,8 +122,8 @@ for (const d of dialects(3)) {
 
     test("a run whose count reached zero but was never finished is finished, its state derived from its leaves", async () => {
       const run = await s.engine.createRun("diamond");
-      await s.store.db.updateTable("task_instances").set({ state: "success", ended_at: Date.now(), ready_at: null }).where("run_id", "=", run.runId).execute();
-      await s.store.db.updateTable("runs").set({ unfinished: 0 }).where("run_id", "=", run.runId).execute();
+      await storeDb(s.store).updateTable("task_instances").set({ state: "success", ended_at: Date.now(), ready_at: null }).where("run_id", "=", run.runId).execute();
+      await storeDb(s.store).updateTable("runs").set({ unfinished: 0 }).where("run_id", "=", run.runId).execute();
       await s.engine.recoverLostAttempts();
       const after = (await s.store.getRun(run.runId))!;
       assert.equal(after.state, "success");

@@ -16,10 +16,9 @@ import { loadConfig } from "../../src/config.js";
 import { DagCodeLoader } from "../../src/engine/codeLoader.js";
 import { Scheduler, type SchedulerOptions } from "../../src/engine/scheduler.js";
 import { Sluice } from "../../src/sluice.js";
-import { getDag, listImportErrors, setPaused } from "../../src/store/dags.js";
 import type { RunRecord } from "../../src/store/store.js";
 import type { Worker } from "../../src/worker/worker.js";
-import { ROOT, sandbox, waitFor } from "../helpers.js";
+import { ROOT, sandbox, waitFor, storeDb } from "../helpers.js";
 
 const sb = sandbox("sluice-sched-");
 after(() => sb.cleanup());
@@ -110,7 +109,7 @@ async function world(
       await w.advance(t - clock.now());
     },
     async runs(dagId) {
-      const ids = await sql<{ run_id: string }>`select run_id from runs where dag_id = ${dagId} order by rowid`.execute(s.store.db);
+      const ids = await sql<{ run_id: string }>`select run_id from runs where dag_id = ${dagId} order by rowid`.execute(storeDb(s.store));
       return Promise.all(ids.rows.map(async (r) => (await s.store.getRun(r.run_id))!));
     },
     async restart() {
@@ -158,7 +157,7 @@ export default dag("daily", { schedule: "@daily", startDate: "2026-01-01T00:00:0
     utc("2026-01-01T00:00:00Z"),
   );
   try {
-    const row = (await getDag(w.s.store.db, "daily"))!;
+    const row = (await w.s.store.dags.get("daily"))!;
     assert.equal(isoOf(row.nextIntervalStart), "2026-01-01T00:00:00.000Z");
     assert.equal(isoOf(row.nextIntervalEnd), "2026-01-02T00:00:00.000Z");
     for (let day = 1; day <= 3; day++) {
@@ -298,7 +297,7 @@ test("endDate: the interval starting at endDate is the last one; then nothing mo
   try {
     for (let i = 0; i < 10; i++) await w.advance(DAY);
     assert.deepEqual(logicalDates(await w.runs("ends")), ["2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z", "2026-01-03T00:00:00.000Z"]);
-    const row = (await getDag(w.s.store.db, "ends"))!;
+    const row = (await w.s.store.dags.get("ends"))!;
     assert.equal(row.nextIntervalEnd, null, "nothing due any more");
     assert.equal(row.isActive, true);
   } finally {
@@ -365,12 +364,12 @@ test("pause: no runs while paused; unpause with catchup=false creates only the l
   try {
     await w.advance(DAY);
     assert.equal((await w.runs("pz")).length, 1);
-    assert.equal(await setPaused(w.s.store.db, "pz", true, w.clock.now()), true);
+    assert.equal(await w.s.store.dags.setPaused("pz", true, w.clock.now()), true);
     for (let i = 0; i < 5; i++) await w.advance(DAY);
     w.scheduler.tick();
     await w.scheduler.whenIdle();
     assert.equal((await w.runs("pz")).length, 1, "a run was created while paused");
-    await setPaused(w.s.store.db, "pz", false, w.clock.now());
+    await w.s.store.dags.setPaused("pz", false, w.clock.now());
     w.scheduler.tick(); // what the safety poll does
     await w.scheduler.whenIdle();
     assert.deepEqual(logicalDates(await w.runs("pz")), ["2026-01-01T00:00:00.000Z", "2026-01-06T00:00:00.000Z"]);
@@ -485,7 +484,7 @@ export default dag("noparam", { schedule: "@daily", startDate: "2026-01-01T00:00
     { worker: false },
   );
   try {
-    const errors = await listImportErrors(w.s.store.db);
+    const errors = await w.s.store.dags.listImportErrors();
     assert.equal(errors.length, 1);
     assert.equal(errors[0]!.file, "noparam.ts");
     assert.match(errors[0]!.message, /DAG "noparam" is scheduled.*region.*give every param a default/);
@@ -507,7 +506,7 @@ ${extra}`;
 test("an edited DAG file: new runs use the new version, a run in flight keeps its own version and task set", async () => {
   const w = await world({ "ver.ts": versioned(["a"]) }, utc("2026-01-01T00:00:00Z"));
   try {
-    const v1 = (await getDag(w.s.store.db, "ver"))!.version;
+    const v1 = (await w.s.store.dags.get("ver"))!.version;
     await w.advance(DAY);
     const [first] = await w.runs("ver");
     assert.equal(first!.dagVersion, v1);
@@ -515,7 +514,7 @@ test("an edited DAG file: new runs use the new version, a run in flight keeps it
 
     w.write("ver.ts", versioned(["a", "b"], "// v2"));
     await w.scheduler.rescan();
-    const v2 = (await getDag(w.s.store.db, "ver"))!.version;
+    const v2 = (await w.s.store.dags.get("ver"))!.version;
     assert.notEqual(v2, v1, "the edit made a new version");
     await w.advance(DAY);
     const runs = await w.runs("ver");
@@ -547,15 +546,15 @@ test("an edited DAG file: new runs use the new version, a run in flight keeps it
 test("a broken edit (syntax error) is an import error; the last good version stays scheduled; fixing it clears the error", async () => {
   const w = await world({ "brk.ts": dailyFile("brk", "catchup: true") }, utc("2026-01-01T00:00:00Z"), { worker: false });
   try {
-    const good = (await getDag(w.s.store.db, "brk"))!.version;
+    const good = (await w.s.store.dags.get("brk"))!.version;
     await w.advance(DAY);
     w.write("brk.ts", `import { dag } from "sluice";\nexport default dag("brk", { schedule: "@daily" }, (d) => { d.task("t", async () => 1 ;\n`);
     await w.scheduler.rescan();
-    const errors = await listImportErrors(w.s.store.db);
+    const errors = await w.s.store.dags.listImportErrors();
     assert.equal(errors.length, 1);
     assert.equal(errors[0]!.file, "brk.ts");
     assert.match(errors[0]!.message, /syntax error|Expected/i);
-    const row = (await getDag(w.s.store.db, "brk"))!;
+    const row = (await w.s.store.dags.get("brk"))!;
     assert.equal(row.version, good);
     assert.equal(row.isActive, true);
     await w.advance(DAY);
@@ -566,8 +565,8 @@ test("a broken edit (syntax error) is an import error; the last good version sta
 
     w.write("brk.ts", dailyFile("brk", "catchup: true") + "// fixed\n");
     await w.scheduler.rescan();
-    assert.deepEqual(await listImportErrors(w.s.store.db), []);
-    assert.equal((await getDag(w.s.store.db, "brk"))!.version, good, "the same spec is the same version");
+    assert.deepEqual(await w.s.store.dags.listImportErrors(), []);
+    assert.equal((await w.s.store.dags.get("brk"))!.version, good, "the same spec is the same version");
   } finally {
     await w.stop();
   }
@@ -579,7 +578,7 @@ test("deleting a DAG file stops its scheduling: the DAG is inactive, no more run
     await w.advance(DAY);
     rmSync(join(w.dags, "gone.ts"));
     await w.scheduler.rescan();
-    const row = (await getDag(w.s.store.db, "gone"))!;
+    const row = (await w.s.store.dags.get("gone"))!;
     assert.equal(row.isActive, false);
     assert.equal(row.nextIntervalEnd, null);
     for (let i = 0; i < 3; i++) await w.advance(DAY);
@@ -601,10 +600,10 @@ test("a DAG file that loops forever at import is an import error (parse timeout)
     { worker: false, scheduler: { parseTimeoutMs: 3000 } },
   );
   try {
-    const errors = await listImportErrors(w.s.store.db);
+    const errors = await w.s.store.dags.listImportErrors();
     assert.deepEqual(errors.map((e) => e.file), ["a_loops.ts"]);
     assert.match(errors[0]!.message, /took longer than 3 s/);
-    assert.equal(await getDag(w.s.store.db, "loops"), null);
+    assert.equal(await w.s.store.dags.get("loops"), null);
     await w.advance(DAY);
     assert.equal((await w.runs("after_loop")).length, 1);
     assert.equal((await w.runs("after_loop_2")).length, 1);
@@ -634,10 +633,10 @@ test("a tick that fails (database locked past the busy timeout) is reported and 
     lock.exec("begin immediate");
     w.write("lk2.ts", dailyFile("lk2", "catchup: true"));
     await assert.rejects(w.scheduler.rescan(), /locked/i);
-    assert.equal(await getDag(w.s.store.db, "lk2"), null);
+    assert.equal(await w.s.store.dags.get("lk2"), null);
     lock.exec("rollback");
     await w.scheduler.rescan();
-    assert.equal((await getDag(w.s.store.db, "lk2"))?.isActive, true);
+    assert.equal((await w.s.store.dags.get("lk2"))?.isActive, true);
   } finally {
     if (lock.inTransaction) lock.exec("rollback");
     lock.close();

@@ -12,13 +12,12 @@ import { CompiledQuery } from "kysely";
 import { ManualClock } from "../../src/core/clock.js";
 import { SluiceError } from "../../src/errors.js";
 import { DatabaseArtifactStore } from "../../src/store/artifacts.js";
-import { deleteRunLogs } from "../../src/store/attemptLogs.js";
 import { DatabaseLogStore, LOG_FLUSH_MS, readWholeLog } from "../../src/logs/logStore.js";
 import { AttemptLog } from "../../src/worker/attemptLog.js";
 import { MIGRATION_NAMES } from "../../src/store/migrations.js";
 import { Store, type NewTaskInstance } from "../../src/store/store.js";
 import { dialects, freshSchema, pgSkip, type PgSchema } from "../dialects.js";
-import { waitFor } from "../helpers.js";
+import { waitFor, storeDb } from "../helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sluice-contract-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -29,7 +28,7 @@ const T0 = Date.UTC(2026, 0, 1);
 const WORKERS = ["w", "w0", "w1", "w2", "w3"];
 
 async function seedRun(store: Store, runId: string, n: number): Promise<void> {
-  const known = new Set((await store.db.selectFrom("workers").select("worker_id").execute()).map((w) => w.worker_id));
+  const known = new Set((await storeDb(store).selectFrom("workers").select("worker_id").execute()).map((w) => w.worker_id));
   for (const workerId of WORKERS) if (!known.has(workerId)) await store.registerWorker({ workerId, queues: ["*"], concurrency: 8 });
   const instances: NewTaskInstance[] = Array.from({ length: n }, (_, i) => ({
     taskId: `t${i}`,
@@ -82,7 +81,7 @@ for (const d of dialects(CASES)) {
         try {
           const again = await stores[0]!.migrate();
           assert.deepEqual(again, [], "nothing left to migrate");
-          const rows = await stores[1]!.db.selectFrom("sluice_migrations" as never).select("name" as never).execute();
+          const rows = await storeDb(stores[1]!).selectFrom("sluice_migrations" as never).select("name" as never).execute();
           assert.deepEqual(rows.map((r) => (r as { name: string }).name).sort(), [...MIGRATION_NAMES].sort());
         } finally {
           for (const s of stores) await s.close();
@@ -225,7 +224,7 @@ for (const d of dialects(CASES)) {
           const ref = await a.put(bytes);
           assert.equal(ref, createHash("sha256").update(bytes).digest("hex"));
           assert.equal(await a.put(bytes.slice()), ref, "the same bytes: the same reference");
-          const rows = await s.db.selectFrom("artifacts").select(["ref", "size"]).execute();
+          const rows = await storeDb(s).selectFrom("artifacts").select(["ref", "size"]).execute();
           assert.deepEqual(rows.map((r) => [r.ref, Number(r.size)]), [[ref, 300_000]], "stored once");
           assert.deepEqual(await a.get(ref), Buffer.from(bytes));
           assert.equal(await a.has(ref), true);
@@ -257,7 +256,7 @@ for (const d of dialects(CASES)) {
           await new Promise((r) => setTimeout(r, LOG_FLUSH_MS + 300));
           for (let i = 15; i < 25; i++) log.write("info", `line ${i}`);
           await log.close();
-          assert.deepEqual((await s.db.selectFrom("attempt_logs").select(["first_line", "n"]).orderBy("first_line").execute()).map((r) => [r.first_line, r.n]), [[0, 16], [16, 10]]);
+          assert.deepEqual((await storeDb(s).selectFrom("attempt_logs").select(["first_line", "n"]).orderBy("first_line").execute()).map((r) => [r.first_line, r.n]), [[0, 16], [16, 10]]);
           const all = await readWholeLog(logs, ref);
           assert.deepEqual(all.map((l) => l.msg), ["attempt 1 started", ...Array.from({ length: 25 }, (_, i) => `line ${i}`)]);
           // pages of 10 from the start, then from an offset inside a chunk
@@ -276,7 +275,7 @@ for (const d of dialects(CASES)) {
           late.write("info", "from a stale worker");
           await late.close();
           assert.equal((await readWholeLog(logs, ref)).length, 26);
-          assert.equal(await deleteRunLogs(s.db, ["r1"]), 2);
+          assert.equal(await s.attemptLogs.deleteOfRuns(["r1"]), 2);
           assert.deepEqual(await readWholeLog(logs, ref), []);
         } finally {
           await s.close();
@@ -293,7 +292,7 @@ for (const d of dialects(CASES)) {
             await tx.updateTaskInstance({ runId: "r1", taskId: "t0", mapIndex: -1 }, { readyAt: T0 + 1000 });
             await tx.updateTaskInstances([{ runId: "r1", taskId: "t1", mapIndex: -1 }, { runId: "r1", taskId: "t2", mapIndex: -1 }], { readyAt: T0 - 10 });
           });
-          await s.db.updateTable("task_instances").set({ priority: 5 }).where("task_id", "=", "t2").execute();
+          await storeDb(s).updateTable("task_instances").set({ priority: 5 }).where("task_id", "=", "t2").execute();
           const first = await s.tx((tx) => tx.claimReady({ workerId: "w", limit: 5, leaseMs: 60_000 }));
           assert.deepEqual(first.map((a) => a.taskId), ["t2", "t1"]);
           assert.equal(await s.nextRetryAt(), T0 + 1000);
@@ -343,7 +342,7 @@ describe("PostgreSQL only", { skip: pgSkip(5) }, () => {
 
   test("the hot tables are autovacuumed by a count of dead rows, not a share of the table (migration 0011)", () =>
     withStores(1, 2, async ([s]) => {
-        const r = await s.db.executeQuery<{ relname: string; reloptions: string[] }>(
+        const r = await storeDb(s).executeQuery<{ relname: string; reloptions: string[] }>(
           CompiledQuery.raw("select relname, reloptions from pg_class where relnamespace = current_schema()::regnamespace and relname in ('attempts', 'task_instances', 'dags') order by relname"),
         );
         const options = Object.fromEntries(r.rows.map((x) => [x.relname, x.reloptions ?? []]));

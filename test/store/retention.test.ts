@@ -14,7 +14,7 @@ import { Sluice } from "../../src/sluice.js";
 import { cleanFinishedRuns } from "../../src/engine/retention.js";
 import { readWholeLog } from "../../src/logs/logStore.js";
 import { dialects } from "../dialects.js";
-import { cli, cliJson, sandbox } from "../helpers.js";
+import { cli, cliJson, sandbox, storeDb } from "../helpers.js";
 
 const sb = sandbox("sluice-retention-");
 after(() => sb.cleanup());
@@ -60,10 +60,10 @@ for (const d of dialects(1)) {
             [{ taskId: "unique", mapIndex: -1, state: "scheduled", nUpstream: 0, readyAt: null, priority: 0, queue: "default" }],
           ),
         );
-        const events = await s.store.db.selectFrom("asset_events").select("event_id").execute();
+        const events = await storeDb(s.store).selectFrom("asset_events").select("event_id").execute();
         assert.equal(events.length, 1);
         // the old run consumed that event (as an asset-triggered run would have)
-        await s.store.db.insertInto("run_asset_events").values({ run_id: oldBoom.runId, event_id: events[0]!.event_id }).execute();
+        await storeDb(s.store).insertInto("run_asset_events").values({ run_id: oldBoom.runId, event_id: events[0]!.event_id }).execute();
 
         clock.advance(31 * DAY);
         const recent = await s.run("hist");
@@ -84,7 +84,7 @@ for (const d of dialects(1)) {
           const [a] = await s.store.listAttempts(runId, taskId, -1);
           return a !== undefined && (await readWholeLog(s.engine.logs, { attemptId: a.attemptId, dagId, runId, taskId, mapIndex: -1, tryNumber: a.tryNumber })).length > 0;
         };
-        const logRows = async () => (await s.store.db.selectFrom("attempt_logs").select("attempt_id").execute()).length;
+        const logRows = async () => (await storeDb(s.store).selectFrom("attempt_logs").select("attempt_id").execute()).length;
         assert.ok(await has(oldRefs.get("unique")!));
         assert.ok(await hasLogs("hist", oldHist.runId, "unique"));
         if (!files) assert.equal(await logRows(), 3, "one chunk per attempt that logged: unique × 2 runs, fails");
@@ -106,20 +106,20 @@ for (const d of dialects(1)) {
         // exactly what remains
         const runs = (await s.store.listRuns({ limit: 100 })).map((r) => r.runId).sort();
         assert.deepEqual(runs, [recent.runId, "old_running"].sort());
-        const tis = await s.store.db.selectFrom("task_instances").select(["run_id", "task_id"]).orderBy("run_id").orderBy("task_id").execute();
+        const tis = await storeDb(s.store).selectFrom("task_instances").select(["run_id", "task_id"]).orderBy("run_id").orderBy("task_id").execute();
         assert.deepEqual(
           tis.map((t) => `${t.run_id}/${t.task_id}`).sort(),
           [`${recent.runId}/shared`, `${recent.runId}/unique`, `${recent.runId}/write`, "old_running/unique"].sort(),
         );
-        const attempts = await s.store.db.selectFrom("attempts").select("run_id").execute();
+        const attempts = await storeDb(s.store).selectFrom("attempts").select("run_id").execute();
         assert.deepEqual([...new Set(attempts.map((a) => a.run_id))], [recent.runId]);
         assert.equal(attempts.length, 3);
-        assert.equal((await s.store.db.selectFrom("run_asset_events").selectAll().execute()).length, 0);
+        assert.equal((await storeDb(s.store).selectFrom("run_asset_events").selectAll().execute()).length, 0);
         // asset history is kept: the event of the deleted producer run, and the asset still points at it
-        const kept = await s.store.db.selectFrom("asset_events").select(["event_id", "run_id"]).orderBy("event_id").execute();
+        const kept = await storeDb(s.store).selectFrom("asset_events").select(["event_id", "run_id"]).orderBy("event_id").execute();
         assert.equal(kept.length, 2);
         assert.equal(kept[0]!.run_id, oldHist.runId);
-        const asset = await s.store.db.selectFrom("assets").select("last_event_id").where("name", "=", "lake.t").executeTakeFirstOrThrow();
+        const asset = await storeDb(s.store).selectFrom("assets").select("last_event_id").where("name", "=", "lake.t").executeTakeFirstOrThrow();
         assert.equal(Number(asset.last_event_id), Number(kept[1]!.event_id));
         // files: the old runs' logs and the artifact only they held are gone; the shared one stays
         assert.ok(!(await hasLogs("hist", oldHist.runId, "unique")));

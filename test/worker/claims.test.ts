@@ -11,7 +11,7 @@ import { Sluice } from "../../src/sluice.js";
 import { setPool } from "../../src/store/capacity.js";
 import type { CapacityClaim } from "../../src/store/capacity.js";
 import { dialects, freshSchema, pgSkip } from "../dialects.js";
-import { sandbox } from "../helpers.js";
+import { sandbox, storeDb } from "../helpers.js";
 
 const sb = sandbox("sluice-claims-");
 after(() => sb.cleanup());
@@ -157,7 +157,7 @@ describe("PostgreSQL: overlapping claims of several processes", { skip: pgSkip(3
     return { first: await first, second: (await second).length, waited };
   }
   const slotsRunning = async (runIds: string[]) => {
-    const rows = await procs[0]!.store.db.selectFrom("attempts").select(["task_id"]).where("run_id", "in", runIds).where("state", "=", "running").execute();
+    const rows = await storeDb(procs[0]!.store).selectFrom("attempts").select(["task_id"]).where("run_id", "in", runIds).where("state", "=", "running").execute();
     return rows.reduce((n, r) => n + (r.task_id === "twenty" ? 20 : 1), 0);
   };
   /** Workers of 8 slots each; the ones of an earlier case stop (they leave the total). */
@@ -196,7 +196,7 @@ describe("PostgreSQL: overlapping claims of several processes", { skip: pgSkip(3
     const run = await procs[1]!.engine.createRun("small");
     assert.equal((await s.tx((tx) => tx.claimReady({ workerId: "busy", limit: 1, leaseMs: 600_000, runId: run.runId }))).length, 1);
     // both fell silent ten minutes ago
-    await s.db.updateTable("workers").set((eb) => ({ heartbeat_at: eb("heartbeat_at", "-", 600_000) })).where("worker_id", "in", ["quiet", "busy"]).execute();
+    await storeDb(s).updateTable("workers").set((eb) => ({ heartbeat_at: eb("heartbeat_at", "-", 600_000) })).where("worker_id", "in", ["quiet", "busy"]).execute();
     assert.deepEqual(await s.buryStaleWorkers(60_000), ["quiet"], "the one holding a running attempt is not buried");
     assert.equal((await s.tx((tx) => tx.claimReady({ workerId: "quiet", limit: 1, leaseMs: 600_000, runId: run.runId }))).length, 0, "a buried worker claims nothing");
     await s.reviveWorker("quiet");

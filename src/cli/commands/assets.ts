@@ -5,16 +5,6 @@
 import type { Command } from "commander";
 import { SluiceError } from "../../errors.js";
 import { eventJson } from "../../server/app.js";
-import {
-  assetDeclarations,
-  consumersOfEvents,
-  consumptionOf,
-  getAsset,
-  getAssetEvents,
-  listAssetEvents,
-  listAssets,
-  listEvents,
-} from "../../store/assets.js";
 import { withSluice, type GlobalOptions } from "../context.js";
 import { iso, printJson, table } from "../format.js";
 
@@ -27,10 +17,10 @@ export function registerAssets(program: Command, globals: () => GlobalOptions): 
     .action(async (o: { json?: boolean }) => {
       const opts = { ...globals(), ...o };
       await withSluice(opts, false, async (s) => {
-        const db = s.store.db;
-        const all = await listAssets(db);
-        const decl = await assetDeclarations(db);
-        const last = new Map((await getAssetEvents(db, all.flatMap((a) => (a.lastEventId === null ? [] : [a.lastEventId])))).map((e) => [e.eventId, e]));
+        const db = s.store;
+        const all = await db.assets.list();
+        const decl = await db.assets.declarations();
+        const last = new Map((await db.assets.getEvents(all.flatMap((a) => (a.lastEventId === null ? [] : [a.lastEventId])))).map((e) => [e.eventId, e]));
         const rows = all.map((a) => {
           const e = a.lastEventId === null ? undefined : last.get(a.lastEventId);
           return {
@@ -67,18 +57,18 @@ export function registerAssets(program: Command, globals: () => GlobalOptions): 
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new SluiceError("USAGE", `--limit must be a whole number from 1 to 10000, got "${opts.limit}"`);
       await withSluice(opts, false, async (s) => {
-        const db = s.store.db;
-        const asset = await getAsset(db, name);
+        const db = s.store;
+        const asset = await db.assets.get(name);
         if (!asset) {
-          const known = (await listAssets(db)).map((a) => a.name);
+          const known = (await db.assets.list()).map((a) => a.name);
           throw new SluiceError("ASSET_NOT_FOUND", `no asset "${name}"${known.length ? `; known assets: ${known.slice(0, 20).join(", ")}${known.length > 20 ? ", …" : ""}` : "; no task has declared or produced an asset yet"}`, {
             details: { asset: name },
           });
         }
-        const decl = (await assetDeclarations(db, [name])).get(name) ?? { producers: [], consumers: [] };
-        const progress = new Map((await consumptionOf(db, name)).map((c) => [c.dagId, c.lastEventId]));
-        const events = await listAssetEvents(db, name, { limit });
-        const consumedBy = await consumersOfEvents(db, events.map((e) => e.eventId));
+        const decl = (await db.assets.declarations([name])).get(name) ?? { producers: [], consumers: [] };
+        const progress = new Map((await db.assets.consumptionOf(name)).map((c) => [c.dagId, c.lastEventId]));
+        const events = await db.assets.listEvents(name, { limit });
+        const consumedBy = await db.assets.consumersOfEvents(events.map((e) => e.eventId));
         const detail = {
           name,
           firstSeenAt: iso(asset.createdAt),
@@ -168,7 +158,7 @@ export function registerEvents(program: Command, globals: () => GlobalOptions): 
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new SluiceError("USAGE", `--limit must be a whole number from 1 to 1000, got "${opts.limit}"`);
       await withSluice(opts, false, async (s) => {
-        const rows = (await listEvents(s.store.db, { ...(opts.name ? { name: opts.name } : {}), limit })).map((e) => ({
+        const rows = (await s.store.events.list({ ...(opts.name ? { name: opts.name } : {}), limit })).map((e) => ({
           eventId: e.eventId,
           name: e.name,
           receivedAt: iso(e.receivedAt),

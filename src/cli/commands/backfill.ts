@@ -8,7 +8,7 @@ import { formatDuration } from "../../core/duration.js";
 import { parseBackfillDate, parseReprocess, type IntervalAction } from "../../core/backfill.js";
 import { backfillSummary, describeBackfill, requireBackfill, scheduleOf, scheduleTimezone, type BackfillDriver, type BackfillPlan, type BackfillSummary } from "../../engine/backfill.js";
 import { SluiceError } from "../../errors.js";
-import { backfillCounts, listBackfills, type BackfillCounts, type BackfillRecord } from "../../store/backfills.js";
+import { type BackfillCounts, type BackfillRecord } from "../../store/backfills.js";
 import { explainMissingDag, withSluice, type GlobalOptions } from "../context.js";
 import { colorState, iso, printJson, table } from "../format.js";
 
@@ -83,7 +83,7 @@ export function registerBackfill(program: Command, globals: () => GlobalOptions)
       const opts = { ...globals(), ...o };
       await withSluice(opts, false, async (s) => {
         const b = await s.cancelBackfill(backfillIdOf(id));
-        const counts = await backfillCounts(s.store.db, b.backfillId);
+        const counts = await s.store.backfills.counts(b.backfillId);
         if (opts.json) return printJson({ backfillId: b.backfillId, dagId: b.dagId, state: b.state, running: counts.active, notStarted: counts.pending });
         process.stdout.write(
           `backfill ${b.backfillId} of ${b.dagId} cancelled: ${counts.pending} interval(s) will not start${counts.active ? `; ${counts.active} running run(s) finish` : ""}\n`,
@@ -99,8 +99,8 @@ export function registerBackfill(program: Command, globals: () => GlobalOptions)
     .action(async (o: { dag?: string; limit: string; json?: boolean }) => {
       const opts = { ...globals(), ...o };
       await withSluice(opts, false, async (s) => {
-        const list = await listBackfills(s.store.db, { ...(opts.dag ? { dagId: opts.dag } : {}), limit: positiveInt(opts.limit, "--limit") });
-        const rows = await Promise.all(list.map(async (b) => ({ ...backfillJson(b), counts: await backfillCounts(s.store.db, b.backfillId) })));
+        const list = await s.store.backfills.list({ ...(opts.dag ? { dagId: opts.dag } : {}), limit: positiveInt(opts.limit, "--limit") });
+        const rows = await Promise.all(list.map(async (b) => ({ ...backfillJson(b), counts: await s.store.backfills.counts(b.backfillId) })));
         if (opts.json) return printJson({ backfills: rows });
         process.stdout.write(
           `${table(

@@ -1,6 +1,6 @@
 /** `sluice pools set|list|delete`: named pools of slots that tasks hold while they run (`pool: "gpu"`). */
 import type { Command } from "commander";
-import { deletePool, poolUsage, setPool } from "../../store/capacity.js";
+import { deletePool, setPool } from "../../store/capacity.js";
 import { SluiceError } from "../../errors.js";
 import { withSluice, type GlobalOptions } from "../context.js";
 import { printJson, table } from "../format.js";
@@ -28,7 +28,7 @@ export function registerPools(program: Command, globals: () => GlobalOptions): v
     .option("--json", "print JSON")
     .action(async (o: { json?: boolean }) => {
       await withSluice({ ...globals(), ...o }, false, async (s) => {
-        const list = await poolUsage(s.store.db, s.store.now());
+        const list = await s.store.pools.usage(s.store.now());
         if (o.json) printJson({ pools: list });
         else process.stdout.write(`${table(["POOL", "SLOTS", "USED", "QUEUED", "DESCRIPTION"], list.map((p) => [p.name, p.slots, p.used, p.queued, p.description ?? ""]))}\n`);
       });

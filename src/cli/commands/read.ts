@@ -14,7 +14,6 @@ import { colorState, duration, iso, printJson, table } from "../format.js";
 import { relative } from "node:path";
 import { describeAssetSchedule, type AssetSchedule } from "../../core/assets.js";
 import { describeSchedule } from "../../core/schedules.js";
-import { listDagVersions, listDags, setPaused, upsertDag } from "../../store/dags.js";
 import { registerDbClean } from "./db.js";
 
 export function registerDags(program: Command, globals: () => GlobalOptions): void {
@@ -26,7 +25,7 @@ export function registerDags(program: Command, globals: () => GlobalOptions): vo
     .action(async (o: { json?: boolean }) => {
       const opts = { ...globals(), ...o };
       process.exitCode = await withSluice(opts, true, async (s) => {
-        const rows = new Map((await listDags(s.store.db)).map((r) => [r.dagId, r]));
+        const rows = new Map((await s.store.dags.list()).map((r) => [r.dagId, r]));
         const list = [...s.bag.dags.values()]
           .map(({ dag, file }) => {
             const row = rows.get(dag.id);
@@ -72,15 +71,15 @@ export function registerDags(program: Command, globals: () => GlobalOptions): vo
         const opts = { ...globals(), ...o };
         await withSluice(opts, true, async (s) => {
           const now = s.engine.clock.now();
-          let ok = await setPaused(s.store.db, dagId, paused, now);
+          let ok = await s.store.dags.setPaused(dagId, paused, now);
           if (!ok) {
             // not seen by a scheduler yet: record it from its file, then pause
             const loaded = s.bag.dags.get(dagId) ?? explainMissingDag(s, dagId);
             await s.store.tx(async (tx) => {
               await tx.saveDagVersion(dagId, loaded.dag.version, loaded.dag.spec, loaded.file);
-              await upsertDag(tx.db, { dagId, file: loaded.file, version: loaded.dag.version, schedule: loaded.dag.spec.schedule, defaultParams: null, paramsError: null, now });
+              await tx.dags.upsert({ dagId, file: loaded.file, version: loaded.dag.version, schedule: loaded.dag.spec.schedule, defaultParams: null, paramsError: null, now });
             });
-            ok = await setPaused(s.store.db, dagId, paused, now);
+            ok = await s.store.dags.setPaused(dagId, paused, now);
           }
           if (opts.json) printJson({ dagId, isPaused: paused });
           else process.stdout.write(`DAG ${dagId} is ${paused ? "paused" : "unpaused"}\n`);
@@ -96,7 +95,7 @@ export function registerDags(program: Command, globals: () => GlobalOptions): vo
       const opts = { ...globals(), ...o };
       await withSluice(opts, true, async (s) => {
         if (opts.versions) {
-          const versions = await listDagVersions(s.store.db, dagId);
+          const versions = await s.store.dags.listVersions(dagId);
           const current = s.bag.dags.get(dagId)?.dag.version ?? null;
           if (versions.length === 0 && !current) explainMissingDag(s, dagId);
           const rows = versions.map((v) => ({ version: v.version, createdAt: iso(v.createdAt), current: v.version === current }));

@@ -12,12 +12,10 @@ import { describeAssetSchedule } from "../../core/assets.js";
 import { describeSchedule } from "../../core/schedules.js";
 import { DagCodeLoader } from "../../engine/codeLoader.js";
 import { Scheduler } from "../../engine/scheduler.js";
-import { listDags } from "../../store/dags.js";
 import { formatDuration } from "../../core/duration.js";
 import { parseCapacity } from "../../core/resources.js";
 import { SluiceError } from "../../errors.js";
 import { startHttp, type HttpServer } from "../../server/http.js";
-import { heartbeatProcess, registerScheduler, stopProcess } from "../../store/processes.js";
 import { Sluice } from "../../sluice.js";
 import type { Worker } from "../../worker/worker.js";
 import { configFrom, type GlobalOptions } from "../context.js";
@@ -156,8 +154,8 @@ async function serve(opts: ServeOptions, roles: Roles): Promise<void> {
     });
     await scheduler.start();
     initial = false;
-    schedulerId = await registerScheduler(s.store.db, s.store.now());
-    const dags = (await listDags(s.store.db, { activeOnly: true })).filter((d) => scheduler!.dags().some((k) => k.dagId === d.dagId));
+    schedulerId = await s.store.workers.registerScheduler(s.store.now());
+    const dags = (await s.store.dags.list({ activeOnly: true })).filter((d) => scheduler!.dags().some((k) => k.dagId === d.dagId));
     out("");
     out(
       table(
@@ -194,7 +192,7 @@ async function serve(opts: ServeOptions, roles: Roles): Promise<void> {
   const sweep = setInterval(() => void s.engine.recoverLostAttempts().catch(() => undefined), Math.max(1000, Math.floor(config.leaseMs / 2)));
   sweep.unref();
   // a scheduler's row in `sluice status`; its loop does not run user code, so an interval is enough
-  const beat = schedulerId ? setInterval(() => void heartbeatProcess(s.store.db, schedulerId!, s.store.now()).catch(() => undefined), config.heartbeatMs) : null;
+  const beat = schedulerId ? setInterval(() => void s.store.workers.heartbeatProcess(schedulerId!, s.store.now()).catch(() => undefined), config.heartbeatMs) : null;
   beat?.unref();
   s.engine.onRunFinished((runId, state) => {
     void s.store.getRun(runId).then((r) => r && out(`run ${runId} of ${r.dagId}: ${colorState(state)}${r.stateReason ? ` (${r.stateReason})` : ""}`));
@@ -209,7 +207,7 @@ async function serve(opts: ServeOptions, roles: Roles): Promise<void> {
   if (beat) clearInterval(beat);
   await api?.server.close();
   await scheduler?.stop();
-  if (schedulerId) await stopProcess(s.store.db, schedulerId, s.store.now());
+  if (schedulerId) await s.store.workers.stopProcess(schedulerId, s.store.now());
   await worker?.stop({ graceMs: config.gracePeriodMs });
   await s.close();
 }

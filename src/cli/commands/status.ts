@@ -2,7 +2,6 @@
 import type { Command } from "commander";
 import { formatDuration } from "../../core/duration.js";
 import type { Capacity } from "../../core/resources.js";
-import { deploymentStatus } from "../../store/status.js";
 import { withSluice, type GlobalOptions } from "../context.js";
 import { iso, printJson, table } from "../format.js";
 
@@ -14,7 +13,7 @@ export function registerStatus(program: Command, globals: () => GlobalOptions): 
     .action(async (o: { json?: boolean }) => {
       await withSluice({ ...globals(), ...o }, false, async (s) => {
         const now = s.store.now();
-        const st = await deploymentStatus(s.store.db, now, { staleAfterMs: 3 * s.config.leaseMs });
+        const st = await s.store.status.deployment(now, { staleAfterMs: 3 * s.config.leaseMs });
         if (o.json) return printJson(st);
         const out = (t: string) => process.stdout.write(`${t}\n`);
         const ago = (t: number) => `${formatDuration(Math.max(0, now - t))} ago`;

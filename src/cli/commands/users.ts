@@ -16,7 +16,7 @@ async function withAuth<T>(opts: GlobalOptions, fn: (auth: Auth) => Promise<T>):
   const config = configFrom(opts);
   const store = await Store.open({ url: config.databaseUrl, busyTimeoutMs: config.busyTimeoutMs });
   try {
-    return await fn(new Auth(store.db));
+    return await fn(new Auth(store));
   } finally {
     await store.close();
   }

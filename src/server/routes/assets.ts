@@ -1,7 +1,5 @@
 /** Assets, their producers, consumers and events, and the lineage graph. */
 import { z } from "zod";
-import { assetDeclarations, getAsset, listAssetEvents } from "../../store/assets.js";
-import { assetEdges, pageAssets } from "../../store/api.js";
 import { decodeCursor, page } from "../cursor.js";
 import { notFound, pagination, query, route, type Route } from "../route.js";
 
@@ -16,7 +14,7 @@ export function assetRoutes(): Route[] {
       query: query({ ...pagination }),
       async handler({ env, query: q }) {
         const after = decodeCursor<[string]>(q.cursor, ["string"]);
-        const rows = await pageAssets(env.sluice.store.db, { limit: q.limit + 1, after: after?.[0] ?? null });
+        const rows = await env.sluice.store.assets.page({ limit: q.limit + 1, after: after?.[0] ?? null });
         return page(rows, q.limit, (a) => a, (a) => [a.name]);
       },
     }),
@@ -27,12 +25,12 @@ export function assetRoutes(): Route[] {
       tag: "assets",
       summary: "An asset: producers (DAG, task), consumers (DAGs) and its latest events (at most 100, newest first)",
       async handler({ env, params }) {
-        const db = env.sluice.store.db;
+        const db = env.sluice.store;
         const name = params["name"]!;
-        const asset = await getAsset(db, name);
-        const decl = (await assetDeclarations(db, [name])).get(name);
+        const asset = await db.assets.get(name);
+        const decl = (await db.assets.declarations([name])).get(name);
         if (!asset && !decl) throw notFound("asset", name);
-        const events = await listAssetEvents(db, name, { limit: 100 });
+        const events = await db.assets.listEvents(name, { limit: 100 });
         return {
           name,
           createdAt: asset?.createdAt ?? null,
@@ -51,7 +49,7 @@ export function assetRoutes(): Route[] {
       summary: "Lineage graph of DAGs and assets (asset: only the edges that touch it): nodes { id, kind: dag|asset, name }, edges { from, to, taskId? }",
       query: query({ asset: z.string().max(500).optional() }),
       async handler({ env, query: q }) {
-        let edges = await assetEdges(env.sluice.store.db);
+        let edges = await env.sluice.store.assets.edges();
         if (q.asset !== undefined) edges = edges.filter((e) => e.asset === q.asset);
         const nodes = new Map<string, { id: string; kind: "dag" | "asset"; name: string }>();
         const out: { from: string; to: string; taskId?: string }[] = [];

@@ -3,8 +3,6 @@ import { z } from "zod";
 import { REPROCESS_BEHAVIOURS } from "../../core/backfill.js";
 import { MAX_BACKFILL_INTERVALS } from "../../engine/backfill.js";
 import { SluiceError } from "../../errors.js";
-import { pageBackfills } from "../../store/api.js";
-import { backfillCounts, getBackfill } from "../../store/backfills.js";
 import { createBackfill, planBackfill } from "../../engine/backfill.js";
 import { decodeCursor, page } from "../cursor.js";
 import { body, pagination, query, route, type ApiEnv, type Route } from "../route.js";
@@ -12,7 +10,7 @@ import { backfillView } from "../views.js";
 
 async function requireBackfill(env: ApiEnv, raw: string) {
   if (!/^[1-9][0-9]{0,15}$/.test(raw)) throw new SluiceError("INVALID_INPUT", `id: must be a positive integer, got ${JSON.stringify(raw.slice(0, 50))}`, { details: { field: "id" } });
-  const b = await getBackfill(env.sluice.store.db, Number(raw));
+  const b = await env.sluice.store.backfills.get(Number(raw));
   if (!b) throw new SluiceError("BACKFILL_NOT_FOUND", `backfill ${raw} not found`);
   return b;
 }
@@ -28,7 +26,7 @@ export function backfillRoutes(drive: (backfillId: number) => void): Route[] {
       query: query({ ...pagination, dagId: z.string().max(200).optional() }),
       async handler({ env, query: q }) {
         const after = decodeCursor<[number]>(q.cursor, ["number"]);
-        const rows = await pageBackfills(env.sluice.store.db, { ...(q.dagId !== undefined ? { dagId: q.dagId } : {}), limit: q.limit + 1, after: after?.[0] ?? null });
+        const rows = await env.sluice.store.backfills.page({ ...(q.dagId !== undefined ? { dagId: q.dagId } : {}), limit: q.limit + 1, after: after?.[0] ?? null });
         return page(rows, q.limit, (b) => backfillView(b), (b) => [b.backfillId]);
       },
     }),
@@ -66,7 +64,7 @@ export function backfillRoutes(drive: (backfillId: number) => void): Route[] {
         }
         const { backfill } = await createBackfill(engine, req);
         drive(backfill.backfillId);
-        return backfillView(backfill, await backfillCounts(env.sluice.store.db, backfill.backfillId));
+        return backfillView(backfill, await env.sluice.store.backfills.counts(backfill.backfillId));
       },
     }),
     route({
@@ -77,7 +75,7 @@ export function backfillRoutes(drive: (backfillId: number) => void): Route[] {
       summary: "A backfill with its progress: total, done, succeeded, failed, running, pending, skipped",
       async handler({ env, params }) {
         const b = await requireBackfill(env, params["id"]!);
-        return backfillView(b, await backfillCounts(env.sluice.store.db, b.backfillId));
+        return backfillView(b, await env.sluice.store.backfills.counts(b.backfillId));
       },
     }),
     route({
@@ -89,7 +87,7 @@ export function backfillRoutes(drive: (backfillId: number) => void): Route[] {
       async handler({ env, params }) {
         const b = await requireBackfill(env, params["id"]!);
         const after = await env.sluice.cancelBackfill(b.backfillId, "cancelled through the API");
-        return backfillView(after, await backfillCounts(env.sluice.store.db, b.backfillId));
+        return backfillView(after, await env.sluice.store.backfills.counts(b.backfillId));
       },
     }),
   ];

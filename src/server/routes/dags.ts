@@ -4,8 +4,7 @@ import { isAbsolute, relative, resolve } from "node:path";
 import { z } from "zod";
 import type { DagSpec } from "../../core/dagSpec.js";
 import { SluiceError } from "../../errors.js";
-import { filesWithImportErrors, latestRunsOf, pageDagVersions, pageImportErrors, pageRuns, taskStatesOfRun } from "../../store/api.js";
-import { getDag, listDags, setPaused, type DagRecord } from "../../store/dags.js";
+import { type DagRecord } from "../../store/dags.js";
 import { decodeCursor, encodeCursor, page } from "../cursor.js";
 import { body, boolParam, notFound, pagination, query, route, type ApiEnv, type Route } from "../route.js";
 import { GRID_ABSENT, GRID_LETTERS, GRID_RANK, SpecCache, dagDetail, dagSummary, structure } from "../views.js";
@@ -20,7 +19,7 @@ const LETTER_OF_RANK: Record<number, string> = { ...Object.fromEntries(GRID_RANK
 
 export function dagRoutes(specs: SpecCache): Route[] {
   const requireDag = async (env: ApiEnv, dagId: string): Promise<DagRecord> => {
-    const row = await getDag(env.sluice.store.db, dagId);
+    const row = await env.sluice.store.dags.get(dagId);
     if (!row) throw new SluiceError("DAG_NOT_FOUND", `DAG "${dagId}" not found`, { details: { dagId } });
     return row;
   };
@@ -30,8 +29,8 @@ export function dagRoutes(specs: SpecCache): Route[] {
     return spec;
   };
   const summaries = async (env: ApiEnv, rows: DagRecord[]) => {
-    const db = env.sluice.store.db;
-    const [last, broken] = await Promise.all([latestRunsOf(db, rows.map((r) => r.dagId), 10), filesWithImportErrors(db)]);
+    const db = env.sluice.store;
+    const [last, broken] = await Promise.all([db.runs.latestOf(rows.map((r) => r.dagId), 10), db.dags.filesWithImportErrors()]);
     return Promise.all(rows.map(async (r) => dagSummary(r, await specs.get(r.dagId, r.version), last.get(r.dagId) ?? [], r.file !== null && broken.has(r.file))));
   };
 
@@ -49,7 +48,7 @@ export function dagRoutes(specs: SpecCache): Route[] {
         const out: DagRecord[] = [];
         let more = false;
         // DAG counts are in the hundreds or thousands: filter in order and stop after a page
-        for (const row of await listDags(env.sluice.store.db)) {
+        for (const row of await env.sluice.store.dags.list()) {
           if (after && row.dagId <= after[0]) continue;
           if (q.paused !== undefined && row.isPaused !== q.paused) continue;
           if (needle !== undefined || q.tag !== undefined || q.owner !== undefined) {
@@ -59,7 +58,7 @@ export function dagRoutes(specs: SpecCache): Route[] {
             if (q.owner !== undefined && spec?.owner !== q.owner) continue;
           }
           if (q.state !== undefined) {
-            const [latest] = await pageRuns(env.sluice.store.db, { dagId: row.dagId, limit: 1, after: null });
+            const [latest] = await env.sluice.store.runs.page({ dagId: row.dagId, limit: 1, after: null });
             if (latest?.state !== q.state) continue;
           }
           if (out.length === q.limit) {
@@ -92,8 +91,8 @@ export function dagRoutes(specs: SpecCache): Route[] {
       body: body({ paused: z.boolean() }),
       async handler({ env, params, body }) {
         const row = await requireDag(env, params["dagId"]!);
-        await setPaused(env.sluice.store.db, row.dagId, body.paused, env.sluice.engine.clock.now());
-        const [base] = await summaries(env, [(await getDag(env.sluice.store.db, row.dagId))!]);
+        await env.sluice.store.dags.setPaused(row.dagId, body.paused, env.sluice.engine.clock.now());
+        const [base] = await summaries(env, [(await env.sluice.store.dags.get(row.dagId))!]);
         return base;
       },
     }),
@@ -120,7 +119,7 @@ export function dagRoutes(specs: SpecCache): Route[] {
       async handler({ env, params, query: q }) {
         const row = await requireDag(env, params["dagId"]!);
         const after = decodeCursor<[number, string]>(q.cursor, ["number", "string"]);
-        const rows = await pageDagVersions(env.sluice.store.db, row.dagId, { limit: q.limit + 1, after: after && { createdAt: after[0], version: after[1] } });
+        const rows = await env.sluice.store.dags.pageVersions(row.dagId, { limit: q.limit + 1, after: after && { createdAt: after[0], version: after[1] } });
         return page(rows, q.limit, (v) => v, (v) => [v.createdAt, v.version]);
       },
     }),
@@ -155,7 +154,7 @@ export function dagRoutes(specs: SpecCache): Route[] {
       query: query({ ...pagination }),
       async handler({ env, query: q }) {
         const after = decodeCursor<[string]>(q.cursor, ["string"]);
-        const rows = await pageImportErrors(env.sluice.store.db, { limit: q.limit + 1, after: after?.[0] ?? null });
+        const rows = await env.sluice.store.dags.pageImportErrors({ limit: q.limit + 1, after: after?.[0] ?? null });
         return page(rows, q.limit, (e) => e, (e) => [e.file]);
       },
     }),
@@ -170,7 +169,7 @@ export function dagRoutes(specs: SpecCache): Route[] {
         const row = await requireDag(env, params["dagId"]!);
         const spec = await specOf(row);
         const after = decodeCursor<[number, string]>(q.cursor, ["number", "string"]);
-        const runs = await pageRuns(env.sluice.store.db, { dagId: row.dagId, limit: q.limit + 1, after: after && { createdAt: after[0], runId: after[1] } });
+        const runs = await env.sluice.store.runs.page({ dagId: row.dagId, limit: q.limit + 1, after: after && { createdAt: after[0], runId: after[1] } });
         const more = runs.length > q.limit;
         const shown = more ? runs.slice(0, q.limit) : runs;
         const tasks = spec.tasks.map((t) => t.id);
@@ -179,7 +178,7 @@ export function dagRoutes(specs: SpecCache): Route[] {
         for (const run of shown) {
           // one letter per task; a mapped task keeps its worst map index (lowest rank)
           const ranks = new Uint8Array(tasks.length).fill(255);
-          for (const ti of await taskStatesOfRun(env.sluice.store.db, run.runId)) {
+          for (const ti of await env.sluice.store.taskInstances.statesOfRun(run.runId)) {
             const i = position.get(ti.task_id);
             const r = RANK_OF[ti.state] ?? 254;
             if (i !== undefined && r < ranks[i]!) ranks[i] = r;

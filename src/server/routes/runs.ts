@@ -4,8 +4,6 @@ import { z } from "zod";
 import { decodeOutput, toPreview } from "../../artifacts/serialize.js";
 import { RUN_STATES } from "../../core/states.js";
 import { SluiceError, isSluiceError } from "../../errors.js";
-import { pageRuns, pageTaskInstances } from "../../store/api.js";
-import { getDag } from "../../store/dags.js";
 import { decodeCursor, page } from "../cursor.js";
 import { body, mapIndexParam, notFound, pagination, query, route, type ApiEnv, type Route } from "../route.js";
 import { attemptView, runView, taskInstanceView } from "../views.js";
@@ -27,7 +25,7 @@ const runsQuery = { ...pagination, state: z.enum(RUN_STATES).optional(), runType
 
 async function listRuns(env: ApiEnv, q: { limit: number; cursor?: string; state?: string; runType?: string }, dagId?: string) {
   const after = decodeCursor<[number, string]>(q.cursor, ["number", "string"]);
-  const rows = await pageRuns(env.sluice.store.db, {
+  const rows = await env.sluice.store.runs.page({
     ...(dagId !== undefined ? { dagId } : {}),
     ...(q.state !== undefined ? { state: q.state } : {}),
     ...(q.runType !== undefined ? { runType: q.runType } : {}),
@@ -75,7 +73,7 @@ export function runRoutes(): Route[] {
       query: query(runsQuery),
       async handler({ env, params, query: q }) {
         const dagId = params["dagId"]!;
-        if (!(await getDag(env.sluice.store.db, dagId))) throw new SluiceError("DAG_NOT_FOUND", `DAG "${dagId}" not found`, { details: { dagId } });
+        if (!(await env.sluice.store.dags.get(dagId))) throw new SluiceError("DAG_NOT_FOUND", `DAG "${dagId}" not found`, { details: { dagId } });
         return listRuns(env, q, dagId);
       },
     }),
@@ -89,7 +87,7 @@ export function runRoutes(): Route[] {
       body: body({ params: z.record(z.string(), z.unknown()).optional(), logicalDate: z.number().int().min(0).max(8.64e15).optional(), idempotencyKey: z.string().min(1).max(200).optional() }),
       async handler({ c, env, params, body: b }) {
         const dagId = params["dagId"]!;
-        if (!(await getDag(env.sluice.store.db, dagId)) && !env.sluice.bag.dags.has(dagId)) throw new SluiceError("DAG_NOT_FOUND", `DAG "${dagId}" not found`, { details: { dagId } });
+        if (!(await env.sluice.store.dags.get(dagId)) && !env.sluice.bag.dags.has(dagId)) throw new SluiceError("DAG_NOT_FOUND", `DAG "${dagId}" not found`, { details: { dagId } });
         try {
           const run = await env.sluice.engine.createRun(dagId, {
             params: b.params ?? {},
@@ -122,7 +120,7 @@ export function runRoutes(): Route[] {
       async handler({ env, params, query: q }) {
         const run = await requireRun(env, params["runId"]!);
         const after = decodeCursor<[string, number]>(q.cursor, ["string", "number"]);
-        const rows = await pageTaskInstances(env.sluice.store.db, run.runId, { limit: q.limit + 1, after: after && { taskId: after[0], mapIndex: after[1] } });
+        const rows = await env.sluice.store.taskInstances.page(run.runId, { limit: q.limit + 1, after: after && { taskId: after[0], mapIndex: after[1] } });
         return page(rows, q.limit, taskInstanceView, (t) => [t.taskId, t.mapIndex]);
       },
     }),

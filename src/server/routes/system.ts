@@ -1,6 +1,4 @@
 /** Health (public, for probes) and status (what the store knows about workers, queues and runs). */
-import { activeRunCounts, pingDb } from "../../store/api.js";
-import { deploymentStatus } from "../../store/status.js";
 import { route, type Route } from "../route.js";
 
 export function systemRoutes(): Route[] {
@@ -13,7 +11,7 @@ export function systemRoutes(): Route[] {
       summary: "Liveness for probes: { status, db }",
       async handler({ c, env }) {
         try {
-          await pingDb(env.sluice.store.db);
+          await env.sluice.store.ping();
           return { status: "ok", db: "ok" };
         } catch {
           return c.json({ status: "degraded", db: "unavailable" }, 503);
@@ -28,8 +26,8 @@ export function systemRoutes(): Route[] {
       summary: "Schedulers and workers (host, pid, queues, capacity, running tasks, last heartbeat), queue depths, pools in use, active runs per state",
       async handler({ env }) {
         const store = env.sluice.store;
-        const status = await deploymentStatus(store.db, store.now(), { staleAfterMs: 3 * env.sluice.config.leaseMs });
-        return { ...status, runs: await activeRunCounts(store.db), database: store.dialect };
+        const status = await store.status.deployment(store.now(), { staleAfterMs: 3 * env.sluice.config.leaseMs });
+        return { ...status, runs: await store.runs.activeCounts(), database: store.dialect };
       },
     }),
   ];

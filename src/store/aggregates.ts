@@ -1,0 +1,105 @@
+/**
+ * The store's objects per aggregate, one per table or concept (`store.dags`, `tx.assets`, …): the same
+ * classes serve the store (autocommit) and an open transaction, bound to its handle. Each is made on
+ * first use, so a transaction of the hot path pays for none it does not touch.
+ *
+ * The lists the REST API pages through (`runs.page`, `dags.pageVersions`, …) are keyset-paginated, never
+ * OFFSET: page 200 of 10,000 runs costs what page 1 costs. Cursors are the sort key of a page's last row
+ * (server/cursor.ts makes them opaque).
+ */
+import type { Kysely } from "kysely";
+import { AssetRows } from "./assets.js";
+import { AttemptLogRows } from "./attemptLogs.js";
+import { ApiTokenRows, SessionRows, UserRows } from "./auth.js";
+import { BackfillRows } from "./backfills.js";
+import { BenchHistory } from "./benchHistory.js";
+import { DagRows } from "./dags.js";
+import { EventRows } from "./events.js";
+import { PoolRows } from "./pools.js";
+import { WorkerRows } from "./processes.js";
+import { RetentionQueries } from "./retention.js";
+import { RunRows } from "./runs.js";
+import type { Database } from "./schema.js";
+import { StatusQueries } from "./status.js";
+import { TaskInstanceRows } from "./taskInstances.js";
+
+export abstract class Aggregates {
+  /** The connection (Store) or the open transaction (Tx): never handed out of `store/`. */
+  protected abstract readonly db: Kysely<Database>;
+
+  /**
+   * @internal The handle, for `store/` modules that compose statements across aggregates (and for tests
+   * that plant corrupt rows). A lint rule keeps it out of every other layer.
+   */
+  static handleOf(a: Aggregates): Kysely<Database> {
+    return a.db;
+  }
+
+  #runs?: RunRows;
+  #taskInstances?: TaskInstanceRows;
+  #dags?: DagRows;
+  #assets?: AssetRows;
+  #events?: EventRows;
+  #backfills?: BackfillRows;
+  #users?: UserRows;
+  #sessions?: SessionRows;
+  #apiTokens?: ApiTokenRows;
+  #attemptLogs?: AttemptLogRows;
+  #workers?: WorkerRows;
+  #pools?: PoolRows;
+  #retention?: RetentionQueries;
+  #status?: StatusQueries;
+  #benchHistory?: BenchHistory;
+
+  get runs(): RunRows {
+    return (this.#runs ??= new RunRows(this.db));
+  }
+  get taskInstances(): TaskInstanceRows {
+    return (this.#taskInstances ??= new TaskInstanceRows(this.db));
+  }
+  get dags(): DagRows {
+    return (this.#dags ??= new DagRows(this.db));
+  }
+  get assets(): AssetRows {
+    return (this.#assets ??= new AssetRows(this.db));
+  }
+  get events(): EventRows {
+    return (this.#events ??= new EventRows(this.db));
+  }
+  get backfills(): BackfillRows {
+    return (this.#backfills ??= new BackfillRows(this.db));
+  }
+  get users(): UserRows {
+    return (this.#users ??= new UserRows(this.db));
+  }
+  get sessions(): SessionRows {
+    return (this.#sessions ??= new SessionRows(this.db));
+  }
+  get apiTokens(): ApiTokenRows {
+    return (this.#apiTokens ??= new ApiTokenRows(this.db));
+  }
+  get attemptLogs(): AttemptLogRows {
+    return (this.#attemptLogs ??= new AttemptLogRows(this.db));
+  }
+  get workers(): WorkerRows {
+    return (this.#workers ??= new WorkerRows(this.db));
+  }
+  get pools(): PoolRows {
+    return (this.#pools ??= new PoolRows(this.db));
+  }
+  get retention(): RetentionQueries {
+    return (this.#retention ??= new RetentionQueries(this.db));
+  }
+  get status(): StatusQueries {
+    return (this.#status ??= new StatusQueries(this.db));
+  }
+  /** PostgreSQL bench only (`npm run bench -- --pg`). */
+  get benchHistory(): BenchHistory {
+    return (this.#benchHistory ??= new BenchHistory(this.db));
+  }
+}
+
+/** @internal See `Aggregates.handleOf`: `store/` modules and tests only. */
+export function handleOf(a: Aggregates): Kysely<Database> {
+  return Aggregates.handleOf(a);
+}
