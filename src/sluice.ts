@@ -163,7 +163,7 @@ export class Sluice {
    * (this is how a run resumes after a crash).
    */
   async drive(runId: string, hooks: DriveHooks = {}): Promise<RunSummary> {
-    const run = await this.store.getRun(runId);
+    const run = await this.store.runs.get(runId);
     if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
     await this.engine.recoverLostAttempts();
     this.engine.watchRunTimeout(run);
@@ -181,9 +181,9 @@ export class Sluice {
   }
 
   async summary(runId: string): Promise<RunSummary> {
-    const run = await this.store.getRun(runId);
+    const run = await this.store.runs.get(runId);
     if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
-    const tis = await this.store.listTaskInstances(runId);
+    const tis = await this.store.taskInstances.list(runId);
     const order = new Map((await this.engine.specFor(runId)).spec.tasks.map((t, i) => [t.id, i]));
     tis.sort((a, b) => (order.get(a.taskId) ?? 0) - (order.get(b.taskId) ?? 0) || a.mapIndex - b.mapIndex);
     return {

@@ -270,7 +270,7 @@ export class BackfillDriver {
     let worker: Worker | null = null;
     let workerError: unknown = null;
     const offFinished = this.engine.onRunFinished((runId) => {
-      void store.getRun(runId).then((r) => {
+      void store.runs.get(runId).then((r) => {
         if (r?.backfillId !== this.backfillId) return;
         hooks.onRunFinished?.(r);
         this.kick();
@@ -283,7 +283,7 @@ export class BackfillDriver {
       const params = dagInfo ? await this.engine.validateParams(b0.dagId, dagInfo.dag.paramsSchema, {}, dagInfo.dag.spec.paramsJsonSchema) : {};
       // a crashed driver's attempts get new attempts; its runs' timeouts are watched again
       await this.engine.recoverLostAttempts();
-      for (const r of await store.listActiveRuns()) if (r.backfillId === this.backfillId) this.engine.watchRunTimeout(r);
+      for (const r of await store.runs.listActive()) if (r.backfillId === this.backfillId) this.engine.watchRunTimeout(r);
       if (b0.state === "running" || (await store.backfills.countActiveRuns(this.backfillId)) > 0) worker = this.opts.newWorker?.() ?? null;
       if (worker) {
         hooks.onWorker?.(worker);

@@ -38,7 +38,7 @@ export class DagCodeLoader {
   private async loadNow(dagId: string, version: string): Promise<LoadedDag | undefined> {
     const cached = this.byDag.get(dagId);
     if (cached && cached.dag.version === version) return cached;
-    const file = (await this.store.getDagVersion(dagId, version))?.file ?? cached?.file;
+    const file = (await this.store.dags.getVersion(dagId, version))?.file ?? cached?.file;
     if (!file) return undefined;
     await this.refresh(file);
     // read again after the awaits: a concurrent import may have replaced what was cached

@@ -100,7 +100,7 @@ export class Engine implements WorkerHost {
     this.events.setMaxListeners(0);
     this.env = {
       specFor: (runId) => this.specFor(runId),
-      loadOutputs: async (tx, runId, taskId) => decodeOutputs(await tx.getOutputs(runId, taskId), this.artifacts, await this.isMapped(runId, taskId)),
+      loadOutputs: async (tx, runId, taskId) => decodeOutputs(await tx.attempts.outputs(runId, taskId), this.artifacts, await this.isMapped(runId, taskId)),
       random: this.random,
     };
     this.triggers = new Triggers(this);
@@ -239,7 +239,7 @@ export class Engine implements WorkerHost {
     }
     if (!row || !row.isActive) return { skip: `DAG "${dagId}" is not in the DAGs folder any more` };
     if (row.defaultParams === null) return { skip: `DAG "${dagId}": ${row.paramsError ?? "a param has no default"}` };
-    const stored = await this.store.getDagVersion(dagId, row.version);
+    const stored = await this.store.dags.getVersion(dagId, row.version);
     if (!stored) return { skip: `DAG "${dagId}": version ${row.version} is not in the database` };
     return { dagId, version: row.version, spec: stored.spec, file: stored.file, params: row.defaultParams };
   }
@@ -290,7 +290,7 @@ export class Engine implements WorkerHost {
     const { run, aborted } = await this.store.tx(async (tx) => {
       fx = new Effects(); // a transaction may run again (PostgreSQL conflicts): start afresh
       await tx.lockRuns([runId]);
-      const before = await tx.getRun(runId);
+      const before = await tx.runs.get(runId);
       if (!before) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
       let aborted: number[] = [];
       if (FINISHED_RUN_STATES.has(before.state)) {
@@ -303,7 +303,7 @@ export class Engine implements WorkerHost {
         await tx.notifyWake();
       }
       await then(tx);
-      return { run: (await tx.getRun(runId))!, aborted };
+      return { run: (await tx.runs.get(runId))!, aborted };
     });
     if (aborted.length) this.events.emit("abort", aborted, new SluiceError("CANCELLED", "the task was cleared"));
     this.afterCommit(fx);
@@ -367,7 +367,7 @@ export class Engine implements WorkerHost {
         if (!queued && instances.some((i) => i.state === "scheduled")) fx.readyRuns.add(runId);
         await fx.flush(tx, this.env);
         await o.then?.(tx);
-        out.push((await tx.getRun(runId))!);
+        out.push((await tx.runs.get(runId))!);
       }
       if (fx.readyRuns.size > 0 || fx.finishedRuns.size > 0) await tx.notifyWake();
       return out;
@@ -391,7 +391,7 @@ export class Engine implements WorkerHost {
         const idx = await this.specFor(id).catch(() => null);
         const limit = idx?.spec.runTimeoutMs ?? null;
         if (limit !== null) await tx.setRunTimeout(id, now + limit);
-        runs.push((await tx.getRun(id))!);
+        runs.push((await tx.runs.get(id))!);
       }
       return runs;
     });
@@ -487,7 +487,7 @@ export class Engine implements WorkerHost {
     const got = await claimed; // answered before the COMMIT
     // buried by a sweep while it was alive (a long pause): it counts again, and claims at its next settle
     if (notLive && claim) {
-      await this.store.reviveWorker(claim.workerId);
+      await this.store.workers.revive(claim.workerId);
       this.events.emit("wake", null);
     }
     this.afterCommit(fx, claim && chosen.length < claim.limit && !readyLate ? claim.workerId : null);
@@ -576,7 +576,7 @@ export class Engine implements WorkerHost {
   }
 
   async loadOutputs(runId: string, taskId: string): Promise<unknown[]> {
-    return decodeOutputs(await this.store.getOutputs(runId, taskId), this.artifacts, await this.isMapped(runId, taskId));
+    return decodeOutputs(await this.store.attempts.outputs(runId, taskId), this.artifacts, await this.isMapped(runId, taskId));
   }
 
   private async isMapped(runId: string, taskId: string): Promise<boolean> {
@@ -625,7 +625,7 @@ export class Engine implements WorkerHost {
     this.events.on("remote", remote);
     try {
       for (;;) {
-        const run = await this.store.getRun(runId);
+        const run = await this.store.runs.get(runId);
         if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
         if (FINISHED_RUN_STATES.has(run.state)) return run;
         // the event covers this process; a notification (PostgreSQL) or the timeout other processes
@@ -661,13 +661,13 @@ export class Engine implements WorkerHost {
   private readonly specLoads = new Map<string, Promise<SpecIndex>>();
 
   private async loadSpecFor(runId: string): Promise<SpecIndex> {
-    const run = await this.store.getRun(runId);
+    const run = await this.store.runs.get(runId);
     if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
     const key = `${run.dagId}@${run.dagVersion}`;
     this.runVersions.set(runId, key);
     const cached = this.versions.get(key);
     if (cached) return cached;
-    const stored = await this.store.getDagVersion(run.dagId, run.dagVersion);
+    const stored = await this.store.dags.getVersion(run.dagId, run.dagVersion);
     if (!stored) throw new SluiceError("DB_CORRUPT", `run "${runId}" refers to DAG version ${run.dagVersion} of "${run.dagId}", which is not in the database`);
     return this.indexFor(run.dagId, run.dagVersion, () => stored.spec);
   }
@@ -686,7 +686,7 @@ export class Engine implements WorkerHost {
   async cancelRun(runId: string, reason = "cancelled by user", code: "CANCELLED" | "TIMEOUT" = "CANCELLED"): Promise<RunRecord> {
     const aborted = await this.store.tx(async (tx) => {
       await tx.lockRuns([runId]);
-      const run = await tx.getRun(runId);
+      const run = await tx.runs.get(runId);
       if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
       if (FINISHED_RUN_STATES.has(run.state)) throw new SluiceError("RUN_FINISHED", `run "${runId}" has already finished (${run.state})`);
       const ids = await failRun(tx, runId, reason, code);
@@ -696,7 +696,7 @@ export class Engine implements WorkerHost {
     this.runTimers.get(runId)?.();
     this.runTimers.delete(runId);
     this.events.emit("abort", aborted, new SluiceError(code, reason));
-    const run = (await this.store.getRun(runId))!;
+    const run = (await this.store.runs.get(runId))!;
     this.events.emit("runFinished", runId, run.state);
     return run;
   }
@@ -713,7 +713,7 @@ export class Engine implements WorkerHost {
     }
     if (mapIndex !== undefined) {
       // one map index (Airflow clears mapped instances one by one too): it must exist
-      const tis = await this.store.listTaskInstances(runId);
+      const tis = await this.store.taskInstances.list(runId);
       const missing = taskIds.filter((t) => !tis.some((ti) => ti.taskId === t && ti.mapIndex === mapIndex));
       if (missing.length) throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no instance of task "${missing[0]}" with map index ${mapIndex}`, { details: { runId, taskId: missing[0], mapIndex } });
     }
@@ -728,7 +728,7 @@ export class Engine implements WorkerHost {
     });
     if (aborted.length) this.events.emit("abort", aborted, new SluiceError("CANCELLED", "the task was cleared"));
     this.afterCommit(fx);
-    const run = (await this.store.getRun(runId))!;
+    const run = (await this.store.runs.get(runId))!;
     this.watchRunTimeout(run);
     const cleared = new Set<string>();
     const queue = [...taskIds];
@@ -791,7 +791,7 @@ export class Engine implements WorkerHost {
   }
 
   /**
-   * A stalled run (Store.stalledRuns): under its lock, apply the rules of its waiting fan-in task
+   * A stalled run (Store.runs.stalled): under its lock, apply the rules of its waiting fan-in task
    * instances to their counters. A run whose count says unfinished but whose task instances have all
    * ended is finished. One that still has nothing to do after that can never end by itself: it fails,
    * with a reason that says so (Airflow: "Deadlock; marking run failed").
@@ -841,11 +841,11 @@ export class Engine implements WorkerHost {
    * lease expires — a crash before the first heartbeat included, since a claim sets the lease.
    */
   async recoverLostAttempts(): Promise<number> {
-    for (const runId of await this.store.runsWithNothingLeft()) await this.finishRunIfDone(runId);
-    for (const runId of await this.store.stalledRuns()) await this.unstall(runId);
+    for (const runId of await this.store.runs.withNothingLeft()) await this.finishRunIfDone(runId);
+    for (const runId of await this.store.runs.stalled()) await this.unstall(runId);
     const recovered = await this.failLostAttempts();
     // PostgreSQL: workers silent for two leases whose attempts are gone stop counting (capacity.ts)
-    await this.store.buryStaleWorkers(2 * this.leaseMs);
+    await this.store.workers.buryStale(2 * this.leaseMs);
     return recovered;
   }
 
@@ -853,14 +853,14 @@ export class Engine implements WorkerHost {
     const dead: string[] = [];
     // SQLite is one host's: a worker whose pid is gone is dead at once. On PostgreSQL workers run on many
     // hosts (and containers reuse pids and hostnames): only lease expiry, in database time, counts.
-    if (this.store.dialect === "sqlite") for (const w of await this.store.listRunningWorkersOnHost()) {
+    if (this.store.dialect === "sqlite") for (const w of await this.store.workers.listRunningOnHost()) {
       const alive = w.pid === process.pid ? isLocalWorker(w.workerId) : processAlive(w.pid);
       if (!alive) dead.push(w.workerId);
     }
-    await this.store.markWorkersDead(dead);
+    await this.store.workers.markDead(dead);
     // This process's own workers are alive by definition: a CPU-bound task that blocked the event loop
     // past the lease must not be failed by its own process's sweep (the heartbeat renews it next).
-    const lost = (await this.store.listLostAttempts(dead)).filter((l) => !isLocalWorker(l.workerId));
+    const lost = (await this.store.attempts.listLost(dead)).filter((l) => !isLocalWorker(l.workerId));
     if (lost.length === 0) return 0;
     // Load their specs first: inside settle's transaction a cache miss would query the store through its
     // one connection, which the transaction holds, and wait forever (`runs resume` exited 0 doing nothing).

@@ -284,7 +284,7 @@ export class Scheduler {
 
   /** A DAG another scheduler parsed: its latest version's spec from the store. */
   private async storedSpec(d: DagRecord): Promise<Known | null> {
-    const v = await this.store.getDagVersion(d.dagId, d.version);
+    const v = await this.store.dags.getVersion(d.dagId, d.version);
     return v ? { dagId: d.dagId, version: d.version, spec: v.spec, defaultParams: d.defaultParams, paramsError: d.paramsError, file: v.file ?? d.file ?? "" } : null;
   }
 
@@ -301,7 +301,7 @@ export class Scheduler {
   }
 
   private async promoteAfter(runId: string): Promise<void> {
-    const run = await this.store.getRun(runId).catch(() => null);
+    const run = await this.store.runs.get(runId).catch(() => null);
     if (!run) return;
     const k = this.known.get(run.dagId);
     await this.engine.promoteQueuedRuns(run.dagId, k?.spec.maxActiveRuns ?? 16).catch(() => undefined);

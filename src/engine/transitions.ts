@@ -167,7 +167,7 @@ export class Effects {
  * the run's count at zero: the transaction brought it there, or owns the run.
  */
 export async function finishRun(tx: Tx, env: TransitionEnv, fx: Effects, runId: string): Promise<void> {
-  const state = tx.knownRun(runId)?.state ?? (await tx.getRun(runId))?.state;
+  const state = tx.knownRun(runId)?.state ?? (await tx.runs.get(runId))?.state;
   if (state !== "running" && state !== "queued") return;
   const idx = await env.specFor(runId);
   // the leaves' rows are often in the cache already (a chain's last task)
@@ -625,7 +625,7 @@ export async function failRun(tx: Tx, runId: string, reason: string, code: "CANC
   for (const ti of await tx.unfinishedTaskInstances(runId)) {
     await tx.updateTaskInstance(ti, { state: ti.state === "running" ? "failed" : "skipped", endedAt: now, readyAt: null });
   }
-  await tx.addUnfinished(runId, -(await tx.getRun(runId))!.unfinished);
+  await tx.addUnfinished(runId, -(await tx.runs.get(runId))!.unfinished);
   await tx.setRunState(runId, "failed", reason, now);
   return running;
 }
@@ -685,7 +685,7 @@ export async function markTasks(
  * the failed leaf of a failed run success makes the run a success, as in Airflow).
  */
 export async function settleRunState(tx: Tx, env: TransitionEnv, fx: Effects, runId: string): Promise<void> {
-  const run = await tx.getRun(runId);
+  const run = await tx.runs.get(runId);
   if (!run || run.unfinished > 0 || fx.finishedRuns.has(runId)) return;
   const idx = await env.specFor(runId);
   const state = deriveRunState(await tx.leafStates(runId, idx.leaves));

@@ -24,7 +24,7 @@ export class SpecCache {
     if (p) {
       this.specs.delete(key); // re-insert: most recently used last
     } else {
-      p = this.store.getDagVersion(dagId, version).then((v) => v?.spec ?? null);
+      p = this.store.dags.getVersion(dagId, version).then((v) => v?.spec ?? null);
       p.catch(() => this.specs.delete(key));
     }
     this.specs.set(key, p);

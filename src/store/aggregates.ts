@@ -16,14 +16,35 @@ import { BenchHistory } from "./benchHistory.js";
 import { DagRows } from "./dags.js";
 import { EventRows } from "./events.js";
 import { PoolRows } from "./pools.js";
-import { WorkerRows } from "./processes.js";
+import { WorkerRows } from "./workers.js";
 import { RetentionQueries } from "./retention.js";
 import { RunRows } from "./runs.js";
+import type { DialectName } from "./migrations.js";
 import type { Database } from "./schema.js";
+import type { Tx } from "./store.js";
+import { AttemptRows } from "./attempts.js";
 import { StatusQueries } from "./status.js";
 import { TaskInstanceRows } from "./taskInstances.js";
 
-export abstract class Aggregates {
+/** What the aggregates need of the store or transaction they are bound to, besides the handle. */
+export interface StoreContext {
+  readonly dialect: DialectName;
+  readonly hostname: string;
+  /** The store's clock (records, schedules). */
+  now(): number;
+  /** Lease time as SQL: the database's clock on PostgreSQL (Store.leaseNow). */
+  leaseNow(): { expr: string; params: number[] };
+  /** Run `fn` in a transaction: the Store opens one; a Tx runs it in itself. */
+  inTx<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+}
+
+export abstract class Aggregates implements StoreContext {
+  abstract readonly dialect: DialectName;
+  abstract readonly hostname: string;
+  abstract now(): number;
+  abstract leaseNow(): { expr: string; params: number[] };
+  abstract inTx<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+
   /** The connection (Store) or the open transaction (Tx): never handed out of `store/`. */
   protected abstract readonly db: Kysely<Database>;
 
@@ -36,6 +57,7 @@ export abstract class Aggregates {
   }
 
   #runs?: RunRows;
+  #attempts?: AttemptRows;
   #taskInstances?: TaskInstanceRows;
   #dags?: DagRows;
   #assets?: AssetRows;
@@ -52,13 +74,16 @@ export abstract class Aggregates {
   #benchHistory?: BenchHistory;
 
   get runs(): RunRows {
-    return (this.#runs ??= new RunRows(this.db));
+    return (this.#runs ??= new RunRows(this.db, this));
+  }
+  get attempts(): AttemptRows {
+    return (this.#attempts ??= new AttemptRows(this.db, this));
   }
   get taskInstances(): TaskInstanceRows {
-    return (this.#taskInstances ??= new TaskInstanceRows(this.db));
+    return (this.#taskInstances ??= new TaskInstanceRows(this.db, this));
   }
   get dags(): DagRows {
-    return (this.#dags ??= new DagRows(this.db));
+    return (this.#dags ??= new DagRows(this.db, this));
   }
   get assets(): AssetRows {
     return (this.#assets ??= new AssetRows(this.db));
@@ -82,7 +107,7 @@ export abstract class Aggregates {
     return (this.#attemptLogs ??= new AttemptLogRows(this.db));
   }
   get workers(): WorkerRows {
-    return (this.#workers ??= new WorkerRows(this.db));
+    return (this.#workers ??= new WorkerRows(this.db, this));
   }
   get pools(): PoolRows {
     return (this.#pools ??= new PoolRows(this.db));

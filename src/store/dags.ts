@@ -3,6 +3,8 @@
  * `tx.dags` inside a transaction.
  */
 import { sql, type Kysely } from "kysely";
+import type { DagSpec } from "../core/dagSpec.js";
+import type { StoreContext } from "./aggregates.js";
 import type { Database } from "./schema.js";
 
 export interface DagRecord {
@@ -48,7 +50,10 @@ function toDag(r: Database["dags"]): DagRecord {
 
 /** @internal Constructed by the Store (`store.dags`) and by each transaction (`tx.dags`). */
 export class DagRows {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly ctx: StoreContext,
+  ) {}
 
   async get(dagId: string): Promise<DagRecord | null> {
     const r = await this.db.selectFrom("dags").selectAll().where("dag_id", "=", dagId).executeTakeFirst();
@@ -198,5 +203,15 @@ export class DagRows {
   /** Files with an import error (the DAG list flags DAGs whose file has one). */
   async filesWithImportErrors(): Promise<Set<string>> {
     return new Set((await this.db.selectFrom("import_errors").select("file").execute()).map((r) => r.file));
+  }
+
+  async getVersion(dagId: string, version: string): Promise<{ spec: DagSpec; file: string | null } | null> {
+    const row = await this.db
+      .selectFrom("dag_versions")
+      .select(["spec", "file"])
+      .where("dag_id", "=", dagId)
+      .where("version", "=", version)
+      .executeTakeFirst();
+    return row ? { spec: JSON.parse(row.spec) as DagSpec, file: row.file } : null;
   }
 }

@@ -17,154 +17,17 @@ import { openSqlite } from "./sqlite.js";
 import { connectionOf, isPostgresUrl, openPostgres, preparable, quiet, type ReconnectingConnection } from "./postgres.js";
 import { PgNotifier } from "./notifier.js";
 import { Aggregates } from "./aggregates.js";
+import { ATTEMPT_COLUMNS, selectOutputs, toAttempt, toRun, toTaskInstance, type AttemptEnd, type EndedAttempt, type NewTaskInstance, type Row, type RunRecord, type StoredOutput, type TaskInstanceRecord, type WaitingAttempt, type ClaimedAttempt } from "./records.js";
+import { STALLED } from "./runs.js";
+import { keyRows, marks, PG_NOW_MS, placeholders } from "./sqlText.js";
 import { isRetryableTxError, retryAgain, retryDelayMs, toStoreError } from "./retry.js";
 
 export { quiet };
+export type { WorkerInfo } from "./workers.js";
+export type { AttemptEnd, AttemptRecord, ClaimedAttempt, EndedAttempt, NewTaskInstance, RunRecord, StoredOutput, TaskInstanceRecord, WaitingAttempt } from "./records.js";
 
 const MIGRATION_TABLE = "sluice_migrations";
 const MIGRATION_LOCK_TABLE = "sluice_migrations_lock";
-/**
- * Claimable task instances. Written as a literal, not bound parameters: SQLite uses a partial index only
- * when the query's WHERE visibly implies the index's WHERE (task_instances_ready*), and with bound
- * parameters it cannot — every claim would then scan the run's task instances.
- */
-const CLAIMABLE = sql<boolean>`state in ('scheduled', 'up_for_retry', 'up_for_reschedule')`;
-const CLAIMABLE_TI = sql<boolean>`ti.state in ('scheduled', 'up_for_retry', 'up_for_reschedule')`;
-
-export interface RunRecord {
-  runId: string;
-  dagId: string;
-  dagVersion: string;
-  runKey: string;
-  runType: string;
-  state: RunState;
-  stateReason: string | null;
-  logicalDate: number;
-  dataIntervalStart: number | null;
-  dataIntervalEnd: number | null;
-  params: Record<string, unknown>;
-  unfinished: number;
-  createdAt: number;
-  startedAt: number | null;
-  endedAt: number | null;
-  timeoutAt: number | null;
-  /** The backfill the run belongs to (engine/backfill), or null. */
-  backfillId: number | null;
-}
-
-export interface TaskInstanceRecord {
-  runId: string;
-  taskId: string;
-  mapIndex: number;
-  state: TaskState;
-  tryNumber: number;
-  tryBase: number;
-  nUpstream: number;
-  nSuccess: number;
-  nFailed: number;
-  nUpstreamFailed: number;
-  nSkipped: number;
-  readyAt: number | null;
-  priority: number;
-  queue: string;
-  attemptId: number | null;
-  startedAt: number | null;
-  endedAt: number | null;
-  /** Sensors: when a poke that finds the condition unmet times the sensor out (set at its first wait). */
-  sensorDeadline: number | null;
-  /** Sensors: pokes that found the condition unmet, since the last clear. */
-  pokeCount: number;
-}
-
-export interface AttemptRecord {
-  attemptId: number;
-  runId: string;
-  taskId: string;
-  mapIndex: number;
-  tryNumber: number;
-  state: AttemptState;
-  workerId: string;
-  hostname: string;
-  pid: number;
-  startedAt: number;
-  endedAt: number | null;
-  heartbeatAt: number;
-  leaseExpiresAt: number;
-  errorCode: string | null;
-  errorMessage: string | null;
-  errorStack: string | null;
-  exitCode: number | null;
-  outputSize: number | null;
-  outputRef: string | null;
-}
-
-/** An attempt a worker has just claimed, with what it needs to run the task. */
-export interface ClaimedAttempt {
-  attemptId: number;
-  runId: string;
-  dagId: string;
-  dagVersion: string;
-  taskId: string;
-  mapIndex: number;
-  tryNumber: number;
-  logicalDate: number;
-  dataIntervalStart: number | null;
-  dataIntervalEnd: number | null;
-  params: Record<string, unknown>;
-  /** Sensors: pokes before this one (0 for a first poke; a later poke continues the same attempt). */
-  pokes: number;
-}
-
-export interface StoredOutput {
-  mapIndex: number;
-  inline: Uint8Array | null;
-  ref: string | null;
-}
-
-export interface NewTaskInstance {
-  taskId: string;
-  mapIndex: number;
-  state: TaskState;
-  nUpstream: number;
-  readyAt: number | null;
-  priority: number;
-  queue: string;
-}
-
-export interface AttemptEnd {
-  attemptId: number;
-  /** interrupted: handed back by a draining worker (docs/decisions/0012-workers-and-capacity.md). */
-  state: "success" | "failed" | "interrupted";
-  endedAt: number;
-  errorCode?: string | null;
-  errorMessage?: string | null;
-  errorStack?: string | null;
-  exitCode?: number | null;
-  outputInline?: Uint8Array | null;
-  outputRef?: string | null;
-  outputSize?: number | null;
-}
-
-export interface EndedAttempt {
-  runId: string;
-  taskId: string;
-  mapIndex: number;
-  tryNumber: number;
-  tryBase: number;
-}
-
-/** A sensor's attempt that now waits for its next poke (`rescheduleAttempts`). */
-export interface WaitingAttempt extends EndedAttempt {
-  /** When the attempt's first poke started. */
-  startedAt: number;
-}
-
-export interface WorkerInfo {
-  workerId: string;
-  queues: string[];
-  concurrency: number;
-}
-
 export interface StoreOptions {
   /** `sqlite:<file>`, a bare file path, or `postgres://…` (store/postgres.ts: `?schema=` isolates). */
   url: string;
@@ -365,234 +228,9 @@ export class Store extends Aggregates {
     });
   }
 
-  // ---- reads ---------------------------------------------------------------------------------------
-
-  async getRun(runId: string): Promise<RunRecord | null> {
-    const row = await this.db.selectFrom("runs").selectAll().where("run_id", "=", runId).executeTakeFirst();
-    return row ? toRun(row) : null;
-  }
-
-  async listRuns(opts: { dagId?: string; states?: RunState[]; limit: number; offset?: number }): Promise<RunRecord[]> {
-    let q = this.db.selectFrom("runs").selectAll();
-    if (opts.dagId) q = q.where("dag_id", "=", opts.dagId);
-    if (opts.states) q = q.where("state", "in", opts.states);
-    const rows = await q
-      .orderBy("created_at", "desc")
-      .orderBy("run_id", "desc")
-      .limit(opts.limit)
-      .offset(opts.offset ?? 0)
-      .execute();
-    return rows.map(toRun);
-  }
-
-  /** Runs not yet finished (served by the partial index runs_active). */
-  async listActiveRuns(): Promise<RunRecord[]> {
-    const rows = await this.db
-      .selectFrom("runs")
-      .selectAll()
-      .where(sql<boolean>`state in ('queued', 'running')`)
-      .orderBy("created_at")
-      .execute();
-    return rows.map(toRun);
-  }
-
-  async listTaskInstances(runId: string): Promise<TaskInstanceRecord[]> {
-    const rows = await this.db
-      .selectFrom("task_instances")
-      .selectAll()
-      .where("run_id", "=", runId)
-      .orderBy("task_id")
-      .orderBy("map_index")
-      .execute();
-    return rows.map(toTaskInstance);
-  }
-
-  async listAttempts(runId: string, taskId?: string, mapIndex?: number): Promise<AttemptRecord[]> {
-    let q = this.db.selectFrom("attempts").select(ATTEMPT_COLUMNS).where("run_id", "=", runId);
-    if (taskId !== undefined) q = q.where("task_id", "=", taskId);
-    if (mapIndex !== undefined) q = q.where("map_index", "=", mapIndex);
-    const rows = await q.orderBy("task_id").orderBy("map_index").orderBy("try_number").execute();
-    return rows.map(toAttempt);
-  }
-
-  async getAttempt(attemptId: number): Promise<AttemptRecord | null> {
-    const row = await this.db.selectFrom("attempts").select(ATTEMPT_COLUMNS).where("attempt_id", "=", attemptId).executeTakeFirst();
-    return row ? toAttempt(row) : null;
-  }
-
-  async getDagVersion(dagId: string, version: string): Promise<{ spec: DagSpec; file: string | null } | null> {
-    const row = await this.db
-      .selectFrom("dag_versions")
-      .select(["spec", "file"])
-      .where("dag_id", "=", dagId)
-      .where("version", "=", version)
-      .executeTakeFirst();
-    return row ? { spec: JSON.parse(row.spec) as DagSpec, file: row.file } : null;
-  }
-
-  /** Successful outputs of a task in a run, in map-index order (one row for an unmapped task). */
-  getOutputs(runId: string, taskId: string): Promise<StoredOutput[]> {
-    return selectOutputs(this.db, runId, taskId);
-  }
-
-  async getAttemptOutput(attemptId: number): Promise<StoredOutput | null> {
-    const r = await this.db
-      .selectFrom("attempts")
-      .select(["map_index", "output_inline", "output_ref"])
-      .where("attempt_id", "=", attemptId)
-      .executeTakeFirst();
-    return r ? { mapIndex: r.map_index, inline: r.output_inline, ref: r.output_ref } : null;
-  }
-
-  /**
-   * The earliest time a retry becomes due, to set a wake-up timer. Only runs that are `running` count, as
-   * in claimReady: the ready tasks of a `queued` run cannot be claimed, and counting them made a worker
-   * spin (a due time in the past, nothing to claim, again) and starve its event loop.
-   */
-  async nextRetryAt(runId?: string, backfillId?: number): Promise<number | null> {
-    let q = this.db
-      .selectFrom("task_instances as ti")
-      .innerJoin("runs as r", "r.run_id", "ti.run_id")
-      .select((eb) => eb.fn.min("ti.ready_at").as("at"))
-      .where(CLAIMABLE_TI)
-      .where("r.state", "=", "running");
-    if (runId) q = q.where("ti.run_id", "=", runId);
-    // the same filter as the worker's claims: else a worker of one backfill spins on others' ready work
-    if (backfillId !== undefined) q = q.where("r.backfill_id", "=", backfillId);
-    const row = await q.executeTakeFirst();
-    return row?.at ?? null;
-  }
-
-  // ---- workers and leases ----------------------------------------------------------------------------
-
-  /**
-   * Register a worker as live. Its concurrency joins the total that PostgreSQL claims count on (capacity.ts):
-   * the change waits for the claims under way, as do stopping, reviving and burying one.
-   */
-  async registerWorker(w: WorkerInfo): Promise<void> {
-    const startedAt = this.now();
-    // heartbeat_at is lease time (the database's on PostgreSQL), like attempts' heartbeats
-    const now = this.leaseNow();
-    await this.tx(async (tx) => {
-      await lockCapacity(tx);
-      await tx.send(
-        `insert into workers (worker_id, hostname, pid, queues, concurrency, started_at, heartbeat_at, state)
-         values (?, ?, ?, ?, ?, ?, ${now.expr}, 'running')`,
-        [w.workerId, this.hostname, process.pid, w.queues.join(","), w.concurrency, startedAt, ...now.params],
-      );
-    });
-  }
-
-  async stopWorker(workerId: string): Promise<void> {
-    const now = this.leaseNow();
-    await this.tx(async (tx) => {
-      await lockCapacity(tx);
-      await tx.send(`update workers set state = 'stopped', heartbeat_at = ${now.expr} where worker_id = ?`, [...now.params, workerId]);
-    });
-  }
-
-  /**
-   * A worker the sweep buried (its heartbeats had stopped for a while) turned out to be alive: it counts
-   * again before it claims again.
-   */
-  async reviveWorker(workerId: string): Promise<void> {
-    const now = this.leaseNow();
-    await this.tx(async (tx) => {
-      await lockCapacity(tx);
-      await tx.send(`update workers set state = 'running', heartbeat_at = ${now.expr} where worker_id = ? and state in ('dead', 'running')`, [...now.params, workerId]);
-    });
-  }
-
-  /**
-   * PostgreSQL: workers whose heartbeats stopped more than `staleMs` ago (in database time) and that hold
-   * no running attempt any more (their leases expired and the sweep failed them) are dead: their
-   * concurrency stops counting. Returns their ids.
-   */
-  async buryStaleWorkers(staleMs: number): Promise<string[]> {
-    if (this.dialect !== "postgres") return [];
-    const stale = `state in ('running', 'draining') and role = 'worker' and heartbeat_at < ${PG_NOW_MS} - ?
-                   and not exists (select 1 from attempts a where a.worker_id = workers.worker_id and a.state = 'running')`;
-    const found = await this.exec<{ worker_id: string }>(`select worker_id from workers where ${stale}`, [staleMs]);
-    if (found.rows.length === 0) return [];
-    return this.tx(async (tx) => {
-      await lockCapacity(tx);
-      const r = await tx.send<{ worker_id: string }>(`update workers set state = 'dead' where ${stale} returning worker_id`, [staleMs]);
-      return r.rows.map((x) => x.worker_id);
-    });
-  }
-
-  /**
-   * Renew the leases of a worker's running attempts. Returns the ids among `attemptIds` that are no
-   * longer this worker's live attempts (cancelled, timed out by a sweep, or taken over): the worker must
-   * abort them.
-   */
-  async heartbeat(workerId: string, attemptIds: number[], leaseMs: number): Promise<number[]> {
-    const now = this.leaseNow();
-    await this.exec(`update workers set heartbeat_at = ${now.expr} where worker_id = ?`, [...now.params, workerId]);
-    if (attemptIds.length === 0) return [];
-    // Fencing: only this worker's attempts that are still running are renewed. One that was cancelled,
-    // expired and swept, or taken over is missing from the result, and the worker aborts it.
-    const renewed = await this.exec<{ attempt_id: number }>(
-      `update attempts set heartbeat_at = ${now.expr}, lease_expires_at = ${now.expr} + ?
-        where attempt_id in (${marks(attemptIds.length)}) and worker_id = ? and state = ?
-        returning attempt_id`,
-      [...now.params, ...now.params, leaseMs, ...attemptIds, workerId, "running"], // BY_ID_STATE
-    );
-    const alive = new Set(renewed.rows.map((r) => Number(r.attempt_id)));
-    return attemptIds.filter((id) => !alive.has(id));
-  }
-
-  /** Literal SQL on the pool (see Tx.exec). */
-  private exec<R>(text: string, params: readonly unknown[]): Promise<QueryResult<R>> {
-    return this.db.executeQuery<R>(CompiledQuery.raw(placeholders(this.dialect, text), params as unknown[]));
-  }
-
-  /**
-   * Active runs with no unfinished task instance left: their finishing transaction's process died between
-   * its COMMIT and finishing them (Engine.finishRunIfDone). Served by the partial index runs_active.
-   */
-  async runsWithNothingLeft(): Promise<string[]> {
-    const r = await this.exec<{ run_id: string }>("select run_id from runs where state in ('queued', 'running') and unfinished <= 0", []);
-    return r.rows.map((x) => x.run_id);
-  }
-
-  /**
-   * Running runs where nothing happens: no task instance ready or due later, none running — yet some
-   * still unfinished. A fan-in task instance whose deciding transaction's process died before it could
-   * decide it waits so (Engine.unstall); a run should never be left so otherwise.
-   */
-  async stalledRuns(): Promise<string[]> {
-    const r = await this.exec<{ run_id: string }>(`select r.run_id from runs r where ${STALLED}`, []);
-    return r.rows.map((x) => x.run_id);
-  }
-
-  /** Workers on this host that registered as running: to detect ones whose process died. */
-  async listRunningWorkersOnHost(): Promise<{ workerId: string; pid: number }[]> {
-    const rows = await this.db
-      .selectFrom("workers")
-      .select(["worker_id", "pid"])
-      .where("hostname", "=", this.hostname)
-      .where("state", "=", "running")
-      .execute();
-    return rows.map((r) => ({ workerId: r.worker_id, pid: r.pid }));
-  }
-
-  async markWorkersDead(workerIds: string[]): Promise<void> {
-    if (workerIds.length === 0) return;
-    await this.db.updateTable("workers").set({ state: "dead" }).where("worker_id", "in", workerIds).execute();
-  }
-
-  /** Running attempts whose lease has expired, or whose worker is known dead (served by attempts_live). */
-  async listLostAttempts(deadWorkerIds: string[]): Promise<{ attemptId: number; runId: string; workerId: string }[]> {
-    const now = this.leaseNow();
-    // literal state: lets SQLite use the partial index attempts_live; lease time from leaseNow (the
-    // database's on PostgreSQL: a lease expires at the same instant for every host)
-    const r = await this.exec<{ attempt_id: number; run_id: string; worker_id: string }>(
-      `select attempt_id, run_id, worker_id from attempts
-        where state = 'running' and (lease_expires_at < ${now.expr}${deadWorkerIds.length ? ` or worker_id in (${marks(deadWorkerIds.length)})` : ""})`,
-      [...now.params, ...deadWorkerIds],
-    );
-    return r.rows.map((x) => ({ attemptId: Number(x.attempt_id), runId: x.run_id, workerId: x.worker_id }));
+  /** Run `fn` in a new transaction (StoreContext: aggregates that need one open it through this). */
+  inTx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.tx(fn);
   }
 }
 
@@ -627,6 +265,19 @@ export class Tx extends Aggregates {
 
   get dialect(): DialectName {
     return this.store.dialect;
+  }
+
+  get hostname(): string {
+    return this.store.hostname;
+  }
+
+  leaseNow(): { expr: string; params: number[] } {
+    return this.store.leaseNow();
+  }
+
+  /** Aggregates that need a transaction run `fn` in this one. */
+  inTx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return fn(this);
   }
 
   /**
@@ -831,11 +482,6 @@ export class Tx extends Aggregates {
         )
         .execute();
     }
-  }
-
-  async getRun(runId: string): Promise<RunRecord | null> {
-    const row = await this.db.selectFrom("runs").selectAll().where("run_id", "=", runId).executeTakeFirst();
-    return row ? toRun(row) : null;
   }
 
   /** Add `delta` to the run's count of unfinished task instances; returns the new count. */
@@ -1324,10 +970,6 @@ export class Tx extends Aggregates {
     return out;
   }
 
-  getOutputs(runId: string, taskId: string): Promise<StoredOutput[]> {
-    return selectOutputs(this.db, runId, taskId);
-  }
-
   /** Live attempts of a run — running, or a sensor's waiting between pokes — to end them on cancel or run timeout. */
   async runningAttempts(runId: string): Promise<number[]> {
     const rows = await this.db
@@ -1398,11 +1040,6 @@ export interface TiBump {
   skip: boolean;
 }
 
-/** A stalled run (Store.stalledRuns), for `runs r`: served by runs_active, task_instances_ready_run, attempts_live. */
-const STALLED = `r.state in ('queued', 'running') and r.state = 'running' and r.unfinished > 0
-  and not exists (select 1 from task_instances t where t.run_id = r.run_id and t.state in ('scheduled', 'up_for_retry', 'up_for_reschedule'))
-  and not exists (select 1 from attempts a where a.run_id = r.run_id and a.state = 'running')`;
-
 /** What `Tx.runRows` reads of a run: its state and counter, and what a claim of its task instances needs. */
 export interface RunLockRow extends RunContextRow {
   run_id: string;
@@ -1425,9 +1062,6 @@ const END_VALUES_PG = "(?::bigint, ?::text, ?::bigint, ?::text, ?::text, ?::text
  */
 const CLAIM_LOCKS_PG = "for update of ti skip locked for key share of r skip locked";
 
-/** Epoch milliseconds of PostgreSQL's clock (lease time; clock_timestamp: now, not the transaction's start). */
-const PG_NOW_MS = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
-
 /*
  * BY_ID_STATE: statements that find attempts by id and check their state take the state as a parameter,
  * not a literal. With a literal, PostgreSQL may serve them from the partial index attempts_live (its
@@ -1436,137 +1070,6 @@ const PG_NOW_MS = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
  * made once per connection from whatever the statistics were then, so this was a lottery per connection
  * (decision 0013). A parameter cannot prove the index's predicate, so only the key remains.
  */
-
-/** `n` rows of (run_id, task_id, map_index) for `in (values …)`; PostgreSQL needs the integer spelled out. */
-function keyRows(dialect: DialectName, n: number): string {
-  const row = dialect === "postgres" ? "(?, ?, ?::integer)" : "(?, ?, ?)";
-  return Array.from({ length: n }, () => row).join(", ");
-}
-
-function marks(n: number): string {
-  return Array.from({ length: n }, () => "?").join(", ");
-}
-
-const pgTexts = new Map<string, string>();
-
-/** SQLite takes `?`; PostgreSQL takes `$1, $2, …`. The hot statements contain no `?` in literals. */
-function placeholders(dialect: DialectName, text: string): string {
-  if (dialect === "sqlite") return text;
-  let out = pgTexts.get(text);
-  if (!out) {
-    let n = 0;
-    out = preparable(text.replace(/\?/g, () => `$${++n}`));
-    pgTexts.set(text, out);
-  }
-  return out;
-}
-
-async function selectOutputs(db: Kysely<Database>, runId: string, taskId: string): Promise<StoredOutput[]> {
-  const rows = await db
-    .selectFrom("task_instances as ti")
-    .leftJoin("attempts as a", (j) => j.onRef("a.attempt_id", "=", "ti.attempt_id").on("a.state", "=", "success"))
-    .select(["ti.map_index", "a.output_inline", "a.output_ref"])
-    .where("ti.run_id", "=", runId)
-    .where("ti.task_id", "=", taskId)
-    .orderBy("ti.map_index")
-    .execute();
-  return rows.map((r) => ({ mapIndex: r.map_index, inline: r.output_inline ?? null, ref: r.output_ref ?? null }));
-}
-
-const ATTEMPT_COLUMNS = [
-  "attempt_id",
-  "run_id",
-  "task_id",
-  "map_index",
-  "try_number",
-  "state",
-  "worker_id",
-  "hostname",
-  "pid",
-  "started_at",
-  "ended_at",
-  "heartbeat_at",
-  "lease_expires_at",
-  "error_code",
-  "error_message",
-  "error_stack",
-  "exit_code",
-  "output_size",
-  "output_ref",
-] as const;
-
-type Row<T extends keyof Database> = { [K in keyof Database[T]]: Database[T][K] extends import("kysely").Generated<infer X> ? X : Database[T][K] };
-
-/** @internal row mappers, shared with store/api.ts */
-export function toRun(r: Row<"runs">): RunRecord {
-  return {
-    runId: r.run_id,
-    dagId: r.dag_id,
-    dagVersion: r.dag_version,
-    runKey: r.run_key,
-    runType: r.run_type,
-    state: r.state as RunState,
-    stateReason: r.state_reason,
-    logicalDate: r.logical_date,
-    dataIntervalStart: r.data_interval_start,
-    dataIntervalEnd: r.data_interval_end,
-    params: JSON.parse(r.params) as Record<string, unknown>,
-    unfinished: r.unfinished,
-    createdAt: r.created_at,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-    timeoutAt: r.timeout_at,
-    backfillId: r.backfill_id,
-  };
-}
-
-export function toTaskInstance(r: Row<"task_instances">): TaskInstanceRecord {
-  return {
-    runId: r.run_id,
-    taskId: r.task_id,
-    mapIndex: r.map_index,
-    state: r.state as TaskState,
-    tryNumber: r.try_number,
-    tryBase: r.try_base,
-    nUpstream: r.n_upstream,
-    nSuccess: r.n_success,
-    nFailed: r.n_failed,
-    nUpstreamFailed: r.n_upstream_failed,
-    nSkipped: r.n_skipped,
-    readyAt: r.ready_at,
-    priority: r.priority,
-    queue: r.queue,
-    attemptId: r.attempt_id,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-    sensorDeadline: r.sensor_deadline,
-    pokeCount: r.poke_count,
-  };
-}
-
-function toAttempt(r: Omit<Row<"attempts">, "output_inline" | "try_base">): AttemptRecord {
-  return {
-    attemptId: r.attempt_id,
-    runId: r.run_id,
-    taskId: r.task_id,
-    mapIndex: r.map_index,
-    tryNumber: r.try_number,
-    state: r.state as AttemptState,
-    workerId: r.worker_id,
-    hostname: r.hostname,
-    pid: r.pid,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-    heartbeatAt: r.heartbeat_at,
-    leaseExpiresAt: r.lease_expires_at,
-    errorCode: r.error_code,
-    errorMessage: r.error_message,
-    errorStack: r.error_stack,
-    exitCode: r.exit_code,
-    outputSize: r.output_size,
-    outputRef: r.output_ref,
-  };
-}
 
 function tiColumns(set: Partial<TaskInstanceRecord>): Partial<Row<"task_instances">> {
   const out: Partial<Row<"task_instances">> = {};

@@ -22,7 +22,7 @@ async function beat(): Promise<void> {
   if (!store) return;
   const snapshot = readSlots(slots);
   try {
-    const lost = new Set(await store.heartbeat(init.workerId, snapshot.map((s) => s.attemptId), init.leaseMs));
+    const lost = new Set(await store.workers.heartbeat(init.workerId, snapshot.map((s) => s.attemptId), init.leaseMs));
     // only attempts still in their slot under the same generation: others ended or were claimed again meanwhile
     const report = snapshot.filter((s) => lost.has(s.attemptId) && slotHolds(slots, s)).map((s) => s.attemptId);
     if (report.length) post({ type: "lost", attemptIds: report });

@@ -162,7 +162,7 @@ export class Worker {
 
   async start(): Promise<void> {
     LOCAL_WORKERS.add(this.workerId);
-    await this.host.store.registerWorker({ workerId: this.workerId, queues: this.opts.queues ?? ["*"], concurrency: this.opts.concurrency });
+    await this.host.store.workers.register({ workerId: this.workerId, queues: this.opts.queues ?? ["*"], concurrency: this.opts.concurrency });
     if (this.opts.resources) await this.host.store.workers.declareResources(this.workerId, this.opts.resources);
     this.cleanups.push(this.host.onWake((except) => except !== this.workerId && this.pump()));
     this.cleanups.push(this.host.onAbort((ids, reason) => ids.forEach((id) => this.running.get(id)?.controller.abort(reason))));
@@ -215,7 +215,7 @@ export class Worker {
     }
     await this.heartbeats?.stop();
     this.heartbeats = null;
-    await this.host.store.stopWorker(this.workerId);
+    await this.host.store.workers.stop(this.workerId);
     if (this.fatal) throw this.fatal;
   }
 
@@ -328,7 +328,7 @@ export class Worker {
   }
 
   private async armRetryTimer(): Promise<void> {
-    const at = await this.host.store.nextRetryAt(this.opts.runId, this.opts.backfillId);
+    const at = await this.host.store.taskInstances.nextRetryAt(this.opts.runId, this.opts.backfillId);
     this.retryTimer?.();
     this.retryTimer = null;
     if (at === null) return;
@@ -484,7 +484,7 @@ export class Worker {
   /** Heartbeat on this thread's event loop: only without a heartbeat thread (injected clocks, in-memory stores). */
   private async heartbeat(): Promise<void> {
     try {
-      this.abortLost(await this.host.store.heartbeat(this.workerId, [...this.running.keys()], this.opts.leaseMs));
+      this.abortLost(await this.host.store.workers.heartbeat(this.workerId, [...this.running.keys()], this.opts.leaseMs));
     } catch {
       // a failed heartbeat is retried at the next interval; the lease outlives several of them
     }

@@ -74,23 +74,23 @@ for (const d of dialects(5)) {
       for (const [i, delay] of [5 * MIN, 10 * MIN, 20 * MIN].entries()) {
         const tryNumber = i + 1;
         await waitFor(async () => {
-          runId ||= (await s.store.listRuns({ dagId: "backoff", limit: 1 }))[0]?.runId ?? "";
-          const ti = runId ? (await s.store.listTaskInstances(runId))[0] : undefined;
+          runId ||= (await s.store.runs.list({ dagId: "backoff", limit: 1 }))[0]?.runId ?? "";
+          const ti = runId ? (await s.store.taskInstances.list(runId))[0] : undefined;
           return ti?.state === "up_for_retry" && ti.tryNumber === tryNumber;
         }, 30_000, `attempt ${tryNumber} to fail`);
-        const ti = (await s.store.listTaskInstances(runId))[0]!;
-        const failed = (await s.store.listAttempts(runId)).at(-1)!;
+        const ti = (await s.store.taskInstances.list(runId))[0]!;
+        const failed = (await s.store.attempts.list(runId)).at(-1)!;
         assert.equal(failed.tryNumber, tryNumber);
         assert.equal(ti.readyAt! - failed.endedAt!, delay, `delay after try ${tryNumber}`);
         clock.advance(delay - 1);
         await pause();
-        assert.equal((await s.store.listAttempts(runId)).length, tryNumber, "a retry started before its delay");
+        assert.equal((await s.store.attempts.list(runId)).length, tryNumber, "a retry started before its delay");
         clock.advance(1);
       }
       const summary = await done;
       assert.equal(summary.state, "success");
       assert.equal(summary.tasks[0]!.attempts, 4);
-      const attempts = await s.store.listAttempts(summary.runId);
+      const attempts = await s.store.attempts.list(summary.runId);
       const gaps = attempts.slice(1).map((a, i) => a.startedAt - attempts[i]!.endedAt!);
       assert.deepEqual(gaps, [5 * MIN, 10 * MIN, 20 * MIN]);
     } finally {
@@ -106,11 +106,11 @@ for (const d of dialects(5)) {
       let runId = "";
       for (const [i, delay] of [60 * MIN, 90 * MIN, 90 * MIN].entries()) {
         await waitFor(async () => {
-          runId ||= (await s.store.listRuns({ dagId: "capped", limit: 1 }))[0]?.runId ?? "";
-          const ti = runId ? (await s.store.listTaskInstances(runId))[0] : undefined;
+          runId ||= (await s.store.runs.list({ dagId: "capped", limit: 1 }))[0]?.runId ?? "";
+          const ti = runId ? (await s.store.taskInstances.list(runId))[0] : undefined;
           return ti?.state === "up_for_retry" && ti.tryNumber === i + 1;
         }, 30_000, `attempt ${i + 1} to fail`);
-        const ti = (await s.store.listTaskInstances(runId))[0]!;
+        const ti = (await s.store.taskInstances.list(runId))[0]!;
         assert.equal(ti.readyAt! - clock.now(), delay);
         clock.advance(delay);
       }
@@ -128,17 +128,17 @@ for (const d of dialects(5)) {
     try {
       const done = s.run("timeout");
       await waitFor(async () => {
-        const run = (await s.store.listRuns({ dagId: "timeout", limit: 1 }))[0];
-        return run !== undefined && (await s.store.listAttempts(run.runId)).length === 1;
+        const run = (await s.store.runs.list({ dagId: "timeout", limit: 1 }))[0];
+        return run !== undefined && (await s.store.attempts.list(run.runId)).length === 1;
       }, 30_000, "the task to start");
       clock.advance(10 * MIN - 1);
       await pause();
-      const runId = (await s.store.listRuns({ dagId: "timeout", limit: 1 }))[0]!.runId;
-      assert.equal((await s.store.listAttempts(runId))[0]!.state, "running", "timed out early");
+      const runId = (await s.store.runs.list({ dagId: "timeout", limit: 1 }))[0]!.runId;
+      assert.equal((await s.store.attempts.list(runId))[0]!.state, "running", "timed out early");
       clock.advance(1);
       const summary = await done;
       assert.equal(summary.state, "failed");
-      const [a] = await s.store.listAttempts(runId);
+      const [a] = await s.store.attempts.list(runId);
       assert.equal(a!.errorCode, "TIMEOUT");
       assert.equal(a!.endedAt! - a!.startedAt, 10 * MIN);
     } finally {
@@ -152,13 +152,13 @@ for (const d of dialects(5)) {
     try {
       const done = s.run("run_timeout");
       await waitFor(async () => {
-        const run = (await s.store.listRuns({ dagId: "run_timeout", limit: 1 }))[0];
-        return run !== undefined && (await s.store.listAttempts(run.runId)).length === 1;
+        const run = (await s.store.runs.list({ dagId: "run_timeout", limit: 1 }))[0];
+        return run !== undefined && (await s.store.attempts.list(run.runId)).length === 1;
       }, 30_000, "the task to start");
-      const runId = (await s.store.listRuns({ dagId: "run_timeout", limit: 1 }))[0]!.runId;
+      const runId = (await s.store.runs.list({ dagId: "run_timeout", limit: 1 }))[0]!.runId;
       clock.advance(60 * MIN - 1);
       await pause();
-      assert.equal((await s.store.getRun(runId))!.state, "running", "the run timed out early");
+      assert.equal((await s.store.runs.get(runId))!.state, "running", "the run timed out early");
       clock.advance(1);
       const summary = await done;
       assert.equal(summary.state, "failed");
@@ -170,9 +170,9 @@ for (const d of dialects(5)) {
           ["after", "skipped"],
         ],
       );
-      const run = (await s.store.getRun(runId))!;
+      const run = (await s.store.runs.get(runId))!;
       assert.equal(run.endedAt! - run.startedAt!, 60 * MIN);
-      assert.equal((await s.store.listAttempts(runId))[0]!.errorCode, "TIMEOUT");
+      assert.equal((await s.store.attempts.list(runId))[0]!.errorCode, "TIMEOUT");
     } finally {
       await s.close();
     }
@@ -205,10 +205,10 @@ for (const d of dialects(5)) {
       assert.ok(states.every((x) => x === "success" || x === "failed"), `every run ends: ${states.join(",")}`);
       assert.ok(states.includes("success") && states.includes("failed"), `the seeds give both outcomes: ${states.join(",")}`);
       for (const sum of summaries) {
-        const run = (await s.store.getRun(sum.runId))!;
+        const run = (await s.store.runs.get(sum.runId))!;
         assert.equal(run.unfinished, 0);
-        const tis = await s.store.listTaskInstances(sum.runId);
-        const attempts = await s.store.listAttempts(sum.runId);
+        const tis = await s.store.taskInstances.list(sum.runId);
+        const attempts = await s.store.attempts.list(sum.runId);
         assert.ok(tis.every((t) => ["success", "failed", "skipped", "upstream_failed"].includes(t.state)), `${sum.runId}: unfinished task instances`);
         assert.ok(attempts.every((a) => a.state !== "running"), `${sum.runId}: running attempts in a finished run`);
         for (const t of tis) {

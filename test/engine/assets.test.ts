@@ -36,7 +36,7 @@ function producer(id: string, asset: string): Dag<any> {
 }
 
 async function runsOf(s: Sluice, dagId: string) {
-  return (await s.store.listRuns({ dagId, limit: 1000 })).reverse();
+  return (await s.store.runs.list({ dagId, limit: 1000 })).reverse();
 }
 
 /** Event ids each (finished) run of `dagId` saw in ctx.triggeringAssetEvents, oldest run first. */
@@ -77,13 +77,13 @@ test("a producer's success records one asset event per asset, with run, task, at
     const [salesEvent] = await s.store.assets.listEvents(sales, { limit: 10 });
     const [ordersEvent] = await s.store.assets.listEvents(orders, { limit: 10 });
     assert.ok(salesEvent && ordersEvent);
-    const attempts = await s.store.listAttempts(run.runId, "load");
+    const attempts = await s.store.attempts.list(run.runId, "load");
     const winner = attempts.find((a) => a.state === "success")!;
     assert.deepEqual(
       { ...salesEvent, eventId: 0, createdAt: 0 },
       { eventId: 0, asset: sales, dagId: "producer", runId: run.runId, taskId: "load", mapIndex: -1, tryNumber: 2, attemptId: winner.attemptId, createdAt: 0, metadata: { rows: 123, partition: "2026-01-01" } },
     );
-    const [ti] = await s.store.listTaskInstances(run.runId);
+    const [ti] = await s.store.taskInstances.list(run.runId);
     assert.equal(salesEvent.createdAt, ti!.endedAt, "the event's time is the recorded success's");
     assert.ok(salesEvent.createdAt >= winner.endedAt!);
     assert.deepEqual(ordersEvent.metadata, {});
@@ -95,7 +95,7 @@ test("a producer's success records one asset event per asset, with run, task, at
 
     const wrong = await s.run("wrong_asset");
     assert.equal(wrong.state, "failed", "metadata for an asset the task does not produce fails the attempt");
-    const [a] = await s.store.listAttempts(wrong.runId);
+    const [a] = await s.store.attempts.list(wrong.runId);
     assert.match(a!.errorMessage!, /"warehouse\.wrong".*not an asset of this task; it produces "warehouse\.right"/);
     assert.deepEqual(await s.store.assets.listEvents("warehouse.right", { limit: 10 }), []);
   } finally {
@@ -262,13 +262,13 @@ test("external events: one run per subscribed DAG with the payload; the same ide
     assert.equal(again.duplicate, true);
     assert.equal(again.eventId, sent.eventId);
     assert.deepEqual(again.runs, sent.runs);
-    assert.equal((await s.store.listRuns({ dagId: "orders", limit: 10 })).length, 1);
+    assert.equal((await s.store.runs.list({ dagId: "orders", limit: 10 })).length, 1);
 
     const other = await s.sendEvent("refund", null);
     assert.deepEqual(other.runs.map((r) => r.dagId), ["audit"]);
 
     await assert.rejects(s.sendEvent("no_such_event", { x: 1 }), (e: unknown) => isSluiceError(e, "EVENT_NOT_FOUND") && /subscribed events: new_orders, refund/.test((e as Error).message));
-    const runs = await s.store.listRuns({ limit: 100 });
+    const runs = await s.store.runs.list({ limit: 100 });
     assert.equal(runs.length, 3, "an unknown event creates no run");
   } finally {
     await worker.stop();

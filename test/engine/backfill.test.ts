@@ -123,7 +123,7 @@ test("the plan: logical dates are the schedule's interval starts in [from, to]; 
 test("reprocess missing, failed, all: exactly one run per logical date, cleared and re-run in place", async () => {
   const clock = new ManualClock(day(20));
   const s = await openSluice({ clock });
-  const attemptsOf = async (runId: string) => (await s.store.listAttempts(runId)).length;
+  const attemptsOf = async (runId: string) => (await s.store.attempts.list(runId)).length;
   const byDate = (sum: BackfillSummary) => new Map(sum.intervals.map((i) => [new Date(i.logicalDate).toISOString(), i]));
   try {
     failing.clear();
@@ -279,10 +279,10 @@ test("fairness: a live run's first task starts before more than `concurrency` fu
     const live = await s.engine.createRun("nightly");
     const summary = await s.engine.waitForRun(live.runId);
     assert.equal(summary.state, "success");
-    const liveAttempt = (await s.store.listAttempts(live.runId))[0]!;
+    const liveAttempt = (await s.store.attempts.list(live.runId))[0]!;
     const overtaking = await count(`select count(*) as n from attempts where attempt_id > ${before} and attempt_id < ${liveAttempt.attemptId}`);
     assert.ok(overtaking <= N, `${overtaking} backfill tasks started between the live run's creation and its first task (at most ${N})`);
-    const tis = await s.store.listTaskInstances(live.runId);
+    const tis = await s.store.taskInstances.list(live.runId);
     assert.equal(tis[0]!.priority, 0);
     const result = await driving;
     assert.equal(result.state, "success");

@@ -57,18 +57,18 @@ describe("PostgreSQL: four engines settle one run's ends side by side", { skip: 
     assert.deepEqual(done.map((r) => r.state), ["success", "success", "success"]);
     const s = engines[0]!;
     for (const r of runs) {
-      const tis = await s.store.listTaskInstances(r.runId);
+      const tis = await s.store.taskInstances.list(r.runId);
       const join = tis.find((t) => t.taskId === "join")!;
       assert.equal(join.state, "success");
       assert.equal(join.nSuccess, WIDE, "every upstream end counted into the join, none twice");
       assert.equal(join.tryNumber, 1, "the join ran once");
-      const attempts = await s.store.listAttempts(r.runId);
+      const attempts = await s.store.attempts.list(r.runId);
       assert.equal(attempts.length, WIDE + 1, "one attempt per task");
       const joinStart = attempts.find((a) => a.taskId === "join")!.startedAt;
       assert.ok(attempts.every((a) => a.taskId === "join" || a.endedAt! <= joinStart), "the join started after every upstream end");
       // the work really was shared: more than one engine's worker ran the run's tasks
       assert.ok(new Set(attempts.map((a) => a.workerId)).size > 1, "tasks ran on several workers");
-      assert.equal((await s.store.getRun(r.runId))!.unfinished, 0);
+      assert.equal((await s.store.runs.get(r.runId))!.unfinished, 0);
     }
   });
 
@@ -114,7 +114,7 @@ for (const d of dialects(3)) {
     test("a fan-in task left waiting on complete counters is decided, and the run goes on to succeed", async () => {
       const runId = await leftBehind({ nSuccess: 2 }, 1);
       await s.engine.recoverLostAttempts();
-      const join = (await s.store.listTaskInstances(runId)).find((t) => t.taskId === "join")!;
+      const join = (await s.store.taskInstances.list(runId)).find((t) => t.taskId === "join")!;
       assert.equal(join.state, "scheduled", "the sweep applied the join's rule");
       const summary = await s.drive(runId);
       assert.equal(summary.state, "success");
@@ -125,7 +125,7 @@ for (const d of dialects(3)) {
       await storeDb(s.store).updateTable("task_instances").set({ state: "success", ended_at: Date.now(), ready_at: null }).where("run_id", "=", run.runId).execute();
       await storeDb(s.store).updateTable("runs").set({ unfinished: 0 }).where("run_id", "=", run.runId).execute();
       await s.engine.recoverLostAttempts();
-      const after = (await s.store.getRun(run.runId))!;
+      const after = (await s.store.runs.get(run.runId))!;
       assert.equal(after.state, "success");
       assert.ok(after.endedAt !== null);
     });
@@ -133,10 +133,10 @@ for (const d of dialects(3)) {
     test("a run that can never end by itself (a lost count) fails, saying it stalled", async () => {
       const runId = await leftBehind({ nSuccess: 1 }, 1);
       await s.engine.recoverLostAttempts();
-      const run = (await s.store.getRun(runId))!;
+      const run = (await s.store.runs.get(runId))!;
       assert.equal(run.state, "failed");
       assert.match(run.stateReason ?? "", /stalled/);
-      const join = (await s.store.listTaskInstances(runId)).find((t) => t.taskId === "join")!;
+      const join = (await s.store.taskInstances.list(runId)).find((t) => t.taskId === "join")!;
       assert.equal(join.state, "skipped", "nothing is left unfinished");
     });
   });

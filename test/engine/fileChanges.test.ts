@@ -99,7 +99,7 @@ export const other = dag("other", {}, (d) => { ${tasks.map((t) => `d.task("o_${t
         if (prop !== "getDagVersion") return Reflect.get(target, prop, receiver);
         return async (dagId: string, version: string) => {
           const h = hold;
-          const r = await target.getDagVersion(dagId, version);
+          const r = await target.dags.getVersion(dagId, version);
           if (h) await h;
           return r;
         };

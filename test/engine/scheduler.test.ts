@@ -110,7 +110,7 @@ async function world(
     },
     async runs(dagId) {
       const ids = await sql<{ run_id: string }>`select run_id from runs where dag_id = ${dagId} order by rowid`.execute(storeDb(s.store));
-      return Promise.all(ids.rows.map(async (r) => (await s.store.getRun(r.run_id))!));
+      return Promise.all(ids.rows.map(async (r) => (await s.store.runs.get(r.run_id))!));
     },
     async restart() {
       w.scheduler = make();
@@ -327,7 +327,7 @@ export default dag("busy", { schedule: "@daily", startDate: "2026-01-01T00:00:00
     assert.equal(waiting("busy"), 2, "a task of the queued run started");
     const third = runs[2]!;
     assert.equal(third.startedAt, null);
-    assert.deepEqual((await w.s.store.listAttempts(third.runId)).length, 0);
+    assert.deepEqual((await w.s.store.attempts.list(third.runId)).length, 0);
     // another day: a fourth run, also queued
     await w.advance(DAY);
     runs = await w.runs("busy");
@@ -460,7 +460,7 @@ test("two schedulers in two processes on one SQLite file, ticking at the same mo
     for (let d = 0; d < 3; d++) await both(DAY); // then day by day, both due at the same instant
     const expected = Array.from({ length: 13 }, (_, d) => isoOf(start + d * DAY));
     for (let i = 0; i < 5; i++) {
-      const runs = await s.store.listRuns({ dagId: `twin_${i}`, limit: 100 });
+      const runs = await s.store.runs.list({ dagId: `twin_${i}`, limit: 100 });
       assert.deepEqual(logicalDates(runs).sort(), expected, `twin_${i}`);
     }
   } finally {
@@ -521,7 +521,7 @@ test("an edited DAG file: new runs use the new version, a run in flight keeps it
     assert.equal(runs.length, 2);
     assert.equal(runs[0]!.dagVersion, v1, "the run in flight keeps its version");
     assert.equal(runs[1]!.dagVersion, v2);
-    const tasks = async (runId: string) => (await w.s.store.listTaskInstances(runId)).map((t) => t.taskId).sort();
+    const tasks = async (runId: string) => (await w.s.store.taskInstances.list(runId)).map((t) => t.taskId).sort();
     assert.deepEqual(await tasks(runs[0]!.runId), ["a"]);
     assert.deepEqual(await tasks(runs[1]!.runId), ["a", "b"]);
 
@@ -529,7 +529,7 @@ test("an edited DAG file: new runs use the new version, a run in flight keeps it
     release("ver:a", 2);
     await waitFor(() => waiting("ver:b") === 1, 30_000, "task b of the second run to start").catch(async (e: Error) => {
       // say why: the states and errors the store recorded
-      const state = await Promise.all(runs.map(async (r) => ({ run: (await w.s.store.getRun(r.runId))?.state, attempts: await w.s.store.listAttempts(r.runId) })));
+      const state = await Promise.all(runs.map(async (r) => ({ run: (await w.s.store.runs.get(r.runId))?.state, attempts: await w.s.store.attempts.list(r.runId) })));
       throw new Error(`${e.message}: ${JSON.stringify(state, (_k, v) => (typeof v === "bigint" ? Number(v) : v))}`);
     });
     release("ver:b", 1);

@@ -71,12 +71,12 @@ async function open(clock: ManualClock, dags: Dag[] = [], concurrency?: number):
 
 async function runIdOf(s: Sluice, dagId: string): Promise<string> {
   let id = "";
-  await waitFor(async () => (id = (await s.store.listRuns({ dagId, limit: 1 }))[0]?.runId ?? "") !== "", 30_000, `a run of ${dagId}`);
+  await waitFor(async () => (id = (await s.store.runs.list({ dagId, limit: 1 }))[0]?.runId ?? "") !== "", 30_000, `a run of ${dagId}`);
   return id;
 }
 
 async function ti(s: Sluice, runId: string, taskId: string) {
-  return (await s.store.listTaskInstances(runId)).find((t) => t.taskId === taskId)!;
+  return (await s.store.taskInstances.list(runId)).find((t) => t.taskId === taskId)!;
 }
 
 /** Wait until the sensor has found its condition unmet `pokes` times and waits for the next poke. */
@@ -91,9 +91,9 @@ async function waitingAfter(s: Sluice, runId: string, taskId: string, pokes: num
 /** Invariants of ARCHITECTURE.md on the recorded history, with sensors: pokes are not attempts. */
 async function checkHistory(s: Sluice, runId: string): Promise<void> {
   const idx = await s.engine.specFor(runId);
-  const tis = await s.store.listTaskInstances(runId);
-  const attempts = await s.store.listAttempts(runId);
-  const run = (await s.store.getRun(runId))!;
+  const tis = await s.store.taskInstances.list(runId);
+  const attempts = await s.store.attempts.list(runId);
+  const run = (await s.store.runs.get(runId))!;
   for (const t of tis) {
     const mine = attempts.filter((a) => a.taskId === t.taskId && a.mapIndex === t.mapIndex);
     const retries = idx.byId.get(t.taskId)!.retry.retries;
@@ -146,7 +146,7 @@ test("a file sensor waits between pokes without a worker, then succeeds once the
     assert.equal(t.readyAt, t0 + 30 * SEC, "the next poke is one poke interval later");
     assert.equal(t.sensorDeadline, t0 + 60 * MIN, "first poke + timeout");
     assert.equal(t.tryNumber, 1);
-    let [a] = await s.store.listAttempts(runId, "wait_orders");
+    let [a] = await s.store.attempts.list(runId, "wait_orders");
     assert.equal(a!.state, "up_for_reschedule", "between pokes the attempt waits, with no worker running it");
     assert.equal(a!.endedAt, null);
 
@@ -169,7 +169,7 @@ test("a file sensor waits between pokes without a worker, then succeeds once the
     assert.deepEqual(found, [join(sb.dags, "incoming", "orders-2026-01-01.csv")]);
 
     // three pokes, one attempt: Airflow's reschedule mode keeps the try number
-    const attempts = await s.store.listAttempts(runId, "wait_orders");
+    const attempts = await s.store.attempts.list(runId, "wait_orders");
     assert.deepEqual(
       attempts.map((x) => [x.tryNumber, x.state]),
       [[1, "success"]],
@@ -209,7 +209,7 @@ test("softFail: at the timeout the sensor is skipped, its downstream tasks are s
         ["after_next", "skipped"],
       ],
     );
-    const [a] = await s.store.listAttempts(runId, "never");
+    const [a] = await s.store.attempts.list(runId, "never");
     assert.equal(a!.errorCode, "TIMEOUT");
     assert.match(a!.errorMessage!, /sensor "never" timed out: its condition was not met within 2m0s \(3 pokes\); softFail: skipped/);
     assert.equal(a!.endedAt! - a!.startedAt, 2 * MIN, "timed out exactly at first poke + timeout");
@@ -240,7 +240,7 @@ test("timeout: the sensor fails with TIMEOUT at first poke + timeout (the last p
         ["next", "upstream_failed", 0],
       ],
     );
-    const attempts = await s.store.listAttempts(runId, "never");
+    const attempts = await s.store.attempts.list(runId, "never");
     assert.equal(attempts.length, 1, "a sensor timeout is not retried (Airflow's AirflowSensorTimeout), though retries: 2");
     assert.equal(attempts[0]!.errorCode, "TIMEOUT");
     assert.equal(attempts[0]!.endedAt! - t0, 90 * SEC);
@@ -279,9 +279,9 @@ test("an HTTP sensor against a real server: 503, 503, then 200 with the expected
     assert.equal(summary.state, "success");
     assert.equal(requests, 3, "one request per poke");
     assert.deepEqual(await s.engine.loadOutputs(runId, "use"), ["200 ready: GET /health"]);
-    assert.deepEqual(await s.store.listAttempts(runId, "api_up").then((a) => a.map((x) => [x.tryNumber, x.state])), [[1, "success"]]);
+    assert.deepEqual(await s.store.attempts.list(runId, "api_up").then((a) => a.map((x) => [x.tryNumber, x.state])), [[1, "success"]]);
     // the pokes of one attempt write one log, which says why the sensor waited (a file on SQLite, rows on PostgreSQL)
-    const [a] = await s.store.listAttempts(runId, "api_up");
+    const [a] = await s.store.attempts.list(runId, "api_up");
     const lines = await readWholeLog(s.engine.logs, { attemptId: a!.attemptId, dagId: "http", runId, taskId: "api_up", mapIndex: -1, tryNumber: 1 });
     const log = lines.map((l) => l.msg).join("\n");
     assert.equal(log.match(/status 503; poking again later/g)?.length, 2, log);
@@ -371,16 +371,16 @@ test("100 waiting sensors hold no worker slot: with concurrency 4, four ordinary
     assert.equal(s.config.concurrency, 4);
     const done = s.run("crowd");
     const runId = await runIdOf(s, "crowd");
-    await waitFor(async () => (await s.store.listTaskInstances(runId)).filter((t) => t.taskId.startsWith("work") && t.state === "success").length === 4, 30_000, "the 4 ordinary tasks to finish");
-    const tis = await s.store.listTaskInstances(runId);
+    await waitFor(async () => (await s.store.taskInstances.list(runId)).filter((t) => t.taskId.startsWith("work") && t.state === "success").length === 4, 30_000, "the 4 ordinary tasks to finish");
+    const tis = await s.store.taskInstances.list(runId);
     const sensors = tis.filter((t) => t.taskId.startsWith("s"));
     assert.equal(sensors.length, 100);
     assert.deepEqual([...new Set(sensors.map((t) => t.state))], ["up_for_reschedule"], "every sensor still waits");
-    assert.equal((await s.store.getRun(runId))!.state, "running");
+    assert.equal((await s.store.runs.get(runId))!.state, "running");
     assert.equal(pokes, 100, "each sensor was poked once");
     assert.equal(started, 4);
     assert.ok(maxInFlight <= 4, `at most 4 things ran at once, saw ${maxInFlight}`);
-    const attempts = await s.store.listAttempts(runId);
+    const attempts = await s.store.attempts.list(runId);
     assert.equal(attempts.filter((a) => a.state === "running").length, 0, "no attempt holds a slot while the sensors wait");
     assert.equal(attempts.filter((a) => a.state === "up_for_reschedule").length, 100);
 
@@ -390,7 +390,7 @@ test("100 waiting sensors hold no worker slot: with concurrency 4, four ordinary
     assert.equal(summary.state, "success");
     assert.equal(pokes, 200);
     assert.ok(maxInFlight <= 4, `at most 4 things ran at once, saw ${maxInFlight}`);
-    const after = await s.store.listAttempts(runId);
+    const after = await s.store.attempts.list(runId);
     assert.equal(after.length, 104, "one attempt per task instance: pokes are not attempts");
     assert.ok(after.every((a) => a.tryNumber === 1 && a.state === "success"));
     await checkHistory(s, runId);
@@ -454,7 +454,7 @@ test("cancel and clear reach a waiting sensor: its attempt ends, nothing stays l
     const t = await waitingAfter(s, runId, "w", 1);
     assert.equal(t.tryNumber, 2);
     assert.equal(t.sensorDeadline, clock.now() + 7 * 24 * 60 * MIN, "the timeout counts again from the new first poke (default 7 days)");
-    let attempts = await s.store.listAttempts(runId, "w");
+    let attempts = await s.store.attempts.list(runId, "w");
     assert.deepEqual(
       attempts.map((a) => [a.tryNumber, a.state, a.errorCode]),
       [
@@ -470,7 +470,7 @@ test("cancel and clear reach a waiting sensor: its attempt ends, nothing stays l
     const summary = await done;
     assert.equal(summary.state, "failed");
     assert.equal(summary.tasks[0]!.state, "skipped");
-    attempts = await s.store.listAttempts(runId, "w");
+    attempts = await s.store.attempts.list(runId, "w");
     assert.deepEqual(attempts.at(-1)!.errorCode, "CANCELLED");
     await checkHistory(s, runId);
   } finally {

@@ -29,7 +29,7 @@ const WORKERS = ["w", "w0", "w1", "w2", "w3"];
 
 async function seedRun(store: Store, runId: string, n: number): Promise<void> {
   const known = new Set((await storeDb(store).selectFrom("workers").select("worker_id").execute()).map((w) => w.worker_id));
-  for (const workerId of WORKERS) if (!known.has(workerId)) await store.registerWorker({ workerId, queues: ["*"], concurrency: 8 });
+  for (const workerId of WORKERS) if (!known.has(workerId)) await store.workers.register({ workerId, queues: ["*"], concurrency: 8 });
   const instances: NewTaskInstance[] = Array.from({ length: n }, (_, i) => ({
     taskId: `t${i}`,
     mapIndex: -1,
@@ -93,7 +93,7 @@ for (const d of dialects(CASES)) {
         const s = await Store.open({ url, poolSize: 2, clock: new ManualClock(T0) });
         try {
           await seedRun(s, "r1", 1);
-          const run = (await s.getRun("r1"))!;
+          const run = (await s.runs.get("r1"))!;
           assert.equal(run.createdAt, T0);
           assert.equal(typeof run.unfinished, "number");
           const [a] = await s.tx((tx) => tx.claimReady({ workerId: "w1", limit: 5, leaseMs: 60_000 }));
@@ -102,9 +102,9 @@ for (const d of dialects(CASES)) {
           const bytes = new Uint8Array([0, 1, 2, 255, 0, 127]);
           const ended = await s.tx((tx) => tx.endAttempt({ attemptId: a!.attemptId, state: "success", endedAt: T0 + 5, outputInline: bytes, outputSize: bytes.length }));
           assert.ok(ended);
-          const out = (await s.getAttemptOutput(a!.attemptId))!;
+          const out = (await s.attempts.output(a!.attemptId))!;
           assert.deepEqual([...out.inline!], [...bytes]);
-          const rec = (await s.getAttempt(a!.attemptId))!;
+          const rec = (await s.attempts.get(a!.attemptId))!;
           assert.equal(rec.endedAt, T0 + 5);
           assert.equal(rec.outputSize, 6);
         } finally {
@@ -138,10 +138,10 @@ for (const d of dialects(CASES)) {
           assert.equal(all.length, 400, "every instance claimed");
           assert.equal(new Set(all.map((a) => a.taskId)).size, 400, "no instance claimed twice");
           assert.equal(new Set(all.map((a) => a.attemptId)).size, 400);
-          const attempts = await stores[0]!.listAttempts("r1");
+          const attempts = await stores[0]!.attempts.list("r1");
           assert.equal(attempts.length, 400, "one attempt per instance");
           assert.ok(attempts.every((a) => a.tryNumber === 1 && a.state === "success"));
-          const tis = await stores[0]!.listTaskInstances("r1");
+          const tis = await stores[0]!.taskInstances.list("r1");
           for (const t of tis) assert.equal(t.attemptId, attempts.find((a) => a.taskId === t.taskId)!.attemptId, `${t.taskId}: current attempt`);
         } finally {
           for (const s of new Set(stores)) await s.close();
@@ -155,17 +155,17 @@ for (const d of dialects(CASES)) {
           await seedRun(s, "r1", 2);
           const [a, b] = await s.tx((tx) => tx.claimReady({ workerId: "w1", limit: 2, leaseMs: 60_000 }));
           // another worker cannot renew w1's leases
-          assert.deepEqual(await s.heartbeat("w2", [a!.attemptId], 60_000), [a!.attemptId]);
-          assert.deepEqual(await s.heartbeat("w1", [a!.attemptId, b!.attemptId], 60_000), []);
+          assert.deepEqual(await s.workers.heartbeat("w2", [a!.attemptId], 60_000), [a!.attemptId]);
+          assert.deepEqual(await s.workers.heartbeat("w1", [a!.attemptId, b!.attemptId], 60_000), []);
           // a sweep (or a cancel) ends attempt a: from then on its worker's writes are rejected
           assert.ok(await s.tx((tx) => tx.endAttempt({ attemptId: a!.attemptId, state: "failed", endedAt: T0, errorCode: "WORKER_LOST" })));
-          assert.deepEqual(await s.heartbeat("w1", [a!.attemptId, b!.attemptId], 60_000), [a!.attemptId], "the stale attempt is reported lost");
+          assert.deepEqual(await s.workers.heartbeat("w1", [a!.attemptId, b!.attemptId], 60_000), [a!.attemptId], "the stale attempt is reported lost");
           const late = await s.tx((tx) => tx.endAttempts([{ attemptId: a!.attemptId, state: "success", endedAt: T0 + 1, outputInline: new Uint8Array([1]) }]));
           assert.equal(late.size, 0, "the stale completion is dropped");
-          const rec = (await s.getAttempt(a!.attemptId))!;
+          const rec = (await s.attempts.get(a!.attemptId))!;
           assert.equal(rec.state, "failed");
           assert.equal(rec.errorCode, "WORKER_LOST");
-          assert.equal((await s.getAttemptOutput(a!.attemptId))!.inline, null, "nothing of the stale write is kept");
+          assert.equal((await s.attempts.output(a!.attemptId))!.inline, null, "nothing of the stale write is kept");
           // an ended attempt is never written again, even by its own (current) token twice
           assert.ok(await s.tx((tx) => tx.endAttempt({ attemptId: b!.attemptId, state: "success", endedAt: T0 })));
           assert.equal(await s.tx((tx) => tx.endAttempt({ attemptId: b!.attemptId, state: "failed", endedAt: T0 })), null);
@@ -181,19 +181,19 @@ for (const d of dialects(CASES)) {
         try {
           await seedRun(s, "r1", 1);
           const [a] = await s.tx((tx) => tx.claimReady({ workerId: "w1", limit: 1, leaseMs: 120_000 }));
-          assert.deepEqual(await s.listLostAttempts([]), []);
+          assert.deepEqual(await s.attempts.listLost([]), []);
           // the host clock jumps 10 minutes ahead: SQLite's lease time is this clock's, so the lease has
           // expired; PostgreSQL's is the database's, for every host alike, so it has not
           clock.advance(10 * 60_000);
-          const lost = await s.listLostAttempts([]);
+          const lost = await s.attempts.listLost([]);
           if (d.name === "sqlite") assert.deepEqual(lost.map((l) => l.attemptId), [a!.attemptId]);
           else assert.deepEqual(lost, [], "a skewed host clock does not expire a PostgreSQL lease");
           // a heartbeat renews from lease time; a lease renewed into the past has expired everywhere
-          assert.deepEqual(await s.heartbeat("w1", [a!.attemptId], 120_000), []);
-          assert.deepEqual(await s.listLostAttempts([]), []);
-          await s.heartbeat("w1", [a!.attemptId], -1);
-          assert.deepEqual((await s.listLostAttempts([])).map((l) => [l.attemptId, l.runId, l.workerId]), [[a!.attemptId, "r1", "w1"]]);
-          const rec = (await s.getAttempt(a!.attemptId))!;
+          assert.deepEqual(await s.workers.heartbeat("w1", [a!.attemptId], 120_000), []);
+          assert.deepEqual(await s.attempts.listLost([]), []);
+          await s.workers.heartbeat("w1", [a!.attemptId], -1);
+          assert.deepEqual((await s.attempts.listLost([])).map((l) => [l.attemptId, l.runId, l.workerId]), [[a!.attemptId, "r1", "w1"]]);
+          const rec = (await s.attempts.get(a!.attemptId))!;
           const dbNow = await s.leaseTime();
           assert.ok(rec.leaseExpiresAt < dbNow && rec.leaseExpiresAt > dbNow - 60_000, "lease_expires_at is in lease time");
         } finally {
@@ -205,11 +205,11 @@ for (const d of dialects(CASES)) {
       withDb(async (url) => {
         const s = await Store.open({ url, poolSize: 2 });
         try {
-          await s.registerWorker({ workerId: "w9", queues: ["default"], concurrency: 1 });
+          await s.workers.register({ workerId: "w9", queues: ["default"], concurrency: 1 });
           await seedRun(s, "r1", 1);
           const [a] = await s.tx((tx) => tx.claimReady({ workerId: "w9", limit: 1, leaseMs: 600_000 }));
-          assert.deepEqual(await s.listLostAttempts([]), []);
-          assert.deepEqual((await s.listLostAttempts(["w9"])).map((l) => l.attemptId), [a!.attemptId]);
+          assert.deepEqual(await s.attempts.listLost([]), []);
+          assert.deepEqual((await s.attempts.listLost(["w9"])).map((l) => l.attemptId), [a!.attemptId]);
         } finally {
           await s.close();
         }
@@ -244,7 +244,7 @@ for (const d of dialects(CASES)) {
       withDb(async (url) => {
         const s = await Store.open({ url, poolSize: 2, clock: new ManualClock(T0) });
         try {
-          await s.registerWorker({ workerId: "w1", queues: ["default"], concurrency: 1 });
+          await s.workers.register({ workerId: "w1", queues: ["default"], concurrency: 1 });
           await seedRun(s, "r1", 1);
           const [a] = await s.tx((tx) => tx.claimReady({ workerId: "w1", limit: 1, leaseMs: 60_000 }));
           const logs = new DatabaseLogStore(s);
@@ -295,7 +295,7 @@ for (const d of dialects(CASES)) {
           await storeDb(s).updateTable("task_instances").set({ priority: 5 }).where("task_id", "=", "t2").execute();
           const first = await s.tx((tx) => tx.claimReady({ workerId: "w", limit: 5, leaseMs: 60_000 }));
           assert.deepEqual(first.map((a) => a.taskId), ["t2", "t1"]);
-          assert.equal(await s.nextRetryAt(), T0 + 1000);
+          assert.equal(await s.taskInstances.nextRetryAt(), T0 + 1000);
           clock.advance(1000);
           assert.deepEqual((await s.tx((tx) => tx.claimReady({ workerId: "w", limit: 5, leaseMs: 60_000 }))).map((a) => a.taskId), ["t0"]);
         } finally {
@@ -334,7 +334,7 @@ describe("PostgreSQL only", { skip: pgSkip(5) }, () => {
           /division by zero/,
         );
         assert.equal(tries, 1, "not a failure worth running again");
-        const run = (await s.getRun("r1"))!;
+        const run = (await s.runs.get("r1"))!;
         assert.deepEqual([run.unfinished, run.state], [1, "running"], "neither write before nor after the failure is kept");
         // the connection is usable again
         assert.equal((await s.tx((tx) => tx.send<{ n: number }>("select count(*)::int as n from runs", []))).rows[0]!.n, 1);
@@ -373,8 +373,8 @@ describe("PostgreSQL only", { skip: pgSkip(5) }, () => {
         const done = await Promise.all([cross("ra", "rb"), cross("rb", "ra")]);
         assert.deepEqual(done, ["ra", "rb"]);
         assert.equal(runs, 3, "one of them ran again after PostgreSQL broke the deadlock");
-        assert.equal((await s.getRun("ra"))!.unfinished, 2);
-        assert.equal((await s.getRun("rb"))!.unfinished, 2);
+        assert.equal((await s.runs.get("ra"))!.unfinished, 2);
+        assert.equal((await s.runs.get("rb"))!.unfinished, 2);
     }));
 
   test("NOTIFY at commit wakes another process's subscribers; not the sender's own", () =>

@@ -70,7 +70,7 @@ for (const d of dialects(1)) {
         assert.equal(recent.state, "success");
 
         const refsOf = async (runId: string) =>
-          (await s.store.listAttempts(runId)).filter((a) => a.outputRef).map((a) => [a.taskId, a.outputRef!] as const);
+          (await s.store.attempts.list(runId)).filter((a) => a.outputRef).map((a) => [a.taskId, a.outputRef!] as const);
         const oldRefs = new Map(await refsOf(oldHist.runId));
         const recentRefs = new Map(await refsOf(recent.runId));
         assert.equal(oldRefs.get("shared"), recentRefs.get("shared"));
@@ -81,7 +81,7 @@ for (const d of dialects(1)) {
         const files = d.name === "sqlite";
         const hasLogs = async (dagId: string, runId: string, taskId: string): Promise<boolean> => {
           if (files) return existsSync(join(s.config.logsDir, dagId, runId));
-          const [a] = await s.store.listAttempts(runId, taskId, -1);
+          const [a] = await s.store.attempts.list(runId, taskId, -1);
           return a !== undefined && (await readWholeLog(s.engine.logs, { attemptId: a.attemptId, dagId, runId, taskId, mapIndex: -1, tryNumber: a.tryNumber })).length > 0;
         };
         const logRows = async () => (await storeDb(s.store).selectFrom("attempt_logs").select("attempt_id").execute()).length;
@@ -95,7 +95,7 @@ for (const d of dialects(1)) {
           { runs: dry.runs, taskInstances: dry.taskInstances, attempts: dry.attempts, runAssetEvents: dry.runAssetEvents, logDirs: dry.logDirs, artifacts: dry.artifacts },
           { runs: 2, taskInstances: 4, attempts: 4, runAssetEvents: 1, logDirs: files ? 2 : 0, artifacts: 1 },
         );
-        assert.ok(await s.store.getRun(oldHist.runId), "a dry run deletes nothing");
+        assert.ok(await s.store.runs.get(oldHist.runId), "a dry run deletes nothing");
 
         const done = await cleanFinishedRuns(s.store, opts);
         assert.deepEqual(
@@ -104,7 +104,7 @@ for (const d of dialects(1)) {
         );
 
         // exactly what remains
-        const runs = (await s.store.listRuns({ limit: 100 })).map((r) => r.runId).sort();
+        const runs = (await s.store.runs.list({ limit: 100 })).map((r) => r.runId).sort();
         assert.deepEqual(runs, [recent.runId, "old_running"].sort());
         const tis = await storeDb(s.store).selectFrom("task_instances").select(["run_id", "task_id"]).orderBy("run_id").orderBy("task_id").execute();
         assert.deepEqual(

@@ -53,7 +53,7 @@ for (const d of dialects(6)) {
       db = await d.fresh(sb.dir);
       s = await Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: db.url }, { SLUICE_DB_POOL_SIZE: "4" }), { dags: DAGS });
       // claims count on the live workers' concurrency: the claimers register, as workers do
-      for (const workerId of ["w1", "w2", "w3", "w9", "g1", "g2"]) await s.store.registerWorker({ workerId, queues: ["*"], concurrency: 8 });
+      for (const workerId of ["w1", "w2", "w3", "w9", "g1", "g2"]) await s.store.workers.register({ workerId, queues: ["*"], concurrency: 8 });
     });
     after(async () => {
       await s?.close();
@@ -61,7 +61,7 @@ for (const d of dialects(6)) {
     });
 
     const claim = (c: Partial<CapacityClaim> & { limit: number }) => s.store.tx((tx) => tx.claimReady({ workerId: "w1", leaseMs: 600_000, ...c }));
-    const dagOf = async (runId: string) => (await s.store.getRun(runId))!.dagId;
+    const dagOf = async (runId: string) => (await s.store.runs.get(runId))!.dagId;
 
     test("fairness: one DAG's 200 older ready tasks do not hide another DAG's; each claim serves the DAG running fewer", async () => {
       await s.engine.createRun("big");
@@ -162,8 +162,8 @@ describe("PostgreSQL: overlapping claims of several processes", { skip: pgSkip(3
   };
   /** Workers of 8 slots each; the ones of an earlier case stop (they leave the total). */
   const workers = async (ids: string[], stop: string[] = []) => {
-    for (const id of stop) await procs[0]!.store.stopWorker(id);
-    for (const id of ids) await procs[0]!.store.registerWorker({ workerId: id, queues: ["*"], concurrency: 8 });
+    for (const id of stop) await procs[0]!.store.workers.stop(id);
+    for (const id of ids) await procs[0]!.store.workers.register({ workerId: id, queues: ["*"], concurrency: 8 });
   };
 
   test("a pool that could overflow (W = 32 > 2 slots): overlapping claims take turns; 2 slots at most", async () => {
@@ -191,15 +191,15 @@ describe("PostgreSQL: overlapping claims of several processes", { skip: pgSkip(3
 
   test("a buried worker claims nothing until it counts again; only a silent worker with nothing running is buried", async () => {
     const s = procs[1]!.store;
-    await s.registerWorker({ workerId: "quiet", queues: ["*"], concurrency: 1 });
-    await s.registerWorker({ workerId: "busy", queues: ["*"], concurrency: 1 });
+    await s.workers.register({ workerId: "quiet", queues: ["*"], concurrency: 1 });
+    await s.workers.register({ workerId: "busy", queues: ["*"], concurrency: 1 });
     const run = await procs[1]!.engine.createRun("small");
     assert.equal((await s.tx((tx) => tx.claimReady({ workerId: "busy", limit: 1, leaseMs: 600_000, runId: run.runId }))).length, 1);
     // both fell silent ten minutes ago
     await storeDb(s).updateTable("workers").set((eb) => ({ heartbeat_at: eb("heartbeat_at", "-", 600_000) })).where("worker_id", "in", ["quiet", "busy"]).execute();
-    assert.deepEqual(await s.buryStaleWorkers(60_000), ["quiet"], "the one holding a running attempt is not buried");
+    assert.deepEqual(await s.workers.buryStale(60_000), ["quiet"], "the one holding a running attempt is not buried");
     assert.equal((await s.tx((tx) => tx.claimReady({ workerId: "quiet", limit: 1, leaseMs: 600_000, runId: run.runId }))).length, 0, "a buried worker claims nothing");
-    await s.reviveWorker("quiet");
+    await s.workers.revive("quiet");
     assert.equal((await s.tx((tx) => tx.claimReady({ workerId: "quiet", limit: 1, leaseMs: 600_000, runId: run.runId }))).length, 1, "it counts again, and claims");
   });
 });

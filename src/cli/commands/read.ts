@@ -145,7 +145,7 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
       const offset = positiveInt("--offset", opts.offset, 0, Number.MAX_SAFE_INTEGER);
       if (opts.state && !(RUN_STATES as readonly string[]).includes(opts.state)) throw new SluiceError("USAGE", `--state must be one of ${RUN_STATES.join(", ")}`);
       await withSluice(opts, false, async (s) => {
-        const runs = await s.store.listRuns({
+        const runs = await s.store.runs.list({
           ...(opts.dag ? { dagId: opts.dag } : {}),
           ...(opts.state ? { states: [opts.state as RunState] } : {}),
           limit,
@@ -218,9 +218,9 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
 }
 
 async function runDetail(s: Sluice, runId: string) {
-  const run = await s.store.getRun(runId);
+  const run = await s.store.runs.get(runId);
   if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}" (see: sluice runs list)`);
-  const [tis, attempts] = await Promise.all([s.store.listTaskInstances(runId), s.store.listAttempts(runId)]);
+  const [tis, attempts] = await Promise.all([s.store.taskInstances.list(runId), s.store.attempts.list(runId)]);
   const spec = (await s.engine.specFor(runId)).spec;
   const order = new Map(spec.tasks.map((t, i) => [t.id, i]));
   tis.sort((a, b) => (order.get(a.taskId) ?? 0) - (order.get(b.taskId) ?? 0) || a.mapIndex - b.mapIndex);
@@ -280,8 +280,8 @@ export function registerTasks(program: Command, globals: () => GlobalOptions): v
     .action(async (runId: string, taskId: string, o: { json?: boolean }) => {
       const opts = { ...globals(), ...o };
       await withSluice(opts, false, async (s) => {
-        if (!(await s.store.getRun(runId))) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}" (see: sluice runs list)`);
-        const rows = await s.store.getOutputs(runId, taskId);
+        if (!(await s.store.runs.get(runId))) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}" (see: sluice runs list)`);
+        const rows = await s.store.attempts.outputs(runId, taskId);
         if (rows.length === 0) throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no task "${taskId}"`);
         const spec = (await s.engine.specFor(runId)).byId.get(taskId);
         const values = await decodeOutputs(rows, s.engine.artifacts, Boolean(spec?.map));
@@ -303,11 +303,11 @@ export function registerLogs(program: Command, globals: () => GlobalOptions): vo
       const opts = { ...globals(), ...o };
       const mapIndex = positiveInt("--map-index", opts.mapIndex, -1, Number.MAX_SAFE_INTEGER);
       await withSluice(opts, false, async (s) => {
-        const run = await s.store.getRun(runId);
+        const run = await s.store.runs.get(runId);
         if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}" (see: sluice runs list)`);
-        const attempts = await s.store.listAttempts(runId, taskId, mapIndex);
+        const attempts = await s.store.attempts.list(runId, taskId, mapIndex);
         if (attempts.length === 0) {
-          const tis = (await s.store.listTaskInstances(runId)).filter((t) => t.taskId === taskId);
+          const tis = (await s.store.taskInstances.list(runId)).filter((t) => t.taskId === taskId);
           if (tis.length === 0) throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no task "${taskId}"`);
           if (mapIndex === -1 && tis.every((t) => t.mapIndex >= 0)) throw new SluiceError("USAGE", `task "${taskId}" is mapped: pass --map-index 0..${tis.length - 1}`);
           if (mapIndex >= 0 && !tis.some((t) => t.mapIndex === mapIndex)) {
@@ -343,7 +343,7 @@ async function follow(s: Sluice, ref: LogRef, emit: (l: LogLine) => void): Promi
   let offset = 0;
   for (;;) {
     // "ended" first: the lines written before the end are then surely stored
-    const ended = (await s.store.getAttempt(ref.attemptId))?.state !== "running";
+    const ended = (await s.store.attempts.get(ref.attemptId))?.state !== "running";
     const page = await s.engine.logs.read(ref, offset, 10_000);
     for (const l of page.lines) emit(l);
     offset = page.nextOffset;

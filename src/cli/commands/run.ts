@@ -57,7 +57,7 @@ export function registerResume(runs: Command, globals: () => GlobalOptions): voi
     .action(async (runId: string, o: { json?: boolean; concurrency?: string }) => {
       const opts = { ...globals(), ...o };
       process.exitCode = await withSluice(opts, true, async (s) => {
-        const run = await s.store.getRun(runId);
+        const run = await s.store.runs.get(runId);
         if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
         if (!s.bag.dags.has(run.dagId)) explainMissingDag(s, run.dagId);
         const live = opts.json ? null : progress(s);

@@ -137,7 +137,7 @@ async function serve(opts: ServeOptions, roles: Roles): Promise<void> {
 
   const recovered = await s.engine.recoverLostAttempts();
   if (recovered) out(`  ${recovered} attempt(s) of a stopped process get new attempts`);
-  for (const run of await s.store.listActiveRuns()) s.engine.watchRunTimeout(run);
+  for (const run of await s.store.runs.listActive()) s.engine.watchRunTimeout(run);
 
   let scheduler: Scheduler | null = null;
   let schedulerId: string | null = null;
@@ -195,7 +195,7 @@ async function serve(opts: ServeOptions, roles: Roles): Promise<void> {
   const beat = schedulerId ? setInterval(() => void s.store.workers.heartbeatProcess(schedulerId!, s.store.now()).catch(() => undefined), config.heartbeatMs) : null;
   beat?.unref();
   s.engine.onRunFinished((runId, state) => {
-    void s.store.getRun(runId).then((r) => r && out(`run ${runId} of ${r.dagId}: ${colorState(state)}${r.stateReason ? ` (${r.stateReason})` : ""}`));
+    void s.store.runs.get(runId).then((r) => r && out(`run ${runId} of ${r.dagId}: ${colorState(state)}${r.stateReason ? ` (${r.stateReason})` : ""}`));
   });
 
   await untilSignal(() =>

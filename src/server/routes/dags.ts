@@ -133,7 +133,7 @@ export function dagRoutes(specs: SpecCache): Route[] {
       async handler({ env, params, query: q }) {
         const row = await requireDag(env, params["dagId"]!);
         const version = q.version ?? row.version;
-        const stored = await env.sluice.store.getDagVersion(row.dagId, version);
+        const stored = await env.sluice.store.dags.getVersion(row.dagId, version);
         if (!stored) throw notFound("version", version);
         const file = stored.file;
         // only files inside the DAGs folder are served, whatever the database says

@@ -13,15 +13,15 @@ export const STREAM_POLL_MS = 250;
 
 async function logOf(env: ApiEnv, rawId: string): Promise<{ ref: LogRef; ended: () => Promise<boolean>; name: string }> {
   const id = attemptIdOf(rawId);
-  const a = await env.sluice.store.getAttempt(id);
+  const a = await env.sluice.store.attempts.get(id);
   if (!a) throw notFound("attempt", id);
-  const run = await env.sluice.store.getRun(a.runId);
+  const run = await env.sluice.store.runs.get(a.runId);
   if (!run) throw notFound("attempt", id);
   return {
     ref: { attemptId: id, dagId: run.dagId, runId: a.runId, taskId: a.taskId, mapIndex: a.mapIndex, tryNumber: a.tryNumber },
     name: `${run.dagId}_${a.runId}_${a.taskId}${a.mapIndex >= 0 ? `_${a.mapIndex}` : ""}_attempt-${a.tryNumber}.log`,
     ended: async () => {
-      const now = await env.sluice.store.getAttempt(id);
+      const now = await env.sluice.store.attempts.get(id);
       return !now || (now.endedAt !== null && now.state !== "up_for_reschedule");
     },
   };

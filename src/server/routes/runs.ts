@@ -36,7 +36,7 @@ async function listRuns(env: ApiEnv, q: { limit: number; cursor?: string; state?
 }
 
 async function requireRun(env: ApiEnv, runId: string) {
-  const run = await env.sluice.store.getRun(runId);
+  const run = await env.sluice.store.runs.get(runId);
   if (!run) throw new SluiceError("RUN_NOT_FOUND", `run "${runId}" not found`, { details: { runId } });
   return run;
 }
@@ -136,7 +136,7 @@ export function runRoutes(): Route[] {
         await requireTask(env, run.runId, params["taskId"]!);
         const after = decodeCursor<[number]>(q.cursor, ["number"]);
         // attempts of one task are few (retries + 1 per clear): filtered here, in attempt order
-        const all = (await env.sluice.store.listAttempts(run.runId, params["taskId"]!, q.mapIndex)).sort((a, b) => a.attemptId - b.attemptId);
+        const all = (await env.sluice.store.attempts.list(run.runId, params["taskId"]!, q.mapIndex)).sort((a, b) => a.attemptId - b.attemptId);
         const rows = all.filter((a) => !after || a.attemptId > after[0]).slice(0, q.limit + 1);
         return page(rows, q.limit, attemptView, (a) => [a.attemptId]);
       },
@@ -196,9 +196,9 @@ export function runRoutes(): Route[] {
       summary: "A preview of an attempt's output",
       async handler({ env, params }) {
         const id = attemptIdOf(params["attemptId"]!);
-        const a = await env.sluice.store.getAttempt(id);
+        const a = await env.sluice.store.attempts.get(id);
         if (!a) throw notFound("attempt", id);
-        const stored = await env.sluice.store.getAttemptOutput(id);
+        const stored = await env.sluice.store.attempts.output(id);
         if (!stored || (!stored.inline && !stored.ref)) return { size: a.outputSize ?? 0, preview: null, truncated: false };
         // artifact refs are content hashes checked by the artifact store: never a path from the request
         const bytes = stored.inline ?? (await env.sluice.engine.artifacts.get(stored.ref!));

@@ -1,0 +1,247 @@
+/**
+ * The records the store returns (runs, task instances, attempts, outputs) and the mappers from rows to
+ * them, shared by the files of store/ that read those tables.
+ */
+import type { Kysely } from "kysely";
+import type { AttemptState, RunState, TaskState } from "../core/states.js";
+import type { Database } from "./schema.js";
+
+export interface RunRecord {
+  runId: string;
+  dagId: string;
+  dagVersion: string;
+  runKey: string;
+  runType: string;
+  state: RunState;
+  stateReason: string | null;
+  logicalDate: number;
+  dataIntervalStart: number | null;
+  dataIntervalEnd: number | null;
+  params: Record<string, unknown>;
+  unfinished: number;
+  createdAt: number;
+  startedAt: number | null;
+  endedAt: number | null;
+  timeoutAt: number | null;
+  /** The backfill the run belongs to (engine/backfill), or null. */
+  backfillId: number | null;
+}
+
+export interface TaskInstanceRecord {
+  runId: string;
+  taskId: string;
+  mapIndex: number;
+  state: TaskState;
+  tryNumber: number;
+  tryBase: number;
+  nUpstream: number;
+  nSuccess: number;
+  nFailed: number;
+  nUpstreamFailed: number;
+  nSkipped: number;
+  readyAt: number | null;
+  priority: number;
+  queue: string;
+  attemptId: number | null;
+  startedAt: number | null;
+  endedAt: number | null;
+  /** Sensors: when a poke that finds the condition unmet times the sensor out (set at its first wait). */
+  sensorDeadline: number | null;
+  /** Sensors: pokes that found the condition unmet, since the last clear. */
+  pokeCount: number;
+}
+
+export interface AttemptRecord {
+  attemptId: number;
+  runId: string;
+  taskId: string;
+  mapIndex: number;
+  tryNumber: number;
+  state: AttemptState;
+  workerId: string;
+  hostname: string;
+  pid: number;
+  startedAt: number;
+  endedAt: number | null;
+  heartbeatAt: number;
+  leaseExpiresAt: number;
+  errorCode: string | null;
+  errorMessage: string | null;
+  errorStack: string | null;
+  exitCode: number | null;
+  outputSize: number | null;
+  outputRef: string | null;
+}
+
+/** An attempt a worker has just claimed, with what it needs to run the task. */
+export interface ClaimedAttempt {
+  attemptId: number;
+  runId: string;
+  dagId: string;
+  dagVersion: string;
+  taskId: string;
+  mapIndex: number;
+  tryNumber: number;
+  logicalDate: number;
+  dataIntervalStart: number | null;
+  dataIntervalEnd: number | null;
+  params: Record<string, unknown>;
+  /** Sensors: pokes before this one (0 for a first poke; a later poke continues the same attempt). */
+  pokes: number;
+}
+
+export interface StoredOutput {
+  mapIndex: number;
+  inline: Uint8Array | null;
+  ref: string | null;
+}
+
+export interface NewTaskInstance {
+  taskId: string;
+  mapIndex: number;
+  state: TaskState;
+  nUpstream: number;
+  readyAt: number | null;
+  priority: number;
+  queue: string;
+}
+
+export interface AttemptEnd {
+  attemptId: number;
+  /** interrupted: handed back by a draining worker (docs/decisions/0012-workers-and-capacity.md). */
+  state: "success" | "failed" | "interrupted";
+  endedAt: number;
+  errorCode?: string | null;
+  errorMessage?: string | null;
+  errorStack?: string | null;
+  exitCode?: number | null;
+  outputInline?: Uint8Array | null;
+  outputRef?: string | null;
+  outputSize?: number | null;
+}
+
+export interface EndedAttempt {
+  runId: string;
+  taskId: string;
+  mapIndex: number;
+  tryNumber: number;
+  tryBase: number;
+}
+
+/** A sensor's attempt that now waits for its next poke (`rescheduleAttempts`). */
+export interface WaitingAttempt extends EndedAttempt {
+  /** When the attempt's first poke started. */
+  startedAt: number;
+}
+
+/** @internal The columns of an AttemptRecord (never the output bytes). */
+export const ATTEMPT_COLUMNS = [
+  "attempt_id",
+  "run_id",
+  "task_id",
+  "map_index",
+  "try_number",
+  "state",
+  "worker_id",
+  "hostname",
+  "pid",
+  "started_at",
+  "ended_at",
+  "heartbeat_at",
+  "lease_expires_at",
+  "error_code",
+  "error_message",
+  "error_stack",
+  "exit_code",
+  "output_size",
+  "output_ref",
+] as const;
+
+/** @internal A table's row as read (generated columns resolved). */
+export type Row<T extends keyof Database> = { [K in keyof Database[T]]: Database[T][K] extends import("kysely").Generated<infer X> ? X : Database[T][K] };
+
+/** @internal */
+export function toRun(r: Row<"runs">): RunRecord {
+  return {
+    runId: r.run_id,
+    dagId: r.dag_id,
+    dagVersion: r.dag_version,
+    runKey: r.run_key,
+    runType: r.run_type,
+    state: r.state as RunState,
+    stateReason: r.state_reason,
+    logicalDate: r.logical_date,
+    dataIntervalStart: r.data_interval_start,
+    dataIntervalEnd: r.data_interval_end,
+    params: JSON.parse(r.params) as Record<string, unknown>,
+    unfinished: r.unfinished,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    timeoutAt: r.timeout_at,
+    backfillId: r.backfill_id,
+  };
+}
+
+/** @internal */
+export function toTaskInstance(r: Row<"task_instances">): TaskInstanceRecord {
+  return {
+    runId: r.run_id,
+    taskId: r.task_id,
+    mapIndex: r.map_index,
+    state: r.state as TaskState,
+    tryNumber: r.try_number,
+    tryBase: r.try_base,
+    nUpstream: r.n_upstream,
+    nSuccess: r.n_success,
+    nFailed: r.n_failed,
+    nUpstreamFailed: r.n_upstream_failed,
+    nSkipped: r.n_skipped,
+    readyAt: r.ready_at,
+    priority: r.priority,
+    queue: r.queue,
+    attemptId: r.attempt_id,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    sensorDeadline: r.sensor_deadline,
+    pokeCount: r.poke_count,
+  };
+}
+
+/** @internal */
+export function toAttempt(r: Omit<Row<"attempts">, "output_inline" | "try_base">): AttemptRecord {
+  return {
+    attemptId: r.attempt_id,
+    runId: r.run_id,
+    taskId: r.task_id,
+    mapIndex: r.map_index,
+    tryNumber: r.try_number,
+    state: r.state as AttemptState,
+    workerId: r.worker_id,
+    hostname: r.hostname,
+    pid: r.pid,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    heartbeatAt: r.heartbeat_at,
+    leaseExpiresAt: r.lease_expires_at,
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+    errorStack: r.error_stack,
+    exitCode: r.exit_code,
+    outputSize: r.output_size,
+    outputRef: r.output_ref,
+  };
+}
+
+/** @internal Successful outputs of a task in a run, in map-index order (Store and Tx read them alike). */
+export async function selectOutputs(db: Kysely<Database>, runId: string, taskId: string): Promise<StoredOutput[]> {
+  const rows = await db
+    .selectFrom("task_instances as ti")
+    .leftJoin("attempts as a", (j) => j.onRef("a.attempt_id", "=", "ti.attempt_id").on("a.state", "=", "success"))
+    .select(["ti.map_index", "a.output_inline", "a.output_ref"])
+    .where("ti.run_id", "=", runId)
+    .where("ti.task_id", "=", taskId)
+    .orderBy("ti.map_index")
+    .execute();
+  return rows.map((r) => ({ mapIndex: r.map_index, inline: r.output_inline ?? null, ref: r.output_ref ?? null }));
+}
