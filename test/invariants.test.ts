@@ -91,6 +91,7 @@ describe("1. every accepted run reaches a terminal state", () => {
     reports(h, "terminal", new RegExp(`^run ${runId} \\(DAG hist\\) is running, not terminal$`));
     assert.deepEqual(findViolations(h, { mayRun: [runId] }), []);
     assert.deepEqual(findViolations(h, { mayRun: true }), []);
+    assert.deepEqual(findViolations(h, { runs: ["another-run"] }), [], "only the runs asked for");
     assert.deepEqual(findViolations(h, { check: ["one-live", "attempts", "limits"] }), [], "the check can be left out");
   });
 
@@ -111,7 +112,13 @@ describe("2. at most one live attempt per task instance; only the current attemp
       place(db, id("flaky", 1), 1000, 2005);
       place(db, id("flaky", 2), 2000, 3000);
     });
-    reports(h, "one-live", new RegExp(`^run ${runId} task flaky: attempts 1 and 2 were live at once: attempt 2 started at .*, before attempt 1 \\(id \\d+\\) ended at`));
+    reports(h, "one-live", new RegExp(`^run ${runId} task flaky: attempt 2 \\(id \\d+\\) started at .*\\(2000\\), before attempt 1 \\(id \\d+\\) ended at .*\\(2005\\)$`));
+    // out of order: the retry ran before the try it retries
+    const reversed = await broken((db, id) => {
+      place(db, id("flaky", 1), 3000, 4000);
+      place(db, id("flaky", 2), 1000, 2000);
+    });
+    reports(reversed, "one-live", /task flaky: attempt 2 \(id \d+\) started at .*\(1000\), before attempt 1 \(id \d+\) ended at .*\(4000\)$/);
   });
 
   test("two attempts live at the same time (both running)", async () => {
@@ -119,7 +126,8 @@ describe("2. at most one live attempt per task instance; only the current attemp
       db.prepare("update attempts set state = 'running', ended_at = null where attempt_id in (?, ?)").run(id("flaky", 1), id("flaky", 2));
       db.prepare("update task_instances set state = 'running' where task_id = 'flaky'").run();
     });
-    reports(h, "one-live", /task flaky: 2 live attempts at once \(1 running, 2 running\)/, { mayRun: true, check: ["one-live"] });
+    const bad = reports(h, "one-live", /task flaky: 2 live attempts at once \(1 running, 2 running\)/, { mayRun: true, check: ["one-live"] });
+    assert.ok(bad.some((v) => /task flaky: attempt 2 \(id \d+\) started at .*, while attempt 1 \(id \d+\) had not ended$/.test(v.message)));
   });
 
   test("a stale write: the task instance succeeded, its last attempt failed", async () => {
@@ -237,7 +245,7 @@ describe("4. limits are never exceeded", () => {
     const slots = await broken((db, id) => {
       db.prepare("update workers set concurrency = 1").run();
       place(db, id("items"), 1000, 2000);
-      place(db, id("flaky", 2), 1500, 2500);
+      place(db, id("p3"), 1500, 2500);
     });
     reports(slots, "limits", /^worker [^:]+: slots in use \(concurrency\): 2 > 1 at .*\(1500\)/);
     const queue = await broken((db) => {

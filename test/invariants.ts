@@ -5,10 +5,10 @@
  *
  * 1. `terminal`  every accepted run reached a terminal state (except runs the caller says may still run),
  *                and a run that ended has nothing left unfinished or live;
- * 2. `one-live`  at most one live attempt per task instance at any time (no two attempts' [startedAt,
- *                endedAt) intervals overlap), and only the current attempt's writes count: a live attempt
- *                is the last one, earlier ones failed, and the task instance's state and attempt id
- *                agree with its last attempt;
+ * 2. `one-live`  at most one live attempt per task instance at any time (each attempt starts at or after
+ *                the end of the one before it, so no two [startedAt, endedAt) intervals overlap), and only
+ *                the current attempt's writes count: a live attempt is the last one, earlier ones failed,
+ *                and the task instance's state and attempt id agree with its last attempt;
  * 3. `attempts`  attempts ≤ retries + 1 (counted from each clear, interrupted tries not counted; retries
  *                from the run's DAG version), try numbers 1..n, every attempt a complete record, and —
  *                given an earlier snapshot — every attempt still there and unchanged once it had ended;
@@ -107,6 +107,7 @@ export interface CheckOptions {
   /**
    * Processes were killed (kill -9): an attempt still marked running when the history is read may belong to a
    * dead worker that nobody has swept yet; its interval ends at its lease's expiry instead of staying open.
+   * (An attempt already failed as WORKER_LOST ends where the sweep ended it: until then, claims counted it.)
    */
   killed?: boolean;
   /** Draining workers may have handed attempts back (`interrupted`); default false: an interrupted attempt is a violation. */
@@ -319,15 +320,14 @@ export function findViolations(h: History, opts: CheckOptions = {}): Violation[]
     if (!ti) add("one-live", `${tiName(first)}: ${list.length} attempt(s) but no task instance`);
     const live = list.filter((a) => LIVE_ATTEMPT.has(a.state));
     if (live.length > 1) add("one-live", `${tiName(first)}: ${live.length} live attempts at once (${live.map((a) => `${a.tryNumber} ${a.state}`).join(", ")})`);
-    // intervals: sorted by start, each must begin at or after every earlier one's end
-    const byStart = [...list].sort((x, y) => x.startedAt - y.startedAt || x.attemptId - y.attemptId);
-    let latest: HistoryAttempt | null = null;
-    for (const a of byStart) {
-      if (a.endedAt !== null && a.endedAt <= a.startedAt) continue; // empty: live at no instant
-      if (latest && a.startedAt < endOf(latest)) {
-        add("one-live", `${tiName(a)}: attempts ${latest.tryNumber} and ${a.tryNumber} were live at once: attempt ${a.tryNumber} started at ${at(a.startedAt)}, before attempt ${latest.tryNumber} (id ${latest.attemptId}) ended ${Number.isFinite(endOf(latest)) ? `at ${at(endOf(latest))}` : "(it has not)"}`);
+    // one after the other: each attempt starts at or after the end of the one before it (so no two overlap)
+    for (let i = 1; i < list.length; i++) {
+      const prev = list[i - 1]!;
+      const a = list[i]!;
+      const prevEnd = endOf(prev);
+      if (a.startedAt < prevEnd) {
+        add("one-live", `${tiName(a)}: attempt ${a.tryNumber} (id ${a.attemptId}) started at ${at(a.startedAt)}, ${Number.isFinite(prevEnd) ? `before attempt ${prev.tryNumber} (id ${prev.attemptId}) ended at ${at(prevEnd)}` : `while attempt ${prev.tryNumber} (id ${prev.attemptId}) had not ended`}`);
       }
-      if (!latest || endOf(a) > endOf(latest)) latest = a;
     }
     const last = list.at(-1)!;
     for (const a of list.slice(0, -1)) {
