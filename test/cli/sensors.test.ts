@@ -2,7 +2,7 @@
  * Sensors with the real CLI, real files and real processes: a waiting sensor survives `kill -9` of the
  * `sluice run` that drove it (its state is in the store), `sluice runs resume` goes on poking and the
  * sensor succeeds once the file appears — still within its first attempt. The recorded history keeps the
- * invariants (attempts ≤ retries + 1; nothing live in a finished run).
+ * invariants of ARCHITECTURE.md (test/invariants.ts: attempts ≤ retries + 1; nothing live in a finished run).
  */
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import Database from "better-sqlite3";
 import { cli, cliJson, cliSpawn, sandbox, waitFor } from "../helpers.js";
+import { checkInvariants } from "../invariants.js";
 
 const sb = sandbox("sluice-cli-sensors-");
 after(() => sb.cleanup());
@@ -47,30 +48,6 @@ function latestRunId(dagId: string): string {
   } catch {
     return "";
   }
-}
-
-/** attempts ≤ retries + 1, try numbers 1..n, one live attempt at most, nothing live once the run is finished. */
-function checkInvariants(runId: string): string[] {
-  const bad: string[] = [];
-  const { run, spec } = readDb((db) => {
-    const run = db.prepare("select state, unfinished, dag_id, dag_version from runs where run_id = ?").get(runId) as { state: string; unfinished: number; dag_id: string; dag_version: string };
-    const v = db.prepare("select spec from dag_versions where dag_id = ? and version = ?").get(run.dag_id, run.dag_version) as { spec: string };
-    return { run, spec: JSON.parse(v.spec) as { tasks: { id: string; retry: { retries: number } }[] } };
-  });
-  const all = attempts(runId);
-  for (const t of spec.tasks) {
-    const mine = all.filter((a) => a.task_id === t.id);
-    if (mine.length > t.retry.retries + 1) bad.push(`${t.id}: ${mine.length} attempts > retries + 1`);
-    if (mine.some((a, i) => a.try_number !== i + 1)) bad.push(`${t.id}: try numbers ${mine.map((a) => a.try_number).join(",")}`);
-    if (mine.filter((a) => a.state === "running" || a.state === "up_for_reschedule").length > 1) bad.push(`${t.id}: two live attempts`);
-    const ti = sensorRow(runId, t.id);
-    if (ti && ti.try_number !== mine.length) bad.push(`${t.id}: try_number ${ti.try_number} but ${mine.length} attempts`);
-  }
-  if (run.state === "success" || run.state === "failed") {
-    if (run.unfinished !== 0) bad.push(`unfinished = ${run.unfinished}`);
-    if (all.some((a) => a.state === "running" || a.state === "up_for_reschedule" || a.ended_at === null)) bad.push("a finished run has live attempts");
-  }
-  return bad;
 }
 
 function killAndWait(p: ReturnType<typeof cliSpawn>): Promise<void> {
@@ -123,7 +100,7 @@ export default dag("sense", (d) => {
     [["wait_flag", 1, "up_for_reschedule"]],
     "the waiting attempt survives the kill; nothing was running",
   );
-  assert.deepEqual(checkInvariants(runId), []);
+  await checkInvariants(dbFile, { mayRun: [runId], killed: true });
 
   // runs show tells that it waits, and when it pokes next
   const shown = cliJson<{ state: string; tasks: { taskId: string; state: string; pokes: number; nextPokeAt: string | null }[] }>(sb, ["runs", "show", runId]);
@@ -166,10 +143,10 @@ export default dag("sense", (d) => {
   );
   assert.notEqual(history[0]!.pid, first.pid, "the attempt's last poke ran in the resuming process");
   assert.equal(cli(sb, ["output", runId, "after"]).stdout.trim(), "1");
-  assert.deepEqual(checkInvariants(runId), []);
+  await checkInvariants(dbFile);
 });
 
-test("sluice run: a sensor that times out fails the run (exit 1) with TIMEOUT; progress shows it waiting once", () => {
+test("sluice run: a sensor that times out fails the run (exit 1) with TIMEOUT; progress shows it waiting once", async () => {
   sb.write(
     "late.ts",
     `import { dag } from "sluice";
@@ -188,5 +165,5 @@ export default dag("late", (d) => {
     attempts(runId).map((a) => [a.try_number, a.state, a.error_code]),
     [[1, "failed", "TIMEOUT"]],
   );
-  assert.deepEqual(checkInvariants(runId), []);
+  await checkInvariants(dbFile);
 });
