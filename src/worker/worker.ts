@@ -1,95 +1,21 @@
 /**
- * A worker claims ready task instances, runs them through executors and reports their ends. Ends are
- * group-committed: while one transaction is in flight the next ones queue up and go together, and the
- * same transaction claims the next ready work for the slots just freed — so a dependent task starts
- * one commit after its upstream task returned.
+ * A worker claims ready task instances, runs them through executors (runAttempt.ts) and reports their
+ * ends. Ends are group-committed: while one transaction is in flight the next ones queue up and go
+ * together, and the same transaction claims the next ready work for the slots just freed — so a
+ * dependent task starts one commit after its upstream task returned.
  */
 import { randomBytes } from "node:crypto";
-import type { ArtifactStore } from "../artifacts/artifactStore.js";
-import { encodeOutput } from "../artifacts/serialize.js";
-import { systemClock, type Clock } from "../core/clock.js";
-import type { TaskSpec } from "../core/dagSpec.js";
-import { AssetMetadataCollector } from "../core/assets.js";
-import { mapItem } from "../core/mapping.js";
-import { pokeOutcome } from "../core/sensors.js";
-import type { TaskImpl } from "../dsl/dag.js";
-import type { AssetEvent, TaskContext, TriggeringEvent } from "../dsl/types.js";
-import { SluiceError, errorRecord, isSluiceError } from "../errors.js";
-import { childProcessExecutor } from "../executors/childProcess.js";
-import type { Executor } from "../executors/executor.js";
-import { inProcessExecutor } from "../executors/inProcess.js";
-import { pythonExecutor } from "../executors/python.js";
-import { shellExecutor } from "../executors/shell.js";
+import { systemClock } from "../core/clock.js";
 import type { Capacity } from "../core/resources.js";
-import { DEFAULT_POOL, requirePool } from "../store/capacity.js";
-import type { AttemptEnd, ClaimedAttempt, Store } from "../store/store.js";
-import { AttemptLog } from "./attemptLog.js";
-import type { LogStore } from "../logs/logStore.js";
-import { HeartbeatThread } from "./heartbeatThread.js";
+import { SluiceError } from "../errors.js";
+import type { ClaimedAttempt } from "../store/store.js";
 import { declareResources, markDraining } from "../store/processes.js";
+import { HeartbeatThread } from "./heartbeatThread.js";
+import type { AttemptResult, ClaimRequest, WorkerHost } from "./host.js";
+import { runAttempt } from "./runAttempt.js";
 
-/**
- * How a finished attempt ended, as reported by a worker (or by the engine for a lost worker). A sensor's
- * poke that found its condition unmet reports `up_for_reschedule`: its attempt waits for the next poke.
- */
-export interface AttemptResult extends Omit<AttemptEnd, "state"> {
-  /** `interrupted`: handed back by a draining worker (SIGTERM); the task instance is scheduled again at once. */
-  state: AttemptEnd["state"] | "up_for_reschedule";
-  /** branch tasks: the direct downstream task ids to follow. */
-  follow?: string[] | null;
-  /** short_circuit tasks: false skips downstream. */
-  proceed?: boolean;
-  /** Retry at once instead of after the retry delay (the worker died; the task did not fail by itself). */
-  retryNow?: boolean;
-  /** Do not retry (cancelled). */
-  noRetry?: boolean;
-  /** Metadata the task attached to its asset events (`ctx.assetMetadata`), by asset. */
-  assetMetadata?: Record<string, Record<string, unknown>> | null;
-}
-
-export interface ClaimRequest {
-  workerId: string;
-  limit: number;
-  leaseMs: number;
-  /** Only this run's task instances (`sluice run`). */
-  runId?: string;
-  /** Only task instances of this backfill's runs (`sluice backfill`). */
-  backfillId?: number;
-  /** Only task instances of these queues; null or absent: every queue. */
-  queues?: readonly string[] | null;
-  /** Only task instances whose resource requests fit what this worker's running ones leave. */
-  resources?: Capacity | null;
-}
-
-/** What a task of a run sees of what triggered it (ctx.event, ctx.triggeringAssetEvents). */
-export interface RunTriggerInfo {
-  event: TriggeringEvent | null;
-  assetEvents: AssetEvent[];
-}
-
-export interface ResolvedTask {
-  task: TaskSpec;
-  impl: TaskImpl;
-  dagFile: string;
-}
-
-/** What a worker needs from the engine; the engine implements it. */
-export interface WorkerHost {
-  readonly store: Store;
-  readonly artifacts: ArtifactStore;
-  readonly logs: LogStore;
-  readonly clock: Clock;
-  /** Record ends and claim new work, in one transaction. */
-  settle(results: AttemptResult[], claim: ClaimRequest | null): Promise<ClaimedAttempt[]>;
-  resolveTask(a: ClaimedAttempt): Promise<ResolvedTask>;
-  loadOutputs(runId: string, taskId: string): Promise<unknown[]>;
-  /** What triggered a run: the external event, the asset events it consumed. */
-  runTriggers(runId: string): Promise<RunTriggerInfo>;
-  /** Subscribe to "work may be ready" (except for the worker named); returns an unsubscribe function. */
-  onWake(cb: (except: string | null) => void): () => void;
-  /** Subscribe to attempts that must be aborted (cancelled runs, run timeouts). */
-  onAbort(cb: (attemptIds: number[], reason: SluiceError) => void): () => void;
-}
+// The engine and the CLI import the seam's types from here.
+export type { AttemptResult, ClaimRequest, ResolvedTask, RunTriggerInfo, WorkerHost } from "./host.js";
 
 export interface WorkerOptions {
   concurrency: number;
@@ -349,7 +275,7 @@ export class Worker {
     const entry: Running = { attempt: a, controller };
     this.running.set(a.attemptId, entry);
     this.heartbeats?.track(a.attemptId);
-    void this.execute(a, controller).then((result) => {
+    void runAttempt(this.host, this.opts, a, controller).then((result) => {
       // handed back at the end of a drain: its end is recorded already
       if (this.running.get(a.attemptId) !== entry) return;
       this.running.delete(a.attemptId);
@@ -374,114 +300,6 @@ export class Worker {
     });
   }
 
-  private async execute(a: ClaimedAttempt, controller: AbortController): Promise<AttemptResult> {
-    const clock = this.host.clock;
-    const log = new AttemptLog(this.host.logs.sink(a), () => clock.now());
-    let cancelTimeout: (() => void) | null = null;
-    let resolved: ResolvedTask | null = null;
-    try {
-      resolved = await this.host.resolveTask(a);
-      const { task, impl, dagFile } = resolved;
-      if (task.pool !== null && task.pool !== DEFAULT_POOL) await requirePool(this.host.store.db, task.pool, a.dagId, task.id);
-      if (task.timeoutMs !== null) {
-        const ms = task.timeoutMs;
-        cancelTimeout = clock.setTimer(ms, () =>
-          controller.abort(new SluiceError("TIMEOUT", `task "${task.id}" timed out after ${ms} ms`)),
-        );
-      }
-      log.note(`${a.pokes > 0 ? `poke ${a.pokes + 1} of ` : ""}attempt ${a.tryNumber} of ${task.retry.retries + 1} started (${executorName(task, impl)})`);
-      const inputs = await this.inputsFor(a, task);
-      const triggers = await this.host.runTriggers(a.runId);
-      const assets = new AssetMetadataCollector(task.id, task.produces ?? []);
-      const ctx: TaskContext<unknown> = {
-        runId: a.runId,
-        dagId: a.dagId,
-        taskId: a.taskId,
-        mapIndex: a.mapIndex,
-        attempt: a.tryNumber,
-        maxAttempts: task.retry.retries + 1,
-        logicalDate: new Date(a.logicalDate),
-        dataInterval:
-          a.dataIntervalStart !== null && a.dataIntervalEnd !== null ? { start: new Date(a.dataIntervalStart), end: new Date(a.dataIntervalEnd) } : null,
-        params: a.params,
-        dagFile: dagFile || null,
-        signal: controller.signal,
-        log: log.logger(),
-        event: triggers.event,
-        triggeringAssetEvents: triggers.assetEvents,
-        assetMetadata: (asset, metadata) => assets.record(asset, metadata),
-      };
-      const returned = await executorFor(task, impl).run({ task, impl, dagFile, inputs, ctx, log, python: this.opts.python, env: this.opts.taskEnv });
-      if (controller.signal.aborted) throw controller.signal.reason;
-      // a sensor whose condition is not met gives its slot back and waits, in the store, for its next poke
-      const poke = task.kind === "sensor" ? pokeOutcome(task.id, returned) : null;
-      if (poke && !poke.done) return { attemptId: a.attemptId, state: "up_for_reschedule", endedAt: clock.now() };
-      const value = poke?.done ? poke.value : returned;
-      const result = await this.successResult(a, task, value);
-      result.assetMetadata = assets.collected();
-      log.note(`attempt ${a.tryNumber} succeeded`);
-      return result;
-    } catch (e) {
-      const reason = controller.signal.aborted && !isSluiceError(e) ? controller.signal.reason : e;
-      const rec = errorRecord(reason);
-      log.write("error", `attempt ${a.tryNumber} failed: ${rec.message}`);
-      if (rec.stack && rec.code === "TASK_FAILED") log.write("error", rec.stack);
-      return {
-        attemptId: a.attemptId,
-        state: "failed",
-        endedAt: clock.now(),
-        errorCode: rec.code,
-        errorMessage: rec.message,
-        errorStack: rec.stack ?? null,
-        exitCode: rec.exitCode ?? null,
-        noRetry: rec.code === "CANCELLED" || rec.code === "LEASE_LOST" || rec.code === "POOL_NOT_FOUND",
-      };
-    } finally {
-      cancelTimeout?.();
-      await log.close();
-    }
-  }
-
-  private async successResult(a: ClaimedAttempt, task: TaskSpec, value: unknown): Promise<AttemptResult> {
-    const result: AttemptResult = { attemptId: a.attemptId, state: "success", endedAt: this.host.clock.now() };
-    if (task.kind === "branch") result.follow = branchTargets(task, value);
-    if (task.kind === "short_circuit") result.proceed = Boolean(value);
-    // The stored output is what the DSL types promise downstream: TaskRef<string[]> for a branch (the ids
-    // followed, even when it returned a handle or one id), TaskRef<boolean> for a short-circuit.
-    const output = task.kind === "branch" ? result.follow : task.kind === "short_circuit" ? result.proceed : value;
-    const bytes = encodeOutput(output, `task "${task.id}"`);
-    if (bytes.length > this.opts.inlineOutputLimit) {
-      result.outputRef = await this.host.artifacts.put(bytes);
-    } else {
-      result.outputInline = bytes;
-    }
-    result.outputSize = bytes.length;
-    return result;
-  }
-
-  private async inputsFor(a: ClaimedAttempt, task: TaskSpec): Promise<Record<string, unknown>> {
-    const inputs: Record<string, unknown> = {};
-    const valueOf = async (taskId: string): Promise<unknown> => {
-      const outputs = await this.host.loadOutputs(a.runId, taskId);
-      const upstream = await this.host.resolveTask({ ...a, taskId });
-      // a mapped upstream task gives the list of its results in map-index order
-      return upstream.task.map ? outputs : outputs[0];
-    };
-    for (const [name, taskId] of Object.entries(task.inputs)) inputs[name] = await valueOf(taskId);
-    if (task.map) {
-      const lists: [string, unknown[]][] = [];
-      for (const m of task.map) {
-        const list = "values" in m.source ? m.source.values : await valueOf(m.source.task);
-        if (!Array.isArray(list)) {
-          throw new SluiceError("TASK_FAILED", `task "${task.id}" maps over "${m.name}", but ${"task" in m.source ? `task "${m.source.task}" returned` : "it is"} ${typeof list}, not a list`);
-        }
-        lists.push([m.name, list]);
-      }
-      Object.assign(inputs, mapItem(lists, a.mapIndex));
-    }
-    return inputs;
-  }
-
   /** Heartbeat on this thread's event loop: only without a heartbeat thread (injected clocks, in-memory stores). */
   private async heartbeat(): Promise<void> {
     try {
@@ -497,31 +315,4 @@ export class Worker {
       this.running.get(id)?.controller.abort(new SluiceError("LEASE_LOST", "this attempt is no longer current (its run was cancelled or its lease expired); stopping it"));
     }
   }
-}
-
-function executorFor(task: TaskSpec, impl: TaskImpl): Executor {
-  if (impl.kind === "shell") return shellExecutor;
-  if (impl.kind === "python") return pythonExecutor;
-  return task.isolation === "process" ? childProcessExecutor : inProcessExecutor;
-}
-
-function executorName(task: TaskSpec, impl: TaskImpl): string {
-  return impl.kind === "fn" ? (task.isolation === "process" ? "child process" : "in process") : impl.kind;
-}
-
-function branchTargets(task: TaskSpec, value: unknown): string[] {
-  const items = value === null || value === undefined ? [] : Array.isArray(value) ? value : [value];
-  const ids = items.map((v) => (typeof v === "string" ? v : typeof v === "object" && v !== null && typeof (v as { id?: unknown }).id === "string" ? (v as { id: string }).id : null));
-  for (const [i, id] of ids.entries()) {
-    // accept a local id inside the branch's own task group, like Airflow
-    if (id !== null && !task.downstream.includes(id) && task.group && task.downstream.includes(`${task.group}.${id}`)) ids[i] = `${task.group}.${id}`;
-  }
-  const bad = ids.filter((id) => id === null || !task.downstream.includes(id));
-  if (bad.length) {
-    throw new SluiceError(
-      "TASK_FAILED",
-      `branch "${task.id}" returned ${JSON.stringify(value)}; it must name direct downstream tasks: ${task.downstream.map((d) => `"${d}"`).join(", ") || "(none)"}`,
-    );
-  }
-  return ids as string[];
 }
