@@ -2,7 +2,8 @@
  * A worker claims ready task instances, runs them through executors (runAttempt.ts) and reports their
  * ends. Ends are group-committed: while one transaction is in flight the next ones queue up and go
  * together, and the same transaction claims the next ready work for the slots just freed — so a
- * dependent task starts one commit after its upstream task returned.
+ * dependent task starts one commit after its upstream task returned. The loop's modes and their legal
+ * moves are in loopState.ts.
  */
 import { randomBytes } from "node:crypto";
 import { systemClock } from "../core/clock.js";
@@ -12,6 +13,7 @@ import type { ClaimedAttempt } from "../store/store.js";
 import { declareResources, markDraining } from "../store/processes.js";
 import { HeartbeatThread } from "./heartbeatThread.js";
 import type { AttemptResult, ClaimRequest, WorkerHost } from "./host.js";
+import { claims, movePhase, movePump, type Phase, type PumpMode } from "./loopState.js";
 import { runAttempt } from "./runAttempt.js";
 
 // The engine and the CLI import the seam's types from here.
@@ -69,14 +71,21 @@ export class Worker {
   readonly workerId = `w-${randomBytes(5).toString("hex")}`;
   private readonly running = new Map<number, Running>();
   private results: AttemptResult[] = [];
-  private pumping = false;
-  private again = false;
-  private stopping = false;
+  /** Whether a settle-and-claim transaction is in flight (loopState.ts); change it only with `setPump`. */
+  private pumpMode: PumpMode = "idle";
+  /** Whether this worker claims (loopState.ts); change it only with `setPhase`. */
+  private phase: Phase = "new";
   private readonly cleanups: (() => void)[] = [];
-  private idle: { resolve: () => void } | null = null;
+  /**
+   * stop() waiting to re-check whether it is done; woken at the end of every pump. One slot: a second
+   * stop() called while the first waits takes it over, and the first never returns.
+   */
+  private pumpEnded: (() => void) | null = null;
   private retryTimer: (() => void) | null = null;
   /** The retry timer went off: the pump it started times the next due retry, even when it claimed work. */
   private retryFired = false;
+  /** A pump is scheduled for the end of this turn of the event loop (`pumpSoon`). */
+  private pumpScheduled = false;
   /** The first error of the pump itself (store unavailable, ...); surfaced by `stop()` and `failed()`. */
   private fatal: unknown = null;
   private onFatal: ((e: unknown) => void)[] = [];
@@ -88,6 +97,7 @@ export class Worker {
   ) {}
 
   async start(): Promise<void> {
+    this.setPhase("running");
     LOCAL_WORKERS.add(this.workerId);
     await this.host.store.registerWorker({ workerId: this.workerId, queues: this.opts.queues ?? ["*"], concurrency: this.opts.concurrency });
     if (this.opts.resources) await declareResources(this.host.store.db, this.workerId, this.opts.resources);
@@ -123,23 +133,25 @@ export class Worker {
    * at once instead of after their lease.
    */
   async stop(opts: StopOptions = {}): Promise<void> {
-    this.stopping = true;
+    // a second stop() (`sluice run`: Ctrl-C, then the end of the run it drove) finds the drain under way
+    if (this.phase === "new" || this.phase === "running" || this.phase === "failed") this.setPhase("draining");
     for (const c of this.cleanups.splice(0)) c();
     this.retryTimer?.();
     if (opts.graceMs !== undefined) await markDraining(this.host.store.db, this.workerId).catch(() => undefined);
-    let graceOver = false;
     const grace = opts.graceMs === undefined ? null : setTimeout(() => {
-      graceOver = true;
+      if (this.phase === "draining") this.setPhase("handingBack");
       this.handBack();
     }, opts.graceMs);
     try {
-      while (this.running.size > 0 || this.results.length > 0 || this.pumping) {
-        await new Promise<void>((resolve) => (this.idle = { resolve }));
-        if (graceOver && this.running.size > 0) this.handBack();
+      while (this.running.size > 0 || this.results.length > 0 || this.pumpMode !== "idle") {
+        await new Promise<void>((resolve) => (this.pumpEnded = resolve));
+        // attempts a claim in flight at the end of the grace period brought in are handed back too
+        if (this.phase === "handingBack" && this.running.size > 0) this.handBack();
       }
     } finally {
       if (grace) clearTimeout(grace);
     }
+    if (this.phase !== "stopped") this.setPhase("stopped");
     await this.heartbeats?.stop();
     this.heartbeats = null;
     await this.host.store.stopWorker(this.workerId);
@@ -183,22 +195,21 @@ export class Worker {
     return this.running.size;
   }
 
-  /** Settle finished attempts and claim work; re-entrant calls coalesce into the running loop. */
+  /** Settle finished attempts and claim work; calls made while a pump is in flight coalesce into one more. */
   pump(): void {
-    if (this.pumping) {
-      this.again = true;
-      return;
+    if (this.pumpMode === "idle") {
+      this.setPump("pumping");
+      void this.pumpLoop();
+    } else if (this.pumpMode === "pumping") {
+      this.setPump("pumpingWithMore");
     }
-    this.pumping = true;
-    void this.pumpLoop();
   }
 
   private async pumpLoop(): Promise<void> {
     try {
-      this.again = false;
       const results = this.results;
       this.results = [];
-      const free = this.stopping ? 0 : this.opts.concurrency - this.running.size;
+      const free = claims(this.phase) ? this.opts.concurrency - this.running.size : 0;
       const claim: ClaimRequest | null =
         free > 0
           ? {
@@ -224,13 +235,24 @@ export class Worker {
     } catch (e) {
       this.fail(e);
     } finally {
-      this.pumping = false;
+      const more = this.pumpMode === "pumpingWithMore";
+      this.setPump("idle");
       // Ends that came in meanwhile (or a wake-up): settle them after the tasks just launched have had
       // their turn of the event loop, so that quick ones join the same group instead of the next — else
       // the groups split in two cohorts that alternate (4 and 28 of 32 slots) and the settles double.
-      if (!this.fatal && (this.again || this.results.length > 0)) this.pumpSoon();
-      this.notifyIdle();
+      if (!this.fatal && (more || this.results.length > 0)) this.pumpSoon();
+      // wake stop() to re-check; it waits again if work remains
+      this.pumpEnded?.();
+      this.pumpEnded = null;
     }
+  }
+
+  private setPump(to: PumpMode): void {
+    this.pumpMode = movePump(this.pumpMode, to);
+  }
+
+  private setPhase(to: Phase): void {
+    this.phase = movePhase(this.phase, to);
   }
 
   /** The worker cannot go on (store unavailable, heartbeat thread dead): stop claiming and abort its tasks. */
@@ -239,19 +261,9 @@ export class Worker {
       this.fatal = e;
       for (const reject of this.onFatal.splice(0)) reject(e);
     }
-    this.stopping = true;
+    // a stopping worker claims nothing already; it goes on draining
+    if (this.phase === "running") this.setPhase("failed");
     this.abortAll(new SluiceError("INTERNAL", `worker stopped: ${(e as Error).message}`));
-  }
-
-  private notifyIdle(): void {
-    if (this.idle && this.running.size === 0 && this.results.length === 0 && !this.pumping) {
-      this.idle.resolve();
-      this.idle = null;
-    } else if (this.idle && !this.pumping) {
-      // wake stop() to re-check; it waits again if work remains
-      this.idle.resolve();
-      this.idle = null;
-    }
   }
 
   private async armRetryTimer(): Promise<void> {
@@ -284,8 +296,6 @@ export class Worker {
       this.pumpSoon();
     });
   }
-
-  private pumpScheduled = false;
 
   /**
    * Group commit: wait for the current turn of the event loop to end, so that every attempt finishing in
