@@ -16,7 +16,7 @@ import type { AttemptResult, ClaimRequest, WorkerHost } from "./host.js";
 import { claims, movePhase, movePump, type Phase, type PumpMode } from "./loopState.js";
 import { runAttempt } from "./runAttempt.js";
 
-// The engine and the CLI import the seam's types from here.
+// The engine imports the seam's types from here (engine.ts, transitions.ts, triggers.ts).
 export type { AttemptResult, ClaimRequest, ResolvedTask, RunTriggerInfo, WorkerHost } from "./host.js";
 
 export interface WorkerOptions {
