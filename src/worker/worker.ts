@@ -1,94 +1,22 @@
 /**
- * A worker claims ready task instances, runs them through executors and reports their ends. Ends are
- * group-committed: while one transaction is in flight the next ones queue up and go together, and the
- * same transaction claims the next ready work for the slots just freed — so a dependent task starts
- * one commit after its upstream task returned.
+ * A worker claims ready task instances, runs them through executors (runAttempt.ts) and reports their
+ * ends. Ends are group-committed: while one transaction is in flight the next ones queue up and go
+ * together, and the same transaction claims the next ready work for the slots just freed — so a
+ * dependent task starts one commit after its upstream task returned. The loop's modes and their legal
+ * moves are in loopState.ts.
  */
 import { randomBytes } from "node:crypto";
-import type { ArtifactStore } from "../artifacts/artifactStore.js";
-import { encodeOutput } from "../artifacts/serialize.js";
-import { systemClock, type Clock } from "../core/clock.js";
-import type { TaskSpec } from "../core/dagSpec.js";
-import { AssetMetadataCollector } from "../core/assets.js";
-import { mapItem } from "../core/mapping.js";
-import { pokeOutcome } from "../core/sensors.js";
-import type { TaskImpl } from "../dsl/dag.js";
-import type { AssetEvent, TaskContext, TriggeringEvent } from "../dsl/types.js";
-import { SluiceError, errorRecord, isSluiceError } from "../errors.js";
-import { childProcessExecutor } from "../executors/childProcess.js";
-import type { Executor } from "../executors/executor.js";
-import { inProcessExecutor } from "../executors/inProcess.js";
-import { pythonExecutor } from "../executors/python.js";
-import { shellExecutor } from "../executors/shell.js";
+import { systemClock } from "../core/clock.js";
 import type { Capacity } from "../core/resources.js";
-import { DEFAULT_POOL } from "../store/capacity.js";
-import type { AttemptEnd, ClaimedAttempt, Store } from "../store/store.js";
-import { AttemptLog } from "./attemptLog.js";
-import type { LogStore } from "../logs/logStore.js";
+import { SluiceError } from "../errors.js";
+import type { ClaimedAttempt } from "../store/store.js";
 import { HeartbeatThread } from "./heartbeatThread.js";
+import type { AttemptResult, ClaimRequest, WorkerHost } from "./host.js";
+import { claims, movePhase, movePump, type Phase, type PumpMode } from "./loopState.js";
+import { runAttempt } from "./runAttempt.js";
 
-/**
- * How a finished attempt ended, as reported by a worker (or by the engine for a lost worker). A sensor's
- * poke that found its condition unmet reports `up_for_reschedule`: its attempt waits for the next poke.
- */
-export interface AttemptResult extends Omit<AttemptEnd, "state"> {
-  /** `interrupted`: handed back by a draining worker (SIGTERM); the task instance is scheduled again at once. */
-  state: AttemptEnd["state"] | "up_for_reschedule";
-  /** branch tasks: the direct downstream task ids to follow. */
-  follow?: string[] | null;
-  /** short_circuit tasks: false skips downstream. */
-  proceed?: boolean;
-  /** Retry at once instead of after the retry delay (the worker died; the task did not fail by itself). */
-  retryNow?: boolean;
-  /** Do not retry (cancelled). */
-  noRetry?: boolean;
-  /** Metadata the task attached to its asset events (`ctx.assetMetadata`), by asset. */
-  assetMetadata?: Record<string, Record<string, unknown>> | null;
-}
-
-export interface ClaimRequest {
-  workerId: string;
-  limit: number;
-  leaseMs: number;
-  /** Only this run's task instances (`sluice run`). */
-  runId?: string;
-  /** Only task instances of this backfill's runs (`sluice backfill`). */
-  backfillId?: number;
-  /** Only task instances of these queues; null or absent: every queue. */
-  queues?: readonly string[] | null;
-  /** Only task instances whose resource requests fit what this worker's running ones leave. */
-  resources?: Capacity | null;
-}
-
-/** What a task of a run sees of what triggered it (ctx.event, ctx.triggeringAssetEvents). */
-export interface RunTriggerInfo {
-  event: TriggeringEvent | null;
-  assetEvents: AssetEvent[];
-}
-
-export interface ResolvedTask {
-  task: TaskSpec;
-  impl: TaskImpl;
-  dagFile: string;
-}
-
-/** What a worker needs from the engine; the engine implements it. */
-export interface WorkerHost {
-  readonly store: Store;
-  readonly artifacts: ArtifactStore;
-  readonly logs: LogStore;
-  readonly clock: Clock;
-  /** Record ends and claim new work, in one transaction. */
-  settle(results: AttemptResult[], claim: ClaimRequest | null): Promise<ClaimedAttempt[]>;
-  resolveTask(a: ClaimedAttempt): Promise<ResolvedTask>;
-  loadOutputs(runId: string, taskId: string): Promise<unknown[]>;
-  /** What triggered a run: the external event, the asset events it consumed. */
-  runTriggers(runId: string): Promise<RunTriggerInfo>;
-  /** Subscribe to "work may be ready" (except for the worker named); returns an unsubscribe function. */
-  onWake(cb: (except: string | null) => void): () => void;
-  /** Subscribe to attempts that must be aborted (cancelled runs, run timeouts). */
-  onAbort(cb: (attemptIds: number[], reason: SluiceError) => void): () => void;
-}
+// The engine imports the seam's types from here (engine.ts, transitions.ts, triggers.ts).
+export type { AttemptResult, ClaimRequest, ResolvedTask, RunTriggerInfo, WorkerHost } from "./host.js";
 
 export interface WorkerOptions {
   concurrency: number;
@@ -142,14 +70,21 @@ export class Worker {
   readonly workerId = `w-${randomBytes(5).toString("hex")}`;
   private readonly running = new Map<number, Running>();
   private results: AttemptResult[] = [];
-  private pumping = false;
-  private again = false;
-  private stopping = false;
+  /** Whether a settle-and-claim transaction is in flight (loopState.ts); change it only with `setPump`. */
+  private pumpMode: PumpMode = "idle";
+  /** Whether this worker claims (loopState.ts); change it only with `setPhase`. */
+  private phase: Phase = "new";
   private readonly cleanups: (() => void)[] = [];
-  private idle: { resolve: () => void } | null = null;
+  /**
+   * stop() waiting to re-check whether it is done; woken at the end of every pump. One slot: a second
+   * stop() called while the first waits takes it over, and the first never returns.
+   */
+  private pumpEnded: (() => void) | null = null;
   private retryTimer: (() => void) | null = null;
   /** The retry timer went off: the pump it started times the next due retry, even when it claimed work. */
   private retryFired = false;
+  /** A pump is scheduled for the end of this turn of the event loop (`pumpSoon`). */
+  private pumpScheduled = false;
   /** The first error of the pump itself (store unavailable, ...); surfaced by `stop()` and `failed()`. */
   private fatal: unknown = null;
   private onFatal: ((e: unknown) => void)[] = [];
@@ -161,6 +96,7 @@ export class Worker {
   ) {}
 
   async start(): Promise<void> {
+    this.setPhase("running");
     LOCAL_WORKERS.add(this.workerId);
     await this.host.store.workers.register({ workerId: this.workerId, queues: this.opts.queues ?? ["*"], concurrency: this.opts.concurrency });
     if (this.opts.resources) await this.host.store.workers.declareResources(this.workerId, this.opts.resources);
@@ -196,23 +132,25 @@ export class Worker {
    * at once instead of after their lease.
    */
   async stop(opts: StopOptions = {}): Promise<void> {
-    this.stopping = true;
+    // a second stop() (`sluice run`: Ctrl-C, then the end of the run it drove) finds the drain under way
+    if (this.phase === "new" || this.phase === "running" || this.phase === "failed") this.setPhase("draining");
     for (const c of this.cleanups.splice(0)) c();
     this.retryTimer?.();
     if (opts.graceMs !== undefined) await this.host.store.workers.markDraining(this.workerId).catch(() => undefined);
-    let graceOver = false;
     const grace = opts.graceMs === undefined ? null : setTimeout(() => {
-      graceOver = true;
+      if (this.phase === "draining") this.setPhase("handingBack");
       this.handBack();
     }, opts.graceMs);
     try {
-      while (this.running.size > 0 || this.results.length > 0 || this.pumping) {
-        await new Promise<void>((resolve) => (this.idle = { resolve }));
-        if (graceOver && this.running.size > 0) this.handBack();
+      while (this.running.size > 0 || this.results.length > 0 || this.pumpMode !== "idle") {
+        await new Promise<void>((resolve) => (this.pumpEnded = resolve));
+        // attempts a claim in flight at the end of the grace period brought in are handed back too
+        if (this.phase === "handingBack" && this.running.size > 0) this.handBack();
       }
     } finally {
       if (grace) clearTimeout(grace);
     }
+    if (this.phase !== "stopped") this.setPhase("stopped");
     await this.heartbeats?.stop();
     this.heartbeats = null;
     await this.host.store.workers.stop(this.workerId);
@@ -256,22 +194,21 @@ export class Worker {
     return this.running.size;
   }
 
-  /** Settle finished attempts and claim work; re-entrant calls coalesce into the running loop. */
+  /** Settle finished attempts and claim work; calls made while a pump is in flight coalesce into one more. */
   pump(): void {
-    if (this.pumping) {
-      this.again = true;
-      return;
+    if (this.pumpMode === "idle") {
+      this.setPump("pumping");
+      void this.pumpLoop();
+    } else if (this.pumpMode === "pumping") {
+      this.setPump("pumpingWithMore");
     }
-    this.pumping = true;
-    void this.pumpLoop();
   }
 
   private async pumpLoop(): Promise<void> {
     try {
-      this.again = false;
       const results = this.results;
       this.results = [];
-      const free = this.stopping ? 0 : this.opts.concurrency - this.running.size;
+      const free = claims(this.phase) ? this.opts.concurrency - this.running.size : 0;
       const claim: ClaimRequest | null =
         free > 0
           ? {
@@ -297,13 +234,24 @@ export class Worker {
     } catch (e) {
       this.fail(e);
     } finally {
-      this.pumping = false;
+      const more = this.pumpMode === "pumpingWithMore";
+      this.setPump("idle");
       // Ends that came in meanwhile (or a wake-up): settle them after the tasks just launched have had
       // their turn of the event loop, so that quick ones join the same group instead of the next — else
       // the groups split in two cohorts that alternate (4 and 28 of 32 slots) and the settles double.
-      if (!this.fatal && (this.again || this.results.length > 0)) this.pumpSoon();
-      this.notifyIdle();
+      if (!this.fatal && (more || this.results.length > 0)) this.pumpSoon();
+      // wake stop() to re-check; it waits again if work remains
+      this.pumpEnded?.();
+      this.pumpEnded = null;
     }
+  }
+
+  private setPump(to: PumpMode): void {
+    this.pumpMode = movePump(this.pumpMode, to);
+  }
+
+  private setPhase(to: Phase): void {
+    this.phase = movePhase(this.phase, to);
   }
 
   /** The worker cannot go on (store unavailable, heartbeat thread dead): stop claiming and abort its tasks. */
@@ -312,19 +260,9 @@ export class Worker {
       this.fatal = e;
       for (const reject of this.onFatal.splice(0)) reject(e);
     }
-    this.stopping = true;
+    // a stopping worker claims nothing already; it goes on draining
+    if (this.phase === "running") this.setPhase("failed");
     this.abortAll(new SluiceError("INTERNAL", `worker stopped: ${(e as Error).message}`));
-  }
-
-  private notifyIdle(): void {
-    if (this.idle && this.running.size === 0 && this.results.length === 0 && !this.pumping) {
-      this.idle.resolve();
-      this.idle = null;
-    } else if (this.idle && !this.pumping) {
-      // wake stop() to re-check; it waits again if work remains
-      this.idle.resolve();
-      this.idle = null;
-    }
   }
 
   private async armRetryTimer(): Promise<void> {
@@ -348,7 +286,7 @@ export class Worker {
     const entry: Running = { attempt: a, controller };
     this.running.set(a.attemptId, entry);
     this.heartbeats?.track(a.attemptId);
-    void this.execute(a, controller).then((result) => {
+    void runAttempt(this.host, this.opts, a, controller).then((result) => {
       // handed back at the end of a drain: its end is recorded already
       if (this.running.get(a.attemptId) !== entry) return;
       this.running.delete(a.attemptId);
@@ -357,8 +295,6 @@ export class Worker {
       this.pumpSoon();
     });
   }
-
-  private pumpScheduled = false;
 
   /**
    * Group commit: wait for the current turn of the event loop to end, so that every attempt finishing in
@@ -371,114 +307,6 @@ export class Worker {
       this.pumpScheduled = false;
       this.pump();
     });
-  }
-
-  private async execute(a: ClaimedAttempt, controller: AbortController): Promise<AttemptResult> {
-    const clock = this.host.clock;
-    const log = new AttemptLog(this.host.logs.sink(a), () => clock.now());
-    let cancelTimeout: (() => void) | null = null;
-    let resolved: ResolvedTask | null = null;
-    try {
-      resolved = await this.host.resolveTask(a);
-      const { task, impl, dagFile } = resolved;
-      if (task.pool !== null && task.pool !== DEFAULT_POOL) await this.host.store.pools.require(task.pool, a.dagId, task.id);
-      if (task.timeoutMs !== null) {
-        const ms = task.timeoutMs;
-        cancelTimeout = clock.setTimer(ms, () =>
-          controller.abort(new SluiceError("TIMEOUT", `task "${task.id}" timed out after ${ms} ms`)),
-        );
-      }
-      log.note(`${a.pokes > 0 ? `poke ${a.pokes + 1} of ` : ""}attempt ${a.tryNumber} of ${task.retry.retries + 1} started (${executorName(task, impl)})`);
-      const inputs = await this.inputsFor(a, task);
-      const triggers = await this.host.runTriggers(a.runId);
-      const assets = new AssetMetadataCollector(task.id, task.produces ?? []);
-      const ctx: TaskContext<unknown> = {
-        runId: a.runId,
-        dagId: a.dagId,
-        taskId: a.taskId,
-        mapIndex: a.mapIndex,
-        attempt: a.tryNumber,
-        maxAttempts: task.retry.retries + 1,
-        logicalDate: new Date(a.logicalDate),
-        dataInterval:
-          a.dataIntervalStart !== null && a.dataIntervalEnd !== null ? { start: new Date(a.dataIntervalStart), end: new Date(a.dataIntervalEnd) } : null,
-        params: a.params,
-        dagFile: dagFile || null,
-        signal: controller.signal,
-        log: log.logger(),
-        event: triggers.event,
-        triggeringAssetEvents: triggers.assetEvents,
-        assetMetadata: (asset, metadata) => assets.record(asset, metadata),
-      };
-      const returned = await executorFor(task, impl).run({ task, impl, dagFile, inputs, ctx, log, python: this.opts.python, env: this.opts.taskEnv });
-      if (controller.signal.aborted) throw controller.signal.reason;
-      // a sensor whose condition is not met gives its slot back and waits, in the store, for its next poke
-      const poke = task.kind === "sensor" ? pokeOutcome(task.id, returned) : null;
-      if (poke && !poke.done) return { attemptId: a.attemptId, state: "up_for_reschedule", endedAt: clock.now() };
-      const value = poke?.done ? poke.value : returned;
-      const result = await this.successResult(a, task, value);
-      result.assetMetadata = assets.collected();
-      log.note(`attempt ${a.tryNumber} succeeded`);
-      return result;
-    } catch (e) {
-      const reason = controller.signal.aborted && !isSluiceError(e) ? controller.signal.reason : e;
-      const rec = errorRecord(reason);
-      log.write("error", `attempt ${a.tryNumber} failed: ${rec.message}`);
-      if (rec.stack && rec.code === "TASK_FAILED") log.write("error", rec.stack);
-      return {
-        attemptId: a.attemptId,
-        state: "failed",
-        endedAt: clock.now(),
-        errorCode: rec.code,
-        errorMessage: rec.message,
-        errorStack: rec.stack ?? null,
-        exitCode: rec.exitCode ?? null,
-        noRetry: rec.code === "CANCELLED" || rec.code === "LEASE_LOST" || rec.code === "POOL_NOT_FOUND",
-      };
-    } finally {
-      cancelTimeout?.();
-      await log.close();
-    }
-  }
-
-  private async successResult(a: ClaimedAttempt, task: TaskSpec, value: unknown): Promise<AttemptResult> {
-    const result: AttemptResult = { attemptId: a.attemptId, state: "success", endedAt: this.host.clock.now() };
-    if (task.kind === "branch") result.follow = branchTargets(task, value);
-    if (task.kind === "short_circuit") result.proceed = Boolean(value);
-    // The stored output is what the DSL types promise downstream: TaskRef<string[]> for a branch (the ids
-    // followed, even when it returned a handle or one id), TaskRef<boolean> for a short-circuit.
-    const output = task.kind === "branch" ? result.follow : task.kind === "short_circuit" ? result.proceed : value;
-    const bytes = encodeOutput(output, `task "${task.id}"`);
-    if (bytes.length > this.opts.inlineOutputLimit) {
-      result.outputRef = await this.host.artifacts.put(bytes);
-    } else {
-      result.outputInline = bytes;
-    }
-    result.outputSize = bytes.length;
-    return result;
-  }
-
-  private async inputsFor(a: ClaimedAttempt, task: TaskSpec): Promise<Record<string, unknown>> {
-    const inputs: Record<string, unknown> = {};
-    const valueOf = async (taskId: string): Promise<unknown> => {
-      const outputs = await this.host.loadOutputs(a.runId, taskId);
-      const upstream = await this.host.resolveTask({ ...a, taskId });
-      // a mapped upstream task gives the list of its results in map-index order
-      return upstream.task.map ? outputs : outputs[0];
-    };
-    for (const [name, taskId] of Object.entries(task.inputs)) inputs[name] = await valueOf(taskId);
-    if (task.map) {
-      const lists: [string, unknown[]][] = [];
-      for (const m of task.map) {
-        const list = "values" in m.source ? m.source.values : await valueOf(m.source.task);
-        if (!Array.isArray(list)) {
-          throw new SluiceError("TASK_FAILED", `task "${task.id}" maps over "${m.name}", but ${"task" in m.source ? `task "${m.source.task}" returned` : "it is"} ${typeof list}, not a list`);
-        }
-        lists.push([m.name, list]);
-      }
-      Object.assign(inputs, mapItem(lists, a.mapIndex));
-    }
-    return inputs;
   }
 
   /** Heartbeat on this thread's event loop: only without a heartbeat thread (injected clocks, in-memory stores). */
@@ -496,31 +324,4 @@ export class Worker {
       this.running.get(id)?.controller.abort(new SluiceError("LEASE_LOST", "this attempt is no longer current (its run was cancelled or its lease expired); stopping it"));
     }
   }
-}
-
-function executorFor(task: TaskSpec, impl: TaskImpl): Executor {
-  if (impl.kind === "shell") return shellExecutor;
-  if (impl.kind === "python") return pythonExecutor;
-  return task.isolation === "process" ? childProcessExecutor : inProcessExecutor;
-}
-
-function executorName(task: TaskSpec, impl: TaskImpl): string {
-  return impl.kind === "fn" ? (task.isolation === "process" ? "child process" : "in process") : impl.kind;
-}
-
-function branchTargets(task: TaskSpec, value: unknown): string[] {
-  const items = value === null || value === undefined ? [] : Array.isArray(value) ? value : [value];
-  const ids = items.map((v) => (typeof v === "string" ? v : typeof v === "object" && v !== null && typeof (v as { id?: unknown }).id === "string" ? (v as { id: string }).id : null));
-  for (const [i, id] of ids.entries()) {
-    // accept a local id inside the branch's own task group, like Airflow
-    if (id !== null && !task.downstream.includes(id) && task.group && task.downstream.includes(`${task.group}.${id}`)) ids[i] = `${task.group}.${id}`;
-  }
-  const bad = ids.filter((id) => id === null || !task.downstream.includes(id));
-  if (bad.length) {
-    throw new SluiceError(
-      "TASK_FAILED",
-      `branch "${task.id}" returned ${JSON.stringify(value)}; it must name direct downstream tasks: ${task.downstream.map((d) => `"${d}"`).join(", ") || "(none)"}`,
-    );
-  }
-  return ids as string[];
 }

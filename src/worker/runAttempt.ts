@@ -1,0 +1,168 @@
+/**
+ * One attempt, start to end: resolve its task, gather its inputs, run it through its executor under its
+ * timeout and abort signal, and turn what it returned or threw into the result the worker settles.
+ */
+import { encodeOutput } from "../artifacts/serialize.js";
+import { AssetMetadataCollector } from "../core/assets.js";
+import type { TaskSpec } from "../core/dagSpec.js";
+import { mapItem } from "../core/mapping.js";
+import { pokeOutcome } from "../core/sensors.js";
+import type { TaskImpl } from "../dsl/dag.js";
+import type { TaskContext } from "../dsl/types.js";
+import { SluiceError, errorRecord, isSluiceError } from "../errors.js";
+import { childProcessExecutor } from "../executors/childProcess.js";
+import type { Executor } from "../executors/executor.js";
+import { inProcessExecutor } from "../executors/inProcess.js";
+import { pythonExecutor } from "../executors/python.js";
+import { shellExecutor } from "../executors/shell.js";
+import { DEFAULT_POOL } from "../store/capacity.js";
+import type { ClaimedAttempt } from "../store/store.js";
+import { AttemptLog } from "./attemptLog.js";
+import type { AttemptResult, ResolvedTask, WorkerHost } from "./host.js";
+
+/** What an attempt needs of its worker's options. */
+export interface AttemptOptions {
+  inlineOutputLimit: number;
+  python: string;
+  /** The clean environment task processes start from (config's taskEnv). */
+  taskEnv: Record<string, string>;
+}
+
+/**
+ * Run attempt `a`. Whatever the task throws (or its abort reason: the timeout set here, or the worker's
+ * cancel, lost lease, hand-back) becomes a `failed` result, not a rejection.
+ */
+export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, controller: AbortController): Promise<AttemptResult> {
+  const clock = host.clock;
+  const log = new AttemptLog(host.logs.sink(a), () => clock.now());
+  let cancelTimeout: (() => void) | null = null;
+  let resolved: ResolvedTask | null = null;
+  try {
+    resolved = await host.resolveTask(a);
+    const { task, impl, dagFile } = resolved;
+    if (task.pool !== null && task.pool !== DEFAULT_POOL) await host.store.pools.require(task.pool, a.dagId, task.id);
+    if (task.timeoutMs !== null) {
+      const ms = task.timeoutMs;
+      cancelTimeout = clock.setTimer(ms, () =>
+        controller.abort(new SluiceError("TIMEOUT", `task "${task.id}" timed out after ${ms} ms`)),
+      );
+    }
+    log.note(`${a.pokes > 0 ? `poke ${a.pokes + 1} of ` : ""}attempt ${a.tryNumber} of ${task.retry.retries + 1} started (${executorName(task, impl)})`);
+    const inputs = await inputsFor(host, a, task);
+    const triggers = await host.runTriggers(a.runId);
+    const assets = new AssetMetadataCollector(task.id, task.produces ?? []);
+    const ctx: TaskContext<unknown> = {
+      runId: a.runId,
+      dagId: a.dagId,
+      taskId: a.taskId,
+      mapIndex: a.mapIndex,
+      attempt: a.tryNumber,
+      maxAttempts: task.retry.retries + 1,
+      logicalDate: new Date(a.logicalDate),
+      dataInterval:
+        a.dataIntervalStart !== null && a.dataIntervalEnd !== null ? { start: new Date(a.dataIntervalStart), end: new Date(a.dataIntervalEnd) } : null,
+      params: a.params,
+      dagFile: dagFile || null,
+      signal: controller.signal,
+      log: log.logger(),
+      event: triggers.event,
+      triggeringAssetEvents: triggers.assetEvents,
+      assetMetadata: (asset, metadata) => assets.record(asset, metadata),
+    };
+    const returned = await executorFor(task, impl).run({ task, impl, dagFile, inputs, ctx, log, python: opts.python, env: opts.taskEnv });
+    if (controller.signal.aborted) throw controller.signal.reason;
+    // a sensor whose condition is not met gives its slot back and waits, in the store, for its next poke
+    const poke = task.kind === "sensor" ? pokeOutcome(task.id, returned) : null;
+    if (poke && !poke.done) return { attemptId: a.attemptId, state: "up_for_reschedule", endedAt: clock.now() };
+    const value = poke?.done ? poke.value : returned;
+    const result = await successResult(host, opts, a, task, value);
+    result.assetMetadata = assets.collected();
+    log.note(`attempt ${a.tryNumber} succeeded`);
+    return result;
+  } catch (e) {
+    const reason = controller.signal.aborted && !isSluiceError(e) ? controller.signal.reason : e;
+    const rec = errorRecord(reason);
+    log.write("error", `attempt ${a.tryNumber} failed: ${rec.message}`);
+    if (rec.stack && rec.code === "TASK_FAILED") log.write("error", rec.stack);
+    return {
+      attemptId: a.attemptId,
+      state: "failed",
+      endedAt: clock.now(),
+      errorCode: rec.code,
+      errorMessage: rec.message,
+      errorStack: rec.stack ?? null,
+      exitCode: rec.exitCode ?? null,
+      noRetry: rec.code === "CANCELLED" || rec.code === "LEASE_LOST" || rec.code === "POOL_NOT_FOUND",
+    };
+  } finally {
+    cancelTimeout?.();
+    await log.close();
+  }
+}
+
+async function successResult(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, task: TaskSpec, value: unknown): Promise<AttemptResult> {
+  const result: AttemptResult = { attemptId: a.attemptId, state: "success", endedAt: host.clock.now() };
+  if (task.kind === "branch") result.follow = branchTargets(task, value);
+  if (task.kind === "short_circuit") result.proceed = Boolean(value);
+  // The stored output is what the DSL types promise downstream: TaskRef<string[]> for a branch (the ids
+  // followed, even when it returned a handle or one id), TaskRef<boolean> for a short-circuit.
+  const output = task.kind === "branch" ? result.follow : task.kind === "short_circuit" ? result.proceed : value;
+  const bytes = encodeOutput(output, `task "${task.id}"`);
+  if (bytes.length > opts.inlineOutputLimit) {
+    result.outputRef = await host.artifacts.put(bytes);
+  } else {
+    result.outputInline = bytes;
+  }
+  result.outputSize = bytes.length;
+  return result;
+}
+
+async function inputsFor(host: WorkerHost, a: ClaimedAttempt, task: TaskSpec): Promise<Record<string, unknown>> {
+  const inputs: Record<string, unknown> = {};
+  const valueOf = async (taskId: string): Promise<unknown> => {
+    const outputs = await host.loadOutputs(a.runId, taskId);
+    const upstream = await host.resolveTask({ ...a, taskId });
+    // a mapped upstream task gives the list of its results in map-index order
+    return upstream.task.map ? outputs : outputs[0];
+  };
+  for (const [name, taskId] of Object.entries(task.inputs)) inputs[name] = await valueOf(taskId);
+  if (task.map) {
+    const lists: [string, unknown[]][] = [];
+    for (const m of task.map) {
+      const list = "values" in m.source ? m.source.values : await valueOf(m.source.task);
+      if (!Array.isArray(list)) {
+        throw new SluiceError("TASK_FAILED", `task "${task.id}" maps over "${m.name}", but ${"task" in m.source ? `task "${m.source.task}" returned` : "it is"} ${typeof list}, not a list`);
+      }
+      lists.push([m.name, list]);
+    }
+    Object.assign(inputs, mapItem(lists, a.mapIndex));
+  }
+  return inputs;
+}
+
+function executorFor(task: TaskSpec, impl: TaskImpl): Executor {
+  if (impl.kind === "shell") return shellExecutor;
+  if (impl.kind === "python") return pythonExecutor;
+  return task.isolation === "process" ? childProcessExecutor : inProcessExecutor;
+}
+
+function executorName(task: TaskSpec, impl: TaskImpl): string {
+  return impl.kind === "fn" ? (task.isolation === "process" ? "child process" : "in process") : impl.kind;
+}
+
+function branchTargets(task: TaskSpec, value: unknown): string[] {
+  const items = value === null || value === undefined ? [] : Array.isArray(value) ? value : [value];
+  const ids = items.map((v) => (typeof v === "string" ? v : typeof v === "object" && v !== null && typeof (v as { id?: unknown }).id === "string" ? (v as { id: string }).id : null));
+  for (const [i, id] of ids.entries()) {
+    // accept a local id inside the branch's own task group, like Airflow
+    if (id !== null && !task.downstream.includes(id) && task.group && task.downstream.includes(`${task.group}.${id}`)) ids[i] = `${task.group}.${id}`;
+  }
+  const bad = ids.filter((id) => id === null || !task.downstream.includes(id));
+  if (bad.length) {
+    throw new SluiceError(
+      "TASK_FAILED",
+      `branch "${task.id}" returned ${JSON.stringify(value)}; it must name direct downstream tasks: ${task.downstream.map((d) => `"${d}"`).join(", ") || "(none)"}`,
+    );
+  }
+  return ids as string[];
+}
