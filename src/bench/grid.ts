@@ -29,7 +29,7 @@ export async function grid(n: number, runs = 10, samples = 20): Promise<BenchRes
   try {
     // what a scheduler records for a DAG it parsed
     await s.store.tx(async (tx) => {
-      await tx.saveDagVersion(d.id, d.version, d.spec, null);
+      await tx.dags.saveVersion(d.id, d.version, d.spec, null);
       await tx.dags.upsert({ dagId: d.id, file: "", version: d.version, schedule: null, defaultParams: {}, paramsError: null, now: Date.now() });
     });
     for (let i = 0; i < runs; i++) await s.engine.createRun(d.id);

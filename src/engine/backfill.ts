@@ -386,7 +386,7 @@ export class BackfillDriver {
       const then = async (tx: Tx) => {
         const now = await tx.backfills.get(b.backfillId);
         if (now?.state !== "running") throw new NoStart();
-        const run = await tx.findRunByKey(b.dagId, key);
+        const run = await tx.runs.findByKey(b.dagId, key);
         if (!run) throw new SluiceError("INTERNAL", `the run of ${key} vanished`);
         if (run.backfillId !== b.backfillId) {
           // it was not ours to start: it appeared after the plan, or someone else is running it

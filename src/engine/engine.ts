@@ -333,7 +333,7 @@ export class Engine implements WorkerHost {
       const out: RunRecord[] = [];
       for (const { dag, params, o, idx, runId, runKey, instances } of prepared) {
         const { dagId, spec } = dag;
-        const existing = await tx.findRunByKey(dagId, runKey);
+        const existing = await tx.runs.findByKey(dagId, runKey);
         if (existing) {
           await o.then?.(tx);
           out.push(existing);
@@ -341,8 +341,8 @@ export class Engine implements WorkerHost {
         }
         const unfinished = instances.filter((i) => i.state !== "skipped").length;
         const queued = o.queued === "if_busy" ? (await tx.dags.countActiveRuns(dagId)) >= spec.maxActiveRuns : o.queued;
-        await tx.saveDagVersion(dagId, dag.version, spec, dag.file);
-        await tx.insertRun(
+        await tx.dags.saveVersion(dagId, dag.version, spec, dag.file);
+        await tx.runs.insert(
           {
             runId,
             dagId,
@@ -384,13 +384,13 @@ export class Engine implements WorkerHost {
   async promoteQueuedRuns(dagId: string, maxActiveRuns: number): Promise<RunRecord[]> {
     const now = this.clock.now();
     const started = await this.store.tx(async (tx) => {
-      const ids = await tx.promoteQueuedRuns(dagId, maxActiveRuns, now);
+      const ids = await tx.runs.promoteQueued(dagId, maxActiveRuns, now);
       if (ids.length) await tx.notifyWake();
       const runs: RunRecord[] = [];
       for (const id of ids) {
         const idx = await this.specFor(id).catch(() => null);
         const limit = idx?.spec.runTimeoutMs ?? null;
-        if (limit !== null) await tx.setRunTimeout(id, now + limit);
+        if (limit !== null) await tx.runs.setTimeoutAt(id, now + limit);
         runs.push((await tx.runs.get(id))!);
       }
       return runs;
@@ -452,8 +452,8 @@ export class Engine implements WorkerHost {
       fx = new Effects(); // a transaction may run again (PostgreSQL conflicts): start afresh
       // issued together; each marked handled, since a failure of one leaves the others unread
       const runs = quiet(tx.runRows(runIds));
-      const ended = quiet(ends.length ? tx.endAttempts(ends) : Promise.resolve(new Map<number, EndedAttempt>()));
-      const rows = [...ahead].map(([runId, taskIds]) => quiet(tx.getTaskInstances(runId, taskIds)));
+      const ended = quiet(ends.length ? tx.attempts.endMany(ends) : Promise.resolve(new Map<number, EndedAttempt>()));
+      const rows = [...ahead].map(([runId, taskIds]) => quiet(tx.taskInstances.getMany(runId, taskIds)));
       const reads = claim ? tx.sendClaimReads(claim) : null;
       await runs;
       for (const [i, [runId, taskIds]] of [...ahead].entries()) {
@@ -783,7 +783,7 @@ export class Engine implements WorkerHost {
     await this.store.tx(async (tx) => {
       fx = new Effects();
       await tx.runRows([runId]);
-      await decideWaiting(tx, this.env, fx, await tx.lockWaiting(runId, taskIds));
+      await decideWaiting(tx, this.env, fx, await tx.taskInstances.lockWaiting(runId, taskIds));
       await fx.flush(tx, this.env);
       if (fx.readyRuns.size > 0 || fx.finishedRuns.size > 0 || fx.nextRetryAt !== null) void tx.notifyWake();
     }, { lockRuns: [runId], runLock: "key share" });
@@ -802,11 +802,11 @@ export class Engine implements WorkerHost {
     await this.store.tx(async (tx) => {
       fx = new Effects();
       await tx.runRows([runId]); // FOR UPDATE: the run's only writer
-      if (!(await tx.isStalled(runId))) return;
-      const decided = await decideWaiting(tx, this.env, fx, await tx.lockWaiting(runId, [...idx.fanIn]));
+      if (!(await tx.runs.isStalled(runId))) return;
+      const decided = await decideWaiting(tx, this.env, fx, await tx.taskInstances.lockWaiting(runId, [...idx.fanIn]));
       await fx.flush(tx, this.env);
       if (decided === 0 && fx.finishedRuns.size === 0) {
-        if ((await tx.recountUnfinished(runId)) === 0) await finishRun(tx, this.env, fx, runId);
+        if ((await tx.runs.recountUnfinished(runId)) === 0) await finishRun(tx, this.env, fx, runId);
         else {
           await failRun(tx, runId, "stalled: no task of the run can run any more (its unfinished tasks wait for upstream tasks that will not end)", "STALLED");
           fx.finishedRuns.set(runId, "failed");

@@ -161,7 +161,7 @@ export class Scheduler {
             problems.push(`DAG "${d.dagId}" is ${runsBy}, but ${d.paramsError}: give every param a default`);
           }
           mine.push(d.dagId);
-          await tx.saveDagVersion(d.dagId, d.version, d.spec, p.file);
+          await tx.dags.saveVersion(d.dagId, d.version, d.spec, p.file);
           await tx.dags.upsert({ dagId: d.dagId, file: p.file, version: d.version, schedule: d.spec.schedule, defaultParams: d.defaultParams, paramsError: d.paramsError, now });
           const row = (await tx.dags.get(d.dagId))!;
           await tx.dags.setNextInterval(d.dagId, this.nextInterval(d.spec, row, now), undefined);

@@ -28,7 +28,7 @@ export class TaskInstanceCache {
     if (missing.length) {
       // PostgreSQL: a run's task instances are read and changed under its run lock (Tx.lockRuns)
       await tx.lockRuns([runId]);
-      const fetched = await tx.getTaskInstances(runId, missing);
+      const fetched = await tx.taskInstances.getMany(runId, missing);
       for (const t of missing) this.loaded.set(taskKey(runId, t), []);
       for (const r of fetched) {
         const k = keyOf(r);
@@ -74,7 +74,7 @@ export class TaskInstanceCache {
 
   /** Write all pending changes (Tx.writeChanges). */
   async flush(tx: Tx): Promise<void> {
-    await tx.writeChanges(this.take());
+    await tx.taskInstances.writeChanges(this.take());
   }
 
   /**

@@ -120,7 +120,7 @@ export class Effects {
 
   /** Issue the pending task instance writes now, without waiting (their failure fails the COMMIT). */
   sendWrites(tx: Tx): void {
-    tx.writeChanges(this.tis.take()).catch(() => undefined);
+    tx.taskInstances.writeChanges(this.tis.take()).catch(() => undefined);
   }
 
   /**
@@ -138,17 +138,17 @@ export class Effects {
       this.bumps.clear();
       if (await this.allWait(env, bumps)) {
         // the rows stay locked from here to COMMIT, which this write travels with (no round trip of its own)
-        const rows = tx.bumpTaskInstances(bumps, tx.now());
+        const rows = tx.taskInstances.bump(bumps, tx.now());
         rows.catch(() => undefined); // a failure fails the transaction's COMMIT
         this.unconfirmedBumps.push(rows);
         break;
       }
-      await applyBumped(tx, env, this, bumps, await tx.bumpTaskInstances(bumps, tx.now()));
+      await applyBumped(tx, env, this, bumps, await tx.taskInstances.bump(bumps, tx.now()));
     }
     const deltas = new Map([...this.unfinished].filter(([, d]) => d !== 0));
     this.unfinished.clear();
     if (deltas.size === 0) return;
-    const counts = tx.addUnfinishedMany(deltas);
+    const counts = tx.runs.addUnfinishedMany(deltas);
     if ([...deltas.keys()].every((runId) => (tx.knownRun(runId)?.unfinished ?? 0) > 0)) {
       counts.catch(() => undefined); // a failure fails the transaction's COMMIT
       this.unconfirmed.push(counts);
@@ -171,9 +171,9 @@ export async function finishRun(tx: Tx, env: TransitionEnv, fx: Effects, runId: 
   if (state !== "running" && state !== "queued") return;
   const idx = await env.specFor(runId);
   // the leaves' rows are often in the cache already (a chain's last task)
-  const leaves = fx.tis.peek(runId, idx.leaves)?.map((t) => t.state) ?? (await tx.leafStates(runId, idx.leaves));
+  const leaves = fx.tis.peek(runId, idx.leaves)?.map((t) => t.state) ?? (await tx.taskInstances.leafStates(runId, idx.leaves));
   const runState = deriveRunState(leaves);
-  await tx.setRunState(runId, runState, null, tx.now());
+  await tx.runs.setState(runId, runState, null, tx.now());
   fx.finishedRuns.set(runId, runState);
 }
 
@@ -259,7 +259,7 @@ export function attemptEnds(results: readonly AttemptResult[]): (AttemptResult &
 export async function applyAttemptResults(tx: Tx, env: TransitionEnv, fx: Effects, results: readonly AttemptResult[], ended?: Promise<Map<number, EndedAttempt>>): Promise<void> {
   if (results.length === 0) return;
   const ends = attemptEnds(results);
-  ended ??= ends.length ? tx.endAttempts(ends) : Promise.resolve(new Map<number, EndedAttempt>());
+  ended ??= ends.length ? tx.attempts.endMany(ends) : Promise.resolve(new Map<number, EndedAttempt>());
   return applyEnded(tx, env, fx, results, ends, await ended);
 }
 
@@ -273,7 +273,7 @@ async function applyEnded(tx: Tx, env: TransitionEnv, fx: Effects, results: read
   }
   if (ends.length === results.length) return;
   const pokes = results.filter((r) => r.state === "up_for_reschedule");
-  const waiting = await tx.rescheduleAttempts(pokes.map((r) => ({ attemptId: r.attemptId, at: r.endedAt })));
+  const waiting = await tx.attempts.reschedule(pokes.map((r) => ({ attemptId: r.attemptId, at: r.endedAt })));
   for (const r of pokes) {
     const w = waiting.get(r.attemptId);
     if (w) await applyPoke(tx, env, fx, w, r.attemptId);
@@ -294,7 +294,7 @@ async function applyPoke(tx: Tx, env: TransitionEnv, fx: Effects, w: WaitingAtte
   const key = { runId, taskId, mapIndex };
   if (!policy) {
     // only sensors report "not yet"; should another task's code do so, it is an ordinary failure
-    const e = await tx.endAttempt({ attemptId, state: "failed", endedAt: now, errorCode: "INTERNAL", errorMessage: `task "${taskId}" is not a sensor but asked to be poked again` });
+    const e = await tx.attempts.end({ attemptId, state: "failed", endedAt: now, errorCode: "INTERNAL", errorMessage: `task "${taskId}" is not a sensor but asked to be poked again` });
     if (e) await applyAttemptResult(tx, env, fx, { attemptId, state: "failed", endedAt: now, noRetry: true }, e);
     return;
   }
@@ -310,7 +310,7 @@ async function applyPoke(tx: Tx, env: TransitionEnv, fx: Effects, w: WaitingAtte
       errorCode: "TIMEOUT",
       errorMessage: `sensor "${taskId}" timed out: its condition was not met within ${formatDuration(policy.timeoutMs)} (${pokes} poke${pokes === 1 ? "" : "s"})${policy.softFail ? "; softFail: skipped" : ""}`,
     };
-    await tx.endAttempt(end);
+    await tx.attempts.end(end);
     fx.pokeEnds.set(attemptId, end);
     fx.tis.update(key, { state, endedAt: now, readyAt: null, sensorDeadline: deadline, pokeCount: pokes });
     fx.addUnfinished(runId, -1);
@@ -515,7 +515,7 @@ export async function clearTasks(
       if (mapIndex !== undefined && ti.mapIndex !== mapIndex && taskIds.includes(t.id)) continue;
       if ((ti.state === "running" || ti.state === "up_for_reschedule") && ti.attemptId !== null) {
         const errorMessage = ti.state === "running" ? "cleared while running" : "cleared while waiting for its next poke";
-        if (await tx.endAttempt({ attemptId: ti.attemptId, state: "failed", endedAt: now, errorCode: "CANCELLED", errorMessage })) {
+        if (await tx.attempts.end({ attemptId: ti.attemptId, state: "failed", endedAt: now, errorCode: "CANCELLED", errorMessage })) {
           aborted.push(ti.attemptId);
         }
       }
@@ -535,7 +535,7 @@ export async function clearTasks(
     }
   }
   await fx.tis.flush(tx);
-  await tx.reopenRun(runId);
+  await tx.runs.reopen(runId);
   const work: Finished[] = [];
   for (const ti of cleared) {
     const task = idx.byId.get(ti.taskId)!;
@@ -586,12 +586,12 @@ async function expand(
     work.push({ taskId: ti.taskId, state: "skipped", mode: "rules" });
     return;
   }
-  await tx.deleteTaskInstance(runId, ti.taskId, -1);
+  await tx.taskInstances.delete(runId, ti.taskId, -1);
   const rows: NewTaskInstance[] = [];
   for (let i = 0; i < n; i++) {
     rows.push({ taskId: ti.taskId, mapIndex: i, state: "scheduled", nUpstream: ti.nUpstream, readyAt: now, priority: ti.priority, queue: ti.queue });
   }
-  await tx.insertTaskInstances(runId, rows);
+  await tx.taskInstances.insert(runId, rows);
   fx.tis.replaceTask(
     runId,
     ti.taskId,
@@ -618,15 +618,15 @@ async function expand(
 export async function failRun(tx: Tx, runId: string, reason: string, code: "CANCELLED" | "TIMEOUT" | "STALLED"): Promise<number[]> {
   await tx.lockRuns([runId]);
   const now = tx.now();
-  const running = await tx.runningAttempts(runId);
+  const running = await tx.attempts.running(runId);
   for (const attemptId of running) {
-    await tx.endAttempt({ attemptId, state: "failed", endedAt: now, errorCode: code, errorMessage: reason });
+    await tx.attempts.end({ attemptId, state: "failed", endedAt: now, errorCode: code, errorMessage: reason });
   }
-  for (const ti of await tx.unfinishedTaskInstances(runId)) {
-    await tx.updateTaskInstance(ti, { state: ti.state === "running" ? "failed" : "skipped", endedAt: now, readyAt: null });
+  for (const ti of await tx.taskInstances.unfinished(runId)) {
+    await tx.taskInstances.update(ti, { state: ti.state === "running" ? "failed" : "skipped", endedAt: now, readyAt: null });
   }
-  await tx.addUnfinished(runId, -(await tx.runs.get(runId))!.unfinished);
-  await tx.setRunState(runId, "failed", reason, now);
+  await tx.runs.addUnfinished(runId, -(await tx.runs.get(runId))!.unfinished);
+  await tx.runs.setState(runId, "failed", reason, now);
   return running;
 }
 
@@ -655,7 +655,7 @@ export async function markTasks(
     marked++;
     if (ti.state === state) continue;
     if ((ti.state === "running" || ti.state === "up_for_reschedule") && ti.attemptId !== null) {
-      if (await tx.endAttempt({ attemptId: ti.attemptId, state: "failed", endedAt: now, errorCode: "CANCELLED", errorMessage: `marked ${state} by a user` })) {
+      if (await tx.attempts.end({ attemptId: ti.attemptId, state: "failed", endedAt: now, errorCode: "CANCELLED", errorMessage: `marked ${state} by a user` })) {
         aborted.push(ti.attemptId);
       }
     }
@@ -688,8 +688,8 @@ export async function settleRunState(tx: Tx, env: TransitionEnv, fx: Effects, ru
   const run = await tx.runs.get(runId);
   if (!run || run.unfinished > 0 || fx.finishedRuns.has(runId)) return;
   const idx = await env.specFor(runId);
-  const state = deriveRunState(await tx.leafStates(runId, idx.leaves));
+  const state = deriveRunState(await tx.taskInstances.leafStates(runId, idx.leaves));
   if (state === run.state) return;
-  await tx.setRunState(runId, state, null, tx.now());
+  await tx.runs.setState(runId, state, null, tx.now());
   fx.finishedRuns.set(runId, state);
 }

@@ -199,7 +199,7 @@ export class Triggers {
           // compare-and-set: if another evaluator consumed any of these events first, this run must not exist
           const now = await tx.assets.consumedThrough(dagId, consume);
           if (ranges.some((r) => (now.get(r.asset) ?? 0) !== r.afterId)) throw new Superseded();
-          const run = await tx.findRunByKey(dagId, runKey);
+          const run = await tx.runs.findByKey(dagId, runKey);
           await tx.assets.consumeEvents(dagId, run!.runId, ranges);
         },
       });
@@ -259,7 +259,7 @@ export class Triggers {
           runType: "event",
           queued: false,
           then: async (tx) => {
-            const created = await tx.findRunByKey(r.dagId, runKey);
+            const created = await tx.runs.findByKey(r.dagId, runKey);
             await tx.events.setRun(logged.eventId, r.dagId, created!.runId);
           },
         });

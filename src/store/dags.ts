@@ -6,6 +6,7 @@ import { sql, type Kysely } from "kysely";
 import type { DagSpec } from "../core/dagSpec.js";
 import type { StoreContext } from "./aggregates.js";
 import type { Database } from "./schema.js";
+import type { Tx } from "./store.js";
 
 export interface DagRecord {
   dagId: string;
@@ -51,8 +52,8 @@ function toDag(r: Database["dags"]): DagRecord {
 /** @internal Constructed by the Store (`store.dags`) and by each transaction (`tx.dags`). */
 export class DagRows {
   constructor(
-    private readonly db: Kysely<Database>,
-    private readonly ctx: StoreContext,
+    protected readonly db: Kysely<Database>,
+    protected readonly ctx: StoreContext,
   ) {}
 
   async get(dagId: string): Promise<DagRecord | null> {
@@ -213,5 +214,26 @@ export class DagRows {
       .where("version", "=", version)
       .executeTakeFirst();
     return row ? { spec: JSON.parse(row.spec) as DagSpec, file: row.file } : null;
+  }
+}
+
+/**
+ * @internal The writes of DAG versions inside a transaction (`tx.dags`): they take its run locks and
+ * pipeline their statements (Tx.send).
+ */
+export class TxDagRows extends DagRows {
+  constructor(
+    db: Kysely<Database>,
+    private readonly tx: Tx,
+  ) {
+    super(db, tx);
+  }
+
+  async saveVersion(dagId: string, version: string, spec: DagSpec, file: string | null): Promise<void> {
+    await this.db
+      .insertInto("dag_versions")
+      .values({ dag_id: dagId, version, spec: JSON.stringify(spec), file, created_at: this.tx.now() })
+      .onConflict((oc) => oc.columns(["dag_id", "version"]).doNothing())
+      .execute();
   }
 }

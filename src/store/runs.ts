@@ -3,8 +3,10 @@ import { sql, type Kysely } from "kysely";
 import type { Database } from "./schema.js";
 import type { RunState } from "../core/states.js";
 import type { StoreContext } from "./aggregates.js";
-import { toRun, type RunRecord } from "./records.js";
-import { execText } from "./sqlText.js";
+import { toRun, type NewTaskInstance, type RunRecord } from "./records.js";
+import { quiet } from "./postgres.js";
+import type { Tx } from "./store.js";
+import { execText, marks } from "./sqlText.js";
 
 /** A stalled run (Store.stalledRuns), for `runs r`: served by runs_active, task_instances_ready_run, attempts_live. */
 export const STALLED = `r.state in ('queued', 'running') and r.state = 'running' and r.unfinished > 0
@@ -14,8 +16,8 @@ export const STALLED = `r.state in ('queued', 'running') and r.state = 'running'
 /** @internal Constructed by the Store (`store.runs`) and by each transaction (`tx.runs`). */
 export class RunRows {
   constructor(
-    private readonly db: Kysely<Database>,
-    private readonly ctx: StoreContext,
+    protected readonly db: Kysely<Database>,
+    protected readonly ctx: StoreContext,
   ) {}
 
   /** Runs, newest first (created_at, run_id descending); `after` is the last row of the previous page. */
@@ -121,5 +123,158 @@ export class RunRows {
   async stalled(): Promise<string[]> {
     const r = await execText<{ run_id: string }>(this.db, this.ctx.dialect, `select r.run_id from runs r where ${STALLED}`, []);
     return r.rows.map((x) => x.run_id);
+  }
+}
+
+/**
+ * @internal The writes of runs inside a transaction (`tx.runs`): they take its run locks and
+ * pipeline their statements (Tx.send).
+ */
+export class TxRunRows extends RunRows {
+  constructor(
+    db: Kysely<Database>,
+    private readonly tx: Tx,
+  ) {
+    super(db, tx);
+  }
+
+  async findByKey(dagId: string, runKey: string): Promise<RunRecord | null> {
+    const row = await this.db.selectFrom("runs").selectAll().where("dag_id", "=", dagId).where("run_key", "=", runKey).executeTakeFirst();
+    return row ? toRun(row) : null;
+  }
+
+  async insert(run: Omit<RunRecord, "endedAt" | "stateReason" | "backfillId"> & { backfillId?: number | null }, instances: NewTaskInstance[]): Promise<void> {
+    this.tx.created.add(run.runId);
+    this.tx.lockedRuns.set(run.runId, {
+      run_id: run.runId,
+      state: run.state,
+      unfinished: run.unfinished,
+      dag_id: run.dagId,
+      dag_version: run.dagVersion,
+      logical_date: run.logicalDate,
+      params: JSON.stringify(run.params),
+      data_interval_start: run.dataIntervalStart,
+      data_interval_end: run.dataIntervalEnd,
+      backfill_id: run.backfillId ?? null,
+    });
+    await this.db
+      .insertInto("runs")
+      .values({
+        run_id: run.runId,
+        dag_id: run.dagId,
+        dag_version: run.dagVersion,
+        run_key: run.runKey,
+        run_type: run.runType,
+        state: run.state,
+        state_reason: null,
+        logical_date: run.logicalDate,
+        data_interval_start: run.dataIntervalStart,
+        data_interval_end: run.dataIntervalEnd,
+        params: JSON.stringify(run.params),
+        unfinished: run.unfinished,
+        created_at: run.createdAt,
+        started_at: run.startedAt,
+        ended_at: null,
+        timeout_at: run.timeoutAt,
+        backfill_id: run.backfillId ?? null,
+      })
+      .execute();
+    await this.tx.taskInstances.insert(run.runId, instances);
+  }
+
+  /** Add `delta` to the run's count of unfinished task instances; returns the new count. */
+  async addUnfinished(runId: string, delta: number): Promise<number> {
+    const r = await this.tx.send<{ unfinished: number }>("update runs set unfinished = unfinished + ? where run_id = ? returning unfinished", [delta, runId]);
+    const known = this.tx.lockedRuns.get(runId);
+    if (known) known.unfinished = r.rows[0]!.unfinished;
+    return r.rows[0]!.unfinished;
+  }
+
+  /**
+   * Queued runs of a DAG become running while fewer than `max` run; returns their ids. Backfill runs do
+   * not count: their backfill limits them (decision 0006).
+   */
+  async promoteQueued(dagId: string, max: number, now: number): Promise<string[]> {
+    const running = await this.tx.send<{ n: number }>(
+      `select count(*) as n from runs where dag_id = ? and state in ('queued', 'running') and state = 'running' and backfill_id is null`,
+      [dagId],
+    );
+    const room = max - Number(running.rows[0]?.n ?? 0);
+    if (room <= 0) return [];
+    const queued = await this.tx.send<{ run_id: string }>(
+      `select run_id from runs where dag_id = ? and state in ('queued', 'running') and state = 'queued' and backfill_id is null order by logical_date, created_at limit ?`,
+      [dagId, room],
+    );
+    const ids = queued.rows.map((r) => r.run_id);
+    if (ids.length) await this.tx.send(`update runs set state = 'running', started_at = ? where run_id in (${marks(ids.length)})`, [now, ...ids]);
+    for (const id of ids) this.tx.lockedRuns.delete(id);
+    return ids;
+  }
+
+  async setTimeoutAt(runId: string, at: number): Promise<void> {
+    await this.tx.send("update runs set timeout_at = ? where run_id = ?", [at, runId]);
+  }
+
+  /** Count a run's unfinished task instances again and write the count; returns it. */
+  async recountUnfinished(runId: string): Promise<number> {
+    const r = await this.tx.send<{ unfinished: number }>(
+      `update runs set unfinished = (select count(*) from task_instances t
+                                      where t.run_id = runs.run_id and t.state not in ('success', 'failed', 'skipped', 'upstream_failed', 'removed'))
+        where run_id = ? returning unfinished`,
+      [runId],
+    );
+    const n = Number(r.rows[0]?.unfinished ?? 0);
+    const known = this.tx.lockedRuns.get(runId);
+    if (known) known.unfinished = n;
+    return n;
+  }
+
+  /** A cleared run is running again: its unfinished count is recounted from its task instances. */
+  async reopen(runId: string): Promise<void> {
+    this.tx.lockedRuns.delete(runId);
+    await this.tx.send(
+      `update runs set state = 'running', state_reason = null, ended_at = null,
+              unfinished = (select count(*) from task_instances t
+                             where t.run_id = runs.run_id and t.state not in ('success', 'failed', 'skipped', 'upstream_failed', 'removed'))
+        where run_id = ?`,
+      [runId],
+    );
+  }
+
+  async setState(runId: string, state: RunState, reason: string | null, endedAt: number | null): Promise<void> {
+    const known = this.tx.lockedRuns.get(runId);
+    if (known) known.state = state;
+    await this.db.updateTable("runs").set({ state, state_reason: reason, ended_at: endedAt }).where("run_id", "=", runId).execute();
+  }
+
+  /** Store.stalledRuns for one run, as this transaction sees it (under the run's lock: for certain). */
+  async isStalled(runId: string): Promise<boolean> {
+    const r = await this.tx.send<{ run_id: string }>(`select r.run_id from runs r where r.run_id = ? and ${STALLED}`, [runId]);
+    return r.rows.length > 0;
+  }
+
+  /**
+   * Add to runs' unfinished counts, in place; returns each run's new count. Issued at once (pipelined on
+   * PostgreSQL). `knownRun` rows follow: exact for runs this transaction owns, an estimate for others
+   * (their other writers may have counted down meanwhile).
+   */
+  addUnfinishedMany(deltas: ReadonlyMap<string, number>): Promise<Map<string, number>> {
+    const runs = [...deltas].filter(([, d]) => d !== 0);
+    for (const [id, d] of runs) {
+      const known = this.tx.lockedRuns.get(id);
+      if (known) known.unfinished += d;
+    }
+    if (runs.length === 0) return Promise.resolve(new Map());
+    if (this.tx.owner.dialect === "postgres" && runs.length > 1) {
+      const counted = this.tx.send<{ run_id: string; unfinished: number }>(
+        `update runs set unfinished = runs.unfinished + d.d from unnest(?::text[], ?::integer[]) as d(run_id, d)
+          where runs.run_id = d.run_id returning runs.run_id, runs.unfinished`,
+        [runs.map(([id]) => id), runs.map(([, d]) => d)],
+      ).then((r) => new Map(r.rows.map((x) => [x.run_id, Number(x.unfinished)])));
+      return quiet(counted);
+    }
+    // one run (the common case), and SQLite: by key, a plan no statistics can turn into a scan of every run
+    const counts = runs.map(([id, d]) => this.tx.send<{ unfinished: number }>("update runs set unfinished = unfinished + ? where run_id = ? returning unfinished", [d, id]));
+    return quiet(Promise.all(counts).then((rs) => new Map(rs.map((r, i) => [runs[i]![0], r.rows[0]!.unfinished]))));
   }
 }

@@ -18,12 +18,16 @@ import { connectionOf, isPostgresUrl, openPostgres, preparable, quiet, type Reco
 import { PgNotifier } from "./notifier.js";
 import { Aggregates } from "./aggregates.js";
 import { ATTEMPT_COLUMNS, selectOutputs, toAttempt, toRun, toTaskInstance, type AttemptEnd, type EndedAttempt, type NewTaskInstance, type Row, type RunRecord, type StoredOutput, type TaskInstanceRecord, type WaitingAttempt, type ClaimedAttempt } from "./records.js";
-import { STALLED } from "./runs.js";
+import { STALLED, TxRunRows } from "./runs.js";
+import { TxTaskInstanceRows } from "./taskInstances.js";
+import { TxAttemptRows } from "./attempts.js";
+import { TxDagRows } from "./dags.js";
 import { keyRows, marks, PG_NOW_MS, placeholders } from "./sqlText.js";
 import { isRetryableTxError, retryAgain, retryDelayMs, toStoreError } from "./retry.js";
 
 export { quiet };
 export type { WorkerInfo } from "./workers.js";
+export type { TiBump, TiWrite } from "./taskInstances.js";
 export type { AttemptEnd, AttemptRecord, ClaimedAttempt, EndedAttempt, NewTaskInstance, RunRecord, StoredOutput, TaskInstanceRecord, WaitingAttempt } from "./records.js";
 
 const MIGRATION_TABLE = "sluice_migrations";
@@ -245,12 +249,16 @@ export interface TxOptions {
 export class Tx extends Aggregates {
   /** Runs this transaction holds locked (PostgreSQL): true when FOR UPDATE, false when FOR KEY SHARE. */
   private readonly locked = new Map<string, boolean>();
-  /** Runs this transaction created: nobody else sees them before it commits. */
-  private readonly created = new Set<string>();
+  /** @internal Runs this transaction created: nobody else sees them before it commits. */
+  readonly created = new Set<string>();
   /** Their lock statements, answered with the runs' rows (`runRows`). */
   private readonly lockAnswers = new Map<string, Promise<unknown>>();
-  /** Runs read under this transaction's lock (or SQLite's single writer), kept current by its own writes. */
-  private readonly lockedRuns = new Map<string, RunLockRow>();
+  /** @internal Runs read under this transaction's lock (or SQLite's single writer), kept current by its own writes. */
+  readonly lockedRuns = new Map<string, RunLockRow>();
+  #runs?: TxRunRows;
+  #taskInstances?: TxTaskInstanceRows;
+  #attempts?: TxAttemptRows;
+  #dags?: TxDagRows;
   /** SQLite: the first failure of a statement nobody awaited (`send`); the transaction then fails. */
   private sendError: unknown = null;
 
@@ -265,6 +273,25 @@ export class Tx extends Aggregates {
 
   get dialect(): DialectName {
     return this.store.dialect;
+  }
+
+  // The aggregates whose writes need this transaction's locks and pipelining: their Tx* kinds.
+  override get runs(): TxRunRows {
+    return (this.#runs ??= new TxRunRows(this.db, this));
+  }
+  override get taskInstances(): TxTaskInstanceRows {
+    return (this.#taskInstances ??= new TxTaskInstanceRows(this.db, this));
+  }
+  override get attempts(): TxAttemptRows {
+    return (this.#attempts ??= new TxAttemptRows(this.db, this));
+  }
+  override get dags(): TxDagRows {
+    return (this.#dags ??= new TxDagRows(this.db, this));
+  }
+
+  /** @internal The store this transaction belongs to (its notifier, for NOTIFY). */
+  get owner(): Store {
+    return this.store;
   }
 
   get hostname(): string {
@@ -383,361 +410,6 @@ export class Tx extends Aggregates {
 
   now(): number {
     return this.store.now();
-  }
-
-  async saveDagVersion(dagId: string, version: string, spec: DagSpec, file: string | null): Promise<void> {
-    await this.db
-      .insertInto("dag_versions")
-      .values({ dag_id: dagId, version, spec: JSON.stringify(spec), file, created_at: this.now() })
-      .onConflict((oc) => oc.columns(["dag_id", "version"]).doNothing())
-      .execute();
-  }
-
-  async findRunByKey(dagId: string, runKey: string): Promise<RunRecord | null> {
-    const row = await this.db.selectFrom("runs").selectAll().where("dag_id", "=", dagId).where("run_key", "=", runKey).executeTakeFirst();
-    return row ? toRun(row) : null;
-  }
-
-  async insertRun(run: Omit<RunRecord, "endedAt" | "stateReason" | "backfillId"> & { backfillId?: number | null }, instances: NewTaskInstance[]): Promise<void> {
-    this.created.add(run.runId);
-    this.lockedRuns.set(run.runId, {
-      run_id: run.runId,
-      state: run.state,
-      unfinished: run.unfinished,
-      dag_id: run.dagId,
-      dag_version: run.dagVersion,
-      logical_date: run.logicalDate,
-      params: JSON.stringify(run.params),
-      data_interval_start: run.dataIntervalStart,
-      data_interval_end: run.dataIntervalEnd,
-      backfill_id: run.backfillId ?? null,
-    });
-    await this.db
-      .insertInto("runs")
-      .values({
-        run_id: run.runId,
-        dag_id: run.dagId,
-        dag_version: run.dagVersion,
-        run_key: run.runKey,
-        run_type: run.runType,
-        state: run.state,
-        state_reason: null,
-        logical_date: run.logicalDate,
-        data_interval_start: run.dataIntervalStart,
-        data_interval_end: run.dataIntervalEnd,
-        params: JSON.stringify(run.params),
-        unfinished: run.unfinished,
-        created_at: run.createdAt,
-        started_at: run.startedAt,
-        ended_at: null,
-        timeout_at: run.timeoutAt,
-        backfill_id: run.backfillId ?? null,
-      })
-      .execute();
-    await this.insertTaskInstances(run.runId, instances);
-  }
-
-  async insertTaskInstances(runId: string, instances: NewTaskInstance[]): Promise<void> {
-    if (instances.length === 0) return;
-    if (this.store.dialect === "postgres") {
-      // one statement of constant text whatever the count: a 10,000-task run's rows as seven arrays
-      await this.send(
-        `insert into task_instances (run_id, task_id, map_index, state, try_number, n_upstream, n_success, n_failed, n_skipped, ready_at, priority, queue)
-         select ?, t, m, s, 0, u, 0, 0, 0, r, p, q from unnest(?::text[], ?::integer[], ?::text[], ?::integer[], ?::bigint[], ?::integer[], ?::text[]) as x(t, m, s, u, r, p, q)`,
-        [
-          runId,
-          instances.map((t) => t.taskId),
-          instances.map((t) => t.mapIndex),
-          instances.map((t) => t.state),
-          instances.map((t) => t.nUpstream),
-          instances.map((t) => t.readyAt),
-          instances.map((t) => t.priority),
-          instances.map((t) => t.queue),
-        ],
-      );
-      return;
-    }
-    // SQLite allows 32766 bound parameters per statement; 11 columns a row.
-    for (let i = 0; i < instances.length; i += 2000) {
-      await this.db
-        .insertInto("task_instances")
-        .values(
-          instances.slice(i, i + 2000).map((t) => ({
-            run_id: runId,
-            task_id: t.taskId,
-            map_index: t.mapIndex,
-            state: t.state,
-            try_number: 0,
-            n_upstream: t.nUpstream,
-            n_success: 0,
-            n_failed: 0,
-            n_skipped: 0,
-            ready_at: t.readyAt,
-            priority: t.priority,
-            queue: t.queue,
-            attempt_id: null,
-            started_at: null,
-            ended_at: null,
-          })),
-        )
-        .execute();
-    }
-  }
-
-  /** Add `delta` to the run's count of unfinished task instances; returns the new count. */
-  async addUnfinished(runId: string, delta: number): Promise<number> {
-    const r = await this.exec<{ unfinished: number }>("update runs set unfinished = unfinished + ? where run_id = ? returning unfinished", [delta, runId]);
-    const known = this.lockedRuns.get(runId);
-    if (known) known.unfinished = r.rows[0]!.unfinished;
-    return r.rows[0]!.unfinished;
-  }
-
-  /**
-   * Queued runs of a DAG become running while fewer than `max` run; returns their ids. Backfill runs do
-   * not count: their backfill limits them (decision 0006).
-   */
-  async promoteQueuedRuns(dagId: string, max: number, now: number): Promise<string[]> {
-    const running = await this.exec<{ n: number }>(
-      `select count(*) as n from runs where dag_id = ? and state in ('queued', 'running') and state = 'running' and backfill_id is null`,
-      [dagId],
-    );
-    const room = max - Number(running.rows[0]?.n ?? 0);
-    if (room <= 0) return [];
-    const queued = await this.exec<{ run_id: string }>(
-      `select run_id from runs where dag_id = ? and state in ('queued', 'running') and state = 'queued' and backfill_id is null order by logical_date, created_at limit ?`,
-      [dagId, room],
-    );
-    const ids = queued.rows.map((r) => r.run_id);
-    if (ids.length) await this.exec(`update runs set state = 'running', started_at = ? where run_id in (${marks(ids.length)})`, [now, ...ids]);
-    for (const id of ids) this.lockedRuns.delete(id);
-    return ids;
-  }
-
-  async setRunTimeout(runId: string, at: number): Promise<void> {
-    await this.exec("update runs set timeout_at = ? where run_id = ?", [at, runId]);
-  }
-
-  /** Count a run's unfinished task instances again and write the count; returns it. */
-  async recountUnfinished(runId: string): Promise<number> {
-    const r = await this.exec<{ unfinished: number }>(
-      `update runs set unfinished = (select count(*) from task_instances t
-                                      where t.run_id = runs.run_id and t.state not in ('success', 'failed', 'skipped', 'upstream_failed', 'removed'))
-        where run_id = ? returning unfinished`,
-      [runId],
-    );
-    const n = Number(r.rows[0]?.unfinished ?? 0);
-    const known = this.lockedRuns.get(runId);
-    if (known) known.unfinished = n;
-    return n;
-  }
-
-  /** A cleared run is running again: its unfinished count is recounted from its task instances. */
-  async reopenRun(runId: string): Promise<void> {
-    this.lockedRuns.delete(runId);
-    await this.exec(
-      `update runs set state = 'running', state_reason = null, ended_at = null,
-              unfinished = (select count(*) from task_instances t
-                             where t.run_id = runs.run_id and t.state not in ('success', 'failed', 'skipped', 'upstream_failed', 'removed'))
-        where run_id = ?`,
-      [runId],
-    );
-  }
-
-  async setRunState(runId: string, state: RunState, reason: string | null, endedAt: number | null): Promise<void> {
-    const known = this.lockedRuns.get(runId);
-    if (known) known.state = state;
-    await this.db.updateTable("runs").set({ state, state_reason: reason, ended_at: endedAt }).where("run_id", "=", runId).execute();
-  }
-
-  async getTaskInstance(runId: string, taskId: string, mapIndex: number): Promise<TaskInstanceRecord | null> {
-    const row = await this.db
-      .selectFrom("task_instances")
-      .selectAll()
-      .where("run_id", "=", runId)
-      .where("task_id", "=", taskId)
-      .where("map_index", "=", mapIndex)
-      .executeTakeFirst();
-    return row ? toTaskInstance(row) : null;
-  }
-
-  /** Store.stalledRuns for one run, as this transaction sees it (under the run's lock: for certain). */
-  async isStalled(runId: string): Promise<boolean> {
-    const r = await this.exec<{ run_id: string }>(`select r.run_id from runs r where r.run_id = ? and ${STALLED}`, [runId]);
-    return r.rows.length > 0;
-  }
-
-  /**
-   * The waiting instances (state 'none') of these tasks, locked (PostgreSQL: FOR UPDATE) so that this
-   * transaction may apply their trigger rules and write them back.
-   */
-  async lockWaiting(runId: string, taskIds: readonly string[]): Promise<TaskInstanceRecord[]> {
-    if (taskIds.length === 0) return [];
-    const r =
-      this.store.dialect === "postgres"
-        ? await this.exec<Row<"task_instances">>("select * from task_instances where run_id = ? and task_id = any(?::text[]) and state = 'none' order by task_id, map_index for update", [runId, taskIds])
-        : await this.exec<Row<"task_instances">>(`select * from task_instances where run_id = ? and task_id in (${marks(taskIds.length)}) and state = 'none'`, [runId, ...taskIds]);
-    return r.rows.map(toTaskInstance);
-  }
-
-  /** Every instance (all map indexes) of the given tasks in a run. */
-  async getTaskInstances(runId: string, taskIds: readonly string[]): Promise<TaskInstanceRecord[]> {
-    if (taskIds.length === 0) return [];
-    const r = await this.exec<Row<"task_instances">>(
-      `select * from task_instances where run_id = ? and task_id in (${marks(taskIds.length)})`,
-      [runId, ...taskIds],
-    );
-    return r.rows.map(toTaskInstance);
-  }
-
-  async unfinishedTaskInstances(runId: string): Promise<TaskInstanceRecord[]> {
-    const rows = await this.db
-      .selectFrom("task_instances")
-      .selectAll()
-      .where("run_id", "=", runId)
-      .where("state", "not in", ["success", "failed", "skipped", "upstream_failed", "removed"])
-      .execute();
-    return rows.map(toTaskInstance);
-  }
-
-  /** The states of the instances of these tasks (a run's leaves: a DAG of 10,000 independent tasks has 10,000). */
-  async leafStates(runId: string, leafTaskIds: readonly string[]): Promise<TaskState[]> {
-    if (this.store.dialect === "postgres") {
-      const r = await this.exec<{ state: string }>("select state from task_instances where run_id = ? and task_id = any(?::text[])", [runId, leafTaskIds]);
-      return r.rows.map((x) => x.state as TaskState);
-    }
-    const out: TaskState[] = [];
-    for (let i = 0; i < leafTaskIds.length; i += 10_000) {
-      const chunk = leafTaskIds.slice(i, i + 10_000);
-      const r = await this.exec<{ state: string }>(`select state from task_instances where run_id = ? and task_id in (${marks(chunk.length)})`, [runId, ...chunk]);
-      out.push(...r.rows.map((x) => x.state as TaskState));
-    }
-    return out;
-  }
-
-  /** Write a task instance's new state and counters. */
-  async updateTaskInstance(
-    ti: Pick<TaskInstanceRecord, "runId" | "taskId" | "mapIndex">,
-    set: Partial<Pick<TaskInstanceRecord, "state" | "nSuccess" | "nFailed" | "nUpstreamFailed" | "nSkipped" | "nUpstream" | "readyAt" | "endedAt" | "startedAt" | "tryNumber" | "tryBase" | "attemptId" | "sensorDeadline" | "pokeCount">>,
-  ): Promise<void> {
-    await this.db
-      .updateTable("task_instances")
-      .set(tiColumns(set))
-      .where("run_id", "=", ti.runId)
-      .where("task_id", "=", ti.taskId)
-      .where("map_index", "=", ti.mapIndex)
-      .execute();
-  }
-
-  /** Apply the same change to many task instances (one statement per 500). */
-  async updateTaskInstances(
-    keys: readonly Pick<TaskInstanceRecord, "runId" | "taskId" | "mapIndex">[],
-    set: Partial<Pick<TaskInstanceRecord, "state" | "nSuccess" | "nFailed" | "nUpstreamFailed" | "nSkipped" | "nUpstream" | "readyAt" | "endedAt" | "startedAt" | "tryNumber" | "tryBase" | "attemptId" | "sensorDeadline" | "pokeCount">>,
-  ): Promise<void> {
-    const cols = Object.entries(tiColumns(set));
-    if (cols.length === 0) return;
-    const assign = cols.map(([c]) => `${c} = ?`).join(", ");
-    const values = cols.map(([, v]) => v);
-    // every chunk issued before any answer is awaited: a caller may issue more statements behind them
-    const chunks: Promise<unknown>[] = [];
-    for (let i = 0; i < keys.length; i += 500) {
-      const chunk = keys.slice(i, i + 500);
-      const where =
-        chunk.length === 1
-          ? "run_id = ? and task_id = ? and map_index = ?"
-          : `(run_id, task_id, map_index) in (values ${keyRows(this.store.dialect, chunk.length)})`;
-      chunks.push(this.exec(`update task_instances set ${assign} where ${where}`, [...values, ...chunk.flatMap((k) => [k.runId, k.taskId, k.mapIndex])]));
-    }
-    await Promise.all(chunks);
-  }
-
-  /**
-   * Write task instance changes, each row its own columns. Issued at once (pipelined on PostgreSQL); a
-   * caller that does not wait for it learns of a failure from the COMMIT.
-   *
-   * PostgreSQL: one statement of constant text (arrays, unnest), prepared once: every column a row does
-   * not change keeps its value (a bit mask per row), so NULL can be written too. SQLite: one UPDATE per
-   * distinct change (better-sqlite3 answers at once; statements are cheap there).
-   */
-  writeChanges(rows: readonly TiWrite[]): Promise<void> {
-    if (rows.length === 0) return Promise.resolve();
-    if (this.store.dialect === "postgres") {
-      const sets = rows.map((r) => tiColumns(r.set) as Record<string, unknown>);
-      // only the columns some row sets: a statement text per set of columns (few: the transitions' shapes)
-      const used = TI_SET.filter(([name]) => sets.some((r) => name in r));
-      const params: unknown[][] = [rows.map((r) => r.key.runId), rows.map((r) => r.key.taskId), rows.map((r) => r.key.mapIndex), []];
-      for (const [name] of used) params.push(sets.map((r) => (name in r ? r[name] : null)));
-      for (const r of sets) params[3]!.push(used.reduce((m, [name], c) => (name in r ? m | (1 << c) : m), 0));
-      return quiet(this.send(writeChangesPg(used), params, true).then(() => undefined));
-    }
-    // every statement issued now, in order (a caller that does not wait may issue more behind them)
-    const groups = new Map<string, { set: TiWrite["set"]; keys: TiWrite["key"][] }>();
-    for (const { key, set } of rows) {
-      const sig = JSON.stringify(Object.entries(set).sort(([a], [b]) => (a < b ? -1 : 1)));
-      const g = groups.get(sig);
-      if (g) g.keys.push(key);
-      else groups.set(sig, { set, keys: [key] });
-    }
-    return quiet(Promise.all([...groups.values()].map((g) => quiet(this.updateTaskInstances(g.keys, g.set)))).then(() => undefined));
-  }
-
-  /**
-   * Add to runs' unfinished counts, in place; returns each run's new count. Issued at once (pipelined on
-   * PostgreSQL). `knownRun` rows follow: exact for runs this transaction owns, an estimate for others
-   * (their other writers may have counted down meanwhile).
-   */
-  addUnfinishedMany(deltas: ReadonlyMap<string, number>): Promise<Map<string, number>> {
-    const runs = [...deltas].filter(([, d]) => d !== 0);
-    for (const [id, d] of runs) {
-      const known = this.lockedRuns.get(id);
-      if (known) known.unfinished += d;
-    }
-    if (runs.length === 0) return Promise.resolve(new Map());
-    if (this.store.dialect === "postgres" && runs.length > 1) {
-      const counted = this.send<{ run_id: string; unfinished: number }>(
-        `update runs set unfinished = runs.unfinished + d.d from unnest(?::text[], ?::integer[]) as d(run_id, d)
-          where runs.run_id = d.run_id returning runs.run_id, runs.unfinished`,
-        [runs.map(([id]) => id), runs.map(([, d]) => d)],
-      ).then((r) => new Map(r.rows.map((x) => [x.run_id, Number(x.unfinished)])));
-      return quiet(counted);
-    }
-    // one run (the common case), and SQLite: by key, a plan no statistics can turn into a scan of every run
-    const counts = runs.map(([id, d]) => this.send<{ unfinished: number }>("update runs set unfinished = unfinished + ? where run_id = ? returning unfinished", [d, id]));
-    return quiet(Promise.all(counts).then((rs) => new Map(rs.map((r, i) => [runs[i]![0], r.rows[0]!.unfinished]))));
-  }
-
-  /**
-   * Fan-in task instances (SpecIndex.fanIn) of runs this transaction does not own: add to their counters
-   * in place, or skip them, where they still wait (state 'none'); returns the rows it changed, as they are
-   * now. Their row locks are held from here to COMMIT, so callers issue this last. PostgreSQL only.
-   */
-  async bumpTaskInstances(bumps: readonly TiBump[], now: number): Promise<TaskInstanceRecord[]> {
-    if (bumps.length === 0) return [];
-    const r = await this.send<Row<"task_instances">>(
-      `update task_instances t
-          set n_success = t.n_success + v.s, n_failed = t.n_failed + v.f, n_upstream_failed = t.n_upstream_failed + v.uf,
-              n_skipped = t.n_skipped + v.sk, n_upstream = t.n_upstream + v.up,
-              state = case when v.skip then 'skipped' else t.state end, ended_at = case when v.skip then ? else t.ended_at end
-         from unnest(?::text[], ?::text[], ?::integer[], ?::integer[], ?::integer[], ?::integer[], ?::integer[], ?::boolean[])
-           as v(run_id, task_id, s, f, uf, sk, up, skip)
-        where t.run_id = v.run_id and t.task_id = v.task_id and t.state = 'none'
-        returning t.*`,
-      [
-        now,
-        bumps.map((b) => b.runId),
-        bumps.map((b) => b.taskId),
-        bumps.map((b) => b.add.nSuccess ?? 0),
-        bumps.map((b) => b.add.nFailed ?? 0),
-        bumps.map((b) => b.add.nUpstreamFailed ?? 0),
-        bumps.map((b) => b.add.nSkipped ?? 0),
-        bumps.map((b) => b.add.nUpstream ?? 0),
-        bumps.map((b) => b.skip),
-      ],
-    );
-    return r.rows.map(toTaskInstance);
-  }
-
-  async deleteTaskInstance(runId: string, taskId: string, mapIndex: number): Promise<void> {
-    await this.db.deleteFrom("task_instances").where("run_id", "=", runId).where("task_id", "=", taskId).where("map_index", "=", mapIndex).execute();
   }
 
   /**
@@ -889,97 +561,6 @@ export class Tx extends Aggregates {
     }
     return out;
   }
-
-  /**
-   * End a live attempt: running, or a sensor's waiting between pokes (the engine ends those on cancel,
-   * clear and sensor timeout). Returns null when the attempt is not live any more (it was fenced out:
-   * cancelled, expired or superseded) — its result must then be dropped. An ended attempt is never
-   * written again.
-   */
-  async endAttempt(end: AttemptEnd): Promise<EndedAttempt | null> {
-    return (await this.endAttemptsIn([end], ["running", "up_for_reschedule"])).get(end.attemptId) ?? null;
-  }
-
-  /**
-   * End running attempts, one statement for the group. Attempts that are not running any more (fenced
-   * out: cancelled, expired, superseded) are missing from the result — their results must be dropped. An
-   * ended attempt is never written again.
-   */
-  async endAttempts(ends: readonly AttemptEnd[]): Promise<Map<number, EndedAttempt>> {
-    return this.endAttemptsIn(ends, ["running"]);
-  }
-
-  /** `live`: the states an attempt may end from, as parameters (BY_ID_STATE). */
-  private async endAttemptsIn(ends: readonly AttemptEnd[], live: readonly string[]): Promise<Map<number, EndedAttempt>> {
-    type Ended = { attempt_id: number; run_id: string; task_id: string; map_index: number; try_number: number; try_base: number };
-    // every chunk issued before the first answer is awaited (pipelined on PostgreSQL)
-    const answers: Promise<QueryResult<Ended>>[] = [];
-    for (let i = 0; i < ends.length; i += 200) {
-      const chunk = ends.slice(i, i + 200);
-      const row = this.store.dialect === "postgres" ? END_VALUES_PG : END_VALUES_SQLITE;
-      answers.push(this.send<Ended>(
-        `update attempts
-            set state = v.column2, ended_at = v.column3, error_code = v.column4, error_message = v.column5,
-                error_stack = v.column6, exit_code = v.column7, output_inline = v.column8, output_ref = v.column9,
-                output_size = v.column10
-           from (values ${chunk.map(() => row).join(", ")}) as v
-          where attempts.attempt_id = v.column1 and attempts.state in (${marks(live.length)})
-          returning attempts.attempt_id, attempts.run_id, attempts.task_id, attempts.map_index, attempts.try_number, attempts.try_base`,
-        [...chunk.flatMap((e) => [
-          e.attemptId,
-          e.state,
-          e.endedAt,
-          e.errorCode ?? null,
-          e.errorMessage ?? null,
-          e.errorStack ?? null,
-          e.exitCode ?? null,
-          e.outputInline ?? null,
-          e.outputRef ?? null,
-          e.outputSize ?? null,
-        ]), ...live],
-      ));
-    }
-    const out = new Map<number, EndedAttempt>();
-    for (const r of await Promise.all(answers)) {
-      for (const x of r.rows) {
-        out.set(Number(x.attempt_id), { runId: x.run_id, taskId: x.task_id, mapIndex: x.map_index, tryNumber: x.try_number, tryBase: x.try_base });
-      }
-    }
-    return out;
-  }
-
-  /**
-   * Sensors' running attempts whose poke found the condition unmet: they wait for the next poke with no
-   * worker and no lease (`claimReady` runs them again). Attempts not running any more (fenced out) are
-   * missing from the result.
-   */
-  async rescheduleAttempts(pokes: readonly { attemptId: number; at: number }[]): Promise<Map<number, WaitingAttempt>> {
-    const out = new Map<number, WaitingAttempt>();
-    for (let i = 0; i < pokes.length; i += 500) {
-      const chunk = pokes.slice(i, i + 500);
-      const r = await this.exec<{ attempt_id: number; run_id: string; task_id: string; map_index: number; try_number: number; try_base: number; started_at: number }>(
-        `update attempts set state = 'up_for_reschedule', heartbeat_at = ?
-          where state = ? and attempt_id in (${marks(chunk.length)})
-          returning attempt_id, run_id, task_id, map_index, try_number, try_base, started_at`,
-        [chunk[0]!.at, "running", ...chunk.map((p) => p.attemptId)], // BY_ID_STATE
-      );
-      for (const x of r.rows) {
-        out.set(Number(x.attempt_id), { runId: x.run_id, taskId: x.task_id, mapIndex: x.map_index, tryNumber: x.try_number, tryBase: x.try_base, startedAt: x.started_at });
-      }
-    }
-    return out;
-  }
-
-  /** Live attempts of a run — running, or a sensor's waiting between pokes — to end them on cancel or run timeout. */
-  async runningAttempts(runId: string): Promise<number[]> {
-    const rows = await this.db
-      .selectFrom("attempts")
-      .select("attempt_id")
-      .where("run_id", "=", runId)
-      .where("state", "in", ["running", "up_for_reschedule"])
-      .execute();
-    return rows.map((r) => r.attempt_id);
-  }
 }
 
 /** A claim whose rows are chosen (`Tx.claimChosen`). */
@@ -988,56 +569,6 @@ export interface PendingClaim {
   claimed: Promise<ClaimedAttempt[]>;
   /** The task instances claimed: runId\0taskId\0mapIndex. */
   chosen: string[];
-}
-
-/** One task instance's changed columns (`Tx.writeChanges`). */
-export interface TiWrite {
-  key: Pick<TaskInstanceRecord, "runId" | "taskId" | "mapIndex">;
-  set: Partial<Pick<TaskInstanceRecord, "state" | "nSuccess" | "nFailed" | "nUpstreamFailed" | "nSkipped" | "nUpstream" | "readyAt" | "endedAt" | "startedAt" | "tryNumber" | "tryBase" | "attemptId" | "sensorDeadline" | "pokeCount">>;
-}
-
-/** The task instance columns `writeChanges` sets on PostgreSQL, with their types, in mask-bit order. */
-const TI_SET: readonly [string, string][] = [
-  ["state", "text"],
-  ["n_success", "integer"],
-  ["n_failed", "integer"],
-  ["n_upstream_failed", "integer"],
-  ["n_skipped", "integer"],
-  ["n_upstream", "integer"],
-  ["ready_at", "bigint"],
-  ["ended_at", "bigint"],
-  ["started_at", "bigint"],
-  ["try_number", "integer"],
-  ["try_base", "integer"],
-  ["attempt_id", "bigint"],
-  ["sensor_deadline", "bigint"],
-  ["poke_count", "integer"],
-];
-
-/**
- * Tx.writeChanges on PostgreSQL for a set of columns: $1–$4 the keys and a bit mask per row (which of the
- * columns it sets), then one array per column. Built once per set.
- */
-function writeChangesPg(cols: readonly (readonly [string, string])[]): string {
-  const key = cols.map(([n]) => n).join(",");
-  let text = writeChangesTexts.get(key);
-  if (!text) {
-    text = `update task_instances t set ${cols.map(([n], c) => `${n} = case when v.m & ${1 << c} <> 0 then v.${n} else t.${n} end`).join(", ")}
-    from unnest($1::text[], $2::text[], $3::integer[], $4::integer[]${cols.map(([, t], c) => `, $${5 + c}::${t}[]`).join("")})
-      as v(run_id, task_id, map_index, m${cols.map(([n]) => `, ${n}`).join("")})
-   where t.run_id = v.run_id and t.task_id = v.task_id and t.map_index = v.map_index`;
-    writeChangesTexts.set(key, text);
-  }
-  return text;
-}
-const writeChangesTexts = new Map<string, string>();
-
-/** Counters to add to (or a skip of) every waiting instance of a fan-in task (`Tx.bumpTaskInstances`). */
-export interface TiBump {
-  runId: string;
-  taskId: string;
-  add: Partial<Pick<TaskInstanceRecord, "nSuccess" | "nFailed" | "nUpstreamFailed" | "nSkipped" | "nUpstream">>;
-  skip: boolean;
 }
 
 /** What `Tx.runRows` reads of a run: its state and counter, and what a claim of its task instances needs. */
@@ -1049,10 +580,6 @@ export interface RunLockRow extends RunContextRow {
 }
 const RUN_LOCK_COLUMNS = "run_id, state, unfinished, dag_id, dag_version, logical_date, params, data_interval_start, data_interval_end, backfill_id";
 
-/** One row of `endAttempts`' VALUES list; PostgreSQL needs the types spelled out. */
-const END_VALUES_SQLITE = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-const END_VALUES_PG = "(?::bigint, ?::text, ?::bigint, ?::text, ?::text, ?::text, ?::integer, ?::bytea, ?::text, ?::bigint)";
-
 /**
  * PostgreSQL's claim locks. The task instances: FOR UPDATE SKIP LOCKED, so that claimers never wait for
  * each other and never take the same row (graphile-worker's getJobs). Their runs: FOR KEY SHARE, which
@@ -1062,30 +589,3 @@ const END_VALUES_PG = "(?::bigint, ?::text, ?::bigint, ?::text, ?::text, ?::text
  */
 const CLAIM_LOCKS_PG = "for update of ti skip locked for key share of r skip locked";
 
-/*
- * BY_ID_STATE: statements that find attempts by id and check their state take the state as a parameter,
- * not a literal. With a literal, PostgreSQL may serve them from the partial index attempts_live (its
- * predicate is that literal) and filter by id: a scan of every running attempt — and, until VACUUM, of
- * every attempt that ran since — instead of one primary-key lookup. A prepared statement's generic plan is
- * made once per connection from whatever the statistics were then, so this was a lottery per connection
- * (decision 0013). A parameter cannot prove the index's predicate, so only the key remains.
- */
-
-function tiColumns(set: Partial<TaskInstanceRecord>): Partial<Row<"task_instances">> {
-  const out: Partial<Row<"task_instances">> = {};
-  if (set.state !== undefined) out.state = set.state;
-  if (set.nSuccess !== undefined) out.n_success = set.nSuccess;
-  if (set.nFailed !== undefined) out.n_failed = set.nFailed;
-  if (set.nUpstreamFailed !== undefined) out.n_upstream_failed = set.nUpstreamFailed;
-  if (set.nSkipped !== undefined) out.n_skipped = set.nSkipped;
-  if (set.nUpstream !== undefined) out.n_upstream = set.nUpstream;
-  if (set.readyAt !== undefined) out.ready_at = set.readyAt;
-  if (set.endedAt !== undefined) out.ended_at = set.endedAt;
-  if (set.startedAt !== undefined) out.started_at = set.startedAt;
-  if (set.tryNumber !== undefined) out.try_number = set.tryNumber;
-  if (set.tryBase !== undefined) out.try_base = set.tryBase;
-  if (set.attemptId !== undefined) out.attempt_id = set.attemptId;
-  if (set.sensorDeadline !== undefined) out.sensor_deadline = set.sensorDeadline;
-  if (set.pokeCount !== undefined) out.poke_count = set.pokeCount;
-  return out;
-}

@@ -2,7 +2,11 @@
 import { sql, type Kysely } from "kysely";
 import type { Database } from "./schema.js";
 import type { StoreContext } from "./aggregates.js";
-import { toTaskInstance, type TaskInstanceRecord } from "./records.js";
+import type { TaskState } from "../core/states.js";
+import { toTaskInstance, type NewTaskInstance, type Row, type TaskInstanceRecord } from "./records.js";
+import { quiet } from "./postgres.js";
+import { keyRows, marks } from "./sqlText.js";
+import type { Tx } from "./store.js";
 
 /**
  * Claimable task instances. Written as a literal, not bound parameters: SQLite uses a partial index only
@@ -14,8 +18,8 @@ const CLAIMABLE_TI = sql<boolean>`ti.state in ('scheduled', 'up_for_retry', 'up_
 /** @internal Constructed by the Store (`store.taskInstances`) and by each transaction (`tx.taskInstances`). */
 export class TaskInstanceRows {
   constructor(
-    private readonly db: Kysely<Database>,
-    private readonly ctx: StoreContext,
+    protected readonly db: Kysely<Database>,
+    protected readonly ctx: StoreContext,
   ) {}
 
   /** A run's task instances by (task id, map index). */
@@ -70,4 +74,294 @@ export class TaskInstanceRows {
     const row = await q.executeTakeFirst();
     return row?.at ?? null;
   }
+}
+
+/**
+ * @internal The writes of task instances inside a transaction (`tx.taskInstances`): they take its run locks and
+ * pipeline their statements (Tx.send).
+ */
+export class TxTaskInstanceRows extends TaskInstanceRows {
+  constructor(
+    db: Kysely<Database>,
+    private readonly tx: Tx,
+  ) {
+    super(db, tx);
+  }
+
+  async insert(runId: string, instances: NewTaskInstance[]): Promise<void> {
+    if (instances.length === 0) return;
+    if (this.tx.owner.dialect === "postgres") {
+      // one statement of constant text whatever the count: a 10,000-task run's rows as seven arrays
+      await this.tx.send(
+        `insert into task_instances (run_id, task_id, map_index, state, try_number, n_upstream, n_success, n_failed, n_skipped, ready_at, priority, queue)
+         select ?, t, m, s, 0, u, 0, 0, 0, r, p, q from unnest(?::text[], ?::integer[], ?::text[], ?::integer[], ?::bigint[], ?::integer[], ?::text[]) as x(t, m, s, u, r, p, q)`,
+        [
+          runId,
+          instances.map((t) => t.taskId),
+          instances.map((t) => t.mapIndex),
+          instances.map((t) => t.state),
+          instances.map((t) => t.nUpstream),
+          instances.map((t) => t.readyAt),
+          instances.map((t) => t.priority),
+          instances.map((t) => t.queue),
+        ],
+      );
+      return;
+    }
+    // SQLite allows 32766 bound parameters per statement; 11 columns a row.
+    for (let i = 0; i < instances.length; i += 2000) {
+      await this.db
+        .insertInto("task_instances")
+        .values(
+          instances.slice(i, i + 2000).map((t) => ({
+            run_id: runId,
+            task_id: t.taskId,
+            map_index: t.mapIndex,
+            state: t.state,
+            try_number: 0,
+            n_upstream: t.nUpstream,
+            n_success: 0,
+            n_failed: 0,
+            n_skipped: 0,
+            ready_at: t.readyAt,
+            priority: t.priority,
+            queue: t.queue,
+            attempt_id: null,
+            started_at: null,
+            ended_at: null,
+          })),
+        )
+        .execute();
+    }
+  }
+
+  async get(runId: string, taskId: string, mapIndex: number): Promise<TaskInstanceRecord | null> {
+    const row = await this.db
+      .selectFrom("task_instances")
+      .selectAll()
+      .where("run_id", "=", runId)
+      .where("task_id", "=", taskId)
+      .where("map_index", "=", mapIndex)
+      .executeTakeFirst();
+    return row ? toTaskInstance(row) : null;
+  }
+
+  /**
+   * The waiting instances (state 'none') of these tasks, locked (PostgreSQL: FOR UPDATE) so that this
+   * transaction may apply their trigger rules and write them back.
+   */
+  async lockWaiting(runId: string, taskIds: readonly string[]): Promise<TaskInstanceRecord[]> {
+    if (taskIds.length === 0) return [];
+    const r =
+      this.tx.owner.dialect === "postgres"
+        ? await this.tx.send<Row<"task_instances">>("select * from task_instances where run_id = ? and task_id = any(?::text[]) and state = 'none' order by task_id, map_index for update", [runId, taskIds])
+        : await this.tx.send<Row<"task_instances">>(`select * from task_instances where run_id = ? and task_id in (${marks(taskIds.length)}) and state = 'none'`, [runId, ...taskIds]);
+    return r.rows.map(toTaskInstance);
+  }
+
+  /** Every instance (all map indexes) of the given tasks in a run. */
+  async getMany(runId: string, taskIds: readonly string[]): Promise<TaskInstanceRecord[]> {
+    if (taskIds.length === 0) return [];
+    const r = await this.tx.send<Row<"task_instances">>(
+      `select * from task_instances where run_id = ? and task_id in (${marks(taskIds.length)})`,
+      [runId, ...taskIds],
+    );
+    return r.rows.map(toTaskInstance);
+  }
+
+  async unfinished(runId: string): Promise<TaskInstanceRecord[]> {
+    const rows = await this.db
+      .selectFrom("task_instances")
+      .selectAll()
+      .where("run_id", "=", runId)
+      .where("state", "not in", ["success", "failed", "skipped", "upstream_failed", "removed"])
+      .execute();
+    return rows.map(toTaskInstance);
+  }
+
+  /** The states of the instances of these tasks (a run's leaves: a DAG of 10,000 independent tasks has 10,000). */
+  async leafStates(runId: string, leafTaskIds: readonly string[]): Promise<TaskState[]> {
+    if (this.tx.owner.dialect === "postgres") {
+      const r = await this.tx.send<{ state: string }>("select state from task_instances where run_id = ? and task_id = any(?::text[])", [runId, leafTaskIds]);
+      return r.rows.map((x) => x.state as TaskState);
+    }
+    const out: TaskState[] = [];
+    for (let i = 0; i < leafTaskIds.length; i += 10_000) {
+      const chunk = leafTaskIds.slice(i, i + 10_000);
+      const r = await this.tx.send<{ state: string }>(`select state from task_instances where run_id = ? and task_id in (${marks(chunk.length)})`, [runId, ...chunk]);
+      out.push(...r.rows.map((x) => x.state as TaskState));
+    }
+    return out;
+  }
+
+  /** Write a task instance's new state and counters. */
+  async update(
+    ti: Pick<TaskInstanceRecord, "runId" | "taskId" | "mapIndex">,
+    set: Partial<Pick<TaskInstanceRecord, "state" | "nSuccess" | "nFailed" | "nUpstreamFailed" | "nSkipped" | "nUpstream" | "readyAt" | "endedAt" | "startedAt" | "tryNumber" | "tryBase" | "attemptId" | "sensorDeadline" | "pokeCount">>,
+  ): Promise<void> {
+    await this.db
+      .updateTable("task_instances")
+      .set(tiColumns(set))
+      .where("run_id", "=", ti.runId)
+      .where("task_id", "=", ti.taskId)
+      .where("map_index", "=", ti.mapIndex)
+      .execute();
+  }
+
+  /** Apply the same change to many task instances (one statement per 500). */
+  async updateMany(
+    keys: readonly Pick<TaskInstanceRecord, "runId" | "taskId" | "mapIndex">[],
+    set: Partial<Pick<TaskInstanceRecord, "state" | "nSuccess" | "nFailed" | "nUpstreamFailed" | "nSkipped" | "nUpstream" | "readyAt" | "endedAt" | "startedAt" | "tryNumber" | "tryBase" | "attemptId" | "sensorDeadline" | "pokeCount">>,
+  ): Promise<void> {
+    const cols = Object.entries(tiColumns(set));
+    if (cols.length === 0) return;
+    const assign = cols.map(([c]) => `${c} = ?`).join(", ");
+    const values = cols.map(([, v]) => v);
+    // every chunk issued before any answer is awaited: a caller may issue more statements behind them
+    const chunks: Promise<unknown>[] = [];
+    for (let i = 0; i < keys.length; i += 500) {
+      const chunk = keys.slice(i, i + 500);
+      const where =
+        chunk.length === 1
+          ? "run_id = ? and task_id = ? and map_index = ?"
+          : `(run_id, task_id, map_index) in (values ${keyRows(this.tx.owner.dialect, chunk.length)})`;
+      chunks.push(this.tx.send(`update task_instances set ${assign} where ${where}`, [...values, ...chunk.flatMap((k) => [k.runId, k.taskId, k.mapIndex])]));
+    }
+    await Promise.all(chunks);
+  }
+
+  /**
+   * Write task instance changes, each row its own columns. Issued at once (pipelined on PostgreSQL); a
+   * caller that does not wait for it learns of a failure from the COMMIT.
+   *
+   * PostgreSQL: one statement of constant text (arrays, unnest), prepared once: every column a row does
+   * not change keeps its value (a bit mask per row), so NULL can be written too. SQLite: one UPDATE per
+   * distinct change (better-sqlite3 answers at once; statements are cheap there).
+   */
+  writeChanges(rows: readonly TiWrite[]): Promise<void> {
+    if (rows.length === 0) return Promise.resolve();
+    if (this.tx.owner.dialect === "postgres") {
+      const sets = rows.map((r) => tiColumns(r.set) as Record<string, unknown>);
+      // only the columns some row sets: a statement text per set of columns (few: the transitions' shapes)
+      const used = TI_SET.filter(([name]) => sets.some((r) => name in r));
+      const params: unknown[][] = [rows.map((r) => r.key.runId), rows.map((r) => r.key.taskId), rows.map((r) => r.key.mapIndex), []];
+      for (const [name] of used) params.push(sets.map((r) => (name in r ? r[name] : null)));
+      for (const r of sets) params[3]!.push(used.reduce((m, [name], c) => (name in r ? m | (1 << c) : m), 0));
+      return quiet(this.tx.send(writeChangesPg(used), params, true).then(() => undefined));
+    }
+    // every statement issued now, in order (a caller that does not wait may issue more behind them)
+    const groups = new Map<string, { set: TiWrite["set"]; keys: TiWrite["key"][] }>();
+    for (const { key, set } of rows) {
+      const sig = JSON.stringify(Object.entries(set).sort(([a], [b]) => (a < b ? -1 : 1)));
+      const g = groups.get(sig);
+      if (g) g.keys.push(key);
+      else groups.set(sig, { set, keys: [key] });
+    }
+    return quiet(Promise.all([...groups.values()].map((g) => quiet(this.updateMany(g.keys, g.set)))).then(() => undefined));
+  }
+
+  /**
+   * Fan-in task instances (SpecIndex.fanIn) of runs this transaction does not own: add to their counters
+   * in place, or skip them, where they still wait (state 'none'); returns the rows it changed, as they are
+   * now. Their row locks are held from here to COMMIT, so callers issue this last. PostgreSQL only.
+   */
+  async bump(bumps: readonly TiBump[], now: number): Promise<TaskInstanceRecord[]> {
+    if (bumps.length === 0) return [];
+    const r = await this.tx.send<Row<"task_instances">>(
+      `update task_instances t
+          set n_success = t.n_success + v.s, n_failed = t.n_failed + v.f, n_upstream_failed = t.n_upstream_failed + v.uf,
+              n_skipped = t.n_skipped + v.sk, n_upstream = t.n_upstream + v.up,
+              state = case when v.skip then 'skipped' else t.state end, ended_at = case when v.skip then ? else t.ended_at end
+         from unnest(?::text[], ?::text[], ?::integer[], ?::integer[], ?::integer[], ?::integer[], ?::integer[], ?::boolean[])
+           as v(run_id, task_id, s, f, uf, sk, up, skip)
+        where t.run_id = v.run_id and t.task_id = v.task_id and t.state = 'none'
+        returning t.*`,
+      [
+        now,
+        bumps.map((b) => b.runId),
+        bumps.map((b) => b.taskId),
+        bumps.map((b) => b.add.nSuccess ?? 0),
+        bumps.map((b) => b.add.nFailed ?? 0),
+        bumps.map((b) => b.add.nUpstreamFailed ?? 0),
+        bumps.map((b) => b.add.nSkipped ?? 0),
+        bumps.map((b) => b.add.nUpstream ?? 0),
+        bumps.map((b) => b.skip),
+      ],
+    );
+    return r.rows.map(toTaskInstance);
+  }
+
+  async delete(runId: string, taskId: string, mapIndex: number): Promise<void> {
+    await this.db.deleteFrom("task_instances").where("run_id", "=", runId).where("task_id", "=", taskId).where("map_index", "=", mapIndex).execute();
+  }
+}
+
+/** One task instance's changed columns (`Tx.writeChanges`). */
+export interface TiWrite {
+  key: Pick<TaskInstanceRecord, "runId" | "taskId" | "mapIndex">;
+  set: Partial<Pick<TaskInstanceRecord, "state" | "nSuccess" | "nFailed" | "nUpstreamFailed" | "nSkipped" | "nUpstream" | "readyAt" | "endedAt" | "startedAt" | "tryNumber" | "tryBase" | "attemptId" | "sensorDeadline" | "pokeCount">>;
+}
+
+/** The task instance columns `writeChanges` sets on PostgreSQL, with their types, in mask-bit order. */
+const TI_SET: readonly [string, string][] = [
+  ["state", "text"],
+  ["n_success", "integer"],
+  ["n_failed", "integer"],
+  ["n_upstream_failed", "integer"],
+  ["n_skipped", "integer"],
+  ["n_upstream", "integer"],
+  ["ready_at", "bigint"],
+  ["ended_at", "bigint"],
+  ["started_at", "bigint"],
+  ["try_number", "integer"],
+  ["try_base", "integer"],
+  ["attempt_id", "bigint"],
+  ["sensor_deadline", "bigint"],
+  ["poke_count", "integer"],
+];
+
+/**
+ * Tx.writeChanges on PostgreSQL for a set of columns: $1–$4 the keys and a bit mask per row (which of the
+ * columns it sets), then one array per column. Built once per set.
+ */
+function writeChangesPg(cols: readonly (readonly [string, string])[]): string {
+  const key = cols.map(([n]) => n).join(",");
+  let text = writeChangesTexts.get(key);
+  if (!text) {
+    text = `update task_instances t set ${cols.map(([n], c) => `${n} = case when v.m & ${1 << c} <> 0 then v.${n} else t.${n} end`).join(", ")}
+    from unnest($1::text[], $2::text[], $3::integer[], $4::integer[]${cols.map(([, t], c) => `, $${5 + c}::${t}[]`).join("")})
+      as v(run_id, task_id, map_index, m${cols.map(([n]) => `, ${n}`).join("")})
+   where t.run_id = v.run_id and t.task_id = v.task_id and t.map_index = v.map_index`;
+    writeChangesTexts.set(key, text);
+  }
+  return text;
+}
+const writeChangesTexts = new Map<string, string>();
+
+/** Counters to add to (or a skip of) every waiting instance of a fan-in task (`Tx.bumpTaskInstances`). */
+export interface TiBump {
+  runId: string;
+  taskId: string;
+  add: Partial<Pick<TaskInstanceRecord, "nSuccess" | "nFailed" | "nUpstreamFailed" | "nSkipped" | "nUpstream">>;
+  skip: boolean;
+}
+
+/** The columns of a partial TaskInstanceRecord. */
+function tiColumns(set: Partial<TaskInstanceRecord>): Partial<Row<"task_instances">> {
+  const out: Partial<Row<"task_instances">> = {};
+  if (set.state !== undefined) out.state = set.state;
+  if (set.nSuccess !== undefined) out.n_success = set.nSuccess;
+  if (set.nFailed !== undefined) out.n_failed = set.nFailed;
+  if (set.nUpstreamFailed !== undefined) out.n_upstream_failed = set.nUpstreamFailed;
+  if (set.nSkipped !== undefined) out.n_skipped = set.nSkipped;
+  if (set.nUpstream !== undefined) out.n_upstream = set.nUpstream;
+  if (set.readyAt !== undefined) out.ready_at = set.readyAt;
+  if (set.endedAt !== undefined) out.ended_at = set.endedAt;
+  if (set.startedAt !== undefined) out.started_at = set.startedAt;
+  if (set.tryNumber !== undefined) out.try_number = set.tryNumber;
+  if (set.tryBase !== undefined) out.try_base = set.tryBase;
+  if (set.attemptId !== undefined) out.attempt_id = set.attemptId;
+  if (set.sensorDeadline !== undefined) out.sensor_deadline = set.sensorDeadline;
+  if (set.pokeCount !== undefined) out.poke_count = set.pokeCount;
+  return out;
 }

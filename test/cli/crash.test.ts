@@ -140,7 +140,8 @@ export default dag("chain", { defaults: { retries: 1, retryDelay: "10ms" } }, (d
     const id = "t" + i;
     const body = async (input: { prev?: number }, ctx: { attempt: number }) => {
       mark("start", id, ctx.attempt);
-      await new Promise((r) => setTimeout(r, 250));
+      // t4 is killed while it runs: long enough that a loaded machine's kill still lands in it
+      await new Promise((r) => setTimeout(r, id === "t4" ? 3000 : 250));
       mark("finish", id, ctx.attempt);
       return (input.prev ?? 0) + i;
     };

@@ -58,7 +58,7 @@ test("the code loader imports a file again when its content changed under the sa
       const r = await loadDagFile(file, { fresh: Math.random() });
       assert.ok("dags" in r);
       const d = r.dags[0]!;
-      await s.store.tx((tx) => tx.saveDagVersion(d.id, d.version, d.spec, file));
+      await s.store.tx((tx) => tx.dags.saveVersion(d.id, d.version, d.spec, file));
       return d.version;
     };
     const code = new DagCodeLoader(s.store);
@@ -88,7 +88,7 @@ export const other = dag("other", {}, (d) => { ${tasks.map((t) => `d.task("o_${t
       writeFileSync(file, version(tasks));
       const r = await loadDagFile(file, { fresh: Math.random() });
       assert.ok("dags" in r);
-      for (const d of r.dags) await s.store.tx((tx) => tx.saveDagVersion(d.id, d.version, d.spec, file));
+      for (const d of r.dags) await s.store.tx((tx) => tx.dags.saveVersion(d.id, d.version, d.spec, file));
       return Object.fromEntries(r.dags.map((d) => [d.id, d.version]));
     };
     // the store as the loader sees it, with a way to hold one lookup: to replay the interleaving where one

@@ -40,7 +40,7 @@ async function seedRun(store: Store, runId: string, n: number): Promise<void> {
     queue: "default",
   }));
   await store.tx(async (tx) => {
-    await tx.insertRun(
+    await tx.runs.insert(
       {
         runId,
         dagId: "d",
@@ -100,7 +100,7 @@ for (const d of dialects(CASES)) {
           assert.equal(typeof a!.attemptId, "number");
           assert.deepEqual(a!.params, { x: 1 });
           const bytes = new Uint8Array([0, 1, 2, 255, 0, 127]);
-          const ended = await s.tx((tx) => tx.endAttempt({ attemptId: a!.attemptId, state: "success", endedAt: T0 + 5, outputInline: bytes, outputSize: bytes.length }));
+          const ended = await s.tx((tx) => tx.attempts.end({ attemptId: a!.attemptId, state: "success", endedAt: T0 + 5, outputInline: bytes, outputSize: bytes.length }));
           assert.ok(ended);
           const out = (await s.attempts.output(a!.attemptId))!;
           assert.deepEqual([...out.inline!], [...bytes]);
@@ -129,7 +129,7 @@ for (const d of dialects(CASES)) {
                 if (got.length === 0) return mine;
                 mine.push(...got.map((a) => ({ attemptId: a.attemptId, taskId: a.taskId })));
                 // finish them, as a worker would (limits on running tasks must not stop the claims)
-                const ended = await s.tx((tx) => tx.endAttempts(got.map((a) => ({ attemptId: a.attemptId, state: "success" as const, endedAt: T0 }))));
+                const ended = await s.tx((tx) => tx.attempts.endMany(got.map((a) => ({ attemptId: a.attemptId, state: "success" as const, endedAt: T0 }))));
                 assert.equal(ended.size, got.length);
               }
             }),
@@ -158,17 +158,17 @@ for (const d of dialects(CASES)) {
           assert.deepEqual(await s.workers.heartbeat("w2", [a!.attemptId], 60_000), [a!.attemptId]);
           assert.deepEqual(await s.workers.heartbeat("w1", [a!.attemptId, b!.attemptId], 60_000), []);
           // a sweep (or a cancel) ends attempt a: from then on its worker's writes are rejected
-          assert.ok(await s.tx((tx) => tx.endAttempt({ attemptId: a!.attemptId, state: "failed", endedAt: T0, errorCode: "WORKER_LOST" })));
+          assert.ok(await s.tx((tx) => tx.attempts.end({ attemptId: a!.attemptId, state: "failed", endedAt: T0, errorCode: "WORKER_LOST" })));
           assert.deepEqual(await s.workers.heartbeat("w1", [a!.attemptId, b!.attemptId], 60_000), [a!.attemptId], "the stale attempt is reported lost");
-          const late = await s.tx((tx) => tx.endAttempts([{ attemptId: a!.attemptId, state: "success", endedAt: T0 + 1, outputInline: new Uint8Array([1]) }]));
+          const late = await s.tx((tx) => tx.attempts.endMany([{ attemptId: a!.attemptId, state: "success", endedAt: T0 + 1, outputInline: new Uint8Array([1]) }]));
           assert.equal(late.size, 0, "the stale completion is dropped");
           const rec = (await s.attempts.get(a!.attemptId))!;
           assert.equal(rec.state, "failed");
           assert.equal(rec.errorCode, "WORKER_LOST");
           assert.equal((await s.attempts.output(a!.attemptId))!.inline, null, "nothing of the stale write is kept");
           // an ended attempt is never written again, even by its own (current) token twice
-          assert.ok(await s.tx((tx) => tx.endAttempt({ attemptId: b!.attemptId, state: "success", endedAt: T0 })));
-          assert.equal(await s.tx((tx) => tx.endAttempt({ attemptId: b!.attemptId, state: "failed", endedAt: T0 })), null);
+          assert.ok(await s.tx((tx) => tx.attempts.end({ attemptId: b!.attemptId, state: "success", endedAt: T0 })));
+          assert.equal(await s.tx((tx) => tx.attempts.end({ attemptId: b!.attemptId, state: "failed", endedAt: T0 })), null);
         } finally {
           await s.close();
         }
@@ -270,7 +270,7 @@ for (const d of dialects(CASES)) {
           assert.equal(tail.nextOffset, 26);
           assert.ok(tail.nextOffset >= tail.end, "everything read");
           // a second sink of the same attempt (a stale worker) after the attempt ended writes nothing
-          await s.tx((tx) => tx.endAttempt({ attemptId: a!.attemptId, state: "success", endedAt: T0 + 1 }));
+          await s.tx((tx) => tx.attempts.end({ attemptId: a!.attemptId, state: "success", endedAt: T0 + 1 }));
           const late = new AttemptLog(logs.sink(ref), () => T0);
           late.write("info", "from a stale worker");
           await late.close();
@@ -289,8 +289,8 @@ for (const d of dialects(CASES)) {
         try {
           await seedRun(s, "r1", 3);
           await s.tx(async (tx) => {
-            await tx.updateTaskInstance({ runId: "r1", taskId: "t0", mapIndex: -1 }, { readyAt: T0 + 1000 });
-            await tx.updateTaskInstances([{ runId: "r1", taskId: "t1", mapIndex: -1 }, { runId: "r1", taskId: "t2", mapIndex: -1 }], { readyAt: T0 - 10 });
+            await tx.taskInstances.update({ runId: "r1", taskId: "t0", mapIndex: -1 }, { readyAt: T0 + 1000 });
+            await tx.taskInstances.updateMany([{ runId: "r1", taskId: "t1", mapIndex: -1 }, { runId: "r1", taskId: "t2", mapIndex: -1 }], { readyAt: T0 - 10 });
           });
           await storeDb(s).updateTable("task_instances").set({ priority: 5 }).where("task_id", "=", "t2").execute();
           const first = await s.tx((tx) => tx.claimReady({ workerId: "w", limit: 5, leaseMs: 60_000 }));
@@ -367,7 +367,7 @@ describe("PostgreSQL only", { skip: pgSkip(5) }, () => {
             if (++arrived === 2) release();
             await barrier;
             await tx.lockRuns([second]);
-            await tx.addUnfinished(first, 1);
+            await tx.runs.addUnfinished(first, 1);
             return first;
           });
         const done = await Promise.all([cross("ra", "rb"), cross("rb", "ra")]);

@@ -55,7 +55,7 @@ for (const d of dialects(1)) {
         assert.equal(oldBoom.state, "failed");
         // an old run that is still going: never touched, however old
         await s.store.tx((tx) =>
-          tx.insertRun(
+          tx.runs.insert(
             { runId: "old_running", dagId: "hist", dagVersion: hist.version, runKey: "k:old_running", runType: "manual", state: "running", logicalDate: T0, dataIntervalStart: null, dataIntervalEnd: null, params: {}, unfinished: 1, createdAt: T0, startedAt: T0, timeoutAt: null },
             [{ taskId: "unique", mapIndex: -1, state: "scheduled", nUpstream: 0, readyAt: null, priority: 0, queue: "default" }],
           ),

@@ -76,7 +76,7 @@ export function registerDags(program: Command, globals: () => GlobalOptions): vo
             // not seen by a scheduler yet: record it from its file, then pause
             const loaded = s.bag.dags.get(dagId) ?? explainMissingDag(s, dagId);
             await s.store.tx(async (tx) => {
-              await tx.saveDagVersion(dagId, loaded.dag.version, loaded.dag.spec, loaded.file);
+              await tx.dags.saveVersion(dagId, loaded.dag.version, loaded.dag.spec, loaded.file);
               await tx.dags.upsert({ dagId, file: loaded.file, version: loaded.dag.version, schedule: loaded.dag.spec.schedule, defaultParams: null, paramsError: null, now });
             });
             ok = await s.store.dags.setPaused(dagId, paused, now);
