@@ -231,7 +231,6 @@ export class Triggers {
    * DAG subscribed) records nothing and throws EVENT_NOT_FOUND.
    */
   async sendEvent(name: string, payload: unknown, opts: SendEventOptions = {}): Promise<EventOutcome> {
-    const db = this.host.store.db;
     if (!isEventName(name)) {
       throw new SluiceError("EVENT_NOT_FOUND", `${JSON.stringify(name)} is not an event name (letters, digits, "_", ".", ":" and "-")`, { details: { event: name } });
     }

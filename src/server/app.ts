@@ -10,7 +10,7 @@
  * - `GET /api/v1/health` — no auth; for probes.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { Hono, type Context } from "hono";
+import { Hono, type Context, type Env } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { EventOutcome, SendEventOptions } from "../engine/triggers.js";
@@ -33,7 +33,7 @@ export function tokensEqual(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-function fail(c: Context, err: SluiceError, headers: Record<string, string> = {}): Response {
+function fail<C extends Context>(c: C, err: SluiceError, headers: Record<string, string> = {}): Response {
   return c.json({ code: err.code, message: err.message }, err.httpStatus as ContentfulStatusCode, headers);
 }
 
@@ -53,7 +53,7 @@ export function createApp(deps: ApiDeps): Hono {
 }
 
 /** `POST /api/v1/events/<name>` with its own bearer token (not a user's): the REST API mounts it too. */
-export function registerEventRoutes(app: Hono<any>, deps: ApiDeps): void {
+export function registerEventRoutes<E extends Env>(app: Hono<E>, deps: ApiDeps): void {
   app.use("/api/v1/events/*", async (c, next) => {
     const header = c.req.header("Authorization") ?? "";
     const m = /^Bearer\s+(.+)$/i.exec(header);

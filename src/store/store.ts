@@ -27,7 +27,6 @@ const MIGRATION_LOCK_TABLE = "sluice_migrations_lock";
  * when the query's WHERE visibly implies the index's WHERE (task_instances_ready*), and with bound
  * parameters it cannot — every claim would then scan the run's task instances.
  */
-const CLAIMABLE = sql<boolean>`state in ('scheduled', 'up_for_retry', 'up_for_reschedule')`;
 const CLAIMABLE_TI = sql<boolean>`ti.state in ('scheduled', 'up_for_retry', 'up_for_reschedule')`;
 
 export interface RunRecord {
@@ -1036,7 +1035,7 @@ export class Tx {
       const known = this.runs.get(id);
       if (known) known.unfinished += d;
     }
-    if (runs.length === 0) return Promise.resolve(new Map());
+    if (runs.length === 0) return Promise.resolve(new Map<string, number>());
     if (this.store.dialect === "postgres" && runs.length > 1) {
       const counted = this.send<{ run_id: string; unfinished: number }>(
         `update runs set unfinished = runs.unfinished + d.d from unnest(?::text[], ?::integer[]) as d(run_id, d)

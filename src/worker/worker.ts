@@ -378,9 +378,8 @@ export class Worker {
     const clock = this.host.clock;
     const log = new AttemptLog(this.host.logs.sink(a), () => clock.now());
     let cancelTimeout: (() => void) | null = null;
-    let resolved: ResolvedTask | null = null;
     try {
-      resolved = await this.host.resolveTask(a);
+      const resolved = await this.host.resolveTask(a);
       const { task, impl, dagFile } = resolved;
       if (task.pool !== null && task.pool !== DEFAULT_POOL) await requirePool(this.host.store.db, task.pool, a.dagId, task.id);
       if (task.timeoutMs !== null) {
@@ -422,7 +421,7 @@ export class Worker {
       log.note(`attempt ${a.tryNumber} succeeded`);
       return result;
     } catch (e) {
-      const reason = controller.signal.aborted && !isSluiceError(e) ? controller.signal.reason : e;
+      const reason: unknown = controller.signal.aborted && !isSluiceError(e) ? controller.signal.reason : e;
       const rec = errorRecord(reason);
       log.write("error", `attempt ${a.tryNumber} failed: ${rec.message}`);
       if (rec.stack && rec.code === "TASK_FAILED") log.write("error", rec.stack);

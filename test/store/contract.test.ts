@@ -379,7 +379,7 @@ describe("PostgreSQL only", { skip: pgSkip(5) }, () => {
     }));
 
   test("NOTIFY at commit wakes another process's subscribers; not the sender's own", () =>
-    withStores(2, 2, async ([a, b], db) => {
+    withStores(2, 2, async ([a, b]) => {
         let atA = 0;
         let atB = 0;
         a.notifier!.subscribe(() => atA++);

@@ -72,7 +72,7 @@ export function registerDags(program: Command, globals: () => GlobalOptions): vo
         const opts = { ...globals(), ...o };
         await withSluice(opts, true, async (s) => {
           const now = s.engine.clock.now();
-          let ok = await setPaused(s.store.db, dagId, paused, now);
+          const ok = await setPaused(s.store.db, dagId, paused, now);
           if (!ok) {
             // not seen by a scheduler yet: record it from its file, then pause
             const loaded = s.bag.dags.get(dagId) ?? explainMissingDag(s, dagId);
@@ -80,7 +80,7 @@ export function registerDags(program: Command, globals: () => GlobalOptions): vo
               await tx.saveDagVersion(dagId, loaded.dag.version, loaded.dag.spec, loaded.file);
               await upsertDag(tx.db, { dagId, file: loaded.file, version: loaded.dag.version, schedule: loaded.dag.spec.schedule, defaultParams: null, paramsError: null, now });
             });
-            ok = await setPaused(s.store.db, dagId, paused, now);
+            await setPaused(s.store.db, dagId, paused, now);
           }
           if (opts.json) printJson({ dagId, isPaused: paused });
           else process.stdout.write(`DAG ${dagId} is ${paused ? "paused" : "unpaused"}\n`);

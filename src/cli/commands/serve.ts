@@ -194,7 +194,7 @@ async function serve(opts: ServeOptions, roles: Roles): Promise<void> {
   const sweep = setInterval(() => void s.engine.recoverLostAttempts().catch(() => undefined), Math.max(1000, Math.floor(config.leaseMs / 2)));
   sweep.unref();
   // a scheduler's row in `sluice status`; its loop does not run user code, so an interval is enough
-  const beat = schedulerId ? setInterval(() => void heartbeatProcess(s.store.db, schedulerId!, s.store.now()).catch(() => undefined), config.heartbeatMs) : null;
+  const beat = schedulerId ? setInterval(() => void heartbeatProcess(s.store.db, schedulerId, s.store.now()).catch(() => undefined), config.heartbeatMs) : null;
   beat?.unref();
   s.engine.onRunFinished((runId, state) => {
     void s.store.getRun(runId).then((r) => r && out(`run ${runId} of ${r.dagId}: ${colorState(state)}${r.stateReason ? ` (${r.stateReason})` : ""}`));
