@@ -16,7 +16,7 @@ import type { Executor, TaskRun } from "../src/executors/executor.js";
 import { inProcessExecutor } from "../src/executors/inProcess.js";
 import { pythonExecutor } from "../src/executors/python.js";
 import { shellExecutor } from "../src/executors/shell.js";
-import { AttemptLog, readAttemptLog, type LogLine } from "../src/worker/attemptLog.js";
+import { AttemptLog, readAttemptLog, type LogLine } from "../src/logs/attemptLog.js";
 import { ROOT, sandbox, waitFor } from "./helpers.js";
 
 // The child-process executor forks dist/executors/childMain.js (a built file), so it is loaded from dist,

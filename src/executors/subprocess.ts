@@ -1,7 +1,7 @@
 /** Spawning a program for a task: output streamed line by line into the attempt log, killed on abort. */
 import { spawn, type SpawnOptions } from "node:child_process";
 import { SluiceError } from "../errors.js";
-import type { AttemptLog } from "../worker/attemptLog.js";
+import type { AttemptLog } from "../logs/attemptLog.js";
 import type { TaskRun } from "./executor.js";
 
 export interface SpawnResult {

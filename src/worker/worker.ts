@@ -23,7 +23,7 @@ import { shellExecutor } from "../executors/shell.js";
 import type { Capacity } from "../core/resources.js";
 import { DEFAULT_POOL, requirePool } from "../store/capacity.js";
 import type { AttemptEnd, ClaimedAttempt, Store } from "../store/store.js";
-import { AttemptLog } from "./attemptLog.js";
+import { AttemptLog } from "../logs/attemptLog.js";
 import type { LogStore } from "../logs/logStore.js";
 import { HeartbeatThread } from "./heartbeatThread.js";
 import { declareResources, markDraining } from "../store/processes.js";

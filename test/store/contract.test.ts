@@ -14,7 +14,7 @@ import { SluiceError } from "../../src/errors.js";
 import { DatabaseArtifactStore } from "../../src/store/artifacts.js";
 import { deleteRunLogs } from "../../src/store/attemptLogs.js";
 import { DatabaseLogStore, LOG_FLUSH_MS, readWholeLog } from "../../src/logs/logStore.js";
-import { AttemptLog } from "../../src/worker/attemptLog.js";
+import { AttemptLog } from "../../src/logs/attemptLog.js";
 import { MIGRATION_NAMES } from "../../src/store/migrations.js";
 import { Store, type NewTaskInstance } from "../../src/store/store.js";
 import { dialects, freshSchema, pgSkip, type PgSchema } from "../dialects.js";

@@ -6,7 +6,7 @@ import { toPreview } from "../../artifacts/serialize.js";
 import { SluiceError } from "../../errors.js";
 import type { Sluice } from "../../sluice.js";
 import type { AttemptRecord } from "../../store/store.js";
-import type { LogLine } from "../../worker/attemptLog.js";
+import type { LogLine } from "../../logs/attemptLog.js";
 import { readWholeLog, type LogRef } from "../../logs/logStore.js";
 import { decodeOutputs } from "../../worker/outputs.js";
 import { explainMissingDag, withSluice, type GlobalOptions } from "../context.js";
