@@ -9,7 +9,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { taskEnvironment } from "../src/config.js";
-import { loadDagFile } from "../src/engine/dagLoader.js";
+import { loadDagFile } from "../src/executors/dagFile.js";
 import { SluiceError, isSluiceError } from "../src/errors.js";
 import type { Dag } from "../src/dsl/dag.js";
 import type { Executor, TaskRun } from "../src/executors/executor.js";
