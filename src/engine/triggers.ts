@@ -77,6 +77,11 @@ export interface EventOutcome {
   pending: { dagId: string; reason: string }[];
 }
 
+/** The JSON shape of an event's outcome (HTTP and `sluice events send --json`). */
+export function eventJson(o: EventOutcome): Record<string, unknown> {
+  return { eventId: o.eventId, name: o.name, duplicate: o.duplicate, receivedAt: new Date(o.receivedAt).toISOString(), runs: o.runs, pending: o.pending };
+}
+
 export interface SendEventOptions {
   idempotencyKey?: string | undefined;
   /** Who sent it: "api", "cli", "runtime". */

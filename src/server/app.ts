@@ -13,7 +13,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono, type Context, type Env } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { EventOutcome, SendEventOptions } from "../engine/triggers.js";
+import { eventJson, type EventOutcome, type SendEventOptions } from "../engine/triggers.js";
 import { SluiceError, toSluiceError } from "../errors.js";
 
 export const MAX_EVENT_BODY_BYTES = 1024 * 1024;
@@ -89,9 +89,4 @@ export function registerEventRoutes<E extends Env>(app: Hono<E>, deps: ApiDeps):
       return c.json(eventJson(outcome), outcome.duplicate ? 200 : 201);
     },
   );
-}
-
-/** The JSON shape of an event's outcome (HTTP and `sluice events send --json`). */
-export function eventJson(o: EventOutcome): Record<string, unknown> {
-  return { eventId: o.eventId, name: o.name, duplicate: o.duplicate, receivedAt: new Date(o.receivedAt).toISOString(), runs: o.runs, pending: o.pending };
 }
