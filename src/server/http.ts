@@ -11,7 +11,7 @@ import { Auth, type Principal } from "../auth/auth.js";
 import { roleAtLeast } from "../auth/roles.js";
 import { SluiceError, toSluiceError } from "../errors.js";
 import type { Sluice } from "../sluice.js";
-import { registerEventRoutes } from "./app.js";
+import { registerEventRoutes } from "./events.js";
 import { openApiDocument } from "./openapi.js";
 import { describeIssues, type ApiEnv, type Route } from "./route.js";
 import { assetRoutes } from "./routes/assets.js";
@@ -212,7 +212,6 @@ export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; 
   registerEventRoutes(app, {
     eventToken: opts.eventToken,
     sendEvent: (name, payload, o) => s.engine.triggers.sendEvent(name, payload, o),
-    ...(opts.onError ? { onError: opts.onError } : {}),
   });
   if (opts.ui !== false) mountStatic(app as unknown as Hono);
   return {
