@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { main } from "../dist/cli/main.js";
+import { main } from "../dist/main.js";
 
 // No top-level await: DAG files compiled as CommonJS require("sluice"), and Node refuses require() of
 // an ES module graph that is still evaluating.

@@ -141,7 +141,7 @@ export function isSluiceError(e: unknown, code?: ErrorCode): e is SluiceError {
 export function toSluiceError(e: unknown, fallback: ErrorCode = "INTERNAL"): SluiceError {
   if (e instanceof SluiceError) return e;
   if (isSluiceError(e)) {
-    const se = e as unknown as SluiceError;
+    const se = e;
     return new SluiceError(se.code, se.message, { cause: e, details: { ...se.details } });
   }
   const sqliteCode = (e as { code?: unknown } | null)?.code;
@@ -169,7 +169,7 @@ export interface ErrorRecord {
 
 export function errorRecord(e: unknown, code: ErrorCode = "TASK_FAILED"): ErrorRecord {
   if (isSluiceError(e)) {
-    const se = e as SluiceError;
+    const se = e;
     const rec: ErrorRecord = { code: se.code, message: se.message };
     const cause = se.cause;
     const stack = cause instanceof Error ? cause.stack : se.details["stack"];

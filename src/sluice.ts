@@ -26,7 +26,7 @@ import {
 import type { BackfillRecord } from "./store/backfills.js";
 import { SluiceError } from "./errors.js";
 import { Store, type RunRecord } from "./store/store.js";
-import { Worker } from "./worker/worker.js";
+import { localWorkers, Worker } from "./worker/worker.js";
 import type { Dag } from "./dsl/dag.js";
 
 export interface RunSummary {
@@ -70,7 +70,7 @@ export class Sluice {
       poolSize: config.dbPoolSize,
       ...(opts.migrate === false ? { migrate: false } : {}),
     });
-    const engine = new Engine({ store, artifacts: artifactStoreFor(config, store), logs: logStoreFor(config, store), clock, dags: bag.dags, leaseMs: config.leaseMs });
+    const engine = new Engine({ store, artifacts: artifactStoreFor(config, store), logs: logStoreFor(config, store), clock, dags: bag.dags, leaseMs: config.leaseMs, localWorkers });
     // DAGs defined in code have no scheduler to register their assets and events: register them here
     if (opts.dags?.length) {
       try {

@@ -9,14 +9,14 @@ import { cpSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { taskEnvironment } from "../src/config.js";
-import { loadDagFile } from "../src/engine/dagLoader.js";
+import { loadDagFile } from "../src/executors/dagFile.js";
 import { SluiceError, isSluiceError } from "../src/errors.js";
 import type { Dag } from "../src/dsl/dag.js";
 import type { Executor, TaskRun } from "../src/executors/executor.js";
 import { inProcessExecutor } from "../src/executors/inProcess.js";
 import { pythonExecutor } from "../src/executors/python.js";
 import { shellExecutor } from "../src/executors/shell.js";
-import { AttemptLog, readAttemptLog, type LogLine } from "../src/worker/attemptLog.js";
+import { AttemptLog, readAttemptLog, type LogLine } from "../src/logs/attemptLog.js";
 import { ROOT, sandbox, waitFor } from "./helpers.js";
 
 // The child-process executor forks dist/executors/childMain.js (a built file), so it is loaded from dist,

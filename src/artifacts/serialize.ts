@@ -37,5 +37,6 @@ export function toPreview(value: unknown, depth = 0): unknown {
   if (value instanceof Map) return Object.fromEntries([...value].map(([k, v]) => [String(k), toPreview(v, depth + 1)]));
   if (value instanceof Set) return [...value].map((v) => toPreview(v, depth + 1));
   if (typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toPreview(v, depth + 1)]));
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- what is left is a function or a symbol: String() names it
   return String(value);
 }

@@ -3,7 +3,7 @@
  * SHA-256 (a fast hash is enough for 256-bit random secrets: there is nothing to brute-force). The CSRF
  * token is derived from the session id, so it is bound to the session and needs no storage.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 
 export function newSecret(): string {
   return randomBytes(32).toString("base64url");
@@ -15,13 +15,6 @@ export function sha256Hex(text: string): string {
 
 export function csrfTokenFor(sessionId: string): string {
   return createHash("sha256").update(`sluice-csrf\0${sessionId}`).digest("base64url");
-}
-
-/** Compare without leaking where the strings differ or how long the secret is. */
-export function secretsEqual(given: string, expected: string): boolean {
-  const a = createHash("sha256").update(given).digest();
-  const b = createHash("sha256").update(expected).digest();
-  return timingSafeEqual(a, b);
 }
 
 /** API tokens carry a recognisable prefix (secret scanners, logs) and a public id to revoke them by. */

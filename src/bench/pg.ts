@@ -122,7 +122,7 @@ async function setup(): Promise<Fixture> {
       env: { ...process.env, SLUICE_DATABASE_URL: url },
       stdio: ["ignore", "ignore", "pipe"],
     });
-    p.stderr!.on("data", (b: Buffer) => f.stderr.push(b.toString()));
+    p.stderr.on("data", (b: Buffer) => f.stderr.push(b.toString()));
     f.workers.push(p);
   }
   const t0 = Date.now();
@@ -136,7 +136,7 @@ async function setup(): Promise<Fixture> {
 
 async function teardown(f: Fixture): Promise<void> {
   for (const w of f.workers) if (w.exitCode === null) w.kill("SIGTERM");
-  await Promise.all(f.workers.map((w) => (w.exitCode !== null ? null : new Promise((r) => w.once("exit", r)))));
+  await Promise.all(f.workers.filter((w) => w.exitCode === null).map((w) => new Promise((r) => w.once("exit", r))));
   await f.s.close();
   await admin(`drop schema if exists "${f.schema}" cascade`);
   rmSync(f.home, { recursive: true, force: true });
@@ -213,7 +213,7 @@ export async function pgBench(only: string[]): Promise<void> {
       await runToEnd(f, "bench_warm");
     }
     const scenarios: [name: string, run: (f: Fixture, history: number) => Promise<PgResult>, key: (r: PgResult) => number, higherIsBetter: boolean][] = [
-      ["fanout-10000", fanout, (r) => r.tasksPerSecond!, true],
+      ["fanout-10000", fanout, (r) => r.tasksPerSecond, true],
       ["chain-1000", chain, (r) => r.p50Ms!, false],
     ];
     for (const [name, run, key, higherIsBetter] of scenarios) {

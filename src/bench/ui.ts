@@ -80,7 +80,7 @@ export async function uiBench(n = 10_000): Promise<UiBenchResult | null> {
     const call = async (method: string, path: string, body?: unknown) => {
       const r = await fetch(`${url}/api/v1${path}`, { method, headers: { Cookie: cookie, "X-CSRF-Token": csrfToken, "Content-Type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
       if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
-      return r.json() as Promise<any>;
+      return r.json();
     };
     const runs: Record<string, string> = {};
     for (const id of ["ui_grouped", "ui_flat"]) {

@@ -30,6 +30,7 @@ export function duration(start: number | null, end: number | null): string {
 
 /** Render rows as an aligned table; ANSI colour codes do not count towards widths. */
 export function table(headers: string[], rows: (string | number | null)[][]): string {
+  // eslint-disable-next-line no-control-regex -- ESC starts the colour codes to leave out
   const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "").length;
   const cells = [headers, ...rows.map((r) => r.map((c) => (c === null ? "" : String(c))))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => visible(r[i] ?? ""))));

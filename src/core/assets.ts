@@ -23,6 +23,7 @@ export interface AssetSchedule {
 }
 
 /** A URI with a scheme ("s3://bucket/key", "postgres://db/schema.table", "file:///data/x.csv"). */
+// eslint-disable-next-line no-control-regex -- control characters are what it rejects
 const ASSET_URI = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s\u0000-\u001f\u007f]+$/;
 /** A name: letters, digits and `_ . - /`, not starting with a separator ("warehouse.daily_sales"). */
 const ASSET_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.\-/]*$/;
@@ -71,7 +72,7 @@ export function parseAssetSchedule(v: unknown, where: string): AssetSchedule {
   if (keys.length !== 1 || (keys[0] !== "anyOf" && keys[0] !== "allOf")) {
     throw new SluiceError("INVALID_DAG", `${where}: an asset schedule is { assets: { anyOf: [...] } } or { assets: { allOf: [...] } }`);
   }
-  const mode = keys[0] as "anyOf" | "allOf";
+  const mode = keys[0];
   const list = assetList((assets as Record<string, unknown>)[mode], where, `schedule.assets.${mode}`);
   if (list.length === 0) throw new SluiceError("INVALID_DAG", `${where}: schedule.assets.${mode} must name at least one asset`);
   return { mode, assets: list };

@@ -40,11 +40,6 @@ export function intervalAction(existing: RunState | null, reprocess: Reprocess):
   return "skip_exists";
 }
 
-/** Actions that give the interval a run of the backfill. */
-export function runsInterval(a: IntervalAction): boolean {
-  return a === "create" || a === "reprocess";
-}
-
 /**
  * Claim priority. Workers claim ready task instances by `priority desc, ready_at`; a backfill run's task
  * instances get their task's priority minus this offset, so every live (scheduled, manual, event) task

@@ -294,8 +294,8 @@ class Zone {
     const f: Record<string, number> = {};
     for (const p of this.fmt.formatToParts(t)) if (p.type !== "literal") f[p.type] = Number(p.value);
     const d = new Date(0);
-    d.setUTCFullYear(f["year"]!, f["month"]! - 1, f["day"]!);
-    d.setUTCHours(f["hour"]!, f["minute"]!, f["second"]!, 0);
+    d.setUTCFullYear(f["year"]!, f["month"]! - 1, f["day"]);
+    d.setUTCHours(f["hour"]!, f["minute"], f["second"], 0);
     return d.getTime() - (t - mod(t, SECOND));
   }
 
@@ -475,7 +475,7 @@ class CronTicks implements Ticks {
   // before the best instant found. Away from DST changes this is one croner call.
   next(t: number): number | null {
     const [lo] = this.zone.offsetRange(t - NEAR_MS, t + NEAR_MS);
-    let best: number | null = null;
+    let best = null as number | null; // not narrowed to null: TypeScript misses the inner loop's assignments
     let hi = 0;
     for (let w = this.wallNext(t + lo); w !== null; w = this.wallNext(w)) {
       if (best !== null && w > best + hi) break;
@@ -492,7 +492,7 @@ class CronTicks implements Ticks {
 
   prev(t: number): number | null {
     const [, hi] = this.zone.offsetRange(t - NEAR_MS, t + NEAR_MS);
-    let best: number | null = null;
+    let best = null as number | null; // not narrowed to null: TypeScript misses the inner loop's assignments
     let lo = 0;
     for (let w = this.wallPrev(t + hi); w !== null; w = this.wallPrev(w)) {
       if (best !== null && w < best + lo) break;

@@ -112,7 +112,7 @@ export class DagBuilder<P> {
   ): TaskRef<Awaited<O>>;
   task(id: string, a: unknown, b?: unknown): AnyRef {
     const [options, fn] = typeof a === "function" ? [{}, a] : [a, b];
-    return this.add("task", id, (options ?? {}) as TaskOptions, null, fnImpl(this.where(id), fn));
+    return this.add("task", id, options ?? {}, null, fnImpl(this.where(id), fn));
   }
 
   /**
@@ -431,7 +431,7 @@ export function dag(id: string, a: unknown, b?: unknown): Dag<unknown> {
     version: dagVersion(spec, code),
     paramsSchema: options.params ?? null,
     impls: state.impls,
-  }) as Dag<unknown>;
+  });
 }
 
 function scheduleOptions(

@@ -189,7 +189,7 @@ export function sqlRow<Row = Record<string, unknown>>(options: SqlRowOptions): P
     try {
       const stmt = db.prepare(query);
       if (!stmt.reader) throw new SluiceError("TASK_FAILED", `sqlRow: the query must return rows (a SELECT), got: ${query}`);
-      const row = (Array.isArray(params) ? stmt.get(...params) : stmt.get(params)) as Row | undefined;
+      const row = (Array.isArray(params) ? stmt.get(...(params as unknown[])) : stmt.get(params)) as Row | undefined;
       return row === undefined ? false : { done: true, value: row };
     } finally {
       db.close();

@@ -184,8 +184,6 @@ export interface TaskOptions<I extends Inputs = Inputs, R extends TriggerRule = 
   produces?: readonly string[];
 }
 
-export type TaskFn<I, P, O> = (inputs: I, ctx: TaskContext<P>) => O | Promise<O>;
-
 export interface MapOptions<M extends MapOver, I extends Inputs, R extends TriggerRule> extends TaskOptions<I, R> {
   /** Lists to fan out over; several lists give their cross product. Each may be an upstream output. */
   over: M;

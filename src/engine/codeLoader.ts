@@ -7,7 +7,8 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { Store } from "../store/store.js";
-import { findDagFiles, loadDagFile, type LoadedDag } from "./dagLoader.js";
+import { loadDagFile } from "../executors/dagFile.js";
+import { findDagFiles, type LoadedDag } from "./dagLoader.js";
 import { SluiceError } from "../errors.js";
 
 export class DagCodeLoader {

@@ -4,7 +4,7 @@
  * file that hangs costs only itself.
  */
 import { validateWithSchema } from "../core/standardSchema.js";
-import { loadDagFile } from "./dagLoader.js";
+import { loadDagFile } from "../executors/dagFile.js";
 import type { ParsedDag, ProcessorMessage } from "./dagProcessor.js";
 
 function send(m: ProcessorMessage): Promise<void> {

@@ -15,7 +15,7 @@ import { SluiceError } from "../errors.js";
 import type { DagSpec } from "../core/dagSpec.js";
 import { quiet, type ClaimedAttempt, type EndedAttempt, type RunRecord, type Store, type Tx } from "../store/store.js";
 import { decodeOutputs } from "../worker/outputs.js";
-import { isLocalWorker, type AttemptResult, type ClaimRequest, type ResolvedTask, type RunTriggerInfo, type WorkerHost } from "../worker/worker.js";
+import type { AttemptResult, ClaimRequest, ResolvedTask, RunTriggerInfo, WorkerHost } from "../worker/worker.js";
 import type { LoadedDag } from "./dagLoader.js";
 import { indexSpec, type SpecIndex } from "./specIndex.js";
 import { Triggers, type TriggerTarget } from "./triggers.js";
@@ -47,6 +47,8 @@ export interface EngineOptions {
   random?: () => number;
   /** Workers' lease (config leaseMs): a worker silent for two leases with nothing running is buried. */
   leaseMs?: number;
+  /** The ids of this process's workers (worker.ts's localWorkers): alive, whatever their pid suggests. */
+  localWorkers: { has(workerId: string): boolean };
 }
 
 /** What insertRuns needs for one run. */
@@ -74,6 +76,7 @@ export class Engine implements WorkerHost {
   private loadCode: ((dagId: string, version: string) => Promise<LoadedDag | undefined>) | null;
   private readonly random: () => number;
   private readonly leaseMs: number;
+  private readonly localWorkers: { has(workerId: string): boolean };
   private readonly events = new EventEmitter();
   /** `dagId@version` -> spec index; versions are immutable, so this never goes stale. */
   private readonly versions = new Map<string, SpecIndex>();
@@ -97,6 +100,7 @@ export class Engine implements WorkerHost {
     this.loadCode = opts.loadCode ?? null;
     this.random = opts.random ?? Math.random;
     this.leaseMs = opts.leaseMs ?? 30_000;
+    this.localWorkers = opts.localWorkers;
     this.events.setMaxListeners(0);
     this.env = {
       specFor: (runId) => this.specFor(runId),
@@ -854,13 +858,13 @@ export class Engine implements WorkerHost {
     // SQLite is one host's: a worker whose pid is gone is dead at once. On PostgreSQL workers run on many
     // hosts (and containers reuse pids and hostnames): only lease expiry, in database time, counts.
     if (this.store.dialect === "sqlite") for (const w of await this.store.workers.listRunningOnHost()) {
-      const alive = w.pid === process.pid ? isLocalWorker(w.workerId) : processAlive(w.pid);
+      const alive = w.pid === process.pid ? this.localWorkers.has(w.workerId) : processAlive(w.pid);
       if (!alive) dead.push(w.workerId);
     }
     await this.store.workers.markDead(dead);
     // This process's own workers are alive by definition: a CPU-bound task that blocked the event loop
     // past the lease must not be failed by its own process's sweep (the heartbeat renews it next).
-    const lost = (await this.store.attempts.listLost(dead)).filter((l) => !isLocalWorker(l.workerId));
+    const lost = (await this.store.attempts.listLost(dead)).filter((l) => !this.localWorkers.has(l.workerId));
     if (lost.length === 0) return 0;
     // Load their specs first: inside settle's transaction a cache miss would query the store through its
     // one connection, which the transaction holds, and wait forever (`runs resume` exited 0 doing nothing).

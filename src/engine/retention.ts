@@ -65,7 +65,7 @@ export async function cleanFinishedRuns(store: Store, opts: CleanOptions): Promi
   return result;
 }
 
-/** `<logs>/<dag>/<run>` (worker/attemptLog.ts), refusing anything that would leave the logs folder. */
+/** `<logs>/<dag>/<run>` (logs/attemptLog.ts), refusing anything that would leave the logs folder. */
 function runLogDir(logsDir: string, r: DeletedRun): string | null {
   const root = resolve(logsDir);
   const dir = resolve(root, r.dagId, r.runId);

@@ -39,8 +39,8 @@ const DUE_PAGE = 100;
 /** An error of the store as a whole (not of one DAG's run): retrying DAG by DAG would only repeat it. */
 function storeWide(e: unknown): boolean {
   const code = toSluiceError(e).code;
-  const sqlite = String((e as { code?: unknown } | null)?.code ?? "");
-  return code === "DB_LOCKED" || code === "DB_CORRUPT" || /^SQLITE_(IOERR|FULL|READONLY|CANTOPEN|NOMEM)/.test(sqlite);
+  const sqlite = (e as { code?: unknown } | null)?.code;
+  return code === "DB_LOCKED" || code === "DB_CORRUPT" || (typeof sqlite === "string" && /^SQLITE_(IOERR|FULL|READONLY|CANTOPEN|NOMEM)/.test(sqlite));
 }
 
 interface Known extends ParsedDag {

@@ -503,7 +503,7 @@ export async function clearTasks(
   if (downstream) {
     const queue = [...taskIds];
     for (let i = 0; i < queue.length; i++) {
-      for (const d of idx.byId.get(queue[i]!)!.downstream) if (!set.has(d)) (set.add(d), queue.push(d));
+      for (const d of idx.byId.get(queue[i]!)!.downstream) if (!set.has(d)) { set.add(d); queue.push(d); }
     }
   }
   const ordered = idx.spec.tasks.filter((t) => set.has(t.id));

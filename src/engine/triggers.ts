@@ -60,6 +60,11 @@ export interface EventOutcome {
   pending: { dagId: string; reason: string }[];
 }
 
+/** The JSON shape of an event's outcome (HTTP and `sluice events send --json`). */
+export function eventJson(o: EventOutcome): Record<string, unknown> {
+  return { eventId: o.eventId, name: o.name, duplicate: o.duplicate, receivedAt: new Date(o.receivedAt).toISOString(), runs: o.runs, pending: o.pending };
+}
+
 export interface SendEventOptions {
   idempotencyKey?: string | undefined;
   /** Who sent it: "api", "cli", "runtime". */
@@ -171,21 +176,21 @@ export class Triggers {
   }
 
   private async evaluateDag(dagId: string): Promise<RunRecord | null> {
-    const db = this.host.store;
+    const store = this.host.store;
     const target = await this.host.resolveTriggerTarget(dagId);
     if ("skip" in target) return null; // stays queued: paused or not loadable now, runs once it is
     const schedule = target.spec.assetSchedule;
     if (!schedule) {
-      await db.assets.dropQueuedAssets(dagId); // no longer asset-scheduled
+      await store.assets.dropQueuedAssets(dagId); // no longer asset-scheduled
       return null;
     }
-    const queued = await db.assets.queuedAssetsOf(dagId);
+    const queued = await store.assets.queuedAssetsOf(dagId);
     const relevant = queued.filter((a) => schedule.assets.includes(a));
-    const pointers = await db.assets.consumedThrough(dagId, relevant);
-    const latest = await db.assets.latestEventIds(relevant);
+    const pointers = await store.assets.consumedThrough(dagId, relevant);
+    const latest = await store.assets.latestEventIds(relevant);
     const fresh = relevant.filter((a) => (latest.get(a) ?? 0) > (pointers.get(a) ?? 0));
     const stale = queued.filter((a) => !fresh.includes(a));
-    if (stale.length) await db.assets.dropQueuedAssets(dagId, stale);
+    if (stale.length) await store.assets.dropQueuedAssets(dagId, stale);
     const consume = assetsToConsume(schedule, new Set(fresh));
     if (!consume) return null;
     const ranges: ConsumedRange[] = consume.map((asset) => ({ asset, afterId: pointers.get(asset) ?? 0, throughId: latest.get(asset)! }));
@@ -214,7 +219,6 @@ export class Triggers {
    * DAG subscribed) records nothing and throws EVENT_NOT_FOUND.
    */
   async sendEvent(name: string, payload: unknown, opts: SendEventOptions = {}): Promise<EventOutcome> {
-    const db = this.host.store;
     if (!isEventName(name)) {
       throw new SluiceError("EVENT_NOT_FOUND", `${JSON.stringify(name)} is not an event name (letters, digits, "_", ".", ":" and "-")`, { details: { event: name } });
     }

@@ -1,7 +1,7 @@
 /** Entry point of a child process that runs one task attempt (see childProcess.ts). */
 import { formatWithOptions } from "node:util";
 import { AssetMetadataCollector } from "../core/assets.js";
-import { loadDagFile } from "../engine/dagLoader.js";
+import { loadDagFile } from "./dagFile.js";
 import { errorRecord } from "../errors.js";
 import type { TaskContext } from "../dsl/types.js";
 import type { ChildMessage, ChildRequest } from "./childProcess.js";

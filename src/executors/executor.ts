@@ -6,7 +6,7 @@
 import type { TaskSpec } from "../core/dagSpec.js";
 import type { TaskImpl } from "../dsl/dag.js";
 import type { TaskContext } from "../dsl/types.js";
-import type { AttemptLog } from "../worker/attemptLog.js";
+import type { AttemptLog } from "../logs/attemptLog.js";
 
 export interface TaskRun {
   task: TaskSpec;

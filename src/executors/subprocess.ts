@@ -1,7 +1,7 @@
 /** Spawning a program for a task: output streamed line by line into the attempt log, killed on abort. */
 import { spawn, type SpawnOptions } from "node:child_process";
 import { SluiceError } from "../errors.js";
-import type { AttemptLog } from "../worker/attemptLog.js";
+import type { AttemptLog } from "../logs/attemptLog.js";
 import type { TaskRun } from "./executor.js";
 
 export interface SpawnResult {
@@ -37,8 +37,8 @@ export function runLogged(
         if (which === "stdout" && line.trim()) lastStdoutLine = line;
       }
     };
-    child.stdout!.on("data", onData("stdout"));
-    child.stderr!.on("data", onData("stderr"));
+    child.stdout.on("data", onData("stdout"));
+    child.stderr.on("data", onData("stderr"));
     let killTimer: NodeJS.Timeout | null = null;
     const kill = (sig: NodeJS.Signals) => {
       try {
@@ -80,8 +80,8 @@ export function runLogged(
       const exitCode = code ?? (signal ? 128 + (signalNumber(signal) ?? 0) : 1);
       finish(() => resolve({ exitCode, lastStdoutLine }));
     });
-    child.stdin!.on("error", () => undefined); // the program may exit without reading its input
-    child.stdin!.end(opts.stdinText ?? "");
+    child.stdin.on("error", () => undefined); // the program may exit without reading its input
+    child.stdin.end(opts.stdinText ?? "");
   });
 }
 

@@ -10,7 +10,7 @@
 import { open } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import type { Store } from "../store/store.js";
-import { attemptLogPath, FileLogSink, parseLogLines, type LogLine, type LogSink } from "../worker/attemptLog.js";
+import { attemptLogPath, FileLogSink, parseLogLines, type LogLine, type LogSink } from "./attemptLog.js";
 
 /** Which attempt: its id (the database) and the ids its file path is made of. */
 export interface LogRef {

@@ -11,7 +11,7 @@ import { Auth, type Principal } from "../auth/auth.js";
 import { roleAtLeast } from "../auth/roles.js";
 import { SluiceError, toSluiceError } from "../errors.js";
 import type { Sluice } from "../sluice.js";
-import { registerEventRoutes } from "./app.js";
+import { registerEventRoutes } from "./events.js";
 import { openApiDocument } from "./openapi.js";
 import { describeIssues, type ApiEnv, type Route } from "./route.js";
 import { assetRoutes } from "./routes/assets.js";
@@ -42,7 +42,7 @@ async function readBody(c: Context): Promise<string> {
     c.header("Connection", "close");
     throw tooLarge();
   }
-  const stream = c.req.raw.body;
+  const stream = c.req.raw.body as ReadableStream<Uint8Array> | null;
   if (!stream) return "";
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
@@ -106,7 +106,7 @@ function matcher(method: string, path: string): (m: string, p: string) => boolea
   return (m, p) => (m === upper || (upper === "GET" && m === "HEAD")) && re.test(p);
 }
 
-export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; auth: Auth; routes: Route[]; close(): void } {
+export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; auth: Auth; routes: Route[]; close: () => void } {
   const auth = new Auth(s.store, () => s.engine.clock.now());
   let closed = false;
   const env: ApiEnv = { sluice: s, auth, ...(opts.onError ? { onError: opts.onError } : {}) };
@@ -143,7 +143,7 @@ export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; 
   });
 
   // deny by default: everything under /api/v1 needs a user unless the route table says public
-  app.use("/api/v1/*", async (c, next) => {
+  app.use("/api/v1/*", async (c: Context<Vars>, next) => {
     const method = c.req.method;
     if (isPublic.some((m) => m(method, c.req.path))) {
       c.set("principal", null);
@@ -203,7 +203,7 @@ export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; 
           throw new SluiceError("INVALID_INPUT", "body: this endpoint takes no body (send none or {})");
         }
       }
-      const out = await r.handler({ c, env, principal, params: c.req.param() as Record<string, string>, query, body });
+      const out = await r.handler({ c, env, principal, params: c.req.param(), query, body });
       if (out instanceof Response) return out;
       return c.json(out as object, (r.status ?? 200) as ContentfulStatusCode);
     });
@@ -212,7 +212,6 @@ export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; 
   registerEventRoutes(app, {
     eventToken: opts.eventToken,
     sendEvent: (name, payload, o) => s.engine.triggers.sendEvent(name, payload, o),
-    ...(opts.onError ? { onError: opts.onError } : {}),
   });
   if (opts.ui !== false) mountStatic(app as unknown as Hono);
   return {

@@ -43,7 +43,7 @@ export function openApiDocument(routes: readonly Route[], version: string): Reco
     const parameters: Record<string, unknown>[] = [...route.path.matchAll(/:([A-Za-z]+)/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
     if (route.query) {
       const q = jsonSchema(route.query) as { properties?: Record<string, unknown>; required?: string[] };
-      for (const [name, schema] of Object.entries(q.properties ?? {})) parameters.push({ name, in: "query", required: (q.required ?? []).includes(name) && !(schema as { default?: unknown }).hasOwnProperty("default"), schema });
+      for (const [name, schema] of Object.entries(q.properties ?? {})) parameters.push({ name, in: "query", required: (q.required ?? []).includes(name) && !Object.hasOwn(schema as object, "default"), schema });
     }
     const ok = String(route.status ?? 200);
     const op: Record<string, unknown> = {

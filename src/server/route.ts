@@ -30,6 +30,7 @@ export interface RouteContext<Q, B> {
   body: B;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- one table holds routes of every query and body type; `unknown` would reject them (handler parameters)
 export interface Route<Q = any, B = any> {
   method: "get" | "post" | "patch" | "delete";
   /** Below /api/v1, Hono syntax (`/runs/:runId`). */
@@ -43,7 +44,8 @@ export interface Route<Q = any, B = any> {
   status?: 200 | 201 | 202 | 204;
   /** Non-JSON responses (SSE, downloads): documented as such. */
   produces?: string;
-  handler(ctx: RouteContext<Q, B>): Promise<unknown> | unknown;
+  /** The JSON body or a Response, or a promise of either. */
+  handler(ctx: RouteContext<Q, B>): unknown;
 }
 
 export function route<Q = Record<string, never>, B = undefined>(r: Route<Q, B>): Route {

@@ -1,11 +1,10 @@
 /** SQL for attempts: reads of their records and outputs. `store.attempts`, or `tx.attempts` inside a transaction. */
 import type { Kysely, QueryResult } from "kysely";
 import type { StoreContext } from "./aggregates.js";
-import { ATTEMPT_COLUMNS, selectOutputs, toAttempt, type AttemptEnd, type AttemptRecord, type EndedAttempt, type Row, type StoredOutput, type WaitingAttempt } from "./records.js";
-import { quiet } from "./postgres.js";
+import { ATTEMPT_COLUMNS, selectOutputs, toAttempt, type AttemptEnd, type AttemptRecord, type EndedAttempt, type StoredOutput, type WaitingAttempt } from "./records.js";
 import type { Tx } from "./store.js";
 import type { Database } from "./schema.js";
-import { execText, keyRows, marks } from "./sqlText.js";
+import { execText, marks } from "./sqlText.js";
 
 /** @internal Constructed by the Store (`store.attempts`) and by each transaction (`tx.attempts`). */
 export class AttemptRows {

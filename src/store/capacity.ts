@@ -50,7 +50,6 @@ import { LocksChanged } from "./retry.js";
 import { quiet } from "./postgres.js";
 
 export const DEFAULT_POOL = "default_pool";
-export const DEFAULT_POOL_SLOTS = 128;
 
 /** What a claim asks for, beyond the store's own filters. */
 export interface CapacityClaim {
@@ -543,11 +542,6 @@ function pageQuery(db: Kysely<Database>, dialect: DialectName, shape: PageShape,
     pages.set(key, cached);
   }
   return cached;
-}
-
-/** Forget cached DAG capacity profiles (tests that rewrite a version's spec). */
-export function clearCapacityCache(): void {
-  profiles.clear();
 }
 
 // ---- pools ------------------------------------------------------------------------------------------

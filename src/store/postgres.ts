@@ -334,7 +334,7 @@ export class ReconnectingConnection implements DatabaseConnection {
     }
   }
 
-  // eslint-disable-next-line require-yield
+  // eslint-disable-next-line require-yield -- Kysely's Driver interface has it; Sluice never streams
   async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
     throw new SluiceError("INTERNAL", "streaming queries are not used by Sluice");
   }

@@ -264,7 +264,7 @@ export class TxRunRows extends RunRows {
       const known = this.tx.lockedRuns.get(id);
       if (known) known.unfinished += d;
     }
-    if (runs.length === 0) return Promise.resolve(new Map());
+    if (runs.length === 0) return Promise.resolve(new Map<string, number>());
     if (this.tx.owner.dialect === "postgres" && runs.length > 1) {
       const counted = this.tx.send<{ run_id: string; unfinished: number }>(
         `update runs set unfinished = runs.unfinished + d.d from unnest(?::text[], ?::integer[]) as d(run_id, d)

@@ -38,7 +38,7 @@ export function openSqlite(opts: SqliteOptions): { db: Kysely<Database>; raw: Be
     prepare(sqlText: string) {
       let stmt = cache.get(sqlText);
       if (!stmt) {
-        stmt = raw.prepare(sqlText) as unknown as SqliteStatement;
+        stmt = raw.prepare(sqlText);
         if (cache.size > 500) cache.clear();
         cache.set(sqlText, stmt);
       }

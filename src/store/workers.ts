@@ -141,6 +141,9 @@ export class WorkerRows {
       .select(["worker_id", "pid"])
       .where("hostname", "=", this.ctx.hostname)
       .where("state", "=", "running")
+      // schedulers too have a row with their pid, but no attempts to lose: a scheduler's own sweep found
+      // its row (its id not a local worker's) and marked itself dead, so `sluice status` lost it
+      .where("role", "=", "worker")
       .execute();
     return rows.map((r) => ({ workerId: r.worker_id, pid: r.pid }));
   }

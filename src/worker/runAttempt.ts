@@ -17,8 +17,8 @@ import { pythonExecutor } from "../executors/python.js";
 import { shellExecutor } from "../executors/shell.js";
 import { DEFAULT_POOL } from "../store/capacity.js";
 import type { ClaimedAttempt } from "../store/store.js";
-import { AttemptLog } from "./attemptLog.js";
-import type { AttemptResult, ResolvedTask, WorkerHost } from "./host.js";
+import { AttemptLog } from "../logs/attemptLog.js";
+import type { AttemptResult, WorkerHost } from "./host.js";
 
 /** What an attempt needs of its worker's options. */
 export interface AttemptOptions {
@@ -36,9 +36,8 @@ export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: Clai
   const clock = host.clock;
   const log = new AttemptLog(host.logs.sink(a), () => clock.now());
   let cancelTimeout: (() => void) | null = null;
-  let resolved: ResolvedTask | null = null;
   try {
-    resolved = await host.resolveTask(a);
+    const resolved = await host.resolveTask(a);
     const { task, impl, dagFile } = resolved;
     if (task.pool !== null && task.pool !== DEFAULT_POOL) await host.store.pools.require(task.pool, a.dagId, task.id);
     if (task.timeoutMs !== null) {
@@ -80,7 +79,7 @@ export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: Clai
     log.note(`attempt ${a.tryNumber} succeeded`);
     return result;
   } catch (e) {
-    const reason = controller.signal.aborted && !isSluiceError(e) ? controller.signal.reason : e;
+    const reason: unknown = controller.signal.aborted && !isSluiceError(e) ? controller.signal.reason : e;
     const rec = errorRecord(reason);
     log.write("error", `attempt ${a.tryNumber} failed: ${rec.message}`);
     if (rec.stack && rec.code === "TASK_FAILED") log.write("error", rec.stack);

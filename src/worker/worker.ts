@@ -59,12 +59,13 @@ interface Running {
 /** How soon a worker looks again at due work that limits kept it from claiming. */
 const BLOCKED_BACKOFF_MS = 250;
 
-/** Workers of this process: a dead process's worker may have had our pid (containers reuse pid 1). */
 const LOCAL_WORKERS = new Set<string>();
 
-export function isLocalWorker(workerId: string): boolean {
-  return LOCAL_WORKERS.has(workerId);
-}
+/**
+ * The workers started in this process, whichever engine they serve (a process may open several): a dead
+ * process's worker may have had our pid (containers reuse pid 1). Sluice gives it to its engine.
+ */
+export const localWorkers: ReadonlySet<string> = LOCAL_WORKERS;
 
 export class Worker {
   readonly workerId = `w-${randomBytes(5).toString("hex")}`;

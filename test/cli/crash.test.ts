@@ -151,7 +151,7 @@ export default dag("chain", { defaults: { retries: 1, retryDelay: "10ms" } }, (d
 `,
   );
   const proc = cliSpawn(sb, ["run", "chain"]);
-  let killedAfter = "";
+  let killedAfter: string;
   try {
     // t4 has started: t1..t3 are finished and committed (t4 is claimed in the transaction that records t3)
     await waitFor(() => count(marker, "start", "t4") === 1, 60_000, "task t4 to start");

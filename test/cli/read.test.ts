@@ -87,6 +87,7 @@ export default dag("beta", (d) => { d.task("only", async () => "beta!"); });
     assert.match(lines[0]!, /^RUN\s+DAG\s+STATE\s+STARTED\s+DURATION$/);
     assert.equal(lines.length, created.length + 1);
     assert.match(lines[1]!, new RegExp(`^${created.at(-1)!.runId}\\s+alpha\\s+success\\s+\\d{4}-`));
+    // eslint-disable-next-line no-control-regex -- ESC starts a colour code
     assert.doesNotMatch(text.stdout, /\x1b\[/, "no colour codes when NO_COLOR is set / not a TTY");
   });
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { loadConfig } from "../../src/config.js";
 import { DagCodeLoader } from "../../src/engine/codeLoader.js";
-import { loadDagFile } from "../../src/engine/dagLoader.js";
+import { loadDagFile } from "../../src/executors/dagFile.js";
 import { DagWatcher, type FolderChanges } from "../../src/engine/dagWatcher.js";
 import { Sluice } from "../../src/sluice.js";
 import { sandbox } from "../helpers.js";

@@ -5,7 +5,7 @@
  * runs on SQLite, then again on PostgreSQL (a fresh sandbox, so files the first pass wrote are not there).
  */
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";

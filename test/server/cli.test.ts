@@ -32,7 +32,7 @@ async function startDev(): Promise<{ url: string; out: () => string; stop: () =>
 
 test("first start creates admin with a password printed once; users and tokens CLI", async () => {
   const dev = await startDev();
-  let password = "";
+  let password: string;
   try {
     password = /first admin: user "admin", password (\S+)/.exec(dev.out())?.[1] ?? "";
     assert.ok(password.length >= 16, dev.out());

@@ -13,7 +13,7 @@ import { ManualClock } from "../../src/core/clock.js";
 import { SluiceError } from "../../src/errors.js";
 import { DatabaseArtifactStore } from "../../src/store/artifacts.js";
 import { DatabaseLogStore, LOG_FLUSH_MS, readWholeLog } from "../../src/logs/logStore.js";
-import { AttemptLog } from "../../src/worker/attemptLog.js";
+import { AttemptLog } from "../../src/logs/attemptLog.js";
 import { MIGRATION_NAMES } from "../../src/store/migrations.js";
 import { Store, type NewTaskInstance } from "../../src/store/store.js";
 import { dialects, freshSchema, pgSkip, type PgSchema } from "../dialects.js";
@@ -378,7 +378,7 @@ describe("PostgreSQL only", { skip: pgSkip(5) }, () => {
     }));
 
   test("NOTIFY at commit wakes another process's subscribers; not the sender's own", () =>
-    withStores(2, 2, async ([a, b], db) => {
+    withStores(2, 2, async ([a, b]) => {
         let atA = 0;
         let atB = 0;
         a.notifier!.subscribe(() => atA++);

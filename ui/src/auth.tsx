@@ -22,7 +22,3 @@ export function useCanOperate(): boolean {
   const role = useContext(SessionContext)?.user.role;
   return role === "operator" || role === "admin";
 }
-
-export function useIsAdmin(): boolean {
-  return useContext(SessionContext)?.user.role === "admin";
-}

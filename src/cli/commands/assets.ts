@@ -3,8 +3,8 @@
  * `sluice events send|list` (external events through the store, like `POST /api/v1/events/<name>`).
  */
 import type { Command } from "commander";
+import { eventJson } from "../../engine/triggers.js";
 import { SluiceError } from "../../errors.js";
-import { eventJson } from "../../server/app.js";
 import { withSluice, type GlobalOptions } from "../context.js";
 import { iso, printJson, table } from "../format.js";
 

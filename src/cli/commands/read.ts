@@ -6,7 +6,7 @@ import { toPreview } from "../../artifacts/serialize.js";
 import { SluiceError } from "../../errors.js";
 import type { Sluice } from "../../sluice.js";
 import type { AttemptRecord } from "../../store/store.js";
-import type { LogLine } from "../../worker/attemptLog.js";
+import type { LogLine } from "../../logs/attemptLog.js";
 import { readWholeLog, type LogRef } from "../../logs/logStore.js";
 import { decodeOutputs } from "../../worker/outputs.js";
 import { explainMissingDag, withSluice, type GlobalOptions } from "../context.js";
@@ -71,7 +71,7 @@ export function registerDags(program: Command, globals: () => GlobalOptions): vo
         const opts = { ...globals(), ...o };
         await withSluice(opts, true, async (s) => {
           const now = s.engine.clock.now();
-          let ok = await s.store.dags.setPaused(dagId, paused, now);
+          const ok = await s.store.dags.setPaused(dagId, paused, now);
           if (!ok) {
             // not seen by a scheduler yet: record it from its file, then pause
             const loaded = s.bag.dags.get(dagId) ?? explainMissingDag(s, dagId);
@@ -79,7 +79,7 @@ export function registerDags(program: Command, globals: () => GlobalOptions): vo
               await tx.dags.saveVersion(dagId, loaded.dag.version, loaded.dag.spec, loaded.file);
               await tx.dags.upsert({ dagId, file: loaded.file, version: loaded.dag.version, schedule: loaded.dag.spec.schedule, defaultParams: null, paramsError: null, now });
             });
-            ok = await s.store.dags.setPaused(dagId, paused, now);
+            await s.store.dags.setPaused(dagId, paused, now);
           }
           if (opts.json) printJson({ dagId, isPaused: paused });
           else process.stdout.write(`DAG ${dagId} is ${paused ? "paused" : "unpaused"}\n`);

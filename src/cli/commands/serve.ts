@@ -15,7 +15,6 @@ import { Scheduler } from "../../engine/scheduler.js";
 import { formatDuration } from "../../core/duration.js";
 import { parseCapacity } from "../../core/resources.js";
 import { SluiceError } from "../../errors.js";
-import { startHttp, type HttpServer } from "../../server/http.js";
 import { Sluice } from "../../sluice.js";
 import type { Worker } from "../../worker/worker.js";
 import { configFrom, type GlobalOptions } from "../context.js";
@@ -34,7 +33,22 @@ interface ServeOptions extends GlobalOptions {
 
 type Roles = { scheduler: boolean; worker: boolean };
 
-export function registerServe(program: Command, globals: () => GlobalOptions): void {
+/** What these commands need of the HTTP server: what server/http.ts's startHttp returns. */
+interface HttpServer {
+  url: string;
+  /** Set when this start created the first admin: printed once, never logged again. */
+  firstAdmin: { username: string; password: string; generated: boolean } | null;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the HTTP server (web UI, REST API, events) on `s.config`'s port and host: server/http.ts's
+ * startHttp, passed in by the program's entry point (src/main.ts), since cli/ and server/ are two front
+ * ends over the same layers and do not import each other.
+ */
+export type StartHttp = (s: Sluice, opts: { eventToken: string | null; onError?: (e: SluiceError) => void }) => Promise<HttpServer>;
+
+export function registerServe(program: Command, globals: () => GlobalOptions, startHttp: StartHttp): void {
   program
     .command("dev")
     .description("run Sluice in one process: scheduler (DAG files watched) and worker, on the embedded store")
@@ -42,13 +56,13 @@ export function registerServe(program: Command, globals: () => GlobalOptions): v
     .option("--quiet", "no line per task")
     .option("--port <n>", "serve the HTTP API (events) on this port; 0: any free port (env SLUICE_PORT; default 8080)")
     .option("--host <host>", "interface of the HTTP API (env SLUICE_HOST; default 127.0.0.1)")
-    .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: true, worker: true }));
+    .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: true, worker: true }, startHttp));
   program
     .command("scheduler")
     .description("create scheduled runs (DAG files watched); run tasks with `sluice worker`")
     .option("--port <n>", "serve the HTTP API (events) on this port; 0: any free port (env SLUICE_PORT; default 8080)")
     .option("--host <host>", "interface of the HTTP API (env SLUICE_HOST; default 127.0.0.1)")
-    .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: true, worker: false }));
+    .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: true, worker: false }, startHttp));
   program
     .command("worker")
     .description("run the tasks of every active run (any number of workers, on any hosts)")
@@ -57,17 +71,17 @@ export function registerServe(program: Command, globals: () => GlobalOptions): v
     .option("--resources <spec>", "declared capacity, e.g. cpu=4,memory=16Gi,gpu=1: tasks' resource requests must fit")
     .option("--grace-period <duration>", "on SIGTERM, let running tasks finish this long, then hand them back (env SLUICE_GRACE_MS; default 30s)")
     .option("--quiet", "no line per task")
-    .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: false, worker: true }));
+    .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: false, worker: true }, startHttp));
   program
     .command("server")
     .description("serve the web UI and the REST API only (run `sluice scheduler` and `sluice worker` beside it)")
     .option("--port <n>", "port of the web UI and API; 0: any free port (env SLUICE_PORT; default 8080)")
     .option("--host <host>", "interface to listen on (env SLUICE_HOST; default 127.0.0.1)")
-    .action((o: ServeOptions) => serveWeb({ ...globals(), ...o }));
+    .action((o: ServeOptions) => serveWeb({ ...globals(), ...o }, startHttp));
 }
 
 /** `sluice server`: the HTTP server alone, until SIGINT or SIGTERM. */
-async function serveWeb(opts: ServeOptions): Promise<void> {
+async function serveWeb(opts: ServeOptions, startHttp: StartHttp): Promise<void> {
   const config = configFrom(opts);
   const s = await Sluice.open(config, { loadDags: false });
   const code = new DagCodeLoader(s.store);
@@ -118,7 +132,7 @@ function redactUrl(url: string): string {
   return url.replace(/(\/\/[^:/@]+):[^@/]*@/, "$1:***@");
 }
 
-async function serve(opts: ServeOptions, roles: Roles): Promise<void> {
+async function serve(opts: ServeOptions, roles: Roles, startHttp: StartHttp): Promise<void> {
   const config = configFrom(opts);
   // checked before anything starts: a bad flag must not leave a half-started process
   const queues = opts.queues === undefined ? undefined : parseQueues(opts.queues);
@@ -142,7 +156,7 @@ async function serve(opts: ServeOptions, roles: Roles): Promise<void> {
   let scheduler: Scheduler | null = null;
   let schedulerId: string | null = null;
   // the API first: a port that is taken fails the command before anything else has started
-  const api = roles.scheduler ? await serveApi(s, opts, { dev: roles.worker, err }) : null;
+  const api = roles.scheduler ? await serveApi(s, opts, { dev: roles.worker, err }, startHttp) : null;
   if (roles.scheduler) {
     let initial = true;
     scheduler = new Scheduler(s.engine, s.store, s.engine.clock, {
@@ -192,7 +206,7 @@ async function serve(opts: ServeOptions, roles: Roles): Promise<void> {
   const sweep = setInterval(() => void s.engine.recoverLostAttempts().catch(() => undefined), Math.max(1000, Math.floor(config.leaseMs / 2)));
   sweep.unref();
   // a scheduler's row in `sluice status`; its loop does not run user code, so an interval is enough
-  const beat = schedulerId ? setInterval(() => void s.store.workers.heartbeatProcess(schedulerId!, s.store.now()).catch(() => undefined), config.heartbeatMs) : null;
+  const beat = schedulerId ? setInterval(() => void s.store.workers.heartbeatProcess(schedulerId, s.store.now()).catch(() => undefined), config.heartbeatMs) : null;
   beat?.unref();
   s.engine.onRunFinished((runId, state) => {
     void s.store.runs.get(runId).then((r) => r && out(`run ${runId} of ${r.dagId}: ${colorState(state)}${r.stateReason ? ` (${r.stateReason})` : ""}`));
@@ -231,6 +245,7 @@ async function serveApi(
   s: Sluice,
   opts: ServeOptions,
   io: { dev: boolean; err: (t: string) => void },
+  startHttp: StartHttp,
 ): Promise<{ server: HttpServer; token: string; generated: boolean } | null> {
   let token = s.config.eventToken;
   let generated = false;

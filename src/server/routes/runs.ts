@@ -57,7 +57,7 @@ export function attemptIdOf(raw: string): number {
 /** Param errors as 422 with one entry per field. */
 function paramsRejected(c: Context, e: SluiceError): Response {
   const issues = (e.details["issues"] as { path?: string; message: string }[] | undefined) ?? [];
-  const fields = issues.length ? issues.map((i) => ({ path: i.path ?? "", message: i.message })) : [{ path: String(e.details["param"] ?? ""), message: e.message }];
+  const fields = issues.length ? issues.map((i) => ({ path: i.path ?? "", message: i.message })) : [{ path: typeof e.details["param"] === "string" ? e.details["param"] : "", message: e.message }];
   return c.json({ code: e.code, message: e.message, fields }, 422);
 }
 
@@ -96,7 +96,7 @@ export function runRoutes(): Route[] {
           });
           return runView(run);
         } catch (e) {
-          if (isSluiceError(e, "INVALID_PARAM")) return paramsRejected(c, e as SluiceError);
+          if (isSluiceError(e, "INVALID_PARAM")) return paramsRejected(c, e);
           throw e;
         }
       },
@@ -136,7 +136,7 @@ export function runRoutes(): Route[] {
         await requireTask(env, run.runId, params["taskId"]!);
         const after = decodeCursor<[number]>(q.cursor, ["number"]);
         // attempts of one task are few (retries + 1 per clear): filtered here, in attempt order
-        const all = (await env.sluice.store.attempts.list(run.runId, params["taskId"]!, q.mapIndex)).sort((a, b) => a.attemptId - b.attemptId);
+        const all = (await env.sluice.store.attempts.list(run.runId, params["taskId"], q.mapIndex)).sort((a, b) => a.attemptId - b.attemptId);
         const rows = all.filter((a) => !after || a.attemptId > after[0]).slice(0, q.limit + 1);
         return page(rows, q.limit, attemptView, (a) => [a.attemptId]);
       },

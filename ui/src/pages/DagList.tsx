@@ -23,7 +23,7 @@ export function DagList() {
     if (search === f.q) return;
     const t = setTimeout(() => navigate(withQuery(loc, { q: search || null }), { replace: true }), 250);
     return () => clearTimeout(t);
-  }, [search]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [search]); // eslint-disable-line react-hooks/exhaustive-deps -- on typing only: a navigation changes f.q and loc, and must not be undone
 
   const [extra, setExtra] = useState<{ key: string; items: DagSummary[]; cursor: string | null } | null>(null);
   const key = JSON.stringify(f);

@@ -1,59 +1,37 @@
 /**
- * The HTTP API (Hono). The only layer that knows HTTP: it authenticates, parses, calls the engine and maps
- * SluiceErrors to statuses through the one error table. Errors are `{ code, message }` JSON.
- *
- * Routes:
- * - `POST /api/v1/events/<name>` — an external event: the body is its JSON payload (empty: null),
- *   `Authorization: Bearer <token>`, optional `Idempotency-Key` header. 201 with the runs it created;
- *   200 with the existing ones when the key was seen before; 401, 400 (malformed JSON), 404 (no DAG is
- *   subscribed to the event), 413 (over 1 MB).
- * - `GET /api/v1/health` — no auth; for probes.
+ * `POST /api/v1/events/<name>` — an external event: the body is its JSON payload (empty: null),
+ * `Authorization: Bearer <token>` (SLUICE_EVENT_TOKEN, not a user's), optional `Idempotency-Key` header.
+ * 201 with the runs it created; 200 with the existing ones when the key was seen before; 401, 400
+ * (malformed JSON), 404 (no DAG is subscribed to the event), 413 (over 1 MB). Mounted by http.ts.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { Hono, type Context } from "hono";
+import type { Context, Env, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { EventOutcome, SendEventOptions } from "../engine/triggers.js";
-import { SluiceError, toSluiceError } from "../errors.js";
+import { eventJson, type EventOutcome, type SendEventOptions } from "../engine/triggers.js";
+import { SluiceError } from "../errors.js";
 
-export const MAX_EVENT_BODY_BYTES = 1024 * 1024;
+const MAX_EVENT_BODY_BYTES = 1024 * 1024;
 
-export interface ApiDeps {
+interface ApiDeps {
   /** The bearer token of the events endpoint; null: events are off (401 saying so). */
   eventToken: string | null;
   sendEvent(name: string, payload: unknown, opts: SendEventOptions): Promise<EventOutcome>;
-  /** Called with unexpected (500) errors, for the server's log. */
-  onError?: (e: SluiceError) => void;
 }
 
 /** Compare without leaking where the strings differ or how long the secret is. */
-export function tokensEqual(given: string, expected: string): boolean {
+function tokensEqual(given: string, expected: string): boolean {
   const a = createHash("sha256").update(given).digest();
   const b = createHash("sha256").update(expected).digest();
   return timingSafeEqual(a, b);
 }
 
-function fail(c: Context, err: SluiceError, headers: Record<string, string> = {}): Response {
+function fail<C extends Context>(c: C, err: SluiceError, headers: Record<string, string> = {}): Response {
   return c.json({ code: err.code, message: err.message }, err.httpStatus as ContentfulStatusCode, headers);
 }
 
-export function createApp(deps: ApiDeps): Hono {
-  const app = new Hono();
-
-  app.onError((e, c) => {
-    const err = toSluiceError(e);
-    if (err.httpStatus >= 500) deps.onError?.(err);
-    return fail(c, err);
-  });
-  app.notFound((c) => fail(c, new SluiceError("ROUTE_NOT_FOUND", `no endpoint ${c.req.method} ${new URL(c.req.url).pathname}`)));
-
-  app.get("/api/v1/health", (c) => c.json({ status: "ok" }));
-  registerEventRoutes(app, deps);
-  return app;
-}
-
-/** `POST /api/v1/events/<name>` with its own bearer token (not a user's): the REST API mounts it too. */
-export function registerEventRoutes(app: Hono<any>, deps: ApiDeps): void {
+/** Mount the events endpoint on the API's app; its errors go to the app's error handler. */
+export function registerEventRoutes<E extends Env>(app: Hono<E>, deps: ApiDeps): void {
   app.use("/api/v1/events/*", async (c, next) => {
     const header = c.req.header("Authorization") ?? "";
     const m = /^Bearer\s+(.+)$/i.exec(header);
@@ -89,9 +67,4 @@ export function registerEventRoutes(app: Hono<any>, deps: ApiDeps): void {
       return c.json(eventJson(outcome), outcome.duplicate ? 200 : 201);
     },
   );
-}
-
-/** The JSON shape of an event's outcome (HTTP and `sluice events send --json`). */
-export function eventJson(o: EventOutcome): Record<string, unknown> {
-  return { eventId: o.eventId, name: o.name, duplicate: o.duplicate, receivedAt: new Date(o.receivedAt).toISOString(), runs: o.runs, pending: o.pending };
 }
