@@ -1,7 +1,8 @@
 /** SQL for runs. `store.runs`, or `tx.runs` inside a transaction. */
 import { sql, type Kysely } from "kysely";
 import type { Database } from "./schema.js";
-import { toRun, type RunRecord } from "./store.js";
+import { toRun } from "./records.js";
+import type { RunRecord } from "./store.js";
 
 /** @internal Constructed by the Store (`store.runs`) and by each transaction (`tx.runs`). */
 export class RunRows {

@@ -17,6 +17,7 @@ import { openSqlite } from "./sqlite.js";
 import { connectionOf, isPostgresUrl, openPostgres, preparable, quiet, type ReconnectingConnection } from "./postgres.js";
 import { PgNotifier } from "./notifier.js";
 import { Aggregates } from "./aggregates.js";
+import { toRun, toTaskInstance, type Row } from "./records.js";
 import { isRetryableTxError, retryAgain, retryDelayMs, toStoreError } from "./retry.js";
 
 export { quiet };
@@ -1494,55 +1495,6 @@ const ATTEMPT_COLUMNS = [
   "output_size",
   "output_ref",
 ] as const;
-
-type Row<T extends keyof Database> = { [K in keyof Database[T]]: Database[T][K] extends import("kysely").Generated<infer X> ? X : Database[T][K] };
-
-/** @internal row mappers, shared with store/api.ts */
-export function toRun(r: Row<"runs">): RunRecord {
-  return {
-    runId: r.run_id,
-    dagId: r.dag_id,
-    dagVersion: r.dag_version,
-    runKey: r.run_key,
-    runType: r.run_type,
-    state: r.state as RunState,
-    stateReason: r.state_reason,
-    logicalDate: r.logical_date,
-    dataIntervalStart: r.data_interval_start,
-    dataIntervalEnd: r.data_interval_end,
-    params: JSON.parse(r.params) as Record<string, unknown>,
-    unfinished: r.unfinished,
-    createdAt: r.created_at,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-    timeoutAt: r.timeout_at,
-    backfillId: r.backfill_id,
-  };
-}
-
-export function toTaskInstance(r: Row<"task_instances">): TaskInstanceRecord {
-  return {
-    runId: r.run_id,
-    taskId: r.task_id,
-    mapIndex: r.map_index,
-    state: r.state as TaskState,
-    tryNumber: r.try_number,
-    tryBase: r.try_base,
-    nUpstream: r.n_upstream,
-    nSuccess: r.n_success,
-    nFailed: r.n_failed,
-    nUpstreamFailed: r.n_upstream_failed,
-    nSkipped: r.n_skipped,
-    readyAt: r.ready_at,
-    priority: r.priority,
-    queue: r.queue,
-    attemptId: r.attempt_id,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-    sensorDeadline: r.sensor_deadline,
-    pokeCount: r.poke_count,
-  };
-}
 
 function toAttempt(r: Omit<Row<"attempts">, "output_inline" | "try_base">): AttemptRecord {
   return {

@@ -1,7 +1,8 @@
 /** SQL for task instances. `store.taskInstances`, or `tx.taskInstances` inside a transaction. */
 import type { Kysely } from "kysely";
 import type { Database } from "./schema.js";
-import { toTaskInstance, type TaskInstanceRecord } from "./store.js";
+import { toTaskInstance } from "./records.js";
+import type { TaskInstanceRecord } from "./store.js";
 
 /** @internal Constructed by the Store (`store.taskInstances`) and by each transaction (`tx.taskInstances`). */
 export class TaskInstanceRows {
