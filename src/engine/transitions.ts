@@ -11,7 +11,8 @@ import type { TaskSpec } from "../core/dagSpec.js";
 import { mapLength } from "../core/mapping.js";
 import { deriveRunState, type RunState, type TaskState } from "../core/states.js";
 import { evaluateTriggerRule } from "../core/triggerRules.js";
-import type { AttemptEnd, EndedAttempt, NewTaskInstance, TaskInstanceRecord, TiBump, Tx, WaitingAttempt } from "../store/store.js";
+import type { SluiceError } from "../errors.js";
+import type { AttemptEnd, EndedAttempt, NewTaskInstance, RunRecord, TaskInstanceRecord, TiBump, Tx, WaitingAttempt } from "../store/store.js";
 import type { AttemptResult } from "../worker/worker.js";
 import type { SpecIndex } from "./specIndex.js";
 import { TaskInstanceCache } from "./taskInstanceCache.js";
@@ -45,6 +46,16 @@ export class Effects {
   readonly pokeEnds = new Map<number, AttemptEnd>();
   /** Asset events recorded by this group: asset-scheduled DAGs are evaluated after commit. */
   assetEvents = 0;
+  /** Attempts the workers must abort once this group commits, with the reason they are given. */
+  readonly aborts: { attemptIds: number[]; reason: SluiceError }[] = [];
+  /** Active runs whose run timeout this process arms once this group commits (created, cleared, started). */
+  readonly timed: RunRecord[] = [];
+  /** NOTIFY other processes with the COMMIT (PostgreSQL): work may be ready, or a run may have ended. */
+  notifyOthers = false;
+  /** Wake this process's workers after commit even when no task instance was made ready here (new runs). */
+  wakeWorkers = false;
+  /** A worker that claimed all it could in this group (Engine.settle): the wake-up after commit skips it. */
+  satisfied: string | null = null;
   /** Task instance reads and writes of this group, written once by `flush`. */
   readonly tis = new TaskInstanceCache();
   /** Unfinished-count changes per run, applied once per group by `flush`. */
@@ -85,6 +96,14 @@ export class Effects {
       b.skip = true;
       if (skip === "skip_all") b.skipMode = "skip_all";
     }
+  }
+
+  abort(attemptIds: readonly number[], reason: SluiceError): void {
+    if (attemptIds.length > 0) this.aborts.push({ attemptIds: [...attemptIds], reason });
+  }
+
+  watchTimeout(run: RunRecord): void {
+    this.timed.push(run);
   }
 
   retryAt(at: number): void {
