@@ -9,7 +9,8 @@ import type { Store, Tx, TxOptions } from "../store/store.js";
 import type { RunSpecs } from "./runSpecs.js";
 import type { RunTimeouts } from "./runTimeouts.js";
 import type { Signals } from "./signals.js";
-import { Effects, ruleDecides, type TransitionEnv } from "./transitions.js";
+import { Effects } from "./effects.js";
+import { ruleDecides, type TransitionEnv } from "./transitions.js";
 
 /**
  * Transitions that complete what a committed one could not confirm inside its transaction (engine/
