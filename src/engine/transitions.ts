@@ -9,7 +9,7 @@ import { formatDuration } from "../core/duration.js";
 import { nextPokeDelayMs } from "../core/sensors.js";
 import type { TaskSpec } from "../core/dagSpec.js";
 import { mapLength } from "../core/mapping.js";
-import { deriveRunState, type RunState, type TaskState } from "../core/states.js";
+import { deriveRunState, type TaskState } from "../core/states.js";
 import { evaluateTriggerRule } from "../core/triggerRules.js";
 import type { AttemptEnd, EndedAttempt, NewTaskInstance, TaskInstanceRecord, TiBump, Tx, WaitingAttempt } from "../store/store.js";
 import type { AttemptResult } from "../worker/worker.js";
