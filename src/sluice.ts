@@ -140,7 +140,8 @@ export class Sluice {
     return cancelBackfill(this.store, backfillId, reason);
   }
 
-  private driveBackfill(backfillId: number, opts: BackfillDriveOptions): Promise<BackfillSummary> {
+  /** Drive a backfill (created through `backfill` or app/backfills) to its end in this process. */
+  driveBackfill(backfillId: number, opts: BackfillDriveOptions = {}): Promise<BackfillSummary> {
     const c = this.config;
     return new BackfillDriver(this.engine, backfillId, {
       newWorker: opts.runTasks === false ? null : () => this.newWorker(undefined, { backfillId }),

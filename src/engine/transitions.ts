@@ -9,12 +9,12 @@ import { formatDuration } from "../core/duration.js";
 import { nextPokeDelayMs } from "../core/sensors.js";
 import type { TaskSpec } from "../core/dagSpec.js";
 import { mapLength } from "../core/mapping.js";
-import { deriveRunState, type RunState, type TaskState } from "../core/states.js";
+import { deriveRunState, type TaskState } from "../core/states.js";
 import { evaluateTriggerRule } from "../core/triggerRules.js";
 import type { AttemptEnd, EndedAttempt, NewTaskInstance, TaskInstanceRecord, TiBump, Tx, WaitingAttempt } from "../store/store.js";
 import type { AttemptResult } from "../worker/worker.js";
+import type { Effects } from "./effects.js";
 import type { SpecIndex } from "./specIndex.js";
-import { TaskInstanceCache } from "./taskInstanceCache.js";
 
 /** What the engine needs from outside the transaction. */
 export interface TransitionEnv {
@@ -23,143 +23,6 @@ export interface TransitionEnv {
   /** The values of a task's successful outputs in map-index order (undefined where an index failed). */
   loadOutputs(tx: Tx, runId: string, taskId: string): Promise<unknown[]>;
   random(): number;
-}
-
-/** What a group of transitions changed, for waking workers and waiters after commit. */
-export class Effects {
-  /** Runs that got newly claimable task instances. */
-  readonly readyRuns = new Set<string>();
-  /** The task instances (runId\0taskId\0mapIndex) this group made ready to run now. */
-  readonly readyTis = new Set<string>();
-
-  ready(runId: string, taskId: string, mapIndex: number): void {
-    this.readyRuns.add(runId);
-    this.readyTis.add(`${runId}\0${taskId}\0${mapIndex}`);
-  }
-  readonly finishedRuns = new Map<string, RunState>();
-  /** Earliest retry time set, if any. */
-  nextRetryAt: number | null = null;
-  /** Attempts whose results were dropped because they were fenced out. */
-  readonly fenced: number[] = [];
-  /** Sensors' attempts that a poke's result ended in the engine (timeout): how they ended, for progress events. */
-  readonly pokeEnds = new Map<number, AttemptEnd>();
-  /** Asset events recorded by this group: asset-scheduled DAGs are evaluated after commit. */
-  assetEvents = 0;
-  /** Task instance reads and writes of this group, written once by `flush`. */
-  readonly tis = new TaskInstanceCache();
-  /** Unfinished-count changes per run, applied once per group by `flush`. */
-  private readonly unfinished = new Map<string, number>();
-  /** In-place changes of fan-in task instances of runs this transaction does not own, by run\0task. */
-  private readonly bumps = new Map<string, TiBump & { skipMode: "skip_all" | "rules" }>();
-  /**
-   * Runs' counts written without waiting for them (a run that seemed far from done): the caller looks at
-   * them once the transaction committed, and finishes a run that another writer left at zero meanwhile.
-   */
-  readonly unconfirmed: Promise<Map<string, number>>[] = [];
-  /**
-   * Fan-in task instances counted into without waiting (their rules seemed to say "wait"): the caller
-   * looks at what they added up to once the transaction committed, and decides those whose rule now
-   * decides them (counts of other transactions joined in meanwhile) — `Engine.reconcile`.
-   */
-  readonly unconfirmedBumps: Promise<TaskInstanceRecord[]>[] = [];
-  /**
-   * Fan-in task instances as a read without their locks saw them (Engine.settle reads them ahead), by
-   * run\0task: to foresee whether counting into them decides them. Never written back.
-   */
-  readonly foreseen = new Map<string, TaskInstanceRecord[]>();
-
-  addUnfinished(runId: string, delta: number): void {
-    this.unfinished.set(runId, (this.unfinished.get(runId) ?? 0) + delta);
-  }
-
-  /**
-   * Count upstream ends into the waiting instances of a fan-in task, or (`skip`) skip them, in place
-   * (`Tx.bumpTaskInstances`); `flush` applies their trigger rules to what they add up to.
-   */
-  bump(runId: string, taskId: string, add: TiBump["add"], skip: "skip_all" | "rules" | null = null): void {
-    const k = `${runId}\0${taskId}`;
-    let b = this.bumps.get(k);
-    if (!b) this.bumps.set(k, (b = { runId, taskId, add: {}, skip: false, skipMode: "rules" }));
-    for (const [c, n] of Object.entries(add) as [keyof TiBump["add"], number][]) b.add[c] = (b.add[c] ?? 0) + n;
-    if (skip) {
-      b.skip = true;
-      if (skip === "skip_all") b.skipMode = "skip_all";
-    }
-  }
-
-  retryAt(at: number): void {
-    if (this.nextRetryAt === null || at < this.nextRetryAt) this.nextRetryAt = at;
-  }
-
-  /**
-   * Whether these in-place changes leave every instance they touch waiting, as far as the rows read ahead
-   * tell: then nothing here depends on their outcome. Skips, unknown rows and foreseen decisions: no.
-   */
-  private async allWait(env: TransitionEnv, bumps: readonly TiBump[]): Promise<boolean> {
-    for (const b of bumps) {
-      if (b.skip) return false;
-      const counted = (b.add.nSuccess ?? 0) + (b.add.nFailed ?? 0) + (b.add.nSkipped ?? 0);
-      if (counted === 0) continue; // more upstream instances to wait for (an expansion): decides nothing
-      const rows = this.foreseen.get(`${b.runId}\0${b.taskId}`);
-      if (!rows) return false;
-      const idx = await env.specFor(b.runId);
-      for (const r of rows) {
-        const next = {
-          ...r,
-          nUpstream: r.nUpstream + (b.add.nUpstream ?? 0),
-          nSuccess: r.nSuccess + (b.add.nSuccess ?? 0),
-          nFailed: r.nFailed + (b.add.nFailed ?? 0),
-          nUpstreamFailed: r.nUpstreamFailed + (b.add.nUpstreamFailed ?? 0),
-          nSkipped: r.nSkipped + (b.add.nSkipped ?? 0),
-        };
-        if (ruleDecides(idx, next)) return false;
-      }
-    }
-    return true;
-  }
-
-  /** Issue the pending task instance writes now, without waiting (their failure fails the COMMIT). */
-  sendWrites(tx: Tx): void {
-    tx.taskInstances.writeChanges(this.tis.take()).catch(() => undefined);
-  }
-
-  /**
-   * Write the changes and what follows from them; finish runs that have nothing left. Fan-in counters are
-   * added to last (their rows stay locked until COMMIT) and their trigger rules applied to the sums, which
-   * may make more changes. A run's count is waited for only when it may reach zero here — always known
-   * for a run this transaction owns; for another, a count that another writer brought to zero meanwhile
-   * shows in `unconfirmed`.
-   */
-  async flush(tx: Tx, env: TransitionEnv): Promise<void> {
-    for (;;) {
-      this.sendWrites(tx);
-      if (this.bumps.size === 0) break;
-      const bumps = [...this.bumps.values()];
-      this.bumps.clear();
-      if (await this.allWait(env, bumps)) {
-        // the rows stay locked from here to COMMIT, which this write travels with (no round trip of its own)
-        const rows = tx.taskInstances.bump(bumps, tx.now());
-        rows.catch(() => undefined); // a failure fails the transaction's COMMIT
-        this.unconfirmedBumps.push(rows);
-        break;
-      }
-      await applyBumped(tx, env, this, bumps, await tx.taskInstances.bump(bumps, tx.now()));
-    }
-    const deltas = new Map([...this.unfinished].filter(([, d]) => d !== 0));
-    this.unfinished.clear();
-    if (deltas.size === 0) return;
-    const counts = tx.runs.addUnfinishedMany(deltas);
-    if ([...deltas.keys()].every((runId) => (tx.knownRun(runId)?.unfinished ?? 0) > 0)) {
-      counts.catch(() => undefined); // a failure fails the transaction's COMMIT
-      this.unconfirmed.push(counts);
-      return;
-    }
-    const left = await counts;
-    for (const runId of deltas.keys()) {
-      if ((left.get(runId) ?? 1) > 0) continue;
-      await finishRun(tx, env, this, runId);
-    }
-  }
 }
 
 /**
@@ -177,8 +40,8 @@ export async function finishRun(tx: Tx, env: TransitionEnv, fx: Effects, runId: 
   fx.finishedRuns.set(runId, runState);
 }
 
-/** Fan-in task instances after their in-place changes: apply their trigger rules, or cascade their skips. */
-async function applyBumped(tx: Tx, env: TransitionEnv, fx: Effects, bumps: readonly (TiBump & { skipMode: "skip_all" | "rules" })[], rows: readonly TaskInstanceRecord[]): Promise<void> {
+/** @internal Fan-in task instances after their in-place changes (Effects.flush): apply their trigger rules, or cascade their skips. */
+export async function applyBumped(tx: Tx, env: TransitionEnv, fx: Effects, bumps: readonly (TiBump & { skipMode: "skip_all" | "rules" })[], rows: readonly TaskInstanceRecord[]): Promise<void> {
   const byTask = new Map(bumps.map((b) => [`${b.runId}\0${b.taskId}`, b]));
   const skipped = rows.filter((ti) => byTask.get(`${ti.runId}\0${ti.taskId}`)!.skip);
   for (const ti of skipped) {
@@ -631,7 +494,7 @@ export async function failRun(tx: Tx, runId: string, reason: string, code: "CANC
 }
 
 /**
- * Airflow's "mark success" / "mark failed" (engine.markTasks): the instances of `taskId` (every map index,
+ * Airflow's "mark success" / "mark failed" (Operations.markTasks): the instances of `taskId` (every map index,
  * or `mapIndex`) take `state` without running. A live attempt is ended (its id is returned, to abort it).
  * Direct downstream instances still waiting have their counters recomputed from their upstream's current
  * states and their trigger rules applied, so they run, skip or fail upstream as if the task had ended so.

@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { Hono, type Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { actorOf } from "../app/actor.js";
 import { Auth, type Principal } from "../auth/auth.js";
 import { roleAtLeast } from "../auth/roles.js";
 import { SluiceError, toSluiceError } from "../errors.js";
@@ -203,7 +204,7 @@ export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; 
           throw new SluiceError("INVALID_INPUT", "body: this endpoint takes no body (send none or {})");
         }
       }
-      const out = await r.handler({ c, env, principal, params: c.req.param(), query, body });
+      const out = await r.handler({ c, env, principal, actor: principal ? actorOf(principal) : null, params: c.req.param(), query, body });
       if (out instanceof Response) return out;
       return c.json(out as object, (r.status ?? 200) as ContentfulStatusCode);
     });

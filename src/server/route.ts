@@ -5,6 +5,7 @@
  */
 import type { Context } from "hono";
 import { z } from "zod";
+import type { Actor } from "../app/actor.js";
 import type { Auth, Principal } from "../auth/auth.js";
 import type { Role } from "../auth/roles.js";
 import { SluiceError } from "../errors.js";
@@ -25,6 +26,8 @@ export interface RouteContext<Q, B> {
   env: ApiEnv;
   /** null on public routes. */
   principal: Principal | null;
+  /** The principal as the application layer's actor (app/actor); null on public routes. */
+  actor: Actor | null;
   params: Record<string, string>;
   query: Q;
   body: B;

@@ -221,6 +221,8 @@ export default dag("good", (d) => { d.task("imposter", async () => 1); });
     assert.equal(j.error.code, "DAG_NOT_FOUND");
     assert.equal(j.error.details.dagId, "no_such_dag");
     assertUsageError(cli(sb, ["dags", "show", "nope"]), /no DAG with id "nope"/);
+    // pausing: the rule of the API (app/dags) — not registered and not in the folder: not found, nothing written
+    assertUsageError(cli(sb, ["dags", "pause", "nope"]), /DAG_NOT_FOUND/, /no DAG with id "nope": no scheduler has registered it, and the DAGs in .* are: also_good, good, other/);
     // no run was created by any of these
     const runs = cliJson<{ runs: { dagId: string }[] }>(sb, ["runs", "list"]);
     assert.deepEqual(

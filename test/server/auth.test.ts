@@ -256,6 +256,8 @@ test("bad input: a 4xx with { code, message } naming the problem, and nothing ch
     ["POST", "/api/v1/dags/simple/runs", { params: { n: 1, pad: "x".repeat(1_100_000) } }, 413, /1 MB/],
     ["PATCH", "/api/v1/dags/simple", { paused: "yes" }, 400, /paused/],
     ["PATCH", "/api/v1/dags/simple", {}, 400, /paused/],
+    // the same rule as `sluice dags pause` (app/dags): a DAG no scheduler registered is not found, saying so
+    ["PATCH", "/api/v1/dags/nope", { paused: true }, 404, /^no DAG with id "nope": no scheduler has registered it/],
     ["POST", `/api/v1/runs/${runId}/tasks/nope/clear`, {}, 404, /nope/],
     ["POST", `/api/v1/runs/${runId}/tasks/a/mark`, { state: "running" }, 400, /state/],
     ["POST", "/api/v1/runs/no-such-run/cancel", undefined, 404, /no-such-run/],

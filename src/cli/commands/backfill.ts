@@ -4,9 +4,11 @@
  * Ctrl-C (or SIGTERM) cancels the backfill: no new runs start, running ones finish (again: exit now).
  */
 import type { Command } from "commander";
+import { cliActor } from "../../app/actor.js";
+import { cancelBackfill, createBackfill, planBackfill } from "../../app/backfills.js";
 import { formatDuration } from "../../core/duration.js";
 import { parseBackfillDate, parseReprocess, type IntervalAction } from "../../core/backfill.js";
-import { backfillSummary, describeBackfill, requireBackfill, scheduleOf, scheduleTimezone, type BackfillDriver, type BackfillPlan, type BackfillSummary } from "../../engine/backfill.js";
+import { backfillSummary, describeBackfill, requireBackfill, scheduleOf, scheduleTimezone, type BackfillDriver, type BackfillHooks, type BackfillPlan, type BackfillSummary } from "../../engine/backfill.js";
 import { SluiceError } from "../../errors.js";
 import { type BackfillCounts, type BackfillRecord } from "../../store/backfills.js";
 import { explainMissingDag, withSluice, type GlobalOptions } from "../context.js";
@@ -48,11 +50,14 @@ export function registerBackfill(program: Command, globals: () => GlobalOptions)
         const to = parseBackfillDate(opts.to, "--to", tz, "later");
         const req = { dagId, from, to, reprocess, ...(maxActive !== undefined ? { maxActive } : {}), runBackwards: !!opts.runBackwards };
         if (opts.dryRun) {
-          printPlan(await s.planBackfill(req), !!opts.json);
+          printPlan(await planBackfill(s, cliActor(), req), !!opts.json);
           return 0;
         }
         const view = opts.json ? null : new ProgressView();
-        const summary = await s.backfill(req, { hooks: view ? view.hooks() : { onDriver: cancellable } });
+        const hooks: BackfillHooks = view ? view.hooks() : { onDriver: cancellable };
+        const { backfill: created, resumed } = await createBackfill(s, cliActor(), req);
+        hooks.onStart?.(created, resumed);
+        const summary = await s.driveBackfill(created.backfillId, { hooks });
         view?.end();
         report(summary, !!opts.json);
         return summary.state === "success" ? 0 : 1;
@@ -82,7 +87,7 @@ export function registerBackfill(program: Command, globals: () => GlobalOptions)
     .action(async (id: string, o: { json?: boolean }) => {
       const opts = { ...globals(), ...o };
       await withSluice(opts, false, async (s) => {
-        const b = await s.cancelBackfill(backfillIdOf(id));
+        const b = await cancelBackfill(s, cliActor(), { backfillId: backfillIdOf(id) });
         const counts = await s.store.backfills.counts(b.backfillId);
         if (opts.json) return printJson({ backfillId: b.backfillId, dagId: b.dagId, state: b.state, running: counts.active, notStarted: counts.pending });
         process.stdout.write(

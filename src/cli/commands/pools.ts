@@ -1,6 +1,7 @@
 /** `sluice pools set|list|delete`: named pools of slots that tasks hold while they run (`pool: "gpu"`). */
 import type { Command } from "commander";
-import { deletePool, setPool } from "../../store/capacity.js";
+import { cliActor } from "../../app/actor.js";
+import { deletePool, setPool } from "../../app/pools.js";
 import { SluiceError } from "../../errors.js";
 import { withSluice, type GlobalOptions } from "../context.js";
 import { printJson, table } from "../format.js";
@@ -17,7 +18,7 @@ export function registerPools(program: Command, globals: () => GlobalOptions): v
       const slots = Number(o.slots);
       if (!Number.isInteger(slots) || slots < 0) throw new SluiceError("USAGE", `--slots must be a whole number ≥ 0, got "${o.slots}"`);
       await withSluice({ ...globals(), ...o }, false, async (s) => {
-        const p = await setPool(s.store, { name, slots, ...(o.description !== undefined ? { description: o.description } : {}) }, s.store.now());
+        const p = await setPool(s, cliActor(), { name, slots, ...(o.description !== undefined ? { description: o.description } : {}) });
         if (o.json) printJson(p);
         else process.stdout.write(`pool ${p.name}: ${p.slots} slot${p.slots === 1 ? "" : "s"}\n`);
       });
@@ -38,7 +39,7 @@ export function registerPools(program: Command, globals: () => GlobalOptions): v
     .description("delete a pool (tasks naming it then fail until it exists again)")
     .action(async (name: string) => {
       await withSluice(globals(), false, async (s) => {
-        await deletePool(s.store, name);
+        await deletePool(s, cliActor(), { name });
         process.stdout.write(`pool ${name} deleted\n`);
       });
     });

@@ -1,5 +1,8 @@
 /** Read commands: `dags list|show`, `runs list|show|cancel`, `logs`, `db migrate` (and `db clean`, in db.ts). Every read has --json with camelCase fields. */
 import type { Command } from "commander";
+import { cliActor } from "../../app/actor.js";
+import { setDagPaused } from "../../app/dags.js";
+import { cancelRun } from "../../app/runs.js";
 import { formatDuration } from "../../core/duration.js";
 import { RUN_STATES, type RunState } from "../../core/states.js";
 import { toPreview } from "../../artifacts/serialize.js";
@@ -69,20 +72,11 @@ export function registerDags(program: Command, globals: () => GlobalOptions): vo
       .option("--json", "print JSON")
       .action(async (dagId: string, o: { json?: boolean }) => {
         const opts = { ...globals(), ...o };
+        // loads the DAGs folder: a DAG of it that no scheduler registered yet is registered and paused (app/dags)
         await withSluice(opts, true, async (s) => {
-          const now = s.engine.clock.now();
-          const ok = await s.store.dags.setPaused(dagId, paused, now);
-          if (!ok) {
-            // not seen by a scheduler yet: record it from its file, then pause
-            const loaded = s.bag.dags.get(dagId) ?? explainMissingDag(s, dagId);
-            await s.store.tx(async (tx) => {
-              await tx.dags.saveVersion(dagId, loaded.dag.version, loaded.dag.spec, loaded.file);
-              await tx.dags.upsert({ dagId, file: loaded.file, version: loaded.dag.version, schedule: loaded.dag.spec.schedule, defaultParams: null, paramsError: null, now });
-            });
-            await s.store.dags.setPaused(dagId, paused, now);
-          }
-          if (opts.json) printJson({ dagId, isPaused: paused });
-          else process.stdout.write(`DAG ${dagId} is ${paused ? "paused" : "unpaused"}\n`);
+          const row = await setDagPaused(s, cliActor(), { dagId, paused });
+          if (opts.json) printJson({ dagId, isPaused: row.isPaused });
+          else process.stdout.write(`DAG ${dagId} is ${row.isPaused ? "paused" : "unpaused"}\n`);
         });
       });
   }
@@ -210,7 +204,7 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
     .action(async (runId: string, o: { json?: boolean }) => {
       const opts = { ...globals(), ...o };
       await withSluice(opts, false, async (s) => {
-        const run = await s.engine.cancelRun(runId);
+        const run = await cancelRun(s, cliActor(), { runId });
         if (opts.json) printJson({ runId, state: run.state, stateReason: run.stateReason });
         else process.stdout.write(`run ${runId}: ${run.state} (${run.stateReason})\n`);
       });

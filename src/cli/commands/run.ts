@@ -1,5 +1,7 @@
 /** `sluice run`, `sluice runs resume`, `sluice dev`: drive runs in this process, with live progress. */
 import type { Command } from "commander";
+import { cliActor } from "../../app/actor.js";
+import { triggerRun } from "../../app/runs.js";
 import { isFinished } from "../../core/states.js";
 import { SluiceError } from "../../errors.js";
 import type { RunSummary, Sluice } from "../../sluice.js";
@@ -84,7 +86,8 @@ export function registerTrigger(program: Command, globals: () => GlobalOptions):
         const loaded = s.bag.dags.get(dagId) ?? explainMissingDag(s, dagId);
         const params = await coerceParams(loaded.dag.paramsSchema, opts.param);
         const logicalDate = opts.logicalDate === undefined ? undefined : parseDate(opts.logicalDate);
-        const run = await s.engine.createRun(dagId, {
+        const run = await triggerRun(s, cliActor(), {
+          dagId,
           params,
           ...(logicalDate ? { logicalDate } : {}),
           ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),

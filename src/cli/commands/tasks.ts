@@ -1,5 +1,7 @@
 /** `sluice tasks clear`: make finished task instances run again (Airflow's "clear"). */
 import type { Command } from "commander";
+import { cliActor } from "../../app/actor.js";
+import { clearTasks } from "../../app/runs.js";
 import { withSluice, type GlobalOptions } from "../context.js";
 import { printJson } from "../format.js";
 
@@ -13,7 +15,7 @@ export function registerTaskCommands(program: Command, globals: () => GlobalOpti
     .action(async (runId: string, taskIds: string[], o: { downstream?: boolean; json?: boolean }) => {
       const opts = { ...globals(), ...o };
       await withSluice(opts, false, async (s) => {
-        const { cleared } = await s.engine.clearTasks(runId, taskIds, !!opts.downstream);
+        const { cleared } = await clearTasks(s, cliActor(), { runId, taskIds, downstream: !!opts.downstream });
         if (opts.json) return printJson({ runId, cleared });
         process.stdout.write(`cleared ${cleared.join(", ")} in run ${runId}; run them with: npx sluice runs resume ${runId}\n`);
       });

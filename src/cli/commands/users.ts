@@ -1,11 +1,13 @@
 /**
  * `sluice users create|list|delete|set-password` and `sluice tokens create|list|revoke`: the same
- * operations as the REST API's admin endpoints, on the store directly (for the first setup and for
+ * operations as the REST API's (app/users), on the store directly, as admin (for the first setup and for
  * scripts on the server host). Passwords come from --password-stdin or a prompt, never from argv
  * (argv is visible to every user of the host in `ps`).
  */
 import type { Command } from "commander";
 import { createInterface } from "node:readline";
+import { cliActor } from "../../app/actor.js";
+import { createToken, createUser, deleteUser, listTokens, listUsers, revokeToken, updateUser } from "../../app/users.js";
 import { Auth } from "../../auth/auth.js";
 import { SluiceError } from "../../errors.js";
 import { Store } from "../../store/store.js";
@@ -56,7 +58,7 @@ export function registerUsers(program: Command, globals: () => GlobalOptions): v
       const opts = { ...globals(), ...o };
       const password = await readPassword(!!o.passwordStdin, `password for ${username}: `);
       await withAuth(opts, async (auth) => {
-        const u = await auth.createUser(username, password, o.role);
+        const u = await createUser(auth, cliActor(), { username, password, role: o.role });
         if (o.json) printJson({ username: u.username, role: u.role, createdAt: u.createdAt });
         else process.stdout.write(`created user ${u.username} (${u.role})\n`);
       });
@@ -67,7 +69,7 @@ export function registerUsers(program: Command, globals: () => GlobalOptions): v
     .option("--json", "print JSON")
     .action(async (o: { json?: boolean }) => {
       await withAuth({ ...globals(), ...o }, async (auth) => {
-        const list = await auth.listUsers();
+        const list = await listUsers(auth, cliActor(), {});
         if (o.json) return printJson(list.map((u) => ({ username: u.username, role: u.role, createdAt: u.createdAt })));
         process.stdout.write(`${table(["USER", "ROLE", "CREATED"], list.map((u) => [u.username, u.role, iso(u.createdAt) ?? ""]))}\n`);
       });
@@ -77,7 +79,7 @@ export function registerUsers(program: Command, globals: () => GlobalOptions): v
     .description("delete a user: their sessions end and their API tokens are revoked")
     .action(async (username: string) => {
       await withAuth(globals(), async (auth) => {
-        await auth.deleteUser(username);
+        await deleteUser(auth, cliActor(), { username });
         process.stdout.write(`deleted user ${username}\n`);
       });
     });
@@ -88,7 +90,7 @@ export function registerUsers(program: Command, globals: () => GlobalOptions): v
     .action(async (username: string, o: { passwordStdin?: boolean }) => {
       const password = await readPassword(!!o.passwordStdin, `new password for ${username}: `);
       await withAuth(globals(), async (auth) => {
-        await auth.setPassword(username, password);
+        await updateUser(auth, cliActor(), { username, password });
         process.stdout.write(`password of ${username} changed; their sessions have ended\n`);
       });
     });
@@ -102,7 +104,7 @@ export function registerUsers(program: Command, globals: () => GlobalOptions): v
     .option("--json", "print JSON")
     .action(async (name: string, o: { user: string; role?: string; json?: boolean }) => {
       await withAuth({ ...globals(), ...o }, async (auth) => {
-        const t = await auth.createToken(o.user, name, o.role);
+        const t = await createToken(auth, cliActor(), { name, username: o.user, ...(o.role !== undefined ? { role: o.role } : {}) });
         if (o.json) return printJson({ id: t.id, name: t.name, username: o.user, role: t.role, token: t.token });
         process.stdout.write(`${t.token}\n`);
         process.stderr.write(`token ${t.id} "${t.name}" for ${o.user} (${t.role}); shown once — store it now. Revoke: sluice tokens revoke ${t.id}\n`);
@@ -115,7 +117,7 @@ export function registerUsers(program: Command, globals: () => GlobalOptions): v
     .option("--json", "print JSON")
     .action(async (o: { user?: string; json?: boolean }) => {
       await withAuth({ ...globals(), ...o }, async (auth) => {
-        const list = await auth.listTokens(o.user);
+        const list = await listTokens(auth, cliActor(), o.user !== undefined ? { username: o.user } : {});
         const rows = list.map((t) => ({ id: t.tokenId, name: t.name, username: t.username, role: t.role, createdAt: t.createdAt, lastUsedAt: t.lastUsedAt }));
         if (o.json) return printJson(rows);
         process.stdout.write(`${table(["ID", "NAME", "USER", "ROLE", "CREATED", "LAST USED"], rows.map((t) => [t.id, t.name, t.username, t.role, iso(t.createdAt) ?? "", iso(t.lastUsedAt) ?? ""]))}\n`);
@@ -126,7 +128,7 @@ export function registerUsers(program: Command, globals: () => GlobalOptions): v
     .description("revoke an API token by its id")
     .action(async (id: string) => {
       await withAuth(globals(), async (auth) => {
-        await auth.revokeToken(id);
+        await revokeToken(auth, cliActor(), { id });
         process.stdout.write(`revoked token ${id}\n`);
       });
     });

@@ -1,8 +1,8 @@
-/** Login, logout, the current user, password change; users and API tokens (admin). */
+/** Login, logout, the current user (sessions are HTTP's); password change, users and API tokens (app/users). */
 import { z } from "zod";
-import { checkPassword, MAX_PASSWORD_LENGTH } from "../../auth/passwords.js";
+import { changeOwnPassword, createToken, createUser, deleteUser, listTokens, listUsers, revokeToken, updateUser } from "../../app/users.js";
+import { MAX_PASSWORD_LENGTH } from "../../auth/passwords.js";
 import { LoginRateLimit } from "../../auth/rateLimit.js";
-import { roleAtLeast } from "../../auth/roles.js";
 import { SluiceError } from "../../errors.js";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import { body, route, type Route } from "../route.js";
@@ -68,15 +68,13 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
     route({
       method: "post",
       path: "/auth/password",
-      access: "viewer",
+      access: changeOwnPassword.role,
       tag: "auth",
       summary: "Change your password: ends every session of yours and opens a new one for this browser",
       body: body({ current: password, password }),
-      async handler({ c, env, principal, body }) {
+      async handler({ c, env, principal, actor, body }) {
         const p = principal!;
-        if (!(await env.auth.checkCredentials(p.username, body.current))) throw new SluiceError("FORBIDDEN", "current: the current password is wrong", { details: { field: "current" } });
-        checkPassword(body.password);
-        await env.auth.setPassword(p.username, body.password);
+        await changeOwnPassword(env.auth, actor!, { current: body.current, password: body.password });
         if (p.via !== "session") return { user: userView(p), csrfToken: null };
         const s = await env.auth.openSession(p.username);
         setSessionCookie(c, s.sessionId);
@@ -84,41 +82,35 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
       },
     }),
 
-    route({ method: "get", path: "/users", access: "admin", tag: "users", summary: "Users (not paginated beyond 500: user lists are small)", handler: async ({ env }) => ({ items: (await env.auth.listUsers()).slice(0, 500).map(userView), nextCursor: null }) }),
+    route({ method: "get", path: "/users", access: listUsers.role, tag: "users", summary: "Users (not paginated beyond 500: user lists are small)", handler: async ({ env, actor }) => ({ items: (await listUsers(env.auth, actor!, {})).slice(0, 500).map(userView), nextCursor: null }) }),
     route({
       method: "post",
       path: "/users",
-      access: "admin",
+      access: createUser.role,
       tag: "users",
       summary: "Create a user",
       status: 201,
       body: body({ username: z.string().min(1).max(64), password, role: roleSchema }),
-      handler: async ({ env, body }) => userView(await env.auth.createUser(body.username, body.password, body.role)),
+      handler: async ({ env, actor, body }) => userView(await createUser(env.auth, actor!, body)),
     }),
     route({
       method: "patch",
       path: "/users/:username",
-      access: "admin",
+      access: updateUser.role,
       tag: "users",
       summary: "Change a user's role and/or password (a new password ends their sessions)",
       body: body({ role: roleSchema.optional(), password: password.optional() }),
-      async handler({ env, params, body }) {
-        const username = params["username"]!;
-        await env.auth.requireUser(username);
-        if (body.password !== undefined) checkPassword(body.password);
-        if (body.role !== undefined) await env.auth.setRole(username, body.role);
-        if (body.password !== undefined) await env.auth.setPassword(username, body.password);
-        return userView(await env.auth.requireUser(username));
-      },
+      handler: async ({ env, actor, params, body }) =>
+        userView(await updateUser(env.auth, actor!, { username: params["username"]!, ...(body.role !== undefined ? { role: body.role } : {}), ...(body.password !== undefined ? { password: body.password } : {}) })),
     }),
     route({
       method: "delete",
       path: "/users/:username",
-      access: "admin",
+      access: deleteUser.role,
       tag: "users",
       summary: "Delete a user: their sessions end and their tokens are revoked",
-      async handler({ env, params }) {
-        await env.auth.deleteUser(params["username"]!);
+      async handler({ env, actor, params }) {
+        await deleteUser(env.auth, actor!, { username: params["username"]! });
         return { ok: true };
       },
     }),
@@ -126,39 +118,35 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
     route({
       method: "get",
       path: "/tokens",
-      access: "viewer",
+      access: listTokens.role,
       tag: "tokens",
       summary: "API tokens: your own (admins: everyone's). Never the token itself",
-      async handler({ env, principal }) {
-        const p = principal!;
-        const list = await env.auth.listTokens(p.role === "admin" ? undefined : p.username);
+      async handler({ env, actor }) {
+        const list = await listTokens(env.auth, actor!, {});
         return { items: list.slice(0, 500).map((t) => ({ id: t.tokenId, name: t.name, username: t.username, role: t.role, createdAt: t.createdAt, lastUsedAt: t.lastUsedAt })), nextCursor: null };
       },
     }),
     route({
       method: "post",
       path: "/tokens",
-      access: "viewer",
+      access: createToken.role,
       tag: "tokens",
       summary: "Create an API token for yourself (role at most yours); the token is in this response only",
       status: 201,
       body: body({ name: z.string().min(1).max(100), role: roleSchema.optional() }),
-      async handler({ env, principal, body }) {
-        const t = await env.auth.createToken(principal!.username, body.name, body.role);
+      async handler({ env, actor, body }) {
+        const t = await createToken(env.auth, actor!, { name: body.name, ...(body.role !== undefined ? { role: body.role } : {}) });
         return { id: t.id, name: t.name, role: t.role, token: t.token };
       },
     }),
     route({
       method: "delete",
       path: "/tokens/:id",
-      access: "viewer",
+      access: revokeToken.role,
       tag: "tokens",
       summary: "Revoke an API token (your own; admins: anyone's)",
-      async handler({ env, principal, params }) {
-        const t = await env.auth.getToken(params["id"]!);
-        // someone else's token is "not found", not "forbidden": ids of others' tokens stay unconfirmed
-        if (!t || (t.username !== principal!.username && !roleAtLeast(principal!.role, "admin"))) throw new SluiceError("NOT_FOUND", `token "${params["id"]}" not found`);
-        await env.auth.revokeToken(t.tokenId);
+      async handler({ env, actor, params }) {
+        await revokeToken(env.auth, actor!, { id: params["id"]! });
         return { ok: true };
       },
     }),

@@ -1,16 +1,21 @@
 /** Backfills: list, create (driven by this server process), progress, cancel. */
 import { z } from "zod";
+import { cancelBackfill, createBackfill, planBackfill } from "../../app/backfills.js";
 import { REPROCESS_BEHAVIOURS } from "../../core/backfill.js";
 import { MAX_BACKFILL_INTERVALS } from "../../engine/backfill.js";
 import { SluiceError } from "../../errors.js";
-import { createBackfill, planBackfill } from "../../engine/backfill.js";
 import { decodeCursor, page } from "../cursor.js";
 import { body, pagination, query, route, type ApiEnv, type Route } from "../route.js";
 import { backfillView } from "../views.js";
 
-async function requireBackfill(env: ApiEnv, raw: string) {
+/** Path ids of backfills are decimal integers, nothing else. */
+function backfillIdOf(raw: string): number {
   if (!/^[1-9][0-9]{0,15}$/.test(raw)) throw new SluiceError("INVALID_INPUT", `id: must be a positive integer, got ${JSON.stringify(raw.slice(0, 50))}`, { details: { field: "id" } });
-  const b = await env.sluice.store.backfills.get(Number(raw));
+  return Number(raw);
+}
+
+async function requireBackfill(env: ApiEnv, raw: string) {
+  const b = await env.sluice.store.backfills.get(backfillIdOf(raw));
   if (!b) throw new SluiceError("BACKFILL_NOT_FOUND", `backfill ${raw} not found`);
   return b;
 }
@@ -33,7 +38,7 @@ export function backfillRoutes(drive: (backfillId: number) => void): Route[] {
     route({
       method: "post",
       path: "/backfills",
-      access: "operator",
+      access: createBackfill.role,
       tag: "backfills",
       summary: `Backfill a DAG's data intervals starting in [from, to] (at most ${MAX_BACKFILL_INTERVALS}); dryRun: the plan only. The server drives it; workers run its tasks`,
       status: 201,
@@ -46,9 +51,7 @@ export function backfillRoutes(drive: (backfillId: number) => void): Route[] {
         runBackwards: z.boolean().optional(),
         dryRun: z.boolean().optional(),
       }),
-      async handler({ c, env, body: b }) {
-        const engine = env.sluice.engine;
-        await engine.ensureDag(b.dagId);
+      async handler({ c, env, actor, body: b }) {
         const req = {
           dagId: b.dagId,
           from: b.from,
@@ -58,11 +61,11 @@ export function backfillRoutes(drive: (backfillId: number) => void): Route[] {
           ...(b.runBackwards !== undefined ? { runBackwards: b.runBackwards } : {}),
         };
         if (b.dryRun) {
-          const plan = await planBackfill(engine, req);
+          const plan = await planBackfill(env.sluice, actor!, req);
           const shown = plan.intervals.slice(0, 1000);
           return c.json({ dryRun: true, dagId: plan.dagId, from: plan.from, to: plan.to, reprocess: plan.reprocess, incomplete: plan.incomplete, total: plan.intervals.length, intervals: shown }, 200);
         }
-        const { backfill } = await createBackfill(engine, req);
+        const { backfill } = await createBackfill(env.sluice, actor!, req);
         drive(backfill.backfillId);
         return backfillView(backfill, await env.sluice.store.backfills.counts(backfill.backfillId));
       },
@@ -81,13 +84,12 @@ export function backfillRoutes(drive: (backfillId: number) => void): Route[] {
     route({
       method: "post",
       path: "/backfills/:id/cancel",
-      access: "operator",
+      access: cancelBackfill.role,
       tag: "backfills",
       summary: "Cancel a backfill: no more of its runs start; running ones finish",
-      async handler({ env, params }) {
-        const b = await requireBackfill(env, params["id"]!);
-        const after = await env.sluice.cancelBackfill(b.backfillId, "cancelled through the API");
-        return backfillView(after, await env.sluice.store.backfills.counts(b.backfillId));
+      async handler({ env, actor, params }) {
+        const after = await cancelBackfill(env.sluice, actor!, { backfillId: backfillIdOf(params["id"]!) });
+        return backfillView(after, await env.sluice.store.backfills.counts(after.backfillId));
       },
     }),
   ];

@@ -1,5 +1,6 @@
 /** DAGs: list with filters, detail, structure, versions, code, pause; import errors; the grid. */
 import { readFile } from "node:fs/promises";
+import { setDagPaused } from "../../app/dags.js";
 import { isAbsolute, relative, resolve } from "node:path";
 import { z } from "zod";
 import type { DagSpec } from "../../core/dagSpec.js";
@@ -85,14 +86,12 @@ export function dagRoutes(specs: SpecCache): Route[] {
     route({
       method: "patch",
       path: "/dags/:dagId",
-      access: "operator",
+      access: setDagPaused.role,
       tag: "dags",
-      summary: "Pause or unpause a DAG",
+      summary: "Pause or unpause a DAG (404 DAG_NOT_FOUND for a DAG no scheduler has registered)",
       body: body({ paused: z.boolean() }),
-      async handler({ env, params, body }) {
-        const row = await requireDag(env, params["dagId"]!);
-        await env.sluice.store.dags.setPaused(row.dagId, body.paused, env.sluice.engine.clock.now());
-        const [base] = await summaries(env, [(await env.sluice.store.dags.get(row.dagId))!]);
+      async handler({ env, actor, params, body }) {
+        const [base] = await summaries(env, [await setDagPaused(env.sluice, actor!, { dagId: params["dagId"]!, paused: body.paused })]);
         return base;
       },
     }),

@@ -1,7 +1,8 @@
-/** Runs (list, detail, trigger, cancel), task instances, attempts, clear, mark, inputs and outputs. */
+/** Runs (list, detail, trigger, cancel), task instances, attempts, clear, mark, inputs and outputs. Changes are app/runs operations. */
 import type { Context } from "hono";
 import { z } from "zod";
 import { decodeOutput, toPreview } from "../../artifacts/serialize.js";
+import { cancelRun, clearTasks, markTasks, triggerRun } from "../../app/runs.js";
 import { RUN_STATES } from "../../core/states.js";
 import { SluiceError, isSluiceError } from "../../errors.js";
 import { decodeCursor, page } from "../cursor.js";
@@ -80,16 +81,15 @@ export function runRoutes(): Route[] {
     route({
       method: "post",
       path: "/dags/:dagId/runs",
-      access: "operator",
+      access: triggerRun.role,
       tag: "runs",
       summary: "Trigger a run (422 with `fields` when params are invalid); the same idempotencyKey returns the existing run",
       status: 201,
       body: body({ params: z.record(z.string(), z.unknown()).optional(), logicalDate: z.number().int().min(0).max(8.64e15).optional(), idempotencyKey: z.string().min(1).max(200).optional() }),
-      async handler({ c, env, params, body: b }) {
-        const dagId = params["dagId"]!;
-        if (!(await env.sluice.store.dags.get(dagId)) && !env.sluice.bag.dags.has(dagId)) throw new SluiceError("DAG_NOT_FOUND", `DAG "${dagId}" not found`, { details: { dagId } });
+      async handler({ c, env, actor, params, body: b }) {
         try {
-          const run = await env.sluice.engine.createRun(dagId, {
+          const run = await triggerRun(env.sluice, actor!, {
+            dagId: params["dagId"]!,
             params: b.params ?? {},
             ...(b.logicalDate !== undefined ? { logicalDate: new Date(b.logicalDate) } : {}),
             ...(b.idempotencyKey !== undefined ? { idempotencyKey: b.idempotencyKey } : {}),
@@ -105,10 +105,10 @@ export function runRoutes(): Route[] {
     route({
       method: "post",
       path: "/runs/:runId/cancel",
-      access: "operator",
+      access: cancelRun.role,
       tag: "runs",
       summary: "Cancel a run: running tasks are aborted, the rest skipped (409 when it has finished)",
-      handler: async ({ env, params }) => runView(await env.sluice.engine.cancelRun(params["runId"]!, "cancelled through the API")),
+      handler: async ({ env, actor, params }) => runView(await cancelRun(env.sluice, actor!, { runId: params["runId"]! })),
     }),
     route({
       method: "get",
@@ -144,29 +144,23 @@ export function runRoutes(): Route[] {
     route({
       method: "post",
       path: "/runs/:runId/tasks/:taskId/clear",
-      access: "operator",
+      access: clearTasks.role,
       tag: "tasks",
       summary: "Clear a task instance (every map index, or mapIndex; with downstream: every task after it too) so it runs again",
       body: body({ mapIndex: mapIndexParam.optional(), downstream: z.boolean().optional() }),
-      async handler({ env, params, body: b }) {
-        const run = await requireRun(env, params["runId"]!);
-        await requireTask(env, run.runId, params["taskId"]!);
-        return env.sluice.engine.clearTasks(run.runId, [params["taskId"]!], b.downstream ?? false, b.mapIndex);
-      },
+      handler: ({ env, actor, params, body: b }) =>
+        clearTasks(env.sluice, actor!, { runId: params["runId"]!, taskIds: [params["taskId"]!], downstream: b.downstream ?? false, ...(b.mapIndex !== undefined ? { mapIndex: b.mapIndex } : {}) }),
     }),
     route({
       method: "post",
       path: "/runs/:runId/tasks/:taskId/mark",
-      access: "operator",
+      access: markTasks.role,
       tag: "tasks",
       summary: "Mark a task instance (every map index, or one) success or failed; waiting downstream tasks are re-evaluated",
       body: body({ state: z.enum(["success", "failed"]), mapIndex: mapIndexParam.optional() }),
-      async handler({ env, params, body: b }) {
-        const run = await requireRun(env, params["runId"]!);
-        await requireTask(env, run.runId, params["taskId"]!);
-        const r = await env.sluice.engine.markTasks(run.runId, params["taskId"]!, b.state, b.mapIndex);
-        if (r.marked === 0) throw new SluiceError("TASK_NOT_FOUND", `run "${run.runId}" has no instance of task "${params["taskId"]}"${b.mapIndex !== undefined ? ` with map index ${b.mapIndex}` : ""}`);
-        return { ...r, run: runView(await requireRun(env, run.runId)) };
+      async handler({ env, actor, params, body: b }) {
+        const r = await markTasks(env.sluice, actor!, { runId: params["runId"]!, taskId: params["taskId"]!, state: b.state, ...(b.mapIndex !== undefined ? { mapIndex: b.mapIndex } : {}) });
+        return { marked: r.marked, run: runView(r.run) };
       },
     }),
     route({

@@ -1,0 +1,79 @@
+/** Operations on runs: trigger, cancel, clear and mark task instances. */
+import { SluiceError } from "../errors.js";
+import type { Sluice } from "../sluice.js";
+import type { RunRecord } from "../store/store.js";
+import { operation, type Actor } from "./actor.js";
+import { requireKnownDag } from "./dags.js";
+
+export interface TriggerInput {
+  dagId: string;
+  /** Validated against the DAG's params schema (INVALID_PARAM names the param). */
+  params?: Record<string, unknown>;
+  /** Default: now. */
+  logicalDate?: Date;
+  /** The same key never creates a second run of the DAG: the existing run is returned. */
+  idempotencyKey?: string;
+}
+
+/** Create a run of a DAG (app/dags: which DAGs are known); workers of a running deployment run it. */
+export const triggerRun = operation("runs.trigger", "operator", async (s: Sluice, _actor, input: TriggerInput): Promise<RunRecord> => {
+  await requireKnownDag(s, input.dagId);
+  return s.engine.createRun(input.dagId, {
+    params: input.params ?? {},
+    ...(input.logicalDate !== undefined ? { logicalDate: input.logicalDate } : {}),
+    ...(input.idempotencyKey !== undefined ? { idempotencyKey: input.idempotencyKey } : {}),
+  });
+});
+
+/** Fail a run that is still going: running attempts are aborted, the rest is not started. */
+export const cancelRun = operation("runs.cancel", "operator", async (s: Sluice, actor, input: { runId: string }): Promise<RunRecord> => {
+  await requireRun(s, input.runId);
+  return s.engine.cancelRun(input.runId, cancelReason(actor));
+});
+
+/**
+ * Clear task instances so they run again (every map index, or `mapIndex`; with `downstream`, every task
+ * after them too). Returns the task ids cleared, in DAG order.
+ */
+export const clearTasks = operation(
+  "runs.clearTasks",
+  "operator",
+  async (s: Sluice, _actor, input: { runId: string; taskIds: string[]; downstream: boolean; mapIndex?: number }): Promise<{ cleared: string[] }> => {
+    await requireTasks(s, input.runId, input.taskIds);
+    return s.engine.clearTasks(input.runId, input.taskIds, input.downstream, input.mapIndex);
+  },
+);
+
+/** Mark a task's instances (every map index, or one) success or failed; waiting downstream tasks are re-evaluated. */
+export const markTasks = operation(
+  "runs.markTasks",
+  "operator",
+  async (s: Sluice, _actor, input: { runId: string; taskId: string; state: "success" | "failed"; mapIndex?: number }): Promise<{ marked: number; run: RunRecord }> => {
+    await requireTasks(s, input.runId, [input.taskId]);
+    const { marked } = await s.engine.markTasks(input.runId, input.taskId, input.state, input.mapIndex);
+    if (marked === 0) {
+      throw new SluiceError("TASK_NOT_FOUND", `run "${input.runId}" has no instance of task "${input.taskId}"${input.mapIndex !== undefined ? ` with map index ${input.mapIndex}` : ""}`, {
+        details: { runId: input.runId, taskId: input.taskId },
+      });
+    }
+    return { marked, run: await requireRun(s, input.runId) };
+  },
+);
+
+/** The reason a cancelled run records: who asked, as far as the channel tells. */
+export function cancelReason(actor: Actor): string {
+  return actor.via === "cli" ? "cancelled by user" : "cancelled through the API";
+}
+
+async function requireRun(s: Sluice, runId: string): Promise<RunRecord> {
+  const run = await s.store.runs.get(runId);
+  if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`, { details: { runId } });
+  return run;
+}
+
+async function requireTasks(s: Sluice, runId: string, taskIds: readonly string[]): Promise<void> {
+  await requireRun(s, runId);
+  const idx = await s.engine.specFor(runId);
+  const unknown = taskIds.filter((t) => !idx.byId.has(t));
+  if (unknown.length) throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no task ${unknown.map((t) => `"${t}"`).join(", ")}`, { details: { runId, taskId: unknown[0] } });
+}

@@ -1,0 +1,113 @@
+/**
+ * What a person (or a run timeout, or the scheduler) does to runs that exist: cancel one, clear or mark its
+ * task instances, start queued runs. Each is one transition (engine/transaction): the run is locked, the
+ * change and everything that follows from it is written, and workers and waiters learn of it after commit.
+ */
+import { FINISHED_RUN_STATES } from "../core/states.js";
+import { SluiceError } from "../errors.js";
+import type { RunRecord, Store } from "../store/store.js";
+import type { Clock } from "../core/clock.js";
+import type { RunSpecs } from "./runSpecs.js";
+import type { Transitions } from "./transaction.js";
+import { clearTasks, failRun, markTasks, settleRunState, type TransitionEnv } from "./transitions.js";
+
+export class Operations {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly env: TransitionEnv,
+    private readonly specs: RunSpecs,
+    private readonly transitions: Transitions,
+  ) {}
+
+  /** Fail a run that is still going: running attempts are aborted, the rest is not started. */
+  async cancelRun(runId: string, reason = "cancelled by user", code: "CANCELLED" | "TIMEOUT" = "CANCELLED"): Promise<RunRecord> {
+    await this.transitions.run(async (tx, fx) => {
+      await tx.lockRuns([runId]);
+      const run = await tx.runs.get(runId);
+      if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
+      if (FINISHED_RUN_STATES.has(run.state)) throw new SluiceError("RUN_FINISHED", `run "${runId}" has already finished (${run.state})`);
+      fx.abort(await failRun(tx, runId, reason, code), new SluiceError(code, reason));
+      fx.finishedRuns.set(runId, "failed");
+      fx.notifyOthers = true;
+    });
+    return (await this.store.runs.get(runId))!;
+  }
+
+  /**
+   * Clear task instances so they run again (with `downstream`, everything after them too). The run is
+   * running again; a worker driving it (or `sluice runs resume`) runs them.
+   */
+  async clearTasks(runId: string, taskIds: string[], downstream: boolean, mapIndex?: number): Promise<{ cleared: string[] }> {
+    const idx = await this.specs.of(runId);
+    const unknown = taskIds.filter((t) => !idx.byId.has(t));
+    if (unknown.length) {
+      throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no task ${unknown.map((t) => `"${t}"`).join(", ")}`, { details: { runId, taskId: unknown[0] } });
+    }
+    if (mapIndex !== undefined) {
+      // one map index (Airflow clears mapped instances one by one too): it must exist
+      const tis = await this.store.taskInstances.list(runId);
+      const missing = taskIds.filter((t) => !tis.some((ti) => ti.taskId === t && ti.mapIndex === mapIndex));
+      if (missing.length) throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no instance of task "${missing[0]}" with map index ${mapIndex}`, { details: { runId, taskId: missing[0], mapIndex } });
+    }
+    await this.transitions.run(async (tx, fx) => {
+      await tx.lockRuns([runId]);
+      fx.abort(await clearTasks(tx, this.env, fx, runId, taskIds, downstream, mapIndex), new SluiceError("CANCELLED", "the task was cleared"));
+      await fx.flush(tx, this.env);
+      fx.notifyOthers = true;
+      fx.watchTimeout((await tx.runs.get(runId))!);
+    });
+    const cleared = new Set<string>();
+    const queue = [...taskIds];
+    for (let i = 0; i < queue.length; i++) {
+      cleared.add(queue[i]!);
+      if (downstream) for (const d of idx.byId.get(queue[i]!)!.downstream) if (!cleared.has(d)) queue.push(d);
+    }
+    return { cleared: idx.spec.tasks.filter((t) => cleared.has(t.id)).map((t) => t.id) };
+  }
+
+  /**
+   * Airflow's "mark success" / "mark failed": set task instances (every map index, or one) to `state`
+   * without running them. A running attempt is ended and aborted; waiting downstream tasks are
+   * re-evaluated against their upstream's states now (they may run, skip or fail upstream), and a run
+   * with nothing left gets its state derived again. Downstream tasks that already finished keep their
+   * state (clear them to run them again).
+   */
+  async markTasks(runId: string, taskId: string, state: "success" | "failed", mapIndex?: number): Promise<{ marked: number }> {
+    const idx = await this.specs.of(runId);
+    if (!idx.byId.has(taskId)) throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no task "${taskId}"`, { details: { runId, taskId } });
+    const { value: marked } = await this.transitions.run(async (tx, fx) => {
+      await tx.lockRuns([runId]);
+      const r = await markTasks(tx, this.env, fx, runId, taskId, state, mapIndex);
+      fx.abort(r.aborted, new SluiceError("CANCELLED", `the task was marked ${state}`));
+      await fx.flush(tx, this.env);
+      await settleRunState(tx, this.env, fx, runId);
+      return r.marked;
+    });
+    return { marked };
+  }
+
+  /** Start queued runs of a DAG while it has fewer than `maxActiveRuns` running, oldest logical date first. */
+  async promoteQueuedRuns(dagId: string, maxActiveRuns: number): Promise<RunRecord[]> {
+    const now = this.clock.now();
+    const { value: started } = await this.transitions.run(async (tx, fx) => {
+      const ids = await tx.runs.promoteQueued(dagId, maxActiveRuns, now);
+      const runs: RunRecord[] = [];
+      for (const id of ids) {
+        const idx = await this.specs.of(id).catch(() => null);
+        const limit = idx?.spec.runTimeoutMs ?? null;
+        if (limit !== null) await tx.runs.setTimeoutAt(id, now + limit);
+        const run = (await tx.runs.get(id))!;
+        fx.watchTimeout(run);
+        runs.push(run);
+      }
+      // their roots are ready to claim
+      if (ids.length) {
+        fx.notifyOthers = true;
+        fx.wakeWorkers = true;
+      }
+      return runs;
+    });
+    return started;
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * One transition: a function run in one store transaction that records what it changed in an `Effects`
+ * — task instances made ready, runs finished, attempts to abort, run timeouts to arm, other processes to
+ * notify — and that the engine acts on once the transaction committed. Never before: a change rolled back
+ * must wake, abort and finish nothing. Never twice: PostgreSQL runs the function again after a conflict,
+ * so every try starts from fresh Effects. Every state change the engine makes goes through `run`.
+ */
+import type { Store, Tx, TxOptions } from "../store/store.js";
+import type { RunSpecs } from "./runSpecs.js";
+import type { RunTimeouts } from "./runTimeouts.js";
+import type { Signals } from "./signals.js";
+import { Effects } from "./effects.js";
+import { ruleDecides, type TransitionEnv } from "./transitions.js";
+
+/**
+ * Transitions that complete what a committed one could not confirm inside its transaction (engine/
+ * recovery): counts that other transactions brought to zero or to a decision meanwhile.
+ */
+export interface FollowUps {
+  reconcile(runId: string, taskIds: string[]): Promise<void>;
+  finishRunIfDone(runId: string): Promise<void>;
+}
+
+export interface TransitionDeps {
+  store: Store;
+  env: TransitionEnv;
+  specs: RunSpecs;
+  signals: Signals;
+  timeouts: RunTimeouts;
+  /** Asset events were recorded: evaluate asset-scheduled DAGs (engine/triggers). */
+  assetEventsRecorded(): void;
+  followUps: FollowUps;
+}
+
+export class Transitions {
+  constructor(private readonly deps: TransitionDeps) {}
+
+  /**
+   * Run `fn` in one transaction: whatever it left unwritten in `fx` is flushed, other processes are
+   * notified if it asked (`fx.notifyOthers`; the NOTIFY is delivered with the COMMIT, and a failure of it
+   * fails the COMMIT, so nothing waits for its answer), and after the commit its effects are acted on.
+   * Returns `fn`'s value and the effects of the try that committed.
+   */
+  async run<T>(fn: (tx: Tx, fx: Effects) => Promise<T>, opts: TxOptions = {}): Promise<{ value: T; fx: Effects }> {
+    let fx = new Effects();
+    const value = await this.deps.store.tx(async (tx) => {
+      fx = new Effects(); // a transaction may run again (PostgreSQL conflicts): start afresh
+      const out = await fn(tx, fx);
+      await fx.flush(tx, this.deps.env); // a no-op when fn flushed everything itself
+      if (fx.notifyOthers) void tx.notifyWake();
+      return out;
+    }, opts);
+    this.afterCommit(fx);
+    return { value, fx };
+  }
+
+  private afterCommit(fx: Effects): void {
+    const { signals, timeouts, specs, followUps } = this.deps;
+    for (const a of fx.aborts) signals.abort(a.attemptIds, a.reason);
+    // fan-in counters added to without waiting that other writers completed meanwhile: decide them
+    for (const bumped of fx.unconfirmedBumps) {
+      void bumped.then(async (rows) => {
+        const decide = new Map<string, Set<string>>();
+        for (const ti of rows) {
+          if (!ruleDecides(await specs.of(ti.runId), ti)) continue;
+          if (!decide.has(ti.runId)) decide.set(ti.runId, new Set());
+          decide.get(ti.runId)!.add(ti.taskId);
+        }
+        for (const [runId, taskIds] of decide) await followUps.reconcile(runId, [...taskIds]);
+      }).catch(() => undefined); // the stall sweep (recoverLostAttempts) decides them in the end
+    }
+    // a count written without waiting that another writer brought to zero meanwhile: finish that run
+    for (const counts of fx.unconfirmed) {
+      void counts.then((left) => {
+        for (const [runId, n] of left) if (n <= 0 && !fx.finishedRuns.has(runId)) void followUps.finishRunIfDone(runId).catch(() => undefined); // the sweep finishes it then
+      }, () => undefined);
+    }
+    for (const [runId, state] of fx.finishedRuns) {
+      timeouts.disarm(runId);
+      signals.runFinished(runId, state);
+    }
+    for (const run of fx.timed) timeouts.watch(run);
+    // `satisfied`: a worker that just claimed everything it could see needs no wake-up from its own commit
+    if (fx.readyRuns.size > 0 || fx.nextRetryAt !== null || fx.wakeWorkers) signals.wake(fx.satisfied);
+    if (fx.assetEvents > 0) this.deps.assetEventsRecorded();
+  }
+}
