@@ -94,17 +94,17 @@ export const other = dag("other", {}, (d) => { ${tasks.map((t) => `d.task("o_${t
     // the store as the loader sees it, with a way to hold one lookup: to replay the interleaving where one
     // task's load is suspended while another task's load imports the new code
     let hold: Promise<void> | null = null;
-    const store = new Proxy(s.store, {
-      get(target, prop, receiver) {
-        if (prop !== "getDagVersion") return Reflect.get(target, prop, receiver);
-        return async (dagId: string, version: string) => {
-          const h = hold;
-          const r = await target.dags.getVersion(dagId, version);
-          if (h) await h;
-          return r;
-        };
+    const dags = s.store.dags;
+    const heldDags = {
+      getVersion: async (dagId: string, version: string) => {
+        const h = hold;
+        const r = await dags.getVersion(dagId, version);
+        if (h) await h;
+        return r;
       },
-    });
+    };
+    // the target as receiver: the store's getters read its private fields, which a proxy has not
+    const store = new Proxy(s.store, { get: (target, prop) => (prop === "dags" ? heldDags : Reflect.get(target, prop, target)) });
     const code = new DagCodeLoader(store);
     const v1 = await publish(["a"]);
     await code.load("two", v1["two"]!);
