@@ -1,7 +1,8 @@
 /**
- * The capacity rules of the claim (store/capacity.ts), claim by claim inside real transactions, on
- * SQLite and on PostgreSQL: pools and poolSlots, queues, resources, maxActiveTasks, maxActiveTisPerDag,
- * priority, and fairness between DAGs even when one DAG's older ready tasks fill the rows read first.
+ * The capacity rules of the claim (core/capacity.ts, read and locked by store/claims.ts), claim by claim
+ * inside real transactions, on SQLite and on PostgreSQL: pools and poolSlots, queues, resources,
+ * maxActiveTasks, maxActiveTisPerDag, priority, and fairness between DAGs even when one DAG's older ready
+ * tasks fill the rows read first.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -9,7 +10,7 @@ import { dag } from "../../src/dsl/dag.js";
 import { loadConfig } from "../../src/config.js";
 import { Sluice } from "../../src/sluice.js";
 import { setPool } from "../../src/store/capacity.js";
-import type { CapacityClaim } from "../../src/store/capacity.js";
+import type { CapacityClaim } from "../../src/store/claims.js";
 import { dialects, freshSchema, pgSkip } from "../dialects.js";
 import { sandbox, storeDb } from "../helpers.js";
 
