@@ -9,7 +9,7 @@ import { SluiceError } from "../errors.js";
 import type { Database } from "./schema.js";
 import type { Store } from "./store.js";
 import { handleOf } from "./aggregates.js";
-import { lockCapacity, processClaimState, profilesOf } from "./claims.js";
+import { lockCapacity, ProfileCache, profilesOf } from "./claims.js";
 
 export { DEFAULT_POOL };
 
@@ -74,7 +74,11 @@ export async function poolUsage(db: Kysely<Database>, now: number): Promise<Pool
   const pools = await listPools(db);
   const used = new Map<string, number>();
   const queued = new Map<string, number>();
-  const profiles = processClaimState.profiles;
+  // Given a connection (store.pools holds only the handle), this cannot reach the store's own cache
+  // (Store.claimState.profiles): it parses each DAG version's spec once per call (`sluice status`, `sluice
+  // pools list`, GET /status) — ~110 ms for a running 10,000-task DAG's 4 MB spec on this machine under
+  // load. Once it is given the Store, it should use the store's cache.
+  const profiles = new ProfileCache();
   const count = async (rows: { dag_id: string; dag_version: string; task_id: string }[], into: Map<string, number>) => {
     const profile = await profilesOf(profiles, db, rows);
     for (const r of rows) {

@@ -174,9 +174,6 @@ export class ClaimState {
 }
 type Wanted = { pools: Set<string>; dags: Set<string> };
 
-/** Shared by every store of the process, as the module's variables were (the next commit gives each Store its own). */
-export const processClaimState = new ClaimState();
-
 /**
  * The claim's first reads, issued before the claiming transaction records its ends (pipelined on
  * PostgreSQL: they travel in the same round trip); `chooseClaimable` reads their answers.

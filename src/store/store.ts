@@ -9,7 +9,7 @@ import type { Clock } from "../core/clock.js";
 import { systemClock } from "../core/clock.js";
 import { SluiceError, toSluiceError } from "../errors.js";
 import { servesQueue } from "../core/capacity.js";
-import { chooseClaimable, processClaimState, sendClaimReads, type CapacityClaim, type Candidate, type ClaimableRow, type ClaimReads } from "./claims.js";
+import { chooseClaimable, ClaimState, sendClaimReads, type CapacityClaim, type Candidate, type ClaimableRow, type ClaimReads } from "./claims.js";
 import { MIGRATION_NAMES, migrationProvider, type DialectName } from "./migrations.js";
 import type { Database, RunContextRow } from "./schema.js";
 import { openSqlite } from "./sqlite.js";
@@ -46,6 +46,9 @@ export class Store extends Aggregates {
 
   /** PostgreSQL: cross-process wake-ups (LISTEN/NOTIFY); null on SQLite. */
   readonly notifier: PgNotifier | null;
+
+  /** @internal What this store's claims keep between claims (store/claims.ts): caches and lock hints, shared with no other store. */
+  readonly claimState = new ClaimState();
 
   private constructor(
     protected readonly db: Kysely<Database>,
@@ -415,7 +418,7 @@ export class Tx extends Aggregates {
    * reads the transaction is about to make (PostgreSQL); `chooseClaims` then chooses from their answers.
    */
   sendClaimReads(opts: CapacityClaim): ClaimReads | null {
-    return sendClaimReads(this, processClaimState, opts, this.now(), CLAIM_LOCKS_PG);
+    return sendClaimReads(this, this.store.claimState, opts, this.now(), CLAIM_LOCKS_PG);
   }
 
   /**

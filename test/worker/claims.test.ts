@@ -183,6 +183,15 @@ describe("PostgreSQL: overlapping claims of several processes", { skip: pgSkip(3
     const small = [(await procs[0]!.engine.createRun("small")).runId, (await procs[0]!.engine.createRun("small")).runId] as [string, string];
     assert.deepEqual(await overlapping(small, "b0", "b1"), { first: 4, second: 4, waited: false }, "the second claim did not wait for the first");
     const runs = [(await procs[0]!.engine.createRun("bigpool")).runId, (await procs[0]!.engine.createRun("bigpool")).runId] as [string, string];
+    // Process 0 has claimed from this pool before (rolled back: the database is as it was), so it knows
+    // that the 20-slot task makes the pool's claims take turns. Each store learns that from its own claims
+    // only, as separate processes do (Store.claimState); process 1 has not claimed from the pool yet.
+    await procs[0]!.store
+      .tx(async (tx) => {
+        await tx.claimReady({ workerId: "b2", limit: 8, leaseMs: 600_000, runId: runs[0] });
+        throw new Error("roll back");
+      })
+      .catch((e: unknown) => assert.match(String(e), /roll back/));
     const { first, second, waited } = await overlapping(runs, "b2", "b3");
     assert.equal(first, 8, "the 20-slot task (priority 10) and seven one-slot tasks");
     assert.ok(waited, "the second claim waited for the first");
