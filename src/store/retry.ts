@@ -15,7 +15,7 @@ const CONNECTION = new Set(["57P01", "57P02", "57P03", "08000", "08003", "08006"
 const NET = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN"]);
 
 /**
- * A claim found that it needs advisory locks it did not take (capacity.ts): its transaction runs again,
+ * A claim found that it needs advisory locks it did not take (claims.ts): its transaction runs again,
  * taking them from the start.
  */
 export class LocksChanged extends Error {

@@ -20,6 +20,12 @@ export function marks(n: number): string {
   return Array.from({ length: n }, () => "?").join(", ");
 }
 
+/**
+ * Module-level, unlike the claim's caches (Store.claimState): a memo of a pure function of the text (its
+ * `?`s numbered), the same for every store; it grows with the statements' shapes (list lengths included),
+ * not with the data. `preparable` registers the text's prepared-statement name once, which is idempotent,
+ * so skipping it on a hit changes nothing.
+ */
 const pgTexts = new Map<string, string>();
 
 /** SQLite takes `?`; PostgreSQL takes `$1, $2, …`. The hot statements contain no `?` in literals. */

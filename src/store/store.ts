@@ -8,7 +8,8 @@ import { CompiledQuery, Migrator, sql, type Kysely, type QueryResult, type Trans
 import type { Clock } from "../core/clock.js";
 import { systemClock } from "../core/clock.js";
 import { SluiceError, toSluiceError } from "../errors.js";
-import { chooseClaimable, sendClaimReads, type CapacityClaim, type Candidate, type ClaimableRow, type ClaimReads } from "./capacity.js";
+import { servesQueue } from "../core/capacity.js";
+import { chooseClaimable, ClaimState, sendClaimReads, type CapacityClaim, type Candidate, type ClaimableRow, type ClaimReads } from "./claims.js";
 import { MIGRATION_NAMES, migrationProvider, type DialectName } from "./migrations.js";
 import type { Database, RunContextRow } from "./schema.js";
 import { openSqlite } from "./sqlite.js";
@@ -45,6 +46,9 @@ export class Store extends Aggregates {
 
   /** PostgreSQL: cross-process wake-ups (LISTEN/NOTIFY); null on SQLite. */
   readonly notifier: PgNotifier | null;
+
+  /** @internal What this store's claims keep between claims (store/claims.ts): caches and lock hints, shared with no other store. */
+  readonly claimState = new ClaimState();
 
   private constructor(
     protected readonly db: Kysely<Database>,
@@ -410,11 +414,11 @@ export class Tx extends Aggregates {
   }
 
   /**
-   * Issue a claim's first reads now (capacity.ts `sendClaimReads`), so that they travel with the other
+   * Issue a claim's first reads now (claims.ts `sendClaimReads`), so that they travel with the other
    * reads the transaction is about to make (PostgreSQL); `chooseClaims` then chooses from their answers.
    */
   sendClaimReads(opts: CapacityClaim): ClaimReads | null {
-    return sendClaimReads(this, opts, this.now(), CLAIM_LOCKS_PG);
+    return sendClaimReads(this, this.store.claimState, opts, this.now(), CLAIM_LOCKS_PG);
   }
 
   /**
@@ -430,14 +434,15 @@ export class Tx extends Aggregates {
   }
 
   /**
-   * The rows a claim takes (capacity.ts `chooseClaimable`), from the reads issued earlier in this
+   * The rows a claim takes (claims.ts `chooseClaimable`), from the reads issued earlier in this
    * transaction (`sendClaimReads`) and `fresh`: task instances this transaction made ready itself.
    */
   async chooseClaims(opts: CapacityClaim, reads: ClaimReads | null, fresh: readonly TaskInstanceRecord[] = []): Promise<ClaimableRow[]> {
     if (!reads || opts.limit <= 0) return [];
-    // HOOK (decision 0012): capacity.ts chooses the ready rows — queues, pools, maxActiveTasks,
-    // maxActiveTisPerDag, resources, priority and fairness between DAGs — inside this transaction; on
-    // PostgreSQL it locks them FOR UPDATE SKIP LOCKED (CLAIM_LOCKS_PG) after serialising on the pool rows.
+    // Decision 0012: the capacity policy (core/capacity.ts) chooses the ready rows — queues, pools,
+    // maxActiveTasks, maxActiveTisPerDag, resources, priority and fairness between DAGs — from what
+    // claims.ts reads inside this transaction; on PostgreSQL the reads lock them FOR UPDATE SKIP LOCKED
+    // (CLAIM_LOCKS_PG) after taking the capacity advisory locks (decision 0013).
     // Fresh rows were made ready after the reads were issued: due as of now, not as of then.
     return chooseClaimable(this, reads, this.freshCandidates(opts, fresh, this.now()));
   }
@@ -536,7 +541,7 @@ export class Tx extends Aggregates {
       if (t.readyAt === null || t.readyAt > now) continue;
       if (opts.runId !== undefined && t.runId !== opts.runId) continue;
       if (opts.backfillId !== undefined && r.backfill_id !== opts.backfillId) continue;
-      if (opts.queues?.length && !opts.queues.includes(t.queue)) continue;
+      if (!servesQueue(opts.queues, t.queue)) continue;
       out.push({
         run_id: t.runId,
         task_id: t.taskId,
@@ -554,6 +559,7 @@ export class Tx extends Aggregates {
         data_interval_end: r.data_interval_end,
         priority: t.priority,
         ready_at: t.readyAt,
+        queue: t.queue,
       });
     }
     return out;

@@ -336,6 +336,10 @@ function writeChangesPg(cols: readonly (readonly [string, string])[]): string {
   }
   return text;
 }
+/**
+ * Module-level, unlike the claim's caches (Store.claimState): a memo of a pure function of the column
+ * set, the same for every store, bounded by the transitions' shapes (2^14 column sets at the very most).
+ */
 const writeChangesTexts = new Map<string, string>();
 
 /** Counters to add to (or a skip of) every waiting instance of a fan-in task (`Tx.bumpTaskInstances`). */

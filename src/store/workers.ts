@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Capacity } from "../core/resources.js";
 import type { StoreContext } from "./aggregates.js";
-import { lockCapacity } from "./capacity.js";
+import { lockCapacity } from "./claims.js";
 import type { Database } from "./schema.js";
 import { execText, marks, PG_NOW_MS } from "./sqlText.js";
 

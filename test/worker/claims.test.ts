@@ -1,7 +1,8 @@
 /**
- * The capacity rules of the claim (store/capacity.ts), claim by claim inside real transactions, on
- * SQLite and on PostgreSQL: pools and poolSlots, queues, resources, maxActiveTasks, maxActiveTisPerDag,
- * priority, and fairness between DAGs even when one DAG's older ready tasks fill the rows read first.
+ * The capacity rules of the claim (core/capacity.ts, read and locked by store/claims.ts), claim by claim
+ * inside real transactions, on SQLite and on PostgreSQL: pools and poolSlots, queues, resources,
+ * maxActiveTasks, maxActiveTisPerDag, priority, and fairness between DAGs even when one DAG's older ready
+ * tasks fill the rows read first.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -9,7 +10,7 @@ import { dag } from "../../src/dsl/dag.js";
 import { loadConfig } from "../../src/config.js";
 import { Sluice } from "../../src/sluice.js";
 import { setPool } from "../../src/store/capacity.js";
-import type { CapacityClaim } from "../../src/store/capacity.js";
+import type { CapacityClaim } from "../../src/store/claims.js";
 import { dialects, freshSchema, pgSkip } from "../dialects.js";
 import { sandbox, storeDb } from "../helpers.js";
 
@@ -182,6 +183,15 @@ describe("PostgreSQL: overlapping claims of several processes", { skip: pgSkip(3
     const small = [(await procs[0]!.engine.createRun("small")).runId, (await procs[0]!.engine.createRun("small")).runId] as [string, string];
     assert.deepEqual(await overlapping(small, "b0", "b1"), { first: 4, second: 4, waited: false }, "the second claim did not wait for the first");
     const runs = [(await procs[0]!.engine.createRun("bigpool")).runId, (await procs[0]!.engine.createRun("bigpool")).runId] as [string, string];
+    // Process 0 has claimed from this pool before (rolled back: the database is as it was), so it knows
+    // that the 20-slot task makes the pool's claims take turns. Each store learns that from its own claims
+    // only, as separate processes do (Store.claimState); process 1 has not claimed from the pool yet.
+    await procs[0]!.store
+      .tx(async (tx) => {
+        await tx.claimReady({ workerId: "b2", limit: 8, leaseMs: 600_000, runId: runs[0] });
+        throw new Error("roll back");
+      })
+      .catch((e: unknown) => assert.match(String(e), /roll back/));
     const { first, second, waited } = await overlapping(runs, "b2", "b3");
     assert.equal(first, 8, "the 20-slot task (priority 10) and seven one-slot tasks");
     assert.ok(waited, "the second claim waited for the first");
