@@ -88,7 +88,7 @@ export class Recovery implements FollowUps {
     for (const runId of await this.store.runs.withNothingLeft()) await this.finishRunIfDone(runId);
     for (const runId of await this.store.runs.stalled()) await this.unstall(runId);
     const recovered = await this.failLostAttempts();
-    // PostgreSQL: workers silent for two leases whose attempts are gone stop counting (capacity.ts)
+    // PostgreSQL: workers silent for two leases whose attempts are gone stop counting (store/claims.ts)
     await this.store.workers.buryStale(2 * this.leaseMs);
     return recovered;
   }

@@ -280,7 +280,7 @@ export interface ApiTokensTable {
   last_used_at: number | null;
 }
 
-/** The run columns a claim hands to the new attempt (store.ts RunLockRow, capacity.ts ClaimableRow). */
+/** The run columns a claim hands to the new attempt (store.ts RunLockRow, claims.ts ClaimableRow). */
 export interface RunContextRow {
   dag_id: string;
   dag_version: string;

@@ -58,7 +58,7 @@ export class WorkerRows {
   // ---- workers and leases ----------------------------------------------------------------------------
 
   /**
-   * Register a worker as live. Its concurrency joins the total that PostgreSQL claims count on (capacity.ts):
+   * Register a worker as live. Its concurrency joins the total that PostgreSQL claims count on (claims.ts):
    * the change waits for the claims under way, as do stopping, reviving and burying one.
    */
   async register(w: WorkerInfo): Promise<void> {
