@@ -21,7 +21,7 @@ import { PG_NOW_MS } from "./sqlText.js";
 import { isRetryableTxError, retryAgain, retryDelayMs, toStoreError } from "./retry.js";
 
 export { quiet };
-export { Tx, type TxOptions, type PendingClaim, type RunLockRow } from "./tx.js";
+export { Tx, type TxOptions } from "./tx.js";
 import { Tx, type TxOptions } from "./tx.js";
 export type { TiBump, TiWrite } from "./taskInstances.js";
 export type { AttemptEnd, AttemptRecord, ClaimedAttempt, EndedAttempt, NewTaskInstance, RunRecord, StoredOutput, TaskInstanceRecord, WaitingAttempt } from "./records.js";
