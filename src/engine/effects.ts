@@ -120,6 +120,13 @@ export class Effects {
     return true;
   }
 
+  /** Whether `flush` has anything to write: task instance changes, fan-in counters or run counts. */
+  get unflushed(): boolean {
+    if (this.tis.pending || this.bumps.size > 0) return true;
+    for (const d of this.unfinished.values()) if (d !== 0) return true;
+    return false;
+  }
+
   /** Issue the pending task instance writes now, without waiting (their failure fails the COMMIT). */
   sendWrites(tx: Tx): void {
     tx.taskInstances.writeChanges(this.tis.take()).catch(() => undefined);

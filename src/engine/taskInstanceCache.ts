@@ -65,6 +65,11 @@ export class TaskInstanceCache {
     this.loaded.set(taskKey(runId, taskId), keys);
   }
 
+  /** Whether changes wait to be written. */
+  get pending(): boolean {
+    return this.dirty.size > 0;
+  }
+
   /** The pending changes, a row each; forgets them. */
   take(): TiWrite[] {
     const out = [...this.dirty.values()].map(({ key, change }) => ({ key, set: change }));

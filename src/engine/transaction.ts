@@ -46,7 +46,9 @@ export class Transitions {
     const value = await this.deps.store.tx(async (tx) => {
       fx = new Effects(); // a transaction may run again (PostgreSQL conflicts): start afresh
       const out = await fn(tx, fx);
-      await fx.flush(tx, this.deps.env); // a no-op when fn flushed everything itself
+      // only when fn left writes: an await more on every settle cost ~0.1 ms per chained task on SQLite
+      // (chain-1000 p50 1.20 -> 1.10 ms, fanout-10000 4,150 -> 4,520 tasks/s, interleaved runs)
+      if (fx.unflushed) await fx.flush(tx, this.deps.env);
       if (fx.notifyOthers) void tx.notifyWake();
       return out;
     }, opts);
