@@ -284,7 +284,7 @@ export class BackfillDriver {
       // a crashed driver's attempts get new attempts; its runs' timeouts are watched again
       await this.engine.recoverLostAttempts();
       for (const r of await store.runs.listActive()) if (r.backfillId === this.backfillId) this.engine.watchRunTimeout(r);
-      if (b0.state === "running" || (await store.backfills.countActiveRuns(this.backfillId)) > 0) worker = this.opts.newWorker?.() ?? null;
+      if (b0.state === "running" || (await store.runs.countActive({ backfillId: this.backfillId })) > 0) worker = this.opts.newWorker?.() ?? null;
       if (worker) {
         hooks.onWorker?.(worker);
         await worker.start();
@@ -379,7 +379,7 @@ export class BackfillDriver {
     const dag = { dagId: b.dagId, version: dagInfo.dag.version, spec: dagInfo.dag.spec, file: dagInfo.file };
     for (;;) {
       if (this.cancelReason !== null) return;
-      if ((await store.backfills.countActiveRuns(b.backfillId)) >= b.maxActive) return;
+      if ((await store.runs.countActive({ backfillId: b.backfillId })) >= b.maxActive) return;
       const next = await store.backfills.nextPendingInterval(b.backfillId);
       if (!next) return;
       const key = `sched:${new Date(next.start).toISOString()}`;
@@ -393,7 +393,7 @@ export class BackfillDriver {
           await tx.backfills.skipInterval(b.backfillId, next.start, run.state === "success" || run.state === "failed" ? "skip_exists" : "skip_in_flight");
           return;
         }
-        if ((await tx.backfills.countActiveRuns(b.backfillId)) > b.maxActive) throw new NoStart();
+        if ((await tx.runs.countActive({ backfillId: b.backfillId })) > b.maxActive) throw new NoStart();
         await tx.backfills.linkRun(b.backfillId, next.start, run.runId);
       };
       try {

@@ -210,7 +210,7 @@ export class RunCreation {
           continue;
         }
         const unfinished = instances.filter((i) => i.state !== "skipped").length;
-        const queued = r.queued === "if_busy" ? (await tx.dags.countActiveRuns(dagId)) >= spec.maxActiveRuns : r.queued;
+        const queued = r.queued === "if_busy" ? (await tx.runs.countActive({ dagId })) >= spec.maxActiveRuns : r.queued;
         await tx.dags.saveVersion(dagId, version, spec, file);
         await tx.runs.insert(
           {

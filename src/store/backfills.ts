@@ -179,16 +179,7 @@ export class BackfillRows {
     return r ? { start: Number(r.logical_date), end: Number(r.interval_end), action: r.action as IntervalAction } : null;
   }
 
-  /** The backfill's runs that are queued or running (served by runs_backfill). */
-  async countActiveRuns(backfillId: number): Promise<number> {
-    const r = await this.db
-      .selectFrom("runs")
-      .select((eb) => eb.fn.countAll<number>().as("n"))
-      .where("backfill_id", "=", backfillId)
-      .where(sql<boolean>`state in ('queued', 'running')`)
-      .executeTakeFirst();
-    return Number(r?.n ?? 0);
-  }
+
 
   async counts(backfillId: number): Promise<BackfillCounts> {
     const r = await sql<{ planned: number; pending: number; active: number; succeeded: number; failed: number; skipped: number }>`

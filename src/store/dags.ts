@@ -145,20 +145,7 @@ export class DagRows {
     return r?.at ?? null;
   }
 
-  /**
-   * Runs of a DAG that are queued or running (served by runs_dag_active), for its maxActiveRuns. Backfill
-   * runs do not count: their backfill limits them (decision 0006, as Airflow 3).
-   */
-  async countActiveRuns(dagId: string): Promise<number> {
-    const r = await this.db
-      .selectFrom("runs")
-      .select((eb) => eb.fn.countAll<number>().as("n"))
-      .where("dag_id", "=", dagId)
-      .where(sql<boolean>`state in ('queued', 'running')`)
-      .where("backfill_id", "is", null)
-      .executeTakeFirst();
-    return Number(r?.n ?? 0);
-  }
+
 
   async setImportError(file: string, line: number | null, message: string, now: number): Promise<void> {
     await this.db

@@ -20,6 +20,21 @@ export class RunRows {
     protected readonly ctx: StoreContext,
   ) {}
 
+  /**
+   * Runs that are queued or running, of a DAG (its maxActiveRuns: backfill runs do not count, their
+   * backfill limits them — decision 0006, as Airflow 3; served by runs_dag_active) or of a backfill (its
+   * maxActive; served by runs_backfill).
+   */
+  async countActive(of: { dagId: string } | { backfillId: number }): Promise<number> {
+    let q = this.db
+      .selectFrom("runs")
+      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .where(sql<boolean>`state in ('queued', 'running')`);
+    q = "dagId" in of ? q.where("dag_id", "=", of.dagId).where("backfill_id", "is", null) : q.where("backfill_id", "=", of.backfillId);
+    const r = await q.executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
   /** Runs, newest first (created_at, run_id descending); `after` is the last row of the previous page. */
   async page(o: { dagId?: string; state?: string; runType?: string; limit: number; after: { createdAt: number; runId: string } | null }): Promise<RunRecord[]> {
     let q = this.db.selectFrom("runs").selectAll();
