@@ -23,8 +23,10 @@ const FORBIDDEN = {
   executors: ["cli", "server", "engine", "worker", "bench", "auth", "sluice.ts", "runtime.ts", "index.ts"],
   logs: ["cli", "server", "engine", "worker", "executors", "bench", "auth", "sluice.ts", "runtime.ts", "index.ts"],
   // store/artifacts.ts records blobs of artifacts/ (the diagram has artifacts/ above store/)
-  store: ["cli", "server", "engine", "worker", "executors", "logs", "bench", "auth", "sluice.ts", "runtime.ts", "index.ts"],
+  store: ["cli", "server", "engine", "worker", "executors", "logs", "bench", "auth", "secrets", "sluice.ts", "runtime.ts", "index.ts"],
   artifacts: ["cli", "server", "engine", "worker", "executors", "logs", "bench", "auth", "sluice.ts", "runtime.ts", "index.ts"],
+  // the keys, the masking of secret values and the lookup of connections and variables: below the worker
+  secrets: ["cli", "server", "engine", "worker", "executors", "logs", "bench", "auth", "sluice.ts", "runtime.ts", "index.ts"],
   auth: ["cli", "server", "engine", "worker", "executors", "bench", "sluice.ts", "runtime.ts", "index.ts"],
   // the pure layers: nothing above them, nor config.ts (which reads the environment)
   dsl: ["cli", "server", "engine", "worker", "executors", "logs", "artifacts", "store", "bench", "auth", "sluice.ts", "runtime.ts", "index.ts", "config.ts"],

@@ -5,6 +5,7 @@
 import { resolve, join } from "node:path";
 import { z } from "zod";
 import { SluiceError } from "./errors.js";
+import type { KeySource } from "./secrets/keyring.js";
 
 export interface SluiceConfig {
   /** Where the database (by default), logs and artifacts live. */
@@ -46,6 +47,13 @@ export interface SluiceConfig {
    * the database URL, tokens and passwords. See taskEnvironment().
    */
   taskEnv: Record<string, string>;
+  /**
+   * Where the keys that encrypt secrets at rest come from (secrets/keyring.ts): SLUICE_SECRET_KEY, else
+   * SLUICE_SECRET_KEY_FILE, else `<home>/secret.key` (generated when first needed).
+   */
+  secretKey: KeySource;
+  /** A folder of secret files, one per connection or variable (the shape of a mounted Kubernetes secret). */
+  secretsDir: string | null;
 }
 
 const intFrom = (min: number) => z.coerce.number().int().min(min);
@@ -69,6 +77,9 @@ const envSchema = z.object({
   SLUICE_GRACE_MS: intFrom(0).optional(),
   SLUICE_ADMIN_PASSWORD: z.string().min(8, "must be at least 8 characters").optional(),
   SLUICE_TASK_ENV_ALLOW: z.string().optional(),
+  SLUICE_SECRET_KEY: z.string().optional(),
+  SLUICE_SECRET_KEY_FILE: z.string().min(1).optional(),
+  SLUICE_SECRETS_DIR: z.string().min(1).optional(),
 });
 
 export interface ConfigOverrides {
@@ -117,6 +128,10 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     gracePeriodMs: overrides.gracePeriodMs ?? e.SLUICE_GRACE_MS ?? 30_000,
     adminPassword: e.SLUICE_ADMIN_PASSWORD ?? null,
     taskEnv: taskEnvironment(env, parseEnvAllow(e.SLUICE_TASK_ENV_ALLOW ?? "")),
+    secretKey: e.SLUICE_SECRET_KEY_FILE
+      ? { keys: e.SLUICE_SECRET_KEY ?? null, file: resolve(cwd, e.SLUICE_SECRET_KEY_FILE), generated: false }
+      : { keys: e.SLUICE_SECRET_KEY ?? null, file: join(home, "secret.key"), generated: true },
+    secretsDir: e.SLUICE_SECRETS_DIR ? resolve(cwd, e.SLUICE_SECRETS_DIR) : null,
   };
 }
 

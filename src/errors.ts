@@ -47,7 +47,13 @@ export type ErrorCode =
   | "FORBIDDEN"
   | "CONFLICT"
   | "INVALID_INPUT"
-  | "RATE_LIMITED";
+  | "RATE_LIMITED"
+  // secrets and governance (docs/decisions/0016-secrets.md)
+  /** A secret cannot be encrypted or decrypted: no key, a wrong key, a tampered value. Fails closed. */
+  | "SECRET_KEY"
+  | "CONNECTION_NOT_FOUND"
+  | "VARIABLE_NOT_FOUND"
+  | "INVALID_CONNECTION";
 
 interface ErrorMeta {
   /** HTTP status for the API. */
@@ -97,6 +103,10 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMeta>> = Object.freeze
   CONFLICT: { http: 409, exit: 2 },
   INVALID_INPUT: { http: 400, exit: 2 },
   RATE_LIMITED: { http: 429, exit: 2 },
+  SECRET_KEY: { http: 500, exit: 2 },
+  CONNECTION_NOT_FOUND: { http: 404, exit: 2 },
+  VARIABLE_NOT_FOUND: { http: 404, exit: 2 },
+  INVALID_CONNECTION: { http: 400, exit: 2 },
 });
 
 export class SluiceError extends Error {

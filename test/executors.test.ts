@@ -9,6 +9,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { taskEnvironment } from "../src/config.js";
+import { Masker } from "../src/secrets/mask.js";
 import { loadDagFile } from "../src/executors/dagFile.js";
 import { SluiceError, isSluiceError } from "../src/errors.js";
 import type { Dag } from "../src/dsl/dag.js";
@@ -171,6 +172,7 @@ function attempt(taskId: string, inputs: Record<string, unknown> = {}): Attempt 
       assetMetadata: () => undefined,
     },
     log,
+    masker: new Masker(),
     python: PYTHON,
     env: taskEnvironment(process.env),
   };

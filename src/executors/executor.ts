@@ -7,6 +7,7 @@ import type { TaskSpec } from "../core/dagSpec.js";
 import type { TaskImpl } from "../dsl/dag.js";
 import type { TaskContext } from "../dsl/types.js";
 import type { AttemptLog } from "../logs/attemptLog.js";
+import type { Masker } from "../secrets/mask.js";
 
 export interface TaskRun {
   task: TaskSpec;
@@ -17,6 +18,8 @@ export interface TaskRun {
   inputs: Record<string, unknown>;
   ctx: TaskContext<unknown>;
   log: AttemptLog;
+  /** The secrets this attempt can reach: every value resolved for it is added, every text it writes masked. */
+  masker: Masker;
   /** Default Python interpreter. */
   python: string;
   /**

@@ -18,6 +18,7 @@ import { shellExecutor } from "../executors/shell.js";
 import { DEFAULT_POOL } from "../store/capacity.js";
 import type { ClaimedAttempt } from "../store/store.js";
 import { AttemptLog } from "../logs/attemptLog.js";
+import { Masker } from "../secrets/mask.js";
 import type { AttemptResult, WorkerHost } from "./host.js";
 
 /** What an attempt needs of its worker's options. */
@@ -34,6 +35,8 @@ export interface AttemptOptions {
  */
 export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, controller: AbortController): Promise<AttemptResult> {
   const clock = host.clock;
+  // the secrets this attempt can reach, replaced by *** wherever the attempt writes (secrets/mask.ts)
+  const masker = new Masker();
   const log = new AttemptLog(host.logs.sink(a), () => clock.now());
   let cancelTimeout: (() => void) | null = null;
   try {
@@ -68,7 +71,7 @@ export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: Clai
       triggeringAssetEvents: triggers.assetEvents,
       assetMetadata: (asset, metadata) => assets.record(asset, metadata),
     };
-    const returned = await executorFor(task, impl).run({ task, impl, dagFile, inputs, ctx, log, python: opts.python, env: opts.taskEnv });
+    const returned = await executorFor(task, impl).run({ task, impl, dagFile, inputs, ctx, log, masker, python: opts.python, env: opts.taskEnv });
     if (controller.signal.aborted) throw controller.signal.reason;
     // a sensor whose condition is not met gives its slot back and waits, in the store, for its next poke
     const poke = task.kind === "sensor" ? pokeOutcome(task.id, returned) : null;
