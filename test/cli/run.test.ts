@@ -789,6 +789,33 @@ export default dag("logging", (d) => {
   assert.match(missing.stderr, /no attempt 3; it has 2/);
 });
 
+test("logs: a task's CR/LF and terminal escapes print escaped, one stored line one printed line", () => {
+  sb.write(
+    "forger.ts",
+    `import { dag } from "sluice";
+export default dag("forger", (d) => {
+  d.task("forge", async (_i, ctx) => {
+    ctx.log.info("all good\\r\\n2026-01-01T00:00:00.000Z ERROR   forged line");
+    ctx.log.info("title \\x1b]0;owned\\x07 and \\x1b[2J clear");
+    ctx.log.warn("csi \\u009b2J");
+  });
+});
+`,
+  );
+  const r = run(sb, "forger");
+  assert.equal(r.code, 0, r.stderr);
+  const j = cliJson<{ lines: { msg: string }[] }>(sb, ["logs", r.json.runId, "forge"]);
+  const text = cli(sb, ["logs", r.json.runId, "forge"]);
+  assert.equal(text.code, 0, text.stderr);
+  // eslint-disable-next-line no-control-regex -- no raw control character may reach the terminal
+  assert.doesNotMatch(text.stdout.replaceAll("\n", ""), /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+  assert.equal(text.stdout.split("\n").filter(Boolean).length, j.json.lines.length, text.stdout);
+  assert.match(text.stdout, /INFO\s+all good\\r\\n2026-01-01T00:00:00.000Z ERROR {3}forged line\n/);
+  assert.match(text.stdout, /title \\x1b\]0;owned\\x07 and \\x1b\[2J clear/);
+  assert.match(text.stdout, /csi \\x9b2J/);
+  assert.doesNotMatch(text.stdout, /^\S+ ERROR\s+forged/m);
+});
+
 test("logs --follow streams a running task's lines and ends when the task ends", async () => {
   // The task logs until the test has seen its first lines through `logs --follow`, so the lines provably
   // arrive while it runs; then the test lets it finish and `--follow` must end by itself.
