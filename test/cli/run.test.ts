@@ -880,5 +880,46 @@ export default dag("chatty", (d) => {
     follower.proc?.kill("SIGKILL");
   }
 });
+
+test("Ctrl-C twice hands the running task back (interrupted, not counted) and exits; the run resumes", async () => {
+  const marks = join(sb.dir, "stubborn-marks");
+  rmSync(marks, { force: true }); // left by this test's run on the previous store
+  sb.write(
+    "stubborn.ts",
+    `import { dag } from "sluice";
+import { appendFileSync } from "node:fs";
+export default dag("stubborn", (d) => {
+  d.task("ignores_abort", { retries: 0 }, async (_i, ctx) => {
+    if (ctx.attempt > 1) return "second attempt";
+    appendFileSync(${JSON.stringify(marks)}, "started\\n");
+    setInterval(() => undefined, 1000);
+    await new Promise(() => undefined); // never ends, never looks at ctx.signal
+  });
+});
+`,
+  );
+  const runner = cliSpawn(sb, ["run", "stubborn", "--json"]);
+  let err = "";
+  runner.stderr.on("data", (c: Buffer) => (err += c.toString()));
+  const done = new Promise<number>((resolve) => runner.on("close", (code) => resolve(code ?? -1)));
+  try {
+    await waitFor(() => existsSync(marks), 60_000, "the task to start");
+    runner.kill("SIGINT");
+    await waitFor(() => err.includes("stopping"), 30_000, `the drain to start: ${err}`);
+    runner.kill("SIGINT");
+    assert.equal(await done, 130, err);
+    assert.match(err, /handing back 1 running task/);
+  } finally {
+    runner.kill("SIGKILL");
+  }
+  const l = cliJson<{ runs: { runId: string }[] }>(sb, ["runs", "list", "--dag", "stubborn"]);
+  const runId = l.json.runs[0]!.runId;
+  const t = ti(show(sb, runId), "ignores_abort");
+  assert.deepEqual(t.attempts.map((a) => a.state), ["interrupted"], "recorded, not left running for a lease");
+  assert.equal(t.state, "scheduled");
+  const resumed = cliJson<RunJson>(sb, ["runs", "resume", runId, "--json"]);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.equal(resumed.json.state, "success", "retries: 0, yet it succeeds: the handed-back try did not count");
+});
 });
 }

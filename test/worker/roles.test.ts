@@ -57,6 +57,42 @@ export default dag("long", (d) => {
   assert.equal(await b.exited, 0);
 });
 
+test("a second SIGTERM hands running attempts back at once (grace period or not) and exits; the tries are not counted", async () => {
+  const sb = procs.sandbox((marks) => `import { dag } from "sluice";
+import { appendFileSync } from "node:fs";
+export default dag("stubborn", (d) => {
+  d.task("ignores_abort", { retries: 0 }, async (_i, ctx) => {
+    if (ctx.attempt > 1) return "second attempt";
+    appendFileSync(${JSON.stringify(marks)}, "started\\n");
+    setInterval(() => undefined, 1000); // keeps the event loop busy, like a client with a socket
+    await new Promise(() => undefined); // never ends, never looks at ctx.signal
+  });
+});
+`);
+  const marks = `${sb.dir}/marks`;
+  // a grace period and a lease far longer than the test: only the hand-back can end it in time
+  const env = { SLUICE_LEASE_MS: "600000" };
+  const a = procs.start(sb, ["worker", "--grace-period", "10m"], env);
+  await waitFor(() => query(sb, "select 1 from workers where state = 'running'").length > 0, 60_000, `the worker to register\n${a.out()}`);
+  assert.equal(cli(sb, ["trigger", "stubborn"], env).code, 0);
+  await waitFor(() => existsSync(marks), 60_000, `the task to start\n${a.out()}`);
+  a.proc.kill("SIGTERM");
+  await waitFor(() => a.out().includes("stopping"), 30_000, `the drain to start\n${a.out()}`);
+  a.proc.kill("SIGTERM");
+  assert.equal(await a.exited, 130, a.out());
+  assert.match(a.out(), /handing back 1 running task\(s\) now/);
+  const [first] = attempts(sb, "stubborn");
+  assert.equal(first!.state, "interrupted", "recorded before the exit, not left to its lease");
+  const [ti] = query<{ state: string; try_base: number }>(sb, "select state, try_base from task_instances where task_id = 'ignores_abort'");
+  assert.deepEqual(ti, { state: "scheduled", try_base: 1 }, "back in the ready queue, its try not counted");
+  assert.deepEqual(query(sb, "select state from workers"), [{ state: "stopped" }]);
+
+  const b = procs.start(sb, ["worker"], env);
+  await waitFor(() => runStates(sb, "stubborn")[0] === "success", 60_000, `the run to succeed on the second worker\n${b.out()}`);
+  b.proc.kill("SIGTERM");
+  assert.equal(await b.exited, 0);
+});
+
 test("sluice status shows schedulers, workers (queues, capacity, running tasks), queue depths and pools", async () => {
   const sb = procs.sandbox((marks) => `import { dag } from "sluice";
 import { appendFileSync } from "node:fs";
