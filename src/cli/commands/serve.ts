@@ -178,6 +178,7 @@ async function serve(opts: ServeOptions, roles: Roles, startHttp: StartHttp): Pr
     let initial = true;
     scheduler = new Scheduler(s.engine, s.store, s.engine.clock, {
       dagsDir: config.dagsDir,
+      parseTimeoutMs: config.dagImportTimeoutMs,
       onParsed: (e) => {
         if (e.error) err(`  import error: ${e.file}: ${e.error}`);
         else if (!initial) out(`  reloaded ${e.file}${e.dags.length ? ` (${e.dags.join(", ")})` : " (no DAGs)"}`);
