@@ -93,6 +93,35 @@ export default dag("stubborn", (d) => {
   assert.equal(await b.exited, 0);
 });
 
+test("run timeouts live in the store: a run created by `sluice trigger` (no process armed a timer) times out under a worker that never saw it created", async () => {
+  const sb = procs.sandbox((marks) => `import { dag } from "sluice";
+import { appendFileSync } from "node:fs";
+export default dag("bounded", { runTimeout: "3s" }, (d) => {
+  d.task("slow", async (_i, ctx) => {
+    appendFileSync(${JSON.stringify(marks)}, "started\\n");
+    await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+    appendFileSync(${JSON.stringify(marks)}, "aborted " + ctx.signal.reason.code + "\\n");
+  });
+});
+`);
+  const marks = `${sb.dir}/marks`;
+  // the sweep runs every lease/2: 1 s here
+  const env = { SLUICE_LEASE_MS: "2000" };
+  const t = cli(sb, ["trigger", "bounded"], env); // creates the run and exits: its timer dies with it
+  assert.equal(t.code, 0, t.stderr);
+  const w = procs.start(sb, ["worker"], env);
+  await waitFor(() => existsSync(marks), 60_000, `the task to start\n${w.out()}`);
+  await waitFor(() => runStates(sb, "bounded")[0] === "failed", 60_000, `the run to time out\n${w.out()}`);
+  const [run] = query<{ state: string; state_reason: string; timeout_at: number; ended_at: number }>(sb, "select state, state_reason, timeout_at, ended_at from runs");
+  assert.match(run!.state_reason, /^run timed out after 3(\.00)?s$/);
+  assert.ok(run!.ended_at >= run!.timeout_at, "not before its deadline");
+  assert.ok(run!.ended_at - run!.timeout_at < 20_000, `within a sweep or two of it (${run!.ended_at - run!.timeout_at} ms late)`);
+  await waitFor(() => readFileSync(marks, "utf8").includes("aborted"), 30_000, "the task to be aborted");
+  assert.match(readFileSync(marks, "utf8"), /aborted TIMEOUT/);
+  w.proc.kill("SIGTERM");
+  assert.equal(await w.exited, 0);
+});
+
 test("sluice status shows schedulers, workers (queues, capacity, running tasks), queue depths and pools", async () => {
   const sb = procs.sandbox((marks) => `import { dag } from "sluice";
 import { appendFileSync } from "node:fs";
