@@ -119,6 +119,8 @@ export function runView(r: RunRecord): Record<string, unknown> {
     endedAt: r.endedAt,
     params: r.params,
     backfillId: r.backfillId,
+    // a row the code cannot interpret is shown as broken (what is wrong), not dropped or answered with a 500
+    corrupt: r.corrupt,
   };
 }
 

@@ -180,7 +180,7 @@ export class TxRunRows extends RunRows {
     return row ? toRun(row) : null;
   }
 
-  async insert(run: Omit<RunRecord, "endedAt" | "stateReason" | "backfillId"> & { backfillId?: number | null }, instances: NewTaskInstance[]): Promise<void> {
+  async insert(run: Omit<RunRecord, "endedAt" | "stateReason" | "backfillId" | "corrupt"> & { backfillId?: number | null }, instances: NewTaskInstance[]): Promise<void> {
     this.tx.created.add(run.runId);
     this.tx.lockedRuns.set(run.runId, {
       run_id: run.runId,

@@ -40,6 +40,8 @@ export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: Clai
   const log = new AttemptLog(host.logs.sink(a), () => clock.now());
   let cancelTimeout: (() => void) | null = null;
   try {
+    // a poison row (the run's params do not parse…) fails this task instance, clearly, and nothing else
+    if (a.corrupt !== null) throw new SluiceError("CORRUPT_ROW", `${a.corrupt}: task "${a.taskId}" cannot run; fix or delete the row`);
     const resolved = await host.resolveTask(a);
     const { task, impl, dagFile } = resolved;
     if (task.pool !== null && task.pool !== DEFAULT_POOL) await host.store.pools.require(task.pool, a.dagId, task.id);
@@ -94,7 +96,7 @@ export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: Clai
       errorMessage: rec.message,
       errorStack: rec.stack ?? null,
       exitCode: rec.exitCode ?? null,
-      noRetry: rec.code === "CANCELLED" || rec.code === "LEASE_LOST" || rec.code === "POOL_NOT_FOUND",
+      noRetry: rec.code === "CANCELLED" || rec.code === "LEASE_LOST" || rec.code === "POOL_NOT_FOUND" || rec.code === "CORRUPT_ROW",
     };
   } finally {
     cancelTimeout?.();

@@ -143,7 +143,9 @@ export class Worker {
     const graceMs = this.handBackAsked ? 0 : opts.graceMs;
     const grace = graceMs === undefined ? null : setTimeout(() => this.startHandBack(), graceMs);
     try {
-      while (this.running.size > 0 || this.results.length > 0 || this.pumpMode !== "idle") {
+      // after a fatal error no pump settles what is left: those ends are lost with the worker (their
+      // attempts are recovered when their lease expires); waiting for them would never end
+      while (this.running.size > 0 || (this.results.length > 0 && !this.fatal) || this.pumpMode !== "idle") {
         await new Promise<void>((resolve) => (this.pumpEnded = resolve));
         // attempts a claim in flight at the end of the grace period brought in are handed back too
         if (this.phase === "handingBack" && this.running.size > 0) this.handBack();

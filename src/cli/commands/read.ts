@@ -154,12 +154,13 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
           logicalDate: iso(r.logicalDate),
           startedAt: iso(r.startedAt),
           endedAt: iso(r.endedAt),
+          corrupt: r.corrupt,
         }));
         if (opts.json) return printJson({ runs: rows, limit, offset });
         process.stdout.write(
           `${table(
             ["RUN", "DAG", "STATE", "STARTED", "DURATION"],
-            runs.map((r) => [r.runId, r.dagId, colorState(r.state), iso(r.startedAt), duration(r.startedAt, r.endedAt)]),
+            runs.map((r) => [r.runId, r.dagId, r.corrupt ? `${r.state} (corrupt row: sluice runs show ${r.runId})` : colorState(r.state), iso(r.startedAt), duration(r.startedAt, r.endedAt)]),
           )}\n`,
         );
       });
@@ -176,6 +177,7 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
         const out = (t: string) => process.stdout.write(`${t}\n`);
         out(`run ${detail.runId} of ${detail.dagId}: ${colorState(detail.state)}${detail.stateReason ? ` (${escapeControls(detail.stateReason)})` : ""}`);
         out(escapeControls(`version ${detail.dagVersion}, ${detail.runType}, logical date ${detail.logicalDate}, params ${JSON.stringify(detail.params)}`));
+        if (detail.corrupt) out(`CORRUPT ROW: ${escapeControls(detail.corrupt)}`);
         out("");
         out(
           table(
@@ -233,6 +235,7 @@ async function runDetail(s: Sluice, runId: string) {
     runType: run.runType,
     logicalDate: iso(run.logicalDate),
     params: run.params,
+    corrupt: run.corrupt,
     createdAt: iso(run.createdAt),
     startedAt: iso(run.startedAt),
     endedAt: iso(run.endedAt),

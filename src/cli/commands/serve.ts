@@ -14,7 +14,7 @@ import { DagCodeLoader } from "../../engine/codeLoader.js";
 import { Scheduler } from "../../engine/scheduler.js";
 import { formatDuration } from "../../core/duration.js";
 import { parseCapacity } from "../../core/resources.js";
-import { SluiceError } from "../../errors.js";
+import { SluiceError, toSluiceError } from "../../errors.js";
 import { Sluice } from "../../sluice.js";
 import type { Worker } from "../../worker/worker.js";
 import { configFrom, type GlobalOptions } from "../context.js";
@@ -214,6 +214,14 @@ async function serve(opts: ServeOptions, roles: Roles, startHttp: StartHttp): Pr
     // `sluice worker` serves the queues it names (default: "default"); `sluice dev` serves them all
     const q = queues ?? (roles.scheduler ? undefined : ["default"]);
     worker = s.newWorker(undefined, { ...(q ? { queues: q } : {}), ...(resources ? { resources } : {}) });
+    // A worker that cannot go on (the store failed past its retries, its heartbeat thread died) must not
+    // stay up claiming nothing: say why and stop (exit 1), so that a supervisor starts a fresh one.
+    worker.failed().catch((e: unknown) => {
+      const f = toSluiceError(e);
+      err(`error [${f.code}]: the worker stopped: ${f.message}; shutting down (exit 1)`);
+      process.exitCode = 1;
+      process.kill(process.pid, "SIGTERM");
+    });
     await worker.start();
     if (!roles.scheduler) {
       out(`  queues:    ${q?.join(", ") ?? "all"}   concurrency: ${config.concurrency}${resources ? `   resources: ${opts.resources}` : ""}`);
