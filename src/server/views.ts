@@ -9,6 +9,7 @@ import type { TaskState } from "../core/states.js";
 import type { DagRecord } from "../store/dags.js";
 import type { AttemptRecord, RunRecord, Store, TaskInstanceRecord } from "../store/store.js";
 import type { BackfillRecord } from "../store/backfills.js";
+import { redactParamsSchema, redactSecretParams } from "../secrets/params.js";
 
 /** DAG versions are immutable: their parsed specs are cached (bounded; a 10,000-task spec is megabytes). */
 export class SpecCache {
@@ -73,8 +74,10 @@ export function dagDetail(base: Record<string, unknown>, row: DagRecord, spec: D
   return {
     ...base,
     docs: spec?.doc ?? null,
-    params: spec?.paramsJsonSchema ?? null,
-    defaults: row.defaultParams,
+    // a secret param's default is shown as *** (in the schema and the defaults), like its values
+    params: redactParamsSchema(spec?.paramsJsonSchema ?? null, spec?.secretParams ?? []),
+    defaults: row.defaultParams === null ? null : redactSecretParams(row.defaultParams, spec?.secretParams ?? []),
+    secretParams: spec?.secretParams ?? [],
     paramsError: row.paramsError,
     maxActiveRuns: spec?.maxActiveRuns ?? null,
     catchup: spec?.catchup ?? null,
@@ -117,7 +120,7 @@ export function runView(r: RunRecord): Record<string, unknown> {
     createdAt: r.createdAt,
     startedAt: r.startedAt,
     endedAt: r.endedAt,
-    params: r.params,
+    params: redactSecretParams(r.params),
     backfillId: r.backfillId,
   };
 }
