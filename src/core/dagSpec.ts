@@ -124,6 +124,15 @@ export function checkSecretParams(dagId: string, v: unknown, hasParams: boolean,
         details: { dagId },
       });
     }
+    // a default is DAG code, and the DAG's defaults are stored in plain text for scheduled runs
+    const withDefault = names.filter((n) => typeof known[n] === "object" && known[n] !== null && "default" in known[n]);
+    if (withDefault.length) {
+      throw new SluiceError(
+        "INVALID_DAG",
+        `${where}: ${withDefault.map((n) => `"${n}"`).join(", ")} ${withDefault.length === 1 ? "has a default" : "have defaults"} in the params schema; a secret param's value is given when the run is triggered (a default would be stored in plain text with the DAG): drop the default, or read the value from a variable or connection`,
+        { details: { dagId } },
+      );
+    }
   }
   return names;
 }

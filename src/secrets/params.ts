@@ -75,14 +75,3 @@ export function redactSecretParams(params: Record<string, unknown>, names: reado
   return out ?? params;
 }
 
-/** A params JSON Schema with the `default` of each secret param shown as `***` (the UI's trigger form reads it). */
-export function redactParamsSchema(schema: unknown, names: readonly string[]): unknown {
-  const props = (schema as { properties?: Record<string, unknown> } | null)?.properties;
-  if (!props || names.length === 0) return schema;
-  const properties = { ...props };
-  for (const n of names) {
-    const p = properties[n];
-    if (p && typeof p === "object" && "default" in p) properties[n] = { ...p, default: MASK };
-  }
-  return { ...(schema as object), properties };
-}

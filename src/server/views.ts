@@ -9,7 +9,7 @@ import type { TaskState } from "../core/states.js";
 import type { DagRecord } from "../store/dags.js";
 import type { AttemptRecord, RunRecord, Store, TaskInstanceRecord } from "../store/store.js";
 import type { BackfillRecord } from "../store/backfills.js";
-import { redactParamsSchema, redactSecretParams } from "../secrets/params.js";
+import { redactSecretParams } from "../secrets/params.js";
 
 /** DAG versions are immutable: their parsed specs are cached (bounded; a 10,000-task spec is megabytes). */
 export class SpecCache {
@@ -74,8 +74,8 @@ export function dagDetail(base: Record<string, unknown>, row: DagRecord, spec: D
   return {
     ...base,
     docs: spec?.doc ?? null,
-    // a secret param's default is shown as *** (in the schema and the defaults), like its values
-    params: redactParamsSchema(spec?.paramsJsonSchema ?? null, spec?.secretParams ?? []),
+    params: spec?.paramsJsonSchema ?? null,
+    // secret params have no default in a JSON Schema (core/dagSpec.ts); other schema libraries' may: ***
     defaults: row.defaultParams === null ? null : redactSecretParams(row.defaultParams, spec?.secretParams ?? []),
     secretParams: spec?.secretParams ?? [],
     paramsError: row.paramsError,
