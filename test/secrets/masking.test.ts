@@ -24,7 +24,7 @@ import { decryptSecretParams, encryptSecretParams, redactSecretParams } from "..
 import { dagDetail, runView } from "../../src/server/views.js";
 import { Sluice, loadConfig } from "sluice/runtime";
 import { dialects } from "../dialects.js";
-import { sandbox } from "../helpers.js";
+import { cliJson, sandbox } from "../helpers.js";
 
 const hasPython = spawnSync("python3", ["-c", "import os"]).status === 0;
 const TOKEN = "tok-9Zq/+ x&y=secret-param";
@@ -126,6 +126,10 @@ describe("secret params: stored encrypted, decrypted for the task only, fail clo
     } finally {
       await s.close();
     }
+    // the CLI shows the param as *** (and reads no key to do so)
+    const shown = cliJson(sb, ["runs", "show", runId, "--json"], { SLUICE_HOME: home, SLUICE_DATABASE_URL: dbUrl });
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.deepEqual(shown.json.params, { token: "***" });
     // the same run driven by a process with another key: every attempt fails closed
     const other = await Sluice.open(loadConfig({ home, dags: sb.dags, databaseUrl: dbUrl }, { SLUICE_SECRET_KEY: newKey() }));
     try {
@@ -185,6 +189,35 @@ describe("secret params: stored encrypted, decrypted for the task only, fail clo
 });
 
 describe("the masking itself", () => {
+  test("a child process's line longer than a pipe chunk is masked whole (a chunk boundary inside the secret does not split it)", async () => {
+    const bigSb = sandbox("sluice-bigline-");
+    try {
+      // a 64 KiB pipe buffer: the secret straddles the first chunk boundary
+      bigSb.write(
+        "bigline.ts",
+        `import { dag } from "sluice";
+export default dag("bigline", { defaults: { env: { API_TOKEN: ${JSON.stringify(DB_PASSWORD)} } } }, (d) => {
+  d.task("big", { isolation: "process" }, async () => { process.stdout.write("x".repeat(65536 - 8) + process.env["API_TOKEN"] + "y".repeat(100000) + "\\nend\\n"); return 1; });
+});
+`,
+      );
+      const s = await Sluice.open(loadConfig({ home: bigSb.home, dags: bigSb.dags, databaseUrl: `sqlite:${join(bigSb.dir, "big.sqlite")}` }, {}));
+      try {
+        const summary = await s.run("bigline");
+        assert.equal(summary.state, "success");
+        const [a] = await s.store.attempts.list(summary.runId);
+        const lines = (await readWholeLog(s.engine.logs, { ...a!, dagId: "bigline" })).filter((l) => l.level === "stdout");
+        assert.deepEqual(lines.map((l) => l.msg.length), [65536 - 8 + 3 + 100000, 3], "whole lines");
+        assert.ok(lines[0]!.msg.includes("x***y"));
+        assert.ok(!lines.some((l) => l.msg.includes(DB_PASSWORD.slice(0, 8)) || l.msg.includes(DB_PASSWORD.slice(-8))), "no half of the secret");
+      } finally {
+        await s.close();
+      }
+    } finally {
+      bigSb.cleanup();
+    }
+  });
+
   test("the attempt log masks every line, Sluice's own held-back notes too, before the sink sees it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "sluice-masklog-"));
     try {
