@@ -9,10 +9,12 @@
  * task's log, in each output (inline and artifact), in the asset event's metadata, in each error message, and
  * downstream in the input of the next task.
  *
- * Adding a channel (connections and variables, once branch `conn` is merged) is one entry in CHANNELS below:
- * its share of the secrets, how the test plants them (e.g. `sluice connections add`, or the app-layer
- * operation), and how each kind of task reads them (`ctx.connection(id).password` in the TypeScript tasks,
- * `connections: [...]` and $SLUICE_CONN_<ID> in the shell and Python tasks).
+ * Adding a channel (connections and variables, once branch `conn` is merged) takes a few lines: an entry in
+ * CHANNELS (its share of the 100; `share.<channel>` is then its secrets), planting them before the run
+ * (beside `s.run(...)`: the app-layer operation or `sluice connections add` / `variables set`), one line in
+ * the DAG's `everyForm` (`ctx.connection(id)` / `ctx.variable(key)`) and the declarations
+ * (`connections: [...]`) with a loop over $SLUICE_CONN_* / $SLUICE_VAR_* in canary.sh and canary.py, like
+ * their loops over $CANARY_SECRET_*. The searches need no change: they look for every secret of `all`.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -58,9 +60,14 @@ const CHANNELS = { env: 50, param: 50 } as const;
 
 const all = Array.from({ length: COUNT }, (_, i) => secret(i));
 assert.equal(new Set(all).size, COUNT, "the secrets are distinct");
-const envSecrets = Object.fromEntries(all.slice(0, CHANNELS.env).map((s, i) => [`CANARY_SECRET_${i}`, s]));
-const paramSecrets = Object.fromEntries(all.slice(CHANNELS.env, CHANNELS.env + CHANNELS.param).map((s, i) => [`p${i}`, s]));
-assert.equal(Object.keys(envSecrets).length + Object.keys(paramSecrets).length, COUNT);
+/** Each channel's secrets: consecutive slices of `all`. */
+const share: Record<keyof typeof CHANNELS, string[]> = (() => {
+  let at = 0;
+  return Object.fromEntries(Object.entries(CHANNELS).map(([k, n]) => [k, all.slice(at, (at += n))])) as Record<keyof typeof CHANNELS, string[]>;
+})();
+assert.equal(Object.values(share).flat().length, COUNT, "every secret goes through a channel");
+const envSecrets = Object.fromEntries(share.env.map((s, i) => [`CANARY_SECRET_${i}`, s]));
+const paramSecrets = Object.fromEntries(share.param.map((s, i) => [`p${i}`, s]));
 
 const DAG = `
 import { dag } from "sluice";
@@ -70,6 +77,7 @@ const ENV = ${JSON.stringify(envSecrets)};
 const PARAMS = z.object({ ${Object.keys(paramSecrets).map((k) => `${k}: z.string()`).join(", ")} });
 const forms = (s: string) => [s, Buffer.from(s).toString("base64"), Buffer.from(s).toString("base64url"), encodeURIComponent(s)];
 const fromEnv = (env: Record<string, string | undefined>) => Object.keys(ENV).map((k) => env[k] ?? "(missing " + k + ")");
+// every secret a TypeScript task can reach, channel by channel (a new channel adds its line here)
 const everyForm = (env: Record<string, string | undefined>, params: Record<string, string>) =>
   [...fromEnv(env), ...Object.values(params)].flatMap(forms);
 const shout = (ctx: any, all: string[]) => {
