@@ -70,7 +70,7 @@ export class Sluice {
       poolSize: config.dbPoolSize,
       ...(opts.migrate === false ? { migrate: false } : {}),
     });
-    const engine = new Engine({ store, artifacts: artifactStoreFor(config, store), logs: logStoreFor(config, store), clock, dags: bag.dags, leaseMs: config.leaseMs, localWorkers });
+    const engine = new Engine({ store, artifacts: artifactStoreFor(config, store), logs: logStoreFor(config, store), clock, dags: bag.dags, leaseMs: config.leaseMs, localWorkers, secretKey: config.secretKey });
     // DAGs defined in code have no scheduler to register their assets and events: register them here
     if (opts.dags?.length) {
       try {
@@ -94,6 +94,7 @@ export class Sluice {
       inlineOutputLimit: c.inlineOutputLimit,
       python: c.python,
       taskEnv: c.taskEnv,
+      secretKey: c.secretKey,
       databaseUrl: c.databaseUrl,
       busyTimeoutMs: c.busyTimeoutMs,
       ...(runId ? { runId } : {}),

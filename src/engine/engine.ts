@@ -10,6 +10,7 @@
  * - operations.ts: cancel, clear, mark, start queued runs;
  * - recovery.ts: runs and attempts that the processes that should have ended them did not.
  */
+import type { KeySource } from "../secrets/keyring.js";
 import type { ArtifactStore } from "../artifacts/artifactStore.js";
 import type { LogStore } from "../logs/logStore.js";
 import type { Clock } from "../core/clock.js";
@@ -49,6 +50,8 @@ export interface EngineOptions {
   leaseMs?: number;
   /** The ids of this process's workers (worker.ts's localWorkers): alive, whatever their pid suggests. */
   localWorkers: { has(workerId: string): boolean };
+  /** Where the keys that encrypt secret params come from (config's secretKey); absent: none configured. */
+  secretKey?: KeySource;
 }
 
 export class Engine implements WorkerHost {
@@ -92,7 +95,7 @@ export class Engine implements WorkerHost {
       // called after commits only, by when the constructor has set `recovery`
       followUps: { reconcile: (runId, taskIds) => this.recovery.reconcile(runId, taskIds), finishRunIfDone: (runId) => this.recovery.finishRunIfDone(runId) },
     });
-    this.creation = new RunCreation(opts.store, opts.clock, env, this.specs, this.code, transitions);
+    this.creation = new RunCreation(opts.store, opts.clock, env, this.specs, this.code, transitions, opts.secretKey ?? null);
     this.settler = new Settler(opts.store, env, this.specs, this.signals, transitions);
     this.operations = new Operations(opts.store, opts.clock, env, this.specs, transitions);
     this.recovery = new Recovery(opts.store, opts.clock, env, this.specs, transitions, (results, claim) => this.settle(results, claim), opts.leaseMs ?? 30_000, opts.localWorkers);

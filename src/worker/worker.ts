@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { systemClock } from "../core/clock.js";
 import type { Capacity } from "../core/resources.js";
 import { SluiceError } from "../errors.js";
+import type { KeySource } from "../secrets/keyring.js";
 import type { ClaimedAttempt } from "../store/store.js";
 import { HeartbeatThread } from "./heartbeatThread.js";
 import type { AttemptResult, ClaimRequest, WorkerHost } from "./host.js";
@@ -26,6 +27,8 @@ export interface WorkerOptions {
   python: string;
   /** The clean environment task processes start from (config's taskEnv). */
   taskEnv: Record<string, string>;
+  /** Where the keys that decrypt secret params come from (config's secretKey); absent: none configured. */
+  secretKey?: KeySource;
   /** The queues this worker serves (`--queues`); absent: every queue (`sluice dev`, `sluice run`). */
   queues?: string[];
   /** The capacity it declares (`--resources`); absent: no resource limit. */

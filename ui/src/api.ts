@@ -37,6 +37,8 @@ export interface DagDetail extends DagSummary {
   docs: string | null;
   params: JsonSchema | null;
   defaults: Record<string, unknown> | null;
+  /** Params whose values are secrets: shown as *** by the API, entered in password fields. */
+  secretParams?: string[];
   maxActiveRuns: number | null;
   catchup: boolean;
 }

@@ -1,4 +1,5 @@
 /** Read commands: `dags list|show`, `runs list|show|cancel`, `logs`, `db migrate` (and `db clean`, in db.ts). Every read has --json with camelCase fields. */
+import { redactSecretParams } from "../../secrets/params.js";
 import type { Command } from "commander";
 import { cliActor } from "../../app/actor.js";
 import { setDagPaused } from "../../app/dags.js";
@@ -234,7 +235,7 @@ async function runDetail(s: Sluice, runId: string) {
     stateReason: run.stateReason,
     runType: run.runType,
     logicalDate: iso(run.logicalDate),
-    params: run.params,
+    params: redactSecretParams(run.params),
     corrupt: run.corrupt,
     createdAt: iso(run.createdAt),
     startedAt: iso(run.startedAt),

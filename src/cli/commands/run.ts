@@ -1,4 +1,5 @@
 /** `sluice run`, `sluice runs resume`, `sluice dev`: drive runs in this process, with live progress. */
+import { redactSecretParams } from "../../secrets/params.js";
 import type { Command } from "commander";
 import { cliActor } from "../../app/actor.js";
 import { triggerRun } from "../../app/runs.js";
@@ -92,7 +93,7 @@ export function registerTrigger(program: Command, globals: () => GlobalOptions):
           ...(logicalDate ? { logicalDate } : {}),
           ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
         });
-        if (opts.json) process.stdout.write(`${JSON.stringify({ runId: run.runId, dagId, state: run.state, logicalDate: new Date(run.logicalDate).toISOString(), params: run.params }, null, 2)}\n`);
+        if (opts.json) process.stdout.write(`${JSON.stringify({ runId: run.runId, dagId, state: run.state, logicalDate: new Date(run.logicalDate).toISOString(), params: redactSecretParams(run.params) }, null, 2)}\n`);
         else process.stdout.write(`${run.runId}\n`);
       });
     });
