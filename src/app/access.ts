@@ -85,7 +85,11 @@ export async function requireRoleOn(actor: Actor, dagId: string, need: Role, not
   if (roleAtLeast(actor.role, need)) return;
   const role = await roleOn(actor, dagId);
   if (!roleAtLeast(role, "viewer")) throw notFound();
-  if (!roleAtLeast(role, need)) throw new SluiceError("FORBIDDEN", `this needs the ${need} role on DAG "${dagId}"; ${actor.name} is ${role} there`, { details: { dagId } });
+  if (!roleAtLeast(role, need)) {
+    // no grant raised it: the global role is what falls short, as the operation's own check says it
+    const why = role === actor.role ? `this needs the ${need} role; ${actor.name} is ${role}` : `this needs the ${need} role on DAG "${dagId}"; ${actor.name} is ${role} there`;
+    throw new SluiceError("FORBIDDEN", why, { details: { dagId } });
+  }
 }
 
 /** Whether the actor may read the DAG (lists filter by it). */

@@ -12,7 +12,7 @@ import type { Principal } from "../auth/auth.js";
 import { roleAtLeast, type GlobalRole, type Role } from "../auth/roles.js";
 import { SluiceError } from "../errors.js";
 import type { Store } from "../store/store.js";
-import { DagAccess, requireRoleOn } from "./access.js";
+import { DagAccess, holdsAnywhere, requireRoleOn } from "./access.js";
 
 export interface Actor {
   /** How the request came: a user's browser session, an API token, or the CLI on a host of the store. */
@@ -81,6 +81,8 @@ export function operation<C, I, O>(
   const dag = opts.dag;
   const op = async (ctx: C, actor: Actor, input: I): Promise<O> => {
     if (dag && role !== "none") {
+      // an actor without the role on any DAG is refused before the DAG is looked up (nothing revealed)
+      if (!(await holdsAnywhere(actor, role))) requireRole(actor, role);
       const target = await dag(ctx, input);
       await requireRoleOn(actor, target.dagId, role, target.notFound);
     } else {

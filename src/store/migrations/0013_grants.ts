@@ -34,9 +34,14 @@ export async function m0013Grants(db: Kysely<unknown>, dialect: DialectName): Pr
 
   await db.schema.alterTable("dag_versions").addColumn("tags", "text").execute();
   await db.schema.alterTable("dag_versions").addColumn("owner", "text").execute();
+  await fillVersionMeta(db, dialect);
+}
+
+/** @internal Copy tags and owner out of the specs of versions saved before 0013 (exported for its test). */
+export async function fillVersionMeta(db: Kysely<unknown>, dialect: DialectName): Promise<void> {
   if (dialect === "postgres") {
-    await sql`update dag_versions set tags = coalesce((spec::json -> 'tags')::text, '[]'), owner = spec::json ->> 'owner'`.execute(db);
+    await sql`update dag_versions set tags = coalesce((spec::json -> 'tags')::text, '[]'), owner = spec::json ->> 'owner' where tags is null`.execute(db);
   } else {
-    await sql`update dag_versions set tags = coalesce(json_extract(spec, '$.tags'), '[]'), owner = json_extract(spec, '$.owner')`.execute(db);
+    await sql`update dag_versions set tags = coalesce(json_extract(spec, '$.tags'), '[]'), owner = json_extract(spec, '$.owner') where tags is null`.execute(db);
   }
 }
