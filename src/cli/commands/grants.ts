@@ -38,11 +38,16 @@ export function registerGrants(program: Command, globals: () => GlobalOptions): 
     .option("--user <username>", "the user")
     .option("--token <id>", "the API token's id (sluice tokens list)")
     .requiredOption("--role <role>", "viewer, operator or admin (on the selected DAGs)")
-    .requiredOption("--dags <selector>", "dag:<id glob> | tag:<tag> | owner:<name>")
+    // `--dags <selector>` is read as the program's --dags option (commander gives it to the program
+    // wherever it stands): taken from there; --selector says the same without the clash
+    .option("--selector <selector>", "the same as --dags <selector>: dag:<id glob> | tag:<tag> | owner:<name>")
     .option("--json", "print JSON")
-    .action(async (o: { user?: string; token?: string; role: string; dags: string; json?: boolean }) => {
-      await withStore({ ...globals(), ...o }, async (store) => {
-        const r = await addGrant(store, cliActor(), { role: o.role, selector: o.dags, ...(o.user !== undefined ? { user: o.user } : {}), ...(o.token !== undefined ? { token: o.token } : {}) });
+    .action(async (o: { user?: string; token?: string; role: string; selector?: string; json?: boolean }) => {
+      const { dags: selectorFlag, ...g } = globals();
+      const selector = o.selector ?? selectorFlag;
+      if (selector === undefined) throw new SluiceError("USAGE", "grants add: --dags <selector> is required: dag:<id glob> | tag:<tag> | owner:<name> (e.g. --dags 'dag:etl_*')");
+      await withStore({ ...g, ...o }, async (store) => {
+        const r = await addGrant(store, cliActor(), { role: o.role, selector, ...(o.user !== undefined ? { user: o.user } : {}), ...(o.token !== undefined ? { token: o.token } : {}) });
         for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
         if (o.json) return printJson({ ...json(r.grant), warnings: r.warnings });
         const who = r.grant.principalKind === "user" ? `user ${r.grant.principal}` : `token ${r.grant.principal}`;
