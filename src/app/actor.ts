@@ -9,7 +9,7 @@
  */
 import { userInfo } from "node:os";
 import type { Principal } from "../auth/auth.js";
-import { roleAtLeast, type GlobalRole, type Role } from "../auth/roles.js";
+import { roleAtLeast, type GlobalRole } from "../auth/roles.js";
 import { SluiceError } from "../errors.js";
 import type { Store } from "../store/store.js";
 import { DagAccess, holdsAnywhere, requireRoleOn } from "./access.js";

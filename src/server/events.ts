@@ -21,11 +21,11 @@ import { SluiceError } from "../errors.js";
 
 const MAX_EVENT_BODY_BYTES = 1024 * 1024;
 
-interface ApiDeps {
+interface ApiDeps<E extends Env> {
   /** SLUICE_EVENT_TOKEN (scope events:*); null: only API tokens and users may send events. */
   eventToken: string | null;
   /** The caller by API token or session cookie (server/session.ts). */
-  identify(c: Context): Promise<{ principal: Principal | null; presented: "token" | "cookie" | null }>;
+  identify(c: Context<E>): Promise<{ principal: Principal | null; presented: "token" | "cookie" | null }>;
   sendEvent(name: string, payload: unknown, opts: SendEventOptions): Promise<EventOutcome>;
 }
 
@@ -41,13 +41,14 @@ function fail<C extends Context>(c: C, err: SluiceError, headers: Record<string,
 }
 
 /** Mount the events endpoint on the API's app; its errors go to the app's error handler. */
-export function registerEventRoutes<E extends Env>(app: Hono<E>, deps: ApiDeps): void {
+export function registerEventRoutes<E extends Env>(app: Hono<E>, deps: ApiDeps<E>): void {
   app.use("/api/v1/events/*", async (c, next) => {
     const header = c.req.header("Authorization") ?? "";
     const m = /^Bearer\s+(.+)$/i.exec(header);
     // the compatibility token first: it is no API token, and comparing it costs no query
     if (m && deps.eventToken !== null && tokensEqual(m[1]!.trim(), deps.eventToken)) return next();
-    const { principal, presented } = await deps.identify(c);
+    // Hono types a middleware's context with an `any` input; identify reads only headers and cookies
+    const { principal, presented } = await deps.identify(c as Context<E>);
     if (!principal) {
       const why = presented === "token" ? "the token is wrong or revoked" : presented === "cookie" ? "the session has ended; log in again" : "send the header Authorization: Bearer <token>";
       const which = "an event token (sluice tokens create --scope events:<glob>), an operator's API token" + (deps.eventToken !== null ? " or SLUICE_EVENT_TOKEN" : " (SLUICE_EVENT_TOKEN is not set on this server)");

@@ -1,10 +1,10 @@
 /** The per-DAG access policy (core/grants.ts) as tables: selectors, globs, scopes, roles of users and tokens. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { globalRole, grantedRole, highestRole, parseScope, parseSelector, roleOnDag, scopeAllowsEvent, selects, type AccessSubject } from "../../src/core/grants.js";
+import { globalRole, grantedRole, highestRole, parseScope, parseSelector, roleOnDag, scopeAllowsEvent, selects, type AccessSubject, type DagMeta } from "../../src/core/grants.js";
 
-const A = { dagId: "etl_orders", tags: ["finance", "daily"], owner: "ana" };
-const B = { dagId: "ml.train", tags: [], owner: null };
+const A: DagMeta = { dagId: "etl_orders", tags: ["finance", "daily"], owner: "ana" };
+const B: DagMeta = { dagId: "ml.train", tags: [], owner: null };
 
 test("selectors: what each picks", () => {
   const table: [string, typeof A, boolean][] = [
