@@ -116,12 +116,15 @@ export async function dagIdsWith(actor: Actor, need: Role = "viewer"): Promise<s
 export async function filterByDag<T>(actor: Actor, items: readonly T[], dagOf: (item: T) => string, need: Role = "viewer"): Promise<T[]> {
   const ids = await dagIdsWith(actor, need);
   if (ids === null) return [...items];
+  const access = actor.access;
+  if (!access) return [];
   const allowed = new Set(ids);
+  const registered = await access.meta();
   // a DAG that is no longer registered has no tags or owner: its id alone decides
   const out: T[] = [];
   for (const item of items) {
     const d = dagOf(item);
-    if (allowed.has(d) || (!(await actor.access!.meta()).has(d) && roleAtLeast(await roleOn(actor, d), need))) out.push(item);
+    if (allowed.has(d) || (!registered.has(d) && roleAtLeast(await access.roleOn(d), need))) out.push(item);
   }
   return out;
 }
