@@ -57,7 +57,7 @@ export class Sluice {
 
   static async open(config: SluiceConfig, opts: OpenOptions = {}): Promise<Sluice> {
     const clock = opts.clock ?? systemClock;
-    const bag: DagBag = opts.loadDags === false ? { dir: config.dagsDir, dags: new Map(), errors: [] } : await loadDagFolder(config.dagsDir);
+    const bag: DagBag = opts.loadDags === false ? { dir: config.dagsDir, dags: new Map(), errors: [] } : await loadDagFolder(config.dagsDir, { importTimeoutMs: config.dagImportTimeoutMs });
     for (const dag of opts.dags ?? []) {
       if (bag.dags.has(dag.id)) throw new SluiceError("INVALID_DAG", `DAG id "${dag.id}" is defined twice`);
       // in-code DAGs have no file; process-isolated tasks need one, so they must come from DAG files

@@ -14,7 +14,7 @@ import type { ArtifactStore } from "../artifacts/artifactStore.js";
 import type { LogStore } from "../logs/logStore.js";
 import type { Clock } from "../core/clock.js";
 import { FINISHED_RUN_STATES, type RunState } from "../core/states.js";
-import { SluiceError } from "../errors.js";
+import { SluiceError, toSluiceError } from "../errors.js";
 import type { ClaimedAttempt, RunRecord, Store, Tx } from "../store/store.js";
 import { decodeOutputs } from "../worker/outputs.js";
 import type { AttemptResult, ClaimRequest, ResolvedTask, RunTriggerInfo, WorkerHost } from "../worker/worker.js";
@@ -25,7 +25,7 @@ import { validateParams } from "./params.js";
 import { Recovery } from "./recovery.js";
 import { RunCreation, type RunDag, type TriggerOptions } from "./runCreation.js";
 import { RunSpecs } from "./runSpecs.js";
-import { RunTimeouts } from "./runTimeouts.js";
+import { RunTimeouts, timedOutReason } from "./runTimeouts.js";
 import { Settler } from "./settle.js";
 import { Signals, type AttemptEvent } from "./signals.js";
 import type { SpecIndex } from "./specIndex.js";
@@ -202,9 +202,34 @@ export class Engine implements WorkerHost {
 
   // ---- recovery (engine/recovery) ----------------------------------------------------------------------
 
-  /** Finish, unstall and retry what dead processes and racing transactions left (see Recovery). */
-  recoverLostAttempts(): Promise<number> {
-    return this.recovery.recoverLostAttempts();
+  /**
+   * Finish, unstall and retry what dead processes and racing transactions left (see Recovery); end runs
+   * past their deadline.
+   */
+  async recoverLostAttempts(): Promise<number> {
+    const recovered = await this.recovery.recoverLostAttempts();
+    await this.expireRunTimeouts();
+    return recovered;
+  }
+
+  /**
+   * Runs past their `runTimeout` fail with TIMEOUT, whichever process created them; the next deadline
+   * gets a timer here, so it is met on time even when the process that armed it is gone.
+   */
+  async expireRunTimeouts(): Promise<void> {
+    for (;;) {
+      const { expired, next } = await this.store.runs.deadlines(100);
+      for (const r of expired) {
+        await this.cancelRun(r.runId, timedOutReason(r.timeoutAt, r.startedAt), "TIMEOUT").catch((e: unknown) => {
+          // another process ended it in between: nothing to do
+          if (toSluiceError(e).code !== "RUN_FINISHED") throw e;
+        });
+      }
+      if (expired.length < 100) {
+        if (next) this.timeouts.watchDeadline(next.runId, next.timeoutAt, next.startedAt);
+        return;
+      }
+    }
   }
 
   // ---- WorkerHost --------------------------------------------------------------------------------------

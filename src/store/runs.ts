@@ -129,6 +129,28 @@ export class RunRows {
    * Active runs with no unfinished task instance left: their finishing transaction's process died between
    * its COMMIT and finishing them (Engine.finishRunIfDone). Served by the partial index runs_active.
    */
+  /**
+   * Active runs past their deadline (`timeout_at`, a DAG's runTimeout) in the store's clock, and the
+   * earliest deadline still ahead: both read through the partial index runs_deadline.
+   */
+  async deadlines(limit: number): Promise<{ expired: { runId: string; timeoutAt: number; startedAt: number | null }[]; next: { runId: string; timeoutAt: number; startedAt: number | null } | null }> {
+    const active = sql<boolean>`timeout_at is not null and state in ('queued', 'running')`;
+    const now = this.ctx.now();
+    const expired = await this.db
+      .selectFrom("runs")
+      .select(["run_id", "timeout_at", "started_at"])
+      .where(active)
+      .where("timeout_at", "<=", now)
+      .orderBy("timeout_at")
+      .limit(limit)
+      .execute();
+    const next = await this.db.selectFrom("runs").select(["run_id", "timeout_at", "started_at"]).where(active).where("timeout_at", ">", now).orderBy("timeout_at").limit(1).executeTakeFirst();
+    return {
+      expired: expired.map((r) => ({ runId: r.run_id, timeoutAt: r.timeout_at!, startedAt: r.started_at })),
+      next: next ? { runId: next.run_id, timeoutAt: next.timeout_at!, startedAt: next.started_at } : null,
+    };
+  }
+
   async withNothingLeft(): Promise<string[]> {
     const r = await execText<{ run_id: string }>(this.db, this.ctx.dialect, "select run_id from runs where state in ('queued', 'running') and unfinished <= 0", []);
     return r.rows.map((x) => x.run_id);

@@ -82,6 +82,8 @@ export class Worker {
    */
   private pumpEnded: (() => void) | null = null;
   private retryTimer: (() => void) | null = null;
+  /** handBackNow() was called: a second signal; stop() hands running attempts back at once. */
+  private handBackAsked = false;
   /** The retry timer went off: the pump it started times the next due retry, even when it claimed work. */
   private retryFired = false;
   /** A pump is scheduled for the end of this turn of the event loop (`pumpSoon`). */
@@ -138,10 +140,8 @@ export class Worker {
     for (const c of this.cleanups.splice(0)) c();
     this.retryTimer?.();
     if (opts.graceMs !== undefined) await this.host.store.workers.markDraining(this.workerId).catch(() => undefined);
-    const grace = opts.graceMs === undefined ? null : setTimeout(() => {
-      if (this.phase === "draining") this.setPhase("handingBack");
-      this.handBack();
-    }, opts.graceMs);
+    const graceMs = this.handBackAsked ? 0 : opts.graceMs;
+    const grace = graceMs === undefined ? null : setTimeout(() => this.startHandBack(), graceMs);
     try {
       while (this.running.size > 0 || this.results.length > 0 || this.pumpMode !== "idle") {
         await new Promise<void>((resolve) => (this.pumpEnded = resolve));
@@ -156,6 +156,22 @@ export class Worker {
     this.heartbeats = null;
     await this.host.store.workers.stop(this.workerId);
     if (this.fatal) throw this.fatal;
+  }
+
+  /**
+   * A second SIGTERM or Ctrl-C: do not wait for the grace period (or, without one, for the tasks to end):
+   * hand back what runs now, so that it is recorded as interrupted (scheduled again at once, its try not
+   * counted) before the process exits. Only SIGKILL leaves attempts to wait for their lease. Called
+   * before stop(), it makes stop()'s grace period zero.
+   */
+  handBackNow(): void {
+    this.handBackAsked = true;
+    if (this.phase === "draining") this.startHandBack();
+  }
+
+  private startHandBack(): void {
+    if (this.phase === "draining") this.setPhase("handingBack");
+    this.handBack();
   }
 
   /**

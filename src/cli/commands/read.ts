@@ -13,6 +13,7 @@ import type { LogLine } from "../../logs/attemptLog.js";
 import { readWholeLog, type LogRef } from "../../logs/logStore.js";
 import { decodeOutputs } from "../../worker/outputs.js";
 import { explainMissingDag, withSluice, type GlobalOptions } from "../context.js";
+import { escapeControls } from "../../core/controlChars.js";
 import { colorState, duration, iso, printJson, table } from "../format.js";
 import { relative } from "node:path";
 import { describeAssetSchedule, type AssetSchedule } from "../../core/assets.js";
@@ -173,8 +174,8 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
         const detail = await runDetail(s, runId);
         if (opts.json) return printJson(detail);
         const out = (t: string) => process.stdout.write(`${t}\n`);
-        out(`run ${detail.runId} of ${detail.dagId}: ${colorState(detail.state)}${detail.stateReason ? ` (${detail.stateReason})` : ""}`);
-        out(`version ${detail.dagVersion}, ${detail.runType}, logical date ${detail.logicalDate}, params ${JSON.stringify(detail.params)}`);
+        out(`run ${detail.runId} of ${detail.dagId}: ${colorState(detail.state)}${detail.stateReason ? ` (${escapeControls(detail.stateReason)})` : ""}`);
+        out(escapeControls(`version ${detail.dagVersion}, ${detail.runType}, logical date ${detail.logicalDate}, params ${JSON.stringify(detail.params)}`));
         out("");
         out(
           table(
@@ -348,7 +349,8 @@ async function follow(s: Sluice, ref: LogRef, emit: (l: LogLine) => void): Promi
 }
 
 function formatLine(l: LogLine): string {
-  return `${l.t ? new Date(l.t).toISOString() : ""} ${l.level.toUpperCase().padEnd(6)} ${l.msg}\n`;
+  // one stored line is one printed line, and a task's escapes never reach the terminal (core/controlChars)
+  return `${l.t ? new Date(l.t).toISOString() : ""} ${l.level.toUpperCase().padEnd(6)} ${escapeControls(l.msg)}\n`;
 }
 
 function throwAttempt(taskId: string, n: number, count: number): never {

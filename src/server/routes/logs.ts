@@ -8,6 +8,7 @@ import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import { requireRoleOn } from "../../app/access.js";
 import type { Actor } from "../../app/actor.js";
+import { escapeControls } from "../../core/controlChars.js";
 import { readWholeLog, type LogRef } from "../../logs/logStore.js";
 import { notFound, query, route, type ApiEnv, type Route } from "../route.js";
 import { attemptIdOf } from "./runs.js";
@@ -55,10 +56,10 @@ export function logRoutes(): Route[] {
       scope: "dag",
       tag: "logs",
       produces: "text/plain",
-      summary: "The whole log as text (one `time level message` line per entry), as an attachment",
+      summary: "The whole log as text (one `time level message` line per entry, control characters escaped as `\\r`, `\\n`, `\\x1b`), as an attachment",
       async handler({ c, env, actor, params }) {
         const log = await logOf(env, actor!, params["attemptId"]!);
-        const out = (await readWholeLog(env.sluice.engine.logs, log.ref)).map((l) => `${l.t ? new Date(l.t).toISOString() : "-"} ${l.level} ${l.msg}`);
+        const out = (await readWholeLog(env.sluice.engine.logs, log.ref)).map((l) => `${l.t ? new Date(l.t).toISOString() : "-"} ${l.level} ${escapeControls(l.msg)}`);
         return c.body(out.join("\n") + (out.length ? "\n" : ""), 200, {
           "Content-Type": "text/plain; charset=utf-8",
           "Content-Disposition": `attachment; filename="${log.name.replace(/[^A-Za-z0-9_.-]/g, "_")}"`,
