@@ -15,6 +15,7 @@ import { BackfillRows } from "./backfills.js";
 import { BenchHistory } from "./benchHistory.js";
 import { DagRows } from "./dags.js";
 import { EventRows } from "./events.js";
+import { GrantRows } from "./grants.js";
 import { PoolRows } from "./pools.js";
 import { WorkerRows } from "./workers.js";
 import { RetentionQueries } from "./retention.js";
@@ -66,6 +67,7 @@ export abstract class Aggregates implements StoreContext {
   #users?: UserRows;
   #sessions?: SessionRows;
   #apiTokens?: ApiTokenRows;
+  #grants?: GrantRows;
   #attemptLogs?: AttemptLogRows;
   #workers?: WorkerRows;
   #pools?: PoolRows;
@@ -102,6 +104,9 @@ export abstract class Aggregates implements StoreContext {
   }
   get apiTokens(): ApiTokenRows {
     return (this.#apiTokens ??= new ApiTokenRows(this.db));
+  }
+  get grants(): GrantRows {
+    return (this.#grants ??= new GrantRows(this.db));
   }
   get attemptLogs(): AttemptLogRows {
     return (this.#attemptLogs ??= new AttemptLogRows(this.db));

@@ -36,9 +36,12 @@ export class RunRows {
   }
 
   /** Runs, newest first (created_at, run_id descending); `after` is the last row of the previous page. */
-  async page(o: { dagId?: string; state?: string; runType?: string; limit: number; after: { createdAt: number; runId: string } | null }): Promise<RunRecord[]> {
+  /** `dagIds`: only runs of these DAGs (per-DAG access, app/access.ts). */
+  async page(o: { dagId?: string; dagIds?: readonly string[]; state?: string; runType?: string; limit: number; after: { createdAt: number; runId: string } | null }): Promise<RunRecord[]> {
+    if (o.dagIds?.length === 0) return [];
     let q = this.db.selectFrom("runs").selectAll();
     if (o.dagId !== undefined) q = q.where("dag_id", "=", o.dagId);
+    if (o.dagIds !== undefined) q = q.where("dag_id", "in", o.dagIds);
     if (o.state !== undefined) q = q.where("state", "=", o.state);
     if (o.runType !== undefined) q = q.where("run_type", "=", o.runType);
     if (o.after) {
@@ -69,15 +72,16 @@ export class RunRows {
     return out;
   }
 
-  /** Active runs per state, for /status. */
-  async activeCounts(): Promise<{ state: string; count: number }[]> {
+  /** Active runs per state, for /status (`dagIds`: of these DAGs only, per-DAG access). */
+  async activeCounts(dagIds?: readonly string[]): Promise<{ state: string; count: number }[]> {
+    if (dagIds?.length === 0) return [];
     // the literal keeps the partial index runs_active usable
-    const runs = await this.db
+    let q = this.db
       .selectFrom("runs")
       .select(["state", (eb) => eb.fn.countAll<number>().as("n")])
-      .where(sql<boolean>`state in ('queued', 'running')`)
-      .groupBy("state")
-      .execute();
+      .where(sql<boolean>`state in ('queued', 'running')`);
+    if (dagIds !== undefined) q = q.where("dag_id", "in", dagIds);
+    const runs = await q.groupBy("state").execute();
     return runs.map((r) => ({ state: r.state, count: Number(r.n) }));
   }
 

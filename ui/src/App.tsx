@@ -13,6 +13,7 @@ import { UsersPage } from "./pages/UsersPage";
 import { TokensPage } from "./pages/TokensPage";
 import { PasswordPage } from "./pages/PasswordPage";
 import { StatusPage } from "./pages/StatusPage";
+import { GrantsPage } from "./pages/GrantsPage";
 
 export function App() {
   const [user, setUser] = useState<User | null | undefined>(undefined);
@@ -24,7 +25,7 @@ export function App() {
     api.me().then(
       (r) => {
         setCsrfToken(r.csrfToken);
-        setUser(r.user);
+        setUser({ ...r.user, grants: r.grants ?? [] });
       },
       () => setUser(null),
     );
@@ -50,6 +51,11 @@ export function App() {
   const onLogin = useCallback((u: User) => {
     setNotice(null);
     setUser(u);
+    // the login answer has no grants: /auth/me has them
+    api.me().then(
+      (r) => setUser((cur) => (cur && cur.username === r.user.username ? { ...cur, grants: r.grants ?? [] } : cur)),
+      () => undefined,
+    );
   }, []);
   const session = useMemo<Session | null>(() => (user ? { user, logout, endSession } : null), [user, logout, endSession]);
 
@@ -78,6 +84,11 @@ export function App() {
           {session.user.role === "admin" && (
             <NavLink to="/users" path={loc.path}>
               Users
+            </NavLink>
+          )}
+          {session.user.role === "admin" && (
+            <NavLink to="/grants" path={loc.path}>
+              Grants
             </NavLink>
           )}
         </nav>
@@ -118,6 +129,7 @@ function route(path: string) {
   if ((m = match("/assets/:name", path))) return <AssetsPage name={m.name!} />;
   if (path === "/users") return <UsersPage />;
   if (path === "/tokens") return <TokensPage />;
+  if (path === "/grants") return <GrantsPage />;
   if (path === "/password") return <PasswordPage />;
   if (path === "/status") return <StatusPage />;
   return (
