@@ -22,14 +22,14 @@ export const planBackfill = operation("backfills.plan", "operator", async (s: Sl
 export const createBackfill = operation(
   "backfills.create",
   "operator",
-  async (s: Sluice, _actor, req: BackfillRequest): Promise<{ backfill: BackfillRecord; resumed: boolean }> => {
+  async (s: Sluice, _actor, req: BackfillRequest, audit): Promise<{ backfill: BackfillRecord; resumed: boolean }> => {
     await s.engine.ensureDag(req.dagId);
-    const { backfill, resumed } = await createInStore(s.engine, req);
+    const { backfill, resumed } = await createInStore(s.engine, req, audit);
     return { backfill, resumed };
   },
 );
 
 /** Cancel a running backfill: no more of its runs start; running ones finish. */
-export const cancelBackfill = operation("backfills.cancel", "operator", async (s: Sluice, actor, input: { backfillId: number }): Promise<BackfillRecord> => {
-  return cancelInStore(s.store, input.backfillId, actor.via === "cli" ? "cancelled by user" : "cancelled through the API");
+export const cancelBackfill = operation("backfills.cancel", "operator", async (s: Sluice, actor, input: { backfillId: number }, audit): Promise<BackfillRecord> => {
+  return cancelInStore(s.store, input.backfillId, actor.via === "cli" ? "cancelled by user" : "cancelled through the API", audit);
 });

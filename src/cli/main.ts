@@ -15,6 +15,7 @@ import { registerTaskCommands } from "./commands/tasks.js";
 import { registerPools } from "./commands/pools.js";
 import { registerStatus } from "./commands/status.js";
 import { registerUsers } from "./commands/users.js";
+import { registerAudit } from "./commands/audit.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -50,6 +51,7 @@ export async function main(argv: string[], deps: { startHttp: StartHttp }): Prom
   registerStatus(program, globals);
   registerPools(program, globals);
   registerUsers(program, globals);
+  registerAudit(program, globals);
   for (const c of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) c.exitOverride();
 
   try {

@@ -9,14 +9,17 @@ import type { Context, Env, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { eventJson, type EventOutcome, type SendEventOptions } from "../engine/triggers.js";
+import type { RequestOrigin } from "../app/actor.js";
 import { SluiceError } from "../errors.js";
+import { requestOrigin } from "./origin.js";
 
 const MAX_EVENT_BODY_BYTES = 1024 * 1024;
 
 interface ApiDeps {
   /** The bearer token of the events endpoint; null: events are off (401 saying so). */
   eventToken: string | null;
-  sendEvent(name: string, payload: unknown, opts: SendEventOptions): Promise<EventOutcome>;
+  /** `from`: where the request came from (the audit entry records it). */
+  sendEvent(name: string, payload: unknown, opts: SendEventOptions, from: RequestOrigin): Promise<EventOutcome>;
 }
 
 /** Compare without leaking where the strings differ or how long the secret is. */
@@ -63,7 +66,7 @@ export function registerEventRoutes<E extends Env>(app: Hono<E>, deps: ApiDeps):
         }
       }
       const key = c.req.header("Idempotency-Key");
-      const outcome = await deps.sendEvent(name, payload, { idempotencyKey: key === undefined ? undefined : key.trim(), source: "api" });
+      const outcome = await deps.sendEvent(name, payload, { idempotencyKey: key === undefined ? undefined : key.trim(), source: "api" }, requestOrigin(c));
       return c.json(eventJson(outcome), outcome.duplicate ? 200 : 201);
     },
   );

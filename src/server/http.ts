@@ -8,6 +8,8 @@ import { readFileSync } from "node:fs";
 import { Hono, type Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { actorOf } from "../app/actor.js";
+import { eventTokenActor, sendEvent } from "../app/events.js";
+import { requestOrigin } from "./origin.js";
 import { Auth, type Principal } from "../auth/auth.js";
 import { roleAtLeast } from "../auth/roles.js";
 import { SluiceError, toSluiceError } from "../errors.js";
@@ -16,6 +18,7 @@ import { registerEventRoutes } from "./events.js";
 import { openApiDocument } from "./openapi.js";
 import { describeIssues, type ApiEnv, type Route } from "./route.js";
 import { assetRoutes } from "./routes/assets.js";
+import { auditRoutes } from "./routes/audit.js";
 import { authRoutes } from "./routes/auth.js";
 import { backfillRoutes } from "./routes/backfills.js";
 import { dagRoutes } from "./routes/dags.js";
@@ -89,7 +92,7 @@ function fail(c: Context, err: SluiceError, extra: Record<string, unknown> = {})
 /** Every REST route, in one table (the OpenAPI document and the auth middleware read it too). */
 export function apiRoutes(s: Sluice, drive: (backfillId: number) => void): Route[] {
   const specs = new SpecCache(s.store);
-  const routes: Route[] = [...systemRoutes(), ...authRoutes(), ...dagRoutes(specs), ...runRoutes(), ...logRoutes(), ...assetRoutes(), ...backfillRoutes(drive)];
+  const routes: Route[] = [...systemRoutes(), ...authRoutes(), ...dagRoutes(specs), ...runRoutes(), ...logRoutes(), ...assetRoutes(), ...backfillRoutes(drive), ...auditRoutes()];
   routes.push({
     method: "get",
     path: "/openapi.json",
@@ -204,7 +207,7 @@ export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; 
           throw new SluiceError("INVALID_INPUT", "body: this endpoint takes no body (send none or {})");
         }
       }
-      const out = await r.handler({ c, env, principal, actor: principal ? actorOf(principal) : null, params: c.req.param(), query, body });
+      const out = await r.handler({ c, env, principal, actor: principal ? actorOf(principal, requestOrigin(c)) : null, params: c.req.param(), query, body });
       if (out instanceof Response) return out;
       return c.json(out as object, (r.status ?? 200) as ContentfulStatusCode);
     });
@@ -212,7 +215,7 @@ export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; 
 
   registerEventRoutes(app, {
     eventToken: opts.eventToken,
-    sendEvent: (name, payload, o) => s.engine.triggers.sendEvent(name, payload, o),
+    sendEvent: (name, payload, o, from) => sendEvent(s, eventTokenActor(from), { name, payload, idempotencyKey: o.idempotencyKey, source: o.source ?? "api" }),
   });
   if (opts.ui !== false) mountStatic(app as unknown as Hono);
   return {

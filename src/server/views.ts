@@ -119,6 +119,7 @@ export function runView(r: RunRecord): Record<string, unknown> {
     endedAt: r.endedAt,
     params: r.params,
     backfillId: r.backfillId,
+    triggeredBy: r.triggeredBy,
   };
 }
 
@@ -132,6 +133,7 @@ export function taskInstanceView(t: TaskInstanceRecord): Record<string, unknown>
     endedAt: t.endedAt,
     durationMs: t.startedAt !== null && t.endedAt !== null ? t.endedAt - t.startedAt : null,
     lastAttemptId: t.attemptId,
+    changedBy: t.changedBy,
   };
 }
 

@@ -25,6 +25,8 @@ export interface RunRecord {
   timeoutAt: number | null;
   /** The backfill the run belongs to (engine/backfill), or null. */
   backfillId: number | null;
+  /** The person or token that triggered it (audit log); null: the scheduler, an asset, a backfill. */
+  triggeredBy: string | null;
 }
 
 export interface TaskInstanceRecord {
@@ -49,6 +51,8 @@ export interface TaskInstanceRecord {
   sensorDeadline: number | null;
   /** Sensors: pokes that found the condition unmet, since the last clear. */
   pokeCount: number;
+  /** Who last cleared or marked it (audit log); null: no person did. */
+  changedBy: string | null;
 }
 
 export interface AttemptRecord {
@@ -180,6 +184,7 @@ export function toRun(r: Row<"runs">): RunRecord {
     endedAt: r.ended_at,
     timeoutAt: r.timeout_at,
     backfillId: r.backfill_id,
+    triggeredBy: r.triggered_by ?? null,
   };
 }
 
@@ -205,6 +210,7 @@ export function toTaskInstance(r: Row<"task_instances">): TaskInstanceRecord {
     endedAt: r.ended_at,
     sensorDeadline: r.sensor_deadline,
     pokeCount: r.poke_count,
+    changedBy: r.changed_by ?? null,
   };
 }
 
