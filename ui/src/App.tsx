@@ -13,6 +13,7 @@ import { UsersPage } from "./pages/UsersPage";
 import { TokensPage } from "./pages/TokensPage";
 import { PasswordPage } from "./pages/PasswordPage";
 import { StatusPage } from "./pages/StatusPage";
+import { AuditPage } from "./pages/AuditPage";
 
 export function App() {
   const [user, setUser] = useState<User | null | undefined>(undefined);
@@ -75,6 +76,9 @@ export function App() {
           <NavLink to="/tokens" path={loc.path}>
             API tokens
           </NavLink>
+          <NavLink to="/audit" path={loc.path}>
+            Audit log
+          </NavLink>
           {session.user.role === "admin" && (
             <NavLink to="/users" path={loc.path}>
               Users
@@ -120,6 +124,7 @@ function route(path: string) {
   if (path === "/tokens") return <TokensPage />;
   if (path === "/password") return <PasswordPage />;
   if (path === "/status") return <StatusPage />;
+  if (path === "/audit") return <AuditPage />;
   return (
     <div className="page">
       <h2>Not found</h2>
