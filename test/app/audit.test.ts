@@ -288,7 +288,7 @@ for (const d of dialects(4)) {
       }
     });
 
-    test("through the CLI: each command leaves exactly one entry (the OS user, via cli, user agent cli); audit list filters; db clean --audit-older-than is audited", async () => {
+    test("through the CLI: each command leaves exactly one entry (the OS user, via cli, user agent cli); audit list filters; db clean (--audit-older-than, --older-than) is audited", async () => {
       const db = await d.fresh(sb.dir);
       const home = join(sb.dir, `home-${++homes}`);
       const env = { SLUICE_DATABASE_URL: db.url, SLUICE_HOME: home };
@@ -361,6 +361,20 @@ for (const d of dialects(4)) {
         assert.match((clean.after as { cutoff: string }).cutoff, /^\d{4}-\d\d-\d\dT/);
         assert.equal((await all(s)).length, countBefore - 3 + 1);
         assert.equal((await all(s)).filter((e) => e.actor === "ancient").length, 0);
+        // run retention too: one entry per batch (each in its batch's transaction); a dry run records nothing
+        const finished = (await s.store.runs.page({ limit: 1000, after: null })).filter((r) => r.state === "success" || r.state === "failed");
+        assert.ok(finished.length >= 3, `finished runs: ${finished.length}`);
+        await one(s, "db clean --dry-run (none)", async () => {
+          run(["db", "clean", "--older-than", "1ms", "--dry-run"]);
+          await s.store.audit.append({ actor: "marker", via: "system", action: "test.marker" }); // `one` wants exactly one
+        });
+        const maxId = (await all(s))[0]!.id;
+        run(["db", "clean", "--older-than", "1ms", "--batch-size", "2"]);
+        const batches = (await all(s)).filter((e) => e.id > maxId);
+        assert.equal(batches.length, Math.ceil(finished.length / 2));
+        for (const e of batches) cli(e, { action: "db.clean", target: "runs" }, "db clean");
+        assert.equal(batches.reduce((n, e) => n + (e.after as { runs: number }).runs, 0), finished.length);
+
         const none = spawnSync(process.execPath, [BIN, "db", "clean"], { cwd: sb.dir, env: { ...sb.env, ...env }, encoding: "utf8" });
         assert.equal(none.status, 2);
         assert.match(none.stderr, /--older-than <duration> \(finished runs\) and\/or --audit-older-than/);

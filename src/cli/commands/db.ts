@@ -6,7 +6,8 @@ import type { Command } from "commander";
 import { parseDuration } from "../../core/duration.js";
 import { cliActor } from "../../app/actor.js";
 import { cleanAudit } from "../../app/audit.js";
-import { cleanFinishedRuns, type CleanResult } from "../../engine/retention.js";
+import { cleanRuns } from "../../app/retention.js";
+import type { CleanResult } from "../../engine/retention.js";
 import { SluiceError } from "../../errors.js";
 import { withSluice, type GlobalOptions } from "../context.js";
 import { printJson } from "../format.js";
@@ -36,7 +37,7 @@ export function registerDbClean(db: Command, globals: () => GlobalOptions): void
       await withSluice(opts, false, async (s) => {
         const out: { runs?: CleanResult; audit?: { deleted: number; cutoff: string } } = {};
         if (age !== null) {
-          const r = await cleanFinishedRuns(s.store, {
+          const r = await cleanRuns(s, cliActor(), {
             cutoff: s.store.now() - age,
             logsDir: s.config.logsDir,
             artifacts: s.engine.artifacts,
