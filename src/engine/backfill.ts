@@ -415,7 +415,8 @@ export class BackfillDriver {
         if (existing) await this.engine.reprocessForBackfill(existing.runId, b.backfillId, then);
         else await this.engine.createBackfillRun(dag, params, next, b.backfillId, then);
       } catch (e) {
-        if (e instanceof NoStart) return;
+        // PostgreSQL's Store.tx wraps what it does not retry in a SluiceError (the NoStart is its cause)
+        if (e instanceof NoStart || (e instanceof Error && e.cause instanceof NoStart)) return;
         throw e;
       }
     }
