@@ -83,6 +83,14 @@ export function loginActor(username: string, from: RequestOrigin): Actor {
   return { via: "session", name: username, role: "viewer", ip: from.ip, userAgent: from.userAgent };
 }
 
+/**
+ * The hook of what Sluice does by itself that a reviewer still wants on record: the first admin, created
+ * at the first start (actor "sluice", via system).
+ */
+export function systemAudit(action: string): AuditHook {
+  return auditHook({ name: "sluice", via: "system" }, action);
+}
+
 /** The audit hook of a successful login: the session is opened and recorded in one transaction (Auth.openSession). */
 export function loginAudit(username: string, from: RequestOrigin): AuditHook {
   return auditHook(loginActor(username, from), "auth.login");

@@ -4,7 +4,7 @@
  * before/after it is given are redacted here, once, for every operation: no secret value reaches the log.
  */
 import { isSensitiveName } from "../secrets/mask.js";
-import type { AuditChange, AuditEntry, AuditHook } from "../store/audit.js";
+import type { AuditChange, AuditEntry, AuditHook, AuditVia } from "../store/audit.js";
 import type { Actor } from "./actor.js";
 
 export const REDACTED = "***";
@@ -31,7 +31,7 @@ export function redactSecrets(value: unknown, secretFields: readonly string[] = 
 }
 
 /** The entry of `change` made by `actor` through operation `action`, redacted. */
-export function auditEntry(actor: Pick<Actor, "name" | "via" | "ip" | "userAgent">, action: string, change: AuditChange): AuditEntry {
+export function auditEntry(actor: { name: string; via: AuditVia; ip?: string | null; userAgent?: string | null }, action: string, change: AuditChange): AuditEntry {
   return {
     actor: actor.name,
     via: actor.via,
@@ -48,7 +48,7 @@ export function auditEntry(actor: Pick<Actor, "name" | "via" | "ip" | "userAgent
 }
 
 /** The hook an operation hands to the transaction of its change: it appends the entry there. */
-export function auditHook(actor: Actor, action: string): AuditHook {
+export function auditHook(actor: Actor | { name: string; via: "system" }, action: string): AuditHook {
   const write = async (tx: Parameters<AuditHook>[0], change: AuditChange) => {
     await tx.audit.append(auditEntry(actor, action, change));
   };

@@ -52,10 +52,15 @@ export class Auth {
    * The first start: with no users, create `admin` with `password` (SLUICE_ADMIN_PASSWORD) or a
    * generated one, returned so that the caller prints it once. Null when users exist.
    */
-  async bootstrapAdmin(password: string | null): Promise<{ username: string; password: string; generated: boolean } | null> {
+  async bootstrapAdmin(password: string | null, audit?: AuditHook): Promise<{ username: string; password: string; generated: boolean } | null> {
     if ((await this.store.users.count()) > 0) return null;
     const pw = password ?? generatePassword();
-    const created = await this.store.users.insert({ username: "admin", passwordHash: await hashPassword(pw), role: "admin", now: this.now() });
+    const passwordHash = await hashPassword(pw);
+    const created = await this.store.tx(async (tx) => {
+      const inserted = await tx.users.insert({ username: "admin", passwordHash, role: "admin", now: this.now() });
+      if (inserted) await audit?.(tx, { target: "admin", before: null, after: { username: "admin", role: "admin" } });
+      return inserted;
+    });
     // another process created it first: its password was printed there
     return created ? { username: "admin", password: pw, generated: password === null } : null;
   }

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { Hono, type Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { actorOf } from "../app/actor.js";
+import { systemAudit } from "../app/audit.js";
 import { eventTokenActor, sendEvent } from "../app/events.js";
 import { requestOrigin } from "./origin.js";
 import { Auth, type Principal } from "../auth/auth.js";
@@ -243,7 +244,7 @@ export interface HttpServer extends RunningServer {
  */
 export async function startHttp(s: Sluice, opts: HttpOptions & { port?: number; host?: string }): Promise<HttpServer> {
   const { app, auth, routes, close } = createHttpApp(s, opts);
-  const firstAdmin = await auth.bootstrapAdmin(s.config.adminPassword);
+  const firstAdmin = await auth.bootstrapAdmin(s.config.adminPassword, systemAudit("users.create"));
   const server = await startServer(app as unknown as Hono, { port: opts.port ?? s.config.port, host: opts.host ?? s.config.host });
   return {
     ...server,

@@ -146,6 +146,9 @@ for (const d of dialects(4)) {
       const dep = await deploy(apiSb, { worker: false, eventToken: "event-token-for-the-audit-test", databaseUrl: db.url });
       const s = dep.s;
       try {
+        // the first admin, created by the server's first start, is on record
+        const [first] = await all(s);
+        expectEntry(first!, { actor: "sluice", via: "system", action: "users.create", target: "admin", after: { username: "admin", role: "admin" } }, "first admin");
         const admin = new Client(dep.url);
         const login = await one(s, "login", async () => assert.equal((await admin.login("admin", ADMIN_PASSWORD)).status, 200));
         expectEntry(login, { actor: "admin", via: "session", action: "auth.login", outcome: "success", target: "admin", ip: "127.0.0.1", userAgent: "node", dagId: null }, "login");
