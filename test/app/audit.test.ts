@@ -309,7 +309,7 @@ for (const d of dialects(4)) {
         cli(await one(s, "trigger", async () => (runId = JSON.parse(run(["trigger", "simple", "--json"])).runId)), { action: "runs.trigger", dagId: "simple" }, "trigger");
         assert.equal((await s.store.runs.get(runId))!.triggeredBy, OS_USER);
         assert.equal(JSON.parse(run(["runs", "show", runId, "--json"])).triggeredBy, OS_USER);
-        assert.match(run(["runs", "show", runId]), new RegExp(`manual triggered by ${OS_USER}`));
+        assert.match(run(["runs", "show", runId]), new RegExp(`params \\{\\}, triggered by ${OS_USER}\n`));
         cli(await one(s, "tasks clear", async () => run(["tasks", "clear", runId, "a", "--downstream"])), { action: "runs.clearTasks", dagId: "simple", runId }, "clear");
         assert.deepEqual(JSON.parse(run(["runs", "show", runId, "--json"])).tasks.map((t: { changedBy: string }) => t.changedBy), [OS_USER, OS_USER]);
         cli(await one(s, "runs cancel", async () => run(["runs", "cancel", runId])), { action: "runs.cancel", runId, after: { state: "failed", reason: "cancelled by user" } }, "cancel");

@@ -174,7 +174,7 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
         if (opts.json) return printJson(detail);
         const out = (t: string) => process.stdout.write(`${t}\n`);
         out(`run ${detail.runId} of ${detail.dagId}: ${colorState(detail.state)}${detail.stateReason ? ` (${detail.stateReason})` : ""}`);
-        out(`version ${detail.dagVersion}, ${detail.runType}${detail.triggeredBy ? ` triggered by ${detail.triggeredBy}` : ""}, logical date ${detail.logicalDate}, params ${JSON.stringify(detail.params)}`);
+        out(`version ${detail.dagVersion}, ${detail.runType}, logical date ${detail.logicalDate}, params ${JSON.stringify(detail.params)}${detail.triggeredBy ? `, triggered by ${detail.triggeredBy}` : ""}`);
         out("");
         out(
           table(
