@@ -217,6 +217,8 @@ describe("web UI end to end", { skip, timeout: 240_000 }, () => {
       await page.getByLabel("action, e.g. runs.trigger").fill("runs.trigger");
       await page.getByRole("button", { name: "Filter" }).click();
       await page.locator('[data-testid="audit-entry"][data-action="auth.login"]').first().waitFor({ state: "detached" });
+      // the filtered page replaces the list (empty while it loads): wait for its row, then count
+      await trigger.first().waitFor();
       assert.equal(await page.getByTestId("audit-entry").count(), 1);
       await shot(page, "audit");
 
