@@ -195,6 +195,7 @@ describe("web UI end to end", { skip, timeout: 240_000 }, () => {
       await page.locator(".attempts tbody tr").nth(1).waitFor();
       await page.locator('[data-testid="task-panel"] h3 [data-state="success"]').waitFor();
       await page.locator('.attempts tbody tr.selected [data-state="success"]').waitFor();
+      await page.getByTestId("task-changed-by").filter({ hasText: "admin" }).waitFor();
 
       await page.getByRole("tab", { name: "Grid" }).click();
       await page.locator('[data-testid="grid"] .cell[data-state="success"]').first().waitFor();
