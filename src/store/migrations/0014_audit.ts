@@ -9,6 +9,8 @@
  * - `runs.triggered_by`: the person or token that triggered a run (null: the scheduler, an asset, a
  *   backfill's driver).
  * - `task_instances.changed_by`: who last cleared or marked the instance (null: never touched by a person).
+ *   Both new columns are nullable without a default: PostgreSQL adds them without rewriting the tables,
+ *   and the hot path's inserts need not name them.
  *
  * Numbered 0014 while 0012 and 0013 are written on other branches (the migrator applies late arrivals).
  */
