@@ -31,9 +31,9 @@ export const planBackfill = operation("backfills.plan", "operator", async (s: Sl
 export const createBackfill = operation(
   "backfills.create",
   "operator",
-  async (s: Sluice, _actor, req: BackfillRequest): Promise<{ backfill: BackfillRecord; resumed: boolean }> => {
+  async (s: Sluice, _actor, req: BackfillRequest, audit): Promise<{ backfill: BackfillRecord; resumed: boolean }> => {
     await s.engine.ensureDag(req.dagId);
-    const { backfill, resumed } = await createInStore(s.engine, req);
+    const { backfill, resumed } = await createInStore(s.engine, req, audit);
     return { backfill, resumed };
   },
   { dag: dagOfRequest },
@@ -43,8 +43,8 @@ export const createBackfill = operation(
 export const cancelBackfill = operation(
   "backfills.cancel",
   "operator",
-  async (s: Sluice, actor, input: { backfillId: number }): Promise<BackfillRecord> => {
-    return cancelInStore(s.store, input.backfillId, actor.via === "cli" ? "cancelled by user" : "cancelled through the API");
+  async (s: Sluice, actor, input: { backfillId: number }, audit): Promise<BackfillRecord> => {
+    return cancelInStore(s.store, input.backfillId, actor.via === "cli" ? "cancelled by user" : "cancelled through the API", audit);
   },
   { dag: async (s, input) => ({ dagId: (await requireBackfill(s.store, input.backfillId)).dagId, notFound: () => backfillNotFound(input.backfillId) }) },
 );

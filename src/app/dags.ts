@@ -48,10 +48,15 @@ async function dagRow(s: Sluice, dagId: string): Promise<DagRecord> {
 export const setDagPaused = operation(
   "dags.setPaused",
   "operator",
-  async (s: Sluice, _actor, input: { dagId: string; paused: boolean }): Promise<DagRecord> => {
+  async (s: Sluice, _actor, input: { dagId: string; paused: boolean }, audit): Promise<DagRecord> => {
     const row = await dagRow(s, input.dagId);
-    await s.store.dags.setPaused(row.dagId, input.paused, s.engine.clock.now());
-    return (await s.store.dags.get(row.dagId))!;
+    return s.store.tx(async (tx) => {
+      const before = (await tx.dags.get(row.dagId))!;
+      await tx.dags.setPaused(row.dagId, input.paused, s.engine.clock.now());
+      const after = (await tx.dags.get(row.dagId))!;
+      await audit(tx, { dagId: row.dagId, before: { isPaused: before.isPaused }, after: { isPaused: after.isPaused } });
+      return after;
+    });
   },
   { dag: async (s, input) => ({ dagId: input.dagId, notFound: () => dagNotFound(s, input.dagId) }) },
 );

@@ -38,7 +38,7 @@ export const listGrants = operation("grants.list", "admin", async (store: Grants
   return store.grants.list();
 });
 
-export const addGrant = operation("grants.add", "admin", async (store: GrantsStore, actor, input: AddGrantInput): Promise<GrantChange & { grant: GrantRecord }> => {
+export const addGrant = operation("grants.add", "admin", async (store: GrantsStore, actor, input: AddGrantInput, audit): Promise<GrantChange & { grant: GrantRecord }> => {
   if ((input.user === undefined) === (input.token === undefined)) {
     throw new SluiceError("INVALID_INPUT", "user, token: name exactly one principal: a user (--user) or an API token id (--token)", { details: { field: input.user === undefined ? "user" : "token" } });
   }
@@ -57,15 +57,17 @@ export const addGrant = operation("grants.add", "admin", async (store: GrantsSto
     }
     const g = await tx.grants.insert({ principalKind: kind, principal, role, selector: input.selector, now: tx.now(), createdBy: actor.name });
     if (!g) throw new SluiceError("CONFLICT", `${kind} "${principal}" already has ${role} on ${input.selector}`, { details: { field: "selector" } });
+    await audit(tx, { target: `grant ${g.grantId}`, before: null, after: g });
     return g;
   });
   return { grant, before: null, after: grant, warnings };
 });
 
-export const deleteGrant = operation("grants.delete", "admin", async (store: GrantsStore, _actor, input: { id: number }): Promise<GrantChange> => {
+export const deleteGrant = operation("grants.delete", "admin", async (store: GrantsStore, _actor, input: { id: number }, audit): Promise<GrantChange> => {
   return store.tx(async (tx) => {
     const before = await tx.grants.get(input.id);
     if (!before || !(await tx.grants.delete(input.id))) throw new SluiceError("NOT_FOUND", `no grant with id ${input.id} (sluice grants list shows them)`, { details: { grantId: input.id } });
+    await audit(tx, { target: `grant ${input.id}`, before, after: null });
     return { before, after: null, warnings: [] };
   });
 });

@@ -7,11 +7,11 @@ import type { Sluice } from "../sluice.js";
 import { operation } from "./actor.js";
 
 /** Create a pool or change its slots (and description; absent: kept). */
-export const setPool = operation("pools.set", "operator", async (s: Sluice, _actor, input: { name: string; slots: number; description?: string }): Promise<PoolRecord> => {
-  return setInStore(s.store, { name: input.name, slots: input.slots, ...(input.description !== undefined ? { description: input.description } : {}) }, s.store.now());
+export const setPool = operation("pools.set", "operator", async (s: Sluice, _actor, input: { name: string; slots: number; description?: string }, audit): Promise<PoolRecord> => {
+  return setInStore(s.store, { name: input.name, slots: input.slots, ...(input.description !== undefined ? { description: input.description } : {}) }, s.store.now(), audit);
 });
 
 /** Delete a pool; tasks that name it fail until it exists again. The default pool stays. */
-export const deletePool = operation("pools.delete", "operator", async (s: Sluice, _actor, input: { name: string }): Promise<void> => {
-  await deleteInStore(s.store, input.name);
+export const deletePool = operation("pools.delete", "operator", async (s: Sluice, _actor, input: { name: string }, audit): Promise<void> => {
+  await deleteInStore(s.store, input.name, audit);
 });

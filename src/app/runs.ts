@@ -24,9 +24,10 @@ export interface TriggerInput {
 export const triggerRun = operation(
   "runs.trigger",
   "operator",
-  async (s: Sluice, _actor, input: TriggerInput): Promise<RunRecord> => {
+  async (s: Sluice, _actor, input: TriggerInput, audit): Promise<RunRecord> => {
     await requireKnownDag(s, input.dagId);
     return s.engine.createRun(input.dagId, {
+      audit,
       params: input.params ?? {},
       ...(input.logicalDate !== undefined ? { logicalDate: input.logicalDate } : {}),
       ...(input.idempotencyKey !== undefined ? { idempotencyKey: input.idempotencyKey } : {}),
@@ -39,9 +40,9 @@ export const triggerRun = operation(
 export const cancelRun = operation(
   "runs.cancel",
   "operator",
-  async (s: Sluice, actor, input: { runId: string }): Promise<RunRecord> => {
+  async (s: Sluice, actor, input: { runId: string }, audit): Promise<RunRecord> => {
     await requireRun(s, input.runId);
-    return s.engine.cancelRun(input.runId, cancelReason(actor));
+    return s.engine.cancelRun(input.runId, cancelReason(actor), "CANCELLED", audit);
   },
   { dag: dagOfRun },
 );
@@ -53,9 +54,9 @@ export const cancelRun = operation(
 export const clearTasks = operation(
   "runs.clearTasks",
   "operator",
-  async (s: Sluice, _actor, input: { runId: string; taskIds: string[]; downstream: boolean; mapIndex?: number }): Promise<{ cleared: string[] }> => {
+  async (s: Sluice, _actor, input: { runId: string; taskIds: string[]; downstream: boolean; mapIndex?: number }, audit): Promise<{ cleared: string[] }> => {
     await requireTasks(s, input.runId, input.taskIds);
-    return s.engine.clearTasks(input.runId, input.taskIds, input.downstream, input.mapIndex);
+    return s.engine.clearTasks(input.runId, input.taskIds, input.downstream, input.mapIndex, audit);
   },
   { dag: dagOfRun },
 );
@@ -64,9 +65,9 @@ export const clearTasks = operation(
 export const markTasks = operation(
   "runs.markTasks",
   "operator",
-  async (s: Sluice, _actor, input: { runId: string; taskId: string; state: "success" | "failed"; mapIndex?: number }): Promise<{ marked: number; run: RunRecord }> => {
+  async (s: Sluice, _actor, input: { runId: string; taskId: string; state: "success" | "failed"; mapIndex?: number }, audit): Promise<{ marked: number; run: RunRecord }> => {
     await requireTasks(s, input.runId, [input.taskId]);
-    const { marked } = await s.engine.markTasks(input.runId, input.taskId, input.state, input.mapIndex);
+    const { marked } = await s.engine.markTasks(input.runId, input.taskId, input.state, input.mapIndex, audit);
     if (marked === 0) {
       throw new SluiceError("TASK_NOT_FOUND", `run "${input.runId}" has no instance of task "${input.taskId}"${input.mapIndex !== undefined ? ` with map index ${input.mapIndex}` : ""}`, {
         details: { runId: input.runId, taskId: input.taskId },

@@ -12,30 +12,28 @@ import { operation, requireRole, type Actor } from "./actor.js";
 
 export const listUsers = operation("users.list", "admin", async (auth: Auth, _actor, _input: Record<string, never>): Promise<UserRecord[]> => auth.listUsers());
 
-export const createUser = operation("users.create", "admin", async (auth: Auth, _actor, input: { username: string; password: string; role: string }): Promise<UserRecord> => {
-  return auth.createUser(input.username, input.password, input.role);
+export const createUser = operation("users.create", "admin", async (auth: Auth, _actor, input: { username: string; password: string; role: string }, audit): Promise<UserRecord> => {
+  return auth.createUser(input.username, input.password, input.role, audit);
 });
 
-/** Change a user's role and/or password; a new password ends their sessions. The last admin stays admin. */
-export const updateUser = operation("users.update", "admin", async (auth: Auth, _actor, input: { username: string; role?: string; password?: string }): Promise<UserRecord> => {
-  await auth.requireUser(input.username);
-  // both checked before either is written: a bad password must not leave the role changed
-  if (input.password !== undefined) checkPassword(input.password);
-  if (input.role !== undefined) await auth.setRole(input.username, input.role);
-  if (input.password !== undefined) await auth.setPassword(input.username, input.password);
-  return auth.requireUser(input.username);
+/**
+ * Change a user's role and/or password, in one transaction and one audit entry; a new password ends
+ * their sessions. Both are checked before either is written. The last admin stays admin.
+ */
+export const updateUser = operation("users.update", "admin", async (auth: Auth, _actor, input: { username: string; role?: string; password?: string }, audit): Promise<UserRecord> => {
+  return auth.updateUser(input.username, { ...(input.role !== undefined ? { role: input.role } : {}), ...(input.password !== undefined ? { password: input.password } : {}) }, audit);
 });
 
 /** Delete a user: their sessions end and their tokens are revoked. The last admin stays. */
-export const deleteUser = operation("users.delete", "admin", async (auth: Auth, _actor, input: { username: string }): Promise<void> => {
-  await auth.deleteUser(input.username);
+export const deleteUser = operation("users.delete", "admin", async (auth: Auth, _actor, input: { username: string }, audit): Promise<void> => {
+  await auth.deleteUser(input.username, audit);
 });
 
 /** Change your own password, proving the current one (every session of yours ends). Any user, even one with role none. */
-export const changeOwnPassword = operation("users.changeOwnPassword", "none", async (auth: Auth, actor, input: { current: string; password: string }): Promise<void> => {
+export const changeOwnPassword = operation("users.changeOwnPassword", "none", async (auth: Auth, actor, input: { current: string; password: string }, audit): Promise<void> => {
   if (!(await auth.checkCredentials(actor.name, input.current))) throw new SluiceError("FORBIDDEN", "current: the current password is wrong", { details: { field: "current" } });
   checkPassword(input.password);
-  await auth.setPassword(actor.name, input.password);
+  await auth.setPassword(actor.name, input.password, audit);
 });
 
 /**
@@ -50,10 +48,11 @@ export const createToken = operation(
     auth: Auth,
     actor,
     input: { name: string; role?: string; username?: string; scope?: string },
+    audit,
   ): Promise<{ id: string; name: string; role: GlobalRole; token: string; username: string; scope: string | null }> => {
     const username = input.username ?? actor.name;
     if (username !== actor.name) requireRole(actor, "admin");
-    const t = await auth.createToken(username, input.name, input.role, input.scope);
+    const t = await auth.createToken(username, input.name, input.role, input.scope, audit);
     return { ...t, username };
   },
 );
@@ -66,10 +65,10 @@ export const listTokens = operation("tokens.list", "none", async (auth: Auth, ac
 });
 
 /** Revoke an API token by id: your own; an admin: anyone's. */
-export const revokeToken = operation("tokens.revoke", "none", async (auth: Auth, actor, input: { id: string }): Promise<void> => {
+export const revokeToken = operation("tokens.revoke", "none", async (auth: Auth, actor, input: { id: string }, audit): Promise<void> => {
   const t = await auth.getToken(input.id);
   if (!t || (t.username !== actor.name && !isAdmin(actor))) throw new SluiceError("NOT_FOUND", `token "${input.id}" not found`, { details: { tokenId: input.id } });
-  await auth.revokeToken(t.tokenId);
+  await auth.revokeToken(t.tokenId, audit);
 });
 
 const isAdmin = (actor: Actor) => roleAtLeast(actor.role, "admin");

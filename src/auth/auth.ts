@@ -1,8 +1,13 @@
 /**
  * Users, sessions and API tokens: what the HTTP server and `sluice users|tokens` share. Everything a
  * caller can see is free of secrets: hashes stay in the store, a new API token is returned once.
+ *
+ * Each change is one transaction that takes an optional `audit` hook (app/users: the audit entry of the
+ * change, written in it). Passwords are hashed before the transaction opens: scrypt takes tens of
+ * milliseconds, which SQLite's single writer should not wait for.
  */
 import { SluiceError } from "../errors.js";
+import type { AuditHook } from "../store/audit.js";
 import type { ApiTokenRecord, UserRecord } from "../store/auth.js";
 import type { Store } from "../store/store.js";
 import { checkPassword, dummyHash, generatePassword, hashPassword, verifyPassword } from "./passwords.js";
@@ -53,7 +58,7 @@ export function checkGlobalRole(role: string, field = "role"): GlobalRole {
 
 export class Auth {
   constructor(
-    private readonly store: Pick<Store, "users" | "sessions" | "apiTokens" | "grants">,
+    private readonly store: Pick<Store, "users" | "sessions" | "apiTokens" | "grants" | "tx">,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -61,22 +66,32 @@ export class Auth {
    * The first start: with no users, create `admin` with `password` (SLUICE_ADMIN_PASSWORD) or a
    * generated one, returned so that the caller prints it once. Null when users exist.
    */
-  async bootstrapAdmin(password: string | null): Promise<{ username: string; password: string; generated: boolean } | null> {
+  async bootstrapAdmin(password: string | null, audit?: AuditHook): Promise<{ username: string; password: string; generated: boolean } | null> {
     if ((await this.store.users.count()) > 0) return null;
     const pw = password ?? generatePassword();
-    const created = await this.store.users.insert({ username: "admin", passwordHash: await hashPassword(pw), role: "admin", now: this.now() });
+    const passwordHash = await hashPassword(pw);
+    const created = await this.store.tx(async (tx) => {
+      const inserted = await tx.users.insert({ username: "admin", passwordHash, role: "admin", now: this.now() });
+      if (inserted) await audit?.(tx, { target: "admin", before: null, after: { username: "admin", role: "admin" } });
+      return inserted;
+    });
     // another process created it first: its password was printed there
     return created ? { username: "admin", password: pw, generated: password === null } : null;
   }
 
-  async createUser(username: string, password: string, role: string): Promise<UserRecord> {
+  async createUser(username: string, password: string, role: string, audit?: AuditHook): Promise<UserRecord> {
     checkUsername(username);
     const r = checkGlobalRole(role);
     checkPassword(password);
-    if (!(await this.store.users.insert({ username, passwordHash: await hashPassword(password), role: r, now: this.now() }))) {
-      throw new SluiceError("CONFLICT", `user "${username}" already exists`, { details: { username, field: "username" } });
-    }
-    return (await this.store.users.get(username))!;
+    const passwordHash = await hashPassword(password);
+    return this.store.tx(async (tx) => {
+      if (!(await tx.users.insert({ username, passwordHash, role: r, now: this.now() }))) {
+        throw new SluiceError("CONFLICT", `user "${username}" already exists`, { details: { username, field: "username" } });
+      }
+      const u = (await tx.users.get(username))!;
+      await audit?.(tx, { target: username, before: null, after: auditedUser(u) });
+      return u;
+    });
   }
 
   listUsers(): Promise<UserRecord[]> {
@@ -90,25 +105,47 @@ export class Auth {
   }
 
   /** Deleting a user ends their sessions and revokes their tokens. The last admin stays. */
-  async deleteUser(username: string): Promise<void> {
-    const u = await this.requireUser(username);
-    if (u.role === "admin" && (await this.store.users.countAdmins()) <= 1) throw new SluiceError("CONFLICT", `user "${username}" is the last admin; make another user admin first`);
-    await this.store.users.delete(username);
+  async deleteUser(username: string, audit?: AuditHook): Promise<void> {
+    await this.store.tx(async (tx) => {
+      const u = await tx.users.get(username);
+      if (!u) throw new SluiceError("NOT_FOUND", `user "${username}" not found`, { details: { username } });
+      if (u.role === "admin" && (await tx.users.countAdmins()) <= 1) throw new SluiceError("CONFLICT", `user "${username}" is the last admin; make another user admin first`);
+      await tx.users.delete(username);
+      await audit?.(tx, { target: username, before: auditedUser(u), after: null });
+    });
   }
 
-  async setRole(username: string, role: string): Promise<UserRecord> {
-    const r = checkGlobalRole(role);
-    const u = await this.requireUser(username);
-    if (u.role === "admin" && r !== "admin" && (await this.store.users.countAdmins()) <= 1) throw new SluiceError("CONFLICT", `user "${username}" is the last admin; make another user admin first`);
-    await this.store.users.setRole(username, r);
-    return (await this.store.users.get(username))!;
+  /**
+   * Change a user's role and/or password in one transaction (a new password ends every session of the
+   * user). Both are checked before either is written. The last admin stays admin.
+   */
+  async updateUser(username: string, change: { role?: string; password?: string }, audit?: AuditHook): Promise<UserRecord> {
+    await this.requireUser(username);
+    const r = change.role === undefined ? undefined : checkGlobalRole(change.role);
+    if (change.password !== undefined) checkPassword(change.password);
+    const passwordHash = change.password === undefined ? undefined : await hashPassword(change.password);
+    return this.store.tx(async (tx) => {
+      const u = await tx.users.get(username);
+      if (!u) throw new SluiceError("NOT_FOUND", `user "${username}" not found`, { details: { username } });
+      if (r !== undefined) {
+        if (u.role === "admin" && r !== "admin" && (await tx.users.countAdmins()) <= 1) throw new SluiceError("CONFLICT", `user "${username}" is the last admin; make another user admin first`);
+        await tx.users.setRole(username, r);
+      }
+      if (passwordHash !== undefined) await tx.users.setPassword(username, passwordHash, this.now());
+      const after = (await tx.users.get(username))!;
+      // the password itself is never recorded: that it changed is ("***")
+      await audit?.(tx, { target: username, before: auditedUser(u), after: { ...auditedUser(after), ...(passwordHash !== undefined ? { password: "changed" } : {}) } });
+      return after;
+    });
+  }
+
+  async setRole(username: string, role: string, audit?: AuditHook): Promise<UserRecord> {
+    return this.updateUser(username, { role }, audit);
   }
 
   /** A new password ends every session of the user. */
-  async setPassword(username: string, password: string): Promise<void> {
-    await this.requireUser(username);
-    checkPassword(password);
-    await this.store.users.setPassword(username, await hashPassword(password), this.now());
+  async setPassword(username: string, password: string, audit?: AuditHook): Promise<void> {
+    await this.updateUser(username, { password }, audit);
   }
 
   /** The user when the password is right; null otherwise (unknown users cost the same time). */
@@ -119,12 +156,15 @@ export class Auth {
   }
 
   /** A new session: its id goes into the cookie, never into the store. */
-  async openSession(username: string): Promise<{ sessionId: string; csrfToken: string; expiresAt: number }> {
+  async openSession(username: string, audit?: AuditHook): Promise<{ sessionId: string; csrfToken: string; expiresAt: number }> {
     const sessionId = newSecret();
     const now = this.now();
     await this.store.sessions.deleteExpired(now);
     const expiresAt = now + SESSION_TTL_MS;
-    await this.store.sessions.insert({ idHash: sha256Hex(sessionId), username, now, expiresAt });
+    await this.store.tx(async (tx) => {
+      await tx.sessions.insert({ idHash: sha256Hex(sessionId), username, now, expiresAt });
+      await audit?.(tx, { target: username, outcome: "success" });
+    });
     return { sessionId, csrfToken: csrfTokenFor(sessionId), expiresAt };
   }
 
@@ -152,7 +192,7 @@ export class Auth {
    * (app/access.ts). A `scope` (`events:<glob>`) makes an event token: it may only send matching events,
    * reads nothing, and its user must be an operator (as sending an event needs).
    */
-  async createToken(username: string, name: string, role?: string, scope?: string): Promise<{ id: string; name: string; role: GlobalRole; token: string; scope: string | null }> {
+  async createToken(username: string, name: string, role?: string, scope?: string, audit?: AuditHook): Promise<{ id: string; name: string; role: GlobalRole; token: string; scope: string | null }> {
     const u = await this.requireUser(username);
     if (name.trim() === "" || name.length > 100) throw new SluiceError("INVALID_INPUT", "name: must be 1-100 characters", { details: { field: "name" } });
     let r: GlobalRole;
@@ -168,7 +208,10 @@ export class Auth {
       if (!roleAtLeast(highest, r)) throw new SluiceError("FORBIDDEN", `role: a token of ${username} (${highest === u.role ? u.role : `at most ${highest} through grants`}) cannot have role ${r}`, { details: { field: "role" } });
     }
     const { tokenId, token } = newApiToken();
-    await this.store.apiTokens.insert({ tokenId, tokenHash: sha256Hex(token), name, username, role: r, scope: scope ?? null, now: this.now() });
+    await this.store.tx(async (tx) => {
+      await tx.apiTokens.insert({ tokenId, tokenHash: sha256Hex(token), name, username, role: r, scope: scope ?? null, now: this.now() });
+      await audit?.(tx, { target: tokenId, before: null, after: { id: tokenId, name, username, role: r, scope: scope ?? null } });
+    });
     return { id: tokenId, name, role: r, token, scope: scope ?? null };
   }
 
@@ -180,7 +223,16 @@ export class Auth {
     return this.store.apiTokens.get(tokenId);
   }
 
-  async revokeToken(tokenId: string): Promise<void> {
-    if (!(await this.store.apiTokens.delete(tokenId))) throw new SluiceError("NOT_FOUND", `token "${tokenId}" not found`, { details: { tokenId } });
+  async revokeToken(tokenId: string, audit?: AuditHook): Promise<void> {
+    await this.store.tx(async (tx) => {
+      const t = await tx.apiTokens.get(tokenId);
+      if (!t || !(await tx.apiTokens.delete(tokenId))) throw new SluiceError("NOT_FOUND", `token "${tokenId}" not found`, { details: { tokenId } });
+      await audit?.(tx, { target: tokenId, before: { id: t.tokenId, name: t.name, username: t.username, role: t.role }, after: null });
+    });
   }
+}
+
+/** A user as audit entries show it (the hash never leaves the store). */
+function auditedUser(u: UserRecord): Record<string, unknown> {
+  return { username: u.username, role: u.role };
 }

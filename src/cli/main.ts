@@ -16,6 +16,7 @@ import { registerPools } from "./commands/pools.js";
 import { registerStatus } from "./commands/status.js";
 import { registerUsers } from "./commands/users.js";
 import { registerGrants } from "./commands/grants.js";
+import { registerAudit } from "./commands/audit.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -52,6 +53,7 @@ export async function main(argv: string[], deps: { startHttp: StartHttp }): Prom
   registerPools(program, globals);
   registerUsers(program, globals);
   registerGrants(program, globals);
+  registerAudit(program, globals);
   for (const c of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) c.exitOverride();
 
   try {

@@ -19,6 +19,7 @@ import { describeSchedule, intervalsBetween, type Schedule } from "../core/sched
 import type { RunState } from "../core/states.js";
 import { SluiceError } from "../errors.js";
 import type { BackfillCounts, BackfillIntervalRecord, BackfillRecord, BackfillState } from "../store/backfills.js";
+import type { AuditHook } from "../store/audit.js";
 import type { RunRecord, Store, Tx } from "../store/store.js";
 import type { Worker } from "../worker/worker.js";
 import type { Engine } from "./engine.js";
@@ -151,7 +152,7 @@ export function scheduleTimezone(s: Schedule): string {
  * the same request (a crashed `sluice backfill` run again resumes it). A different running backfill of
  * the DAG is a conflict: one at a time per DAG, as Airflow.
  */
-export async function createBackfill(engine: Engine, req: BackfillRequest): Promise<{ backfill: BackfillRecord; resumed: boolean; plan: BackfillPlan }> {
+export async function createBackfill(engine: Engine, req: BackfillRequest, audit?: AuditHook): Promise<{ backfill: BackfillRecord; resumed: boolean; plan: BackfillPlan }> {
   await planBackfill(engine, req); // checks the request (outside the transaction: it may load nothing more)
   return engine.store.tx(async (tx) => {
     const running = await tx.backfills.runningOf(req.dagId);
@@ -170,12 +171,16 @@ export async function createBackfill(engine: Engine, req: BackfillRequest): Prom
           { details: { dagId: req.dagId, backfillId: running.backfillId } },
         );
       }
+      // the same request again: it resumes the running backfill, which the entry shows unchanged
+      await audit?.(tx, { dagId: req.dagId, target: `backfill ${running.backfillId}`, before: auditedBackfill(running), after: auditedBackfill(running) });
       return { backfill: running, resumed: true, plan };
     }
     const id = await tx.backfills.insert({ dagId: req.dagId, from: req.from, to: req.to, reprocess: plan.reprocess, maxActive: req.maxActive ?? DEFAULT_MAX_ACTIVE, runBackwards: !!req.runBackwards, now: tx.now() },
       plan.intervals,
     );
-    return { backfill: (await tx.backfills.get(id))!, resumed: false, plan };
+    const backfill = (await tx.backfills.get(id))!;
+    await audit?.(tx, { dagId: req.dagId, target: `backfill ${id}`, before: null, after: { ...auditedBackfill(backfill), intervals: plan.intervals.length } });
+    return { backfill, resumed: false, plan };
   });
 }
 
@@ -193,13 +198,22 @@ export async function requireBackfill(store: Store, backfillId: number): Promise
  * Cancel a running backfill (from any process): no more of its intervals start; its runs that are running
  * go on to their end (as Airflow), driven by its driver while it lives or by any worker.
  */
-export async function cancelBackfill(store: Store, backfillId: number, reason = "cancelled by user"): Promise<BackfillRecord> {
+export async function cancelBackfill(store: Store, backfillId: number, reason = "cancelled by user", audit?: AuditHook): Promise<BackfillRecord> {
   await requireBackfill(store, backfillId);
-  if (!(await store.backfills.end(backfillId, "cancelled", reason, store.now()))) {
-    const now = (await store.backfills.get(backfillId))!;
-    throw new SluiceError("RUN_FINISHED", `backfill ${backfillId} has already ended (${now.state})`, { details: { backfillId } });
-  }
-  return (await store.backfills.get(backfillId))!;
+  return store.tx(async (tx) => {
+    const before = (await tx.backfills.get(backfillId))!;
+    if (!(await tx.backfills.end(backfillId, "cancelled", reason, store.now()))) {
+      throw new SluiceError("RUN_FINISHED", `backfill ${backfillId} has already ended (${before.state})`, { details: { backfillId } });
+    }
+    const after = (await tx.backfills.get(backfillId))!;
+    await audit?.(tx, { dagId: after.dagId, target: `backfill ${backfillId}`, before: auditedBackfill(before), after: auditedBackfill(after) });
+    return after;
+  });
+}
+
+/** A backfill as its audit entries show it. */
+function auditedBackfill(b: BackfillRecord): Record<string, unknown> {
+  return { backfillId: b.backfillId, state: b.state, stateReason: b.stateReason, from: isoDay(b.from), to: isoDay(b.to), reprocess: b.reprocess, maxActive: b.maxActive, runBackwards: b.runBackwards };
 }
 
 export async function backfillSummary(store: Store, backfillId: number): Promise<BackfillSummary> {
@@ -401,7 +415,8 @@ export class BackfillDriver {
         if (existing) await this.engine.reprocessForBackfill(existing.runId, b.backfillId, then);
         else await this.engine.createBackfillRun(dag, params, next, b.backfillId, then);
       } catch (e) {
-        if (e instanceof NoStart) return;
+        // PostgreSQL's Store.tx wraps what it does not retry in a SluiceError (the NoStart is its cause)
+        if (e instanceof NoStart || (e instanceof Error && e.cause instanceof NoStart)) return;
         throw e;
       }
     }

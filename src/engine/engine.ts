@@ -16,6 +16,7 @@ import type { LogStore } from "../logs/logStore.js";
 import type { Clock } from "../core/clock.js";
 import { FINISHED_RUN_STATES, type RunState } from "../core/states.js";
 import { SluiceError, toSluiceError } from "../errors.js";
+import type { AuditHook } from "../store/audit.js";
 import type { ClaimedAttempt, RunRecord, Store, Tx } from "../store/store.js";
 import { decodeOutputs } from "../worker/outputs.js";
 import type { AttemptResult, ClaimRequest, ResolvedTask, RunTriggerInfo, WorkerHost } from "../worker/worker.js";
@@ -179,18 +180,18 @@ export class Engine implements WorkerHost {
   // ---- operations (engine/operations) ------------------------------------------------------------------
 
   /** Fail a run that is still going: running attempts are aborted, the rest is not started. */
-  cancelRun(runId: string, reason = "cancelled by user", code: "CANCELLED" | "TIMEOUT" = "CANCELLED"): Promise<RunRecord> {
-    return this.operations.cancelRun(runId, reason, code);
+  cancelRun(runId: string, reason = "cancelled by user", code: "CANCELLED" | "TIMEOUT" = "CANCELLED", audit?: AuditHook): Promise<RunRecord> {
+    return this.operations.cancelRun(runId, reason, code, audit);
   }
 
   /** Clear task instances (with `downstream`, everything after them too) so they run again. */
-  clearTasks(runId: string, taskIds: string[], downstream: boolean, mapIndex?: number): Promise<{ cleared: string[] }> {
-    return this.operations.clearTasks(runId, taskIds, downstream, mapIndex);
+  clearTasks(runId: string, taskIds: string[], downstream: boolean, mapIndex?: number, audit?: AuditHook): Promise<{ cleared: string[] }> {
+    return this.operations.clearTasks(runId, taskIds, downstream, mapIndex, audit);
   }
 
   /** Airflow's "mark success" / "mark failed" (see Operations.markTasks). */
-  markTasks(runId: string, taskId: string, state: "success" | "failed", mapIndex?: number): Promise<{ marked: number }> {
-    return this.operations.markTasks(runId, taskId, state, mapIndex);
+  markTasks(runId: string, taskId: string, state: "success" | "failed", mapIndex?: number, audit?: AuditHook): Promise<{ marked: number }> {
+    return this.operations.markTasks(runId, taskId, state, mapIndex, audit);
   }
 
   /** Start queued runs of a DAG while it has fewer than `maxActiveRuns` running, oldest logical date first. */

@@ -5,7 +5,9 @@
  */
 import { FINISHED_RUN_STATES } from "../core/states.js";
 import { SluiceError } from "../errors.js";
-import type { RunRecord, Store } from "../store/store.js";
+import type { AuditHook } from "../store/audit.js";
+import type { TaskInstanceRecord } from "../store/records.js";
+import type { RunRecord, Store, Tx } from "../store/store.js";
 import type { Clock } from "../core/clock.js";
 import type { RunSpecs } from "./runSpecs.js";
 import type { Transitions } from "./transaction.js";
@@ -20,8 +22,11 @@ export class Operations {
     private readonly transitions: Transitions,
   ) {}
 
-  /** Fail a run that is still going: running attempts are aborted, the rest is not started. */
-  async cancelRun(runId: string, reason = "cancelled by user", code: "CANCELLED" | "TIMEOUT" = "CANCELLED"): Promise<RunRecord> {
+  /**
+   * Fail a run that is still going: running attempts are aborted, the rest is not started. `audit`
+   * (a person's cancel, app/runs) writes its entry in the same transaction; a run timeout has none.
+   */
+  async cancelRun(runId: string, reason = "cancelled by user", code: "CANCELLED" | "TIMEOUT" = "CANCELLED", audit?: AuditHook): Promise<RunRecord> {
     await this.transitions.run(async (tx, fx) => {
       await tx.lockRuns([runId]);
       const run = await tx.runs.get(runId);
@@ -30,6 +35,7 @@ export class Operations {
       fx.abort(await failRun(tx, runId, reason, code), new SluiceError(code, reason));
       fx.finishedRuns.set(runId, "failed");
       fx.notifyOthers = true;
+      await audit?.(tx, { dagId: run.dagId, runId, before: { state: run.state }, after: { state: "failed", reason } });
     });
     return (await this.store.runs.get(runId))!;
   }
@@ -38,7 +44,7 @@ export class Operations {
    * Clear task instances so they run again (with `downstream`, everything after them too). The run is
    * running again; a worker driving it (or `sluice runs resume`) runs them.
    */
-  async clearTasks(runId: string, taskIds: string[], downstream: boolean, mapIndex?: number): Promise<{ cleared: string[] }> {
+  async clearTasks(runId: string, taskIds: string[], downstream: boolean, mapIndex?: number, audit?: AuditHook): Promise<{ cleared: string[] }> {
     const idx = await this.specs.of(runId);
     const unknown = taskIds.filter((t) => !idx.byId.has(t));
     if (unknown.length) {
@@ -50,19 +56,29 @@ export class Operations {
       const missing = taskIds.filter((t) => !tis.some((ti) => ti.taskId === t && ti.mapIndex === mapIndex));
       if (missing.length) throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no instance of task "${missing[0]}" with map index ${mapIndex}`, { details: { runId, taskId: missing[0], mapIndex } });
     }
-    await this.transitions.run(async (tx, fx) => {
-      await tx.lockRuns([runId]);
-      fx.abort(await clearTasks(tx, this.env, fx, runId, taskIds, downstream, mapIndex), new SluiceError("CANCELLED", "the task was cleared"));
-      await fx.flush(tx, this.env);
-      fx.notifyOthers = true;
-      fx.watchTimeout((await tx.runs.get(runId))!);
-    });
     const cleared = new Set<string>();
     const queue = [...taskIds];
     for (let i = 0; i < queue.length; i++) {
       cleared.add(queue[i]!);
       if (downstream) for (const d of idx.byId.get(queue[i]!)!.downstream) if (!cleared.has(d)) queue.push(d);
     }
+    // the instances the clear touches: one map index of the named tasks, or all; their downstream whole
+    const touched = (ti: TaskInstanceRecord) => cleared.has(ti.taskId) && (mapIndex === undefined || !taskIds.includes(ti.taskId) || ti.mapIndex === mapIndex);
+    await this.transitions.run(async (tx, fx) => {
+      await tx.lockRuns([runId]);
+      const before = audit ? await instanceStates(tx, runId, touched) : null;
+      fx.abort(await clearTasks(tx, this.env, fx, runId, taskIds, downstream, mapIndex), new SluiceError("CANCELLED", "the task was cleared"));
+      await fx.flush(tx, this.env);
+      fx.notifyOthers = true;
+      const run = (await tx.runs.get(runId))!;
+      fx.watchTimeout(run);
+      if (audit) {
+        await tx.taskInstances.setChangedBy(runId, taskIds, audit.actor, mapIndex);
+        const rest = [...cleared].filter((t) => !taskIds.includes(t));
+        if (rest.length) await tx.taskInstances.setChangedBy(runId, rest, audit.actor);
+        await audit(tx, { dagId: run.dagId, runId, before, after: await instanceStates(tx, runId, touched), target: describeTasks(taskIds, downstream, mapIndex) });
+      }
+    });
     return { cleared: idx.spec.tasks.filter((t) => cleared.has(t.id)).map((t) => t.id) };
   }
 
@@ -73,15 +89,23 @@ export class Operations {
    * with nothing left gets its state derived again. Downstream tasks that already finished keep their
    * state (clear them to run them again).
    */
-  async markTasks(runId: string, taskId: string, state: "success" | "failed", mapIndex?: number): Promise<{ marked: number }> {
+  async markTasks(runId: string, taskId: string, state: "success" | "failed", mapIndex?: number, audit?: AuditHook): Promise<{ marked: number }> {
     const idx = await this.specs.of(runId);
     if (!idx.byId.has(taskId)) throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no task "${taskId}"`, { details: { runId, taskId } });
+    const touched = (ti: TaskInstanceRecord) => ti.taskId === taskId && (mapIndex === undefined || ti.mapIndex === mapIndex);
     const { value: marked } = await this.transitions.run(async (tx, fx) => {
       await tx.lockRuns([runId]);
+      const before = audit ? await instanceStates(tx, runId, touched) : null;
       const r = await markTasks(tx, this.env, fx, runId, taskId, state, mapIndex);
       fx.abort(r.aborted, new SluiceError("CANCELLED", `the task was marked ${state}`));
       await fx.flush(tx, this.env);
       await settleRunState(tx, this.env, fx, runId);
+      // nothing marked (no such map index): the caller reports it; nothing changed, nothing to audit
+      if (audit && r.marked > 0) {
+        await tx.taskInstances.setChangedBy(runId, [taskId], audit.actor, mapIndex);
+        const run = (await tx.runs.get(runId))!;
+        await audit(tx, { dagId: run.dagId, runId, before, after: await instanceStates(tx, runId, touched), target: describeTasks([taskId], false, mapIndex) });
+      }
       return r.marked;
     });
     return { marked };
@@ -110,4 +134,28 @@ export class Operations {
     });
     return started;
   }
+}
+
+/** At most this many instances are listed in an audit entry (a mapped task may have thousands); counts are complete. */
+const LISTED_INSTANCES = 100;
+
+/**
+ * The states of a run's instances that `touched` selects, as an audit entry's before/after: the run's
+ * state, counts by state, and the instances themselves (the first LISTED_INSTANCES).
+ */
+async function instanceStates(tx: Tx, runId: string, touched: (ti: TaskInstanceRecord) => boolean): Promise<unknown> {
+  const run = await tx.runs.get(runId);
+  const tis = (await tx.taskInstances.list(runId)).filter(touched);
+  const counts: Record<string, number> = {};
+  for (const ti of tis) counts[ti.state] = (counts[ti.state] ?? 0) + 1;
+  return {
+    runState: run?.state ?? null,
+    counts,
+    instances: tis.slice(0, LISTED_INSTANCES).map((ti) => ({ taskId: ti.taskId, mapIndex: ti.mapIndex, state: ti.state })),
+  };
+}
+
+/** An audit entry's target for a clear or mark: `task a, b (map index 2) and downstream`. */
+function describeTasks(taskIds: readonly string[], downstream: boolean, mapIndex?: number): string {
+  return `task ${taskIds.join(", ")}${mapIndex !== undefined ? ` (map index ${mapIndex})` : ""}${downstream ? " and downstream" : ""}`;
 }

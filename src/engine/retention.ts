@@ -6,6 +6,7 @@
 import { rm, stat } from "node:fs/promises";
 import { resolve, sep } from "node:path";
 import type { ArtifactStore } from "../artifacts/artifactStore.js";
+import type { AuditHook } from "../store/audit.js";
 import type { Store } from "../store/store.js";
 import { deleteFinishedRunBatch, type DeletedRun } from "../store/retention.js";
 
@@ -16,6 +17,8 @@ export interface CleanOptions {
   artifacts: ArtifactStore;
   /** Runs per transaction (default 1,000). */
   batchSize?: number;
+  /** A person's clean (app/retention): each batch writes its audit entry in its transaction. */
+  audit?: AuditHook;
   dryRun?: boolean;
   /**
    * An unreferenced artifact is only removed when it was last put (the artifact stores touch what they
@@ -48,7 +51,7 @@ export async function cleanFinishedRuns(store: Store, opts: CleanOptions): Promi
   const result: CleanResult = { cutoff, dryRun: false, runs: 0, taskInstances: 0, attempts: 0, runAssetEvents: 0, logDirs: 0, artifacts: 0, batches: 0 };
   const refs = new Set<string>();
   for (;;) {
-    const b = await deleteFinishedRunBatch(store, opts.cutoff, opts.batchSize ?? 1000);
+    const b = await deleteFinishedRunBatch(store, opts.cutoff, opts.batchSize ?? 1000, opts.audit);
     if (b.runs.length === 0) break;
     result.batches++;
     result.runs += b.runs.length;

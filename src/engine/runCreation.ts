@@ -12,6 +12,7 @@ import { FINISHED_RUN_STATES } from "../core/states.js";
 import { SluiceError } from "../errors.js";
 import { Keyring, type KeySource } from "../secrets/keyring.js";
 import { encryptSecretParams, hasSecretParams } from "../secrets/params.js";
+import type { AuditHook } from "../store/audit.js";
 import type { RunRecord, Store, Tx } from "../store/store.js";
 import type { DagCode } from "./dagCode.js";
 import { validateParams } from "./params.js";
@@ -27,6 +28,11 @@ export interface TriggerOptions {
   /** The same key never creates a second run of the DAG. */
   idempotencyKey?: string;
   runType?: "manual" | "scheduled" | "backfill" | "event";
+  /**
+   * A person's trigger (app/runs): its audit entry is written in the run's transaction, and the run
+   * records who (`triggeredBy`).
+   */
+  audit?: AuditHook;
 }
 
 /** The DAG version a run is created with. */
@@ -52,6 +58,10 @@ interface RunRequest {
   then?: (tx: Tx) => Promise<void>;
   /** A backfill's run: its task instances get backfill claim priorities (core/backfill). */
   backfillId?: number;
+  /** Who triggered it (a person or token); absent: the scheduler, an asset, a backfill. */
+  triggeredBy?: string;
+  /** A person's trigger: the audit entry, written in the run's transaction (created or found by key). */
+  audit?: AuditHook;
 }
 
 /** A data interval's run key: the scheduler and backfills share it, so an interval has one run. */
@@ -97,6 +107,7 @@ export class RunCreation {
         logicalDate: (opts.logicalDate ?? new Date(this.clock.now())).getTime(),
         dataInterval: null,
         queued: false,
+        ...(opts.audit ? { audit: opts.audit, triggeredBy: opts.audit.actor } : {}),
       },
     ]);
     return run!;
@@ -129,9 +140,11 @@ export class RunCreation {
   /** A run created by a trigger (engine/triggers: asset updates, external events), with its run key. */
   async createTriggeredRun(
     target: TriggerTarget,
-    o: { runKey: string; runType: "asset" | "event"; queued: boolean | "if_busy"; then: (tx: Tx) => Promise<void> },
+    o: { runKey: string; runType: "asset" | "event"; queued: boolean | "if_busy"; then: (tx: Tx) => Promise<void>; triggeredBy?: string },
   ): Promise<RunRecord> {
-    const [run] = await this.createRuns([{ dag: target, params: target.params, runKey: o.runKey, runType: o.runType, logicalDate: this.clock.now(), dataInterval: null, queued: o.queued, then: o.then }]);
+    const [run] = await this.createRuns([
+      { dag: target, params: target.params, runKey: o.runKey, runType: o.runType, logicalDate: this.clock.now(), dataInterval: null, queued: o.queued, then: o.then, ...(o.triggeredBy !== undefined ? { triggeredBy: o.triggeredBy } : {}) },
+    ]);
     return run!;
   }
 
@@ -225,6 +238,8 @@ export class RunCreation {
         const existing = await tx.runs.findByKey(dagId, runKey);
         if (existing) {
           await r.then?.(tx);
+          // the same key again: nothing changes, but the request is recorded (before and after alike)
+          await r.audit?.(tx, { dagId, runId: existing.runId, before: auditedRun(existing), after: auditedRun(existing) });
           fx.watchTimeout(existing);
           out.push(existing);
           continue;
@@ -249,6 +264,7 @@ export class RunCreation {
             startedAt: queued ? null : now,
             timeoutAt: queued || spec.runTimeoutMs === null ? null : now + spec.runTimeoutMs,
             ...(r.backfillId !== undefined ? { backfillId: r.backfillId } : {}),
+            triggeredBy: r.triggeredBy ?? null,
           },
           instances,
         );
@@ -258,6 +274,7 @@ export class RunCreation {
         await fx.flush(tx, this.env);
         await r.then?.(tx);
         const run = (await tx.runs.get(runId))!;
+        await r.audit?.(tx, { dagId, runId, before: null, after: auditedRun(run) });
         fx.watchTimeout(run);
         out.push(run);
       }
@@ -269,6 +286,11 @@ export class RunCreation {
     for (const run of runs) this.specs.remember(run.runId, run.dagId, run.dagVersion);
     return runs;
   }
+}
+
+/** A run as a trigger's audit entry shows it (params redacted by the entry's writer, app/auditEntry). */
+function auditedRun(run: RunRecord): Record<string, unknown> {
+  return { state: run.state, runType: run.runType, runKey: run.runKey, logicalDate: new Date(run.logicalDate).toISOString(), params: run.params, triggeredBy: run.triggeredBy };
 }
 
 /**

@@ -458,7 +458,7 @@ async function expand(
   fx.tis.replaceTask(
     runId,
     ti.taskId,
-    rows.map((r) => ({ ...r, runId, tryNumber: 0, tryBase: 0, nSuccess: 0, nFailed: 0, nUpstreamFailed: 0, nSkipped: 0, attemptId: null, startedAt: null, endedAt: null, sensorDeadline: null, pokeCount: 0, corrupt: null })),
+    rows.map((r) => ({ ...r, runId, tryNumber: 0, tryBase: 0, nSuccess: 0, nFailed: 0, nUpstreamFailed: 0, nSkipped: 0, attemptId: null, startedAt: null, endedAt: null, sensorDeadline: null, pokeCount: 0, corrupt: null, changedBy: null })),
   );
   fx.addUnfinished(runId, n - 1);
   for (const r of rows) fx.ready(runId, r.taskId, r.mapIndex);

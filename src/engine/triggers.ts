@@ -22,6 +22,7 @@ import type { DagSpec } from "../core/dagSpec.js";
 import type { AssetEvent } from "../dsl/types.js";
 import { SluiceError, isSluiceError, toSluiceError } from "../errors.js";
 import { type AssetEventRecord, type DagTriggers } from "../store/assets.js";
+import type { AuditHook } from "../store/audit.js";
 import type { RunRecord, Store, Tx } from "../store/store.js";
 import type { RunTriggerInfo } from "../worker/worker.js";
 
@@ -43,7 +44,7 @@ export interface TriggerHost {
   /** Create (or find, by key) a run; `then` runs in its transaction and may throw to roll it back. */
   createTriggeredRun(
     target: TriggerTarget,
-    o: { runKey: string; runType: "asset" | "event"; queued: boolean | "if_busy"; then: (tx: Tx) => Promise<void> },
+    o: { runKey: string; runType: "asset" | "event"; queued: boolean | "if_busy"; then: (tx: Tx) => Promise<void>; triggeredBy?: string },
   ): Promise<RunRecord>;
 }
 
@@ -69,6 +70,11 @@ export interface SendEventOptions {
   idempotencyKey?: string | undefined;
   /** Who sent it: "api", "cli", "runtime". */
   source?: string;
+  /**
+   * Sent by a person or token (app/events): the audit entry is written in the event's transaction, and
+   * the runs it creates record who (`triggeredBy`).
+   */
+  audit?: AuditHook;
 }
 
 /** The asset triggers of a DAG as the store registers them. */
@@ -230,7 +236,11 @@ export class Triggers {
     const logged = await this.host.store.tx(async (tx) => {
       if (key !== undefined) {
         const existing = await tx.events.findByKey(name, key);
-        if (existing) return { eventId: existing.eventId, receivedAt: existing.receivedAt, duplicate: true, runs: await tx.events.runsOf(existing.eventId) };
+        if (existing) {
+          const runs = await tx.events.runsOf(existing.eventId);
+          await opts.audit?.(tx, { target: name, after: { eventId: existing.eventId, duplicate: true, idempotencyKey: key, subscribers: runs.map((r) => r.dagId) } });
+          return { eventId: existing.eventId, receivedAt: existing.receivedAt, duplicate: true, runs };
+        }
       }
       const subscribers = await tx.events.subscribers(name);
       if (subscribers.length === 0) {
@@ -243,6 +253,8 @@ export class Triggers {
       }
       const receivedAt = tx.now();
       const eventId = await tx.events.insert({ name, payload: json, idempotencyKey: key ?? null, source: opts.source ?? "runtime", receivedAt }, subscribers);
+      // the payload is the sender's data, possibly large: the entry names the event, not its content
+      await opts.audit?.(tx, { target: name, after: { eventId, duplicate: false, idempotencyKey: key ?? null, subscribers } });
       return { eventId, receivedAt, duplicate: false, runs: subscribers.map((dagId) => ({ dagId, runId: null as string | null })) };
     });
     const outcome: EventOutcome = { eventId: logged.eventId, name, duplicate: logged.duplicate, receivedAt: logged.receivedAt, runs: [], pending: [] };
@@ -262,6 +274,7 @@ export class Triggers {
           runKey,
           runType: "event",
           queued: false,
+          ...(opts.audit ? { triggeredBy: opts.audit.actor } : {}),
           then: async (tx) => {
             const created = await tx.runs.findByKey(r.dagId, runKey);
             await tx.events.setRun(logged.eventId, r.dagId, created!.runId);

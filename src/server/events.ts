@@ -17,7 +17,9 @@ import type { Principal } from "../auth/auth.js";
 import { roleAtLeast } from "../auth/roles.js";
 import { scopeAllowsEvent } from "../core/grants.js";
 import { eventJson, type EventOutcome, type SendEventOptions } from "../engine/triggers.js";
+import type { RequestOrigin } from "../app/actor.js";
 import { SluiceError } from "../errors.js";
+import { requestOrigin } from "./origin.js";
 
 const MAX_EVENT_BODY_BYTES = 1024 * 1024;
 
@@ -26,7 +28,11 @@ interface ApiDeps<E extends Env> {
   eventToken: string | null;
   /** The caller by API token or session cookie (server/session.ts). */
   identify(c: Context<E>): Promise<{ principal: Principal | null; presented: "token" | "cookie" | null }>;
-  sendEvent(name: string, payload: unknown, opts: SendEventOptions): Promise<EventOutcome>;
+  /**
+   * `from`: where the request came from, `by`: who (null: SLUICE_EVENT_TOKEN) — the audit entry records
+   * both.
+   */
+  sendEvent(name: string, payload: unknown, opts: SendEventOptions, from: RequestOrigin, by: Principal | null): Promise<EventOutcome>;
 }
 
 /** Compare without leaking where the strings differ or how long the secret is. */
@@ -40,13 +46,19 @@ function fail<C extends Context>(c: C, err: SluiceError, headers: Record<string,
   return c.json({ code: err.code, message: err.message }, err.httpStatus as ContentfulStatusCode, headers);
 }
 
+/** Who the middleware let through, for the handler (and the audit entry): null for SLUICE_EVENT_TOKEN. */
+const senders = new WeakMap<Request, Principal | null>();
+
 /** Mount the events endpoint on the API's app; its errors go to the app's error handler. */
 export function registerEventRoutes<E extends Env>(app: Hono<E>, deps: ApiDeps<E>): void {
   app.use("/api/v1/events/*", async (c, next) => {
     const header = c.req.header("Authorization") ?? "";
     const m = /^Bearer\s+(.+)$/i.exec(header);
     // the compatibility token first: it is no API token, and comparing it costs no query
-    if (m && deps.eventToken !== null && tokensEqual(m[1]!.trim(), deps.eventToken)) return next();
+    if (m && deps.eventToken !== null && tokensEqual(m[1]!.trim(), deps.eventToken)) {
+      senders.set(c.req.raw, null);
+      return next();
+    }
     // Hono types a middleware's context with an `any` input; identify reads only headers and cookies
     const { principal, presented } = await deps.identify(c as Context<E>);
     if (!principal) {
@@ -65,6 +77,7 @@ export function registerEventRoutes<E extends Env>(app: Hono<E>, deps: ApiDeps<E
       if (!scopeAllowsEvent(scope, name)) return fail(c, new SluiceError("FORBIDDEN", `this event token may only send events matching ${scope.slice("events:".length)}, not ${JSON.stringify(name)}`));
       // a token never outranks its owner: the owner must still be allowed to send events
       if (!roleAtLeast(principal.token!.ownerRole, "operator")) return fail(c, new SluiceError("FORBIDDEN", `sending events needs the operator role; the owner of this token, ${principal.username}, is ${principal.token!.ownerRole}`));
+      senders.set(c.req.raw, principal);
       return next();
     }
     if (principal.via === "session") {
@@ -72,6 +85,7 @@ export function registerEventRoutes<E extends Env>(app: Hono<E>, deps: ApiDeps<E
       if (!sent || sent !== principal.csrfToken) return fail(c, new SluiceError("FORBIDDEN", "CSRF check failed: send the header X-CSRF-Token with the csrfToken from /api/v1/auth/me"));
     }
     if (!roleAtLeast(principal.role, "operator")) return fail(c, new SluiceError("FORBIDDEN", `sending events needs the operator role (globally) or an event token; ${principal.username} is ${principal.role}`));
+    senders.set(c.req.raw, principal);
     await next();
   });
 
@@ -93,7 +107,7 @@ export function registerEventRoutes<E extends Env>(app: Hono<E>, deps: ApiDeps<E
         }
       }
       const key = c.req.header("Idempotency-Key");
-      const outcome = await deps.sendEvent(name, payload, { idempotencyKey: key === undefined ? undefined : key.trim(), source: "api" });
+      const outcome = await deps.sendEvent(name, payload, { idempotencyKey: key === undefined ? undefined : key.trim(), source: "api" }, requestOrigin(c), senders.get(c.req.raw) ?? null);
       return c.json(eventJson(outcome), outcome.duplicate ? 200 : 201);
     },
   );

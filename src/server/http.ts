@@ -10,6 +10,9 @@ import { Hono, type Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { holdsAnywhere } from "../app/access.js";
 import { actorOf } from "../app/actor.js";
+import { systemAudit } from "../app/audit.js";
+import { eventTokenActor, sendEvent } from "../app/events.js";
+import { requestOrigin } from "./origin.js";
 import { Auth, type Principal } from "../auth/auth.js";
 import { roleAtLeast } from "../auth/roles.js";
 import { SluiceError, toSluiceError } from "../errors.js";
@@ -18,6 +21,7 @@ import { registerEventRoutes } from "./events.js";
 import { openApiDocument } from "./openapi.js";
 import { describeIssues, type ApiEnv, type Route } from "./route.js";
 import { assetRoutes } from "./routes/assets.js";
+import { auditRoutes } from "./routes/audit.js";
 import { authRoutes } from "./routes/auth.js";
 import { backfillRoutes } from "./routes/backfills.js";
 import { dagRoutes } from "./routes/dags.js";
@@ -92,7 +96,7 @@ function fail(c: Context, err: SluiceError, extra: Record<string, unknown> = {})
 /** Every REST route, in one table (the OpenAPI document and the auth middleware read it too). */
 export function apiRoutes(s: Sluice, drive: (backfillId: number) => void): Route[] {
   const specs = new SpecCache(s.store);
-  const routes: Route[] = [...systemRoutes(), ...authRoutes(), ...dagRoutes(specs), ...runRoutes(), ...logRoutes(), ...assetRoutes(), ...backfillRoutes(drive), ...grantRoutes()];
+  const routes: Route[] = [...systemRoutes(), ...authRoutes(), ...dagRoutes(specs), ...runRoutes(), ...logRoutes(), ...assetRoutes(), ...backfillRoutes(drive), ...grantRoutes(), ...auditRoutes()];
   routes.push({
     method: "get",
     path: "/openapi.json",
@@ -174,7 +178,7 @@ export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; 
     app.on(r.method.toUpperCase(), `/api/v1${r.path}`, async (c) => {
       const principal = c.get("principal");
       // one actor per request: the grants it loads (app/access.ts) are loaded once for the request
-      const actor = principal ? actorOf(principal, s.store) : null;
+      const actor = principal ? actorOf(principal, s.store, requestOrigin(c)) : null;
       if (r.access !== "public") {
         if (!principal || !actor) return fail(c, new SluiceError("UNAUTHORIZED", "not authenticated"));
         const scope = principal.token?.scope;
@@ -222,7 +226,15 @@ export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; 
   registerEventRoutes(app, {
     eventToken: opts.eventToken,
     identify: (c) => identify(c, auth),
-    sendEvent: (name, payload, o) => s.engine.triggers.sendEvent(name, payload, o),
+    // the sender is the token's or session's user; SLUICE_EVENT_TOKEN belongs to no one and is named so
+    // (an event token has no role of its own: events.ts checked its scope and its owner's operator role)
+    sendEvent: (name, payload, o, from, by) =>
+      sendEvent(s, by ? { ...actorOf(by, s.store, from), ...(by.token?.scope ? { role: "operator" as const } : {}) } : eventTokenActor(from), {
+        name,
+        payload,
+        idempotencyKey: o.idempotencyKey,
+        source: o.source ?? "api",
+      }),
   });
   if (opts.ui !== false) mountStatic(app as unknown as Hono);
   return {
@@ -250,7 +262,7 @@ export interface HttpServer extends RunningServer {
  */
 export async function startHttp(s: Sluice, opts: HttpOptions & { port?: number; host?: string }): Promise<HttpServer> {
   const { app, auth, routes, close } = createHttpApp(s, opts);
-  const firstAdmin = await auth.bootstrapAdmin(s.config.adminPassword);
+  const firstAdmin = await auth.bootstrapAdmin(s.config.adminPassword, systemAudit("users.create"));
   const server = await startServer(app as unknown as Hono, { port: opts.port ?? s.config.port, host: opts.host ?? s.config.host });
   return {
     ...server,

@@ -124,6 +124,7 @@ export function runView(r: RunRecord): Record<string, unknown> {
     backfillId: r.backfillId,
     // a row the code cannot interpret is shown as broken (what is wrong), not dropped or answered with a 500
     corrupt: r.corrupt,
+    triggeredBy: r.triggeredBy,
   };
 }
 
@@ -137,6 +138,7 @@ export function taskInstanceView(t: TaskInstanceRecord): Record<string, unknown>
     endedAt: t.endedAt,
     durationMs: t.startedAt !== null && t.endedAt !== null ? t.endedAt - t.startedAt : null,
     lastAttemptId: t.attemptId,
+    changedBy: t.changedBy,
   };
 }
 

@@ -10,6 +10,7 @@
 import type { Kysely } from "kysely";
 import { AssetRows } from "./assets.js";
 import { AttemptLogRows } from "./attemptLogs.js";
+import { AuditRows } from "./audit.js";
 import { ApiTokenRows, SessionRows, UserRows } from "./auth.js";
 import { BackfillRows } from "./backfills.js";
 import { BenchHistory } from "./benchHistory.js";
@@ -74,6 +75,7 @@ export abstract class Aggregates implements StoreContext {
   #retention?: RetentionQueries;
   #status?: StatusQueries;
   #benchHistory?: BenchHistory;
+  #audit?: AuditRows;
 
   get runs(): RunRows {
     return (this.#runs ??= new RunRows(this.db, this));
@@ -122,6 +124,10 @@ export abstract class Aggregates implements StoreContext {
   }
   get status(): StatusQueries {
     return (this.#status ??= new StatusQueries(this.db));
+  }
+  /** The audit log: append, page, retention (no update path). */
+  get audit(): AuditRows {
+    return (this.#audit ??= new AuditRows(this.db, this));
   }
   /** PostgreSQL bench only (`npm run bench -- --pg`). */
   get benchHistory(): BenchHistory {

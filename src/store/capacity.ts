@@ -7,6 +7,7 @@ import { sql, type Kysely } from "kysely";
 import { DEFAULT_POOL } from "../core/capacity.js";
 import { SluiceError } from "../errors.js";
 import type { Database } from "./schema.js";
+import type { AuditHook } from "./audit.js";
 import type { Store } from "./store.js";
 import { handleOf } from "./aggregates.js";
 import { lockCapacity, ProfileCache, profilesOf } from "./claims.js";
@@ -36,7 +37,7 @@ export async function getPool(db: Kysely<Database>, name: string): Promise<PoolR
 }
 
 /** Create or change a pool (`sluice pools set`): after the claims counting with its old slots (lockCapacity). */
-export async function setPool(store: Store, p: { name: string; slots: number; description?: string | null }, now: number): Promise<PoolRecord> {
+export async function setPool(store: Store, p: { name: string; slots: number; description?: string | null }, now: number, audit?: AuditHook): Promise<PoolRecord> {
   if (!/^[A-Za-z0-9_.-]{1,200}$/.test(p.name)) throw new SluiceError("USAGE", `pool name "${p.name}" is invalid; use letters, digits, "_", "-" and "."`);
   if (!Number.isInteger(p.slots) || p.slots < 0) throw new SluiceError("USAGE", `pool "${p.name}": --slots must be a whole number ≥ 0, got ${p.slots}`);
   return store.tx(async (tx) => {
@@ -48,16 +49,20 @@ export async function setPool(store: Store, p: { name: string; slots: number; de
       .values({ name: p.name, slots: p.slots, description, updated_at: now })
       .onConflict((oc) => oc.column("name").doUpdateSet({ slots: p.slots, description, updated_at: now }))
       .execute();
-    return { name: p.name, slots: p.slots, description };
+    const after = { name: p.name, slots: p.slots, description };
+    await audit?.(tx, { target: p.name, before: existing, after });
+    return after;
   });
 }
 
-export async function deletePool(store: Store, name: string): Promise<void> {
+export async function deletePool(store: Store, name: string, audit?: AuditHook): Promise<void> {
   if (name === DEFAULT_POOL) throw new SluiceError("USAGE", `the pool "${DEFAULT_POOL}" cannot be deleted (tasks that name no pool use it); change its slots with \`sluice pools set ${DEFAULT_POOL} --slots N\``);
   await store.tx(async (tx) => {
     await lockCapacity(tx, name);
+    const before = await getPool(handleOf(tx), name);
     const r = await handleOf(tx).deleteFrom("pools").where("name", "=", name).executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) throw new SluiceError("POOL_NOT_FOUND", `no pool named "${name}"`);
+    await audit?.(tx, { target: name, before, after: null });
   });
 }
 

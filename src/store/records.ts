@@ -31,6 +31,8 @@ export interface RunRecord {
    * the engine fails its work with CORRUPT_ROW instead of stopping (issue 11: poison rows).
    */
   corrupt: string | null;
+  /** The person or token that triggered it (audit log); null: the scheduler, an asset, a backfill. */
+  triggeredBy: string | null;
 }
 
 export interface TaskInstanceRecord {
@@ -57,6 +59,8 @@ export interface TaskInstanceRecord {
   pokeCount: number;
   /** What of this row the code cannot interpret (an unknown state), or null (see RunRecord.corrupt). */
   corrupt: string | null;
+  /** Who last cleared or marked it (audit log); null: no person did. */
+  changedBy: string | null;
 }
 
 export interface AttemptRecord {
@@ -192,6 +196,7 @@ export function toRun(r: Row<"runs">): RunRecord {
     timeoutAt: r.timeout_at,
     backfillId: r.backfill_id,
     corrupt: problems([params.problem, unknownState(r.state, RUN_STATES)]),
+    triggeredBy: r.triggered_by ?? null,
   };
 }
 
@@ -243,6 +248,7 @@ export function toTaskInstance(r: Row<"task_instances">): TaskInstanceRecord {
     sensorDeadline: r.sensor_deadline,
     pokeCount: r.poke_count,
     corrupt: unknownState(r.state, TASK_STATES),
+    changedBy: r.changed_by ?? null,
   };
 }
 

@@ -14,6 +14,7 @@
  */
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import type { Database } from "./schema.js";
+import type { AuditHook } from "./audit.js";
 import type { Store } from "./store.js";
 import { handleOf } from "./aggregates.js";
 
@@ -59,7 +60,7 @@ export interface RetentionCounts {
  * are picked outside it; inside, the runs are locked (PostgreSQL: the same order as every transition) and
  * the conditions checked again, so a run cleared back to life in between is left alone.
  */
-export async function deleteFinishedRunBatch(store: Store, cutoff: number, limit: number): Promise<RetentionBatch> {
+export async function deleteFinishedRunBatch(store: Store, cutoff: number, limit: number, audit?: AuditHook): Promise<RetentionBatch> {
   const picked = await sql<{ run_id: string }>`
     select r.run_id from runs r where ${doomed(cutoff)} order by r.ended_at, r.run_id limit ${limit}`.execute(handleOf(store));
   const ids = picked.rows.map((r) => r.run_id);
@@ -86,6 +87,12 @@ export async function deleteFinishedRunBatch(store: Store, cutoff: number, limit
     const attempts = await db.deleteFrom("attempts").where("run_id", "in", runIds).executeTakeFirst();
     const tis = await db.deleteFrom("task_instances").where("run_id", "in", runIds).executeTakeFirst();
     const rae = await db.deleteFrom("run_asset_events").where("run_id", "in", runIds).executeTakeFirst();
+    // a person's clean (app/retention): one entry per batch, in the batch's transaction
+    await audit?.(tx, {
+      target: "runs",
+      before: null,
+      after: { cutoff: new Date(cutoff).toISOString(), runs: runIds.length, taskInstances: Number(tis.numDeletedRows), attempts: Number(attempts.numDeletedRows) },
+    });
     return {
       runs: gone.map((r) => ({ runId: r.run_id, dagId: r.dag_id })),
       taskInstances: Number(tis.numDeletedRows),

@@ -184,7 +184,7 @@ export class TxRunRows extends RunRows {
     return row ? toRun(row) : null;
   }
 
-  async insert(run: Omit<RunRecord, "endedAt" | "stateReason" | "backfillId" | "corrupt"> & { backfillId?: number | null }, instances: NewTaskInstance[]): Promise<void> {
+  async insert(run: Omit<RunRecord, "endedAt" | "stateReason" | "backfillId" | "corrupt" | "triggeredBy"> & { backfillId?: number | null; triggeredBy?: string | null }, instances: NewTaskInstance[]): Promise<void> {
     this.tx.created.add(run.runId);
     this.tx.lockedRuns.set(run.runId, {
       run_id: run.runId,
@@ -218,6 +218,7 @@ export class TxRunRows extends RunRows {
         ended_at: null,
         timeout_at: run.timeoutAt,
         backfill_id: run.backfillId ?? null,
+        triggered_by: run.triggeredBy ?? null,
       })
       .execute();
     await this.tx.taskInstances.insert(run.runId, instances);

@@ -39,6 +39,8 @@ export interface RunsTable {
   data_interval_end: number | null;
   /** 0005: the backfill the run belongs to, if any. */
   backfill_id: Generated<number | null>;
+  /** 0014: the person or token that triggered it; null: the scheduler, an asset, a backfill. */
+  triggered_by: Generated<string | null>;
 }
 
 export interface TaskInstancesTable {
@@ -71,6 +73,8 @@ export interface TaskInstancesTable {
   sensor_deadline: number | null;
   /** 0003 — sensors: pokes that found the condition unmet, since the last clear. */
   poke_count: Generated<number>;
+  /** 0014 — who last cleared or marked it (null: no person did). */
+  changed_by: Generated<string | null>;
 }
 
 export interface AttemptsTable {
@@ -326,6 +330,28 @@ export interface AttemptLogsTable {
   body: string;
 }
 
+/** 0014: see store/migrations/0014_audit.ts. Append-only for the application. */
+export interface AuditLogTable {
+  id: Generated<number>;
+  /** ms; the database's clock on PostgreSQL. */
+  at: number;
+  actor: string;
+  /** session | token | cli | system */
+  via: string;
+  ip: string | null;
+  user_agent: string | null;
+  /** The operation id, e.g. `runs.trigger`. */
+  action: string;
+  dag_id: string | null;
+  run_id: string | null;
+  target: string | null;
+  /** JSON, secret values replaced by "***". */
+  before: string | null;
+  after: string | null;
+  /** Logins: success | failure. */
+  outcome: string | null;
+}
+
 export interface Database {
   dag_versions: DagVersionsTable;
   runs: RunsTable;
@@ -352,4 +378,5 @@ export interface Database {
   grants: GrantsTable;
   artifacts: ArtifactsTable;
   attempt_logs: AttemptLogsTable;
+  audit_log: AuditLogTable;
 }

@@ -88,6 +88,18 @@ export class TxTaskInstanceRows extends TaskInstanceRows {
     super(db, tx);
   }
 
+  /**
+   * Record who cleared or marked a run's instances of `taskIds` (every map index, or only `mapIndex`):
+   * the person the audit log names, kept on the row for the UI and API.
+   */
+  async setChangedBy(runId: string, taskIds: readonly string[], by: string, mapIndex?: number): Promise<void> {
+    for (let i = 0; i < taskIds.length; i += 500) {
+      let q = this.db.updateTable("task_instances").set({ changed_by: by }).where("run_id", "=", runId).where("task_id", "in", taskIds.slice(i, i + 500));
+      if (mapIndex !== undefined) q = q.where("map_index", "=", mapIndex);
+      await q.execute();
+    }
+  }
+
   async insert(runId: string, instances: NewTaskInstance[]): Promise<void> {
     if (instances.length === 0) return;
     if (this.tx.owner.dialect === "postgres") {

@@ -165,6 +165,8 @@ function suite(dialect: Dialect): void {
     "GET /backfills/:id": (x) => ({ url: `/backfills/${x.backfillId}` }),
     "POST /backfills/:id/cancel": (x) => ({ url: `/backfills/${x.backfillId}/cancel` }),
     "GET /openapi.json": () => ({ url: "/openapi.json" }),
+    // entries about DAGs the caller may read only (app/audit.ts auditScope)
+    "GET /audit": () => ({ url: "/audit?limit=500" }),
   };
 
   /** What of DAG B must never appear in an answer to a caller limited to A. */

@@ -195,6 +195,7 @@ describe("web UI end to end", { skip, timeout: 240_000 }, () => {
       await page.locator(".attempts tbody tr").nth(1).waitFor();
       await page.locator('[data-testid="task-panel"] h3 [data-state="success"]').waitFor();
       await page.locator('.attempts tbody tr.selected [data-state="success"]').waitFor();
+      await page.getByTestId("task-changed-by").filter({ hasText: "admin" }).waitFor();
 
       await page.getByRole("tab", { name: "Grid" }).click();
       await page.locator('[data-testid="grid"] .cell[data-state="success"]').first().waitFor();
@@ -204,6 +205,23 @@ describe("web UI end to end", { skip, timeout: 240_000 }, () => {
       await shot(page, "dag-timeline");
       await page.getByRole("tab", { name: "Code" }).click();
       await page.getByTestId("code").filter({ hasText: 'dag("ui_flow"' }).waitFor();
+      await page.getByTestId("run-triggered-by").filter({ hasText: "triggered by admin" }).waitFor();
+
+      // the audit log lists the trigger done here (by admin, through the session), the clear and the failed login
+      await page.getByRole("link", { name: "Audit log" }).click();
+      const trigger = page.locator('[data-testid="audit-entry"][data-action="runs.trigger"]');
+      await trigger.filter({ hasText: "ui_flow" }).filter({ hasText: "admin" }).filter({ hasText: "session" }).waitFor();
+      assert.equal(await trigger.count(), 1);
+      await page.locator('[data-testid="audit-entry"][data-action="runs.clearTasks"]').filter({ hasText: "ui_flow" }).waitFor();
+      await page.locator('[data-testid="audit-entry"][data-action="auth.login"]').filter({ hasText: "failure" }).waitFor();
+      assert.ok(!(await page.getByTestId("audit").innerText()).includes("not-the-password"));
+      await page.getByLabel("action, e.g. runs.trigger").fill("runs.trigger");
+      await page.getByRole("button", { name: "Filter" }).click();
+      await page.locator('[data-testid="audit-entry"][data-action="auth.login"]').first().waitFor({ state: "detached" });
+      // the filtered page replaces the list (empty while it loads): wait for its row, then count
+      await trigger.first().waitFor();
+      assert.equal(await page.getByTestId("audit-entry").count(), 1);
+      await shot(page, "audit");
 
       await page.getByRole("button", { name: "Log out" }).click();
       await page.getByRole("button", { name: "Log in" }).waitFor();

@@ -14,6 +14,7 @@ import { TokensPage } from "./pages/TokensPage";
 import { PasswordPage } from "./pages/PasswordPage";
 import { StatusPage } from "./pages/StatusPage";
 import { GrantsPage } from "./pages/GrantsPage";
+import { AuditPage } from "./pages/AuditPage";
 
 export function App() {
   const [user, setUser] = useState<User | null | undefined>(undefined);
@@ -81,6 +82,9 @@ export function App() {
           <NavLink to="/tokens" path={loc.path}>
             API tokens
           </NavLink>
+          <NavLink to="/audit" path={loc.path}>
+            Audit log
+          </NavLink>
           {session.user.role === "admin" && (
             <NavLink to="/users" path={loc.path}>
               Users
@@ -132,6 +136,7 @@ function route(path: string) {
   if (path === "/grants") return <GrantsPage />;
   if (path === "/password") return <PasswordPage />;
   if (path === "/status") return <StatusPage />;
+  if (path === "/audit") return <AuditPage />;
   return (
     <div className="page">
       <h2>Not found</h2>

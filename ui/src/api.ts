@@ -95,6 +95,8 @@ export interface Run {
   startedAt: number | null;
   endedAt: number | null;
   params: unknown;
+  /** Who triggered it (a person or token); null: the scheduler, an asset, a backfill. */
+  triggeredBy?: string | null;
 }
 export interface TaskInstance {
   taskId: string;
@@ -105,6 +107,8 @@ export interface TaskInstance {
   endedAt: number | null;
   durationMs: number | null;
   lastAttemptId: AttemptId | null;
+  /** Who last cleared or marked it. */
+  changedBy?: string | null;
 }
 /** Attempt ids are numbers in JSON; the client only passes them back. */
 export type AttemptId = string | number;
@@ -196,6 +200,21 @@ export interface Status {
   database?: unknown;
   [k: string]: unknown;
 }
+export interface AuditEntry {
+  id: number;
+  at: number;
+  actor: string;
+  via: "session" | "token" | "cli" | "system";
+  ip: string | null;
+  userAgent: string | null;
+  action: string;
+  dagId: string | null;
+  runId: string | null;
+  target: string | null;
+  before: unknown;
+  after: unknown;
+  outcome: string | null;
+}
 export interface FieldError {
   path: string;
   message: string;
@@ -274,6 +293,8 @@ export const api = {
   createUser: (body: { username: string; password: string; role: Role }) => post<UserRecord>("/users", body),
   updateUser: (username: string, body: { role?: Role; password?: string }) => request<UserRecord>("PATCH", `/users/${enc(username)}`, body),
   deleteUser: (username: string) => request<unknown>("DELETE", `/users/${enc(username)}`),
+
+  audit: (q: { user?: string; dagId?: string; action?: string; since?: string; limit?: number; cursor?: string } = {}) => get<Page<AuditEntry>>("/audit", q),
 
   tokens: () => get<Page<ApiToken>>("/tokens"),
   createToken: (body: { name: string; role?: Role; scope?: string }) => post<{ id: string | number; name: string; role: Role; scope: string | null; token: string }>("/tokens", body),

@@ -3,6 +3,8 @@
  * `sluice events send|list` (external events through the store, like `POST /api/v1/events/<name>`).
  */
 import type { Command } from "commander";
+import { cliActor } from "../../app/actor.js";
+import { sendEvent } from "../../app/events.js";
 import { eventJson } from "../../engine/triggers.js";
 import { SluiceError } from "../../errors.js";
 import { withSluice, type GlobalOptions } from "../context.js";
@@ -132,7 +134,7 @@ export function registerEvents(program: Command, globals: () => GlobalOptions): 
       process.exitCode = await withSluice(opts, true, async (s) => {
         // the DAGs folder here may be newer than what a scheduler registered: subscribe its DAGs first
         await s.engine.triggers.register([...s.bag.dags.values()].map(({ dag }) => ({ id: dag.id, spec: dag.spec })));
-        const outcome = await s.engine.triggers.sendEvent(name, payload, { idempotencyKey: opts.idempotencyKey, source: "cli" });
+        const outcome = await sendEvent(s, cliActor(), { name, payload, idempotencyKey: opts.idempotencyKey, source: "cli" });
         if (opts.json) printJson(eventJson(outcome));
         else {
           const out = (t: string) => process.stdout.write(`${t}\n`);

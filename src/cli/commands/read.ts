@@ -177,7 +177,7 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
         if (opts.json) return printJson(detail);
         const out = (t: string) => process.stdout.write(`${t}\n`);
         out(`run ${detail.runId} of ${detail.dagId}: ${colorState(detail.state)}${detail.stateReason ? ` (${escapeControls(detail.stateReason)})` : ""}`);
-        out(escapeControls(`version ${detail.dagVersion}, ${detail.runType}, logical date ${detail.logicalDate}, params ${JSON.stringify(detail.params)}`));
+        out(escapeControls(`version ${detail.dagVersion}, ${detail.runType}, logical date ${detail.logicalDate}, params ${JSON.stringify(detail.params)}${detail.triggeredBy ? `, triggered by ${detail.triggeredBy}` : ""}`));
         if (detail.corrupt) out(`CORRUPT ROW: ${escapeControls(detail.corrupt)}`);
         out("");
         out(
@@ -234,6 +234,7 @@ async function runDetail(s: Sluice, runId: string) {
     state: run.state,
     stateReason: run.stateReason,
     runType: run.runType,
+    triggeredBy: run.triggeredBy,
     logicalDate: iso(run.logicalDate),
     params: redactSecretParams(run.params),
     corrupt: run.corrupt,
@@ -248,6 +249,7 @@ async function runDetail(s: Sluice, runId: string) {
       startedAt: iso(t.startedAt),
       endedAt: iso(t.endedAt),
       durationMs: t.startedAt !== null && t.endedAt !== null ? t.endedAt - t.startedAt : null,
+      changedBy: t.changedBy,
       /** Sensors: pokes that found the condition unmet, and when the next one is due while it waits. */
       pokes: t.pokeCount,
       nextPokeAt: t.state === "up_for_reschedule" ? iso(t.readyAt) : null,

@@ -2,6 +2,7 @@
 import { redactSecretParams } from "../../secrets/params.js";
 import type { Command } from "commander";
 import { cliActor } from "../../app/actor.js";
+import { auditHook } from "../../app/auditEntry.js";
 import { triggerRun } from "../../app/runs.js";
 import { isFinished } from "../../core/states.js";
 import { SluiceError } from "../../errors.js";
@@ -38,7 +39,8 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
         const live = opts.json ? null : progress(s);
         const summary = await s.run(
           dagId,
-          { params, ...(logicalDate ? { logicalDate } : {}), ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}) },
+          // a person's run like `sluice trigger`: audited as runs.trigger, the run records who
+          { params, audit: auditHook(cliActor(), triggerRun.id), ...(logicalDate ? { logicalDate } : {}), ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}) },
           {
             onCreated: (run) => live?.line(`run ${run.runId} of ${dagId} started (logs: ${runLogsHint(s.engine.logs, dagId, run.runId)})`),
             onWorker: (w) => interruptible(w),

@@ -1,11 +1,12 @@
 /** Login, logout, the current user (sessions are HTTP's); password change, users and API tokens (app/users). */
 import { z } from "zod";
+import { loginAudit, recordFailedLogin } from "../../app/audit.js";
 import { changeOwnPassword, createToken, createUser, deleteUser, listTokens, listUsers, revokeToken, updateUser } from "../../app/users.js";
 import { MAX_PASSWORD_LENGTH } from "../../auth/passwords.js";
 import { LoginRateLimit } from "../../auth/rateLimit.js";
 import { SluiceError } from "../../errors.js";
-import { getConnInfo } from "@hono/node-server/conninfo";
 import { body, route, type Route } from "../route.js";
+import { requestOrigin } from "../origin.js";
 import { clearSessionCookie, setSessionCookie } from "../session.js";
 
 const roleSchema = z.enum(["admin", "operator", "viewer", "none"]);
@@ -22,13 +23,9 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
       summary: "Log in: sets the session cookie; returns the user and the CSRF token",
       body: body({ username: z.string().min(1).max(200), password: z.string().min(1).max(MAX_PASSWORD_LENGTH) }),
       async handler({ c, env, body }) {
-        let ip = "unknown";
-        try {
-          ip = getConnInfo(c).remote.address ?? ip;
-        } catch {
-          // not served by node-server (app.request in a test): one bucket for all
-        }
-        const key = `${body.username}\0${ip}`;
+        const from = requestOrigin(c);
+        // not served by node-server (app.request in a test): one bucket for all
+        const key = `${body.username}\0${from.ip ?? "unknown"}`;
         const wait = limiter.retryAfter(key);
         if (wait > 0) {
           c.header("Retry-After", String(Math.ceil(wait / 1000)));
@@ -37,10 +34,11 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
         const user = await env.auth.checkCredentials(body.username, body.password);
         if (!user) {
           limiter.fail(key);
+          await recordFailedLogin(env.sluice, body.username, from);
           throw new SluiceError("UNAUTHORIZED", "wrong username or password");
         }
         limiter.succeed(key);
-        const s = await env.auth.openSession(user.username);
+        const s = await env.auth.openSession(user.username, loginAudit(user.username, from));
         setSessionCookie(c, s.sessionId);
         return { user: userView(user), csrfToken: s.csrfToken };
       },

@@ -91,6 +91,12 @@ export function TaskPanel({
           <dd>{fmtDuration(ti.durationMs ?? (ti.startedAt && ti.endedAt ? ti.endedAt - ti.startedAt : null))}</dd>
           <dt>Try</dt>
           <dd>{ti.tryNumber}</dd>
+          {ti.changedBy && (
+            <>
+              <dt>Cleared or marked by</dt>
+              <dd data-testid="task-changed-by">{ti.changedBy}</dd>
+            </>
+          )}
         </dl>
       )}
       {canOperate && ti && (

@@ -100,6 +100,11 @@ export function DagPage({ dagId }: { dagId: string }) {
             <StateBadge state={run.state} />
           </span>
         )}
+        {run?.triggeredBy && (
+          <span className="muted small" data-testid="run-triggered-by">
+            triggered by {run.triggeredBy}
+          </span>
+        )}
         {run && canOperate && live && (
           <button type="button" onClick={() => void api.cancelRun(run.runId).then(runs.reload)}>
             Cancel run
