@@ -6,6 +6,7 @@ import { resolve, join } from "node:path";
 import { z } from "zod";
 import { SluiceError } from "./errors.js";
 import type { KeySource } from "./secrets/keyring.js";
+import { DEFAULT_MAX_LOG_BYTES } from "./logs/attemptLog.js";
 
 export interface SluiceConfig {
   /** Where the database (by default), logs and artifacts live. */
@@ -24,6 +25,8 @@ export interface SluiceConfig {
   logs: "database" | "files" | null;
   /** Outputs larger than this many bytes go to the artifact store instead of the database. */
   inlineOutputLimit: number;
+  /** What one attempt may write to its log (SLUICE_MAX_LOG_BYTES): past it, a marker and nothing more. */
+  maxLogBytes: number;
   /** Task instances one worker runs at once. */
   concurrency: number;
   busyTimeoutMs: number;
@@ -68,6 +71,7 @@ const envSchema = z.object({
   SLUICE_DAGS: z.string().min(1).optional(),
   SLUICE_DATABASE_URL: z.string().min(1).optional(),
   SLUICE_INLINE_OUTPUT_LIMIT: intFrom(0).optional(),
+  SLUICE_MAX_LOG_BYTES: intFrom(1024).optional(),
   SLUICE_ARTIFACTS: z.enum(["database", "files"]).optional(),
   SLUICE_LOGS: z.enum(["database", "files"]).optional(),
   SLUICE_CONCURRENCY: intFrom(1).optional(),
@@ -119,6 +123,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     artifacts: e.SLUICE_ARTIFACTS ?? null,
     logs: e.SLUICE_LOGS ?? null,
     inlineOutputLimit: e.SLUICE_INLINE_OUTPUT_LIMIT ?? 256 * 1024,
+    maxLogBytes: e.SLUICE_MAX_LOG_BYTES ?? DEFAULT_MAX_LOG_BYTES,
     concurrency,
     busyTimeoutMs: e.SLUICE_DB_BUSY_TIMEOUT_MS ?? 5000,
     // small: N processes × (pool + 1 LISTEN) must fit PostgreSQL's max_connections (100 by default)

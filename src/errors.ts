@@ -36,6 +36,10 @@ export type ErrorCode =
   | "DB_CORRUPT"
   /** A row the code cannot interpret (bad params JSON, unknown state, unknown DAG version): its work fails, the rest flows. */
   | "CORRUPT_ROW"
+  /** The disk holding logs (or the database) is full: the attempt fails, the process stays up. */
+  | "DISK_FULL"
+  /** An attempt's log could not be written for another reason (permissions…). */
+  | "LOG_WRITE"
   | "DB_UNAVAILABLE"
   | "EVENT_NOT_FOUND"
   | "ASSET_NOT_FOUND"
@@ -93,6 +97,8 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMeta>> = Object.freeze
   DB_TOO_NEW: { http: 500, exit: 2 },
   DB_CORRUPT: { http: 500, exit: 2 },
   CORRUPT_ROW: { http: 500, exit: 1 },
+  DISK_FULL: { http: 507, exit: 2 },
+  LOG_WRITE: { http: 500, exit: 1 },
   DB_UNAVAILABLE: { http: 503, exit: 1 },
   EVENT_NOT_FOUND: { http: 404, exit: 2 },
   ASSET_NOT_FOUND: { http: 404, exit: 2 },
@@ -164,6 +170,10 @@ export function toSluiceError(e: unknown, fallback: ErrorCode = "INTERNAL"): Slu
       "the database is locked by another process; wait for it to finish or raise SLUICE_DB_BUSY_TIMEOUT_MS",
       { cause: e },
     );
+  }
+  if (sqliteCode === "SQLITE_FULL" || (e as { code?: unknown } | null)?.code === "ENOSPC") {
+    // nothing was written by the statement that failed (SQLite rolls it back): free space and go on
+    return new SluiceError("DISK_FULL", `the disk is full (${String((e as Error).message)}); nothing of the failed write was recorded: free space, then resume (sluice runs resume <runId>)`, { cause: e });
   }
   if (sqliteCode === "SQLITE_CORRUPT" || sqliteCode === "SQLITE_NOTADB") {
     return new SluiceError("DB_CORRUPT", `the database file is corrupt or not a SQLite database (${String((e as Error).message)})`, { cause: e });

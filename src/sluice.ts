@@ -92,6 +92,7 @@ export class Sluice {
       leaseMs: c.leaseMs,
       heartbeatMs: c.heartbeatMs,
       inlineOutputLimit: c.inlineOutputLimit,
+      maxLogBytes: c.maxLogBytes,
       python: c.python,
       taskEnv: c.taskEnv,
       secretKey: c.secretKey,

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { SluiceError } from "../errors.js";
 import type { TaskContext } from "../dsl/types.js";
 import type { Executor, TaskRun } from "./executor.js";
+import { LineSplitter } from "./lines.js";
 import { taskEnv } from "./subprocess.js";
 
 // Built: dist/executors/childMain.js. Run from source under tsx (tests): childMain.ts, with tsx loaded.
@@ -73,22 +74,17 @@ export const childProcessExecutor: Executor = {
       };
       r.ctx.signal.addEventListener("abort", onAbort, { once: true });
       // whole lines only: a chunk may end mid-line, and a secret cut in two would escape the masker
-      const pending = { stdout: "", stderr: "" };
-      const lines = (level: "stdout" | "stderr") => (chunk: Buffer) => {
-        const text = chunk.toString("utf8");
-        if (level === "stderr") stderrTail = (stderrTail + text).slice(-4000);
-        const parts = (pending[level] + text).split("\n");
-        pending[level] = parts.pop() ?? "";
-        for (const line of parts) if (line) r.log.write(level, line);
+      const out = {
+        stdout: new LineSplitter((line) => line && r.log.write("stdout", line)),
+        stderr: new LineSplitter((line) => line && r.log.write("stderr", line)),
       };
-      const flushPending = () => {
-        for (const level of ["stdout", "stderr"] as const) if (pending[level]) r.log.write(level, pending[level]);
-        pending.stdout = pending.stderr = "";
-      };
-      child.stdout!.on("data", lines("stdout"));
-      child.stderr!.on("data", lines("stderr"));
-      child.stdout!.on("end", flushPending);
-      child.stderr!.on("end", flushPending);
+      child.stdout!.on("data", (chunk: Buffer) => out.stdout.push(chunk));
+      child.stderr!.on("data", (chunk: Buffer) => {
+        stderrTail = (stderrTail + chunk.toString("utf8")).slice(-4000);
+        out.stderr.push(chunk);
+      });
+      child.stdout!.on("end", () => out.stdout.end());
+      child.stderr!.on("end", () => out.stderr.end());
       child.on("message", (m: ChildMessage) => {
         if (m.type === "log") r.log.write(m.level, m.msg);
         else if (m.type === "assetMetadata") r.ctx.assetMetadata(m.asset, m.metadata as Parameters<TaskContext<unknown>["assetMetadata"]>[1]);

@@ -3,6 +3,7 @@ import { spawn, type SpawnOptions } from "node:child_process";
 import { SluiceError } from "../errors.js";
 import type { AttemptLog } from "../logs/attemptLog.js";
 import type { TaskRun } from "./executor.js";
+import { LineSplitter } from "./lines.js";
 
 export interface SpawnResult {
   exitCode: number;
@@ -27,18 +28,14 @@ export function runLogged(
     const child = spawn(command, args, { ...spawnOpts, stdio: ["pipe", "pipe", "pipe"], detached: true });
     let lastStdoutLine = "";
     let settled = false;
-    const pending = { stdout: "", stderr: "" };
-    const onData = (which: "stdout" | "stderr") => (chunk: Buffer) => {
-      const text = pending[which] + chunk.toString("utf8");
-      const lines = text.split("\n");
-      pending[which] = lines.pop() ?? "";
-      for (const line of lines) {
+    const splitter = (which: "stdout" | "stderr") =>
+      new LineSplitter((line) => {
         opts.log.write(which, line);
         if (which === "stdout" && line.trim()) lastStdoutLine = line;
-      }
-    };
-    child.stdout.on("data", onData("stdout"));
-    child.stderr.on("data", onData("stderr"));
+      });
+    const out = { stdout: splitter("stdout"), stderr: splitter("stderr") };
+    child.stdout.on("data", (chunk: Buffer) => out.stdout.push(chunk));
+    child.stderr.on("data", (chunk: Buffer) => out.stderr.push(chunk));
     let killTimer: NodeJS.Timeout | null = null;
     const kill = (sig: NodeJS.Signals) => {
       try {
@@ -70,12 +67,8 @@ export function runLogged(
       );
     });
     child.on("close", (code, signal) => {
-      for (const which of ["stdout", "stderr"] as const) {
-        if (pending[which]) {
-          opts.log.write(which, pending[which]);
-          if (which === "stdout" && pending.stdout.trim()) lastStdoutLine = pending.stdout;
-        }
-      }
+      out.stdout.end();
+      out.stderr.end();
       if (killTimer) clearTimeout(killTimer);
       const exitCode = code ?? (signal ? 128 + (signalNumber(signal) ?? 0) : 1);
       finish(() => resolve({ exitCode, lastStdoutLine }));

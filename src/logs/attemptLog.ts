@@ -39,44 +39,89 @@ export interface LogSink {
   write(lines: string): void;
   /** Everything written is stored (or given up on) when this resolves. */
   close(): Promise<void>;
+  /** Why lines could not be stored (a full disk…), once that happened: the attempt reports it. */
+  readonly failure?: Error | null;
 }
 
-/** A file, created (with its folders) by the first write: a quiet attempt costs no file. */
+/**
+ * A file, created (with its folders) by the first write: a quiet attempt costs no file. A write that
+ * fails (ENOSPC: the disk is full; EACCES…) never throws into the worker — an unhandled stream error
+ * would end the whole process (scheduler, worker and UI of `sluice dev`): the sink records the failure,
+ * drops what follows, and the attempt fails with it (runAttempt).
+ */
 export class FileLogSink implements LogSink {
   private stream: WriteStream | null = null;
+  failure: Error | null = null;
   constructor(readonly path: string) {}
 
   write(lines: string): void {
-    if (!this.stream) {
-      mkdirSync(dirname(this.path), { recursive: true });
-      this.stream = createWriteStream(this.path, { flags: "a" });
+    if (this.failure) return;
+    try {
+      if (!this.stream) {
+        mkdirSync(dirname(this.path), { recursive: true });
+        this.stream = createWriteStream(this.path, { flags: "a" });
+        this.stream.on("error", (e) => {
+          this.failure ??= e;
+        });
+      }
+      this.stream.write(lines);
+    } catch (e) {
+      this.failure ??= e as Error;
     }
-    this.stream.write(lines);
   }
 
   async close(): Promise<void> {
     const s = this.stream;
     if (!s) return;
     this.stream = null;
-    await new Promise<void>((res) => s.end(res));
+    await new Promise<void>((res) => {
+      if (s.destroyed) return res();
+      // end's callback may see the error before the stream's 'error' event is emitted
+      s.end((err?: Error | null) => {
+        if (err) this.failure ??= err;
+        res();
+      });
+    });
+    this.failure ??= s.errored;
   }
 }
+
+/** A log store's failure as the attempt's error: DISK_FULL for a full disk, LOG_WRITE otherwise. */
+export function logFailureError(e: Error): SluiceError {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === "ENOSPC" || code === "EDQUOT"
+    ? new SluiceError("DISK_FULL", `the disk holding the task logs is full (${e.message}); the attempt's log is incomplete`, { cause: e })
+    : new SluiceError("LOG_WRITE", `the task log could not be written (${e.message})`, { cause: e });
+}
+
+/** Per attempt, by default (SLUICE_MAX_LOG_BYTES): past it, lines are dropped after a marker. */
+export const DEFAULT_MAX_LOG_BYTES = 100 * 1024 * 1024;
 
 export class AttemptLog {
   private opened = false;
   private held: [number, string][] = [];
   private readonly sink: LogSink;
+  private bytes = 0;
+  private truncated = false;
 
   /**
    * `to`: a sink, or the path of a log file. `redact`: applied to every line before it reaches the sink
    * (the attempt's masker: secret values become `***` in both log stores, whatever wrote the line).
+   * `maxBytes`: what the task may write (SLUICE_MAX_LOG_BYTES); past it one marker line says so and the
+   * task's further lines are dropped — Sluice's own lines (started, failed) still go in.
    */
   constructor(
     to: LogSink | string,
     private readonly now: () => number = Date.now,
     private readonly redact: (text: string) => string = (text) => text,
+    private readonly maxBytes = DEFAULT_MAX_LOG_BYTES,
   ) {
     this.sink = typeof to === "string" ? new FileLogSink(to) : to;
+  }
+
+  /** Why the log store could not take the lines (see LogSink.failure), or null. */
+  get failure(): Error | null {
+    return this.sink.failure ?? null;
   }
 
   /**
@@ -84,7 +129,7 @@ export class AttemptLog {
    * quiet successful task costs nothing (thousands of no-op tasks would otherwise cost thousands of files).
    */
   note(msg: string): void {
-    if (this.opened) this.write("info", msg);
+    if (this.opened) this.system("info", msg);
     else this.held.push([this.now(), msg]);
   }
 
@@ -92,13 +137,32 @@ export class AttemptLog {
     return `${JSON.stringify({ t, level, msg: this.redact(msg) })}\n`;
   }
 
+  /** A line of the task (its logger, its stdout and stderr): counted against maxBytes. */
   write(level: LogLevel, msg: string): void {
+    if (this.truncated) return;
+    const line = this.line(level, msg);
+    const size = Buffer.byteLength(line);
+    if (this.bytes + size > this.maxBytes) {
+      this.truncated = true;
+      this.system("warn", `log truncated: the task wrote more than ${this.maxBytes} bytes (SLUICE_MAX_LOG_BYTES); its further lines are dropped`);
+      return;
+    }
+    this.bytes += size;
+    this.put(line);
+  }
+
+  /** A line of Sluice's own about the attempt (it failed, why): written even past maxBytes. */
+  system(level: LogLevel, msg: string): void {
+    this.put(this.line(level, msg));
+  }
+
+  private put(line: string): void {
     if (!this.opened) {
       this.opened = true;
       this.sink.write(this.held.map(([t, msg]) => this.line("info", msg, t)).join(""));
       this.held = [];
     }
-    this.sink.write(this.line(level, msg));
+    this.sink.write(line);
   }
 
   /** A logger for task code: printf-style formatting like console.log. */

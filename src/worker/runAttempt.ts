@@ -17,7 +17,7 @@ import { pythonExecutor } from "../executors/python.js";
 import { shellExecutor } from "../executors/shell.js";
 import { DEFAULT_POOL } from "../store/capacity.js";
 import type { ClaimedAttempt } from "../store/store.js";
-import { AttemptLog } from "../logs/attemptLog.js";
+import { AttemptLog, logFailureError } from "../logs/attemptLog.js";
 import { Keyring, type KeySource } from "../secrets/keyring.js";
 import { isSensitiveName, Masker } from "../secrets/mask.js";
 import { decryptSecretParams } from "../secrets/params.js";
@@ -26,6 +26,7 @@ import type { AttemptResult, WorkerHost } from "./host.js";
 /** What an attempt needs of its worker's options. */
 export interface AttemptOptions {
   inlineOutputLimit: number;
+  maxLogBytes?: number;
   python: string;
   /** The clean environment task processes start from (config's taskEnv). */
   taskEnv: Record<string, string>;
@@ -42,7 +43,19 @@ export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: Clai
   // the secrets this attempt can reach, replaced by *** wherever the attempt writes (secrets/mask.ts)
   // (docs/decisions/0016-secrets.md): every line, the error, the output and the asset metadata go through it
   const masker = new Masker();
-  const log = new AttemptLog(host.logs.sink(a), () => clock.now(), (text) => masker.mask(text));
+  const log = new AttemptLog(host.logs.sink(a), () => clock.now(), (text) => masker.mask(text), opts.maxLogBytes);
+  const result = await attempt(host, opts, a, controller, masker, log);
+  // the log store failed under the attempt (a full disk): the attempt fails with that, and says so
+  const failure = log.failure;
+  if (failure && result.state !== "failed") {
+    const e = logFailureError(failure);
+    return { attemptId: a.attemptId, state: "failed", endedAt: clock.now(), errorCode: e.code, errorMessage: e.message, errorStack: null, exitCode: null };
+  }
+  return result;
+}
+
+async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, controller: AbortController, masker: Masker, log: AttemptLog): Promise<AttemptResult> {
+  const clock = host.clock;
   let cancelTimeout: (() => void) | null = null;
   try {
     // a poison row (the run's params do not parse…) fails this task instance, clearly, and nothing else
@@ -97,8 +110,8 @@ export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: Clai
     const raw = errorRecord(reason);
     // a task that throws a secret (or an error quoting one) leaves *** in the store and the log
     const rec = { ...raw, message: masker.mask(raw.message), ...(raw.stack !== undefined ? { stack: masker.mask(raw.stack) } : {}) };
-    log.write("error", `attempt ${a.tryNumber} failed: ${rec.message}`);
-    if (rec.stack && rec.code === "TASK_FAILED") log.write("error", rec.stack);
+    log.system("error", `attempt ${a.tryNumber} failed: ${rec.message}`);
+    if (rec.stack && rec.code === "TASK_FAILED") log.system("error", rec.stack);
     return {
       attemptId: a.attemptId,
       state: "failed",

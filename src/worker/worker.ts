@@ -24,6 +24,8 @@ export interface WorkerOptions {
   leaseMs: number;
   heartbeatMs: number;
   inlineOutputLimit: number;
+  /** What one attempt may write to its log (config's maxLogBytes); absent: the default, 100 MB. */
+  maxLogBytes?: number;
   python: string;
   /** The clean environment task processes start from (config's taskEnv). */
   taskEnv: Record<string, string>;
