@@ -13,6 +13,7 @@ import { AttemptLogRows } from "./attemptLogs.js";
 import { ApiTokenRows, SessionRows, UserRows } from "./auth.js";
 import { BackfillRows } from "./backfills.js";
 import { BenchHistory } from "./benchHistory.js";
+import { ConnectionRows } from "./connections.js";
 import { DagRows } from "./dags.js";
 import { EventRows } from "./events.js";
 import { PoolRows } from "./pools.js";
@@ -25,6 +26,7 @@ import type { Tx } from "./store.js";
 import { AttemptRows } from "./attempts.js";
 import { StatusQueries } from "./status.js";
 import { TaskInstanceRows } from "./taskInstances.js";
+import { VariableRows } from "./variables.js";
 
 /** What the aggregates need of the store or transaction they are bound to, besides the handle. */
 export interface StoreContext {
@@ -72,6 +74,8 @@ export abstract class Aggregates implements StoreContext {
   #retention?: RetentionQueries;
   #status?: StatusQueries;
   #benchHistory?: BenchHistory;
+  #connections?: ConnectionRows;
+  #variables?: VariableRows;
 
   get runs(): RunRows {
     return (this.#runs ??= new RunRows(this.db, this));
@@ -117,6 +121,14 @@ export abstract class Aggregates implements StoreContext {
   }
   get status(): StatusQueries {
     return (this.#status ??= new StatusQueries(this.db));
+  }
+  /** Connections (secret fields as ciphertexts): store/connections.ts. */
+  get connections(): ConnectionRows {
+    return (this.#connections ??= new ConnectionRows(this.db, this));
+  }
+  /** Variables (secret ones as ciphertexts): store/variables.ts. */
+  get variables(): VariableRows {
+    return (this.#variables ??= new VariableRows(this.db, this));
   }
   /** PostgreSQL bench only (`npm run bench -- --pg`). */
   get benchHistory(): BenchHistory {

@@ -12,6 +12,7 @@ import { m0008LiveWorkers } from "./migrations/0008_live_workers.js";
 import { m0009Artifacts } from "./migrations/0009_artifacts.js";
 import { m0010AttemptLogs } from "./migrations/0010_attempt_logs.js";
 import { m0011Autovacuum } from "./migrations/0011_autovacuum.js";
+import { m0012ConnectionsVariables } from "./migrations/0012_connections_variables.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -170,6 +171,7 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0009_artifacts", m0009Artifacts],
   ["0010_attempt_logs", m0010AttemptLogs],
   ["0011_autovacuum", m0011Autovacuum],
+  ["0012_connections_variables", m0012ConnectionsVariables],
 ];
 
 export const MIGRATION_NAMES: readonly string[] = STEPS.map(([n]) => n);

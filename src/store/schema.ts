@@ -310,6 +310,33 @@ export interface AttemptLogsTable {
   body: string;
 }
 
+/** 0012: see store/migrations/0012_connections_variables.ts. Secret columns hold ciphertexts only. */
+export interface ConnectionsTable {
+  conn_id: string;
+  conn_type: string;
+  description: string | null;
+  host: string | null;
+  port: number | null;
+  login: string | null;
+  /** Ciphertext (secrets/keyring.ts) of the password, or null. */
+  password: string | null;
+  /** The connection's schema (database) field; "schema" is a keyword in SQL. */
+  schema_name: string | null;
+  /** Ciphertext of the extra JSON object, or null. */
+  extra: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface VariablesTable {
+  key: string;
+  /** JSON text, or its ciphertext when is_secret is 1. */
+  value: string;
+  is_secret: number;
+  description: string | null;
+  updated_at: number;
+}
+
 export interface Database {
   dag_versions: DagVersionsTable;
   runs: RunsTable;
@@ -335,4 +362,6 @@ export interface Database {
   api_tokens: ApiTokensTable;
   artifacts: ArtifactsTable;
   attempt_logs: AttemptLogsTable;
+  connections: ConnectionsTable;
+  variables: VariablesTable;
 }
