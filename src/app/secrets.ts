@@ -12,6 +12,7 @@ import { SluiceError } from "../errors.js";
 import { checkFields, checkSecretId, type ConnectionFields } from "../secrets/connection.js";
 import { Masker, MASK, isSensitiveName } from "../secrets/mask.js";
 import { probeConnection, type ProbeResult } from "../secrets/probe.js";
+import { rotateKey, type RotationReport } from "../secrets/rotate.js";
 import { sealConnection, sealVariable } from "../secrets/rows.js";
 import type { Sluice } from "../sluice.js";
 import type { ConnectionRow } from "../store/connections.js";
@@ -211,4 +212,14 @@ export const getVariable = operation("variables.get", "operator", async (s: Slui
   const row = await s.store.variables.get(checkSecretId("variable", input.key));
   if (!row) throw new SluiceError("VARIABLE_NOT_FOUND", `variable "${input.key}" not found in the metadata store`, { details: { key: input.key } });
   return variableView(row);
+});
+
+/**
+ * Re-encrypt every secret row under the primary key (`sluice secrets rotate-key`). Admin: it needs every
+ * key. Row by row, each in its own transaction (secrets/rotate.ts).
+ */
+export const rotateSecrets = operation("secrets.rotateKey", "admin", async (s: Sluice, _actor, _input: Record<string, never>): Promise<RotationReport> => {
+  const keys = s.secrets.reader();
+  if (!keys) throw new SluiceError("SECRET_KEY", "no secret key is configured (SLUICE_SECRET_KEY, SLUICE_SECRET_KEY_FILE or <home>/secret.key): there is nothing to rotate to");
+  return rotateKey(s.store, keys);
 });

@@ -15,6 +15,9 @@ import { registerTaskCommands } from "./commands/tasks.js";
 import { registerPools } from "./commands/pools.js";
 import { registerStatus } from "./commands/status.js";
 import { registerUsers } from "./commands/users.js";
+import { registerConnections } from "./commands/connections.js";
+import { registerSecrets } from "./commands/secrets.js";
+import { registerVariables } from "./commands/variables.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -50,6 +53,9 @@ export async function main(argv: string[], deps: { startHttp: StartHttp }): Prom
   registerStatus(program, globals);
   registerPools(program, globals);
   registerUsers(program, globals);
+  registerConnections(program, globals);
+  registerVariables(program, globals);
+  registerSecrets(program, globals);
   for (const c of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) c.exitOverride();
 
   try {
