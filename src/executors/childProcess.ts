@@ -5,7 +5,7 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { SluiceError } from "../errors.js";
+import { SluiceError, type ErrorCode } from "../errors.js";
 import type { TaskContext } from "../dsl/types.js";
 import type { Executor, TaskRun } from "./executor.js";
 import { taskEnv } from "./subprocess.js";
@@ -13,6 +13,9 @@ import { taskEnv } from "./subprocess.js";
 // Built: dist/executors/childMain.js. Run from source under tsx (tests): childMain.ts, with tsx loaded.
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
 const CHILD_MAIN = fileURLToPath(new URL(FROM_SOURCE ? "./childMain.ts" : "./childMain.js", import.meta.url));
+
+/** Codes of a child's error kept as they are (any other failure of the task is TASK_FAILED). */
+const KEPT_CODES = new Set<string>(["SERIALIZATION", "CONNECTION_NOT_FOUND", "VARIABLE_NOT_FOUND", "SECRET_KEY", "INVALID_CONNECTION"]);
 
 /** The parent's answer to a "secret" request. */
 export type SecretReply = { type: "secretReply"; reqId: number; value: unknown } | { type: "secretReply"; reqId: number; error: { code: string; message: string } };
@@ -108,7 +111,7 @@ export const childProcessExecutor: Executor = {
         else if (m.type === "assetMetadata") r.ctx.assetMetadata(m.asset, m.metadata as Parameters<TaskContext<unknown>["assetMetadata"]>[1]);
         else if (m.type === "result") finish(() => resolve(m.value));
         else if (m.type === "error") {
-          const err = new SluiceError(m.code === "SERIALIZATION" ? "SERIALIZATION" : "TASK_FAILED", m.message, { details: m.stack ? { stack: m.stack } : {} });
+          const err = new SluiceError(KEPT_CODES.has(m.code) ? (m.code as ErrorCode) : "TASK_FAILED", m.message, { details: m.stack ? { stack: m.stack } : {} });
           finish(() => reject(err));
         }
       });
