@@ -21,6 +21,7 @@ import { backfillRoutes } from "./routes/backfills.js";
 import { dagRoutes } from "./routes/dags.js";
 import { logRoutes } from "./routes/logs.js";
 import { runRoutes } from "./routes/runs.js";
+import { secretRoutes } from "./routes/secrets.js";
 import { systemRoutes } from "./routes/system.js";
 import { startServer, type RunningServer } from "./server.js";
 import { identify } from "./session.js";
@@ -89,7 +90,7 @@ function fail(c: Context, err: SluiceError, extra: Record<string, unknown> = {})
 /** Every REST route, in one table (the OpenAPI document and the auth middleware read it too). */
 export function apiRoutes(s: Sluice, drive: (backfillId: number) => void): Route[] {
   const specs = new SpecCache(s.store);
-  const routes: Route[] = [...systemRoutes(), ...authRoutes(), ...dagRoutes(specs), ...runRoutes(), ...logRoutes(), ...assetRoutes(), ...backfillRoutes(drive)];
+  const routes: Route[] = [...systemRoutes(), ...authRoutes(), ...dagRoutes(specs), ...runRoutes(), ...logRoutes(), ...assetRoutes(), ...backfillRoutes(drive), ...secretRoutes()];
   routes.push({
     method: "get",
     path: "/openapi.json",
