@@ -113,7 +113,7 @@ export function parseConnectionUri(uri: string): ConnectionFields {
     }
   }
 
-  let host: string | null = null;
+  let host: string | null;
   let port: number | null = null;
   let rawPort: string | null = null;
   if (hostPort.startsWith("[")) {
@@ -218,10 +218,10 @@ export function connectionFromJson(doc: unknown, where: string): ConnectionField
   let extra: Record<string, unknown> | null = null;
   const rawExtra = o["extra"];
   if (rawExtra !== undefined && rawExtra !== null && rawExtra !== "") {
-    let parsed = rawExtra;
+    let parsed: unknown = rawExtra;
     if (typeof rawExtra === "string") {
       try {
-        parsed = JSON.parse(rawExtra);
+        parsed = JSON.parse(rawExtra) as unknown;
       } catch {
         throw new SluiceError("INVALID_CONNECTION", `${where}: "extra" is not JSON`, { details: { field: "extra" } });
       }
