@@ -82,3 +82,21 @@ test("JSON documents (Airflow's names or Sluice's) and the env name of an id", (
   assert.equal(c.uri, "postgres://:pw@h");
   assert.deepEqual(c.extra, {});
 });
+
+test("shell and Python tasks declare connections and variables: sorted in the spec, checked, refused on function tasks", async () => {
+  const { dag } = await import("../../src/dsl/dag.js");
+  const d = dag("decl", (b) => {
+    b.shell("s", { command: "true", connections: ["wh", "api", "wh"], variables: ["k"] });
+    b.python("p", { script: "x.py", variables: ["a.b"] });
+    b.task("t", async () => 1);
+  });
+  const byId = new Map(d.spec.tasks.map((t) => [t.id, t]));
+  assert.deepEqual(byId.get("s")!.connections, ["api", "wh"]);
+  assert.deepEqual(byId.get("s")!.variables, ["k"]);
+  assert.deepEqual(byId.get("p")!.variables, ["a.b"]);
+  assert.equal("connections" in byId.get("t")!, false, "absent when none: other versions unchanged");
+  const bad = (build: () => unknown, re: RegExp) => assert.throws(build, (e: unknown) => isSluiceError(e, "INVALID_DAG") && re.test((e as Error).message));
+  bad(() => dag("x", (b) => void b.shell("s", { command: "true", connections: "wh" as never })), /task "s": connections must be a list of connection ids/);
+  bad(() => dag("x", (b) => void b.shell("s", { command: "true", variables: ["a/b"] })), /task "s": variables: "a\/b" is not a valid variable key/);
+  bad(() => dag("x", (b) => void b.task("t", { connections: ["wh"] } as never, async () => 1)), /task "t": connections is for shell and Python tasks.*ctx\.connection\(id\)/);
+});
