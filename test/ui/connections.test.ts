@@ -107,6 +107,21 @@ describe("connections in the web UI", { skip, timeout: 180_000 }, () => {
       await row.waitFor();
       assert.ok(!(await page.content()).includes(SECRET), "the page never holds the password");
 
+      // a secret variable: "set (secret)" in the list, and its edit form starts empty
+      await page.getByRole("link", { name: "Variables" }).click();
+      await page.getByRole("button", { name: "Set a variable" }).click();
+      const vform = page.getByRole("form", { name: "Set a variable" });
+      await vform.locator('input[name="var-key"]').fill("api_token");
+      await vform.locator('textarea[name="var-value"]').fill(`"${SECRET}-var"`);
+      await vform.locator('input[name="var-secret"]').check();
+      await vform.getByRole("button", { name: "Save" }).click();
+      const vrow = page.locator('tr[data-variable="api_token"]');
+      await vrow.filter({ hasText: "set (secret)" }).waitFor();
+      await vrow.getByRole("button", { name: "Replace" }).click();
+      assert.equal(await page.getByRole("form", { name: "Edit variable api_token" }).locator('textarea[name="var-value"]').inputValue(), "");
+      await page.getByRole("button", { name: "Cancel" }).click();
+      assert.ok(!(await page.content()).includes(SECRET));
+
       // a run whose task prints the password
       await page.goto(`${url}/dags/uses_secret/trigger`);
       await page.getByRole("button", { name: "Trigger run" }).click();
