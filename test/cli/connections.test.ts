@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { chmodSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -185,20 +186,23 @@ describe("sluice connections and variables", () => {
   });
 
   test("tasks of every executor read a connection and a variable; an unknown id fails the attempt naming task, id and backends", async () => {
+    // tasks return digests of what they read: the values themselves are masked (***) in outputs
     sb.write(
       "uses_conn.ts",
       `
+import { createHash } from "node:crypto";
 import { dag } from "sluice";
+const h = (s: unknown) => createHash("sha256").update(typeof s === "string" ? s : JSON.stringify(s)).digest("hex");
 export default dag("uses_conn", (d) => {
   d.task("inproc", async (_i, ctx) => {
     const c = await ctx.connection("wh");
-    return { password: c.password, host: c.host, threshold: await ctx.variable("threshold") };
+    return { password: h(c.password), host: c.host, threshold: await ctx.variable("threshold") };
   });
   d.task("proc", { isolation: "process" }, async (_i, ctx) => {
     const c = await ctx.connection("wh");
-    return { password: c.password, uri: c.uri, token: await ctx.variable("api_token"), dflt: await ctx.variable("nope", "fallback") };
+    return { password: h(c.password), uri: h(c.uri), token: h(await ctx.variable("api_token")), dflt: await ctx.variable("nope", "fallback") };
   });
-  d.shell("sh", { command: 'echo "uri=$SLUICE_CONN_WH var=$SLUICE_VAR_THRESHOLD api=\${SLUICE_CONN_API:-undeclared}"', shell: true, connections: ["wh"], variables: ["threshold"] });
+  d.shell("sh", { command: 'echo "uri=$(printf %s "$SLUICE_CONN_WH" | sha256sum | cut -c1-64) var=$SLUICE_VAR_THRESHOLD api=\${SLUICE_CONN_API:-undeclared}"', shell: true, connections: ["wh"], variables: ["threshold"] });
   ${hasPython ? `d.python("py", { script: "conn.py", connections: ["wh"], variables: ["api_token"] });` : ""}
   d.task("proc_missing", { isolation: "process" }, async (_i, ctx) => ctx.connection("nope"));
   d.shell("sh_missing", { command: "true", connections: ["nope"] });
@@ -207,9 +211,10 @@ export default dag("uses_conn", (d) => {
     );
     sb.write(
       "conn.py",
-      `import json, os
+      `import hashlib, json, os
+h = lambda s: hashlib.sha256(s.encode()).hexdigest()
 with open(os.environ["SLUICE_OUTPUT"], "w") as f:
-    json.dump({"uri": os.environ["SLUICE_CONN_WH"], "var": json.loads(os.environ["SLUICE_VAR_API_TOKEN"]), "api": os.environ.get("SLUICE_CONN_API")}, f)
+    json.dump({"uri": h(os.environ["SLUICE_CONN_WH"]), "var": h(json.dumps(json.loads(os.environ["SLUICE_VAR_API_TOKEN"]), separators=(",", ":"))), "api": os.environ.get("SLUICE_CONN_API")}, f)
 `,
     );
     let r = await run(sb, ["run", "uses_conn", "--json"]);
@@ -217,14 +222,12 @@ with open(os.environ["SLUICE_OUTPUT"], "w") as f:
     const states = Object.fromEntries(out.tasks.map((t: any) => [t.taskId, t.state]));
     assert.deepEqual(states, { inproc: "success", proc: "success", sh: "success", ...(hasPython ? { py: "success" } : {}), proc_missing: "failed", sh_missing: "failed" }, r.stderr);
     const output = async (task: string) => json(await run(sb, ["output", out.runId, task, "--json"])).output;
-    assert.deepEqual(await output("inproc"), { password: PASSWORD, host: "db2.internal", threshold: 42 });
-    const proc = await output("proc");
-    assert.equal(proc.password, PASSWORD);
-    assert.equal(proc.uri, `postgres://etl:${PASSWORD}@db2.internal/warehouse`);
-    assert.deepEqual(proc.token, { token: "Tk-99812-secret" });
-    assert.equal(proc.dflt, "fallback");
-    assert.equal(await output("sh"), `uri=postgres://etl:${PASSWORD}@db2.internal/warehouse var=42 api=undeclared`);
-    if (hasPython) assert.deepEqual(await output("py"), { uri: `postgres://etl:${PASSWORD}@db2.internal/warehouse`, var: { token: "Tk-99812-secret" }, api: null });
+    const h = (v: unknown) => createHash("sha256").update(typeof v === "string" ? v : JSON.stringify(v)).digest("hex");
+    const uri = `postgres://etl:${PASSWORD}@db2.internal/warehouse`;
+    assert.deepEqual(await output("inproc"), { password: h(PASSWORD), host: "db2.internal", threshold: 42 });
+    assert.deepEqual(await output("proc"), { password: h(PASSWORD), uri: h(uri), token: h({ token: "Tk-99812-secret" }), dflt: "fallback" });
+    assert.equal(await output("sh"), `uri=${h(uri)} var=42 api=undeclared`);
+    if (hasPython) assert.deepEqual(await output("py"), { uri: h(uri), var: h({ token: "Tk-99812-secret" }), api: null });
 
     r = await run(sb, ["runs", "show", out.runId, "--json"]);
     const detail = json(r);
