@@ -37,6 +37,11 @@ export interface SluiceConfig {
   /** Where `sluice dev` and `sluice scheduler` serve the HTTP API (port 0: any free port). */
   port: number;
   host: string;
+  /**
+   * How long importing one DAG file may take (SLUICE_DAG_IMPORT_TIMEOUT_MS): the scheduler's DAG processor
+   * reports a slower file as an import error, the CLI stops with that error instead of hanging.
+   */
+  dagImportTimeoutMs: number;
   /** SIGTERM: how long a worker lets running tasks finish before it hands them back (SLUICE_GRACE_MS). */
   gracePeriodMs: number;
   /** The first admin's password when the store has no users yet; null: one is generated and printed once. */
@@ -80,6 +85,7 @@ const envSchema = z.object({
   SLUICE_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   SLUICE_HOST: z.string().min(1).optional(),
   SLUICE_GRACE_MS: intFrom(0).optional(),
+  SLUICE_DAG_IMPORT_TIMEOUT_MS: intFrom(100).optional(),
   SLUICE_ADMIN_PASSWORD: z.string().min(8, "must be at least 8 characters").optional(),
   SLUICE_TASK_ENV_ALLOW: z.string().optional(),
   SLUICE_SECRET_KEY: z.string().optional(),
@@ -131,6 +137,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     host: overrides.host ?? e.SLUICE_HOST ?? "127.0.0.1",
     // Kubernetes sends SIGKILL 30 s after SIGTERM by default: set terminationGracePeriodSeconds above this
     gracePeriodMs: overrides.gracePeriodMs ?? e.SLUICE_GRACE_MS ?? 30_000,
+    dagImportTimeoutMs: e.SLUICE_DAG_IMPORT_TIMEOUT_MS ?? 30_000,
     adminPassword: e.SLUICE_ADMIN_PASSWORD ?? null,
     taskEnv: taskEnvironment(env, parseEnvAllow(e.SLUICE_TASK_ENV_ALLOW ?? "")),
     secretKey: e.SLUICE_SECRET_KEY_FILE

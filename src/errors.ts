@@ -34,6 +34,8 @@ export type ErrorCode =
   | "DB_LOCKED"
   | "DB_TOO_NEW"
   | "DB_CORRUPT"
+  /** A row the code cannot interpret (bad params JSON, unknown state, unknown DAG version): its work fails, the rest flows. */
+  | "CORRUPT_ROW"
   | "DB_UNAVAILABLE"
   | "EVENT_NOT_FOUND"
   | "ASSET_NOT_FOUND"
@@ -90,6 +92,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMeta>> = Object.freeze
   DB_LOCKED: { http: 503, exit: 2 },
   DB_TOO_NEW: { http: 500, exit: 2 },
   DB_CORRUPT: { http: 500, exit: 2 },
+  CORRUPT_ROW: { http: 500, exit: 1 },
   DB_UNAVAILABLE: { http: 503, exit: 1 },
   EVENT_NOT_FOUND: { http: 404, exit: 2 },
   ASSET_NOT_FOUND: { http: 404, exit: 2 },

@@ -65,7 +65,7 @@ export class Sluice {
 
   static async open(config: SluiceConfig, opts: OpenOptions = {}): Promise<Sluice> {
     const clock = opts.clock ?? systemClock;
-    const bag: DagBag = opts.loadDags === false ? { dir: config.dagsDir, dags: new Map(), errors: [] } : await loadDagFolder(config.dagsDir);
+    const bag: DagBag = opts.loadDags === false ? { dir: config.dagsDir, dags: new Map(), errors: [] } : await loadDagFolder(config.dagsDir, { importTimeoutMs: config.dagImportTimeoutMs });
     for (const dag of opts.dags ?? []) {
       if (bag.dags.has(dag.id)) throw new SluiceError("INVALID_DAG", `DAG id "${dag.id}" is defined twice`);
       // in-code DAGs have no file; process-isolated tasks need one, so they must come from DAG files
@@ -78,7 +78,7 @@ export class Sluice {
       poolSize: config.dbPoolSize,
       ...(opts.migrate === false ? { migrate: false } : {}),
     });
-    const engine = new Engine({ store, artifacts: artifactStoreFor(config, store), logs: logStoreFor(config, store), clock, dags: bag.dags, leaseMs: config.leaseMs, localWorkers });
+    const engine = new Engine({ store, artifacts: artifactStoreFor(config, store), logs: logStoreFor(config, store), clock, dags: bag.dags, leaseMs: config.leaseMs, localWorkers, secretKey: config.secretKey });
     // DAGs defined in code have no scheduler to register their assets and events: register them here
     if (opts.dags?.length) {
       try {
@@ -103,6 +103,7 @@ export class Sluice {
       python: c.python,
       taskEnv: c.taskEnv,
       secrets: this.secrets,
+      secretKey: c.secretKey,
       databaseUrl: c.databaseUrl,
       busyTimeoutMs: c.busyTimeoutMs,
       ...(runId ? { runId } : {}),

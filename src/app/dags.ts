@@ -45,8 +45,13 @@ async function dagRow(s: Sluice, dagId: string): Promise<DagRecord> {
 }
 
 /** Stop (paused) or resume creating scheduled and triggered runs of a DAG; runs going on go on. */
-export const setDagPaused = operation("dags.setPaused", "operator", async (s: Sluice, _actor, input: { dagId: string; paused: boolean }): Promise<DagRecord> => {
-  const row = await dagRow(s, input.dagId);
-  await s.store.dags.setPaused(row.dagId, input.paused, s.engine.clock.now());
-  return (await s.store.dags.get(row.dagId))!;
-});
+export const setDagPaused = operation(
+  "dags.setPaused",
+  "operator",
+  async (s: Sluice, _actor, input: { dagId: string; paused: boolean }): Promise<DagRecord> => {
+    const row = await dagRow(s, input.dagId);
+    await s.store.dags.setPaused(row.dagId, input.paused, s.engine.clock.now());
+    return (await s.store.dags.get(row.dagId))!;
+  },
+  { dag: async (s, input) => ({ dagId: input.dagId, notFound: () => dagNotFound(s, input.dagId) }) },
+);

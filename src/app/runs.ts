@@ -2,8 +2,13 @@
 import { SluiceError } from "../errors.js";
 import type { Sluice } from "../sluice.js";
 import type { RunRecord } from "../store/store.js";
-import { operation, type Actor } from "./actor.js";
-import { requireKnownDag } from "./dags.js";
+import { operation, type Actor, type DagTarget } from "./actor.js";
+import { dagNotFound, requireKnownDag } from "./dags.js";
+
+/** The DAG of a trigger: a DAG the actor may not read is not found, as an unknown one. */
+const dagOfInput = async (s: Sluice, input: { dagId: string }): Promise<DagTarget> => ({ dagId: input.dagId, notFound: () => dagNotFound(s, input.dagId) });
+/** The DAG of a run: a run of a DAG the actor may not read is not found, as an unknown run. */
+const dagOfRun = async (s: Sluice, input: { runId: string }): Promise<DagTarget> => ({ dagId: (await requireRun(s, input.runId)).dagId, notFound: () => runNotFound(input.runId) });
 
 export interface TriggerInput {
   dagId: string;
@@ -16,20 +21,30 @@ export interface TriggerInput {
 }
 
 /** Create a run of a DAG (app/dags: which DAGs are known); workers of a running deployment run it. */
-export const triggerRun = operation("runs.trigger", "operator", async (s: Sluice, _actor, input: TriggerInput): Promise<RunRecord> => {
-  await requireKnownDag(s, input.dagId);
-  return s.engine.createRun(input.dagId, {
-    params: input.params ?? {},
-    ...(input.logicalDate !== undefined ? { logicalDate: input.logicalDate } : {}),
-    ...(input.idempotencyKey !== undefined ? { idempotencyKey: input.idempotencyKey } : {}),
-  });
-});
+export const triggerRun = operation(
+  "runs.trigger",
+  "operator",
+  async (s: Sluice, _actor, input: TriggerInput): Promise<RunRecord> => {
+    await requireKnownDag(s, input.dagId);
+    return s.engine.createRun(input.dagId, {
+      params: input.params ?? {},
+      ...(input.logicalDate !== undefined ? { logicalDate: input.logicalDate } : {}),
+      ...(input.idempotencyKey !== undefined ? { idempotencyKey: input.idempotencyKey } : {}),
+    });
+  },
+  { dag: dagOfInput },
+);
 
 /** Fail a run that is still going: running attempts are aborted, the rest is not started. */
-export const cancelRun = operation("runs.cancel", "operator", async (s: Sluice, actor, input: { runId: string }): Promise<RunRecord> => {
-  await requireRun(s, input.runId);
-  return s.engine.cancelRun(input.runId, cancelReason(actor));
-});
+export const cancelRun = operation(
+  "runs.cancel",
+  "operator",
+  async (s: Sluice, actor, input: { runId: string }): Promise<RunRecord> => {
+    await requireRun(s, input.runId);
+    return s.engine.cancelRun(input.runId, cancelReason(actor));
+  },
+  { dag: dagOfRun },
+);
 
 /**
  * Clear task instances so they run again (every map index, or `mapIndex`; with `downstream`, every task
@@ -42,6 +57,7 @@ export const clearTasks = operation(
     await requireTasks(s, input.runId, input.taskIds);
     return s.engine.clearTasks(input.runId, input.taskIds, input.downstream, input.mapIndex);
   },
+  { dag: dagOfRun },
 );
 
 /** Mark a task's instances (every map index, or one) success or failed; waiting downstream tasks are re-evaluated. */
@@ -58,6 +74,7 @@ export const markTasks = operation(
     }
     return { marked, run: await requireRun(s, input.runId) };
   },
+  { dag: dagOfRun },
 );
 
 /** The reason a cancelled run records: who asked, as far as the channel tells. */
@@ -65,9 +82,11 @@ export function cancelReason(actor: Actor): string {
   return actor.via === "cli" ? "cancelled by user" : "cancelled through the API";
 }
 
+const runNotFound = (runId: string) => new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`, { details: { runId } });
+
 async function requireRun(s: Sluice, runId: string): Promise<RunRecord> {
   const run = await s.store.runs.get(runId);
-  if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`, { details: { runId } });
+  if (!run) throw runNotFound(runId);
   return run;
 }
 

@@ -1,4 +1,5 @@
 /** Terminal output: aligned tables, states in colour on a TTY, times in ISO-8601 UTC. */
+import { escapeControls } from "../core/controlChars.js";
 import { formatDuration } from "../core/duration.js";
 
 const COLORS: Record<string, string> = {
@@ -28,11 +29,19 @@ export function duration(start: number | null, end: number | null): string {
   return formatDuration(end - start);
 }
 
-/** Render rows as an aligned table; ANSI colour codes do not count towards widths. */
+// eslint-disable-next-line no-control-regex -- a state word in the colour colorState gives it
+const COLORED_STATE = /^\x1b\[\d+m[a-z_]+\x1b\[0m$/;
+
+/**
+ * Render rows as an aligned table; ANSI colour codes do not count towards widths. Cells are escaped
+ * (core/controlChars): a cell holds task text (ids, errors, descriptions) that must not move the cursor or
+ * break a row in two; only colorState's own colouring is kept.
+ */
 export function table(headers: string[], rows: (string | number | null)[][]): string {
   // eslint-disable-next-line no-control-regex -- ESC starts the colour codes to leave out
   const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "").length;
-  const cells = [headers, ...rows.map((r) => r.map((c) => (c === null ? "" : String(c))))];
+  const cell = (c: string | number | null) => (c === null ? "" : typeof c === "number" || COLORED_STATE.test(c) ? String(c) : escapeControls(c));
+  const cells = [headers, ...rows.map((r) => r.map(cell))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => visible(r[i] ?? ""))));
   return cells
     .map((r) =>

@@ -18,6 +18,7 @@ import { registerUsers } from "./commands/users.js";
 import { registerConnections } from "./commands/connections.js";
 import { registerSecrets } from "./commands/secrets.js";
 import { registerVariables } from "./commands/variables.js";
+import { registerGrants } from "./commands/grants.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -56,6 +57,7 @@ export async function main(argv: string[], deps: { startHttp: StartHttp }): Prom
   registerConnections(program, globals);
   registerVariables(program, globals);
   registerSecrets(program, globals);
+  registerGrants(program, globals);
   for (const c of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) c.exitOverride();
 
   try {

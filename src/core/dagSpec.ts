@@ -86,6 +86,11 @@ export interface DagSpec {
   assetSchedule?: AssetSchedule;
   /** External events (by name, sorted) that trigger a run; absent when none. */
   events?: string[];
+  /**
+   * Params whose values are secrets (sorted): stored encrypted in the run, decrypted only for its tasks,
+   * masked in their output and shown as `***` (docs/decisions/0016-secrets.md); absent when none.
+   */
+  secretParams?: string[];
   groups: GroupSpec[];
   /** In topological order. */
   tasks: TaskSpec[];
@@ -119,6 +124,39 @@ export function secretRefs(where: string, option: "connections" | "variables", v
     }
   }
   return value.length ? [...new Set(value as string[])].sort() : null;
+}
+
+/**
+ * A DAG's `secretParams` option, checked: a list of the names of its params (those of its JSON Schema when
+ * the schema library gives one), sorted and without duplicates.
+ */
+export function checkSecretParams(dagId: string, v: unknown, hasParams: boolean, paramsJsonSchema: unknown): string[] {
+  if (v === undefined || v === null) return [];
+  const where = `DAG "${dagId}": secretParams`;
+  if (!Array.isArray(v) || v.some((n) => typeof n !== "string" || n === "")) {
+    throw new SluiceError("INVALID_DAG", `${where} must be a list of param names, e.g. ["api_key"]`, { details: { dagId } });
+  }
+  const names = [...new Set(v as string[])].sort();
+  if (names.length && !hasParams) throw new SluiceError("INVALID_DAG", `${where} names ${names.map((n) => `"${n}"`).join(", ")}, but the DAG has no params schema`, { details: { dagId } });
+  const known = (paramsJsonSchema as { properties?: Record<string, unknown> } | null)?.properties;
+  if (known) {
+    const unknown = names.filter((n) => !Object.hasOwn(known, n));
+    if (unknown.length) {
+      throw new SluiceError("INVALID_DAG", `${where} names ${unknown.map((n) => `"${n}"`).join(", ")}, which ${unknown.length === 1 ? "is not a param" : "are not params"}; its params are: ${Object.keys(known).join(", ") || "(none)"}`, {
+        details: { dagId },
+      });
+    }
+    // a default is DAG code, and the DAG's defaults are stored in plain text for scheduled runs
+    const withDefault = names.filter((n) => typeof known[n] === "object" && known[n] !== null && "default" in known[n]);
+    if (withDefault.length) {
+      throw new SluiceError(
+        "INVALID_DAG",
+        `${where}: ${withDefault.map((n) => `"${n}"`).join(", ")} ${withDefault.length === 1 ? "has a default" : "have defaults"} in the params schema; a secret param's value is given when the run is triggered (a default would be stored in plain text with the DAG): drop the default, or read the value from a variable or connection`,
+        { details: { dagId } },
+      );
+    }
+  }
+  return names;
 }
 
 /**

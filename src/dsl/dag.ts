@@ -12,7 +12,7 @@
  */
 import { assetList, checkEventName, parseAssetSchedule, type AssetSchedule } from "../core/assets.js";
 import type { RetryPolicy } from "../core/backoff.js";
-import { checkId, dagVersion, finalizeTasks, secretRefs, type DagSpec, type GroupSpec, type MapSource, type TaskKind, type TaskSpec } from "../core/dagSpec.js";
+import { checkId, checkSecretParams, dagVersion, finalizeTasks, secretRefs, type DagSpec, type GroupSpec, type MapSource, type TaskKind, type TaskSpec } from "../core/dagSpec.js";
 import { parseDuration, type Duration } from "../core/duration.js";
 import { resourceRequest } from "../core/resources.js";
 import { parseSchedule, type Schedule } from "../core/schedules.js";
@@ -420,6 +420,7 @@ export function dag(id: string, a: unknown, b?: unknown): Dag<unknown> {
     maxActiveTasks: positiveOrNull(`DAG "${id}"`, "maxActiveTasks", options.maxActiveTasks),
     ...scheduleOptions(id, options),
     ...optionalList("events", eventList(id, options.events)),
+    ...optionalList("secretParams", checkSecretParams(id, options.secretParams, options.params !== undefined, paramsJsonSchema(options.params))),
     groups: state.groups,
     tasks,
   });

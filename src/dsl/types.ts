@@ -286,6 +286,14 @@ export interface DagOptions<PS extends StandardSchemaV1 | undefined = undefined>
    * `POST /api/v1/events/<name>`. Tasks read the payload as `ctx.event.payload`.
    */
   events?: readonly string[];
+  /**
+   * Params whose values are secrets (an API key given at trigger time): stored encrypted in the run
+   * (AES-256-GCM, the key from SLUICE_SECRET_KEY or the key file), decrypted only for the run's tasks,
+   * replaced by `***` wherever a task writes them (logs, errors, outputs) and shown as `***` by the API,
+   * the UI and the CLI. A secret param may not have a default in the schema (a default is DAG code, stored
+   * in plain text with the DAG): scheduled runs read secrets from variables or connections.
+   */
+  secretParams?: readonly (PS extends StandardSchemaV1 ? keyof StandardSchemaV1.InferInput<PS> & string : never)[];
 }
 
 /**

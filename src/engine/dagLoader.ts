@@ -6,6 +6,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import type { Dag } from "../dsl/dag.js";
 import { loadDagFile } from "../executors/dagFile.js";
+import { ImportWatchdog } from "../executors/importWatchdog.js";
 
 export interface LoadedDag {
   dag: Dag;
@@ -62,7 +63,12 @@ export async function findDagFiles(dir: string): Promise<string[]> {
   return files.filter((_, i) => flags[i]);
 }
 
-export async function loadDagFolder(dir: string): Promise<DagBag> {
+/**
+ * Import the DAG files of `dir` in this process. With `importTimeoutMs`, a file whose import takes longer
+ * (an endless loop at import time) ends the process with an import error naming it (importWatchdog.ts):
+ * a CLI command must never hang on a DAG file.
+ */
+export async function loadDagFolder(dir: string, opts: { importTimeoutMs?: number } = {}): Promise<DagBag> {
   const root = resolve(dir);
   const bag: DagBag = { dir: root, dags: new Map(), errors: [] };
   let files: string[];
@@ -72,21 +78,32 @@ export async function loadDagFolder(dir: string): Promise<DagBag> {
     bag.errors.push({ file: ".", line: null, message: `cannot read the DAGs folder ${root}: ${(e as Error).message}` });
     return bag;
   }
-  for (const file of files) {
-    const result = await loadDagFile(file);
-    const rel = relative(root, file);
-    if ("error" in result) {
-      bag.errors.push({ file: rel, line: result.line, message: result.error });
-      continue;
+  const watchdog = files.length > 0 && opts.importTimeoutMs !== undefined ? await ImportWatchdog.start(opts.importTimeoutMs) : null;
+  try {
+    for (const file of files) {
+      const rel = relative(root, file);
+      watchdog?.watch(relative(process.cwd(), file) || file);
+      const result = await loadDagFile(file);
+      watchdog?.clear();
+      addToBag(bag, root, file, rel, result);
     }
-    for (const dag of result.dags) {
-      const prior = bag.dags.get(dag.id);
-      if (prior) {
-        bag.errors.push({ file: rel, line: null, message: `DAG id "${dag.id}" is already defined in ${relative(root, prior.file)}` });
-        continue;
-      }
-      bag.dags.set(dag.id, { dag, file });
-    }
+  } finally {
+    await watchdog?.stop();
   }
   return bag;
+}
+
+function addToBag(bag: DagBag, root: string, file: string, rel: string, result: Awaited<ReturnType<typeof loadDagFile>>): void {
+  if ("error" in result) {
+    bag.errors.push({ file: rel, line: result.line, message: result.error });
+    return;
+  }
+  for (const dag of result.dags) {
+    const prior = bag.dags.get(dag.id);
+    if (prior) {
+      bag.errors.push({ file: rel, line: null, message: `DAG id "${dag.id}" is already defined in ${relative(root, prior.file)}` });
+      continue;
+    }
+    bag.dags.set(dag.id, { dag, file });
+  }
 }

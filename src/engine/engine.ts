@@ -10,11 +10,12 @@
  * - operations.ts: cancel, clear, mark, start queued runs;
  * - recovery.ts: runs and attempts that the processes that should have ended them did not.
  */
+import type { KeySource } from "../secrets/keyring.js";
 import type { ArtifactStore } from "../artifacts/artifactStore.js";
 import type { LogStore } from "../logs/logStore.js";
 import type { Clock } from "../core/clock.js";
 import { FINISHED_RUN_STATES, type RunState } from "../core/states.js";
-import { SluiceError } from "../errors.js";
+import { SluiceError, toSluiceError } from "../errors.js";
 import type { ClaimedAttempt, RunRecord, Store, Tx } from "../store/store.js";
 import { decodeOutputs } from "../worker/outputs.js";
 import type { AttemptResult, ClaimRequest, ResolvedTask, RunTriggerInfo, WorkerHost } from "../worker/worker.js";
@@ -25,7 +26,7 @@ import { validateParams } from "./params.js";
 import { Recovery } from "./recovery.js";
 import { RunCreation, type RunDag, type TriggerOptions } from "./runCreation.js";
 import { RunSpecs } from "./runSpecs.js";
-import { RunTimeouts } from "./runTimeouts.js";
+import { RunTimeouts, timedOutReason } from "./runTimeouts.js";
 import { Settler } from "./settle.js";
 import { Signals, type AttemptEvent } from "./signals.js";
 import type { SpecIndex } from "./specIndex.js";
@@ -49,6 +50,8 @@ export interface EngineOptions {
   leaseMs?: number;
   /** The ids of this process's workers (worker.ts's localWorkers): alive, whatever their pid suggests. */
   localWorkers: { has(workerId: string): boolean };
+  /** Where the keys that encrypt secret params come from (config's secretKey); absent: none configured. */
+  secretKey?: KeySource;
 }
 
 export class Engine implements WorkerHost {
@@ -92,7 +95,7 @@ export class Engine implements WorkerHost {
       // called after commits only, by when the constructor has set `recovery`
       followUps: { reconcile: (runId, taskIds) => this.recovery.reconcile(runId, taskIds), finishRunIfDone: (runId) => this.recovery.finishRunIfDone(runId) },
     });
-    this.creation = new RunCreation(opts.store, opts.clock, env, this.specs, this.code, transitions);
+    this.creation = new RunCreation(opts.store, opts.clock, env, this.specs, this.code, transitions, opts.secretKey ?? null);
     this.settler = new Settler(opts.store, env, this.specs, this.signals, transitions);
     this.operations = new Operations(opts.store, opts.clock, env, this.specs, transitions);
     this.recovery = new Recovery(opts.store, opts.clock, env, this.specs, transitions, (results, claim) => this.settle(results, claim), opts.leaseMs ?? 30_000, opts.localWorkers);
@@ -202,9 +205,34 @@ export class Engine implements WorkerHost {
 
   // ---- recovery (engine/recovery) ----------------------------------------------------------------------
 
-  /** Finish, unstall and retry what dead processes and racing transactions left (see Recovery). */
-  recoverLostAttempts(): Promise<number> {
-    return this.recovery.recoverLostAttempts();
+  /**
+   * Finish, unstall and retry what dead processes and racing transactions left (see Recovery); end runs
+   * past their deadline.
+   */
+  async recoverLostAttempts(): Promise<number> {
+    const recovered = await this.recovery.recoverLostAttempts();
+    await this.expireRunTimeouts();
+    return recovered;
+  }
+
+  /**
+   * Runs past their `runTimeout` fail with TIMEOUT, whichever process created them; the next deadline
+   * gets a timer here, so it is met on time even when the process that armed it is gone.
+   */
+  async expireRunTimeouts(): Promise<void> {
+    for (;;) {
+      const { expired, next } = await this.store.runs.deadlines(100);
+      for (const r of expired) {
+        await this.cancelRun(r.runId, timedOutReason(r.timeoutAt, r.startedAt), "TIMEOUT").catch((e: unknown) => {
+          // another process ended it in between: nothing to do
+          if (toSluiceError(e).code !== "RUN_FINISHED") throw e;
+        });
+      }
+      if (expired.length < 100) {
+        if (next) this.timeouts.watchDeadline(next.runId, next.timeoutAt, next.startedAt);
+        return;
+      }
+    }
   }
 
   // ---- WorkerHost --------------------------------------------------------------------------------------

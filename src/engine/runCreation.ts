@@ -10,6 +10,8 @@ import type { Clock } from "../core/clock.js";
 import type { DagSpec } from "../core/dagSpec.js";
 import { FINISHED_RUN_STATES } from "../core/states.js";
 import { SluiceError } from "../errors.js";
+import { Keyring, type KeySource } from "../secrets/keyring.js";
+import { encryptSecretParams, hasSecretParams } from "../secrets/params.js";
 import type { RunRecord, Store, Tx } from "../store/store.js";
 import type { DagCode } from "./dagCode.js";
 import { validateParams } from "./params.js";
@@ -63,7 +65,23 @@ export class RunCreation {
     private readonly specs: RunSpecs,
     private readonly code: DagCode,
     private readonly transitions: Transitions,
+    /** Where the keys that encrypt secret params come from; null: none configured (such a run is refused). */
+    private readonly secretKey: KeySource | null = null,
   ) {}
+
+  private keyring: Keyring | null = null;
+
+  /**
+   * `params` as stored for run `runId`: the DAG's secret params encrypted (docs/decisions/0016-secrets.md).
+   * The first secret written creates the key file when none is configured, as the first admin's password is.
+   */
+  private storedParams(spec: DagSpec, runId: string, params: Record<string, unknown>): Record<string, unknown> {
+    const names = spec.secretParams ?? [];
+    if (!hasSecretParams(params, names)) return params;
+    if (!this.secretKey) throw new SluiceError("SECRET_KEY", `DAG "${spec.id}" has secret params (${names.join(", ")}) but this process has no secret key configured`);
+    this.keyring ??= Keyring.load(this.secretKey, { create: true });
+    return encryptSecretParams(params, names, runId, this.keyring!);
+  }
 
   /** Validate params and create a run with all its task instances, in one transaction. */
   async createRun(dagId: string, opts: TriggerOptions = {}): Promise<RunRecord> {
@@ -196,11 +214,13 @@ export class RunCreation {
       const instances = initialTaskInstances(idx, now);
       if (r.backfillId !== undefined) for (const i of instances) i.priority = backfillPriority(i.priority);
       this.specs.remember(runId, r.dag.dagId, r.dag.version);
-      return { r, idx, runId, runKey: r.runKey ?? `run:${runId}`, instances };
+      // encrypted before the transaction: a wrong key fails the request with nothing written
+      const params = this.storedParams(r.dag.spec, runId, r.params);
+      return { r, idx, runId, runKey: r.runKey ?? `run:${runId}`, instances, params };
     });
     const { value: runs } = await this.transitions.run(async (tx, fx) => {
       const out: RunRecord[] = [];
-      for (const { r, idx, runId, runKey, instances } of prepared) {
+      for (const { r, idx, runId, runKey, instances, params } of prepared) {
         const { dagId, version, spec, file } = r.dag;
         const existing = await tx.runs.findByKey(dagId, runKey);
         if (existing) {
@@ -223,7 +243,7 @@ export class RunCreation {
             logicalDate: r.logicalDate,
             dataIntervalStart: r.dataInterval?.start ?? null,
             dataIntervalEnd: r.dataInterval?.end ?? null,
-            params: r.params,
+            params,
             unfinished,
             createdAt: now,
             startedAt: queued ? null : now,

@@ -1,7 +1,8 @@
 /**
  * Run timeouts (a DAG's `runTimeout`): one timer per active run this process created, cleared, promoted
- * or took over. The deadline itself is the run's `timeoutAt` in the store, so another process that takes
- * the run over arms the same deadline.
+ * or took over. The deadline itself is the run's `timeoutAt` in the store: the recovery sweep of every
+ * scheduler and worker (Engine.expireRunTimeouts) ends runs past it and arms the next one, so a run
+ * created by `sluice trigger`, or whose scheduler died, still times out.
  */
 import type { Clock } from "../core/clock.js";
 import { formatDuration } from "../core/duration.js";
@@ -19,13 +20,18 @@ export class RunTimeouts {
 
   /** Arm the timeout of an active run; a no-op for a finished run, one without a limit, or one armed. */
   watch(run: RunRecord): void {
-    if (run.timeoutAt === null || FINISHED_RUN_STATES.has(run.state) || this.timers.has(run.runId)) return;
-    const limit = run.timeoutAt - run.startedAt!;
-    const cancel = this.clock.setTimer(run.timeoutAt - this.clock.now(), () => {
-      this.timers.delete(run.runId);
-      this.expire(run.runId, `run timed out after ${formatDuration(limit)}`);
+    if (run.timeoutAt === null || FINISHED_RUN_STATES.has(run.state)) return;
+    this.watchDeadline(run.runId, run.timeoutAt, run.startedAt);
+  }
+
+  /** Arm a deadline the store's sweep found (Engine.expireRunTimeouts): the next one to come, exactly on time. */
+  watchDeadline(runId: string, timeoutAt: number, startedAt: number | null): void {
+    if (this.timers.has(runId)) return;
+    const cancel = this.clock.setTimer(timeoutAt - this.clock.now(), () => {
+      this.timers.delete(runId);
+      this.expire(runId, timedOutReason(timeoutAt, startedAt));
     });
-    this.timers.set(run.runId, cancel);
+    this.timers.set(runId, cancel);
   }
 
   /** The run has finished: its timer goes. */
@@ -38,4 +44,8 @@ export class RunTimeouts {
     for (const cancel of this.timers.values()) cancel();
     this.timers.clear();
   }
+}
+
+export function timedOutReason(timeoutAt: number, startedAt: number | null): string {
+  return startedAt === null ? "run timed out" : `run timed out after ${formatDuration(timeoutAt - startedAt)}`;
 }

@@ -4,7 +4,7 @@
  * enforced by the store, so several schedulers may run at once. It sleeps until the next due time (plus
  * a 1 s safety poll), never scanning all DAGs per tick: due DAGs come from an index on their due time.
  */
-import { relative } from "node:path";
+import { relative, resolve, sep } from "node:path";
 import type { AssetSchedule } from "../core/assets.js";
 import type { Clock } from "../core/clock.js";
 import type { DagSpec } from "../core/dagSpec.js";
@@ -73,6 +73,7 @@ export class Scheduler {
   /** Parse every DAG file, then schedule until stopped. */
   async start(): Promise<void> {
     await this.watcher.start();
+    await this.serial(() => this.deactivateVanished());
     this.offFinished = this.engine.onRunFinished((runId) => {
       const p = this.promoteAfter(runId).catch(() => undefined).finally(() => this.promoting.delete(p));
       this.promoting.add(p);
@@ -189,6 +190,25 @@ export class Scheduler {
     });
     for (const e of events) this.opts.onParsed?.(e);
     this.tick();
+  }
+
+  /**
+   * After the first scan: a DAG of this folder that no file defines any more — its file was deleted, or
+   * it was renamed, while no scheduler ran — is deactivated, as the watcher does for a file deleted while
+   * it runs. A file that exists but does not import keeps its DAGs (a broken edit keeps the last good
+   * version). Its runs and history stay readable.
+   */
+  private async deactivateVanished(): Promise<void> {
+    const dir = resolve(this.watcher.dir) + sep;
+    const now = this.clock.now();
+    await this.store.tx(async (tx) => {
+      const broken = new Set((await tx.dags.listImportErrors()).map((e) => resolve(this.watcher.dir, e.file)));
+      const vanished = (await tx.dags.list({ activeOnly: true }))
+        .filter((d) => d.file !== null && d.file.startsWith(dir) && !this.known.has(d.dagId) && !broken.has(d.file))
+        .map((d) => d.dagId);
+      await tx.dags.deactivate(vanished, now);
+      await tx.assets.unregisterDagTriggers(vanished);
+    });
   }
 
   private nextInterval(spec: DagSpec, row: Pick<DagRecord, "lastIntervalEnd">, now: number) {

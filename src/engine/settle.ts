@@ -11,11 +11,15 @@ import type { AttemptResult, ClaimRequest } from "../worker/worker.js";
 import type { RunSpecs } from "./runSpecs.js";
 import type { Signals } from "./signals.js";
 import type { Transitions } from "./transaction.js";
-import { applyAttemptResults, attemptEnds, type TransitionEnv } from "./transitions.js";
+import { applyAttemptResults, attemptEnds, failRun, type TransitionEnv } from "./transitions.js";
+import { FINISHED_RUN_STATES, type RunState } from "../core/states.js";
+import { SluiceError, toSluiceError } from "../errors.js";
 
 export class Settler {
   /** Attempts claimed through this engine and not yet ended: their runs and tasks, for progress events. */
   private readonly live = new Map<number, ClaimedAttempt>();
+  /** Poison runs already reported on stderr. */
+  private readonly reported = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -26,9 +30,14 @@ export class Settler {
   ) {}
 
   /** Record ends (group commit) and claim the next work in the same transaction. */
-  async settle(results: AttemptResult[], claim: ClaimRequest | null): Promise<ClaimedAttempt[]> {
+  async settle(all: AttemptResult[], claim: ClaimRequest | null): Promise<ClaimedAttempt[]> {
     // the runs these results belong to, when known: locked first, in one order (PostgreSQL)
-    const runIds = [...new Set(results.flatMap((r) => this.live.get(r.attemptId)?.runId ?? []))];
+    const runIds = [...new Set(all.flatMap((r) => this.live.get(r.attemptId)?.runId ?? []))];
+    // Every run's spec at hand before the transaction: a miss inside it would query through the connection
+    // the transaction holds (SQLite: wait forever, the worker wedged). A run whose spec cannot be read (its
+    // DAG version is not in the database, a poison row) fails with CORRUPT_ROW, and nothing else does.
+    const poisoned = await this.unreadable(runIds);
+    const results = poisoned.size ? all.filter((r) => !poisoned.has(this.live.get(r.attemptId)!.runId)) : all;
     const ends = attemptEnds(results);
     const ahead = this.readAhead(results);
     let notLive = false;
@@ -45,6 +54,14 @@ export class Settler {
         const read = await rows[i]!;
         fx.tis.prime(runId, taskIds.filter((t) => !idx.fanIn.has(t)), read);
         for (const t of taskIds) if (idx.fanIn.has(t)) fx.foreseen.set(`${runId}\0${t}`, read.filter((r) => r.taskId === t));
+      }
+      for (const [runId, reason] of poisoned) {
+        // its attempts (the ones reported here among them) end with the run
+        const state = tx.knownRun(runId)?.state;
+        if (state === undefined || FINISHED_RUN_STATES.has(state as RunState)) continue;
+        fx.abort(await failRun(tx, runId, reason, "CORRUPT_ROW"), new SluiceError("CORRUPT_ROW", reason));
+        fx.finishedRuns.set(runId, "failed");
+        fx.notifyOthers = true;
       }
       await applyAttemptResults(tx, this.env, fx, results, ended);
       // what this transaction made ready is claimable by it at once (a chain's next task: no wake-up)
@@ -84,9 +101,26 @@ export class Settler {
       }
       for (const a of got) this.signals.attempt({ kind: "started", attempt: a });
     }
-    for (const r of results) this.live.delete(r.attemptId);
+    for (const r of all) this.live.delete(r.attemptId);
     for (const a of got) this.live.set(a.attemptId, a);
     return got;
+  }
+
+  /** Runs whose spec cannot be loaded, with the reason (logged once per run by this process). */
+  private async unreadable(runIds: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const runId of runIds) {
+      if (this.specs.cached(runId)) continue;
+      try {
+        await this.specs.of(runId);
+      } catch (e) {
+        const reason = `run "${runId}" cannot be interpreted: ${toSluiceError(e).message}`;
+        if (!this.reported.has(runId)) process.stderr.write(`error [CORRUPT_ROW]: ${reason}; failing the run, the others go on\n`);
+        this.reported.add(runId);
+        out.set(runId, reason);
+      }
+    }
+    return out;
   }
 
   /**

@@ -458,7 +458,7 @@ async function expand(
   fx.tis.replaceTask(
     runId,
     ti.taskId,
-    rows.map((r) => ({ ...r, runId, tryNumber: 0, tryBase: 0, nSuccess: 0, nFailed: 0, nUpstreamFailed: 0, nSkipped: 0, attemptId: null, startedAt: null, endedAt: null, sensorDeadline: null, pokeCount: 0 })),
+    rows.map((r) => ({ ...r, runId, tryNumber: 0, tryBase: 0, nSuccess: 0, nFailed: 0, nUpstreamFailed: 0, nSkipped: 0, attemptId: null, startedAt: null, endedAt: null, sensorDeadline: null, pokeCount: 0, corrupt: null })),
   );
   fx.addUnfinished(runId, n - 1);
   for (const r of rows) fx.ready(runId, r.taskId, r.mapIndex);
@@ -478,7 +478,7 @@ async function expand(
  * End a run before its tasks are done (cancel, run timeout): running attempts fail with `reason`,
  * everything not started is skipped, and the run is failed. Returns the attempts the workers must abort.
  */
-export async function failRun(tx: Tx, runId: string, reason: string, code: "CANCELLED" | "TIMEOUT" | "STALLED"): Promise<number[]> {
+export async function failRun(tx: Tx, runId: string, reason: string, code: "CANCELLED" | "TIMEOUT" | "STALLED" | "CORRUPT_ROW"): Promise<number[]> {
   await tx.lockRuns([runId]);
   const now = tx.now();
   const running = await tx.attempts.running(runId);

@@ -98,13 +98,23 @@ export const childProcessExecutor: Executor = {
         finish(() => reject(r.ctx.signal.reason as Error));
       };
       r.ctx.signal.addEventListener("abort", onAbort, { once: true });
+      // whole lines only: a chunk may end mid-line, and a secret cut in two would escape the masker
+      const pending = { stdout: "", stderr: "" };
       const lines = (level: "stdout" | "stderr") => (chunk: Buffer) => {
         const text = chunk.toString("utf8");
         if (level === "stderr") stderrTail = (stderrTail + text).slice(-4000);
-        for (const line of text.split("\n")) if (line) r.log.write(level, line);
+        const parts = (pending[level] + text).split("\n");
+        pending[level] = parts.pop() ?? "";
+        for (const line of parts) if (line) r.log.write(level, line);
+      };
+      const flushPending = () => {
+        for (const level of ["stdout", "stderr"] as const) if (pending[level]) r.log.write(level, pending[level]);
+        pending.stdout = pending.stderr = "";
       };
       child.stdout!.on("data", lines("stdout"));
       child.stderr!.on("data", lines("stderr"));
+      child.stdout!.on("end", flushPending);
+      child.stderr!.on("end", flushPending);
       child.on("message", (m: ChildMessage) => {
         if (m.type === "log") r.log.write(m.level, m.msg);
         else if (m.type === "secret") answerSecret(r, child, m);

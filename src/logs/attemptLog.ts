@@ -67,10 +67,14 @@ export class AttemptLog {
   private held: [number, string][] = [];
   private readonly sink: LogSink;
 
-  /** `to`: a sink, or the path of a log file. */
+  /**
+   * `to`: a sink, or the path of a log file. `redact`: applied to every line before it reaches the sink
+   * (the attempt's masker: secret values become `***` in both log stores, whatever wrote the line).
+   */
   constructor(
     to: LogSink | string,
     private readonly now: () => number = Date.now,
+    private readonly redact: (text: string) => string = (text) => text,
   ) {
     this.sink = typeof to === "string" ? new FileLogSink(to) : to;
   }
@@ -85,7 +89,7 @@ export class AttemptLog {
   }
 
   private line(level: LogLevel, msg: string, t = this.now()): string {
-    return `${JSON.stringify({ t, level, msg })}\n`;
+    return `${JSON.stringify({ t, level, msg: this.redact(msg) })}\n`;
   }
 
   write(level: LogLevel, msg: string): void {

@@ -50,10 +50,14 @@ export class Masker {
     return text.replace(this.pattern, MASK);
   }
 
-  /** A JSON value with every string in it (keys too) masked; the same value when nothing matched. */
+  /**
+   * A value with every string in it (keys too) masked: JSON values, and the rest of what a task may return
+   * (Maps, Sets, Buffers and Uint8Arrays whose UTF-8 text holds a secret: a Buffer.from(secret) must not
+   * reach the store either). Other values are returned as they are.
+   */
   maskJson<T>(value: T): T {
     if (this.forms.size === 0) return value;
-    return maskDeep(value, (s) => this.mask(s)) as T;
+    return maskDeep(value, (s) => this.mask(s), new Map()) as T;
   }
 }
 
@@ -79,11 +83,49 @@ function stringLeaves(value: unknown): string[] {
   return [];
 }
 
-function maskDeep(value: unknown, mask: (s: string) => string): unknown {
+function maskDeep(value: unknown, mask: (s: string) => string, seen: Map<object, unknown>): unknown {
   if (typeof value === "string") return mask(value);
-  if (Array.isArray(value)) return value.map((v) => maskDeep(v, mask));
-  if (value && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [mask(k), maskDeep(v, mask)]));
+  if (typeof value !== "object" || value === null) return value;
+  // cycles (a returned value may have them: structured clone keeps them) are masked once
+  if (seen.has(value)) return seen.get(value);
+  if (value instanceof Uint8Array) {
+    const text = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("utf8");
+    const masked = mask(text);
+    if (masked === text) return value;
+    const bytes = Buffer.from(masked, "utf8");
+    return Buffer.isBuffer(value) ? bytes : new Uint8Array(bytes);
+  }
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    seen.set(value, out);
+    for (const v of value) out.push(maskDeep(v, mask, seen));
+    return out;
+  }
+  if (value instanceof Map) {
+    const out = new Map<unknown, unknown>();
+    seen.set(value, out);
+    for (const [k, v] of value) out.set(maskDeep(k, mask, seen), maskDeep(v, mask, seen));
+    return out;
+  }
+  if (value instanceof Set) {
+    const out = new Set<unknown>();
+    seen.set(value, out);
+    for (const v of value) out.add(maskDeep(v, mask, seen));
+    return out;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) {
+    const out: Record<string, unknown> = {};
+    seen.set(value, out);
+    for (const [k, v] of Object.entries(value)) out[mask(k)] = maskDeep(v, mask, seen);
+    return out;
+  }
+  // an Error a task returned: its message and stack are text it wrote
+  if (value instanceof Error) {
+    const out = new Error(mask(value.message));
+    out.name = value.name;
+    out.stack = value.stack === undefined ? undefined : mask(value.stack);
+    return out;
   }
   return value;
 }

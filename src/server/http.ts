@@ -2,11 +2,13 @@
  * The HTTP server of `sluice dev` and `sluice server`: the REST API (route table in routes/), the events
  * endpoint and the web UI on one port. One middleware authenticates every /api/v1 request and denies
  * by default: only routes marked public in the table (health, login, openapi.json) and the events
- * endpoint (its own token) pass without a user. Every response carries the security headers.
+ * endpoint (its own check: event tokens, operators, SLUICE_EVENT_TOKEN) pass without a user. A scoped event
+ * token calls nothing else; per-DAG routes check the caller's role on each DAG (app/access.ts). Every response carries the security headers.
  */
 import { readFileSync } from "node:fs";
 import { Hono, type Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { holdsAnywhere } from "../app/access.js";
 import { actorOf } from "../app/actor.js";
 import { Auth, type Principal } from "../auth/auth.js";
 import { roleAtLeast } from "../auth/roles.js";
@@ -19,6 +21,7 @@ import { assetRoutes } from "./routes/assets.js";
 import { authRoutes } from "./routes/auth.js";
 import { backfillRoutes } from "./routes/backfills.js";
 import { dagRoutes } from "./routes/dags.js";
+import { grantRoutes } from "./routes/grants.js";
 import { logRoutes } from "./routes/logs.js";
 import { runRoutes } from "./routes/runs.js";
 import { secretRoutes } from "./routes/secrets.js";
@@ -73,7 +76,7 @@ const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.me
 type Vars = { Variables: { principal: Principal | null } };
 
 export interface HttpOptions {
-  /** Bearer token of POST /api/v1/events/<name>; null: events are off. */
+  /** SLUICE_EVENT_TOKEN, accepted by POST /api/v1/events/<name> as an event token of scope events:*; null: API tokens and users only. */
   eventToken: string | null;
   /** Mount the web UI (default true). */
   ui?: boolean;
@@ -90,7 +93,7 @@ function fail(c: Context, err: SluiceError, extra: Record<string, unknown> = {})
 /** Every REST route, in one table (the OpenAPI document and the auth middleware read it too). */
 export function apiRoutes(s: Sluice, drive: (backfillId: number) => void): Route[] {
   const specs = new SpecCache(s.store);
-  const routes: Route[] = [...systemRoutes(), ...authRoutes(), ...dagRoutes(specs), ...runRoutes(), ...logRoutes(), ...assetRoutes(), ...backfillRoutes(drive), ...secretRoutes()];
+  const routes: Route[] = [...systemRoutes(), ...authRoutes(), ...dagRoutes(specs), ...runRoutes(), ...logRoutes(), ...assetRoutes(), ...backfillRoutes(drive), ...grantRoutes(), ...secretRoutes()];
   routes.push({
     method: "get",
     path: "/openapi.json",
@@ -171,10 +174,16 @@ export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; 
   for (const r of routes) {
     app.on(r.method.toUpperCase(), `/api/v1${r.path}`, async (c) => {
       const principal = c.get("principal");
+      // one actor per request: the grants it loads (app/access.ts) are loaded once for the request
+      const actor = principal ? actorOf(principal, s.store) : null;
       if (r.access !== "public") {
-        if (!principal) return fail(c, new SluiceError("UNAUTHORIZED", "not authenticated"));
-        if (!roleAtLeast(principal.role, r.access)) {
-          return fail(c, new SluiceError("FORBIDDEN", `this needs the ${r.access} role; ${principal.username} is ${principal.role}`));
+        if (!principal || !actor) return fail(c, new SluiceError("UNAUTHORIZED", "not authenticated"));
+        const scope = principal.token?.scope;
+        if (scope) return fail(c, new SluiceError("FORBIDDEN", `this API token may only send events (scope ${scope}: POST /api/v1/events/<name>)`));
+        // a per-DAG route may be called with the role held on some DAG; its handler checks the DAG
+        const allowed = r.scope === "dag" ? await holdsAnywhere(actor, r.access) : roleAtLeast(principal.role, r.access);
+        if (!allowed) {
+          return fail(c, new SluiceError("FORBIDDEN", `this needs the ${r.access} role${r.scope === "dag" ? " (on some DAG)" : ""}; ${principal.username} is ${principal.role}`));
         }
       }
       const rawQuery = c.req.query();
@@ -205,7 +214,7 @@ export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; 
           throw new SluiceError("INVALID_INPUT", "body: this endpoint takes no body (send none or {})");
         }
       }
-      const out = await r.handler({ c, env, principal, actor: principal ? actorOf(principal) : null, params: c.req.param(), query, body });
+      const out = await r.handler({ c, env, principal, actor, params: c.req.param(), query, body });
       if (out instanceof Response) return out;
       return c.json(out as object, (r.status ?? 200) as ContentfulStatusCode);
     });
@@ -213,6 +222,7 @@ export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; 
 
   registerEventRoutes(app, {
     eventToken: opts.eventToken,
+    identify: (c) => identify(c, auth),
     sendEvent: (name, payload, o) => s.engine.triggers.sendEvent(name, payload, o),
   });
   if (opts.ui !== false) mountStatic(app as unknown as Hono);

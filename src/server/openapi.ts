@@ -25,7 +25,7 @@ export function openApiDocument(routes: readonly Route[], version: string): Reco
       paths["/api/v1/events/{name}"] = {
         post: {
           tags: ["events"],
-          summary: "Send an external event (bearer SLUICE_EVENT_TOKEN, not a user token); the body is its JSON payload",
+          summary: "Send an external event (an event token of scope events:<glob>, an operator's token or session, or SLUICE_EVENT_TOKEN); the body is its JSON payload",
           operationId: "postEvent",
           security: [{ eventToken: [] }],
           parameters: [
@@ -33,7 +33,7 @@ export function openApiDocument(routes: readonly Route[], version: string): Reco
             { name: "Idempotency-Key", in: "header", required: false, schema: { type: "string" } },
           ],
           requestBody: { required: false, content: { "application/json": { schema: {} } } },
-          responses: { "201": { description: "runs created" }, "200": { description: "seen before (same key)" }, "401": { description: "wrong token" }, "404": { description: "no DAG subscribes" } },
+          responses: { "201": { description: "runs created" }, "200": { description: "seen before (same key)" }, "401": { description: "wrong token" }, "403": { description: "the token's scope does not match the event, or the caller is no operator" }, "404": { description: "no DAG subscribes" } },
         },
       };
       continue;
@@ -51,6 +51,8 @@ export function openApiDocument(routes: readonly Route[], version: string): Reco
       summary: route.summary,
       operationId: `${route.method}${route.path.replace(/[:/-](\w)/g, (_m, ch: string) => ch.toUpperCase())}`,
       "x-required-role": route.access,
+      // per-DAG routes: the role may come from a grant on the DAG; a DAG the caller may not read is 404
+      ...(route.scope === "dag" ? { "x-per-dag": true } : {}),
       security: route.access === "public" ? [] : [{ session: [], csrf: [] }, { bearer: [] }],
       parameters,
       responses: {

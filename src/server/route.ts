@@ -7,12 +7,16 @@ import type { Context } from "hono";
 import { z } from "zod";
 import type { Actor } from "../app/actor.js";
 import type { Auth, Principal } from "../auth/auth.js";
-import type { Role } from "../auth/roles.js";
+import type { GlobalRole } from "../auth/roles.js";
 import { SluiceError } from "../errors.js";
 import type { Sluice } from "../sluice.js";
 import { DEFAULT_LIMIT, MAX_LIMIT } from "./cursor.js";
 
-export type Access = Role | "public";
+/**
+ * Who may call a route: "public" (no one needs to sign in), or the least global role — "none": any
+ * signed-in user or token (self-service). A scoped event token calls none of them.
+ */
+export type Access = GlobalRole | "public";
 
 export interface ApiEnv {
   sluice: Sluice;
@@ -39,6 +43,12 @@ export interface Route<Q = any, B = any> {
   /** Below /api/v1, Hono syntax (`/runs/:runId`). */
   path: string;
   access: Access;
+  /**
+   * "dag": the route returns or acts on DAG-scoped data and its handler checks the actor's role on each
+   * DAG it touches (app/access.ts: lists filter; an object of a DAG the actor may not read is 404), so the
+   * role in `access` may come from a grant on some DAG. Absent: `access` is needed as a global role.
+   */
+  scope?: "dag";
   summary: string;
   tag: string;
   query?: z.ZodType<Q>;

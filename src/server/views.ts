@@ -9,6 +9,7 @@ import type { TaskState } from "../core/states.js";
 import type { DagRecord } from "../store/dags.js";
 import type { AttemptRecord, RunRecord, Store, TaskInstanceRecord } from "../store/store.js";
 import type { BackfillRecord } from "../store/backfills.js";
+import { redactSecretParams } from "../secrets/params.js";
 
 /** DAG versions are immutable: their parsed specs are cached (bounded; a 10,000-task spec is megabytes). */
 export class SpecCache {
@@ -74,7 +75,9 @@ export function dagDetail(base: Record<string, unknown>, row: DagRecord, spec: D
     ...base,
     docs: spec?.doc ?? null,
     params: spec?.paramsJsonSchema ?? null,
-    defaults: row.defaultParams,
+    // secret params have no default in a JSON Schema (core/dagSpec.ts); other schema libraries' may: ***
+    defaults: row.defaultParams === null ? null : redactSecretParams(row.defaultParams, spec?.secretParams ?? []),
+    secretParams: spec?.secretParams ?? [],
     paramsError: row.paramsError,
     maxActiveRuns: spec?.maxActiveRuns ?? null,
     catchup: spec?.catchup ?? null,
@@ -117,8 +120,10 @@ export function runView(r: RunRecord): Record<string, unknown> {
     createdAt: r.createdAt,
     startedAt: r.startedAt,
     endedAt: r.endedAt,
-    params: r.params,
+    params: redactSecretParams(r.params),
     backfillId: r.backfillId,
+    // a row the code cannot interpret is shown as broken (what is wrong), not dropped or answered with a 500
+    corrupt: r.corrupt,
   };
 }
 

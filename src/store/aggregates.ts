@@ -16,6 +16,7 @@ import { BenchHistory } from "./benchHistory.js";
 import { ConnectionRows } from "./connections.js";
 import { DagRows } from "./dags.js";
 import { EventRows } from "./events.js";
+import { GrantRows } from "./grants.js";
 import { PoolRows } from "./pools.js";
 import { WorkerRows } from "./workers.js";
 import { RetentionQueries } from "./retention.js";
@@ -68,6 +69,7 @@ export abstract class Aggregates implements StoreContext {
   #users?: UserRows;
   #sessions?: SessionRows;
   #apiTokens?: ApiTokenRows;
+  #grants?: GrantRows;
   #attemptLogs?: AttemptLogRows;
   #workers?: WorkerRows;
   #pools?: PoolRows;
@@ -106,6 +108,9 @@ export abstract class Aggregates implements StoreContext {
   }
   get apiTokens(): ApiTokenRows {
     return (this.#apiTokens ??= new ApiTokenRows(this.db));
+  }
+  get grants(): GrantRows {
+    return (this.#grants ??= new GrantRows(this.db));
   }
   get attemptLogs(): AttemptLogRows {
     return (this.#attemptLogs ??= new AttemptLogRows(this.db));

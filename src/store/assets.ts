@@ -60,8 +60,11 @@ function toAssetEvent(r: AssetEventRow): AssetEventRecord {
 export class AssetRows {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async page(o: { limit: number; after: string | null }): Promise<{ name: string; createdAt: number; lastEventAt: number | null }[]> {
+  /** `names`: only these assets (per-DAG access: those of DAGs the reader may see). */
+  async page(o: { limit: number; after: string | null; names?: readonly string[] }): Promise<{ name: string; createdAt: number; lastEventAt: number | null }[]> {
+    if (o.names?.length === 0) return [];
     let q = this.db.selectFrom("assets").select(["name", "created_at", "last_event_at"]);
+    if (o.names !== undefined) q = q.where("name", "in", o.names);
     if (o.after !== null) q = q.where("name", ">", o.after);
     const rows = await q.orderBy("name").limit(o.limit).execute();
     return rows.map((r) => ({ name: r.name, createdAt: Number(r.created_at), lastEventAt: r.last_event_at === null ? null : Number(r.last_event_at) }));

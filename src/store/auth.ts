@@ -7,10 +7,15 @@ import type { Database } from "./schema.js";
 
 
 export type Role = "admin" | "operator" | "viewer";
+/**
+ * A user's or token's role on everything: a Role, or `none` — nothing but what grants give (per-DAG
+ * access, app/access.ts), as Airflow's users with only DAG-level permissions.
+ */
+export type GlobalRole = Role | "none";
 
 export interface UserRecord {
   username: string;
-  role: Role;
+  role: GlobalRole;
   createdAt: number;
   passwordChangedAt: number;
 }
@@ -19,26 +24,29 @@ export interface ApiTokenRecord {
   tokenId: string;
   name: string;
   username: string;
-  role: Role;
+  role: GlobalRole;
   createdAt: number;
   lastUsedAt: number | null;
+  /** null: role-based access; `events:<name-glob>`: may only send matching events. */
+  scope: string | null;
 }
 
 const toUser = (r: { username: string; role: string; created_at: number; password_changed_at: number }): UserRecord => ({
   username: r.username,
-  role: r.role as Role,
+  role: r.role as GlobalRole,
   createdAt: r.created_at,
   passwordChangedAt: r.password_changed_at,
 });
 
-const TOKEN_COLUMNS = ["token_id", "name", "username", "role", "created_at", "last_used_at"] as const;
-const toToken = (r: { token_id: string; name: string; username: string; role: string; created_at: number; last_used_at: number | null }): ApiTokenRecord => ({
+const TOKEN_COLUMNS = ["token_id", "name", "username", "role", "created_at", "last_used_at", "scope"] as const;
+const toToken = (r: { token_id: string; name: string; username: string; role: string; created_at: number; last_used_at: number | null; scope: string | null }): ApiTokenRecord => ({
   tokenId: r.token_id,
   name: r.name,
   username: r.username,
-  role: r.role as Role,
+  role: r.role as GlobalRole,
   createdAt: r.created_at,
   lastUsedAt: r.last_used_at,
+  scope: r.scope,
 });
 
 /** @internal Constructed by the Store (`store.users`) and by each transaction (`tx.users`). */
@@ -51,7 +59,7 @@ export class UserRows {
   }
 
   /** Inserts the user; false when the name is taken. */
-  async insert(u: { username: string; passwordHash: string; role: Role; now: number }): Promise<boolean> {
+  async insert(u: { username: string; passwordHash: string; role: GlobalRole; now: number }): Promise<boolean> {
     const r = await this.db
       .insertInto("users")
       .values({ username: u.username, password_hash: u.passwordHash, role: u.role, created_at: u.now, password_changed_at: u.now })
@@ -81,7 +89,7 @@ export class UserRows {
     return Number(r?.n ?? 0);
   }
 
-  async setRole(username: string, role: Role): Promise<boolean> {
+  async setRole(username: string, role: GlobalRole): Promise<boolean> {
     const r = await this.db.updateTable("users").set({ role }).where("username", "=", username).executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
@@ -93,9 +101,18 @@ export class UserRows {
     return Number(r.numUpdatedRows) > 0;
   }
 
-  /** The user, their sessions and their API tokens. */
+  /** The user, their sessions, their API tokens and the grants of both. */
   async delete(username: string): Promise<boolean> {
     await new SessionRows(this.db).deleteOfUser(username);
+    await this.db
+      .deleteFrom("grants")
+      .where((eb) =>
+        eb.or([
+          eb.and([eb("principal_kind", "=", "user"), eb("principal", "=", username)]),
+          eb.and([eb("principal_kind", "=", "token"), eb("principal", "in", eb.selectFrom("api_tokens").select("token_id").where("username", "=", username))]),
+        ]),
+      )
+      .execute();
     await this.db.deleteFrom("api_tokens").where("username", "=", username).execute();
     const r = await this.db.deleteFrom("users").where("username", "=", username).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
@@ -141,10 +158,10 @@ export class ApiTokenRows {
   constructor(private readonly db: Kysely<Database>) {}
 
   // ---- API tokens -------------------------------------------------------------------------------------
-  async insert(t: { tokenId: string; tokenHash: string; name: string; username: string; role: Role; now: number }): Promise<void> {
+  async insert(t: { tokenId: string; tokenHash: string; name: string; username: string; role: GlobalRole; scope?: string | null; now: number }): Promise<void> {
     await this.db
       .insertInto("api_tokens")
-      .values({ token_id: t.tokenId, token_hash: t.tokenHash, name: t.name, username: t.username, role: t.role, created_at: t.now, last_used_at: null })
+      .values({ token_id: t.tokenId, token_hash: t.tokenHash, name: t.name, username: t.username, role: t.role, created_at: t.now, last_used_at: null, scope: t.scope ?? null })
       .execute();
   }
 
@@ -161,21 +178,23 @@ export class ApiTokenRows {
   }
 
   /** The token's record and its owner's current role, by the token's hash. */
-  async byHash(tokenHash: string): Promise<(ApiTokenRecord & { userRole: Role }) | null> {
+  async byHash(tokenHash: string): Promise<(ApiTokenRecord & { userRole: GlobalRole }) | null> {
     const r = await this.db
       .selectFrom("api_tokens")
       .innerJoin("users", "users.username", "api_tokens.username")
-      .select(["api_tokens.token_id", "api_tokens.name", "api_tokens.username", "api_tokens.role", "api_tokens.created_at", "api_tokens.last_used_at", "users.role as user_role"])
+      .select(["api_tokens.token_id", "api_tokens.name", "api_tokens.username", "api_tokens.role", "api_tokens.created_at", "api_tokens.last_used_at", "api_tokens.scope", "users.role as user_role"])
       .where("api_tokens.token_hash", "=", tokenHash)
       .executeTakeFirst();
-    return r ? { ...toToken(r), userRole: r.user_role as Role } : null;
+    return r ? { ...toToken(r), userRole: r.user_role as GlobalRole } : null;
   }
 
   async touch(tokenId: string, now: number): Promise<void> {
     await this.db.updateTable("api_tokens").set({ last_used_at: now }).where("token_id", "=", tokenId).execute();
   }
 
+  /** The token and its grants. */
   async delete(tokenId: string): Promise<boolean> {
+    await this.db.deleteFrom("grants").where("principal_kind", "=", "token").where("principal", "=", tokenId).execute();
     const r = await this.db.deleteFrom("api_tokens").where("token_id", "=", tokenId).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }

@@ -76,9 +76,12 @@ export class BackfillRows {
   constructor(private readonly db: Kysely<Database>) {}
 
   /** Backfills, newest first. */
-  async page(o: { dagId?: string; limit: number; after: number | null }): Promise<BackfillRecord[]> {
+  /** `dagIds`: only backfills of these DAGs (per-DAG access, app/access.ts). */
+  async page(o: { dagId?: string; dagIds?: readonly string[]; limit: number; after: number | null }): Promise<BackfillRecord[]> {
+    if (o.dagIds?.length === 0) return [];
     let q = this.db.selectFrom("backfills").selectAll();
     if (o.dagId !== undefined) q = q.where("dag_id", "=", o.dagId);
+    if (o.dagIds !== undefined) q = q.where("dag_id", "in", o.dagIds);
     if (o.after !== null) q = q.where("backfill_id", "<", o.after);
     return (await q.orderBy("backfill_id", "desc").limit(o.limit).execute()).map(toBackfill);
   }

@@ -13,6 +13,8 @@ import { m0009Artifacts } from "./migrations/0009_artifacts.js";
 import { m0010AttemptLogs } from "./migrations/0010_attempt_logs.js";
 import { m0011Autovacuum } from "./migrations/0011_autovacuum.js";
 import { m0012ConnectionsVariables } from "./migrations/0012_connections_variables.js";
+import { m0013Grants } from "./migrations/0013_grants.js";
+import { m0015RunDeadlines } from "./migrations/0015_run_deadlines.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -172,6 +174,8 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0010_attempt_logs", m0010AttemptLogs],
   ["0011_autovacuum", m0011Autovacuum],
   ["0012_connections_variables", m0012ConnectionsVariables],
+  ["0013_grants", m0013Grants],
+  ["0015_run_deadlines", m0015RunDeadlines],
 ];
 
 export const MIGRATION_NAMES: readonly string[] = STEPS.map(([n]) => n);

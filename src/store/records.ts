@@ -3,7 +3,7 @@
  * them, shared by the files of store/ that read those tables.
  */
 import type { Kysely } from "kysely";
-import type { AttemptState, RunState, TaskState } from "../core/states.js";
+import { RUN_STATES, TASK_STATES, type AttemptState, type RunState, type TaskState } from "../core/states.js";
 import type { Database } from "./schema.js";
 
 export interface RunRecord {
@@ -25,6 +25,12 @@ export interface RunRecord {
   timeoutAt: number | null;
   /** The backfill the run belongs to (engine/backfill), or null. */
   backfillId: number | null;
+  /**
+   * What of this row the code cannot interpret (params that are not a JSON object, an unknown state),
+   * or null. A corrupt row is still returned — readers show it as broken instead of failing a whole list;
+   * the engine fails its work with CORRUPT_ROW instead of stopping (issue 11: poison rows).
+   */
+  corrupt: string | null;
 }
 
 export interface TaskInstanceRecord {
@@ -49,6 +55,8 @@ export interface TaskInstanceRecord {
   sensorDeadline: number | null;
   /** Sensors: pokes that found the condition unmet, since the last clear. */
   pokeCount: number;
+  /** What of this row the code cannot interpret (an unknown state), or null (see RunRecord.corrupt). */
+  corrupt: string | null;
 }
 
 export interface AttemptRecord {
@@ -88,6 +96,8 @@ export interface ClaimedAttempt {
   params: Record<string, unknown>;
   /** Sensors: pokes before this one (0 for a first poke; a later poke continues the same attempt). */
   pokes: number;
+  /** The run's row cannot be interpreted (RunRecord.corrupt): the attempt fails with CORRUPT_ROW at once. */
+  corrupt: string | null;
 }
 
 export interface StoredOutput {
@@ -162,6 +172,7 @@ export type Row<T extends keyof Database> = { [K in keyof Database[T]]: Database
 
 /** @internal */
 export function toRun(r: Row<"runs">): RunRecord {
+  const params = parseParams(r.params);
   return {
     runId: r.run_id,
     dagId: r.dag_id,
@@ -173,14 +184,40 @@ export function toRun(r: Row<"runs">): RunRecord {
     logicalDate: r.logical_date,
     dataIntervalStart: r.data_interval_start,
     dataIntervalEnd: r.data_interval_end,
-    params: JSON.parse(r.params) as Record<string, unknown>,
+    params: params.value,
     unfinished: r.unfinished,
     createdAt: r.created_at,
     startedAt: r.started_at,
     endedAt: r.ended_at,
     timeoutAt: r.timeout_at,
     backfillId: r.backfill_id,
+    corrupt: problems([params.problem, unknownState(r.state, RUN_STATES)]),
   };
+}
+
+/**
+ * A run's params column as an object. Anything else (not JSON, not an object, NULL) is a problem to
+ * report with the row, never an exception: one poison row must not stop a worker or a list.
+ */
+export function parseParams(text: string | null): { value: Record<string, unknown>; problem: string | null } {
+  if (text === null) return { value: {}, problem: "params is NULL" };
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    return { value: {}, problem: `params is not valid JSON (${(e as Error).message})` };
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return { value: {}, problem: "params is not a JSON object" };
+  return { value: v as Record<string, unknown>, problem: null };
+}
+
+function unknownState(state: string | null, known: readonly string[]): string | null {
+  return state !== null && known.includes(state) ? null : `unknown state ${JSON.stringify(state)}`;
+}
+
+function problems(list: (string | null)[]): string | null {
+  const found = list.filter((p): p is string => p !== null);
+  return found.length ? found.join("; ") : null;
 }
 
 /** @internal */
@@ -205,6 +242,7 @@ export function toTaskInstance(r: Row<"task_instances">): TaskInstanceRecord {
     endedAt: r.ended_at,
     sensorDeadline: r.sensor_deadline,
     pokeCount: r.poke_count,
+    corrupt: unknownState(r.state, TASK_STATES),
   };
 }
 

@@ -36,9 +36,12 @@ export class RunRows {
   }
 
   /** Runs, newest first (created_at, run_id descending); `after` is the last row of the previous page. */
-  async page(o: { dagId?: string; state?: string; runType?: string; limit: number; after: { createdAt: number; runId: string } | null }): Promise<RunRecord[]> {
+  /** `dagIds`: only runs of these DAGs (per-DAG access, app/access.ts). */
+  async page(o: { dagId?: string; dagIds?: readonly string[]; state?: string; runType?: string; limit: number; after: { createdAt: number; runId: string } | null }): Promise<RunRecord[]> {
+    if (o.dagIds?.length === 0) return [];
     let q = this.db.selectFrom("runs").selectAll();
     if (o.dagId !== undefined) q = q.where("dag_id", "=", o.dagId);
+    if (o.dagIds !== undefined) q = q.where("dag_id", "in", o.dagIds);
     if (o.state !== undefined) q = q.where("state", "=", o.state);
     if (o.runType !== undefined) q = q.where("run_type", "=", o.runType);
     if (o.after) {
@@ -69,15 +72,16 @@ export class RunRows {
     return out;
   }
 
-  /** Active runs per state, for /status. */
-  async activeCounts(): Promise<{ state: string; count: number }[]> {
+  /** Active runs per state, for /status (`dagIds`: of these DAGs only, per-DAG access). */
+  async activeCounts(dagIds?: readonly string[]): Promise<{ state: string; count: number }[]> {
+    if (dagIds?.length === 0) return [];
     // the literal keeps the partial index runs_active usable
-    const runs = await this.db
+    let q = this.db
       .selectFrom("runs")
       .select(["state", (eb) => eb.fn.countAll<number>().as("n")])
-      .where(sql<boolean>`state in ('queued', 'running')`)
-      .groupBy("state")
-      .execute();
+      .where(sql<boolean>`state in ('queued', 'running')`);
+    if (dagIds !== undefined) q = q.where("dag_id", "in", dagIds);
+    const runs = await q.groupBy("state").execute();
     return runs.map((r) => ({ state: r.state, count: Number(r.n) }));
   }
 
@@ -125,6 +129,28 @@ export class RunRows {
    * Active runs with no unfinished task instance left: their finishing transaction's process died between
    * its COMMIT and finishing them (Engine.finishRunIfDone). Served by the partial index runs_active.
    */
+  /**
+   * Active runs past their deadline (`timeout_at`, a DAG's runTimeout) in the store's clock, and the
+   * earliest deadline still ahead: both read through the partial index runs_deadline.
+   */
+  async deadlines(limit: number): Promise<{ expired: { runId: string; timeoutAt: number; startedAt: number | null }[]; next: { runId: string; timeoutAt: number; startedAt: number | null } | null }> {
+    const active = sql<boolean>`timeout_at is not null and state in ('queued', 'running')`;
+    const now = this.ctx.now();
+    const expired = await this.db
+      .selectFrom("runs")
+      .select(["run_id", "timeout_at", "started_at"])
+      .where(active)
+      .where("timeout_at", "<=", now)
+      .orderBy("timeout_at")
+      .limit(limit)
+      .execute();
+    const next = await this.db.selectFrom("runs").select(["run_id", "timeout_at", "started_at"]).where(active).where("timeout_at", ">", now).orderBy("timeout_at").limit(1).executeTakeFirst();
+    return {
+      expired: expired.map((r) => ({ runId: r.run_id, timeoutAt: r.timeout_at!, startedAt: r.started_at })),
+      next: next ? { runId: next.run_id, timeoutAt: next.timeout_at!, startedAt: next.started_at } : null,
+    };
+  }
+
   async withNothingLeft(): Promise<string[]> {
     const r = await execText<{ run_id: string }>(this.db, this.ctx.dialect, "select run_id from runs where state in ('queued', 'running') and unfinished <= 0", []);
     return r.rows.map((x) => x.run_id);
@@ -158,7 +184,7 @@ export class TxRunRows extends RunRows {
     return row ? toRun(row) : null;
   }
 
-  async insert(run: Omit<RunRecord, "endedAt" | "stateReason" | "backfillId"> & { backfillId?: number | null }, instances: NewTaskInstance[]): Promise<void> {
+  async insert(run: Omit<RunRecord, "endedAt" | "stateReason" | "backfillId" | "corrupt"> & { backfillId?: number | null }, instances: NewTaskInstance[]): Promise<void> {
     this.tx.created.add(run.runId);
     this.tx.lockedRuns.set(run.runId, {
       run_id: run.runId,

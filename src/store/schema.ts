@@ -11,6 +11,10 @@ export interface DagVersionsTable {
   spec: string;
   file: string | null;
   created_at: number;
+  /** JSON array of the spec's tags (migration 0013): what tag grants select. */
+  tags: string | null;
+  /** The spec's owner (migration 0013): what owner grants select. */
+  owner: string | null;
 }
 
 export interface RunsTable {
@@ -278,6 +282,18 @@ export interface ApiTokensTable {
   role: string;
   created_at: number;
   last_used_at: number | null;
+  /** null: the token's role-based access; `events:<name-glob>`: it may only send matching events (0013). */
+  scope: string | null;
+}
+
+export interface GrantsTable {
+  grant_id: Generated<number>;
+  principal_kind: string;
+  principal: string;
+  role: string;
+  selector: string;
+  created_at: number;
+  created_by: string;
 }
 
 /** The run columns a claim hands to the new attempt (store.ts RunLockRow, claims.ts ClaimableRow). */
@@ -360,6 +376,7 @@ export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
   api_tokens: ApiTokensTable;
+  grants: GrantsTable;
   artifacts: ArtifactsTable;
   attempt_logs: AttemptLogsTable;
   connections: ConnectionsTable;

@@ -12,7 +12,7 @@ import { chooseClaimable, sendClaimReads, type CapacityClaim, type Candidate, ty
 import { TxDagRows } from "./dags.js";
 import type { DialectName } from "./migrations.js";
 import { preparable, quiet, type ReconnectingConnection } from "./postgres.js";
-import type { ClaimedAttempt, TaskInstanceRecord } from "./records.js";
+import { parseParams, type ClaimedAttempt, type TaskInstanceRecord } from "./records.js";
 import { TxRunRows } from "./runs.js";
 import type { Database, RunContextRow } from "./schema.js";
 import { keyRows, marks, placeholders } from "./sqlText.js";
@@ -286,10 +286,11 @@ export class Tx extends Aggregates {
     );
     const claimed = inserted.then((ins) => {
       const ids = new Map(ins.rows.map((r) => [`${r.run_id}\0${r.task_id}\0${r.map_index}`, Number(r.attempt_id)]));
-      const paramsCache = new Map<string, Record<string, unknown>>();
+      const paramsCache = new Map<string, ReturnType<typeof parseParams>>();
       return ready.map((r): ClaimedAttempt => {
+        // a run's params that do not parse fail this attempt (CORRUPT_ROW), never the whole claim
         let params = paramsCache.get(r.params);
-        if (!params) paramsCache.set(r.params, (params = JSON.parse(r.params) as Record<string, unknown>));
+        if (!params) paramsCache.set(r.params, (params = parseParams(r.params)));
         const again = repoke.has(r);
         return {
           attemptId: again ? r.attempt_id! : ids.get(`${r.run_id}\0${r.task_id}\0${r.map_index}`)!,
@@ -302,8 +303,9 @@ export class Tx extends Aggregates {
           logicalDate: r.logical_date,
           dataIntervalStart: r.data_interval_start,
           dataIntervalEnd: r.data_interval_end,
-          params,
+          params: params.value,
           pokes: r.poke_count,
+          corrupt: params.problem === null ? null : `run "${r.run_id}": ${params.problem}`,
         };
       });
     });

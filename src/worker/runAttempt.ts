@@ -19,7 +19,9 @@ import { DEFAULT_POOL } from "../store/capacity.js";
 import type { ClaimedAttempt } from "../store/store.js";
 import { AttemptLog } from "../logs/attemptLog.js";
 import { attemptSecrets } from "../secrets/attempt.js";
-import { Masker } from "../secrets/mask.js";
+import { Keyring, type KeySource } from "../secrets/keyring.js";
+import { isSensitiveName, Masker } from "../secrets/mask.js";
+import { decryptSecretParams } from "../secrets/params.js";
 import type { TaskSecrets } from "../secrets/secrets.js";
 import type { AttemptResult, WorkerHost } from "./host.js";
 
@@ -31,6 +33,8 @@ export interface AttemptOptions {
   taskEnv: Record<string, string>;
   /** Where ctx.connection and ctx.variable look (the worker's backends); absent: nowhere. */
   secrets?: TaskSecrets;
+  /** Where the keys that decrypt secret params come from (config's secretKey); absent: none configured. */
+  secretKey?: KeySource;
 }
 
 /**
@@ -40,12 +44,19 @@ export interface AttemptOptions {
 export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, controller: AbortController): Promise<AttemptResult> {
   const clock = host.clock;
   // the secrets this attempt can reach, replaced by *** wherever the attempt writes (secrets/mask.ts)
+  // (docs/decisions/0016-secrets.md): every line, the error, the output and the asset metadata go through it
   const masker = new Masker();
-  const log = new AttemptLog(host.logs.sink(a), () => clock.now());
+  const log = new AttemptLog(host.logs.sink(a), () => clock.now(), (text) => masker.mask(text));
   let cancelTimeout: (() => void) | null = null;
   try {
+    // a poison row (the run's params do not parse…) fails this task instance, clearly, and nothing else
+    if (a.corrupt !== null) throw new SluiceError("CORRUPT_ROW", `${a.corrupt}: task "${a.taskId}" cannot run; fix or delete the row`);
     const resolved = await host.resolveTask(a);
     const { task, impl, dagFile } = resolved;
+    // the task's env (with the DAG's and its group's defaults merged in): values under sensitive names
+    for (const [name, value] of Object.entries(impl.env)) if (isSensitiveName(name)) masker.add(value);
+    // decrypted for this attempt only, and masked from here on; no key or a wrong one fails it (SECRET_KEY)
+    const params = decryptSecretParams(a.params, a.runId, () => keyringOf(opts.secretKey), masker);
     if (task.pool !== null && task.pool !== DEFAULT_POOL) await host.store.pools.require(task.pool, a.dagId, task.id);
     if (task.timeoutMs !== null) {
       const ms = task.timeoutMs;
@@ -68,7 +79,7 @@ export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: Clai
       logicalDate: new Date(a.logicalDate),
       dataInterval:
         a.dataIntervalStart !== null && a.dataIntervalEnd !== null ? { start: new Date(a.dataIntervalStart), end: new Date(a.dataIntervalEnd) } : null,
-      params: a.params,
+      params,
       dagFile: dagFile || null,
       signal: controller.signal,
       log: log.logger(),
@@ -84,13 +95,15 @@ export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: Clai
     const poke = task.kind === "sensor" ? pokeOutcome(task.id, returned) : null;
     if (poke && !poke.done) return { attemptId: a.attemptId, state: "up_for_reschedule", endedAt: clock.now() };
     const value = poke?.done ? poke.value : returned;
-    const result = await successResult(host, opts, a, task, value);
-    result.assetMetadata = assets.collected();
+    const result = await successResult(host, opts, a, task, value, masker);
+    result.assetMetadata = masker.maskJson(assets.collected());
     log.note(`attempt ${a.tryNumber} succeeded`);
     return result;
   } catch (e) {
     const reason: unknown = controller.signal.aborted && !isSluiceError(e) ? controller.signal.reason : e;
-    const rec = errorRecord(reason);
+    const raw = errorRecord(reason);
+    // a task that throws a secret (or an error quoting one) leaves *** in the store and the log
+    const rec = { ...raw, message: masker.mask(raw.message), ...(raw.stack !== undefined ? { stack: masker.mask(raw.stack) } : {}) };
     log.write("error", `attempt ${a.tryNumber} failed: ${rec.message}`);
     if (rec.stack && rec.code === "TASK_FAILED") log.write("error", rec.stack);
     return {
@@ -101,7 +114,7 @@ export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: Clai
       errorMessage: rec.message,
       errorStack: rec.stack ?? null,
       exitCode: rec.exitCode ?? null,
-      noRetry: rec.code === "CANCELLED" || rec.code === "LEASE_LOST" || rec.code === "POOL_NOT_FOUND",
+      noRetry: rec.code === "CANCELLED" || rec.code === "LEASE_LOST" || rec.code === "POOL_NOT_FOUND" || rec.code === "CORRUPT_ROW",
     };
   } finally {
     cancelTimeout?.();
@@ -109,13 +122,14 @@ export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: Clai
   }
 }
 
-async function successResult(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, task: TaskSpec, value: unknown): Promise<AttemptResult> {
+async function successResult(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, task: TaskSpec, value: unknown, masker: Masker): Promise<AttemptResult> {
   const result: AttemptResult = { attemptId: a.attemptId, state: "success", endedAt: host.clock.now() };
   if (task.kind === "branch") result.follow = branchTargets(task, value);
   if (task.kind === "short_circuit") result.proceed = Boolean(value);
   // The stored output is what the DSL types promise downstream: TaskRef<string[]> for a branch (the ids
   // followed, even when it returned a handle or one id), TaskRef<boolean> for a short-circuit.
-  const output = task.kind === "branch" ? result.follow : task.kind === "short_circuit" ? result.proceed : value;
+  // a returned secret is stored (inline or as an artifact) and passed downstream as ***
+  const output = task.kind === "branch" ? result.follow : task.kind === "short_circuit" ? result.proceed : masker.maskJson(value);
   const bytes = encodeOutput(output, `task "${task.id}"`);
   if (bytes.length > opts.inlineOutputLimit) {
     result.outputRef = await host.artifacts.put(bytes);
@@ -174,4 +188,18 @@ function branchTargets(task: TaskSpec, value: unknown): string[] {
     );
   }
   return ids as string[];
+}
+
+/** Keyrings by their source, once loaded (a key file is read once per worker, not per attempt). */
+const keyrings = new WeakMap<KeySource, Keyring>();
+
+/** The keys of `src`, or null when none is configured (never created here: a reader needs an existing key). */
+function keyringOf(src: KeySource | undefined): Keyring | null {
+  if (!src) return null;
+  let k = keyrings.get(src) ?? null;
+  if (!k) {
+    k = Keyring.load(src, { create: false });
+    if (k) keyrings.set(src, k);
+  }
+  return k;
 }

@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { systemClock } from "../core/clock.js";
 import type { Capacity } from "../core/resources.js";
 import { SluiceError } from "../errors.js";
+import type { KeySource } from "../secrets/keyring.js";
 import type { ClaimedAttempt } from "../store/store.js";
 import { HeartbeatThread } from "./heartbeatThread.js";
 import type { AttemptResult, ClaimRequest, WorkerHost } from "./host.js";
@@ -29,6 +30,8 @@ export interface WorkerOptions {
   taskEnv: Record<string, string>;
   /** Where tasks' connections and variables are looked up (ctx.connection); absent: none can be. */
   secrets?: TaskSecrets;
+  /** Where the keys that decrypt secret params come from (config's secretKey); absent: none configured. */
+  secretKey?: KeySource;
   /** The queues this worker serves (`--queues`); absent: every queue (`sluice dev`, `sluice run`). */
   queues?: string[];
   /** The capacity it declares (`--resources`); absent: no resource limit. */
@@ -85,6 +88,8 @@ export class Worker {
    */
   private pumpEnded: (() => void) | null = null;
   private retryTimer: (() => void) | null = null;
+  /** handBackNow() was called: a second signal; stop() hands running attempts back at once. */
+  private handBackAsked = false;
   /** The retry timer went off: the pump it started times the next due retry, even when it claimed work. */
   private retryFired = false;
   /** A pump is scheduled for the end of this turn of the event loop (`pumpSoon`). */
@@ -141,12 +146,12 @@ export class Worker {
     for (const c of this.cleanups.splice(0)) c();
     this.retryTimer?.();
     if (opts.graceMs !== undefined) await this.host.store.workers.markDraining(this.workerId).catch(() => undefined);
-    const grace = opts.graceMs === undefined ? null : setTimeout(() => {
-      if (this.phase === "draining") this.setPhase("handingBack");
-      this.handBack();
-    }, opts.graceMs);
+    const graceMs = this.handBackAsked ? 0 : opts.graceMs;
+    const grace = graceMs === undefined ? null : setTimeout(() => this.startHandBack(), graceMs);
     try {
-      while (this.running.size > 0 || this.results.length > 0 || this.pumpMode !== "idle") {
+      // after a fatal error no pump settles what is left: those ends are lost with the worker (their
+      // attempts are recovered when their lease expires); waiting for them would never end
+      while (this.running.size > 0 || (this.results.length > 0 && !this.fatal) || this.pumpMode !== "idle") {
         await new Promise<void>((resolve) => (this.pumpEnded = resolve));
         // attempts a claim in flight at the end of the grace period brought in are handed back too
         if (this.phase === "handingBack" && this.running.size > 0) this.handBack();
@@ -159,6 +164,22 @@ export class Worker {
     this.heartbeats = null;
     await this.host.store.workers.stop(this.workerId);
     if (this.fatal) throw this.fatal;
+  }
+
+  /**
+   * A second SIGTERM or Ctrl-C: do not wait for the grace period (or, without one, for the tasks to end):
+   * hand back what runs now, so that it is recorded as interrupted (scheduled again at once, its try not
+   * counted) before the process exits. Only SIGKILL leaves attempts to wait for their lease. Called
+   * before stop(), it makes stop()'s grace period zero.
+   */
+  handBackNow(): void {
+    this.handBackAsked = true;
+    if (this.phase === "draining") this.startHandBack();
+  }
+
+  private startHandBack(): void {
+    if (this.phase === "draining") this.setPhase("handingBack");
+    this.handBack();
   }
 
   /**

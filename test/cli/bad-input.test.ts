@@ -237,6 +237,36 @@ export default dag("good", (d) => { d.task("imposter", async () => 1); });
   });
 });
 
+describe("a DAG file that hangs at import", () => {
+  const sb = sandbox("sluice-hanging-dag-");
+  after(() => sb.cleanup());
+  before(() => {
+    sb.write("good.ts", `import { dag } from "sluice";\nexport default dag("good", (d) => { d.task("t", async () => 1); });\n`);
+    sb.write("spins.ts", `import { dag } from "sluice";\nwhile (true) {}\nexport default dag("spins", (d) => { d.task("t", async () => 1); });\n`);
+  });
+
+  for (const args of [["dags", "list"], ["run", "good"], ["trigger", "good"]]) {
+    test(`\`sluice ${args.join(" ")}\` stops within the import timeout with an error naming the file, and writes nothing`, () => {
+      const t0 = Date.now();
+      const r = cli(sb, args, { SLUICE_DAG_IMPORT_TIMEOUT_MS: "1500" });
+      assert.notEqual(r.code, 0, `it must fail, not hang or succeed\n${r.stdout}\n${r.stderr}`);
+      assert.ok(Date.now() - t0 < 60_000, "it stopped on its own, long before the test's own timeout");
+      assert.match(r.stderr, /DAG_IMPORT_TIMEOUT/);
+      assert.match(r.stderr, /spins\.ts: importing the file took longer than 1\.5 s/);
+      assertNoStack(r);
+      const file = join(sb.home, "sluice.db");
+      if (existsSync(file)) {
+        const db = new Database(file, { readonly: true });
+        try {
+          assert.deepEqual(db.prepare("select count(*) as n from runs").get(), { n: 0 }, "no run was created");
+        } finally {
+          db.close();
+        }
+      }
+    });
+  }
+});
+
 describe("bad arguments", () => {
   const sb = sandbox("sluice-bad-args-");
   after(() => sb.cleanup());

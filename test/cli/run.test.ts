@@ -789,6 +789,33 @@ export default dag("logging", (d) => {
   assert.match(missing.stderr, /no attempt 3; it has 2/);
 });
 
+test("logs: a task's CR/LF and terminal escapes print escaped, one stored line one printed line", () => {
+  sb.write(
+    "forger.ts",
+    `import { dag } from "sluice";
+export default dag("forger", (d) => {
+  d.task("forge", async (_i, ctx) => {
+    ctx.log.info("all good\\r\\n2026-01-01T00:00:00.000Z ERROR   forged line");
+    ctx.log.info("title \\x1b]0;owned\\x07 and \\x1b[2J clear");
+    ctx.log.warn("csi \\u009b2J");
+  });
+});
+`,
+  );
+  const r = run(sb, "forger");
+  assert.equal(r.code, 0, r.stderr);
+  const j = cliJson<{ lines: { msg: string }[] }>(sb, ["logs", r.json.runId, "forge"]);
+  const text = cli(sb, ["logs", r.json.runId, "forge"]);
+  assert.equal(text.code, 0, text.stderr);
+  // eslint-disable-next-line no-control-regex -- no raw control character may reach the terminal
+  assert.doesNotMatch(text.stdout.replaceAll("\n", ""), /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+  assert.equal(text.stdout.split("\n").filter(Boolean).length, j.json.lines.length, text.stdout);
+  assert.match(text.stdout, /INFO\s+all good\\r\\n2026-01-01T00:00:00.000Z ERROR {3}forged line\n/);
+  assert.match(text.stdout, /title \\x1b\]0;owned\\x07 and \\x1b\[2J clear/);
+  assert.match(text.stdout, /csi \\x9b2J/);
+  assert.doesNotMatch(text.stdout, /^\S+ ERROR\s+forged/m);
+});
+
 test("logs --follow streams a running task's lines and ends when the task ends", async () => {
   // The task logs until the test has seen its first lines through `logs --follow`, so the lines provably
   // arrive while it runs; then the test lets it finish and `--follow` must end by itself.
@@ -852,6 +879,47 @@ export default dag("chatty", (d) => {
     runner.kill("SIGKILL");
     follower.proc?.kill("SIGKILL");
   }
+});
+
+test("Ctrl-C twice hands the running task back (interrupted, not counted) and exits; the run resumes", async () => {
+  const marks = join(sb.dir, "stubborn-marks");
+  rmSync(marks, { force: true }); // left by this test's run on the previous store
+  sb.write(
+    "stubborn.ts",
+    `import { dag } from "sluice";
+import { appendFileSync } from "node:fs";
+export default dag("stubborn", (d) => {
+  d.task("ignores_abort", { retries: 0 }, async (_i, ctx) => {
+    if (ctx.attempt > 1) return "second attempt";
+    appendFileSync(${JSON.stringify(marks)}, "started\\n");
+    setInterval(() => undefined, 1000);
+    await new Promise(() => undefined); // never ends, never looks at ctx.signal
+  });
+});
+`,
+  );
+  const runner = cliSpawn(sb, ["run", "stubborn", "--json"]);
+  let err = "";
+  runner.stderr.on("data", (c: Buffer) => (err += c.toString()));
+  const done = new Promise<number>((resolve) => runner.on("close", (code) => resolve(code ?? -1)));
+  try {
+    await waitFor(() => existsSync(marks), 60_000, "the task to start");
+    runner.kill("SIGINT");
+    await waitFor(() => err.includes("stopping"), 30_000, `the drain to start: ${err}`);
+    runner.kill("SIGINT");
+    assert.equal(await done, 130, err);
+    assert.match(err, /handing back 1 running task/);
+  } finally {
+    runner.kill("SIGKILL");
+  }
+  const l = cliJson<{ runs: { runId: string }[] }>(sb, ["runs", "list", "--dag", "stubborn"]);
+  const runId = l.json.runs[0]!.runId;
+  const t = ti(show(sb, runId), "ignores_abort");
+  assert.deepEqual(t.attempts.map((a) => a.state), ["interrupted"], "recorded, not left running for a lease");
+  assert.equal(t.state, "scheduled");
+  const resumed = cliJson<RunJson>(sb, ["runs", "resume", runId, "--json"]);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.equal(resumed.json.state, "success", "retries: 0, yet it succeeds: the handed-back try did not count");
 });
 });
 }

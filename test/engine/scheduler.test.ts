@@ -589,6 +589,40 @@ test("deleting a DAG file stops its scheduling: the DAG is inactive, no more run
   }
 });
 
+test("a DAG file deleted (or a DAG renamed) while no scheduler ran: the next scheduler deactivates it; its runs stay; a broken file keeps its DAG", async () => {
+  const w = await world(
+    {
+      "gone.ts": dailyFile("gone", "catchup: true"),
+      "renamed.ts": dailyFile("old_name", "catchup: true"),
+      "broken.ts": dailyFile("broken", "catchup: true"),
+      "stays.ts": dailyFile("stays", "catchup: true"),
+    },
+    utc("2026-01-01T00:00:00Z"),
+    { worker: false },
+  );
+  try {
+    await w.advance(DAY);
+    await w.scheduler.stop();
+    rmSync(join(w.dags, "gone.ts"));
+    w.write("renamed.ts", dailyFile("new_name", "catchup: true"));
+    w.write("broken.ts", "import { dag } from 'sluice';\nexport default dag(\n");
+    await w.restart();
+    for (const id of ["gone", "old_name"]) {
+      const row = (await w.s.store.dags.get(id))!;
+      assert.equal(row.isActive, false, `${id} is inactive`);
+      assert.equal(row.nextIntervalEnd, null);
+    }
+    for (const id of ["broken", "stays", "new_name"]) assert.equal((await w.s.store.dags.get(id))!.isActive, true, `${id} stays active`);
+    for (let i = 0; i < 2; i++) await w.advance(DAY);
+    assert.equal((await w.runs("gone")).length, 1, "no new run; the old one is still there");
+    assert.equal((await w.runs("old_name")).length, 1);
+    assert.equal((await w.runs("broken")).length, 3, "the last good version stays scheduled");
+    assert.equal((await w.runs("stays")).length, 3);
+  } finally {
+    await w.stop();
+  }
+});
+
 test("a DAG file that loops forever at import is an import error (parse timeout); the other files are scheduled", async () => {
   const w = await world(
     {

@@ -207,6 +207,18 @@ dag("both", { schedule: { assets: { anyOf: ["a"], allOf: ["b"] } } }, (d) => voi
 // @ts-expect-error — events are names
 dag("bad_events", { events: "new_orders" }, (d) => void d.task("t", async () => 1));
 
+// Secret params (decision 0016): names of the DAG's params, and only those; the task reads the plain value.
+dag("secret_params", { params: z.object({ api_key: z.string(), limit: z.number().default(10) }), secretParams: ["api_key"] }, (d) => {
+  d.task("call", async (_, ctx) => {
+    expectType<string>(ctx.params.api_key);
+    return ctx.params.limit;
+  });
+});
+// @ts-expect-error — not a param of the DAG
+dag("secret_typo", { params: z.object({ api_key: z.string() }), secretParams: ["apikey"] }, (d) => void d.task("t", async () => 1));
+// @ts-expect-error — a DAG without params has no secret params
+dag("secret_none", { secretParams: ["api_key"] }, (d) => void d.task("t", async () => 1));
+
 // Capacity options (decision 0012): typed, and wrong types do not compile.
 dag("capacity", { maxActiveTasks: 4, defaults: { pool: "gpu", priority: 2 } }, (d) => {
   d.task("train", { queue: "gpu", pool: "gpu", poolSlots: 2, priority: 10, resources: { cpu: 4, memory: "16Gi", gpu: 1 }, maxActiveTisPerDag: 1 }, async () => 1);

@@ -4,9 +4,8 @@
  * edit), a task of a triggered run reads the connection and prints its password, and the task's log in
  * the UI shows `***` in its place.
  *
- * The last step needs the masking of task logs (issue 12's masking part, branch `mask`): this part feeds
- * the attempt's masker with every resolved secret; that part applies it to the log lines. Until both are
- * merged the final assertion fails by design.
+ * The last step is two parts of issue 12 together: ctx.connection feeds the attempt's masker with every
+ * resolved secret (secrets/attempt.ts), and the masker is applied to every log line before it is written.
  */
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
@@ -130,7 +129,7 @@ describe("connections in the web UI", { skip, timeout: 180_000 }, () => {
       await page.locator(".gnode.task", { hasText: "print_it" }).click();
       await page.getByTestId("log-lines").filter({ hasText: "connecting as etl with password" }).waitFor();
       const log = await page.getByTestId("log-lines").innerText();
-      // needs the masking of logs (branch `mask`): the password is replaced before the line is written
+      // the password was replaced before the line was written
       assert.match(log, /connecting as etl with password \*\*\*/, `the log shows the password instead of ***:\n${log}`);
       assert.ok(!log.includes(SECRET));
       assert.ok(!bodies.join("\n").includes(SECRET), "no API response held the password");

@@ -244,6 +244,51 @@ describe("web UI end to end", { skip, timeout: 240_000 }, () => {
     }
   });
 
+  test("an admin grants a user with role none the DAGs of a tag on the Grants page; that user sees those DAGs only", async () => {
+    const admin = await newPage();
+    const gina = await newPage();
+    try {
+      await logIn(admin.page, "admin", ADMIN_PASSWORD);
+      await admin.page.getByRole("link", { name: "Users" }).click();
+      const form = admin.page.getByRole("form", { name: "Create a user" });
+      await form.locator('input[name="new-username"]').fill("gina");
+      await form.locator('input[name="new-password"]').fill("gina-password");
+      await form.locator('select[name="new-role"]').selectOption("none");
+      await form.getByRole("button", { name: "Create user" }).click();
+      await admin.page.locator('tr[data-user="gina"]').waitFor();
+
+      await admin.page.getByRole("link", { name: "Grants" }).click();
+      const g = admin.page.getByRole("form", { name: "Add a grant" });
+      // a malformed selector: the server's message next to the field, nothing added
+      await g.getByLabel("Username").fill("gina");
+      await g.getByLabel("DAGs (selector)").fill("e2e");
+      await g.getByRole("button", { name: "Add grant" }).click();
+      await g.locator("label.field.invalid .field-error").filter({ hasText: "is not a selector" }).waitFor();
+      await g.getByLabel("DAGs (selector)").fill("tag:e2e");
+      await g.getByRole("button", { name: "Add grant" }).click();
+      await admin.page.getByTestId("grant-added").filter({ hasText: "Granted user gina viewer on tag:e2e" }).waitFor();
+      // a selector that matches nothing yet: added, with the warning shown
+      await g.getByLabel("Username").fill("gina");
+      await g.getByLabel("DAGs (selector)").fill("dag:later_*");
+      await g.getByRole("button", { name: "Add grant" }).click();
+      await admin.page.getByTestId("grant-added").filter({ hasText: "matches no registered DAG" }).waitFor();
+      assert.equal(await admin.page.getByTestId("grants").locator("tbody tr").count(), 2);
+      await shot(admin.page, "grants");
+
+      await logIn(gina.page, "gina", "gina-password");
+      await gina.page.getByRole("link", { name: "ui_flow" }).first().waitFor();
+      assert.equal(await gina.page.getByRole("link", { name: "evil" }).count(), 0, "a DAG without a grant is not listed");
+      assert.equal(await gina.page.getByRole("link", { name: "Grants" }).count(), 0);
+      assert.equal(await gina.page.getByRole("link", { name: "Trigger" }).count(), 0, "a viewer grant shows no actions");
+      await gina.page.goto(`${url}/dags/evil`);
+      await gina.page.getByText(/DAG "evil" not found/).first().waitFor();
+      assert.deepEqual([...admin.problems, ...gina.problems], []);
+    } finally {
+      await admin.ctx.close();
+      await gina.ctx.close();
+    }
+  });
+
   test("an admin creates an operator and a token; the operator changes their password and logs in with it", async () => {
     const admin = await newPage();
     const { page } = admin;

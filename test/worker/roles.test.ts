@@ -57,6 +57,71 @@ export default dag("long", (d) => {
   assert.equal(await b.exited, 0);
 });
 
+test("a second SIGTERM hands running attempts back at once (grace period or not) and exits; the tries are not counted", async () => {
+  const sb = procs.sandbox((marks) => `import { dag } from "sluice";
+import { appendFileSync } from "node:fs";
+export default dag("stubborn", (d) => {
+  d.task("ignores_abort", { retries: 0 }, async (_i, ctx) => {
+    if (ctx.attempt > 1) return "second attempt";
+    appendFileSync(${JSON.stringify(marks)}, "started\\n");
+    setInterval(() => undefined, 1000); // keeps the event loop busy, like a client with a socket
+    await new Promise(() => undefined); // never ends, never looks at ctx.signal
+  });
+});
+`);
+  const marks = `${sb.dir}/marks`;
+  // a grace period and a lease far longer than the test: only the hand-back can end it in time
+  const env = { SLUICE_LEASE_MS: "600000" };
+  const a = procs.start(sb, ["worker", "--grace-period", "10m"], env);
+  await waitFor(() => query(sb, "select 1 from workers where state = 'running'").length > 0, 60_000, `the worker to register\n${a.out()}`);
+  assert.equal(cli(sb, ["trigger", "stubborn"], env).code, 0);
+  await waitFor(() => existsSync(marks), 60_000, `the task to start\n${a.out()}`);
+  a.proc.kill("SIGTERM");
+  await waitFor(() => a.out().includes("stopping"), 30_000, `the drain to start\n${a.out()}`);
+  a.proc.kill("SIGTERM");
+  assert.equal(await a.exited, 130, a.out());
+  assert.match(a.out(), /handing back 1 running task\(s\) now/);
+  const [first] = attempts(sb, "stubborn");
+  assert.equal(first!.state, "interrupted", "recorded before the exit, not left to its lease");
+  const [ti] = query<{ state: string; try_base: number }>(sb, "select state, try_base from task_instances where task_id = 'ignores_abort'");
+  assert.deepEqual(ti, { state: "scheduled", try_base: 1 }, "back in the ready queue, its try not counted");
+  assert.deepEqual(query(sb, "select state from workers"), [{ state: "stopped" }]);
+
+  const b = procs.start(sb, ["worker"], env);
+  await waitFor(() => runStates(sb, "stubborn")[0] === "success", 60_000, `the run to succeed on the second worker\n${b.out()}`);
+  b.proc.kill("SIGTERM");
+  assert.equal(await b.exited, 0);
+});
+
+test("run timeouts live in the store: a run created by `sluice trigger` (no process armed a timer) times out under a worker that never saw it created", async () => {
+  const sb = procs.sandbox((marks) => `import { dag } from "sluice";
+import { appendFileSync } from "node:fs";
+export default dag("bounded", { runTimeout: "3s" }, (d) => {
+  d.task("slow", async (_i, ctx) => {
+    appendFileSync(${JSON.stringify(marks)}, "started\\n");
+    await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+    appendFileSync(${JSON.stringify(marks)}, "aborted " + ctx.signal.reason.code + "\\n");
+  });
+});
+`);
+  const marks = `${sb.dir}/marks`;
+  // the sweep runs every lease/2: 1 s here
+  const env = { SLUICE_LEASE_MS: "2000" };
+  const t = cli(sb, ["trigger", "bounded"], env); // creates the run and exits: its timer dies with it
+  assert.equal(t.code, 0, t.stderr);
+  const w = procs.start(sb, ["worker"], env);
+  await waitFor(() => existsSync(marks), 60_000, `the task to start\n${w.out()}`);
+  await waitFor(() => runStates(sb, "bounded")[0] === "failed", 60_000, `the run to time out\n${w.out()}`);
+  const [run] = query<{ state: string; state_reason: string; timeout_at: number; ended_at: number }>(sb, "select state, state_reason, timeout_at, ended_at from runs");
+  assert.match(run!.state_reason, /^run timed out after 3(\.00)?s$/);
+  assert.ok(run!.ended_at >= run!.timeout_at, "not before its deadline");
+  assert.ok(run!.ended_at - run!.timeout_at < 20_000, `within a sweep or two of it (${run!.ended_at - run!.timeout_at} ms late)`);
+  await waitFor(() => readFileSync(marks, "utf8").includes("aborted"), 30_000, "the task to be aborted");
+  assert.match(readFileSync(marks, "utf8"), /aborted TIMEOUT/);
+  w.proc.kill("SIGTERM");
+  assert.equal(await w.exited, 0);
+});
+
 test("sluice status shows schedulers, workers (queues, capacity, running tasks), queue depths and pools", async () => {
   const sb = procs.sandbox((marks) => `import { dag } from "sluice";
 import { appendFileSync } from "node:fs";

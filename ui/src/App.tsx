@@ -15,6 +15,7 @@ import { PasswordPage } from "./pages/PasswordPage";
 import { StatusPage } from "./pages/StatusPage";
 import { ConnectionsPage } from "./pages/ConnectionsPage";
 import { VariablesPage } from "./pages/VariablesPage";
+import { GrantsPage } from "./pages/GrantsPage";
 
 export function App() {
   const [user, setUser] = useState<User | null | undefined>(undefined);
@@ -26,7 +27,7 @@ export function App() {
     api.me().then(
       (r) => {
         setCsrfToken(r.csrfToken);
-        setUser(r.user);
+        setUser({ ...r.user, grants: r.grants ?? [] });
       },
       () => setUser(null),
     );
@@ -52,6 +53,11 @@ export function App() {
   const onLogin = useCallback((u: User) => {
     setNotice(null);
     setUser(u);
+    // the login answer has no grants: /auth/me has them
+    api.me().then(
+      (r) => setUser((cur) => (cur && cur.username === r.user.username ? { ...cur, grants: r.grants ?? [] } : cur)),
+      () => undefined,
+    );
   }, []);
   const session = useMemo<Session | null>(() => (user ? { user, logout, endSession } : null), [user, logout, endSession]);
 
@@ -74,7 +80,7 @@ export function App() {
           <NavLink to="/status" path={loc.path}>
             Status
           </NavLink>
-          {session.user.role !== "viewer" && (
+          {(session.user.role === "operator" || session.user.role === "admin") && (
             <>
               <NavLink to="/connections" path={loc.path}>
                 Connections
@@ -90,6 +96,11 @@ export function App() {
           {session.user.role === "admin" && (
             <NavLink to="/users" path={loc.path}>
               Users
+            </NavLink>
+          )}
+          {session.user.role === "admin" && (
+            <NavLink to="/grants" path={loc.path}>
+              Grants
             </NavLink>
           )}
         </nav>
@@ -130,6 +141,7 @@ function route(path: string) {
   if ((m = match("/assets/:name", path))) return <AssetsPage name={m.name!} />;
   if (path === "/users") return <UsersPage />;
   if (path === "/tokens") return <TokensPage />;
+  if (path === "/grants") return <GrantsPage />;
   if (path === "/password") return <PasswordPage />;
   if (path === "/status") return <StatusPage />;
   if (path === "/connections") return <ConnectionsPage />;

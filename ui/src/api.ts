@@ -4,10 +4,17 @@
  * bodies `{ code, message, fields? }` into ApiError.
  */
 
-export type Role = "admin" | "operator" | "viewer";
+/** A global role; `none`: only what grants give (per-DAG access). Grants themselves are viewer, operator or admin. */
+export type Role = "admin" | "operator" | "viewer" | "none";
+export interface GrantRule {
+  role: Role;
+  selector: string;
+}
 export interface User {
   username: string;
   role: Role;
+  /** The caller's own grants (from /auth/me): the role on some DAGs may be higher than `role`. */
+  grants?: GrantRule[];
 }
 export interface Page<T> {
   items: T[];
@@ -37,6 +44,8 @@ export interface DagDetail extends DagSummary {
   docs: string | null;
   params: JsonSchema | null;
   defaults: Record<string, unknown> | null;
+  /** Params whose values are secrets: shown as *** by the API, entered in password fields. */
+  secretParams?: string[];
   maxActiveRuns: number | null;
   catchup: boolean;
 }
@@ -162,8 +171,20 @@ export interface ApiToken {
   name: string;
   username: string;
   role: Role;
+  /** `events:<glob>`: an event token (sends matching events only). */
+  scope?: string | null;
   createdAt: number | null;
   lastUsedAt: number | null;
+}
+/** A role on the DAGs a selector picks (dag:<glob>, tag:<tag>, owner:<name>), for a user or an API token. */
+export interface Grant {
+  id: number;
+  user?: string;
+  token?: string;
+  role: Role;
+  selector: string;
+  createdAt: number;
+  createdBy: string;
 }
 /** GET /status: only some fields are known; the payload grows, so pages render the rest generically. */
 export interface Status {
@@ -280,7 +301,7 @@ const post = <T>(path: string, body: unknown = {}) => request<T>("POST", path, b
 export const api = {
   login: (username: string, password: string) => post<{ user: User; csrfToken: string }>("/auth/login", { username, password }),
   logout: () => post<unknown>("/auth/logout"),
-  me: () => get<{ user: User; csrfToken: string }>("/auth/me"),
+  me: () => get<{ user: User; csrfToken: string; grants?: GrantRule[] }>("/auth/me"),
   /** Ends every session of the user and opens a new one for this browser (new CSRF token). */
   changePassword: (current: string, password: string) => post<{ user: User; csrfToken: string | null }>("/auth/password", { current, password }),
 
@@ -299,7 +320,10 @@ export const api = {
   deleteVariable: (key: string) => request<unknown>("DELETE", `/variables/${enc(key)}`),
 
   tokens: () => get<Page<ApiToken>>("/tokens"),
-  createToken: (body: { name: string; role?: Role }) => post<{ id: string | number; name: string; role: Role; token: string }>("/tokens", body),
+  createToken: (body: { name: string; role?: Role; scope?: string }) => post<{ id: string | number; name: string; role: Role; scope: string | null; token: string }>("/tokens", body),
+  grants: () => get<Page<Grant>>("/grants"),
+  addGrant: (body: { user?: string; token?: string; role: Role; selector: string }) => post<Grant & { warnings: string[] }>("/grants", body),
+  deleteGrant: (id: number) => request<unknown>("DELETE", `/grants/${id}`),
   revokeToken: (id: string | number) => request<unknown>("DELETE", `/tokens/${enc(String(id))}`),
 
   status: () => get<Status>("/status"),

@@ -17,8 +17,12 @@ export function useSession(): Session {
   return s;
 }
 
-/** Operators and admins act (trigger, clear, mark, pause, backfill); viewers only read. */
+/**
+ * Operators and admins act (trigger, clear, mark, pause, backfill); viewers only read. A grant of operator
+ * on some DAGs shows the actions too: the server decides per DAG (and says so when it refuses).
+ */
 export function useCanOperate(): boolean {
-  const role = useContext(SessionContext)?.user.role;
-  return role === "operator" || role === "admin";
+  const user = useContext(SessionContext)?.user;
+  const acts = (r: string | undefined) => r === "operator" || r === "admin";
+  return acts(user?.role) || !!user?.grants?.some((g) => acts(g.role));
 }

@@ -1,4 +1,5 @@
 /** Read commands: `dags list|show`, `runs list|show|cancel`, `logs`, `db migrate` (and `db clean`, in db.ts). Every read has --json with camelCase fields. */
+import { redactSecretParams } from "../../secrets/params.js";
 import type { Command } from "commander";
 import { cliActor } from "../../app/actor.js";
 import { setDagPaused } from "../../app/dags.js";
@@ -13,6 +14,7 @@ import type { LogLine } from "../../logs/attemptLog.js";
 import { readWholeLog, type LogRef } from "../../logs/logStore.js";
 import { decodeOutputs } from "../../worker/outputs.js";
 import { explainMissingDag, withSluice, type GlobalOptions } from "../context.js";
+import { escapeControls } from "../../core/controlChars.js";
 import { colorState, duration, iso, printJson, table } from "../format.js";
 import { relative } from "node:path";
 import { describeAssetSchedule, type AssetSchedule } from "../../core/assets.js";
@@ -153,12 +155,13 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
           logicalDate: iso(r.logicalDate),
           startedAt: iso(r.startedAt),
           endedAt: iso(r.endedAt),
+          corrupt: r.corrupt,
         }));
         if (opts.json) return printJson({ runs: rows, limit, offset });
         process.stdout.write(
           `${table(
             ["RUN", "DAG", "STATE", "STARTED", "DURATION"],
-            runs.map((r) => [r.runId, r.dagId, colorState(r.state), iso(r.startedAt), duration(r.startedAt, r.endedAt)]),
+            runs.map((r) => [r.runId, r.dagId, r.corrupt ? `${r.state} (corrupt row: sluice runs show ${r.runId})` : colorState(r.state), iso(r.startedAt), duration(r.startedAt, r.endedAt)]),
           )}\n`,
         );
       });
@@ -173,8 +176,9 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
         const detail = await runDetail(s, runId);
         if (opts.json) return printJson(detail);
         const out = (t: string) => process.stdout.write(`${t}\n`);
-        out(`run ${detail.runId} of ${detail.dagId}: ${colorState(detail.state)}${detail.stateReason ? ` (${detail.stateReason})` : ""}`);
-        out(`version ${detail.dagVersion}, ${detail.runType}, logical date ${detail.logicalDate}, params ${JSON.stringify(detail.params)}`);
+        out(`run ${detail.runId} of ${detail.dagId}: ${colorState(detail.state)}${detail.stateReason ? ` (${escapeControls(detail.stateReason)})` : ""}`);
+        out(escapeControls(`version ${detail.dagVersion}, ${detail.runType}, logical date ${detail.logicalDate}, params ${JSON.stringify(detail.params)}`));
+        if (detail.corrupt) out(`CORRUPT ROW: ${escapeControls(detail.corrupt)}`);
         out("");
         out(
           table(
@@ -231,7 +235,8 @@ async function runDetail(s: Sluice, runId: string) {
     stateReason: run.stateReason,
     runType: run.runType,
     logicalDate: iso(run.logicalDate),
-    params: run.params,
+    params: redactSecretParams(run.params),
+    corrupt: run.corrupt,
     createdAt: iso(run.createdAt),
     startedAt: iso(run.startedAt),
     endedAt: iso(run.endedAt),
@@ -348,7 +353,8 @@ async function follow(s: Sluice, ref: LogRef, emit: (l: LogLine) => void): Promi
 }
 
 function formatLine(l: LogLine): string {
-  return `${l.t ? new Date(l.t).toISOString() : ""} ${l.level.toUpperCase().padEnd(6)} ${l.msg}\n`;
+  // one stored line is one printed line, and a task's escapes never reach the terminal (core/controlChars)
+  return `${l.t ? new Date(l.t).toISOString() : ""} ${l.level.toUpperCase().padEnd(6)} ${escapeControls(l.msg)}\n`;
 }
 
 function throwAttempt(taskId: string, n: number, count: number): never {

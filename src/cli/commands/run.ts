@@ -1,4 +1,5 @@
 /** `sluice run`, `sluice runs resume`, `sluice dev`: drive runs in this process, with live progress. */
+import { redactSecretParams } from "../../secrets/params.js";
 import type { Command } from "commander";
 import { cliActor } from "../../app/actor.js";
 import { triggerRun } from "../../app/runs.js";
@@ -92,7 +93,7 @@ export function registerTrigger(program: Command, globals: () => GlobalOptions):
           ...(logicalDate ? { logicalDate } : {}),
           ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
         });
-        if (opts.json) process.stdout.write(`${JSON.stringify({ runId: run.runId, dagId, state: run.state, logicalDate: new Date(run.logicalDate).toISOString(), params: run.params }, null, 2)}\n`);
+        if (opts.json) process.stdout.write(`${JSON.stringify({ runId: run.runId, dagId, state: run.state, logicalDate: new Date(run.logicalDate).toISOString(), params: redactSecretParams(run.params) }, null, 2)}\n`);
         else process.stdout.write(`${run.runId}\n`);
       });
     });
@@ -112,8 +113,9 @@ let interruptTarget: Worker | null = null;
 let interrupts = 0;
 
 /**
- * Ctrl-C once: stop taking new tasks and let running ones finish; twice: exit now (the run stays
- * resumable). One handler per process, aimed at the worker currently driving a run.
+ * Ctrl-C once: stop taking new tasks and let running ones finish; twice: hand the running ones back
+ * (recorded as interrupted, their tries not counted) and exit once that is recorded; three times: exit
+ * now. The run stays resumable. One handler per process, aimed at the worker currently driving a run.
  */
 function interruptible(worker: Worker): void {
   if (interruptTarget === null) {
@@ -121,8 +123,12 @@ function interruptible(worker: Worker): void {
       interrupts++;
       const w = interruptTarget;
       if (interrupts === 1 && w) {
-        process.stderr.write(`\nstopping: waiting for ${w.runningCount} running task(s); Ctrl-C again to exit now. Continue later with: sluice runs resume <runId>\n`);
+        process.stderr.write(`\nstopping: waiting for ${w.runningCount} running task(s); Ctrl-C again to hand them back and exit. Continue later with: sluice runs resume <runId>\n`);
         void w.stop().then(() => process.exit(130));
+      } else if (interrupts === 2 && w) {
+        process.stderr.write(`handing back ${w.runningCount} running task(s)…\n`);
+        setTimeout(() => process.exit(130), 10_000).unref(); // the store does not answer: the lease will do
+        w.handBackNow();
       } else {
         process.exit(130);
       }

@@ -14,7 +14,7 @@ import { DagCodeLoader } from "../../engine/codeLoader.js";
 import { Scheduler } from "../../engine/scheduler.js";
 import { formatDuration } from "../../core/duration.js";
 import { parseCapacity } from "../../core/resources.js";
-import { SluiceError } from "../../errors.js";
+import { SluiceError, toSluiceError } from "../../errors.js";
 import { Sluice } from "../../sluice.js";
 import type { Worker } from "../../worker/worker.js";
 import { configFrom, type GlobalOptions } from "../context.js";
@@ -96,7 +96,10 @@ async function serveWeb(opts: ServeOptions, startHttp: StartHttp): Promise<void>
   }
   process.stdout.write(`Sluice server — database ${redactUrl(config.databaseUrl)}\n`);
   printHttp(http, (t) => process.stdout.write(`${t}\n`), config.eventToken ? "from SLUICE_EVENT_TOKEN" : null);
-  await untilSignal(() => err("\nstopping…"));
+  await untilSignal(
+    () => err("\nstopping…"),
+    () => process.exit(130),
+  );
   await http.close();
   await s.close();
 }
@@ -112,13 +115,27 @@ function printHttp(http: HttpServer, out: (t: string) => void, token: string | n
   }
 }
 
-/** Resolves at the first SIGINT or SIGTERM; a second one exits at once. */
-function untilSignal(onFirst: () => void): Promise<void> {
+/** How long a second signal waits for the handed-back attempts to be recorded before exiting anyway. */
+const HAND_BACK_WAIT_MS = 10_000;
+
+/**
+ * Resolves at the first SIGINT or SIGTERM (a graceful stop follows). A second one hands the running
+ * attempts back at once (`onSecond`: recorded as interrupted, not counted) and exits when that is
+ * recorded, or after HAND_BACK_WAIT_MS if the store does not answer; a third exits at once. Only SIGKILL
+ * leaves attempts to wait for their lease.
+ */
+function untilSignal(onFirst: () => void, onSecond: () => void): Promise<void> {
   return new Promise<void>((resolve) => {
     let signals = 0;
     const onSignal = () => {
       signals++;
-      if (signals > 1) process.exit(130);
+      if (signals > 2) process.exit(130);
+      if (signals === 2) {
+        process.exitCode = 130;
+        setTimeout(() => process.exit(130), HAND_BACK_WAIT_MS).unref();
+        onSecond();
+        return;
+      }
       onFirst();
       resolve();
     };
@@ -161,6 +178,7 @@ async function serve(opts: ServeOptions, roles: Roles, startHttp: StartHttp): Pr
     let initial = true;
     scheduler = new Scheduler(s.engine, s.store, s.engine.clock, {
       dagsDir: config.dagsDir,
+      parseTimeoutMs: config.dagImportTimeoutMs,
       onParsed: (e) => {
         if (e.error) err(`  import error: ${e.file}: ${e.error}`);
         else if (!initial) out(`  reloaded ${e.file}${e.dags.length ? ` (${e.dags.join(", ")})` : " (no DAGs)"}`);
@@ -196,6 +214,14 @@ async function serve(opts: ServeOptions, roles: Roles, startHttp: StartHttp): Pr
     // `sluice worker` serves the queues it names (default: "default"); `sluice dev` serves them all
     const q = queues ?? (roles.scheduler ? undefined : ["default"]);
     worker = s.newWorker(undefined, { ...(q ? { queues: q } : {}), ...(resources ? { resources } : {}) });
+    // A worker that cannot go on (the store failed past its retries, its heartbeat thread died) must not
+    // stay up claiming nothing: say why and stop (exit 1), so that a supervisor starts a fresh one.
+    worker.failed().catch((e: unknown) => {
+      const f = toSluiceError(e);
+      err(`error [${f.code}]: the worker stopped: ${f.message}; shutting down (exit 1)`);
+      process.exitCode = 1;
+      process.kill(process.pid, "SIGTERM");
+    });
     await worker.start();
     if (!roles.scheduler) {
       out(`  queues:    ${q?.join(", ") ?? "all"}   concurrency: ${config.concurrency}${resources ? `   resources: ${opts.resources}` : ""}`);
@@ -212,10 +238,16 @@ async function serve(opts: ServeOptions, roles: Roles, startHttp: StartHttp): Pr
     void s.store.runs.get(runId).then((r) => r && out(`run ${runId} of ${r.dagId}: ${colorState(state)}${r.stateReason ? ` (${r.stateReason})` : ""}`));
   });
 
+  let handedBack = false;
   await untilSignal(() =>
     err(
-      `\nstopping${worker?.runningCount ? `: waiting for ${worker.runningCount} running task(s) for up to ${formatDuration(config.gracePeriodMs)}, then handing them back to run elsewhere (again to exit now)` : ""}…`,
+      `\nstopping${worker?.runningCount ? `: waiting for ${worker.runningCount} running task(s) for up to ${formatDuration(config.gracePeriodMs)}, then handing them back to run elsewhere (again to hand them back now)` : ""}…`,
     ),
+    () => {
+      err(`handing back ${worker?.runningCount ?? 0} running task(s) now…`);
+      handedBack = true;
+      worker?.handBackNow();
+    },
   );
   clearInterval(sweep);
   if (beat) clearInterval(beat);
@@ -224,6 +256,8 @@ async function serve(opts: ServeOptions, roles: Roles, startHttp: StartHttp): Pr
   if (schedulerId) await s.store.workers.stopProcess(schedulerId, s.store.now());
   await worker?.stop({ graceMs: config.gracePeriodMs });
   await s.close();
+  // handed back: an in-process task that ignores its abort signal (and keeps a timer) must not keep us up
+  if (handedBack) process.exit(130);
 }
 
 function parseQueues(text: string): string[] {

@@ -47,11 +47,11 @@ async function readPassword(fromStdin: boolean, prompt: string): Promise<string>
 }
 
 export function registerUsers(program: Command, globals: () => GlobalOptions): void {
-  const users = program.command("users").description("users of the web UI and REST API (roles: admin, operator, viewer)");
+  const users = program.command("users").description("users of the web UI and REST API (roles: admin, operator, viewer; none: only what grants give)");
   users
     .command("create <username>")
     .description("create a user; the password is read from a prompt or --password-stdin")
-    .option("--role <role>", "admin, operator or viewer", "viewer")
+    .option("--role <role>", "admin, operator, viewer, or none (only what `sluice grants` give)", "viewer")
     .option("--password-stdin", "read the password from the first line of standard input")
     .option("--json", "print JSON")
     .action(async (username: string, o: { role: string; passwordStdin?: boolean; json?: boolean }) => {
@@ -100,14 +100,16 @@ export function registerUsers(program: Command, globals: () => GlobalOptions): v
     .command("create <name>")
     .description("create an API token; it is printed once and stored only as a hash")
     .requiredOption("--user <username>", "the user the token acts for")
-    .option("--role <role>", "at most the user's role (default: the user's role)")
+    .option("--role <role>", "at most the highest role the user has (default: that)")
+    .option("--scope <scope>", "events:<name glob>: an event token that may only send matching events (POST /api/v1/events/<name>) and reads nothing")
     .option("--json", "print JSON")
-    .action(async (name: string, o: { user: string; role?: string; json?: boolean }) => {
+    .action(async (name: string, o: { user: string; role?: string; scope?: string; json?: boolean }) => {
       await withAuth({ ...globals(), ...o }, async (auth) => {
-        const t = await createToken(auth, cliActor(), { name, username: o.user, ...(o.role !== undefined ? { role: o.role } : {}) });
-        if (o.json) return printJson({ id: t.id, name: t.name, username: o.user, role: t.role, token: t.token });
+        const t = await createToken(auth, cliActor(), { name, username: o.user, ...(o.role !== undefined ? { role: o.role } : {}), ...(o.scope !== undefined ? { scope: o.scope } : {}) });
+        if (o.json) return printJson({ id: t.id, name: t.name, username: o.user, role: t.role, scope: t.scope, token: t.token });
         process.stdout.write(`${t.token}\n`);
-        process.stderr.write(`token ${t.id} "${t.name}" for ${o.user} (${t.role}); shown once — store it now. Revoke: sluice tokens revoke ${t.id}\n`);
+        const what = t.scope ? `scope ${t.scope}` : t.role;
+        process.stderr.write(`token ${t.id} "${t.name}" for ${o.user} (${what}); shown once — store it now. Revoke: sluice tokens revoke ${t.id}\n`);
       });
     });
   tokens
@@ -118,9 +120,11 @@ export function registerUsers(program: Command, globals: () => GlobalOptions): v
     .action(async (o: { user?: string; json?: boolean }) => {
       await withAuth({ ...globals(), ...o }, async (auth) => {
         const list = await listTokens(auth, cliActor(), o.user !== undefined ? { username: o.user } : {});
-        const rows = list.map((t) => ({ id: t.tokenId, name: t.name, username: t.username, role: t.role, createdAt: t.createdAt, lastUsedAt: t.lastUsedAt }));
+        const rows = list.map((t) => ({ id: t.tokenId, name: t.name, username: t.username, role: t.role, scope: t.scope, createdAt: t.createdAt, lastUsedAt: t.lastUsedAt }));
         if (o.json) return printJson(rows);
-        process.stdout.write(`${table(["ID", "NAME", "USER", "ROLE", "CREATED", "LAST USED"], rows.map((t) => [t.id, t.name, t.username, t.role, iso(t.createdAt) ?? "", iso(t.lastUsedAt) ?? ""]))}\n`);
+        process.stdout.write(
+          `${table(["ID", "NAME", "USER", "ROLE", "SCOPE", "CREATED", "LAST USED"], rows.map((t) => [t.id, t.name, t.username, t.role, t.scope ?? "", iso(t.createdAt) ?? "", iso(t.lastUsedAt) ?? ""]))}\n`,
+        );
       });
     });
   tokens

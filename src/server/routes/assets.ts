@@ -1,7 +1,23 @@
-/** Assets, their producers, consumers and events, and the lineage graph. */
+/**
+ * Assets, their producers, consumers and events, and the lineage graph. Per-DAG (app/access.ts): a caller
+ * limited to some DAGs sees the assets those DAGs produce or consume, only those DAGs among producers and
+ * consumers, only their events, and only their part of the lineage graph.
+ */
 import { z } from "zod";
+import { dagIdsWith } from "../../app/access.js";
+import type { Actor } from "../../app/actor.js";
+import type { ApiEnv } from "../route.js";
 import { decodeCursor, page } from "../cursor.js";
 import { notFound, pagination, query, route, type Route } from "../route.js";
+
+/** The DAGs the actor may read (null: all) and the assets they declare. */
+async function visible(env: ApiEnv, actor: Actor): Promise<{ dags: Set<string>; assets: Set<string> } | null> {
+  const ids = await dagIdsWith(actor);
+  if (ids === null) return null;
+  const dags = new Set(ids);
+  const assets = new Set((await env.sluice.store.assets.edges()).filter((e) => dags.has(e.dagId)).map((e) => e.asset));
+  return { dags, assets };
+}
 
 export function assetRoutes(): Route[] {
   return [
@@ -9,12 +25,14 @@ export function assetRoutes(): Route[] {
       method: "get",
       path: "/assets",
       access: "viewer",
+      scope: "dag",
       tag: "assets",
       summary: "Assets by name",
       query: query({ ...pagination }),
-      async handler({ env, query: q }) {
+      async handler({ env, actor, query: q }) {
         const after = decodeCursor<[string]>(q.cursor, ["string"]);
-        const rows = await env.sluice.store.assets.page({ limit: q.limit + 1, after: after?.[0] ?? null });
+        const v = await visible(env, actor!);
+        const rows = await env.sluice.store.assets.page({ limit: q.limit + 1, after: after?.[0] ?? null, ...(v ? { names: [...v.assets] } : {}) });
         return page(rows, q.limit, (a) => a, (a) => [a.name]);
       },
     }),
@@ -22,21 +40,25 @@ export function assetRoutes(): Route[] {
       method: "get",
       path: "/assets/:name",
       access: "viewer",
+      scope: "dag",
       tag: "assets",
       summary: "An asset: producers (DAG, task), consumers (DAGs) and its latest events (at most 100, newest first)",
-      async handler({ env, params }) {
+      async handler({ env, actor, params }) {
         const db = env.sluice.store;
         const name = params["name"]!;
+        const v = await visible(env, actor!);
+        if (v && !v.assets.has(name)) throw notFound("asset", name);
         const asset = await db.assets.get(name);
         const decl = (await db.assets.declarations([name])).get(name);
         if (!asset && !decl) throw notFound("asset", name);
-        const events = await db.assets.listEvents(name, { limit: 100 });
+        const shown = (dagId: string | null) => !v || (dagId !== null && v.dags.has(dagId));
+        const events = (await db.assets.listEvents(name, { limit: 100 })).filter((e) => shown(e.dagId));
         return {
           name,
           createdAt: asset?.createdAt ?? null,
-          lastEventAt: asset?.lastEventAt ?? null,
-          producers: decl?.producers ?? [],
-          consumers: (decl?.consumers ?? []).map((c) => c.dagId),
+          lastEventAt: v ? (events[0]?.createdAt ?? null) : (asset?.lastEventAt ?? null),
+          producers: (decl?.producers ?? []).filter((p) => shown(p.dagId)),
+          consumers: (decl?.consumers ?? []).map((c) => c.dagId).filter(shown),
           events: events.map((e) => ({ eventId: e.eventId, dagId: e.dagId, runId: e.runId, taskId: e.taskId, mapIndex: e.mapIndex, createdAt: e.createdAt, metadata: e.metadata })),
         };
       },
@@ -45,12 +67,18 @@ export function assetRoutes(): Route[] {
       method: "get",
       path: "/lineage",
       access: "viewer",
+      scope: "dag",
       tag: "assets",
       summary: "Lineage graph of DAGs and assets (asset: only the edges that touch it): nodes { id, kind: dag|asset, name }, edges { from, to, taskId? }",
       query: query({ asset: z.string().max(500).optional() }),
-      async handler({ env, query: q }) {
+      async handler({ env, actor, query: q }) {
         let edges = await env.sluice.store.assets.edges();
         if (q.asset !== undefined) edges = edges.filter((e) => e.asset === q.asset);
+        const readable = await dagIdsWith(actor!);
+        if (readable !== null) {
+          const dags = new Set(readable);
+          edges = edges.filter((e) => dags.has(e.dagId));
+        }
         const nodes = new Map<string, { id: string; kind: "dag" | "asset"; name: string }>();
         const out: { from: string; to: string; taskId?: string }[] = [];
         for (const e of edges) {

@@ -8,7 +8,7 @@ import { getConnInfo } from "@hono/node-server/conninfo";
 import { body, route, type Route } from "../route.js";
 import { clearSessionCookie, setSessionCookie } from "../session.js";
 
-const roleSchema = z.enum(["admin", "operator", "viewer"]);
+const roleSchema = z.enum(["admin", "operator", "viewer", "none"]);
 const password = z.string().max(MAX_PASSWORD_LENGTH);
 const userView = (u: { username: string; role: string; createdAt?: number }) => ({ username: u.username, role: u.role, ...(u.createdAt !== undefined ? { createdAt: u.createdAt } : {}) });
 
@@ -48,7 +48,7 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
     route({
       method: "post",
       path: "/auth/logout",
-      access: "viewer",
+      access: "none",
       tag: "auth",
       summary: "Log out: ends this session",
       async handler({ c, env, principal }) {
@@ -60,10 +60,15 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
     route({
       method: "get",
       path: "/auth/me",
-      access: "viewer",
+      access: "none",
       tag: "auth",
       summary: "The current user and (session callers) the CSRF token",
-      handler: ({ principal }) => ({ user: userView(principal!), csrfToken: principal!.csrfToken ?? null, via: principal!.via }),
+      // grants: the caller's own (a token's and its owner's), so that a UI can offer what they allow
+      handler: async ({ principal, actor }) => {
+        const subject = await actor!.access!.subject();
+        const grants = [...subject.grants, ...(subject.kind === "token" ? subject.owner.grants : [])].map((g) => ({ role: g.role, selector: g.selector }));
+        return { user: userView(principal!), csrfToken: principal!.csrfToken ?? null, via: principal!.via, grants };
+      },
     }),
     route({
       method: "post",
@@ -123,7 +128,7 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
       summary: "API tokens: your own (admins: everyone's). Never the token itself",
       async handler({ env, actor }) {
         const list = await listTokens(env.auth, actor!, {});
-        return { items: list.slice(0, 500).map((t) => ({ id: t.tokenId, name: t.name, username: t.username, role: t.role, createdAt: t.createdAt, lastUsedAt: t.lastUsedAt })), nextCursor: null };
+        return { items: list.slice(0, 500).map((t) => ({ id: t.tokenId, name: t.name, username: t.username, role: t.role, scope: t.scope, createdAt: t.createdAt, lastUsedAt: t.lastUsedAt })), nextCursor: null };
       },
     }),
     route({
@@ -131,12 +136,13 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
       path: "/tokens",
       access: createToken.role,
       tag: "tokens",
-      summary: "Create an API token for yourself (role at most yours); the token is in this response only",
+      summary:
+        "Create an API token for yourself (role at most the highest you have, globally or through grants); scope events:<glob> makes an event token that may only send matching events. The token is in this response only",
       status: 201,
-      body: body({ name: z.string().min(1).max(100), role: roleSchema.optional() }),
+      body: body({ name: z.string().min(1).max(100), role: roleSchema.optional(), scope: z.string().min(1).max(210).optional() }),
       async handler({ env, actor, body }) {
-        const t = await createToken(env.auth, actor!, { name: body.name, ...(body.role !== undefined ? { role: body.role } : {}) });
-        return { id: t.id, name: t.name, role: t.role, token: t.token };
+        const t = await createToken(env.auth, actor!, { name: body.name, ...(body.role !== undefined ? { role: body.role } : {}), ...(body.scope !== undefined ? { scope: body.scope } : {}) });
+        return { id: t.id, name: t.name, role: t.role, scope: t.scope, token: t.token };
       },
     }),
     route({

@@ -1,5 +1,10 @@
-/** Backfills: list, create (driven by this server process), progress, cancel. */
+/**
+ * Backfills: list, create (driven by this server process), progress, cancel. Per-DAG (app/access.ts): the
+ * list holds the backfills of DAGs the caller may read; one of a DAG it may not read is not found.
+ */
 import { z } from "zod";
+import { canRead, dagIdsWith, requireRoleOn } from "../../app/access.js";
+import type { Actor } from "../../app/actor.js";
 import { cancelBackfill, createBackfill, planBackfill } from "../../app/backfills.js";
 import { REPROCESS_BEHAVIOURS } from "../../core/backfill.js";
 import { MAX_BACKFILL_INTERVALS } from "../../engine/backfill.js";
@@ -14,9 +19,12 @@ function backfillIdOf(raw: string): number {
   return Number(raw);
 }
 
-async function requireBackfill(env: ApiEnv, raw: string) {
+/** The backfill when the actor may read its DAG; BACKFILL_NOT_FOUND alike when missing or not readable. */
+async function requireBackfill(env: ApiEnv, actor: Actor, raw: string) {
+  const notFound = () => new SluiceError("BACKFILL_NOT_FOUND", `backfill ${raw} not found`);
   const b = await env.sluice.store.backfills.get(backfillIdOf(raw));
-  if (!b) throw new SluiceError("BACKFILL_NOT_FOUND", `backfill ${raw} not found`);
+  if (!b) throw notFound();
+  await requireRoleOn(actor, b.dagId, "viewer", notFound);
   return b;
 }
 
@@ -26,12 +34,20 @@ export function backfillRoutes(drive: (backfillId: number) => void): Route[] {
       method: "get",
       path: "/backfills",
       access: "viewer",
+      scope: "dag",
       tag: "backfills",
       summary: "Backfills, newest first",
       query: query({ ...pagination, dagId: z.string().max(200).optional() }),
-      async handler({ env, query: q }) {
+      async handler({ env, actor, query: q }) {
         const after = decodeCursor<[number]>(q.cursor, ["number"]);
-        const rows = await env.sluice.store.backfills.page({ ...(q.dagId !== undefined ? { dagId: q.dagId } : {}), limit: q.limit + 1, after: after?.[0] ?? null });
+        if (q.dagId !== undefined && !(await canRead(actor!, q.dagId))) return { items: [], nextCursor: null };
+        const readable = q.dagId === undefined ? await dagIdsWith(actor!) : null;
+        const rows = await env.sluice.store.backfills.page({
+          ...(q.dagId !== undefined ? { dagId: q.dagId } : {}),
+          ...(readable !== null ? { dagIds: readable } : {}),
+          limit: q.limit + 1,
+          after: after?.[0] ?? null,
+        });
         return page(rows, q.limit, (b) => backfillView(b), (b) => [b.backfillId]);
       },
     }),
@@ -39,6 +55,7 @@ export function backfillRoutes(drive: (backfillId: number) => void): Route[] {
       method: "post",
       path: "/backfills",
       access: createBackfill.role,
+      scope: "dag",
       tag: "backfills",
       summary: `Backfill a DAG's data intervals starting in [from, to] (at most ${MAX_BACKFILL_INTERVALS}); dryRun: the plan only. The server drives it; workers run its tasks`,
       status: 201,
@@ -74,10 +91,11 @@ export function backfillRoutes(drive: (backfillId: number) => void): Route[] {
       method: "get",
       path: "/backfills/:id",
       access: "viewer",
+      scope: "dag",
       tag: "backfills",
       summary: "A backfill with its progress: total, done, succeeded, failed, running, pending, skipped",
-      async handler({ env, params }) {
-        const b = await requireBackfill(env, params["id"]!);
+      async handler({ env, actor, params }) {
+        const b = await requireBackfill(env, actor!, params["id"]!);
         return backfillView(b, await env.sluice.store.backfills.counts(b.backfillId));
       },
     }),
@@ -85,6 +103,7 @@ export function backfillRoutes(drive: (backfillId: number) => void): Route[] {
       method: "post",
       path: "/backfills/:id/cancel",
       access: cancelBackfill.role,
+      scope: "dag",
       tag: "backfills",
       summary: "Cancel a backfill: no more of its runs start; running ones finish",
       async handler({ env, actor, params }) {

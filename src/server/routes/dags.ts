@@ -1,5 +1,11 @@
-/** DAGs: list with filters, detail, structure, versions, code, pause; import errors; the grid. */
+/**
+ * DAGs: list with filters, detail, structure, versions, code, pause; import errors; the grid. Every one is
+ * per-DAG (app/access.ts): the list shows the DAGs the caller may read; a DAG it may not read is
+ * DAG_NOT_FOUND, the same answer as for one that does not exist.
+ */
 import { readFile } from "node:fs/promises";
+import { dagIdsWith, dagNotReadable, requireRoleOn } from "../../app/access.js";
+import type { Actor } from "../../app/actor.js";
 import { setDagPaused } from "../../app/dags.js";
 import { isAbsolute, relative, resolve } from "node:path";
 import { z } from "zod";
@@ -19,9 +25,11 @@ const RANK_OF: Record<string, number> = Object.fromEntries(GRID_RANK.map((s, i) 
 const LETTER_OF_RANK: Record<number, string> = { ...Object.fromEntries(GRID_RANK.map((s, i) => [i, GRID_LETTERS[s]])), 255: GRID_ABSENT };
 
 export function dagRoutes(specs: SpecCache): Route[] {
-  const requireDag = async (env: ApiEnv, dagId: string): Promise<DagRecord> => {
+  /** The DAG's row when the actor may read it; DAG_NOT_FOUND alike when it is missing or not readable. */
+  const requireDag = async (env: ApiEnv, actor: Actor, dagId: string): Promise<DagRecord> => {
+    await requireRoleOn(actor, dagId, "viewer");
     const row = await env.sluice.store.dags.get(dagId);
-    if (!row) throw new SluiceError("DAG_NOT_FOUND", `DAG "${dagId}" not found`, { details: { dagId } });
+    if (!row) throw dagNotReadable(dagId);
     return row;
   };
   const specOf = async (row: DagRecord, version = row.version): Promise<DagSpec> => {
@@ -40,17 +48,21 @@ export function dagRoutes(specs: SpecCache): Route[] {
       method: "get",
       path: "/dags",
       access: "viewer",
+      scope: "dag",
       tag: "dags",
       summary: "DAGs by id, filtered: q (id or description contains), tag, owner, state (of the latest run), paused",
       query: query({ ...pagination, q: z.string().max(200).optional(), tag: z.string().max(200).optional(), owner: z.string().max(200).optional(), state: z.string().max(40).optional(), paused: boolParam.optional() }),
-      async handler({ env, query: q }) {
+      async handler({ env, actor, query: q }) {
         const after = decodeCursor<[string]>(q.cursor, ["string"]);
         const needle = q.q?.toLowerCase();
+        const readable = await dagIdsWith(actor!);
+        const visible = readable && new Set(readable);
         const out: DagRecord[] = [];
         let more = false;
         // DAG counts are in the hundreds or thousands: filter in order and stop after a page
         for (const row of await env.sluice.store.dags.list()) {
           if (after && row.dagId <= after[0]) continue;
+          if (visible && !visible.has(row.dagId)) continue;
           if (q.paused !== undefined && row.isPaused !== q.paused) continue;
           if (needle !== undefined || q.tag !== undefined || q.owner !== undefined) {
             const spec = await specs.get(row.dagId, row.version);
@@ -75,10 +87,11 @@ export function dagRoutes(specs: SpecCache): Route[] {
       method: "get",
       path: "/dags/:dagId",
       access: "viewer",
+      scope: "dag",
       tag: "dags",
       summary: "A DAG: the list's fields plus docs, params (JSON Schema), defaults, maxActiveRuns, catchup",
-      async handler({ env, params }) {
-        const row = await requireDag(env, params["dagId"]!);
+      async handler({ env, actor, params }) {
+        const row = await requireDag(env, actor!, params["dagId"]!);
         const [base] = await summaries(env, [row]);
         return dagDetail(base!, row, await specs.get(row.dagId, row.version));
       },
@@ -87,6 +100,7 @@ export function dagRoutes(specs: SpecCache): Route[] {
       method: "patch",
       path: "/dags/:dagId",
       access: setDagPaused.role,
+      scope: "dag",
       tag: "dags",
       summary: "Pause or unpause a DAG (404 DAG_NOT_FOUND for a DAG no scheduler has registered)",
       body: body({ paused: z.boolean() }),
@@ -99,11 +113,12 @@ export function dagRoutes(specs: SpecCache): Route[] {
       method: "get",
       path: "/dags/:dagId/structure",
       access: "viewer",
+      scope: "dag",
       tag: "dags",
       summary: "Tasks, edges and task groups of a DAG version (default: the latest)",
       query: query({ version: z.string().max(100).optional() }),
-      async handler({ env, params, query: q }) {
-        const row = await requireDag(env, params["dagId"]!);
+      async handler({ env, actor, params, query: q }) {
+        const row = await requireDag(env, actor!, params["dagId"]!);
         const version = q.version ?? row.version;
         return structure(version, await specOf(row, version));
       },
@@ -112,11 +127,12 @@ export function dagRoutes(specs: SpecCache): Route[] {
       method: "get",
       path: "/dags/:dagId/versions",
       access: "viewer",
+      scope: "dag",
       tag: "dags",
       summary: "Versions of a DAG, newest first",
       query: query({ ...pagination }),
-      async handler({ env, params, query: q }) {
-        const row = await requireDag(env, params["dagId"]!);
+      async handler({ env, actor, params, query: q }) {
+        const row = await requireDag(env, actor!, params["dagId"]!);
         const after = decodeCursor<[number, string]>(q.cursor, ["number", "string"]);
         const rows = await env.sluice.store.dags.pageVersions(row.dagId, { limit: q.limit + 1, after: after && { createdAt: after[0], version: after[1] } });
         return page(rows, q.limit, (v) => v, (v) => [v.createdAt, v.version]);
@@ -126,11 +142,12 @@ export function dagRoutes(specs: SpecCache): Route[] {
       method: "get",
       path: "/dags/:dagId/code",
       access: "viewer",
+      scope: "dag",
       tag: "dags",
       summary: "The source file of a DAG version (as it is on disk now)",
       query: query({ version: z.string().max(100).optional() }),
-      async handler({ env, params, query: q }) {
-        const row = await requireDag(env, params["dagId"]!);
+      async handler({ env, actor, params, query: q }) {
+        const row = await requireDag(env, actor!, params["dagId"]!);
         const version = q.version ?? row.version;
         const stored = await env.sluice.store.dags.getVersion(row.dagId, version);
         if (!stored) throw notFound("version", version);
@@ -148,12 +165,24 @@ export function dagRoutes(specs: SpecCache): Route[] {
       method: "get",
       path: "/import-errors",
       access: "viewer",
+      scope: "dag",
       tag: "dags",
       summary: "DAG files that failed to import",
       query: query({ ...pagination }),
-      async handler({ env, query: q }) {
+      async handler({ env, actor, query: q }) {
         const after = decodeCursor<[string]>(q.cursor, ["string"]);
-        const rows = await env.sluice.store.dags.pageImportErrors({ limit: q.limit + 1, after: after?.[0] ?? null });
+        const readable = await dagIdsWith(actor!);
+        if (readable === null) {
+          const rows = await env.sluice.store.dags.pageImportErrors({ limit: q.limit + 1, after: after?.[0] ?? null });
+          return page(rows, q.limit, (e) => e, (e) => [e.file]);
+        }
+        // a caller limited to some DAGs sees the errors of their files only (import errors are few)
+        const ids = new Set(readable);
+        const files = new Set((await env.sluice.store.dags.accessMeta()).filter((m) => ids.has(m.dagId) && m.file !== null).map((m) => m.file));
+        const rows = (await env.sluice.store.dags.listImportErrors())
+          .filter((e) => files.has(e.file) && (!after || e.file > after[0]))
+          .slice(0, q.limit + 1)
+          .map((e) => ({ file: e.file, line: e.line, message: e.message, at: e.updatedAt }));
         return page(rows, q.limit, (e) => e, (e) => [e.file]);
       },
     }),
@@ -161,11 +190,12 @@ export function dagRoutes(specs: SpecCache): Route[] {
       method: "get",
       path: "/dags/:dagId/grid",
       access: "viewer",
+      scope: "dag",
       tag: "dags",
       summary: `Runs x tasks, newest runs first: one state letter per task per run (docs/api.md). limit: runs per page (default ${GRID_DEFAULT_RUNS}, max ${GRID_MAX_RUNS})`,
       query: query({ limit: z.coerce.number().int().min(1).max(GRID_MAX_RUNS).default(GRID_DEFAULT_RUNS), cursor: pagination.cursor }),
-      async handler({ env, params, query: q }) {
-        const row = await requireDag(env, params["dagId"]!);
+      async handler({ env, actor, params, query: q }) {
+        const row = await requireDag(env, actor!, params["dagId"]!);
         const spec = await specOf(row);
         const after = decodeCursor<[number, string]>(q.cursor, ["number", "string"]);
         const runs = await env.sluice.store.runs.page({ dagId: row.dagId, limit: q.limit + 1, after: after && { createdAt: after[0], runId: after[1] } });

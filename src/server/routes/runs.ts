@@ -1,7 +1,13 @@
-/** Runs (list, detail, trigger, cancel), task instances, attempts, clear, mark, inputs and outputs. Changes are app/runs operations. */
+/**
+ * Runs (list, detail, trigger, cancel), task instances, attempts, clear, mark, inputs and outputs. Changes
+ * are app/runs operations. All per-DAG (app/access.ts): lists hold the runs of DAGs the caller may read; a
+ * run or attempt of a DAG it may not read is not found, the same answer as for one that does not exist.
+ */
 import type { Context } from "hono";
 import { z } from "zod";
 import { decodeOutput, toPreview } from "../../artifacts/serialize.js";
+import { canRead, dagIdsWith, dagNotReadable, requireRoleOn } from "../../app/access.js";
+import type { Actor } from "../../app/actor.js";
 import { cancelRun, clearTasks, markTasks, triggerRun } from "../../app/runs.js";
 import { RUN_STATES } from "../../core/states.js";
 import { SluiceError, isSluiceError } from "../../errors.js";
@@ -24,10 +30,12 @@ export function preview(value: unknown): { preview: string; truncated: boolean }
 
 const runsQuery = { ...pagination, state: z.enum(RUN_STATES).optional(), runType: z.string().max(40).optional() };
 
-async function listRuns(env: ApiEnv, q: { limit: number; cursor?: string; state?: string; runType?: string }, dagId?: string) {
+async function listRuns(env: ApiEnv, actor: Actor, q: { limit: number; cursor?: string; state?: string; runType?: string }, dagId?: string) {
   const after = decodeCursor<[number, string]>(q.cursor, ["number", "string"]);
+  const readable = dagId === undefined ? await dagIdsWith(actor) : null;
   const rows = await env.sluice.store.runs.page({
     ...(dagId !== undefined ? { dagId } : {}),
+    ...(readable !== null ? { dagIds: readable } : {}),
     ...(q.state !== undefined ? { state: q.state } : {}),
     ...(q.runType !== undefined ? { runType: q.runType } : {}),
     limit: q.limit + 1,
@@ -36,9 +44,12 @@ async function listRuns(env: ApiEnv, q: { limit: number; cursor?: string; state?
   return page(rows, q.limit, runView, (r) => [r.createdAt, r.runId]);
 }
 
-async function requireRun(env: ApiEnv, runId: string) {
+/** The run when the actor may read its DAG; RUN_NOT_FOUND alike when it is missing or not readable. */
+async function requireRun(env: ApiEnv, actor: Actor, runId: string) {
+  const notFound = () => new SluiceError("RUN_NOT_FOUND", `run "${runId}" not found`, { details: { runId } });
   const run = await env.sluice.store.runs.get(runId);
-  if (!run) throw new SluiceError("RUN_NOT_FOUND", `run "${runId}" not found`, { details: { runId } });
+  if (!run) throw notFound();
+  await requireRoleOn(actor, run.dagId, "viewer", notFound);
   return run;
 }
 
@@ -64,24 +75,40 @@ function paramsRejected(c: Context, e: SluiceError): Response {
 
 export function runRoutes(): Route[] {
   return [
-    route({ method: "get", path: "/runs", access: "viewer", tag: "runs", summary: "Runs, newest first", query: query({ ...runsQuery, dagId: z.string().max(200).optional() }), handler: ({ env, query: q }) => listRuns(env, q, q.dagId) }),
+    route({
+      method: "get",
+      path: "/runs",
+      access: "viewer",
+      scope: "dag",
+      tag: "runs",
+      summary: "Runs, newest first",
+      query: query({ ...runsQuery, dagId: z.string().max(200).optional() }),
+      async handler({ env, actor, query: q }) {
+        // a DAG the caller may not read has no runs for it, as a DAG that does not exist
+        if (q.dagId !== undefined && !(await canRead(actor!, q.dagId))) return { items: [], nextCursor: null };
+        return listRuns(env, actor!, q, q.dagId);
+      },
+    }),
     route({
       method: "get",
       path: "/dags/:dagId/runs",
       access: "viewer",
+      scope: "dag",
       tag: "runs",
       summary: "Runs of a DAG, newest first",
       query: query(runsQuery),
-      async handler({ env, params, query: q }) {
+      async handler({ env, actor, params, query: q }) {
         const dagId = params["dagId"]!;
-        if (!(await env.sluice.store.dags.get(dagId))) throw new SluiceError("DAG_NOT_FOUND", `DAG "${dagId}" not found`, { details: { dagId } });
-        return listRuns(env, q, dagId);
+        await requireRoleOn(actor!, dagId, "viewer");
+        if (!(await env.sluice.store.dags.get(dagId))) throw dagNotReadable(dagId);
+        return listRuns(env, actor!, q, dagId);
       },
     }),
     route({
       method: "post",
       path: "/dags/:dagId/runs",
       access: triggerRun.role,
+      scope: "dag",
       tag: "runs",
       summary: "Trigger a run (422 with `fields` when params are invalid); the same idempotencyKey returns the existing run",
       status: 201,
@@ -101,11 +128,12 @@ export function runRoutes(): Route[] {
         }
       },
     }),
-    route({ method: "get", path: "/runs/:runId", access: "viewer", tag: "runs", summary: "A run", handler: async ({ env, params }) => runView(await requireRun(env, params["runId"]!)) }),
+    route({ method: "get", path: "/runs/:runId", access: "viewer", scope: "dag", tag: "runs", summary: "A run", handler: async ({ env, actor, params }) => runView(await requireRun(env, actor!, params["runId"]!)) }),
     route({
       method: "post",
       path: "/runs/:runId/cancel",
       access: cancelRun.role,
+      scope: "dag",
       tag: "runs",
       summary: "Cancel a run: running tasks are aborted, the rest skipped (409 when it has finished)",
       handler: async ({ env, actor, params }) => runView(await cancelRun(env.sluice, actor!, { runId: params["runId"]! })),
@@ -114,11 +142,12 @@ export function runRoutes(): Route[] {
       method: "get",
       path: "/runs/:runId/tasks",
       access: "viewer",
+      scope: "dag",
       tag: "tasks",
       summary: "Task instances of a run by task id (mapped tasks: one row per map index)",
       query: query({ ...pagination }),
-      async handler({ env, params, query: q }) {
-        const run = await requireRun(env, params["runId"]!);
+      async handler({ env, actor, params, query: q }) {
+        const run = await requireRun(env, actor!, params["runId"]!);
         const after = decodeCursor<[string, number]>(q.cursor, ["string", "number"]);
         const rows = await env.sluice.store.taskInstances.page(run.runId, { limit: q.limit + 1, after: after && { taskId: after[0], mapIndex: after[1] } });
         return page(rows, q.limit, taskInstanceView, (t) => [t.taskId, t.mapIndex]);
@@ -128,11 +157,12 @@ export function runRoutes(): Route[] {
       method: "get",
       path: "/runs/:runId/tasks/:taskId/attempts",
       access: "viewer",
+      scope: "dag",
       tag: "tasks",
       summary: "Attempts of a task instance, oldest first",
       query: query({ ...pagination, mapIndex: mapIndexParam.optional() }),
-      async handler({ env, params, query: q }) {
-        const run = await requireRun(env, params["runId"]!);
+      async handler({ env, actor, params, query: q }) {
+        const run = await requireRun(env, actor!, params["runId"]!);
         await requireTask(env, run.runId, params["taskId"]!);
         const after = decodeCursor<[number]>(q.cursor, ["number"]);
         // attempts of one task are few (retries + 1 per clear): filtered here, in attempt order
@@ -145,6 +175,7 @@ export function runRoutes(): Route[] {
       method: "post",
       path: "/runs/:runId/tasks/:taskId/clear",
       access: clearTasks.role,
+      scope: "dag",
       tag: "tasks",
       summary: "Clear a task instance (every map index, or mapIndex; with downstream: every task after it too) so it runs again",
       body: body({ mapIndex: mapIndexParam.optional(), downstream: z.boolean().optional() }),
@@ -155,6 +186,7 @@ export function runRoutes(): Route[] {
       method: "post",
       path: "/runs/:runId/tasks/:taskId/mark",
       access: markTasks.role,
+      scope: "dag",
       tag: "tasks",
       summary: "Mark a task instance (every map index, or one) success or failed; waiting downstream tasks are re-evaluated",
       body: body({ state: z.enum(["success", "failed"]), mapIndex: mapIndexParam.optional() }),
@@ -167,11 +199,12 @@ export function runRoutes(): Route[] {
       method: "get",
       path: "/runs/:runId/tasks/:taskId/inputs",
       access: "viewer",
+      scope: "dag",
       tag: "tasks",
       summary: "Previews of the values a task receives from its upstream tasks",
       query: query({ mapIndex: mapIndexParam.optional() }),
-      async handler({ env, params }) {
-        const run = await requireRun(env, params["runId"]!);
+      async handler({ env, actor, params }) {
+        const run = await requireRun(env, actor!, params["runId"]!);
         const task = await requireTask(env, run.runId, params["taskId"]!);
         const idx = await env.sluice.engine.specFor(run.runId);
         const inputs: Record<string, { preview: string; truncated: boolean }> = {};
@@ -186,12 +219,16 @@ export function runRoutes(): Route[] {
       method: "get",
       path: "/attempts/:attemptId/output",
       access: "viewer",
+      scope: "dag",
       tag: "tasks",
       summary: "A preview of an attempt's output",
-      async handler({ env, params }) {
+      async handler({ env, actor, params }) {
         const id = attemptIdOf(params["attemptId"]!);
         const a = await env.sluice.store.attempts.get(id);
         if (!a) throw notFound("attempt", id);
+        const run = await env.sluice.store.runs.get(a.runId);
+        if (!run) throw notFound("attempt", id);
+        await requireRoleOn(actor!, run.dagId, "viewer", () => notFound("attempt", id));
         const stored = await env.sluice.store.attempts.output(id);
         if (!stored || (!stored.inline && !stored.ref)) return { size: a.outputSize ?? 0, preview: null, truncated: false };
         // artifact refs are content hashes checked by the artifact store: never a path from the request

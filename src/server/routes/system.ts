@@ -1,4 +1,5 @@
 /** Health (public, for probes) and status (what the store knows about workers, queues and runs). */
+import { dagIdsWith } from "../../app/access.js";
 import { route, type Route } from "../route.js";
 
 export function systemRoutes(): Route[] {
@@ -22,10 +23,17 @@ export function systemRoutes(): Route[] {
       method: "get",
       path: "/status",
       access: "viewer",
+      scope: "dag",
       tag: "system",
-      summary: "Schedulers and workers (host, pid, queues, capacity, running tasks, last heartbeat), queue depths, pools in use, active runs per state",
-      async handler({ env }) {
+      summary:
+        "Schedulers and workers (host, pid, queues, capacity, running tasks, last heartbeat), queue depths, pools in use, active runs per state. A caller with grants only (no global viewer role): the active runs of its DAGs, and no deployment (empty lists)",
+      async handler({ env, actor }) {
         const store = env.sluice.store;
+        const readable = await dagIdsWith(actor!);
+        if (readable !== null) {
+          // queue depths and running counts are over every DAG: they are the deployment's, not the caller's DAGs'
+          return { at: store.now(), schedulers: [], workers: [], queues: [], pools: [], runs: await store.runs.activeCounts(readable ?? []), database: store.dialect };
+        }
         const status = await store.status.deployment(store.now(), { staleAfterMs: 3 * env.sluice.config.leaseMs });
         return { ...status, runs: await store.runs.activeCounts(), database: store.dialect };
       },

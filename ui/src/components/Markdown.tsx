@@ -2,9 +2,10 @@
  * A tiny, safe Markdown renderer for DAG and task docs: it builds React elements (so every piece of text
  * is escaped by React) and never emits raw HTML — `<script>` in a doc is shown as text. Supports headings,
  * paragraphs, bullet and numbered lists, fenced code, inline code, bold, italic and links (http, https,
- * mailto and relative only; `javascript:` URLs stay text).
+ * mailto and relative only, judged as the browser parses them: see links.ts).
  */
 import type { ReactNode } from "react";
+import { safeHref } from "../links";
 
 export function Markdown({ text }: { text: string }) {
   return <div className="markdown">{blocks(text)}</div>;
@@ -91,11 +92,4 @@ function inline(text: string): ReactNode[] {
     rest = rest.slice(m.index + tok.length);
   }
   return out;
-}
-
-export function safeHref(url: string): string | null {
-  const u = url.trim();
-  if (/^(https?:|mailto:)/i.test(u)) return u;
-  if (/^[a-z][a-z0-9+.-]*:/i.test(u) || u.startsWith("//")) return null;
-  return u;
 }

@@ -15,10 +15,11 @@ function typeOf(s: JsonSchema): string {
   return "json";
 }
 
-export function initialValues(schema: JsonSchema, defaults: Record<string, unknown> | null): FormValues {
+/** `secret`: params whose defaults the API shows as `***`: their fields start empty (left empty, the default applies). */
+export function initialValues(schema: JsonSchema, defaults: Record<string, unknown> | null, secret: readonly string[] = []): FormValues {
   const out: FormValues = {};
   for (const [k, p] of Object.entries(schema.properties ?? {})) {
-    const v = defaults?.[k] ?? p.default;
+    const v = secret.includes(k) ? undefined : (defaults?.[k] ?? p.default);
     const t = typeOf(p);
     if (t === "boolean") out[k] = v === true;
     else if (t === "array" || t === "object" || t === "json") out[k] = v === undefined ? "" : JSON.stringify(v, null, 2);
@@ -86,11 +87,13 @@ export function SchemaForm({
   values,
   errors,
   onChange,
+  secret = [],
 }: {
   schema: JsonSchema;
   values: FormValues;
   errors: Record<string, string>;
   onChange: (v: FormValues) => void;
+  secret?: readonly string[];
 }) {
   const required = new Set(schema.required ?? []);
   return (
@@ -105,7 +108,7 @@ export function SchemaForm({
           <div key={k} className={`field${err ? " invalid" : ""}`}>
             <label htmlFor={id}>
               {p.title ?? k}
-              {required.has(k) && p.default === undefined ? " *" : ""} <span className="muted small">{t}</span>
+              {required.has(k) && p.default === undefined ? " *" : ""} <span className="muted small">{secret.includes(k) ? `secret ${t}` : t}</span>
             </label>
             {t === "boolean" ? (
               <input type="checkbox" {...common} checked={values[k] === true} onChange={(e) => set(e.target.checked)} />
@@ -121,7 +124,15 @@ export function SchemaForm({
             ) : t === "array" || t === "object" || t === "json" ? (
               <textarea {...common} rows={4} value={String(values[k] ?? "")} onChange={(e) => set(e.target.value)} />
             ) : (
-              <input type={t === "number" || t === "integer" ? "number" : "text"} step="any" {...common} value={String(values[k] ?? "")} onChange={(e) => set(e.target.value)} />
+              <input
+                type={secret.includes(k) ? "password" : t === "number" || t === "integer" ? "number" : "text"}
+                step="any"
+                autoComplete={secret.includes(k) ? "off" : undefined}
+                placeholder={secret.includes(k) && p.default !== undefined ? "(empty: the default)" : undefined}
+                {...common}
+                value={String(values[k] ?? "")}
+                onChange={(e) => set(e.target.value)}
+              />
             )}
             {p.description && <div className="muted small">{p.description}</div>}
             {err && (

@@ -24,7 +24,7 @@ export function OperatorsOnly({ what }: { what: string }) {
 
 export function ConnectionsPage() {
   const { user } = useSession();
-  if (user.role === "viewer") return <OperatorsOnly what="Connections" />;
+  if (user.role !== "operator" && user.role !== "admin") return <OperatorsOnly what="Connections" />;
   return <Connections isAdmin={user.role === "admin"} />;
 }
 

@@ -1,6 +1,6 @@
 /**
- * API tokens: your own (admins see everyone's, per the API), create one (name, role up to yours) — the
- * token is shown once, with a copy button — and revoke (with a confirm step).
+ * API tokens: your own (admins see everyone's, per the API), create one (name, role up to the highest you
+ * have, or an event scope) — the token is shown once, with a copy button — and revoke (with a confirm step).
  */
 import { useRef, useState, type FormEvent } from "react";
 import { api, type ApiToken, type Role } from "../api";
@@ -21,9 +21,10 @@ export function TokensPage() {
     <div className="page narrow">
       <h2>API tokens</h2>
       <p className="muted">
-        Scripts send a token as <code>Authorization: Bearer &lt;token&gt;</code>. A token acts with the lower of its own role and its owner&apos;s current role.
+        Scripts send a token as <code>Authorization: Bearer &lt;token&gt;</code>. A token acts with the lower of its own role and its owner&apos;s current role, on each DAG. An event
+        token (scope <code>events:&lt;name glob&gt;</code>) may only send matching events to <code>POST /api/v1/events/&lt;name&gt;</code>.
       </p>
-      <CreateToken myRole={user.role} onCreated={list.reload} />
+      <CreateToken myRole={(user.grants ?? []).reduce<Role>((best, g) => (rank(g.role) > rank(best) ? g.role : best), user.role)} onCreated={list.reload} />
       <h3>{isAdmin ? "All tokens" : "Your tokens"}</h3>
       {list.error && <ErrorBox error={list.error} />}
       <table className="list" data-testid="tokens">
@@ -32,6 +33,7 @@ export function TokensPage() {
             <th>Name</th>
             {isAdmin && <th>User</th>}
             <th>Role</th>
+            <th>Scope</th>
             <th>Created</th>
             <th>Last used</th>
             <th />
@@ -52,9 +54,10 @@ function CreateToken({ myRole, onCreated }: { myRole: Role; onCreated: () => voi
   const allowed = ROLES.filter((r) => rank(r) <= rank(myRole));
   const [name, setName] = useState("");
   const [role, setRole] = useState<Role>(myRole);
+  const [scope, setScope] = useState("");
   const [errors, setErrors] = useState<FormErrors>(noErrors);
   const [busy, setBusy] = useState(false);
-  const [created, setCreated] = useState<{ name: string; role: Role; token: string } | null>(null);
+  const [created, setCreated] = useState<{ name: string; what: string; token: string } | null>(null);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -62,12 +65,13 @@ function CreateToken({ myRole, onCreated }: { myRole: Role; onCreated: () => voi
     setErrors(noErrors);
     setCreated(null);
     try {
-      const t = await api.createToken({ name, role });
-      setCreated({ name: t.name, role: t.role, token: t.token });
+      const t = await api.createToken(scope.trim() ? { name, scope: scope.trim() } : { name, role });
+      setCreated({ name: t.name, what: t.scope ?? t.role, token: t.token });
       setName("");
+      setScope("");
       onCreated();
     } catch (err) {
-      setErrors(formErrors(err, ["name", "role"], "name"));
+      setErrors(formErrors(err, ["name", "role", "scope"], "name"));
     } finally {
       setBusy(false);
     }
@@ -80,13 +84,16 @@ function CreateToken({ myRole, onCreated }: { myRole: Role; onCreated: () => voi
         <input name="token-name" autoComplete="off" required maxLength={100} value={name} onChange={(e) => setName(e.target.value)} />
       </Field>
       <Field label="Token role" error={errors.fields["role"]}>
-        <select name="token-role" value={role} onChange={(e) => setRole(e.target.value as Role)} disabled={allowed.length < 2}>
+        <select name="token-role" value={role} onChange={(e) => setRole(e.target.value as Role)} disabled={allowed.length < 2 || scope.trim() !== ""}>
           {allowed.map((r) => (
             <option key={r} value={r}>
               {r}
             </option>
           ))}
         </select>
+      </Field>
+      <Field label="Event scope (optional: an event token)" error={errors.fields["scope"]}>
+        <input name="token-scope" autoComplete="off" maxLength={210} placeholder="events:orders.*" value={scope} onChange={(e) => setScope(e.target.value)} />
       </Field>
       <FormError errors={errors} />
       <div className="actions">
@@ -100,7 +107,7 @@ function CreateToken({ myRole, onCreated }: { myRole: Role; onCreated: () => voi
 }
 
 /** The new token, once: the server keeps only its hash. */
-function NewToken({ name, role, token, onDone }: { name: string; role: Role; token: string; onDone: () => void }) {
+function NewToken({ name, what, token, onDone }: { name: string; what: string; token: string; onDone: () => void }) {
   const input = useRef<HTMLInputElement>(null);
   const [copied, setCopied] = useState<string | null>(null);
   const copy = async () => {
@@ -117,7 +124,7 @@ function NewToken({ name, role, token, onDone }: { name: string; role: Role; tok
     <div className="new-token" data-testid="new-token" role="status">
       <p>
         <strong>
-          Token “{name}” ({role}) created. Copy it now: you will not see it again.
+          Token “{name}” ({what}) created. Copy it now: you will not see it again.
         </strong>
       </p>
       <div className="actions">
@@ -156,6 +163,7 @@ function TokenRow({ t, showUser, onRevoked }: { t: ApiToken; showUser: boolean; 
       <td>{t.name}</td>
       {showUser && <td>{t.username}</td>}
       <td>{t.role}</td>
+      <td className="small">{t.scope ?? ""}</td>
       <td className="small">{fmtTime(t.createdAt)}</td>
       <td className="small">{t.lastUsedAt ? fmtTime(t.lastUsedAt) : "never"}</td>
       <td>

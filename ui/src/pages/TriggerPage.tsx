@@ -21,8 +21,10 @@ export function TriggerPage({ dagId }: { dagId: string }) {
 
   useEffect(() => {
     if (dag.data && values === null) {
-      setValues(schema ? initialValues(schema, dag.data.defaults) : {});
-      if (!schema && dag.data.params) setRawJson(JSON.stringify(dag.data.defaults ?? {}, null, 2));
+      setValues(schema ? initialValues(schema, dag.data.defaults, dag.data.secretParams) : {});
+      // secret params' defaults come as ***: left out, so that the server applies them
+      const secret = new Set(dag.data.secretParams ?? []);
+      if (!schema && dag.data.params) setRawJson(JSON.stringify(Object.fromEntries(Object.entries(dag.data.defaults ?? {}).filter(([k]) => !secret.has(k))), null, 2));
     }
   }, [dag.data, schema, values]);
 
@@ -77,7 +79,7 @@ export function TriggerPage({ dagId }: { dagId: string }) {
       </h2>
       <form onSubmit={submit} className="card" noValidate aria-label="Trigger a run">
         {schema ? (
-          <SchemaForm schema={schema} values={values} errors={errors} onChange={setValues} />
+          <SchemaForm schema={schema} values={values} errors={errors} onChange={setValues} secret={dag.data.secretParams ?? []} />
         ) : dag.data.params ? (
           <label>
             Params (JSON)

@@ -10,7 +10,8 @@ import { Field, FormError, formErrors, noErrors, type FormErrors } from "../comp
 import { fmtTime } from "../format";
 import { useData } from "../hooks";
 
-export const ROLES: Role[] = ["viewer", "operator", "admin"];
+/** Global roles, lowest first; `none`: only what grants give (the Grants page). */
+export const ROLES: Role[] = ["none", "viewer", "operator", "admin"];
 
 export function AdminsOnly() {
   return (

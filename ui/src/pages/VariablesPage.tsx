@@ -13,7 +13,7 @@ import { OperatorsOnly } from "./ConnectionsPage";
 
 export function VariablesPage() {
   const { user } = useSession();
-  if (user.role === "viewer") return <OperatorsOnly what="Variables" />;
+  if (user.role !== "operator" && user.role !== "admin") return <OperatorsOnly what="Variables" />;
   return <Variables isAdmin={user.role === "admin"} />;
 }
 

@@ -1,0 +1,111 @@
+/**
+ * Secret params in the browser (docs/decisions/0016-secrets.md): against a real `sluice dev` with no key
+ * configured (the first secret creates <home>/secret.key), an admin triggers a DAG with a secret param
+ * from the UI's form — a password field that starts empty — and the run's task logs and returns the
+ * value: the log, the output preview, the API's run and every page the browser rendered show `***`, never
+ * the value; the non-secret param stays readable.
+ */
+import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { chromium, type Browser } from "playwright-core";
+import { cliSpawn, sandbox, waitFor, type Sandbox } from "../helpers.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const ADMIN_PASSWORD = "secret-ui-admin-password";
+const API_KEY = "sk-live-Ui7/+ q&z=9f3b";
+
+const missing = !existsSync(CHROMIUM);
+if (missing && process.env["CI"] === "true") throw new Error(`${CHROMIUM} is missing: .ci/run installs the chromium package`);
+const skip = missing ? `${CHROMIUM} not installed (apt-get install chromium); skipping the browser tests` : false;
+if (skip) console.log(`# ${skip}`);
+
+const DAG = `
+import { dag } from "sluice";
+import { z } from "zod";
+export default dag("secret_ui", { params: z.object({ api_key: z.string(), region: z.string().default("eu-west-1") }), secretParams: ["api_key"] }, (d) => {
+  d.task("call", async (_i, ctx) => {
+    ctx.log.info("calling " + ctx.params.region + " with key " + ctx.params.api_key);
+    return { key: ctx.params.api_key, region: ctx.params.region };
+  });
+});
+`;
+
+describe("secret params in the web UI", { skip, timeout: 180_000 }, () => {
+  let sb: Sandbox;
+  let proc: ChildProcess;
+  let url = "";
+  let browser: Browser;
+  let output = "";
+
+  before(async () => {
+    sb = sandbox("sluice-ui-secret-");
+    sb.write("secret_ui.ts", DAG);
+    proc = cliSpawn(sb, ["dev", "--port", "0", "--quiet"], { SLUICE_ADMIN_PASSWORD: ADMIN_PASSWORD });
+    proc.stdout!.on("data", (b: Buffer) => (output += b.toString()));
+    proc.stderr!.on("data", (b: Buffer) => (output += b.toString()));
+    await waitFor(() => /https?:\/\/[\w.:[\]-]+/.test(output) || proc.exitCode !== null, 60_000, "sluice dev to print its URL").catch((e: Error) => {
+      throw new Error(`${e.message}\n${output}`);
+    });
+    url = /(https?:\/\/[\w.:[\]-]+)/.exec(output)![1]!;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (proc && proc.exitCode === null) {
+      const exited = new Promise((r) => proc.once("exit", r));
+      proc.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (proc.exitCode === null) proc.kill("SIGKILL");
+    }
+    sb?.cleanup();
+  });
+
+  test("trigger with a secret param: a password field, then *** in the log, the output and the API", async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(30_000);
+    const seen: string[] = [];
+    page.on("response", (r) => {
+      if (r.url().includes("/api/")) void r.text().then((t) => seen.push(t), () => undefined);
+    });
+    try {
+      await page.goto(url);
+      await page.getByLabel("Username").fill("admin");
+      await page.getByLabel("Password").fill(ADMIN_PASSWORD);
+      await page.getByRole("button", { name: "Log in" }).click();
+      await page.getByTestId("current-user").filter({ hasText: "admin" }).waitFor();
+      await page.goto(`${url}/dags/secret_ui/trigger`);
+      const field = page.locator("#param-api_key");
+      await field.waitFor();
+      assert.equal(await field.getAttribute("type"), "password");
+      assert.equal(await field.inputValue(), "");
+      assert.equal(await page.locator("#param-region").inputValue(), "eu-west-1");
+      await field.fill(API_KEY);
+      await page.getByRole("button", { name: "Trigger run" }).click();
+      await page.waitForURL(/\/dags\/secret_ui\?run=/);
+      const runId = decodeURIComponent(/run=([^&]+)/.exec(page.url())![1]!);
+      await page.locator('[data-testid="run-state"] [data-state="success"]').waitFor();
+      await page.locator(".gnode.task", { hasText: "call" }).click();
+      await page.getByTestId("log-lines").filter({ hasText: "calling eu-west-1 with key ***" }).waitFor();
+      await page.getByTestId("output-preview").filter({ hasText: "***" }).waitFor();
+      assert.match(await page.getByTestId("output-preview").innerText(), /eu-west-1/);
+
+      const run = (await page.evaluate(async (id) => (await fetch(`/api/v1/runs/${encodeURIComponent(id)}`)).json(), runId)) as { params: unknown };
+      assert.deepEqual(run.params, { api_key: "***", region: "eu-west-1" });
+      assert.ok(!(await page.content()).includes(API_KEY), "the page holds the key");
+      await waitFor(() => seen.length > 0, 5_000, "API responses");
+      assert.deepEqual(seen.filter((t) => t.includes(API_KEY)), [], "an API response held the key");
+      assert.equal(statSync(join(sb.home, "secret.key")).mode & 0o777, 0o600, "the first secret created the key file");
+    } finally {
+      await ctx.close();
+    }
+  });
+});
