@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { z } from "zod";
 import { cliActor, type Actor } from "../../dist/app/actor.js";
 import { addConnection, deleteConnection, getVariable, listConnections, rotateSecrets, setVariable, showConnection, updateConnection } from "../../dist/app/secrets.js";
 import { loadConfig } from "../../dist/config.js";
@@ -171,7 +172,9 @@ for (const d of dialects(3)) {
     test("rotate-key under load: runs reading secrets meanwhile lose nothing; afterwards the old key can be dropped; idempotent", async () => {
       const db = await d.fresh(sb.dir);
       const oldKey = newKey();
-      const s1 = await open(db.url, { SLUICE_SECRET_KEY: oldKey });
+      const secretParam = dag("secret_param", { params: z.object({ token: z.string() }), secretParams: ["token"] }, (b) => void b.task("t", async (_i, ctx) => ctx.params.token.length));
+      const s1 = await open(db.url, { SLUICE_SECRET_KEY: oldKey }, [secretParam]);
+      const planted = { spRunId: "" };
       const ROWS = 40;
       try {
         for (let i = 0; i < ROWS; i++) {
@@ -179,6 +182,10 @@ for (const d of dialects(3)) {
           await setVariable(s1, cliActor(), { key: `v${i}`, value: { n: i }, isSecret: true });
         }
         await setVariable(s1, cliActor(), { key: "plain", value: 1 });
+        // a run with a secret param: its params hold a ciphertext under the old key
+        const sp = await s1.run("secret_param", { params: { token: "param-secret-9911" } });
+        assert.equal(sp.state, "success");
+        planted.spRunId = sp.runId;
       } finally {
         await s1.close();
       }
@@ -207,8 +214,9 @@ for (const d of dialects(3)) {
         assert.equal(report.connections.rotated, ROWS);
         assert.equal(report.variables.rotated, ROWS);
         assert.equal(report.keyId, Keyring.of(newer).primaryId);
+        assert.deepEqual(report.params, { rotated: 1, current: 0 });
         const again = await rotateSecrets(s2, cliActor(), {});
-        assert.deepEqual([again.connections, again.variables], [{ rotated: 0, current: ROWS }, { rotated: 0, current: ROWS }]);
+        assert.deepEqual([again.connections, again.variables, again.params], [{ rotated: 0, current: ROWS }, { rotated: 0, current: ROWS }, { rotated: 0, current: 1 }]);
         await assert.rejects(rotateSecrets(s2, operator, {}), (e: unknown) => isSluiceError(e, "FORBIDDEN"));
       } finally {
         await s2.close();
@@ -226,6 +234,9 @@ for (const d of dialects(3)) {
         const rows = await storeDb(s3.store).selectFrom("connections").select(["password", "extra"]).execute();
         const id = Keyring.of(newer).primaryId;
         for (const r of rows) assert.ok(r.password!.startsWith(`sluice:v1:${id}:`) && r.extra!.startsWith(`sluice:v1:${id}:`));
+        const params = (await s3.store.runs.get(planted.spRunId))!.params as { token: { $secret: string } };
+        assert.ok(params.token.$secret.startsWith(`sluice:v1:${id}:`), "the secret param is under the new key");
+        assert.equal(Keyring.of(newer).decrypt(params.token.$secret, `param:${planted.spRunId}:token`), '"param-secret-9911"');
       } finally {
         await s3.close();
         await db.cleanup();

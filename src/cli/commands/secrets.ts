@@ -17,11 +17,11 @@ export function registerSecrets(program: Command, globals: () => GlobalOptions):
       await withSluice({ ...globals(), ...o }, false, async (s) => {
         const r = await rotateSecrets(s, cliActor(), {});
         if (o.json) return printJson(r);
-        const total = r.connections.rotated + r.variables.rotated;
+        const total = r.connections.rotated + r.variables.rotated + r.params.rotated;
         process.stdout.write(
           `re-encrypted ${total} secret row${total === 1 ? "" : "s"} under key ${r.keyId}: ` +
-            `${r.connections.rotated} connection(s), ${r.variables.rotated} variable(s); ` +
-            `${r.connections.current + r.variables.current} already under it\n` +
+            `${r.connections.rotated} connection(s), ${r.variables.rotated} variable(s), ${r.params.rotated} run(s) with secret params; ` +
+            `${r.connections.current + r.variables.current + r.params.current} already under it\n` +
             `every secret is now under key ${r.keyId}: the other keys can be removed from the configuration\n`,
         );
       });
