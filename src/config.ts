@@ -62,6 +62,11 @@ export interface SluiceConfig {
   secretKey: KeySource;
   /** A folder of secret files, one per connection or variable (the shape of a mounted Kubernetes secret). */
   secretsDir: string | null;
+  /**
+   * The environment backend of connections and variables: every SLUICE_CONN_<ID> and SLUICE_VAR_<KEY>
+   * (secrets/backends.ts). Like every SLUICE_* variable they never reach a task process by inheritance.
+   */
+  secretsEnv: Record<string, string>;
 }
 
 const intFrom = (min: number) => z.coerce.number().int().min(min);
@@ -144,6 +149,9 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       ? { keys: e.SLUICE_SECRET_KEY ?? null, file: resolve(cwd, e.SLUICE_SECRET_KEY_FILE), generated: false }
       : { keys: e.SLUICE_SECRET_KEY ?? null, file: join(home, "secret.key"), generated: true },
     secretsDir: e.SLUICE_SECRETS_DIR ? resolve(cwd, e.SLUICE_SECRETS_DIR) : null,
+    secretsEnv: Object.fromEntries(
+      Object.entries(env).filter((kv): kv is [string, string] => (kv[0].startsWith("SLUICE_CONN_") || kv[0].startsWith("SLUICE_VAR_")) && kv[1] !== undefined),
+    ),
   };
 }
 

@@ -24,6 +24,7 @@ export type {
 export { fileExists, httpOk, sqlRow, type HttpOkOptions, type SqlRowOptions } from "./dsl/sensors.js";
 export type { AssetScheduleOption, AssetEvent, TriggeringEvent } from "./dsl/types.js";
 export type { JsonValue } from "./core/assets.js";
+export type { Connection } from "./secrets/connection.js";
 export { TRIGGER_RULES, type TriggerRule } from "./core/triggerRules.js";
 export { TASK_STATES, RUN_STATES, type TaskState, type RunState } from "./core/states.js";
 export type { Duration } from "./core/duration.js";

@@ -28,6 +28,7 @@ import { SluiceError } from "./errors.js";
 import { Store, type RunRecord } from "./store/store.js";
 import { localWorkers, Worker } from "./worker/worker.js";
 import type { Dag } from "./dsl/dag.js";
+import { Secrets } from "./secrets/secrets.js";
 
 export interface RunSummary {
   runId: string;
@@ -54,6 +55,13 @@ export class Sluice {
     readonly engine: Engine,
     readonly bag: DagBag,
   ) {}
+
+  #secrets?: Secrets;
+
+  /** Connections and variables: the keyring and the backends they are looked up in (secrets/secrets.ts). */
+  get secrets(): Secrets {
+    return (this.#secrets ??= new Secrets(this.config, this.store));
+  }
 
   static async open(config: SluiceConfig, opts: OpenOptions = {}): Promise<Sluice> {
     const clock = opts.clock ?? systemClock;
@@ -95,6 +103,7 @@ export class Sluice {
       maxLogBytes: c.maxLogBytes,
       python: c.python,
       taskEnv: c.taskEnv,
+      secrets: this.secrets,
       secretKey: c.secretKey,
       databaseUrl: c.databaseUrl,
       busyTimeoutMs: c.busyTimeoutMs,

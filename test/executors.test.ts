@@ -9,6 +9,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { taskEnvironment } from "../src/config.js";
+import { attemptSecrets } from "../src/secrets/attempt.js";
 import { Masker } from "../src/secrets/mask.js";
 import { loadDagFile } from "../src/executors/dagFile.js";
 import { SluiceError, isSluiceError } from "../src/errors.js";
@@ -151,6 +152,7 @@ function attempt(taskId: string, inputs: Record<string, unknown> = {}): Attempt 
   const path = join(scratch, `attempt-${++seq}.log`);
   const log = new AttemptLog(path);
   const controller = new AbortController();
+  const masker = new Masker();
   const run: TaskRun = {
     task,
     impl,
@@ -170,9 +172,10 @@ function attempt(taskId: string, inputs: Record<string, unknown> = {}): Attempt 
       event: null,
       triggeringAssetEvents: [],
       assetMetadata: () => undefined,
+      ...attemptSecrets(undefined, masker, { dagId: "contract", taskId }),
     },
     log,
-    masker: new Masker(),
+    masker,
     python: PYTHON,
     env: taskEnvironment(process.env),
   };

@@ -15,6 +15,9 @@ import { registerTaskCommands } from "./commands/tasks.js";
 import { registerPools } from "./commands/pools.js";
 import { registerStatus } from "./commands/status.js";
 import { registerUsers } from "./commands/users.js";
+import { registerConnections } from "./commands/connections.js";
+import { registerSecrets } from "./commands/secrets.js";
+import { registerVariables } from "./commands/variables.js";
 import { registerGrants } from "./commands/grants.js";
 import { registerAudit } from "./commands/audit.js";
 
@@ -52,6 +55,9 @@ export async function main(argv: string[], deps: { startHttp: StartHttp }): Prom
   registerStatus(program, globals);
   registerPools(program, globals);
   registerUsers(program, globals);
+  registerConnections(program, globals);
+  registerVariables(program, globals);
+  registerSecrets(program, globals);
   registerGrants(program, globals);
   registerAudit(program, globals);
   for (const c of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) c.exitOverride();

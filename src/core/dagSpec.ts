@@ -55,6 +55,10 @@ export interface TaskSpec {
   resources?: Resources;
   /** At most this many instances of this task run at once, across all runs of the DAG; absent: no limit. */
   maxActiveTisPerDag?: number;
+  /** shell/python: connections passed in as SLUICE_CONN_<ID> (sorted); absent when none. */
+  connections?: string[];
+  /** shell/python: variables passed in as SLUICE_VAR_<KEY> (sorted); absent when none. */
+  variables?: string[];
 }
 
 export interface GroupSpec {
@@ -102,6 +106,24 @@ export function checkId(kind: "DAG" | "task" | "task group", id: unknown, where:
     );
   }
   return id;
+}
+
+/** Connection ids and variable keys (secrets/connection.ts SECRET_ID_PATTERN: they name files and env variables). */
+const SECRET_REF = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$/;
+
+/**
+ * A shell or Python task's `connections` / `variables` option: a list of ids, sorted and deduplicated;
+ * null when absent or empty (so the spec and version of a task without them stay unchanged).
+ */
+export function secretRefs(where: string, option: "connections" | "variables", value: unknown): string[] | null {
+  if (value === undefined || value === null) return null;
+  if (!Array.isArray(value)) throw new SluiceError("INVALID_DAG", `${where}: ${option} must be a list of ${option === "connections" ? "connection ids" : "variable keys"}, e.g. ${option}: ["warehouse"]`);
+  for (const id of value) {
+    if (typeof id !== "string" || !SECRET_REF.test(id)) {
+      throw new SluiceError("INVALID_DAG", `${where}: ${option}: ${JSON.stringify(id)} is not a valid ${option === "connections" ? "connection id" : "variable key"} (letters, digits, "_", "-" and ".")`);
+    }
+  }
+  return value.length ? [...new Set(value as string[])].sort() : null;
 }
 
 /**

@@ -12,7 +12,7 @@
  */
 import { assetList, checkEventName, parseAssetSchedule, type AssetSchedule } from "../core/assets.js";
 import type { RetryPolicy } from "../core/backoff.js";
-import { checkId, checkSecretParams, dagVersion, finalizeTasks, type DagSpec, type GroupSpec, type MapSource, type TaskKind, type TaskSpec } from "../core/dagSpec.js";
+import { checkId, checkSecretParams, dagVersion, finalizeTasks, secretRefs, type DagSpec, type GroupSpec, type MapSource, type TaskKind, type TaskSpec } from "../core/dagSpec.js";
 import { parseDuration, type Duration } from "../core/duration.js";
 import { resourceRequest } from "../core/resources.js";
 import { parseSchedule, type Schedule } from "../core/schedules.js";
@@ -366,6 +366,7 @@ export class DagBuilder<P> {
       command,
       ...(sensor ? { sensor } : {}),
       ...optionalList("produces", assetList(options.produces, where, "produces")),
+      ...secretOptions(where, kind, options),
       declaredAt: this.state.tasks.size,
     };
     this.state.tasks.set(id, draft);
@@ -571,6 +572,21 @@ function deepFreeze<T>(o: T): T {
     for (const v of Object.values(o)) deepFreeze(v);
   }
   return o;
+}
+
+/** shell/python: the connections and variables declared for the environment (absent when none). */
+function secretOptions(where: string, kind: TaskKind, options: object): Pick<TaskSpec, "connections" | "variables"> {
+  const o = options as { connections?: unknown; variables?: unknown };
+  const out: Pick<TaskSpec, "connections" | "variables"> = {};
+  for (const option of ["connections", "variables"] as const) {
+    const refs = secretRefs(where, option, o[option]);
+    if (!refs) continue;
+    if (kind !== "shell" && kind !== "python") {
+      throw new SluiceError("INVALID_DAG", `${where}: ${option} is for shell and Python tasks (passed in as environment variables); a function task calls ctx.${option === "connections" ? "connection(id)" : "variable(key)"}`);
+    }
+    out[option] = refs;
+  }
+  return out;
 }
 
 /** pool slots, resources and per-task concurrency, present only when set (other specs and versions stay unchanged). */

@@ -1,5 +1,6 @@
 /** Types of the public authoring API. Typed data flow is API: see test/types for what must not compile. */
 import type { JsonValue } from "../core/assets.js";
+import type { Connection } from "../secrets/connection.js";
 import type { Duration } from "../core/duration.js";
 import type { ResourceRequest } from "../core/resources.js";
 import type { StandardSchemaV1 } from "../core/standardSchema.js";
@@ -92,6 +93,25 @@ export interface TaskContext<P = Record<string, unknown>> {
    * });
    */
   assetMetadata(asset: string, metadata: Record<string, JsonValue>): void;
+  /**
+   * A connection, looked up when called in the environment (`SLUICE_CONN_<ID>`), the secrets folder
+   * (`SLUICE_SECRETS_DIR`), then the metadata store (`sluice connections add`). An unknown id fails the
+   * attempt naming the id and where it was searched. Its password, extra and URI are masked (`***`) in
+   * everything the attempt writes.
+   *
+   * @example
+   * d.task("load", async (_, ctx) => {
+   *   const wh = await ctx.connection("warehouse");
+   *   const client = new pg.Client({ host: wh.host, port: wh.port, user: wh.login, password: wh.password, database: wh.schema });
+   * });
+   */
+  connection(id: string): Promise<Connection>;
+  /**
+   * A variable's JSON value, looked up like a connection (`SLUICE_VAR_<KEY>`, the folder, the store). An
+   * unknown key fails the attempt, unless a `fallback` is given. Secret values are masked in what the
+   * attempt writes. The type parameter is what the author expects; validate it if unsure.
+   */
+  variable<T = JsonValue>(key: string, fallback?: T): Promise<T>;
 }
 
 /** An external event, as a task of the run it triggered sees it. */
@@ -191,7 +211,7 @@ export interface MapOptions<M extends MapOver, I extends Inputs, R extends Trigg
 
 export type ArgsOf<I extends Inputs, R extends TriggerRule, P> = string[] | ((inputs: InputValues<I, R>, ctx: TaskContext<P>) => string[] | Promise<string[]>);
 
-export interface ShellOptions<I extends Inputs, R extends TriggerRule, P> extends TaskOptions<I, R> {
+export interface ShellOptions<I extends Inputs, R extends TriggerRule, P> extends TaskOptions<I, R>, SecretOptions {
   /** The program to run (looked up on PATH), or a script when `shell` is true. */
   command: string;
   args?: ArgsOf<I, R, P>;
@@ -201,8 +221,20 @@ export interface ShellOptions<I extends Inputs, R extends TriggerRule, P> extend
   shell?: boolean;
 }
 
+/** What shell and Python tasks declare to receive connections and variables in their environment. */
+export interface SecretOptions {
+  /**
+   * Connections passed in as `SLUICE_CONN_<ID>` (a URI; `<ID>` upper-cased, `-` and `.` as `_`): only these,
+   * resolved when the attempt starts and masked in its log. An unknown id fails the attempt.
+   */
+  connections?: readonly string[];
+  /** Variables passed in as `SLUICE_VAR_<KEY>` (JSON), likewise. */
+  variables?: readonly string[];
+}
+
 export interface PythonOptions<I extends Inputs, R extends TriggerRule, P, S extends StandardSchemaV1 | undefined>
-  extends TaskOptions<I, R> {
+  extends TaskOptions<I, R>,
+    SecretOptions {
   /** A Python file, relative to the DAG file's folder. */
   script?: string;
   /** Or a module to run with `python -m`. */

@@ -2,12 +2,35 @@
 import { formatWithOptions } from "node:util";
 import { AssetMetadataCollector } from "../core/assets.js";
 import { loadDagFile } from "./dagFile.js";
-import { errorRecord } from "../errors.js";
+import { SluiceError, errorRecord } from "../errors.js";
 import type { TaskContext } from "../dsl/types.js";
-import type { ChildMessage, ChildRequest } from "./childProcess.js";
+import type { ChildMessage, ChildRequest, SecretReply } from "./childProcess.js";
 
 function send(m: ChildMessage): Promise<void> {
   return new Promise((resolve, reject) => process.send!(m, undefined, {}, (e) => (e ? reject(e) : resolve())));
+}
+
+/** ctx.connection / ctx.variable: asked of the parent, which resolves them (childProcess.ts answerSecret). */
+const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+let nextReq = 0;
+process.on("message", (m: SecretReply | ChildRequest) => {
+  if (!("type" in m) || m.type !== "secretReply") return;
+  const p = pending.get(m.reqId);
+  pending.delete(m.reqId);
+  if (!p) return;
+  if ("error" in m) p.reject(new SluiceError(m.error.code as SluiceError["code"], m.error.message));
+  else p.resolve(m.value);
+});
+
+function askParent(kind: "connection" | "variable", id: string, fallback: unknown[]): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const reqId = nextReq++;
+    pending.set(reqId, { resolve, reject });
+    send({ type: "secret", reqId, kind, id, ...(fallback.length ? { fallback: [fallback[0]] } : {}) }).catch((e: Error) => {
+      pending.delete(reqId);
+      reject(e);
+    });
+  });
 }
 
 process.once("message", (req: ChildRequest) => {
@@ -52,6 +75,8 @@ async function runOnce(req: ChildRequest): Promise<void> {
         assets.record(asset, metadata); // checked here, so the mistake fails the task where it was made
         void send({ type: "assetMetadata", asset, metadata });
       },
+      connection: (id) => askParent("connection", id, []) as ReturnType<TaskContext<unknown>["connection"]>,
+      variable: <T>(key: string, ...fallback: [T?]) => askParent("variable", key, fallback) as Promise<T>,
     };
     const value = await impl.fn(req.inputs, ctx);
     try {

@@ -5,7 +5,7 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { SluiceError } from "../errors.js";
+import { SluiceError, type ErrorCode } from "../errors.js";
 import type { TaskContext } from "../dsl/types.js";
 import type { Executor, TaskRun } from "./executor.js";
 import { LineSplitter } from "./lines.js";
@@ -14,6 +14,12 @@ import { taskEnv } from "./subprocess.js";
 // Built: dist/executors/childMain.js. Run from source under tsx (tests): childMain.ts, with tsx loaded.
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
 const CHILD_MAIN = fileURLToPath(new URL(FROM_SOURCE ? "./childMain.ts" : "./childMain.js", import.meta.url));
+
+/** Codes of a child's error kept as they are (any other failure of the task is TASK_FAILED). */
+const KEPT_CODES = new Set<string>(["SERIALIZATION", "CONNECTION_NOT_FOUND", "VARIABLE_NOT_FOUND", "SECRET_KEY", "INVALID_CONNECTION"]);
+
+/** The parent's answer to a "secret" request. */
+export type SecretReply = { type: "secretReply"; reqId: number; value: unknown } | { type: "secretReply"; reqId: number; error: { code: string; message: string } };
 
 /** Children still running: killed if this process exits, so none is left behind without a parent. */
 const LIVE = new Set<ChildProcess>();
@@ -42,9 +48,29 @@ export interface ChildRequest {
 
 export type ChildMessage =
   | { type: "log"; level: "debug" | "info" | "warn" | "error"; msg: string }
+  /** ctx.connection / ctx.variable in the child: the parent resolves it (and feeds its masker). */
+  | { type: "secret"; reqId: number; kind: "connection" | "variable"; id: string; fallback?: [unknown] }
   | { type: "assetMetadata"; asset: string; metadata: Record<string, unknown> }
   | { type: "result"; value: unknown }
   | { type: "error"; code: string; message: string; stack?: string };
+
+/**
+ * A process-isolated task asked for a connection or variable: resolve it here, where the backends and the
+ * attempt's masker are, and send it over the IPC channel (never through the child's environment).
+ */
+function answerSecret(r: TaskRun, child: ChildProcess, m: Extract<ChildMessage, { type: "secret" }>): void {
+  const work = m.kind === "connection" ? r.ctx.connection(m.id) : r.ctx.variable(m.id, ...((m.fallback ?? []) as [unknown?]));
+  work.then(
+    (value) => reply({ type: "secretReply", reqId: m.reqId, value }),
+    (e: unknown) => {
+      const err = e as { code?: unknown; message?: unknown };
+      reply({ type: "secretReply", reqId: m.reqId, error: { code: typeof err.code === "string" ? err.code : "TASK_FAILED", message: String(err.message ?? e) } });
+    },
+  );
+  function reply(msg: SecretReply) {
+    if (child.connected) child.send(msg, (e) => void e);
+  }
+}
 
 export const childProcessExecutor: Executor = {
   run(r: TaskRun): Promise<unknown> {
@@ -87,10 +113,11 @@ export const childProcessExecutor: Executor = {
       child.stderr!.on("end", () => out.stderr.end());
       child.on("message", (m: ChildMessage) => {
         if (m.type === "log") r.log.write(m.level, m.msg);
+        else if (m.type === "secret") answerSecret(r, child, m);
         else if (m.type === "assetMetadata") r.ctx.assetMetadata(m.asset, m.metadata as Parameters<TaskContext<unknown>["assetMetadata"]>[1]);
         else if (m.type === "result") finish(() => resolve(m.value));
         else if (m.type === "error") {
-          const err = new SluiceError(m.code === "SERIALIZATION" ? "SERIALIZATION" : "TASK_FAILED", m.message, { details: m.stack ? { stack: m.stack } : {} });
+          const err = new SluiceError(KEPT_CODES.has(m.code) ? (m.code as ErrorCode) : "TASK_FAILED", m.message, { details: m.stack ? { stack: m.stack } : {} });
           finish(() => reject(err));
         }
       });

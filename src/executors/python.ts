@@ -4,7 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { validateWithSchema } from "../core/standardSchema.js";
 import { SluiceError } from "../errors.js";
 import type { Executor, TaskRun } from "./executor.js";
-import { exitError, runLogged, taskEnv } from "./subprocess.js";
+import { declaredSecretEnv, exitError, runLogged, taskEnv } from "./subprocess.js";
 
 /**
  * Runs a Python script or module. Protocol: the inputs arrive as JSON on stdin and in the file named by
@@ -39,6 +39,7 @@ export const pythonExecutor: Executor = {
         cwd: resolve(base, impl.cwd ?? "."),
         env: {
           ...taskEnv(r, impl.env),
+          ...(await declaredSecretEnv(r)),
           SLUICE_INPUTS: inputsFile,
           SLUICE_OUTPUT: outputFile,
           SLUICE_CONTEXT: JSON.stringify(context, jsonReplacer),

@@ -1,7 +1,7 @@
 import { resolve, dirname } from "node:path";
 import { SluiceError } from "../errors.js";
 import type { Executor, TaskRun } from "./executor.js";
-import { exitError, runLogged, taskEnv } from "./subprocess.js";
+import { declaredSecretEnv, exitError, runLogged, taskEnv } from "./subprocess.js";
 
 /** Runs a program (or a /bin/sh script with `shell: true`); the output is the last line of stdout. */
 export const shellExecutor: Executor = {
@@ -14,9 +14,10 @@ export const shellExecutor: Executor = {
     }
     const cwd = resolve(dirname(r.dagFile), impl.cwd ?? ".");
     const what = `task "${r.task.id}" (${impl.command})`;
+    const env = { ...taskEnv(r, impl.env), ...(await declaredSecretEnv(r)) };
     const { exitCode, lastStdoutLine } = impl.shell
-      ? await runLogged("/bin/sh", ["-c", [impl.command, ...args].join(" ")], { cwd, env: taskEnv(r, impl.env), log: r.log, signal: r.ctx.signal, what })
-      : await runLogged(impl.command, args, { cwd, env: taskEnv(r, impl.env), log: r.log, signal: r.ctx.signal, what });
+      ? await runLogged("/bin/sh", ["-c", [impl.command, ...args].join(" ")], { cwd, env, log: r.log, signal: r.ctx.signal, what })
+      : await runLogged(impl.command, args, { cwd, env, log: r.log, signal: r.ctx.signal, what });
     if (exitCode !== 0) throw exitError(what, exitCode);
     return lastStdoutLine;
   },

@@ -2,6 +2,7 @@
 import { spawn, type SpawnOptions } from "node:child_process";
 import { SluiceError } from "../errors.js";
 import type { AttemptLog } from "../logs/attemptLog.js";
+import { envName } from "../secrets/connection.js";
 import type { TaskRun } from "./executor.js";
 import { LineSplitter } from "./lines.js";
 
@@ -101,4 +102,17 @@ export function taskEnv(r: TaskRun, own: Record<string, string>): NodeJS.Process
     SLUICE_LOGICAL_DATE: r.ctx.logicalDate.toISOString(),
     ...own,
   };
+}
+
+/**
+ * The connections and variables a shell or Python task declared (`connections: [...]`, `variables: [...]`),
+ * as SLUICE_CONN_<ID> (URI) / SLUICE_VAR_<KEY> (JSON): only those, resolved through ctx — so from the
+ * worker's backends, registered with the attempt's masker, an unknown id failing the attempt. Added after
+ * the clean base on purpose: Sluice's own SLUICE_* variables never pass, these are the task's.
+ */
+export async function declaredSecretEnv(r: TaskRun): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  for (const id of r.task.connections ?? []) env[envName("connection", id)] = (await r.ctx.connection(id)).uri;
+  for (const key of r.task.variables ?? []) env[envName("variable", key)] = JSON.stringify(await r.ctx.variable(key));
+  return env;
 }

@@ -28,6 +28,7 @@ import { dagRoutes } from "./routes/dags.js";
 import { grantRoutes } from "./routes/grants.js";
 import { logRoutes } from "./routes/logs.js";
 import { runRoutes } from "./routes/runs.js";
+import { secretRoutes } from "./routes/secrets.js";
 import { systemRoutes } from "./routes/system.js";
 import { startServer, type RunningServer } from "./server.js";
 import { identify } from "./session.js";
@@ -96,7 +97,7 @@ function fail(c: Context, err: SluiceError, extra: Record<string, unknown> = {})
 /** Every REST route, in one table (the OpenAPI document and the auth middleware read it too). */
 export function apiRoutes(s: Sluice, drive: (backfillId: number) => void): Route[] {
   const specs = new SpecCache(s.store);
-  const routes: Route[] = [...systemRoutes(), ...authRoutes(), ...dagRoutes(specs), ...runRoutes(), ...logRoutes(), ...assetRoutes(), ...backfillRoutes(drive), ...grantRoutes(), ...auditRoutes()];
+  const routes: Route[] = [...systemRoutes(), ...authRoutes(), ...dagRoutes(specs), ...runRoutes(), ...logRoutes(), ...assetRoutes(), ...backfillRoutes(drive), ...grantRoutes(), ...auditRoutes(), ...secretRoutes()];
   routes.push({
     method: "get",
     path: "/openapi.json",

@@ -39,7 +39,7 @@ export interface RouteContext<Q, B> {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- one table holds routes of every query and body type; `unknown` would reject them (handler parameters)
 export interface Route<Q = any, B = any> {
-  method: "get" | "post" | "patch" | "delete";
+  method: "get" | "post" | "put" | "patch" | "delete";
   /** Below /api/v1, Hono syntax (`/runs/:runId`). */
   path: string;
   access: Access;

@@ -14,6 +14,7 @@ import { AuditRows } from "./audit.js";
 import { ApiTokenRows, SessionRows, UserRows } from "./auth.js";
 import { BackfillRows } from "./backfills.js";
 import { BenchHistory } from "./benchHistory.js";
+import { ConnectionRows } from "./connections.js";
 import { DagRows } from "./dags.js";
 import { EventRows } from "./events.js";
 import { GrantRows } from "./grants.js";
@@ -27,6 +28,7 @@ import type { Tx } from "./store.js";
 import { AttemptRows } from "./attempts.js";
 import { StatusQueries } from "./status.js";
 import { TaskInstanceRows } from "./taskInstances.js";
+import { VariableRows } from "./variables.js";
 
 /** What the aggregates need of the store or transaction they are bound to, besides the handle. */
 export interface StoreContext {
@@ -76,6 +78,8 @@ export abstract class Aggregates implements StoreContext {
   #status?: StatusQueries;
   #benchHistory?: BenchHistory;
   #audit?: AuditRows;
+  #connections?: ConnectionRows;
+  #variables?: VariableRows;
 
   get runs(): RunRows {
     return (this.#runs ??= new RunRows(this.db, this));
@@ -128,6 +132,14 @@ export abstract class Aggregates implements StoreContext {
   /** The audit log: append, page, retention (no update path). */
   get audit(): AuditRows {
     return (this.#audit ??= new AuditRows(this.db, this));
+  }
+  /** Connections (secret fields as ciphertexts): store/connections.ts. */
+  get connections(): ConnectionRows {
+    return (this.#connections ??= new ConnectionRows(this.db, this));
+  }
+  /** Variables (secret ones as ciphertexts): store/variables.ts. */
+  get variables(): VariableRows {
+    return (this.#variables ??= new VariableRows(this.db, this));
   }
   /** PostgreSQL bench only (`npm run bench -- --pg`). */
   get benchHistory(): BenchHistory {

@@ -12,6 +12,7 @@ import { m0008LiveWorkers } from "./migrations/0008_live_workers.js";
 import { m0009Artifacts } from "./migrations/0009_artifacts.js";
 import { m0010AttemptLogs } from "./migrations/0010_attempt_logs.js";
 import { m0011Autovacuum } from "./migrations/0011_autovacuum.js";
+import { m0012ConnectionsVariables } from "./migrations/0012_connections_variables.js";
 import { m0013Grants } from "./migrations/0013_grants.js";
 import { m0015RunDeadlines } from "./migrations/0015_run_deadlines.js";
 import { m0014Audit } from "./migrations/0014_audit.js";
@@ -173,6 +174,7 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0009_artifacts", m0009Artifacts],
   ["0010_attempt_logs", m0010AttemptLogs],
   ["0011_autovacuum", m0011Autovacuum],
+  ["0012_connections_variables", m0012ConnectionsVariables],
   ["0013_grants", m0013Grants],
   ["0014_audit", m0014Audit],
   ["0015_run_deadlines", m0015RunDeadlines],

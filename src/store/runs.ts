@@ -165,6 +165,21 @@ export class RunRows {
     const r = await execText<{ run_id: string }>(this.db, this.ctx.dialect, `select r.run_id from runs r where ${STALLED}`, []);
     return r.rows.map((x) => x.run_id);
   }
+
+  /**
+   * `sluice secrets rotate-key`: the runs whose params hold an encrypted value (`{"$secret": …}`, see
+   * secrets/params.ts), with their params as stored. A scan of every run: an admin's occasional command.
+   */
+  async withSecretParams(): Promise<{ runId: string; params: string }[]> {
+    const rows = await this.db.selectFrom("runs").select(["run_id", "params"]).where("params", "like", '%"$secret"%').orderBy("run_id").execute();
+    return rows.map((r) => ({ runId: r.run_id, params: r.params }));
+  }
+
+  /** Rotation: a run's params re-encrypted, unless they changed since they were read (`expected`). */
+  async replaceParams(runId: string, expected: string, next: string): Promise<boolean> {
+    const r = await this.db.updateTable("runs").set({ params: next }).where("run_id", "=", runId).where("params", "=", expected).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
 }
 
 /**

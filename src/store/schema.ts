@@ -352,6 +352,33 @@ export interface AuditLogTable {
   outcome: string | null;
 }
 
+/** 0012: see store/migrations/0012_connections_variables.ts. Secret columns hold ciphertexts only. */
+export interface ConnectionsTable {
+  conn_id: string;
+  conn_type: string;
+  description: string | null;
+  host: string | null;
+  port: number | null;
+  login: string | null;
+  /** Ciphertext (secrets/keyring.ts) of the password, or null. */
+  password: string | null;
+  /** The connection's schema (database) field; "schema" is a keyword in SQL. */
+  schema_name: string | null;
+  /** Ciphertext of the extra JSON object, or null. */
+  extra: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface VariablesTable {
+  key: string;
+  /** JSON text, or its ciphertext when is_secret is 1. */
+  value: string;
+  is_secret: number;
+  description: string | null;
+  updated_at: number;
+}
+
 export interface Database {
   dag_versions: DagVersionsTable;
   runs: RunsTable;
@@ -379,4 +406,6 @@ export interface Database {
   artifacts: ArtifactsTable;
   attempt_logs: AttemptLogsTable;
   audit_log: AuditLogTable;
+  connections: ConnectionsTable;
+  variables: VariablesTable;
 }

@@ -18,9 +18,11 @@ import { shellExecutor } from "../executors/shell.js";
 import { DEFAULT_POOL } from "../store/capacity.js";
 import type { ClaimedAttempt } from "../store/store.js";
 import { AttemptLog, logFailureError } from "../logs/attemptLog.js";
+import { attemptSecrets } from "../secrets/attempt.js";
 import { Keyring, type KeySource } from "../secrets/keyring.js";
 import { isSensitiveName, Masker } from "../secrets/mask.js";
 import { decryptSecretParams } from "../secrets/params.js";
+import type { TaskSecrets } from "../secrets/secrets.js";
 import type { AttemptResult, WorkerHost } from "./host.js";
 
 /** What an attempt needs of its worker's options. */
@@ -30,6 +32,8 @@ export interface AttemptOptions {
   python: string;
   /** The clean environment task processes start from (config's taskEnv). */
   taskEnv: Record<string, string>;
+  /** Where ctx.connection and ctx.variable look (the worker's backends); absent: nowhere. */
+  secrets?: TaskSecrets;
   /** Where the keys that decrypt secret params come from (config's secretKey); absent: none configured. */
   secretKey?: KeySource;
 }
@@ -77,6 +81,7 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     const inputs = await inputsFor(host, a, task);
     const triggers = await host.runTriggers(a.runId);
     const assets = new AssetMetadataCollector(task.id, task.produces ?? []);
+    const secrets = attemptSecrets(opts.secrets, masker, { dagId: a.dagId, taskId: a.taskId });
     const ctx: TaskContext<unknown> = {
       runId: a.runId,
       dagId: a.dagId,
@@ -94,6 +99,8 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       event: triggers.event,
       triggeringAssetEvents: triggers.assetEvents,
       assetMetadata: (asset, metadata) => assets.record(asset, metadata),
+      connection: (id) => secrets.connection(id),
+      variable: (key, ...fallback) => secrets.variable(key, ...fallback),
     };
     const returned = await executorFor(task, impl).run({ task, impl, dagFile, inputs, ctx, log, masker, python: opts.python, env: opts.taskEnv });
     if (controller.signal.aborted) throw controller.signal.reason;

@@ -15,6 +15,7 @@ import { HeartbeatThread } from "./heartbeatThread.js";
 import type { AttemptResult, ClaimRequest, WorkerHost } from "./host.js";
 import { claims, movePhase, movePump, type Phase, type PumpMode } from "./loopState.js";
 import { runAttempt } from "./runAttempt.js";
+import type { TaskSecrets } from "../secrets/secrets.js";
 
 // The engine imports the seam's types from here (engine.ts, transitions.ts, triggers.ts).
 export type { AttemptResult, ClaimRequest, ResolvedTask, RunTriggerInfo, WorkerHost } from "./host.js";
@@ -29,6 +30,8 @@ export interface WorkerOptions {
   python: string;
   /** The clean environment task processes start from (config's taskEnv). */
   taskEnv: Record<string, string>;
+  /** Where tasks' connections and variables are looked up (ctx.connection); absent: none can be. */
+  secrets?: TaskSecrets;
   /** Where the keys that decrypt secret params come from (config's secretKey); absent: none configured. */
   secretKey?: KeySource;
   /** The queues this worker serves (`--queues`); absent: every queue (`sluice dev`, `sluice run`). */

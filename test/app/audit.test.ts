@@ -332,8 +332,19 @@ for (const d of dialects(4)) {
         // a running backfill (created here), cancelled by the CLI
         const { backfill } = await createBackfill(s, cliActor(), { dagId: "daily", from: Date.UTC(2026, 1, 1), to: Date.UTC(2026, 1, 20) });
         cli(await one(s, "backfill cancel", async () => run(["backfill", "cancel", String(backfill.backfillId)])), { action: "backfills.cancel", dagId: "daily" }, "backfill cancel");
+        // connections, variables, grants and key rotation: the secret values never in an entry
+        cli(await one(s, "connections add", async () => run(["connections", "add", "wh", "--uri-file", "-"], "postgres://etl:conn-secret-pw@db.example:5432/sales\n")), { action: "connections.add", target: "connection wh", before: null }, "connection");
+        cli(await one(s, "connections delete", async () => run(["connections", "delete", "wh"])), { action: "connections.delete", target: "connection wh", after: null }, "connection delete");
+        cli(await one(s, "variables set", async () => run(["variables", "set", "api_token", "--value-file", "-"], '"var-secret-value"\n')), { action: "variables.set", target: "variable api_token", before: null }, "variable");
+        cli(await one(s, "variables delete", async () => run(["variables", "delete", "api_token"])), { action: "variables.delete", target: "variable api_token", after: null }, "variable delete");
+        cli(await one(s, "users create", async () => run(["users", "create", "gina", "--role", "none", "--password-stdin"], "gina-password-1\n")), { action: "users.create", target: "gina" }, "user none");
+        cli(await one(s, "grants add", async () => run(["grants", "add", "--user", "gina", "--role", "viewer", "--selector", "dag:simple"])), { action: "grants.add", before: null }, "grant");
+        const grantId = (await s.store.grants.list())[0]!.grantId;
+        cli(await one(s, "grants delete", async () => run(["grants", "delete", String(grantId)])), { action: "grants.delete", target: `grant ${grantId}`, after: null }, "grant delete");
+        cli(await one(s, "secrets rotate-key", async () => run(["secrets", "rotate-key"])), { action: "secrets.rotateKey", target: "secret key" }, "rotate");
         const sent = JSON.stringify(await all(s));
         assert.ok(!sent.includes("bob-password"), "no password in any entry");
+        assert.ok(!sent.includes("conn-secret-pw") && !sent.includes("var-secret-value"), "no connection or variable secret in any entry");
 
         // audit list: filters, text and JSON
         const list = (args: string[]) => JSON.parse(run(["audit", "list", ...args, "--json"])).entries as AuditRecord[];

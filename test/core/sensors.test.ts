@@ -91,7 +91,7 @@ describe("d.sensor and the ready-made pokes", () => {
     bad(() => dag("s", (d) => void d.sensor("w", {} as never)), /task "w": the task body must be a function/);
     bad(() => httpOk("localhost:8080"), /httpOk: "localhost:8080" is not an http\(s\) URL/);
     bad(() => httpOk("not a url"), /not a URL/);
-    bad(() => sqlRow({ database: "postgres://db/x", query: "select 1" }), /PostgreSQL support \(issue 4\)/);
+    bad(() => sqlRow({ database: "postgres://db/x", query: "select 1" }), /give PostgreSQL as a connection, not a URL/);
     bad(() => sqlRow({ database: "mysql://db/x", query: "select 1" }), /use "sqlite:<file>"/);
     bad(() => sqlRow({ database: "sqlite:x.db", query: " " }), /give a "query"/);
     bad(() => fileExists(""), /give a path or a glob/);

@@ -23,6 +23,8 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { Sluice, loadConfig } from "sluice/runtime";
+import { cliActor } from "../../dist/app/actor.js";
+import { addConnection, setVariable } from "../../dist/app/secrets.js";
 import { readWholeLog } from "../../src/logs/logStore.js";
 import { newKey } from "../../src/secrets/keyring.js";
 import { dialects, PG_URL } from "../dialects.js";
@@ -56,7 +58,7 @@ function forms(s: string): string[] {
  * the in-process ones know them from the DAG file, as code that set them would). `param`: secret params,
  * given at trigger time.
  */
-const CHANNELS = { env: 50, param: 50 } as const;
+const CHANNELS = { env: 25, param: 25, conn: 25, var: 25 } as const;
 
 const all = Array.from({ length: COUNT }, (_, i) => secret(i));
 assert.equal(new Set(all).size, COUNT, "the secrets are distinct");
@@ -68,6 +70,9 @@ const share: Record<keyof typeof CHANNELS, string[]> = (() => {
 assert.equal(Object.values(share).flat().length, COUNT, "every secret goes through a channel");
 const envSecrets = Object.fromEntries(share.env.map((s, i) => [`CANARY_SECRET_${i}`, s]));
 const paramSecrets = Object.fromEntries(share.param.map((s, i) => [`p${i}`, s]));
+/** Connections (the secret is each one's password) and secret variables, planted in the store before the run. */
+const connSecrets = Object.fromEntries(share.conn.map((s, i) => [`c${i}`, s]));
+const varSecrets = Object.fromEntries(share.var.map((s, i) => [`v${i}`, s]));
 
 const DAG = `
 import { dag } from "sluice";
@@ -77,9 +82,16 @@ const ENV = ${JSON.stringify(envSecrets)};
 const PARAMS = z.object({ ${Object.keys(paramSecrets).map((k) => `${k}: z.string()`).join(", ")} });
 const forms = (s: string) => [s, Buffer.from(s).toString("base64"), Buffer.from(s).toString("base64url"), encodeURIComponent(s)];
 const fromEnv = (env: Record<string, string | undefined>) => Object.keys(ENV).map((k) => env[k] ?? "(missing " + k + ")");
+const CONNS = ${JSON.stringify(Object.keys(connSecrets))};
+const VARS = ${JSON.stringify(Object.keys(varSecrets))};
+// connections and variables, read through ctx (lazily, through the worker's backends)
+const fromStore = async (ctx: any) => [
+  ...(await Promise.all(CONNS.map(async (id: string) => (await ctx.connection(id)).password as string))),
+  ...(await Promise.all(VARS.map(async (k: string) => (await ctx.variable(k)) as string))),
+];
 // every secret a TypeScript task can reach, channel by channel (a new channel adds its line here)
-const everyForm = (env: Record<string, string | undefined>, params: Record<string, string>) =>
-  [...fromEnv(env), ...Object.values(params)].flatMap(forms);
+const everyForm = async (ctx: any, env: Record<string, string | undefined>, params: Record<string, string>) =>
+  [...fromEnv(env), ...Object.values(params), ...(await fromStore(ctx))].flatMap(forms);
 const shout = (ctx: any, all: string[]) => {
   console.log(all.join(" "));
   console.error(all.join(" | "));
@@ -90,32 +102,32 @@ const shout = (ctx: any, all: string[]) => {
 export default dag("canary", { params: PARAMS, secretParams: ${JSON.stringify(Object.keys(paramSecrets))}, defaults: { env: ENV } }, (d) => {
   // in process: shares the worker's process.env, so it knows the env secrets the way its code set them
   const inproc = d.task("inproc_ok", { produces: ["canary://inproc"] }, async (_i, ctx) => {
-    const all = everyForm(ENV, ctx.params);
+    const all = await everyForm(ctx, ENV, ctx.params);
     shout(ctx, all);
     ctx.assetMetadata("canary://inproc", { all, first: all[0] });
     return { all, joined: all.join(","), map: new Map([[all[0], all[1]]]), set: new Set(all.slice(0, 4)), bytes: Buffer.from(all[0]!) };
   });
   d.task("inproc_fail", async (_i, ctx) => {
-    const all = everyForm(ENV, ctx.params);
+    const all = await everyForm(ctx, ENV, ctx.params);
     shout(ctx, all);
     throw new Error("leaking " + all.join(" "));
   });
   const proc = d.task("proc_ok", { isolation: "process", produces: ["canary://proc"] }, async (_i, ctx) => {
-    const all = everyForm(process.env, ctx.params);
+    const all = await everyForm(ctx, process.env, ctx.params);
     shout(ctx, all);
     ctx.assetMetadata("canary://proc", { all });
     return all;
   });
   d.task("proc_fail", { isolation: "process" }, async (_i, ctx) => {
-    const all = everyForm(process.env, ctx.params);
+    const all = await everyForm(ctx, process.env, ctx.params);
     shout(ctx, all);
     throw new Error("leaking " + all.join(" "));
   });
   // the shell script prints its environment and its arguments (the params, in every form)
-  const shell = d.shell("shell_ok", { command: "/bin/sh", args: (_i, ctx) => ["canary.sh", "ok", ...Object.values(ctx.params as Record<string, string>).flatMap(forms)] });
-  d.shell("shell_fail", { command: "/bin/sh", args: (_i, ctx) => ["canary.sh", "fail", ...Object.values(ctx.params as Record<string, string>).flatMap(forms)] });
-  ${hasPython ? `const py = d.python("py_ok", { script: "canary.py", args: ["ok"] });
-  d.python("py_fail", { script: "canary.py", args: ["fail"] });` : "const py = shell;"}
+  const shell = d.shell("shell_ok", { command: "/bin/sh", connections: CONNS, variables: VARS, args: (_i, ctx) => ["canary.sh", "ok", ...Object.values(ctx.params as Record<string, string>).flatMap(forms)] });
+  d.shell("shell_fail", { command: "/bin/sh", connections: CONNS, variables: VARS, args: (_i, ctx) => ["canary.sh", "fail", ...Object.values(ctx.params as Record<string, string>).flatMap(forms)] });
+  ${hasPython ? `const py = d.python("py_ok", { script: "canary.py", args: ["ok"], connections: CONNS, variables: VARS });
+  d.python("py_fail", { script: "canary.py", args: ["fail"], connections: CONNS, variables: VARS });` : "const py = shell;"}
   // a sensor's poke: its log and its output (small: stored inline)
   const sensor = d.sensor("sensor_ok", { poke: async (_i, ctx) => {
     const all = forms(Object.values(ctx.params)[0] as string);
@@ -139,6 +151,10 @@ for v in $(env | grep '^CANARY_SECRET_' | cut -d= -f2- | tr ' ' '~'); do
   printf 'b64 %s\\n' "$(printf %s "$v" | base64 -w0)"
   printf 'b64url %s\\n' "$(printf %s "$v" | base64 -w0 | tr '+/' '-_' | tr -d '=')"
 done
+for v in $(env | grep '^SLUICE_VAR_' | cut -d= -f2- | tr ' ' '~'); do
+  v=$(printf %s "$v" | tr '~' ' ' | sed 's/^"//; s/"$//')
+  printf 'var %s b64 %s\\n' "$v" "$(printf %s "$v" | base64 -w0)"
+done
 for a in "$@"; do echo "arg $a"; echo "err $a" >&2; done
 if [ "$mode" = fail ]; then echo "failing with $*" >&2; exit 3; fi
 echo "$*"
@@ -147,6 +163,8 @@ echo "$*"
 const PYTHON = `import base64, json, os, sys, urllib.parse
 ctx = json.loads(os.environ["SLUICE_CONTEXT"])
 values = [v for k, v in sorted(os.environ.items()) if k.startswith("CANARY_SECRET_")] + list(ctx["params"].values())
+values += [urllib.parse.unquote(urllib.parse.urlsplit(v).password or "") for k, v in sorted(os.environ.items()) if k.startswith("SLUICE_CONN_")]
+values += [json.loads(v) for k, v in sorted(os.environ.items()) if k.startswith("SLUICE_VAR_")]
 forms = [f for v in values for f in (v, base64.b64encode(v.encode()).decode(), base64.urlsafe_b64encode(v.encode()).decode().rstrip("="), urllib.parse.quote(v, safe=""))]
 for f in forms:
     print("py", f)
@@ -184,7 +202,7 @@ for (const d of dialects(1)) {
     sb.write("canary.sh", SHELL);
     sb.write("canary.py", PYTHON);
 
-    test(`${COUNT} secrets (${CHANNELS.env} env, ${CHANNELS.param} secret params) × 4 forms on every executor: none reaches the store, a log file or an artifact; *** does`, async () => {
+    test(`${COUNT} secrets (${CHANNELS.env} env, ${CHANNELS.param} secret params, ${CHANNELS.conn} connection passwords, ${CHANNELS.var} secret variables) × 4 forms on every executor: none reaches the store, a log file or an artifact; *** does`, async () => {
       const db = await d.fresh(sb.dir);
       try {
         // small outputs stay inline, the large ones go to the artifact store (files on SQLite, the database on PostgreSQL)
@@ -196,6 +214,8 @@ for (const d of dialects(1)) {
         let runId = "";
         try {
           assert.deepEqual(s.bag.errors, []);
+          for (const [id, password] of Object.entries(connSecrets)) await addConnection(s, cliActor(), { id, fields: { type: "http", host: "canary.invalid", login: "u", password } });
+          for (const [key, value] of Object.entries(varSecrets)) await setVariable(s, cliActor(), { key, value, isSecret: true });
           const summary = await s.run("canary", { params: paramSecrets });
           runId = summary.runId;
           const tis = await s.store.taskInstances.list(runId);

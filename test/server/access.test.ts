@@ -167,12 +167,23 @@ function suite(dialect: Dialect): void {
     "GET /openapi.json": () => ({ url: "/openapi.json" }),
     // entries about DAGs the caller may read only (app/audit.ts auditScope)
     "GET /audit": () => ({ url: "/audit?limit=500" }),
+    // connections and variables are the deployment's, not a DAG's: global roles only (operator reads, admin writes)
+    "GET /connections": () => ({ url: "/connections" }),
+    "GET /connections/:id": () => ({ url: "/connections/nope" }),
+    "PUT /connections/:id": (_x, t) => ({ url: `/connections/c_${t}`, body: { uri: "http://example.com" } }),
+    "DELETE /connections/:id": () => ({ url: "/connections/nope" }),
+    "POST /connections/:id/test": () => ({ url: "/connections/nope/test" }),
+    "GET /variables": () => ({ url: "/variables" }),
+    "GET /variables/:key": () => ({ url: "/variables/nope" }),
+    "PUT /variables/:key": (_x, t) => ({ url: `/variables/v_${t}`, body: { value: 1 } }),
+    "DELETE /variables/:key": () => ({ url: "/variables/nope" }),
   };
 
   /** What of DAG B must never appear in an answer to a caller limited to A. */
   const leaksB = (text: string) => ["dag_b", ids.B.runId, "asset.b", "secret of dag_b", "billing.x", '"bob"', '"ops"'].filter((s) => text.includes(s));
   const keyOf = (r: { method: string; path: string }) => `${r.method.toUpperCase()} ${r.path}`;
-  const hasParam = (path: string) => /:[A-Za-z]+/.test(path) && !path.startsWith("/users") && !path.startsWith("/tokens") && !path.startsWith("/grants");
+  const hasParam = (path: string) =>
+    /:[A-Za-z]+/.test(path) && !["/users", "/tokens", "/grants", "/connections", "/variables"].some((p) => path.startsWith(p));
 
   test("every route has a case: a new route must say what a caller limited to some DAGs gets", () => {
     const missing = dep.http.routes.map(keyOf).filter((k) => !REQUESTS[k]);

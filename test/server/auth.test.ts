@@ -75,6 +75,7 @@ function requestFor(method: string, path: string, who: Who): { url: string; body
       .replace(":attemptId", String(attemptId))
       .replace(":username", "victim")
       .replace(":name", "warehouse.simple")
+      .replace(":key", "threshold")
       .replace(":id", path.startsWith("/tokens") ? adminTokenId : "1");
   const bodies: Record<string, unknown> = {
     "POST /auth/login": { username: "nobody", password: "wrong-password" },
@@ -87,6 +88,8 @@ function requestFor(method: string, path: string, who: Who): { url: string; body
     "POST /runs/:runId/tasks/:taskId/clear": { downstream: false },
     "POST /runs/:runId/tasks/:taskId/mark": { state: "success" },
     "POST /backfills": { dagId: "simple", from: 0, to: 1, dryRun: true },
+    "PUT /connections/:id": { uri: "http://example.com" },
+    "PUT /variables/:key": { value: 1 },
   };
   const body = bodies[`${method.toUpperCase()} ${path}`];
   return body === undefined ? { url } : { url, body };
@@ -123,7 +126,7 @@ test("every route × {anonymous, viewer, operator, admin}: deny by default, role
         if (res.status !== 403) failures.push(`${where} (expected 403)`);
       } else if (res.status === 401 || res.status === 403 || res.status >= 500) {
         failures.push(`${where} (expected to be allowed)`);
-      } else if (r.method === "get" && res.status !== 200 && !(res.status === 404 && r.path === "/backfills/:id")) {
+      } else if (r.method === "get" && res.status !== 200 && !(res.status === 404 && ["/backfills/:id", "/connections/:id", "/variables/:key"].includes(r.path))) {
         failures.push(`${where} (expected 200)`);
       }
     }

@@ -13,6 +13,8 @@ import { UsersPage } from "./pages/UsersPage";
 import { TokensPage } from "./pages/TokensPage";
 import { PasswordPage } from "./pages/PasswordPage";
 import { StatusPage } from "./pages/StatusPage";
+import { ConnectionsPage } from "./pages/ConnectionsPage";
+import { VariablesPage } from "./pages/VariablesPage";
 import { GrantsPage } from "./pages/GrantsPage";
 import { AuditPage } from "./pages/AuditPage";
 
@@ -79,6 +81,16 @@ export function App() {
           <NavLink to="/status" path={loc.path}>
             Status
           </NavLink>
+          {(session.user.role === "operator" || session.user.role === "admin") && (
+            <>
+              <NavLink to="/connections" path={loc.path}>
+                Connections
+              </NavLink>
+              <NavLink to="/variables" path={loc.path}>
+                Variables
+              </NavLink>
+            </>
+          )}
           <NavLink to="/tokens" path={loc.path}>
             API tokens
           </NavLink>
@@ -137,6 +149,8 @@ function route(path: string) {
   if (path === "/password") return <PasswordPage />;
   if (path === "/status") return <StatusPage />;
   if (path === "/audit") return <AuditPage />;
+  if (path === "/connections") return <ConnectionsPage />;
+  if (path === "/variables") return <VariablesPage />;
   return (
     <div className="page">
       <h2>Not found</h2>

@@ -220,6 +220,41 @@ export interface FieldError {
   message: string;
 }
 
+/** A connection as the API shows it: never its password or extra, only whether they are set. */
+export interface ConnectionRecord {
+  id: string;
+  type: string;
+  description: string | null;
+  host: string | null;
+  port: number | null;
+  login: string | null;
+  schema: string | null;
+  passwordSet: boolean;
+  extraSet: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ConnectionBody {
+  type: string;
+  description?: string | null;
+  host?: string | null;
+  port?: number | null;
+  login?: string | null;
+  schema?: string | null;
+  password?: string | null;
+  extra?: Record<string, unknown> | null;
+}
+
+/** A variable; `value` is absent for a secret one. */
+export interface VariableRecord {
+  key: string;
+  isSecret: boolean;
+  description: string | null;
+  value?: unknown;
+  updatedAt: number;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -295,6 +330,14 @@ export const api = {
   deleteUser: (username: string) => request<unknown>("DELETE", `/users/${enc(username)}`),
 
   audit: (q: { user?: string; dagId?: string; action?: string; since?: string; limit?: number; cursor?: string } = {}) => get<Page<AuditEntry>>("/audit", q),
+  connections: () => get<Page<ConnectionRecord>>("/connections"),
+  /** Create or replace; a password or extra left out keeps the stored one, null clears it. */
+  putConnection: (id: string, body: ConnectionBody) => request<ConnectionRecord>("PUT", `/connections/${enc(id)}`, body),
+  deleteConnection: (id: string) => request<unknown>("DELETE", `/connections/${enc(id)}`),
+  testConnection: (id: string) => post<{ id: string; ok: boolean | null; message: string; ms: number }>(`/connections/${enc(id)}/test`),
+  variables: () => get<Page<VariableRecord>>("/variables"),
+  putVariable: (key: string, body: { value: unknown; isSecret?: boolean; description?: string | null }) => request<VariableRecord>("PUT", `/variables/${enc(key)}`, body),
+  deleteVariable: (key: string) => request<unknown>("DELETE", `/variables/${enc(key)}`),
 
   tokens: () => get<Page<ApiToken>>("/tokens"),
   createToken: (body: { name: string; role?: Role; scope?: string }) => post<{ id: string | number; name: string; role: Role; scope: string | null; token: string }>("/tokens", body),

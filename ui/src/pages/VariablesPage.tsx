@@ -1,0 +1,171 @@
+/**
+ * Variables (operators read them; admins set and delete). A secret variable's value is never shown, only
+ * that it is set; an admin replaces it by typing a new value.
+ */
+import { useState, type FormEvent } from "react";
+import { api, type VariableRecord } from "../api";
+import { useSession } from "../auth";
+import { ErrorBox } from "../components/ErrorBox";
+import { Field, FormError, formErrors, noErrors, type FormErrors } from "../components/Field";
+import { fmtTime } from "../format";
+import { useData } from "../hooks";
+import { OperatorsOnly } from "./ConnectionsPage";
+
+export function VariablesPage() {
+  const { user } = useSession();
+  if (user.role !== "operator" && user.role !== "admin") return <OperatorsOnly what="Variables" />;
+  return <Variables isAdmin={user.role === "admin"} />;
+}
+
+function Variables({ isAdmin }: { isAdmin: boolean }) {
+  const list = useData(() => api.variables(), "variables");
+  const [editing, setEditing] = useState<VariableRecord | "new" | null>(null);
+  return (
+    <div className="page">
+      <h2>Variables</h2>
+      <p className="muted small">
+        JSON values tasks read with <code>ctx.variable(key)</code>. Secret ones are encrypted at rest and never shown.
+      </p>
+      {isAdmin && editing === null && (
+        <div className="actions">
+          <button type="button" className="primary" onClick={() => setEditing("new")}>
+            Set a variable
+          </button>
+        </div>
+      )}
+      {isAdmin && editing !== null && (
+        <VariableForm
+          key={editing === "new" ? "new" : editing.key}
+          existing={editing === "new" ? null : editing}
+          onDone={() => {
+            setEditing(null);
+            list.reload();
+          }}
+        />
+      )}
+      {list.error && <ErrorBox error={list.error} />}
+      <table className="list" data-testid="variables">
+        <thead>
+          <tr>
+            <th>Key</th>
+            <th>Value</th>
+            <th>Description</th>
+            <th>Updated</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {list.data?.items.map((v) => (
+            <VariableRow key={v.key} v={v} isAdmin={isAdmin} onEdit={() => setEditing(v)} onChange={list.reload} />
+          ))}
+        </tbody>
+      </table>
+      {list.data && list.data.items.length === 0 && <p className="muted">No variables yet.</p>}
+      {list.loading && !list.data && <p className="muted">Loading…</p>}
+    </div>
+  );
+}
+
+function VariableRow({ v, isAdmin, onEdit, onChange }: { v: VariableRecord; isAdmin: boolean; onEdit: () => void; onChange: () => void }) {
+  const [confirm, setConfirm] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const remove = async () => {
+    try {
+      await api.deleteVariable(v.key);
+      onChange();
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  };
+  return (
+    <tr data-variable={v.key}>
+      <td>{v.key}</td>
+      <td>{v.isSecret ? <span className="muted">set (secret)</span> : <code className="small">{JSON.stringify(v.value)}</code>}</td>
+      <td className="small">{v.description ?? ""}</td>
+      <td className="small">{fmtTime(v.updatedAt)}</td>
+      <td>
+        {isAdmin && !confirm && (
+          <div className="actions">
+            <button type="button" onClick={onEdit}>
+              {v.isSecret ? "Replace" : "Edit"}
+            </button>
+            <button type="button" onClick={() => setConfirm(true)}>
+              Delete
+            </button>
+          </div>
+        )}
+        {confirm && (
+          <div className="actions confirm">
+            <span>Delete {v.key}?</span>
+            <button type="button" className="danger" onClick={() => void remove()}>
+              Yes, delete
+            </button>
+            <button type="button" onClick={() => setConfirm(false)}>
+              Cancel
+            </button>
+          </div>
+        )}
+        {error && (
+          <p className="field-error" role="alert">
+            {error}
+          </p>
+        )}
+      </td>
+    </tr>
+  );
+}
+
+function VariableForm({ existing, onDone }: { existing: VariableRecord | null; onDone: () => void }) {
+  const [key, setKey] = useState(existing?.key ?? "");
+  const [value, setValue] = useState(existing && !existing.isSecret ? JSON.stringify(existing.value, null, 2) : "");
+  const [isSecret, setIsSecret] = useState(existing?.isSecret ?? false);
+  const [description, setDescription] = useState(existing?.description ?? "");
+  const [errors, setErrors] = useState<FormErrors>(noErrors);
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setErrors(noErrors);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      return setErrors({ fields: { value: 'not JSON: quote text ("like this"), or write a number, true/false, a list or an object' }, general: null });
+    }
+    setBusy(true);
+    try {
+      await api.putVariable(key.trim(), { value: parsed, isSecret, description: description || null });
+      onDone();
+    } catch (err) {
+      setErrors(formErrors(err, ["key", "value", "isSecret", "description"]));
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form className="card" onSubmit={(e) => void submit(e)} aria-label={existing ? `Edit variable ${existing.key}` : "Set a variable"}>
+      <h3 className="card-title">{existing ? `${existing.isSecret ? "Replace" : "Edit"} ${existing.key}` : "Set a variable"}</h3>
+      <Field label="Key" error={errors.fields["key"]}>
+        <input name="var-key" required disabled={existing !== null} value={key} onChange={(e) => setKey(e.target.value)} autoComplete="off" />
+      </Field>
+      <Field label={existing?.isSecret ? "New value (JSON; the current one is never shown)" : "Value (JSON)"} error={errors.fields["value"]}>
+        <textarea name="var-value" rows={3} required value={value} onChange={(e) => setValue(e.target.value)} spellCheck={false} />
+      </Field>
+      <label className="check">
+        <input name="var-secret" type="checkbox" checked={isSecret} onChange={(e) => setIsSecret(e.target.checked)} /> Secret (encrypted, never shown, masked in task logs)
+      </label>
+      <Field label="Description" error={errors.fields["description"]}>
+        <input name="var-description" value={description} onChange={(e) => setDescription(e.target.value)} />
+      </Field>
+      <FormError errors={errors} />
+      <div className="actions">
+        <button type="submit" className="primary" disabled={busy}>
+          Save
+        </button>
+        <button type="button" onClick={onDone}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
