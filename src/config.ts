@@ -45,6 +45,8 @@ export interface SluiceConfig {
    * reports a slower file as an import error, the CLI stops with that error instead of hanging.
    */
   dagImportTimeoutMs: number;
+  /** New DAGs start paused (SLUICE_DAGS_PAUSED_AT_CREATION=true): unpause each deliberately. */
+  dagsPausedAtCreation: boolean;
   /** SIGTERM: how long a worker lets running tasks finish before it hands them back (SLUICE_GRACE_MS). */
   gracePeriodMs: number;
   /** The first admin's password when the store has no users yet; null: one is generated and printed once. */
@@ -90,6 +92,10 @@ const envSchema = z.object({
   SLUICE_HOST: z.string().min(1).optional(),
   SLUICE_GRACE_MS: intFrom(0).optional(),
   SLUICE_DAG_IMPORT_TIMEOUT_MS: intFrom(100).optional(),
+  SLUICE_DAGS_PAUSED_AT_CREATION: z
+    .enum(["true", "false", "1", "0"], { message: "must be true or false" })
+    .transform((v) => v === "true" || v === "1")
+    .optional(),
   SLUICE_ADMIN_PASSWORD: z.string().min(8, "must be at least 8 characters").optional(),
   SLUICE_TASK_ENV_ALLOW: z.string().optional(),
   SLUICE_SECRET_KEY: z.string().optional(),
@@ -143,6 +149,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     // Kubernetes sends SIGKILL 30 s after SIGTERM by default: set terminationGracePeriodSeconds above this
     gracePeriodMs: overrides.gracePeriodMs ?? e.SLUICE_GRACE_MS ?? 30_000,
     dagImportTimeoutMs: e.SLUICE_DAG_IMPORT_TIMEOUT_MS ?? 30_000,
+    dagsPausedAtCreation: e.SLUICE_DAGS_PAUSED_AT_CREATION ?? false,
     adminPassword: e.SLUICE_ADMIN_PASSWORD ?? null,
     taskEnv: taskEnvironment(env, parseEnvAllow(e.SLUICE_TASK_ENV_ALLOW ?? "")),
     secretKey: e.SLUICE_SECRET_KEY_FILE

@@ -21,6 +21,8 @@ export interface SchedulerOptions {
   dagsDir: string;
   /** A DAG file taking longer than this to import is an import error. Default 30 s. */
   parseTimeoutMs?: number;
+  /** New DAGs start paused (SLUICE_DAGS_PAUSED_AT_CREATION, Airflow's dags_are_paused_at_creation). */
+  pausedAtCreation?: boolean;
   /** Safety poll (other processes pausing, triggering, …). Default 1 s. */
   pollMs?: number;
   /** Called after every parse with what changed (for progress output). */
@@ -163,7 +165,7 @@ export class Scheduler {
           }
           mine.push(d.dagId);
           await tx.dags.saveVersion(d.dagId, d.version, d.spec, p.file);
-          await tx.dags.upsert({ dagId: d.dagId, file: p.file, version: d.version, schedule: d.spec.schedule, defaultParams: d.defaultParams, paramsError: d.paramsError, now });
+          await tx.dags.upsert({ dagId: d.dagId, file: p.file, version: d.version, schedule: d.spec.schedule, defaultParams: d.defaultParams, paramsError: d.paramsError, now, pausedAtCreation: this.opts.pausedAtCreation === true });
           const row = (await tx.dags.get(d.dagId))!;
           await tx.dags.setNextInterval(d.dagId, this.nextInterval(d.spec, row, now), undefined);
           this.known.set(d.dagId, { ...d, file: p.file });

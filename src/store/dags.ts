@@ -75,8 +75,11 @@ export class DagRows {
     return (await q.orderBy("dag_id").execute()).map(toDag);
   }
 
-  /** Record the latest parse of a DAG; keeps its pause flag and schedule progress. */
-  async upsert(d: { dagId: string; file: string; version: string; schedule: unknown; defaultParams: Record<string, unknown> | null; paramsError: string | null; now: number }): Promise<void> {
+  /**
+   * Record the latest parse of a DAG; keeps its pause flag and schedule progress. A DAG seen for the first
+   * time starts paused when `pausedAtCreation` (SLUICE_DAGS_PAUSED_AT_CREATION).
+   */
+  async upsert(d: { dagId: string; file: string; version: string; schedule: unknown; defaultParams: Record<string, unknown> | null; paramsError: string | null; now: number; pausedAtCreation?: boolean }): Promise<void> {
     await this.db
       .insertInto("dags")
       .values({
@@ -84,7 +87,7 @@ export class DagRows {
         file: d.file,
         version: d.version,
         schedule: d.schedule === null ? null : JSON.stringify(d.schedule),
-        is_paused: 0,
+        is_paused: d.pausedAtCreation ? 1 : 0,
         is_active: 1,
         default_params: d.defaultParams === null ? null : JSON.stringify(d.defaultParams),
         params_error: d.paramsError,

@@ -623,6 +623,28 @@ test("a DAG file deleted (or a DAG renamed) while no scheduler ran: the next sch
   }
 });
 
+test("pausedAtCreation (SLUICE_DAGS_PAUSED_AT_CREATION): a new DAG starts paused and gets no runs; a DAG already known keeps its flag", async () => {
+  const w = await world({ "known.ts": dailyFile("known", "catchup: true") }, utc("2026-01-01T00:00:00Z"), { worker: false });
+  try {
+    await w.scheduler.stop();
+    w.scheduler = new Scheduler(w.s.engine, w.s.store, w.clock, { dagsDir: w.dags, pollMs: 60_000, pausedAtCreation: true });
+    await w.scheduler.start();
+    w.write("fresh.ts", dailyFile("fresh", "catchup: true"));
+    await w.scheduler.rescan();
+    assert.equal((await w.s.store.dags.get("fresh"))!.isPaused, true, "new: paused");
+    assert.equal((await w.s.store.dags.get("known"))!.isPaused, false, "known before: as it was");
+    await w.advance(DAY);
+    assert.equal((await w.runs("fresh")).length, 0);
+    assert.equal((await w.runs("known")).length, 1);
+    await w.s.store.dags.setPaused("fresh", false, w.clock.now());
+    w.write("fresh.ts", dailyFile("fresh", "catchup: false"));
+    await w.scheduler.rescan();
+    assert.equal((await w.s.store.dags.get("fresh"))!.isPaused, false, "an edit does not pause it again");
+  } finally {
+    await w.stop();
+  }
+});
+
 test("a DAG file that loops forever at import is an import error (parse timeout); the other files are scheduled", async () => {
   const w = await world(
     {

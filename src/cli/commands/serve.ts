@@ -179,6 +179,7 @@ async function serve(opts: ServeOptions, roles: Roles, startHttp: StartHttp): Pr
     scheduler = new Scheduler(s.engine, s.store, s.engine.clock, {
       dagsDir: config.dagsDir,
       parseTimeoutMs: config.dagImportTimeoutMs,
+      pausedAtCreation: config.dagsPausedAtCreation,
       onParsed: (e) => {
         if (e.error) err(`  import error: ${e.file}: ${e.error}`);
         else if (!initial) out(`  reloaded ${e.file}${e.dags.length ? ` (${e.dags.join(", ")})` : " (no DAGs)"}`);
