@@ -43,6 +43,7 @@ export default dag("contract", (d) => {
     dagId: ctx.dagId,
     taskId: ctx.taskId,
     attempt: ctx.attempt,
+    attemptId: ctx.attemptId,
     mapIndex: ctx.mapIndex,
     params: ctx.params,
     logicalDate: ctx.logicalDate.toISOString(),
@@ -60,7 +61,13 @@ export default dag("contract", (d) => {
     writeFileSync(inputs.pidFile, String(process.pid));
     await new Promise((_resolve, reject) =>
       ctx.signal.addEventListener("abort", () => {
-        writeFileSync(inputs.marker, String(ctx.signal.reason?.message));
+        let live = "live";
+        try {
+          ctx.assertLive();
+        } catch (e) {
+          live = "not live: " + (e as Error).message;
+        }
+        writeFileSync(inputs.marker, String(ctx.signal.reason?.message) + "|" + live);
         reject(ctx.signal.reason);
       }),
     );
@@ -96,7 +103,7 @@ export default dag("contract", (d) => {
   // --- shell ---
   d.shell("sh_output", {
     command: "sh",
-    args: (inputs: Loose) => ["-c", 'echo first; echo "answer=$(($1 + 1)) $SLUICE_DAG_ID $SLUICE_TASK_ID $SLUICE_ATTEMPT"', "sh", String(inputs.x)],
+    args: (inputs: Loose) => ["-c", 'echo first; echo "answer=$(($1 + 1)) $SLUICE_DAG_ID $SLUICE_TASK_ID $SLUICE_ATTEMPT $SLUICE_ATTEMPT_ID"', "sh", String(inputs.x)],
   });
   d.shell("sh_fail", { command: "echo 'boom 7' >&2; exit 7", shell: true });
   d.shell("sh_logs", { command: "echo out 1; echo err 1 >&2; echo out 2", shell: true });
@@ -164,6 +171,10 @@ function attempt(taskId: string, inputs: Record<string, unknown> = {}): Attempt 
       taskId,
       mapIndex: -1,
       attempt: 2,
+      attemptId: 77,
+      assertLive: () => {
+        if (controller.signal.aborted) throw controller.signal.reason;
+      },
       maxAttempts: 3,
       logicalDate: new Date("2026-01-02T03:04:05.000Z"),
       params: { lr: 0.5 },
@@ -241,6 +252,7 @@ const fnOutput = {
   dagId: "contract",
   taskId: "fn_output",
   attempt: 2,
+  attemptId: 77,
   mapIndex: -1,
   params: { lr: 0.5 },
   logicalDate: "2026-01-02T03:04:05.000Z",
@@ -290,7 +302,7 @@ const SUBJECTS: Subject[] = [
     ids: { output: "sh_output", fail: "sh_fail", logs: "sh_logs", hang: "sh_hang" },
     subprocess: true,
     pipes: true,
-    expectedOutput: "answer=42 contract sh_output 2",
+    expectedOutput: "answer=42 contract sh_output 2 77",
     checkFailure: exitFailure,
     expectedLogs: [
       ["stdout", "out 1"],
@@ -380,7 +392,8 @@ describe("executors", { concurrency: true }, () => {
         } else {
           // in this process the work cannot be killed; it must at least see the signal and its reason
           await waitFor(() => existsSync(marker), 30_000, "the task to see the abort");
-          assert.equal(readFileSync(marker, "utf8"), reason.message);
+          // and ctx.assertLive() throws the same reason from then on
+          assert.equal(readFileSync(marker, "utf8"), `${reason.message}|not live: ${reason.message}`);
         }
       });
 

@@ -78,6 +78,26 @@ export interface TaskContext<P = Record<string, unknown>> {
   readonly dagFile?: string | null;
   /** Fires when the attempt times out or the run is cancelled: stop work and throw. */
   readonly signal: AbortSignal;
+  /**
+   * This attempt's id: a fencing token. It only grows from one attempt of a task to the next, so an
+   * external system that records the highest token it has seen per key can refuse a write carrying a
+   * lower one — the write of a stale attempt (one that lost its lease while paused, and was replaced)
+   * after its successor's. Shell and Python tasks get it as `SLUICE_ATTEMPT_ID`.
+   *
+   * @example
+   * d.task("publish", async (_, ctx) => {
+   *   ctx.assertLive();
+   *   await fetch(url, { method: "PUT", headers: { "If-Fencing-Token": String(ctx.attemptId) }, body });
+   * });
+   */
+  readonly attemptId: number;
+  /**
+   * Throws (the abort reason: LEASE_LOST, CANCELLED, TIMEOUT, INTERRUPTED) when this attempt is no longer
+   * the live one. Costs nothing (no query): call it before each external side effect. A task that ignores
+   * its signal after losing its lease could otherwise repeat an effect its replacement performs too;
+   * effects should be idempotent, and `attemptId` lets the other side reject stale writes.
+   */
+  assertLive(): void;
   readonly log: TaskLogger;
   /** The external event that triggered this run (`sluice events send`, `POST /api/v1/events/<name>`), or null. */
   readonly event: TriggeringEvent | null;

@@ -68,6 +68,11 @@ async function runOnce(req: ChildRequest): Promise<void> {
       params: req.ctx.params,
       dagFile: req.dagFile,
       signal: controller.signal,
+      attemptId: req.ctx.attemptId,
+      // the parent ends this process (SIGTERM) when the attempt is aborted: the signal is the truth here too
+      assertLive: () => {
+        if (controller.signal.aborted) throw controller.signal.reason;
+      },
       log: { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") },
       event: req.ctx.event,
       triggeringAssetEvents: req.ctx.triggeringAssetEvents,

@@ -36,6 +36,7 @@ export interface ChildRequest {
     runId: string;
     mapIndex: number;
     attempt: number;
+    attemptId: number;
     maxAttempts: number;
     logicalDate: number;
     params: unknown;
@@ -142,6 +143,7 @@ export const childProcessExecutor: Executor = {
           runId: r.ctx.runId,
           mapIndex: r.ctx.mapIndex,
           attempt: r.ctx.attempt,
+          attemptId: r.ctx.attemptId,
           maxAttempts: r.ctx.maxAttempts,
           logicalDate: r.ctx.logicalDate.getTime(),
           params: r.ctx.params,

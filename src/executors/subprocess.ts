@@ -99,6 +99,8 @@ export function taskEnv(r: TaskRun, own: Record<string, string>): NodeJS.Process
     SLUICE_TASK_ID: r.ctx.taskId,
     SLUICE_MAP_INDEX: String(r.ctx.mapIndex),
     SLUICE_ATTEMPT: String(r.ctx.attempt),
+    // the fencing token (TaskContext.attemptId): pass it along with external writes
+    SLUICE_ATTEMPT_ID: String(r.ctx.attemptId),
     SLUICE_LOGICAL_DATE: r.ctx.logicalDate.toISOString(),
     ...own,
   };

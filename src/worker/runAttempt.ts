@@ -95,6 +95,10 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       params,
       dagFile: dagFile || null,
       signal: controller.signal,
+      attemptId: a.attemptId,
+      assertLive: () => {
+        if (controller.signal.aborted) throw controller.signal.reason;
+      },
       log: log.logger(),
       event: triggers.event,
       triggeringAssetEvents: triggers.assetEvents,
