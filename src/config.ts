@@ -47,6 +47,10 @@ export interface SluiceConfig {
   dagImportTimeoutMs: number;
   /** New DAGs start paused (SLUICE_DAGS_PAUSED_AT_CREATION=true): unpause each deliberately. */
   dagsPausedAtCreation: boolean;
+  /** SLUICE_PUBLIC_URL: the address users open (the same-origin check, the cookie's Secure flag), or null. */
+  publicUrl: string | null;
+  /** SLUICE_TRUST_PROXY: X-Forwarded-Proto/-Host come from our own reverse proxy and are believed. */
+  trustProxy: boolean;
   /** SIGTERM: how long a worker lets running tasks finish before it hands them back (SLUICE_GRACE_MS). */
   gracePeriodMs: number;
   /** The first admin's password when the store has no users yet; null: one is generated and printed once. */
@@ -72,6 +76,7 @@ export interface SluiceConfig {
 }
 
 const intFrom = (min: number) => z.coerce.number().int().min(min);
+const flag = z.enum(["true", "false", "1", "0"], { message: "must be true or false" }).transform((v) => v === "true" || v === "1");
 
 const envSchema = z.object({
   SLUICE_HOME: z.string().min(1).optional(),
@@ -92,10 +97,12 @@ const envSchema = z.object({
   SLUICE_HOST: z.string().min(1).optional(),
   SLUICE_GRACE_MS: intFrom(0).optional(),
   SLUICE_DAG_IMPORT_TIMEOUT_MS: intFrom(100).optional(),
-  SLUICE_DAGS_PAUSED_AT_CREATION: z
-    .enum(["true", "false", "1", "0"], { message: "must be true or false" })
-    .transform((v) => v === "true" || v === "1")
+  SLUICE_DAGS_PAUSED_AT_CREATION: flag.optional(),
+  SLUICE_PUBLIC_URL: z
+    .string()
+    .refine((v) => /^https?:\/\/[^/]+\/?$/.test(v) && URL.canParse(v), "must be the server's address, e.g. https://sluice.example.com")
     .optional(),
+  SLUICE_TRUST_PROXY: flag.optional(),
   SLUICE_ADMIN_PASSWORD: z.string().min(8, "must be at least 8 characters").optional(),
   SLUICE_TASK_ENV_ALLOW: z.string().optional(),
   SLUICE_SECRET_KEY: z.string().optional(),
@@ -150,6 +157,8 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     gracePeriodMs: overrides.gracePeriodMs ?? e.SLUICE_GRACE_MS ?? 30_000,
     dagImportTimeoutMs: e.SLUICE_DAG_IMPORT_TIMEOUT_MS ?? 30_000,
     dagsPausedAtCreation: e.SLUICE_DAGS_PAUSED_AT_CREATION ?? false,
+    publicUrl: e.SLUICE_PUBLIC_URL ?? null,
+    trustProxy: e.SLUICE_TRUST_PROXY ?? false,
     adminPassword: e.SLUICE_ADMIN_PASSWORD ?? null,
     taskEnv: taskEnvironment(env, parseEnvAllow(e.SLUICE_TASK_ENV_ALLOW ?? "")),
     secretKey: e.SLUICE_SECRET_KEY_FILE

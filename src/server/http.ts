@@ -12,7 +12,7 @@ import { holdsAnywhere } from "../app/access.js";
 import { actorOf } from "../app/actor.js";
 import { systemAudit } from "../app/audit.js";
 import { eventTokenActor, sendEvent } from "../app/events.js";
-import { requestOrigin } from "./origin.js";
+import { crossOriginReason, requestOrigin } from "./origin.js";
 import { Auth, type Principal } from "../auth/auth.js";
 import { roleAtLeast } from "../auth/roles.js";
 import { SluiceError, toSluiceError } from "../errors.js";
@@ -154,6 +154,11 @@ export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; 
   // deny by default: everything under /api/v1 needs a user unless the route table says public
   app.use("/api/v1/*", async (c: Context<Vars>, next) => {
     const method = c.req.method;
+    // a browser's state-changing request from another site is refused whatever it carries (login included)
+    if (!SAFE_METHODS.has(method)) {
+      const why = crossOriginReason(c, s.config);
+      if (why) return fail(c, new SluiceError("FORBIDDEN", `cross-origin request refused (${why}); set SLUICE_PUBLIC_URL to the address users open`));
+    }
     if (isPublic.some((m) => m(method, c.req.path))) {
       c.set("principal", null);
       return next();

@@ -6,17 +6,16 @@ import { SESSION_TTL_MS } from "../auth/auth.js";
 
 export const SESSION_COOKIE = "sluice_session";
 
-/** Behind a TLS-terminating proxy the request reaches us as http: trust its X-Forwarded-Proto. */
-function isHttps(c: Context): boolean {
-  return new URL(c.req.url).protocol === "https:" || c.req.header("X-Forwarded-Proto")?.split(",")[0]?.trim() === "https";
+/**
+ * `secure`: served over HTTPS (server/origin.ts servedOverHttps: the request's own scheme, SLUICE_PUBLIC_URL,
+ * or X-Forwarded-Proto from a proxy trusted by SLUICE_TRUST_PROXY — never a header anyone may send).
+ */
+export function setSessionCookie(c: Context, sessionId: string, secure: boolean): void {
+  setCookie(c, SESSION_COOKIE, sessionId, { httpOnly: true, sameSite: "Lax", path: "/", secure, maxAge: Math.floor(SESSION_TTL_MS / 1000) });
 }
 
-export function setSessionCookie(c: Context, sessionId: string): void {
-  setCookie(c, SESSION_COOKIE, sessionId, { httpOnly: true, sameSite: "Lax", path: "/", secure: isHttps(c), maxAge: Math.floor(SESSION_TTL_MS / 1000) });
-}
-
-export function clearSessionCookie(c: Context): void {
-  deleteCookie(c, SESSION_COOKIE, { path: "/", httpOnly: true, sameSite: "Lax", secure: isHttps(c) });
+export function clearSessionCookie(c: Context, secure: boolean): void {
+  deleteCookie(c, SESSION_COOKIE, { path: "/", httpOnly: true, sameSite: "Lax", secure });
 }
 
 /**

@@ -26,10 +26,10 @@ export interface Deployment {
 }
 
 /** `databaseUrl`: another store than the sandbox's SQLite file (a PostgreSQL schema, test/dialects.ts). */
-export async function deploy(sb: Sandbox, opts: { worker?: boolean; eventToken?: string; databaseUrl?: string } = {}): Promise<Deployment> {
+export async function deploy(sb: Sandbox, opts: { worker?: boolean; eventToken?: string; databaseUrl?: string; env?: Record<string, string> } = {}): Promise<Deployment> {
   const config = loadConfig(
     { home: sb.home, dags: sb.dags, port: 0, host: "127.0.0.1", ...(opts.databaseUrl !== undefined ? { databaseUrl: opts.databaseUrl } : {}) },
-    { SLUICE_ADMIN_PASSWORD: ADMIN_PASSWORD, SLUICE_LEASE_MS: "5000" },
+    { SLUICE_ADMIN_PASSWORD: ADMIN_PASSWORD, SLUICE_LEASE_MS: "5000", ...opts.env },
   );
   const s = await Sluice.open(config, { loadDags: false });
   const code = new DagCodeLoader(s.store);

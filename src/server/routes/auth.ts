@@ -7,6 +7,7 @@ import { LoginRateLimit } from "../../auth/rateLimit.js";
 import { SluiceError } from "../../errors.js";
 import { body, route, type Route } from "../route.js";
 import { requestOrigin } from "../origin.js";
+import { servedOverHttps } from "../origin.js";
 import { clearSessionCookie, setSessionCookie } from "../session.js";
 
 const roleSchema = z.enum(["admin", "operator", "viewer", "none"]);
@@ -39,7 +40,7 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
         }
         limiter.succeed(key);
         const s = await env.auth.openSession(user.username, loginAudit(user.username, from));
-        setSessionCookie(c, s.sessionId);
+        setSessionCookie(c, s.sessionId, servedOverHttps(c, env.sluice.config));
         return { user: userView(user), csrfToken: s.csrfToken };
       },
     }),
@@ -51,7 +52,7 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
       summary: "Log out: ends this session",
       async handler({ c, env, principal }) {
         if (principal!.sessionHash) await env.auth.closeSession(principal!.sessionHash);
-        clearSessionCookie(c);
+        clearSessionCookie(c, servedOverHttps(c, env.sluice.config));
         return { ok: true };
       },
     }),
@@ -80,7 +81,7 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
         await changeOwnPassword(env.auth, actor!, { current: body.current, password: body.password });
         if (p.via !== "session") return { user: userView(p), csrfToken: null };
         const s = await env.auth.openSession(p.username);
-        setSessionCookie(c, s.sessionId);
+        setSessionCookie(c, s.sessionId, servedOverHttps(c, env.sluice.config));
         return { user: userView(p), csrfToken: s.csrfToken };
       },
     }),
