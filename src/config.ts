@@ -7,6 +7,7 @@ import { z } from "zod";
 import { SluiceError } from "./errors.js";
 import type { KeySource } from "./secrets/keyring.js";
 import { DEFAULT_MAX_LOG_BYTES } from "./logs/attemptLog.js";
+import { egressPolicy, type EgressPolicy } from "./core/egress.js";
 
 export interface SluiceConfig {
   /** Where the database (by default), logs and artifacts live. */
@@ -51,6 +52,8 @@ export interface SluiceConfig {
   publicUrl: string | null;
   /** SLUICE_TRUST_PROXY: X-Forwarded-Proto/-Host come from our own reverse proxy and are believed. */
   trustProxy: boolean;
+  /** SLUICE_HTTP_ALLOW / SLUICE_HTTP_DENY: where Sluice's own outbound HTTP may go (core/egress.ts). */
+  egress: EgressPolicy;
   /** SIGTERM: how long a worker lets running tasks finish before it hands them back (SLUICE_GRACE_MS). */
   gracePeriodMs: number;
   /** The first admin's password when the store has no users yet; null: one is generated and printed once. */
@@ -103,6 +106,8 @@ const envSchema = z.object({
     .refine((v) => /^https?:\/\/[^/]+\/?$/.test(v) && URL.canParse(v), "must be the server's address, e.g. https://sluice.example.com")
     .optional(),
   SLUICE_TRUST_PROXY: flag.optional(),
+  SLUICE_HTTP_ALLOW: z.string().optional(),
+  SLUICE_HTTP_DENY: z.string().optional(),
   SLUICE_ADMIN_PASSWORD: z.string().min(8, "must be at least 8 characters").optional(),
   SLUICE_TASK_ENV_ALLOW: z.string().optional(),
   SLUICE_SECRET_KEY: z.string().optional(),
@@ -159,6 +164,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     dagsPausedAtCreation: e.SLUICE_DAGS_PAUSED_AT_CREATION ?? false,
     publicUrl: e.SLUICE_PUBLIC_URL ?? null,
     trustProxy: e.SLUICE_TRUST_PROXY ?? false,
+    egress: egressPolicy({ allow: e.SLUICE_HTTP_ALLOW ?? null, deny: e.SLUICE_HTTP_DENY ?? null }),
     adminPassword: e.SLUICE_ADMIN_PASSWORD ?? null,
     taskEnv: taskEnvironment(env, parseEnvAllow(e.SLUICE_TASK_ENV_ALLOW ?? "")),
     secretKey: e.SLUICE_SECRET_KEY_FILE

@@ -2,6 +2,7 @@
  * One Sluice in one process: the store, the loaded DAGs, the engine and a worker. The CLI and tests use
  * this; `sluice dev` and `sluice run` are thin layers over it.
  */
+import { setEgressPolicy } from "./core/egress.js";
 import { LocalArtifactStore, type ArtifactStore } from "./artifacts/artifactStore.js";
 import { DatabaseArtifactStore } from "./store/artifacts.js";
 import { DatabaseLogStore, FileLogStore, type LogStore } from "./logs/logStore.js";
@@ -65,6 +66,8 @@ export class Sluice {
 
   static async open(config: SluiceConfig, opts: OpenOptions = {}): Promise<Sluice> {
     const clock = opts.clock ?? systemClock;
+    // outbound HTTP of this process (sensors, connection tests) follows the configured policy
+    setEgressPolicy(config.egress);
     const bag: DagBag = opts.loadDags === false ? { dir: config.dagsDir, dags: new Map(), errors: [] } : await loadDagFolder(config.dagsDir, { importTimeoutMs: config.dagImportTimeoutMs });
     for (const dag of opts.dags ?? []) {
       if (bag.dags.has(dag.id)) throw new SluiceError("INVALID_DAG", `DAG id "${dag.id}" is defined twice`);

@@ -17,7 +17,8 @@
  */
 import { stat } from "node:fs/promises";
 import { dirname, isAbsolute, resolve, sep } from "node:path";
-import { SluiceError } from "../errors.js";
+import { SluiceError, isSluiceError } from "../errors.js";
+import { outbound, type OutboundResponse } from "./outbound.js";
 import type { Poke, TaskContext } from "./types.js";
 
 const POKE_LABEL = Symbol.for("sluice.pokeLabel");
@@ -149,19 +150,20 @@ export function httpOk(urlOrConnection: string, options: HttpOkOptions = {}): Po
   // the label names what is checked, never the headers (they often carry credentials)
   const shown = connection === null ? url : `connection ${connection}${options.path ?? ""}`;
   return labelled(`httpOk(${method} ${shown}${expected === undefined ? "" : `, status ${typeof expected === "number" ? expected : expected.toString()}`}${options.bodyIncludes === undefined ? "" : `, body includes ${JSON.stringify(options.bodyIncludes)}`})`, async (_inputs, ctx) => {
-    let res: Response;
-    let body: string;
+    let res: OutboundResponse;
     const target = connection === null ? { url, headers: options.headers ?? {} } : await connectionTarget(ctx, connection, options);
     try {
-      res = await fetch(target.url, {
+      // under the egress policy (core/egress.ts): never the cloud's metadata service, checked at connect time
+      res = await outbound(target.url, {
         method,
         headers: target.headers,
         ...(options.body !== undefined ? { body: options.body } : {}),
         signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]),
       });
-      body = await res.text();
     } catch (e) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
+      // a refused address will not become allowed by waiting: fail the sensor, naming it
+      if (isSluiceError(e, "EGRESS_DENIED")) throw e;
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       ctx.log.info("%s %s: no answer (%s); poking again later", method, shown, cause?.code ?? cause?.message ?? (e as Error).message);
       return false;
@@ -170,11 +172,11 @@ export function httpOk(urlOrConnection: string, options: HttpOkOptions = {}): Po
       ctx.log.info("%s %s: status %d; poking again later", method, shown, res.status);
       return false;
     }
-    if (options.bodyIncludes !== undefined && !body.includes(options.bodyIncludes)) {
+    if (options.bodyIncludes !== undefined && !res.body.includes(options.bodyIncludes)) {
       ctx.log.info("%s %s: status %d, but the body does not include %j; poking again later", method, shown, res.status, options.bodyIncludes);
       return false;
     }
-    return { done: true, value: { status: res.status, body } };
+    return { done: true, value: { status: res.status, body: res.body } };
   });
 }
 

@@ -3,6 +3,7 @@
  * (`pg`), HTTP(S) (fetch), SQLite (better-sqlite3 opening the file read-only). Other types have no test
  * here; the result says so rather than pretending.
  */
+import { outbound } from "../dsl/outbound.js";
 import { isAbsolute } from "node:path";
 import type { Connection } from "./connection.js";
 
@@ -45,9 +46,10 @@ export async function probeConnection(c: Connection): Promise<ProbeResult> {
         const url = httpUrl(c);
         const headers: Record<string, string> = {};
         if (c.login !== null || c.password !== null) headers["authorization"] = `Basic ${Buffer.from(`${c.login ?? ""}:${c.password ?? ""}`).toString("base64")}`;
-        const res = await fetch(url, { headers, signal: AbortSignal.timeout(TIMEOUT_MS) });
-        await res.body?.cancel();
-        return done(res.ok, `${res.ok ? "answered" : "failed"}: HTTP ${res.status} from ${c.host ?? ""}`);
+        // under the egress policy: a connection must not make the server fetch the cloud's metadata
+        const res = await outbound(url, { headers, signal: AbortSignal.timeout(TIMEOUT_MS) });
+        const ok = res.status >= 200 && res.status < 300;
+        return done(ok, `${ok ? "answered" : "failed"}: HTTP ${res.status} from ${c.host ?? ""}`);
       }
       case "sqlite": {
         const file = sqliteFile(c);
