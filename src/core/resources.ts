@@ -95,3 +95,17 @@ export function fits(req: Resources, used: Resources, capacity: Capacity): boole
 }
 
 export const NO_RESOURCES: Readonly<Resources> = Object.freeze({ cpu: 0, memoryMb: 0, gpu: 0 });
+
+/** `cpu=4,memory=16Gi,gpu=1`, as `--resources` takes it; dimensions not given are left out. */
+export function formatCapacity(c: Capacity): string {
+  const parts: string[] = [];
+  if (c.cpu !== undefined) parts.push(`cpu=${c.cpu}`);
+  if (c.memoryMb !== undefined) parts.push(`memory=${c.memoryMb >= 1024 ? `${+(c.memoryMb / 1024).toFixed(2)}Gi` : `${+c.memoryMb.toFixed(1)}Mi`}`);
+  if (c.gpu !== undefined) parts.push(`gpu=${c.gpu}`);
+  return parts.join(",");
+}
+
+/** A request's non-zero dimensions, formatted as a capacity. */
+export function formatRequest(r: Resources): string {
+  return formatCapacity({ ...(r.cpu ? { cpu: r.cpu } : {}), ...(r.memoryMb ? { memoryMb: r.memoryMb } : {}), ...(r.gpu ? { gpu: r.gpu } : {}) });
+}

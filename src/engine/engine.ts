@@ -14,10 +14,11 @@ import type { KeySource } from "../secrets/keyring.js";
 import type { ArtifactStore } from "../artifacts/artifactStore.js";
 import type { LogStore } from "../logs/logStore.js";
 import type { Clock } from "../core/clock.js";
-import { FINISHED_RUN_STATES, type RunState } from "../core/states.js";
+import { FINISHED_RUN_STATES, type RunState, type TaskState } from "../core/states.js";
+import { whyWaiting } from "../core/waiting.js";
 import { SluiceError, toSluiceError } from "../errors.js";
 import type { AuditHook } from "../store/audit.js";
-import type { ClaimedAttempt, RunRecord, Store, Tx } from "../store/store.js";
+import type { ClaimedAttempt, RunRecord, Store, TaskInstanceRecord, Tx } from "../store/store.js";
 import { decodeOutputs } from "../worker/outputs.js";
 import type { AttemptResult, ClaimRequest, ResolvedTask, RunTriggerInfo, WorkerHost } from "../worker/worker.js";
 import { DagCode, type CodeLoader } from "./dagCode.js";
@@ -55,6 +56,9 @@ export interface EngineOptions {
   secretKey?: KeySource;
 }
 
+/** Task instance states that wait to be claimed. */
+const READY_STATES: ReadonlySet<TaskState> = new Set<TaskState>(["scheduled", "up_for_retry"]);
+
 export class Engine implements WorkerHost {
   readonly store: Store;
   readonly artifacts: ArtifactStore;
@@ -66,12 +70,15 @@ export class Engine implements WorkerHost {
   private readonly specs: RunSpecs;
   private readonly signals: Signals;
   private readonly timeouts: RunTimeouts;
+  /** Workers' lease: one silent for longer is not counted as live (waitingReasons). */
+  private readonly leaseMs: number;
   private readonly creation: RunCreation;
   private readonly settler: Settler;
   private readonly operations: Operations;
   private readonly recovery: Recovery;
 
   constructor(opts: EngineOptions) {
+    this.leaseMs = opts.leaseMs ?? 30_000;
     this.store = opts.store;
     this.artifacts = opts.artifacts;
     this.logs = opts.logs;
@@ -214,6 +221,27 @@ export class Engine implements WorkerHost {
     const recovered = await this.recovery.recoverLostAttempts();
     await this.expireRunTimeouts();
     return recovered;
+  }
+
+  /**
+   * Why the ready task instances among `tis` (of one running run) cannot start anywhere, by
+   * `taskId\0mapIndex` (core/waiting.ts): no live worker serves the queue or has the resources, the pool
+   * is too small. Instances that merely wait for a free slot have no entry. Three queries, whatever the count.
+   */
+  async waitingReasons(runId: string, tis: readonly TaskInstanceRecord[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const now = this.clock.now();
+    const ready = tis.filter((t) => READY_STATES.has(t.state) && t.readyAt !== null && t.readyAt <= now);
+    if (ready.length === 0) return out;
+    const idx = await this.specs.of(runId);
+    const workers = await this.store.workers.live(this.leaseMs);
+    const pools = new Map((await this.store.pools.list()).map((p) => [p.name, p.slots] as const));
+    for (const t of ready) {
+      const task = idx.byId.get(t.taskId);
+      const why = task ? whyWaiting(task, workers, pools) : null;
+      if (why) out.set(`${t.taskId}\0${t.mapIndex}`, why);
+    }
+    return out;
   }
 
   /**

@@ -25,6 +25,21 @@ export class WorkerRows {
     private readonly ctx: StoreContext,
   ) {}
 
+  /**
+   * The workers alive now (heartbeat within `staleMs`, lease time): what they serve and declare, for why a
+   * task cannot start (core/waiting.ts).
+   */
+  async live(staleMs: number): Promise<{ queues: string[] | null; resources: Capacity | null }[]> {
+    const now = this.ctx.leaseNow();
+    const r = await execText<{ queues: string | null; resources: string | null }>(
+      this.db,
+      this.ctx.dialect,
+      `select queues, resources from workers where role = 'worker' and state = 'running' and heartbeat_at >= ${now.expr} - ?`,
+      [...now.params, staleMs],
+    );
+    return r.rows.map((w) => ({ queues: w.queues ? w.queues.split(",") : null, resources: parseCapacityJson(w.resources) }));
+  }
+
   /** A worker's declared capacity (`sluice worker --resources`), for `sluice status`. */
   async declareResources(workerId: string, resources: Capacity): Promise<void> {
     await this.db.updateTable("workers").set({ resources: JSON.stringify(resources) }).where("worker_id", "=", workerId).execute();
@@ -151,5 +166,15 @@ export class WorkerRows {
   async markDead(workerIds: string[]): Promise<void> {
     if (workerIds.length === 0) return;
     await this.db.updateTable("workers").set({ state: "dead" }).where("worker_id", "in", workerIds).execute();
+  }
+}
+
+/** A worker's declared capacity column; unreadable (a poison row) counts as undeclared, not as an error. */
+function parseCapacityJson(text: string | null): Capacity | null {
+  if (!text) return null;
+  try {
+    return JSON.parse(text) as Capacity;
+  } catch {
+    return null;
   }
 }

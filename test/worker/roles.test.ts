@@ -167,6 +167,13 @@ export default dag("mixed", (d) => {
   for (const heading of ["SCHEDULERS (1)", "WORKERS (1)", "QUEUES", "POOLS"]) assert.ok(text.stdout.includes(heading), text.stdout);
   assert.match(text.stdout, /cpu=4,memory=16Gi,gpu=1/);
   assert.match(text.stdout, /orphan\s+1\s+0\s+0/);
+
+  // the task nobody can run says why, in `runs show` (JSON and table)
+  const runId = cliJson(sb, ["runs", "list", "--dag", "mixed"]).json.runs[0].runId as string;
+  const show = cliJson(sb, ["runs", "show", runId]);
+  const reasons = Object.fromEntries(show.json.tasks.map((t: { taskId: string; waitingReason: string | null }) => [t.taskId, t.waitingReason]));
+  assert.deepEqual(reasons, { waits: null, nobody_serves: "waiting: no live worker serves queue orphan (sluice worker --queues orphan)" });
+  assert.match(cli(sb, ["runs", "show", runId]).stdout, /nobody_serves\s+scheduled\s+0\s+waiting: no live worker serves queue orphan/);
 });
 
 test("sluice server serves the web UI and API alone; events need SLUICE_EVENT_TOKEN", async () => {

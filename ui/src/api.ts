@@ -109,6 +109,8 @@ export interface TaskInstance {
   lastAttemptId: AttemptId | null;
   /** Who last cleared or marked it. */
   changedBy?: string | null;
+  /** Why it cannot start anywhere (no live worker serves its queue…), when ready; null otherwise. */
+  waitingReason?: string | null;
 }
 /** Attempt ids are numbers in JSON; the client only passes them back. */
 export type AttemptId = string | number;

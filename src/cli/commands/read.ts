@@ -190,7 +190,9 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
                 colorState(t.state),
                 t.attempts.length,
                 t.durationMs === null ? "" : formatDuration(t.durationMs),
-                t.nextPokeAt !== null
+                t.waitingReason !== null
+                  ? t.waitingReason
+                  : t.nextPokeAt !== null
                   ? `waiting: ${t.pokes} poke${t.pokes === 1 ? "" : "s"}, next at ${t.nextPokeAt}`
                   : last?.state === "failed"
                     ? `${last.errorCode}: ${oneLine(last.errorMessage ?? "")}`
@@ -227,6 +229,7 @@ async function runDetail(s: Sluice, runId: string) {
     const k = `${a.taskId}\0${a.mapIndex}`;
     byTi.set(k, [...(byTi.get(k) ?? []), a]);
   }
+  const waiting = run.state === "running" ? await s.engine.waitingReasons(runId, tis) : new Map<string, string>();
   return {
     runId: run.runId,
     dagId: run.dagId,
@@ -250,6 +253,8 @@ async function runDetail(s: Sluice, runId: string) {
       endedAt: iso(t.endedAt),
       durationMs: t.startedAt !== null && t.endedAt !== null ? t.endedAt - t.startedAt : null,
       changedBy: t.changedBy,
+      /** Why a ready instance cannot start anywhere (no worker serves its queue…), or null. */
+      waitingReason: waiting.get(`${t.taskId}\0${t.mapIndex}`) ?? null,
       /** Sensors: pokes that found the condition unmet, and when the next one is due while it waits. */
       pokes: t.pokeCount,
       nextPokeAt: t.state === "up_for_reschedule" ? iso(t.readyAt) : null,

@@ -1,7 +1,7 @@
 /** `sluice status [--json]`: schedulers, workers, queue depths and pools of the deployment. */
 import type { Command } from "commander";
 import { formatDuration } from "../../core/duration.js";
-import type { Capacity } from "../../core/resources.js";
+import { formatCapacity, type Capacity } from "../../core/resources.js";
 import { withSluice, type GlobalOptions } from "../context.js";
 import { iso, printJson, table } from "../format.js";
 
@@ -40,10 +40,5 @@ export function registerStatus(program: Command, globals: () => GlobalOptions): 
 }
 
 function capacityText(c: Capacity | null): string {
-  if (!c) return "";
-  const parts: string[] = [];
-  if (c.cpu !== undefined) parts.push(`cpu=${c.cpu}`);
-  if (c.memoryMb !== undefined) parts.push(`memory=${c.memoryMb >= 1024 ? `${+(c.memoryMb / 1024).toFixed(2)}Gi` : `${+c.memoryMb.toFixed(1)}Mi`}`);
-  if (c.gpu !== undefined) parts.push(`gpu=${c.gpu}`);
-  return parts.join(",");
+  return c ? formatCapacity(c) : "";
 }

@@ -150,7 +150,9 @@ export function runRoutes(): Route[] {
         const run = await requireRun(env, actor!, params["runId"]!);
         const after = decodeCursor<[string, number]>(q.cursor, ["string", "number"]);
         const rows = await env.sluice.store.taskInstances.page(run.runId, { limit: q.limit + 1, after: after && { taskId: after[0], mapIndex: after[1] } });
-        return page(rows, q.limit, taskInstanceView, (t) => [t.taskId, t.mapIndex]);
+        // ready instances that no live worker can take say why (waitingReason; null otherwise)
+        const why = run.state === "running" ? await env.sluice.engine.waitingReasons(run.runId, rows.slice(0, q.limit)) : new Map<string, string>();
+        return page(rows, q.limit, (t) => ({ ...taskInstanceView(t), waitingReason: why.get(`${t.taskId}\0${t.mapIndex}`) ?? null }), (t) => [t.taskId, t.mapIndex]);
       },
     }),
     route({

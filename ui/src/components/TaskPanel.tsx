@@ -91,6 +91,14 @@ export function TaskPanel({
           <dd>{fmtDuration(ti.durationMs ?? (ti.startedAt && ti.endedAt ? ti.endedAt - ti.startedAt : null))}</dd>
           <dt>Try</dt>
           <dd>{ti.tryNumber}</dd>
+          {ti.waitingReason && (
+            <>
+              <dt>Waiting</dt>
+              <dd data-testid="task-waiting-reason" className="waiting-reason">
+                {ti.waitingReason}
+              </dd>
+            </>
+          )}
           {ti.changedBy && (
             <>
               <dt>Cleared or marked by</dt>
