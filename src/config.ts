@@ -48,6 +48,8 @@ export interface SluiceConfig {
   dagImportTimeoutMs: number;
   /** New DAGs start paused (SLUICE_DAGS_PAUSED_AT_CREATION=true): unpause each deliberately. */
   dagsPausedAtCreation: boolean;
+  /** A ready task instance nothing can run fails after this long (SLUICE_QUEUED_TIMEOUT_MS; 0: never). */
+  queuedTimeoutMs: number;
   /** SLUICE_PUBLIC_URL: the address users open (the same-origin check, the cookie's Secure flag), or null. */
   publicUrl: string | null;
   /** SLUICE_TRUST_PROXY: X-Forwarded-Proto/-Host come from our own reverse proxy and are believed. */
@@ -101,6 +103,7 @@ const envSchema = z.object({
   SLUICE_GRACE_MS: intFrom(0).optional(),
   SLUICE_DAG_IMPORT_TIMEOUT_MS: intFrom(100).optional(),
   SLUICE_DAGS_PAUSED_AT_CREATION: flag.optional(),
+  SLUICE_QUEUED_TIMEOUT_MS: intFrom(0).optional(),
   SLUICE_PUBLIC_URL: z
     .string()
     .refine((v) => /^https?:\/\/[^/]+\/?$/.test(v) && URL.canParse(v), "must be the server's address, e.g. https://sluice.example.com")
@@ -162,6 +165,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     gracePeriodMs: overrides.gracePeriodMs ?? e.SLUICE_GRACE_MS ?? 30_000,
     dagImportTimeoutMs: e.SLUICE_DAG_IMPORT_TIMEOUT_MS ?? 30_000,
     dagsPausedAtCreation: e.SLUICE_DAGS_PAUSED_AT_CREATION ?? false,
+    queuedTimeoutMs: e.SLUICE_QUEUED_TIMEOUT_MS ?? 600_000,
     publicUrl: e.SLUICE_PUBLIC_URL ?? null,
     trustProxy: e.SLUICE_TRUST_PROXY ?? false,
     egress: egressPolicy({ allow: e.SLUICE_HTTP_ALLOW ?? null, deny: e.SLUICE_HTTP_DENY ?? null }),

@@ -38,6 +38,8 @@ export type ErrorCode =
   | "CORRUPT_ROW"
   /** The disk holding logs (or the database) is full: the attempt fails, the process stays up. */
   | "DISK_FULL"
+  /** A ready task instance nothing can run (no worker serves its queue…) waited past the queued timeout. */
+  | "QUEUED_TIMEOUT"
   /** Outbound HTTP to an address the egress policy denies (core/egress.ts). */
   | "EGRESS_DENIED"
   /** An attempt's log could not be written for another reason (permissions…). */
@@ -100,6 +102,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMeta>> = Object.freeze
   DB_CORRUPT: { http: 500, exit: 2 },
   CORRUPT_ROW: { http: 500, exit: 1 },
   DISK_FULL: { http: 507, exit: 2 },
+  QUEUED_TIMEOUT: { http: 500, exit: 1 },
   EGRESS_DENIED: { http: 403, exit: 2 },
   LOG_WRITE: { http: 500, exit: 1 },
   DB_UNAVAILABLE: { http: 503, exit: 1 },

@@ -81,7 +81,7 @@ export class Sluice {
       poolSize: config.dbPoolSize,
       ...(opts.migrate === false ? { migrate: false } : {}),
     });
-    const engine = new Engine({ store, artifacts: artifactStoreFor(config, store), logs: logStoreFor(config, store), clock, dags: bag.dags, leaseMs: config.leaseMs, localWorkers, secretKey: config.secretKey });
+    const engine = new Engine({ store, artifacts: artifactStoreFor(config, store), logs: logStoreFor(config, store), clock, dags: bag.dags, leaseMs: config.leaseMs, queuedTimeoutMs: config.queuedTimeoutMs, localWorkers, secretKey: config.secretKey });
     // DAGs defined in code have no scheduler to register their assets and events: register them here
     if (opts.dags?.length) {
       try {

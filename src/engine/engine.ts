@@ -16,6 +16,7 @@ import type { LogStore } from "../logs/logStore.js";
 import type { Clock } from "../core/clock.js";
 import { FINISHED_RUN_STATES, type RunState, type TaskState } from "../core/states.js";
 import { whyWaiting } from "../core/waiting.js";
+import { formatDuration } from "../core/duration.js";
 import { SluiceError, toSluiceError } from "../errors.js";
 import type { AuditHook } from "../store/audit.js";
 import type { ClaimedAttempt, RunRecord, Store, TaskInstanceRecord, Tx } from "../store/store.js";
@@ -50,6 +51,8 @@ export interface EngineOptions {
   random?: () => number;
   /** Workers' lease (config leaseMs): a worker silent for two leases with nothing running is buried. */
   leaseMs?: number;
+  /** SLUICE_QUEUED_TIMEOUT_MS (default 10 minutes, as Airflow's task_queued_timeout); 0: never. */
+  queuedTimeoutMs?: number;
   /** The ids of this process's workers (worker.ts's localWorkers): alive, whatever their pid suggests. */
   localWorkers: { has(workerId: string): boolean };
   /** Where the keys that encrypt secret params come from (config's secretKey); absent: none configured. */
@@ -72,6 +75,8 @@ export class Engine implements WorkerHost {
   private readonly timeouts: RunTimeouts;
   /** Workers' lease: one silent for longer is not counted as live (waitingReasons). */
   private readonly leaseMs: number;
+  /** How long a ready task instance nothing can run waits before it fails (failNeverRunnable). */
+  private readonly queuedTimeoutMs: number;
   private readonly creation: RunCreation;
   private readonly settler: Settler;
   private readonly operations: Operations;
@@ -79,6 +84,7 @@ export class Engine implements WorkerHost {
 
   constructor(opts: EngineOptions) {
     this.leaseMs = opts.leaseMs ?? 30_000;
+    this.queuedTimeoutMs = opts.queuedTimeoutMs ?? 600_000;
     this.store = opts.store;
     this.artifacts = opts.artifacts;
     this.logs = opts.logs;
@@ -220,7 +226,34 @@ export class Engine implements WorkerHost {
   async recoverLostAttempts(): Promise<number> {
     const recovered = await this.recovery.recoverLostAttempts();
     await this.expireRunTimeouts();
+    await this.failNeverRunnable();
     return recovered;
+  }
+
+  /**
+   * The queued timeout (Airflow's task_queued_timeout): task instances ready for longer than
+   * `queuedTimeoutMs` that nothing can run — no live worker serves their queue or has their resources,
+   * their pool is too small (waitingReasons) — fail with QUEUED_TIMEOUT saying why. Ones that only wait
+   * for a free slot (a big fan-out) wait on. 0: never.
+   */
+  async failNeverRunnable(): Promise<number> {
+    if (this.queuedTimeoutMs <= 0) return 0;
+    const now = this.clock.now();
+    const stale = await this.store.taskInstances.readySince(now - this.queuedTimeoutMs, 200);
+    const byRun = new Map<string, TaskInstanceRecord[]>();
+    for (const t of stale) byRun.set(t.runId, [...(byRun.get(t.runId) ?? []), t]);
+    let failed = 0;
+    for (const [runId, tis] of byRun) {
+      const why = await this.waitingReasons(runId, tis);
+      for (const t of tis) {
+        const reason = why.get(`${t.taskId}\0${t.mapIndex}`);
+        if (!reason) continue;
+        const which = `task "${t.taskId}"${t.mapIndex >= 0 ? `[${t.mapIndex}]` : ""}`;
+        const message = `${which} was ready for ${formatDuration(now - t.readyAt!)} and nothing can run it: ${reason.replace(/^waiting: /, "")} (queued timeout: SLUICE_QUEUED_TIMEOUT_MS)`;
+        if (await this.operations.failNeverRunnable(t, message)) failed++;
+      }
+    }
+    return failed;
   }
 
   /**

@@ -111,6 +111,27 @@ export class Operations {
     return { marked };
   }
 
+  /**
+   * The queued timeout: a ready task instance nothing can ever run fails, with a never-ran attempt that
+   * carries `QUEUED_TIMEOUT` and why (so `runs show`, the API and the UI show it where every error is);
+   * downstream follows its trigger rules. Nothing happens when a worker claimed it meanwhile.
+   */
+  async failNeverRunnable(ti: TaskInstanceRecord, message: string): Promise<boolean> {
+    const { value: failed } = await this.transitions.run(async (tx, fx) => {
+      await tx.lockRuns([ti.runId]);
+      const cur = (await tx.taskInstances.getMany(ti.runId, [ti.taskId])).find((x) => x.mapIndex === ti.mapIndex);
+      if (!cur || (cur.state !== "scheduled" && cur.state !== "up_for_retry")) return false;
+      const now = tx.now();
+      await tx.attempts.insertNeverRan({ runId: ti.runId, taskId: ti.taskId, mapIndex: ti.mapIndex, tryNumber: cur.tryNumber + 1, tryBase: cur.tryBase, at: now, errorCode: "QUEUED_TIMEOUT", errorMessage: message });
+      await markTasks(tx, this.env, fx, ti.runId, ti.taskId, "failed", ti.mapIndex);
+      await fx.flush(tx, this.env);
+      await settleRunState(tx, this.env, fx, ti.runId);
+      fx.notifyOthers = true;
+      return true;
+    });
+    return failed;
+  }
+
   /** Start queued runs of a DAG while it has fewer than `maxActiveRuns` running, oldest logical date first. */
   async promoteQueuedRuns(dagId: string, maxActiveRuns: number): Promise<RunRecord[]> {
     const now = this.clock.now();

@@ -86,6 +86,18 @@ export class TxAttemptRows extends AttemptRows {
   }
 
   /**
+   * Record an attempt that never ran (its task instance failed before any worker took it: the queued
+   * timeout), so that its error is read where every attempt's is. No worker, no lease.
+   */
+  async insertNeverRan(a: { runId: string; taskId: string; mapIndex: number; tryNumber: number; tryBase: number; at: number; errorCode: string; errorMessage: string }): Promise<void> {
+    await this.tx.send(
+      `insert into attempts (run_id, task_id, map_index, try_number, try_base, state, worker_id, hostname, pid, started_at, ended_at, heartbeat_at, lease_expires_at, error_code, error_message)
+       values (?, ?, ?, ?, ?, 'failed', 'none', '', 0, ?, ?, ?, ?, ?, ?)`,
+      [a.runId, a.taskId, a.mapIndex, a.tryNumber, a.tryBase, a.at, a.at, a.at, a.at, a.errorCode, a.errorMessage],
+    );
+  }
+
+  /**
    * End running attempts, one statement for the group. Attempts that are not running any more (fenced
    * out: cancelled, expired, superseded) are missing from the result — their results must be dropped. An
    * ended attempt is never written again.

@@ -57,6 +57,25 @@ export class TaskInstanceRows {
   }
 
   /**
+   * Task instances of running runs that have been ready since `cutoff` or earlier, oldest first: the
+   * candidates of the queued timeout (engine: they fail when nothing can ever run them). Served by
+   * task_instances_ready (ready_at), not a scan of all task instances.
+   */
+  async readySince(cutoff: number, limit: number): Promise<TaskInstanceRecord[]> {
+    const rows = await this.db
+      .selectFrom("task_instances as ti")
+      .innerJoin("runs as r", "r.run_id", "ti.run_id")
+      .selectAll("ti")
+      .where(sql<boolean>`ti.state in ('scheduled', 'up_for_retry')`)
+      .where("ti.ready_at", "<=", cutoff)
+      .where("r.state", "=", "running")
+      .orderBy("ti.ready_at")
+      .limit(limit)
+      .execute();
+    return rows.map(toTaskInstance);
+  }
+
+  /**
    * The earliest time a retry becomes due, to set a wake-up timer. Only runs that are `running` count, as
    * in claimReady: the ready tasks of a `queued` run cannot be claimed, and counting them made a worker
    * spin (a due time in the past, nothing to claim, again) and starve its event loop.

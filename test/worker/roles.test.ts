@@ -122,6 +122,34 @@ export default dag("bounded", { runTimeout: "3s" }, (d) => {
   assert.equal(await w.exited, 0);
 });
 
+test("the queued timeout: a task nothing can run (no worker serves its queue) fails with QUEUED_TIMEOUT saying why; one that waits for a pool slot does not", async () => {
+  const sb = procs.sandbox(() => `import { dag } from "sluice";
+export default dag("stuck", (d) => {
+  const gpu = d.task("gpu_only", { queue: "gpu" }, async () => "never");
+  d.task("after_gpu", { after: [gpu] }, async () => "never either");
+  d.task("slow_a", { pool: "one" }, async () => { await new Promise((r) => setTimeout(r, 3000)); return "a"; });
+  d.task("slow_b", { pool: "one" }, async () => { await new Promise((r) => setTimeout(r, 3000)); return "b"; });
+});
+`);
+  // the sweep runs every lease/2 (1 s); ready for 1.5 s with nothing able to run it: failed
+  const env = { SLUICE_LEASE_MS: "2000", SLUICE_QUEUED_TIMEOUT_MS: "1500" };
+  assert.equal(cli(sb, ["pools", "set", "one", "--slots", "1"], env).code, 0);
+  const w = procs.start(sb, ["worker"], env);
+  await waitFor(() => query(sb, "select 1 from workers where state = 'running'").length > 0, 60_000, `the worker to register\n${w.out()}`);
+  assert.equal(cli(sb, ["trigger", "stuck"], env).code, 0);
+  await waitFor(() => runStates(sb, "stuck")[0] === "failed", 60_000, `the run to end\n${w.out()}`);
+  const runId = cliJson(sb, ["runs", "list", "--dag", "stuck"], env).json.runs[0].runId as string;
+  const show = cliJson(sb, ["runs", "show", runId], env).json as { tasks: { taskId: string; state: string; attempts: { errorCode: string | null; errorMessage: string | null }[] }[] };
+  const byId = Object.fromEntries(show.tasks.map((t) => [t.taskId, t]));
+  assert.deepEqual(Object.fromEntries(show.tasks.map((t) => [t.taskId, t.state])), { gpu_only: "failed", after_gpu: "upstream_failed", slow_a: "success", slow_b: "success" });
+  const [never] = byId["gpu_only"]!.attempts;
+  assert.equal(never!.errorCode, "QUEUED_TIMEOUT");
+  assert.match(never!.errorMessage!, /^task "gpu_only" was ready for [\d.]+s and nothing can run it: no live worker serves queue gpu/);
+  assert.match(cli(sb, ["runs", "show", runId], env).stdout, /gpu_only\s+failed\s+1\s+.*QUEUED_TIMEOUT: task "gpu_only" was ready/);
+  w.proc.kill("SIGTERM");
+  assert.equal(await w.exited, 0);
+});
+
 test("sluice status shows schedulers, workers (queues, capacity, running tasks), queue depths and pools", async () => {
   const sb = procs.sandbox((marks) => `import { dag } from "sluice";
 import { appendFileSync } from "node:fs";
