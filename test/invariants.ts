@@ -56,6 +56,8 @@ export interface HistoryTaskInstance {
   tryBase: number;
   attemptId: number | null;
   queue: string;
+  /** Who last cleared or marked it (a person), or null: a mark may leave it disagreeing with its last attempt. */
+  changedBy: string | null;
 }
 
 export interface HistoryAttempt {
@@ -142,7 +144,7 @@ interface Snapshot {
 
 const QUERIES: Record<keyof Snapshot, string> = {
   runs: "select run_id, dag_id, dag_version, state, unfinished from runs",
-  tis: "select run_id, task_id, map_index, state, try_number, try_base, attempt_id, queue from task_instances",
+  tis: "select run_id, task_id, map_index, state, try_number, try_base, attempt_id, queue, changed_by from task_instances",
   attempts: "select * from attempts order by run_id, task_id, map_index, try_number, attempt_id",
   versions: "select dag_id, version, spec from dag_versions",
   pools: "select name, slots from pools",
@@ -176,6 +178,7 @@ export async function loadHistory(database: string): Promise<History> {
       tryBase: num(t["try_base"]),
       attemptId: numOrNull(t["attempt_id"]),
       queue: String(t["queue"]),
+      changedBy: t["changed_by"] === null || t["changed_by"] === undefined ? null : String(t["changed_by"]),
     })),
     attempts: s.attempts.map((a) => ({
       attemptId: num(a["attempt_id"]),
@@ -330,20 +333,28 @@ export function findViolations(h: History, opts: CheckOptions = {}): Violation[]
       }
     }
     const last = list.at(-1)!;
-    for (const a of list.slice(0, -1)) {
-      if (a.state !== "failed" && !(opts.interrupted && a.state === "interrupted")) add("one-live", `${attemptName(a)} is ${a.state} but not the last attempt (${list.length})`);
+    for (const [i, a] of list.slice(0, -1).entries()) {
+      // a success followed by a clear (a later attempt counts its tries from a base at or past this one) was
+      // superseded by it; a hand-back moves the base too, so only a success is judged so
+      const cleared = a.state === "success" && list.slice(i + 1).some((b) => b.tryBase >= a.tryNumber);
+      if (a.state !== "failed" && !(opts.interrupted && a.state === "interrupted") && !cleared) {
+        add("one-live", `${attemptName(a)} is ${a.state} but not the last attempt (${list.length})`);
+      }
     }
     if (!ti) continue;
     if (ti.attemptId !== null && ti.attemptId !== last.attemptId) add("one-live", `${tiName(ti)}: its current attempt is id ${ti.attemptId}, but its last attempt is ${attemptName(last)}`);
     const want: Record<string, string[]> = { running: ["running"], up_for_reschedule: ["up_for_reschedule"], success: ["success"], failed: ["failed"], up_for_retry: ["failed"] };
     const allowed = want[ti.state];
-    if (allowed && !allowed.includes(last.state)) add("one-live", `${tiName(ti)} is ${ti.state}, but its last attempt ${last.tryNumber} (id ${last.attemptId}) is ${last.state}`);
+    // marked success or failed by a person after its last attempt ended: the mark is its state
+    const marked = ti.changedBy !== null && !LIVE_ATTEMPT.has(last.state) && (ti.state === "success" || ti.state === "failed");
+    if (allowed && !marked && !allowed.includes(last.state)) add("one-live", `${tiName(ti)} is ${ti.state}, but its last attempt ${last.tryNumber} (id ${last.attemptId}) is ${last.state}`);
     if (LIVE_ATTEMPT.has(last.state) && ti.state !== last.state) add("one-live", `${attemptName(last)} is ${last.state}, but its task instance is ${ti.state}`);
   }
   for (const t of h.taskInstances) {
     if (inScope && !inScope.has(t.runId)) continue;
     const n = byTi.get(tiKey(t.runId, t.taskId, t.mapIndex))?.length ?? 0;
-    if (n === 0 && ["running", "up_for_reschedule", "success", "failed", "up_for_retry"].includes(t.state)) {
+    const markedWithout = t.changedBy !== null && (t.state === "success" || t.state === "failed");
+    if (n === 0 && !markedWithout && ["running", "up_for_reschedule", "success", "failed", "up_for_retry"].includes(t.state)) {
       add("one-live", `${tiName(t)} is ${t.state} without any attempt`);
     }
   }
