@@ -118,7 +118,18 @@ const envSchema = z.object({
   SLUICE_SECRETS_DIR: z.string().min(1).optional(),
 });
 
+/**
+ * PostgreSQL connections a process of each role opens for queries (SLUICE_DB_POOL_SIZE overrides), besides
+ * one LISTEN connection — and, for a worker, one of its heartbeat thread. A worker settles and claims in one
+ * transaction at a time; a scheduler and a server answer requests and tick side by side. docs/deploy.md
+ * has the arithmetic of a deployment's budget.
+ */
+export const POOL_SIZE_BY_ROLE = { cli: 3, worker: 3, scheduler: 5, server: 5, dev: 10 } as const;
+export type ProcessRole = keyof typeof POOL_SIZE_BY_ROLE;
+
 export interface ConfigOverrides {
+  /** What this process is (its database pool size); absent: an embedding program, as `dev`. */
+  role?: ProcessRole | undefined;
   home?: string | undefined;
   dags?: string | undefined;
   databaseUrl?: string | undefined;
@@ -153,7 +164,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     concurrency,
     busyTimeoutMs: e.SLUICE_DB_BUSY_TIMEOUT_MS ?? 5000,
     // small: N processes × (pool + 1 LISTEN) must fit PostgreSQL's max_connections (100 by default)
-    dbPoolSize: e.SLUICE_DB_POOL_SIZE ?? 10,
+    dbPoolSize: e.SLUICE_DB_POOL_SIZE ?? POOL_SIZE_BY_ROLE[overrides.role ?? "dev"],
     leaseMs,
     heartbeatMs: e.SLUICE_HEARTBEAT_MS ?? Math.max(100, Math.floor(leaseMs / 3)),
     python: e.SLUICE_PYTHON ?? "python3",

@@ -1,4 +1,4 @@
-import { loadConfig, type ConfigOverrides, type SluiceConfig } from "../config.js";
+import { loadConfig, type ConfigOverrides, type ProcessRole, type SluiceConfig } from "../config.js";
 import { parseDuration } from "../core/duration.js";
 import { SluiceError } from "../errors.js";
 import { Sluice } from "../sluice.js";
@@ -10,8 +10,8 @@ export interface GlobalOptions {
   json?: boolean;
 }
 
-export function configFrom(opts: GlobalOptions & { concurrency?: string; port?: string; host?: string; gracePeriod?: string }): SluiceConfig {
-  const overrides: ConfigOverrides = { dags: opts.dags, home: opts.home, host: opts.host };
+export function configFrom(opts: GlobalOptions & { concurrency?: string; port?: string; host?: string; gracePeriod?: string }, role: ProcessRole = "cli"): SluiceConfig {
+  const overrides: ConfigOverrides = { dags: opts.dags, home: opts.home, host: opts.host, role };
   if (opts.gracePeriod !== undefined) overrides.gracePeriodMs = usageDuration(opts.gracePeriod, "--grace-period");
   if (opts.port !== undefined) {
     const n = Number(opts.port);

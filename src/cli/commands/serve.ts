@@ -82,7 +82,7 @@ export function registerServe(program: Command, globals: () => GlobalOptions, st
 
 /** `sluice server`: the HTTP server alone, until SIGINT or SIGTERM. */
 async function serveWeb(opts: ServeOptions, startHttp: StartHttp): Promise<void> {
-  const config = configFrom(opts);
+  const config = configFrom(opts, "server");
   const s = await Sluice.open(config, { loadDags: false });
   const code = new DagCodeLoader(s.store);
   s.engine.setCodeLoader((dagId, version) => code.load(dagId, version));
@@ -150,7 +150,7 @@ function redactUrl(url: string): string {
 }
 
 async function serve(opts: ServeOptions, roles: Roles, startHttp: StartHttp): Promise<void> {
-  const config = configFrom(opts);
+  const config = configFrom(opts, roles.scheduler && roles.worker ? "dev" : roles.scheduler ? "scheduler" : "worker");
   // checked before anything starts: a bad flag must not leave a half-started process
   const queues = opts.queues === undefined ? undefined : parseQueues(opts.queues);
   const resources = opts.resources === undefined ? undefined : parseCapacity(opts.resources);
