@@ -78,6 +78,10 @@ describe("a full disk", () => {
     const attempt = show.json.tasks.find((t) => t.taskId === "chatty")!.attempts[0]!;
     assert.equal(attempt.errorCode, "DISK_FULL");
     assert.match(attempt.errorMessage, /disk holding the task logs is full/);
+    // and the process side says so: sluice status (the API's /health reads the same)
+    const status = cliJson<{ disk: { state: string; home: string } }>(sb, ["status"], env);
+    assert.equal(status.json.disk.state, "full");
+    assert.match(cli(sb, ["status"], env).stdout, /^DISK FULL: .*full-logs has \d+ MiB free/m);
     // and the next run, with space again, works in the same store
     const ok = cli(sb, ["run", "longline"], { ...env, SLUICE_HOME: join(sb.dir, "roomy") });
     assert.equal(ok.code, 0, ok.stderr);

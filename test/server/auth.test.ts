@@ -342,7 +342,7 @@ test("security headers on every response; no secret in any response", async () =
     for (const s of [...secrets, tokenHash]) assert.ok(!r.text.includes(s), `${p} leaks a secret`);
   }
   const health = await new Client(dep.url).get("/api/v1/health");
-  assert.deepEqual(health.json, { status: "ok", db: "ok" });
+  assert.deepEqual(health.json, { status: "ok", db: "ok", disk: "ok" });
   // the status endpoint shows no database URL
   assert.ok(!(await admin.get("/api/v1/status")).text.includes("sluice.db"));
 });

@@ -213,7 +213,7 @@ export default dag("noop", (d) => { d.task("a", async () => 1); });
   const url = /(http:\/\/[^\s/]+)/.exec(srv.out())![1]!;
   const health = await fetch(`${url}/api/v1/health`);
   assert.equal(health.status, 200);
-  assert.deepEqual(await health.json(), { status: "ok", db: "ok" });
+  assert.deepEqual(await health.json(), { status: "ok", db: "ok", disk: "ok" });
   assert.equal((await fetch(`${url}/api/v1/dags`)).status, 401, "deny by default");
   const events = await fetch(`${url}/api/v1/events/x`, { method: "POST" });
   assert.equal(events.status, 401);

@@ -1,4 +1,5 @@
 /** Health (public, for probes) and status (what the store knows about workers, queues and runs). */
+import { diskSpace } from "../../logs/diskSpace.js";
 import { dagIdsWith } from "../../app/access.js";
 import { route, type Route } from "../route.js";
 
@@ -9,13 +10,14 @@ export function systemRoutes(): Route[] {
       path: "/health",
       access: "public",
       tag: "system",
-      summary: "Liveness for probes: { status, db }",
+      summary: "Liveness for probes: { status, db, disk } — 503 when the database is unreachable; a full disk (the home: logs, artifacts, SQLite) is status degraded, disk full, still 200 (restarting would not free space)",
       async handler({ c, env }) {
+        const disk = (await diskSpace(env.sluice.config.home)).state;
         try {
           await env.sluice.store.ping();
-          return { status: "ok", db: "ok" };
+          return { status: disk === "full" ? "degraded" : "ok", db: "ok", disk };
         } catch {
-          return c.json({ status: "degraded", db: "unavailable" }, 503);
+          return c.json({ status: "degraded", db: "unavailable", disk }, 503);
         }
       },
     }),
