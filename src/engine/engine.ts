@@ -77,6 +77,8 @@ export class Engine implements WorkerHost {
   private readonly leaseMs: number;
   /** How long a ready task instance nothing can run waits before it fails (failNeverRunnable). */
   private readonly queuedTimeoutMs: number;
+  /** When this engine started (sweep: the queued timeout waits for workers to register after a restart). */
+  private readonly startedAt: number;
   private readonly creation: RunCreation;
   private readonly settler: Settler;
   private readonly operations: Operations;
@@ -84,6 +86,7 @@ export class Engine implements WorkerHost {
 
   constructor(opts: EngineOptions) {
     this.leaseMs = opts.leaseMs ?? 30_000;
+    this.startedAt = opts.clock.now();
     this.queuedTimeoutMs = opts.queuedTimeoutMs ?? 600_000;
     this.store = opts.store;
     this.artifacts = opts.artifacts;
@@ -226,7 +229,18 @@ export class Engine implements WorkerHost {
   async recoverLostAttempts(): Promise<number> {
     const recovered = await this.recovery.recoverLostAttempts();
     await this.expireRunTimeouts();
-    await this.failNeverRunnable();
+    return recovered;
+  }
+
+  /**
+   * The periodic sweep of a long-running process (`sluice dev|scheduler|worker`): recovery, run deadlines,
+   * and the queued timeout — the last only once this process has been up for two leases, so that after a
+   * restart of a whole deployment the workers have registered before "no live worker serves it" is
+   * believed (a resumed run's old ready tasks must not fail for want of a worker that is starting).
+   */
+  async sweep(): Promise<number> {
+    const recovered = await this.recoverLostAttempts();
+    if (this.clock.now() - this.startedAt >= 2 * this.leaseMs) await this.failNeverRunnable();
     return recovered;
   }
 

@@ -134,9 +134,12 @@ export default dag("stuck", (d) => {
   // the sweep runs every lease/2 (1 s); ready for 1.5 s with nothing able to run it: failed
   const env = { SLUICE_LEASE_MS: "2000", SLUICE_QUEUED_TIMEOUT_MS: "1500" };
   assert.equal(cli(sb, ["pools", "set", "one", "--slots", "1"], env).code, 0);
+  // triggered while no worker is up, and ready past the timeout when the first worker starts: tasks a
+  // worker can run must not be failed for "no live worker" in the moment it is registering
+  assert.equal(cli(sb, ["trigger", "stuck"], env).code, 0);
+  await new Promise((r) => setTimeout(r, 2500));
   const w = procs.start(sb, ["worker"], env);
   await waitFor(() => query(sb, "select 1 from workers where state = 'running'").length > 0, 60_000, `the worker to register\n${w.out()}`);
-  assert.equal(cli(sb, ["trigger", "stuck"], env).code, 0);
   await waitFor(() => runStates(sb, "stuck")[0] === "failed", 60_000, `the run to end\n${w.out()}`);
   const runId = cliJson(sb, ["runs", "list", "--dag", "stuck"], env).json.runs[0].runId as string;
   const show = cliJson(sb, ["runs", "show", runId], env).json as { tasks: { taskId: string; state: string; attempts: { errorCode: string | null; errorMessage: string | null }[] }[] };

@@ -230,7 +230,7 @@ async function serve(opts: ServeOptions, roles: Roles, startHttp: StartHttp): Pr
     }
   }
   // Attempts of workers that died in other processes get new attempts within a lease and a sweep.
-  const sweep = setInterval(() => void s.engine.recoverLostAttempts().catch(() => undefined), Math.max(1000, Math.floor(config.leaseMs / 2)));
+  const sweep = setInterval(() => void s.engine.sweep().catch(() => undefined), Math.max(1000, Math.floor(config.leaseMs / 2)));
   sweep.unref();
   // a scheduler's row in `sluice status`; its loop does not run user code, so an interval is enough
   const beat = schedulerId ? setInterval(() => void s.store.workers.heartbeatProcess(schedulerId, s.store.now()).catch(() => undefined), config.heartbeatMs) : null;
