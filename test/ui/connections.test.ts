@@ -8,19 +8,14 @@
  * resolved secret (secrets/attempt.ts), and the masker is applied to every log line before it is written.
  */
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { chromium, type Browser } from "playwright-core";
-import { cliSpawn, sandbox, waitFor, type Sandbox } from "../helpers.js";
+import type { Browser } from "playwright-core";
+import { sandbox, type Sandbox } from "../helpers.js";
+import { browserSkip as skip, launchBrowser, startDev, type DevServer } from "./browser.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ADMIN_PASSWORD = "e2e-conn-admin-password";
 const SECRET = "Ui-conn-pw-66129";
 
-const missing = !existsSync(CHROMIUM);
-if (missing && process.env["CI"] === "true") throw new Error(`${CHROMIUM} is missing: .ci/run installs the chromium package`);
-const skip = missing ? `${CHROMIUM} not installed (apt-get install chromium); skipping the browser tests` : false;
 
 const DAG = `
 import { dag } from "sluice";
@@ -35,30 +30,21 @@ export default dag("uses_secret", (d) => {
 
 describe("connections in the web UI", { skip, timeout: 180_000 }, () => {
   let sb: Sandbox;
-  let proc: ChildProcess;
+  let dev: DevServer;
   let url = "";
   let browser: Browser;
-  let output = "";
 
   before(async () => {
     sb = sandbox("sluice-ui-conn-");
     sb.write("uses_secret.ts", DAG);
-    proc = cliSpawn(sb, ["dev", "--port", "0", "--quiet"], { SLUICE_ADMIN_PASSWORD: ADMIN_PASSWORD });
-    proc.stdout!.on("data", (b: Buffer) => (output += b.toString()));
-    proc.stderr!.on("data", (b: Buffer) => (output += b.toString()));
-    await waitFor(() => /https?:\/\/[\w.:[\]-]+/.test(output) || proc.exitCode !== null, 60_000, "sluice dev to print its URL");
-    url = /(https?:\/\/[\w.:[\]-]+)/.exec(output)![1]!;
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
+    dev = await startDev(sb, ADMIN_PASSWORD);
+    url = dev.url;
+    browser = await launchBrowser();
   });
 
   after(async () => {
     await browser?.close();
-    if (proc && proc.exitCode === null) {
-      const exited = new Promise((r) => proc.once("exit", r));
-      proc.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (proc.exitCode === null) proc.kill("SIGKILL");
-    }
+    await dev?.stop();
     sb?.cleanup();
   });
 

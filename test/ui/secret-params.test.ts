@@ -6,21 +6,16 @@
  * the value; the non-secret param stays readable.
  */
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { chromium, type Browser } from "playwright-core";
-import { cliSpawn, sandbox, waitFor, type Sandbox } from "../helpers.js";
+import type { Browser } from "playwright-core";
+import { sandbox, waitFor, type Sandbox } from "../helpers.js";
+import { browserSkip as skip, launchBrowser, startDev, type DevServer } from "./browser.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ADMIN_PASSWORD = "secret-ui-admin-password";
 const API_KEY = "sk-live-Ui7/+ q&z=9f3b";
 
-const missing = !existsSync(CHROMIUM);
-if (missing && process.env["CI"] === "true") throw new Error(`${CHROMIUM} is missing: .ci/run installs the chromium package`);
-const skip = missing ? `${CHROMIUM} not installed (apt-get install chromium); skipping the browser tests` : false;
-if (skip) console.log(`# ${skip}`);
 
 const DAG = `
 import { dag } from "sluice";
@@ -35,36 +30,21 @@ export default dag("secret_ui", { params: z.object({ api_key: z.string(), region
 
 describe("secret params in the web UI", { skip, timeout: 180_000 }, () => {
   let sb: Sandbox;
-  let proc: ChildProcess;
+  let dev: DevServer;
   let url = "";
   let browser: Browser;
-  let output = "";
 
   before(async () => {
     sb = sandbox("sluice-ui-secret-");
     sb.write("secret_ui.ts", DAG);
-    proc = cliSpawn(sb, ["dev", "--port", "0", "--quiet"], { SLUICE_ADMIN_PASSWORD: ADMIN_PASSWORD });
-    proc.stdout!.on("data", (b: Buffer) => (output += b.toString()));
-    proc.stderr!.on("data", (b: Buffer) => (output += b.toString()));
-    await waitFor(() => /https?:\/\/[\w.:[\]-]+/.test(output) || proc.exitCode !== null, 60_000, "sluice dev to print its URL").catch((e: Error) => {
-      throw new Error(`${e.message}\n${output}`);
-    });
-    url = /(https?:\/\/[\w.:[\]-]+)/.exec(output)![1]!;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    dev = await startDev(sb, ADMIN_PASSWORD);
+    url = dev.url;
+    browser = await launchBrowser();
   });
 
   after(async () => {
     await browser?.close();
-    if (proc && proc.exitCode === null) {
-      const exited = new Promise((r) => proc.once("exit", r));
-      proc.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (proc.exitCode === null) proc.kill("SIGKILL");
-    }
+    await dev?.stop();
     sb?.cleanup();
   });
 
