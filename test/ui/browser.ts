@@ -4,8 +4,9 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chromium, type Browser } from "playwright-core";
-import { cliSpawn, waitFor, type Sandbox } from "../helpers.js";
+import { after, before } from "node:test";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { cliSpawn, sandbox, waitFor, type Sandbox } from "../helpers.js";
 
 export const CHROMIUM = "/usr/bin/chromium";
 
@@ -55,4 +56,65 @@ export async function startDev(sb: Sandbox, adminPassword: string, env: NodeJS.P
       if (proc.exitCode === null) proc.kill("SIGKILL");
     },
   };
+}
+
+export interface BrowserSuite {
+  readonly sb: Sandbox;
+  readonly url: string;
+  readonly browser: Browser;
+  /**
+   * A new browser context logged in as `username`, its page (30 s default timeout), the bodies of the API
+   * responses it received (to prove what never crossed the wire) and the page errors it raised.
+   */
+  loggedIn(username: string, password: string): Promise<{ context: BrowserContext; page: Page; apiBodies: string[]; pageErrors: string[] }>;
+}
+
+/**
+ * For a `describe` of browser tests: a sandbox with `files` (DAG files), `sluice dev` with this admin
+ * password, and Chromium — started before its tests and stopped after them.
+ */
+export function browserSuite(prefix: string, files: Record<string, string>, adminPassword: string): BrowserSuite {
+  let sb: Sandbox | undefined;
+  let dev: DevServer | undefined;
+  let browser: Browser | undefined;
+  before(async () => {
+    sb = sandbox(prefix);
+    for (const [name, text] of Object.entries(files)) sb.write(name, text);
+    dev = await startDev(sb, adminPassword);
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await dev?.stop();
+    sb?.cleanup();
+  });
+  const suite: BrowserSuite = {
+    get sb() {
+      return sb!;
+    },
+    get url() {
+      return dev!.url;
+    },
+    get browser() {
+      return browser!;
+    },
+    async loggedIn(username, password) {
+      const context = await browser!.newContext({ viewport: { width: 1400, height: 900 } });
+      const page = await context.newPage();
+      page.setDefaultTimeout(30_000);
+      const apiBodies: string[] = [];
+      const pageErrors: string[] = [];
+      page.on("pageerror", (e) => pageErrors.push(`page error: ${e.message}`));
+      page.on("response", (r) => {
+        if (r.url().includes("/api/")) void r.text().then((t) => apiBodies.push(t), () => undefined);
+      });
+      await page.goto(dev!.url);
+      await page.getByLabel("Username").fill(username);
+      await page.getByLabel("Password").fill(password);
+      await page.getByRole("button", { name: "Log in" }).click();
+      await page.getByTestId("current-user").filter({ hasText: username }).waitFor();
+      return { context, page, apiBodies, pageErrors };
+    },
+  };
+  return suite;
 }

@@ -8,10 +8,8 @@
  * resolved secret (secrets/attempt.ts), and the masker is applied to every log line before it is written.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import type { Browser } from "playwright-core";
-import { sandbox, type Sandbox } from "../helpers.js";
-import { browserSkip as skip, launchBrowser, startDev, type DevServer } from "./browser.js";
+import { describe, test } from "node:test";
+import { browserSkip as skip, browserSuite } from "./browser.js";
 
 const ADMIN_PASSWORD = "e2e-conn-admin-password";
 const SECRET = "Ui-conn-pw-66129";
@@ -29,41 +27,12 @@ export default dag("uses_secret", (d) => {
 `;
 
 describe("connections in the web UI", { skip, timeout: 180_000 }, () => {
-  let sb: Sandbox;
-  let dev: DevServer;
-  let url = "";
-  let browser: Browser;
-
-  before(async () => {
-    sb = sandbox("sluice-ui-conn-");
-    sb.write("uses_secret.ts", DAG);
-    dev = await startDev(sb, ADMIN_PASSWORD);
-    url = dev.url;
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await dev?.stop();
-    sb?.cleanup();
-  });
+  const ui = browserSuite("sluice-ui-conn-", { "uses_secret.ts": DAG }, ADMIN_PASSWORD);
 
   test("an admin adds a connection; it shows as set; a task prints its password and the log shows ***", async () => {
-    const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-    const page = await ctx.newPage();
-    page.setDefaultTimeout(30_000);
-    const problems: string[] = [];
-    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-    const bodies: string[] = [];
-    page.on("response", (r) => {
-      if (r.url().includes("/api/v1/")) void r.text().then((t) => bodies.push(t), () => undefined);
-    });
+    const { context: ctx, page, apiBodies: bodies, pageErrors: problems } = await ui.loggedIn("admin", ADMIN_PASSWORD);
+    const url = ui.url;
     try {
-      await page.goto(url);
-      await page.getByLabel("Username").fill("admin");
-      await page.getByLabel("Password").fill(ADMIN_PASSWORD);
-      await page.getByRole("button", { name: "Log in" }).click();
-      await page.getByTestId("current-user").filter({ hasText: "admin" }).waitFor();
 
       await page.getByRole("link", { name: "Connections" }).click();
       await page.getByRole("button", { name: "Add a connection" }).click();

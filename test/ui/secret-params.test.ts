@@ -8,10 +8,9 @@
 import assert from "node:assert/strict";
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import type { Browser } from "playwright-core";
-import { sandbox, waitFor, type Sandbox } from "../helpers.js";
-import { browserSkip as skip, launchBrowser, startDev, type DevServer } from "./browser.js";
+import { describe, test } from "node:test";
+import { waitFor } from "../helpers.js";
+import { browserSkip as skip, browserSuite } from "./browser.js";
 
 const ADMIN_PASSWORD = "secret-ui-admin-password";
 const API_KEY = "sk-live-Ui7/+ q&z=9f3b";
@@ -29,39 +28,12 @@ export default dag("secret_ui", { params: z.object({ api_key: z.string(), region
 `;
 
 describe("secret params in the web UI", { skip, timeout: 180_000 }, () => {
-  let sb: Sandbox;
-  let dev: DevServer;
-  let url = "";
-  let browser: Browser;
-
-  before(async () => {
-    sb = sandbox("sluice-ui-secret-");
-    sb.write("secret_ui.ts", DAG);
-    dev = await startDev(sb, ADMIN_PASSWORD);
-    url = dev.url;
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await dev?.stop();
-    sb?.cleanup();
-  });
+  const ui = browserSuite("sluice-ui-secret-", { "secret_ui.ts": DAG }, ADMIN_PASSWORD);
 
   test("trigger with a secret param: a password field, then *** in the log, the output and the API", async () => {
-    const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-    const page = await ctx.newPage();
-    page.setDefaultTimeout(30_000);
-    const seen: string[] = [];
-    page.on("response", (r) => {
-      if (r.url().includes("/api/")) void r.text().then((t) => seen.push(t), () => undefined);
-    });
+    const { context: ctx, page, apiBodies: seen } = await ui.loggedIn("admin", ADMIN_PASSWORD);
+    const url = ui.url;
     try {
-      await page.goto(url);
-      await page.getByLabel("Username").fill("admin");
-      await page.getByLabel("Password").fill(ADMIN_PASSWORD);
-      await page.getByRole("button", { name: "Log in" }).click();
-      await page.getByTestId("current-user").filter({ hasText: "admin" }).waitFor();
       await page.goto(`${url}/dags/secret_ui/trigger`);
       const field = page.locator("#param-api_key");
       await field.waitFor();
@@ -83,7 +55,7 @@ describe("secret params in the web UI", { skip, timeout: 180_000 }, () => {
       assert.ok(!(await page.content()).includes(API_KEY), "the page holds the key");
       await waitFor(() => seen.length > 0, 5_000, "API responses");
       assert.deepEqual(seen.filter((t) => t.includes(API_KEY)), [], "an API response held the key");
-      assert.equal(statSync(join(sb.home, "secret.key")).mode & 0o777, 0o600, "the first secret created the key file");
+      assert.equal(statSync(join(ui.sb.home, "secret.key")).mode & 0o777, 0o600, "the first secret created the key file");
     } finally {
       await ctx.close();
     }

@@ -6,7 +6,7 @@
 import { useState, type FormEvent } from "react";
 import { api, type ConnectionBody, type ConnectionRecord } from "../api";
 import { useSession } from "../auth";
-import { ErrorBox } from "../components/ErrorBox";
+import { EditableList } from "../components/EditableList";
 import { Field, FormError, formErrors, noErrors, type FormErrors } from "../components/Field";
 import { fmtTime } from "../format";
 import { useData } from "../hooks";
@@ -30,57 +30,24 @@ export function ConnectionsPage() {
 
 function Connections({ isAdmin }: { isAdmin: boolean }) {
   const list = useData(() => api.connections(), "connections");
-  const [editing, setEditing] = useState<ConnectionRecord | "new" | null>(null);
   return (
-    <div className="page">
-      <h2>Connections</h2>
-      <p className="muted small">
-        Tasks read them with <code>ctx.connection(id)</code>; shell and Python tasks declare <code>connections: [id]</code>. Passwords and extras are encrypted at
-        rest and never shown. Connections set in the environment (<code>SLUICE_CONN_&lt;ID&gt;</code>) or the secrets folder are not listed here.
-      </p>
-      {isAdmin && editing === null && (
-        <div className="actions">
-          <button type="button" className="primary" onClick={() => setEditing("new")}>
-            Add a connection
-          </button>
-        </div>
-      )}
-      {isAdmin && editing !== null && (
-        <ConnectionForm
-          key={editing === "new" ? "new" : editing.id}
-          existing={editing === "new" ? null : editing}
-          onDone={() => {
-            setEditing(null);
-            list.reload();
-          }}
-        />
-      )}
-      {list.error && <ErrorBox error={list.error} />}
-      <table className="list" data-testid="connections">
-        <thead>
-          <tr>
-            <th>Id</th>
-            <th>Type</th>
-            <th>Host</th>
-            <th>Port</th>
-            <th>Login</th>
-            <th>Schema</th>
-            <th>Password</th>
-            <th>Extra</th>
-            <th>Description</th>
-            <th>Updated</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
-          {list.data?.items.map((c) => (
-            <ConnectionRow key={c.id} c={c} isAdmin={isAdmin} onEdit={() => setEditing(c)} onChange={list.reload} />
-          ))}
-        </tbody>
-      </table>
-      {list.data && list.data.items.length === 0 && <p className="muted">No connections in the store yet.</p>}
-      {list.loading && !list.data && <p className="muted">Loading…</p>}
-    </div>
+    <EditableList<ConnectionRecord>
+      title="Connections"
+      intro={
+        <>
+          Tasks read them with <code>ctx.connection(id)</code>; shell and Python tasks declare <code>connections: [id]</code>. Passwords and extras are encrypted at
+          rest and never shown. Connections set in the environment (<code>SLUICE_CONN_&lt;ID&gt;</code>) or the secrets folder are not listed here.
+        </>
+      }
+      addLabel="Add a connection"
+      isAdmin={isAdmin}
+      list={list}
+      testId="connections"
+      columns={["Id", "Type", "Host", "Port", "Login", "Schema", "Password", "Extra", "Description", "Updated"]}
+      empty="No connections in the store yet."
+      form={(existing, onDone) => <ConnectionForm key={existing?.id ?? "new"} existing={existing} onDone={onDone} />}
+      row={(c, onEdit) => <ConnectionRow key={c.id} c={c} isAdmin={isAdmin} onEdit={onEdit} onChange={list.reload} />}
+    />
   );
 }
 

@@ -5,7 +5,7 @@
 import { useState, type FormEvent } from "react";
 import { api, type VariableRecord } from "../api";
 import { useSession } from "../auth";
-import { ErrorBox } from "../components/ErrorBox";
+import { EditableList } from "../components/EditableList";
 import { Field, FormError, formErrors, noErrors, type FormErrors } from "../components/Field";
 import { fmtTime } from "../format";
 import { useData } from "../hooks";
@@ -19,50 +19,23 @@ export function VariablesPage() {
 
 function Variables({ isAdmin }: { isAdmin: boolean }) {
   const list = useData(() => api.variables(), "variables");
-  const [editing, setEditing] = useState<VariableRecord | "new" | null>(null);
   return (
-    <div className="page">
-      <h2>Variables</h2>
-      <p className="muted small">
-        JSON values tasks read with <code>ctx.variable(key)</code>. Secret ones are encrypted at rest and never shown.
-      </p>
-      {isAdmin && editing === null && (
-        <div className="actions">
-          <button type="button" className="primary" onClick={() => setEditing("new")}>
-            Set a variable
-          </button>
-        </div>
-      )}
-      {isAdmin && editing !== null && (
-        <VariableForm
-          key={editing === "new" ? "new" : editing.key}
-          existing={editing === "new" ? null : editing}
-          onDone={() => {
-            setEditing(null);
-            list.reload();
-          }}
-        />
-      )}
-      {list.error && <ErrorBox error={list.error} />}
-      <table className="list" data-testid="variables">
-        <thead>
-          <tr>
-            <th>Key</th>
-            <th>Value</th>
-            <th>Description</th>
-            <th>Updated</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
-          {list.data?.items.map((v) => (
-            <VariableRow key={v.key} v={v} isAdmin={isAdmin} onEdit={() => setEditing(v)} onChange={list.reload} />
-          ))}
-        </tbody>
-      </table>
-      {list.data && list.data.items.length === 0 && <p className="muted">No variables yet.</p>}
-      {list.loading && !list.data && <p className="muted">Loading…</p>}
-    </div>
+    <EditableList<VariableRecord>
+      title="Variables"
+      intro={
+        <>
+          JSON values tasks read with <code>ctx.variable(key)</code>. Secret ones are encrypted at rest and never shown.
+        </>
+      }
+      addLabel="Set a variable"
+      isAdmin={isAdmin}
+      list={list}
+      testId="variables"
+      columns={["Key", "Value", "Description", "Updated"]}
+      empty="No variables yet."
+      form={(existing, onDone) => <VariableForm key={existing?.key ?? "new"} existing={existing} onDone={onDone} />}
+      row={(v, onEdit) => <VariableRow key={v.key} v={v} isAdmin={isAdmin} onEdit={onEdit} onChange={list.reload} />}
+    />
   );
 }
 
