@@ -164,6 +164,7 @@ function attempt(taskId: string, inputs: Record<string, unknown> = {}): Attempt 
     task,
     impl,
     dagFile,
+    moduleUrl: null,
     inputs,
     ctx: {
       runId: "run-1",

@@ -1,11 +1,18 @@
 /**
  * The DAG code this process can run: the DAGs it loaded at start, and — for `sluice dev` and `sluice
  * server`, which leave the DAGs folder to the scheduler — versions loaded on demand through the code
- * loader (the scheduler's folder).
+ * loader (the scheduler's folder). A task of a run created with a code bundle (decision 0017, item 7)
+ * runs that bundle's code, whatever the files hold now.
  */
+import type { Dag } from "../dsl/dag.js";
 import { SluiceError } from "../errors.js";
+import { bundleUrl, cacheBundle, importBundle } from "../executors/bundleImport.js";
+import { tryBundleDagFile, type DagBundle } from "../executors/dagBundle.js";
 import type { Store } from "../store/store.js";
 import type { LoadedDag } from "./dagLoader.js";
+
+/** A task's code: the DAG, its file, and the module a child process imports for it (null: the file). */
+export type TaskCode = LoadedDag & { moduleUrl: string | null };
 
 export type CodeLoader = (dagId: string, version: string) => Promise<LoadedDag | undefined>;
 
@@ -55,8 +62,76 @@ export class DagCode {
     if (loaded && loaded.dag.version === row.version) this.loadedOnDemand.set(dagId, loaded);
   }
 
-  /** The code of one version of a DAG, for a task to run: the loaded DAG, else the code loader's. */
-  async forVersion(dagId: string, version: string): Promise<LoadedDag | undefined> {
-    return this.dags.get(dagId) ?? (await this.loadCode?.(dagId, version));
+  /** Bundles of the DAGs loaded at start, made when a run is first created from them. */
+  private readonly localBundles = new Map<string, Promise<DagBundle | null>>();
+
+  /**
+   * The code bundle a run created from the DAG this process loaded at start records (`sluice run`,
+   * `sluice trigger`): its file bundled now, once per process. Null for a DAG not loaded here, or with
+   * no file, or whose file does not bundle (its runs import the file as it is then; said once).
+   */
+  localBundle(dagId: string, version: string): Promise<DagBundle | null> {
+    const local = this.dags.get(dagId);
+    if (!local?.file || local.dag.version !== version) return Promise.resolve(null);
+    let p = this.localBundles.get(dagId);
+    if (!p) {
+      p = tryBundleDagFile(local.file).then((b) => {
+        if ("error" in b) {
+          console.warn(`sluice: cannot keep the code of DAG "${dagId}" for its runs (${b.error}); its tasks import ${local.file} as it is when they start`);
+          return null;
+        }
+        return b;
+      });
+      this.localBundles.set(dagId, p);
+    }
+    return p;
+  }
+
+  /** Bundles imported by this process: their DAGs by id (null: the store has no such bundle). */
+  private readonly bundles = new Map<string, Promise<Map<string, Dag> | null>>();
+
+  /**
+   * The code of a task of a run, for it to run: the run's code bundle when it has one (`codeHash`),
+   * else the DAG loaded at start, else the code loader's (the version's file as it is now).
+   */
+  async forVersion(dagId: string, version: string, codeHash: string | null): Promise<TaskCode | undefined> {
+    const local = this.dags.get(dagId);
+    if (codeHash !== null) {
+      // the DAG this process loaded is the run's own code when the run was made from it here
+      const mine = local && this.localBundles.has(dagId) ? await this.localBundles.get(dagId) : null;
+      if (local && mine?.hash === codeHash) return { ...local, moduleUrl: null };
+      const file = local?.file ?? (await this.store.dags.getVersion(dagId, version))?.file;
+      if (file) {
+        const dag = (await this.bundle(codeHash, file))?.get(dagId);
+        if (dag) return { dag, file, moduleUrl: bundleUrl(codeHash, file) };
+      }
+    }
+    if (local) return { ...local, moduleUrl: null };
+    const loaded = await this.loadCode?.(dagId, version);
+    return loaded && { ...loaded, moduleUrl: null };
+  }
+
+  private bundle(hash: string, file: string): Promise<Map<string, Dag> | null> {
+    let p = this.bundles.get(hash);
+    if (!p) {
+      p = this.importBundle(hash, file);
+      // a failed import is tried again by the next task (the store may have been unreachable)
+      p.catch(() => this.bundles.delete(hash));
+      this.bundles.set(hash, p);
+    }
+    return p;
+  }
+
+  private async importBundle(hash: string, file: string): Promise<Map<string, Dag> | null> {
+    const code = await this.store.dagCode.get(hash);
+    if (code === null) {
+      // deleted by retention (a run older than its bundle's keep rule: docs) or a corrupt row: the file it is
+      console.warn(`sluice: code bundle ${hash.slice(0, 12)} of ${file} is not in the database; its tasks import the file as it is now`);
+      return null;
+    }
+    await cacheBundle(hash, code);
+    const result = await importBundle(hash, file);
+    if ("error" in result) throw new SluiceError("DAG_IMPORT", `cannot import the code of ${file} kept for this run (bundle ${hash.slice(0, 12)}): ${result.error}`);
+    return new Map(result.dags.map((d) => [d.id, d]));
   }
 }

@@ -8,6 +8,7 @@
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { DagSpec } from "../core/dagSpec.js";
+import type { DagBundle } from "../executors/dagBundle.js";
 
 export interface ParsedDag {
   dagId: string;
@@ -22,6 +23,12 @@ export interface ParsedFile {
   file: string;
   dags: ParsedDag[];
   error: { message: string; line: number | null } | null;
+  /**
+   * The file's code bundle (executors/dagBundle.ts) that the runs of its DAGs keep; null with `codeError`
+   * when it does not bundle (their runs then import the file as it is).
+   */
+  code?: DagBundle | null;
+  codeError?: string;
 }
 
 export type ProcessorMessage = { type: "start"; file: string } | ({ type: "file" } & ParsedFile);

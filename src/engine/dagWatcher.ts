@@ -20,6 +20,8 @@ export class DagWatcher {
   private readonly known = new Map<string, Seen>();
   /** The ones that are DAG files. */
   private readonly dagFiles = new Set<string>();
+  /** Local modules the DAG files import (their code bundles' inputs): an edit of one is an edit of them. */
+  private readonly importedBy = new Map<string, Set<string>>();
   private watcher: FSWatcher | null = null;
   private rescanTimer: NodeJS.Timeout | null = null;
   private debounce: NodeJS.Timeout | null = null;
@@ -56,6 +58,19 @@ export class DagWatcher {
     if (this.debounce) clearTimeout(this.debounce);
   }
 
+  /**
+   * The local modules `dagFile` imports, as its last parse found them: when one of them changes, the DAG
+   * file is reported changed too (its code, and so what its next runs get, changed).
+   */
+  setImports(dagFile: string, imports: readonly string[]): void {
+    for (const [m, by] of this.importedBy) if (by.delete(dagFile) && by.size === 0) this.importedBy.delete(m);
+    for (const m of imports) {
+      let by = this.importedBy.get(m);
+      if (!by) this.importedBy.set(m, (by = new Set()));
+      by.add(dagFile);
+    }
+  }
+
   /** Something changed: rescan soon (events come in bursts while an editor saves). */
   poke(): void {
     if (this.debounce) return;
@@ -78,6 +93,7 @@ export class DagWatcher {
         const seen = new Set(files);
         const changed: string[] = [];
         const removed: string[] = [];
+        const helpers: string[] = [];
         for (const f of files) {
           const now = Date.now();
           const st = await stat(f).catch(() => null);
@@ -98,12 +114,20 @@ export class DagWatcher {
             changed.push(f);
           } else if (this.dagFiles.delete(f)) {
             removed.push(f); // no longer a DAG file
+          } else {
+            helpers.push(f);
           }
         }
+
         for (const f of [...this.known.keys()]) {
           if (seen.has(f)) continue;
           this.known.delete(f);
           if (this.dagFiles.delete(f)) removed.push(f);
+          else helpers.push(f);
+        }
+        // a helper module that changed or went: the DAG files importing it are parsed and bundled again
+        for (const h of helpers) {
+          for (const d of this.importedBy.get(h) ?? []) if (this.dagFiles.has(d) && !changed.includes(d)) changed.push(d);
         }
         for (const f of this.unreported.splice(0)) if (!changed.includes(f) && !removed.includes(f)) removed.push(f);
         if (changed.length || removed.length) {

@@ -318,10 +318,10 @@ export class Engine implements WorkerHost {
     return this.settler.settle(results, claim);
   }
 
-  async resolveTask(a: Pick<ClaimedAttempt, "runId" | "dagId" | "taskId" | "dagVersion">): Promise<ResolvedTask> {
+  async resolveTask(a: Pick<ClaimedAttempt, "runId" | "dagId" | "taskId" | "dagVersion" | "codeHash">): Promise<ResolvedTask> {
     const idx = await this.specs.of(a.runId);
     const task = idx.byId.get(a.taskId);
-    const loaded = await this.code.forVersion(a.dagId, a.dagVersion);
+    const loaded = await this.code.forVersion(a.dagId, a.dagVersion, a.codeHash);
     const impl = loaded?.dag.impls.get(a.taskId);
     if (!task || !loaded || !impl) {
       throw new SluiceError(
@@ -330,7 +330,7 @@ export class Engine implements WorkerHost {
         { details: { dagId: a.dagId, taskId: a.taskId } },
       );
     }
-    return { task, impl, dagFile: loaded.file };
+    return { task, impl, dagFile: loaded.file, moduleUrl: loaded.moduleUrl };
   }
 
   async loadOutputs(runId: string, taskId: string): Promise<unknown[]> {

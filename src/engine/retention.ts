@@ -23,7 +23,7 @@ export interface CleanOptions {
   /**
    * An unreferenced artifact is only removed when it was last put (the artifact stores touch what they
    * deduplicate) longer ago than this, so a worker that is storing the same bytes right now, before its
-   * attempt row commits, keeps them. Default 1 hour.
+   * attempt row commits, keeps them. Default 1 hour. The same holds for code bundles.
    */
   artifactGraceMs?: number;
 }
@@ -37,6 +37,8 @@ export interface CleanResult {
   runAssetEvents: number;
   logDirs: number;
   artifacts: number;
+  /** Code bundles no run holds any more and no DAG's current version is (store/dagCode.ts); 0 on a dry run. */
+  codeBundles: number;
   batches: number;
 }
 
@@ -46,9 +48,9 @@ export async function cleanFinishedRuns(store: Store, opts: CleanOptions): Promi
     const c = await store.retention.countFinishedRuns(opts.cutoff);
     let logDirs = 0;
     for (const r of c.runList) if (await exists(runLogDir(opts.logsDir, r))) logDirs++;
-    return { cutoff, dryRun: true, runs: c.runs, taskInstances: c.taskInstances, attempts: c.attempts, runAssetEvents: c.runAssetEvents, logDirs, artifacts: c.artifacts, batches: 0 };
+    return { cutoff, dryRun: true, runs: c.runs, taskInstances: c.taskInstances, attempts: c.attempts, runAssetEvents: c.runAssetEvents, logDirs, artifacts: c.artifacts, codeBundles: 0, batches: 0 };
   }
-  const result: CleanResult = { cutoff, dryRun: false, runs: 0, taskInstances: 0, attempts: 0, runAssetEvents: 0, logDirs: 0, artifacts: 0, batches: 0 };
+  const result: CleanResult = { cutoff, dryRun: false, runs: 0, taskInstances: 0, attempts: 0, runAssetEvents: 0, logDirs: 0, artifacts: 0, codeBundles: 0, batches: 0 };
   const refs = new Set<string>();
   for (;;) {
     const b = await deleteFinishedRunBatch(store, opts.cutoff, opts.batchSize ?? 1000, opts.audit);
@@ -65,6 +67,7 @@ export async function cleanFinishedRuns(store: Store, opts: CleanOptions): Promi
   }
   const held = await store.retention.referencedOutputRefs([...refs]);
   result.artifacts = await opts.artifacts.removeStale([...refs].filter((r) => !held.has(r)), opts.artifactGraceMs ?? 3_600_000);
+  result.codeBundles = await store.dagCode.deleteUnreferenced(store.now() - (opts.artifactGraceMs ?? 3_600_000));
   return result;
 }
 

@@ -220,8 +220,11 @@ export class RunCreation {
 
   /** The one path that creates runs: each with all its task instances, all in one transaction. */
   private async createRuns(requests: readonly RunRequest[]): Promise<RunRecord[]> {
+    // a run made from code this process loaded keeps that code (DagCode.localBundle); the others get the
+    // bundle their version was last parsed with (RunRows.insert)
+    const bundles = await Promise.all(requests.map((r) => this.code.localBundle(r.dag.dagId, r.dag.version)));
     const now = this.clock.now();
-    const prepared = requests.map((r) => {
+    const prepared = requests.map((r, i) => {
       const idx = this.specs.index(r.dag.dagId, r.dag.version, () => r.dag.spec);
       const runId = newRunId(now);
       const instances = initialTaskInstances(idx, now);
@@ -229,11 +232,11 @@ export class RunCreation {
       this.specs.remember(runId, r.dag.dagId, r.dag.version);
       // encrypted before the transaction: a wrong key fails the request with nothing written
       const params = this.storedParams(r.dag.spec, runId, r.params);
-      return { r, idx, runId, runKey: r.runKey ?? `run:${runId}`, instances, params };
+      return { r, idx, runId, runKey: r.runKey ?? `run:${runId}`, instances, params, bundle: bundles[i]! };
     });
     const { value: runs } = await this.transitions.run(async (tx, fx) => {
       const out: RunRecord[] = [];
-      for (const { r, idx, runId, runKey, instances, params } of prepared) {
+      for (const { r, idx, runId, runKey, instances, params, bundle } of prepared) {
         const { dagId, version, spec, file } = r.dag;
         const existing = await tx.runs.findByKey(dagId, runKey);
         if (existing) {
@@ -247,6 +250,7 @@ export class RunCreation {
         const unfinished = instances.filter((i) => i.state !== "skipped").length;
         const queued = r.queued === "if_busy" ? (await tx.runs.countActive({ dagId })) >= spec.maxActiveRuns : r.queued;
         await tx.dags.saveVersion(dagId, version, spec, file);
+        if (bundle) await tx.dagCode.put(bundle.hash, bundle.code, tx.now());
         await tx.runs.insert(
           {
             runId,
@@ -265,6 +269,7 @@ export class RunCreation {
             timeoutAt: queued || spec.runTimeoutMs === null ? null : now + spec.runTimeoutMs,
             ...(r.backfillId !== undefined ? { backfillId: r.backfillId } : {}),
             triggeredBy: r.triggeredBy ?? null,
+            ...(bundle ? { codeHash: bundle.hash } : {}),
           },
           instances,
         );

@@ -26,7 +26,7 @@ export interface SchedulerOptions {
   /** Safety poll (other processes pausing, triggering, …). Default 1 s. */
   pollMs?: number;
   /** Called after every parse with what changed (for progress output). */
-  onParsed?: (e: { file: string; dags: string[]; error: string | null }) => void;
+  onParsed?: (e: { file: string; dags: string[]; error: string | null; codeError?: string }) => void;
   /**
    * A tick or a background parse failed (the database locked past its busy timeout, a disk error): the
    * work is retried by the next poll or rescan. Default: a line on stderr. Never an unhandled rejection,
@@ -133,6 +133,7 @@ export class Scheduler {
   }
 
   private async apply(changed: string[], removed: string[]): Promise<void> {
+    // codeError: the file imports but does not bundle, so its runs import it as it is (not one code version)
     const parsed = changed.length ? await parseDagFiles(changed, this.opts.parseTimeoutMs ? { timeoutMs: this.opts.parseTimeoutMs } : {}) : [];
     const now = this.clock.now();
     const events: { file: string; dags: string[]; error: string | null }[] = [];
@@ -164,7 +165,8 @@ export class Scheduler {
             problems.push(`DAG "${d.dagId}" is ${runsBy}, but ${d.paramsError}: give every param a default`);
           }
           mine.push(d.dagId);
-          await tx.dags.saveVersion(d.dagId, d.version, d.spec, p.file);
+          if (p.code) await tx.dagCode.put(p.code.hash, p.code.code, now);
+          await tx.dags.saveVersion(d.dagId, d.version, d.spec, p.file, p.code === undefined ? undefined : (p.code?.hash ?? null));
           await tx.dags.upsert({ dagId: d.dagId, file: p.file, version: d.version, schedule: d.spec.schedule, defaultParams: d.defaultParams, paramsError: d.paramsError, now, pausedAtCreation: this.opts.pausedAtCreation === true });
           const row = (await tx.dags.get(d.dagId))!;
           await tx.dags.setNextInterval(d.dagId, this.nextInterval(d.spec, row, now), undefined);
@@ -178,7 +180,7 @@ export class Scheduler {
         this.fileDags.set(p.file, mine);
         if (problems.length) await tx.dags.setImportError(rel, null, problems.join("; "), now);
         else await tx.dags.clearImportErrors([rel]);
-        events.push({ file: rel, dags: mine, error: problems.length ? problems.join("; ") : null });
+        events.push({ file: rel, dags: mine, error: problems.length ? problems.join("; ") : null, ...(p.codeError ? { codeError: p.codeError } : {}) });
       }
       for (const f of removed) {
         const ids = this.fileDags.get(f) ?? [];
@@ -190,6 +192,8 @@ export class Scheduler {
         events.push({ file: relative(this.watcher.dir, f), dags: [], error: null });
       }
     });
+    // a file that did not import keeps the imports it had: fixing the helper that broke it parses it again
+    for (const p of parsed) if (p.code) this.watcher.setImports(p.file, p.code.imports);
     for (const e of events) this.opts.onParsed?.(e);
     this.tick();
   }

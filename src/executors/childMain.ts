@@ -1,6 +1,7 @@
 /** Entry point of a child process that runs one task attempt (see childProcess.ts). */
 import { formatWithOptions } from "node:util";
 import { AssetMetadataCollector } from "../core/assets.js";
+import { importBundleUrl } from "./bundleImport.js";
 import { loadDagFile } from "./dagFile.js";
 import { SluiceError, errorRecord } from "../errors.js";
 import type { TaskContext } from "../dsl/types.js";
@@ -45,7 +46,7 @@ process.once("message", (req: ChildRequest) => {
 
 async function runOnce(req: ChildRequest): Promise<void> {
   try {
-    const loaded = await loadDagFile(req.dagFile);
+    const loaded = req.moduleUrl ? await importBundleUrl(req.moduleUrl, req.dagFile) : await loadDagFile(req.dagFile);
     if ("error" in loaded) throw new Error(`cannot import ${req.dagFile}: ${loaded.error}`);
     const dag = loaded.dags.find((d) => d.id === req.dagId);
     const impl = dag?.impls.get(req.taskId);

@@ -29,6 +29,8 @@ process.once("exit", () => {
 
 export interface ChildRequest {
   dagFile: string;
+  /** The run's code bundle (bundleImport.ts); null: import the DAG file. */
+  moduleUrl: string | null;
   dagId: string;
   taskId: string;
   inputs: Record<string, unknown>;
@@ -136,6 +138,7 @@ export const childProcessExecutor: Executor = {
       });
       const req: ChildRequest = {
         dagFile: r.dagFile,
+        moduleUrl: r.moduleUrl,
         dagId: r.ctx.dagId,
         taskId: r.task.id,
         inputs: r.inputs,

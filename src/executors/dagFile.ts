@@ -27,15 +27,23 @@ function enableTypeScriptImports(): void {
  * process imported it before: ES modules by a query on the URL, CommonJS ones by dropping the cached module.
  * Modules it imports are not re-imported.
  */
-export async function loadDagFile(file: string, opts: { fresh?: number } = {}): Promise<{ dags: Dag[] } | { error: string; line: number | null }> {
+export async function loadDagFile(file: string, opts: { fresh?: number } = {}): Promise<LoadedModule> {
+  enableTypeScriptImports();
+  let url = pathToFileURL(file).href;
+  if (opts.fresh !== undefined) {
+    delete createRequire(import.meta.url).cache[file];
+    url += `?v=${opts.fresh}`;
+  }
+  return loadDagModule(url, file);
+}
+
+export type LoadedModule = { dags: Dag[] } | { error: string; line: number | null };
+
+/** Import the module at `url` and collect its DAGs; errors name `file` (the DAG file it was made from). */
+export async function loadDagModule(url: string, file: string): Promise<LoadedModule> {
   let mod: Record<string, unknown>;
   try {
     enableTypeScriptImports();
-    let url = pathToFileURL(file).href;
-    if (opts.fresh !== undefined) {
-      delete createRequire(import.meta.url).cache[file];
-      url += `?v=${opts.fresh}`;
-    }
     mod = (await import(url)) as Record<string, unknown>;
   } catch (e) {
     return { error: errorText(e, file), line: lineIn(e, file) };

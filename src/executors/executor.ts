@@ -12,8 +12,10 @@ import type { Masker } from "../secrets/mask.js";
 export interface TaskRun {
   task: TaskSpec;
   impl: TaskImpl;
-  /** Absolute path of the DAG file (child processes import it; relative paths resolve from its folder). */
+  /** Absolute path of the DAG file (relative paths resolve from its folder). */
   dagFile: string;
+  /** The module a child process imports for the task's code: the run's code bundle, else the DAG file. */
+  moduleUrl: string | null;
   /** Resolved input values, with the map item merged in for a mapped task. */
   inputs: Record<string, unknown>;
   ctx: TaskContext<unknown>;

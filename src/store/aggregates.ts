@@ -29,6 +29,7 @@ import { AttemptRows } from "./attempts.js";
 import { StatusQueries } from "./status.js";
 import { TaskInstanceRows } from "./taskInstances.js";
 import { VariableRows } from "./variables.js";
+import { DagCodeRows } from "./dagCode.js";
 
 /** What the aggregates need of the store or transaction they are bound to, besides the handle. */
 export interface StoreContext {
@@ -80,6 +81,7 @@ export abstract class Aggregates implements StoreContext {
   #audit?: AuditRows;
   #connections?: ConnectionRows;
   #variables?: VariableRows;
+  #dagCode?: DagCodeRows;
 
   get runs(): RunRows {
     return (this.#runs ??= new RunRows(this.db, this));
@@ -140,6 +142,10 @@ export abstract class Aggregates implements StoreContext {
   /** Variables (secret ones as ciphertexts): store/variables.ts. */
   get variables(): VariableRows {
     return (this.#variables ??= new VariableRows(this.db, this));
+  }
+  /** DAG code bundles by hash (one code version per run): store/dagCode.ts. */
+  get dagCode(): DagCodeRows {
+    return (this.#dagCode ??= new DagCodeRows(this.db));
   }
   /** PostgreSQL bench only (`npm run bench -- --pg`). */
   get benchHistory(): BenchHistory {

@@ -439,6 +439,7 @@ function pageQuery(state: ClaimState, db: Kysely<Database>, dialect: DialectName
         "ti.queue",
         "r.dag_id",
         "r.dag_version",
+        "r.code_hash",
         "r.logical_date",
         "r.params",
         "r.data_interval_start",

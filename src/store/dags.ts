@@ -241,12 +241,18 @@ export class TxDagRows extends DagRows {
     super(db, tx);
   }
 
-  async saveVersion(dagId: string, version: string, spec: DagSpec, file: string | null): Promise<void> {
+  /**
+   * Record a version (a no-op when it is recorded). `codeHash`: the code bundle it was parsed with now
+   * (store/dagCode.ts), which the version's next runs get: a helper module can change without changing
+   * the version (its spec and task sources). Null: the file did not bundle (its runs import the file);
+   * absent: leave what is recorded.
+   */
+  async saveVersion(dagId: string, version: string, spec: DagSpec, file: string | null, codeHash?: string | null): Promise<void> {
     await this.db
       .insertInto("dag_versions")
       // tags and owner are copied out of the spec: what per-DAG grants select (dags.accessMeta)
-      .values({ dag_id: dagId, version, spec: JSON.stringify(spec), file, created_at: this.tx.now(), tags: JSON.stringify(spec.tags ?? []), owner: spec.owner ?? null })
-      .onConflict((oc) => oc.columns(["dag_id", "version"]).doNothing())
+      .values({ dag_id: dagId, version, spec: JSON.stringify(spec), file, created_at: this.tx.now(), tags: JSON.stringify(spec.tags ?? []), owner: spec.owner ?? null, code_hash: codeHash ?? null })
+      .onConflict((oc) => (codeHash === undefined ? oc.columns(["dag_id", "version"]).doNothing() : oc.columns(["dag_id", "version"]).doUpdateSet({ code_hash: codeHash, file })))
       .execute();
   }
 }

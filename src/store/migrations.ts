@@ -16,6 +16,7 @@ import { m0012ConnectionsVariables } from "./migrations/0012_connections_variabl
 import { m0013Grants } from "./migrations/0013_grants.js";
 import { m0015RunDeadlines } from "./migrations/0015_run_deadlines.js";
 import { m0014Audit } from "./migrations/0014_audit.js";
+import { m0016DagCode } from "./migrations/0016_dag_code.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -178,6 +179,7 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0013_grants", m0013Grants],
   ["0014_audit", m0014Audit],
   ["0015_run_deadlines", m0015RunDeadlines],
+  ["0016_dag_code", m0016DagCode],
 ];
 
 export const MIGRATION_NAMES: readonly string[] = STEPS.map(([n]) => n);

@@ -91,6 +91,8 @@ export interface ClaimedAttempt {
   runId: string;
   dagId: string;
   dagVersion: string;
+  /** The run's code bundle (store/dagCode.ts); null: the DAG file as it is. */
+  codeHash: string | null;
   taskId: string;
   mapIndex: number;
   tryNumber: number;

@@ -199,14 +199,26 @@ export class TxRunRows extends RunRows {
     return row ? toRun(row) : null;
   }
 
-  async insert(run: Omit<RunRecord, "endedAt" | "stateReason" | "backfillId" | "corrupt" | "triggeredBy"> & { backfillId?: number | null; triggeredBy?: string | null }, instances: NewTaskInstance[]): Promise<void> {
+  /**
+   * `codeHash`: the code bundle the run's tasks import (dag_code); absent: the one its DAG version was
+   * last parsed with, if any (store/dagCode.ts).
+   */
+  async insert(
+    run: Omit<RunRecord, "endedAt" | "stateReason" | "backfillId" | "corrupt" | "triggeredBy"> & { backfillId?: number | null; triggeredBy?: string | null; codeHash?: string | null },
+    instances: NewTaskInstance[],
+  ): Promise<void> {
     this.tx.created.add(run.runId);
+    const codeHash =
+      run.codeHash !== undefined
+        ? run.codeHash
+        : ((await this.db.selectFrom("dag_versions").select("code_hash").where("dag_id", "=", run.dagId).where("version", "=", run.dagVersion).executeTakeFirst())?.code_hash ?? null);
     this.tx.lockedRuns.set(run.runId, {
       run_id: run.runId,
       state: run.state,
       unfinished: run.unfinished,
       dag_id: run.dagId,
       dag_version: run.dagVersion,
+      code_hash: codeHash,
       logical_date: run.logicalDate,
       params: JSON.stringify(run.params),
       data_interval_start: run.dataIntervalStart,
@@ -234,6 +246,7 @@ export class TxRunRows extends RunRows {
         timeout_at: run.timeoutAt,
         backfill_id: run.backfillId ?? null,
         triggered_by: run.triggeredBy ?? null,
+        code_hash: codeHash,
       })
       .execute();
     await this.tx.taskInstances.insert(run.runId, instances);

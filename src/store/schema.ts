@@ -15,6 +15,8 @@ export interface DagVersionsTable {
   tags: string | null;
   /** The spec's owner (migration 0013): what owner grants select. */
   owner: string | null;
+  /** 0016: the code bundle (dag_code) the version was last parsed with; null: none kept. */
+  code_hash: Generated<string | null>;
 }
 
 export interface RunsTable {
@@ -41,6 +43,15 @@ export interface RunsTable {
   backfill_id: Generated<number | null>;
   /** 0014: the person or token that triggered it; null: the scheduler, an asset, a backfill. */
   triggered_by: Generated<string | null>;
+  /** 0016: the code bundle (dag_code) every task of the run imports; null: the DAG file as it is. */
+  code_hash: Generated<string | null>;
+}
+
+/** 0016: DAG code bundles by their SHA-256 (executors/dagBundle.ts). */
+export interface DagCodeTable {
+  hash: string;
+  code: string;
+  created_at: number;
 }
 
 export interface TaskInstancesTable {
@@ -304,6 +315,7 @@ export interface GrantsTable {
 export interface RunContextRow {
   dag_id: string;
   dag_version: string;
+  code_hash: string | null;
   logical_date: number;
   params: string;
   data_interval_start: number | null;
@@ -408,4 +420,5 @@ export interface Database {
   audit_log: AuditLogTable;
   connections: ConnectionsTable;
   variables: VariablesTable;
+  dag_code: DagCodeTable;
 }

@@ -297,6 +297,7 @@ export class Tx extends Aggregates {
           runId: r.run_id,
           dagId: r.dag_id,
           dagVersion: r.dag_version,
+          codeHash: r.code_hash,
           taskId: r.task_id,
           mapIndex: r.map_index,
           tryNumber: again ? r.try_number : r.try_number + 1,
@@ -335,6 +336,7 @@ export class Tx extends Aggregates {
         poke_count: t.pokeCount,
         dag_id: r.dag_id,
         dag_version: r.dag_version,
+        code_hash: r.code_hash,
         logical_date: r.logical_date,
         params: r.params,
         data_interval_start: r.data_interval_start,
@@ -363,7 +365,7 @@ export interface RunLockRow extends RunContextRow {
   unfinished: number;
   backfill_id: number | null;
 }
-const RUN_LOCK_COLUMNS = "run_id, state, unfinished, dag_id, dag_version, logical_date, params, data_interval_start, data_interval_end, backfill_id";
+const RUN_LOCK_COLUMNS = "run_id, state, unfinished, dag_id, dag_version, code_hash, logical_date, params, data_interval_start, data_interval_end, backfill_id";
 
 /**
  * PostgreSQL's claim locks. The task instances: FOR UPDATE SKIP LOCKED, so that claimers never wait for

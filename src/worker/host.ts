@@ -55,6 +55,8 @@ export interface ResolvedTask {
   task: TaskSpec;
   impl: TaskImpl;
   dagFile: string;
+  /** The run's code bundle as a module URL (executors/bundleImport.ts); null: the DAG file itself. */
+  moduleUrl: string | null;
 }
 
 /** What a worker needs from the engine; the engine implements it. */

@@ -65,7 +65,7 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     // a poison row (the run's params do not parse…) fails this task instance, clearly, and nothing else
     if (a.corrupt !== null) throw new SluiceError("CORRUPT_ROW", `${a.corrupt}: task "${a.taskId}" cannot run; fix or delete the row`);
     const resolved = await host.resolveTask(a);
-    const { task, impl, dagFile } = resolved;
+    const { task, impl, dagFile, moduleUrl } = resolved;
     // the task's env (with the DAG's and its group's defaults merged in): values under sensitive names
     for (const [name, value] of Object.entries(impl.env)) if (isSensitiveName(name)) masker.add(value);
     // decrypted for this attempt only, and masked from here on; no key or a wrong one fails it (SECRET_KEY)
@@ -106,7 +106,7 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       connection: (id) => secrets.connection(id),
       variable: (key, ...fallback) => secrets.variable(key, ...fallback),
     };
-    const returned = await executorFor(task, impl).run({ task, impl, dagFile, inputs, ctx, log, masker, python: opts.python, env: opts.taskEnv });
+    const returned = await executorFor(task, impl).run({ task, impl, dagFile, moduleUrl, inputs, ctx, log, masker, python: opts.python, env: opts.taskEnv });
     if (controller.signal.aborted) throw controller.signal.reason;
     // a sensor whose condition is not met gives its slot back and waits, in the store, for its next poke
     const poke = task.kind === "sensor" ? pokeOutcome(task.id, returned) : null;

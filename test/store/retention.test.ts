@@ -89,6 +89,15 @@ for (const d of dialects(1)) {
         assert.ok(await hasLogs("hist", oldHist.runId, "unique"));
         if (!files) assert.equal(await logRows(), 3, "one chunk per attempt that logged: unique × 2 runs, fails");
 
+        // code bundles (store/dagCode.ts): held by the old run, by the recent run, by hist's current version, by nothing
+        await s.store.tx(async (tx) => {
+          for (const h of ["h_old", "h_recent", "h_current", "h_orphan"]) await tx.dagCode.put(h, `export const code = "${h}";`, tx.now());
+          await tx.dags.upsert({ dagId: "hist", file: "hist.ts", version: hist.version, schedule: null, defaultParams: {}, paramsError: null, now: tx.now() });
+        });
+        await storeDb(s.store).updateTable("runs").set({ code_hash: "h_old" }).where("run_id", "=", oldHist.runId).execute();
+        await storeDb(s.store).updateTable("runs").set({ code_hash: "h_recent" }).where("run_id", "=", recent.runId).execute();
+        await storeDb(s.store).updateTable("dag_versions").set({ code_hash: "h_current" }).where("dag_id", "=", "hist").execute();
+
         const opts = { cutoff: clock.now() - 30 * DAY, logsDir: s.config.logsDir, artifacts: s.engine.artifacts, batchSize: 1, artifactGraceMs: -5000 }; // (a grace into the future: everything is old enough)
         const dry = await cleanFinishedRuns(s.store, { ...opts, dryRun: true });
         assert.deepEqual(
@@ -102,6 +111,9 @@ for (const d of dialects(1)) {
           { runs: done.runs, taskInstances: done.taskInstances, attempts: done.attempts, runAssetEvents: done.runAssetEvents, logDirs: done.logDirs, artifacts: done.artifacts, batches: done.batches },
           { runs: 2, taskInstances: 4, attempts: 4, runAssetEvents: 1, logDirs: files ? 2 : 0, artifacts: 1, batches: 2 },
         );
+        assert.equal(done.codeBundles, 2);
+        const bundles = await storeDb(s.store).selectFrom("dag_code").select("hash").orderBy("hash").execute();
+        assert.deepEqual(bundles.map((b) => b.hash), ["h_current", "h_recent"], "the bundles of the deleted run and of nothing went");
 
         // exactly what remains
         const runs = (await s.store.runs.list({ limit: 100 })).map((r) => r.runId).sort();

@@ -182,6 +182,7 @@ async function serve(opts: ServeOptions, roles: Roles, startHttp: StartHttp): Pr
       pausedAtCreation: config.dagsPausedAtCreation,
       onParsed: (e) => {
         if (e.error) err(`  import error: ${e.file}: ${e.error}`);
+        if (e.codeError) err(`  warning: ${e.file}: its code cannot be kept for its runs (${e.codeError}); each task imports the file as it is when it starts`);
         else if (!initial) out(`  reloaded ${e.file}${e.dags.length ? ` (${e.dags.join(", ")})` : " (no DAGs)"}`);
       },
     });
