@@ -1,14 +1,15 @@
 /**
  * Task code for a worker that did not load the DAGs folder itself (`sluice dev`, `sluice worker`): the
  * file a DAG version came from is imported when a task of it must run, and imported afresh once the file
- * has changed — so edits reach the next attempt without a restart. Like Airflow, a run created with an
- * older version runs the file's current code for its tasks (its tasks and edges stay the version's own).
+ * has changed — so edits reach the next attempt without a restart. Only for runs that keep no code
+ * bundle (created before migration 0016, or from a file that does not bundle): the others import their
+ * own bundle (DagCode.forVersion), whatever the file holds now.
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { Store } from "../store/store.js";
 import { loadDagFile } from "../executors/dagFile.js";
-import { findDagFiles, type LoadedDag } from "./dagLoader.js";
+import type { LoadedDag } from "./dagLoader.js";
 import { SluiceError } from "../errors.js";
 
 export class DagCodeLoader {
@@ -47,18 +48,12 @@ export class DagCodeLoader {
   }
 
   /**
-   * Import every DAG file of the folder now (`sluice worker` at start, before it registers): the first
+   * Import these DAG files now (`sluice worker` at start, before it registers): the first
    * task of a run then starts at once, instead of after its file's import — TypeScript's loader and the
    * DAG's construction cost a second or more for a large DAG. A file that fails to import is left for
    * its first task to report (the scheduler reports it as an import error too).
    */
-  async preload(dir: string): Promise<void> {
-    let files: string[];
-    try {
-      files = await findDagFiles(dir);
-    } catch {
-      return; // no such folder: tasks fail with a clear message when they need their code
-    }
+  async preload(files: Iterable<string>): Promise<void> {
     for (const file of files) await this.refresh(file).catch(() => undefined);
   }
 

@@ -111,6 +111,37 @@ export class DagCode {
     return loaded && { ...loaded, moduleUrl: null };
   }
 
+  /**
+   * Import the code runs will ask for now (`sluice worker` at start, before it registers), so the first
+   * task of a run starts at once instead of after an import: the bundles of the active DAGs' current
+   * versions, and the bundles of the folder's other DAG files as they are now (what `sluice trigger`
+   * makes of them: the same bytes, the same hash). Returns the files that do not bundle (to import as
+   * files). A bundle that fails is left for its first task to report.
+   */
+  async preload(files: readonly string[]): Promise<Set<string>> {
+    const registered = new Set<string>();
+    for (const c of await this.store.dags.currentCode()) {
+      if (c.codeHash === null) continue;
+      registered.add(c.file);
+      await this.bundle(c.codeHash, c.file).catch(() => undefined);
+    }
+    const unbundled = new Set<string>();
+    for (const file of files) {
+      if (registered.has(file)) continue;
+      const b = await tryBundleDagFile(file);
+      if ("error" in b) {
+        unbundled.add(file);
+        continue;
+      }
+      if (this.bundles.has(b.hash)) continue;
+      const p = cacheBundle(b.hash, b.code).then(() => this.importBundled(b.hash, file));
+      p.catch(() => this.bundles.delete(b.hash));
+      this.bundles.set(b.hash, p);
+      await p.catch(() => undefined);
+    }
+    return unbundled;
+  }
+
   private bundle(hash: string, file: string): Promise<Map<string, Dag> | null> {
     let p = this.bundles.get(hash);
     if (!p) {
@@ -130,6 +161,10 @@ export class DagCode {
       return null;
     }
     await cacheBundle(hash, code);
+    return this.importBundled(hash, file);
+  }
+
+  private async importBundled(hash: string, file: string): Promise<Map<string, Dag>> {
     const result = await importBundle(hash, file);
     if ("error" in result) throw new SluiceError("DAG_IMPORT", `cannot import the code of ${file} kept for this run (bundle ${hash.slice(0, 12)}): ${result.error}`);
     return new Map(result.dags.map((d) => [d.id, d]));

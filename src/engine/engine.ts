@@ -125,6 +125,11 @@ export class Engine implements WorkerHost {
     this.code.setLoader(fn);
   }
 
+  /** Import the code runs will ask for (DagCode.preload); returns the files that do not bundle. */
+  preloadCode(files: readonly string[]): Promise<Set<string>> {
+    return this.code.preload(files);
+  }
+
   /** A DAG whose code this process has (loaded at start, or through `ensureDag`); else DAG_NOT_FOUND. */
   getDag(dagId: string): LoadedDag {
     return this.code.get(dagId);

@@ -218,6 +218,17 @@ export class DagRows {
     return rows.map((r) => ({ dagId: r.dag_id, file: r.file, tags: r.tags ? (JSON.parse(r.tags) as string[]) : [], owner: r.owner ?? null }));
   }
 
+  /** The code bundle of each active DAG's current version (null: none kept), with its file. */
+  async currentCode(): Promise<{ dagId: string; file: string; codeHash: string | null }[]> {
+    const rows = await this.db
+      .selectFrom("dags")
+      .innerJoin("dag_versions", (j) => j.onRef("dag_versions.dag_id", "=", "dags.dag_id").onRef("dag_versions.version", "=", "dags.version"))
+      .select(["dags.dag_id", "dags.file", "dag_versions.code_hash"])
+      .where("dags.is_active", "=", 1)
+      .execute();
+    return rows.flatMap((r) => (r.file === null ? [] : [{ dagId: r.dag_id, file: r.file, codeHash: r.code_hash }]));
+  }
+
   async getVersion(dagId: string, version: string): Promise<{ spec: DagSpec; file: string | null } | null> {
     const row = await this.db
       .selectFrom("dag_versions")

@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto";
 import { describeAssetSchedule } from "../../core/assets.js";
 import { describeSchedule } from "../../core/schedules.js";
 import { DagCodeLoader } from "../../engine/codeLoader.js";
+import { findDagFiles } from "../../engine/dagLoader.js";
 import { Scheduler } from "../../engine/scheduler.js";
 import { formatDuration } from "../../core/duration.js";
 import { parseCapacity } from "../../core/resources.js";
@@ -159,8 +160,9 @@ async function serve(opts: ServeOptions, roles: Roles, startHttp: StartHttp): Pr
   const err = (t: string) => process.stderr.write(`${t}\n`);
   const code = new DagCodeLoader(s.store);
   s.engine.setCodeLoader((dagId, version) => code.load(dagId, version));
-  // a worker of its own process imports the task code before it claims (the scheduler's has it already)
-  if (roles.worker && !roles.scheduler) await code.preload(config.dagsDir);
+  // a worker of its own process imports the task code before it claims (the scheduler's has it already):
+  // code bundles, and the files that do not bundle
+  if (roles.worker && !roles.scheduler) await code.preload(await s.engine.preloadCode(await findDagFiles(config.dagsDir).catch(() => [])));
   out(`Sluice ${roles.scheduler && roles.worker ? "dev" : roles.scheduler ? "scheduler" : "worker"} — DAGs from ${config.dagsDir}`);
   out(`  database:  ${redactUrl(config.databaseUrl)}`);
   out(`  logs:      ${s.engine.logs.location}`);
