@@ -33,6 +33,11 @@ export interface SluiceConfig {
   busyTimeoutMs: number;
   /** PostgreSQL: query connections per process (LISTEN/NOTIFY takes one more). */
   dbPoolSize: number;
+  /**
+   * SQLite on a full disk: a long-running process (worker, scheduler, dev, server) waits for space and
+   * goes on; a command (and a program embedding Sluice) fails with DISK_FULL, the run resumable.
+   */
+  diskFull: "fail" | "wait";
   leaseMs: number;
   heartbeatMs: number;
   python: string;
@@ -165,6 +170,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     busyTimeoutMs: e.SLUICE_DB_BUSY_TIMEOUT_MS ?? 5000,
     // small: N processes × (pool + 1 LISTEN) must fit PostgreSQL's max_connections (100 by default)
     dbPoolSize: e.SLUICE_DB_POOL_SIZE ?? POOL_SIZE_BY_ROLE[overrides.role ?? "dev"],
+    diskFull: overrides.role === undefined || overrides.role === "cli" ? "fail" : "wait",
     leaseMs,
     heartbeatMs: e.SLUICE_HEARTBEAT_MS ?? Math.max(100, Math.floor(leaseMs / 3)),
     python: e.SLUICE_PYTHON ?? "python3",

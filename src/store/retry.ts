@@ -46,6 +46,24 @@ export function retryDelayMs(kind: RetryKind, attempt: number): number {
   return Math.random() * Math.min(cap, base * 2 ** Math.min(attempt, 12));
 }
 
+/**
+ * SQLite could not write for want of space (SQLITE_FULL; ENOSPC from a file it extends). The statement,
+ * and the transaction with it, was rolled back: nothing of it was recorded, and it can run again later.
+ */
+export function isDiskFullError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === "SQLITE_FULL" || code === "ENOSPC";
+}
+
+/**
+ * How long a write waits for space before it tries again: from 250 ms, doubling, at most 5 s, jittered
+ * so that the transactions of one process that all hit the full disk do not retry in step. Space is
+ * usually freed by a person: 5 s is soon enough after that, and rare enough not to spin meanwhile.
+ */
+export function diskFullDelayMs(attempt: number): number {
+  return (0.5 + Math.random() / 2) * Math.min(5_000, 250 * 2 ** Math.min(attempt - 1, 10));
+}
+
 /** A PostgreSQL failure as a SluiceError that names the database (without its password). */
 export function toStoreError(e: unknown, location: string): SluiceError {
   if (e instanceof SluiceError) return e;

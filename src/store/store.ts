@@ -18,7 +18,7 @@ import { connectionOf, isPostgresUrl, openPostgres, quiet } from "./postgres.js"
 import { PgNotifier } from "./notifier.js";
 import { Aggregates } from "./aggregates.js";
 import { PG_NOW_MS } from "./sqlText.js";
-import { isRetryableTxError, retryAgain, retryDelayMs, toStoreError } from "./retry.js";
+import { diskFullDelayMs, isDiskFullError, isRetryableTxError, retryAgain, retryDelayMs, toStoreError } from "./retry.js";
 
 export { quiet };
 export { Tx, type TxOptions } from "./tx.js";
@@ -37,7 +37,16 @@ export interface StoreOptions {
   poolSize?: number;
   /** Bring the schema up to date on open (default true; `sluice db migrate` does it explicitly). */
   migrate?: boolean;
+  /**
+   * SQLite on a full disk: "wait" — a transaction that fails for want of space (rolled back, nothing
+   * of it recorded) runs again with backoff until there is space; long-running processes (worker,
+   * scheduler, dev, server) must stay up. "fail" (default): it throws DISK_FULL, as a command should.
+   */
+  diskFull?: "fail" | "wait";
 }
+
+/** A store's disk-full episodes, as they begin (`full`, with the write's error) and end. */
+export type DiskFullEvent = { full: true; error: unknown } | { full: false };
 
 export class Store extends Aggregates {
   readonly hostname = hostname();
@@ -47,6 +56,12 @@ export class Store extends Aggregates {
 
   /** @internal What this store's claims keep between claims (store/claims.ts): caches and lock hints, shared with no other store. */
   readonly claimState = new ClaimState();
+
+  /** SQLite: whether writes that find the disk full wait for space (StoreOptions.diskFull). */
+  private diskFullPolicy: "fail" | "wait" = "fail";
+  /** Since when writes of this process wait for disk space (store time); null: they do not. */
+  private diskFullAt: number | null = null;
+  private diskFullListeners: ((e: DiskFullEvent) => void)[] = [];
 
   private constructor(
     protected readonly db: Kysely<Database>,
@@ -71,6 +86,7 @@ export class Store extends Aggregates {
       const file = url.startsWith("sqlite:") ? url.slice("sqlite:".length).replace(/^\/\//, "") : url;
       const { db } = openSqlite({ file, busyTimeoutMs: opts.busyTimeoutMs ?? 5000 });
       store = new Store(db, "sqlite", file, opts.clock ?? systemClock);
+      store.diskFullPolicy = opts.diskFull ?? "fail";
     }
     try {
       if (opts.migrate === false) await store.refuseNewerSchema();
@@ -190,7 +206,7 @@ export class Store extends Aggregates {
    * again (start from fresh state inside it).
    */
   async tx<T>(fn: (tx: Tx) => Promise<T>, opts: TxOptions = {}): Promise<T> {
-    if (this.dialect === "sqlite") return this.txOnce(fn, "begin immediate");
+    if (this.dialect === "sqlite") return this.diskFullPolicy === "wait" ? this.txWaitingForSpace(fn) : this.txOnce(fn, "begin immediate");
     const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
@@ -199,6 +215,49 @@ export class Store extends Aggregates {
         const kind = isRetryableTxError(e);
         if (!kind || !retryAgain(kind, attempt, started)) throw toStoreError(e, this.location);
         await new Promise((r) => setTimeout(r, retryDelayMs(kind, attempt)));
+      }
+    }
+  }
+
+  /**
+   * Whether writes of this process wait for disk space now (/health reports it: statfs alone misses a
+   * disk with a few blocks left that the next transaction needs more than).
+   */
+  get waitingForDiskSpace(): boolean {
+    return this.diskFullAt !== null;
+  }
+
+  /** Told once when writes begin to wait for disk space and once when they write again. */
+  onDiskFull(fn: (e: DiskFullEvent) => void): () => void {
+    this.diskFullListeners.push(fn);
+    return () => {
+      this.diskFullListeners = this.diskFullListeners.filter((f) => f !== fn);
+    };
+  }
+
+  /**
+   * SQLite, diskFull "wait": a transaction that failed for want of space was rolled back whole (txOnce),
+   * so running `fn` again later records it once — the same contract as PostgreSQL's retries. Other
+   * transactions go on meanwhile (reads answer; writes that need no new page even commit). The episode
+   * begins at the first such failure and ends when a waiting transaction commits: one line each, not
+   * one per retry.
+   */
+  private async txWaitingForSpace<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await this.txOnce(fn, "begin immediate");
+        if (attempt > 1 && this.diskFullAt !== null) {
+          this.diskFullAt = null;
+          for (const l of this.diskFullListeners) l({ full: false });
+        }
+        return result;
+      } catch (e) {
+        if (!isDiskFullError(e)) throw e;
+        if (this.diskFullAt === null) {
+          this.diskFullAt = this.now();
+          for (const l of this.diskFullListeners) l({ full: true, error: e });
+        }
+        await new Promise((r) => setTimeout(r, diskFullDelayMs(attempt)));
       }
     }
   }

@@ -33,9 +33,15 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
-/** `sluice dev --port 0` in the sandbox, once it prints its URL. */
-export async function startDev(sb: Sandbox, adminPassword: string, env: NodeJS.ProcessEnv = {}): Promise<DevServer> {
-  const proc = cliSpawn(sb, ["dev", "--port", "0", "--quiet"], { SLUICE_ADMIN_PASSWORD: adminPassword, ...env });
+/** What serves the UI: `sluice dev` (default), or e.g. `sluice scheduler` when a test runs its own workers. */
+export interface ServeCommand {
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+/** `sluice dev --port 0` (or `args`) in the sandbox, once it prints its URL. */
+export async function startDev(sb: Sandbox, adminPassword: string, env: NodeJS.ProcessEnv = {}, args = ["dev", "--port", "0", "--quiet"]): Promise<DevServer> {
+  const proc = cliSpawn(sb, args, { SLUICE_ADMIN_PASSWORD: adminPassword, ...env });
   let output = "";
   proc.stdout!.on("data", (b: Buffer) => (output += b.toString()));
   proc.stderr!.on("data", (b: Buffer) => (output += b.toString()));
@@ -70,17 +76,17 @@ export interface BrowserSuite {
 }
 
 /**
- * For a `describe` of browser tests: a sandbox with `files` (DAG files), `sluice dev` with this admin
- * password, and Chromium — started before its tests and stopped after them.
+ * For a `describe` of browser tests: a sandbox with `files` (DAG files), `sluice dev` (or `command`) with
+ * this admin password, and Chromium — started before its tests and stopped after them.
  */
-export function browserSuite(prefix: string, files: Record<string, string>, adminPassword: string): BrowserSuite {
+export function browserSuite(prefix: string, files: Record<string, string>, adminPassword: string, command: ServeCommand = {}): BrowserSuite {
   let sb: Sandbox | undefined;
   let dev: DevServer | undefined;
   let browser: Browser | undefined;
   before(async () => {
     sb = sandbox(prefix);
     for (const [name, text] of Object.entries(files)) sb.write(name, text);
-    dev = await startDev(sb, adminPassword);
+    dev = await startDev(sb, adminPassword, command.env, command.args);
     browser = await launchBrowser();
   });
   after(async () => {

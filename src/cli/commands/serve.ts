@@ -88,6 +88,7 @@ async function serveWeb(opts: ServeOptions, startHttp: StartHttp): Promise<void>
   const code = new DagCodeLoader(s.store);
   s.engine.setCodeLoader((dagId, version) => code.load(dagId, version));
   const err = (t: string) => process.stderr.write(`${t}\n`);
+  reportDiskFull(s, err);
   let http: HttpServer;
   try {
     http = await startHttp(s, { eventToken: config.eventToken, onError: (e) => err(`  api error [${e.code}]: ${e.message}`) });
@@ -145,6 +146,17 @@ function untilSignal(onFirst: () => void, onSecond: () => void): Promise<void> {
   });
 }
 
+/**
+ * The database's disk is full: this process's writes wait for space (Store diskFull "wait") instead of
+ * ending it — one line when that begins and one when they resume, never one per retry.
+ */
+function reportDiskFull(s: Sluice, err: (t: string) => void): void {
+  s.store.onDiskFull((e) => {
+    if (e.full) err(`error [DISK_FULL]: the disk of the database ${s.store.location} is full (${e.error instanceof Error ? e.error.message : String(e.error)}); writes wait for space and are retried — nothing is lost, nothing half-written: free space and this process goes on by itself`);
+    else err(`the database's disk has space again: writes resume`);
+  });
+}
+
 /** A database URL without its password, for banners and logs. */
 function redactUrl(url: string): string {
   return url.replace(/(\/\/[^:/@]+):[^@/]*@/, "$1:***@");
@@ -160,6 +172,7 @@ async function serve(opts: ServeOptions, roles: Roles, startHttp: StartHttp): Pr
   const err = (t: string) => process.stderr.write(`${t}\n`);
   const code = new DagCodeLoader(s.store);
   s.engine.setCodeLoader((dagId, version) => code.load(dagId, version));
+  reportDiskFull(s, err);
   // a worker of its own process imports the task code before it claims (the scheduler's has it already):
   // code bundles, and the files that do not bundle
   if (roles.worker && !roles.scheduler) await code.preload(await s.engine.preloadCode(await findDagFiles(config.dagsDir).catch(() => [])));

@@ -1,5 +1,5 @@
 /** Health (public, for probes) and status (what the store knows about workers, queues and runs). */
-import { diskSpace } from "../../logs/diskSpace.js";
+import { processDisks } from "../../logs/diskSpace.js";
 import { dagIdsWith } from "../../app/access.js";
 import { route, type Route } from "../route.js";
 
@@ -10,9 +10,9 @@ export function systemRoutes(): Route[] {
       path: "/health",
       access: "public",
       tag: "system",
-      summary: "Liveness for probes: { status, db, disk } — 503 when the database is unreachable; a full disk (the home: logs, artifacts, SQLite) is status degraded, disk full, still 200 (restarting would not free space)",
+      summary: "Liveness for probes: { status, db, disk } — 503 when the database is unreachable; a full disk (the home: logs, artifacts, SQLite; the SQLite database's, or this process's writes waiting for space) is status degraded, disk full, still 200 (restarting would not free space; writes resume by themselves once it is freed)",
       async handler({ c, env }) {
-        const disk = (await diskSpace(env.sluice.config.home)).state;
+        const disk = (await processDisks(env.sluice.config.home, env.sluice.store)).state;
         try {
           await env.sluice.store.ping();
           return { status: disk === "full" ? "degraded" : "ok", db: "ok", disk };
