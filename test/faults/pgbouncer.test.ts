@@ -16,6 +16,9 @@ import { createServer } from "node:net";
 import { delimiter, join } from "node:path";
 import { after, test } from "node:test";
 import pg from "pg";
+import { SluiceError } from "../../src/errors.js";
+import { listenTarget, parsePostgresUrl, poolerSession } from "../../src/store/postgres.js";
+import { toStoreError } from "../../src/store/retry.js";
 import { PG_URL, freshSchema, pgSkip } from "../dialects.js";
 import { cli, cliSpawn, sandbox, waitFor } from "../helpers.js";
 
@@ -115,6 +118,33 @@ max_client_conn = 1000
   );
   return { port, output: () => out };
 }
+
+test("pgbouncer=true: no startup options, the schema and planner settings per transaction, LISTEN only over a direct URL", () => {
+  const direct = parsePostgresUrl("postgres://u@db:5432/d?schema=s1");
+  assert.equal(direct.pooled, false);
+  assert.match(String(direct.config.options), /search_path=s1/);
+  assert.equal(poolerSession(direct), null);
+  assert.equal(listenTarget(direct, null), direct, "a direct store listens on its own URL");
+
+  const pooled = parsePostgresUrl("postgres://u@bouncer:6432/d?schema=s1&pgbouncer=true");
+  assert.equal(pooled.pooled, true);
+  assert.equal(pooled.config.options, undefined, "PgBouncer refuses the options startup parameter");
+  assert.doesNotMatch(String(pooled.config.connectionString), /pgbouncer|schema/);
+  assert.match(poolerSession(pooled)!, /^select set_config\('search_path', 's1', true\), set_config\('enable_seqscan', 'off', true\)/);
+  assert.equal(listenTarget(pooled, null), null, "no direct URL: poll");
+  const listen = listenTarget(pooled, "postgres://u@db:5432/d?application_name=l")!;
+  assert.equal(listen.schema, "s1", "the channel is the pooled URL's schema's");
+  assert.equal(listen.config.application_name, "l");
+  assert.throws(() => listenTarget(pooled, "postgres://u@bouncer:6432/d?pgbouncer=true"), (e: unknown) => e instanceof SluiceError && e.code === "CONFIG");
+  assert.throws(() => parsePostgresUrl("postgres://u@db/d?pgbouncer=yes"), (e: unknown) => e instanceof SluiceError && e.code === "CONFIG");
+
+  // what PgBouncer answers a client that keeps session state names the fix
+  for (const m of ["unsupported startup parameter: options", 'prepared statement "sluice_3" does not exist']) {
+    const e = toStoreError(new Error(m), "postgres://u@bouncer:6432/d");
+    assert.equal(e.code, "CONFIG");
+    assert.match(e.message, /pgbouncer=true/);
+  }
+});
 
 test(`${WORKERS} workers through PgBouncer (transaction pooling, ${POOL} server connections) run ${RUNS} fan-outs`, { skip: bouncerSkip || pgSkip(1), timeout: 300_000 }, async () => {
   const schema = await freshSchema();
