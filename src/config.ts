@@ -15,6 +15,11 @@ export interface SluiceConfig {
   /** Folder searched recursively for DAG files. */
   dagsDir: string;
   databaseUrl: string;
+  /**
+   * A URL straight to PostgreSQL for the LISTEN connection, when `databaseUrl` goes through a transaction
+   * pooler (`?pgbouncer=true`); null: such a process polls (SLUICE_DATABASE_DIRECT_URL).
+   */
+  databaseDirectUrl: string | null;
   logsDir: string;
   artifactsDir: string;
   /**
@@ -92,6 +97,7 @@ const envSchema = z.object({
   SLUICE_HOME: z.string().min(1).optional(),
   SLUICE_DAGS: z.string().min(1).optional(),
   SLUICE_DATABASE_URL: z.string().min(1).optional(),
+  SLUICE_DATABASE_DIRECT_URL: z.string().min(1).optional(),
   SLUICE_INLINE_OUTPUT_LIMIT: intFrom(0).optional(),
   SLUICE_MAX_LOG_BYTES: intFrom(1024).optional(),
   SLUICE_ARTIFACTS: z.enum(["database", "files"]).optional(),
@@ -160,6 +166,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     home,
     dagsDir: resolve(cwd, overrides.dags ?? e.SLUICE_DAGS ?? "dags"),
     databaseUrl: overrides.databaseUrl ?? e.SLUICE_DATABASE_URL ?? `sqlite:${join(home, "sluice.db")}`,
+    databaseDirectUrl: e.SLUICE_DATABASE_DIRECT_URL ?? null,
     logsDir: join(home, "logs"),
     artifactsDir: join(home, "artifacts"),
     artifacts: e.SLUICE_ARTIFACTS ?? null,

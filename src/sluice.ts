@@ -80,6 +80,7 @@ export class Sluice {
       busyTimeoutMs: config.busyTimeoutMs,
       poolSize: config.dbPoolSize,
       diskFull: config.diskFull,
+      directUrl: config.databaseDirectUrl,
       ...(opts.migrate === false ? { migrate: false } : {}),
     });
     const engine = new Engine({ store, artifacts: artifactStoreFor(config, store), logs: logStoreFor(config, store), clock, dags: bag.dags, leaseMs: config.leaseMs, queuedTimeoutMs: config.queuedTimeoutMs, localWorkers, secretKey: config.secretKey });

@@ -9,6 +9,12 @@
  * (PostgreSQL restarted, backend terminated) it reconnects by itself with exponential backoff and full
  * jitter (0.2 s doubling to 10 s): many processes losing the database together come back spread out,
  * not as a reconnect storm. After a reconnect every subscriber is woken once, for what it may have missed.
+ *
+ * LISTEN is session state: through a transaction pooler (`?pgbouncer=true`) it would sit on a server
+ * connection that the pooler lends to other clients, and notifications would go nowhere. There the LISTEN
+ * connection goes straight to PostgreSQL (SLUICE_DATABASE_DIRECT_URL); without one, nothing listens and
+ * processes find each other's work by polling (every second: workers, schedulers, run waiters). NOTIFY is
+ * sent either way — it is part of the transaction, and other processes may have a direct connection.
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
@@ -30,14 +36,26 @@ export class PgNotifier {
   /** Connections opened so far (tests check reconnects are bounded). */
   connects = 0;
 
-  constructor(private readonly target: PostgresTarget) {
-    this.channel = target.schema ? `sluice_wake_${target.schema}`.toLowerCase() : "sluice_wake";
+  /**
+   * `schema`: the store's (it names the channel); `target`: where to LISTEN (store/postgres.ts
+   * listenTarget), or null for none.
+   */
+  constructor(
+    schema: string | null,
+    private readonly target: PostgresTarget | null,
+  ) {
+    this.channel = schema ? `sluice_wake_${schema}`.toLowerCase() : "sluice_wake";
+  }
+
+  /** Whether this process hears other processes' commits (false: it polls only). */
+  get canListen(): boolean {
+    return this.target !== null;
   }
 
   /** Call `cb` when another process may have made work ready; returns an unsubscribe function. */
   subscribe(cb: () => void): () => void {
     this.listeners.add(cb);
-    if (!this.client && !this.connecting && !this.timer) void this.connect();
+    if (this.target && !this.client && !this.connecting && !this.timer) void this.connect();
     return () => this.listeners.delete(cb);
   }
 
@@ -46,7 +64,7 @@ export class PgNotifier {
   }
 
   private async connect(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || !this.target) return;
     this.connecting = true;
     const client = new pg.Client({ ...this.target.config });
     let dropped = false;

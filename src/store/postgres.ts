@@ -3,9 +3,11 @@
  * `poolSize` connections for queries, plus one dedicated LISTEN connection (store/notifier.ts) — so a
  * deployment of N processes needs N × (poolSize + 1) connections, whatever the load.
  *
- * The URL is a libpq URL; Sluice adds one parameter: `?schema=name` puts every table in that schema
+ * The URL is a libpq URL; Sluice adds two parameters. `?schema=name` puts every table in that schema
  * (created if missing) — tests isolate themselves with it, and it lets several Sluice installations share
- * a database. `application_name` defaults to "sluice".
+ * a database. `?pgbouncer=true` (Prisma's name for it) says the URL points at a pooler in transaction mode
+ * (PgBouncer `pool_mode = transaction`, Supavisor, RDS Proxy): see `PoolerSession`. `application_name`
+ * defaults to "sluice".
  */
 import {
   CompiledQuery,
@@ -44,6 +46,11 @@ export interface PostgresTarget {
   /** pg connection settings (password included: never log this). */
   config: pg.ClientConfig;
   schema: string | null;
+  /**
+   * `?pgbouncer=true`: a transaction-pooling proxy is in between, so a connection keeps no state between
+   * transactions (no startup options, no prepared statements, no session locks, no LISTEN).
+   */
+  pooled: boolean;
   /** The URL without its password, for messages and logs. */
   display: string;
 }
@@ -75,13 +82,50 @@ export function parsePostgresUrl(url: string): PostgresTarget {
     throw new SluiceError("CONFIG", `SLUICE_DATABASE_URL: schema "${schema}" must be a plain identifier (letters, digits, _)`);
   }
   u.searchParams.delete("schema");
+  const bouncer = u.searchParams.get("pgbouncer");
+  if (bouncer !== null && bouncer !== "true" && bouncer !== "false") {
+    throw new SluiceError("CONFIG", `SLUICE_DATABASE_URL: pgbouncer=${bouncer} must be true or false`);
+  }
+  u.searchParams.delete("pgbouncer");
   const appName = u.searchParams.get("application_name") ?? "sluice";
   u.searchParams.delete("application_name");
   const config: pg.ClientConfig = { connectionString: u.toString(), application_name: appName };
+  const pooled = bouncer === "true";
   // search_path as a startup option: every pooled connection (and the LISTEN one) gets it, with no
-  // extra round trip per checkout
-  if (schema) config.options = `-c search_path=${schema}`;
-  return { config, schema, display: redactUrl(url) };
+  // extra round trip per checkout. Not through a pooler: PgBouncer refuses the `options` parameter
+  // ("unsupported startup parameter") unless told to ignore it, and then a server connection would carry
+  // another client's search_path (PoolerSession sets it per transaction instead).
+  if (schema && !pooled) config.options = `-c search_path=${schema}`;
+  return { config, schema, pooled, display: redactUrl(url) };
+}
+
+/**
+ * The connection for LISTEN when the main URL goes through a transaction pooler (`directUrl`,
+ * SLUICE_DATABASE_DIRECT_URL: straight to PostgreSQL, as Prisma's `directUrl`), or the main URL itself;
+ * null when there is none (wake-ups then come from polling alone).
+ */
+export function listenTarget(main: PostgresTarget, directUrl: string | null): PostgresTarget | null {
+  if (directUrl) {
+    if (!isPostgresUrl(directUrl)) throw new SluiceError("CONFIG", `SLUICE_DATABASE_DIRECT_URL must be a postgres:// URL, not ${redactUrl(directUrl)}`);
+    const direct = parsePostgresUrl(directUrl);
+    if (direct.pooled) throw new SluiceError("CONFIG", `SLUICE_DATABASE_DIRECT_URL must reach PostgreSQL itself (it has pgbouncer=true): ${direct.display}`);
+    // the channel is the main URL's schema's, whatever the direct URL says
+    return { ...direct, schema: main.schema };
+  }
+  return main.pooled ? null : main;
+}
+
+/**
+ * What every transaction sets first when a transaction pooler is in between (`?pgbouncer=true`), in
+ * place of the startup options a direct connection gets: one statement, written with BEGIN (no round
+ * trip of its own), scoped to the transaction (`set_config(…, true)` is SET LOCAL) so that nothing is
+ * left on the server connection for the pooler's next client. Statements outside a transaction run
+ * inside one (BEGIN, this, the statement, COMMIT, in one write) for the same reason.
+ */
+export function poolerSession(t: PostgresTarget): string | null {
+  if (!t.pooled) return null;
+  const settings: [string, string][] = [...(t.schema ? ([["search_path", t.schema]] as [string, string][]) : []), ...PLANNER_SETTINGS];
+  return `select ${settings.map(([k, v]) => `set_config('${k}', '${v}', true)`).join(", ")}`;
 }
 
 /** Create the schema named in the URL, if any (before the pool's connections use it as search_path). */
@@ -109,7 +153,8 @@ export async function openPostgres(opts: PostgresOptions): Promise<{ db: Kysely<
   }
   const pool = new pg.Pool({
     ...target.config,
-    options: [target.config.options, POOL_OPTIONS].filter(Boolean).join(" "),
+    // through a pooler the planner settings come with every transaction (poolerSession)
+    ...(target.pooled ? {} : { options: [target.config.options, POOL_OPTIONS].filter(Boolean).join(" ") }),
     max: opts.poolSize,
     // statements are written without waiting for earlier answers (ReconnectingConnection.send)
     pipeline: true,
@@ -121,7 +166,7 @@ export async function openPostgres(opts: PostgresOptions): Promise<{ db: Kysely<
   // pool; the pool drops it and opens a new one on the next checkout. Without this listener the process
   // would crash.
   pool.on("error", () => undefined);
-  return { db: new Kysely<Database>({ dialect: new ReconnectingPostgresDialect(pool) }), pool, target };
+  return { db: new Kysely<Database>({ dialect: new ReconnectingPostgresDialect(pool, poolerSession(target)) }), pool, target };
 }
 
 /**
@@ -132,12 +177,16 @@ export async function openPostgres(opts: PostgresOptions): Promise<{ db: Kysely<
  * thrown, and `Store.tx` runs the whole transaction again.
  */
 class ReconnectingPostgresDialect implements Dialect {
-  constructor(private readonly pool: pg.Pool) {}
+  /** `session`: poolerSession's statement (through a transaction pooler), or null. */
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly session: string | null,
+  ) {}
   createAdapter() {
-    return new PostgresAdapter();
+    return this.session === null ? new PostgresAdapter() : new PooledAdapter();
   }
   createDriver(): Driver {
-    return new ReconnectingDriver(this.pool);
+    return new ReconnectingDriver(this.pool, this.session);
   }
   createIntrospector(db: Kysely<any>): DatabaseIntrospector {
     return new CurrentSchemaIntrospector(db);
@@ -147,11 +196,25 @@ class ReconnectingPostgresDialect implements Dialect {
   }
 }
 
+/**
+ * Kysely's migrator takes a session advisory lock (pg_advisory_lock) around its transaction. Through a
+ * transaction pooler the lock and the unlock would land on whatever server connections the pooler picks,
+ * and a lock left on one of them would stop every later migration of the server. Store.migrate takes a
+ * transaction-scoped lock instead and runs the migrator inside that transaction: this one does nothing.
+ */
+class PooledAdapter extends PostgresAdapter {
+  override async acquireMigrationLock(): Promise<void> {}
+  override async releaseMigrationLock(): Promise<void> {}
+}
+
 class ReconnectingDriver implements Driver {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly session: string | null,
+  ) {}
   async init(): Promise<void> {}
   async acquireConnection(): Promise<DatabaseConnection> {
-    return new ReconnectingConnection(this.pool);
+    return new ReconnectingConnection(this.pool, this.session);
   }
   async beginTransaction(c: DatabaseConnection, settings: TransactionSettings): Promise<void> {
     await c.executeQuery(CompiledQuery.raw(settings.isolationLevel ? `start transaction isolation level ${settings.isolationLevel}` : "begin"));
@@ -212,6 +275,13 @@ function statementName(text: string): string | null {
  */
 const POOL_OPTIONS = "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off -c enable_hashjoin=off -c enable_mergejoin=off";
 
+/** POOL_OPTIONS' planner settings per transaction, through a pooler (plan_cache_mode: no prepared statements there). */
+const PLANNER_SETTINGS: [string, string][] = [
+  ["enable_seqscan", "off"],
+  ["enable_hashjoin", "off"],
+  ["enable_mergejoin", "off"],
+];
+
 const guarded = new WeakSet<pg.PoolClient>();
 
 /**
@@ -248,7 +318,16 @@ export class ReconnectingConnection implements DatabaseConnection {
    */
   private txError: unknown = null;
 
-  constructor(private readonly pool: pg.Pool) {}
+  /**
+   * `session`: through a transaction pooler, poolerSession's statement — sent after every BEGIN, and
+   * around every statement outside a transaction — and no named prepared statements (a pooler hands the
+   * next transaction to any server connection, where the name is unknown: "prepared statement
+   * sluice_3 does not exist"). Null when connected to PostgreSQL itself.
+   */
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly session: string | null = null,
+  ) {}
 
   /** Check a client out of the pool (a transaction's statements all go to it). */
   async acquire(): Promise<void> {
@@ -291,9 +370,14 @@ export class ReconnectingConnection implements DatabaseConnection {
       this.txError = null;
     }
     if (ends) this.inTx = false;
+    if (this.session !== null && !begins && !ends && !this.inTx) return this.runInOwnTx<R>(client, text, values);
     try {
-      const name = statementName(text);
-      const r = name ? await client.query({ name, text, values: [...values] }) : await client.query(text, [...values]);
+      const name = this.session === null ? statementName(text) : null;
+      const answer = name ? client.query({ name, text, values: [...values] }) : client.query(text, [...values]);
+      // written right behind BEGIN (pipeline mode): answered with it, no round trip of its own
+      const session = begins && this.session !== null ? quiet(client.query(this.session)) : null;
+      const r = await answer;
+      if (session) await session;
       if (ends && r.command === "ROLLBACK" && /^\s*commit/i.test(text)) {
         // PostgreSQL rolled the transaction back: an earlier pipelined statement failed
         throw this.txError ?? new SluiceError("INTERNAL", "the transaction was rolled back by PostgreSQL");
@@ -306,6 +390,24 @@ export class ReconnectingConnection implements DatabaseConnection {
       this.txError ??= e;
       throw e;
     }
+  }
+
+  /**
+   * Through a transaction pooler, a statement outside a transaction: BEGIN, the session settings, the
+   * statement and COMMIT, written at once and answered in one round trip. A failure of the statement
+   * makes COMMIT a ROLLBACK; the statement's own error is what the caller sees.
+   */
+  private async runInOwnTx<R>(client: pg.PoolClient, text: string, values: readonly unknown[]): Promise<QueryResult<R>> {
+    const sent = [client.query("begin"), client.query(this.session!), client.query(text, [...values]), client.query("commit")];
+    // all four answered before the client goes back to the pool, failed or not: the pooler keeps the
+    // server connection until COMMIT's answer, and the next user's statements must not race it
+    const settled = await Promise.allSettled(sent);
+    for (const s of settled.slice(0, 3)) if (s.status === "rejected") throw s.reason;
+    const commit = settled[3]!;
+    if (commit.status === "rejected") throw commit.reason;
+    const r = (settled[2] as PromiseFulfilledResult<pg.QueryResult>).value;
+    const writes = r.command === "INSERT" || r.command === "UPDATE" || r.command === "DELETE" || r.command === "MERGE";
+    return { rows: (r.rows ?? []) as R[], ...(writes ? { numAffectedRows: BigInt(r.rowCount ?? 0) } : {}) };
   }
 
   async executeQuery<R>(q: CompiledQuery): Promise<QueryResult<R>> {

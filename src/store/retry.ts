@@ -70,5 +70,16 @@ export function toStoreError(e: unknown, location: string): SluiceError {
   if (isRetryableTxError(e) === "connection") {
     return new SluiceError("DB_UNAVAILABLE", `PostgreSQL at ${location} is unreachable: ${(e as Error).message}`, { cause: e });
   }
+  // what a transaction pooler (PgBouncer pool_mode=transaction) answers a client that keeps session
+  // state: the startup options (refused), or named prepared statements (unknown on, or already on, the
+  // server connection the pooler picked)
+  const msg = e instanceof Error ? e.message : "";
+  if (/unsupported startup parameter|prepared statement "sluice_\d+" (does not exist|already exists)/.test(msg)) {
+    return new SluiceError(
+      "CONFIG",
+      `${msg} — ${location} looks like a connection pooler in transaction mode (PgBouncer): add pgbouncer=true to SLUICE_DATABASE_URL, and set SLUICE_DATABASE_DIRECT_URL for LISTEN (docs/deploy.md, "PgBouncer")`,
+      { cause: e },
+    );
+  }
   return toSluiceError(e);
 }

@@ -14,7 +14,7 @@ import { ClaimState } from "./claims.js";
 import { MIGRATION_NAMES, migrationProvider, type DialectName } from "./migrations.js";
 import type { Database } from "./schema.js";
 import { openSqlite } from "./sqlite.js";
-import { connectionOf, isPostgresUrl, openPostgres, quiet } from "./postgres.js";
+import { connectionOf, isPostgresUrl, listenTarget, openPostgres, quiet } from "./postgres.js";
 import { PgNotifier } from "./notifier.js";
 import { Aggregates } from "./aggregates.js";
 import { PG_NOW_MS } from "./sqlText.js";
@@ -35,6 +35,11 @@ export interface StoreOptions {
   busyTimeoutMs?: number;
   /** PostgreSQL: connections of this process's query pool (the LISTEN connection comes on top). */
   poolSize?: number;
+  /**
+   * PostgreSQL behind a transaction pooler (`?pgbouncer=true` in `url`): a URL straight to PostgreSQL for
+   * the LISTEN connection (SLUICE_DATABASE_DIRECT_URL). Without it such a store polls.
+   */
+  directUrl?: string | null;
   /** Bring the schema up to date on open (default true; `sluice db migrate` does it explicitly). */
   migrate?: boolean;
   /**
@@ -70,6 +75,8 @@ export class Store extends Aggregates {
     readonly location: string,
     readonly clock: Clock,
     notifier: PgNotifier | null = null,
+    /** PostgreSQL through a transaction pooler: no session state outside a transaction (store/postgres.ts). */
+    private readonly pooled = false,
   ) {
     super();
     this.notifier = notifier;
@@ -81,7 +88,14 @@ export class Store extends Aggregates {
     let store: Store;
     if (isPostgresUrl(url)) {
       const { db, target } = await openPostgres({ url, poolSize: opts.poolSize ?? 10 });
-      store = new Store(db, "postgres", target.display, opts.clock ?? systemClock, new PgNotifier(target));
+      let listen;
+      try {
+        listen = listenTarget(target, opts.directUrl ?? null);
+      } catch (e) {
+        await db.destroy();
+        throw e;
+      }
+      store = new Store(db, "postgres", target.display, opts.clock ?? systemClock, new PgNotifier(target.schema, listen), target.pooled);
     } else {
       const file = url.startsWith("sqlite:") ? url.slice("sqlite:".length).replace(/^\/\//, "") : url;
       const { db } = openSqlite({ file, busyTimeoutMs: opts.busyTimeoutMs ?? 5000 });
@@ -134,6 +148,7 @@ export class Store extends Aggregates {
   }
 
   async migrate(): Promise<string[]> {
+    if (this.pooled) return this.migrateThroughPooler();
     if (this.dialect === "postgres") {
       // Several processes may start at once against a new database: one migrates, the others wait on a
       // session advisory lock (keyed by the schema) and then find nothing left to do.
@@ -151,11 +166,36 @@ export class Store extends Aggregates {
     return this.migrateWith(this.db);
   }
 
-  private async migrateWith(db: Kysely<Database>, schema?: string): Promise<string[]> {
+  /**
+   * Through a transaction pooler a session advisory lock would stay on whichever server connection the
+   * pooler picked, for its next client to inherit. So the whole migration is one transaction: a
+   * transaction-scoped lock keyed by the schema (the same key as a direct migration's, so the two exclude
+   * each other), then every pending step — PostgreSQL's DDL is transactional, and Kysely's own session
+   * lock is switched off for this dialect (PooledAdapter). A failed step rolls all of them back.
+   */
+  private migrateThroughPooler(): Promise<string[]> {
+    return this.db.connection().execute(async (conn) => {
+      await sql`begin`.execute(conn);
+      try {
+        await sql`select pg_advisory_xact_lock(hashtext('sluice_migrate:' || current_schema()))`.execute(conn);
+        const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(conn)).rows[0]!.s;
+        const done = await this.migrateWith(conn, schema, { inTransaction: true });
+        await sql`commit`.execute(conn);
+        return done;
+      } catch (e) {
+        await sql`rollback`.execute(conn).catch(() => undefined);
+        throw e;
+      }
+    });
+  }
+
+  private async migrateWith(db: Kysely<Database>, schema?: string, o: { inTransaction?: boolean } = {}): Promise<string[]> {
     await this.refuseNewerSchema(db);
     const migrator = new Migrator({
       db,
       ...(schema ? { migrationTableSchema: schema } : {}),
+      // already inside the caller's transaction (migrateThroughPooler)
+      ...(o.inTransaction ? { disableTransactions: true } : {}),
       provider: migrationProvider(this.dialect),
       migrationTableName: MIGRATION_TABLE,
       migrationLockTableName: MIGRATION_LOCK_TABLE,
@@ -163,7 +203,8 @@ export class Store extends Aggregates {
       allowUnorderedMigrations: true,
     });
     let { error, results } = await migrator.migrateToLatest();
-    for (let i = 0; i < 10 && error && /already exists/i.test(String((error as Error).message)); i++) {
+    // (inside one transaction a failed statement ends it: nothing to look again with, and no race under its lock)
+    for (let i = 0; i < (o.inTransaction ? 0 : 10) && error && /already exists/i.test(String((error as Error).message)); i++) {
       // Several processes opened a new database at once and another one was migrating it (SQLite's
       // migration lock table is created by the race itself): look again, until nothing is left to do.
       await new Promise((r) => setTimeout(r, 20 + Math.random() * 50));
