@@ -7,7 +7,7 @@
 import type { Dag } from "../dsl/dag.js";
 import { SluiceError } from "../errors.js";
 import { bundleUrl, cacheBundle, importBundle } from "../executors/bundleImport.js";
-import { tryBundleDagFile, type DagBundle } from "../executors/dagBundle.js";
+import { secretInCode, tryBundleDagFile, type DagBundle } from "../executors/dagBundle.js";
 import type { Store } from "../store/store.js";
 import type { LoadedDag } from "./dagLoader.js";
 
@@ -76,11 +76,12 @@ export class DagCode {
     let p = this.localBundles.get(dagId);
     if (!p) {
       p = tryBundleDagFile(local.file).then((b) => {
-        if ("error" in b) {
-          console.warn(`sluice: cannot keep the code of DAG "${dagId}" for its runs (${b.error}); its tasks import ${local.file} as it is when they start`);
+        const why = "error" in b ? b.error : secretInCode(b, [local.dag]);
+        if (why !== null) {
+          console.warn(`sluice: cannot keep the code of DAG "${dagId}" for its runs (${why}); its tasks import ${local.file} as it is when they start`);
           return null;
         }
-        return b;
+        return b as DagBundle;
       });
       this.localBundles.set(dagId, p);
     }

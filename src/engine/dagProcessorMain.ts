@@ -4,7 +4,7 @@
  * file that hangs costs only itself.
  */
 import { validateWithSchema } from "../core/standardSchema.js";
-import { tryBundleDagFile } from "../executors/dagBundle.js";
+import { secretInCode, tryBundleDagFile } from "../executors/dagBundle.js";
 import { loadDagFile } from "../executors/dagFile.js";
 import type { ParsedDag, ProcessorMessage } from "./dagProcessor.js";
 
@@ -37,7 +37,9 @@ process.once("message", (files: string[]) => {
         dags.push({ dagId: dag.id, version: dag.version, spec: dag.spec, defaultParams, paramsError });
       }
       // bundled after the import, so a file that does not import reports that, not a bundling error
-      const code = dags.length ? await tryBundleDagFile(file) : null;
+      const bundled = dags.length ? await tryBundleDagFile(file) : null;
+      const secret = bundled && !("error" in bundled) ? secretInCode(bundled, result.dags) : null;
+      const code = secret ? { error: secret } : bundled;
       await send({ type: "file", file, dags, error: null, ...(code === null ? {} : "error" in code ? { code: null, codeError: code.error } : { code }) });
     }
   })().finally(() => process.disconnect());

@@ -13,6 +13,8 @@ import { readFile } from "node:fs/promises";
 import { dirname, extname, join, resolve, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build, type Loader, type Plugin } from "esbuild";
+import type { Dag } from "../dsl/dag.js";
+import { isSensitiveName, MIN_SECRET_LENGTH } from "../secrets/mask.js";
 
 export interface DagBundle {
   /** SHA-256 (hex) of `code`. */
@@ -107,4 +109,23 @@ export async function tryBundleDagFile(file: string): Promise<DagBundle | { erro
     const first = errors?.[0];
     return { error: first ? `${first.location ? `${first.location.file}:${first.location.line}: ` : ""}${first.text}` : (e as Error).message };
   }
+}
+
+/**
+ * A bundle is kept in the database only if it holds no secret: a task `env` value under a sensitive name
+ * (the ones the masker hides) written into the code itself would otherwise reach every reader of the
+ * store. Such a DAG's runs import its file as it is (the reason says which variable and what to do).
+ */
+export function secretInCode(bundle: DagBundle, dags: readonly Dag[]): string | null {
+  for (const dag of dags) {
+    for (const [taskId, impl] of dag.impls) {
+      for (const [name, value] of Object.entries(impl.env)) {
+        if (!isSensitiveName(name) || value.length < MIN_SECRET_LENGTH) continue;
+        if (bundle.code.includes(value) || bundle.code.includes(JSON.stringify(value).slice(1, -1))) {
+          return `the value of env ${name} of task "${taskId}" (DAG "${dag.id}") is written in the code, and code kept in the database must hold no secret: read it from a connection, a variable or process.env`;
+        }
+      }
+    }
+  }
+  return null;
 }

@@ -110,3 +110,26 @@ export default dag("ticker", { schedule: "every 1s" }, (d) => { d.task("t", asyn
   assert.equal(query(sb, "select 1 from dag_versions where dag_id = 'ticker'").length, 1, "the helper's edit is not a new version (spec and task sources are the same)");
   await procs.stopAll("SIGTERM");
 });
+
+test("code holding a secret is never kept: a sensitive env value written in the DAG file is found in its bundle, one read from process.env is not", async () => {
+  const { bundleDagFile, secretInCode } = await import("../../src/executors/dagBundle.js");
+  const { loadDagFile } = await import("../../src/executors/dagFile.js");
+  const sb = procs.sandbox(() => `import { dag } from "sluice";
+export default dag("literal", { defaults: { env: { API_TOKEN: "tok-4f9a1c", REGION: "eu-west-1" } } }, (d) => { d.task("t", async () => 1); });
+`);
+  sb.write("fromenv.ts", `import { dag } from "sluice";
+export default dag("fromenv", { defaults: { env: { API_TOKEN: process.env["CANARY_TOKEN"] ?? "tok-from-env" } } }, (d) => { d.task("t", async () => 1); });
+`);
+  process.env["CANARY_TOKEN"] = "tok-9e8d7c";
+  for (const [file, expected] of [
+    ["dag.ts", /env API_TOKEN of task "t" \(DAG "literal"\) is written in the code/],
+    ["fromenv.ts", null],
+  ] as const) {
+    const path = join(sb.dags, file);
+    const loaded = await loadDagFile(path);
+    assert.ok("dags" in loaded);
+    const why = secretInCode(await bundleDagFile(path), loaded.dags);
+    if (expected === null) assert.equal(why, null);
+    else assert.match(why ?? "", expected);
+  }
+});
