@@ -39,8 +39,19 @@ export class Effects {
   wakeWorkers = false;
   /** A worker that claimed all it could in this group (Settler.settle): the wake-up after commit skips it. */
   satisfied: string | null = null;
+  /**
+   * Task instances this group brought to a final state, by run\0state: counted into the metrics once the
+   * group committed (engine/transaction), never for a try that rolled back.
+   */
+  readonly finishedTis = new Map<string, number>();
+
+  finishedTi(runId: string, state: string, n = 1): void {
+    const k = `${runId}\0${state}`;
+    this.finishedTis.set(k, (this.finishedTis.get(k) ?? 0) + n);
+  }
+
   /** Task instance reads and writes of this group, written once by `flush`. */
-  readonly tis = new TaskInstanceCache();
+  readonly tis = new TaskInstanceCache((runId, state) => this.finishedTi(runId, state));
   /** Unfinished-count changes per run, applied once per group by `flush`. */
   private readonly unfinished = new Map<string, number>();
   /** In-place changes of fan-in task instances of runs this transaction does not own, by run\0task. */

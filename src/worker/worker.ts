@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { systemClock } from "../core/clock.js";
 import type { Capacity } from "../core/resources.js";
 import { SluiceError } from "../errors.js";
+import { metrics } from "../metrics/registry.js";
 import type { KeySource } from "../secrets/keyring.js";
 import type { ClaimedAttempt } from "../store/store.js";
 import { HeartbeatThread } from "./heartbeatThread.js";
@@ -62,6 +63,14 @@ export interface StopOptions {
 interface Running {
   attempt: ClaimedAttempt;
   controller: AbortController;
+  /** performance.now() at launch: the attempt's duration metric. */
+  startedAt: number;
+}
+
+/** An attempt left this worker's slots (its end is recorded next): the metrics of running attempts and durations. */
+function ended(r: Running, state: string): void {
+  metrics.workerRunning.dec();
+  metrics.taskDuration.observe({ dag: r.attempt.dagId, state }, (performance.now() - r.startedAt) / 1000);
 }
 
 /** How soon a worker looks again at due work that limits kept it from claiming. */
@@ -108,6 +117,7 @@ export class Worker {
 
   async start(): Promise<void> {
     this.setPhase("running");
+    metrics.workerSlots.inc(this.opts.concurrency);
     LOCAL_WORKERS.add(this.workerId);
     await this.host.store.workers.register({ workerId: this.workerId, queues: this.opts.queues ?? ["*"], concurrency: this.opts.concurrency });
     if (this.opts.resources) await this.host.store.workers.declareResources(this.workerId, this.opts.resources);
@@ -161,7 +171,10 @@ export class Worker {
     } finally {
       if (grace) clearTimeout(grace);
     }
-    if (this.phase !== "stopped") this.setPhase("stopped");
+    if (this.phase !== "stopped") {
+      this.setPhase("stopped");
+      metrics.workerSlots.dec(this.opts.concurrency);
+    }
     await this.heartbeats?.stop();
     this.heartbeats = null;
     await this.host.store.workers.stop(this.workerId);
@@ -195,6 +208,7 @@ export class Worker {
       this.running.delete(id);
       this.heartbeats?.untrack(id);
       r.controller.abort(reason);
+      ended(r, "interrupted");
       this.results.push({ attemptId: id, state: "interrupted", endedAt: now, errorCode: reason.code, errorMessage: reason.message });
     }
     this.pump();
@@ -250,6 +264,7 @@ export class Worker {
           : null;
       if (results.length === 0 && !claim) return;
       const claimed = await this.host.settle(results, claim);
+      if (claim) metrics.claims.inc({ result: claimed.length > 0 ? "claimed" : "empty" });
       for (const a of claimed) this.launch(a);
       // a failure or a sensor's reschedule may have made work that is due later: time its wake-up even
       // when this claim found other work (else only the poll would pick it up, up to a second late)
@@ -310,14 +325,18 @@ export class Worker {
 
   private launch(a: ClaimedAttempt): void {
     const controller = new AbortController();
-    const entry: Running = { attempt: a, controller };
+    const entry: Running = { attempt: a, controller, startedAt: performance.now() };
     this.running.set(a.attemptId, entry);
+    metrics.workerRunning.inc();
+    metrics.attemptsClaimed.inc({ queue: a.queue });
+    if (a.readyAt !== null) metrics.queueWait.observe({ queue: a.queue }, Math.max(0, this.host.clock.now() - a.readyAt) / 1000);
     this.heartbeats?.track(a.attemptId);
     void runAttempt(this.host, this.opts, a, controller).then((result) => {
       // handed back at the end of a drain: its end is recorded already
       if (this.running.get(a.attemptId) !== entry) return;
       this.running.delete(a.attemptId);
       this.heartbeats?.untrack(a.attemptId);
+      ended(entry, result.state);
       this.results.push(result);
       this.pumpSoon();
     });
@@ -348,6 +367,7 @@ export class Worker {
   /** Fencing: these attempts are no longer ours (cancelled, or expired and taken over); stop them. */
   private abortLost(attemptIds: number[]): void {
     for (const id of attemptIds) {
+      if (this.running.has(id)) metrics.leaseLosses.inc();
       this.running.get(id)?.controller.abort(new SluiceError("LEASE_LOST", "this attempt is no longer current (its run was cancelled or its lease expired); stopping it"));
     }
   }
