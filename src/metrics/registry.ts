@@ -145,6 +145,15 @@ export interface DeploymentGauges {
 }
 
 const deploymentRegistry = new Registry();
+/**
+ * Whether the last scrape could read the store. Kept out of `deployment` (which is reset per scrape): a
+ * store that cannot be read must not fail the scrape, or the process's own metrics would go with it.
+ */
+const storeUp = new Gauge({
+  name: "sluice_store_up",
+  help: "1 when this scrape read the deployment gauges from the store, 0 when the store could not be read (they are then absent)",
+  registers: [deploymentRegistry],
+});
 const deployment = {
   ready: new Gauge({
     name: "sluice_ready_task_instances",
@@ -197,8 +206,15 @@ export function exposition(read?: () => Promise<DeploymentGauges>): Promise<stri
   const next = rendering.then(async () => {
     const own = await registry.metrics();
     if (!read) return own;
-    const g = await read();
     for (const gauge of Object.values(deployment)) gauge.reset();
+    let g: DeploymentGauges;
+    try {
+      g = await read();
+      storeUp.set(1);
+    } catch {
+      storeUp.set(0);
+      g = { ready: [], running: [], activeRuns: [], processes: [] };
+    }
     for (const r of g.ready) deployment.ready.labels(r.queue, r.pool).set(r.count);
     for (const r of g.running) deployment.running.labels(r.queue, r.pool).set(r.count);
     for (const r of g.activeRuns) deployment.activeRuns.labels(r.dagId, r.state).set(r.count);

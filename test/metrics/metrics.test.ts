@@ -8,6 +8,12 @@
  */
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig } from "../../dist/config.js";
+import { startMetricsServer } from "../../dist/server/metrics.js";
+import { Sluice } from "../../dist/sluice.js";
 import { Store } from "../../dist/store/store.js";
 import { dialects } from "../dialects.js";
 import { cli, cliJson, storeDb, waitFor } from "../helpers.js";
@@ -178,4 +184,24 @@ test("a bad --metrics-port is a usage error before anything starts", () => {
   const r = cli(sb, ["worker", "--metrics-port", "http"]);
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /--metrics-port must be a port number/);
+});
+
+test("a store that cannot be read does not fail the scrape: sluice_store_up 0, the process's own metrics still served", async () => {
+  const home = mkdtempSync(join(tmpdir(), "sluice-metrics-"));
+  const s = await Sluice.open(loadConfig({ home, dags: home }, { SLUICE_METRICS_PUBLIC: "1" }), { loadDags: false });
+  const server = await startMetricsServer(s, { port: 0, host: "127.0.0.1", deployment: true });
+  try {
+    const up = (await scrape(server.url)).families!;
+    assert.equal(sumOf(up, "sluice_store_up"), 1);
+    assert.ok(up.has("sluice_ready_task_instances"));
+    await s.close(); // the database connection is gone
+    const down = await scrape(server.url);
+    assert.equal(down.status, 200, down.text);
+    assert.equal(sumOf(down.families!, "sluice_store_up"), 0);
+    assert.equal(down.families!.get("sluice_ready_task_instances")?.samples.length ?? 0, 0, "no stale gauges");
+    assert.ok(down.families!.has("sluice_db_transaction_seconds"));
+  } finally {
+    await server.close();
+    rmSync(home, { recursive: true, force: true });
+  }
 });
