@@ -40,14 +40,16 @@ export class Effects {
   /** A worker that claimed all it could in this group (Settler.settle): the wake-up after commit skips it. */
   satisfied: string | null = null;
   /**
-   * Task instances this group brought to a final state, by run\0state: counted into the metrics once the
-   * group committed (engine/transaction), never for a try that rolled back.
+   * Task instances this group brought to a final state, by run and state: counted into the metrics once
+   * the group committed (engine/transaction), never for a try that rolled back. Nested maps: no key string
+   * is built per task instance.
    */
-  readonly finishedTis = new Map<string, number>();
+  readonly finishedTis = new Map<string, Map<string, number>>();
 
-  finishedTi(runId: string, state: string, n = 1): void {
-    const k = `${runId}\0${state}`;
-    this.finishedTis.set(k, (this.finishedTis.get(k) ?? 0) + n);
+  finishedTi(runId: string, state: string): void {
+    let byState = this.finishedTis.get(runId);
+    if (!byState) this.finishedTis.set(runId, (byState = new Map<string, number>()));
+    byState.set(state, (byState.get(state) ?? 0) + 1);
   }
 
   /** Task instance reads and writes of this group, written once by `flush`. */

@@ -76,9 +76,12 @@ export class TaskInstanceCache {
 
   /** The pending changes, a row each; forgets them. */
   take(): TiWrite[] {
-    const out = [...this.dirty.values()].map(({ key, change }) => ({ key, set: change }));
-    // counted where the write is issued: once per row and final state, whatever changed it on the way
-    if (this.finished) for (const { key, set } of out) if (set.state !== undefined && FINISHED_TASK_STATES.has(set.state)) this.finished(key.runId, set.state);
+    const out: TiWrite[] = [];
+    for (const { key, change } of this.dirty.values()) {
+      out.push({ key, set: change });
+      // counted where the write is issued: once per row and final state, whatever changed it on the way
+      if (change.state !== undefined && this.finished && FINISHED_TASK_STATES.has(change.state)) this.finished(key.runId, change.state);
+    }
     this.dirty.clear();
     return out;
   }

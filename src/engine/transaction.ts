@@ -69,9 +69,10 @@ export class Transitions {
       else void this.deps.specs.of(runId).then((i) => inc(i.spec.id), () => undefined);
     };
     for (const [runId, state] of fx.finishedRuns) byRun(runId, (dag) => metrics.runsFinished.inc({ dag, state }));
-    for (const [key, n] of fx.finishedTis) {
-      const [runId, state] = key.split("\0") as [string, string];
-      byRun(runId, (dag) => metrics.taskInstancesFinished.inc({ dag, state }, n));
+    for (const [runId, byState] of fx.finishedTis) {
+      byRun(runId, (dag) => {
+        for (const [state, n] of byState) metrics.taskInstancesFinished.inc({ dag, state }, n);
+      });
     }
   }
 

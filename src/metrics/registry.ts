@@ -18,6 +18,13 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 
 const registry = new Registry();
 
+let workerCounts: () => { running: number; slots: number } = () => ({ running: 0, slots: 0 });
+
+/** How the worker gauges are read at scrape time: worker/worker.ts sums its started workers. */
+export function countWorkersWith(read: () => { running: number; slots: number }): void {
+  workerCounts = read;
+}
+
 /** Durations of user tasks: from 10 ms to 4 h. */
 const TASK_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14400];
 /** Waits and loop and transaction times: from a millisecond to half an hour. */
@@ -67,15 +74,22 @@ export const metrics = {
     labelNames: ["queue"] as const,
     registers: [registry],
   }),
+  // read from the workers at scrape time (`countWorkersWith`), not moved up and down per task
   workerRunning: new Gauge({
     name: "sluice_worker_running_attempts",
     help: "Attempts this process's workers are running now",
     registers: [registry],
+    collect() {
+      this.set(workerCounts().running);
+    },
   }),
   workerSlots: new Gauge({
     name: "sluice_worker_slots",
     help: "Attempts this process's workers may run at once (their concurrency)",
     registers: [registry],
+    collect() {
+      this.set(workerCounts().slots);
+    },
   }),
   leaseLosses: new Counter({
     name: "sluice_lease_losses_total",
