@@ -2,9 +2,10 @@
  * GET /metrics as Prometheus scrapes it, from real processes: `sluice dev` on SQLite and on PostgreSQL runs
  * a fan-out while the test scrapes; the counters must add up to what the store says (mid-run: between the
  * store's counts read before and after the scrape; at the end: equal), and the text must parse strictly
- * (test/metrics/exposition.ts). Without credentials /metrics is a 401, with an API token a 200 (the UI's
- * fallback no longer answers it); `sluice worker --metrics-port` serves its own process's metrics, without
- * a token when SLUICE_METRICS_PUBLIC=1.
+ * (test/metrics/exposition.ts). Without credentials /metrics is a 401, with an API token of a viewer a 200
+ * (the UI's fallback no longer answers it), with a token scoped to events a 403; `sluice worker
+ * --metrics-port` serves its own process's metrics, `sluice scheduler --metrics-port` the deployment's
+ * gauges too, without a token when SLUICE_METRICS_PUBLIC=1; a store that cannot be read fails no scrape.
  */
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
@@ -83,6 +84,11 @@ for (const d of dialects(1)) {
       const created = cliJson<{ token: string }>(sb, ["tokens", "create", "prometheus", "--user", "admin"], env);
       assert.equal(created.code, 0, created.stderr);
       const token = created.json.token;
+      const events = cliJson<{ token: string }>(sb, ["tokens", "create", "sender", "--user", "admin", "--scope", "events:*"], env);
+      const scoped = await scrape(base, events.json.token);
+      assert.equal(scoped.status, 403, "a token scoped to events reads nothing");
+      const viewer = cliJson<{ token: string }>(sb, ["tokens", "create", "viewer", "--user", "admin", "--role", "viewer"], env);
+      assert.equal((await scrape(base, viewer.json.token)).status, 200, "the viewer role is enough");
       const idle = await scrape(base, token);
       assert.equal(idle.status, 200, idle.text);
       assert.equal(idle.type, "text/plain; version=0.0.4; charset=utf-8", "Prometheus text, not the UI's page");
@@ -177,6 +183,25 @@ export default dag("small", (d) => {
   }
   w.proc.kill("SIGTERM");
   assert.equal(await w.exited, 0, w.out());
+});
+
+test("sluice scheduler --metrics-port (no API without SLUICE_EVENT_TOKEN) serves its loop's metrics and the deployment gauges", { timeout: 120_000 }, async () => {
+  const sb = procs.sandbox(() => `import { dag } from "sluice";
+export default dag("idle", (d) => {
+  d.task("a", async () => 1);
+});
+`);
+  const s = procs.start(sb, ["scheduler", "--metrics-port", "0"], { SLUICE_METRICS_PUBLIC: "1" });
+  const base = await addressOf(s, "metrics");
+  assert.match(s.out(), /HTTP API off/);
+  await waitFor(async () => sumOf((await scrape(base)).families!, "sluice_scheduler_loop_seconds_count") > 0, 30_000, `a scheduler loop\n${s.out()}`);
+  const fam = (await scrape(base)).families!;
+  assert.equal(sumOf(fam, "sluice_store_up"), 1);
+  assert.equal(sumOf(fam, "sluice_live_processes", { role: "scheduler" }), 1);
+  assert.equal(sumOf(fam, "sluice_ready_task_instances", { queue: "default", pool: "default_pool" }), 0);
+  assert.equal(sumOf(fam, "sluice_worker_slots"), 0, "no worker in this process");
+  s.proc.kill("SIGTERM");
+  assert.equal(await s.exited, 0, s.out());
 });
 
 test("a bad --metrics-port is a usage error before anything starts", () => {
