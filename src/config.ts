@@ -68,6 +68,11 @@ export interface SluiceConfig {
   egress: EgressPolicy;
   /** SIGTERM: how long a worker lets running tasks finish before it hands them back (SLUICE_GRACE_MS). */
   gracePeriodMs: number;
+  /**
+   * SLUICE_METRICS_PUBLIC=1: `GET /metrics` answers without credentials (a scraper inside a trusted
+   * network); otherwise it needs an API token (or session) of a user with the viewer role.
+   */
+  metricsPublic: boolean;
   /** The first admin's password when the store has no users yet; null: one is generated and printed once. */
   adminPassword: string | null;
   /**
@@ -112,6 +117,7 @@ const envSchema = z.object({
   SLUICE_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   SLUICE_HOST: z.string().min(1).optional(),
   SLUICE_GRACE_MS: intFrom(0).optional(),
+  SLUICE_METRICS_PUBLIC: flag.optional(),
   SLUICE_DAG_IMPORT_TIMEOUT_MS: intFrom(100).optional(),
   SLUICE_DAGS_PAUSED_AT_CREATION: flag.optional(),
   SLUICE_QUEUED_TIMEOUT_MS: intFrom(0).optional(),
@@ -187,6 +193,7 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     host: overrides.host ?? e.SLUICE_HOST ?? "127.0.0.1",
     // Kubernetes sends SIGKILL 30 s after SIGTERM by default: set terminationGracePeriodSeconds above this
     gracePeriodMs: overrides.gracePeriodMs ?? e.SLUICE_GRACE_MS ?? 30_000,
+    metricsPublic: e.SLUICE_METRICS_PUBLIC ?? false,
     dagImportTimeoutMs: e.SLUICE_DAG_IMPORT_TIMEOUT_MS ?? 30_000,
     dagsPausedAtCreation: e.SLUICE_DAGS_PAUSED_AT_CREATION ?? false,
     queuedTimeoutMs: e.SLUICE_QUEUED_TIMEOUT_MS ?? 600_000,

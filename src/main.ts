@@ -4,7 +4,8 @@
  */
 import { main as cli } from "./cli/main.js";
 import { startHttp } from "./server/http.js";
+import { startMetricsServer } from "./server/metrics.js";
 
 export function main(argv: string[]): Promise<number> {
-  return cli(argv, { startHttp });
+  return cli(argv, { startHttp, startMetrics: startMetricsServer });
 }

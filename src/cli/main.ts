@@ -8,7 +8,7 @@ import { toSluiceError } from "../errors.js";
 import type { GlobalOptions } from "./context.js";
 import { registerDags, registerDb, registerLogs, registerRuns, registerTasks } from "./commands/read.js";
 import { registerResume, registerRun, registerTrigger } from "./commands/run.js";
-import { registerServe, type StartHttp } from "./commands/serve.js";
+import { registerServe, type StartHttp, type StartMetrics } from "./commands/serve.js";
 import { registerAssets, registerEvents } from "./commands/assets.js";
 import { registerBackfill } from "./commands/backfill.js";
 import { registerTaskCommands } from "./commands/tasks.js";
@@ -24,7 +24,7 @@ import { registerAudit } from "./commands/audit.js";
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
 /** `deps`: what the program's entry point (src/main.ts) plugs in. */
-export async function main(argv: string[], deps: { startHttp: StartHttp }): Promise<number> {
+export async function main(argv: string[], deps: { startHttp: StartHttp; startMetrics: StartMetrics }): Promise<number> {
   // `sluice runs list | head`: the reader went away; stop quietly like other Unix tools
   process.stdout.on("error", (e: NodeJS.ErrnoException) => {
     if (e.code === "EPIPE") process.exit(0);
@@ -39,7 +39,7 @@ export async function main(argv: string[], deps: { startHttp: StartHttp }): Prom
     .exitOverride();
   const globals = () => program.opts<GlobalOptions>();
   registerRun(program, globals);
-  registerServe(program, globals, deps.startHttp);
+  registerServe(program, globals, deps);
   registerTrigger(program, globals);
   registerBackfill(program, globals);
   registerDags(program, globals);

@@ -39,8 +39,21 @@ export class Effects {
   wakeWorkers = false;
   /** A worker that claimed all it could in this group (Settler.settle): the wake-up after commit skips it. */
   satisfied: string | null = null;
+  /**
+   * Task instances this group brought to a final state, by run and state: counted into the metrics once
+   * the group committed (engine/transaction), never for a try that rolled back. Nested maps: no key string
+   * is built per task instance.
+   */
+  readonly finishedTis = new Map<string, Map<string, number>>();
+
+  finishedTi(runId: string, state: string): void {
+    let byState = this.finishedTis.get(runId);
+    if (!byState) this.finishedTis.set(runId, (byState = new Map<string, number>()));
+    byState.set(state, (byState.get(state) ?? 0) + 1);
+  }
+
   /** Task instance reads and writes of this group, written once by `flush`. */
-  readonly tis = new TaskInstanceCache();
+  readonly tis = new TaskInstanceCache((runId, state) => this.finishedTi(runId, state));
   /** Unfinished-count changes per run, applied once per group by `flush`. */
   private readonly unfinished = new Map<string, number>();
   /** In-place changes of fan-in task instances of runs this transaction does not own, by run\0task. */

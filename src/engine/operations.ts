@@ -32,7 +32,7 @@ export class Operations {
       const run = await tx.runs.get(runId);
       if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
       if (FINISHED_RUN_STATES.has(run.state)) throw new SluiceError("RUN_FINISHED", `run "${runId}" has already finished (${run.state})`);
-      fx.abort(await failRun(tx, runId, reason, code), new SluiceError(code, reason));
+      fx.abort(await failRun(tx, fx, runId, reason, code), new SluiceError(code, reason));
       fx.finishedRuns.set(runId, "failed");
       fx.notifyOthers = true;
       await audit?.(tx, { dagId: run.dagId, runId, before: { state: run.state }, after: { state: "failed", reason } });

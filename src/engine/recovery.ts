@@ -56,7 +56,7 @@ export class Recovery implements FollowUps {
       if (decided === 0 && fx.finishedRuns.size === 0) {
         if ((await tx.runs.recountUnfinished(runId)) === 0) await finishRun(tx, this.env, fx, runId);
         else {
-          await failRun(tx, runId, "stalled: no task of the run can run any more (its unfinished tasks wait for upstream tasks that will not end)", "STALLED");
+          await failRun(tx, fx, runId, "stalled: no task of the run can run any more (its unfinished tasks wait for upstream tasks that will not end)", "STALLED");
           fx.finishedRuns.set(runId, "failed");
         }
       }

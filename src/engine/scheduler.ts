@@ -12,6 +12,7 @@ import { nextDataInterval, type Schedule } from "../core/schedules.js";
 import { type DagRecord } from "../store/dags.js";
 import type { Store } from "../store/store.js";
 import { toSluiceError } from "../errors.js";
+import { metrics } from "../metrics/registry.js";
 import { parseDagFiles, type ParsedDag } from "./dagProcessor.js";
 import { DagWatcher } from "./dagWatcher.js";
 import type { Engine } from "./engine.js";
@@ -230,6 +231,8 @@ export class Scheduler {
       return;
     }
     this.ticking = this.serial(async () => {
+      // the loop's latency, timed once it has its turn (not while a parse held the chain)
+      const t0 = performance.now();
       do {
         this.again = false;
         await this.createDueRuns();
@@ -237,6 +240,7 @@ export class Scheduler {
         await this.engine.triggers.tick();
       } while (this.again && !this.stopped);
       await this.arm();
+      metrics.schedulerLoop.observe((performance.now() - t0) / 1000);
     })
       .catch((e: unknown) => this.report(e)) // the safety poll ticks again
       .finally(() => {

@@ -59,7 +59,7 @@ export class Settler {
         // its attempts (the ones reported here among them) end with the run
         const state = tx.knownRun(runId)?.state;
         if (state === undefined || FINISHED_RUN_STATES.has(state as RunState)) continue;
-        fx.abort(await failRun(tx, runId, reason, "CORRUPT_ROW"), new SluiceError("CORRUPT_ROW", reason));
+        fx.abort(await failRun(tx, fx, runId, reason, "CORRUPT_ROW"), new SluiceError("CORRUPT_ROW", reason));
         fx.finishedRuns.set(runId, "failed");
         fx.notifyOthers = true;
       }

@@ -4,6 +4,7 @@
  * With group commit this turns, e.g., 16 tasks finishing into one read and one write of their common
  * downstream join instead of 16 of each.
  */
+import { FINISHED_TASK_STATES } from "../core/states.js";
 import type { TaskInstanceRecord, TiWrite, Tx } from "../store/store.js";
 
 type Key = Pick<TaskInstanceRecord, "runId" | "taskId" | "mapIndex">;
@@ -21,6 +22,9 @@ export class TaskInstanceCache {
   /** Which tasks' rows (all map indexes) are loaded: runId\0taskId -> row keys. */
   private readonly loaded = new Map<string, string[]>();
   private readonly dirty = new Map<string, { key: Key; change: TiChange }>();
+
+  /** `finished`: told of each row written with a final state (the metrics' count, Effects.finishedTi). */
+  constructor(private readonly finished?: (runId: string, state: string) => void) {}
 
   /** All instances of the given tasks, current as of this transaction. */
   async load(tx: Tx, runId: string, taskIds: readonly string[]): Promise<TaskInstanceRecord[]> {
@@ -72,7 +76,12 @@ export class TaskInstanceCache {
 
   /** The pending changes, a row each; forgets them. */
   take(): TiWrite[] {
-    const out = [...this.dirty.values()].map(({ key, change }) => ({ key, set: change }));
+    const out: TiWrite[] = [];
+    for (const { key, change } of this.dirty.values()) {
+      out.push({ key, set: change });
+      // counted where the write is issued: once per row and final state, whatever changed it on the way
+      if (change.state !== undefined && this.finished && FINISHED_TASK_STATES.has(change.state)) this.finished(key.runId, change.state);
+    }
     this.dirty.clear();
     return out;
   }

@@ -5,6 +5,7 @@
  * must wake, abort and finish nothing. Never twice: PostgreSQL runs the function again after a conflict,
  * so every try starts from fresh Effects. Every state change the engine makes goes through `run`.
  */
+import { metrics } from "../metrics/registry.js";
 import type { Store, Tx, TxOptions } from "../store/store.js";
 import type { RunSpecs } from "./runSpecs.js";
 import type { RunTimeouts } from "./runTimeouts.js";
@@ -56,6 +57,25 @@ export class Transitions {
     return { value, fx };
   }
 
+  /**
+   * The metrics of what a committed group finished, by DAG: a few increments per group, not per task. The
+   * DAG comes from the run's spec, at hand for every run a settle touched; a cancel in a process that never
+   * loaded the run's spec looks it up once, after the commit.
+   */
+  private count(fx: Effects): void {
+    const byRun = (runId: string, inc: (dagId: string) => void) => {
+      const idx = this.deps.specs.cached(runId);
+      if (idx) inc(idx.spec.id);
+      else void this.deps.specs.of(runId).then((i) => inc(i.spec.id), () => undefined);
+    };
+    for (const [runId, state] of fx.finishedRuns) byRun(runId, (dag) => metrics.runsFinished.inc({ dag, state }));
+    for (const [runId, byState] of fx.finishedTis) {
+      byRun(runId, (dag) => {
+        for (const [state, n] of byState) metrics.taskInstancesFinished.inc({ dag, state }, n);
+      });
+    }
+  }
+
   private afterCommit(fx: Effects): void {
     const { signals, timeouts, specs, followUps } = this.deps;
     for (const a of fx.aborts) signals.abort(a.attemptIds, a.reason);
@@ -81,6 +101,7 @@ export class Transitions {
       timeouts.disarm(runId);
       signals.runFinished(runId, state);
     }
+    if (fx.finishedRuns.size > 0 || fx.finishedTis.size > 0) this.count(fx);
     for (const run of fx.timed) timeouts.watch(run);
     // `satisfied`: a worker that just claimed everything it could see needs no wake-up from its own commit
     if (fx.readyRuns.size > 0 || fx.nextRetryAt !== null || fx.wakeWorkers) signals.wake(fx.satisfied);

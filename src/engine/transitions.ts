@@ -47,6 +47,7 @@ export async function applyBumped(tx: Tx, env: TransitionEnv, fx: Effects, bumps
   for (const ti of skipped) {
     fx.tis.put(ti);
     fx.addUnfinished(ti.runId, -1);
+    fx.finishedTi(ti.runId, "skipped"); // skipped in place by the bump's statement, not through the cache
   }
   for (const runId of new Set(skipped.map((ti) => ti.runId))) {
     const work: Finished[] = skipped.filter((ti) => ti.runId === runId).map((ti) => ({ taskId: ti.taskId, state: "skipped", mode: byTask.get(`${runId}\0${ti.taskId}`)!.skipMode }));
@@ -478,7 +479,7 @@ async function expand(
  * End a run before its tasks are done (cancel, run timeout): running attempts fail with `reason`,
  * everything not started is skipped, and the run is failed. Returns the attempts the workers must abort.
  */
-export async function failRun(tx: Tx, runId: string, reason: string, code: "CANCELLED" | "TIMEOUT" | "STALLED" | "CORRUPT_ROW"): Promise<number[]> {
+export async function failRun(tx: Tx, fx: Effects, runId: string, reason: string, code: "CANCELLED" | "TIMEOUT" | "STALLED" | "CORRUPT_ROW"): Promise<number[]> {
   await tx.lockRuns([runId]);
   const now = tx.now();
   const running = await tx.attempts.running(runId);
@@ -486,7 +487,9 @@ export async function failRun(tx: Tx, runId: string, reason: string, code: "CANC
     await tx.attempts.end({ attemptId, state: "failed", endedAt: now, errorCode: code, errorMessage: reason });
   }
   for (const ti of await tx.taskInstances.unfinished(runId)) {
-    await tx.taskInstances.update(ti, { state: ti.state === "running" ? "failed" : "skipped", endedAt: now, readyAt: null });
+    const state = ti.state === "running" ? "failed" : "skipped";
+    await tx.taskInstances.update(ti, { state, endedAt: now, readyAt: null });
+    fx.finishedTi(runId, state);
   }
   await tx.runs.addUnfinished(runId, -(await tx.runs.get(runId))!.unfinished);
   await tx.runs.setState(runId, "failed", reason, now);

@@ -1,6 +1,6 @@
 /**
  * The HTTP server of `sluice dev` and `sluice server`: the REST API (route table in routes/), the events
- * endpoint and the web UI on one port. One middleware authenticates every /api/v1 request and denies
+ * endpoint, `/metrics` (server/metrics.ts) and the web UI on one port. One middleware authenticates every /api/v1 request and denies
  * by default: only routes marked public in the table (health, login, openapi.json) and the events
  * endpoint (its own check: event tokens, operators, SLUICE_EVENT_TOKEN) pass without a user. A scoped event
  * token calls nothing else; per-DAG routes check the caller's role on each DAG (app/access.ts). Every response carries the security headers.
@@ -27,6 +27,7 @@ import { backfillRoutes } from "./routes/backfills.js";
 import { dagRoutes } from "./routes/dags.js";
 import { grantRoutes } from "./routes/grants.js";
 import { logRoutes } from "./routes/logs.js";
+import { mountMetrics } from "./metrics.js";
 import { runRoutes } from "./routes/runs.js";
 import { secretRoutes } from "./routes/secrets.js";
 import { systemRoutes } from "./routes/system.js";
@@ -242,6 +243,8 @@ export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; 
         source: o.source ?? "api",
       }),
   });
+  // before the UI: its fallback answers every other path with the UI's page
+  mountMetrics(app as unknown as Hono, s, auth, { deployment: true });
   if (opts.ui !== false) mountStatic(app as unknown as Hono);
   return {
     app,

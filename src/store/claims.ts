@@ -63,10 +63,13 @@ export interface ClaimableRow extends RunContextRow {
   state: string;
   attempt_id: number | null;
   poke_count: number;
+  /** Kept for the claimed attempt: the worker's queue-wait metric (due since `ready_at`, by queue). */
+  ready_at: number | null;
+  queue: string;
 }
 
 /** A ready task instance with what the capacity policy weighs. */
-export type Candidate = ClaimableRow & { priority: number; ready_at: number | null; queue: string };
+export type Candidate = ClaimableRow & { priority: number };
 const rowKey = (c: ClaimableRow) => `${c.run_id}\0${c.task_id}\0${c.map_index}`;
 type RunningRow = { worker_id: string; task_id: string; dag_id: string; dag_version: string };
 
@@ -384,7 +387,7 @@ async function choosePass(tx: Tx, reads: ClaimReads, fresh: readonly Candidate[]
     }
     for (const c of choice.chosen) {
       taken.push({ workerId: claim.workerId, dagId: c.dagId, taskId: c.taskId, profile: c.profile });
-      const { priority: _p, ready_at: _r, queue: _q, ...row } = c.row;
+      const { priority: _p, ...row } = c.row;
       chosen.push(row);
     }
     if (chosen.length >= claim.limit || !more) break;

@@ -102,6 +102,9 @@ export interface ClaimedAttempt {
   params: Record<string, unknown>;
   /** Sensors: pokes before this one (0 for a first poke; a later poke continues the same attempt). */
   pokes: number;
+  /** The task instance's queue, and since when it was due (metrics: queue wait; null when unknown). */
+  queue: string;
+  readyAt: number | null;
   /** The run's row cannot be interpreted (RunRecord.corrupt): the attempt fails with CORRUPT_ROW at once. */
   corrupt: string | null;
 }

@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { systemClock } from "../core/clock.js";
 import type { Capacity } from "../core/resources.js";
 import { SluiceError } from "../errors.js";
+import { countWorkersWith, metrics } from "../metrics/registry.js";
 import type { KeySource } from "../secrets/keyring.js";
 import type { ClaimedAttempt } from "../store/store.js";
 import { HeartbeatThread } from "./heartbeatThread.js";
@@ -62,12 +63,41 @@ export interface StopOptions {
 interface Running {
   attempt: ClaimedAttempt;
   controller: AbortController;
+  /** performance.now() at launch: the attempt's duration metric. */
+  startedAt: number;
+}
+
+/** An attempt left this worker's slots (its end is recorded next): its duration. */
+function ended(r: Running, state: string): void {
+  metrics.taskDuration.observe({ dag: r.attempt.dagId, state }, (performance.now() - r.startedAt) / 1000);
+}
+
+/** A claim's metrics: one increment per queue it took from (one, mostly), not per attempt. */
+function countClaim(claimed: readonly ClaimedAttempt[]): void {
+  metrics.claims.inc({ result: claimed.length > 0 ? "claimed" : "empty" });
+  if (claimed.length === 0) return;
+  const first = claimed[0]!.queue;
+  if (claimed.every((a) => a.queue === first)) return void metrics.attemptsClaimed.inc({ queue: first }, claimed.length);
+  const byQueue = new Map<string, number>();
+  for (const a of claimed) byQueue.set(a.queue, (byQueue.get(a.queue) ?? 0) + 1);
+  for (const [queue, n] of byQueue) metrics.attemptsClaimed.inc({ queue }, n);
 }
 
 /** How soon a worker looks again at due work that limits kept it from claiming. */
 const BLOCKED_BACKOFF_MS = 250;
 
 const LOCAL_WORKERS = new Set<string>();
+/** The workers of this process between start() and the end of stop(): the metrics' running attempts and slots. */
+const STARTED = new Set<Worker>();
+countWorkersWith(() => {
+  let running = 0;
+  let slots = 0;
+  for (const w of STARTED) {
+    running += w.runningCount;
+    slots += w.slots;
+  }
+  return { running, slots };
+});
 
 /**
  * The workers started in this process, whichever engine they serve (a process may open several): a dead
@@ -108,6 +138,7 @@ export class Worker {
 
   async start(): Promise<void> {
     this.setPhase("running");
+    STARTED.add(this);
     LOCAL_WORKERS.add(this.workerId);
     await this.host.store.workers.register({ workerId: this.workerId, queues: this.opts.queues ?? ["*"], concurrency: this.opts.concurrency });
     if (this.opts.resources) await this.host.store.workers.declareResources(this.workerId, this.opts.resources);
@@ -162,6 +193,7 @@ export class Worker {
       if (grace) clearTimeout(grace);
     }
     if (this.phase !== "stopped") this.setPhase("stopped");
+    STARTED.delete(this);
     await this.heartbeats?.stop();
     this.heartbeats = null;
     await this.host.store.workers.stop(this.workerId);
@@ -195,6 +227,7 @@ export class Worker {
       this.running.delete(id);
       this.heartbeats?.untrack(id);
       r.controller.abort(reason);
+      ended(r, "interrupted");
       this.results.push({ attemptId: id, state: "interrupted", endedAt: now, errorCode: reason.code, errorMessage: reason.message });
     }
     this.pump();
@@ -219,6 +252,11 @@ export class Worker {
 
   get runningCount(): number {
     return this.running.size;
+  }
+
+  /** Attempts it may run at once (`--concurrency`). */
+  get slots(): number {
+    return this.opts.concurrency;
   }
 
   /** Settle finished attempts and claim work; calls made while a pump is in flight coalesce into one more. */
@@ -250,6 +288,7 @@ export class Worker {
           : null;
       if (results.length === 0 && !claim) return;
       const claimed = await this.host.settle(results, claim);
+      if (claim) countClaim(claimed);
       for (const a of claimed) this.launch(a);
       // a failure or a sensor's reschedule may have made work that is due later: time its wake-up even
       // when this claim found other work (else only the poll would pick it up, up to a second late)
@@ -310,14 +349,16 @@ export class Worker {
 
   private launch(a: ClaimedAttempt): void {
     const controller = new AbortController();
-    const entry: Running = { attempt: a, controller };
+    const entry: Running = { attempt: a, controller, startedAt: performance.now() };
     this.running.set(a.attemptId, entry);
+    if (a.readyAt !== null) metrics.queueWait.observe({ queue: a.queue }, Math.max(0, this.host.clock.now() - a.readyAt) / 1000);
     this.heartbeats?.track(a.attemptId);
     void runAttempt(this.host, this.opts, a, controller).then((result) => {
       // handed back at the end of a drain: its end is recorded already
       if (this.running.get(a.attemptId) !== entry) return;
       this.running.delete(a.attemptId);
       this.heartbeats?.untrack(a.attemptId);
+      ended(entry, result.state);
       this.results.push(result);
       this.pumpSoon();
     });
@@ -348,6 +389,7 @@ export class Worker {
   /** Fencing: these attempts are no longer ours (cancelled, or expired and taken over); stop them. */
   private abortLost(attemptIds: number[]): void {
     for (const id of attemptIds) {
+      if (this.running.has(id)) metrics.leaseLosses.inc();
       this.running.get(id)?.controller.abort(new SluiceError("LEASE_LOST", "this attempt is no longer current (its run was cancelled or its lease expired); stopping it"));
     }
   }

@@ -30,6 +30,7 @@ interface ServeOptions extends GlobalOptions {
   queues?: string;
   resources?: string;
   gracePeriod?: string;
+  metricsPort?: string;
 }
 
 type Roles = { scheduler: boolean; worker: boolean };
@@ -49,7 +50,21 @@ interface HttpServer {
  */
 export type StartHttp = (s: Sluice, opts: { eventToken: string | null; onError?: (e: SluiceError) => void }) => Promise<HttpServer>;
 
-export function registerServe(program: Command, globals: () => GlobalOptions, startHttp: StartHttp): void {
+/**
+ * Serves `GET /metrics` alone on a port (`--metrics-port`): server/metrics.ts's startMetricsServer, passed
+ * in like StartHttp. `deployment`: with the store's gauges (a scheduler), or the process's own only (a worker).
+ */
+export type StartMetrics = (s: Sluice, opts: { port: number; host: string; deployment: boolean }) => Promise<{ url: string; close(): Promise<void> }>;
+
+interface ServeDeps {
+  startHttp: StartHttp;
+  startMetrics: StartMetrics;
+}
+
+const METRICS_PORT_HELP = "serve GET /metrics (Prometheus) on this port, on --host / SLUICE_HOST; 0: any free port";
+
+export function registerServe(program: Command, globals: () => GlobalOptions, deps: ServeDeps): void {
+  const { startHttp } = deps;
   program
     .command("dev")
     .description("run Sluice in one process: scheduler (DAG files watched) and worker, on the embedded store")
@@ -57,13 +72,14 @@ export function registerServe(program: Command, globals: () => GlobalOptions, st
     .option("--quiet", "no line per task")
     .option("--port <n>", "serve the HTTP API (events) on this port; 0: any free port (env SLUICE_PORT; default 8080)")
     .option("--host <host>", "interface of the HTTP API (env SLUICE_HOST; default 127.0.0.1)")
-    .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: true, worker: true }, startHttp));
+    .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: true, worker: true }, deps));
   program
     .command("scheduler")
     .description("create scheduled runs (DAG files watched); run tasks with `sluice worker`")
     .option("--port <n>", "serve the HTTP API (events) on this port; 0: any free port (env SLUICE_PORT; default 8080)")
     .option("--host <host>", "interface of the HTTP API (env SLUICE_HOST; default 127.0.0.1)")
-    .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: true, worker: false }, startHttp));
+    .option("--metrics-port <n>", METRICS_PORT_HELP)
+    .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: true, worker: false }, deps));
   program
     .command("worker")
     .description("run the tasks of every active run (any number of workers, on any hosts)")
@@ -72,7 +88,9 @@ export function registerServe(program: Command, globals: () => GlobalOptions, st
     .option("--resources <spec>", "declared capacity, e.g. cpu=4,memory=16Gi,gpu=1: tasks' resource requests must fit")
     .option("--grace-period <duration>", "on SIGTERM, let running tasks finish this long, then hand them back (env SLUICE_GRACE_MS; default 30s)")
     .option("--quiet", "no line per task")
-    .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: false, worker: true }, startHttp));
+    .option("--metrics-port <n>", METRICS_PORT_HELP)
+    .option("--host <host>", "interface of --metrics-port (env SLUICE_HOST; default 127.0.0.1)")
+    .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: false, worker: true }, deps));
   program
     .command("server")
     .description("serve the web UI and the REST API only (run `sluice scheduler` and `sluice worker` beside it)")
@@ -110,6 +128,7 @@ async function serveWeb(opts: ServeOptions, startHttp: StartHttp): Promise<void>
 function printHttp(http: HttpServer, out: (t: string) => void, token: string | null): void {
   out(`  web UI:    ${http.url}/`);
   out(`  api:       ${http.url}  (REST API under /api/v1, docs /api/v1/openapi.json; events: POST /api/v1/events/<name>)`);
+  out(`  metrics:   ${http.url}/metrics  (Prometheus; an API token, or SLUICE_METRICS_PUBLIC=1)`);
   if (token) out(`  token:     ${token}`);
   const a = http.firstAdmin;
   if (a) {
@@ -162,9 +181,10 @@ function redactUrl(url: string): string {
   return url.replace(/(\/\/[^:/@]+):[^@/]*@/, "$1:***@");
 }
 
-async function serve(opts: ServeOptions, roles: Roles, startHttp: StartHttp): Promise<void> {
+async function serve(opts: ServeOptions, roles: Roles, deps: ServeDeps): Promise<void> {
   const config = configFrom(opts, roles.scheduler && roles.worker ? "dev" : roles.scheduler ? "scheduler" : "worker");
   // checked before anything starts: a bad flag must not leave a half-started process
+  const metricsPort = opts.metricsPort === undefined ? undefined : parsePort(opts.metricsPort, "--metrics-port");
   const queues = opts.queues === undefined ? undefined : parseQueues(opts.queues);
   const resources = opts.resources === undefined ? undefined : parseCapacity(opts.resources);
   const s = await Sluice.open(config, { loadDags: false });
@@ -188,7 +208,19 @@ async function serve(opts: ServeOptions, roles: Roles, startHttp: StartHttp): Pr
   let scheduler: Scheduler | null = null;
   let schedulerId: string | null = null;
   // the API first: a port that is taken fails the command before anything else has started
-  const api = roles.scheduler ? await serveApi(s, opts, { dev: roles.worker, err }, startHttp) : null;
+  const api = roles.scheduler ? await serveApi(s, opts, { dev: roles.worker, err }, deps.startHttp) : null;
+  let metricsServer: { url: string; close(): Promise<void> } | null = null;
+  if (metricsPort !== undefined) {
+    try {
+      // a worker's own metrics only: the deployment's gauges come from the schedulers and servers
+      metricsServer = await deps.startMetrics(s, { port: metricsPort, host: config.host, deployment: roles.scheduler });
+    } catch (e) {
+      await api?.server.close();
+      await s.close();
+      throw e;
+    }
+    out(`  metrics:   ${metricsServer.url}/metrics${config.metricsPublic ? "  (public: SLUICE_METRICS_PUBLIC)" : "  (send an API token: Authorization: Bearer …)"}`);
+  }
   if (roles.scheduler) {
     let initial = true;
     scheduler = new Scheduler(s.engine, s.store, s.engine.clock, {
@@ -269,12 +301,19 @@ async function serve(opts: ServeOptions, roles: Roles, startHttp: StartHttp): Pr
   clearInterval(sweep);
   if (beat) clearInterval(beat);
   await api?.server.close();
+  await metricsServer?.close();
   await scheduler?.stop();
   if (schedulerId) await s.store.workers.stopProcess(schedulerId, s.store.now());
   await worker?.stop({ graceMs: config.gracePeriodMs });
   await s.close();
   // handed back: an in-process task that ignores its abort signal (and keeps a timer) must not keep us up
   if (handedBack) process.exit(130);
+}
+
+function parsePort(text: string, flag: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n > 65535) throw new SluiceError("USAGE", `${flag} must be a port number (0: any free port), got "${text}"`);
+  return n;
 }
 
 function parseQueues(text: string): string[] {
