@@ -171,13 +171,11 @@ export default dag("flaky", (d) => {
   const flaky = ti(detail, "flaky").attempts;
   assert.equal(flaky.length, 4);
   const t = (s: string | null) => Date.parse(s!);
-  // A retry never starts before its delay (100, 200, 400 ms) has passed since the failure...
+  // A retry never starts before its delay (100, 200, 400 ms: doubling) has passed since the failure. Lower
+  // bounds only: a loaded machine may start a retry late, never early — and a fixed 100 ms delay would fail
+  // the second and third bounds, so they show the backoff grows.
   const waits = [1, 2, 3].map((i) => t(flaky[i]!.startedAt) - t(flaky[i - 1]!.endedAt));
   waits.forEach((w, i) => assert.ok(w >= 100 * 2 ** i - 2, `retry ${i + 1} waited ${w} ms, less than ${100 * 2 ** i} ms`));
-  // ...and the gaps between attempt starts grow (roughly: the delays double).
-  const gaps = [1, 2, 3].map((i) => t(flaky[i]!.startedAt) - t(flaky[i - 1]!.startedAt));
-  assert.ok(gaps[0]! < gaps[2]!, `gaps between attempts do not grow: ${gaps.join(", ")} ms`);
-  assert.ok(gaps[1]! < gaps[2]! + 100, `gaps between attempts are out of order: ${gaps.join(", ")} ms`);
 });
 
 test("a task that always fails fails the run (exit 1); downstream is upstream_failed; every attempt keeps its error", () => {
