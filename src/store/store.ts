@@ -22,6 +22,8 @@ import { diskFullDelayMs, isDiskFullError, isRetryableTxError, retryAgain, retry
 
 export { quiet };
 export { Tx, type TxOptions } from "./tx.js";
+export type { CallbackRecord, NewCallback } from "./callbacks.js";
+export type { DeadlineMissRecord } from "./deadlines.js";
 import { Tx, type TxOptions } from "./tx.js";
 export type { TiBump, TiWrite } from "./taskInstances.js";
 export type { AttemptEnd, AttemptRecord, ClaimedAttempt, EndedAttempt, NewTaskInstance, RunRecord, StoredOutput, TaskInstanceRecord, WaitingAttempt } from "./records.js";
