@@ -5,8 +5,6 @@
 
 /** Events of a task; `deadline_miss` of a run or a task. */
 export type TaskCallbackEvent = "failure" | "success" | "retry" | "skipped";
-/** Events of a run (the DAG's own `onFailure`/`onSuccess`, its `notify`, its deadline). */
-export type RunCallbackEvent = "failure" | "success" | "retry" | "deadline_miss";
 export type CallbackEvent = TaskCallbackEvent | "deadline_miss";
 
 /**

@@ -128,8 +128,9 @@ export function slack(o: SlackOptions): Callback {
 /** Email over SMTP with STARTTLS, plain text and HTML (the HTML escapes every value it shows). */
 export function email(o: EmailOptions): Callback {
   const where = "email";
-  const to = typeof o?.to === "string" ? [o.to] : o?.to;
-  if (!Array.isArray(to) || to.length === 0 || to.some((a) => typeof a !== "string" || !/^[^\s@<>]+@[^\s@<>]+$/.test(a))) {
+  const raw: unknown = o?.to;
+  const to: unknown[] = typeof raw === "string" ? [raw] : Array.isArray(raw) ? [...(raw as unknown[])] : [];
+  if (to.length === 0 || to.some((a) => typeof a !== "string" || !/^[^\s@<>]+@[^\s@<>]+$/.test(a))) {
     throw new SluiceError("INVALID_DAG", `${where}: to must be an address or a list of addresses, e.g. "oncall@example.com"`);
   }
   if (typeof o.connection !== "string" || o.connection === "") throw new SluiceError("INVALID_DAG", `${where}: connection must name the SMTP connection, e.g. connection: "smtp"`);
@@ -162,7 +163,7 @@ export function email(o: EmailOptions): Callback {
     });
     const text = render(template, ctx);
     try {
-      await transport.sendMail({ from, to: [...to], subject: render(subject, ctx).replace(/[\r\n]+/g, " "), text, html: htmlOf(text, ctx) });
+      await transport.sendMail({ from, to: to as string[], subject: render(subject, ctx).replace(/[\r\n]+/g, " "), text, html: htmlOf(text, ctx) });
     } catch (e) {
       throw new Error(`${name}: ${smtpReason(e)}`, { cause: e });
     } finally {
@@ -245,7 +246,7 @@ function notifier(name: string, send: (ctx: CallbackContext) => Promise<void>, s
     notifierName: { value: name, enumerable: true },
     // values the callback runner masks in this notifier's log lines
     notifierSecrets: { value: secrets.filter((s): s is string => typeof s === "string" && s.length > 0), enumerable: false },
-  }) as Callback;
+  });
 }
 
 async function post(name: string, url: URL, headers: Record<string, string>, body: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
