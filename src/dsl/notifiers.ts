@@ -36,7 +36,7 @@ export const TEMPLATE_VARIABLES = {
   state: "the task's state, or the run's for a run event",
   error: "the first line of the error (failure, retry), else empty",
   tryNumber: "the attempt's try number, else empty",
-  duration: "how long the attempt (or the run) took, e.g. 2m 5s",
+  duration: "how long the attempt (or the run) took, e.g. 2m5s",
   deadline: "the deadline missed, e.g. 06:00 Europe/Berlin (deadline_miss only)",
   url: "the link to the task (or run) in the web UI",
   subject: "the default one-line summary (what {{subject}} renders to when no template is given)",
