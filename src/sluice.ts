@@ -227,6 +227,7 @@ export class Sluice {
   }
 
   async close(): Promise<void> {
+    await this.engine.callbacks.stop();
     await this.engine.triggers.stop();
     this.engine.close();
     await this.store.close();

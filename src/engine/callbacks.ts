@@ -60,21 +60,33 @@ export class CallbackRunner {
     this.opts = { ...this.opts, ...opts };
   }
 
-  /** Look for due callbacks now and every `pollMs` (long-running processes). */
+  /**
+   * Run due callbacks from now on: at once when this process's commits make some due, and every `pollMs`
+   * those of other processes (and retries) that have come due (a read first: an idle poll writes nothing).
+   * Only long-running processes start it; a command (`sluice runs cancel`) leaves its run's callbacks to them.
+   */
   start(): void {
     if (this.poll) return;
-    this.poll = setInterval(() => this.poke(), this.opts.pollMs ?? 2000);
+    this.poll = setInterval(() => {
+      void this.store.callbacks
+        .nextDueIn()
+        .then((d) => d === 0 && this.poke())
+        .catch(() => undefined); // the next poll asks again
+    }, this.opts.pollMs ?? 2000);
     this.poll.unref();
     this.poke();
   }
 
-  stop(): void {
+  /** Stop polling, and wait for a pass under way (its tries end in the store before it closes). */
+  async stop(): Promise<void> {
     if (this.poll) clearInterval(this.poll);
     this.poll = null;
+    await this.running?.catch(() => undefined);
   }
 
-  /** Callbacks fell due (a commit of this process, a notification): run them soon; one pass at a time. */
+  /** Callbacks fell due (a commit of this process): run them soon, if this process runs callbacks; one pass at a time. */
   poke(): void {
+    if (!this.poll) return;
     if (this.running) {
       this.again = true;
       return;

@@ -93,7 +93,9 @@ export class Deadlines {
   arm(at: number): void {
     if (this.closed || (this.timer && this.timer.at <= at)) return;
     this.timer?.cancel();
-    const cancel = this.clock.setTimer(at - this.clock.now(), () => {
+    // at most an hour ahead: a longer wait would overflow setTimeout (24.8 days: it then fires at once),
+    // and an early wake-up only finds nothing due and arms again
+    const cancel = this.clock.setTimer(Math.min(at - this.clock.now(), 3_600_000), () => {
       this.timer = null;
       void this.sweep().catch(() => undefined); // the next sweep of Engine.sweep tries again
     });

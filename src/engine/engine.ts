@@ -412,7 +412,7 @@ export class Engine implements WorkerHost {
 
   close(): void {
     void this.triggers.stop();
-    this.callbacks.stop();
+    void this.callbacks.stop();
     this.deadlines.close();
     this.timeouts.close();
     this.signals.close();

@@ -65,7 +65,7 @@ for (const dialect of dialects(3)) {
         const recorded = await s.store.deadlines.ofRun(run.runId);
         assert.deepEqual(recorded.map((m) => [m.taskId, m.deadlineAt]), [["", run.createdAt + 60 * MIN]]);
         assert.equal((await s.store.runs.get(run.runId))!.deadlineAt, null, "nothing left to watch");
-        // the commit that recorded the miss set the runner going already; this joins or follows its pass
+        // (a long-running process runs it at once: its runner is started; here the test runs it)
         await s.engine.callbacks.runDue();
         assert.equal(await s.engine.callbacks.runDue(), 0);
         assert.deepEqual(misses, [{ dag: "dl_slow", task: null, at: run.createdAt + 60 * MIN, description: "1h after queued" }]);

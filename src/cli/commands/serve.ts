@@ -269,7 +269,7 @@ async function serve(opts: ServeOptions, roles: Roles, startHttp: StartHttp): Pr
     },
   );
   clearInterval(sweep);
-  s.engine.callbacks.stop();
+  await s.engine.callbacks.stop();
   if (beat) clearInterval(beat);
   await api?.server.close();
   await scheduler?.stop();
