@@ -10,7 +10,7 @@ import { dag, type CallbackContext } from "sluice";
 import { ManualClock, Sluice, loadConfig } from "sluice/runtime";
 import { nextTimeOfDay, parseDeadline, runDeadlineAt } from "../../src/core/deadlines.js";
 import { dialects, freshSchema, pgSkip } from "../dialects.js";
-import { sandbox, waitFor } from "../helpers.js";
+import { cli, cliJson, sandbox, waitFor } from "../helpers.js";
 
 const sb = sandbox("sluice-deadlines-");
 after(() => sb.cleanup());
@@ -52,7 +52,7 @@ for (const dialect of dialects(3)) {
     test("a run still going at its deadline fires onDeadlineMiss once, however often it is checked", async () => {
       misses.length = 0;
       const clock = new ManualClock();
-      const { s, close } = await open(clock);
+      const { s, url, close } = await open(clock);
       try {
         // no worker: the run stays running
         const run = await s.engine.createRun("dl_slow");
@@ -70,6 +70,13 @@ for (const dialect of dialects(3)) {
         assert.equal(await s.engine.callbacks.runDue(), 0);
         assert.deepEqual(misses, [{ dag: "dl_slow", task: null, at: run.createdAt + 60 * MIN, description: "1h after queued" }]);
         assert.equal((await s.store.runs.get(run.runId))!.state, "running", "a miss changes no state");
+        // shown: `sluice runs show` (text and JSON)
+        const shown = cli(sb, ["runs", "show", run.runId], { SLUICE_DATABASE_URL: url });
+        assert.equal(shown.code, 0, shown.stderr);
+        assert.match(shown.stdout, new RegExp(`DEADLINE MISSED: the run was not done by ${new Date(run.createdAt + 60 * MIN).toISOString()}`));
+        assert.match(shown.stdout, /function onMiss +deadline_miss +done +1/);
+        const json = cliJson(sb, ["runs", "show", run.runId, "--json"], { SLUICE_DATABASE_URL: url });
+        assert.deepEqual(json.json.deadlineMisses.map((m: any) => [m.taskId, m.deadlineAt]), [[null, new Date(run.createdAt + 60 * MIN).toISOString()]]);
       } finally {
         await close();
       }
