@@ -94,7 +94,10 @@ export class Sluice {
         throw e;
       }
     }
-    return new Sluice(config, store, engine, bag);
+    const sluice = new Sluice(config, store, engine, bag);
+    // callbacks link to the UI at SLUICE_PUBLIC_URL and reach connections as tasks do (decision 0019)
+    engine.callbacks.configure({ publicUrl: config.publicUrl ?? `http://${config.host}:${config.port}`, secrets: sluice.secrets, leaseMs: 2 * config.leaseMs });
+    return sluice;
   }
 
   /** A worker of this process: of every active run, of one run, or (`backfillId`) of one backfill's runs. */
@@ -194,6 +197,9 @@ export class Sluice {
     } finally {
       await worker.stop();
     }
+    // the run's callbacks are due now: run them before the command returns (a failing one is retried by
+    // a long-running process later)
+    await this.engine.callbacks.runDue().catch(() => undefined);
     return this.summary(runId);
   }
 
@@ -221,6 +227,7 @@ export class Sluice {
   }
 
   async close(): Promise<void> {
+    await this.engine.callbacks.stop();
     await this.engine.triggers.stop();
     this.engine.close();
     await this.store.close();

@@ -10,6 +10,8 @@ import type { Resources } from "./resources.js";
 import type { Schedule } from "./schedules.js";
 import type { SensorPolicy } from "./sensors.js";
 import type { TriggerRule } from "./triggerRules.js";
+import type { CallbackNames } from "./callbacks.js";
+import type { DeadlineSpec } from "./deadlines.js";
 
 export type TaskKind = "task" | "branch" | "short_circuit" | "shell" | "python" | "sensor";
 
@@ -59,6 +61,13 @@ export interface TaskSpec {
   connections?: string[];
   /** shell/python: variables passed in as SLUICE_VAR_<KEY> (sorted); absent when none. */
   variables?: string[];
+  /**
+   * Its callbacks' names by event (decision 0019); absent when none. A transition asks `callbacks?.failure`
+   * and writes a callback row only then: a DAG without callbacks costs the hot path nothing.
+   */
+  callbacks?: CallbackNames;
+  /** When it must be done (core/deadlines.ts); absent when it has no deadline. */
+  deadline?: DeadlineSpec;
 }
 
 export interface GroupSpec {
@@ -91,6 +100,10 @@ export interface DagSpec {
    * masked in their output and shown as `***` (docs/decisions/0016-secrets.md); absent when none.
    */
   secretParams?: string[];
+  /** The run's callbacks (and `notify`) by event: failure, success, deadline_miss; absent when none. */
+  callbacks?: CallbackNames;
+  /** When a run must be done (core/deadlines.ts); absent when none. */
+  deadline?: DeadlineSpec;
   groups: GroupSpec[];
   /** In topological order. */
   tasks: TaskSpec[];

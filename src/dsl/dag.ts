@@ -44,6 +44,9 @@ import type {
   TaskRef,
 } from "./types.js";
 import { pokeLabel } from "./sensors.js";
+import { callbackList, CallbackSet, type Callback } from "./callbacks.js";
+import { parseDeadline } from "../core/deadlines.js";
+import { EVENT_OPTIONS, type TaskCallbackEvent } from "../core/callbacks.js";
 
 const DAG_BRAND = Symbol.for("sluice.dag");
 
@@ -78,6 +81,8 @@ export interface Dag<P = unknown> {
   readonly paramsSchema: StandardSchemaV1 | null;
   /** @internal */
   readonly impls: ReadonlyMap<string, TaskImpl>;
+  /** @internal Callback code by core/callbacks.ts `callbackKey` (task id or "" for the DAG, event), in the spec's order. */
+  readonly callbacks: ReadonlyMap<string, readonly Callback[]>;
   /** Phantom: the params type. */
   readonly __params?: P;
 }
@@ -313,6 +318,21 @@ export class DagBuilder<P> {
     return r.id;
   }
 
+  /** A task's callbacks (its own over the defaults', plus the DAG's `notify`) and deadline, for its spec. */
+  private callbackOptions(id: string, where: string, d: TaskOptions, options: TaskOptions): Pick<TaskSpec, "callbacks" | "deadline"> {
+    const set = this.state.callbacks;
+    for (const event of ["failure", "success", "retry", "skipped"] as TaskCallbackEvent[]) {
+      const option = EVENT_OPTIONS[event];
+      set.add(id, event, callbackList(d[option], where, option));
+    }
+    set.add(id, "retry", this.state.notify.onRetry);
+    const deadline = parseDeadline(options.deadline, where, true);
+    if (deadline) set.add(id, "deadline_miss", [...callbackList(options.onDeadlineMiss, where, "onDeadlineMiss"), ...this.state.notify.onDeadlineMiss]);
+    else if (options.onDeadlineMiss !== undefined) throw new SluiceError("INVALID_DAG", `${where}: onDeadlineMiss needs a deadline, e.g. deadline: { from: "start", within: "20m" }`);
+    const names = set.names(id);
+    return { ...(names ? { callbacks: names } : {}), ...(deadline ? { deadline } : {}) };
+  }
+
   private add(
     kind: TaskKind,
     localId: string,
@@ -367,6 +387,7 @@ export class DagBuilder<P> {
       ...(sensor ? { sensor } : {}),
       ...optionalList("produces", assetList(options.produces, where, "produces")),
       ...secretOptions(where, kind, options),
+      ...this.callbackOptions(id, where, d, options),
       declaredAt: this.state.tasks.size,
     };
     this.state.tasks.set(id, draft);
@@ -377,6 +398,9 @@ export class DagBuilder<P> {
 
 interface BuildState {
   dagId: string;
+  callbacks: CallbackSet;
+  /** The DAG's `notify` lists that tasks take too (retries, deadlines). */
+  notify: { onRetry: Callback[]; onDeadlineMiss: Callback[] };
   defaults: TaskDefaults;
   tasks: Map<string, Draft>;
   impls: Map<string, TaskImpl>;
@@ -400,7 +424,16 @@ export function dag(id: string, a: unknown, b?: unknown): Dag<unknown> {
   if (options.params !== undefined && !isStandardSchema(options.params)) {
     throw new SluiceError("INVALID_DAG", `DAG "${id}": params must be a schema (zod or another Standard Schema), e.g. z.object({ lr: z.number().default(0.1) })`);
   }
-  const state: BuildState = { dagId: id, defaults: options.defaults ?? {}, tasks: new Map(), impls: new Map(), groups: [] };
+  const where = `DAG "${id}"`;
+  const notify = notifyOption(where, options.notify);
+  const callbacks = new CallbackSet();
+  const state: BuildState = { dagId: id, callbacks, notify, defaults: options.defaults ?? {}, tasks: new Map(), impls: new Map(), groups: [] };
+  callbacks.add("", "failure", [...callbackList(options.onFailure, where, "onFailure"), ...notify.onFailure]);
+  callbacks.add("", "success", [...callbackList(options.onSuccess, where, "onSuccess"), ...notify.onSuccess]);
+  const deadline = parseDeadline(options.deadline, where, false);
+  if (deadline) callbacks.add("", "deadline_miss", [...callbackList(options.onDeadlineMiss, where, "onDeadlineMiss"), ...notify.onDeadlineMiss]);
+  else if (options.onDeadlineMiss !== undefined) throw new SluiceError("INVALID_DAG", `${where}: onDeadlineMiss needs a deadline, e.g. deadline: { at: "06:00", timezone: "Europe/Berlin" }`);
+  const runCallbacks = callbacks.names("");
   build(new DagBuilder<unknown>(state, { prefix: "", defaults: {} }));
   if (state.tasks.size === 0) throw new SluiceError("INVALID_DAG", `DAG "${id}" has no tasks`);
 
@@ -421,11 +454,14 @@ export function dag(id: string, a: unknown, b?: unknown): Dag<unknown> {
     ...scheduleOptions(id, options),
     ...optionalList("events", eventList(id, options.events)),
     ...optionalList("secretParams", checkSecretParams(id, options.secretParams, options.params !== undefined, paramsJsonSchema(options.params))),
+    ...(runCallbacks ? { callbacks: runCallbacks } : {}),
+    ...(deadline ? { deadline } : {}),
     groups: state.groups,
     tasks,
   });
   checkNoSelfTrigger(spec);
-  const code = tasks.map((t) => implSource(state.impls.get(t.id)!));
+  // callbacks join the code only when there are some, so that the versions of DAGs without them stay as they were
+  const code = [...tasks.map((t) => implSource(state.impls.get(t.id)!)), ...callbacks.source()];
   return Object.freeze({
     [DAG_BRAND]: true,
     id,
@@ -433,7 +469,25 @@ export function dag(id: string, a: unknown, b?: unknown): Dag<unknown> {
     version: dagVersion(spec, code),
     paramsSchema: options.params ?? null,
     impls: state.impls,
+    callbacks: callbacks.code,
   });
+}
+
+/** The DAG's `notify` option, each list checked (INVALID_DAG naming the list and the DAG). */
+function notifyOption(where: string, v: unknown): { onFailure: Callback[]; onSuccess: Callback[]; onRetry: Callback[]; onDeadlineMiss: Callback[] } {
+  if (v !== undefined && (typeof v !== "object" || v === null || Array.isArray(v))) {
+    throw new SluiceError("INVALID_DAG", `${where}: notify must be an object such as { onFailure: [slack({ url })] }`);
+  }
+  const o = (v ?? {}) as Record<string, unknown>;
+  const known = ["onFailure", "onSuccess", "onRetry", "onDeadlineMiss"];
+  const unknown = Object.keys(o).filter((k) => !known.includes(k));
+  if (unknown.length) throw new SluiceError("INVALID_DAG", `${where}: notify has no ${unknown.map((k) => `"${k}"`).join(", ")}; it takes ${known.join(", ")}`);
+  return {
+    onFailure: callbackList(o.onFailure, where, "notify.onFailure"),
+    onSuccess: callbackList(o.onSuccess, where, "notify.onSuccess"),
+    onRetry: callbackList(o.onRetry, where, "notify.onRetry"),
+    onDeadlineMiss: callbackList(o.onDeadlineMiss, where, "notify.onDeadlineMiss"),
+  };
 }
 
 function scheduleOptions(

@@ -5,6 +5,8 @@ import type { Duration } from "../core/duration.js";
 import type { ResourceRequest } from "../core/resources.js";
 import type { StandardSchemaV1 } from "../core/standardSchema.js";
 import type { TriggerRule } from "../core/triggerRules.js";
+import type { DeadlineOption } from "../core/deadlines.js";
+import type { Callbacks, TaskCallbackOptions } from "./callbacks.js";
 
 declare const OUTPUT: unique symbol;
 
@@ -169,7 +171,7 @@ export interface RetryOptions {
 }
 
 /** Options that DAG-level `defaults` can set for every task. */
-export interface TaskDefaults extends RetryOptions {
+export interface TaskDefaults extends RetryOptions, TaskCallbackOptions {
   /** The attempt fails (and is retried if retries remain) after this long; the signal fires. */
   timeout?: Duration;
   owner?: string;
@@ -222,6 +224,13 @@ export interface TaskOptions<I extends Inputs = Inputs, R extends TriggerRule = 
    * Each success records one asset event per asset; DAGs scheduled on the asset run from it.
    */
   produces?: readonly string[];
+  /**
+   * When this task must be done (decision 0019): `{ from: "start", within: "20m" }` (of its attempt's
+   * start), `{ from: "logicalDate" | "queued", within: "2h" }`, or `{ at: "06:00", timezone: "Europe/Berlin" }`.
+   * A miss fires `onDeadlineMiss` (and the DAG's `notify.onDeadlineMiss`) once per run; it changes no state.
+   */
+  deadline?: DeadlineOption;
+  onDeadlineMiss?: Callbacks;
 }
 
 export interface MapOptions<M extends MapOver, I extends Inputs, R extends TriggerRule> extends TaskOptions<I, R> {
@@ -314,6 +323,25 @@ export interface DagOptions<PS extends StandardSchemaV1 | undefined = undefined>
    * in plain text with the DAG): scheduled runs read secrets from variables or connections.
    */
   secretParams?: readonly (PS extends StandardSchemaV1 ? keyof StandardSchemaV1.InferInput<PS> & string : never)[];
+  /** Run when a run of the DAG fails (after its state is committed; a throw is logged, nothing else). */
+  onFailure?: Callbacks;
+  /** Run when a run of the DAG succeeds. */
+  onSuccess?: Callbacks;
+  /**
+   * When a run must be done: `{ from: "logicalDate" | "queued", within: "2h" }` or `{ at: "06:00",
+   * timezone: "Europe/Berlin" }` (the first such time after the run was queued). A run still going then
+   * fires `onDeadlineMiss` and `notify.onDeadlineMiss` once; it keeps running.
+   */
+  deadline?: DeadlineOption;
+  onDeadlineMiss?: Callbacks;
+  /**
+   * Notifiers (webhook, slack, email) or callbacks for the DAG's events: `onFailure` / `onSuccess` of its
+   * runs, `onRetry` of any of its tasks, `onDeadlineMiss` of the run's or a task's deadline.
+   *
+   * @example
+   * notify: { onFailure: [slack({ url: process.env.SLACK_WEBHOOK! })], onDeadlineMiss: [email({ to: "ops@example.com", connection: "smtp" })] }
+   */
+  notify?: { onFailure?: Callbacks; onSuccess?: Callbacks; onRetry?: Callbacks; onDeadlineMiss?: Callbacks };
 }
 
 /**

@@ -4,8 +4,9 @@
  * committed (engine/transaction) — runs made ready or finished, attempts to abort, timeouts to arm.
  */
 import type { RunState } from "../core/states.js";
+import type { CallbackEvent, CallbackNames } from "../core/callbacks.js";
 import type { SluiceError } from "../errors.js";
-import type { AttemptEnd, RunRecord, TaskInstanceRecord, TiBump, Tx } from "../store/store.js";
+import type { AttemptEnd, NewCallback, RunRecord, TaskInstanceRecord, TiBump, Tx } from "../store/store.js";
 import { TaskInstanceCache } from "./taskInstanceCache.js";
 import { applyBumped, finishRun, ruleDecides, type TransitionEnv } from "./transitions.js";
 
@@ -50,6 +51,28 @@ export class Effects {
     let byState = this.finishedTis.get(runId);
     if (!byState) this.finishedTis.set(runId, (byState = new Map<string, number>()));
     byState.set(state, (byState.get(state) ?? 0) + 1);
+  }
+
+  /**
+   * Callbacks this group made due (decision 0019), written in its transaction just before COMMIT
+   * (engine/callbacksDue.ts); empty unless a task with callbacks changed state.
+   */
+  readonly callbacks: NewCallback[] = [];
+
+  /** The callbacks of `names` (a task's or the run's) for `event` fell due; a no-op when there are none. */
+  callbackDue(names: CallbackNames | undefined, at: { runId: string; taskId: string; mapIndex: number; tryNumber: number }, event: CallbackEvent): void {
+    const list = names?.[event];
+    if (!list) return;
+    list.forEach((name, position) => this.callbacks.push({ ...at, event, position, name }));
+  }
+
+  /** Deadlines this group recorded as missed (engine/deadlines.ts). */
+  readonly deadlineMisses: { runId: string; taskId: string }[] = [];
+  /** The earliest deadline to come that this group wrote for a run: this process arms its timer after commit. */
+  nextDeadline: number | null = null;
+
+  deadlineAt(at: number): void {
+    if (this.nextDeadline === null || at < this.nextDeadline) this.nextDeadline = at;
   }
 
   /** Task instance reads and writes of this group, written once by `flush`. */

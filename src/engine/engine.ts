@@ -34,6 +34,8 @@ import { Settler } from "./settle.js";
 import { Signals, type AttemptEvent } from "./signals.js";
 import type { SpecIndex } from "./specIndex.js";
 import { Transitions } from "./transaction.js";
+import { CallbackRunner } from "./callbacks.js";
+import { Deadlines } from "./deadlines.js";
 import type { TransitionEnv } from "./transitions.js";
 import { Triggers, type TriggerTarget } from "./triggers.js";
 
@@ -83,6 +85,9 @@ export class Engine implements WorkerHost {
   private readonly settler: Settler;
   private readonly operations: Operations;
   private readonly recovery: Recovery;
+  /** Callbacks and notifiers that fell due: claimed and run by this process (decision 0019). */
+  readonly callbacks: CallbackRunner;
+  private readonly deadlines: Deadlines;
 
   constructor(opts: EngineOptions) {
     this.leaseMs = opts.leaseMs ?? 30_000;
@@ -102,6 +107,10 @@ export class Engine implements WorkerHost {
       loadOutputs: async (tx, runId, taskId) => decodeOutputs(await tx.attempts.outputs(runId, taskId), this.artifacts, await this.isMapped(runId, taskId)),
       random,
     };
+    this.callbacks = new CallbackRunner(opts.store, this.code, this.specs);
+    // the checker's transitions are the engine's own (set just below)
+    let transitionsRef: Transitions | null = null;
+    this.deadlines = new Deadlines(opts.store, opts.clock, this.specs, () => transitionsRef!);
     const transitions = new Transitions({
       store: opts.store,
       env,
@@ -111,9 +120,12 @@ export class Engine implements WorkerHost {
       assetEventsRecorded: () => this.triggers.evaluateSoon(),
       // called after commits only, by when the constructor has set `recovery`
       followUps: { reconcile: (runId, taskIds) => this.recovery.reconcile(runId, taskIds), finishRunIfDone: (runId) => this.recovery.finishRunIfDone(runId) },
+      deadlines: this.deadlines,
+      callbacksDue: () => this.callbacks.poke(),
     });
+    transitionsRef = transitions;
     this.creation = new RunCreation(opts.store, opts.clock, env, this.specs, this.code, transitions, opts.secretKey ?? null);
-    this.settler = new Settler(opts.store, env, this.specs, this.signals, transitions);
+    this.settler = new Settler(opts.store, env, this.specs, this.signals, transitions, (runId, at) => this.deadlines.started(runId, at));
     this.operations = new Operations(opts.store, opts.clock, env, this.specs, transitions);
     this.recovery = new Recovery(opts.store, opts.clock, env, this.specs, transitions, (results, claim) => this.settle(results, claim), opts.leaseMs ?? 30_000, opts.localWorkers);
     this.triggers = new Triggers(this);
@@ -234,7 +246,16 @@ export class Engine implements WorkerHost {
   async recoverLostAttempts(): Promise<number> {
     const recovered = await this.recovery.recoverLostAttempts();
     await this.expireRunTimeouts();
+    await this.checkDeadlines();
     return recovered;
+  }
+
+  /**
+   * Record the deadlines missed by now (each once, whichever process sees it first) with their
+   * callbacks, and arm the timer for the next one (engine/deadlines.ts). Returns the misses recorded here.
+   */
+  checkDeadlines(): Promise<number> {
+    return this.deadlines.sweep();
   }
 
   /**
@@ -391,6 +412,8 @@ export class Engine implements WorkerHost {
 
   close(): void {
     void this.triggers.stop();
+    void this.callbacks.stop();
+    this.deadlines.close();
     this.timeouts.close();
     this.signals.close();
   }

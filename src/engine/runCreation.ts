@@ -18,6 +18,8 @@ import type { DagCode } from "./dagCode.js";
 import { validateParams } from "./params.js";
 import type { RunSpecs } from "./runSpecs.js";
 import type { Transitions } from "./transaction.js";
+import { Deadlines } from "./deadlines.js";
+import { firstDeadline } from "../core/deadlines.js";
 import { clearTasks, initialTaskInstances, startRun, type TransitionEnv } from "./transitions.js";
 import type { TriggerTarget } from "./triggers.js";
 
@@ -267,6 +269,8 @@ export class RunCreation {
             createdAt: now,
             startedAt: queued ? null : now,
             timeoutAt: queued || spec.runTimeoutMs === null ? null : now + spec.runTimeoutMs,
+            // the first deadline to check (decision 0019): none for a DAG without deadlines
+            ...(Deadlines.has(idx) ? { deadlineAt: firstDeadline(Deadlines.of(idx), { logicalDate: r.logicalDate, queuedAt: now }) } : {}),
             ...(r.backfillId !== undefined ? { backfillId: r.backfillId } : {}),
             triggeredBy: r.triggeredBy ?? null,
             ...(bundle ? { codeHash: bundle.hash } : {}),
@@ -281,6 +285,7 @@ export class RunCreation {
         const run = (await tx.runs.get(runId))!;
         await r.audit?.(tx, { dagId, runId, before: null, after: auditedRun(run) });
         fx.watchTimeout(run);
+        if (run.deadlineAt !== null) fx.deadlineAt(run.deadlineAt);
         out.push(run);
       }
       if (fx.readyRuns.size > 0 || fx.finishedRuns.size > 0) fx.notifyOthers = true;

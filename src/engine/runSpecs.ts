@@ -4,7 +4,7 @@
  */
 import type { DagSpec } from "../core/dagSpec.js";
 import { SluiceError } from "../errors.js";
-import type { Store } from "../store/store.js";
+import type { Store, Tx } from "../store/store.js";
 import { indexSpec, type SpecIndex } from "./specIndex.js";
 
 export class RunSpecs {
@@ -42,6 +42,21 @@ export class RunSpecs {
       this.loads.set(runId, loading);
     }
     return loading;
+  }
+
+  /**
+   * The spec of a run inside a transaction: cached, or read through the transaction itself (a read
+   * through the store would wait for the connection the transaction holds, on SQLite for ever).
+   */
+  async inTx(tx: Tx, runId: string): Promise<SpecIndex> {
+    const idx = this.cached(runId);
+    if (idx) return idx;
+    const run = await tx.runs.get(runId);
+    if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
+    const stored = await tx.dags.getVersion(run.dagId, run.dagVersion);
+    if (!stored) throw new SluiceError("DB_CORRUPT", `run "${runId}" refers to DAG version ${run.dagVersion} of "${run.dagId}", which is not in the database`);
+    this.remember(runId, run.dagId, run.dagVersion);
+    return this.index(run.dagId, run.dagVersion, () => stored.spec);
   }
 
   /** The index of a DAG version, built from `spec` the first time it is asked for. */

@@ -27,6 +27,8 @@ export class Settler {
     private readonly specs: RunSpecs,
     private readonly signals: Signals,
     private readonly transitions: Transitions,
+    /** A task with a deadline from its start was claimed (engine/deadlines.ts): its run's next check. */
+    private readonly startedWithDeadline: (runId: string, at: number) => Promise<void>,
   ) {}
 
   /** Record ends (group commit) and claim the next work in the same transaction. */
@@ -102,7 +104,14 @@ export class Settler {
       for (const a of got) this.signals.attempt({ kind: "started", attempt: a });
     }
     for (const r of all) this.live.delete(r.attemptId);
-    for (const a of got) this.live.set(a.attemptId, a);
+    for (const a of got) {
+      this.live.set(a.attemptId, a);
+      // in memory: a DAG without task deadlines looks at nothing more
+      const idx = this.specs.cached(a.runId);
+      if (!idx?.deadlineTasks.length) continue;
+      const d = idx.byId.get(a.taskId)?.deadline;
+      if (d?.kind === "start") await this.startedWithDeadline(a.runId, this.store.now() + d.withinMs).catch(() => undefined); // the run's own checks still come
+    }
     return got;
   }
 

@@ -11,6 +11,8 @@ export interface SpecIndex {
    * counters are only ever added to in place (Effects.bump), never read, changed and written back.
    */
   fanIn: Set<string>;
+  /** Tasks with a deadline (decision 0019); empty for most DAGs, so that a run's end asks nothing more. */
+  deadlineTasks: TaskSpec[];
 }
 
 export function indexSpec(spec: DagSpec): SpecIndex {
@@ -19,6 +21,7 @@ export function indexSpec(spec: DagSpec): SpecIndex {
     spec,
     byId,
     leaves: spec.tasks.filter((t) => t.downstream.length === 0).map((t) => t.id),
+    deadlineTasks: spec.tasks.filter((t) => t.deadline),
     fanIn: new Set(spec.tasks.filter((t) => t.upstream.length > 1 || t.upstream.some((u) => byId.get(u)?.map)).map((t) => t.id)),
   };
 }

@@ -9,6 +9,7 @@ import { metrics } from "../metrics/registry.js";
 import type { Store, Tx, TxOptions } from "../store/store.js";
 import type { RunSpecs } from "./runSpecs.js";
 import type { RunTimeouts } from "./runTimeouts.js";
+import { Deadlines } from "./deadlines.js";
 import type { Signals } from "./signals.js";
 import { Effects } from "./effects.js";
 import { ruleDecides, type TransitionEnv } from "./transitions.js";
@@ -31,6 +32,10 @@ export interface TransitionDeps {
   /** Asset events were recorded: evaluate asset-scheduled DAGs (engine/triggers). */
   assetEventsRecorded(): void;
   followUps: FollowUps;
+  /** Deadlines of runs that end (a late end is a miss), and the timer of the next one. */
+  deadlines: Deadlines;
+  /** Callbacks were written by a commit of this process: run them (engine/callbacks.ts). */
+  callbacksDue(): void;
 }
 
 export class Transitions {
@@ -50,6 +55,9 @@ export class Transitions {
       // only when fn left writes: an await more on every settle cost ~0.1 ms per chained task on SQLite
       // (chain-1000 p50 1.20 -> 1.10 ms, fanout-10000 4,150 -> 4,520 tasks/s, interleaved runs)
       if (fx.unflushed) await fx.flush(tx, this.deps.env);
+      // callbacks are written with the change that makes them due (decision 0019); only ends of runs and
+      // of tasks with callbacks get here, so a DAG without any costs no query
+      if (fx.finishedRuns.size > 0 || fx.callbacks.length > 0) await this.dueCallbacks(tx, fx);
       if (fx.notifyOthers) void tx.notifyWake();
       return out;
     }, opts);
@@ -76,8 +84,28 @@ export class Transitions {
     }
   }
 
+  /**
+   * The callbacks of runs this transaction ended, their deadlines (ended after one: a miss), and every
+   * callback made due, written before COMMIT. A run whose spec cannot be read has none (it fails as
+   * CORRUPT_ROW elsewhere).
+   */
+  private async dueCallbacks(tx: Tx, fx: Effects): Promise<void> {
+    for (const [runId, state] of fx.finishedRuns) {
+      const idx = this.deps.specs.cached(runId) ?? (await this.deps.specs.inTx(tx, runId).catch(() => null));
+      if (!idx) continue;
+      if (idx.spec.callbacks) fx.callbackDue(idx.spec.callbacks, { runId, taskId: "", mapIndex: -1, tryNumber: 0 }, state === "failed" ? "failure" : "success");
+      if (Deadlines.has(idx)) await this.deps.deadlines.checkRun(tx, fx, idx, runId);
+    }
+    if (fx.callbacks.length > 0) {
+      await tx.callbacks.enqueue(fx.callbacks);
+      fx.notifyOthers = true;
+    }
+  }
+
   private afterCommit(fx: Effects): void {
     const { signals, timeouts, specs, followUps } = this.deps;
+    if (fx.callbacks.length > 0) this.deps.callbacksDue();
+    if (fx.nextDeadline !== null) this.deps.deadlines.arm(fx.nextDeadline);
     for (const a of fx.aborts) signals.abort(a.attemptIds, a.reason);
     // fan-in counters added to without waiting that other writers completed meanwhile: decide them
     for (const bumped of fx.unconfirmedBumps) {

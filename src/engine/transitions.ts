@@ -48,6 +48,8 @@ export async function applyBumped(tx: Tx, env: TransitionEnv, fx: Effects, bumps
     fx.tis.put(ti);
     fx.addUnfinished(ti.runId, -1);
     fx.finishedTi(ti.runId, "skipped"); // skipped in place by the bump's statement, not through the cache
+    const task = (await env.specFor(ti.runId)).byId.get(ti.taskId);
+    if (task?.callbacks) skippedDue(fx, task, ti);
   }
   for (const runId of new Set(skipped.map((ti) => ti.runId))) {
     const work: Finished[] = skipped.filter((ti) => ti.runId === runId).map((ti) => ({ taskId: ti.taskId, state: "skipped", mode: byTask.get(`${runId}\0${ti.taskId}`)!.skipMode }));
@@ -178,6 +180,8 @@ async function applyPoke(tx: Tx, env: TransitionEnv, fx: Effects, w: WaitingAtte
     fx.pokeEnds.set(attemptId, end);
     fx.tis.update(key, { state, endedAt: now, readyAt: null, sensorDeadline: deadline, pokeCount: pokes });
     fx.addUnfinished(runId, -1);
+    const task = idx.byId.get(taskId)!;
+    if (task.callbacks) fx.callbackDue(task.callbacks, { ...key, tryNumber: ti?.tryNumber ?? 0 }, state === "skipped" ? "skipped" : "failure");
     await cascade(tx, env, fx, idx, runId, [{ taskId, state, mode: "rules" }]);
     return;
   }
@@ -196,9 +200,12 @@ async function applyAttemptResult(tx: Tx, env: TransitionEnv, fx: Effects, resul
   const now = tx.now();
   const key = { runId, taskId, mapIndex };
 
+  // callbacks (decision 0019) are written only for tasks that have some: the spec says, no query asks
+  const due = task.callbacks ? { ...key, tryNumber } : null;
   if (result.state === "success") {
     fx.tis.update(key, { state: "success", endedAt: now });
     fx.addUnfinished(runId, -1);
+    if (due) fx.callbackDue(task.callbacks, due, "success");
     if (task.produces?.length) {
       // lineage: in the success's own transaction, so a recorded success always has its asset events
       const at = { dagId: idx.spec.id, runId, taskId, mapIndex, tryNumber, attemptId: result.attemptId, createdAt: now };
@@ -229,12 +236,19 @@ async function applyAttemptResult(tx: Tx, env: TransitionEnv, fx: Effects, resul
     const readyAt = result.retryNow ? now : now + retryDelayMs(task.retry, tryNumber - tryBase, env.random());
     fx.tis.update(key, { state: "up_for_retry", readyAt, endedAt: now });
     fx.retryAt(readyAt);
+    if (due) fx.callbackDue(task.callbacks, due, "retry");
     if (readyAt <= now) fx.ready(runId, taskId, mapIndex);
     return;
   }
   fx.tis.update(key, { state: "failed", endedAt: now });
   fx.addUnfinished(runId, -1);
+  if (due) fx.callbackDue(task.callbacks, due, "failure");
   await cascade(tx, env, fx, idx, runId, [{ taskId, state: "failed", mode: "rules" }]);
+}
+
+/** A task with callbacks was skipped (by a trigger rule, a branch, a short-circuit, an empty map). */
+function skippedDue(fx: Effects, task: TaskSpec, ti: Pick<TaskInstanceRecord, "runId" | "taskId" | "mapIndex" | "tryNumber">): void {
+  fx.callbackDue(task.callbacks, { runId: ti.runId, taskId: ti.taskId, mapIndex: ti.mapIndex, tryNumber: ti.tryNumber }, "skipped");
 }
 
 type Finished = {
@@ -275,6 +289,8 @@ async function cascade(tx: Tx, env: TransitionEnv, fx: Effects, idx: SpecIndex, 
       if (skips(ti.taskId)) {
         fx.tis.update(ti, { state: "skipped", endedAt: now });
         fx.addUnfinished(runId, -1);
+        const skippedTask = idx.byId.get(ti.taskId)!;
+        if (skippedTask.callbacks) skippedDue(fx, skippedTask, ti);
         work.push({ taskId: ti.taskId, state: "skipped", mode: f.mode === "skip_all" ? "skip_all" : "rules" });
         continue;
       }
@@ -339,6 +355,7 @@ async function decide(
       const state: TaskState = decision === "skip" ? "skipped" : "upstream_failed";
       fx.tis.update(ti, { ...counts, state, endedAt: now });
       fx.addUnfinished(runId, -1);
+      if (state === "skipped" && down.callbacks) skippedDue(fx, down, ti);
       work.push({ taskId: ti.taskId, state, mode: "rules" });
       break;
     }
@@ -447,6 +464,7 @@ async function expand(
   if (n === 0) {
     fx.tis.update(ti, { state: "skipped", endedAt: now });
     fx.addUnfinished(runId, -1);
+    if (task.callbacks) skippedDue(fx, task, ti);
     work.push({ taskId: ti.taskId, state: "skipped", mode: "rules" });
     return;
   }

@@ -7,7 +7,7 @@ import { describeAssetSchedule } from "../core/assets.js";
 import { describeSchedule, type Schedule } from "../core/schedules.js";
 import type { TaskState } from "../core/states.js";
 import type { DagRecord } from "../store/dags.js";
-import type { AttemptRecord, RunRecord, Store, TaskInstanceRecord } from "../store/store.js";
+import type { AttemptRecord, CallbackRecord, DeadlineMissRecord, RunRecord, Store, TaskInstanceRecord } from "../store/store.js";
 import type { BackfillRecord } from "../store/backfills.js";
 import { redactSecretParams } from "../secrets/params.js";
 
@@ -125,7 +125,19 @@ export function runView(r: RunRecord): Record<string, unknown> {
     // a row the code cannot interpret is shown as broken (what is wrong), not dropped or answered with a 500
     corrupt: r.corrupt,
     triggeredBy: r.triggeredBy,
+    // the next deadline the checker looks at (its own or a task's); null: none left
+    deadlineAt: r.deadlineAt,
   };
+}
+
+/** A deadline a run (taskId null) or a task missed. */
+export function deadlineMissView(m: DeadlineMissRecord): Record<string, unknown> {
+  return { taskId: m.taskId || null, mapIndex: m.mapIndex, deadlineAt: m.deadlineAt, missedAt: m.missedAt };
+}
+
+/** A callback or notifier that fell due, and how its tries went (lastError: masked when it was logged). */
+export function callbackView(c: CallbackRecord): Record<string, unknown> {
+  return { name: c.name, event: c.event, taskId: c.taskId || null, mapIndex: c.mapIndex, tryNumber: c.tryNumber, state: c.state, tries: c.tries, lastError: c.lastError, createdAt: c.createdAt, endedAt: c.endedAt };
 }
 
 export function taskInstanceView(t: TaskInstanceRecord): Record<string, unknown> {

@@ -30,6 +30,8 @@ import { StatusQueries } from "./status.js";
 import { TaskInstanceRows } from "./taskInstances.js";
 import { VariableRows } from "./variables.js";
 import { DagCodeRows } from "./dagCode.js";
+import { CallbackRows } from "./callbacks.js";
+import { DeadlineRows } from "./deadlines.js";
 
 /** What the aggregates need of the store or transaction they are bound to, besides the handle. */
 export interface StoreContext {
@@ -82,6 +84,8 @@ export abstract class Aggregates implements StoreContext {
   #connections?: ConnectionRows;
   #variables?: VariableRows;
   #dagCode?: DagCodeRows;
+  #callbacks?: CallbackRows;
+  #deadlines?: DeadlineRows;
 
   get runs(): RunRows {
     return (this.#runs ??= new RunRows(this.db, this));
@@ -146,6 +150,14 @@ export abstract class Aggregates implements StoreContext {
   /** DAG code bundles by hash (one code version per run): store/dagCode.ts. */
   get dagCode(): DagCodeRows {
     return (this.#dagCode ??= new DagCodeRows(this.db));
+  }
+  /** Callbacks that fell due (decision 0019): store/callbacks.ts. */
+  get callbacks(): CallbackRows {
+    return (this.#callbacks ??= new CallbackRows(this.db, this));
+  }
+  /** Runs' next deadlines and deadline misses: store/deadlines.ts. */
+  get deadlines(): DeadlineRows {
+    return (this.#deadlines ??= new DeadlineRows(this.db, this));
   }
   /** PostgreSQL bench only (`npm run bench -- --pg`). */
   get benchHistory(): BenchHistory {

@@ -23,6 +23,10 @@ export interface RunRecord {
   startedAt: number | null;
   endedAt: number | null;
   timeoutAt: number | null;
+  /** 0016: the code bundle its tasks (and callbacks) import; null: the DAG file as it is. */
+  codeHash: string | null;
+  /** 0018: the next deadline (its own or a task's) the checker looks at; null: none left. */
+  deadlineAt: number | null;
   /** The backfill the run belongs to (engine/backfill), or null. */
   backfillId: number | null;
   /**
@@ -199,6 +203,8 @@ export function toRun(r: Row<"runs">): RunRecord {
     startedAt: r.started_at,
     endedAt: r.ended_at,
     timeoutAt: r.timeout_at,
+    codeHash: r.code_hash ?? null,
+    deadlineAt: r.deadline_at === null || r.deadline_at === undefined ? null : Number(r.deadline_at),
     backfillId: r.backfill_id,
     corrupt: problems([params.problem, unknownState(r.state, RUN_STATES)]),
     triggeredBy: r.triggered_by ?? null,

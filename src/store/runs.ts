@@ -204,7 +204,7 @@ export class TxRunRows extends RunRows {
    * last parsed with, if any (store/dagCode.ts).
    */
   async insert(
-    run: Omit<RunRecord, "endedAt" | "stateReason" | "backfillId" | "corrupt" | "triggeredBy"> & { backfillId?: number | null; triggeredBy?: string | null; codeHash?: string | null },
+    run: Omit<RunRecord, "endedAt" | "stateReason" | "backfillId" | "corrupt" | "triggeredBy" | "deadlineAt" | "codeHash"> & { backfillId?: number | null; triggeredBy?: string | null; codeHash?: string | null; deadlineAt?: number | null },
     instances: NewTaskInstance[],
   ): Promise<void> {
     this.tx.created.add(run.runId);
@@ -247,6 +247,7 @@ export class TxRunRows extends RunRows {
         backfill_id: run.backfillId ?? null,
         triggered_by: run.triggeredBy ?? null,
         code_hash: codeHash,
+        deadline_at: run.deadlineAt ?? null,
       })
       .execute();
     await this.tx.taskInstances.insert(run.runId, instances);

@@ -45,6 +45,36 @@ export interface RunsTable {
   triggered_by: Generated<string | null>;
   /** 0016: the code bundle (dag_code) every task of the run imports; null: the DAG file as it is. */
   code_hash: Generated<string | null>;
+  /** 0018: the run's next deadline to check (its own or a task's); null: none left. */
+  deadline_at: Generated<number | null>;
+}
+
+/** 0018: callbacks and notifiers that fell due (store/callbacks.ts). */
+export interface CallbacksTable {
+  callback_id: Generated<number>;
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  try_number: number;
+  event: string;
+  position: number;
+  name: string;
+  state: string;
+  tries: Generated<number>;
+  due_at: number;
+  claimed_by: string | null;
+  last_error: string | null;
+  created_at: number;
+  ended_at: number | null;
+}
+
+/** 0018: deadlines missed, one row per run and scope (store/deadlines.ts). */
+export interface DeadlineMissesTable {
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  deadline_at: number;
+  missed_at: number;
 }
 
 /** 0016: DAG code bundles by their SHA-256 (executors/dagBundle.ts). */
@@ -421,4 +451,6 @@ export interface Database {
   connections: ConnectionsTable;
   variables: VariablesTable;
   dag_code: DagCodeTable;
+  callbacks: CallbacksTable;
+  deadline_misses: DeadlineMissesTable;
 }

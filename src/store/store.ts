@@ -23,6 +23,8 @@ import { metrics } from "../metrics/registry.js";
 
 export { quiet };
 export { Tx, type TxOptions } from "./tx.js";
+export type { CallbackRecord, NewCallback } from "./callbacks.js";
+export type { DeadlineMissRecord } from "./deadlines.js";
 import { Tx, type TxOptions } from "./tx.js";
 export type { TiBump, TiWrite } from "./taskInstances.js";
 export type { AttemptEnd, AttemptRecord, ClaimedAttempt, EndedAttempt, NewTaskInstance, RunRecord, StoredOutput, TaskInstanceRecord, WaitingAttempt } from "./records.js";

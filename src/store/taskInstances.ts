@@ -45,6 +45,18 @@ export class TaskInstanceRows {
     }
   }
 
+  /** One task instance (a transaction's read under its locks, or a callback's context). */
+  async get(runId: string, taskId: string, mapIndex: number): Promise<TaskInstanceRecord | null> {
+    const row = await this.db
+      .selectFrom("task_instances")
+      .selectAll()
+      .where("run_id", "=", runId)
+      .where("task_id", "=", taskId)
+      .where("map_index", "=", mapIndex)
+      .executeTakeFirst();
+    return row ? toTaskInstance(row) : null;
+  }
+
   async list(runId: string): Promise<TaskInstanceRecord[]> {
     const rows = await this.db
       .selectFrom("task_instances")
@@ -164,17 +176,6 @@ export class TxTaskInstanceRows extends TaskInstanceRows {
         )
         .execute();
     }
-  }
-
-  async get(runId: string, taskId: string, mapIndex: number): Promise<TaskInstanceRecord | null> {
-    const row = await this.db
-      .selectFrom("task_instances")
-      .selectAll()
-      .where("run_id", "=", runId)
-      .where("task_id", "=", taskId)
-      .where("map_index", "=", mapIndex)
-      .executeTakeFirst();
-    return row ? toTaskInstance(row) : null;
   }
 
   /**

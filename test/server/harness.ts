@@ -36,6 +36,9 @@ export async function deploy(sb: Sandbox, opts: { worker?: boolean; eventToken?:
   s.engine.setCodeLoader((dagId, version) => code.load(dagId, version));
   const scheduler = new Scheduler(s.engine, s.store, s.engine.clock, { dagsDir: config.dagsDir });
   await scheduler.start();
+  // callbacks run here as in `sluice dev` (their log lines are the tests' to read, not stderr's)
+  s.engine.callbacks.configure({ log: () => undefined });
+  s.engine.callbacks.start();
   let worker: Worker | null = null;
   if (opts.worker !== false) {
     worker = s.newWorker();

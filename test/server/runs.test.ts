@@ -45,6 +45,9 @@ export const tail = dag("tail", { params: z.object({ dir: z.string() }) }, (d) =
     ctx.log.info("line three");
   });
 });
+export const late = dag("late", { params: z.object({ dir: z.string() }), deadline: { from: "queued", within: "1s" }, onDeadlineMiss: () => undefined, onFailure: (ctx) => { throw new Error("pager down for " + ctx.run.id); } }, (d) => {
+  d.task("wait", { retries: 0 }, async (_i, ctx) => { await waitFile(ctx.params.dir + "/late-go", ctx.signal); throw new Error("done late"); });
+});
 export const mapped = dag("mapped", (d) => {
   const items = d.task("items", async () => [1, 2, 3]);
   const work = d.map("work", { over: { i: items }, retries: 0 }, async ({ i }) => { if (i === 2) throw new Error("two"); return i; });
@@ -228,4 +231,29 @@ test("grid: one letter per task per run; a mapped task shows its worst map index
   await finished(run.runId);
   const after = await tasks(run.runId);
   assert.deepEqual(["work[0]", "work[1]", "work[2]", "sum"].map((k) => after[k]!.tryNumber), [1, 2, 1, 1]);
+});
+
+test("deadline misses and callbacks in the API: run detail (deadlineMisses, callbacks) and the DAG list (deadlineMisses)", async () => {
+  const run = (await api.post("/api/v1/dags/late/runs", { params: { dir: sb.dir } })).json;
+  assert.equal(typeof run.deadlineAt, "number");
+  // the scheduler's deadline timer (or its sweep) records the miss while the task waits
+  await waitFor(async () => (await api.get(`/api/v1/runs/${run.runId}`)).json.deadlineMisses.length === 1, 60_000, "the deadline miss");
+  let detail = (await api.get(`/api/v1/runs/${run.runId}`)).json;
+  assert.deepEqual(detail.deadlineMisses.map((m: any) => [m.taskId, m.deadlineAt]), [[null, run.deadlineAt]]);
+  assert.equal(detail.state, "running", "a miss changes no state");
+  writeFileSync(join(sb.dir, "late-go"), "go");
+  detail = await finished(run.runId);
+  assert.equal(detail.state, "failed");
+  // the failure's callback throws: logged, retried, shown with its error; the run stays as it ended
+  await waitFor(async () => (await api.get(`/api/v1/runs/${run.runId}`)).json.callbacks.some((c: any) => c.event === "failure" && c.tries >= 1 && c.state !== "running"), 60_000, "the failure callback's first try");
+  detail = (await api.get(`/api/v1/runs/${run.runId}`)).json;
+  const failure = detail.callbacks.find((c: any) => c.event === "failure");
+  assert.equal(failure.name, "function onFailure");
+  assert.equal(failure.state, "pending");
+  assert.equal(failure.lastError, `pager down for ${run.runId}`);
+  assert.equal(detail.callbacks.find((c: any) => c.event === "deadline_miss").state, "done");
+  assert.equal(detail.state, "failed");
+  const dags = (await api.get("/api/v1/dags")).json.items as any[];
+  assert.equal(dags.find((d) => d.dagId === "late").deadlineMisses.runs, 1);
+  assert.deepEqual(dags.find((d) => d.dagId === "chain").deadlineMisses, { runs: 0, lastMissedAt: null });
 });

@@ -5,7 +5,7 @@
  * types are identical (neither wider nor narrower).
  */
 import { z } from "zod";
-import { dag, fileExists, httpOk, sqlRow, type TaskRef } from "../../src/index.js";
+import { dag, email, fileExists, httpOk, slack, sqlRow, webhook, type TaskRef } from "../../src/index.js";
 
 declare function expectType<T>(v: T): void;
 type Equal<A, B> = (<G>() => G extends A ? 1 : 2) extends <G>() => G extends B ? 1 : 2 ? true : false;
@@ -232,3 +232,25 @@ dag("capacity", { maxActiveTasks: 4, defaults: { pool: "gpu", priority: 2 } }, (
   // @ts-expect-error — poolSlots is a number
   d.task("slotsText", { poolSlots: "2" }, async () => 1);
 });
+
+// Callbacks, notifiers and deadlines (decision 0019): the context is typed, wrong shapes do not compile.
+dag(
+  "callbacks",
+  {
+    onFailure: (ctx) => void ctx.error?.message.toUpperCase(),
+    deadline: { at: "06:00", timezone: "Europe/Berlin" },
+    onDeadlineMiss: [(ctx) => ctx.deadline?.at, webhook({ url: "https://example.com/hook", secret: "s" })],
+    notify: { onRetry: [slack({ url: "https://hooks.example.com/x" })], onFailure: email({ to: "a@example.com", connection: "smtp" }) },
+  },
+  (d) => {
+    d.task("t", { onSuccess: (ctx) => ctx.task?.id.length, deadline: { from: "start", within: "20m" } }, async () => 1);
+    // @ts-expect-error — a callback is a function
+    d.task("notFn", { onFailure: "page me" }, async () => 1);
+    // @ts-expect-error — the context has no such field
+    d.task("typo", { onRetry: (ctx) => ctx.attempts }, async () => 1);
+    // @ts-expect-error — a deadline needs "within" with "from"
+    d.task("noWithin", { deadline: { from: "start" } }, async () => 1);
+  },
+);
+// @ts-expect-error — notify has no onSkipped
+dag("notifyTypo", { notify: { onSkipped: [] } }, (d) => void d.task("t", async () => 1));

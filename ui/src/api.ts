@@ -97,6 +97,8 @@ export interface Run {
   params: unknown;
   /** Who triggered it (a person or token); null: the scheduler, an asset, a backfill. */
   triggeredBy?: string | null;
+  /** Deadlines missed (GET /runs/:runId only): the run's own (taskId null) or a task's. */
+  deadlineMisses?: { taskId: string | null; mapIndex: number; deadlineAt: number; missedAt: number }[];
 }
 export interface TaskInstance {
   taskId: string;

@@ -179,6 +179,9 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
         out(`run ${detail.runId} of ${detail.dagId}: ${colorState(detail.state)}${detail.stateReason ? ` (${escapeControls(detail.stateReason)})` : ""}`);
         out(escapeControls(`version ${detail.dagVersion}, ${detail.runType}, logical date ${detail.logicalDate}, params ${JSON.stringify(detail.params)}${detail.triggeredBy ? `, triggered by ${detail.triggeredBy}` : ""}`));
         if (detail.corrupt) out(`CORRUPT ROW: ${escapeControls(detail.corrupt)}`);
+        for (const m of detail.deadlineMisses) {
+          out(`DEADLINE MISSED: ${m.taskId === null ? "the run" : `task ${m.taskId}${m.mapIndex >= 0 ? `[${m.mapIndex}]` : ""}`} was not done by ${m.deadlineAt} (noticed ${m.missedAt})`);
+        }
         out("");
         out(
           table(
@@ -201,6 +204,15 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
             }),
           ),
         );
+        if (detail.callbacks.length) {
+          out("");
+          out(
+            table(
+              ["CALLBACK", "EVENT", "TASK", "STATE", "TRIES", "LAST ERROR"],
+              detail.callbacks.map((c) => [escapeControls(c.name), c.event, c.taskId === null ? "" : c.mapIndex >= 0 ? `${c.taskId}[${c.mapIndex}]` : c.taskId, c.state, c.tries, c.lastError ? oneLine(escapeControls(c.lastError)) : ""]),
+            ),
+          );
+        }
       });
     });
   runs
@@ -220,7 +232,7 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
 async function runDetail(s: Sluice, runId: string) {
   const run = await s.store.runs.get(runId);
   if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}" (see: sluice runs list)`);
-  const [tis, attempts] = await Promise.all([s.store.taskInstances.list(runId), s.store.attempts.list(runId)]);
+  const [tis, attempts, misses, callbacks] = await Promise.all([s.store.taskInstances.list(runId), s.store.attempts.list(runId), s.store.deadlines.ofRun(runId), s.store.callbacks.ofRun(runId)]);
   const spec = (await s.engine.specFor(runId)).spec;
   const order = new Map(spec.tasks.map((t, i) => [t.id, i]));
   tis.sort((a, b) => (order.get(a.taskId) ?? 0) - (order.get(b.taskId) ?? 0) || a.mapIndex - b.mapIndex);
@@ -244,6 +256,10 @@ async function runDetail(s: Sluice, runId: string) {
     createdAt: iso(run.createdAt),
     startedAt: iso(run.startedAt),
     endedAt: iso(run.endedAt),
+    /** Deadlines missed (decision 0019): the run's own (taskId null) or a task's. */
+    deadlineMisses: misses.map((m) => ({ taskId: m.taskId || null, mapIndex: m.mapIndex, deadlineAt: iso(m.deadlineAt), missedAt: iso(m.missedAt) })),
+    /** Callbacks and notifiers that fell due, and how their tries went. */
+    callbacks: callbacks.map((c) => ({ name: c.name, event: c.event, taskId: c.taskId || null, mapIndex: c.mapIndex, state: c.state, tries: c.tries, lastError: c.lastError })),
     tasks: tis.map((t) => ({
       taskId: t.taskId,
       mapIndex: t.mapIndex,

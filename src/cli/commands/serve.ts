@@ -280,6 +280,8 @@ async function serve(opts: ServeOptions, roles: Roles, deps: ServeDeps): Promise
   // Attempts of workers that died in other processes get new attempts within a lease and a sweep.
   const sweep = setInterval(() => void s.engine.sweep().catch(() => undefined), Math.max(1000, Math.floor(config.leaseMs / 2)));
   sweep.unref();
+  // callbacks and notifiers that fell due, by any process's transitions (decision 0019)
+  s.engine.callbacks.start();
   // a scheduler's row in `sluice status`; its loop does not run user code, so an interval is enough
   const beat = schedulerId ? setInterval(() => void s.store.workers.heartbeatProcess(schedulerId, s.store.now()).catch(() => undefined), config.heartbeatMs) : null;
   beat?.unref();
@@ -299,6 +301,7 @@ async function serve(opts: ServeOptions, roles: Roles, deps: ServeDeps): Promise
     },
   );
   clearInterval(sweep);
+  await s.engine.callbacks.stop();
   if (beat) clearInterval(beat);
   await api?.server.close();
   await metricsServer?.close();

@@ -39,8 +39,15 @@ export function dagRoutes(specs: SpecCache): Route[] {
   };
   const summaries = async (env: ApiEnv, rows: DagRecord[]) => {
     const db = env.sluice.store;
-    const [last, broken] = await Promise.all([db.runs.latestOf(rows.map((r) => r.dagId), 10), db.dags.filesWithImportErrors()]);
-    return Promise.all(rows.map(async (r) => dagSummary(r, await specs.get(r.dagId, r.version), last.get(r.dagId) ?? [], r.file !== null && broken.has(r.file))));
+    const ids = rows.map((r) => r.dagId);
+    const [last, broken, missed] = await Promise.all([db.runs.latestOf(ids, 10), db.dags.filesWithImportErrors(), db.deadlines.perDag(ids)]);
+    return Promise.all(
+      rows.map(async (r) => ({
+        ...dagSummary(r, await specs.get(r.dagId, r.version), last.get(r.dagId) ?? [], r.file !== null && broken.has(r.file)),
+        // runs that missed a deadline (decision 0019): how many, and when the last did
+        deadlineMisses: missed.get(r.dagId) ?? { runs: 0, lastMissedAt: null },
+      })),
+    );
   };
 
   return [

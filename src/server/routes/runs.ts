@@ -13,7 +13,7 @@ import { RUN_STATES } from "../../core/states.js";
 import { SluiceError, isSluiceError } from "../../errors.js";
 import { decodeCursor, page } from "../cursor.js";
 import { body, mapIndexParam, notFound, pagination, query, route, type ApiEnv, type Route } from "../route.js";
-import { attemptView, runView, taskInstanceView } from "../views.js";
+import { attemptView, callbackView, deadlineMissView, runView, taskInstanceView } from "../views.js";
 
 /** Previews of outputs and inputs stop here: the UI shows a preview, the download is the artifact. */
 export const PREVIEW_CHARS = 64 * 1024;
@@ -128,7 +128,19 @@ export function runRoutes(): Route[] {
         }
       },
     }),
-    route({ method: "get", path: "/runs/:runId", access: "viewer", scope: "dag", tag: "runs", summary: "A run", handler: async ({ env, actor, params }) => runView(await requireRun(env, actor!, params["runId"]!)) }),
+    route({
+      method: "get",
+      path: "/runs/:runId",
+      access: "viewer",
+      scope: "dag",
+      tag: "runs",
+      summary: "A run, with its deadline misses and its callbacks (decision 0019)",
+      handler: async ({ env, actor, params }) => {
+        const run = await requireRun(env, actor!, params["runId"]!);
+        const [misses, callbacks] = await Promise.all([env.sluice.store.deadlines.ofRun(run.runId), env.sluice.store.callbacks.ofRun(run.runId)]);
+        return { ...runView(run), deadlineMisses: misses.map(deadlineMissView), callbacks: callbacks.map(callbackView) };
+      },
+    }),
     route({
       method: "post",
       path: "/runs/:runId/cancel",

@@ -33,6 +33,9 @@ export function DagPage({ dagId }: { dagId: string }) {
   const listedRun = runs.data?.items.find((r) => r.runId === runId);
   const otherRun = useData(() => (runId && !listedRun ? api.run(runId) : Promise.resolve(null)), `run|${runId}|${!!listedRun}`);
   const run: Run | null = listedRun ?? otherRun.data ?? null;
+  // the run's detail holds its deadline misses (the list of runs does not): a badge beside its state
+  const runDetail = useData(() => (runId ? api.run(runId) : Promise.resolve(null)), `run-detail|${runId}`, run && !FINISHED_RUN.has(run.state) ? 5000 : undefined);
+  const missed = runDetail.data?.deadlineMisses ?? [];
   const live = run ? !FINISHED_RUN.has(run.state) : false;
   const structVersion = version ?? run?.dagVersion ?? undefined;
   const structure = useData(() => api.structure(dagId, structVersion), `structure|${dagId}|${structVersion ?? ""}`);
@@ -98,6 +101,15 @@ export function DagPage({ dagId }: { dagId: string }) {
         {run && (
           <span data-testid="run-state">
             <StateBadge state={run.state} />
+          </span>
+        )}
+        {missed.length > 0 && (
+          <span
+            className="badge badge-warning"
+            data-testid="run-deadline-missed"
+            title={missed.map((m) => `${m.taskId === null ? "run" : `task ${m.taskId}${m.mapIndex >= 0 ? `[${m.mapIndex}]` : ""}`}: not done by ${fmtTime(m.deadlineAt)}`).join("\n")}
+          >
+            deadline missed{missed.length > 1 ? ` ×${missed.length}` : ""}
           </span>
         )}
         {run?.triggeredBy && (
