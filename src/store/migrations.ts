@@ -17,7 +17,7 @@ import { m0013Grants } from "./migrations/0013_grants.js";
 import { m0015RunDeadlines } from "./migrations/0015_run_deadlines.js";
 import { m0014Audit } from "./migrations/0014_audit.js";
 import { m0016DagCode } from "./migrations/0016_dag_code.js";
-import { m0018Callbacks } from "./migrations/0018_callbacks.js";
+import { m0017Callbacks } from "./migrations/0017_callbacks.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -182,7 +182,7 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0015_run_deadlines", m0015RunDeadlines],
   ["0016_dag_code", m0016DagCode],
   // 0017 is taken by another branch
-  ["0018_callbacks", m0018Callbacks],
+  ["0017_callbacks", m0017Callbacks],
 ];
 
 export const MIGRATION_NAMES: readonly string[] = STEPS.map(([n]) => n);

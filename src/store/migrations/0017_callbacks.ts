@@ -1,5 +1,5 @@
 /**
- * 0018 — Callbacks, notifiers and deadlines (decision 0019). A callback that falls due is a row of
+ * 0017 — Callbacks, notifiers and deadlines (decision 0019). A callback that falls due is a row of
  * `callbacks`, written in the transaction that makes it due (the state change it follows), so a crash
  * after the COMMIT cannot lose it; live processes claim due rows with a lease (`due_at` doubles as the
  * lease's end while a row is running) and try them with backoff. The unique key keeps a transition that
@@ -13,7 +13,7 @@
 import { sql, type Kysely } from "kysely";
 import type { DialectName } from "../migrations.js";
 
-export async function m0018Callbacks(db: Kysely<unknown>, dialect: DialectName): Promise<void> {
+export async function m0017Callbacks(db: Kysely<unknown>, dialect: DialectName): Promise<void> {
   const bigint = dialect === "postgres" ? "bigint" : "integer";
   await db.schema
     .createTable("callbacks")
