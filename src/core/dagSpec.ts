@@ -59,6 +59,8 @@ export interface TaskSpec {
   connections?: string[];
   /** shell/python: variables passed in as SLUICE_VAR_<KEY> (sorted); absent when none. */
   variables?: string[];
+  /** Error names that skip the retries left (core/deadLetters.ts `isNonRetryable`), sorted; absent when none. */
+  nonRetryable?: string[];
 }
 
 export interface GroupSpec {
@@ -91,6 +93,8 @@ export interface DagSpec {
    * masked in their output and shown as `***` (docs/decisions/0016-secrets.md); absent when none.
    */
   secretParams?: string[];
+  /** What a dead-lettered task does to its run (core/deadLetters.ts); absent: "fail_run". */
+  deadLetter?: "park";
   groups: GroupSpec[];
   /** In topological order. */
   tasks: TaskSpec[];

@@ -16,6 +16,7 @@ import { BackfillRows } from "./backfills.js";
 import { BenchHistory } from "./benchHistory.js";
 import { ConnectionRows } from "./connections.js";
 import { DagRows } from "./dags.js";
+import { DeadLetterRows } from "./deadLetters.js";
 import { EventRows } from "./events.js";
 import { GrantRows } from "./grants.js";
 import { PoolRows } from "./pools.js";
@@ -82,6 +83,7 @@ export abstract class Aggregates implements StoreContext {
   #connections?: ConnectionRows;
   #variables?: VariableRows;
   #dagCode?: DagCodeRows;
+  #deadLetters?: DeadLetterRows;
 
   get runs(): RunRows {
     return (this.#runs ??= new RunRows(this.db, this));
@@ -146,6 +148,10 @@ export abstract class Aggregates implements StoreContext {
   /** DAG code bundles by hash (one code version per run): store/dagCode.ts. */
   get dagCode(): DagCodeRows {
     return (this.#dagCode ??= new DagCodeRows(this.db));
+  }
+  /** The dead-letter queue: store/deadLetters.ts. */
+  get deadLetters(): DeadLetterRows {
+    return (this.#deadLetters ??= new DeadLetterRows(this.db));
   }
   /** PostgreSQL bench only (`npm run bench -- --pg`). */
   get benchHistory(): BenchHistory {

@@ -17,6 +17,7 @@ import { m0013Grants } from "./migrations/0013_grants.js";
 import { m0015RunDeadlines } from "./migrations/0015_run_deadlines.js";
 import { m0014Audit } from "./migrations/0014_audit.js";
 import { m0016DagCode } from "./migrations/0016_dag_code.js";
+import { m0020DeadLetters } from "./migrations/0020_dead_letters.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -180,6 +181,7 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0014_audit", m0014Audit],
   ["0015_run_deadlines", m0015RunDeadlines],
   ["0016_dag_code", m0016DagCode],
+  ["0020_dead_letters", m0020DeadLetters],
 ];
 
 export const MIGRATION_NAMES: readonly string[] = STEPS.map(([n]) => n);
