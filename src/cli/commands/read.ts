@@ -179,6 +179,7 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
         out(`run ${detail.runId} of ${detail.dagId}: ${colorState(detail.state)}${detail.stateReason ? ` (${escapeControls(detail.stateReason)})` : ""}`);
         out(escapeControls(`version ${detail.dagVersion}, ${detail.runType}, logical date ${detail.logicalDate}, params ${JSON.stringify(detail.params)}${detail.triggeredBy ? `, triggered by ${detail.triggeredBy}` : ""}`));
         if (detail.corrupt) out(`CORRUPT ROW: ${escapeControls(detail.corrupt)}`);
+        if (detail.parkedTasks > 0) out(`${detail.parkedTasks} parked task${detail.parkedTasks === 1 ? "" : "s"} in the dead-letter queue: sluice dlq list --run ${detail.runId}`);
         out("");
         out(
           table(
@@ -241,6 +242,8 @@ async function runDetail(s: Sluice, runId: string) {
     logicalDate: iso(run.logicalDate),
     params: redactSecretParams(run.params),
     corrupt: run.corrupt,
+    /** Failed task instances parked in the dead-letter queue (`deadLetter: "park"`): the run did not fail for them. */
+    parkedTasks: await s.store.deadLetters.parkedOfRun(runId),
     createdAt: iso(run.createdAt),
     startedAt: iso(run.startedAt),
     endedAt: iso(run.endedAt),

@@ -128,7 +128,11 @@ export function runRoutes(): Route[] {
         }
       },
     }),
-    route({ method: "get", path: "/runs/:runId", access: "viewer", scope: "dag", tag: "runs", summary: "A run", handler: async ({ env, actor, params }) => runView(await requireRun(env, actor!, params["runId"]!)) }),
+    route({ method: "get", path: "/runs/:runId", access: "viewer", scope: "dag", tag: "runs", summary: "A run (with parkedTasks: its failed instances parked in the dead-letter queue)", handler: async ({ env, actor, params }) => {
+        const run = await requireRun(env, actor!, params["runId"]!);
+        // failed instances parked in the dead-letter queue (`deadLetter: "park"`): a run that succeeded with them says so
+        return { ...runView(run), parkedTasks: await env.sluice.store.deadLetters.parkedOfRun(run.runId) };
+      } }),
     route({
       method: "post",
       path: "/runs/:runId/cancel",
