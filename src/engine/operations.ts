@@ -100,10 +100,10 @@ export class Operations {
       if (!cur) throw deadLetterNotFound(id);
       if (cur.state !== "open") throw new SluiceError("CONFLICT", `dead letter ${id} is ${cur.state} already${cur.resolvedBy ? ` (by ${cur.resolvedBy})` : ""}`, { details: { id, state: cur.state } });
       const before = { state: cur.state, runState: (await tx.runs.get(cur.runId))?.state ?? null };
+      // resolved first, by its state: a discard that committed since the read above (it takes no run lock) wins, and this rolls back
+      if (!(await tx.deadLetters.resolve(id, "retried", by, tx.now()))) throw new SluiceError("CONFLICT", `dead letter ${id} was resolved meanwhile`, { details: { id } });
       // the instance alone (one map index of a mapped task), its downstream tasks whole: as `runs clear --downstream`
       fx.abort(await clearTasks(tx, this.env, fx, cur.runId, [cur.taskId], true, cur.mapIndex, by), new SluiceError("CANCELLED", "the task was cleared"));
-      // the clear resolved it when the instance was failed; one left open (the instance was changed by hand since) is resolved here
-      await tx.deadLetters.resolve(id, "retried", by, tx.now());
       await fx.flush(tx, this.env);
       fx.notifyOthers = true;
       const run = (await tx.runs.get(cur.runId))!;
