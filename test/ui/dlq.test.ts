@@ -23,8 +23,19 @@ export default dag("flaky_ui", (d) => {
 });
 `;
 
+// parks its dead letters: item 2 fails, the run succeeds with one parked task
+const PARKED = `
+import { dag } from "sluice";
+export default dag("parked_ui", { deadLetter: "park" }, (d) => {
+  d.map("each", { over: { n: [1, 2] } }, async ({ n }) => {
+    if (n === 2) throw new Error("item 2 is bad");
+    return n;
+  });
+});
+`;
+
 describe("the dead-letter queue page", { skip, timeout: 240_000 }, () => {
-  const ui = browserSuite("sluice-ui-dlq-", { "flaky_ui.ts": DAG }, ADMIN_PASSWORD);
+  const ui = browserSuite("sluice-ui-dlq-", { "flaky_ui.ts": DAG, "parked_ui.ts": PARKED }, ADMIN_PASSWORD);
 
   test("lists dead letters as text; a bulk retry resumes both runs to success; a viewer has no actions", async () => {
     const runIds: string[] = [];
@@ -77,6 +88,26 @@ describe("the dead-letter queue page", { skip, timeout: 240_000 }, () => {
       assert.equal(await viewer.page.getByRole("checkbox").count(), 0);
     } finally {
       await viewer.context.close();
+    }
+  });
+
+  test("a run that succeeded with a parked task says so on its DAG page, linking to the queue filtered by the DAG", async () => {
+    const t = cliJson<{ runId: string }>(ui.sb, ["trigger", "parked_ui"]);
+    assert.equal(t.code, 0, t.stderr);
+    await waitFor(() => cliJson<{ state: string }>(ui.sb, ["runs", "show", t.json.runId]).json.state === "success", 120_000, "the parked run to succeed");
+    const { context: ctx, page, pageErrors } = await ui.loggedIn("admin", ADMIN_PASSWORD);
+    try {
+      await page.goto(`${ui.url}/dags/parked_ui?run=${encodeURIComponent(t.json.runId)}`);
+      const flag = page.getByTestId("run-parked");
+      await flag.filter({ hasText: "1 parked task" }).waitFor();
+      await flag.click();
+      const rows = page.getByTestId("dead-letter");
+      await rows.first().waitFor();
+      assert.equal(await rows.count(), 1, "filtered by the DAG");
+      assert.match(await rows.first().innerText(), /each\[1\][\s\S]*parked: the run did not fail/);
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      await ctx.close();
     }
   });
 });

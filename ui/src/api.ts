@@ -359,7 +359,7 @@ export const api = {
   deleteUser: (username: string) => request<unknown>("DELETE", `/users/${enc(username)}`),
 
   audit: (q: { user?: string; dagId?: string; action?: string; since?: string; limit?: number; cursor?: string } = {}) => get<Page<AuditEntry>>("/audit", q),
-  deadLetters: (q: { dagId?: string; state?: string; limit?: number; cursor?: string } = {}) => get<Page<DeadLetter>>("/dlq", q),
+  deadLetters: (q: { dagId?: string; runId?: string; state?: string; limit?: number; cursor?: string } = {}) => get<Page<DeadLetter>>("/dlq", q),
   retryDeadLetters: (ids: number[]) => post<BulkResult>("/dlq/retry", { ids }),
   discardDeadLetters: (ids: number[]) => post<BulkResult>("/dlq/discard", { ids }),
   connections: () => get<Page<ConnectionRecord>>("/connections"),

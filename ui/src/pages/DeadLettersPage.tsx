@@ -12,7 +12,7 @@ import { ErrorBox } from "../components/ErrorBox";
 import { STATE_COLORS } from "../components/StateBadge";
 import { fmtTime } from "../format";
 import { useData } from "../hooks";
-import { Link } from "../router";
+import { Link, useLocation } from "../router";
 
 interface Filters {
   dagId: string;
@@ -23,8 +23,10 @@ const ENTRY_COLORS: Record<string, string> = { open: STATE_COLORS["failed"]!, re
 
 export function DeadLettersPage() {
   const canOperate = useCanOperate();
-  const [draft, setDraft] = useState<Filters>(DEFAULT_FILTERS);
-  const [filters, setFilters] = useState<Filters>(DEFAULT_FILTERS);
+  // `/dlq?dagId=…` (a run's "N parked tasks" link) opens the page filtered by that DAG
+  const initial: Filters = { ...DEFAULT_FILTERS, dagId: useLocation().query.get("dagId") ?? "" };
+  const [draft, setDraft] = useState<Filters>(initial);
+  const [filters, setFilters] = useState<Filters>(initial);
   const [cursors, setCursors] = useState<string[]>([]);
   const [selected, setSelected] = useState<ReadonlySet<number>>(new Set());
   const [busy, setBusy] = useState(false);
