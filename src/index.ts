@@ -3,6 +3,7 @@
  * every DAG file and every process-isolated task loads it. Embedding Sluice in a program: "sluice/runtime".
  */
 export { dag, isDag, DagBuilder, type Dag } from "./dsl/dag.js";
+export { NonRetryableError } from "./dsl/nonRetryable.js";
 export type {
   TaskRef,
   TaskContext,

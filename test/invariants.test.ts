@@ -273,3 +273,30 @@ describe("4. limits are never exceeded", () => {
     assert.deepEqual(findViolations(h, { mayRun: true, killed: true }), []);
   });
 });
+
+describe("5. the dead-letter queue agrees with the task instances", () => {
+  const insert = (db: Database.Database, taskId: string, attemptId: number | null, state = "open") =>
+    db
+      .prepare(
+        "insert into dead_letters (run_id, task_id, map_index, dag_id, attempt_id, try_number, attempts, reason, error_code, error_message, inputs, parked, state, created_at) values (?, ?, -1, 'hist', ?, 1, 1, 'exhausted', 'TASK_FAILED', 'x', '{}', 0, ?, 0)",
+      )
+      .run(runId, taskId, attemptId, state);
+  const failP3 = (db: Database.Database, id: (taskId: string) => number) => {
+    db.prepare("update task_instances set state = 'failed' where task_id = 'p3'").run();
+    db.prepare("update attempts set state = 'failed', error_code = 'TASK_FAILED', output_inline = null, output_ref = null where attempt_id = ?").run(id("p3"));
+  };
+
+  test("a task instance failed by its last attempt without a dead letter is reported; with one it is not; a cancel needs none", async () => {
+    reports(await broken((db, id) => failP3(db, id)), "dead-letters", /^run .* task p3 attempt 1 \(id \d+\) failed the task instance \(TASK_FAILED\), but has no dead letter$/);
+    assert.deepEqual(findViolations(await broken((db, id) => (failP3(db, id), insert(db, "p3", id("p3"))))), []);
+    const cancelled = await broken((db, id) => (failP3(db, id), db.prepare("update attempts set error_code = 'CANCELLED' where attempt_id = ?").run(id("p3"))));
+    assert.deepEqual(findViolations(cancelled), []);
+  });
+
+  test("an open entry of an instance that is not failed, two open entries, an entry of no instance", async () => {
+    reports(await broken((db, id) => insert(db, "p3", id("p3"))), "dead-letters", /^dead letter \d+ is open, but run .* task p3 is success$/);
+    assert.deepEqual(findViolations(await broken((db, id) => insert(db, "p3", id("p3"), "retried"))), [], "a resolved entry of an instance that ran again");
+    reports(await broken((db, id) => (failP3(db, id), insert(db, "p3", id("p3")), insert(db, "p3", null))), "dead-letters", /task p3: 2 open dead letters$/);
+    reports(await broken((db) => insert(db, "nope", null, "discarded")), "dead-letters", /^dead letter \d+: run .* task nope does not exist$/);
+  });
+});

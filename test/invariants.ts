@@ -14,7 +14,12 @@
  *                given an earlier snapshot — every attempt still there and unchanged once it had ended;
  * 4. `limits`    pool slots, maxActiveTasks, maxActiveTisPerDag, and each worker's slots, queues and
  *                declared resources are never exceeded: a sweep over the attempts' intervals computes the
- *                most in use per pool, DAG, task and worker at every instant.
+ *                most in use per pool, DAG, task and worker at every instant;
+ * 5. `dead-letters` the dead-letter queue agrees with the task instances (docs/decisions/0020): a task
+ *                instance that failed through its last attempt (not a person's mark, not a cancelled or
+ *                timed-out run) has an entry for that attempt, written with the failure; every entry is
+ *                of an instance that exists and one of its attempts; an instance has at most one open
+ *                entry, and an open entry's instance is failed (unless a person changed it since).
  *
  * `checkInvariants(database, options)` loads the history and fails with every violation at once;
  * `findViolations(history, options)` returns them (the checker's own tests use it).
@@ -31,8 +36,8 @@ import Database from "better-sqlite3";
 import pg from "pg";
 import type { DagSpec, TaskSpec } from "../src/core/dagSpec.js";
 
-export type Invariant = "terminal" | "one-live" | "attempts" | "limits";
-export const INVARIANTS: readonly Invariant[] = ["terminal", "one-live", "attempts", "limits"];
+export type Invariant = "terminal" | "one-live" | "attempts" | "limits" | "dead-letters";
+export const INVARIANTS: readonly Invariant[] = ["terminal", "one-live", "attempts", "limits", "dead-letters"];
 
 export interface Violation {
   invariant: Invariant;
@@ -79,6 +84,15 @@ export interface HistoryAttempt {
   row: Record<string, unknown>;
 }
 
+export interface HistoryDeadLetter {
+  id: number;
+  runId: string;
+  taskId: string;
+  mapIndex: number;
+  attemptId: number | null;
+  state: string;
+}
+
 export interface HistoryWorker {
   workerId: string;
   concurrency: number;
@@ -97,6 +111,8 @@ export interface History {
   /** Pool name -> slots (now: the history does not record changes of a pool's slots). */
   pools: Map<string, number>;
   workers: Map<string, HistoryWorker>;
+  /** Absent in histories built by hand (the checker's own tests): the dead-letters check then has nothing to check. */
+  deadLetters?: HistoryDeadLetter[];
 }
 
 export interface CheckOptions {
@@ -140,6 +156,7 @@ interface Snapshot {
   versions: Rows;
   pools: Rows;
   workers: Rows;
+  deadLetters: Rows;
 }
 
 const QUERIES: Record<keyof Snapshot, string> = {
@@ -149,6 +166,7 @@ const QUERIES: Record<keyof Snapshot, string> = {
   versions: "select dag_id, version, spec from dag_versions",
   pools: "select name, slots from pools",
   workers: "select worker_id, concurrency, queues, resources from workers",
+  deadLetters: "select dead_letter_id, run_id, task_id, map_index, attempt_id, state from dead_letters",
 };
 
 /**
@@ -195,6 +213,14 @@ export async function loadHistory(database: string): Promise<History> {
       errorCode: (a["error_code"] as string | null) ?? null,
       hasOutput: a["output_inline"] !== null || a["output_ref"] !== null,
       row: Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v instanceof Uint8Array ? `hex:${Buffer.from(v).toString("hex")}` : v])),
+    })),
+    deadLetters: s.deadLetters.map((d) => ({
+      id: num(d["dead_letter_id"]),
+      runId: String(d["run_id"]),
+      taskId: String(d["task_id"]),
+      mapIndex: num(d["map_index"]),
+      attemptId: numOrNull(d["attempt_id"]),
+      state: String(d["state"]),
     })),
     specs,
     pools: new Map(s.pools.map((p) => [String(p["name"]), num(p["slots"])])),
@@ -413,6 +439,36 @@ export function findViolations(h: History, opts: CheckOptions = {}): Violation[]
 
   // 4. limits
   if (checks.has("limits")) for (const m of limitViolations(h, { specOf, endOf, tiOf: (a) => tis.get(tiKey(a.runId, a.taskId, a.mapIndex)) })) add("limits", m);
+
+  // 5. the dead-letter queue agrees with the task instances
+  if (checks.has("dead-letters") && h.deadLetters) {
+    const byAttempt = new Map(h.deadLetters.filter((d) => d.attemptId !== null).map((d) => [d.attemptId!, d]));
+    const open = new Map<string, number>();
+    const attemptIds = new Set(h.attempts.map((a) => a.attemptId));
+    for (const d of h.deadLetters) {
+      if (inScope && !inScope.has(d.runId)) continue;
+      const k = tiKey(d.runId, d.taskId, d.mapIndex);
+      const ti = tis.get(k);
+      if (!ti) {
+        add("dead-letters", `dead letter ${d.id}: ${tiName(d)} does not exist`);
+        continue;
+      }
+      if (d.attemptId !== null && !attemptIds.has(d.attemptId)) add("dead-letters", `dead letter ${d.id}: ${tiName(d)}: its attempt ${d.attemptId} does not exist`);
+      if (d.state !== "open") continue;
+      open.set(k, (open.get(k) ?? 0) + 1);
+      if (ti.state !== "failed" && ti.changedBy === null) add("dead-letters", `dead letter ${d.id} is open, but ${tiName(d)} is ${ti.state}`);
+    }
+    for (const [k, n] of open) if (n > 1) add("dead-letters", `${tiName(tis.get(k)!)}: ${n} open dead letters`);
+    // ended by the run (cancel, run timeout, stall, a corrupt row) or never run: not a task that failed its tries
+    const notDeadLettered = new Set(["CANCELLED", "TIMEOUT", "STALLED", "CORRUPT_ROW", "QUEUED_TIMEOUT"]);
+    for (const ti of h.taskInstances) {
+      if (inScope && !inScope.has(ti.runId)) continue;
+      if (ti.state !== "failed" || ti.changedBy !== null) continue;
+      const last = byTi.get(tiKey(ti.runId, ti.taskId, ti.mapIndex))?.at(-1);
+      if (!last || last.state !== "failed" || notDeadLettered.has(last.errorCode ?? "")) continue;
+      if (!byAttempt.has(last.attemptId)) add("dead-letters", `${attemptName(last)} failed the task instance (${last.errorCode}), but has no dead letter`);
+    }
+  }
   return out;
 }
 

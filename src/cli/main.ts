@@ -20,6 +20,7 @@ import { registerSecrets } from "./commands/secrets.js";
 import { registerVariables } from "./commands/variables.js";
 import { registerGrants } from "./commands/grants.js";
 import { registerAudit } from "./commands/audit.js";
+import { registerDlq } from "./commands/dlq.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -60,6 +61,7 @@ export async function main(argv: string[], deps: { startHttp: StartHttp; startMe
   registerSecrets(program, globals);
   registerGrants(program, globals);
   registerAudit(program, globals);
+  registerDlq(program, globals);
   for (const c of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) c.exitOverride();
 
   try {

@@ -68,6 +68,8 @@ export interface TaskSpec {
   callbacks?: CallbackNames;
   /** When it must be done (core/deadlines.ts); absent when it has no deadline. */
   deadline?: DeadlineSpec;
+  /** Error names that skip the retries left (core/deadLetters.ts `isNonRetryable`), sorted; absent when none. */
+  nonRetryable?: string[];
 }
 
 export interface GroupSpec {
@@ -104,6 +106,8 @@ export interface DagSpec {
   callbacks?: CallbackNames;
   /** When a run must be done (core/deadlines.ts); absent when none. */
   deadline?: DeadlineSpec;
+  /** What a dead-lettered task does to its run (core/deadLetters.ts); absent: "fail_run". */
+  deadLetter?: "park";
   groups: GroupSpec[];
   /** In topological order. */
   tasks: TaskSpec[];

@@ -12,6 +12,7 @@
  */
 import { assetList, checkEventName, parseAssetSchedule, type AssetSchedule } from "../core/assets.js";
 import type { RetryPolicy } from "../core/backoff.js";
+import { isDeadLetterMode } from "../core/deadLetters.js";
 import { checkId, checkSecretParams, dagVersion, finalizeTasks, secretRefs, type DagSpec, type GroupSpec, type MapSource, type TaskKind, type TaskSpec } from "../core/dagSpec.js";
 import { parseDuration, type Duration } from "../core/duration.js";
 import { resourceRequest } from "../core/resources.js";
@@ -388,6 +389,7 @@ export class DagBuilder<P> {
       ...optionalList("produces", assetList(options.produces, where, "produces")),
       ...secretOptions(where, kind, options),
       ...this.callbackOptions(id, where, d, options),
+      ...optionalList("nonRetryable", nonRetryableNames(where, d.nonRetryable)),
       declaredAt: this.state.tasks.size,
     };
     this.state.tasks.set(id, draft);
@@ -456,6 +458,7 @@ export function dag(id: string, a: unknown, b?: unknown): Dag<unknown> {
     ...optionalList("secretParams", checkSecretParams(id, options.secretParams, options.params !== undefined, paramsJsonSchema(options.params))),
     ...(runCallbacks ? { callbacks: runCallbacks } : {}),
     ...(deadline ? { deadline } : {}),
+    ...deadLetterOption(id, options.deadLetter),
     groups: state.groups,
     tasks,
   });
@@ -596,6 +599,22 @@ function retryPolicy(where: string, d: TaskDefaults): RetryPolicy {
     maxRetryDelayMs: d.maxRetryDelay === undefined ? null : parseDuration(d.maxRetryDelay, `${where}: maxRetryDelay`),
     jitter,
   };
+}
+
+/** The `nonRetryable` option: error names, sorted and deduplicated (absent from the spec when empty: versions unchanged). */
+function nonRetryableNames(where: string, v: unknown): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || v.some((n) => typeof n !== "string" || n === "")) {
+    throw new SluiceError("INVALID_DAG", `${where}: nonRetryable must be a list of error names, e.g. nonRetryable: ["ValidationError"]`);
+  }
+  return [...new Set(v as string[])].sort();
+}
+
+/** The DAG's `deadLetter` option: only "park" is written to the spec, so that other DAGs' versions stay as they were. */
+function deadLetterOption(dagId: string, v: unknown): { deadLetter?: "park" } {
+  if (v === undefined || v === "fail_run") return {};
+  if (!isDeadLetterMode(v)) throw new SluiceError("INVALID_DAG", `DAG "${dagId}": deadLetter must be "fail_run" (the default) or "park", got ${JSON.stringify(v)}`, { details: { dagId } });
+  return { deadLetter: "park" };
 }
 
 function positiveOrNull(where: string, field: string, v: number | undefined): number | null {

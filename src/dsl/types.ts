@@ -168,6 +168,15 @@ export interface RetryOptions {
   maxRetryDelay?: Duration;
   /** 0..1: a random fraction of the delay taken off, so retries do not march in lock-step. Default 0. */
   retryJitter?: number;
+  /**
+   * Errors that another try cannot fix, by name: a thrown error whose `name` or class name is listed fails
+   * the task at once, whatever retries are left, and sends it to the dead-letter queue (as
+   * `throw new NonRetryableError(...)` does anywhere). In-process and `isolation: "process"` tasks.
+   *
+   * @example
+   * d.task("load", { retries: 5, nonRetryable: ["ValidationError"] }, load);
+   */
+  nonRetryable?: readonly string[];
 }
 
 /** Options that DAG-level `defaults` can set for every task. */
@@ -342,6 +351,14 @@ export interface DagOptions<PS extends StandardSchemaV1 | undefined = undefined>
    * notify: { onFailure: [slack({ url: process.env.SLACK_WEBHOOK! })], onDeadlineMiss: [email({ to: "ops@example.com", connection: "smtp" })] }
    */
   notify?: { onFailure?: Callbacks; onSuccess?: Callbacks; onRetry?: Callbacks; onDeadlineMiss?: Callbacks };
+  /**
+   * What a task instance that ends in the dead-letter queue (retries exhausted, or a non-retryable error)
+   * does to its run: "fail_run" (default) fails it as any failure does; "park" lets the run finish — it
+   * ends `success` when every failure in it is parked — with the instance waiting in the queue
+   * (`sluice dlq retry` runs it again and the run resumes). For pipelines that process items
+   * independently (a mapped task's indexes are parked one by one).
+   */
+  deadLetter?: "fail_run" | "park";
 }
 
 /**

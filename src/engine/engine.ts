@@ -19,6 +19,7 @@ import { whyWaiting } from "../core/waiting.js";
 import { formatDuration } from "../core/duration.js";
 import { SluiceError, toSluiceError } from "../errors.js";
 import type { AuditHook } from "../store/audit.js";
+import type { DeadLetterRecord } from "../store/deadLetters.js";
 import type { ClaimedAttempt, RunRecord, Store, TaskInstanceRecord, Tx } from "../store/store.js";
 import { decodeOutputs } from "../worker/outputs.js";
 import type { AttemptResult, ClaimRequest, ResolvedTask, RunTriggerInfo, WorkerHost } from "../worker/worker.js";
@@ -220,6 +221,11 @@ export class Engine implements WorkerHost {
   /** Clear task instances (with `downstream`, everything after them too) so they run again. */
   clearTasks(runId: string, taskIds: string[], downstream: boolean, mapIndex?: number, audit?: AuditHook): Promise<{ cleared: string[] }> {
     return this.operations.clearTasks(runId, taskIds, downstream, mapIndex, audit);
+  }
+
+  /** Retry a dead-lettered task instance: clear it and its downstream, the run resumes (see Operations.retryDeadLetter). */
+  retryDeadLetter(id: number, by: string, audit?: AuditHook): Promise<DeadLetterRecord> {
+    return this.operations.retryDeadLetter(id, by, audit);
   }
 
   /** Airflow's "mark success" / "mark failed" (see Operations.markTasks). */

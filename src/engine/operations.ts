@@ -6,6 +6,7 @@
 import { FINISHED_RUN_STATES } from "../core/states.js";
 import { SluiceError } from "../errors.js";
 import type { AuditHook } from "../store/audit.js";
+import type { DeadLetterRecord } from "../store/deadLetters.js";
 import type { TaskInstanceRecord } from "../store/records.js";
 import type { RunRecord, Store, Tx } from "../store/store.js";
 import type { Clock } from "../core/clock.js";
@@ -67,7 +68,7 @@ export class Operations {
     await this.transitions.run(async (tx, fx) => {
       await tx.lockRuns([runId]);
       const before = audit ? await instanceStates(tx, runId, touched) : null;
-      fx.abort(await clearTasks(tx, this.env, fx, runId, taskIds, downstream, mapIndex), new SluiceError("CANCELLED", "the task was cleared"));
+      fx.abort(await clearTasks(tx, this.env, fx, runId, taskIds, downstream, mapIndex, audit?.actor ?? null), new SluiceError("CANCELLED", "the task was cleared"));
       await fx.flush(tx, this.env);
       fx.notifyOthers = true;
       const run = (await tx.runs.get(runId))!;
@@ -80,6 +81,36 @@ export class Operations {
       }
     });
     return { cleared: idx.spec.tasks.filter((t) => cleared.has(t.id)).map((t) => t.id) };
+  }
+
+  /**
+   * Retry a dead-lettered task instance: it is cleared with its downstream tasks (a fresh set of retries,
+   * as a clear gives), its entry becomes `retried`, and the run is running again — a worker of a running
+   * deployment (or `sluice runs resume`) runs it. The entry is read and resolved in the transaction of the
+   * clear, so that two retries of one entry clear it once: the second finds it resolved (CONFLICT).
+   */
+  async retryDeadLetter(id: number, by: string, audit?: AuditHook): Promise<DeadLetterRecord> {
+    const entry = await this.store.deadLetters.get(id);
+    if (!entry) throw deadLetterNotFound(id);
+    const idx = await this.specs.of(entry.runId);
+    if (!idx.byId.has(entry.taskId)) throw new SluiceError("TASK_NOT_FOUND", `dead letter ${id}: run "${entry.runId}" has no task "${entry.taskId}" any more`, { details: { id } });
+    await this.transitions.run(async (tx, fx) => {
+      await tx.lockRuns([entry.runId]);
+      const cur = await tx.deadLetters.get(id);
+      if (!cur) throw deadLetterNotFound(id);
+      if (cur.state !== "open") throw new SluiceError("CONFLICT", `dead letter ${id} is ${cur.state} already${cur.resolvedBy ? ` (by ${cur.resolvedBy})` : ""}`, { details: { id, state: cur.state } });
+      const before = { state: cur.state, runState: (await tx.runs.get(cur.runId))?.state ?? null };
+      // resolved first, by its state: a discard that committed since the read above (it takes no run lock) wins, and this rolls back
+      if (!(await tx.deadLetters.resolve(id, "retried", by, tx.now()))) throw new SluiceError("CONFLICT", `dead letter ${id} was resolved meanwhile`, { details: { id } });
+      // the instance alone (one map index of a mapped task), its downstream tasks whole: as `runs clear --downstream`
+      fx.abort(await clearTasks(tx, this.env, fx, cur.runId, [cur.taskId], true, cur.mapIndex, by), new SluiceError("CANCELLED", "the task was cleared"));
+      await fx.flush(tx, this.env);
+      fx.notifyOthers = true;
+      const run = (await tx.runs.get(cur.runId))!;
+      fx.watchTimeout(run);
+      await audit?.(tx, { dagId: cur.dagId, runId: cur.runId, target: `dead letter ${id}: ${describeTasks([cur.taskId], true, cur.mapIndex >= 0 ? cur.mapIndex : undefined)}`, before, after: { state: "retried", runState: run.state } });
+    });
+    return (await this.store.deadLetters.get(id))!;
   }
 
   /**
@@ -155,6 +186,10 @@ export class Operations {
     });
     return started;
   }
+}
+
+export function deadLetterNotFound(id: number | string): SluiceError {
+  return new SluiceError("NOT_FOUND", `no dead letter with id ${JSON.stringify(String(id))}`, { details: { deadLetter: String(id) } });
 }
 
 /** At most this many instances are listed in an audit entry (a mapped task may have thousands); counts are complete. */

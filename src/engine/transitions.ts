@@ -9,7 +9,8 @@ import { formatDuration } from "../core/duration.js";
 import { nextPokeDelayMs } from "../core/sensors.js";
 import type { TaskSpec } from "../core/dagSpec.js";
 import { mapLength } from "../core/mapping.js";
-import { deriveRunState, type TaskState } from "../core/states.js";
+import type { DeadLetterReason } from "../core/deadLetters.js";
+import { deriveRunState, type RunState, type TaskState } from "../core/states.js";
 import { evaluateTriggerRule } from "../core/triggerRules.js";
 import type { AttemptEnd, EndedAttempt, NewTaskInstance, TaskInstanceRecord, TiBump, Tx, WaitingAttempt } from "../store/store.js";
 import type { AttemptResult } from "../worker/worker.js";
@@ -35,9 +36,20 @@ export async function finishRun(tx: Tx, env: TransitionEnv, fx: Effects, runId: 
   const idx = await env.specFor(runId);
   // the leaves' rows are often in the cache already (a chain's last task)
   const leaves = fx.tis.peek(runId, idx.leaves)?.map((t) => t.state) ?? (await tx.taskInstances.leafStates(runId, idx.leaves));
-  const runState = deriveRunState(leaves);
+  const runState = await parkedRunState(tx, idx, runId, deriveRunState(leaves));
   await tx.runs.setState(runId, runState, null, tx.now());
   fx.finishedRuns.set(runId, runState);
+}
+
+/**
+ * A run of a DAG that parks its dead letters (`deadLetter: "park"`) that would fail succeeds when every
+ * failed instance in it is parked: the failures (and the upstream_failed instances that follow from them)
+ * wait in the dead-letter queue instead of failing the run. One count, only for such runs, only when
+ * they would fail. Any other failure (a task marked failed, a run cancelled) fails the run as ever.
+ */
+async function parkedRunState(tx: Tx, idx: SpecIndex, runId: string, derived: RunState): Promise<RunState> {
+  if (derived !== "failed" || idx.spec.deadLetter !== "park") return derived;
+  return (await tx.deadLetters.unparkedFailures(runId)) === 0 ? "success" : "failed";
 }
 
 /** @internal Fan-in task instances after their in-place changes (Effects.flush): apply their trigger rules, or cascade their skips. */
@@ -179,6 +191,7 @@ async function applyPoke(tx: Tx, env: TransitionEnv, fx: Effects, w: WaitingAtte
     await tx.attempts.end(end);
     fx.pokeEnds.set(attemptId, end);
     fx.tis.update(key, { state, endedAt: now, readyAt: null, sensorDeadline: deadline, pokeCount: pokes });
+    if (state === "failed" && ti) await deadLetter(tx, idx, idx.byId.get(taskId)!, ti, end, "sensor_timeout");
     fx.addUnfinished(runId, -1);
     const task = idx.byId.get(taskId)!;
     if (task.callbacks) fx.callbackDue(task.callbacks, { ...key, tryNumber: ti?.tryNumber ?? 0 }, state === "skipped" ? "skipped" : "failure");
@@ -243,12 +256,43 @@ async function applyAttemptResult(tx: Tx, env: TransitionEnv, fx: Effects, resul
   fx.tis.update(key, { state: "failed", endedAt: now });
   fx.addUnfinished(runId, -1);
   if (due) fx.callbackDue(task.callbacks, due, "failure");
+  // the dead-letter queue: only here, on the last try's failure, never on the success or retry paths
+  await deadLetter(tx, idx, task, ended, result, !canRetry(task.retry, tryNumber - tryBase) ? "exhausted" : "non_retryable");
   await cascade(tx, env, fx, idx, runId, [{ taskId, state: "failed", mode: "rules" }]);
 }
 
 /** A task with callbacks was skipped (by a trigger rule, a branch, a short-circuit, an empty map). */
 function skippedDue(fx: Effects, task: TaskSpec, ti: Pick<TaskInstanceRecord, "runId" | "taskId" | "mapIndex" | "tryNumber">): void {
   fx.callbackDue(task.callbacks, { runId: ti.runId, taskId: ti.taskId, mapIndex: ti.mapIndex, tryNumber: ti.tryNumber }, "skipped");
+}
+
+/**
+ * Record a task instance's final failure in the dead-letter queue, in the failure's transaction: the
+ * entry exists exactly when the failure does (core/deadLetters.ts; docs/decisions/0020).
+ */
+async function deadLetter(
+  tx: Tx,
+  idx: SpecIndex,
+  task: TaskSpec,
+  ended: Pick<EndedAttempt, "runId" | "taskId" | "mapIndex" | "tryNumber" | "tryBase">,
+  end: { attemptId: number; errorCode?: string | null; errorMessage?: string | null },
+  reason: DeadLetterReason,
+): Promise<void> {
+  await tx.deadLetters.insert({
+    runId: ended.runId,
+    taskId: ended.taskId,
+    mapIndex: ended.mapIndex,
+    dagId: idx.spec.id,
+    attemptId: end.attemptId,
+    tryNumber: ended.tryNumber,
+    attempts: Math.max(ended.tryNumber - ended.tryBase, 1),
+    reason,
+    errorCode: end.errorCode ?? null,
+    errorMessage: end.errorMessage ?? null,
+    inputs: task.inputs,
+    parked: idx.spec.deadLetter === "park",
+    now: tx.now(),
+  });
 }
 
 type Finished = {
@@ -377,6 +421,8 @@ export async function clearTasks(
   downstream: boolean,
   /** Only this map index of the tasks in `taskIds` (their downstream tasks are cleared whole). */
   mapIndex?: number,
+  /** Who cleared (the open dead-letter entries of the cleared instances become `retried` by them). */
+  by: string | null = null,
 ): Promise<number[]> {
   await tx.lockRuns([runId]);
   const idx = await env.specFor(runId);
@@ -391,9 +437,11 @@ export async function clearTasks(
   const now = tx.now();
   const aborted: number[] = [];
   const cleared: TaskInstanceRecord[] = [];
+  const failed: { taskId: string; mapIndex: number }[] = [];
   for (const t of ordered) {
     for (const ti of await fx.tis.load(tx, runId, [t.id])) {
       if (mapIndex !== undefined && ti.mapIndex !== mapIndex && taskIds.includes(t.id)) continue;
+      if (ti.state === "failed") failed.push({ taskId: ti.taskId, mapIndex: ti.mapIndex });
       if ((ti.state === "running" || ti.state === "up_for_reschedule") && ti.attemptId !== null) {
         const errorMessage = ti.state === "running" ? "cleared while running" : "cleared while waiting for its next poke";
         if (await tx.attempts.end({ attemptId: ti.attemptId, state: "failed", endedAt: now, errorCode: "CANCELLED", errorMessage })) {
@@ -416,6 +464,8 @@ export async function clearTasks(
     }
   }
   await fx.tis.flush(tx);
+  // a failed instance given a fresh set of retries no longer waits in the dead-letter queue
+  if (failed.length) await tx.deadLetters.retryCleared(runId, failed, by, now);
   await tx.runs.reopen(runId);
   const work: Finished[] = [];
   for (const ti of cleared) {
@@ -572,7 +622,7 @@ export async function settleRunState(tx: Tx, env: TransitionEnv, fx: Effects, ru
   const run = await tx.runs.get(runId);
   if (!run || run.unfinished > 0 || fx.finishedRuns.has(runId)) return;
   const idx = await env.specFor(runId);
-  const state = deriveRunState(await tx.taskInstances.leafStates(runId, idx.leaves));
+  const state = await parkedRunState(tx, idx, runId, deriveRunState(await tx.taskInstances.leafStates(runId, idx.leaves)));
   if (state === run.state) return;
   await tx.runs.setState(runId, state, null, tx.now());
   fx.finishedRuns.set(runId, state);

@@ -3,6 +3,7 @@ import { formatWithOptions } from "node:util";
 import { AssetMetadataCollector } from "../core/assets.js";
 import { importBundleUrl } from "./bundleImport.js";
 import { loadDagFile } from "./dagFile.js";
+import { errorNames, isNonRetryable } from "../core/deadLetters.js";
 import { SluiceError, errorRecord } from "../errors.js";
 import type { TaskContext } from "../dsl/types.js";
 import type { ChildMessage, ChildRequest, SecretReply } from "./childProcess.js";
@@ -96,6 +97,8 @@ async function runOnce(req: ChildRequest): Promise<void> {
     }
   } catch (e) {
     const rec = errorRecord(e);
-    await send({ type: "error", code: rec.code, message: rec.message, ...(rec.stack ? { stack: rec.stack } : {}) });
+    // what makes an error non-retryable (core/deadLetters.ts) crosses to the parent with it
+    const names = errorNames(e);
+    await send({ type: "error", code: rec.code, message: rec.message, ...(rec.stack ? { stack: rec.stack } : {}), ...(names.length ? { names } : {}), ...(isNonRetryable(e, []) ? { nonRetryable: true } : {}) });
   }
 }

@@ -16,6 +16,7 @@ import { BackfillRows } from "./backfills.js";
 import { BenchHistory } from "./benchHistory.js";
 import { ConnectionRows } from "./connections.js";
 import { DagRows } from "./dags.js";
+import { DeadLetterRows } from "./deadLetters.js";
 import { EventRows } from "./events.js";
 import { GrantRows } from "./grants.js";
 import { PoolRows } from "./pools.js";
@@ -86,6 +87,7 @@ export abstract class Aggregates implements StoreContext {
   #dagCode?: DagCodeRows;
   #callbacks?: CallbackRows;
   #deadlines?: DeadlineRows;
+  #deadLetters?: DeadLetterRows;
 
   get runs(): RunRows {
     return (this.#runs ??= new RunRows(this.db, this));
@@ -158,6 +160,10 @@ export abstract class Aggregates implements StoreContext {
   /** Runs' next deadlines and deadline misses: store/deadlines.ts. */
   get deadlines(): DeadlineRows {
     return (this.#deadlines ??= new DeadlineRows(this.db, this));
+  }
+  /** The dead-letter queue: store/deadLetters.ts. */
+  get deadLetters(): DeadLetterRows {
+    return (this.#deadLetters ??= new DeadLetterRows(this.db));
   }
   /** PostgreSQL bench only (`npm run bench -- --pg`). */
   get benchHistory(): BenchHistory {

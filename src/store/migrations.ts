@@ -18,6 +18,7 @@ import { m0015RunDeadlines } from "./migrations/0015_run_deadlines.js";
 import { m0014Audit } from "./migrations/0014_audit.js";
 import { m0016DagCode } from "./migrations/0016_dag_code.js";
 import { m0017Callbacks } from "./migrations/0017_callbacks.js";
+import { m0018DeadLetters } from "./migrations/0018_dead_letters.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -181,8 +182,8 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0014_audit", m0014Audit],
   ["0015_run_deadlines", m0015RunDeadlines],
   ["0016_dag_code", m0016DagCode],
-  // 0017 is taken by another branch
   ["0017_callbacks", m0017Callbacks],
+  ["0018_dead_letters", m0018DeadLetters],
 ];
 
 export const MIGRATION_NAMES: readonly string[] = STEPS.map(([n]) => n);

@@ -421,6 +421,33 @@ export interface VariablesTable {
   updated_at: number;
 }
 
+/** The dead-letter queue (migration 0020): task instances that failed after their last try. */
+export interface DeadLettersTable {
+  dead_letter_id: Generated<number>;
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  dag_id: string;
+  /** The last attempt (its error, its log). */
+  attempt_id: number | null;
+  try_number: number;
+  /** Tries since the instance was last cleared (the retries it used up). */
+  attempts: number;
+  /** exhausted | non_retryable | sensor_timeout (core/deadLetters.ts). */
+  reason: string;
+  error_code: string | null;
+  error_message: string | null;
+  /** JSON: the inputs' upstream task ids by name and the map index (the values are those tasks' outputs in the run). */
+  inputs: string;
+  /** 1 when the DAG parks dead letters (`deadLetter: "park"`): the run did not fail for it. */
+  parked: number;
+  /** open | retried | discarded. */
+  state: string;
+  created_at: number;
+  resolved_at: number | null;
+  resolved_by: string | null;
+}
+
 export interface Database {
   dag_versions: DagVersionsTable;
   runs: RunsTable;
@@ -453,4 +480,5 @@ export interface Database {
   dag_code: DagCodeTable;
   callbacks: CallbacksTable;
   deadline_misses: DeadlineMissesTable;
+  dead_letters: DeadLettersTable;
 }

@@ -9,6 +9,7 @@ import { mapItem } from "../core/mapping.js";
 import { pokeOutcome } from "../core/sensors.js";
 import type { TaskImpl } from "../dsl/dag.js";
 import type { TaskContext } from "../dsl/types.js";
+import { isNonRetryable } from "../core/deadLetters.js";
 import { SluiceError, errorRecord, isSluiceError } from "../errors.js";
 import { childProcessExecutor } from "../executors/childProcess.js";
 import type { Executor } from "../executors/executor.js";
@@ -61,11 +62,13 @@ export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: Clai
 async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, controller: AbortController, masker: Masker, log: AttemptLog): Promise<AttemptResult> {
   const clock = host.clock;
   let cancelTimeout: (() => void) | null = null;
+  let nonRetryable: readonly string[] | undefined;
   try {
     // a poison row (the run's params do not parse…) fails this task instance, clearly, and nothing else
     if (a.corrupt !== null) throw new SluiceError("CORRUPT_ROW", `${a.corrupt}: task "${a.taskId}" cannot run; fix or delete the row`);
     const resolved = await host.resolveTask(a);
     const { task, impl, dagFile, moduleUrl } = resolved;
+    nonRetryable = task.nonRetryable;
     // the task's env (with the DAG's and its group's defaults merged in): values under sensitive names
     for (const [name, value] of Object.entries(impl.env)) if (isSensitiveName(name)) masker.add(value);
     // decrypted for this attempt only, and masked from here on; no key or a wrong one fails it (SECRET_KEY)
@@ -131,7 +134,9 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       errorMessage: rec.message,
       errorStack: rec.stack ?? null,
       exitCode: rec.exitCode ?? null,
-      noRetry: rec.code === "CANCELLED" || rec.code === "LEASE_LOST" || rec.code === "POOL_NOT_FOUND" || rec.code === "CORRUPT_ROW",
+      // a non-retryable error (NonRetryableError, or a name in the task's nonRetryable list) goes to the
+      // dead-letter queue at once (core/deadLetters.ts); the abort reasons above are never the task's own
+      noRetry: rec.code === "CANCELLED" || rec.code === "LEASE_LOST" || rec.code === "POOL_NOT_FOUND" || rec.code === "CORRUPT_ROW" || (reason === e && isNonRetryable(e, nonRetryable)),
     };
   } finally {
     cancelTimeout?.();

@@ -27,6 +27,8 @@ interface Ids {
   attemptId: number;
   backfillId: number;
   asset: string;
+  /** A dead letter of the side's run (planted: the DAGs' tasks do not fail). */
+  deadLetterId: number;
 }
 function suite(dialect: Dialect): void {
   const sb = sandbox("sluice-access-");
@@ -45,7 +47,10 @@ function suite(dialect: Dialect): void {
     );
   }
 
-  const ids: Record<Side, Ids> = { A: { dagId: "dag_a", runId: "", attemptId: 0, backfillId: 0, asset: "asset.a" }, B: { dagId: "dag_b", runId: "", attemptId: 0, backfillId: 0, asset: "asset.b" } };
+  const ids: Record<Side, Ids> = {
+    A: { dagId: "dag_a", runId: "", attemptId: 0, backfillId: 0, asset: "asset.a", deadLetterId: 0 },
+    B: { dagId: "dag_b", runId: "", attemptId: 0, backfillId: 0, asset: "asset.b", deadLetterId: 0 },
+  };
 
   let dep: Deployment;
   let admin: Client;
@@ -88,6 +93,9 @@ function suite(dialect: Dialect): void {
       const bf = await admin.post("/api/v1/backfills", { dagId: x.dagId, from: Date.UTC(2026, 0, 1), to: Date.UTC(2026, 0, 2) });
       assert.equal(bf.status, 201, bf.text);
       x.backfillId = bf.json.id;
+      const e = { runId: x.runId, taskId: "c", mapIndex: -1, dagId: x.dagId, attemptId: null, tryNumber: 1, attempts: 1, reason: "exhausted" as const, errorCode: "TASK_FAILED", errorMessage: "planted", inputs: { a: "a" }, parked: false, now: Date.now() };
+      await dep.s.store.deadLetters.insert(e);
+      x.deadLetterId = (await dep.s.store.deadLetters.page({ runId: x.runId, limit: 1, after: null }))[0]!.id;
     }
     who["ana_viewer"] = await user("ana_viewer", "none");
     await grant({ user: "ana_viewer", role: "viewer", selector: "dag:dag_a" });
@@ -165,6 +173,13 @@ function suite(dialect: Dialect): void {
     "GET /backfills/:id": (x) => ({ url: `/backfills/${x.backfillId}` }),
     "POST /backfills/:id/cancel": (x) => ({ url: `/backfills/${x.backfillId}/cancel` }),
     "GET /openapi.json": () => ({ url: "/openapi.json" }),
+    // the dead-letter queue: entries of readable DAGs; acting needs operator on the entry's DAG
+    "GET /dlq": () => ({ url: "/dlq?limit=500" }),
+    "GET /dlq/:id": (x) => ({ url: `/dlq/${x.deadLetterId}` }),
+    "POST /dlq/retry": (x) => ({ url: "/dlq/retry", body: { ids: [x.deadLetterId] } }),
+    "POST /dlq/discard": (x) => ({ url: "/dlq/discard", body: { ids: [x.deadLetterId] } }),
+    "POST /dlq/:id/retry": (x) => ({ url: `/dlq/${x.deadLetterId}/retry` }),
+    "POST /dlq/:id/discard": (x) => ({ url: `/dlq/${x.deadLetterId}/discard` }),
     // entries about DAGs the caller may read only (app/audit.ts auditScope)
     "GET /audit": () => ({ url: "/audit?limit=500" }),
     // connections and variables are the deployment's, not a DAG's: global roles only (operator reads, admin writes)
@@ -282,6 +297,19 @@ function suite(dialect: Dialect): void {
       assert.equal((await c.post("/api/v1/grants", { user: name === "vic" ? "vic" : "ana_op", role: "admin", selector: "dag:*" })).status, 403);
     }
     assert.equal((await admin.get(`/api/v1/dags/${ids.B.dagId}`)).json.paused, false, "B was not paused");
+    // the dead-letter queue: B's entry is not found for the tag-granted user, forbidden for the global viewer; A's is discarded
+    const bulk = await who["vic"]!.post("/api/v1/dlq/discard", { ids: [ids.B.deadLetterId] });
+    assert.equal(bulk.status, 200, bulk.text);
+    assert.deepEqual(bulk.json.results.map((r: { ok: boolean; error?: { code: string } }) => r.error?.code), ["FORBIDDEN"]);
+    assert.equal((await who["ana_op"]!.post(`/api/v1/dlq/${ids.B.deadLetterId}/discard`)).status, 404);
+    const mixed = await who["ana_op"]!.post("/api/v1/dlq/discard", { ids: [ids.A.deadLetterId, ids.B.deadLetterId] });
+    assert.equal(mixed.status, 200, mixed.text);
+    assert.deepEqual(mixed.json.results.map((r: { ok: boolean; error?: { code: string } }) => [r.ok, r.error?.code ?? null]), [
+      [true, null],
+      [false, "NOT_FOUND"],
+    ]);
+    assert.equal(leaksB(mixed.text.split(String(ids.B.deadLetterId)).join("<sent>")).length, 0);
+    assert.equal((await admin.get(`/api/v1/dlq/${ids.B.deadLetterId}`)).json.state, "open", "B's entry is untouched");
   });
 
   test("a token granted on its own cannot outrank its owner; revoking a grant takes effect on the next request", async () => {

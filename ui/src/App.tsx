@@ -17,6 +17,7 @@ import { ConnectionsPage } from "./pages/ConnectionsPage";
 import { VariablesPage } from "./pages/VariablesPage";
 import { GrantsPage } from "./pages/GrantsPage";
 import { AuditPage } from "./pages/AuditPage";
+import { DeadLettersPage } from "./pages/DeadLettersPage";
 
 export function App() {
   const [user, setUser] = useState<User | null | undefined>(undefined);
@@ -80,6 +81,9 @@ export function App() {
           </NavLink>
           <NavLink to="/status" path={loc.path}>
             Status
+          </NavLink>
+          <NavLink to="/dlq" path={loc.path}>
+            Dead letters
           </NavLink>
           {(session.user.role === "operator" || session.user.role === "admin") && (
             <>
@@ -149,6 +153,7 @@ function route(path: string) {
   if (path === "/password") return <PasswordPage />;
   if (path === "/status") return <StatusPage />;
   if (path === "/audit") return <AuditPage />;
+  if (path === "/dlq") return <DeadLettersPage />;
   if (path === "/connections") return <ConnectionsPage />;
   if (path === "/variables") return <VariablesPage />;
   return (

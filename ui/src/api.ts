@@ -219,6 +219,33 @@ export interface AuditEntry {
   after: unknown;
   outcome: string | null;
 }
+/** A dead letter: a task instance that failed after its last try (GET /dlq). */
+export interface DeadLetter {
+  id: number;
+  dagId: string;
+  runId: string;
+  taskId: string;
+  mapIndex: number;
+  state: "open" | "retried" | "discarded";
+  reason: "exhausted" | "non_retryable" | "sensor_timeout";
+  /** The DAG parks dead letters: the run did not fail for this one. */
+  parked: boolean;
+  attempts: number;
+  tryNumber: number;
+  attemptId: number | null;
+  error: { code: string | null; message: string | null } | null;
+  /** Input name -> the upstream task whose output it is. */
+  inputs: Record<string, string>;
+  createdAt: number;
+  resolvedAt: number | null;
+  resolvedBy: string | null;
+}
+/** A bulk retry or discard: each id's outcome. */
+export interface BulkResult {
+  results: ({ id: number; ok: true; entry: DeadLetter } | { id: number; ok: false; error: { code: string; message: string } })[];
+  succeeded: number;
+  failed: number;
+}
 export interface FieldError {
   path: string;
   message: string;
@@ -334,6 +361,9 @@ export const api = {
   deleteUser: (username: string) => request<unknown>("DELETE", `/users/${enc(username)}`),
 
   audit: (q: { user?: string; dagId?: string; action?: string; since?: string; limit?: number; cursor?: string } = {}) => get<Page<AuditEntry>>("/audit", q),
+  deadLetters: (q: { dagId?: string; runId?: string; state?: string; limit?: number; cursor?: string } = {}) => get<Page<DeadLetter>>("/dlq", q),
+  retryDeadLetters: (ids: number[]) => post<BulkResult>("/dlq/retry", { ids }),
+  discardDeadLetters: (ids: number[]) => post<BulkResult>("/dlq/discard", { ids }),
   connections: () => get<Page<ConnectionRecord>>("/connections"),
   /** Create or replace; a password or extra left out keeps the stored one, null clears it. */
   putConnection: (id: string, body: ConnectionBody) => request<ConnectionRecord>("PUT", `/connections/${enc(id)}`, body),

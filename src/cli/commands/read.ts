@@ -182,6 +182,7 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
         for (const m of detail.deadlineMisses) {
           out(`DEADLINE MISSED: ${m.taskId === null ? "the run" : `task ${m.taskId}${m.mapIndex >= 0 ? `[${m.mapIndex}]` : ""}`} was not done by ${m.deadlineAt} (noticed ${m.missedAt})`);
         }
+        if (detail.parkedTasks > 0) out(`${detail.parkedTasks} parked task${detail.parkedTasks === 1 ? "" : "s"} in the dead-letter queue: sluice dlq list --run ${detail.runId}`);
         out("");
         out(
           table(
@@ -253,6 +254,8 @@ async function runDetail(s: Sluice, runId: string) {
     logicalDate: iso(run.logicalDate),
     params: redactSecretParams(run.params),
     corrupt: run.corrupt,
+    /** Failed task instances parked in the dead-letter queue (`deadLetter: "park"`): the run did not fail for them. */
+    parkedTasks: await s.store.deadLetters.parkedOfRun(runId),
     createdAt: iso(run.createdAt),
     startedAt: iso(run.startedAt),
     endedAt: iso(run.endedAt),

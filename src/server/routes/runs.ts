@@ -134,11 +134,13 @@ export function runRoutes(): Route[] {
       access: "viewer",
       scope: "dag",
       tag: "runs",
-      summary: "A run, with its deadline misses and its callbacks (decision 0019)",
+      summary: "A run, with its deadline misses, its callbacks (decision 0019) and parkedTasks: its failed instances parked in the dead-letter queue",
       handler: async ({ env, actor, params }) => {
         const run = await requireRun(env, actor!, params["runId"]!);
-        const [misses, callbacks] = await Promise.all([env.sluice.store.deadlines.ofRun(run.runId), env.sluice.store.callbacks.ofRun(run.runId)]);
-        return { ...runView(run), deadlineMisses: misses.map(deadlineMissView), callbacks: callbacks.map(callbackView) };
+        const store = env.sluice.store;
+        const [misses, callbacks, parkedTasks] = await Promise.all([store.deadlines.ofRun(run.runId), store.callbacks.ofRun(run.runId), store.deadLetters.parkedOfRun(run.runId)]);
+        // parkedTasks: failed instances parked in the dead-letter queue (`deadLetter: "park"`): a run that succeeded with them says so
+        return { ...runView(run), deadlineMisses: misses.map(deadlineMissView), callbacks: callbacks.map(callbackView), parkedTasks };
       },
     }),
     route({

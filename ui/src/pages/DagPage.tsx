@@ -41,6 +41,10 @@ export function DagPage({ dagId }: { dagId: string }) {
   const structure = useData(() => api.structure(dagId, structVersion), `structure|${dagId}|${structVersion ?? ""}`);
   const tis = useData(() => (runId ? api.allRunTasks(runId) : Promise.resolve([])), `tis|${runId}|${run?.state}`, live ? 1500 : undefined);
 
+  // a run that succeeded with failed instances: a DAG that parks its dead letters (`deadLetter: "park"`) — say how many
+  const parkedCandidate = run?.state === "success" && (tis.data ?? []).some((t) => t.state === "failed");
+  const parked = useData(() => (parkedCandidate && runId ? api.deadLetters({ runId, state: "open", limit: 500 }) : Promise.resolve(null)), `parked|${runId}|${parkedCandidate}`);
+  const parkedCount = parked.data?.items.filter((e) => e.parked).length ?? 0;
   const statuses = useMemo(() => taskStatuses(tis.data ?? []), [tis.data]);
   const taskId = loc.query.get("task");
   const mapIndexParam = loc.query.get("map");
@@ -111,6 +115,11 @@ export function DagPage({ dagId }: { dagId: string }) {
           >
             deadline missed{missed.length > 1 ? ` ×${missed.length}` : ""}
           </span>
+        )}
+        {parkedCount > 0 && (
+          <Link to={`/dlq?dagId=${encodeURIComponent(dagId)}`} className="tag" data-testid="run-parked">
+            {parkedCount} parked task{parkedCount === 1 ? "" : "s"}
+          </Link>
         )}
         {run?.triggeredBy && (
           <span className="muted small" data-testid="run-triggered-by">
