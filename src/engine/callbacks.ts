@@ -17,6 +17,7 @@ import { describeDeadline } from "../core/deadlines.js";
 import type { Callback, CallbackContext } from "../dsl/callbacks.js";
 import { SluiceError, toSluiceError } from "../errors.js";
 import { attemptSecrets } from "../secrets/attempt.js";
+import { metrics } from "../metrics/registry.js";
 import { Masker } from "../secrets/mask.js";
 import type { TaskSecrets } from "../secrets/secrets.js";
 import type { CallbackRecord, RunRecord, Store } from "../store/store.js";
@@ -128,16 +129,19 @@ export class CallbackRunner {
     const masker = new Masker();
     const who = `callback ${c.name} (${describe(c)})`;
     let outcome: { ok: true } | { ok: false; error: unknown };
+    let counter = metrics.callbacks;
     try {
       const run = await this.store.runs.get(c.runId);
       if (!run) throw new SluiceError("RUN_NOT_FOUND", `run "${c.runId}" is gone`);
       const fn = await this.resolve(run, c);
       for (const s of fn.notifierSecrets ?? []) masker.add(s);
+      if (fn.notifierSecrets !== undefined) counter = metrics.notifications; // every notifier has the list (maybe empty)
       const ctx = await this.context(run, c, masker);
       outcome = await withTimeout(fn, ctx.value, ctx.controller, Math.min(CALLBACK_TIMEOUT_MS, Math.floor((this.opts.leaseMs ?? 60_000) / 2)));
     } catch (e) {
       outcome = { ok: false, error: e };
     }
+    counter.labels(outcome.ok ? "sent" : "failed").inc();
     if (outcome.ok) {
       if (await this.store.callbacks.finish(c, this.owner, { state: "done" })) this.line(`${who}: done${c.tries > 1 ? ` (try ${c.tries})` : ""}`);
       return;

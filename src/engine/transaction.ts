@@ -77,6 +77,7 @@ export class Transitions {
       else void this.deps.specs.of(runId).then((i) => inc(i.spec.id), () => undefined);
     };
     for (const [runId, state] of fx.finishedRuns) byRun(runId, (dag) => metrics.runsFinished.inc({ dag, state }));
+    for (const m of fx.deadlineMisses) byRun(m.runId, (dag) => metrics.deadlineMisses.inc({ dag }));
     for (const [runId, byState] of fx.finishedTis) {
       byRun(runId, (dag) => {
         for (const [state, n] of byState) metrics.taskInstancesFinished.inc({ dag, state }, n);

@@ -125,23 +125,23 @@ export const metrics = {
     labelNames: ["reason"] as const,
     registers: [registry],
   }),
-  // Not incremented yet: the features that send callbacks and notifications and detect deadline misses
-  // (issue 14) increment these; they are exposed now so that dashboards and alerts can be written once.
+  // engine/callbacks.ts counts each try of a callback (a notifier's in `notifications`); engine/transaction
+  // counts deadline misses once their transaction committed
   callbacks: new Counter({
     name: "sluice_callbacks_total",
-    help: "Task and run callbacks this process ran, by outcome (sent, failed). Reserved: no feature increments it yet",
+    help: "Tries of task and run callbacks (other than notifiers) this process ran, by outcome (sent: done; failed: threw or timed out)",
     labelNames: ["outcome"] as const,
     registers: [registry],
   }),
   notifications: new Counter({
     name: "sluice_notifications_total",
-    help: "Notifications this process sent, by outcome (sent, failed). Reserved: no feature increments it yet",
+    help: "Tries of notifiers (webhook, slack, email) this process ran, by outcome (sent, failed)",
     labelNames: ["outcome"] as const,
     registers: [registry],
   }),
   deadlineMisses: new Counter({
     name: "sluice_deadline_misses_total",
-    help: "Deadlines (SLAs) this process found missed, by DAG. Reserved: no feature increments it yet",
+    help: "Deadlines (Airflow's deadline alerts, once SLAs) this process recorded as missed, by DAG",
     labelNames: ["dag"] as const,
     registers: [registry],
   }),
@@ -166,6 +166,8 @@ export interface DeploymentGauges {
   activeRuns: { dagId: string; state: string; count: number }[];
   /** Schedulers and workers with a live row, by role. */
   processes: { role: string; count: number }[];
+  /** Open entries of the dead-letter queue, by DAG. */
+  deadLetters: { dagId: string; count: number }[];
 }
 
 const deploymentRegistry = new Registry();
@@ -195,6 +197,12 @@ const deployment = {
     name: "sluice_active_runs",
     help: "Runs not finished, by DAG and state (queued, running); read from the store at scrape time",
     labelNames: ["dag", "state"] as const,
+    registers: [deploymentRegistry],
+  }),
+  deadLetters: new Gauge({
+    name: "sluice_dead_letters_open",
+    help: "Open entries of the dead-letter queue (task instances that failed for good and wait for retry or discard), by DAG; read from the store at scrape time",
+    labelNames: ["dag"] as const,
     registers: [deploymentRegistry],
   }),
   processes: new Gauge({
@@ -238,12 +246,13 @@ export function exposition(read?: () => Promise<DeploymentGauges>): Promise<stri
       storeUp.set(1);
     } catch {
       storeUp.set(0);
-      g = { ready: [], running: [], activeRuns: [], processes: [] };
+      g = { ready: [], running: [], activeRuns: [], processes: [], deadLetters: [] };
     }
     for (const r of g.ready) deployment.ready.labels(r.queue, r.pool).set(r.count);
     for (const r of g.running) deployment.running.labels(r.queue, r.pool).set(r.count);
     for (const r of g.activeRuns) deployment.activeRuns.labels(r.dagId, r.state).set(r.count);
     for (const r of g.processes) deployment.processes.labels(r.role).set(r.count);
+    for (const r of g.deadLetters) deployment.deadLetters.labels(r.dagId).set(r.count);
     const theirs = await deploymentRegistry.metrics();
     return own.endsWith("\n") ? own + theirs : `${own}\n${theirs}`;
   });

@@ -10,6 +10,7 @@
  * - running: `attempts_live` (state = 'running'), joined to the task instance and the run by primary key.
  * - active runs: `runs_active` (state in ('queued', 'running')).
  * - processes: `workers_live`.
+ * - dead letters: open entries per DAG (store/deadLetters.ts `countOpen`, its partial index).
  * The plans are in docs/decisions/0018-metrics.md; test/metrics/gauges.test.ts checks them on both dialects.
  */
 import { sql } from "kysely";
@@ -23,6 +24,7 @@ export interface GaugeReadings {
   running: { queue: string; pool: string; count: number }[];
   activeRuns: { dagId: string; state: string; count: number }[];
   processes: { role: string; count: number }[];
+  deadLetters: { dagId: string; count: number }[];
 }
 
 type TaskCount = { dag_id: string; dag_version: string; task_id: string; queue: string; n: number | string };
@@ -80,5 +82,7 @@ export async function readGauges(store: Store): Promise<GaugeReadings> {
     running: await byPool(running.rows),
     activeRuns: runs.rows.map((r) => ({ dagId: r.dag_id, state: r.state, count: Number(r.n) })),
     processes: procs.rows.map((r) => ({ role: r.role, count: Number(r.n) })),
+    // the partial index of open entries (dead_letters_open): never the queue's history
+    deadLetters: [...(await store.deadLetters.countOpen())].map(([dagId, count]) => ({ dagId, count })),
   };
 }
