@@ -63,6 +63,8 @@ export interface ClaimableRow extends RunContextRow {
   state: string;
   attempt_id: number | null;
   poke_count: number;
+  /** When it became ready (kept for the attempt's queue wait in traces); absent: unknown. */
+  ready_at?: number | null;
 }
 
 /** A ready task instance with what the capacity policy weighs. */
@@ -384,7 +386,7 @@ async function choosePass(tx: Tx, reads: ClaimReads, fresh: readonly Candidate[]
     }
     for (const c of choice.chosen) {
       taken.push({ workerId: claim.workerId, dagId: c.dagId, taskId: c.taskId, profile: c.profile });
-      const { priority: _p, ready_at: _r, queue: _q, ...row } = c.row;
+      const { priority: _p, queue: _q, ...row } = c.row;
       chosen.push(row);
     }
     if (chosen.length >= claim.limit || !more) break;

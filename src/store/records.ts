@@ -102,6 +102,9 @@ export interface ClaimedAttempt {
   params: Record<string, unknown>;
   /** Sensors: pokes before this one (0 for a first poke; a later poke continues the same attempt). */
   pokes: number;
+  /** When the task instance became ready, and when this claim took it (store time, ms): its queue wait. */
+  readyAt: number | null;
+  claimedAt: number;
   /** The run's row cannot be interpreted (RunRecord.corrupt): the attempt fails with CORRUPT_ROW at once. */
   corrupt: string | null;
 }

@@ -306,6 +306,8 @@ export class Tx extends Aggregates {
           dataIntervalEnd: r.data_interval_end,
           params: params.value,
           pokes: r.poke_count,
+          readyAt: r.ready_at ?? null,
+          claimedAt: now,
           corrupt: params.problem === null ? null : `run "${r.run_id}": ${params.problem}`,
         };
       });
