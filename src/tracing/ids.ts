@@ -20,7 +20,7 @@ export function runSpanContext(runId: string): SpanContext {
 
 /** The W3C `traceparent` header of a span (what TRACEPARENT carries to task processes). */
 export function traceparentOf(sc: SpanContext): string {
-  return `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED ? "01" : "00"}`;
+  return `00-${sc.traceId}-${sc.spanId}-${sc.traceFlags & TraceFlags.SAMPLED ? "01" : "00"}`;
 }
 
 /** The `traceparent` of a span, or null for one that is not traced (the no-op span of tracing off). */
