@@ -8,6 +8,7 @@ import { SluiceError } from "./errors.js";
 import type { KeySource } from "./secrets/keyring.js";
 import { DEFAULT_MAX_LOG_BYTES } from "./logs/attemptLog.js";
 import { egressPolicy, type EgressPolicy } from "./core/egress.js";
+import type { LogFormat, LogLevel } from "./logs/processLog.js";
 
 export interface SluiceConfig {
   /** Where the database (by default), logs and artifacts live. */
@@ -93,6 +94,13 @@ export interface SluiceConfig {
    * variables ask for it — an OTLP endpoint, or OTEL_TRACES_EXPORTER=otlp|console.
    */
   tracing: TracingConfig | null;
+  /**
+   * How long-running roles write their own logs (SLUICE_LOG_FORMAT, --log-format): "text" (the default,
+   * terminal or not) or "json" (one object a line: set it in containers). logs/processLog.ts.
+   */
+  logFormat: LogFormat;
+  /** The least level of those logs that is written (SLUICE_LOG_LEVEL, --log-level; default info). */
+  logLevel: LogLevel;
 }
 
 /** Where this process's spans go. The OTLP exporter reads its headers and timeouts (OTEL_EXPORTER_OTLP_*) itself. */
@@ -140,6 +148,8 @@ const envSchema = z.object({
   SLUICE_SECRET_KEY: z.string().optional(),
   SLUICE_SECRET_KEY_FILE: z.string().min(1).optional(),
   SLUICE_SECRETS_DIR: z.string().min(1).optional(),
+  SLUICE_LOG_FORMAT: z.enum(["text", "json"]).optional(),
+  SLUICE_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).optional(),
 });
 
 /**
@@ -161,6 +171,8 @@ export interface ConfigOverrides {
   port?: number | undefined;
   host?: string | undefined;
   gracePeriodMs?: number | undefined;
+  logFormat?: LogFormat | undefined;
+  logLevel?: LogLevel | undefined;
 }
 
 export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): SluiceConfig {
@@ -216,6 +228,8 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
       Object.entries(env).filter((kv): kv is [string, string] => (kv[0].startsWith("SLUICE_CONN_") || kv[0].startsWith("SLUICE_VAR_")) && kv[1] !== undefined),
     ),
     tracing: tracingConfig(env),
+    logFormat: overrides.logFormat ?? e.SLUICE_LOG_FORMAT ?? "text",
+    logLevel: overrides.logLevel ?? e.SLUICE_LOG_LEVEL ?? "info",
   };
 }
 
