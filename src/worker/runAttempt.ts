@@ -118,8 +118,9 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     // traced: the task's processes get TRACEPARENT (W3C) and in-process code runs with the span active,
     // so a task's own spans nest under its attempt's
     const env = span === NOOP_SPAN ? opts.taskEnv : { ...opts.taskEnv, TRACEPARENT: traceparentOf(span.spanContext()) };
-    const run = () => executorFor(task, impl).run({ task, impl, dagFile, moduleUrl, inputs, ctx, log, masker, python: opts.python, env });
-    const returned = await (span === NOOP_SPAN ? run() : withActiveSpan(span, run));
+    const executor = executorFor(task, impl);
+    const taskRun = { task, impl, dagFile, moduleUrl, inputs, ctx, log, masker, python: opts.python, env };
+    const returned = await (span === NOOP_SPAN ? executor.run(taskRun) : withActiveSpan(span, () => executor.run(taskRun)));
     if (controller.signal.aborted) throw controller.signal.reason;
     // a sensor whose condition is not met gives its slot back and waits, in the store, for its next poke
     const poke = task.kind === "sensor" ? pokeOutcome(task.id, returned) : null;
