@@ -84,6 +84,9 @@ export function emitRunSpan(load: () => Promise<RunSpanInfo | null>): void {
     }
     if (run.state !== "success") span.setStatus({ code: SpanStatusCode.ERROR, message: run.stateReason ?? run.state });
     span.end(run.endedAt ?? Date.now());
+    // the run's trace is whole in the collector (as far as this process goes) when the run ends, not a
+    // batch delay later; export failures are the SDK's to report
+    void t.provider.forceFlush().catch(() => undefined);
   });
   t.pending.add(work);
   void work.catch(() => undefined).finally(() => t.pending.delete(work));
