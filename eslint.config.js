@@ -28,6 +28,8 @@ const FORBIDDEN = {
   // the keys, the masking of secret values and the lookup of connections and variables: below the worker
   secrets: ["cli", "server", "engine", "worker", "executors", "logs", "bench", "auth", "sluice.ts", "runtime.ts", "index.ts"],
   auth: ["cli", "server", "engine", "worker", "executors", "bench", "sluice.ts", "runtime.ts", "index.ts"],
+  // spans and trace ids (OpenTelemetry): under the engine, the worker and the executors, which record them
+  tracing: ["cli", "server", "engine", "worker", "executors", "logs", "artifacts", "store", "bench", "auth", "secrets", "sluice.ts", "runtime.ts", "index.ts"],
   // the pure layers: nothing above them, nor config.ts (which reads the environment)
   dsl: ["cli", "server", "engine", "worker", "executors", "logs", "artifacts", "store", "bench", "auth", "sluice.ts", "runtime.ts", "index.ts", "config.ts"],
   core: ["cli", "server", "engine", "worker", "executors", "logs", "artifacts", "store", "dsl", "bench", "auth", "sluice.ts", "runtime.ts", "index.ts", "config.ts"],

@@ -8,6 +8,7 @@ import { SluiceError } from "./errors.js";
 import type { KeySource } from "./secrets/keyring.js";
 import { DEFAULT_MAX_LOG_BYTES } from "./logs/attemptLog.js";
 import { egressPolicy, type EgressPolicy } from "./core/egress.js";
+import type { LogFormat, LogLevel } from "./logs/processLog.js";
 
 export interface SluiceConfig {
   /** Where the database (by default), logs and artifacts live. */
@@ -93,6 +94,26 @@ export interface SluiceConfig {
    * (secrets/backends.ts). Like every SLUICE_* variable they never reach a task process by inheritance.
    */
   secretsEnv: Record<string, string>;
+  /**
+   * OpenTelemetry tracing (docs/operations.md, Tracing): null (off, the default) unless the standard OTEL_*
+   * variables ask for it — an OTLP endpoint, or OTEL_TRACES_EXPORTER=otlp|console.
+   */
+  tracing: TracingConfig | null;
+  /**
+   * How long-running roles write their own logs (SLUICE_LOG_FORMAT, --log-format): "text" (the default,
+   * terminal or not) or "json" (one object a line: set it in containers). logs/processLog.ts.
+   */
+  logFormat: LogFormat;
+  /** The least level of those logs that is written (SLUICE_LOG_LEVEL, --log-level; default info). */
+  logLevel: LogLevel;
+}
+
+/** Where this process's spans go. The OTLP exporter reads its headers and timeouts (OTEL_EXPORTER_OTLP_*) itself. */
+export interface TracingConfig {
+  exporter: "otlp" | "console";
+  /** The OTLP/HTTP (JSON) traces URL, e.g. http://collector:4318/v1/traces. */
+  url: string;
+  serviceName: string;
 }
 
 const intFrom = (min: number) => z.coerce.number().int().min(min);
@@ -133,6 +154,8 @@ const envSchema = z.object({
   SLUICE_SECRET_KEY: z.string().optional(),
   SLUICE_SECRET_KEY_FILE: z.string().min(1).optional(),
   SLUICE_SECRETS_DIR: z.string().min(1).optional(),
+  SLUICE_LOG_FORMAT: z.enum(["text", "json"]).optional(),
+  SLUICE_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).optional(),
 });
 
 /**
@@ -154,6 +177,8 @@ export interface ConfigOverrides {
   port?: number | undefined;
   host?: string | undefined;
   gracePeriodMs?: number | undefined;
+  logFormat?: LogFormat | undefined;
+  logLevel?: LogLevel | undefined;
 }
 
 export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): SluiceConfig {
@@ -209,7 +234,40 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     secretsEnv: Object.fromEntries(
       Object.entries(env).filter((kv): kv is [string, string] => (kv[0].startsWith("SLUICE_CONN_") || kv[0].startsWith("SLUICE_VAR_")) && kv[1] !== undefined),
     ),
+    tracing: tracingConfig(env),
+    logFormat: overrides.logFormat ?? e.SLUICE_LOG_FORMAT ?? "text",
+    logLevel: overrides.logLevel ?? e.SLUICE_LOG_LEVEL ?? "info",
   };
+}
+
+/**
+ * Tracing from the standard OpenTelemetry variables: off unless an OTLP endpoint is set
+ * (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT) or OTEL_TRACES_EXPORTER names an
+ * exporter; OTEL_SDK_DISABLED=true and OTEL_TRACES_EXPORTER=none turn it off whatever else is set. Only
+ * OTLP over HTTP with JSON is shipped: another protocol is a CONFIG error rather than silence.
+ */
+export function tracingConfig(env: NodeJS.ProcessEnv): TracingConfig | null {
+  const get = (name: string) => {
+    const v = env[name]?.trim();
+    return v ? v : null;
+  };
+  if (get("OTEL_SDK_DISABLED")?.toLowerCase() === "true") return null;
+  const tracesEndpoint = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+  const endpoint = get("OTEL_EXPORTER_OTLP_ENDPOINT");
+  const exporters = (get("OTEL_TRACES_EXPORTER") ?? (tracesEndpoint || endpoint ? "otlp" : "none")).split(",").map((x) => x.trim().toLowerCase());
+  if (exporters.includes("none")) return null;
+  const exporter = exporters[0]!;
+  if (exporters.length > 1 || (exporter !== "otlp" && exporter !== "console")) {
+    throw new SluiceError("CONFIG", `environment variable OTEL_TRACES_EXPORTER: "${exporters.join(",")}" is not supported; use otlp, console or none`);
+  }
+  const protocol = get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") ?? get("OTEL_EXPORTER_OTLP_PROTOCOL");
+  if (exporter === "otlp" && protocol !== null && protocol !== "http/json") {
+    throw new SluiceError("CONFIG", `environment variable OTEL_EXPORTER_OTLP_PROTOCOL: "${protocol}" is not supported; Sluice exports OTLP over HTTP as JSON (http/json), which every collector accepts on port 4318`);
+  }
+  // the spec's rule: the signal-specific URL is used as it is; the general one gets /v1/traces appended
+  const url = tracesEndpoint ?? (endpoint ? `${endpoint.replace(/\/+$/, "")}/v1/traces` : "http://localhost:4318/v1/traces");
+  if (!URL.canParse(url)) throw new SluiceError("CONFIG", `environment variable ${tracesEndpoint ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT"}: "${url}" is not a URL`);
+  return { exporter, url, serviceName: get("OTEL_SERVICE_NAME") ?? "sluice" };
 }
 
 /**

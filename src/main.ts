@@ -5,7 +5,13 @@
 import { main as cli } from "./cli/main.js";
 import { startHttp } from "./server/http.js";
 import { startMetricsServer } from "./server/metrics.js";
+import { stopTracing } from "./tracing/tracing.js";
 
-export function main(argv: string[]): Promise<number> {
-  return cli(argv, { startHttp, startMetrics: startMetricsServer });
+export async function main(argv: string[]): Promise<number> {
+  try {
+    return await cli(argv, { startHttp, startMetrics: startMetricsServer });
+  } finally {
+    // the last spans (a batch waits OTEL_BSP_SCHEDULE_DELAY) leave before the process does
+    await stopTracing();
+  }
 }

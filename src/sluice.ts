@@ -30,6 +30,7 @@ import { Store, type RunRecord } from "./store/store.js";
 import { localWorkers, Worker } from "./worker/worker.js";
 import type { Dag } from "./dsl/dag.js";
 import { Secrets } from "./secrets/secrets.js";
+import { flushTracing, startTracing } from "./tracing/tracing.js";
 
 export interface RunSummary {
   runId: string;
@@ -68,6 +69,8 @@ export class Sluice {
     const clock = opts.clock ?? systemClock;
     // outbound HTTP of this process (sensors, connection tests) follows the configured policy
     setEgressPolicy(config.egress);
+    // spans of this process (OTEL_* variables; off by default): on before the engine, which checks once
+    await startTracing(config.tracing);
     const bag: DagBag = opts.loadDags === false ? { dir: config.dagsDir, dags: new Map(), errors: [] } : await loadDagFolder(config.dagsDir, { importTimeoutMs: config.dagImportTimeoutMs });
     for (const dag of opts.dags ?? []) {
       if (bag.dags.has(dag.id)) throw new SluiceError("INVALID_DAG", `DAG id "${dag.id}" is defined twice`);
@@ -228,6 +231,8 @@ export class Sluice {
 
   async close(): Promise<void> {
     await this.engine.callbacks.stop();
+    // the spans of runs this process finished read the store: export them while it is open
+    await flushTracing();
     await this.engine.triggers.stop();
     this.engine.close();
     await this.store.close();

@@ -19,6 +19,7 @@ import { inProcessExecutor } from "../src/executors/inProcess.js";
 import { pythonExecutor } from "../src/executors/python.js";
 import { shellExecutor } from "../src/executors/shell.js";
 import { AttemptLog, readAttemptLog, type LogLine } from "../src/logs/attemptLog.js";
+import { NOOP_SPAN } from "../src/tracing/context.js";
 import { ROOT, sandbox, waitFor } from "./helpers.js";
 
 // The child-process executor forks dist/executors/childMain.js (a built file), so it is loaded from dist,
@@ -173,6 +174,7 @@ function attempt(taskId: string, inputs: Record<string, unknown> = {}): Attempt 
       mapIndex: -1,
       attempt: 2,
       attemptId: 77,
+      span: NOOP_SPAN,
       assertLive: () => {
         if (controller.signal.aborted) throw controller.signal.reason;
       },

@@ -2,7 +2,7 @@
  * `npm run bench`: the orchestrator's own overhead with no-op tasks, durable on SQLite, in one process.
  * Prints one JSON line per scenario: { scenario, n, seconds, tasksPerSecond, p50Ms, p99Ms }.
  * Scenarios: chain-1000 (latency from one task's end to the next one's start), fanout-10000 (10,000
- * independent tasks then one join), load-10000 (build and validate a 10,000-task DAG), and the
+ * independent tasks then one join; fanout-10000-traced: the same with every span exported, see traced.ts), load-10000 (build and validate a 10,000-task DAG), and the
  * scheduler's schedule-1000 and dag-change-1000 (see schedule.ts), the REST API's grid-10000 (latency of
  * /structure and /grid of a 10,000-task DAG with 10 runs, see grid.ts), and the web UI's ui-10000 (see ui.ts: headless
  * Chromium; skipped without /usr/bin/chromium). With `--pg`: PostgreSQL, separate worker processes (see pg.ts).
@@ -19,6 +19,7 @@ import { percentile, round, type BenchResult } from "./result.js";
 import { closeScheduleBench, dagChange, schedule } from "./schedule.js";
 import { grid } from "./grid.js";
 import { uiBench } from "./ui.js";
+import { traced } from "./traced.js";
 
 type Result = BenchResult;
 
@@ -103,6 +104,7 @@ if (process.argv.includes("--pg")) {
 const scenarios: [string, () => Promise<Result | null>][] = [
   ["chain-1000", () => chain(1000)],
   ["fanout-10000", () => fanout(10_000)],
+  ["fanout-10000-traced", () => traced("fanout-10000-traced", () => fanout(10_000))],
   ["load-10000", () => load(10_000)],
   ["schedule-1000", () => schedule(1000)],
   ["dag-change-1000", () => dagChange(1000)],
@@ -111,7 +113,8 @@ const scenarios: [string, () => Promise<Result | null>][] = [
 ];
 try {
   for (const [name, run] of scenarios) {
-    if (only.length && !only.some((o) => name.includes(o))) continue;
+    // a scenario's full name selects it alone (fanout-10000 is not fanout-10000-traced); a part, all it matches
+    if (only.length && !only.some((o) => name === o || (!scenarios.some(([n]) => n === o) && name.includes(o)))) continue;
     const result = await run();
     if (result) process.stdout.write(`${JSON.stringify(result)}\n`);
   }

@@ -10,8 +10,13 @@ export interface GlobalOptions {
   json?: boolean;
 }
 
-export function configFrom(opts: GlobalOptions & { concurrency?: string; port?: string; host?: string; gracePeriod?: string }, role: ProcessRole = "cli"): SluiceConfig {
+export function configFrom(
+  opts: GlobalOptions & { concurrency?: string; port?: string; host?: string; gracePeriod?: string; logFormat?: string; logLevel?: string },
+  role: ProcessRole = "cli",
+): SluiceConfig {
   const overrides: ConfigOverrides = { dags: opts.dags, home: opts.home, host: opts.host, role };
+  if (opts.logFormat !== undefined) overrides.logFormat = oneOf(opts.logFormat, "--log-format", ["text", "json"] as const);
+  if (opts.logLevel !== undefined) overrides.logLevel = oneOf(opts.logLevel, "--log-level", ["debug", "info", "warn", "error"] as const);
   if (opts.gracePeriod !== undefined) overrides.gracePeriodMs = usageDuration(opts.gracePeriod, "--grace-period");
   if (opts.port !== undefined) {
     const n = Number(opts.port);
@@ -24,6 +29,11 @@ export function configFrom(opts: GlobalOptions & { concurrency?: string; port?: 
     overrides.concurrency = n;
   }
   return loadConfig(overrides);
+}
+
+function oneOf<T extends string>(value: string, flag: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new SluiceError("USAGE", `${flag} must be one of ${allowed.join(", ")}, got "${value}"`);
+  return value as T;
 }
 
 /** Open Sluice for one command and close it afterwards, whatever happens. */

@@ -1,4 +1,5 @@
 /** Types of the public authoring API. Typed data flow is API: see test/types for what must not compile. */
+import type { Span } from "@opentelemetry/api";
 import type { JsonValue } from "../core/assets.js";
 import type { Connection } from "../secrets/connection.js";
 import type { Duration } from "../core/duration.js";
@@ -101,6 +102,19 @@ export interface TaskContext<P = Record<string, unknown>> {
    */
   assertLive(): void;
   readonly log: TaskLogger;
+  /**
+   * This attempt's span (OpenTelemetry) while tracing is on (the OTEL_* variables: docs/operations.md),
+   * else a span that records nothing. It is the active span while the task runs: spans the task starts
+   * with `tracer.startActiveSpan` nest under it. Shell and Python tasks, and process-isolated ones, get
+   * it as `TRACEPARENT`.
+   *
+   * @example
+   * d.task("train", async (_, ctx) => {
+   *   ctx.span.setAttribute("model.rows", rows.length);
+   *   ctx.span.addEvent("checkpoint saved");
+   * });
+   */
+  readonly span: Span;
   /** The external event that triggered this run (`sluice events send`, `POST /api/v1/events/<name>`), or null. */
   readonly event: TriggeringEvent | null;
   /** The asset events an asset-scheduled run consumed (oldest first); empty for other runs. */

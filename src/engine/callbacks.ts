@@ -18,6 +18,8 @@ import type { Callback, CallbackContext } from "../dsl/callbacks.js";
 import { SluiceError, toSluiceError } from "../errors.js";
 import { attemptSecrets } from "../secrets/attempt.js";
 import { metrics } from "../metrics/registry.js";
+import { SpanStatusCode } from "@opentelemetry/api";
+import { withSpan } from "../tracing/spans.js";
 import { Masker } from "../secrets/mask.js";
 import type { TaskSecrets } from "../secrets/secrets.js";
 import type { CallbackRecord, RunRecord, Store } from "../store/store.js";
@@ -137,7 +139,17 @@ export class CallbackRunner {
       for (const s of fn.notifierSecrets ?? []) masker.add(s);
       if (fn.notifierSecrets !== undefined) counter = metrics.notifications; // every notifier has the list (maybe empty)
       const ctx = await this.context(run, c, masker);
-      outcome = await withTimeout(fn, ctx.value, ctx.controller, Math.min(CALLBACK_TIMEOUT_MS, Math.floor((this.opts.leaseMs ?? 60_000) / 2)));
+      const timeoutMs = Math.min(CALLBACK_TIMEOUT_MS, Math.floor((this.opts.leaseMs ?? 60_000) / 2));
+      // a span per try, under the run's trace (a no-op unless tracing is on)
+      outcome = await withSpan(
+        `callback ${c.name}`,
+        { "sluice.run_id": c.runId, "sluice.dag_id": run.dagId, "sluice.task_id": c.taskId, "sluice.event": c.event, "sluice.try": c.tries, "sluice.notifier": fn.notifierSecrets !== undefined },
+        async (span) => {
+          const o = await withTimeout(fn, ctx.value, ctx.controller, timeoutMs);
+          if (!o.ok) span.setStatus({ code: SpanStatusCode.ERROR, message: masker.mask(reasonOf(o.error)) });
+          return o;
+        },
+      );
     } catch (e) {
       outcome = { ok: false, error: e };
     }

@@ -10,6 +10,7 @@ import { bundleUrl, cacheBundle, importBundle } from "../executors/bundleImport.
 import { secretInCode, tryBundleDagFile, type DagBundle } from "../executors/dagBundle.js";
 import type { Store } from "../store/store.js";
 import type { LoadedDag } from "./dagLoader.js";
+import { processLog } from "../logs/processLog.js";
 
 /** A task's code: the DAG, its file, and the module a child process imports for it (null: the file). */
 export type TaskCode = LoadedDag & { moduleUrl: string | null };
@@ -78,7 +79,7 @@ export class DagCode {
       p = tryBundleDagFile(local.file).then((b) => {
         const why = "error" in b ? b.error : secretInCode(b, [local.dag]);
         if (why !== null) {
-          console.warn(`sluice: cannot keep the code of DAG "${dagId}" for its runs (${why}); its tasks import ${local.file} as it is when they start`);
+          processLog("stderr").warn(`sluice: cannot keep the code of DAG "${dagId}" for its runs (${why}); its tasks import ${local.file} as it is when they start`, { event: "code not kept", dagId, file: local.file });
           return null;
         }
         return b as DagBundle;
@@ -158,7 +159,7 @@ export class DagCode {
     const code = await this.store.dagCode.get(hash);
     if (code === null) {
       // deleted by retention (a run older than its bundle's keep rule: docs) or a corrupt row: the file it is
-      console.warn(`sluice: code bundle ${hash.slice(0, 12)} of ${file} is not in the database; its tasks import the file as it is now`);
+      processLog("stderr").warn(`sluice: code bundle ${hash.slice(0, 12)} of ${file} is not in the database; its tasks import the file as it is now`, { event: "code bundle missing", hash, file });
       return null;
     }
     await cacheBundle(hash, code);

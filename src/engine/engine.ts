@@ -33,6 +33,8 @@ import { RunSpecs } from "./runSpecs.js";
 import { RunTimeouts, timedOutReason } from "./runTimeouts.js";
 import { Settler } from "./settle.js";
 import { Signals, type AttemptEvent } from "./signals.js";
+import { emitRunSpan } from "../tracing/spans.js";
+import { isTracingEnabled } from "../tracing/tracing.js";
 import type { SpecIndex } from "./specIndex.js";
 import { Transitions } from "./transaction.js";
 import { CallbackRunner } from "./callbacks.js";
@@ -130,6 +132,8 @@ export class Engine implements WorkerHost {
     this.operations = new Operations(opts.store, opts.clock, env, this.specs, transitions);
     this.recovery = new Recovery(opts.store, opts.clock, env, this.specs, transitions, (results, claim) => this.settle(results, claim), opts.leaseMs ?? 30_000, opts.localWorkers);
     this.triggers = new Triggers(this);
+    // a run's root span is emitted by the process that finishes it (tracing/spans.ts); checked once here
+    if (isTracingEnabled()) this.signals.onRunFinished((runId) => emitRunSpan(() => this.store.runs.get(runId)));
   }
 
   // ---- DAG code -----------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import { parseDagFiles, type ParsedDag } from "./dagProcessor.js";
 import { DagWatcher } from "./dagWatcher.js";
 import type { Engine } from "./engine.js";
 import { triggersOf } from "./triggers.js";
+import { processLog } from "../logs/processLog.js";
 
 export interface SchedulerOptions {
   dagsDir: string;
@@ -250,7 +251,7 @@ export class Scheduler {
 
   private report(e: unknown): void {
     if (this.opts.onError) this.opts.onError(e);
-    else process.stderr.write(`scheduler: ${e instanceof Error ? e.message : String(e)} (retrying)\n`);
+    else processLog("stderr").error(`scheduler: ${e instanceof Error ? e.message : String(e)} (retrying)`, { event: "scheduler error", error: e instanceof Error ? e.message : String(e) });
   }
 
   /**

@@ -14,6 +14,7 @@ import type { Transitions } from "./transaction.js";
 import { applyAttemptResults, attemptEnds, failRun, type TransitionEnv } from "./transitions.js";
 import { FINISHED_RUN_STATES, type RunState } from "../core/states.js";
 import { SluiceError, toSluiceError } from "../errors.js";
+import { processLog } from "../logs/processLog.js";
 
 export class Settler {
   /** Attempts claimed through this engine and not yet ended: their runs and tasks, for progress events. */
@@ -124,7 +125,7 @@ export class Settler {
         await this.specs.of(runId);
       } catch (e) {
         const reason = `run "${runId}" cannot be interpreted: ${toSluiceError(e).message}`;
-        if (!this.reported.has(runId)) process.stderr.write(`error [CORRUPT_ROW]: ${reason}; failing the run, the others go on\n`);
+        if (!this.reported.has(runId)) processLog("stderr").error(`error [CORRUPT_ROW]: ${reason}; failing the run, the others go on`, { event: "corrupt run", code: "CORRUPT_ROW", runId, error: reason });
         this.reported.add(runId);
         out.set(runId, reason);
       }

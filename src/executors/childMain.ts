@@ -7,6 +7,7 @@ import { errorNames, isNonRetryable } from "../core/deadLetters.js";
 import { SluiceError, errorRecord } from "../errors.js";
 import type { TaskContext } from "../dsl/types.js";
 import type { ChildMessage, ChildRequest, SecretReply } from "./childProcess.js";
+import { spanOfTraceparent, withActiveSpan } from "../tracing/context.js";
 
 function send(m: ChildMessage): Promise<void> {
   return new Promise((resolve, reject) => process.send!(m, undefined, {}, (e) => (e ? reject(e) : resolve())));
@@ -84,8 +85,10 @@ async function runOnce(req: ChildRequest): Promise<void> {
       },
       connection: (id) => askParent("connection", id, []) as ReturnType<TaskContext<unknown>["connection"]>,
       variable: <T>(key: string, ...fallback: [T?]) => askParent("variable", key, fallback) as Promise<T>,
+      // the parent's attempt span: it records nothing here, its ids parent the task's own spans
+      span: spanOfTraceparent(req.ctx.traceparent),
     };
-    const value = await impl.fn(req.inputs, ctx);
+    const value = await (req.ctx.traceparent ? withActiveSpan(ctx.span, () => impl.fn(req.inputs, ctx)) : impl.fn(req.inputs, ctx));
     try {
       await send({ type: "result", value });
     } catch (e) {

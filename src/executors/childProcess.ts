@@ -10,6 +10,7 @@ import type { TaskContext } from "../dsl/types.js";
 import type { Executor, TaskRun } from "./executor.js";
 import { LineSplitter } from "./lines.js";
 import { taskEnv } from "./subprocess.js";
+import { traceparentOfSpan } from "../tracing/ids.js";
 
 // Built: dist/executors/childMain.js. Run from source under tsx (tests): childMain.ts, with tsx loaded.
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
@@ -44,6 +45,8 @@ export interface ChildRequest {
     params: unknown;
     event: TaskContext<unknown>["event"];
     triggeringAssetEvents: TaskContext<unknown>["triggeringAssetEvents"];
+    /** The attempt's span (W3C traceparent) when tracing is on, for ctx.span in the child; else null. */
+    traceparent: string | null;
   };
   /** The task's assets: ctx.assetMetadata checks names against them in the child too. */
   produces: string[];
@@ -153,6 +156,7 @@ export const childProcessExecutor: Executor = {
           params: r.ctx.params,
           event: r.ctx.event,
           triggeringAssetEvents: r.ctx.triggeringAssetEvents,
+          traceparent: traceparentOfSpan(r.ctx.span),
         },
         produces: r.task.produces ?? [],
       };

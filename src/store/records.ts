@@ -109,6 +109,8 @@ export interface ClaimedAttempt {
   /** The task instance's queue, and since when it was due (metrics: queue wait; null when unknown). */
   queue: string;
   readyAt: number | null;
+  /** When this claim took it (store time, ms): with readyAt, its queue wait in traces. */
+  claimedAt: number;
   /** The run's row cannot be interpreted (RunRecord.corrupt): the attempt fails with CORRUPT_ROW at once. */
   corrupt: string | null;
 }

@@ -308,6 +308,7 @@ export class Tx extends Aggregates {
           pokes: r.poke_count,
           queue: r.queue,
           readyAt: r.ready_at,
+          claimedAt: now,
           corrupt: params.problem === null ? null : `run "${r.run_id}": ${params.problem}`,
         };
       });

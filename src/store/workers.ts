@@ -55,9 +55,14 @@ export class WorkerRows {
     return id;
   }
 
-  /** A scheduler's (or any process row's) heartbeat. */
+  /**
+   * A scheduler's heartbeat. A row marked dead while its process lives (a sweep that mistook it for a
+   * lost worker — its own sweep did, listRunningOnHost — or a process stalled past the stale limit) is
+   * running again with it, so `sluice status` never loses a live scheduler for good; a stopped row stays
+   * stopped.
+   */
   async heartbeatProcess(id: string, now: number): Promise<void> {
-    await this.db.updateTable("workers").set({ heartbeat_at: now }).where("worker_id", "=", id).where("state", "=", "running").execute();
+    await this.db.updateTable("workers").set({ heartbeat_at: now, state: "running" }).where("worker_id", "=", id).where("state", "in", ["running", "dead"]).execute();
   }
 
   /** The process stopped cleanly. */

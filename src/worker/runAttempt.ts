@@ -25,6 +25,11 @@ import { isSensitiveName, Masker } from "../secrets/mask.js";
 import { decryptSecretParams } from "../secrets/params.js";
 import type { TaskSecrets } from "../secrets/secrets.js";
 import type { AttemptResult, WorkerHost } from "./host.js";
+import { traceparentOf } from "../tracing/ids.js";
+import { NOOP_SPAN, withActiveSpan } from "../tracing/context.js";
+import { endAttemptSpan, startAttemptSpan } from "../tracing/spans.js";
+import { isTracingEnabled } from "../tracing/tracing.js";
+import type { Span } from "@opentelemetry/api";
 
 /** What an attempt needs of its worker's options. */
 export interface AttemptOptions {
@@ -49,17 +54,20 @@ export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: Clai
   // (docs/decisions/0016-secrets.md): every line, the error, the output and the asset metadata go through it
   const masker = new Masker();
   const log = new AttemptLog(host.logs.sink(a), () => clock.now(), (text) => masker.mask(text), opts.maxLogBytes);
-  const result = await attempt(host, opts, a, controller, masker, log);
+  // tracing off (the default): one boolean, and the one shared no-op span — nothing allocated per attempt
+  const span = isTracingEnabled() ? startAttemptSpan(a) : NOOP_SPAN;
+  let result = await attempt(host, opts, a, controller, masker, log, span);
   // the log store failed under the attempt (a full disk): the attempt fails with that, and says so
   const failure = log.failure;
   if (failure && result.state !== "failed") {
     const e = logFailureError(failure);
-    return { attemptId: a.attemptId, state: "failed", endedAt: clock.now(), errorCode: e.code, errorMessage: e.message, errorStack: null, exitCode: null };
+    result = { attemptId: a.attemptId, state: "failed", endedAt: clock.now(), errorCode: e.code, errorMessage: e.message, errorStack: null, exitCode: null };
   }
+  if (span !== NOOP_SPAN) endAttemptSpan(span, result);
   return result;
 }
 
-async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, controller: AbortController, masker: Masker, log: AttemptLog): Promise<AttemptResult> {
+async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, controller: AbortController, masker: Masker, log: AttemptLog, span: Span): Promise<AttemptResult> {
   const clock = host.clock;
   let cancelTimeout: (() => void) | null = null;
   let nonRetryable: readonly string[] | undefined;
@@ -108,8 +116,14 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       assetMetadata: (asset, metadata) => assets.record(asset, metadata),
       connection: (id) => secrets.connection(id),
       variable: (key, ...fallback) => secrets.variable(key, ...fallback),
+      span,
     };
-    const returned = await executorFor(task, impl).run({ task, impl, dagFile, moduleUrl, inputs, ctx, log, masker, python: opts.python, env: opts.taskEnv });
+    // traced: the task's processes get TRACEPARENT (W3C) and in-process code runs with the span active,
+    // so a task's own spans nest under its attempt's
+    const env = span === NOOP_SPAN ? opts.taskEnv : { ...opts.taskEnv, TRACEPARENT: traceparentOf(span.spanContext()) };
+    const executor = executorFor(task, impl);
+    const taskRun = { task, impl, dagFile, moduleUrl, inputs, ctx, log, masker, python: opts.python, env };
+    const returned = await (span === NOOP_SPAN ? executor.run(taskRun) : withActiveSpan(span, () => executor.run(taskRun)));
     if (controller.signal.aborted) throw controller.signal.reason;
     // a sensor whose condition is not met gives its slot back and waits, in the store, for its next poke
     const poke = task.kind === "sensor" ? pokeOutcome(task.id, returned) : null;

@@ -4,7 +4,8 @@
  * that reaches the database and has the DAG code. They run until SIGINT or SIGTERM, then stop
  * gracefully: no new runs or tasks start; running tasks get the grace period (`--grace-period`,
  * SLUICE_GRACE_MS) to finish, then are handed back to run again elsewhere at once (a second signal exits
- * at once; their runs stay resumable).
+ * at once; their runs stay resumable). What they print is their process log (logs/processLog.ts): text
+ * lines by default, JSON lines with `--log-format json` (SLUICE_LOG_FORMAT), filtered by `--log-level`.
  */
 import type { Command } from "commander";
 import { randomBytes } from "node:crypto";
@@ -16,6 +17,8 @@ import { Scheduler } from "../../engine/scheduler.js";
 import { formatDuration } from "../../core/duration.js";
 import { parseCapacity } from "../../core/resources.js";
 import { SluiceError, toSluiceError } from "../../errors.js";
+import { configureProcessLog, processLog, type ProcessLogger } from "../../logs/processLog.js";
+import type { SluiceConfig } from "../../config.js";
 import { Sluice } from "../../sluice.js";
 import type { Worker } from "../../worker/worker.js";
 import { configFrom, type GlobalOptions } from "../context.js";
@@ -31,6 +34,8 @@ interface ServeOptions extends GlobalOptions {
   resources?: string;
   gracePeriod?: string;
   metricsPort?: string;
+  logFormat?: string;
+  logLevel?: string;
 }
 
 type Roles = { scheduler: boolean; worker: boolean };
@@ -63,25 +68,32 @@ interface ServeDeps {
 
 const METRICS_PORT_HELP = "serve GET /metrics (Prometheus) on this port, on --host / SLUICE_HOST; 0: any free port";
 
+/** The process-log flags every long-running role takes. */
+function logOptions(c: Command): Command {
+  return c
+    .option("--log-format <format>", "text (default) or json: one JSON object a line, for log collectors (env SLUICE_LOG_FORMAT)")
+    .option("--log-level <level>", "debug, info (default), warn or error (env SLUICE_LOG_LEVEL)");
+}
+
 export function registerServe(program: Command, globals: () => GlobalOptions, deps: ServeDeps): void {
   const { startHttp } = deps;
-  program
-    .command("dev")
+  logOptions(program
+    .command("dev"))
     .description("run Sluice in one process: scheduler (DAG files watched) and worker, on the embedded store")
     .option("--concurrency <n>", "task instances to run at once")
     .option("--quiet", "no line per task")
     .option("--port <n>", "serve the HTTP API (events) on this port; 0: any free port (env SLUICE_PORT; default 8080)")
     .option("--host <host>", "interface of the HTTP API (env SLUICE_HOST; default 127.0.0.1)")
     .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: true, worker: true }, deps));
-  program
-    .command("scheduler")
+  logOptions(program
+    .command("scheduler"))
     .description("create scheduled runs (DAG files watched); run tasks with `sluice worker`")
     .option("--port <n>", "serve the HTTP API (events) on this port; 0: any free port (env SLUICE_PORT; default 8080)")
     .option("--host <host>", "interface of the HTTP API (env SLUICE_HOST; default 127.0.0.1)")
     .option("--metrics-port <n>", METRICS_PORT_HELP)
     .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: true, worker: false }, deps));
-  program
-    .command("worker")
+  logOptions(program
+    .command("worker"))
     .description("run the tasks of every active run (any number of workers, on any hosts)")
     .option("--concurrency <n>", "task instances to run at once (env SLUICE_CONCURRENCY; default 32)")
     .option("--queues <a,b>", "serve only these queues (default: default)")
@@ -91,8 +103,8 @@ export function registerServe(program: Command, globals: () => GlobalOptions, de
     .option("--metrics-port <n>", METRICS_PORT_HELP)
     .option("--host <host>", "interface of --metrics-port (env SLUICE_HOST; default 127.0.0.1)")
     .action((o: ServeOptions) => serve({ ...globals(), ...o }, { scheduler: false, worker: true }, deps));
-  program
-    .command("server")
+  logOptions(program
+    .command("server"))
     .description("serve the web UI and the REST API only (run `sluice scheduler` and `sluice worker` beside it)")
     .option("--port <n>", "port of the web UI and API; 0: any free port (env SLUICE_PORT; default 8080)")
     .option("--host <host>", "interface to listen on (env SLUICE_HOST; default 127.0.0.1)")
@@ -102,37 +114,52 @@ export function registerServe(program: Command, globals: () => GlobalOptions, de
 /** `sluice server`: the HTTP server alone, until SIGINT or SIGTERM. */
 async function serveWeb(opts: ServeOptions, startHttp: StartHttp): Promise<void> {
   const config = configFrom(opts, "server");
+  const { log, err } = startLog(config, "server");
   const s = await Sluice.open(config, { loadDags: false });
   const code = new DagCodeLoader(s.store);
   s.engine.setCodeLoader((dagId, version) => code.load(dagId, version));
-  const err = (t: string) => process.stderr.write(`${t}\n`);
   reportDiskFull(s, err);
   let http: HttpServer;
   try {
-    http = await startHttp(s, { eventToken: config.eventToken, onError: (e) => err(`  api error [${e.code}]: ${e.message}`) });
+    http = await startHttp(s, { eventToken: config.eventToken, onError: (e) => apiError(err, e) });
   } catch (e) {
     await s.close();
     throw e;
   }
-  process.stdout.write(`Sluice server — database ${redactUrl(config.databaseUrl)}\n`);
-  printHttp(http, (t) => process.stdout.write(`${t}\n`), config.eventToken ? "from SLUICE_EVENT_TOKEN" : null);
+  log.info(`Sluice server — database ${redactUrl(config.databaseUrl)}`, { event: "started", database: redactUrl(config.databaseUrl) });
+  printHttp(http, log, config.eventToken ? "from SLUICE_EVENT_TOKEN" : null);
   await untilSignal(
-    () => err("\nstopping…"),
+    () => err.info("\nstopping…", { event: "stopping" }),
     () => process.exit(130),
   );
   await http.close();
   await s.close();
 }
 
+/**
+ * This process's log, in the format and at the level configured (flags, then SLUICE_LOG_*): `log` for
+ * what text mode prints on stdout, `err` for stderr's lines (warnings, progress, stopping).
+ */
+function startLog(config: SluiceConfig, role: string): { log: ProcessLogger; err: ProcessLogger } {
+  configureProcessLog({ format: config.logFormat, level: config.logLevel, role });
+  const log = processLog();
+  if (config.tracing) log.debug(`  tracing:   spans to ${config.tracing.exporter === "otlp" ? config.tracing.url : "the console"} as service ${config.tracing.serviceName}`, { event: "tracing", ...config.tracing });
+  return { log, err: processLog("stderr") };
+}
+
+function apiError(err: ProcessLogger, e: SluiceError): void {
+  err.error(`  api error [${e.code}]: ${e.message}`, { event: "api error", code: e.code, error: e.message });
+}
+
 /** The addresses, and the first admin's password — printed this once, never logged again. */
-function printHttp(http: HttpServer, out: (t: string) => void, token: string | null): void {
-  out(`  web UI:    ${http.url}/`);
-  out(`  api:       ${http.url}  (REST API under /api/v1, docs /api/v1/openapi.json; events: POST /api/v1/events/<name>)`);
-  out(`  metrics:   ${http.url}/metrics  (Prometheus; an API token, or SLUICE_METRICS_PUBLIC=1)`);
-  if (token) out(`  token:     ${token}`);
+function printHttp(http: HttpServer, log: ProcessLogger, token: string | null): void {
+  log.info(`  web UI:    ${http.url}/`, { event: "serving", webUi: `${http.url}/`, api: `${http.url}/api/v1` });
+  log.banner(`  api:       ${http.url}  (REST API under /api/v1, docs /api/v1/openapi.json; events: POST /api/v1/events/<name>)`);
+  log.banner(`  metrics:   ${http.url}/metrics  (Prometheus; an API token, or SLUICE_METRICS_PUBLIC=1)`);
+  if (token) log.info(`  token:     ${token}`, { event: "event token" });
   const a = http.firstAdmin;
   if (a) {
-    out(a.generated ? `  first admin: user "${a.username}", password ${a.password}  (shown once: write it down; change it with \`sluice users set-password ${a.username}\`)` : `  first admin: user "${a.username}" created with the password from SLUICE_ADMIN_PASSWORD`);
+    log.info(a.generated ? `  first admin: user "${a.username}", password ${a.password}  (shown once: write it down; change it with \`sluice users set-password ${a.username}\`)` : `  first admin: user "${a.username}" created with the password from SLUICE_ADMIN_PASSWORD`, { event: "first admin", username: a.username });
   }
 }
 
@@ -169,10 +196,12 @@ function untilSignal(onFirst: () => void, onSecond: () => void): Promise<void> {
  * The database's disk is full: this process's writes wait for space (Store diskFull "wait") instead of
  * ending it — one line when that begins and one when they resume, never one per retry.
  */
-function reportDiskFull(s: Sluice, err: (t: string) => void): void {
+function reportDiskFull(s: Sluice, err: ProcessLogger): void {
   s.store.onDiskFull((e) => {
-    if (e.full) err(`error [DISK_FULL]: the disk of the database ${s.store.location} is full (${e.error instanceof Error ? e.error.message : String(e.error)}); writes wait for space and are retried — nothing is lost, nothing half-written: free space and this process goes on by itself`);
-    else err(`the database's disk has space again: writes resume`);
+    if (e.full) {
+      const cause = e.error instanceof Error ? e.error.message : String(e.error);
+      err.error(`error [DISK_FULL]: the disk of the database ${s.store.location} is full (${cause}); writes wait for space and are retried — nothing is lost, nothing half-written: free space and this process goes on by itself`, { event: "disk full", code: "DISK_FULL", database: s.store.location, error: cause });
+    } else err.info(`the database's disk has space again: writes resume`, { event: "disk space again", database: s.store.location });
   });
 }
 
@@ -182,27 +211,33 @@ function redactUrl(url: string): string {
 }
 
 async function serve(opts: ServeOptions, roles: Roles, deps: ServeDeps): Promise<void> {
-  const config = configFrom(opts, roles.scheduler && roles.worker ? "dev" : roles.scheduler ? "scheduler" : "worker");
+  const role = roles.scheduler && roles.worker ? "dev" : roles.scheduler ? "scheduler" : "worker";
+  const config = configFrom(opts, role);
   // checked before anything starts: a bad flag must not leave a half-started process
   const metricsPort = opts.metricsPort === undefined ? undefined : parsePort(opts.metricsPort, "--metrics-port");
   const queues = opts.queues === undefined ? undefined : parseQueues(opts.queues);
   const resources = opts.resources === undefined ? undefined : parseCapacity(opts.resources);
+  const { log, err } = startLog(config, role);
   const s = await Sluice.open(config, { loadDags: false });
-  const out = (t: string) => process.stdout.write(`${t}\n`);
-  const err = (t: string) => process.stderr.write(`${t}\n`);
   const code = new DagCodeLoader(s.store);
   s.engine.setCodeLoader((dagId, version) => code.load(dagId, version));
   reportDiskFull(s, err);
   // a worker of its own process imports the task code before it claims (the scheduler's has it already):
   // code bundles, and the files that do not bundle
   if (roles.worker && !roles.scheduler) await code.preload(await s.engine.preloadCode(await findDagFiles(config.dagsDir).catch(() => [])));
-  out(`Sluice ${roles.scheduler && roles.worker ? "dev" : roles.scheduler ? "scheduler" : "worker"} — DAGs from ${config.dagsDir}`);
-  out(`  database:  ${redactUrl(config.databaseUrl)}`);
-  out(`  logs:      ${s.engine.logs.location}`);
-  out(`  artifacts: ${s.engine.artifacts.location}`);
+  log.info(`Sluice ${role} — DAGs from ${config.dagsDir}`, {
+    event: "started",
+    dags: config.dagsDir,
+    database: redactUrl(config.databaseUrl),
+    logs: s.engine.logs.location,
+    artifacts: s.engine.artifacts.location,
+  });
+  log.banner(`  database:  ${redactUrl(config.databaseUrl)}`);
+  log.banner(`  logs:      ${s.engine.logs.location}`);
+  log.banner(`  artifacts: ${s.engine.artifacts.location}`);
 
   const recovered = await s.engine.recoverLostAttempts();
-  if (recovered) out(`  ${recovered} attempt(s) of a stopped process get new attempts`);
+  if (recovered) log.info(`  ${recovered} attempt(s) of a stopped process get new attempts`, { event: "recovered", attempts: recovered });
   for (const run of await s.store.runs.listActive()) s.engine.watchRunTimeout(run);
 
   let scheduler: Scheduler | null = null;
@@ -219,7 +254,7 @@ async function serve(opts: ServeOptions, roles: Roles, deps: ServeDeps): Promise
       await s.close();
       throw e;
     }
-    out(`  metrics:   ${metricsServer.url}/metrics${config.metricsPublic ? "  (public: SLUICE_METRICS_PUBLIC)" : "  (send an API token: Authorization: Bearer …)"}`);
+    log.info(`  metrics:   ${metricsServer.url}/metrics${config.metricsPublic ? "  (public: SLUICE_METRICS_PUBLIC)" : "  (send an API token: Authorization: Bearer …)"}`, { event: "serving metrics", url: `${metricsServer.url}/metrics` });
   }
   if (roles.scheduler) {
     let initial = true;
@@ -228,33 +263,29 @@ async function serve(opts: ServeOptions, roles: Roles, deps: ServeDeps): Promise
       parseTimeoutMs: config.dagImportTimeoutMs,
       pausedAtCreation: config.dagsPausedAtCreation,
       onParsed: (e) => {
-        if (e.error) err(`  import error: ${e.file}: ${e.error}`);
-        if (e.codeError) err(`  warning: ${e.file}: its code cannot be kept for its runs (${e.codeError}); each task imports the file as it is when it starts`);
-        else if (!initial) out(`  reloaded ${e.file}${e.dags.length ? ` (${e.dags.join(", ")})` : " (no DAGs)"}`);
+        if (e.codeError) err.warn(`  warning: ${e.file}: its code cannot be kept for its runs (${e.codeError}); each task imports the file as it is when it starts`, { event: "code not kept", file: e.file, error: e.codeError });
+        if (e.error) err.error(`  import error: ${e.file}: ${e.error}`, { event: "import error", file: e.file, error: e.error });
+        else if (!initial) log.info(`  reloaded ${e.file}${e.dags.length ? ` (${e.dags.join(", ")})` : " (no DAGs)"}`, { event: "reloaded", file: e.file, dagIds: e.dags });
       },
     });
     await scheduler.start();
     initial = false;
     schedulerId = await s.store.workers.registerScheduler(s.store.now());
     const dags = (await s.store.dags.list({ activeOnly: true })).filter((d) => scheduler!.dags().some((k) => k.dagId === d.dagId));
-    out("");
-    out(
-      table(
-        ["DAG", "SCHEDULE", "NEXT RUN", "PAUSED"],
-        dags.map((d) => {
-          const k = scheduler!.dags().find((x) => x.dagId === d.dagId);
-          const runsOn = [
-            k?.schedule ? describeSchedule(k.schedule) : k?.assetSchedule ? `assets ${describeAssetSchedule(k.assetSchedule)}` : null,
-            k?.events.length ? `events ${k.events.join(", ")}` : null,
-          ].filter(Boolean);
-          return [d.dagId, runsOn.join("; ") || "manual", iso(d.nextIntervalEnd) ?? "", d.isPaused ? "yes" : ""];
-        }),
-      ),
-    );
-    out("");
-    out("Trigger a run: npx sluice trigger <dagId>   ·   see runs: npx sluice runs list   ·   stop: Ctrl-C");
-    s.engine.triggers.onError((e) => err(`  asset trigger: ${e.message}`));
-    if (api) printHttp(api.server, out, api.generated ? `${api.token}  (made up for this session; set SLUICE_EVENT_TOKEN to choose one)` : "from SLUICE_EVENT_TOKEN");
+    const rows = dags.map((d) => {
+      const k = scheduler!.dags().find((x) => x.dagId === d.dagId);
+      const runsOn = [
+        k?.schedule ? describeSchedule(k.schedule) : k?.assetSchedule ? `assets ${describeAssetSchedule(k.assetSchedule)}` : null,
+        k?.events.length ? `events ${k.events.join(", ")}` : null,
+      ].filter(Boolean);
+      return [d.dagId, runsOn.join("; ") || "manual", iso(d.nextIntervalEnd) ?? "", d.isPaused ? "yes" : ""];
+    });
+    // text: a table for people; JSON: a record per DAG
+    log.banner(`\n${table(["DAG", "SCHEDULE", "NEXT RUN", "PAUSED"], rows)}\n`);
+    for (const [dagId, schedule, nextRun, paused] of rows) log.data("dag", { event: "dag", dagId, schedule, nextRun: nextRun || null, paused: paused === "yes" });
+    log.info("Trigger a run: npx sluice trigger <dagId>   ·   see runs: npx sluice runs list   ·   stop: Ctrl-C", { event: "scheduler started", dagCount: rows.length });
+    s.engine.triggers.onError((e) => err.warn(`  asset trigger: ${e.message}`, { event: "asset trigger error", error: e.message }));
+    if (api) printHttp(api.server, log, api.generated ? `${api.token}  (made up for this session; set SLUICE_EVENT_TOKEN to choose one)` : "from SLUICE_EVENT_TOKEN");
   }
 
   let worker: Worker | null = null;
@@ -267,14 +298,21 @@ async function serve(opts: ServeOptions, roles: Roles, deps: ServeDeps): Promise
     // stay up claiming nothing: say why and stop (exit 1), so that a supervisor starts a fresh one.
     worker.failed().catch((e: unknown) => {
       const f = toSluiceError(e);
-      err(`error [${f.code}]: the worker stopped: ${f.message}; shutting down (exit 1)`);
+      err.error(`error [${f.code}]: the worker stopped: ${f.message}; shutting down (exit 1)`, { event: "worker failed", code: f.code, error: f.message });
       process.exitCode = 1;
       process.kill(process.pid, "SIGTERM");
     });
     await worker.start();
     if (!roles.scheduler) {
-      out(`  queues:    ${q?.join(", ") ?? "all"}   concurrency: ${config.concurrency}${resources ? `   resources: ${opts.resources}` : ""}`);
-      out(`  worker ${worker.workerId} started; stop: Ctrl-C (running tasks get ${formatDuration(config.gracePeriodMs)} to finish)`);
+      log.banner(`  queues:    ${q?.join(", ") ?? "all"}   concurrency: ${config.concurrency}${resources ? `   resources: ${opts.resources}` : ""}`);
+      log.info(`  worker ${worker.workerId} started; stop: Ctrl-C (running tasks get ${formatDuration(config.gracePeriodMs)} to finish)`, {
+        event: "worker started",
+        workerId: worker.workerId,
+        queues: q ?? null,
+        concurrency: config.concurrency,
+        resources: resources ?? null,
+        gracePeriodMs: config.gracePeriodMs,
+      });
     }
   }
   // Attempts of workers that died in other processes get new attempts within a lease and a sweep.
@@ -286,16 +324,27 @@ async function serve(opts: ServeOptions, roles: Roles, deps: ServeDeps): Promise
   const beat = schedulerId ? setInterval(() => void s.store.workers.heartbeatProcess(schedulerId, s.store.now()).catch(() => undefined), config.heartbeatMs) : null;
   beat?.unref();
   s.engine.onRunFinished((runId, state) => {
-    void s.store.runs.get(runId).then((r) => r && out(`run ${runId} of ${r.dagId}: ${colorState(state)}${r.stateReason ? ` (${r.stateReason})` : ""}`));
+    void s.store.runs.get(runId).then(
+      (r) =>
+        r &&
+        (state === "success" ? log.info : log.warn)(`run ${runId} of ${r.dagId}: ${colorState(state)}${r.stateReason ? ` (${r.stateReason})` : ""}`, {
+          event: "run finished",
+          runId,
+          dagId: r.dagId,
+          state,
+          reason: r.stateReason,
+        }),
+    );
   });
 
   let handedBack = false;
   await untilSignal(() =>
-    err(
+    err.info(
       `\nstopping${worker?.runningCount ? `: waiting for ${worker.runningCount} running task(s) for up to ${formatDuration(config.gracePeriodMs)}, then handing them back to run elsewhere (again to hand them back now)` : ""}…`,
+      { event: "stopping", running: worker?.runningCount ?? 0, gracePeriodMs: config.gracePeriodMs },
     ),
     () => {
-      err(`handing back ${worker?.runningCount ?? 0} running task(s) now…`);
+      err.warn(`handing back ${worker?.runningCount ?? 0} running task(s) now…`, { event: "handing back", running: worker?.runningCount ?? 0 });
       handedBack = true;
       worker?.handBackNow();
     },
@@ -337,28 +386,28 @@ function parseQueues(text: string): string[] {
 async function serveApi(
   s: Sluice,
   opts: ServeOptions,
-  io: { dev: boolean; err: (t: string) => void },
+  io: { dev: boolean; err: ProcessLogger },
   startHttp: StartHttp,
 ): Promise<{ server: HttpServer; token: string; generated: boolean } | null> {
   let token = s.config.eventToken;
   let generated = false;
   if (token === null) {
     if (!io.dev) {
-      io.err("  HTTP API off: set SLUICE_EVENT_TOKEN (16+ characters) to serve POST /api/v1/events/<name>");
+      io.err.warn("  HTTP API off: set SLUICE_EVENT_TOKEN (16+ characters) to serve POST /api/v1/events/<name>", { event: "http off", reason: "SLUICE_EVENT_TOKEN unset" });
       return null;
     }
     token = randomBytes(24).toString("base64url");
     generated = true;
   }
   try {
-    const server = await startHttp(s, { eventToken: token, onError: (e) => io.err(`  api error [${e.code}]: ${e.message}`) });
+    const server = await startHttp(s, { eventToken: token, onError: (e) => apiError(io.err, e) });
     return { server, token, generated };
   } catch (e) {
     if (opts.port !== undefined) {
       await s.close();
       throw e;
     }
-    io.err(`  HTTP API off: ${(e as Error).message}`);
+    io.err.warn(`  HTTP API off: ${(e as Error).message}`, { event: "http off", reason: (e as Error).message });
     return null;
   }
 }
