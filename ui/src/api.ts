@@ -39,6 +39,8 @@ export interface DagSummary {
   file: string | null;
   lastRuns: RunMark[];
   hasImportError: boolean;
+  /** Runs of the DAG that missed a deadline (decision 0019), and the last miss. */
+  deadlineMisses?: { runs: number; lastMissedAt: number | null };
 }
 export interface DagDetail extends DagSummary {
   docs: string | null;

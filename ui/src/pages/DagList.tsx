@@ -153,6 +153,16 @@ function DagRow({ dag, onChange }: { dag: DagSummary; onChange: () => void }) {
           {dag.dagId}
         </Link>
         {dag.hasImportError && <span className="warn" title="The DAG's file has an import error"> ⚠</span>}
+        {dag.deadlineMisses && dag.deadlineMisses.runs > 0 && (
+          <span
+            className="badge badge-warning"
+            data-testid="dag-deadline-missed"
+            title={`${dag.deadlineMisses.runs} run(s) missed a deadline; last ${fmtTime(dag.deadlineMisses.lastMissedAt)}`}
+          >
+            {" "}
+            deadline missed ×{dag.deadlineMisses.runs}
+          </span>
+        )}
         {dag.description && <div className="muted small">{dag.description}</div>}
       </td>
       <td>{dag.owner ?? ""}</td>
