@@ -5,7 +5,7 @@
  * must wake, abort and finish nothing. Never twice: PostgreSQL runs the function again after a conflict,
  * so every try starts from fresh Effects. Every state change the engine makes goes through `run`.
  */
-import { metrics } from "../metrics/registry.js";
+import { metrics, recording } from "../metrics/registry.js";
 import type { Store, Tx, TxOptions } from "../store/store.js";
 import type { RunSpecs } from "./runSpecs.js";
 import type { RunTimeouts } from "./runTimeouts.js";
@@ -130,7 +130,7 @@ export class Transitions {
       timeouts.disarm(runId);
       signals.runFinished(runId, state);
     }
-    if (fx.finishedRuns.size > 0 || fx.finishedTis.size > 0) this.count(fx);
+    if (recording.on && (fx.finishedRuns.size > 0 || fx.finishedTis.size > 0 || fx.deadlineMisses.length > 0)) this.count(fx);
     for (const run of fx.timed) timeouts.watch(run);
     // `satisfied`: a worker that just claimed everything it could see needs no wake-up from its own commit
     if (fx.readyRuns.size > 0 || fx.nextRetryAt !== null || fx.wakeWorkers) signals.wake(fx.satisfied);

@@ -36,7 +36,9 @@ export async function finishRun(tx: Tx, env: TransitionEnv, fx: Effects, runId: 
   const idx = await env.specFor(runId);
   // the leaves' rows are often in the cache already (a chain's last task)
   const leaves = fx.tis.peek(runId, idx.leaves)?.map((t) => t.state) ?? (await tx.taskInstances.leafStates(runId, idx.leaves));
-  const runState = await parkedRunState(tx, idx, runId, deriveRunState(leaves));
+  const derived = deriveRunState(leaves);
+  // no await on the hot path: only a run of a parking DAG that would fail asks the dead-letter queue
+  const runState = derived === "failed" && idx.spec.deadLetter === "park" ? await parkedRunState(tx, idx, runId, derived) : derived;
   await tx.runs.setState(runId, runState, null, tx.now());
   fx.finishedRuns.set(runId, runState);
 }

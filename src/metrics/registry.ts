@@ -45,6 +45,14 @@ const TX_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
  * The process metrics, one object so that metrics a later feature will increment (callbacks,
  * notifications, deadline misses) are defined and exposed (at zero) before it lands.
  */
+/**
+ * Whether this process records its metrics: from when it serves /metrics (collectRuntimeMetrics, called
+ * as /metrics is mounted, before any work starts). A process nobody can scrape — `sluice run`, the bench,
+ * an embedding program — checks this one flag on its hot paths and pays nothing else: prom-client's
+ * observe validates and hashes its labels per call (~15 µs per chained task in chain-1000's profile).
+ */
+export const recording = { on: false };
+
 export const metrics = {
   runsFinished: new Counter({
     name: "sluice_runs_finished_total",
@@ -220,6 +228,7 @@ let defaults = false;
  * by the processes that serve /metrics, not by embedding programs and tests that never scrape.
  */
 export function collectRuntimeMetrics(): void {
+  recording.on = true;
   if (defaults) return;
   defaults = true;
   const collectDefaultMetrics = load("prom-client/lib/defaultMetrics") as typeof Prom.collectDefaultMetrics;

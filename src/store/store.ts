@@ -19,7 +19,7 @@ import { PgNotifier } from "./notifier.js";
 import { Aggregates } from "./aggregates.js";
 import { PG_NOW_MS } from "./sqlText.js";
 import { diskFullDelayMs, isDiskFullError, isRetryableTxError, retryAgain, retryDelayMs, toStoreError } from "./retry.js";
-import { metrics } from "../metrics/registry.js";
+import { metrics, recording } from "../metrics/registry.js";
 
 export { quiet };
 export { Tx, type TxOptions } from "./tx.js";
@@ -328,7 +328,7 @@ export class Store extends Aggregates {
       try {
         const result = await fn(tx);
         await tx.commit();
-        txCommits.observe((performance.now() - t0) / 1000);
+        if (recording.on) txCommits.observe((performance.now() - t0) / 1000);
         return result;
       } catch (e) {
         try {
@@ -336,7 +336,7 @@ export class Store extends Aggregates {
         } catch {
           // the transaction may already be gone (e.g. SQLITE_BUSY at begin); the original error matters
         }
-        txRollbacks.observe((performance.now() - t0) / 1000);
+        if (recording.on) txRollbacks.observe((performance.now() - t0) / 1000);
         throw e;
       }
     });

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { systemClock } from "../core/clock.js";
 import type { Capacity } from "../core/resources.js";
 import { SluiceError } from "../errors.js";
-import { countWorkersWith, metrics } from "../metrics/registry.js";
+import { countWorkersWith, metrics, recording } from "../metrics/registry.js";
 import type { KeySource } from "../secrets/keyring.js";
 import type { ClaimedAttempt } from "../store/store.js";
 import { HeartbeatThread } from "./heartbeatThread.js";
@@ -69,11 +69,12 @@ interface Running {
 
 /** An attempt left this worker's slots (its end is recorded next): its duration. */
 function ended(r: Running, state: string): void {
-  metrics.taskDuration.observe({ dag: r.attempt.dagId, state }, (performance.now() - r.startedAt) / 1000);
+  if (recording.on) metrics.taskDuration.observe({ dag: r.attempt.dagId, state }, (performance.now() - r.startedAt) / 1000);
 }
 
 /** A claim's metrics: one increment per queue it took from (one, mostly), not per attempt. */
 function countClaim(claimed: readonly ClaimedAttempt[]): void {
+  if (!recording.on) return;
   metrics.claims.inc({ result: claimed.length > 0 ? "claimed" : "empty" });
   if (claimed.length === 0) return;
   const first = claimed[0]!.queue;
@@ -351,7 +352,7 @@ export class Worker {
     const controller = new AbortController();
     const entry: Running = { attempt: a, controller, startedAt: performance.now() };
     this.running.set(a.attemptId, entry);
-    if (a.readyAt !== null) metrics.queueWait.observe({ queue: a.queue }, Math.max(0, this.host.clock.now() - a.readyAt) / 1000);
+    if (recording.on && a.readyAt !== null) metrics.queueWait.observe({ queue: a.queue }, Math.max(0, this.host.clock.now() - a.readyAt) / 1000);
     this.heartbeats?.track(a.attemptId);
     void runAttempt(this.host, this.opts, a, controller).then((result) => {
       // handed back at the end of a drain: its end is recorded already
