@@ -13,8 +13,9 @@ import pg from "pg";
 export const PG_URL = process.env["SLUICE_TEST_PG_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
 const REQUIRE_PG = process.env["SLUICE_REQUIRE_PG"] === "1";
 
-async function probe(): Promise<boolean> {
-  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+/** Whether a PostgreSQL server (or a pooler in front of one) answers at `url`. */
+export async function canConnect(url: string): Promise<boolean> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
   c.on("error", () => undefined);
   try {
     await c.connect();
@@ -28,7 +29,7 @@ async function probe(): Promise<boolean> {
 }
 
 /** Whether PostgreSQL is reachable (probed once per test file). */
-export const pgReachable: boolean = await probe();
+export const pgReachable: boolean = await canConnect(PG_URL);
 
 /**
  * The `skip` option of a PostgreSQL test: false when it must run (reachable, or SLUICE_REQUIRE_PG=1),
@@ -112,4 +113,17 @@ export function dialects(tests = 1): Dialect[] {
       },
     },
   ];
+}
+
+/** Rows of `text` read in `schema` over a connection of its own (outside any store: what the test sees). */
+export async function querySchema<T>(schema: PgSchema, text: string, params: unknown[] = []): Promise<T[]> {
+  const c = new pg.Client({ connectionString: schema.url.replace(/[?&]schema=[^&]*/, "").replace(/[?&]application_name=[^&]*/, "") });
+  c.on("error", () => undefined);
+  await c.connect();
+  try {
+    await c.query(`set search_path = "${schema.schema}"`);
+    return (await c.query(text, params)).rows as T[];
+  } finally {
+    await c.end().catch(() => undefined);
+  }
 }

@@ -12,23 +12,12 @@ import { createHmac } from "node:crypto";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, describe, test } from "node:test";
-import pg from "pg";
-import { freshSchema, pgSkip, type PgSchema } from "../dialects.js";
+import { freshSchema, pgSkip, querySchema } from "../dialects.js";
 import { cli, cliSpawn, sandbox, waitFor } from "../helpers.js";
 
 const SECRET = "kill-test-secret-value";
 
-async function query<T>(schema: PgSchema, text: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: schema.url.replace(/[?&]schema=[^&]*/, "").replace(/[?&]application_name=[^&]*/, "") });
-  c.on("error", () => undefined);
-  await c.connect();
-  try {
-    await c.query(`set search_path = "${schema.schema}"`);
-    return (await c.query(text, params)).rows as T[];
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
+const query = querySchema;
 
 describe("PostgreSQL: a callback outlives the worker running it", { skip: pgSkip(1) }, () => {
   test("a worker killed with SIGKILL mid-delivery: another worker delivers the failure notification, acknowledged once", async () => {

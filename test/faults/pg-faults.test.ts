@@ -11,9 +11,8 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import pg from "pg";
 import { decodeOutput, encodeOutput } from "../../src/artifacts/serialize.js";
-import { freshSchema, pgSkip, type PgSchema } from "../dialects.js";
+import { freshSchema, pgSkip, querySchema, type PgSchema } from "../dialects.js";
 import { cli, cliSpawn, sandbox, waitFor, type Sandbox } from "../helpers.js";
 import { checkInvariants } from "../invariants.js";
 
@@ -28,17 +27,7 @@ interface Attempt {
   error_code: string | null;
 }
 
-async function query<T>(schema: PgSchema, text: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: schema.url.replace(/[?&]schema=[^&]*/, "").replace(/[?&]application_name=[^&]*/, "") });
-  c.on("error", () => undefined);
-  await c.connect();
-  try {
-    await c.query(`set search_path = "${schema.schema}"`);
-    return (await c.query(text, params)).rows as T[];
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
+const query = querySchema;
 
 interface Cluster {
   sb: Sandbox;

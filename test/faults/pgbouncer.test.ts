@@ -19,7 +19,7 @@ import pg from "pg";
 import { SluiceError } from "../../src/errors.js";
 import { listenTarget, parsePostgresUrl, poolerSession } from "../../src/store/postgres.js";
 import { toStoreError } from "../../src/store/retry.js";
-import { PG_URL, freshSchema, pgSkip } from "../dialects.js";
+import { PG_URL, canConnect, freshSchema, pgSkip } from "../dialects.js";
 import { cli, cliSpawn, sandbox, waitFor } from "../helpers.js";
 
 function findPgbouncer(): string | null {
@@ -101,17 +101,7 @@ max_client_conn = 1000
   await waitFor(
     async () => {
       if (p.exitCode !== null) throw new Error(`pgbouncer exited ${p.exitCode}:\n${out}`);
-      const c = new pg.Client({ connectionString: `postgres://${user}@127.0.0.1:${port}/${db}` });
-      c.on("error", () => undefined);
-      try {
-        await c.connect();
-        await c.query("select 1");
-        return true;
-      } catch {
-        return false;
-      } finally {
-        await c.end().catch(() => undefined);
-      }
+      return canConnect(`postgres://${user}@127.0.0.1:${port}/${db}`);
     },
     15_000,
     "pgbouncer to accept connections",
