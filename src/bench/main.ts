@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: the orchestrator's own overhead with no-op tasks, durable on SQLite, in one process.
  * Prints one JSON line per scenario: { scenario, n, seconds, tasksPerSecond, p50Ms, p99Ms }.
- * Scenarios: chain-1000 (latency from one task's end to the next one's start), fanout-10000 (10,000
+ * Scenarios: run-1 (50 one-task runs one after another: a run's fixed cost), chain-1000 (latency from one task's end to the next one's start), fanout-10000 (10,000
  * independent tasks then one join; fanout-10000-traced: the same with every span exported, see traced.ts), load-10000 (build and validate a 10,000-task DAG), and the
  * scheduler's schedule-1000 and dag-change-1000 (see schedule.ts), the REST API's grid-10000 (latency of
  * /structure and /grid of a 10,000-task DAG with 10 runs, see grid.ts), and the web UI's ui-10000 (see ui.ts: headless
@@ -75,6 +75,30 @@ async function fanout(n: number): Promise<Result> {
   });
 }
 
+/**
+ * run-1: `n` one-task runs, one after another, each driven to its end by `s.run` as `sluice run` does: the
+ * fixed cost of a run (its worker, heartbeats, the summary), with the task itself a no-op. p50/p99: the
+ * time of one run, call to summary.
+ */
+async function runOne(n: number): Promise<Result> {
+  const d = dag("bench_run_1", (b) => {
+    b.task("t", () => undefined);
+  });
+  return withSluice([d], async (s) => {
+    const times: number[] = [];
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const r0 = performance.now();
+      const summary = await s.run(d.id);
+      times.push(performance.now() - r0);
+      if (summary.state !== "success") throw new Error(`run-1 run ${summary.state}`);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    times.sort((a, b) => a - b);
+    return { scenario: "run-1", n, seconds: round(seconds), tasksPerSecond: Math.round(n / seconds), p50Ms: round(percentile(times, 50)), p99Ms: round(percentile(times, 99)) };
+  });
+}
+
 async function load(n: number): Promise<Result> {
   const t0 = performance.now();
   const d = dag("bench_load", (b) => {
@@ -102,6 +126,7 @@ if (process.argv.includes("--pg")) {
   process.exit(0);
 }
 const scenarios: [string, () => Promise<Result | null>][] = [
+  ["run-1", () => runOne(50)],
   ["chain-1000", () => chain(1000)],
   ["fanout-10000", () => fanout(10_000)],
   ["fanout-10000-traced", () => traced("fanout-10000-traced", () => fanout(10_000))],

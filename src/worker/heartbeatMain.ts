@@ -53,6 +53,7 @@ try {
     if (beating) return; // one heartbeat at a time: a slow database must not pile them up
     beating = beat().finally(() => (beating = null));
   }, init.heartbeatMs);
+  post({ type: "ready" });
 } catch (e) {
   post({ type: "failed", message: (e as Error).message });
 }

@@ -51,6 +51,7 @@ export function slotHolds(slots: BigInt64Array, e: SlotEntry): boolean {
 }
 
 export type FromHeartbeat =
+  | { type: "ready" }
   | { type: "failed"; message: string }
   | { type: "lost"; attemptIds: number[] }
   | { type: "warn"; message: string }
@@ -59,6 +60,8 @@ export type FromHeartbeat =
 export class HeartbeatThread {
   private generation = 0;
   private stopped: Promise<void> | null = null;
+  /** The thread opened its store and beats: before that, stopping it means ending it (nothing to close). */
+  private ready = false;
   private readonly bySlot = new Map<number, number>();
   private readonly free: number[];
 
@@ -71,7 +74,8 @@ export class HeartbeatThread {
     this.free = Array.from({ length: slots.length / 2 }, (_, i) => (slots.length / 2 - 1 - i) * 2);
     let stopping = false;
     thread.on("message", (m: FromHeartbeat) => {
-      if (m.type === "lost") onLost(m.attemptIds);
+      if (m.type === "ready") this.ready = true;
+      else if (m.type === "lost") onLost(m.attemptIds);
       else if (m.type === "failed") onFailed(new SluiceError("CONFIG", `the heartbeat thread cannot open the store: ${m.message}`));
       else if (m.type === "stopped") stopping = true;
     });
@@ -117,10 +121,19 @@ export class HeartbeatThread {
     this.free.push(slot);
   }
 
-  /** Stop heartbeating and close the thread's store connection. */
+  /**
+   * Stop heartbeating and close the thread's store connection. A thread still starting (importing the
+   * store, opening its connection: ~0.4 s) is ended at once: it has beaten nothing and holds nothing, and
+   * a run shorter than that must not wait for it (a one-task `sluice run` did, every time).
+   */
   stop(): Promise<void> {
     this.stopped ??= new Promise<void>((resolve) => {
       if (this.thread.threadId === -1) return resolve(); // already exited
+      if (!this.ready) {
+        this.thread.once("exit", () => resolve());
+        void this.thread.terminate();
+        return;
+      }
       this.thread.once("exit", () => resolve());
       this.thread.on("message", (m: FromHeartbeat) => m.type === "stopped" && void this.thread.terminate());
       this.post({ type: "stop" });

@@ -131,6 +131,30 @@ export class Worker {
   private fatal: unknown = null;
   private onFatal: ((e: unknown) => void)[] = [];
   private heartbeats: HeartbeatThread | null = null;
+  /** Leases are renewed by a heartbeat thread, started when the first attempt starts (not per idle worker). */
+  private threadHeartbeats = false;
+
+  /**
+   * The heartbeat thread, started with the first attempt this worker runs: a worker that runs nothing
+   * (`sluice run` of a run another process takes, a drained worker) never boots it. It starts
+   * synchronously here, before the attempt's code runs: its own event loop beats even if that code then
+   * blocks this one (a CPU-bound task).
+   */
+  private ensureHeartbeats(): void {
+    if (!this.threadHeartbeats || this.heartbeats) return;
+    this.heartbeats = HeartbeatThread.start(
+      {
+        databaseUrl: this.opts.databaseUrl!,
+        busyTimeoutMs: this.opts.busyTimeoutMs ?? 5000,
+        workerId: this.workerId,
+        leaseMs: this.opts.leaseMs,
+        heartbeatMs: this.opts.heartbeatMs,
+        maxRunning: this.opts.concurrency,
+      },
+      (lost) => this.abortLost(lost),
+      (e) => this.fail(e),
+    );
+  }
 
   constructor(
     private readonly host: WorkerHost,
@@ -146,18 +170,7 @@ export class Worker {
     this.cleanups.push(this.host.onWake((except) => except !== this.workerId && this.pump()));
     this.cleanups.push(this.host.onAbort((ids, reason) => ids.forEach((id) => this.running.get(id)?.controller.abort(reason))));
     if (this.opts.databaseUrl && this.host.clock === systemClock && this.host.store.location !== ":memory:") {
-      this.heartbeats = HeartbeatThread.start(
-        {
-          databaseUrl: this.opts.databaseUrl,
-          busyTimeoutMs: this.opts.busyTimeoutMs ?? 5000,
-          workerId: this.workerId,
-          leaseMs: this.opts.leaseMs,
-          heartbeatMs: this.opts.heartbeatMs,
-          maxRunning: this.opts.concurrency,
-        },
-        (lost) => this.abortLost(lost),
-        (e) => this.fail(e),
-      );
+      this.threadHeartbeats = true; // started with the first attempt (ensureHeartbeats)
     } else {
       const hb = setInterval(() => void this.heartbeat(), this.opts.heartbeatMs);
       hb.unref();
@@ -353,6 +366,7 @@ export class Worker {
     const entry: Running = { attempt: a, controller, startedAt: performance.now() };
     this.running.set(a.attemptId, entry);
     if (recording.on && a.readyAt !== null) metrics.queueWait.observe({ queue: a.queue }, Math.max(0, this.host.clock.now() - a.readyAt) / 1000);
+    this.ensureHeartbeats();
     this.heartbeats?.track(a.attemptId);
     void runAttempt(this.host, this.opts, a, controller).then((result) => {
       // handed back at the end of a drain: its end is recorded already
