@@ -169,13 +169,11 @@ export class Worker {
     if (this.opts.resources) await this.host.store.workers.declareResources(this.workerId, this.opts.resources);
     this.cleanups.push(this.host.onWake((except) => except !== this.workerId && this.pump()));
     this.cleanups.push(this.host.onAbort((ids, reason) => ids.forEach((id) => this.running.get(id)?.controller.abort(reason))));
-    if (this.opts.databaseUrl && this.host.clock === systemClock && this.host.store.location !== ":memory:") {
-      this.threadHeartbeats = true; // started with the first attempt (ensureHeartbeats)
-    } else {
-      const hb = setInterval(() => void this.heartbeat(), this.opts.heartbeatMs);
-      hb.unref();
-      this.cleanups.push(() => clearInterval(hb));
-    }
+    // started with the first attempt (ensureHeartbeats); until then this thread keeps the worker's row alive
+    this.threadHeartbeats = Boolean(this.opts.databaseUrl) && this.host.clock === systemClock && this.host.store.location !== ":memory:";
+    const hb = setInterval(() => void this.heartbeat(), this.opts.heartbeatMs);
+    hb.unref();
+    this.cleanups.push(() => clearInterval(hb));
     // Not unref'd: a started worker keeps its process alive until stop() (its other timers are unref'd).
     const poll = setInterval(() => this.pump(), this.opts.pollMs ?? 1000);
     this.cleanups.push(() => clearInterval(poll));
@@ -394,6 +392,7 @@ export class Worker {
 
   /** Heartbeat on this thread's event loop: only without a heartbeat thread (injected clocks, in-memory stores). */
   private async heartbeat(): Promise<void> {
+    if (this.heartbeats) return; // the heartbeat thread renews the row and the leases now
     try {
       this.abortLost(await this.host.store.workers.heartbeat(this.workerId, [...this.running.keys()], this.opts.leaseMs));
     } catch {

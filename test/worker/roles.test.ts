@@ -262,3 +262,22 @@ export default dag("preloaded", (d) => {
   w.proc.kill("SIGTERM");
   assert.equal(await w.exited, 0);
 });
+
+test("an idle sluice worker keeps its row alive (its heartbeat thread starts with its first attempt, the main thread beats until then)", async () => {
+  const sb = procs.sandbox(() => `import { dag } from "sluice";
+export default dag("idle", (d) => { d.task("t", async () => 1); });
+`);
+  // a short lease: the row must be renewed several times while the worker runs nothing
+  const env = { SLUICE_LEASE_MS: "1500" };
+  const w = procs.start(sb, ["worker"], env);
+  await waitFor(() => query(sb, "select 1 from workers where state = 'running'").length > 0, 60_000, `the worker to register\n${w.out()}`);
+  const beat = () => query<{ heartbeat_at: number }>(sb, "select heartbeat_at from workers where state = 'running'")[0]?.heartbeat_at ?? 0;
+  const first = beat();
+  await waitFor(() => beat() >= first + 3000, 30_000, `the idle worker's row to be renewed past two leases\n${w.out()}`);
+  assert.deepEqual(query(sb, "select state from workers"), [{ state: "running" }], "still alive, never swept");
+  // and once it runs an attempt, its thread takes over: the run succeeds
+  assert.equal(cli(sb, ["trigger", "idle"], env).code, 0);
+  await waitFor(() => runStates(sb, "idle")[0] === "success", 60_000, `the run to succeed\n${w.out()}`);
+  w.proc.kill("SIGTERM");
+  assert.equal(await w.exited, 0, w.out());
+});
