@@ -18,6 +18,7 @@
 import { stat } from "node:fs/promises";
 import { dirname, isAbsolute, resolve, sep } from "node:path";
 import { SluiceError, isSluiceError } from "../errors.js";
+import { pgClientConfig } from "../secrets/connection.js";
 import { outbound, type OutboundResponse } from "./outbound.js";
 import type { Poke, TaskContext } from "./types.js";
 
@@ -240,14 +241,7 @@ function sqlRowOfConnection<Row>(id: string, query: string, params: readonly unk
     if (c.type !== "postgres" && c.type !== "postgresql") throw new SluiceError("TASK_FAILED", `sqlRow: connection "${id}" is of type "${c.type}"; sqlRow reads sqlite and postgres connections`);
     if (!Array.isArray(params)) throw new SluiceError("TASK_FAILED", `sqlRow: on PostgreSQL, give "params" as a list ($1, $2, …)`);
     const { default: pg } = await import("pg");
-    const client = new pg.Client({
-      host: c.host ?? "localhost",
-      port: c.port ?? 5432,
-      ...(c.login !== null ? { user: c.login } : {}),
-      ...(c.password !== null ? { password: c.password } : {}),
-      ...(c.schema !== null ? { database: c.schema } : {}),
-      connectionTimeoutMillis: 10_000,
-    });
+    const client = new pg.Client(pgClientConfig(c, 10_000));
     client.on("error", () => undefined);
     try {
       await client.connect();

@@ -26,6 +26,21 @@ export interface Connection {
   readonly uri: string;
 }
 
+/**
+ * node-postgres client settings for a postgres connection (the sqlRow sensor, `sluice connections test`):
+ * its host (default localhost), port (5432), login, password and database (`schema`).
+ */
+export function pgClientConfig(c: Pick<Connection, "host" | "port" | "login" | "password" | "schema">, connectionTimeoutMillis: number) {
+  return {
+    host: c.host ?? "localhost",
+    port: c.port ?? 5432,
+    ...(c.login !== null ? { user: c.login } : {}),
+    ...(c.password !== null ? { password: c.password } : {}),
+    ...(c.schema !== null ? { database: c.schema } : {}),
+    connectionTimeoutMillis,
+  };
+}
+
 /** The fields of a connection, without its id (what a URI, a JSON document or a form gives). */
 export interface ConnectionFields {
   type: string;

@@ -5,7 +5,7 @@
  */
 import { outbound } from "../dsl/outbound.js";
 import { isAbsolute } from "node:path";
-import type { Connection } from "./connection.js";
+import { pgClientConfig, type Connection } from "./connection.js";
 
 export interface ProbeResult {
   /** true: connected; false: failed; null: no test for this type. */
@@ -24,14 +24,7 @@ export async function probeConnection(c: Connection): Promise<ProbeResult> {
       case "postgres":
       case "postgresql": {
         const { default: pg } = await import("pg");
-        const client = new pg.Client({
-          host: c.host ?? "localhost",
-          port: c.port ?? 5432,
-          ...(c.login !== null ? { user: c.login } : {}),
-          ...(c.password !== null ? { password: c.password } : {}),
-          ...(c.schema !== null ? { database: c.schema } : {}),
-          connectionTimeoutMillis: TIMEOUT_MS,
-        });
+        const client = new pg.Client(pgClientConfig(c, TIMEOUT_MS));
         client.on("error", () => undefined);
         try {
           await client.connect();

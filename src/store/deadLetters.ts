@@ -33,21 +33,11 @@ export interface DeadLetterRecord {
   resolvedBy: string | null;
 }
 
-export interface NewDeadLetter {
-  runId: string;
-  taskId: string;
-  mapIndex: number;
-  dagId: string;
-  attemptId: number | null;
-  tryNumber: number;
-  attempts: number;
-  reason: DeadLetterReason;
-  errorCode: string | null;
-  errorMessage: string | null;
-  inputs: Record<string, string>;
-  parked: boolean;
-  now: number;
-}
+/** An entry to write: the record's facts of the failure; its inputs as the task spec names them. */
+export type NewDeadLetter = Pick<
+  DeadLetterRecord,
+  "runId" | "taskId" | "mapIndex" | "dagId" | "attemptId" | "tryNumber" | "attempts" | "reason" | "errorCode" | "errorMessage" | "parked"
+> & { inputs: Record<string, string>; now: number };
 
 type Row = Selectable<DeadLettersTable>;
 

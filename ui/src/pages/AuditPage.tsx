@@ -11,6 +11,7 @@ import { ErrorBox } from "../components/ErrorBox";
 import { fmtTime } from "../format";
 import { useData } from "../hooks";
 import { Link } from "../router";
+import { CursorPager } from "../components/CursorPager";
 
 interface Filters {
   user: string;
@@ -72,18 +73,7 @@ export function AuditPage() {
         </tbody>
       </table>
       {list.data && list.data.items.length === 0 && <p className="muted">No audit entries{cursor ? " on this page" : ""}.</p>}
-      <div className="filters">
-        {cursors.length > 0 && (
-          <button type="button" onClick={() => setCursors(cursors.slice(0, -1))}>
-            Newer
-          </button>
-        )}
-        {list.data?.nextCursor && (
-          <button type="button" onClick={() => setCursors([...cursors, list.data!.nextCursor!])}>
-            Older
-          </button>
-        )}
-      </div>
+      <CursorPager cursors={cursors} next={list.data?.nextCursor} onChange={setCursors} />
     </div>
   );
 }

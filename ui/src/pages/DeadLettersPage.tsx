@@ -13,6 +13,7 @@ import { STATE_COLORS } from "../components/StateBadge";
 import { fmtTime } from "../format";
 import { useData } from "../hooks";
 import { Link, useLocation } from "../router";
+import { CursorPager } from "../components/CursorPager";
 
 interface Filters {
   dagId: string;
@@ -126,18 +127,7 @@ export function DeadLettersPage() {
         </tbody>
       </table>
       {list.data && items.length === 0 && <p className="muted">No {filters.state !== "all" ? `${filters.state} ` : ""}dead letters{cursor ? " on this page" : ""}.</p>}
-      <div className="filters">
-        {cursors.length > 0 && (
-          <button type="button" onClick={() => setCursors(cursors.slice(0, -1))}>
-            Newer
-          </button>
-        )}
-        {list.data?.nextCursor && (
-          <button type="button" onClick={() => setCursors([...cursors, list.data!.nextCursor!])}>
-            Older
-          </button>
-        )}
-      </div>
+      <CursorPager cursors={cursors} next={list.data?.nextCursor} onChange={setCursors} />
     </div>
   );
 }
