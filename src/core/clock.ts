@@ -39,6 +39,13 @@ export class ManualClock implements Clock {
     };
   }
 
+  /** When the earliest pending timer is due; null: none is pending. */
+  nextTimerAt(): number | null {
+    let at: number | null = null;
+    for (const t of this.timers) if (at === null || t.at < at) at = t.at;
+    return at;
+  }
+
   /** Move time forward, firing due timers in order. */
   advance(ms: number): void {
     const target = this.t + ms;

@@ -266,6 +266,15 @@ export class Worker {
     return this.running.size;
   }
 
+  /**
+   * Nothing in flight: no attempt running, no end waiting to be recorded, no settle-and-claim under way or
+   * scheduled. What is left to do waits for a timer (a retry, a sensor's next poke): sluice/testing skips
+   * its virtual clock ahead only then.
+   */
+  get idle(): boolean {
+    return this.running.size === 0 && this.results.length === 0 && this.pumpMode === "idle" && !this.pumpScheduled;
+  }
+
   /** Attempts it may run at once (`--concurrency`). */
   get slots(): number {
     return this.opts.concurrency;

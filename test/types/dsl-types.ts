@@ -5,6 +5,7 @@
  * types are identical (neither wider nor narrower).
  */
 import { z } from "zod";
+import type { TestRun } from "../../src/testing.js";
 import { dag, email, fileExists, httpOk, slack, sqlRow, webhook, type TaskRef } from "../../src/index.js";
 
 declare function expectType<T>(v: T): void;
@@ -254,3 +255,17 @@ dag(
 );
 // @ts-expect-error — notify has no onSkipped
 dag("notifyTypo", { notify: { onSkipped: [] } }, (d) => void d.task("t", async () => 1));
+
+// sluice/testing: a run's outputs are typed by the refs that name them (a mapped task's: the list).
+declare const testRun: TestRun;
+dag("testing", (d) => {
+  const n = d.task("n", async () => 1);
+  const m = d.map("m", { over: { x: [1, 2] } }, async ({ x }) => String(x));
+  assertEqual<ReturnType<typeof testRun.output<number>>, number>();
+  expectType<number>(testRun.output(n));
+  expectType<string[]>(testRun.output(m));
+  // @ts-expect-error — n's output is a number, not a string
+  expectType<string>(testRun.output(n));
+  // @ts-expect-error — a mapped task's output is the list of its instances' outputs
+  expectType<string>(testRun.output(m));
+});
