@@ -199,6 +199,12 @@ export class DagRows {
     return rows.map((r) => ({ file: r.file, line: r.line, message: r.message, at: Number(r.updated_at) }));
   }
 
+  /** The latest type check's errors (`sluice dev`), by file and position. */
+  async listTypeErrors(): Promise<{ file: string; line: number; column: number; code: number; message: string; checkedAt: number }[]> {
+    const rows = await this.db.selectFrom("type_errors").selectAll().orderBy("file").orderBy("line").orderBy("col").execute();
+    return rows.map((r) => ({ file: r.file, line: r.line, column: r.col, code: r.code, message: r.message, checkedAt: Number(r.checked_at) }));
+  }
+
   /** Files with an import error (the DAG list flags DAGs whose file has one). */
   async filesWithImportErrors(): Promise<Set<string>> {
     return new Set((await this.db.selectFrom("import_errors").select("file").execute()).map((r) => r.file));
@@ -250,6 +256,16 @@ export class TxDagRows extends DagRows {
     private readonly tx: Tx,
   ) {
     super(db, tx);
+  }
+
+  /** The result of a type check replaces the last one's (one transaction: readers see one or the other). */
+  async replaceTypeErrors(errors: readonly { file: string; line: number; column: number; code: number; message: string }[], now: number): Promise<void> {
+    await this.db.deleteFrom("type_errors").execute();
+    // a few columns per row: 500 rows stay far below both dialects' bound-parameter limits
+    for (let i = 0; i < errors.length; i += 500) {
+      const rows = errors.slice(i, i + 500).map((e) => ({ file: e.file, line: e.line, col: e.column, code: e.code, message: e.message, checked_at: now }));
+      await this.db.insertInto("type_errors").values(rows).execute();
+    }
   }
 
   /**

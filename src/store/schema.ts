@@ -166,6 +166,16 @@ export interface DagsTable {
   updated_at: number;
 }
 
+/** 0026: the latest type check's errors (engine/typeCheck.ts), replaced as a whole by each check. */
+export interface TypeErrorsTable {
+  file: string;
+  line: number;
+  col: number;
+  code: number;
+  message: string;
+  checked_at: number;
+}
+
 export interface ImportErrorsTable {
   file: string;
   line: number | null;
@@ -456,6 +466,7 @@ export interface Database {
   workers: WorkersTable;
   dags: DagsTable;
   import_errors: ImportErrorsTable;
+  type_errors: TypeErrorsTable;
   assets: AssetsTable;
   asset_events: AssetEventsTable;
   dag_assets: DagAssetsTable;

@@ -154,6 +154,13 @@ export interface ImportError {
   message: string;
   at: number;
 }
+export interface TypeError {
+  file: string;
+  line: number;
+  column: number;
+  code: number;
+  message: string;
+}
 export interface BackfillProgress {
   total: number;
   done: number;
@@ -392,6 +399,7 @@ export const api = {
   code: (dagId: string, version?: string) => get<{ file: string | null; code: string }>(`/dags/${enc(dagId)}/code`, { version }),
   setPaused: (dagId: string, paused: boolean) => request<DagSummary>("PATCH", `/dags/${enc(dagId)}`, { paused }),
   importErrors: () => get<Page<ImportError>>("/import-errors", { limit: 500 }),
+  typeErrors: () => get<{ items: TypeError[]; total: number }>("/type-errors"),
 
   dagRuns: (dagId: string, q: { limit?: number; cursor?: string | null } = {}) => get<Page<Run>>(`/dags/${enc(dagId)}/runs`, q),
   trigger: (dagId: string, body: { params?: unknown; logicalDate?: number }) => post<Run>(`/dags/${enc(dagId)}/runs`, body),

@@ -20,9 +20,11 @@ import { relative } from "node:path";
 import { describeAssetSchedule, type AssetSchedule } from "../../core/assets.js";
 import { describeSchedule } from "../../core/schedules.js";
 import { registerDbClean } from "./db.js";
+import { registerDagsCheck } from "./check.js";
 
 export function registerDags(program: Command, globals: () => GlobalOptions): void {
   const dags = program.command("dags").description("DAGs found in the DAGs folder");
+  registerDagsCheck(dags, globals);
   dags
     .command("list")
     .description("list DAGs and import errors (exit 1 when a file failed to import)")

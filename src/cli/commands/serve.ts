@@ -9,10 +9,13 @@
  */
 import type { Command } from "commander";
 import { randomBytes } from "node:crypto";
+import { join } from "node:path";
 import { describeAssetSchedule } from "../../core/assets.js";
 import { describeSchedule } from "../../core/schedules.js";
 import { DagCodeLoader } from "../../engine/codeLoader.js";
 import { findDagFiles } from "../../engine/dagLoader.js";
+import { formatTypeError } from "../../engine/typeCheck.js";
+import { BackgroundTypeCheck } from "../../engine/typeCheckService.js";
 import { Scheduler } from "../../engine/scheduler.js";
 import { formatDuration } from "../../core/duration.js";
 import { parseCapacity } from "../../core/resources.js";
@@ -256,6 +259,8 @@ async function serve(opts: ServeOptions, roles: Roles, deps: ServeDeps): Promise
     }
     log.info(`  metrics:   ${metricsServer.url}/metrics${config.metricsPublic ? "  (public: SLUICE_METRICS_PUBLIC)" : "  (send an API token: Authorization: Bearer …)"}`, { event: "serving metrics", url: `${metricsServer.url}/metrics` });
   }
+  // `sluice dev`: the folder is type-checked beside loading, after each change (engine/typeCheckService.ts)
+  const typeCheck = roles.scheduler && roles.worker ? devTypeCheck(s, log, err) : null;
   if (roles.scheduler) {
     let initial = true;
     scheduler = new Scheduler(s.engine, s.store, s.engine.clock, {
@@ -266,9 +271,11 @@ async function serve(opts: ServeOptions, roles: Roles, deps: ServeDeps): Promise
         if (e.codeError) err.warn(`  warning: ${e.file}: its code cannot be kept for its runs (${e.codeError}); each task imports the file as it is when it starts`, { event: "code not kept", file: e.file, error: e.codeError });
         if (e.error) err.error(`  import error: ${e.file}: ${e.error}`, { event: "import error", file: e.file, error: e.error });
         else if (!initial) log.info(`  reloaded ${e.file}${e.dags.length ? ` (${e.dags.join(", ")})` : " (no DAGs)"}`, { event: "reloaded", file: e.file, dagIds: e.dags });
+        typeCheck?.request();
       },
     });
     await scheduler.start();
+    typeCheck?.request();
     initial = false;
     schedulerId = await s.store.workers.registerScheduler(s.store.now());
     const dags = (await s.store.dags.list({ activeOnly: true })).filter((d) => scheduler!.dags().some((k) => k.dagId === d.dagId));
@@ -350,6 +357,7 @@ async function serve(opts: ServeOptions, roles: Roles, deps: ServeDeps): Promise
     },
   );
   clearInterval(sweep);
+  typeCheck?.stop();
   await s.engine.callbacks.stop();
   if (beat) clearInterval(beat);
   await api?.server.close();
@@ -360,6 +368,36 @@ async function serve(opts: ServeOptions, roles: Roles, deps: ServeDeps): Promise
   await s.close();
   // handed back: an in-process task that ignores its abort signal (and keeps a timer) must not keep us up
   if (handedBack) process.exit(130);
+}
+
+/**
+ * `sluice dev`'s background type check: each error printed once (until it is fixed), and a line when the
+ * folder is clean again; the stored set is what the UI shows.
+ */
+function devTypeCheck(s: Sluice, log: ProcessLogger, err: ProcessLogger): BackgroundTypeCheck {
+  let shown = new Set<string>();
+  let failed = false;
+  return new BackgroundTypeCheck({
+    dir: s.config.dagsDir,
+    cacheDir: join(s.config.home, "typecheck"),
+    store: s.store,
+    onResult: (r) => {
+      if ("failure" in r) {
+        if (!failed) err.warn(`  type check: ${r.failure}`, { event: "type check failed", error: r.failure });
+        failed = true;
+        return;
+      }
+      failed = false;
+      const now = new Set<string>();
+      for (const e of r.errors) {
+        const text = formatTypeError(e);
+        now.add(text);
+        if (!shown.has(text)) err.error(`  type error: ${text}`, { event: "type error", file: e.file, line: e.line, column: e.column, code: e.code, error: e.message });
+      }
+      if (shown.size > 0 && now.size === 0) log.info("  type check: no errors", { event: "type check clean" });
+      shown = now;
+    },
+  });
 }
 
 function parsePort(text: string, flag: string): number {

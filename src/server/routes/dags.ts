@@ -183,14 +183,37 @@ export function dagRoutes(specs: SpecCache): Route[] {
           const rows = await env.sluice.store.dags.pageImportErrors({ limit: q.limit + 1, after: after?.[0] ?? null });
           return page(rows, q.limit, (e) => e, (e) => [e.file]);
         }
-        // a caller limited to some DAGs sees the errors of their files only (import errors are few)
+        // a caller limited to some DAGs sees the errors of their files only (import errors are few); the
+        // errors name files relative to the DAGs folder, the DAGs' rows absolute paths
         const ids = new Set(readable);
-        const files = new Set((await env.sluice.store.dags.accessMeta()).filter((m) => ids.has(m.dagId) && m.file !== null).map((m) => m.file));
+        const dir = resolve(env.sluice.config.dagsDir);
+        const files = new Set((await env.sluice.store.dags.accessMeta()).filter((m) => ids.has(m.dagId) && m.file !== null).map((m) => relative(dir, resolve(m.file!))));
         const rows = (await env.sluice.store.dags.listImportErrors())
           .filter((e) => files.has(e.file) && (!after || e.file > after[0]))
           .slice(0, q.limit + 1)
           .map((e) => ({ file: e.file, line: e.line, message: e.message, at: e.updatedAt }));
         return page(rows, q.limit, (e) => e, (e) => [e.file]);
+      },
+    }),
+    route({
+      method: "get",
+      path: "/type-errors",
+      access: "viewer",
+      scope: "dag",
+      tag: "dags",
+      summary: "Type errors of the DAG files, from the latest background type check of `sluice dev` (at most 1,000)",
+      async handler({ env, actor }) {
+        const all = await env.sluice.store.dags.listTypeErrors();
+        const readable = await dagIdsWith(actor!);
+        let items = all;
+        if (readable !== null) {
+          // a caller limited to some DAGs sees the errors in their files only (paths relative to the folder)
+          const ids = new Set(readable);
+          const dir = resolve(env.sluice.config.dagsDir);
+          const files = new Set((await env.sluice.store.dags.accessMeta()).filter((m) => ids.has(m.dagId) && m.file !== null).map((m) => relative(dir, resolve(m.file!))));
+          items = all.filter((e) => files.has(e.file));
+        }
+        return { items: items.slice(0, 1000), total: items.length };
       },
     }),
     route({

@@ -29,6 +29,7 @@ export function DagList() {
   const key = JSON.stringify(f);
   const first = useData(() => api.dags({ ...f, limit: 100 }), key, 5000);
   const errors = useData(() => api.importErrors(), "import-errors", 10000);
+  const typeErrors = useData(() => api.typeErrors(), "type-errors", 10000);
   const items = [...(first.data?.items ?? []), ...(extra?.key === key ? extra.items : [])];
   const nextCursor = extra?.key === key ? extra.cursor : (first.data?.nextCursor ?? null);
   const loadMore = async () => {
@@ -57,6 +58,23 @@ export function DagList() {
                   {e.line ? `:${e.line}` : ""}
                 </code>{" "}
                 <pre>{e.message}</pre>
+              </li>
+            ))}
+          </ul>
+        </details>
+      )}
+      {typeErrors.data && typeErrors.data.total > 0 && (
+        <details className="import-errors type-errors" open>
+          <summary>
+            {typeErrors.data.total} type error{typeErrors.data.total === 1 ? "" : "s"} <small>(the code still runs; `sluice dags check` lists them too)</small>
+          </summary>
+          <ul>
+            {typeErrors.data.items.map((e) => (
+              <li key={`${e.file}:${e.line}:${e.column}:${e.code}`}>
+                <code>
+                  {e.file}:{e.line}:{e.column}
+                </code>{" "}
+                TS{e.code} <pre>{e.message}</pre>
               </li>
             ))}
           </ul>
