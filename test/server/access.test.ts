@@ -97,6 +97,9 @@ function suite(dialect: Dialect): void {
       await dep.s.store.deadLetters.insert(e);
       x.deadLetterId = (await dep.s.store.deadLetters.page({ runId: x.runId, limit: 1, after: null }))[0]!.id;
     }
+    // a type check's errors in both files: a caller limited to A sees dag_a.ts's only
+    const typeError = (file: string) => ({ file, line: 3, column: 5, code: 2322, message: "Type 'string' is not assignable to type 'number'." });
+    await dep.s.store.tx((tx) => tx.dags.replaceTypeErrors([typeError("dag_a.ts"), typeError("dag_b.ts")], Date.now()));
     who["ana_viewer"] = await user("ana_viewer", "none");
     await grant({ user: "ana_viewer", role: "viewer", selector: "dag:dag_a" });
     who["ana_op"] = await user("ana_op", "none");
@@ -150,6 +153,7 @@ function suite(dialect: Dialect): void {
     "GET /dags/:dagId/versions": (x) => ({ url: `/dags/${x.dagId}/versions` }),
     "GET /dags/:dagId/code": (x) => ({ url: `/dags/${x.dagId}/code` }),
     "GET /import-errors": () => ({ url: "/import-errors" }),
+    "GET /type-errors": () => ({ url: "/type-errors" }),
     "GET /dags/:dagId/grid": (x) => ({ url: `/dags/${x.dagId}/grid` }),
     "GET /runs": () => ({ url: "/runs" }),
     "GET /dags/:dagId/runs": (x) => ({ url: `/dags/${x.dagId}/runs` }),
