@@ -21,6 +21,7 @@ export type {
   PokeResult,
   PokeOutput,
   Poke,
+  Tracker,
 } from "./dsl/types.js";
 export type { Callback, Callbacks, CallbackContext, TaskCallbackOptions } from "./dsl/callbacks.js";
 export { webhook, slack, email, signature as webhookSignature, TEMPLATE_VARIABLES, type WebhookOptions, type SlackOptions, type EmailOptions } from "./dsl/notifiers.js";

@@ -2,6 +2,7 @@
  * The `sluice` command. The only place that parses arguments; every error ends here as a message and an
  * exit code from the error table (2 for the user's mistakes), never as a bare stack trace.
  */
+import { registerExperiments, registerRunsCompare } from "./commands/experiments.js";
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { toSluiceError } from "../errors.js";
@@ -47,6 +48,8 @@ export async function main(argv: string[], deps: { startHttp: StartHttp; startMe
   const runs = program.command("runs").description("runs of DAGs");
   registerRuns(runs, globals);
   registerResume(runs, globals);
+  registerRunsCompare(runs, globals);
+  registerExperiments(program, globals);
   registerLogs(program, globals);
   registerTasks(program, globals);
   registerTaskCommands(program, globals);

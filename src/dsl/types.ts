@@ -148,6 +148,33 @@ export interface TaskContext<P = Record<string, unknown>> {
    * attempt writes. The type parameter is what the author expects; validate it if unsure.
    */
   variable<T = JsonValue>(key: string, fallback?: T): Promise<T>;
+  /**
+   * Experiment tracking: params, metrics (with a step, for learning curves), tags and files of this task
+   * instance — a *trial* of the run's experiment (the DAG's id unless the DAG says `experiment`). Compared
+   * with `sluice runs compare`, `sluice experiments show`, the API and the UI's Experiments page. Points
+   * are written in batches; a metric that is not a finite number throws, naming it.
+   *
+   * @example
+   * d.map("fit", { over: { depth: [2, 4, 8] } }, async ({ depth }, ctx) => {
+   *   ctx.track.param("depth", depth);
+   *   for (let epoch = 0; epoch < 10; epoch++) ctx.track.metric("loss", trainEpoch(), { step: epoch });
+   *   ctx.track.metric("accuracy", evaluate());
+   *   await ctx.track.artifact("model.json", Buffer.from(JSON.stringify(model)));
+   * });
+   */
+  readonly track: Tracker;
+}
+
+/** `ctx.track`: what a task records for its experiment. */
+export interface Tracker {
+  param(name: string, value: JsonValue): void;
+  params(values: Record<string, JsonValue>): void;
+  /** A scalar; `step` orders a series (default: one more than the series' last step). */
+  metric(name: string, value: number, opts?: { step?: number }): void;
+  metrics(values: Record<string, number>, opts?: { step?: number }): void;
+  tag(name: string, value: string): void;
+  /** A file: its bytes, or the path of a file to read (relative to the working directory). */
+  artifact(name: string, data: Uint8Array | string, opts?: { mediaType?: string }): Promise<void>;
 }
 
 /** An external event, as a task of the run it triggered sees it. */

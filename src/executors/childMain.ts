@@ -5,7 +5,9 @@ import { importBundleUrl } from "./bundleImport.js";
 import { loadDagFile } from "./dagFile.js";
 import { errorNames, isNonRetryable } from "../core/deadLetters.js";
 import { SluiceError, errorRecord } from "../errors.js";
-import type { TaskContext } from "../dsl/types.js";
+import type { TaskContext, Tracker } from "../dsl/types.js";
+import { readFile } from "node:fs/promises";
+import { checkMetric, checkTrackName } from "../core/tracking.js";
 import type { ChildMessage, ChildRequest, SecretReply } from "./childProcess.js";
 import { spanOfTraceparent, withActiveSpan } from "../tracing/context.js";
 
@@ -45,6 +47,31 @@ process.once("message", (req: ChildRequest) => {
     process.disconnect();
   });
 });
+
+/**
+ * ctx.track in the child: checked here (a bad metric fails the task where it was made), recorded by the
+ * parent's tracker, which batches the writes. Files cross as bytes.
+ */
+function childTracker(req: ChildRequest): Tracker {
+  const where = `task "${req.taskId}"`;
+  const call = (m: Omit<Extract<ChildMessage, { type: "track" }>, "type">) => void send({ type: "track", ...m });
+  const t: Tracker = {
+    param: (name, value) => call({ call: "param", name: checkTrackName(where, "param", name), value }),
+    params: (values) => Object.entries(values).forEach(([k, v]) => t.param(k, v)),
+    metric: (name, value, opts = {}) => {
+      checkMetric(where, checkTrackName(where, "metric", name), value, opts.step);
+      call({ call: "metric", name, value, ...(opts.step !== undefined ? { step: opts.step } : {}) });
+    },
+    metrics: (values, opts) => Object.entries(values).forEach(([k, v]) => t.metric(k, v, opts)),
+    tag: (name, value) => call({ call: "tag", name: checkTrackName(where, "tag", name), value }),
+    artifact: async (name, data, opts = {}) => {
+      checkTrackName(where, "artifact", name);
+      const bytes = typeof data === "string" ? await readFile(data) : data;
+      await send({ type: "track", call: "artifact", name, value: bytes, ...(opts.mediaType ? { mediaType: opts.mediaType } : {}) });
+    },
+  };
+  return t;
+}
 
 async function runOnce(req: ChildRequest): Promise<void> {
   try {
@@ -87,6 +114,7 @@ async function runOnce(req: ChildRequest): Promise<void> {
       variable: <T>(key: string, ...fallback: [T?]) => askParent("variable", key, fallback) as Promise<T>,
       // the parent's attempt span: it records nothing here, its ids parent the task's own spans
       span: spanOfTraceparent(req.ctx.traceparent),
+      track: childTracker(req),
     };
     const value = await (req.ctx.traceparent ? withActiveSpan(ctx.span, () => impl.fn(req.inputs, ctx)) : impl.fn(req.inputs, ctx));
     try {

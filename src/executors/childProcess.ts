@@ -7,6 +7,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { SluiceError, type ErrorCode } from "../errors.js";
 import type { TaskContext } from "../dsl/types.js";
+import type { JsonValue } from "../core/assets.js";
 import type { Executor, TaskRun } from "./executor.js";
 import { LineSplitter } from "./lines.js";
 import { taskEnv } from "./subprocess.js";
@@ -57,6 +58,8 @@ export type ChildMessage =
   /** ctx.connection / ctx.variable in the child: the parent resolves it (and feeds its masker). */
   | { type: "secret"; reqId: number; kind: "connection" | "variable"; id: string; fallback?: [unknown] }
   | { type: "assetMetadata"; asset: string; metadata: Record<string, unknown> }
+  /** ctx.track in the child (checked there): recorded by the parent's tracker. */
+  | { type: "track"; call: "param" | "metric" | "tag" | "artifact"; name: string; value: unknown; step?: number; mediaType?: string }
   | { type: "result"; value: unknown }
   | { type: "error"; code: string; message: string; stack?: string; names?: string[]; nonRetryable?: boolean };
 
@@ -76,6 +79,15 @@ function answerSecret(r: TaskRun, child: ChildProcess, m: Extract<ChildMessage, 
   function reply(msg: SecretReply) {
     if (child.connected) child.send(msg, (e) => void e);
   }
+}
+
+/** A child's ctx.track call, recorded by this attempt's tracker (a failed write fails the attempt at its end). */
+function track(r: TaskRun, m: Extract<ChildMessage, { type: "track" }>): void {
+  const t = r.ctx.track;
+  if (m.call === "param") t.param(m.name, m.value as JsonValue);
+  else if (m.call === "metric") t.metric(m.name, m.value as number, m.step === undefined ? {} : { step: m.step });
+  else if (m.call === "tag") t.tag(m.name, String(m.value));
+  else void t.artifact(m.name, m.value as Uint8Array, m.mediaType ? { mediaType: m.mediaType } : {}).catch((e: Error) => r.log.write("error", e.message));
 }
 
 export const childProcessExecutor: Executor = {
@@ -120,6 +132,7 @@ export const childProcessExecutor: Executor = {
       child.on("message", (m: ChildMessage) => {
         if (m.type === "log") r.log.write(m.level, m.msg);
         else if (m.type === "secret") answerSecret(r, child, m);
+        else if (m.type === "track") track(r, m);
         else if (m.type === "assetMetadata") r.ctx.assetMetadata(m.asset, m.metadata as Parameters<TaskContext<unknown>["assetMetadata"]>[1]);
         else if (m.type === "result") finish(() => resolve(m.value));
         else if (m.type === "error") {

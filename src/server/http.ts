@@ -26,6 +26,7 @@ import { authRoutes } from "./routes/auth.js";
 import { backfillRoutes } from "./routes/backfills.js";
 import { dagRoutes } from "./routes/dags.js";
 import { deadLetterRoutes } from "./routes/deadLetters.js";
+import { experimentRoutes } from "./routes/experiments.js";
 import { grantRoutes } from "./routes/grants.js";
 import { logRoutes } from "./routes/logs.js";
 import { mountMetrics } from "./metrics.js";
@@ -99,7 +100,7 @@ function fail(c: Context, err: SluiceError, extra: Record<string, unknown> = {})
 /** Every REST route, in one table (the OpenAPI document and the auth middleware read it too). */
 export function apiRoutes(s: Sluice, drive: (backfillId: number) => void): Route[] {
   const specs = new SpecCache(s.store);
-  const routes: Route[] = [...systemRoutes(), ...authRoutes(), ...dagRoutes(specs), ...runRoutes(), ...logRoutes(), ...assetRoutes(), ...backfillRoutes(drive), ...grantRoutes(), ...auditRoutes(), ...secretRoutes(), ...deadLetterRoutes()];
+  const routes: Route[] = [...systemRoutes(), ...authRoutes(), ...dagRoutes(specs), ...runRoutes(), ...logRoutes(), ...assetRoutes(), ...backfillRoutes(drive), ...grantRoutes(), ...auditRoutes(), ...secretRoutes(), ...deadLetterRoutes(), ...experimentRoutes()];
   routes.push({
     method: "get",
     path: "/openapi.json",

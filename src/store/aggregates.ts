@@ -33,6 +33,7 @@ import { VariableRows } from "./variables.js";
 import { DagCodeRows } from "./dagCode.js";
 import { CallbackRows } from "./callbacks.js";
 import { DeadlineRows } from "./deadlines.js";
+import { TrackingRows } from "./tracking.js";
 
 /** What the aggregates need of the store or transaction they are bound to, besides the handle. */
 export interface StoreContext {
@@ -88,6 +89,7 @@ export abstract class Aggregates implements StoreContext {
   #callbacks?: CallbackRows;
   #deadlines?: DeadlineRows;
   #deadLetters?: DeadLetterRows;
+  #tracking?: TrackingRows;
 
   get runs(): RunRows {
     return (this.#runs ??= new RunRows(this.db, this));
@@ -160,6 +162,10 @@ export abstract class Aggregates implements StoreContext {
   /** Runs' next deadlines and deadline misses: store/deadlines.ts. */
   get deadlines(): DeadlineRows {
     return (this.#deadlines ??= new DeadlineRows(this.db, this));
+  }
+  /** Experiment tracking: store/tracking.ts. */
+  get tracking(): TrackingRows {
+    return (this.#tracking ??= new TrackingRows(this.db));
   }
   /** The dead-letter queue: store/deadLetters.ts. */
   get deadLetters(): DeadLetterRows {

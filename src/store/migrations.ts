@@ -20,6 +20,7 @@ import { m0016DagCode } from "./migrations/0016_dag_code.js";
 import { m0017Callbacks } from "./migrations/0017_callbacks.js";
 import { m0018DeadLetters } from "./migrations/0018_dead_letters.js";
 import { m0026TypeErrors } from "./migrations/0026_type_errors.js";
+import { m0027Tracking } from "./migrations/0027_tracking.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -186,6 +187,7 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0017_callbacks", m0017Callbacks],
   ["0018_dead_letters", m0018DeadLetters],
   ["0026_type_errors", m0026TypeErrors],
+  ["0027_tracking", m0027Tracking],
 ];
 
 export const MIGRATION_NAMES: readonly string[] = STEPS.map(([n]) => n);

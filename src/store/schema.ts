@@ -166,6 +166,67 @@ export interface DagsTable {
   updated_at: number;
 }
 
+/** 0027: experiment tracking (store/tracking.ts). */
+export interface TrackedRunsTable {
+  run_id: string;
+  experiment: string;
+  dag_id: string;
+  created_at: number;
+}
+export interface TrackedParamsTable {
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  attempt_id: number;
+  key: string;
+  /** JSON text. */
+  value: string;
+}
+export interface TrackedMetricsTable {
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  attempt_id: number;
+  name: string;
+  step: number;
+  /** Order of recording within the attempt: points with the same step keep theirs. */
+  seq: number;
+  value: number;
+  at: number;
+}
+export interface TrackedMetricSummariesTable {
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  name: string;
+  attempt_id: number;
+  last_step: number;
+  last_value: number;
+  min_value: number;
+  max_value: number;
+  points: number;
+}
+export interface TrackedTagsTable {
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  attempt_id: number;
+  key: string;
+  value: string;
+}
+export interface TrackedArtifactsTable {
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  attempt_id: number;
+  name: string;
+  /** The artifact store's content address. */
+  ref: string;
+  size: number;
+  media_type: string | null;
+  at: number;
+}
+
 /** 0026: the latest type check's errors (engine/typeCheck.ts), replaced as a whole by each check. */
 export interface TypeErrorsTable {
   file: string;
@@ -467,6 +528,12 @@ export interface Database {
   dags: DagsTable;
   import_errors: ImportErrorsTable;
   type_errors: TypeErrorsTable;
+  tracked_runs: TrackedRunsTable;
+  tracked_params: TrackedParamsTable;
+  tracked_metrics: TrackedMetricsTable;
+  tracked_metric_summaries: TrackedMetricSummariesTable;
+  tracked_tags: TrackedTagsTable;
+  tracked_artifacts: TrackedArtifactsTable;
   assets: AssetsTable;
   asset_events: AssetEventsTable;
   dag_assets: DagAssetsTable;

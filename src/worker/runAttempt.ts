@@ -25,6 +25,8 @@ import { isSensitiveName, Masker } from "../secrets/mask.js";
 import { decryptSecretParams } from "../secrets/params.js";
 import type { TaskSecrets } from "../secrets/secrets.js";
 import type { AttemptResult, WorkerHost } from "./host.js";
+import { AttemptTracker } from "./tracker.js";
+import { openTrackChannel, type TrackChannel } from "./trackFile.js";
 import { traceparentOf } from "../tracing/ids.js";
 import { NOOP_SPAN, withActiveSpan } from "../tracing/context.js";
 import { endAttemptSpan, startAttemptSpan } from "../tracing/spans.js";
@@ -71,6 +73,8 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
   const clock = host.clock;
   let cancelTimeout: (() => void) | null = null;
   let nonRetryable: readonly string[] | undefined;
+  let tracker: AttemptTracker | null = null;
+  let channel: TrackChannel | null = null;
   try {
     // a poison row (the run's params do not parse…) fails this task instance, clearly, and nothing else
     if (a.corrupt !== null) throw new SluiceError("CORRUPT_ROW", `${a.corrupt}: task "${a.taskId}" cannot run; fix or delete the row`);
@@ -93,6 +97,7 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     const triggers = await host.runTriggers(a.runId);
     const assets = new AssetMetadataCollector(task.id, task.produces ?? []);
     const secrets = attemptSecrets(opts.secrets, masker, { dagId: a.dagId, taskId: a.taskId });
+    tracker = new AttemptTracker({ store: host.store, artifacts: host.artifacts, clock, masker }, a, a.dagId);
     const ctx: TaskContext<unknown> = {
       runId: a.runId,
       dagId: a.dagId,
@@ -117,13 +122,24 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       connection: (id) => secrets.connection(id),
       variable: (key, ...fallback) => secrets.variable(key, ...fallback),
       span,
+      track: tracker,
     };
     // traced: the task's processes get TRACEPARENT (W3C) and in-process code runs with the span active,
     // so a task's own spans nest under its attempt's
-    const env = span === NOOP_SPAN ? opts.taskEnv : { ...opts.taskEnv, TRACEPARENT: traceparentOf(span.spanContext()) };
+    let env = span === NOOP_SPAN ? opts.taskEnv : { ...opts.taskEnv, TRACEPARENT: traceparentOf(span.spanContext()) };
+    // shell and Python tasks track through a file (worker/trackFile.ts)
+    if (impl.kind !== "fn") {
+      channel = await openTrackChannel(env);
+      env = { ...env, ...channel.env };
+    }
     const executor = executorFor(task, impl);
     const taskRun = { task, impl, dagFile, moduleUrl, inputs, ctx, log, masker, python: opts.python, env };
     const returned = await (span === NOOP_SPAN ? executor.run(taskRun) : withActiveSpan(span, () => executor.run(taskRun)));
+    // what it tracked is stored before the attempt counts as done (a batch that cannot be stored fails it)
+    const ch = channel;
+    channel = null;
+    await ch?.drain(tracker);
+    await tracker.close();
     if (controller.signal.aborted) throw controller.signal.reason;
     // a sensor whose condition is not met gives its slot back and waits, in the store, for its next poke
     const poke = task.kind === "sensor" ? pokeOutcome(task.id, returned) : null;
@@ -134,6 +150,9 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     log.note(`attempt ${a.tryNumber} succeeded`);
     return result;
   } catch (e) {
+    // what a failed attempt tracked is kept (a diverging loss curve is worth seeing)
+    await channel?.drain(tracker!).catch(() => undefined);
+    await tracker?.close().catch(() => undefined);
     const reason: unknown = controller.signal.aborted && !isSluiceError(e) ? controller.signal.reason : e;
     const raw = errorRecord(reason);
     // a task that throws a secret (or an error quoting one) leaves *** in the store and the log
