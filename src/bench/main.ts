@@ -7,6 +7,7 @@
  * /structure and /grid of a 10,000-task DAG with 10 runs, see grid.ts), and the web UI's ui-10000 (see ui.ts: headless
  * Chromium; skipped without /usr/bin/chromium). With `--pg`: PostgreSQL, separate worker processes (see pg.ts).
  */
+import { compareBench } from "./tracking.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -135,6 +136,7 @@ const scenarios: [string, () => Promise<Result | null>][] = [
   ["dag-change-1000", () => dagChange(1000)],
   ["grid-10000", () => grid(10_000)],
   ["ui-10000", () => uiBench(10_000)],
+  ["compare-100", () => compareBench(100)],
 ];
 try {
   for (const [name, run] of scenarios) {
