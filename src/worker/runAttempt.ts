@@ -141,7 +141,8 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     const rec = { ...raw, message: masker.mask(raw.message), ...(raw.stack !== undefined ? { stack: masker.mask(raw.stack) } : {}) };
     if (reason === e && isSkipSignal(e)) {
       // SkipTask or a skipOnExitCode exit: the instance is skipped, its reason kept as the attempt's message
-      log.note(`attempt ${a.tryNumber} skipped: ${rec.message}`);
+      // written even by a quiet task (note() would not open its log): the reason must be readable there
+      log.system("info", `attempt ${a.tryNumber} skipped: ${rec.message}`);
       return { attemptId: a.attemptId, state: "skipped", endedAt: clock.now(), errorCode: "SKIPPED", errorMessage: rec.message, errorStack: null, exitCode: rec.exitCode ?? null };
     }
     log.system("error", `attempt ${a.tryNumber} failed: ${rec.message}`);
