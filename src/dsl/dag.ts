@@ -322,7 +322,7 @@ export class DagBuilder<P> {
   setup(id: string, a: unknown, b?: unknown): AnyRef {
     const [options, fn] = typeof a === "function" ? [{}, a] : [a, b];
     const where = this.where(id);
-    return this.add("task", id, checkOptions(where, options, []) as TaskOptions, null, fnImpl(where, fn), null, null, { setup: true });
+    return this.add("task", id, checkOptions(where, options, []), null, fnImpl(where, fn), null, null, { setup: true });
   }
 
   /**

@@ -8,7 +8,7 @@ import { dag } from "../../src/dsl/dag.js";
 import { cli, sandbox } from "../helpers.js";
 
 // the type checker stops these in TypeScript; DAG files in JavaScript (or with casts) reach the checks
-type Loose = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Loose = any;
 
 function rejects(build: () => unknown, pattern: RegExp, code = "INVALID_DAG"): void {
   assert.throws(build, (e: { code?: string; message?: string }) => {
