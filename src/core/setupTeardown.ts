@@ -4,6 +4,7 @@
  * airflow/models/dag.py `partial_subset`): which tasks speak for a run's final state, and what a clear
  * takes along. Pure; the trigger rule teardowns run under (`all_done_setup_success`) is in triggerRules.ts.
  */
+import { SluiceError } from "../errors.js";
 import type { TaskSpec } from "./dagSpec.js";
 
 type Graph = ReadonlyMap<string, Pick<TaskSpec, "id" | "upstream" | "downstream" | "setup" | "teardown" | "onFailureFailDagRun">>;
@@ -64,4 +65,24 @@ export function clearSet(byId: Graph, taskIds: readonly string[], downstream: bo
     if (t.setup && !downstream) for (const d of teardownsOf(byId, id)) out.add(d);
   }
   return out;
+}
+
+/**
+ * Airflow's `DAG.validate_setup_teardown`: a task right after a setup (other than a teardown) runs under
+ * `all_success`, so that clearing it, which re-runs its setups, behaves the same as the first run did.
+ * INVALID_DAG naming the DAG, the task and the field otherwise.
+ */
+export function checkSetupTeardown(dagId: string, tasks: readonly Pick<TaskSpec, "id" | "downstream" | "setup" | "teardown" | "triggerRule">[]): void {
+  const byId = new Map(tasks.map((t) => [t.id, t]));
+  for (const s of tasks) {
+    if (!s.setup) continue;
+    for (const d of s.downstream.map((id) => byId.get(id)!)) {
+      if (d.teardown || d.triggerRule === "all_success") continue;
+      throw new SluiceError(
+        "INVALID_DAG",
+        `DAG "${dagId}", task "${d.id}": triggerRule "${d.triggerRule}" cannot follow setup task "${s.id}"; a task right after a setup runs under "all_success" (as in Airflow)`,
+        { details: { dagId, taskId: d.id, field: "triggerRule" } },
+      );
+    }
+  }
 }

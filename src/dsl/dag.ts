@@ -47,6 +47,7 @@ import type {
 } from "./types.js";
 import { checkOptions, teardownOptions } from "./setupTeardown.js";
 import { DEFAULT_SKIP_EXIT_CODE, skipExitCodes } from "../core/taskSignals.js";
+import { checkSetupTeardown } from "../core/setupTeardown.js";
 import { pokeLabel } from "./sensors.js";
 import { callbackList, CallbackSet, type Callback } from "./callbacks.js";
 import { parseDeadline } from "../core/deadlines.js";
@@ -499,6 +500,7 @@ export function dag(id: string, a: unknown, b?: unknown): Dag<unknown> {
     id,
     drafts.map(({ declaredAt: _declaredAt, ...t }) => ({ ...t, downstream: [] })),
   );
+  checkSetupTeardown(id, tasks);
   const spec: DagSpec = deepFreeze({
     id,
     description: options.description ?? null,

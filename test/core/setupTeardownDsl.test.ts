@@ -37,6 +37,19 @@ describe("setup and teardown: bad input", () => {
     rejects(() => dag("t7", (d) => { const s = d.setup("s", async () => 1); (d as Loose).teardown("drop", { setups: s, triggerRule: "all_success" }, async () => 1); }), /^DAG "t7", task "drop": triggerRule cannot be set on a teardown/);
     rejects(() => dag("t8", (d) => { const s = d.setup("s", async () => 1); (d as Loose).teardown("drop", { setups: s, onFailureFailDagRun: "yes" }, async () => 1); }), /^DAG "t8", task "drop": onFailureFailDagRun must be true or false/);
   });
+  test("a task right after a setup must run under all_success (Airflow's validate_setup_teardown)", () => {
+    rejects(() => dag("t10", (d) => {
+      const s = d.setup("s", async () => 1);
+      d.task("w", { inputs: { s }, triggerRule: "all_done" }, async () => 1);
+    }), /^DAG "t10", task "w": triggerRule "all_done" cannot follow setup task "s"/);
+    // further down, any rule
+    dag("t11", (d) => {
+      const s = d.setup("s", async () => 1);
+      const w = d.task("w", { inputs: { s } }, async () => 1);
+      d.task("x", { after: [w], triggerRule: "all_done" }, async () => 1);
+      d.teardown("t", { setups: s, after: [w] }, async () => 1);
+    });
+  });
   test("a teardown upstream of its own setup is a cycle", () => {
     rejects(() => dag("t9", (d) => {
       const s = d.setup("s", async () => 1);
