@@ -167,3 +167,10 @@ for (const d of dialects(4)) {
     });
   });
 }
+
+test("sluice run prints a skip as a skip, with its reason, and exits 0", () => {
+  const r = cli(sb, ["run", "skip_inline"]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout + r.stderr, /↷ check: skipped: no new files/);
+  assert.doesNotMatch(r.stdout + r.stderr, /✗ check/);
+});
