@@ -4,6 +4,7 @@
  */
 export { dag, isDag, DagBuilder, type Dag } from "./dsl/dag.js";
 export { NonRetryableError } from "./dsl/nonRetryable.js";
+export { SkipTask, FailTask } from "./dsl/taskSignals.js";
 export type {
   TaskRef,
   TaskContext,
@@ -22,6 +23,8 @@ export type {
   PokeOutput,
   Poke,
   Tracker,
+  TeardownOptions,
+  SkipOnExitCode,
 } from "./dsl/types.js";
 export type { Callback, Callbacks, CallbackContext, TaskCallbackOptions } from "./dsl/callbacks.js";
 export { webhook, slack, email, signature as webhookSignature, TEMPLATE_VARIABLES, type WebhookOptions, type SlackOptions, type EmailOptions } from "./dsl/notifiers.js";

@@ -15,3 +15,5 @@ export { loadConfig, type SluiceConfig, type ConfigOverrides } from "./config.js
 export { ManualClock, systemClock, type Clock } from "./core/clock.js";
 export type { TriggerOptions } from "./engine/engine.js";
 export type { EventOutcome } from "./engine/triggers.js";
+// what a task throws to end itself (also exported by "sluice"): for DAGs defined in the embedding program
+export { SkipTask, FailTask } from "./dsl/taskSignals.js";

@@ -282,7 +282,8 @@ const TERMINAL_RUN = new Set(["success", "failed"]);
 /** Finished task instance states. (`removed` is in core's list but nothing sets it yet: add it when something does.) */
 const FINISHED_TI = new Set(["success", "failed", "skipped", "upstream_failed"]);
 const LIVE_ATTEMPT = new Set(["running", "up_for_reschedule"]);
-const ENDED_ATTEMPT = new Set(["success", "failed", "interrupted"]);
+// skipped: the task skipped itself (SkipTask, skipOnExitCode)
+const ENDED_ATTEMPT = new Set(["success", "failed", "interrupted", "skipped"]);
 const DEFAULT_POOL = "default_pool";
 
 const tiKey = (runId: string, taskId: string, mapIndex: number) => `${runId}\0${taskId}\0${mapIndex}`;
@@ -362,7 +363,7 @@ export function findViolations(h: History, opts: CheckOptions = {}): Violation[]
     for (const [i, a] of list.slice(0, -1).entries()) {
       // a success followed by a clear (a later attempt counts its tries from a base at or past this one) was
       // superseded by it; a hand-back moves the base too, so only a success is judged so
-      const cleared = a.state === "success" && list.slice(i + 1).some((b) => b.tryBase >= a.tryNumber);
+      const cleared = (a.state === "success" || a.state === "skipped") && list.slice(i + 1).some((b) => b.tryBase >= a.tryNumber);
       if (a.state !== "failed" && !(opts.interrupted && a.state === "interrupted") && !cleared) {
         add("one-live", `${attemptName(a)} is ${a.state} but not the last attempt (${list.length})`);
       }

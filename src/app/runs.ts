@@ -49,7 +49,8 @@ export const cancelRun = operation(
 
 /**
  * Clear task instances so they run again (every map index, or `mapIndex`; with `downstream`, every task
- * after them too). Returns the task ids cleared, in DAG order.
+ * after them too), with the setups they need and those setups' teardowns, as Airflow clears them
+ * (core/setupTeardown.ts `clearSet`). Returns the task ids cleared, in DAG order.
  */
 export const clearTasks = operation(
   "runs.clearTasks",

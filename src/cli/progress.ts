@@ -29,6 +29,8 @@ export function progress(s: Sluice, opts: { withDag?: boolean } = {}): { line(t:
       return;
     }
     if (e.result.state === "success") log.info(`  ✓ ${name} ${formatDuration(ms)}`, { event: "task succeeded", ...fields, durationMs: ms });
+    // the task skipped itself (SkipTask, skipOnExitCode): not a failure, with its reason
+    else if (e.result.state === "skipped") log.info(`  ↷ ${name}: skipped: ${e.result.errorMessage ?? ""}`, { event: "task skipped", ...fields, durationMs: ms, reason: e.result.errorMessage ?? null });
     else log.warn(`  ✗ ${name}: ${e.result.errorMessage ?? "failed"}`, { event: `task ${e.result.state}`, ...fields, durationMs: ms, errorCode: e.result.errorCode ?? null, error: e.result.errorMessage ?? null });
   });
   return { line, stop: off };

@@ -70,6 +70,14 @@ export interface TaskSpec {
   deadline?: DeadlineSpec;
   /** Error names that skip the retries left (core/deadLetters.ts `isNonRetryable`), sorted; absent when none. */
   nonRetryable?: string[];
+  /** shell/python: the exit codes that skip the task (core/taskSignals.ts), sorted; absent: [99], the default. */
+  skipOnExitCode?: number[];
+  /** A setup task (`d.setup`, core/setupTeardown.ts): it creates what the tasks after it use; absent otherwise. */
+  setup?: true;
+  /** A teardown task (`d.teardown`): it releases what its setups (direct upstream setups) created; absent otherwise. */
+  teardown?: true;
+  /** A teardown whose failure fails the run (Airflow's on_failure_fail_dagrun); absent: it does not. */
+  onFailureFailDagRun?: true;
 }
 
 export interface GroupSpec {

@@ -36,9 +36,10 @@ export const FINISHED_RUN_STATES: ReadonlySet<RunState> = new Set<RunState>(["su
  * Attempt states: an attempt is running until it ends, then it is immutable. A sensor's attempt (one try)
  * spans its pokes: it is running during a poke and up_for_reschedule between pokes, with no worker and no
  * lease (docs/decisions/0004-sensors.md). An attempt handed back by a draining worker (SIGTERM) ends
- * `interrupted`: it does not count against retries (docs/decisions/0012-workers-and-capacity.md).
+ * `interrupted`: it does not count against retries (docs/decisions/0012-workers-and-capacity.md). An attempt
+ * whose task skipped itself (`SkipTask`, `skipOnExitCode`) ends `skipped`, its reason as the error message.
  */
-export const ATTEMPT_STATES = ["running", "up_for_reschedule", "success", "failed", "interrupted"] as const;
+export const ATTEMPT_STATES = ["running", "up_for_reschedule", "success", "failed", "interrupted", "skipped"] as const;
 export type AttemptState = (typeof ATTEMPT_STATES)[number];
 
 /**

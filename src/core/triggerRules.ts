@@ -17,6 +17,7 @@ export const TRIGGER_RULES = [
   "none_failed_min_one_success",
   "none_skipped",
   "always",
+  "all_done_setup_success",
 ] as const;
 export type TriggerRule = (typeof TRIGGER_RULES)[number];
 
@@ -30,6 +31,11 @@ export interface UpstreamCounts {
   /** How many of `failed` are upstream_failed (one_done counts only real failures, like Airflow). */
   upstreamFailed?: number;
   skipped: number;
+  /**
+   * all_done_setup_success only: the upstream instances that are setup tasks, and how many of them
+   * succeeded and were skipped (read when every upstream is done; absent: no setup upstream).
+   */
+  setups?: { total: number; success: number; skipped: number };
 }
 
 export type TriggerDecision = "wait" | "run" | "skip" | "upstream_failed";
@@ -75,6 +81,13 @@ export function evaluateTriggerRule(rule: TriggerRule, c: UpstreamCounts): Trigg
     case "none_skipped":
       if (c.skipped > 0) return "skip";
       return allDone ? "run" : "wait";
+    case "all_done_setup_success":
+      // a teardown's rule: it runs once everything before it is done, whatever happened to the work, as
+      // long as one of its setups succeeded; every setup skipped skips it, none succeeded fails it upstream
+      if (!allDone) return "wait";
+      if (c.setups && c.setups.total > 0 && c.setups.skipped >= c.setups.total) return "skip";
+      if (c.setups && c.setups.total > 0 && c.setups.success === 0) return "upstream_failed";
+      return "run";
   }
 }
 

@@ -43,7 +43,11 @@ import type {
   TaskDefaults,
   TaskOptions,
   TaskRef,
+  TeardownOptions,
 } from "./types.js";
+import { checkOptions, teardownOptions } from "./setupTeardown.js";
+import { DEFAULT_SKIP_EXIT_CODE, skipExitCodes } from "../core/taskSignals.js";
+import { checkSetupTeardown } from "../core/setupTeardown.js";
 import { pokeLabel } from "./sensors.js";
 import { callbackList, CallbackSet, type Callback } from "./callbacks.js";
 import { parseDeadline } from "../core/deadlines.js";
@@ -197,7 +201,7 @@ export class DagBuilder<P> {
       shell: options.shell ?? false,
     };
     const shown = [options.command, ...(Array.isArray(options.args) ? options.args : ["…"])].join(" ");
-    return this.add("shell", id, options, null, impl, shown) as TaskRef<string>;
+    return this.add("shell", id, options, null, impl, shown, null, skipOption(where, options.skipOnExitCode)) as TaskRef<string>;
   }
 
   /**
@@ -226,7 +230,7 @@ export class DagBuilder<P> {
       output: options.output ?? null,
     };
     const shown = `${options.python ?? "python3"} ${options.script ?? `-m ${options.module}`}`;
-    return this.add("python", id, options, null, impl, shown) as TaskRef<PythonOutput<S>>;
+    return this.add("python", id, options, null, impl, shown, null, skipOption(where, options.skipOnExitCode)) as TaskRef<PythonOutput<S>>;
   }
 
   /**
@@ -300,6 +304,55 @@ export class DagBuilder<P> {
     for (let i = 1; i < refs.length; i++) this.edge(refs[i - 1]!, refs[i]!);
   }
 
+  /**
+   * A setup task (Airflow 2.7+): it creates what the tasks after it use — a scratch table, a cluster, a
+   * temporary directory — and the teardowns that name it release it. Clearing a task that needs it clears
+   * it too (and its teardowns). Otherwise an ordinary task: its output flows to the tasks that take it.
+   *
+   * @example
+   * const table = d.setup("create_scratch", async () => createTable());
+   * const rows = d.map("load", { over: { part: [1, 2, 3] }, inputs: { table } }, async ({ table, part }) => load(table, part));
+   * d.teardown("drop_scratch", { setups: table, inputs: { table }, after: [rows] }, async ({ table }) => dropTable(table!));
+   */
+  setup<O>(id: string, fn: (inputs: NoInputs, ctx: TaskContext<P>) => O | Promise<O>): TaskRef<Awaited<O>>;
+  setup<O, const I extends Inputs = NoInputs, R extends TriggerRule = "all_success">(
+    id: string,
+    options: TaskOptions<I, R>,
+    fn: (inputs: NoInfer<InputValues<I, R>>, ctx: TaskContext<P>) => O | Promise<O>,
+  ): TaskRef<Awaited<O>>;
+  setup(id: string, a: unknown, b?: unknown): AnyRef {
+    const [options, fn] = typeof a === "function" ? [{}, a] : [a, b];
+    const where = this.where(id);
+    return this.add("task", id, checkOptions(where, options, []), null, fnImpl(where, fn), null, null, { setup: true });
+  }
+
+  /**
+   * A teardown task (Airflow 2.7+): it releases what its `setups` created, and runs once everything before
+   * it is done whatever happened to the work in between (trigger rule `all_done_setup_success`), as long
+   * as one of its setups succeeded. Its failure does not fail the run (unless `onFailureFailDagRun`): the
+   * run's state comes from the work. Wire the work before it with `after` or `inputs`.
+   */
+  teardown<O, const I extends Inputs = NoInputs>(
+    id: string,
+    options: TeardownOptions<I>,
+    fn: (inputs: NoInfer<InputValues<I, "all_done_setup_success">>, ctx: TaskContext<P>) => O | Promise<O>,
+  ): TaskRef<Awaited<O>> {
+    const where = this.where(id);
+    const { setups: _setups, onFailureFailDagRun: _fail, ...rest } = checkOptions(where, options, ["setups", "onFailureFailDagRun"]);
+    const { setups, onFailureFailDagRun } = teardownOptions(where, options as unknown as Record<string, unknown>);
+    for (const [i, ref] of setups.entries()) {
+      const setupId = this.refId(where, ref, `setups[${i}]`);
+      if (!this.state.tasks.get(setupId)!.setup) {
+        throw new SluiceError("INVALID_DAG", `${where}: setups[${i}] is task "${setupId}", which is not a setup task; declare it with d.setup(...) to pair it with this teardown`, {
+          details: { dagId: this.state.dagId, taskId: setupId, field: "setups" },
+        });
+      }
+    }
+    const after = [...((rest.after as AnyRef[] | undefined) ?? []), ...setups];
+    const taskOptions = { ...rest, after, triggerRule: "all_done_setup_success" } as TaskOptions;
+    return this.add("task", id, taskOptions, null, fnImpl(where, fn), null, null, { teardown: true, ...(onFailureFailDagRun ? { onFailureFailDagRun: true } : {}) }) as TaskRef<Awaited<O>>;
+  }
+
   private where(id: string): string {
     return `DAG "${this.state.dagId}", task "${this.frame.prefix ? `${this.frame.prefix}.` : ""}${id}"`;
   }
@@ -342,6 +395,8 @@ export class DagBuilder<P> {
     impl: TaskImpl,
     command: string | null = null,
     sensor: SensorPolicy | null = null,
+    /** setup/teardown flags, skipOnExitCode: present only when set (other specs and versions unchanged). */
+    extra: Pick<TaskSpec, "setup" | "teardown" | "onFailureFailDagRun" | "skipOnExitCode"> = {},
   ): AnyRef {
     const dagId = this.state.dagId;
     checkId("task", localId, `DAG "${dagId}"`);
@@ -390,6 +445,7 @@ export class DagBuilder<P> {
       ...secretOptions(where, kind, options),
       ...this.callbackOptions(id, where, d, options),
       ...optionalList("nonRetryable", nonRetryableNames(where, d.nonRetryable)),
+      ...extra,
       declaredAt: this.state.tasks.size,
     };
     this.state.tasks.set(id, draft);
@@ -444,6 +500,7 @@ export function dag(id: string, a: unknown, b?: unknown): Dag<unknown> {
     id,
     drafts.map(({ declaredAt: _declaredAt, ...t }) => ({ ...t, downstream: [] })),
   );
+  checkSetupTeardown(id, tasks);
   const spec: DagSpec = deepFreeze({
     id,
     description: options.description ?? null,
@@ -567,6 +624,12 @@ function envOption(where: string, env: unknown): Record<string, string> {
     throw new SluiceError("INVALID_DAG", `${where}: env must map variable names to strings`);
   }
   return { ...(env as Record<string, string>) };
+}
+
+/** shell/python `skipOnExitCode`: in the spec only when not the default [99], so that versions stay as they were. */
+function skipOption(where: string, v: unknown): Pick<TaskSpec, "skipOnExitCode"> {
+  const codes = skipExitCodes(v, where);
+  return codes.length === 1 && codes[0] === DEFAULT_SKIP_EXIT_CODE ? {} : { skipOnExitCode: codes };
 }
 
 function fnImpl(where: string, fn: unknown): TaskImpl {

@@ -298,7 +298,12 @@ export interface ShellOptions<I extends Inputs, R extends TriggerRule, P> extend
   cwd?: string;
   /** Run `command` through /bin/sh -c (pipes, globs). Default false. */
   shell?: boolean;
+  /** Exit codes that skip the task instead of failing it (Airflow's skip_on_exit_code). Default 99; null: none. */
+  skipOnExitCode?: SkipOnExitCode;
 }
+
+/** An exit code (1–255), a list of them, or null for none. */
+export type SkipOnExitCode = number | readonly number[] | null;
 
 /** What shell and Python tasks declare to receive connections and variables in their environment. */
 export interface SecretOptions {
@@ -324,6 +329,8 @@ export interface PythonOptions<I extends Inputs, R extends TriggerRule, P, S ext
   python?: string;
   /** Schema of the JSON the script returns; the output is validated and typed by it. */
   output?: S;
+  /** Exit codes that skip the task instead of failing it (`sys.exit(99)`). Default 99; null: none. */
+  skipOnExitCode?: SkipOnExitCode;
 }
 
 export type PythonOutput<S> = S extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<S> : unknown;
@@ -456,4 +463,18 @@ export interface SensorOptions<I extends Inputs = Inputs, R extends TriggerRule 
   /** Grow the wait after each poke (about doubling, with random spread), capped by `maxWait`. */
   exponentialBackoff?: boolean;
   maxWait?: Duration;
+}
+
+/**
+ * A teardown's options (`d.teardown`): a task's options less its trigger rule — a teardown always runs
+ * under `all_done_setup_success` — plus the setups whose work it undoes. Its inputs are typed as under
+ * any rule but all_success: a value from a task that failed or was skipped is undefined.
+ */
+export interface TeardownOptions<I extends Inputs = Inputs> extends Omit<TaskOptions<I, "all_done_setup_success">, "triggerRule"> {
+  /** The setup task(s) (`d.setup`) whose resource this task releases; each becomes one of its upstream tasks. */
+  setups: AnyRef | readonly AnyRef[];
+  /** When true, the teardown's failure fails the run (Airflow's on_failure_fail_dagrun). Default false. */
+  onFailureFailDagRun?: boolean;
+  /** Not settable: a teardown runs when everything before it is done and one of its setups succeeded. */
+  triggerRule?: never;
 }

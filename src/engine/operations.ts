@@ -12,6 +12,7 @@ import type { RunRecord, Store, Tx } from "../store/store.js";
 import type { Clock } from "../core/clock.js";
 import type { RunSpecs } from "./runSpecs.js";
 import type { Transitions } from "./transaction.js";
+import { clearSet } from "../core/setupTeardown.js";
 import { clearTasks, failRun, markTasks, settleRunState, type TransitionEnv } from "./transitions.js";
 
 export class Operations {
@@ -57,12 +58,8 @@ export class Operations {
       const missing = taskIds.filter((t) => !tis.some((ti) => ti.taskId === t && ti.mapIndex === mapIndex));
       if (missing.length) throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no instance of task "${missing[0]}" with map index ${mapIndex}`, { details: { runId, taskId: missing[0], mapIndex } });
     }
-    const cleared = new Set<string>();
-    const queue = [...taskIds];
-    for (let i = 0; i < queue.length; i++) {
-      cleared.add(queue[i]!);
-      if (downstream) for (const d of idx.byId.get(queue[i]!)!.downstream) if (!cleared.has(d)) queue.push(d);
-    }
+    // with their downstream tasks when asked, and the setups and teardowns they need (core/setupTeardown.ts)
+    const cleared = clearSet(idx.byId, taskIds, downstream);
     // the instances the clear touches: one map index of the named tasks, or all; their downstream whole
     const touched = (ti: TaskInstanceRecord) => cleared.has(ti.taskId) && (mapIndex === undefined || !taskIds.includes(ti.taskId) || ti.mapIndex === mapIndex);
     await this.transitions.run(async (tx, fx) => {

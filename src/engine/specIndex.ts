@@ -1,9 +1,11 @@
 import type { DagSpec, TaskSpec } from "../core/dagSpec.js";
+import { effectiveLeaves } from "../core/setupTeardown.js";
 
 /** A DAG version's spec with the lookups the engine needs, built once per version and cached. */
 export interface SpecIndex {
   spec: DagSpec;
   byId: Map<string, TaskSpec>;
+  /** The tasks whose states decide the run's (core/setupTeardown.ts `effectiveLeaves`). */
   leaves: string[];
   /**
    * Tasks whose instances more than one upstream task instance reports to: several upstream tasks, or a
@@ -20,7 +22,8 @@ export function indexSpec(spec: DagSpec): SpecIndex {
   return {
     spec,
     byId,
-    leaves: spec.tasks.filter((t) => t.downstream.length === 0).map((t) => t.id),
+    // Airflow's effective leaves: teardowns (unless onFailureFailDagRun) do not speak for the run
+    leaves: effectiveLeaves(spec.tasks),
     deadlineTasks: spec.tasks.filter((t) => t.deadline),
     fanIn: new Set(spec.tasks.filter((t) => t.upstream.length > 1 || t.upstream.some((u) => byId.get(u)?.map)).map((t) => t.id)),
   };

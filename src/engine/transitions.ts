@@ -11,11 +11,13 @@ import type { TaskSpec } from "../core/dagSpec.js";
 import { mapLength } from "../core/mapping.js";
 import type { DeadLetterReason } from "../core/deadLetters.js";
 import { deriveRunState, type RunState, type TaskState } from "../core/states.js";
-import { evaluateTriggerRule } from "../core/triggerRules.js";
+import { evaluateTriggerRule, type UpstreamCounts } from "../core/triggerRules.js";
 import type { AttemptEnd, EndedAttempt, NewTaskInstance, TaskInstanceRecord, TiBump, Tx, WaitingAttempt } from "../store/store.js";
 import type { AttemptResult } from "../worker/worker.js";
 import type { Effects } from "./effects.js";
 import type { SpecIndex } from "./specIndex.js";
+import { allUpstreamDone, setupStates } from "./setupTeardown.js";
+import { clearSet } from "../core/setupTeardown.js";
 
 /** What the engine needs from outside the transaction. */
 export interface TransitionEnv {
@@ -237,6 +239,15 @@ async function applyAttemptResult(tx: Tx, env: TransitionEnv, fx: Effects, resul
     return;
   }
 
+  if (result.state === "skipped") {
+    // the task skipped itself (SkipTask, skipOnExitCode): no retry; downstream tasks follow their rules
+    fx.tis.update(key, { state: "skipped", endedAt: now });
+    fx.addUnfinished(runId, -1);
+    if (due) fx.callbackDue(task.callbacks, due, "skipped");
+    await cascade(tx, env, fx, idx, runId, [{ taskId, state: "skipped", mode: "rules" }]);
+    return;
+  }
+
   if (result.state === "interrupted") {
     // handed back by a draining worker: it runs again at once and the try is not counted against its
     // retries (try_base moves past it, as a clear does)
@@ -352,7 +363,12 @@ async function cascade(tx: Tx, env: TransitionEnv, fx: Effects, idx: SpecIndex, 
 }
 
 /** What a waiting task instance's trigger rule says of these counters. */
-function decisionOf(idx: SpecIndex, ti: Pick<TaskInstanceRecord, "taskId" | "nUpstream">, counts: { nSuccess: number; nFailed: number; nUpstreamFailed: number; nSkipped: number }) {
+function decisionOf(
+  idx: SpecIndex,
+  ti: Pick<TaskInstanceRecord, "taskId" | "nUpstream">,
+  counts: { nSuccess: number; nFailed: number; nUpstreamFailed: number; nSkipped: number },
+  setups?: UpstreamCounts["setups"],
+) {
   const down = idx.byId.get(ti.taskId)!;
   return down.upstream.length === 0
     ? "run"
@@ -362,6 +378,7 @@ function decisionOf(idx: SpecIndex, ti: Pick<TaskInstanceRecord, "taskId" | "nUp
         failed: counts.nFailed,
         upstreamFailed: counts.nUpstreamFailed,
         skipped: counts.nSkipped,
+        ...(setups ? { setups } : {}),
       });
 }
 
@@ -383,7 +400,9 @@ async function decide(
 ): Promise<void> {
   const now = tx.now();
   const down = idx.byId.get(ti.taskId)!;
-  const decision = decisionOf(idx, ti, counts);
+  // a teardown's rule reads its setups' states, once everything before it is done (engine/setupTeardown.ts)
+  const setups = down.triggerRule === "all_done_setup_success" && allUpstreamDone(ti, counts) ? await setupStates(tx, fx, idx, runId, down) : undefined;
+  const decision = decisionOf(idx, ti, counts, setups);
   switch (decision) {
     case "wait":
       fx.tis.update(ti, counts);
@@ -428,13 +447,8 @@ export async function clearTasks(
 ): Promise<number[]> {
   await tx.lockRuns([runId]);
   const idx = await env.specFor(runId);
-  const set = new Set(taskIds);
-  if (downstream) {
-    const queue = [...taskIds];
-    for (let i = 0; i < queue.length; i++) {
-      for (const d of idx.byId.get(queue[i]!)!.downstream) if (!set.has(d)) { set.add(d); queue.push(d); }
-    }
-  }
+  // with their downstream tasks when asked, and the setups and teardowns they need (core/setupTeardown.ts)
+  const set = clearSet(idx.byId, taskIds, downstream);
   const ordered = idx.spec.tasks.filter((t) => set.has(t.id));
   const now = tx.now();
   const aborted: number[] = [];

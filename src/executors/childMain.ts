@@ -4,6 +4,7 @@ import { AssetMetadataCollector } from "../core/assets.js";
 import { importBundleUrl } from "./bundleImport.js";
 import { loadDagFile } from "./dagFile.js";
 import { errorNames, isNonRetryable } from "../core/deadLetters.js";
+import { isSkipSignal } from "../core/taskSignals.js";
 import { SluiceError, errorRecord } from "../errors.js";
 import type { TaskContext, Tracker } from "../dsl/types.js";
 import { readFile } from "node:fs/promises";
@@ -130,6 +131,6 @@ async function runOnce(req: ChildRequest): Promise<void> {
     const rec = errorRecord(e);
     // what makes an error non-retryable (core/deadLetters.ts) crosses to the parent with it
     const names = errorNames(e);
-    await send({ type: "error", code: rec.code, message: rec.message, ...(rec.stack ? { stack: rec.stack } : {}), ...(names.length ? { names } : {}), ...(isNonRetryable(e, []) ? { nonRetryable: true } : {}) });
+    await send({ type: "error", code: rec.code, message: rec.message, ...(rec.stack ? { stack: rec.stack } : {}), ...(names.length ? { names } : {}), ...(isNonRetryable(e, []) ? { nonRetryable: true } : {}), ...(isSkipSignal(e) ? { skipTask: true } : {}) });
   }
 }

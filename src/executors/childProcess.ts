@@ -61,7 +61,7 @@ export type ChildMessage =
   /** ctx.track in the child (checked there): recorded by the parent's tracker. */
   | { type: "track"; call: "param" | "metric" | "tag" | "artifact"; name: string; value: unknown; step?: number; mediaType?: string }
   | { type: "result"; value: unknown }
-  | { type: "error"; code: string; message: string; stack?: string; names?: string[]; nonRetryable?: boolean };
+  | { type: "error"; code: string; message: string; stack?: string; names?: string[]; nonRetryable?: boolean; skipTask?: boolean };
 
 /**
  * A process-isolated task asked for a connection or variable: resolve it here, where the backends and the
@@ -136,7 +136,7 @@ export const childProcessExecutor: Executor = {
         else if (m.type === "assetMetadata") r.ctx.assetMetadata(m.asset, m.metadata as Parameters<TaskContext<unknown>["assetMetadata"]>[1]);
         else if (m.type === "result") finish(() => resolve(m.value));
         else if (m.type === "error") {
-          const details = { ...(m.stack ? { stack: m.stack } : {}), ...(m.names ? { errorNames: m.names } : {}), ...(m.nonRetryable ? { nonRetryable: true } : {}) };
+          const details = { ...(m.stack ? { stack: m.stack } : {}), ...(m.names ? { errorNames: m.names } : {}), ...(m.nonRetryable ? { nonRetryable: true } : {}), ...(m.skipTask ? { skipTask: true } : {}) };
           const err = new SluiceError(KEPT_CODES.has(m.code) ? (m.code as ErrorCode) : "TASK_FAILED", m.message, { details });
           finish(() => reject(err));
         }

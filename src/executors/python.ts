@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { validateWithSchema } from "../core/standardSchema.js";
+import { DEFAULT_SKIP_EXIT_CODE } from "../core/taskSignals.js";
 import { SluiceError } from "../errors.js";
 import type { Executor, TaskRun } from "./executor.js";
 import { declaredSecretEnv, exitError, runLogged, taskEnv } from "./subprocess.js";
@@ -50,7 +51,7 @@ export const pythonExecutor: Executor = {
         signal: r.ctx.signal,
         what,
       });
-      if (exitCode !== 0) throw exitError(what, exitCode);
+      if (exitCode !== 0) throw exitError(what, exitCode, r.task.skipOnExitCode ?? [DEFAULT_SKIP_EXIT_CODE]);
       let text: string;
       try {
         text = await readFile(outputFile, "utf8");

@@ -1,4 +1,5 @@
 import { resolve, dirname } from "node:path";
+import { DEFAULT_SKIP_EXIT_CODE } from "../core/taskSignals.js";
 import { SluiceError } from "../errors.js";
 import type { Executor, TaskRun } from "./executor.js";
 import { declaredSecretEnv, exitError, runLogged, taskEnv } from "./subprocess.js";
@@ -18,7 +19,7 @@ export const shellExecutor: Executor = {
     const { exitCode, lastStdoutLine } = impl.shell
       ? await runLogged("/bin/sh", ["-c", [impl.command, ...args].join(" ")], { cwd, env, log: r.log, signal: r.ctx.signal, what })
       : await runLogged(impl.command, args, { cwd, env, log: r.log, signal: r.ctx.signal, what });
-    if (exitCode !== 0) throw exitError(what, exitCode);
+    if (exitCode !== 0) throw exitError(what, exitCode, r.task.skipOnExitCode ?? [DEFAULT_SKIP_EXIT_CODE]);
     return lastStdoutLine;
   },
 };

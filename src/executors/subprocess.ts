@@ -83,7 +83,11 @@ function signalNumber(sig: NodeJS.Signals): number | undefined {
   return ({ SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGSEGV: 11, SIGTERM: 15, SIGABRT: 6 } as Record<string, number>)[sig];
 }
 
-export function exitError(what: string, exitCode: number): SluiceError {
+/** A non-zero exit: a failure, or — one of the task's `skipCodes` (skipOnExitCode, default 99) — a skip (core/taskSignals.ts). */
+export function exitError(what: string, exitCode: number, skipCodes: readonly number[] = []): SluiceError {
+  if (skipCodes.includes(exitCode)) {
+    return new SluiceError("TASK_FAILED", `${what} exited with code ${exitCode}: skipped (skipOnExitCode)`, { details: { exitCode, skipTask: true } });
+  }
   return new SluiceError("TASK_FAILED", `${what} exited with code ${exitCode}`, { details: { exitCode } });
 }
 

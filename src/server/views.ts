@@ -100,6 +100,10 @@ export function structure(version: string, spec: DagSpec): Record<string, unknow
       mapped: t.map !== null,
       triggerRule: t.triggerRule,
       ...(t.description ? { docs: t.description } : {}),
+      // setup and teardown tasks (core/setupTeardown.ts): flags for the graph to draw, absent otherwise
+      ...(t.setup ? { setup: true } : {}),
+      ...(t.teardown ? { teardown: true } : {}),
+      ...(t.onFailureFailDagRun ? { onFailureFailDagRun: true } : {}),
     })),
     // group ids are dotted paths ("outer.inner"): the parent is the path without its last part
     groups: spec.groups.map((g) => ({ id: g.id, parent: g.id.includes(".") ? g.id.slice(0, g.id.lastIndexOf(".")) : null, description: g.description })),

@@ -133,8 +133,11 @@ export interface NewTaskInstance {
 
 export interface AttemptEnd {
   attemptId: number;
-  /** interrupted: handed back by a draining worker (docs/decisions/0012-workers-and-capacity.md). */
-  state: "success" | "failed" | "interrupted";
+  /**
+   * interrupted: handed back by a draining worker (docs/decisions/0012-workers-and-capacity.md); skipped:
+   * the task skipped itself (SkipTask, skipOnExitCode), errorCode SKIPPED and its reason as errorMessage.
+   */
+  state: "success" | "failed" | "interrupted" | "skipped";
   endedAt: number;
   errorCode?: string | null;
   errorMessage?: string | null;

@@ -10,6 +10,7 @@ import { pokeOutcome } from "../core/sensors.js";
 import type { TaskImpl } from "../dsl/dag.js";
 import type { TaskContext } from "../dsl/types.js";
 import { isNonRetryable } from "../core/deadLetters.js";
+import { isSkipSignal } from "../core/taskSignals.js";
 import { SluiceError, errorRecord, isSluiceError } from "../errors.js";
 import { childProcessExecutor } from "../executors/childProcess.js";
 import type { Executor } from "../executors/executor.js";
@@ -157,6 +158,12 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     const raw = errorRecord(reason);
     // a task that throws a secret (or an error quoting one) leaves *** in the store and the log
     const rec = { ...raw, message: masker.mask(raw.message), ...(raw.stack !== undefined ? { stack: masker.mask(raw.stack) } : {}) };
+    if (reason === e && isSkipSignal(e)) {
+      // SkipTask or a skipOnExitCode exit: the instance is skipped, its reason kept as the attempt's message
+      // written even by a quiet task (note() would not open its log): the reason must be readable there
+      log.system("info", `attempt ${a.tryNumber} skipped: ${rec.message}`);
+      return { attemptId: a.attemptId, state: "skipped", endedAt: clock.now(), errorCode: "SKIPPED", errorMessage: rec.message, errorStack: null, exitCode: rec.exitCode ?? null };
+    }
     log.system("error", `attempt ${a.tryNumber} failed: ${rec.message}`);
     if (rec.stack && rec.code === "TASK_FAILED") log.system("error", rec.stack);
     return {

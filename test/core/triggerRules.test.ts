@@ -30,6 +30,9 @@ const TABLE: Row[] = [
   ["all_done", 3, 1, 1, 1, "run"],
   ["all_done", 3, 0, 3, 0, "run"],
   ["all_done", 3, 0, 0, 3, "run"],
+  // all_done_setup_success without setups upstream: like all_done (its setup cases: test/core/setupTeardown.test.ts).
+  ["all_done_setup_success", 3, 1, 1, 0, "wait"],
+  ["all_done_setup_success", 3, 0, 3, 0, "run"],
   // all_skipped: skipped as soon as one upstream succeeded or failed.
   ["all_skipped", 2, 0, 0, 1, "wait"],
   ["all_skipped", 2, 0, 0, 2, "run"],
@@ -152,5 +155,5 @@ describe("evaluateTriggerRule", () => {
 
 test("isTriggerRule accepts exactly the known rules", () => {
   for (const rule of TRIGGER_RULES) assert.equal(isTriggerRule(rule), true);
-  for (const bad of ["", "ALL_SUCCESS", "all_done_setup_success", "sometimes", 1, null, undefined]) assert.equal(isTriggerRule(bad), false, String(bad));
+  for (const bad of ["", "ALL_SUCCESS", "all_done_setup", "sometimes", 1, null, undefined]) assert.equal(isTriggerRule(bad), false, String(bad));
 });

@@ -78,6 +78,12 @@ export interface TaskNode {
   mapped: boolean;
   triggerRule: string;
   docs?: string | null;
+  /** A setup task (d.setup); absent otherwise. */
+  setup?: true;
+  /** A teardown task (d.teardown); absent otherwise. */
+  teardown?: true;
+  /** A teardown whose failure fails the run; absent otherwise. */
+  onFailureFailDagRun?: true;
 }
 export interface Structure {
   version: string;

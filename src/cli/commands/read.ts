@@ -6,6 +6,7 @@ import { setDagPaused } from "../../app/dags.js";
 import { cancelRun } from "../../app/runs.js";
 import { formatDuration } from "../../core/duration.js";
 import { RUN_STATES, type RunState } from "../../core/states.js";
+import type { TaskSpec } from "../../core/dagSpec.js";
 import { toPreview } from "../../artifacts/serialize.js";
 import { SluiceError } from "../../errors.js";
 import type { Sluice } from "../../sluice.js";
@@ -121,7 +122,7 @@ export function registerDags(program: Command, globals: () => GlobalOptions): vo
         out(
           table(
             ["TASK", "KIND", "TRIGGER RULE", "RETRIES", "UPSTREAM"],
-            spec.tasks.map((t) => [t.map ? `${t.id}[*]` : t.id, t.isolation === "process" ? `${t.kind} (process)` : t.kind, t.triggerRule, t.retry.retries, t.upstream.join(", ")]),
+            spec.tasks.map((t) => [t.map ? `${t.id}[*]` : t.id, taskKind(t), t.triggerRule, t.retry.retries, t.upstream.join(", ")]),
           ),
         );
       });
@@ -202,7 +203,9 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
                   ? `waiting: ${t.pokes} poke${t.pokes === 1 ? "" : "s"}, next at ${t.nextPokeAt}`
                   : last?.state === "failed"
                     ? `${last.errorCode}: ${oneLine(last.errorMessage ?? "")}`
-                    : "",
+                    : last?.state === "skipped"
+                      ? `skipped: ${oneLine(last.errorMessage ?? "")}`
+                      : "",
               ];
             }),
           ),
@@ -417,4 +420,14 @@ function oneLine(s: string): string {
 function runsOn(d: { schedule: string | null; assetSchedule: AssetSchedule | null; events: string[] }): string {
   const parts = [d.schedule ?? (d.assetSchedule ? `assets ${describeAssetSchedule(d.assetSchedule)}` : null), d.events.length ? `events ${d.events.join(", ")}` : null];
   return parts.filter(Boolean).join("; ") || "manual";
+}
+
+/** `dags show`'s KIND: the kind, with how it runs and its setup/teardown role (core/setupTeardown.ts). */
+function taskKind(t: TaskSpec): string {
+  const notes = [
+    ...(t.isolation === "process" ? ["process"] : []),
+    ...(t.setup ? ["setup"] : []),
+    ...(t.teardown ? [t.onFailureFailDagRun ? "teardown, fails the run" : "teardown"] : []),
+  ];
+  return notes.length ? `${t.kind} (${notes.join(", ")})` : t.kind;
 }
