@@ -4,6 +4,8 @@
  */
 export { dag, isDag, DagBuilder, type Dag } from "./dsl/dag.js";
 export { NonRetryableError } from "./dsl/nonRetryable.js";
+export { zip } from "./dsl/mapping.js";
+export type { MappedRef, Zipped, KwargsMapOptions, MapElement } from "./dsl/types.js";
 export type {
   TaskRef,
   TaskContext,

@@ -8,7 +8,8 @@ import { canRetry, retryDelayMs } from "../core/backoff.js";
 import { formatDuration } from "../core/duration.js";
 import { nextPokeDelayMs } from "../core/sensors.js";
 import type { TaskSpec } from "../core/dagSpec.js";
-import { mapLength } from "../core/mapping.js";
+import { branchKeeps, decisionSkips } from "../core/branching.js";
+import { mapLength, mappableList } from "../core/mapping.js";
 import type { DeadLetterReason } from "../core/deadLetters.js";
 import { deriveRunState, type RunState, type TaskState } from "../core/states.js";
 import { evaluateTriggerRule } from "../core/triggerRules.js";
@@ -230,7 +231,7 @@ async function applyAttemptResult(tx: Tx, env: TransitionEnv, fx: Effects, resul
     if (task.kind === "short_circuit" && result.proceed === false) {
       await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: task.respectTriggerRules ? "skip_direct" : "skip_all" }]);
     } else if (task.kind === "branch") {
-      await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: "branch", follow: new Set(result.follow ?? []) }]);
+      await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: "branch", follow: branchKeeps(idx.byId, task, result.follow ?? []) }]);
     } else {
       await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: "rules" }]);
     }
@@ -300,8 +301,9 @@ async function deadLetter(
 type Finished = {
   taskId: string;
   state: TaskState;
-  /** rules: count the end and apply trigger rules; skip_all: skip every descendant; skip_direct: skip direct downstream; branch: skip those not followed. */
+  /** rules: count the end and apply trigger rules; skip_all: skip every descendant; skip_direct: skip direct downstream; branch: skip those not in `follow`. */
   mode: "rules" | "skip_all" | "skip_direct" | "branch";
+  /** branch: the direct downstream tasks it keeps, followed or downstream of a followed one (core/branching `branchKeeps`). */
   follow?: Set<string>;
 };
 
@@ -484,10 +486,33 @@ export async function clearTasks(
       if (u.state === "upstream_failed") nUpstreamFailed++;
     }
     fx.tis.update(ti, { nUpstream: Math.max(upstream.length, task.upstream.length) });
+    const skippedBy = await standingSkip(tx, env, idx, runId, task, upstream);
+    if (skippedBy) {
+      fx.tis.update(ti, { nSuccess, nFailed, nUpstreamFailed, nSkipped, state: "skipped", endedAt: now });
+      fx.addUnfinished(runId, -1);
+      if (task.callbacks) skippedDue(fx, task, ti);
+      work.push({ taskId: ti.taskId, state: "skipped", mode: skippedBy.kind === "short_circuit" && !skippedBy.respectTriggerRules ? "skip_all" : "rules" });
+      continue;
+    }
     await decide(tx, env, fx, idx, runId, ti, { nSuccess, nFailed, nUpstreamFailed, nSkipped }, work);
   }
   await cascade(tx, env, fx, idx, runId, work);
   return aborted;
+}
+
+/**
+ * The finished branch or short-circuit among `task`'s direct upstream whose recorded decision skips it, if
+ * any: a cleared task that such a decision skipped is skipped again while the decision stands (Airflow's
+ * NotPreviouslySkippedDep); clearing the branch too makes it decide anew.
+ */
+async function standingSkip(tx: Tx, env: TransitionEnv, idx: SpecIndex, runId: string, task: TaskSpec, upstream: readonly TaskInstanceRecord[]): Promise<TaskSpec | null> {
+  for (const u of upstream) {
+    const up = idx.byId.get(u.taskId);
+    if (!up || (up.kind !== "branch" && up.kind !== "short_circuit") || up.map || u.state !== "success") continue;
+    const [decision] = await env.loadOutputs(tx, runId, up.id);
+    if (decisionSkips(idx.byId, up, decision, task.id)) return up;
+  }
+  return null;
 }
 
 async function expand(
@@ -502,17 +527,33 @@ async function expand(
 ): Promise<void> {
   const now = tx.now();
   const lengths: number[] = [];
+  // An upstream whose value is missing (it failed, or was marked success without one) makes the mapped
+  // task upstream_failed, as Airflow's expand_mapped_task does when its input is "not fully populated" —
+  // never a silent skip. A skipped upstream (a branch not taken) skips it: nothing was meant to be mapped.
+  let missing: "upstream_failed" | "skipped" | null = null;
   for (const m of task.map!) {
     if ("values" in m.source) {
       lengths.push(m.source.values.length);
       continue;
     }
-    const outputs = await env.loadOutputs(tx, runId, m.source.task);
     const upstreamTask = idx.byId.get(m.source.task)!;
-    const value = upstreamTask.map ? outputs : outputs[0];
-    lengths.push(Array.isArray(value) ? value.length : 0);
+    const states = (await fx.tis.load(tx, runId, [m.source.task])).map((u) => u.state);
+    if (states.some((st) => st === "failed" || st === "upstream_failed")) missing = "upstream_failed";
+    else if (!upstreamTask.map && states.every((st) => st === "skipped" || st === "removed")) missing ??= "skipped";
+    if (missing) continue;
+    const outputs = await env.loadOutputs(tx, runId, m.source.task);
+    const list = mappableList(upstreamTask.map ? outputs : outputs[0]);
+    if (list === null) missing = "upstream_failed";
+    else lengths.push(list.length);
   }
-  const n = mapLength(lengths);
+  if (missing) {
+    fx.tis.update(ti, { state: missing, endedAt: now });
+    fx.addUnfinished(runId, -1);
+    if (missing === "skipped" && task.callbacks) skippedDue(fx, task, ti);
+    work.push({ taskId: ti.taskId, state: missing, mode: "rules" });
+    return;
+  }
+  const n = mapLength(lengths, task.mapMode);
   if (n === 0) {
     fx.tis.update(ti, { state: "skipped", endedAt: now });
     fx.addUnfinished(runId, -1);
