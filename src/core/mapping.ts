@@ -55,7 +55,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 /** The list a value maps over: a list itself, an object's `[key, value]` entries; null when not mappable. */
 export function mappableList(value: unknown): unknown[] | null {
-  if (Array.isArray(value)) return value;
+  if (Array.isArray(value)) return value as unknown[];
   if (isPlainObject(value)) return Object.entries(value);
   return null;
 }
@@ -65,7 +65,7 @@ function kindOf(v: unknown): string {
   if (v === null) return "null";
   if (v === undefined) return "nothing (undefined)";
   if (Array.isArray(v)) return "a list";
-  if (typeof v === "object") return `an object of class ${(v as object).constructor?.name ?? "unknown"}`;
+  if (typeof v === "object") return `an object of class ${v.constructor?.name ?? "unknown"}`;
   return `a ${typeof v}`;
 }
 

@@ -15,14 +15,15 @@ type Transform = (element: unknown) => unknown;
 
 /** A task's handle: its id, its DAG, and `.map(fn)` to transform its elements for a mapped task. */
 export function taskRef(id: string, dagId: string): AnyRef {
-  return Object.freeze({
-    id,
-    dagId,
-    map(fn: (element: never) => unknown) {
+  const ref = { id, dagId };
+  // not enumerable: a handle still spreads and serialises as { id, dagId }
+  Object.defineProperty(ref, "map", {
+    value: (fn: unknown) => {
       if (typeof fn !== "function") throw new SluiceError("INVALID_DAG", `DAG "${dagId}": ${id}.map(fn) needs a function`);
       return Object.freeze({ id, dagId, [TRANSFORM]: fn as Transform });
     },
-  }) as unknown as AnyRef;
+  });
+  return Object.freeze(ref) as unknown as AnyRef;
 }
 
 /**
@@ -63,7 +64,7 @@ export function mapParts(where: string, options: { over?: unknown; overKwargs?: 
       try {
         return { values: JSON.parse(JSON.stringify(src)) as unknown[] };
       } catch {
-        throw new SluiceError("INVALID_DAG", `${where}: the literal list "${field}" must be JSON (map over an upstream output instead)`);
+        throw new SluiceError("INVALID_DAG", `${where}: the literal list "${name}" must be JSON (map over an upstream output instead)`);
       }
     }
     const fn = typeof src === "object" && src !== null ? (src as { [TRANSFORM]?: Transform })[TRANSFORM] : undefined;
