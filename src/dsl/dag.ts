@@ -158,15 +158,38 @@ export class DagBuilder<P> {
   }
 
   /**
-   * Branching: the function returns the id(s) (or handles) of the direct downstream tasks to follow; the
-   * other direct downstream tasks are skipped, and the skips propagate by trigger rule.
+   * Branching: the function returns the id(s) (or handles) of the direct downstream tasks to follow, or a
+   * task group's id (its root tasks); the direct downstream tasks it did not follow and that no followed
+   * task leads to are skipped, and the skips propagate by trigger rule (core/branching.ts).
+   *
+   * Mapped (with `over` or `overKwargs`, as `d.map`): each instance decides for itself, and for each
+   * direct downstream task its decision counts as a success (followed) or a skip (not followed): the
+   * downstream task's trigger rule decides (all_success: every instance followed it; none_failed_min_one_success: one did).
    */
   branch<const I extends Inputs = NoInputs, R extends TriggerRule = "all_success">(
     id: string,
-    options: TaskOptions<I, R>,
+    options: TaskOptions<I, R> & { over?: never; overKwargs?: never },
     fn: (inputs: NoInfer<InputValues<I, R>>, ctx: TaskContext<P>) => BranchResult | Promise<BranchResult>,
-  ): TaskRef<string[]> {
-    return this.add("branch", id, options, null, fnImpl(this.where(id), fn)) as TaskRef<string[]>;
+  ): TaskRef<string[]>;
+  branch<const M extends MapOver | Zipped<MapOver>, const I extends Inputs = NoInputs, R extends TriggerRule = "all_success", const A extends Record<string, unknown> = NoInputs>(
+    id: string,
+    options: MapOptions<M, I, R, A>,
+    fn: (item: NoInfer<MapItem<M> & A & InputValues<I, R>>, ctx: TaskContext<P>) => BranchResult | Promise<BranchResult>,
+  ): TaskRef<string[][]>;
+  branch<const K extends KwargsSource, const I extends Inputs = NoInputs, R extends TriggerRule = "all_success", const A extends Record<string, unknown> = NoInputs>(
+    id: string,
+    options: KwargsMapOptions<K, I, R, A>,
+    fn: (item: NoInfer<ElementOf<K> & A & InputValues<I, R>>, ctx: TaskContext<P>) => BranchResult | Promise<BranchResult>,
+  ): TaskRef<string[][]>;
+  branch(id: string, options: TaskOptions & { over?: unknown; overKwargs?: unknown; partial?: unknown }, fn: unknown): AnyRef {
+    const where = this.where(id);
+    if (typeof options !== "object" || options === null) throw new SluiceError("INVALID_DAG", `${where}: options must be an object`);
+    const mapped = options.over !== undefined || options.overKwargs !== undefined;
+    if (!mapped && options.partial !== undefined) throw new SluiceError("INVALID_DAG", `${where}: partial is for mapped tasks (with "over" or "overKwargs")`);
+    const parts = mapped ? mapParts(where, options, (ref, field) => this.refId(where, ref, field, true)) : null;
+    const impl = fnImpl(where, fn);
+    if (parts && impl.kind === "fn" && Object.keys(parts.transforms).length) impl.transforms = parts.transforms;
+    return this.add("branch", id, options, parts, impl);
   }
 
   /**

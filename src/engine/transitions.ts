@@ -231,7 +231,8 @@ async function applyAttemptResult(tx: Tx, env: TransitionEnv, fx: Effects, resul
     if (task.kind === "short_circuit" && result.proceed === false) {
       await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: task.respectTriggerRules ? "skip_direct" : "skip_all" }]);
     } else if (task.kind === "branch") {
-      await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: "branch", follow: branchKeeps(idx.byId, task, result.follow ?? []) }]);
+      // a mapped branch's instance does not skip by itself: its decision is counted (see `branch_each`)
+      await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: task.map ? "branch_each" : "branch", follow: branchKeeps(idx.byId, task, result.follow ?? []) }]);
     } else {
       await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: "rules" }]);
     }
@@ -301,11 +302,18 @@ async function deadLetter(
 type Finished = {
   taskId: string;
   state: TaskState;
-  /** rules: count the end and apply trigger rules; skip_all: skip every descendant; skip_direct: skip direct downstream; branch: skip those not in `follow`. */
-  mode: "rules" | "skip_all" | "skip_direct" | "branch";
+  /**
+   * rules: count the end and apply trigger rules; skip_all: skip every descendant; skip_direct: skip direct
+   * downstream; branch: skip those not in `follow`; branch_each (an instance of a mapped branch): count a
+   * success for those in `follow` and a skip for the others, and let their rules decide.
+   */
+  mode: "rules" | "skip_all" | "skip_direct" | "branch" | "branch_each";
   /** branch: the direct downstream tasks it keeps, followed or downstream of a followed one (core/branching `branchKeeps`). */
   follow?: Set<string>;
 };
+
+/** What an instance of a mapped branch counts for a direct downstream task it did not follow: a skip. */
+const NOT_FOLLOWED = { nSuccess: 0, nFailed: 0, nUpstreamFailed: 0, nSkipped: 1 };
 
 async function cascade(tx: Tx, env: TransitionEnv, fx: Effects, idx: SpecIndex, runId: string, work: Finished[]): Promise<void> {
   const now = tx.now();
@@ -316,18 +324,19 @@ async function cascade(tx: Tx, env: TransitionEnv, fx: Effects, idx: SpecIndex, 
     const task = idx.byId.get(f.taskId)!;
     if (task.downstream.length === 0) continue;
     const skips = (taskId: string) => f.mode === "skip_all" || f.mode === "skip_direct" || (f.mode === "branch" && !f.follow!.has(taskId));
-    const counted = {
+    const ended = {
       nSuccess: f.state === "success" ? 1 : 0,
       nFailed: f.state === "failed" || f.state === "upstream_failed" ? 1 : 0,
       nUpstreamFailed: f.state === "upstream_failed" ? 1 : 0,
       nSkipped: f.state === "skipped" || f.state === "removed" ? 1 : 0,
     };
+    const countedFor = (taskId: string) => (f.mode === "branch_each" && !f.follow!.has(taskId) ? NOT_FOLLOWED : ended);
     const direct = inPlace ? task.downstream.filter((d) => !idx.fanIn.has(d)) : task.downstream;
     if (inPlace) {
       for (const d of task.downstream) {
         if (!idx.fanIn.has(d)) continue;
         if (skips(d)) fx.bump(runId, d, {}, f.mode === "skip_all" ? "skip_all" : "rules");
-        else fx.bump(runId, d, counted);
+        else fx.bump(runId, d, countedFor(d));
       }
     }
     if (direct.length === 0) continue;
@@ -342,6 +351,7 @@ async function cascade(tx: Tx, env: TransitionEnv, fx: Effects, idx: SpecIndex, 
         work.push({ taskId: ti.taskId, state: "skipped", mode: f.mode === "skip_all" ? "skip_all" : "rules" });
         continue;
       }
+      const counted = countedFor(ti.taskId);
       const counts = {
         nSuccess: ti.nSuccess + counted.nSuccess,
         nFailed: ti.nFailed + counted.nFailed,
@@ -479,8 +489,10 @@ export async function clearTasks(
     let nFailed = 0;
     let nUpstreamFailed = 0;
     let nSkipped = 0;
+    const notFollowed = await mappedBranchSkips(tx, env, idx, runId, task, upstream);
     for (const u of upstream) {
-      if (u.state === "success") nSuccess++;
+      if (u.state === "success" && notFollowed.has(u)) nSkipped++;
+      else if (u.state === "success") nSuccess++;
       else if (u.state === "failed" || u.state === "upstream_failed") nFailed++;
       else if (u.state === "skipped" || u.state === "removed") nSkipped++;
       if (u.state === "upstream_failed") nUpstreamFailed++;
@@ -513,6 +525,19 @@ async function standingSkip(tx: Tx, env: TransitionEnv, idx: SpecIndex, runId: s
     if (decisionSkips(idx.byId, up, decision, task.id)) return up;
   }
   return null;
+}
+
+/** The finished instances of mapped branches among `upstream` whose recorded decision did not follow `task` (counted as skips on clear). */
+async function mappedBranchSkips(tx: Tx, env: TransitionEnv, idx: SpecIndex, runId: string, task: TaskSpec, upstream: readonly TaskInstanceRecord[]): Promise<Set<TaskInstanceRecord>> {
+  const skips = new Set<TaskInstanceRecord>();
+  const outputs = new Map<string, unknown[]>();
+  for (const u of upstream) {
+    const up = idx.byId.get(u.taskId);
+    if (!up || up.kind !== "branch" || !up.map || u.state !== "success" || u.mapIndex < 0) continue;
+    if (!outputs.has(up.id)) outputs.set(up.id, await env.loadOutputs(tx, runId, up.id));
+    if (decisionSkips(idx.byId, up, outputs.get(up.id)![u.mapIndex], task.id)) skips.add(u);
+  }
+  return skips;
 }
 
 async function expand(

@@ -70,6 +70,17 @@ export const sc = dag("short_circuit_clear", (d) => {
   d.task("y", { after: [x] }, async () => "y");
 });
 
+// a mapped branch: each instance decides; for each task, its decision counts as a success or a skip
+export const mapped = dag("branch_mapped", (d) => {
+  const route = d.branch("route", { over: { n: [1, 2, 3] } }, async ({ n }) => (n % 2 ? "odd" : ["even", "also"]));
+  d.task("odd", { after: [route] }, async () => "odd");
+  d.task("even", { after: [route], triggerRule: "none_failed_min_one_success" }, async () => "even");
+  d.task("also", { after: [route], triggerRule: "all_done" }, async () => "also");
+  d.task("never", { after: [route], triggerRule: "none_failed_min_one_success" }, async () => "never");
+  // a direct downstream task no instance follows: it gets the decisions under a rule that runs anyway
+  d.task("uses", { inputs: { route }, triggerRule: "all_done" }, async ({ route }) => route!.map((r) => r.join("+")).join(","));
+});
+
 export const bad = dag("branch_bad", { params }, (d) => {
   const branch = d.branch("branch", {}, async (_i, ctx) => ctx.params.to);
   const a = d.task("a", { after: [branch] }, async () => "a");
@@ -144,6 +155,20 @@ for (const d of dialects(1)) {
       const anew = await s.drive(r.runId);
       assert.equal(anew.state, "success");
       assert.deepEqual(states(anew), { branch: "success", a: "skipped", b: "success" });
+      await checkInvariants(s.config.databaseUrl);
+    });
+
+    test("a mapped branch: each instance's decision counts as a success or a skip for each direct downstream task, whose rule decides; a clear keeps it", async () => {
+      const r = await s.run("branch_mapped");
+      assert.equal(r.state, "success");
+      const byTask = (sum: RunSummary) => sum.tasks.map((t) => `${t.taskId}${t.mapIndex >= 0 ? `[${t.mapIndex}]` : ""}=${t.state}`);
+      const expected = ["route[0]=success", "route[1]=success", "route[2]=success", "odd=skipped", "even=success", "also=success", "never=skipped", "uses=success"];
+      assert.deepEqual(byTask(r), expected);
+      assert.deepEqual(await s.engine.loadOutputs(r.runId, "uses"), ["odd,also+even,odd"]);
+      await s.engine.clearTasks(r.runId, ["never", "odd", "even"], false);
+      const again = await s.drive(r.runId);
+      assert.deepEqual(byTask(again), expected, "the instances' decisions still stand");
+      assert.equal((await s.store.attempts.list(r.runId)).filter((a) => a.taskId === "even").length, 2, "even ran again");
       await checkInvariants(s.config.databaseUrl);
     });
 

@@ -166,6 +166,23 @@ dag("richMapping", (d) => {
   d.map("aString", { over: { c: d.task("str", async () => "abc") } }, async ({ c }) => c);
 });
 
+// A mapped branch: its item is typed like a mapped task's; its output is one list of followed ids per instance.
+dag("mappedBranch", (d) => {
+  const regions = d.task("regions", async () => ["eu", "us"]);
+  const route = d.branch("route", { over: { region: regions }, partial: { fallback: "slow" } }, async ({ region, fallback }) => {
+    assertEqual<typeof region, string>();
+    assertEqual<typeof fallback, "slow">();
+    return region === "eu" ? "fast" : fallback;
+  });
+  assertEqual<typeof route, TaskRef<string[][]>>();
+  const plain = d.branch("plain", {}, async () => "fast");
+  assertEqual<typeof plain, TaskRef<string[]>>();
+  // @ts-expect-error — a branch returns ids or handles, not numbers
+  d.branch("badReturn", { over: { region: regions } }, async () => 42);
+  // @ts-expect-error — partial is for mapped tasks
+  d.branch("badPartial", { partial: { a: 1 } }, async () => "fast");
+});
+
 // Under a rule other than all_success an upstream may not have succeeded: its input may be undefined.
 dag("rules", (d) => {
   const a = d.task("a", async () => 1);
