@@ -4,7 +4,7 @@
  */
 import { encodeOutput } from "../artifacts/serialize.js";
 import { AssetMetadataCollector } from "../core/assets.js";
-import type { DagSpec, TaskSpec } from "../core/dagSpec.js";
+import { taskById, type DagSpec, type TaskSpec } from "../core/dagSpec.js";
 import { branchFollows } from "../core/branching.js";
 import { mapItem, mappableList, unmappableReason } from "../core/mapping.js";
 import { pokeOutcome } from "../core/sensors.js";
@@ -226,7 +226,7 @@ async function inputsFor(host: WorkerHost, a: ClaimedAttempt, task: TaskSpec, im
  */
 function checkMappable(dag: DagSpec, task: TaskSpec, value: unknown): void {
   for (const consumer of task.downstream) {
-    const c = dag.tasks.find((t) => t.id === consumer);
+    const c = tasksOf(dag).get(consumer);
     for (const m of c?.map ?? []) {
       if (!("task" in m.source) || m.source.task !== task.id) continue;
       const mode = c!.mapMode ?? "product";
@@ -252,6 +252,15 @@ function executorFor(task: TaskSpec, impl: TaskImpl): Executor {
 
 function executorName(task: TaskSpec, impl: TaskImpl): string {
   return impl.kind === "fn" ? (task.isolation === "process" ? "child process" : "in process") : impl.kind;
+}
+
+/** A spec's tasks by id, built once per DAG version (specs are frozen and cached): O(1) per downstream task, even in a 100,000-task DAG. */
+const tasksById = new WeakMap<DagSpec, Map<string, TaskSpec>>();
+
+function tasksOf(dag: DagSpec): Map<string, TaskSpec> {
+  let m = tasksById.get(dag);
+  if (!m) tasksById.set(dag, (m = taskById(dag)));
+  return m;
 }
 
 /** Keyrings by their source, once loaded (a key file is read once per worker, not per attempt). */
