@@ -82,6 +82,7 @@ export function branchKeeps(tasks: Tasks, branch: TaskSpec, follows: readonly st
  */
 export function decisionSkips(tasks: Tasks, upstream: TaskSpec, output: unknown, taskId: string): boolean {
   if (upstream.kind === "short_circuit") return output === false;
-  if (upstream.kind === "branch") return !branchKeeps(tasks, upstream, Array.isArray(output) ? (output as string[]) : []).has(taskId);
+  // no recorded decision (a branch a person marked success): nothing stands, as in Airflow without its XCom
+  if (upstream.kind === "branch" && Array.isArray(output)) return !branchKeeps(tasks, upstream, output as string[]).has(taskId);
   return false;
 }

@@ -99,6 +99,8 @@ describe("decisionSkips (what a clear re-evaluates)", () => {
     ["a branch's task downstream of the followed one", "b", ["x"], "y", false],
     ["a branch's task not followed", "b", ["y"], "x", true],
     ["a branch that followed none", "b", [], "x", true],
+    ["a branch without a recorded decision (marked success by a person)", "b", undefined, "x", false],
+    ["a short-circuit without a recorded result", "sc", undefined, "z", false],
     ["a short-circuit that returned false", "sc", false, "z", true],
     ["a short-circuit that returned true", "sc", true, "z", false],
   ];
