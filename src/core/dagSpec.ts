@@ -15,7 +15,11 @@ import type { DeadlineSpec } from "./deadlines.js";
 
 export type TaskKind = "task" | "branch" | "short_circuit" | "shell" | "python" | "sensor";
 
-export type MapSource = { task: string } | { values: unknown[] };
+/**
+ * What one mapped argument takes its list from: an upstream task's output (`transform`: through the
+ * consuming task's `.map(fn)` function, applied to each element as the instance starts) or a literal list.
+ */
+export type MapSource = { task: string; transform?: true } | { values: unknown[] };
 
 export interface TaskSpec {
   id: string;
@@ -30,6 +34,10 @@ export interface TaskSpec {
   inputs: Record<string, string>;
   /** Dynamic mapping: one instance per element of the cross product of these lists. */
   map: { name: string; source: MapSource }[] | null;
+  /** How the lists of `map` combine (core/mapping.ts): absent for their cross product (so other specs and versions are unchanged). */
+  mapMode?: "zip" | "kwargs";
+  /** Mapped tasks: fixed JSON arguments beside the mapped ones (Airflow's `partial`); absent when none. */
+  partial?: Record<string, unknown>;
   triggerRule: TriggerRule;
   retry: RetryPolicy;
   timeoutMs: number | null;

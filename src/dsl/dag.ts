@@ -13,7 +13,7 @@
 import { assetList, checkEventName, parseAssetSchedule, type AssetSchedule } from "../core/assets.js";
 import type { RetryPolicy } from "../core/backoff.js";
 import { isDeadLetterMode } from "../core/deadLetters.js";
-import { checkId, checkSecretParams, dagVersion, finalizeTasks, secretRefs, type DagSpec, type GroupSpec, type MapSource, type TaskKind, type TaskSpec } from "../core/dagSpec.js";
+import { checkId, checkSecretParams, dagVersion, finalizeTasks, secretRefs, type DagSpec, type GroupSpec, type TaskKind, type TaskSpec } from "../core/dagSpec.js";
 import { parseDuration, type Duration } from "../core/duration.js";
 import { resourceRequest } from "../core/resources.js";
 import { parseSchedule, type Schedule } from "../core/schedules.js";
@@ -25,8 +25,11 @@ import type {
   AnyRef,
   BranchResult,
   DagOptions,
+  ElementOf,
   InputValues,
   Inputs,
+  KwargsMapOptions,
+  KwargsSource,
   MapItem,
   MapOptions,
   MapOver,
@@ -44,10 +47,12 @@ import type {
   TaskOptions,
   TaskRef,
   TeardownOptions,
+  Zipped,
 } from "./types.js";
 import { checkOptions, teardownOptions } from "./setupTeardown.js";
 import { DEFAULT_SKIP_EXIT_CODE, skipExitCodes } from "../core/taskSignals.js";
 import { checkSetupTeardown } from "../core/setupTeardown.js";
+import { isTransformed, mapParts, mapSpecFields, taskRef, type MapParts } from "./mapping.js";
 import { pokeLabel } from "./sensors.js";
 import { callbackList, CallbackSet, type Callback } from "./callbacks.js";
 import { parseDeadline } from "../core/deadlines.js";
@@ -57,7 +62,13 @@ const DAG_BRAND = Symbol.for("sluice.dag");
 
 /** How a task runs; the function-valued parts of a task that the spec cannot hold. */
 export type TaskImpl =
-  | { kind: "fn"; fn: (inputs: Record<string, unknown>, ctx: TaskContext<unknown>) => unknown; env: Record<string, string> }
+  | {
+      kind: "fn";
+      fn: (inputs: Record<string, unknown>, ctx: TaskContext<unknown>) => unknown;
+      env: Record<string, string>;
+      /** Mapped tasks: the `ref.map(fn)` functions of their mapped arguments, by argument name (dsl/mapping.ts). */
+      transforms?: Record<string, (element: unknown) => unknown>;
+    }
   | {
       kind: "shell";
       command: string;
@@ -127,48 +138,62 @@ export class DagBuilder<P> {
 
   /**
    * Dynamic task mapping: one instance per element of `over` (the cross product when it names several
-   * lists), known only at run time when a list is an upstream output. Downstream tasks get the results in order.
+   * lists, position by position with `zip({ … })`), or per argument object of `overKwargs`; known only at
+   * run time when a list is an upstream output. `partial` adds fixed arguments. Downstream tasks get the
+   * results in order. See core/mapping.ts for the semantics (Airflow's `expand`, `zip`, `expand_kwargs`).
    */
-  map<O, const M extends MapOver, const I extends Inputs = NoInputs, R extends TriggerRule = "all_success">(
+  map<O, const M extends MapOver | Zipped<MapOver>, const I extends Inputs = NoInputs, R extends TriggerRule = "all_success", const A extends Record<string, unknown> = NoInputs>(
     id: string,
-    options: MapOptions<M, I, R>,
-    fn: (item: NoInfer<MapItem<M> & InputValues<I, R>>, ctx: TaskContext<P>) => O | Promise<O>,
-  ): TaskRef<Awaited<O>[]> {
-    const over = (options as { over?: unknown }).over;
+    options: MapOptions<M, I, R, A>,
+    fn: (item: NoInfer<MapItem<M> & A & InputValues<I, R>>, ctx: TaskContext<P>) => O | Promise<O>,
+  ): TaskRef<Awaited<O>[]>;
+  map<O, const K extends KwargsSource, const I extends Inputs = NoInputs, R extends TriggerRule = "all_success", const A extends Record<string, unknown> = NoInputs>(
+    id: string,
+    options: KwargsMapOptions<K, I, R, A>,
+    fn: (item: NoInfer<ElementOf<K> & A & InputValues<I, R>>, ctx: TaskContext<P>) => O | Promise<O>,
+  ): TaskRef<Awaited<O>[]>;
+  map(id: string, options: TaskOptions & { over?: unknown; overKwargs?: unknown; partial?: unknown }, fn: unknown): AnyRef {
     const where = this.where(id);
-    if (typeof over !== "object" || over === null || Object.keys(over).length === 0) {
-      throw new SluiceError("INVALID_DAG", `${where}: "over" must name at least one list to map over`);
-    }
-    const map: { name: string; source: MapSource }[] = [];
-    for (const [name, src] of Object.entries(over)) {
-      if (Array.isArray(src)) {
-        let values: unknown[];
-        try {
-          values = JSON.parse(JSON.stringify(src)) as unknown[];
-        } catch {
-          throw new SluiceError("INVALID_DAG", `${where}: the literal list "${name}" must be JSON (map over an upstream output instead)`);
-        }
-        map.push({ name, source: { values } });
-      } else {
-        map.push({ name, source: { task: this.refId(where, src, `over.${name}`) } });
-      }
-      if (options.inputs && name in options.inputs) {
-        throw new SluiceError("INVALID_DAG", `${where}: "${name}" is both mapped over and an input`);
-      }
-    }
-    return this.add("task", id, options, map, fnImpl(where, fn)) as TaskRef<Awaited<O>[]>;
+    if (typeof options !== "object" || options === null) throw new SluiceError("INVALID_DAG", `${where}: options must be an object`);
+    const parts = mapParts(where, options, (ref, field) => this.refId(where, ref, field, true));
+    const impl = fnImpl(where, fn);
+    if (impl.kind === "fn" && Object.keys(parts.transforms).length) impl.transforms = parts.transforms;
+    return this.add("task", id, options, parts, impl);
   }
 
   /**
-   * Branching: the function returns the id(s) (or handles) of the direct downstream tasks to follow; the
-   * other direct downstream tasks are skipped, and the skips propagate by trigger rule.
+   * Branching: the function returns the id(s) (or handles) of the direct downstream tasks to follow, or a
+   * task group's id (its root tasks); the direct downstream tasks it did not follow and that no followed
+   * task leads to are skipped, and the skips propagate by trigger rule (core/branching.ts).
+   *
+   * Mapped (with `over` or `overKwargs`, as `d.map`): each instance decides for itself, and for each
+   * direct downstream task its decision counts as a success (followed) or a skip (not followed): the
+   * downstream task's trigger rule decides (all_success: every instance followed it; none_failed_min_one_success: one did).
    */
   branch<const I extends Inputs = NoInputs, R extends TriggerRule = "all_success">(
     id: string,
-    options: TaskOptions<I, R>,
+    options: TaskOptions<I, R> & { over?: never; overKwargs?: never },
     fn: (inputs: NoInfer<InputValues<I, R>>, ctx: TaskContext<P>) => BranchResult | Promise<BranchResult>,
-  ): TaskRef<string[]> {
-    return this.add("branch", id, options, null, fnImpl(this.where(id), fn)) as TaskRef<string[]>;
+  ): TaskRef<string[]>;
+  branch<const M extends MapOver | Zipped<MapOver>, const I extends Inputs = NoInputs, R extends TriggerRule = "all_success", const A extends Record<string, unknown> = NoInputs>(
+    id: string,
+    options: MapOptions<M, I, R, A>,
+    fn: (item: NoInfer<MapItem<M> & A & InputValues<I, R>>, ctx: TaskContext<P>) => BranchResult | Promise<BranchResult>,
+  ): TaskRef<string[][]>;
+  branch<const K extends KwargsSource, const I extends Inputs = NoInputs, R extends TriggerRule = "all_success", const A extends Record<string, unknown> = NoInputs>(
+    id: string,
+    options: KwargsMapOptions<K, I, R, A>,
+    fn: (item: NoInfer<ElementOf<K> & A & InputValues<I, R>>, ctx: TaskContext<P>) => BranchResult | Promise<BranchResult>,
+  ): TaskRef<string[][]>;
+  branch(id: string, options: TaskOptions & { over?: unknown; overKwargs?: unknown; partial?: unknown }, fn: unknown): AnyRef {
+    const where = this.where(id);
+    if (typeof options !== "object" || options === null) throw new SluiceError("INVALID_DAG", `${where}: options must be an object`);
+    const mapped = options.over !== undefined || options.overKwargs !== undefined;
+    if (!mapped && options.partial !== undefined) throw new SluiceError("INVALID_DAG", `${where}: partial is for mapped tasks (with "over" or "overKwargs")`);
+    const parts = mapped ? mapParts(where, options, (ref, field) => this.refId(where, ref, field, true)) : null;
+    const impl = fnImpl(where, fn);
+    if (parts && impl.kind === "fn" && Object.keys(parts.transforms).length) impl.transforms = parts.transforms;
+    return this.add("branch", id, options, parts, impl);
   }
 
   /**
@@ -357,10 +382,13 @@ export class DagBuilder<P> {
     return `DAG "${this.state.dagId}", task "${this.frame.prefix ? `${this.frame.prefix}.` : ""}${id}"`;
   }
 
-  private refId(where: string, ref: unknown, field: string): string {
+  private refId(where: string, ref: unknown, field: string, transformed = false): string {
     const r = ref as Partial<AnyRef> | null;
     if (typeof r !== "object" || r === null || typeof r.id !== "string" || typeof r.dagId !== "string") {
       throw new SluiceError("INVALID_DAG", `${where}: ${field} is not a task handle (use what d.task(...) returned)`);
+    }
+    if (!transformed && isTransformed(r)) {
+      throw new SluiceError("INVALID_DAG", `${where}: ${field} is a handle transformed with .map(fn), which only a mapped task's "over" or "overKwargs" can take; pass "${r.id}" itself`);
     }
     if (r.dagId !== this.state.dagId || !this.state.tasks.has(r.id)) {
       throw new SluiceError(
@@ -391,7 +419,7 @@ export class DagBuilder<P> {
     kind: TaskKind,
     localId: string,
     options: TaskOptions & { respectTriggerRules?: boolean },
-    map: { name: string; source: MapSource }[] | null,
+    mapping: MapParts | null,
     impl: TaskImpl,
     command: string | null = null,
     sensor: SensorPolicy | null = null,
@@ -410,6 +438,7 @@ export class DagBuilder<P> {
     for (const [name, ref] of Object.entries(options.inputs ?? {})) inputs[name] = this.refId(where, ref, `input "${name}"`);
     const upstream = new Set<string>(Object.values(inputs));
     for (const ref of options.after ?? []) upstream.add(this.refId(where, ref, "after"));
+    const map = mapping?.map ?? null;
     for (const m of map ?? []) if ("task" in m.source) upstream.add(m.source.task);
 
     const d = { ...this.state.defaults, ...this.frame.defaults, ...stripUndefined(options) } as TaskOptions;
@@ -427,6 +456,7 @@ export class DagBuilder<P> {
       upstream: [...upstream].sort(),
       inputs,
       map,
+      ...mapSpecFields(mapping),
       triggerRule,
       retry: retryPolicy(where, d),
       timeoutMs: d.timeout === undefined ? null : parseDuration(d.timeout, `${where}: timeout`),
@@ -450,7 +480,7 @@ export class DagBuilder<P> {
     };
     this.state.tasks.set(id, draft);
     this.state.impls.set(id, impl);
-    return Object.freeze({ id, dagId });
+    return taskRef(id, dagId);
   }
 }
 
@@ -641,7 +671,12 @@ function implSource(impl: TaskImpl): string {
   switch (impl.kind) {
     case "fn":
       // env joins the source only when set, so that the versions of DAGs without it stay as they were
-      return Object.keys(impl.env).length ? `${impl.fn.toString()}\n${JSON.stringify(impl.env)}` : impl.fn.toString();
+      // so do `ref.map(fn)` transforms
+      return [
+        impl.fn.toString(),
+        ...(Object.keys(impl.env).length ? [JSON.stringify(impl.env)] : []),
+        ...Object.entries(impl.transforms ?? {}).map(([name, t]) => `${name}: ${t.toString()}`),
+      ].join("\n");
     case "shell":
     case "python":
       return JSON.stringify({ ...impl, args: typeof impl.args === "function" ? impl.args.toString() : impl.args, output: null });

@@ -20,7 +20,29 @@ export interface TaskRef<T> {
   readonly dagId: string;
   /** Phantom: carries the output type; never set at run time. */
   readonly [OUTPUT]?: T;
+  /**
+   * Each element of this task's output (a list, or an object's `[key, value]` entries) transformed by
+   * `fn` before a mapped task gets it (Airflow's `XComArg.map`): use it in `over` or `overKwargs`. `fn`
+   * runs in the worker, for one element as its instance starts; the number of instances is unchanged.
+   *
+   * @example
+   * d.map("fetch", { over: { url: pages.map((p) => `https://example.com/${p.slug}`) } }, async ({ url }) => get(url));
+   */
+  map<U>(fn: (element: MapElement<T>) => U): MappedRef<U>;
 }
+
+declare const ELEMENT: unique symbol;
+
+/** A task's output with each element transformed (`ref.map(fn)`): something to map over, not an input. */
+export interface MappedRef<E> {
+  readonly id: string;
+  readonly dagId: string;
+  /** Phantom (never set at run time; required, so that a plain handle is not one): the type of one transformed element. */
+  readonly [ELEMENT]: E;
+}
+
+/** What one element of a mapped-over value is: a list's element, or an object's `[key, value]` entry. */
+export type MapElement<T> = T extends readonly (infer E)[] ? E : T extends Readonly<Record<string, infer V>> ? [string, V] : never;
 
 export type AnyRef = TaskRef<unknown>;
 export type Inputs = Record<string, AnyRef>;
@@ -40,17 +62,25 @@ export type InputValues<I extends Inputs, R extends TriggerRule> = [R] extends [
   : // Under any other rule an upstream task may have failed or been skipped: its input is undefined.
     { [K in keyof I]: I[K] extends TaskRef<infer T> ? T | undefined : never };
 
-export type MapOver = Record<string, TaskRef<readonly unknown[]> | readonly unknown[]>;
+/** What a mapped argument takes its elements from: a literal list, a task returning a list or an object, or `ref.map(fn)`. */
+export type MapSourceRef = TaskRef<readonly unknown[]> | TaskRef<Readonly<Record<string, unknown>>> | MappedRef<unknown> | readonly unknown[];
 
-export type MapItem<M extends MapOver> = {
-  [K in keyof M]: M[K] extends TaskRef<infer L>
-    ? L extends readonly (infer E)[]
-      ? E
-      : never
-    : M[K] extends readonly (infer E)[]
-      ? E
-      : never;
-};
+export type MapOver = Record<string, MapSourceRef>;
+
+declare const ZIPPED: unique symbol;
+
+/** `zip({ … })`: the lists mapped over position by position. */
+export interface Zipped<Z extends MapOver> {
+  readonly [ZIPPED]: Z;
+}
+
+/** One element of a mapped argument's source. */
+export type ElementOf<S> = S extends MappedRef<infer E> ? E : S extends TaskRef<infer L> ? MapElement<L> : S extends readonly (infer E)[] ? E : never;
+
+export type MapItem<M extends MapOver | Zipped<MapOver>> = M extends Zipped<infer Z> ? { [K in keyof Z]: ElementOf<Z[K]> } : { [K in keyof M]: ElementOf<M[K]> };
+
+/** What `overKwargs` maps over: a list of argument objects (literal, an upstream output, or `ref.map(fn)` giving objects). */
+export type KwargsSource = TaskRef<readonly Readonly<Record<string, unknown>>[]> | MappedRef<Readonly<Record<string, unknown>>> | readonly Readonly<Record<string, unknown>>[];
 
 export interface TaskLogger {
   debug(message: string, ...args: unknown[]): void;
@@ -283,9 +313,24 @@ export interface TaskOptions<I extends Inputs = Inputs, R extends TriggerRule = 
   onDeadlineMiss?: Callbacks;
 }
 
-export interface MapOptions<M extends MapOver, I extends Inputs, R extends TriggerRule> extends TaskOptions<I, R> {
-  /** Lists to fan out over; several lists give their cross product. Each may be an upstream output. */
+export interface MapOptions<M extends MapOver | Zipped<MapOver>, I extends Inputs, R extends TriggerRule, A extends Record<string, unknown> = NoInputs> extends TaskOptions<I, R> {
+  /**
+   * Lists to fan out over, by name; several lists give their cross product, `zip({ … })` pairs them up
+   * position by position. Each may be a literal list, an upstream output (a list, or an object: its
+   * `[key, value]` entries), or `ref.map(fn)`.
+   */
   over: M;
+  overKwargs?: never;
+  /** Fixed JSON arguments every instance gets beside the mapped ones (Airflow's `partial`). */
+  partial?: A;
+}
+
+export interface KwargsMapOptions<K extends KwargsSource, I extends Inputs, R extends TriggerRule, A extends Record<string, unknown> = NoInputs> extends TaskOptions<I, R> {
+  /** One instance per object of this list, its keys the arguments (Airflow's `expand_kwargs`). */
+  overKwargs: K;
+  over?: never;
+  /** Fixed JSON arguments every instance gets beside the mapped ones (Airflow's `partial`). */
+  partial?: A;
 }
 
 export type ArgsOf<I extends Inputs, R extends TriggerRule, P> = string[] | ((inputs: InputValues<I, R>, ctx: TaskContext<P>) => string[] | Promise<string[]>);

@@ -366,7 +366,7 @@ export class Engine implements WorkerHost {
         { details: { dagId: a.dagId, taskId: a.taskId } },
       );
     }
-    return { task, impl, dagFile: loaded.file, moduleUrl: loaded.moduleUrl };
+    return { task, dag: idx.spec, impl, dagFile: loaded.file, moduleUrl: loaded.moduleUrl };
   }
 
   async loadOutputs(runId: string, taskId: string): Promise<unknown[]> {

@@ -8,7 +8,8 @@ import { canRetry, retryDelayMs } from "../core/backoff.js";
 import { formatDuration } from "../core/duration.js";
 import { nextPokeDelayMs } from "../core/sensors.js";
 import type { TaskSpec } from "../core/dagSpec.js";
-import { mapLength } from "../core/mapping.js";
+import { branchKeeps, decisionSkips } from "../core/branching.js";
+import { mapLength, mappableList } from "../core/mapping.js";
 import type { DeadLetterReason } from "../core/deadLetters.js";
 import { deriveRunState, type RunState, type TaskState } from "../core/states.js";
 import { evaluateTriggerRule, type UpstreamCounts } from "../core/triggerRules.js";
@@ -232,7 +233,8 @@ async function applyAttemptResult(tx: Tx, env: TransitionEnv, fx: Effects, resul
     if (task.kind === "short_circuit" && result.proceed === false) {
       await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: task.respectTriggerRules ? "skip_direct" : "skip_all" }]);
     } else if (task.kind === "branch") {
-      await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: "branch", follow: new Set(result.follow ?? []) }]);
+      // a mapped branch's instance does not skip by itself: its decision is counted (see `branch_each`)
+      await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: task.map ? "branch_each" : "branch", follow: branchKeeps(idx.byId, task, result.follow ?? []) }]);
     } else {
       await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: "rules" }]);
     }
@@ -311,10 +313,18 @@ async function deadLetter(
 type Finished = {
   taskId: string;
   state: TaskState;
-  /** rules: count the end and apply trigger rules; skip_all: skip every descendant; skip_direct: skip direct downstream; branch: skip those not followed. */
-  mode: "rules" | "skip_all" | "skip_direct" | "branch";
+  /**
+   * rules: count the end and apply trigger rules; skip_all: skip every descendant; skip_direct: skip direct
+   * downstream; branch: skip those not in `follow`; branch_each (an instance of a mapped branch): count a
+   * success for those in `follow` and a skip for the others, and let their rules decide.
+   */
+  mode: "rules" | "skip_all" | "skip_direct" | "branch" | "branch_each";
+  /** branch: the direct downstream tasks it keeps, followed or downstream of a followed one (core/branching `branchKeeps`). */
   follow?: Set<string>;
 };
+
+/** What an instance of a mapped branch counts for a direct downstream task it did not follow: a skip. */
+const NOT_FOLLOWED = { nSuccess: 0, nFailed: 0, nUpstreamFailed: 0, nSkipped: 1 };
 
 async function cascade(tx: Tx, env: TransitionEnv, fx: Effects, idx: SpecIndex, runId: string, work: Finished[]): Promise<void> {
   const now = tx.now();
@@ -325,18 +335,19 @@ async function cascade(tx: Tx, env: TransitionEnv, fx: Effects, idx: SpecIndex, 
     const task = idx.byId.get(f.taskId)!;
     if (task.downstream.length === 0) continue;
     const skips = (taskId: string) => f.mode === "skip_all" || f.mode === "skip_direct" || (f.mode === "branch" && !f.follow!.has(taskId));
-    const counted = {
+    const ended = {
       nSuccess: f.state === "success" ? 1 : 0,
       nFailed: f.state === "failed" || f.state === "upstream_failed" ? 1 : 0,
       nUpstreamFailed: f.state === "upstream_failed" ? 1 : 0,
       nSkipped: f.state === "skipped" || f.state === "removed" ? 1 : 0,
     };
+    const countedFor = (taskId: string) => (f.mode === "branch_each" && !f.follow!.has(taskId) ? NOT_FOLLOWED : ended);
     const direct = inPlace ? task.downstream.filter((d) => !idx.fanIn.has(d)) : task.downstream;
     if (inPlace) {
       for (const d of task.downstream) {
         if (!idx.fanIn.has(d)) continue;
         if (skips(d)) fx.bump(runId, d, {}, f.mode === "skip_all" ? "skip_all" : "rules");
-        else fx.bump(runId, d, counted);
+        else fx.bump(runId, d, countedFor(d));
       }
     }
     if (direct.length === 0) continue;
@@ -351,6 +362,7 @@ async function cascade(tx: Tx, env: TransitionEnv, fx: Effects, idx: SpecIndex, 
         work.push({ taskId: ti.taskId, state: "skipped", mode: f.mode === "skip_all" ? "skip_all" : "rules" });
         continue;
       }
+      const counted = countedFor(ti.taskId);
       const counts = {
         nSuccess: ti.nSuccess + counted.nSuccess,
         nFailed: ti.nFailed + counted.nFailed,
@@ -491,17 +503,55 @@ export async function clearTasks(
     let nFailed = 0;
     let nUpstreamFailed = 0;
     let nSkipped = 0;
+    const notFollowed = await mappedBranchSkips(tx, env, idx, runId, task, upstream);
     for (const u of upstream) {
-      if (u.state === "success") nSuccess++;
+      if (u.state === "success" && notFollowed.has(u)) nSkipped++;
+      else if (u.state === "success") nSuccess++;
       else if (u.state === "failed" || u.state === "upstream_failed") nFailed++;
       else if (u.state === "skipped" || u.state === "removed") nSkipped++;
       if (u.state === "upstream_failed") nUpstreamFailed++;
     }
     fx.tis.update(ti, { nUpstream: Math.max(upstream.length, task.upstream.length) });
+    const skippedBy = await standingSkip(tx, env, idx, runId, task, upstream);
+    if (skippedBy) {
+      fx.tis.update(ti, { nSuccess, nFailed, nUpstreamFailed, nSkipped, state: "skipped", endedAt: now });
+      fx.addUnfinished(runId, -1);
+      if (task.callbacks) skippedDue(fx, task, ti);
+      work.push({ taskId: ti.taskId, state: "skipped", mode: skippedBy.kind === "short_circuit" && !skippedBy.respectTriggerRules ? "skip_all" : "rules" });
+      continue;
+    }
     await decide(tx, env, fx, idx, runId, ti, { nSuccess, nFailed, nUpstreamFailed, nSkipped }, work);
   }
   await cascade(tx, env, fx, idx, runId, work);
   return aborted;
+}
+
+/**
+ * The finished branch or short-circuit among `task`'s direct upstream whose recorded decision skips it, if
+ * any: a cleared task that such a decision skipped is skipped again while the decision stands (Airflow's
+ * NotPreviouslySkippedDep); clearing the branch too makes it decide anew.
+ */
+async function standingSkip(tx: Tx, env: TransitionEnv, idx: SpecIndex, runId: string, task: TaskSpec, upstream: readonly TaskInstanceRecord[]): Promise<TaskSpec | null> {
+  for (const u of upstream) {
+    const up = idx.byId.get(u.taskId);
+    if (!up || (up.kind !== "branch" && up.kind !== "short_circuit") || up.map || u.state !== "success") continue;
+    const [decision] = await env.loadOutputs(tx, runId, up.id);
+    if (decisionSkips(idx.byId, up, decision, task.id)) return up;
+  }
+  return null;
+}
+
+/** The finished instances of mapped branches among `upstream` whose recorded decision did not follow `task` (counted as skips on clear). */
+async function mappedBranchSkips(tx: Tx, env: TransitionEnv, idx: SpecIndex, runId: string, task: TaskSpec, upstream: readonly TaskInstanceRecord[]): Promise<Set<TaskInstanceRecord>> {
+  const skips = new Set<TaskInstanceRecord>();
+  const outputs = new Map<string, unknown[]>();
+  for (const u of upstream) {
+    const up = idx.byId.get(u.taskId);
+    if (!up || up.kind !== "branch" || !up.map || u.state !== "success" || u.mapIndex < 0) continue;
+    if (!outputs.has(up.id)) outputs.set(up.id, await env.loadOutputs(tx, runId, up.id));
+    if (decisionSkips(idx.byId, up, outputs.get(up.id)![u.mapIndex], task.id)) skips.add(u);
+  }
+  return skips;
 }
 
 async function expand(
@@ -516,17 +566,33 @@ async function expand(
 ): Promise<void> {
   const now = tx.now();
   const lengths: number[] = [];
+  // An upstream whose value is missing (it failed, or was marked success without one) makes the mapped
+  // task upstream_failed, as Airflow's expand_mapped_task does when its input is "not fully populated" —
+  // never a silent skip. A skipped upstream (a branch not taken) skips it: nothing was meant to be mapped.
+  let missing: "upstream_failed" | "skipped" | null = null;
   for (const m of task.map!) {
     if ("values" in m.source) {
       lengths.push(m.source.values.length);
       continue;
     }
-    const outputs = await env.loadOutputs(tx, runId, m.source.task);
     const upstreamTask = idx.byId.get(m.source.task)!;
-    const value = upstreamTask.map ? outputs : outputs[0];
-    lengths.push(Array.isArray(value) ? value.length : 0);
+    const states = (await fx.tis.load(tx, runId, [m.source.task])).map((u) => u.state);
+    if (states.some((st) => st === "failed" || st === "upstream_failed")) missing = "upstream_failed";
+    else if (!upstreamTask.map && states.every((st) => st === "skipped" || st === "removed")) missing ??= "skipped";
+    if (missing) continue;
+    const outputs = await env.loadOutputs(tx, runId, m.source.task);
+    const list = mappableList(upstreamTask.map ? outputs : outputs[0]);
+    if (list === null) missing = "upstream_failed";
+    else lengths.push(list.length);
   }
-  const n = mapLength(lengths);
+  if (missing) {
+    fx.tis.update(ti, { state: missing, endedAt: now });
+    fx.addUnfinished(runId, -1);
+    if (missing === "skipped" && task.callbacks) skippedDue(fx, task, ti);
+    work.push({ taskId: ti.taskId, state: missing, mode: "rules" });
+    return;
+  }
+  const n = mapLength(lengths, task.mapMode);
   if (n === 0) {
     fx.tis.update(ti, { state: "skipped", endedAt: now });
     fx.addUnfinished(runId, -1);

@@ -4,7 +4,7 @@
  */
 import type { ArtifactStore } from "../artifacts/artifactStore.js";
 import type { Clock } from "../core/clock.js";
-import type { TaskSpec } from "../core/dagSpec.js";
+import type { DagSpec, TaskSpec } from "../core/dagSpec.js";
 import type { Capacity } from "../core/resources.js";
 import type { TaskImpl } from "../dsl/dag.js";
 import type { AssetEvent, TriggeringEvent } from "../dsl/types.js";
@@ -53,6 +53,8 @@ export interface RunTriggerInfo {
 
 export interface ResolvedTask {
   task: TaskSpec;
+  /** The spec of the run's DAG version (a branch names its targets in it; mapping checks who maps over what). */
+  dag: DagSpec;
   impl: TaskImpl;
   dagFile: string;
   /** The run's code bundle as a module URL (executors/bundleImport.ts); null: the DAG file itself. */

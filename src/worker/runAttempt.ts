@@ -4,8 +4,9 @@
  */
 import { encodeOutput } from "../artifacts/serialize.js";
 import { AssetMetadataCollector } from "../core/assets.js";
-import type { TaskSpec } from "../core/dagSpec.js";
-import { mapItem } from "../core/mapping.js";
+import { taskById, type DagSpec, type TaskSpec } from "../core/dagSpec.js";
+import { branchFollows } from "../core/branching.js";
+import { mapItem, mappableList, unmappableReason } from "../core/mapping.js";
 import { pokeOutcome } from "../core/sensors.js";
 import type { TaskImpl } from "../dsl/dag.js";
 import type { TaskContext } from "../dsl/types.js";
@@ -80,7 +81,7 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     // a poison row (the run's params do not parse…) fails this task instance, clearly, and nothing else
     if (a.corrupt !== null) throw new SluiceError("CORRUPT_ROW", `${a.corrupt}: task "${a.taskId}" cannot run; fix or delete the row`);
     const resolved = await host.resolveTask(a);
-    const { task, impl, dagFile, moduleUrl } = resolved;
+    const { task, dag, impl, dagFile, moduleUrl } = resolved;
     nonRetryable = task.nonRetryable;
     // the task's env (with the DAG's and its group's defaults merged in): values under sensitive names
     for (const [name, value] of Object.entries(impl.env)) if (isSensitiveName(name)) masker.add(value);
@@ -94,7 +95,7 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       );
     }
     log.note(`${a.pokes > 0 ? `poke ${a.pokes + 1} of ` : ""}attempt ${a.tryNumber} of ${task.retry.retries + 1} started (${executorName(task, impl)})`);
-    const inputs = await inputsFor(host, a, task);
+    const inputs = await inputsFor(host, a, task, impl);
     const triggers = await host.runTriggers(a.runId);
     const assets = new AssetMetadataCollector(task.id, task.produces ?? []);
     const secrets = attemptSecrets(opts.secrets, masker, { dagId: a.dagId, taskId: a.taskId });
@@ -146,7 +147,7 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     const poke = task.kind === "sensor" ? pokeOutcome(task.id, returned) : null;
     if (poke && !poke.done) return { attemptId: a.attemptId, state: "up_for_reschedule", endedAt: clock.now() };
     const value = poke?.done ? poke.value : returned;
-    const result = await successResult(host, opts, a, task, value, masker);
+    const result = await successResult(host, opts, a, dag, task, value, masker);
     result.assetMetadata = masker.maskJson(assets.collected());
     log.note(`attempt ${a.tryNumber} succeeded`);
     return result;
@@ -184,9 +185,10 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
   }
 }
 
-async function successResult(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, task: TaskSpec, value: unknown, masker: Masker): Promise<AttemptResult> {
+async function successResult(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, dag: DagSpec, task: TaskSpec, value: unknown, masker: Masker): Promise<AttemptResult> {
   const result: AttemptResult = { attemptId: a.attemptId, state: "success", endedAt: host.clock.now() };
-  if (task.kind === "branch") result.follow = branchTargets(task, value);
+  checkMappable(dag, task, value);
+  if (task.kind === "branch") result.follow = branchFollows(dag, task, value);
   if (task.kind === "short_circuit") result.proceed = Boolean(value);
   // The stored output is what the DSL types promise downstream: TaskRef<string[]> for a branch (the ids
   // followed, even when it returned a handle or one id), TaskRef<boolean> for a short-circuit.
@@ -202,7 +204,7 @@ async function successResult(host: WorkerHost, opts: AttemptOptions, a: ClaimedA
   return result;
 }
 
-async function inputsFor(host: WorkerHost, a: ClaimedAttempt, task: TaskSpec): Promise<Record<string, unknown>> {
+async function inputsFor(host: WorkerHost, a: ClaimedAttempt, task: TaskSpec, impl: TaskImpl): Promise<Record<string, unknown>> {
   const inputs: Record<string, unknown> = {};
   const valueOf = async (taskId: string): Promise<unknown> => {
     const outputs = await host.loadOutputs(a.runId, taskId);
@@ -212,17 +214,60 @@ async function inputsFor(host: WorkerHost, a: ClaimedAttempt, task: TaskSpec): P
   };
   for (const [name, taskId] of Object.entries(task.inputs)) inputs[name] = await valueOf(taskId);
   if (task.map) {
+    const mode = task.mapMode ?? "product";
     const lists: [string, unknown[]][] = [];
     for (const m of task.map) {
-      const list = "values" in m.source ? m.source.values : await valueOf(m.source.task);
-      if (!Array.isArray(list)) {
-        throw new SluiceError("TASK_FAILED", `task "${task.id}" maps over "${m.name}", but ${"task" in m.source ? `task "${m.source.task}" returned` : "it is"} ${typeof list}, not a list`);
+      const value = "values" in m.source ? m.source.values : await valueOf(m.source.task);
+      // the producer checked its value when it succeeded (checkMappable); a task marked success has none
+      const list = mappableList(value);
+      if (!list) {
+        throw new SluiceError("TASK_FAILED", `task "${task.id}" maps over "${m.name}", but ${"task" in m.source ? `task "${m.source.task}" gave` : "it is"} ${unmappableReason(value, mode, false)}`);
       }
       lists.push([m.name, list]);
     }
-    Object.assign(inputs, mapItem(lists, a.mapIndex));
+    const item = mapItem(lists, a.mapIndex, mode);
+    // `.map(fn)` of a mapped argument: applied to this instance's element only (lazily, like Airflow's XComArg.map)
+    const transforms = impl.kind === "fn" ? impl.transforms : undefined;
+    for (const m of task.map) {
+      if (!("task" in m.source) || !m.source.transform || !transforms?.[m.name]) continue;
+      if (mode === "kwargs") {
+        const args = transforms[m.name]!(lists[0]![1][a.mapIndex]);
+        const reason = unmappableReason(args, "kwargs", true);
+        if (reason) throw new SluiceError("TASK_FAILED", `task "${task.id}": the .map() function of overKwargs returned ${reason}`);
+        for (const k of Object.keys(item)) delete item[k];
+        Object.assign(item, args);
+      } else {
+        item[m.name] = transforms[m.name]!(item[m.name]);
+      }
+    }
+    Object.assign(inputs, task.partial ?? {}, item);
   }
   return inputs;
+}
+
+/**
+ * A task that another task maps over must give something mappable: a list or an object (a list of
+ * objects for `overKwargs`). Anything else fails this task's attempt, naming both tasks — the error is
+ * the producer's, as in Airflow (UnmappableXComTypePushed), not a silent skip of the consumer.
+ */
+function checkMappable(dag: DagSpec, task: TaskSpec, value: unknown): void {
+  for (const consumer of task.downstream) {
+    const c = tasksOf(dag).get(consumer);
+    for (const m of c?.map ?? []) {
+      if (!("task" in m.source) || m.source.task !== task.id) continue;
+      const mode = c!.mapMode ?? "product";
+      // overKwargs through `.map(fn)`: each element becomes an object of arguments only when its function ran (inputsFor)
+      const reason =
+        mode === "kwargs" && m.source.transform
+          ? task.map || Array.isArray(value) ? null : unmappableReason(value, "kwargs", false)
+          : unmappableReason(value, mode, task.map !== null);
+      if (reason) {
+        throw new SluiceError("TASK_FAILED", `task "${task.id}" returned ${reason}, but task "${c!.id}" maps over it (${mode === "kwargs" ? "overKwargs" : `over.${m.name}`})`, {
+          details: { dagId: dag.id, taskId: task.id },
+        });
+      }
+    }
+  }
 }
 
 function executorFor(task: TaskSpec, impl: TaskImpl): Executor {
@@ -235,21 +280,13 @@ function executorName(task: TaskSpec, impl: TaskImpl): string {
   return impl.kind === "fn" ? (task.isolation === "process" ? "child process" : "in process") : impl.kind;
 }
 
-function branchTargets(task: TaskSpec, value: unknown): string[] {
-  const items = value === null || value === undefined ? [] : Array.isArray(value) ? value : [value];
-  const ids = items.map((v) => (typeof v === "string" ? v : typeof v === "object" && v !== null && typeof (v as { id?: unknown }).id === "string" ? (v as { id: string }).id : null));
-  for (const [i, id] of ids.entries()) {
-    // accept a local id inside the branch's own task group, like Airflow
-    if (id !== null && !task.downstream.includes(id) && task.group && task.downstream.includes(`${task.group}.${id}`)) ids[i] = `${task.group}.${id}`;
-  }
-  const bad = ids.filter((id) => id === null || !task.downstream.includes(id));
-  if (bad.length) {
-    throw new SluiceError(
-      "TASK_FAILED",
-      `branch "${task.id}" returned ${JSON.stringify(value)}; it must name direct downstream tasks: ${task.downstream.map((d) => `"${d}"`).join(", ") || "(none)"}`,
-    );
-  }
-  return ids as string[];
+/** A spec's tasks by id, built once per DAG version (specs are frozen and cached): O(1) per downstream task, even in a 100,000-task DAG. */
+const tasksById = new WeakMap<DagSpec, Map<string, TaskSpec>>();
+
+function tasksOf(dag: DagSpec): Map<string, TaskSpec> {
+  let m = tasksById.get(dag);
+  if (!m) tasksById.set(dag, (m = taskById(dag)));
+  return m;
 }
 
 /** Keyrings by their source, once loaded (a key file is read once per worker, not per attempt). */

@@ -5,6 +5,7 @@ import { z } from "zod";
 import type { TaskSpec } from "../../src/core/dagSpec.js";
 import type { TaskRef } from "../../src/dsl/types.js";
 import { dag, isDag, type Dag } from "../../src/dsl/dag.js";
+import { zip } from "../../src/dsl/mapping.js";
 import { SluiceError } from "../../src/errors.js";
 
 function rejects(code: string, fragments: (string | RegExp)[]) {
@@ -335,6 +336,51 @@ describe("mapping", () => {
 
   test("a literal list must be JSON", () => {
     assert.throws(() => dag("m2", (b) => void b.map("m", { over: { n: [1n] } }, async () => 1)), rejects("INVALID_DAG", ['the literal list "n" must be JSON']));
+  });
+
+  test("zip, overKwargs and partial are written to the spec; a plain cross product's spec has none of them", () => {
+    const d = dag("m3", (b) => {
+      const files = b.task("files", async () => ["a"]);
+      b.map("z", { over: zip({ f: files, n: [1] }) }, async () => 1);
+      b.map("k", { overKwargs: [{ a: 1 }], partial: { sep: ";" } }, async () => 1);
+      b.map("t", { over: { f: files.map((f) => f.toUpperCase()) } }, async () => 1);
+      b.map("p", { over: { f: files } }, async () => 1);
+    });
+    const t = (id: string) => d.spec.tasks.find((x) => x.id === id)!;
+    assert.equal(t("z").mapMode, "zip");
+    assert.deepEqual(t("z").map, [{ name: "f", source: { task: "files" } }, { name: "n", source: { values: [1] } }]);
+    assert.equal(t("k").mapMode, "kwargs");
+    assert.deepEqual(t("k").partial, { sep: ";" });
+    assert.deepEqual(t("t").map, [{ name: "f", source: { task: "files", transform: true } }]);
+    assert.deepEqual(t("t").upstream, ["files"]);
+    assert.ok(!("mapMode" in t("p")) && !("partial" in t("p")));
+    // a .map(fn) function is code: changing it changes the DAG's version
+    const other = dag("m3", (b) => {
+      const files = b.task("files", async () => ["a"]);
+      b.map("z", { over: zip({ f: files, n: [1] }) }, async () => 1);
+      b.map("k", { overKwargs: [{ a: 1 }], partial: { sep: ";" } }, async () => 1);
+      b.map("t", { over: { f: files.map((f) => f.toLowerCase()) } }, async () => 1);
+      b.map("p", { over: { f: files } }, async () => 1);
+    });
+    assert.notEqual(other.version, d.version);
+  });
+
+  test("bad mapping options are errors naming the DAG, the task and the option", () => {
+    const m = (options: object) => () => dag("bad", (b) => {
+      const files = b.task("files", async () => ["a"]);
+      void b.task("use", { inputs: { f: files } }, async () => 1);
+      void b.map("m", options as never, async () => 1);
+    });
+    assert.throws(m({}), rejects("INVALID_DAG", ['DAG "bad", task "m": a mapped task needs exactly one of "over"']));
+    assert.throws(m({ over: { a: [1] }, overKwargs: [{ a: 1 }] }), rejects("INVALID_DAG", ['task "m": a mapped task needs exactly one of "over"']));
+    assert.throws(m({ overKwargs: [{ a: 1 }, 2] }), rejects("INVALID_DAG", ['task "m": overKwargs must be a list of argument objects']));
+    assert.throws(m({ over: { a: [1] }, partial: 3 }), rejects("INVALID_DAG", ['task "m": partial must be an object']));
+    assert.throws(m({ over: { a: [1] }, partial: { a: 2 } }), rejects("INVALID_DAG", ['task "m": "a" is both mapped over and in partial']));
+    assert.throws(() => dag("bad2", (b) => {
+      const files = b.task("files", async () => ["a"]);
+      b.task("use", { inputs: { f: files.map((x) => x) as never } }, async () => 1);
+    }), rejects("INVALID_DAG", ['DAG "bad2", task "use": input "f" is a handle transformed with .map(fn)']));
+    assert.throws(() => dag("bad3", (b) => void b.task("files", async () => ["a"]).map(3 as never)), rejects("INVALID_DAG", ['DAG "bad3": files.map(fn) needs a function']));
   });
 });
 

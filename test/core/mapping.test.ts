@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { mapCoordinates, mapItem, mapLength } from "../../src/core/mapping.js";
+import { mapCoordinates, mapItem, mapLength, mappableList, unmappableReason } from "../../src/core/mapping.js";
 
 describe("mapLength", () => {
   test("is the size of the cross product", () => {
@@ -83,5 +83,65 @@ describe("mapItem", () => {
     const obj = { path: "a.csv" };
     assert.equal(mapItem([["f", [obj]]], 0)["f"], obj);
     assert.deepEqual(mapItem([["x", [null, 0]]], 0), { x: null });
+  });
+});
+
+describe("zip and kwargs", () => {
+  test("zip: as many instances as the shortest list; instance i gets element i of each", () => {
+    const lists = [
+      ["file", ["a", "b", "c"]],
+      ["size", [10, 20]],
+    ] as const;
+    assert.equal(mapLength([3, 2], "zip"), 2);
+    assert.equal(mapLength([3, 0], "zip"), 0);
+    assert.deepEqual([0, 1].map((i) => mapItem(lists, i, "zip")), [
+      { file: "a", size: 10 },
+      { file: "b", size: 20 },
+    ]);
+  });
+
+  test("kwargs: one instance per object of the one list, its keys the arguments (a copy)", () => {
+    const args = [{ lr: 0.1 }, { lr: 0.5, depth: 3 }];
+    assert.equal(mapLength([2], "kwargs"), 2);
+    const item = mapItem([["overKwargs", args]], 1, "kwargs");
+    assert.deepEqual(item, { lr: 0.5, depth: 3 });
+    assert.notEqual(item, args[1]);
+  });
+});
+
+describe("mappableList and unmappableReason", () => {
+  const table: [string, unknown, unknown[] | null][] = [
+    ["a list", [1, 2], [1, 2]],
+    ["an empty list", [], []],
+    ["an object: its [key, value] entries in order", { b: 1, a: 2 }, [["b", 1], ["a", 2]]],
+    ["a string", "abc", null],
+    ["null", null, null],
+    ["undefined", undefined, null],
+    ["a number", 3, null],
+    ["a boolean", true, null],
+    ["a Date (not a plain object)", new Date(0), null],
+  ];
+  for (const [what, value, list] of table) {
+    test(`${what} -> ${JSON.stringify(list)}`, () => {
+      assert.deepEqual(mappableList(value), list);
+      assert.equal(unmappableReason(value, "product", false) === null, list !== null);
+      assert.equal(unmappableReason(value, "zip", false) === null, list !== null);
+    });
+  }
+
+  test("the reasons name the kind of value, never its content", () => {
+    assert.equal(unmappableReason("secret-token", "product", false), "a string, not a list or an object");
+    assert.equal(unmappableReason(null, "product", false), "null, not a list or an object");
+    assert.equal(unmappableReason(undefined, "product", false), "nothing (undefined), not a list or an object");
+    assert.equal(unmappableReason(new Date(0), "zip", false), "an object of class Date, not a list or an object");
+  });
+
+  test("kwargs needs a list of plain objects; a mapped producer gives one object per instance", () => {
+    assert.equal(unmappableReason([{ a: 1 }, { b: 2 }], "kwargs", false), null);
+    assert.equal(unmappableReason({ a: 1 }, "kwargs", false), "an object of class Object, not a list of objects of arguments");
+    assert.equal(unmappableReason([{ a: 1 }, [1]], "kwargs", false), "a list whose element 1 is a list, not an object of arguments");
+    assert.equal(unmappableReason({ a: 1 }, "kwargs", true), null);
+    assert.equal(unmappableReason(5, "kwargs", true), "a number, not an object of arguments");
+    assert.equal(unmappableReason(5, "product", true), null, "any element of a mapped producer's results can be mapped over");
   });
 });

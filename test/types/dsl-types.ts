@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import type { TestRun } from "../../src/testing.js";
-import { dag, email, fileExists, httpOk, slack, sqlRow, webhook, type TaskRef } from "../../src/index.js";
+import { dag, email, fileExists, httpOk, slack, sqlRow, webhook, zip, type MappedRef, type TaskRef } from "../../src/index.js";
 
 declare function expectType<T>(v: T): void;
 type Equal<A, B> = (<G>() => G extends A ? 1 : 2) extends <G>() => G extends B ? 1 : 2 ? true : false;
@@ -93,6 +93,95 @@ dag("mapping", (d) => {
 
   // @ts-expect-error — over must be lists or handles of tasks returning lists
   d.map("notAList", { over: { n: d.task("scalar", async () => 1) } }, async ({ n }) => n);
+});
+
+// Richer mapping: objects, zip, overKwargs, partial and ref.map(fn) keep the types flowing.
+dag("richMapping", (d) => {
+  const prices = d.task("prices", async () => ({ apple: 3, pear: 5 }));
+  d.map("entries", { over: { e: prices } }, async ({ e }) => {
+    // an object maps over its [key, value] entries
+    assertEqual<typeof e, [string, number]>();
+    return e[1];
+  });
+
+  const files = d.task("files", async () => ["a.csv", "b.csv"]);
+  const sizes = d.task("sizes", async () => [1, 2]);
+  const pairs = d.map("pairs", { over: zip({ file: files, size: sizes, tag: ["x", "y"] }) }, async ({ file, size, tag }) => {
+    assertEqual<typeof file, string>();
+    assertEqual<typeof size, number>();
+    assertEqual<typeof tag, "x" | "y">();
+    return `${file}:${size}`;
+  });
+  assertEqual<typeof pairs, TaskRef<string[]>>();
+  // @ts-expect-error — "other" is not zipped
+  d.map("zipUnknown", { over: zip({ file: files }) }, async ({ other }) => other);
+  // @ts-expect-error — zip takes lists too: a number is not one
+  d.map("zipScalar", { over: zip({ n: d.task("one", async () => 1) }) }, async ({ n }) => n);
+
+  const configs = d.task("configs", async () => [{ lr: 0.1, depth: 2 }]);
+  const trained = d.map("train", { overKwargs: configs, partial: { epochs: 3 } }, async ({ lr, depth, epochs }) => {
+    assertEqual<typeof lr, number>();
+    assertEqual<typeof depth, number>();
+    assertEqual<typeof epochs, 3>();
+    return lr * depth * epochs;
+  });
+  assertEqual<typeof trained, TaskRef<number[]>>();
+  d.map("kwLiteral", { overKwargs: [{ a: 1 }, { a: 2 }] }, async ({ a }) => {
+    assertEqual<typeof a, 1 | 2>();
+    return a;
+  });
+  // @ts-expect-error — overKwargs needs a list of objects
+  d.map("kwNumbers", { overKwargs: sizes }, async () => 1);
+  // @ts-expect-error — "nope" is not a key of the argument objects
+  d.map("kwUnknown", { overKwargs: configs }, async ({ nope }) => nope);
+  // @ts-expect-error — over and overKwargs are exclusive
+  d.map("both", { over: { f: files }, overKwargs: configs }, async () => 1);
+  d.map("partial", { over: { f: files }, partial: { sep: ";" } }, async ({ f, sep }) => {
+    assertEqual<typeof sep, ";">();
+    return f + sep;
+  });
+
+  const pages = d.task("pages", async () => [{ slug: "home" }]);
+  const urls = pages.map((p) => {
+    assertEqual<typeof p, { slug: string }>();
+    return `https://example.com/${p.slug}`;
+  });
+  assertEqual<typeof urls, MappedRef<string>>();
+  d.map("fetch", { over: { url: urls, n: [1, 2] } }, async ({ url, n }) => {
+    assertEqual<typeof url, string>();
+    assertEqual<typeof n, 1 | 2>();
+    return url.length;
+  });
+  d.map("fetchKw", { overKwargs: pages.map((p) => ({ name: p.slug })) }, async ({ name }) => {
+    assertEqual<typeof name, string>();
+    return name;
+  });
+  prices.map((entry) => assertEqual<typeof entry, [string, number]>());
+  // @ts-expect-error — a transformed handle is something to map over, not an input
+  d.task("notInput", { inputs: { urls } }, async () => 1);
+  // @ts-expect-error — overKwargs through .map(fn) must give objects
+  d.map("kwMapScalar", { overKwargs: pages.map((p) => p.slug) }, async () => 1);
+  // @ts-expect-error — a task that may return null cannot be mapped over
+  d.map("maybeNull", { over: { x: d.task("maybe", async (): Promise<string[] | null> => null) } }, async ({ x }) => x);
+  // @ts-expect-error — a string is not mappable (Airflow maps lists and dicts only)
+  d.map("aString", { over: { c: d.task("str", async () => "abc") } }, async ({ c }) => c);
+});
+
+// A mapped branch: its item is typed like a mapped task's; its output is one list of followed ids per instance.
+dag("mappedBranch", (d) => {
+  const regions = d.task("regions", async () => ["eu", "us"]);
+  const route = d.branch("route", { over: { region: regions }, partial: { fallback: "slow" } }, async ({ region, fallback }) => {
+    assertEqual<typeof region, string>();
+    assertEqual<typeof fallback, "slow">();
+    return region === "eu" ? "fast" : fallback;
+  });
+  assertEqual<typeof route, TaskRef<string[][]>>();
+  const plain = d.branch("plain", {}, async () => "fast");
+  assertEqual<typeof plain, TaskRef<string[]>>();
+  // @ts-expect-error — a branch returns ids or handles, not numbers
+  d.branch("badReturn", { over: { region: regions } }, async () => 42);
+  // @ts-expect-error — partial is for mapped tasks
+  d.branch("badPartial", { partial: { a: 1 } }, async () => "fast");
 });
 
 // Under a rule other than all_success an upstream may not have succeeded: its input may be undefined.
