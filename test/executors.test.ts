@@ -186,6 +186,8 @@ function attempt(taskId: string, inputs: Record<string, unknown> = {}): Attempt 
       event: null,
       triggeringAssetEvents: [],
       assetMetadata: () => undefined,
+      // executors pass ctx.track through untouched (the worker's tracker: test/engine/tracking.test.ts)
+      track: { param: () => undefined, params: () => undefined, metric: () => undefined, metrics: () => undefined, tag: () => undefined, artifact: async () => undefined },
       ...attemptSecrets(undefined, masker, { dagId: "contract", taskId }),
     },
     log,
