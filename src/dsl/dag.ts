@@ -18,6 +18,7 @@ import { parseDuration, type Duration } from "../core/duration.js";
 import { resourceRequest } from "../core/resources.js";
 import { parseSchedule, type Schedule } from "../core/schedules.js";
 import { parseScheduleOption, timetableSource, type Timetable } from "../core/timetables.js";
+import { checkPastDeps, pastDepsOption } from "./pastDeps.js";
 import { DEFAULT_POKE_INTERVAL_MS, DEFAULT_SENSOR_TIMEOUT_MS, type SensorPolicy } from "../core/sensors.js";
 import { isStandardSchema, type StandardSchemaV1 } from "../core/standardSchema.js";
 import { isTriggerRule, type TriggerRule } from "../core/triggerRules.js";
@@ -384,6 +385,7 @@ export class DagBuilder<P> {
       pool: d.pool ?? null,
       priority: d.priority ?? 0,
       ...capacityOptions(where, d),
+      ...pastDepsOption(where, d),
       owner: d.owner ?? null,
       description: options.description ?? null,
       respectTriggerRules: options.respectTriggerRules ?? false,
@@ -467,6 +469,7 @@ export function dag(id: string, a: unknown, b?: unknown): Dag<unknown> {
     tasks,
   });
   checkNoSelfTrigger(spec);
+  checkPastDeps(spec);
   // callbacks join the code only when there are some, so that the versions of DAGs without them stay as they were
   const code = [...tasks.map((t) => implSource(state.impls.get(t.id)!)), ...callbacks.source(), ...(schedule.custom ? [timetableSource(schedule.custom)] : [])];
   return Object.freeze({

@@ -238,6 +238,16 @@ export interface TaskDefaults extends RetryOptions, TaskCallbackOptions {
   resources?: ResourceRequest;
   /** At most this many instances of this task run at once, across all runs of the DAG (Airflow's max_active_tis_per_dag). */
   maxActiveTisPerDag?: number;
+  /**
+   * Airflow's depends_on_past: this task runs only once its instance in the DAG's previous run (by logical
+   * date; with catchup, the previous scheduled or backfill run) succeeded or was skipped. The first run,
+   * and the first run of a backfill, need nothing. Needs a DAG with a time schedule.
+   */
+  dependsOnPast?: boolean;
+  /** Airflow's wait_for_downstream: also wait for the previous run's instances of this task's direct downstream tasks (implies dependsOnPast). */
+  waitForDownstream?: boolean;
+  /** Airflow's ignore_first_depends_on_past: when the previous run has no instance of this task (a task new to the DAG), run anyway. */
+  ignoreFirstDependsOnPast?: boolean;
 }
 
 export interface TaskOptions<I extends Inputs = Inputs, R extends TriggerRule = TriggerRule> extends TaskDefaults {
