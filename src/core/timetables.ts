@@ -78,12 +78,13 @@ export interface Timetable {
    * happens at `end` (a trigger-style timetable returns `{ start: tick, end: tick }`). Null: no more runs
    * (or none that starts on or before `endDate`). The result must move forward: `end` after `lastEnd`.
    */
-  nextRun(q: NextRunQuery): DataInterval | null;
+  // properties, not methods: the scheduler calls them detached from the object (and they need no `this`)
+  readonly nextRun: (q: NextRunQuery) => DataInterval | null;
   /**
    * The data interval of a manual run with this logical date (Airflow's `infer_manual_data_interval`);
    * default `[logicalDate, logicalDate]`.
    */
-  inferManualDataInterval?(logicalDate: number): DataInterval;
+  readonly inferManualDataInterval?: (logicalDate: number) => DataInterval;
 }
 
 /** A built-in timetable, with what backfills need besides. */
@@ -156,7 +157,7 @@ export function parseScheduleOption(value: unknown, timezone: string | undefined
     else if (typeof o.runImmediately === "string" || typeof o.runImmediately === "number") runImmediately = parseDuration(o.runImmediately, `${where}: schedule.runImmediately`);
     else fail("schedule.runImmediately", 'must be true, false or a duration such as "10m"');
   }
-  return { schedule: Object.freeze({ kind: "trigger", on, runImmediately }) as Schedule, custom: null };
+  return { schedule: Object.freeze({ kind: "trigger" as const, on, runImmediately }), custom: null };
 }
 
 function customSchedule(o: Record<string, unknown>, timezone: string | undefined, dagId: string): Schedule {
