@@ -40,7 +40,14 @@ export async function pastGate(tx: Tx, fx: Effects, idx: SpecIndex, runId: strin
   return false;
 }
 
-/** Whether a DAG version has a task that depends on the past (only such runs look for waiters). */
+const withPastDeps = new WeakMap<SpecIndex, boolean>();
+
+/**
+ * Whether a DAG version has a task that depends on the past (only such runs look for waiters). Asked after
+ * every commit that ends tasks: remembered per version, so a 100,000-task DAG is not walked per commit.
+ */
 export function dependsOnPast(idx: SpecIndex): boolean {
-  return idx.spec.tasks.some((t) => t.dependsOnPast);
+  let v = withPastDeps.get(idx);
+  if (v === undefined) withPastDeps.set(idx, (v = idx.spec.tasks.some((t) => t.dependsOnPast)));
+  return v;
 }

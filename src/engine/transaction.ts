@@ -150,6 +150,8 @@ export class Transitions {
     for (const h of fx.pastHeld) void followUps.reconcile(h.runId, [h.taskId]).catch(() => undefined);
     for (const [runId, byState] of fx.finishedTis) {
       if (!byState.has("success") && !byState.has("skipped")) continue;
+      const cached = specs.cached(runId);
+      if (cached && !dependsOnPast(cached)) continue; // the common case: no promise, no query
       void (async () => {
         const idx = specs.cached(runId) ?? (await specs.of(runId));
         if (!dependsOnPast(idx)) return;
