@@ -84,6 +84,15 @@ export default dag("trig", { schedule: { trigger: "0 6 * * *" }, startDate: "202
     const manual = await w.s.engine.createRun("trig", { logicalDate: new Date("2026-01-02T09:30:00Z") });
     assert.equal(isoOf(manual.dataIntervalStart), "2026-01-02T09:30:00.000Z");
     assert.equal(isoOf(manual.dataIntervalEnd), "2026-01-02T09:30:00.000Z");
+    // a backfill of a trigger timetable: its ticks in [from, to], keyed like the scheduled runs
+    await w.s.engine.ensureDag("trig");
+    const plan = await w.s.planBackfill({ dagId: "trig", from: Date.parse("2025-12-30T00:00:00Z"), to: Date.parse("2026-01-02T06:00:00Z") });
+    assert.deepEqual(plan.intervals.map((i) => `${isoOf(i.start)} ${i.action}`), [
+      "2025-12-30T06:00:00.000Z create",
+      "2025-12-31T06:00:00.000Z create",
+      "2026-01-01T06:00:00.000Z skip_in_flight",
+      "2026-01-02T06:00:00.000Z skip_in_flight",
+    ]);
   } finally {
     await w.stop();
   }
@@ -149,6 +158,16 @@ export default dag("ledger", { schedule: businessDays(["2026-12-24", "2026-12-25
     const manual = await w.s.engine.createRun("ledger", { logicalDate: new Date("2026-12-28T08:00:00Z") });
     assert.equal(isoOf(manual.dataIntervalStart), "2026-12-23T00:00:00.000Z");
     assert.equal(isoOf(manual.dataIntervalEnd), "2026-12-24T00:00:00.000Z");
+    // a backfill asks the same timetable: business days only; the scheduled runs (no worker here) are in flight
+    await w.s.engine.ensureDag("ledger");
+    const plan = await w.s.planBackfill({ dagId: "ledger", from: Date.parse("2026-12-18T00:00:00Z"), to: Date.parse("2026-12-28T00:00:00Z") });
+    assert.deepEqual(plan.intervals.map((i) => `${isoOf(i.start)} ${i.action}`), [
+      "2026-12-18T00:00:00.000Z create",
+      "2026-12-21T00:00:00.000Z create",
+      "2026-12-22T00:00:00.000Z create",
+      "2026-12-23T00:00:00.000Z skip_in_flight",
+      "2026-12-28T00:00:00.000Z skip_in_flight",
+    ]);
   } finally {
     await w.stop();
   }
