@@ -67,6 +67,25 @@ export class PastWaitRows {
     return out;
   }
 
+  /**
+   * The sweep's safety net (Recovery.recoverLostAttempts): waits of running runs on a previous run that
+   * has ended — a wake-up lost to a crash between a commit and its follow-up, or a previous run of a
+   * version without dependsOnPast (which does not look for waiters). Their gate decides them again.
+   */
+  async onEndedRuns(): Promise<Map<string, string[]>> {
+    const rows = await this.db
+      .selectFrom("past_waits as w")
+      .innerJoin("runs as p", "p.run_id", "w.prev_run_id")
+      .innerJoin("runs as r", "r.run_id", "w.run_id")
+      .select(["w.run_id", "w.task_id"])
+      .where("p.state", "not in", ["queued", "running"])
+      .where("r.state", "=", "running")
+      .execute();
+    const out = new Map<string, string[]>();
+    for (const r of rows) out.set(r.run_id, [...(out.get(r.run_id) ?? []), r.task_id]);
+    return out;
+  }
+
   /** Why a run's task instances wait for the past, by task id (the waiting reasons of the CLI, API and UI). */
   async reasonsOf(runId: string): Promise<Map<string, string>> {
     const rows = await this.db.selectFrom("past_waits").select(["task_id", "reason"]).where("run_id", "=", runId).execute();
