@@ -31,6 +31,8 @@ export type {
 export type { Callback, Callbacks, CallbackContext, TaskCallbackOptions } from "./dsl/callbacks.js";
 export { webhook, slack, email, signature as webhookSignature, TEMPLATE_VARIABLES, type WebhookOptions, type SlackOptions, type EmailOptions } from "./dsl/notifiers.js";
 export type { DeadlineOption } from "./core/deadlines.js";
+export type { Timetable, TriggerScheduleOption, NextRunQuery } from "./core/timetables.js";
+export type { DataInterval } from "./core/schedules.js";
 export { fileExists, httpOk, sqlRow, type HttpOkOptions, type SqlRowOptions } from "./dsl/sensors.js";
 export type { AssetScheduleOption, AssetEvent, TriggeringEvent } from "./dsl/types.js";
 export type { JsonValue } from "./core/assets.js";

@@ -48,6 +48,7 @@ export default dag("contract", (d) => {
     mapIndex: ctx.mapIndex,
     params: ctx.params,
     logicalDate: ctx.logicalDate.toISOString(),
+    dataInterval: [ctx.dataInterval.start.toISOString(), ctx.dataInterval.end.toISOString()],
   }));
   d.task("fn_fail", async () => {
     throw new Error("boom 7");
@@ -180,6 +181,7 @@ function attempt(taskId: string, inputs: Record<string, unknown> = {}): Attempt 
       },
       maxAttempts: 3,
       logicalDate: new Date("2026-01-02T03:04:05.000Z"),
+      dataInterval: { start: new Date("2026-01-01T00:00:00.000Z"), end: new Date("2026-01-02T00:00:00.000Z") },
       params: { lr: 0.5 },
       signal: controller.signal,
       log: log.logger(),
@@ -261,6 +263,7 @@ const fnOutput = {
   mapIndex: -1,
   params: { lr: 0.5 },
   logicalDate: "2026-01-02T03:04:05.000Z",
+  dataInterval: ["2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z"],
 };
 const fnFailure = (e: Error) => assert.match(e.message, /boom 7/);
 const fnLogs: [LogLine["level"], string][] = [

@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { SluiceError } from "../errors.js";
 import type { RetryPolicy } from "./backoff.js";
 import type { AssetSchedule } from "./assets.js";
+import type { PastDeps } from "./pastDeps.js";
 import type { Resources } from "./resources.js";
 import type { Schedule } from "./schedules.js";
 import type { SensorPolicy } from "./sensors.js";
@@ -21,7 +22,7 @@ export type TaskKind = "task" | "branch" | "short_circuit" | "shell" | "python" 
  */
 export type MapSource = { task: string; transform?: true } | { values: unknown[] };
 
-export interface TaskSpec {
+export interface TaskSpec extends PastDeps {
   id: string;
   kind: TaskKind;
   /** Enclosing task group ("" at the top level). */

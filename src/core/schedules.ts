@@ -41,7 +41,25 @@ export type Schedule =
       /** True for a 6-field expression (seconds first). */
       hasSeconds: boolean;
     }
-  | { kind: "interval"; everyMs: number };
+  | { kind: "interval"; everyMs: number }
+  /**
+   * Calendar deltas ("every 1 month", "every 2 years"): ticks `months` calendar months apart, anchored at
+   * the DAG's startDate as a wall-clock time in `timezone` (a day that a month lacks is its last day, as
+   * dateutil's relativedelta; each tick is counted from the anchor, so Jan 31 gives Feb 28 then Mar 31).
+   */
+  | { kind: "calendar"; months: number; timezone: string }
+  /**
+   * Airflow 3's trigger timetables (CronTriggerTimetable, MultipleCronTriggerTimetable,
+   * DeltaTriggerTimetable): a run at every tick of any of `on`, its logical date the tick, its data
+   * interval [tick, tick]. `runImmediately` (true, false or a window in ms) decides whether a DAG without
+   * a startDate and without runs first runs the latest past tick. Built by core/timetables.ts.
+   */
+  | { kind: "trigger"; on: TickSchedule[]; runImmediately: boolean | number }
+  /** A user's own timetable (core/timetables.ts `Timetable`): its code lives beside the spec, in the DAG. */
+  | { kind: "custom"; name: string; description: string; timezone: string };
+
+/** The schedules that are a set of ticks (what a trigger timetable fires on). */
+export type TickSchedule = Extract<Schedule, { kind: "cron" | "interval" | "calendar" }>;
 
 /** A data interval [start, end) in epoch milliseconds. Its run's logical date is `start`; it is due at `end`. */
 export interface DataInterval {
@@ -101,12 +119,19 @@ export function parseSchedule(text: string, timezone?: string): Schedule {
   const tz = timezone === undefined ? "UTC" : canonicalTimezone(timezone, src);
 
   if (/^every(\s|$)/i.test(src)) {
-    const amount = src.slice(5).trim();
+    const raw = src.slice(5).trim();
+    const amount = longUnits(raw);
+    const calendar = /^(\d+)\s*(mo|y)$/.exec(amount);
+    if (calendar) {
+      const n = Number(calendar[1]);
+      if (n < 1) throw invalid(`schedule "${src}": the interval must be at least 1`, src);
+      return Object.freeze({ kind: "calendar", months: calendar[2] === "y" ? 12 * n : n, timezone: tz });
+    }
     let everyMs: number;
     try {
       everyMs = parseDuration(amount, "interval");
     } catch {
-      throw invalid(`schedule "${src}": "${amount}" is not a duration; write e.g. "every 15m", "every 1h30m", "every 1d"`, src);
+      throw invalid(`schedule "${src}": "${raw}" is not a duration; write e.g. "every 15m", "every 1h30m", "every 3 days", "every 1 month", "every 1 year"`, src);
     }
     // Sub-second grids would flood the store with runs; nobody means that.
     if (everyMs < SECOND) throw invalid(`schedule "${src}": the interval must be at least 1s`, src);
@@ -144,6 +169,25 @@ export function parseSchedule(text: string, timezone?: string): Schedule {
     throw invalid(`schedule "${src}": no date ever matches it (like February 30); check the day-of-month and month fields`, src);
   }
   return Object.freeze({ kind: "cron", expression: normalised, timezone: tz, hasSeconds });
+}
+
+const LONG_UNITS: readonly [RegExp, string][] = [
+  [/^months?$/, "mo"],
+  [/^years?$/, "y"],
+  [/^weeks?$/, "w"],
+  [/^days?$/, "d"],
+  [/^hours?$/, "h"],
+  [/^minutes?$/, "m"],
+  [/^seconds?$/, "s"],
+];
+
+/** "3 days" → "3d", "1 month" → "1mo": the words people write, in parseDuration's units. */
+function longUnits(amount: string): string {
+  return amount.replace(/(\d+)\s*([a-z]+)/gi, (whole, n: string, unit: string) => {
+    const u = unit.toLowerCase();
+    for (const [re, short] of LONG_UNITS) if (re.test(u)) return `${n}${short}`;
+    return whole;
+  });
 }
 
 interface FieldSpec {
@@ -398,7 +442,7 @@ function mod(a: number, n: number): number {
 // ---------------------------------------------------------------------------------------------------------
 
 /** The sorted set of a schedule's boundary instants. */
-interface Ticks {
+export interface Ticks {
   /** First tick strictly after t. */
   next(t: number): number | null;
   /** Last tick strictly before t. */
@@ -416,6 +460,77 @@ class GridTicks implements Ticks {
   }
   prev(t: number): number {
     return this.anchor + (Math.ceil((t - this.anchor) / this.every) - 1) * this.every;
+  }
+}
+
+/**
+ * Calendar deltas: the anchor's wall-clock time plus k·months, in the zone. Each tick is counted from the
+ * anchor (not from the previous tick), so a day a month lacks clamps to its last day without drifting:
+ * anchored on Jan 31, the ticks are Feb 28, Mar 31, Apr 30. Wall times map to instants by the cron rules
+ * (the later occurrence in a fold, shifted forward in a gap), so "every 1 month" keeps its local time.
+ */
+class CalendarTicks implements Ticks {
+  private readonly y: number;
+  private readonly m: number;
+  private readonly d: number;
+  private readonly tod: number;
+  private readonly zone: Zone;
+  constructor(
+    anchor: number,
+    private readonly months: number,
+    private readonly timezone: string,
+  ) {
+    this.zone = zoneOf(timezone);
+    const wall = new Date(anchor + this.zone.offsetAt(anchor));
+    this.y = wall.getUTCFullYear();
+    this.m = wall.getUTCMonth();
+    this.d = wall.getUTCDate();
+    this.tod = mod(wall.getTime(), DAY);
+  }
+  private at(k: number): number {
+    const total = this.m + k * this.months;
+    const y = this.y + Math.floor(total / 12);
+    const m = mod(total, 12);
+    const last = new Date(Date.UTC(y, m + 1, 0)).getUTCDate();
+    return instantOfWallTime(Date.UTC(y, m, Math.min(this.d, last)) + this.tod, this.timezone, "later");
+  }
+  /** A k whose tick is near t (within a step or two). */
+  private estimate(t: number): number {
+    const w = new Date(t + this.zone.offsetAt(t));
+    return Math.floor(((w.getUTCFullYear() - this.y) * 12 + (w.getUTCMonth() - this.m)) / this.months);
+  }
+  next(t: number): number {
+    let k = this.estimate(t) - 1;
+    while (this.at(k) <= t) k++;
+    while (this.at(k - 1) > t) k--;
+    return this.at(k);
+  }
+  prev(t: number): number {
+    let k = this.estimate(t) + 1;
+    while (this.at(k) >= t) k--;
+    while (this.at(k + 1) < t) k++;
+    return this.at(k);
+  }
+}
+
+/** Several schedules' ticks as one set (Airflow's MultipleCronTriggerTimetable): a tick two share is one tick. */
+class UnionTicks implements Ticks {
+  constructor(private readonly parts: readonly Ticks[]) {}
+  next(t: number): number | null {
+    let best: number | null = null;
+    for (const p of this.parts) {
+      const n = p.next(t);
+      if (n !== null && (best === null || n < best)) best = n;
+    }
+    return best;
+  }
+  prev(t: number): number | null {
+    let best: number | null = null;
+    for (const p of this.parts) {
+      const n = p.prev(t);
+      if (n !== null && (best === null || n > best)) best = n;
+    }
+    return best;
   }
 }
 
@@ -508,8 +623,17 @@ class CronTicks implements Ticks {
   }
 }
 
-function ticksOf(schedule: Schedule, anchor: number | null): Ticks {
+/**
+ * The ticks of a built-in schedule. `anchor` (the DAG's startDate) is the origin of fixed and calendar
+ * deltas; a calendar delta without one counts from 1970-01-01 00:00 in its zone (the 1st of the month,
+ * midnight local).
+ */
+export function ticksOf(schedule: Schedule, anchor: number | null): Ticks {
   if (schedule.kind === "cron") return new CronTicks(compileCron(schedule.expression), schedule.timezone);
+  if (schedule.kind === "calendar") return new CalendarTicks(anchor ?? instantOfWallTime(0, schedule.timezone), schedule.months, schedule.timezone);
+  // a trigger's fixed delta without a startDate lies on the Unix epoch's grid, as the data-interval one
+  if (schedule.kind === "trigger") return new UnionTicks(schedule.on.map((s) => ticksOf(s, anchor ?? 0)));
+  if (schedule.kind === "custom") throw new SluiceError("INVALID_DAG", `timetable "${schedule.name}" is the DAG's own code; it has no built-in ticks`);
   if (anchor === null) {
     throw new SluiceError(
       "INVALID_DAG",
@@ -521,12 +645,12 @@ function ticksOf(schedule: Schedule, anchor: number | null): Ticks {
 }
 
 /** First tick at or after t (times are whole milliseconds). */
-function atOrAfter(ticks: Ticks, t: number): number | null {
+export function atOrAfter(ticks: Ticks, t: number): number | null {
   return ticks.next(t - 1);
 }
 
 /** Last tick at or before t. */
-function atOrBefore(ticks: Ticks, t: number): number | null {
+export function atOrBefore(ticks: Ticks, t: number): number | null {
   return ticks.prev(t + 1);
 }
 
@@ -556,12 +680,19 @@ function atOrBefore(ticks: Ticks, t: number): number | null {
  * // { start: 2026-01-01T00:00Z, end: 2026-01-02T00:00Z } in epoch ms; due once now >= end
  */
 export function nextDataInterval(schedule: Schedule, opts: NextIntervalOptions): DataInterval | null {
+  return nextIntervalOn(ticksOf(schedule, opts.startDate ?? null), opts);
+}
+
+/**
+ * {@link nextDataInterval} on given ticks (whose grid origin may differ from `opts.startDate`: a backfill
+ * bounds by its `--from` but keeps the DAG's grid).
+ */
+export function nextIntervalOn(ticks: Ticks, opts: NextIntervalOptions): DataInterval | null {
   // `?? null`: plain-JS callers and JSON round trips hand in undefined for "none".
   const lastEnd = opts.lastEnd ?? null;
   const startDate = opts.startDate ?? null;
   const endDate = opts.endDate ?? null;
   const { catchup, now } = opts;
-  const ticks = ticksOf(schedule, startDate);
   const bounds: number[] = [];
   const push = (t: number | null): void => {
     if (t !== null) bounds.push(t);
@@ -643,6 +774,16 @@ const MONTH_NAMES = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Se
  */
 export function describeSchedule(s: Schedule): string {
   if (s.kind === "interval") return `every ${formatEvery(s.everyMs)}`;
+  if (s.kind === "calendar") {
+    const years = s.months % 12 === 0 ? s.months / 12 : null;
+    const n = years ?? s.months;
+    return `every ${n} ${years !== null ? "year" : "month"}${n === 1 ? "" : "s"} in ${s.timezone}`;
+  }
+  if (s.kind === "trigger") {
+    const now = s.runImmediately === true ? ", first run immediately" : typeof s.runImmediately === "number" ? `, first run immediately if within ${formatEvery(s.runImmediately)}` : "";
+    return `runs at ${s.on.map(describeSchedule).join(" and ")} (trigger: no data interval${now})`;
+  }
+  if (s.kind === "custom") return s.description;
   const words = cronWords(s.expression, s.hasSeconds);
   return `cron "${s.expression}" in ${s.timezone}${words ? `: ${words}` : ""}`;
 }

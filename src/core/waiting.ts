@@ -3,6 +3,9 @@
  * declares the resources it asks for, or its pool can never hold it. Waiting for a free slot is normal and
  * has no reason here; these are the waits that last forever unless someone acts, so the CLI, the API and
  * the UI say which (Airflow leaves such tasks "scheduled" without a word).
+ *
+ * A task instance held by the past (dependsOnPast, waitForDownstream) has a reason too, before it is
+ * ready: "waiting for the past: …", worded by core/pastDeps.ts and kept with the hold (Engine.waitingReasons).
  */
 import { formatRequest, type Capacity, type Resources } from "./resources.js";
 

@@ -17,6 +17,8 @@ import { checkId, checkSecretParams, dagVersion, finalizeTasks, secretRefs, type
 import { parseDuration, type Duration } from "../core/duration.js";
 import { resourceRequest } from "../core/resources.js";
 import { parseSchedule, type Schedule } from "../core/schedules.js";
+import { parseScheduleOption, timetableSource, type Timetable } from "../core/timetables.js";
+import { checkPastDeps, pastDepsOption } from "./pastDeps.js";
 import { DEFAULT_POKE_INTERVAL_MS, DEFAULT_SENSOR_TIMEOUT_MS, type SensorPolicy } from "../core/sensors.js";
 import { isStandardSchema, type StandardSchemaV1 } from "../core/standardSchema.js";
 import { isTriggerRule, type TriggerRule } from "../core/triggerRules.js";
@@ -99,6 +101,8 @@ export interface Dag<P = unknown> {
   readonly impls: ReadonlyMap<string, TaskImpl>;
   /** @internal Callback code by core/callbacks.ts `callbackKey` (task id or "" for the DAG, event), in the spec's order. */
   readonly callbacks: ReadonlyMap<string, readonly Callback[]>;
+  /** @internal The DAG's own timetable (spec.schedule.kind "custom"); null for the built-in ones. */
+  readonly timetable: Timetable | null;
   /** Phantom: the params type. */
   readonly __params?: P;
 }
@@ -466,6 +470,7 @@ export class DagBuilder<P> {
       pool: d.pool ?? null,
       priority: d.priority ?? 0,
       ...capacityOptions(where, d),
+      ...pastDepsOption(where, d),
       owner: d.owner ?? null,
       description: options.description ?? null,
       respectTriggerRules: options.respectTriggerRules ?? false,
@@ -531,6 +536,7 @@ export function dag(id: string, a: unknown, b?: unknown): Dag<unknown> {
     drafts.map(({ declaredAt: _declaredAt, ...t }) => ({ ...t, downstream: [] })),
   );
   checkSetupTeardown(id, tasks);
+  const schedule = scheduleOptions(id, options);
   const spec: DagSpec = deepFreeze({
     id,
     description: options.description ?? null,
@@ -540,7 +546,7 @@ export function dag(id: string, a: unknown, b?: unknown): Dag<unknown> {
     paramsJsonSchema: paramsJsonSchema(options.params),
     runTimeoutMs: options.runTimeout === undefined ? null : parseDuration(options.runTimeout, `DAG "${id}": runTimeout`),
     maxActiveTasks: positiveOrNull(`DAG "${id}"`, "maxActiveTasks", options.maxActiveTasks),
-    ...scheduleOptions(id, options),
+    ...schedule.spec,
     ...optionalList("events", eventList(id, options.events)),
     ...optionalList("secretParams", checkSecretParams(id, options.secretParams, options.params !== undefined, paramsJsonSchema(options.params))),
     ...(runCallbacks ? { callbacks: runCallbacks } : {}),
@@ -550,8 +556,9 @@ export function dag(id: string, a: unknown, b?: unknown): Dag<unknown> {
     tasks,
   });
   checkNoSelfTrigger(spec);
+  checkPastDeps(spec);
   // callbacks join the code only when there are some, so that the versions of DAGs without them stay as they were
-  const code = [...tasks.map((t) => implSource(state.impls.get(t.id)!)), ...callbacks.source()];
+  const code = [...tasks.map((t) => implSource(state.impls.get(t.id)!)), ...callbacks.source(), ...(schedule.custom ? [timetableSource(schedule.custom)] : [])];
   return Object.freeze({
     [DAG_BRAND]: true,
     id,
@@ -560,6 +567,7 @@ export function dag(id: string, a: unknown, b?: unknown): Dag<unknown> {
     paramsSchema: options.params ?? null,
     impls: state.impls,
     callbacks: callbacks.code,
+    timetable: schedule.custom,
   });
 }
 
@@ -583,21 +591,18 @@ function notifyOption(where: string, v: unknown): { onFailure: Callback[]; onSuc
 function scheduleOptions(
   id: string,
   o: DagOptions<StandardSchemaV1 | undefined>,
-): { schedule: Schedule | null; assetSchedule?: AssetSchedule; startDate: number | null; endDate: number | null; catchup: boolean; maxActiveRuns: number } {
+): {
+  spec: { schedule: Schedule | null; assetSchedule?: AssetSchedule; startDate: number | null; endDate: number | null; catchup: boolean; maxActiveRuns: number };
+  custom: Timetable | null;
+} {
   const where = `DAG "${id}"`;
   let schedule: Schedule | null = null;
   let assetSchedule: AssetSchedule | null = null;
+  let custom: Timetable | null = null;
   if (typeof o.schedule === "object" && o.schedule !== null && "assets" in o.schedule) {
     assetSchedule = parseAssetSchedule(o.schedule, where);
   } else if (o.schedule !== undefined && o.schedule !== null) {
-    if (typeof o.schedule !== "string") {
-      throw new SluiceError("INVALID_DAG", `${where}: schedule must be a string like "@daily", "0 6 * * *" or "every 15m", or { assets: { anyOf: [...] } }`);
-    }
-    try {
-      schedule = parseSchedule(o.schedule, o.timezone);
-    } catch (e) {
-      throw new SluiceError("INVALID_DAG", `${where}: ${(e as Error).message}`, { cause: e });
-    }
+    ({ schedule, custom } = parseScheduleOption(o.schedule, o.timezone, id));
   } else if (o.timezone !== undefined) {
     parseSchedule("@daily", o.timezone); // still reject an unknown timezone
   }
@@ -612,13 +617,16 @@ function scheduleOptions(
   if (startDate !== null && endDate !== null && endDate < startDate) throw new SluiceError("INVALID_DAG", `${where}: endDate is before startDate`);
   if (o.catchup !== undefined && typeof o.catchup !== "boolean") throw new SluiceError("INVALID_DAG", `${where}: catchup must be true or false`);
   return {
-    schedule,
-    ...(assetSchedule ? { assetSchedule } : {}),
-    // fixed intervals need a grid origin: by default the Unix epoch, so "every 15m" runs at :00, :15, :30, :45 UTC
-    startDate: startDate ?? (schedule?.kind === "interval" ? 0 : null),
-    endDate,
-    catchup: o.catchup ?? false,
-    maxActiveRuns: positiveOrNull(where, "maxActiveRuns", o.maxActiveRuns) ?? 16,
+    custom,
+    spec: {
+      schedule,
+      ...(assetSchedule ? { assetSchedule } : {}),
+      // fixed intervals need a grid origin: by default the Unix epoch, so "every 15m" runs at :00, :15, :30, :45 UTC
+      startDate: startDate ?? (schedule?.kind === "interval" ? 0 : null),
+      endDate,
+      catchup: o.catchup ?? false,
+      maxActiveRuns: positiveOrNull(where, "maxActiveRuns", o.maxActiveRuns) ?? 16,
+    },
   };
 }
 

@@ -35,6 +35,9 @@ const TASK_OPTION_KEYS = {
   onSuccess: true,
   onRetry: true,
   onSkipped: true,
+  dependsOnPast: true,
+  waitForDownstream: true,
+  ignoreFirstDependsOnPast: true,
 } satisfies Record<keyof TaskOptions, true>;
 
 /** A setup's or teardown's options, an object of known options (a typo such as `setup` for `setups` is an error). */

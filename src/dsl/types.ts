@@ -7,6 +7,7 @@ import type { ResourceRequest } from "../core/resources.js";
 import type { StandardSchemaV1 } from "../core/standardSchema.js";
 import type { TriggerRule } from "../core/triggerRules.js";
 import type { DeadlineOption } from "../core/deadlines.js";
+import type { Timetable, TriggerScheduleOption } from "../core/timetables.js";
 import type { Callbacks, TaskCallbackOptions } from "./callbacks.js";
 
 declare const OUTPUT: unique symbol;
@@ -91,8 +92,12 @@ export interface TaskLogger {
 
 /** What every task function gets besides its inputs. */
 export interface TaskContext<P = Record<string, unknown>> {
-  /** A scheduled run's data interval [start, end); null for a triggered run. */
-  readonly dataInterval?: { readonly start: Date; readonly end: Date } | null;
+  /**
+   * The run's data interval [start, end): a scheduled run's from its timetable; a manual run's as its
+   * timetable infers it for the logical date (a daily DAG triggered on the 25th covers the 24th); a
+   * trigger timetable's run and a run of a DAG without a time schedule: [logicalDate, logicalDate].
+   */
+  readonly dataInterval: { readonly start: Date; readonly end: Date };
   readonly runId: string;
   readonly dagId: string;
   readonly taskId: string;
@@ -290,6 +295,16 @@ export interface TaskDefaults extends RetryOptions, TaskCallbackOptions {
   resources?: ResourceRequest;
   /** At most this many instances of this task run at once, across all runs of the DAG (Airflow's max_active_tis_per_dag). */
   maxActiveTisPerDag?: number;
+  /**
+   * Airflow's depends_on_past: this task runs only once its instance in the DAG's previous run (by logical
+   * date; with catchup, the previous scheduled or backfill run) succeeded or was skipped. The first run,
+   * and the first run of a backfill, need nothing. Needs a DAG with a time schedule.
+   */
+  dependsOnPast?: boolean;
+  /** Airflow's wait_for_downstream: also wait for the previous run's instances of this task's direct downstream tasks (implies dependsOnPast). */
+  waitForDownstream?: boolean;
+  /** Airflow's ignore_first_depends_on_past: when the previous run has no instance of this task (a task new to the DAG), run anyway. */
+  ignoreFirstDependsOnPast?: boolean;
 }
 
 export interface TaskOptions<I extends Inputs = Inputs, R extends TriggerRule = TriggerRule> extends TaskDefaults {
@@ -399,9 +414,13 @@ export interface DagOptions<PS extends StandardSchemaV1 | undefined = undefined>
    * ("@hourly", "@daily", "@weekly", "@monthly", "@yearly") or a fixed interval ("every 15m"). Each run
    * covers a data interval [start, end): its logical date is `start` and it starts at `end` (Airflow's
    * semantics). Or on assets: `{ assets: { anyOf: ["s3://lake/orders"] } }` (see AssetScheduleOption).
+   * Or Airflow 3's trigger timetables, a run at each tick with no data interval:
+   * `{ trigger: "0 6 * * *" }`, several crons `{ trigger: ["0 6 * * 1-5", "0 9 * * 6"] }`, or
+   * `{ trigger: "every 3 days", runImmediately: true }`. "every 1 month" / "every 1 year" are calendar
+   * deltas from startDate. Or your own `Timetable` (see README, "Schedules and timetables").
    * Without a schedule, runs happen only when triggered.
    */
-  schedule?: string | AssetScheduleOption | null;
+  schedule?: string | AssetScheduleOption | TriggerScheduleOption | Timetable | null;
   /** IANA timezone of a cron schedule, e.g. "Europe/Berlin" (daylight saving handled). Default "UTC". */
   timezone?: string;
   /** No data interval starts before this (ISO 8601 or a Date). Fixed intervals are laid out from it. */

@@ -15,7 +15,8 @@
 import { hostname } from "node:os";
 import { intervalAction, type IntervalAction, type Reprocess } from "../core/backfill.js";
 import type { DagSpec } from "../core/dagSpec.js";
-import { describeSchedule, intervalsBetween, type Schedule } from "../core/schedules.js";
+import { describeSchedule, type Schedule } from "../core/schedules.js";
+import { runsBetween, scheduleTimezone as zoneOfSchedule, timetableOf } from "../core/timetables.js";
 import type { RunState } from "../core/states.js";
 import { SluiceError } from "../errors.js";
 import type { BackfillCounts, BackfillIntervalRecord, BackfillRecord, BackfillState } from "../store/backfills.js";
@@ -110,7 +111,9 @@ export async function planBackfill(engine: Engine, req: BackfillRequest, rows: S
   await engine.validateParams(req.dagId, dag.paramsSchema, {}, spec.paramsJsonSchema).catch((e: SluiceError) => {
     throw new SluiceError("INVALID_PARAM", `${e.message} (backfill runs get the params' defaults: give every param a default)`, { details: { dagId: req.dagId } });
   });
-  const all = intervalsBetween(schedule, req.from, req.to, MAX_BACKFILL_INTERVALS, spec.startDate ?? undefined);
+  // any timetable: its runs with logical dates in [from, to], on the DAG's grid (a data interval's start,
+  // a trigger's tick), each keyed like the scheduled run of that date
+  const all = runsBetween(timetableOf(spec, dag.timetable)!, req.from, req.to, now, MAX_BACKFILL_INTERVALS);
   // An interval that has not ended has incomplete data; its run would also take the key of the scheduled
   // run the scheduler creates when it ends (which would then never happen).
   const complete = all.filter((i) => i.end <= now);
@@ -144,7 +147,7 @@ export function scheduleOf(spec: DagSpec, dagId: string): Schedule {
 
 /** The timezone `--from`/`--to` dates are read in: the schedule's (UTC for fixed intervals). */
 export function scheduleTimezone(s: Schedule): string {
-  return s.kind === "cron" ? s.timezone : "UTC";
+  return zoneOfSchedule(s);
 }
 
 /**

@@ -66,6 +66,9 @@ export class Effects {
     list.forEach((name, position) => this.callbacks.push({ ...at, event, position, name }));
   }
 
+  /** Task instances this group newly held back by the past (engine/pastDeps.ts): looked at once more after commit. */
+  readonly pastHeld: { runId: string; taskId: string }[] = [];
+
   /** Deadlines this group recorded as missed (engine/deadlines.ts). */
   readonly deadlineMisses: { runId: string; taskId: string }[] = [];
   /** The earliest deadline to come that this group wrote for a run: this process arms its timer after commit. */

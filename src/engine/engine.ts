@@ -16,6 +16,7 @@ import type { LogStore } from "../logs/logStore.js";
 import type { Clock } from "../core/clock.js";
 import { FINISHED_RUN_STATES, type RunState, type TaskState } from "../core/states.js";
 import { whyWaiting } from "../core/waiting.js";
+import { dependsOnPast } from "./pastDeps.js";
 import { formatDuration } from "../core/duration.js";
 import { SluiceError, toSluiceError } from "../errors.js";
 import type { AuditHook } from "../store/audit.js";
@@ -314,6 +315,11 @@ export class Engine implements WorkerHost {
   async waitingReasons(runId: string, tis: readonly TaskInstanceRecord[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     const now = this.clock.now();
+    // held by the past (dependsOnPast, engine/pastDeps.ts): why, as the gate last said it
+    if (tis.some((t) => t.state === "none") && dependsOnPast(await this.specs.of(runId))) {
+      const past = await this.store.pastWaits.reasonsOf(runId);
+      for (const t of tis) if (t.state === "none" && past.has(t.taskId)) out.set(`${t.taskId}\0${t.mapIndex}`, past.get(t.taskId)!);
+    }
     const ready = tis.filter((t) => READY_STATES.has(t.state) && t.readyAt !== null && t.readyAt <= now);
     if (ready.length === 0) return out;
     const idx = await this.specs.of(runId);

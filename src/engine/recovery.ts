@@ -87,6 +87,8 @@ export class Recovery implements FollowUps {
   async recoverLostAttempts(): Promise<number> {
     for (const runId of await this.store.runs.withNothingLeft()) await this.finishRunIfDone(runId);
     for (const runId of await this.store.runs.stalled()) await this.unstall(runId);
+    // dependsOnPast (engine/pastDeps.ts): waits whose previous run ended without waking them
+    for (const [runId, taskIds] of await this.store.pastWaits.onEndedRuns()) await this.reconcile(runId, taskIds);
     const recovered = await this.failLostAttempts();
     // PostgreSQL: workers silent for two leases whose attempts are gone stop counting (store/claims.ts)
     await this.store.workers.buryStale(2 * this.leaseMs);

@@ -8,7 +8,9 @@ import { randomBytes } from "node:crypto";
 import { backfillPriority } from "../core/backfill.js";
 import type { Clock } from "../core/clock.js";
 import type { DagSpec } from "../core/dagSpec.js";
+import type { DataInterval } from "../core/schedules.js";
 import { FINISHED_RUN_STATES } from "../core/states.js";
+import { manualDataInterval, timetableOf, type Timetable } from "../core/timetables.js";
 import { SluiceError } from "../errors.js";
 import { Keyring, type KeySource } from "../secrets/keyring.js";
 import { encryptSecretParams, hasSecretParams } from "../secrets/params.js";
@@ -53,7 +55,7 @@ interface RunRequest {
   runKey: string | null;
   runType: string;
   logicalDate: number;
-  dataInterval: { start: number; end: number } | null;
+  dataInterval: DataInterval;
   /** Wait as "queued" instead of starting: always, never, or while the DAG has `maxActiveRuns` active runs. */
   queued: boolean | "if_busy";
   /** Runs in the same transaction, whether the run was created or found by key; throws to roll it back. */
@@ -64,6 +66,14 @@ interface RunRequest {
   triggeredBy?: string;
   /** A person's trigger: the audit entry, written in the run's transaction (created or found by key). */
   audit?: AuditHook;
+}
+
+/**
+ * A DAG's built-in timetable, null for one without a time schedule or with its own (a run triggered by an
+ * asset or an event has the DAG's spec, not always its code: such a run gets [logicalDate, logicalDate]).
+ */
+function builtinTimetable(spec: DagSpec): Timetable | null {
+  return spec.schedule?.kind === "custom" ? null : timetableOf(spec);
 }
 
 /** A data interval's run key: the scheduler and backfills share it, so an interval has one run. */
@@ -100,14 +110,16 @@ export class RunCreation {
     await this.code.ensure(dagId);
     const { dag, file } = this.code.get(dagId);
     const params = await validateParams(dagId, dag.paramsSchema, opts.params ?? {}, dag.spec.paramsJsonSchema);
+    const logicalDate = (opts.logicalDate ?? new Date(this.clock.now())).getTime();
     const [run] = await this.createRuns([
       {
         dag: { dagId, version: dag.version, spec: dag.spec, file },
         params,
         runKey: opts.idempotencyKey ? `key:${opts.idempotencyKey}` : null,
         runType: opts.runType ?? "manual",
-        logicalDate: (opts.logicalDate ?? new Date(this.clock.now())).getTime(),
-        dataInterval: null,
+        logicalDate,
+        // Airflow's infer_manual_data_interval: a daily DAG triggered on the 25th covers the 24th
+        dataInterval: manualDataInterval(timetableOf(dag.spec, dag.timetable), logicalDate),
         queued: false,
         ...(opts.audit ? { audit: opts.audit, triggeredBy: opts.audit.actor } : {}),
       },
@@ -144,8 +156,10 @@ export class RunCreation {
     target: TriggerTarget,
     o: { runKey: string; runType: "asset" | "event"; queued: boolean | "if_busy"; then: (tx: Tx) => Promise<void>; triggeredBy?: string },
   ): Promise<RunRecord> {
+    const logicalDate = this.clock.now();
+    const dataInterval = manualDataInterval(builtinTimetable(target.spec), logicalDate);
     const [run] = await this.createRuns([
-      { dag: target, params: target.params, runKey: o.runKey, runType: o.runType, logicalDate: this.clock.now(), dataInterval: null, queued: o.queued, then: o.then, ...(o.triggeredBy !== undefined ? { triggeredBy: o.triggeredBy } : {}) },
+      { dag: target, params: target.params, runKey: o.runKey, runType: o.runType, logicalDate, dataInterval, queued: o.queued, then: o.then, ...(o.triggeredBy !== undefined ? { triggeredBy: o.triggeredBy } : {}) },
     ]);
     return run!;
   }
@@ -262,8 +276,8 @@ export class RunCreation {
             runType: r.runType,
             state: unfinished === 0 ? "success" : queued ? "queued" : "running",
             logicalDate: r.logicalDate,
-            dataIntervalStart: r.dataInterval?.start ?? null,
-            dataIntervalEnd: r.dataInterval?.end ?? null,
+            dataIntervalStart: r.dataInterval.start,
+            dataIntervalEnd: r.dataInterval.end,
             params,
             unfinished,
             createdAt: now,

@@ -8,7 +8,8 @@ import { relative, resolve, sep } from "node:path";
 import type { AssetSchedule } from "../core/assets.js";
 import type { Clock } from "../core/clock.js";
 import type { DagSpec } from "../core/dagSpec.js";
-import { nextDataInterval, type Schedule } from "../core/schedules.js";
+import type { DataInterval, Schedule } from "../core/schedules.js";
+import { timetableOf, type Timetable } from "../core/timetables.js";
 import { type DagRecord } from "../store/dags.js";
 import type { Store } from "../store/store.js";
 import { toSluiceError } from "../errors.js";
@@ -171,7 +172,9 @@ export class Scheduler {
           await tx.dags.saveVersion(d.dagId, d.version, d.spec, p.file, p.code === undefined ? undefined : (p.code?.hash ?? null));
           await tx.dags.upsert({ dagId: d.dagId, file: p.file, version: d.version, schedule: d.spec.schedule, defaultParams: d.defaultParams, paramsError: d.paramsError, now, pausedAtCreation: this.opts.pausedAtCreation === true });
           const row = (await tx.dags.get(d.dagId))!;
-          await tx.dags.setNextInterval(d.dagId, this.nextInterval(d.spec, row, now), undefined);
+          // a DAG's own timetable is its code, loaded outside this transaction: due now, the tick computes it
+          const next = d.spec.schedule?.kind === "custom" ? { start: now, end: now } : this.nextInterval(timetableOf(d.spec), d.spec, row, now);
+          await tx.dags.setNextInterval(d.dagId, next, undefined);
           this.known.set(d.dagId, { ...d, file: p.file });
           await tx.assets.registerDagTriggers(triggersOf(d.dagId, d.spec), now);
         }
@@ -219,9 +222,16 @@ export class Scheduler {
     });
   }
 
-  private nextInterval(spec: DagSpec, row: Pick<DagRecord, "lastIntervalEnd">, now: number) {
-    if (!spec.schedule) return null;
-    return nextDataInterval(spec.schedule, { lastEnd: row.lastIntervalEnd, startDate: spec.startDate, endDate: spec.endDate, catchup: spec.catchup, now });
+  private nextInterval(timetable: Timetable | null, spec: DagSpec, row: Pick<DagRecord, "lastIntervalEnd">, now: number): DataInterval | null {
+    if (!timetable) return null;
+    return timetable.nextRun({ lastEnd: row.lastIntervalEnd, startDate: spec.startDate, endDate: spec.endDate, catchup: spec.catchup, now });
+  }
+
+  /** The DAG's timetable: built in, or its own code (loaded in this process through the engine's code loader). */
+  private async timetable(dagId: string, spec: DagSpec): Promise<Timetable | null> {
+    if (spec.schedule?.kind !== "custom") return timetableOf(spec);
+    await this.engine.ensureDag(dagId);
+    return timetableOf(spec, this.engine.getDag(dagId).dag.timetable);
   }
 
   /** Create due runs; then sleep until the next due time. Re-entrant calls coalesce. */
@@ -277,8 +287,19 @@ export class Scheduler {
           await this.store.dags.setNextInterval(d.dagId, null, undefined);
           continue;
         }
-        // Recomputed now, not taken from the row: after downtime, catchup=false skips to the latest interval.
-        const interval = this.nextInterval(k.spec, d, now);
+        let timetable: Timetable | null;
+        let interval: DataInterval | null;
+        try {
+          timetable = await this.timetable(d.dagId, k.spec);
+          // Recomputed now, not taken from the row: after downtime, catchup=false skips to the latest interval.
+          interval = this.nextInterval(timetable, k.spec, d, now);
+        } catch (e) {
+          // a DAG's own timetable that cannot load or answers wrong: that DAG stays due, the others go on
+          if (storeWide(e)) throw e;
+          failed.add(d.dagId);
+          firstError ??= e;
+          continue;
+        }
         if (!interval || interval.end > now) {
           await this.store.dags.setNextInterval(d.dagId, interval, undefined);
           continue;
@@ -288,7 +309,7 @@ export class Scheduler {
           params: d.defaultParams,
           interval,
           then: async (tx) => {
-            const next = this.nextInterval(k.spec, { lastIntervalEnd: interval.end }, now);
+            const next = this.nextInterval(timetable, k.spec, { lastIntervalEnd: interval.end }, now);
             await tx.dags.setNextInterval(d.dagId, next, interval.end);
           },
         });

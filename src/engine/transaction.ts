@@ -12,6 +12,7 @@ import type { RunTimeouts } from "./runTimeouts.js";
 import { Deadlines } from "./deadlines.js";
 import type { Signals } from "./signals.js";
 import { Effects } from "./effects.js";
+import { dependsOnPast } from "./pastDeps.js";
 import { ruleDecides, type TransitionEnv } from "./transitions.js";
 
 /**
@@ -135,5 +136,27 @@ export class Transitions {
     // `satisfied`: a worker that just claimed everything it could see needs no wake-up from its own commit
     if (fx.readyRuns.size > 0 || fx.nextRetryAt !== null || fx.wakeWorkers) signals.wake(fx.satisfied);
     if (fx.assetEvents > 0) this.deps.assetEventsRecorded();
+    if (fx.pastHeld.length > 0 || fx.finishedTis.size > 0) this.pastFollowUps(fx);
+  }
+
+  /**
+   * Depending on the past (engine/pastDeps.ts), after commit: an instance newly held looks at the previous
+   * run once more (it may have ended while this transaction ran), and a run of a DAG with such tasks
+   * whose instances ended successful or skipped wakes the instances waiting on it. A DAG without
+   * dependsOnPast costs a map lookup per run here, no query.
+   */
+  private pastFollowUps(fx: Effects): void {
+    const { followUps, specs, store } = this.deps;
+    for (const h of fx.pastHeld) void followUps.reconcile(h.runId, [h.taskId]).catch(() => undefined);
+    for (const [runId, byState] of fx.finishedTis) {
+      if (!byState.has("success") && !byState.has("skipped")) continue;
+      const cached = specs.cached(runId);
+      if (cached && !dependsOnPast(cached)) continue; // the common case: no promise, no query
+      void (async () => {
+        const idx = specs.cached(runId) ?? (await specs.of(runId));
+        if (!dependsOnPast(idx)) return;
+        for (const [waiting, taskIds] of await store.pastWaits.waitersOf(runId)) await followUps.reconcile(waiting, taskIds);
+      })().catch(() => undefined);
+    }
   }
 }

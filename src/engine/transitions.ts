@@ -16,6 +16,7 @@ import { evaluateTriggerRule, type UpstreamCounts } from "../core/triggerRules.j
 import type { AttemptEnd, EndedAttempt, NewTaskInstance, TaskInstanceRecord, TiBump, Tx, WaitingAttempt } from "../store/store.js";
 import type { AttemptResult } from "../worker/worker.js";
 import type { Effects } from "./effects.js";
+import { pastGate } from "./pastDeps.js";
 import type { SpecIndex } from "./specIndex.js";
 import { allUpstreamDone, setupStates } from "./setupTeardown.js";
 import { clearSet } from "../core/setupTeardown.js";
@@ -103,7 +104,8 @@ export async function decideWaiting(tx: Tx, env: TransitionEnv, fx: Effects, row
 export function initialTaskInstances(idx: SpecIndex, now: number): NewTaskInstance[] {
   const rows: NewTaskInstance[] = [];
   for (const t of idx.spec.tasks) {
-    const startsNow = t.upstream.length === 0 || t.triggerRule === "always";
+    // a task that depends on the past starts waiting: startRun passes it through the gate
+    const startsNow = (t.upstream.length === 0 || t.triggerRule === "always") && !t.dependsOnPast;
     const base = { taskId: t.id, nUpstream: t.upstream.length, priority: t.priority, queue: t.queue };
     if (expandsAtStart(t)) rows.push({ ...base, mapIndex: -1, state: "none", readyAt: null });
     else rows.push({ ...base, mapIndex: -1, state: startsNow ? "scheduled" : "none", readyAt: startsNow ? now : null });
@@ -112,7 +114,7 @@ export function initialTaskInstances(idx: SpecIndex, now: number): NewTaskInstan
 }
 
 function expandsAtStart(t: TaskSpec): boolean {
-  return (t.upstream.length === 0 || t.triggerRule === "always") && t.map !== null && t.map.every((m) => "values" in m.source);
+  return (t.upstream.length === 0 || t.triggerRule === "always") && !t.dependsOnPast && t.map !== null && t.map.every((m) => "values" in m.source);
 }
 
 /**
@@ -124,6 +126,11 @@ function expandsAtStart(t: TaskSpec): boolean {
 export async function startRun(tx: Tx, env: TransitionEnv, fx: Effects, idx: SpecIndex, runId: string): Promise<void> {
   const work: Finished[] = [];
   for (const t of idx.spec.tasks) {
+    if (t.dependsOnPast && (t.upstream.length === 0 || t.triggerRule === "always")) {
+      for (const ti of await fx.tis.load(tx, runId, [t.id])) {
+        await decide(tx, env, fx, idx, runId, ti, { nSuccess: ti.nSuccess, nFailed: ti.nFailed, nUpstreamFailed: ti.nUpstreamFailed, nSkipped: ti.nSkipped }, work);
+      }
+    }
     if (!expandsAtStart(t)) continue;
     for (const ti of await fx.tis.load(tx, runId, [t.id])) await expand(tx, env, fx, idx, runId, ti, t, work);
   }
@@ -420,6 +427,11 @@ async function decide(
       fx.tis.update(ti, counts);
       break;
     case "run":
+      // dependsOnPast (engine/pastDeps): held until its instance in the previous run succeeded or was skipped
+      if (down.dependsOnPast && !(await pastGate(tx, fx, idx, runId, down))) {
+        fx.tis.update(ti, counts);
+        break;
+      }
       if (down.map && ti.mapIndex === -1) {
         await expand(tx, env, fx, idx, runId, ti, down, work);
       } else {

@@ -96,6 +96,7 @@ async function runOnce(req: ChildRequest): Promise<void> {
       attempt: req.ctx.attempt,
       maxAttempts: req.ctx.maxAttempts,
       logicalDate: new Date(req.ctx.logicalDate),
+      dataInterval: { start: new Date(req.ctx.dataInterval.start), end: new Date(req.ctx.dataInterval.end) },
       params: req.ctx.params,
       dagFile: req.dagFile,
       signal: controller.signal,

@@ -43,6 +43,7 @@ export interface ChildRequest {
     attemptId: number;
     maxAttempts: number;
     logicalDate: number;
+    dataInterval: { start: number; end: number };
     params: unknown;
     event: TaskContext<unknown>["event"];
     triggeringAssetEvents: TaskContext<unknown>["triggeringAssetEvents"];
@@ -166,6 +167,7 @@ export const childProcessExecutor: Executor = {
           attemptId: r.ctx.attemptId,
           maxAttempts: r.ctx.maxAttempts,
           logicalDate: r.ctx.logicalDate.getTime(),
+          dataInterval: { start: r.ctx.dataInterval.start.getTime(), end: r.ctx.dataInterval.end.getTime() },
           params: r.ctx.params,
           event: r.ctx.event,
           triggeringAssetEvents: r.ctx.triggeringAssetEvents,

@@ -34,6 +34,7 @@ export const pythonExecutor: Executor = {
         mapIndex: r.ctx.mapIndex,
         attempt: r.ctx.attempt,
         logicalDate: r.ctx.logicalDate.toISOString(),
+        dataInterval: { start: r.ctx.dataInterval.start.toISOString(), end: r.ctx.dataInterval.end.toISOString() },
         params: r.ctx.params,
       };
       const { exitCode } = await runLogged(python, argv, {

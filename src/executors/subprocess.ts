@@ -106,6 +106,8 @@ export function taskEnv(r: TaskRun, own: Record<string, string>): NodeJS.Process
     // the fencing token (TaskContext.attemptId): pass it along with external writes
     SLUICE_ATTEMPT_ID: String(r.ctx.attemptId),
     SLUICE_LOGICAL_DATE: r.ctx.logicalDate.toISOString(),
+    SLUICE_DATA_INTERVAL_START: r.ctx.dataInterval.start.toISOString(),
+    SLUICE_DATA_INTERVAL_END: r.ctx.dataInterval.end.toISOString(),
     ...own,
   };
 }

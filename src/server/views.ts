@@ -5,6 +5,7 @@
 import type { DagSpec } from "../core/dagSpec.js";
 import { describeAssetSchedule } from "../core/assets.js";
 import { describeSchedule, type Schedule } from "../core/schedules.js";
+import { scheduleTimezone } from "../core/timetables.js";
 import type { TaskState } from "../core/states.js";
 import type { DagRecord } from "../store/dags.js";
 import type { AttemptRecord, CallbackRecord, DeadlineMissRecord, RunRecord, Store, TaskInstanceRecord } from "../store/store.js";
@@ -44,7 +45,7 @@ export function scheduleText(spec: DagSpec | null, row: DagRecord): string | nul
 
 export function timezoneOf(spec: DagSpec | null, row: DagRecord): string | null {
   const s = (spec?.schedule ?? row.schedule) as Schedule | null;
-  return s && s.kind === "cron" ? s.timezone : s ? "UTC" : null;
+  return s ? scheduleTimezone(s) : null;
 }
 
 export function dagSummary(

@@ -17,6 +17,7 @@ import { BenchHistory } from "./benchHistory.js";
 import { ConnectionRows } from "./connections.js";
 import { DagRows } from "./dags.js";
 import { DeadLetterRows } from "./deadLetters.js";
+import { PastWaitRows } from "./pastWaits.js";
 import { EventRows } from "./events.js";
 import { GrantRows } from "./grants.js";
 import { PoolRows } from "./pools.js";
@@ -90,6 +91,7 @@ export abstract class Aggregates implements StoreContext {
   #deadlines?: DeadlineRows;
   #deadLetters?: DeadLetterRows;
   #tracking?: TrackingRows;
+  #pastWaits?: PastWaitRows;
 
   get runs(): RunRows {
     return (this.#runs ??= new RunRows(this.db, this));
@@ -170,6 +172,10 @@ export abstract class Aggregates implements StoreContext {
   /** The dead-letter queue: store/deadLetters.ts. */
   get deadLetters(): DeadLetterRows {
     return (this.#deadLetters ??= new DeadLetterRows(this.db));
+  }
+  /** Depending on the past: store/pastWaits.ts. */
+  get pastWaits(): PastWaitRows {
+    return (this.#pastWaits ??= new PastWaitRows(this.db));
   }
   /** PostgreSQL bench only (`npm run bench -- --pg`). */
   get benchHistory(): BenchHistory {

@@ -11,7 +11,8 @@ import { execText, marks } from "./sqlText.js";
 /** A stalled run (Store.stalledRuns), for `runs r`: served by runs_active, task_instances_ready_run, attempts_live. */
 export const STALLED = `r.state in ('queued', 'running') and r.state = 'running' and r.unfinished > 0
   and not exists (select 1 from task_instances t where t.run_id = r.run_id and t.state in ('scheduled', 'up_for_retry', 'up_for_reschedule'))
-  and not exists (select 1 from attempts a where a.run_id = r.run_id and a.state = 'running')`;
+  and not exists (select 1 from attempts a where a.run_id = r.run_id and a.state = 'running')
+  and not exists (select 1 from past_waits w where w.run_id = r.run_id)`;
 
 /** @internal Constructed by the Store (`store.runs`) and by each transaction (`tx.runs`). */
 export class RunRows {

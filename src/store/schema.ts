@@ -519,6 +519,16 @@ export interface DeadLettersTable {
   resolved_by: string | null;
 }
 
+/** Task instances held back by the past (migration 0021, core/pastDeps.ts). */
+export interface PastWaitsTable {
+  run_id: string;
+  task_id: string;
+  /** The previous run whose task instances it waits on. */
+  prev_run_id: string;
+  reason: string;
+  created_at: number;
+}
+
 export interface Database {
   dag_versions: DagVersionsTable;
   runs: RunsTable;
@@ -559,4 +569,5 @@ export interface Database {
   callbacks: CallbacksTable;
   deadline_misses: DeadlineMissesTable;
   dead_letters: DeadLettersTable;
+  past_waits: PastWaitsTable;
 }

@@ -108,8 +108,8 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       attempt: a.tryNumber,
       maxAttempts: task.retry.retries + 1,
       logicalDate: new Date(a.logicalDate),
-      dataInterval:
-        a.dataIntervalStart !== null && a.dataIntervalEnd !== null ? { start: new Date(a.dataIntervalStart), end: new Date(a.dataIntervalEnd) } : null,
+      // runs created before data intervals were always set (manual runs) have none: the logical date's point
+      dataInterval: { start: new Date(a.dataIntervalStart ?? a.logicalDate), end: new Date(a.dataIntervalEnd ?? a.logicalDate) },
       params,
       dagFile: dagFile || null,
       signal: controller.signal,

@@ -127,6 +127,16 @@ describe("parseSchedule", () => {
     assert.deepEqual(parseSchedule("every 15m"), { kind: "interval", everyMs: 15 * MIN });
     assert.deepEqual(parseSchedule("every 1h30m"), { kind: "interval", everyMs: 90 * MIN });
     assert.deepEqual(parseSchedule("Every 1d", "Europe/Berlin"), { kind: "interval", everyMs: DAY });
+    assert.deepEqual(parseSchedule("every 3 days"), { kind: "interval", everyMs: 3 * DAY });
+    assert.deepEqual(parseSchedule("every 5 minutes"), { kind: "interval", everyMs: 5 * MIN });
+    assert.deepEqual(parseSchedule("every 2 hours"), { kind: "interval", everyMs: 120 * MIN });
+  });
+
+  test("calendar deltas: months and years, in the schedule's timezone", () => {
+    assert.deepEqual(parseSchedule("every 1 month"), { kind: "calendar", months: 1, timezone: "UTC" });
+    assert.deepEqual(parseSchedule("every 3mo", "Europe/Berlin"), { kind: "calendar", months: 3, timezone: "Europe/Berlin" });
+    assert.deepEqual(parseSchedule("every 2 years"), { kind: "calendar", months: 24, timezone: "UTC" });
+    assert.deepEqual(parseSchedule("every 1y"), { kind: "calendar", months: 12, timezone: "UTC" });
   });
 
   test("a parsed schedule is frozen", () => {
@@ -162,7 +172,8 @@ describe("parseSchedule", () => {
     ["@once", /unknown preset.*trigger the DAG manually/],
     ["every 0m", 'schedule "every 0m": the interval must be at least 1s'],
     ["every 500ms", /the interval must be at least 1s/],
-    ["every 5 minutes", /schedule "every 5 minutes": "5 minutes" is not a duration; write e\.g\. "every 15m"/],
+    ["every 5 fortnights", /schedule "every 5 fortnights": "5 fortnights" is not a duration; write e\.g\. "every 15m"/],
+    ["every 0 months", /the interval must be at least 1/],
     ["every", /"" is not a duration/],
   ];
   for (const [text, message] of bad) {

@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import type { TestRun } from "../../src/testing.js";
-import { dag, email, fileExists, httpOk, slack, sqlRow, webhook, zip, type MappedRef, type TaskRef } from "../../src/index.js";
+import { dag, email, fileExists, httpOk, slack, sqlRow, webhook, zip, type MappedRef, type TaskRef, type Timetable } from "../../src/index.js";
 
 declare function expectType<T>(v: T): void;
 type Equal<A, B> = (<G>() => G extends A ? 1 : 2) extends <G>() => G extends B ? 1 : 2 ? true : false;
@@ -357,4 +357,35 @@ dag("testing", (d) => {
   expectType<string>(testRun.output(n));
   // @ts-expect-error — a mapped task's output is the list of its instances' outputs
   expectType<string>(testRun.output(m));
+});
+// Timetables: a trigger timetable (one cron, several, a delta), runImmediately as a boolean or a duration.
+dag("trigger", { schedule: { trigger: "0 6 * * *" } }, (d) => void d.task("t", async () => 1));
+dag("triggers", { schedule: { trigger: ["0 6 * * 1-5", "30 9 * * 6"], runImmediately: "10m" } }, (d) => void d.task("t", async () => 1));
+dag("deltaTrigger", { schedule: { trigger: "every 3 days", runImmediately: true } }, (d) => void d.task("t", async () => 1));
+// @ts-expect-error — runImmediately is a boolean or a duration
+dag("runImmediatelyObject", { schedule: { trigger: "@daily", runImmediately: { at: 1 } } }, (d) => void d.task("t", async () => 1));
+// @ts-expect-error — a trigger schedule has no other options (a typo is a type error, and a load-time error)
+dag("triggerTypo", { schedule: { trigger: "@daily", runImediately: true } }, (d) => void d.task("t", async () => 1));
+// @ts-expect-error — a list of crons is a trigger timetable: { trigger: [...] }
+dag("bareList", { schedule: ["0 6 * * *"] }, (d) => void d.task("t", async () => 1));
+// A user's own timetable: pure functions of epoch milliseconds.
+const everyDay: Timetable = {
+  name: "every-day",
+  nextRun: ({ lastEnd, now }) => {
+    const start = lastEnd ?? Math.floor(now / 86_400_000) * 86_400_000 - 86_400_000;
+    return { start, end: start + 86_400_000 };
+  },
+  inferManualDataInterval: (t) => ({ start: t - 86_400_000, end: t }),
+};
+dag("custom", { schedule: everyDay }, (d) => void d.task("t", async () => 1));
+// @ts-expect-error — nextRun returns a data interval of numbers (epoch ms), not Dates
+const wrongTimetable: Timetable = { name: "wrong", nextRun: () => ({ start: new Date(), end: new Date() }) };
+void wrongTimetable;
+// The data interval is always there (a manual run's is inferred): no null check needed.
+dag("interval", { schedule: "@daily" }, (d) => void d.task("t", async (_i, ctx) => ctx.dataInterval.end.getTime() - ctx.dataInterval.start.getTime()));
+// Depending on the past: booleans.
+dag("past", { schedule: "@daily", defaults: { dependsOnPast: true } }, (d) => {
+  d.task("a", { waitForDownstream: true, ignoreFirstDependsOnPast: true }, async () => 1);
+  // @ts-expect-error — dependsOnPast is a boolean
+  d.task("b", { dependsOnPast: "yes" }, async () => 1);
 });
