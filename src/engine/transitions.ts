@@ -16,6 +16,7 @@ import type { AttemptEnd, EndedAttempt, NewTaskInstance, TaskInstanceRecord, TiB
 import type { AttemptResult } from "../worker/worker.js";
 import type { Effects } from "./effects.js";
 import type { SpecIndex } from "./specIndex.js";
+import { upstreamCounts } from "./upstreamCounts.js";
 
 /** What the engine needs from outside the transaction. */
 export interface TransitionEnv {
@@ -472,19 +473,9 @@ export async function clearTasks(
   const work: Finished[] = [];
   for (const ti of cleared) {
     const task = idx.byId.get(ti.taskId)!;
-    const upstream = await fx.tis.load(tx, runId, task.upstream);
-    let nSuccess = 0;
-    let nFailed = 0;
-    let nUpstreamFailed = 0;
-    let nSkipped = 0;
-    for (const u of upstream) {
-      if (u.state === "success") nSuccess++;
-      else if (u.state === "failed" || u.state === "upstream_failed") nFailed++;
-      else if (u.state === "skipped" || u.state === "removed") nSkipped++;
-      if (u.state === "upstream_failed") nUpstreamFailed++;
-    }
-    fx.tis.update(ti, { nUpstream: Math.max(upstream.length, task.upstream.length) });
-    await decide(tx, env, fx, idx, runId, ti, { nSuccess, nFailed, nUpstreamFailed, nSkipped }, work);
+    const { instances, ...counts } = await upstreamCounts(tx, fx.tis, runId, task.upstream);
+    fx.tis.update(ti, { nUpstream: Math.max(instances, task.upstream.length) });
+    await decide(tx, env, fx, idx, runId, ti, counts, work);
   }
   await cascade(tx, env, fx, idx, runId, work);
   return aborted;
@@ -602,14 +593,7 @@ export async function markTasks(
   const work: Finished[] = [];
   for (const d of await fx.tis.load(tx, runId, task.downstream)) {
     if (d.state !== "none") continue;
-    const down = idx.byId.get(d.taskId)!;
-    const counts = { nSuccess: 0, nFailed: 0, nUpstreamFailed: 0, nSkipped: 0 };
-    for (const u of await fx.tis.load(tx, runId, down.upstream)) {
-      if (u.state === "success") counts.nSuccess++;
-      else if (u.state === "failed" || u.state === "upstream_failed") counts.nFailed++;
-      else if (u.state === "skipped" || u.state === "removed") counts.nSkipped++;
-      if (u.state === "upstream_failed") counts.nUpstreamFailed++;
-    }
+    const { instances: _, ...counts } = await upstreamCounts(tx, fx.tis, runId, idx.byId.get(d.taskId)!.upstream);
     await decide(tx, env, fx, idx, runId, d, counts, work);
   }
   await cascade(tx, env, fx, idx, runId, work);
