@@ -328,6 +328,8 @@ export class Store extends Aggregates {
       if (raw) {
         void raw.send(begin);
         if (opts.lockRuns?.length) void tx.lockRuns(opts.lockRuns);
+      } else if (this.sqliteDirect) {
+        this.sqliteDirect.run(begin, []);
       } else {
         await sql.raw(begin).execute(conn);
       }
