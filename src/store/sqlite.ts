@@ -54,8 +54,8 @@ export function openSqlite(opts: SqliteOptions): { db: Kysely<Database>; raw: Be
 
 /**
  * A transaction's literal statements (Tx.send) run on the connection at once, from the statement cache,
- * instead of through Kysely's executor: its connection provider, plugins and promise hops cost ~4 µs a
- * statement, a tenth of a chain's handoff with its dozen statements. The transaction holds the only
+ * instead of through Kysely's executor: its connection provider, plugins and promise hops cost ~1 µs a
+ * statement (scripts/tx-bench.js: ~17 µs of a handoff's 14 statements). The transaction holds the only
  * connection, so this is the same connection and transaction; `PendingQueries` keeps the order.
  */
 export class SqliteDirect {
