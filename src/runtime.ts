@@ -7,7 +7,7 @@
  * const summary = await s.run("etl", { params: { minAmount: 10 } });
  * await s.close();
  */
-export { Sluice, type RunSummary, type OpenOptions, type DriveHooks, type BackfillDriveOptions } from "./sluice.js";
+export { Sluice, SUMMARY_TASKS, SUMMARY_FAILED, type RunSummary, type SummaryTask, type OpenOptions, type DriveHooks, type BackfillDriveOptions } from "./sluice.js";
 export type { BackfillRequest, BackfillPlan, BackfillSummary, BackfillHooks, PlannedInterval } from "./engine/backfill.js";
 export type { BackfillRecord, BackfillCounts, BackfillIntervalRecord } from "./store/backfills.js";
 export type { Reprocess } from "./core/backfill.js";

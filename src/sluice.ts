@@ -26,18 +26,45 @@ import {
 } from "./engine/backfill.js";
 import type { BackfillRecord } from "./store/backfills.js";
 import { SluiceError } from "./errors.js";
-import { Store, type RunRecord } from "./store/store.js";
+import { Store, type RunRecord, type TaskInstanceRecord } from "./store/store.js";
 import { localWorkers, Worker } from "./worker/worker.js";
 import type { Dag } from "./dsl/dag.js";
 import { Secrets } from "./secrets/secrets.js";
 import { flushTracing, startTracing } from "./tracing/tracing.js";
 
+/** A run's summary lists its task instances when it has at most this many; beyond, counts and the failed ones only. */
+export const SUMMARY_TASKS = 1000;
+/** Failed task instances a summary names, at most (`counts.failed` says how many there are). */
+export const SUMMARY_FAILED = 100;
+
+/** One task instance in a run's summary. */
+export interface SummaryTask {
+  taskId: string;
+  mapIndex: number;
+  state: TaskState;
+  attempts: number;
+}
+
+/**
+ * How a run ended, in a size that does not grow with the run: counts by state and the failed task
+ * instances. The instances themselves are paged on demand (`store.taskInstances.page`, `GET
+ * /api/v1/runs/{runId}/tasks`, `sluice runs show`).
+ */
 export interface RunSummary {
   runId: string;
   dagId: string;
   state: RunState;
   stateReason: string | null;
-  tasks: { taskId: string; mapIndex: number; state: TaskState; attempts: number }[];
+  /** Task instances by state; states no instance is in are left out. */
+  counts: Partial<Record<TaskState, number>>;
+  /** Task instances in all. */
+  total: number;
+  /** The failed task instances (not upstream_failed: those follow from these), by task id, at most SUMMARY_FAILED. */
+  failed: SummaryTask[];
+  /** Every task instance in DAG order when there are at most SUMMARY_TASKS; else empty (`tasksOmitted`). */
+  tasks: SummaryTask[];
+  /** The run has more than SUMMARY_TASKS task instances: `tasks` is empty, page them instead. */
+  tasksOmitted: boolean;
 }
 
 export interface OpenOptions {
@@ -209,16 +236,23 @@ export class Sluice {
   async summary(runId: string): Promise<RunSummary> {
     const run = await this.store.runs.get(runId);
     if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}"`);
-    const tis = await this.store.taskInstances.list(runId);
-    const order = new Map((await this.engine.specFor(runId)).spec.tasks.map((t, i) => [t.id, i]));
-    tis.sort((a, b) => (order.get(a.taskId) ?? 0) - (order.get(b.taskId) ?? 0) || a.mapIndex - b.mapIndex);
-    return {
-      runId,
-      dagId: run.dagId,
-      state: run.state,
-      stateReason: run.stateReason,
-      tasks: tis.map((t) => ({ taskId: t.taskId, mapIndex: t.mapIndex, state: t.state, attempts: t.tryNumber })),
-    };
+    const counts: Partial<Record<TaskState, number>> = {};
+    let total = 0;
+    for (const c of await this.store.taskInstances.stateCounts(runId)) {
+      counts[c.state] = c.count;
+      total += c.count;
+    }
+    const view = (t: TaskInstanceRecord): SummaryTask => ({ taskId: t.taskId, mapIndex: t.mapIndex, state: t.state, attempts: t.tryNumber });
+    const tasksOmitted = total > SUMMARY_TASKS;
+    let tasks: SummaryTask[] = [];
+    if (!tasksOmitted) {
+      const tis = await this.store.taskInstances.list(runId);
+      const order = new Map((await this.engine.specFor(runId)).spec.tasks.map((t, i) => [t.id, i]));
+      tis.sort((a, b) => (order.get(a.taskId) ?? 0) - (order.get(b.taskId) ?? 0) || a.mapIndex - b.mapIndex);
+      tasks = tis.map(view);
+    }
+    const failed = !counts.failed ? [] : tasksOmitted ? (await this.store.taskInstances.inStates(runId, ["failed"], SUMMARY_FAILED)).map(view) : tasks.filter((t) => t.state === "failed").slice(0, SUMMARY_FAILED);
+    return { runId, dagId: run.dagId, state: run.state, stateReason: run.stateReason, counts, total, failed, tasks, tasksOmitted };
   }
 
   /**

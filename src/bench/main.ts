@@ -1,8 +1,8 @@
 /**
  * `npm run bench`: the orchestrator's own overhead with no-op tasks, durable on SQLite, in one process.
  * Prints one JSON line per scenario: { scenario, n, seconds, tasksPerSecond, p50Ms, p99Ms }.
- * Scenarios: run-1 (50 one-task runs one after another: a run's fixed cost), chain-1000 (latency from one task's end to the next one's start), fanout-10000 (10,000
- * independent tasks then one join; fanout-10000-traced: the same with every span exported, see traced.ts), load-10000 (build and validate a 10,000-task DAG), and the
+ * Scenarios: run-1 (50 one-task runs one after another: a run's fixed cost), chain-100 and chain-1000 (latency from one task's end to the next one's start), fanout-10000
+ * and fanout-100000 (independent tasks then one join, with peak resident memory per task instance beyond the DAG; fanout-10000-traced: the same with every span exported, see traced.ts), load-10000 (build and validate a 10,000-task DAG), and the
  * scheduler's schedule-1000 and dag-change-1000 (see schedule.ts), the REST API's grid-10000 (latency of
  * /structure and /grid of a 10,000-task DAG with 10 runs, see grid.ts), and the web UI's ui-10000 (see ui.ts: headless
  * Chromium; skipped without /usr/bin/chromium). With `--pg`: PostgreSQL, separate worker processes (see pg.ts).
@@ -50,14 +50,16 @@ async function chain(n: number): Promise<Result> {
     }
   });
   return withSluice([d], async (s) => {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const summary = await s.run(d.id);
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(c0);
     if (summary.state !== "success") throw new Error(`chain run ${summary.state}`);
     const gaps: number[] = [];
     for (let i = 1; i < n; i++) gaps.push(starts[i]! - ends[i - 1]!);
     gaps.sort((a, b) => a - b);
-    return { scenario: `chain-${n}`, n, seconds: round(seconds), tasksPerSecond: Math.round(n / seconds), p50Ms: round(percentile(gaps, 50)), p99Ms: round(percentile(gaps, 99)) };
+    return { scenario: `chain-${n}`, n, seconds: round(seconds), tasksPerSecond: Math.round(n / seconds), p50Ms: round(percentile(gaps, 50)), p99Ms: round(percentile(gaps, 99)), cpuMsPerTask: round((cpu.user + cpu.system) / 1000 / n, 4) };
   });
 }
 
@@ -68,12 +70,44 @@ async function fanout(n: number): Promise<Result> {
     b.task("join", { after: all }, () => undefined);
   });
   return withSluice([d], async (s) => {
+    const rss = sampleRss();
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const summary = await s.run(d.id);
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(c0);
+    const { baseline, peak } = rss.stop();
     if (summary.state !== "success") throw new Error(`fanout run ${summary.state}`);
-    return { scenario: `fanout-${n}`, n: n + 1, seconds: round(seconds), tasksPerSecond: Math.round((n + 1) / seconds), p50Ms: null, p99Ms: null };
+    return {
+      scenario: `fanout-${n}`,
+      n: n + 1,
+      seconds: round(seconds),
+      tasksPerSecond: Math.round((n + 1) / seconds),
+      p50Ms: null,
+      p99Ms: null,
+      baselineRssBytes: baseline,
+      peakRssBytes: peak,
+      bytesPerTask: Math.round((peak - baseline) / (n + 1)),
+      cpuMsPerTask: round((cpu.user + cpu.system) / 1000 / (n + 1), 4),
+    };
   });
+}
+
+/**
+ * Resident memory from now (the baseline: the DAG built, the store open) to `stop`, sampled every 20 ms.
+ * The process's lifetime peak (`resourceUsage().maxRSS`) would include the scenarios before this one.
+ */
+function sampleRss(): { stop: () => { baseline: number; peak: number } } {
+  global.gc?.();
+  const baseline = process.memoryUsage.rss();
+  let peak = baseline;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return { baseline, peak: Math.max(peak, process.memoryUsage.rss()) };
+    },
+  };
 }
 
 /**
@@ -128,8 +162,10 @@ if (process.argv.includes("--pg")) {
 }
 const scenarios: [string, () => Promise<Result | null>][] = [
   ["run-1", () => runOne(50)],
+  ["chain-100", () => chain(100)],
   ["chain-1000", () => chain(1000)],
   ["fanout-10000", () => fanout(10_000)],
+  ["fanout-100000", () => fanout(100_000)],
   ["fanout-10000-traced", () => traced("fanout-10000-traced", () => fanout(10_000))],
   ["load-10000", () => load(10_000)],
   ["schedule-1000", () => schedule(1000)],

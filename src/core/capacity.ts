@@ -40,17 +40,29 @@ export interface TaskProfile {
 /** A task its DAG version does not list (a spec that could not be read): limited by nothing but the default pool. */
 export const DEFAULT_PROFILE: TaskProfile = Object.freeze({ pool: DEFAULT_POOL, poolSlots: 1, resources: NO_RESOURCES, maxActiveTisPerDag: null, maxActiveTasks: null });
 
-/** Each task's profile, by task id. */
+/**
+ * Each task's profile, by task id. Tasks without resources share one profile object per (pool, slots,
+ * per-task limit): a 100,000-task DAG holds a handful of profiles, not 100,000.
+ */
 export function taskProfiles(spec: DagSpec): Map<string, TaskProfile> {
   const out = new Map<string, TaskProfile>();
+  const shared = new Map<string, TaskProfile>();
   for (const t of spec.tasks) {
-    out.set(t.id, {
+    const profile: TaskProfile = {
       pool: t.pool ?? DEFAULT_POOL,
       poolSlots: t.poolSlots ?? 1,
       resources: t.resources ?? NO_RESOURCES,
       maxActiveTisPerDag: t.maxActiveTisPerDag ?? null,
       maxActiveTasks: spec.maxActiveTasks ?? null,
-    });
+    };
+    if (t.resources) {
+      out.set(t.id, profile);
+      continue;
+    }
+    const key = `${profile.pool}\0${profile.poolSlots}\0${profile.maxActiveTisPerDag}`;
+    let same = shared.get(key);
+    if (!same) shared.set(key, (same = profile));
+    out.set(t.id, same);
   }
   return out;
 }

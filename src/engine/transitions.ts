@@ -20,6 +20,7 @@ import { pastGate } from "./pastDeps.js";
 import type { SpecIndex } from "./specIndex.js";
 import { allUpstreamDone, setupStates } from "./setupTeardown.js";
 import { clearSet } from "../core/setupTeardown.js";
+import { upstreamCounts } from "./upstreamCounts.js";
 
 /** What the engine needs from outside the transaction. */
 export interface TransitionEnv {
@@ -510,6 +511,18 @@ export async function clearTasks(
   const work: Finished[] = [];
   for (const ti of cleared) {
     const task = idx.byId.get(ti.taskId)!;
+    // a branch or short-circuit upstream may have decided against this task (its decision is read from its
+    // output); without one, one grouped count is enough — a join after 100,000 tasks loads no rows
+    const decidedBy = task.upstream.some((u) => {
+      const k = idx.byId.get(u)?.kind;
+      return k === "branch" || k === "short_circuit";
+    });
+    if (!decidedBy) {
+      const { instances, ...counts } = await upstreamCounts(tx, fx.tis, runId, task.upstream);
+      fx.tis.update(ti, { nUpstream: Math.max(instances, task.upstream.length) });
+      await decide(tx, env, fx, idx, runId, ti, counts, work);
+      continue;
+    }
     const upstream = await fx.tis.load(tx, runId, task.upstream);
     let nSuccess = 0;
     let nFailed = 0;
@@ -694,14 +707,7 @@ export async function markTasks(
   const work: Finished[] = [];
   for (const d of await fx.tis.load(tx, runId, task.downstream)) {
     if (d.state !== "none") continue;
-    const down = idx.byId.get(d.taskId)!;
-    const counts = { nSuccess: 0, nFailed: 0, nUpstreamFailed: 0, nSkipped: 0 };
-    for (const u of await fx.tis.load(tx, runId, down.upstream)) {
-      if (u.state === "success") counts.nSuccess++;
-      else if (u.state === "failed" || u.state === "upstream_failed") counts.nFailed++;
-      else if (u.state === "skipped" || u.state === "removed") counts.nSkipped++;
-      if (u.state === "upstream_failed") counts.nUpstreamFailed++;
-    }
+    const { instances: _, ...counts } = await upstreamCounts(tx, fx.tis, runId, idx.byId.get(d.taskId)!.upstream);
     await decide(tx, env, fx, idx, runId, d, counts, work);
   }
   await cascade(tx, env, fx, idx, runId, work);

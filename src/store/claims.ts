@@ -114,6 +114,14 @@ export function lockCapacity(tx: Tx, pool: string | null = null): Promise<unknow
 export class ProfileCache {
   private readonly versions = new Map<string, Promise<ReadonlyMap<string, TaskProfile>>>();
 
+  /** Know a version's profiles from its spec at hand (a version's spec never changes): no read back. */
+  prime(dagId: string, version: string, spec: DagSpec): void {
+    const key = `${dagId}\0${version}`;
+    if (this.versions.has(key)) return;
+    if (this.versions.size > 1000) this.versions.clear();
+    this.versions.set(key, Promise.resolve(taskProfiles(spec)));
+  }
+
   /** Loaded through `db`: inside a transaction, its own (SQLite: the store's only) connection. */
   version(db: Kysely<Database>, dagId: string, version: string): Promise<ReadonlyMap<string, TaskProfile>> {
     const key = `${dagId}\0${version}`;

@@ -275,6 +275,15 @@ export class TxDagRows extends DagRows {
    * absent: leave what is recorded.
    */
   async saveVersion(dagId: string, version: string, spec: DagSpec, file: string | null, codeHash?: string | null): Promise<void> {
+    // The process holds the spec: its claims take the task profiles from it, not from the row (a
+    // 100,000-task spec is ~10 MB of JSON to read back and parse).
+    this.tx.owner.claimState.profiles.prime(dagId, version, spec);
+    // A recorded version is not serialised again to be thrown away by the conflict (every run of a
+    // 100,000-task DAG paid ~0.5 s for it).
+    if (codeHash === undefined) {
+      const known = await this.db.selectFrom("dag_versions").select("version").where("dag_id", "=", dagId).where("version", "=", version).executeTakeFirst();
+      if (known) return;
+    }
     await this.db
       .insertInto("dag_versions")
       // tags and owner are copied out of the spec: what per-DAG grants select (dags.accessMeta)

@@ -13,7 +13,7 @@ import { SluiceError, toSluiceError } from "../errors.js";
 import { ClaimState } from "./claims.js";
 import { MIGRATION_NAMES, migrationProvider, type DialectName } from "./migrations.js";
 import type { Database } from "./schema.js";
-import { openSqlite } from "./sqlite.js";
+import { openSqlite, PendingQueries, type SqliteDirect } from "./sqlite.js";
 import { connectionOf, isPostgresUrl, listenTarget, openPostgres, quiet } from "./postgres.js";
 import { PgNotifier } from "./notifier.js";
 import { Aggregates } from "./aggregates.js";
@@ -68,6 +68,9 @@ export class Store extends Aggregates {
   /** @internal What this store's claims keep between claims (store/claims.ts): caches and lock hints, shared with no other store. */
   readonly claimState = new ClaimState();
 
+  /** SQLite: the connection for a transaction's literal statements (Tx.send). */
+  private sqliteDirect: SqliteDirect | null = null;
+
   /** SQLite: whether writes that find the disk full wait for space (StoreOptions.diskFull). */
   private diskFullPolicy: "fail" | "wait" = "fail";
   /** Since when writes of this process wait for disk space (store time); null: they do not. */
@@ -104,8 +107,9 @@ export class Store extends Aggregates {
       store = new Store(db, "postgres", target.display, opts.clock ?? systemClock, new PgNotifier(target.schema, listen), target.pooled);
     } else {
       const file = url.startsWith("sqlite:") ? url.slice("sqlite:".length).replace(/^\/\//, "") : url;
-      const { db } = openSqlite({ file, busyTimeoutMs: opts.busyTimeoutMs ?? 5000 });
+      const { db, direct } = openSqlite({ file, busyTimeoutMs: opts.busyTimeoutMs ?? 5000 });
       store = new Store(db, "sqlite", file, opts.clock ?? systemClock);
+      store.sqliteDirect = direct;
       store.diskFullPolicy = opts.diskFull ?? "fail";
     }
     try {
@@ -317,11 +321,15 @@ export class Store extends Aggregates {
       // PostgreSQL: statements are pipelined (ReconnectingConnection.send). BEGIN and the run locks are
       // written at once and answered with the transaction's first read: no round trip of their own.
       const raw = this.dialect === "postgres" ? await connectionOf(conn) : null;
-      const tx = new Tx(conn as unknown as Transaction<Database>, this, raw);
+      // SQLite: the transaction's Kysely queries are tracked, so that its literal statements, run at once, keep their order
+      const pending = this.sqliteDirect ? new PendingQueries() : null;
+      const tx = new Tx((pending ? conn.withPlugin(pending) : conn) as unknown as Transaction<Database>, this, raw, this.sqliteDirect && pending ? { direct: this.sqliteDirect, pending } : null);
       if (opts.runLock) tx.runLock = opts.runLock;
       if (raw) {
         void raw.send(begin);
         if (opts.lockRuns?.length) void tx.lockRuns(opts.lockRuns);
+      } else if (this.sqliteDirect) {
+        this.sqliteDirect.run(begin, []);
       } else {
         await sql.raw(begin).execute(conn);
       }

@@ -17,6 +17,7 @@ import { TxRunRows } from "./runs.js";
 import type { Database, RunContextRow } from "./schema.js";
 import { keyRows, marks, placeholders } from "./sqlText.js";
 import type { Store } from "./store.js";
+import type { PendingQueries, SqliteDirect } from "./sqlite.js";
 import { TxTaskInstanceRows } from "./taskInstances.js";
 
 export interface TxOptions {
@@ -48,6 +49,8 @@ export class Tx extends Aggregates {
     private readonly store: Store,
     /** PostgreSQL: the connection, for pipelined statements. */
     private readonly conn: ReconnectingConnection | null = null,
+    /** SQLite: the connection for literal statements run at once, and this transaction's pending Kysely queries. */
+    private readonly sqlite: { direct: SqliteDirect; pending: PendingQueries } | null = null,
   ) {
     super();
   }
@@ -168,7 +171,18 @@ export class Tx extends Aggregates {
    */
   send<R>(text: string, params: readonly unknown[], compiled = false): Promise<QueryResult<R>> {
     if (this.conn) return this.conn.send<R>(compiled ? preparable(text) : placeholders("postgres", text), params);
-    const p = this.db.executeQuery<R>(CompiledQuery.raw(text, params as unknown[]));
+    let p: Promise<QueryResult<R>>;
+    if (this.sqlite?.pending.none) {
+      // nothing issued before it is still unanswered: run it now (SqliteDirect)
+      try {
+        p = Promise.resolve(this.sqlite.direct.run<R>(text, params));
+      } catch (e) {
+        p = Promise.reject(e);
+      }
+    } else {
+      p = this.db.executeQuery<R>(CompiledQuery.raw(text, params as unknown[]));
+      if (this.sqlite) p = this.sqlite.pending.track(p);
+    }
     p.catch((e: unknown) => {
       this.sendError ??= e;
     });
@@ -186,7 +200,7 @@ export class Tx extends Aggregates {
       return;
     }
     if (this.sendError) throw this.sendError;
-    await this.db.executeQuery(CompiledQuery.raw("commit"));
+    await this.send("commit", []);
   }
 
   now(): number {

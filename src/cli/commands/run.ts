@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { cliActor } from "../../app/actor.js";
 import { auditHook } from "../../app/auditEntry.js";
 import { triggerRun } from "../../app/runs.js";
-import { isFinished } from "../../core/states.js";
+import { isFinished, TASK_STATES } from "../../core/states.js";
 import { SluiceError } from "../../errors.js";
 import type { RunSummary, Sluice } from "../../sluice.js";
 import type { Worker } from "../../worker/worker.js";
@@ -140,14 +140,25 @@ function interruptible(worker: Worker): void {
 }
 
 
+/**
+ * A run's result in a size that does not grow with the run: counts by state and the failed task
+ * instances (a 100,000-task run printed 600,000 lines). `runs show` and the API page the instances.
+ * `--json`: the summary (RunSummary) on one line; its `tasks` list only a run of at most SUMMARY_TASKS.
+ */
 function report(s: Sluice, summary: RunSummary, json: boolean): void {
   if (json) {
-    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
     return;
   }
-  const rows = summary.tasks.map((t) => [t.mapIndex >= 0 ? `${t.taskId}[${t.mapIndex}]` : t.taskId, colorState(t.state), t.attempts]);
-  process.stdout.write(`${table(["TASK", "STATE", "ATTEMPTS"], rows)}\n`);
-  const unfinished = summary.tasks.filter((t) => !isFinished(t.state)).length;
+  const counts = TASK_STATES.flatMap((st) => (summary.counts[st] ? [`${summary.counts[st]} ${colorState(st)}`] : []));
+  process.stdout.write(`${summary.total} task instance${summary.total === 1 ? "" : "s"}: ${counts.join(", ")}\n`);
+  if (summary.failed.length) {
+    const rows = summary.failed.map((t) => [t.mapIndex >= 0 ? `${t.taskId}[${t.mapIndex}]` : t.taskId, colorState(t.state), t.attempts]);
+    process.stdout.write(`${table(["TASK", "STATE", "ATTEMPTS"], rows)}\n`);
+    const more = (summary.counts.failed ?? 0) - summary.failed.length;
+    if (more > 0) process.stdout.write(`… and ${more} more failed: npx sluice runs show ${summary.runId}\n`);
+  }
+  const unfinished = TASK_STATES.reduce((n, st) => n + (isFinished(st) ? 0 : (summary.counts[st] ?? 0)), 0);
   process.stdout.write(
     `run ${summary.runId} of ${summary.dagId}: ${colorState(summary.state)}${summary.stateReason ? ` (${summary.stateReason})` : ""}${unfinished ? `, ${unfinished} unfinished` : ""}\n`,
   );
