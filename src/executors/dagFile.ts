@@ -39,12 +39,24 @@ export async function loadDagFile(file: string, opts: { fresh?: number } = {}): 
 
 export type LoadedModule = { dags: Dag[] } | { error: string; line: number | null };
 
-/** Import the module at `url` and collect its DAGs; errors name `file` (the DAG file it was made from). */
-export async function loadDagModule(url: string, file: string): Promise<LoadedModule> {
+/**
+ * Import the module at `url` and collect its DAGs; errors name `file` (the DAG file it was made from).
+ * `typeScript: "onDemand"` (a bundle, which is plain JavaScript, in a task's child process): without the
+ * TypeScript loader, whose start costs a loader thread and esbuild, unless a package the module imports
+ * is TypeScript itself — then it is enabled and the import tried again.
+ */
+export async function loadDagModule(url: string, file: string, opts: { typeScript?: "always" | "onDemand" } = {}): Promise<LoadedModule> {
   let mod: Record<string, unknown>;
   try {
-    enableTypeScriptImports();
-    mod = (await import(url)) as Record<string, unknown>;
+    if (opts.typeScript !== "onDemand" || typeScriptEnabled) enableTypeScriptImports();
+    try {
+      mod = (await import(url)) as Record<string, unknown>;
+    } catch (e) {
+      if (typeScriptEnabled || (e as { code?: unknown }).code !== "ERR_UNKNOWN_FILE_EXTENSION") throw e;
+      enableTypeScriptImports();
+      // another URL of the same module: the failed import stays cached under the first one
+      mod = (await import(`${url}${url.includes("?") ? "&" : "?"}ts=1`)) as Record<string, unknown>;
+    }
   } catch (e) {
     return { error: errorText(e, file), line: lineIn(e, file) };
   }

@@ -30,6 +30,7 @@ import { NOOP_SPAN, withActiveSpan } from "../tracing/context.js";
 import { endAttemptSpan, startAttemptSpan } from "../tracing/spans.js";
 import { isTracingEnabled } from "../tracing/tracing.js";
 import type { Span } from "@opentelemetry/api";
+import type { ProcessPoolLimits } from "../core/processReuse.js";
 
 /** What an attempt needs of its worker's options. */
 export interface AttemptOptions {
@@ -38,6 +39,8 @@ export interface AttemptOptions {
   python: string;
   /** The clean environment task processes start from (config's taskEnv). */
   taskEnv: Record<string, string>;
+  /** When warm processes of `isolation: "process"` are retired; absent: the defaults. */
+  processPool?: ProcessPoolLimits;
   /** Where ctx.connection and ctx.variable look (the worker's backends); absent: nowhere. */
   secrets?: TaskSecrets;
   /** Where the keys that decrypt secret params come from (config's secretKey); absent: none configured. */
@@ -122,7 +125,7 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     // so a task's own spans nest under its attempt's
     const env = span === NOOP_SPAN ? opts.taskEnv : { ...opts.taskEnv, TRACEPARENT: traceparentOf(span.spanContext()) };
     const executor = executorFor(task, impl);
-    const taskRun = { task, impl, dagFile, moduleUrl, inputs, ctx, log, masker, python: opts.python, env };
+    const taskRun = { task, impl, dagFile, moduleUrl, inputs, ctx, log, masker, python: opts.python, env, ...(opts.processPool ? { processPool: opts.processPool } : {}) };
     const returned = await (span === NOOP_SPAN ? executor.run(taskRun) : withActiveSpan(span, () => executor.run(taskRun)));
     if (controller.signal.aborted) throw controller.signal.reason;
     // a sensor whose condition is not met gives its slot back and waits, in the store, for its next poke
