@@ -24,7 +24,11 @@ void process.stdout;
 void process.stderr;
 const BASE_ENV: Record<string, string | undefined> = { ...process.env };
 const BASE_CWD = process.cwd();
-const BASE_RESOURCES = resourceCounts();
+/**
+ * Handles held before the first task runs, its code imported: the IPC channel (held only once a message
+ * is in), stdio, and what importing the code started (the TypeScript loader's esbuild, if needed).
+ */
+let baseResources: Map<string, number> | null = null;
 
 /** ctx.connection / ctx.variable: asked of the parent, which resolves them (childProcess.ts answerSecret). */
 const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
@@ -98,6 +102,7 @@ async function runAttempt(req: ChildRequest, controller: AbortController): Promi
   try {
     setEnv(req.env);
     const loaded = await importCode(req);
+    baseResources ??= resourceCounts();
     if ("error" in loaded) throw new Error(`cannot import ${req.dagFile}: ${loaded.error}`);
     const dag = loaded.dags.find((d) => d.id === req.dagId);
     const impl = dag?.impls.get(req.taskId);
@@ -176,7 +181,7 @@ async function afterAttempt(): Promise<void> {
   // callbacks already queued by the attempt (a setImmediate, a settled promise) run before the count
   await new Promise<void>((resolve) => setImmediate(resolve));
   const now = resourceCounts();
-  const leftOver = [...now].filter(([type, n]) => n > (BASE_RESOURCES.get(type) ?? 0)).map(([type]) => type);
+  const leftOver = [...now].filter(([type, n]) => n > (baseResources?.get(type) ?? 0)).map(([type]) => type);
   await send({ type: "idle", rssBytes: process.memoryUsage.rss(), leftOver }).catch(() => undefined);
 }
 
