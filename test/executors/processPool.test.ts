@@ -4,7 +4,8 @@
  * that nothing of one attempt (a crash, a timeout, its env, work it left running) reaches the next one.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { taskEnvironment } from "../../src/config.js";
@@ -267,6 +268,42 @@ describe("warm processes for isolation: process", { concurrency: 1 }, () => {
     assert.match(text, /hello from/);
     assert.match(text, /to stdout/);
     assert.doesNotMatch(text, /still here/);
+  });
+
+  test("a worker killed with SIGKILL leaves no process behind, idle or busy", async () => {
+    // a separate Node process runs one task to its end (an idle warm process) and starts a second that
+    // hangs (a busy one), prints both pids, and is then killed without a chance to clean up
+    const script = join(sb.dir, "killed-worker.mjs");
+    writeFileSync(
+      script,
+      `const { childProcessExecutor } = await import(${JSON.stringify(join(ROOT, "dist", "executors", "childProcess.js"))});
+const { idleChildPids } = await import(${JSON.stringify(join(ROOT, "dist", "executors", "childPool.js"))});
+const [dag, moduleUrl, dagFile] = JSON.parse(process.argv[2]);
+const base = (taskId, attemptId) => ({
+  task: { id: taskId, memoryLimitMb: null }, impl: { kind: "fn", env: {} }, dagFile, moduleUrl, inputs: {},
+  ctx: { runId: "r", dagId: dag, taskId, mapIndex: -1, attempt: 1, attemptId, maxAttempts: 1, logicalDate: new Date(0), params: {},
+    signal: new AbortController().signal, event: null, triggeringAssetEvents: [], span: { spanContext: () => ({ traceFlags: 0 }) } },
+  log: { write() {} }, env: { PATH: process.env.PATH },
+});
+const waitIdle = async (pid) => { while (!idleChildPids().includes(pid)) await new Promise((r) => setTimeout(r, 10)); };
+const busy = (await childProcessExecutor.run(base("pid", 1))).pid;
+await waitIdle(busy);
+void childProcessExecutor.run(base("hang", 2)).catch(() => undefined); // takes the warm process
+const idle = (await childProcessExecutor.run(base("pid", 3))).pid; // a second one, idle after this
+await waitIdle(idle);
+process.stdout.write(JSON.stringify({ idle, busy }) + "\\n");
+setInterval(() => undefined, 1000);
+`,
+    );
+    const child = spawn(process.execPath, [script, JSON.stringify(["pooled", moduleUrl, dagFile])], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    await waitFor(() => out.includes("\n"), 60_000, "the worker to report its processes");
+    const { idle, busy } = JSON.parse(out) as { idle: number; busy: number };
+    await new Promise((r) => setTimeout(r, 300)); // the hanging task has started in the busy process
+    assert.ok(alive(idle) && alive(busy), "both processes run before the kill");
+    child.kill("SIGKILL");
+    await waitFor(() => !alive(idle) && !alive(busy), 30_000, `processes ${idle} and ${busy} to end with their parent`);
   });
 
   test("idle processes end after idleMs, and at once on endIdleChildren (a worker's stop)", async () => {

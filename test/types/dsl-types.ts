@@ -254,3 +254,14 @@ dag(
 );
 // @ts-expect-error — notify has no onSkipped
 dag("notifyTypo", { notify: { onSkipped: [] } }, (d) => void d.task("t", async () => 1));
+
+// Warm processes (executors/childPool.ts): `fresh` is a boolean option of process-isolated tasks, and a
+// DAG default.
+dag("fresh", { defaults: { isolation: "process", fresh: true } }, (d) => {
+  d.task("own", { isolation: "process", fresh: true }, async () => 1);
+  d.task("warm", { isolation: "process", fresh: false }, async () => 1);
+  // @ts-expect-error — fresh is a boolean
+  d.task("freshText", { isolation: "process", fresh: "yes" }, async () => 1);
+  // @ts-expect-error — fresh is a boolean
+  d.task("freshNumber", { isolation: "process", fresh: 1 }, async () => 1);
+});
