@@ -27,12 +27,12 @@ export interface AttemptEnd {
   leftOver: readonly string[];
 }
 
-/** "reuse", or why the process is retired instead. */
-export function reuseVerdict(end: AttemptEnd, limits: ProcessPoolLimits): "reuse" | string {
+/** Why the process is retired instead of taking another attempt; null: it is reused. */
+export function retireReason(end: AttemptEnd, limits: ProcessPoolLimits): string | null {
   if (limits.idleMs <= 0) return "idle processes are not kept (idleMs 0)";
   if (end.leftOver.length > 0) return `its attempt left work running (${[...new Set(end.leftOver)].join(", ")})`;
   if (end.attempts >= limits.maxAttempts) return `it ran ${end.attempts} attempts (maxAttempts ${limits.maxAttempts})`;
   const mb = end.rssBytes / (1024 * 1024);
   if (mb > limits.maxRssMb) return `it uses ${Math.round(mb)} MB (maxRssMb ${limits.maxRssMb})`;
-  return "reuse";
+  return null;
 }

@@ -13,7 +13,7 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { reuseVerdict, type ProcessPoolLimits } from "../core/processReuse.js";
+import { retireReason, type ProcessPoolLimits } from "../core/processReuse.js";
 
 // Built: dist/executors/childMain.js. Run from source under tsx (tests): childMain.ts, with tsx loaded.
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
@@ -81,10 +81,10 @@ export function acquireChild(key: string | null, memoryLimitMb: number | null, e
 
 /**
  * The attempt in `c` is over and the process reported how it is (`rssBytes`, handles `leftOver`): keep it
- * for the next attempt, or retire it when core/processReuse.ts says so.
+ * for the next attempt, or retire it when core/processReuse.ts gives a reason.
  */
 export function releaseChild(c: PooledChild, end: { rssBytes: number; leftOver: readonly string[] }, limits: ProcessPoolLimits): void {
-  if (c.retired || !c.process.connected || reuseVerdict({ attempts: c.attempts, ...end }, limits) !== "reuse") {
+  if (c.retired || !c.process.connected || retireReason({ attempts: c.attempts, ...end }, limits) !== null) {
     retireChild(c);
     return;
   }
@@ -116,7 +116,7 @@ export function endIdleChildren(): void {
   idle.clear();
 }
 
-/** The pids of idle processes (for tests and the bench). */
+/** @public The pids of idle processes (tests watch reuse with it). */
 export function idleChildPids(): number[] {
   return [...idle.values()].flatMap((list) => list.map((c) => c.process.pid ?? -1));
 }
@@ -132,5 +132,8 @@ function dropIdle(c: PooledChild): void {
 /** Whether `child` keeps this process's event loop alive (its IPC channel and pipes). */
 function setRef(child: ChildProcess, on: boolean): void {
   const handles: ({ ref(): unknown; unref(): unknown } | null | undefined)[] = [child, child.channel, child.stdout as never, child.stderr as never];
-  for (const h of handles) if (h) on ? h.ref() : h.unref();
+  for (const h of handles) {
+    if (h && on) h.ref();
+    else if (h) h.unref();
+  }
 }

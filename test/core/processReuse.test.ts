@@ -1,16 +1,16 @@
 /** When a warm process takes another attempt (core/processReuse.ts): a table of what it reported. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { reuseVerdict, type AttemptEnd, type ProcessPoolLimits } from "../../src/core/processReuse.js";
+import { retireReason, type AttemptEnd, type ProcessPoolLimits } from "../../src/core/processReuse.js";
 
 const LIMITS: ProcessPoolLimits = { maxAttempts: 3, maxRssMb: 200, idleMs: 1000 };
 const MB = 1024 * 1024;
 
-const cases: [string, AttemptEnd, Partial<ProcessPoolLimits>, string][] = [
-  ["a clean process under its limits", { attempts: 1, rssBytes: 80 * MB, leftOver: [] }, {}, "reuse"],
-  ["one attempt before maxAttempts", { attempts: 2, rssBytes: 80 * MB, leftOver: [] }, {}, "reuse"],
+const cases: [string, AttemptEnd, Partial<ProcessPoolLimits>, string | null][] = [
+  ["a clean process under its limits", { attempts: 1, rssBytes: 80 * MB, leftOver: [] }, {}, null],
+  ["one attempt before maxAttempts", { attempts: 2, rssBytes: 80 * MB, leftOver: [] }, {}, null],
   ["at maxAttempts", { attempts: 3, rssBytes: 80 * MB, leftOver: [] }, {}, "it ran 3 attempts (maxAttempts 3)"],
-  ["exactly at maxRssMb", { attempts: 1, rssBytes: 200 * MB, leftOver: [] }, {}, "reuse"],
+  ["exactly at maxRssMb", { attempts: 1, rssBytes: 200 * MB, leftOver: [] }, {}, null],
   ["over maxRssMb", { attempts: 1, rssBytes: 250 * MB, leftOver: [] }, {}, "it uses 250 MB (maxRssMb 200)"],
   ["a timer left running", { attempts: 1, rssBytes: 80 * MB, leftOver: ["Timeout", "Timeout"] }, {}, "its attempt left work running (Timeout)"],
   ["a socket and a child process left", { attempts: 1, rssBytes: 80 * MB, leftOver: ["TCPSocketWrap", "ProcessWrap"] }, {}, "its attempt left work running (TCPSocketWrap, ProcessWrap)"],
@@ -19,7 +19,7 @@ const cases: [string, AttemptEnd, Partial<ProcessPoolLimits>, string][] = [
 ];
 
 for (const [what, end, limits, expected] of cases) {
-  test(`reuseVerdict: ${what}`, () => {
-    assert.equal(reuseVerdict(end, { ...LIMITS, ...limits }), expected);
+  test(`retireReason: ${what}`, () => {
+    assert.equal(retireReason(end, { ...LIMITS, ...limits }), expected);
   });
 }
