@@ -17,6 +17,9 @@ import { DEFAULT_POOL_LIMITS } from "../core/processReuse.js";
 /** Codes of a child's error kept as they are (any other failure of the task is TASK_FAILED). */
 const KEPT_CODES = new Set<string>(["SERIALIZATION", "CONNECTION_NOT_FOUND", "VARIABLE_NOT_FOUND", "SECRET_KEY", "INVALID_CONNECTION"]);
 
+/** How long a process may take to report itself idle after its attempt settled before it is ended. */
+const IDLE_REPORT_MS = 5000;
+
 /** The parent's answer to a "secret" request. */
 export type SecretReply = { type: "secretReply"; reqId: number; value: unknown } | { type: "secretReply"; reqId: number; error: { code: string; message: string } };
 
@@ -105,7 +108,9 @@ export const childProcessExecutor: Executor = {
         stderrTail = (stderrTail + chunk.toString("utf8")).slice(-4000);
         out.stderr.push(chunk);
       };
+      let idleDeadline: NodeJS.Timeout | null = null;
       const detach = () => {
+        if (idleDeadline) clearTimeout(idleDeadline);
         child.stdout!.off("data", onStdout);
         child.stderr!.off("data", onStderr);
         child.off("message", onMessage);
@@ -118,6 +123,13 @@ export const childProcessExecutor: Executor = {
         if (settled) return;
         settled = true;
         r.ctx.signal.removeEventListener("abort", onAbort);
+        // a process still busy after its attempt (work the task left blocking its loop) never says it is
+        // idle: it is ended rather than left running, unseen by the pool and by a worker's stop
+        idleDeadline = setTimeout(() => {
+          detach();
+          retireChild(c);
+        }, IDLE_REPORT_MS);
+        idleDeadline.unref();
         // output the child wrote before its message is in the pipe, but may be read in this same turn of
         // the event loop after the message: it is taken in before the attempt's log is closed
         setImmediate(() => {
