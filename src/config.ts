@@ -8,6 +8,7 @@ import { SluiceError } from "./errors.js";
 import type { KeySource } from "./secrets/keyring.js";
 import { DEFAULT_MAX_LOG_BYTES } from "./logs/attemptLog.js";
 import { egressPolicy, type EgressPolicy } from "./core/egress.js";
+import { DEFAULT_POOL_LIMITS, type ProcessPoolLimits } from "./core/processReuse.js";
 import type { LogFormat, LogLevel } from "./logs/processLog.js";
 
 export interface SluiceConfig {
@@ -47,6 +48,13 @@ export interface SluiceConfig {
   leaseMs: number;
   heartbeatMs: number;
   python: string;
+  /**
+   * Warm processes of `isolation: "process"` (executors/childPool.ts): attempts per process
+   * (SLUICE_PROCESS_MAX_ATTEMPTS, default 100), resident memory in MB above which one is replaced
+   * (SLUICE_PROCESS_MAX_RSS_MB, default 1024), how long an idle one is kept (SLUICE_PROCESS_IDLE_MS,
+   * default 60 s; 0: a new process for every attempt).
+   */
+  processPool: ProcessPoolLimits;
   /** The bearer token of `POST /api/v1/events/<name>`; null: unset (`sluice dev` then makes one up). */
   eventToken: string | null;
   /** Where `sluice dev` and `sluice scheduler` serve the HTTP API (port 0: any free port). */
@@ -134,6 +142,9 @@ const envSchema = z.object({
   SLUICE_LEASE_MS: intFrom(1000).optional(),
   SLUICE_HEARTBEAT_MS: intFrom(100).optional(),
   SLUICE_PYTHON: z.string().min(1).optional(),
+  SLUICE_PROCESS_MAX_ATTEMPTS: intFrom(1).optional(),
+  SLUICE_PROCESS_MAX_RSS_MB: intFrom(1).optional(),
+  SLUICE_PROCESS_IDLE_MS: intFrom(0).optional(),
   SLUICE_EVENT_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   SLUICE_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   SLUICE_HOST: z.string().min(1).optional(),
@@ -212,6 +223,11 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     leaseMs,
     heartbeatMs: e.SLUICE_HEARTBEAT_MS ?? Math.max(100, Math.floor(leaseMs / 3)),
     python: e.SLUICE_PYTHON ?? "python3",
+    processPool: {
+      maxAttempts: e.SLUICE_PROCESS_MAX_ATTEMPTS ?? DEFAULT_POOL_LIMITS.maxAttempts,
+      maxRssMb: e.SLUICE_PROCESS_MAX_RSS_MB ?? DEFAULT_POOL_LIMITS.maxRssMb,
+      idleMs: e.SLUICE_PROCESS_IDLE_MS ?? DEFAULT_POOL_LIMITS.idleMs,
+    },
     eventToken: e.SLUICE_EVENT_TOKEN ?? null,
     port: overrides.port ?? e.SLUICE_PORT ?? 8080,
     // loopback by default: serving on every interface is a choice (`--host 0.0.0.0`)

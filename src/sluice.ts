@@ -141,6 +141,7 @@ export class Sluice {
       maxLogBytes: c.maxLogBytes,
       python: c.python,
       taskEnv: c.taskEnv,
+      processPool: c.processPool,
       secrets: this.secrets,
       secretKey: c.secretKey,
       databaseUrl: c.databaseUrl,

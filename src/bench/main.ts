@@ -5,7 +5,7 @@
  * and fanout-100000 (independent tasks then one join, with peak resident memory per task instance beyond the DAG; fanout-10000-traced: the same with every span exported, see traced.ts), load-10000 (build and validate a 10,000-task DAG), and the
  * scheduler's schedule-1000 and dag-change-1000 (see schedule.ts), the REST API's grid-10000 (latency of
  * /structure and /grid of a 10,000-task DAG with 10 runs, see grid.ts), and the web UI's ui-10000 (see ui.ts: headless
- * Chromium; skipped without /usr/bin/chromium). With `--pg`: PostgreSQL, separate worker processes (see pg.ts).
+ * Chromium; skipped without /usr/bin/chromium), process-100 and shell-200 (a task's cost against the bare spawn of its process, see process.ts). With `--pg`: PostgreSQL, separate worker processes (see pg.ts).
  */
 import { compareBench } from "./tracking.js";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -21,6 +21,7 @@ import { closeScheduleBench, dagChange, schedule } from "./schedule.js";
 import { grid } from "./grid.js";
 import { uiBench } from "./ui.js";
 import { traced } from "./traced.js";
+import { processTasks, shellTasks } from "./process.js";
 
 type Result = BenchResult;
 
@@ -173,6 +174,8 @@ const scenarios: [string, () => Promise<Result | null>][] = [
   ["grid-10000", () => grid(10_000)],
   ["ui-10000", () => uiBench(10_000)],
   ["compare-100", () => compareBench(100)],
+  ["process-100", () => processTasks(100)],
+  ["shell-200", () => shellTasks(200)],
 ];
 try {
   for (const [name, run] of scenarios) {

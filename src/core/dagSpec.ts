@@ -44,6 +44,8 @@ export interface TaskSpec extends PastDeps {
   timeoutMs: number | null;
   isolation: "inline" | "process";
   memoryLimitMb: number | null;
+  /** isolation "process": a new process for every attempt (no warm one); absent when false (specs and versions unchanged). */
+  fresh?: true;
   queue: string;
   pool: string | null;
   priority: number;

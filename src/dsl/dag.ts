@@ -452,6 +452,9 @@ export class DagBuilder<P> {
     impl.env = { ...envOption(where, this.state.defaults.env), ...envOption(where, this.frame.defaults.env), ...envOption(where, options.env) };
     const isolation = d.isolation ?? "inline";
     if (isolation !== "inline" && isolation !== "process") throw new SluiceError("INVALID_DAG", `${where}: isolation must be "inline" or "process"`);
+    if (d.fresh !== undefined && typeof d.fresh !== "boolean") throw new SluiceError("INVALID_DAG", `${where}: fresh must be true or false`);
+    // a task's own fresh: true without a process to be fresh in is a mistake (DAG defaults may set it for all)
+    if (options.fresh === true && impl.kind === "fn" && isolation !== "process") throw new SluiceError("INVALID_DAG", `${where}: fresh: true needs isolation: "process"`);
 
     const draft: Draft = {
       id,
@@ -466,6 +469,7 @@ export class DagBuilder<P> {
       timeoutMs: d.timeout === undefined ? null : parseDuration(d.timeout, `${where}: timeout`),
       isolation,
       memoryLimitMb: positiveOrNull(where, "memoryLimitMb", d.memoryLimitMb),
+      ...(d.fresh === true && isolation === "process" ? { fresh: true as const } : {}),
       queue: d.queue ?? "default",
       pool: d.pool ?? null,
       priority: d.priority ?? 0,

@@ -38,6 +38,7 @@ const TASK_OPTION_KEYS = {
   dependsOnPast: true,
   waitForDownstream: true,
   ignoreFirstDependsOnPast: true,
+  fresh: true,
 } satisfies Record<keyof TaskOptions, true>;
 
 /** A setup's or teardown's options, an object of known options (a typo such as `setup` for `setups` is an error). */

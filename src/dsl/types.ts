@@ -265,6 +265,12 @@ export interface TaskDefaults extends RetryOptions, TaskCallbackOptions {
   /** With isolation "process": the child's heap limit. */
   memoryLimitMb?: number;
   /**
+   * With isolation "process": run every attempt in a new process instead of a warm one reused for other
+   * attempts of the same DAG code (the default: see "Warm processes" in the README). For a task that
+   * changes global state, patches modules or keeps secrets in module variables it must not share.
+   */
+  fresh?: boolean;
+  /**
    * Variables set for the task's process (shell, Python, `isolation: "process"`), merged over the DAG's and
    * group's defaults. A task process starts from a clean environment — PATH, HOME, locale, TZ and what the
    * operator allows with SLUICE_TASK_ENV_ALLOW — never Sluice's own SLUICE_* variables. In-process tasks

@@ -89,6 +89,19 @@ export class DagCode {
     return p;
   }
 
+  /** Local bundles written to the cache folder (for child processes), by hash: their URLs. */
+  private readonly cachedLocal = new Map<string, Promise<string | null>>();
+
+  private cachedLocalBundle(b: DagBundle, file: string): Promise<string | null> {
+    let p = this.cachedLocal.get(b.hash);
+    if (!p) {
+      // an unwritable cache folder is no reason to fail a task: its process imports the file then
+      p = cacheBundle(b.hash, b.code).then(() => bundleUrl(b.hash, file), () => null);
+      this.cachedLocal.set(b.hash, p);
+    }
+    return p;
+  }
+
   /** Bundles imported by this process: their DAGs by id (null: the store has no such bundle). */
   private readonly bundles = new Map<string, Promise<Map<string, Dag> | null>>();
 
@@ -101,7 +114,8 @@ export class DagCode {
     if (codeHash !== null) {
       // the DAG this process loaded is the run's own code when the run was made from it here
       const mine = local && this.localBundles.has(dagId) ? await this.localBundles.get(dagId) : null;
-      if (local && mine?.hash === codeHash) return { ...local, moduleUrl: null };
+      // a child process imports the same code as a bundle: plain JavaScript, one version, a warm process's key
+      if (local && mine?.hash === codeHash) return { ...local, moduleUrl: await this.cachedLocalBundle(mine, local.file) };
       const file = local?.file ?? (await this.store.dags.getVersion(dagId, version))?.file;
       if (file) {
         const dag = (await this.bundle(codeHash, file))?.get(dagId);

@@ -58,10 +58,10 @@ export function importBundle(hash: string, file: string): Promise<LoadedModule> 
   return importBundleUrl(bundleUrl(hash, file), file);
 }
 
-/** `importBundle` for a URL made by `bundleUrl` (a child process gets the URL). */
-export function importBundleUrl(url: string, file: string): Promise<LoadedModule> {
+/** `importBundle` for a URL made by `bundleUrl` (a child process gets the URL: see loadDagModule's `typeScript`). */
+export function importBundleUrl(url: string, file: string, opts: { typeScript?: "always" | "onDemand" } = {}): Promise<LoadedModule> {
   hook();
   // stack traces through the bundle's inline source map name the original files
   process.setSourceMapsEnabled(true);
-  return loadDagModule(url, file);
+  return loadDagModule(url, file, opts);
 }

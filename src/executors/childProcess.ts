@@ -1,10 +1,10 @@
 /**
- * `isolation: "process"`: the task runs in a child Node process (one per attempt, like Airflow's
- * LocalExecutor), so its crash, infinite loop or out-of-memory cannot take the engine down. Inputs and the
- * output cross over IPC with structured-clone serialisation (Buffers, typed arrays, Dates survive).
+ * `isolation: "process"`: the task runs in a child Node process, so its crash, infinite loop or
+ * out-of-memory cannot take the engine down. The process is a warm one from childPool.ts when the run has
+ * a code bundle (reused for many attempts of that code, like Celery's prefork workers), a new one per
+ * attempt with `fresh: true` or code that is not a bundle. Inputs and the output cross over IPC with
+ * structured-clone serialisation (Buffers, typed arrays, Dates survive).
  */
-import { fork, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { SluiceError, type ErrorCode } from "../errors.js";
 import type { TaskContext } from "../dsl/types.js";
 import type { JsonValue } from "../core/assets.js";
@@ -12,29 +12,30 @@ import type { Executor, TaskRun } from "./executor.js";
 import { LineSplitter } from "./lines.js";
 import { taskEnv } from "./subprocess.js";
 import { traceparentOfSpan } from "../tracing/ids.js";
-
-// Built: dist/executors/childMain.js. Run from source under tsx (tests): childMain.ts, with tsx loaded.
-const FROM_SOURCE = import.meta.url.endsWith(".ts");
-const CHILD_MAIN = fileURLToPath(new URL(FROM_SOURCE ? "./childMain.ts" : "./childMain.js", import.meta.url));
+import { acquireChild, poolKey, releaseChild, retireChild, type PooledChild } from "./childPool.js";
+import { DEFAULT_POOL_LIMITS } from "../core/processReuse.js";
 
 /** Codes of a child's error kept as they are (any other failure of the task is TASK_FAILED). */
 const KEPT_CODES = new Set<string>(["SERIALIZATION", "CONNECTION_NOT_FOUND", "VARIABLE_NOT_FOUND", "SECRET_KEY", "INVALID_CONNECTION"]);
 
+/** How long a process may take to report itself idle after its attempt settled before it is ended. */
+const IDLE_REPORT_MS = 5000;
+
 /** The parent's answer to a "secret" request. */
 export type SecretReply = { type: "secretReply"; reqId: number; value: unknown } | { type: "secretReply"; reqId: number; error: { code: string; message: string } };
 
-/** Children still running: killed if this process exits, so none is left behind without a parent. */
-const LIVE = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const c of LIVE) c.kill("SIGKILL");
-});
+/** What the parent sends a child: an attempt to run, or the answer to its request for a secret. */
+export type ParentMessage = ChildRequest | SecretReply;
 
 export interface ChildRequest {
+  type: "run";
   dagFile: string;
   /** The run's code bundle (bundleImport.ts); null: import the DAG file. */
   moduleUrl: string | null;
   dagId: string;
   taskId: string;
+  /** The attempt's whole process.env (set for the attempt, put back after it). */
+  env: Record<string, string | undefined>;
   inputs: Record<string, unknown>;
   ctx: {
     runId: string;
@@ -54,21 +55,24 @@ export interface ChildRequest {
   produces: string[];
 }
 
+/** What a child sends; all but "idle" name the attempt they belong to (others are dropped). */
 export type ChildMessage =
-  | { type: "log"; level: "debug" | "info" | "warn" | "error"; msg: string }
+  | { type: "log"; attemptId: number; level: "debug" | "info" | "warn" | "error"; msg: string }
   /** ctx.connection / ctx.variable in the child: the parent resolves it (and feeds its masker). */
-  | { type: "secret"; reqId: number; kind: "connection" | "variable"; id: string; fallback?: [unknown] }
-  | { type: "assetMetadata"; asset: string; metadata: Record<string, unknown> }
+  | { type: "secret"; attemptId: number; reqId: number; kind: "connection" | "variable"; id: string; fallback?: [unknown] }
+  | { type: "assetMetadata"; attemptId: number; asset: string; metadata: Record<string, unknown> }
   /** ctx.track in the child (checked there): recorded by the parent's tracker. */
-  | { type: "track"; call: "param" | "metric" | "tag" | "artifact"; name: string; value: unknown; step?: number; mediaType?: string }
-  | { type: "result"; value: unknown }
-  | { type: "error"; code: string; message: string; stack?: string; names?: string[]; nonRetryable?: boolean; skipTask?: boolean };
+  | { type: "track"; attemptId: number; call: "param" | "metric" | "tag" | "artifact"; name: string; value: unknown; step?: number; mediaType?: string }
+  | { type: "result"; attemptId: number; value: unknown }
+  | { type: "error"; attemptId: number; code: string; message: string; stack?: string; names?: string[]; nonRetryable?: boolean; skipTask?: boolean }
+  /** The attempt is over and the process put back; `leftOver`: kinds of handles it left running (unfit). */
+  | { type: "idle"; rssBytes: number; leftOver: string[] };
 
 /**
  * A process-isolated task asked for a connection or variable: resolve it here, where the backends and the
  * attempt's masker are, and send it over the IPC channel (never through the child's environment).
  */
-function answerSecret(r: TaskRun, child: ChildProcess, m: Extract<ChildMessage, { type: "secret" }>): void {
+function answerSecret(r: TaskRun, c: PooledChild, m: Extract<ChildMessage, { type: "secret" }>): void {
   const work = m.kind === "connection" ? r.ctx.connection(m.id) : r.ctx.variable(m.id, ...((m.fallback ?? []) as [unknown?]));
   work.then(
     (value) => reply({ type: "secretReply", reqId: m.reqId, value }),
@@ -78,7 +82,7 @@ function answerSecret(r: TaskRun, child: ChildProcess, m: Extract<ChildMessage, 
     },
   );
   function reply(msg: SecretReply) {
-    if (child.connected) child.send(msg, (e) => void e);
+    if (c.process.connected) c.process.send(msg, (e) => void e);
   }
 }
 
@@ -96,43 +100,74 @@ export const childProcessExecutor: Executor = {
     return new Promise<unknown>((resolve, reject) => {
       if (r.ctx.signal.aborted) return reject(r.ctx.signal.reason as Error);
       const limit = r.task.memoryLimitMb;
-      const child = fork(CHILD_MAIN, [], {
-        serialization: "advanced",
-        execArgv: [...(FROM_SOURCE ? ["--import", "tsx"] : []), ...(limit ? [`--max-old-space-size=${limit}`] : [])],
-        stdio: ["ignore", "pipe", "pipe", "ipc"],
-        // never process.env: the child runs user code, and Sluice's variables hold its secrets
-        env: taskEnv(r, r.impl.env),
-      });
-      LIVE.add(child);
+      const limits = r.processPool ?? DEFAULT_POOL_LIMITS;
+      const env = taskEnv(r, r.impl.env);
+      // only the run's code bundle is one version of the code; a DAG file may change between attempts
+      const key = r.moduleUrl !== null && !r.task.fresh && limits.idleMs > 0 ? poolKey(r.moduleUrl, limit, env) : null;
+      // a pooled process starts from the clean base, each attempt's env comes with its request
+      // (never with the task's env: /proc/<pid>/environ shows a process's first env for all its life)
+      const c = acquireChild(key, limit, key === null ? env : { ...r.env, ...(env["NODE_OPTIONS"] !== undefined ? { NODE_OPTIONS: env["NODE_OPTIONS"] } : {}) });
+      const child = c.process;
+      const attemptId = r.ctx.attemptId;
       let settled = false;
       let stderrTail = "";
-      const finish = (fn: () => void) => {
-        if (settled) return;
-        settled = true;
-        r.ctx.signal.removeEventListener("abort", onAbort);
-        fn();
-      };
-      const onAbort = () => {
-        child.kill("SIGTERM");
-        setTimeout(() => child.kill("SIGKILL"), 5000).unref();
-        finish(() => reject(r.ctx.signal.reason as Error));
-      };
-      r.ctx.signal.addEventListener("abort", onAbort, { once: true });
       // whole lines only: a chunk may end mid-line, and a secret cut in two would escape the masker
       const out = {
         stdout: new LineSplitter((line) => line && r.log.write("stdout", line)),
         stderr: new LineSplitter((line) => line && r.log.write("stderr", line)),
       };
-      child.stdout!.on("data", (chunk: Buffer) => out.stdout.push(chunk));
-      child.stderr!.on("data", (chunk: Buffer) => {
+      const onStdout = (chunk: Buffer) => out.stdout.push(chunk);
+      const onStderr = (chunk: Buffer) => {
         stderrTail = (stderrTail + chunk.toString("utf8")).slice(-4000);
         out.stderr.push(chunk);
-      });
-      child.stdout!.on("end", () => out.stdout.end());
-      child.stderr!.on("end", () => out.stderr.end());
-      child.on("message", (m: ChildMessage) => {
+      };
+      let idleDeadline: NodeJS.Timeout | null = null;
+      const detach = () => {
+        if (idleDeadline) clearTimeout(idleDeadline);
+        child.stdout!.off("data", onStdout);
+        child.stderr!.off("data", onStderr);
+        child.off("message", onMessage);
+        child.off("error", onError);
+        child.off("close", onClose);
+        out.stdout.end();
+        out.stderr.end();
+      };
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        r.ctx.signal.removeEventListener("abort", onAbort);
+        // a process still busy after its attempt (work the task left blocking its loop) never says it is
+        // idle: it is ended rather than left running, unseen by the pool and by a worker's stop
+        idleDeadline = setTimeout(() => {
+          detach();
+          retireChild(c);
+        }, IDLE_REPORT_MS);
+        idleDeadline.unref();
+        // output the child wrote before its message is in the pipe, but may be read in this same turn of
+        // the event loop after the message: it is taken in before the attempt's log is closed
+        setImmediate(() => {
+          child.stdout!.off("data", onStdout);
+          child.stderr!.off("data", onStderr);
+          out.stdout.end();
+          out.stderr.end();
+          fn();
+        });
+      };
+      const onAbort = () => {
+        detach();
+        retireChild(c);
+        finish(() => reject(r.ctx.signal.reason as Error));
+      };
+      const onMessage = (m: ChildMessage) => {
+        if (m.type === "idle") {
+          detach();
+          if (!settled) retireChild(c);
+          else releaseChild(c, m, limits);
+          return;
+        }
+        if (m.attemptId !== attemptId || settled) return;
         if (m.type === "log") r.log.write(m.level, m.msg);
-        else if (m.type === "secret") answerSecret(r, child, m);
+        else if (m.type === "secret") answerSecret(r, c, m);
         else if (m.type === "track") track(r, m);
         else if (m.type === "assetMetadata") r.ctx.assetMetadata(m.asset, m.metadata as Parameters<TaskContext<unknown>["assetMetadata"]>[1]);
         else if (m.type === "result") finish(() => resolve(m.value));
@@ -141,11 +176,15 @@ export const childProcessExecutor: Executor = {
           const err = new SluiceError(KEPT_CODES.has(m.code) ? (m.code as ErrorCode) : "TASK_FAILED", m.message, { details });
           finish(() => reject(err));
         }
-      });
-      child.on("error", (e) => finish(() => reject(new SluiceError("TASK_FAILED", `task "${r.task.id}": cannot start a child process: ${e.message}`, { cause: e }))));
+      };
+      const onError = (e: Error) => {
+        detach();
+        retireChild(c);
+        finish(() => reject(new SluiceError("TASK_FAILED", `task "${r.task.id}": cannot start a child process: ${e.message}`, { cause: e })));
+      };
       // "close", not "exit": stderr is fully read by then, so an out-of-memory message is not missed.
-      child.on("close", (code, signal) => {
-        LIVE.delete(child);
+      const onClose = (code: number | null, signal: NodeJS.Signals | null) => {
+        detach();
         const oom = /heap out of memory|Allocation failed/i.test(stderrTail);
         const why = oom
           ? `ran out of memory${limit ? ` (memoryLimitMb ${limit})` : ""}`
@@ -153,18 +192,26 @@ export const childProcessExecutor: Executor = {
             ? `was killed by ${signal}`
             : `exited with code ${code} before returning a result`;
         finish(() => reject(new SluiceError("TASK_FAILED", `task "${r.task.id}": its process ${why}`, { details: { exitCode: code ?? 137 } })));
-      });
+      };
+      r.ctx.signal.addEventListener("abort", onAbort, { once: true });
+      child.stdout!.on("data", onStdout);
+      child.stderr!.on("data", onStderr);
+      child.on("message", onMessage);
+      child.on("error", onError);
+      child.on("close", onClose);
       const req: ChildRequest = {
+        type: "run",
         dagFile: r.dagFile,
         moduleUrl: r.moduleUrl,
         dagId: r.ctx.dagId,
         taskId: r.task.id,
+        env,
         inputs: r.inputs,
         ctx: {
           runId: r.ctx.runId,
           mapIndex: r.ctx.mapIndex,
           attempt: r.ctx.attempt,
-          attemptId: r.ctx.attemptId,
+          attemptId,
           maxAttempts: r.ctx.maxAttempts,
           logicalDate: r.ctx.logicalDate.getTime(),
           dataInterval: { start: r.ctx.dataInterval.start.getTime(), end: r.ctx.dataInterval.end.getTime() },
@@ -175,7 +222,13 @@ export const childProcessExecutor: Executor = {
         },
         produces: r.task.produces ?? [],
       };
-      child.send(req);
+      // inputs that cannot be cloned (a function) fail the attempt, and the process is not trusted again
+      child.send(req, (e) => {
+        if (!e) return;
+        detach();
+        retireChild(c);
+        finish(() => reject(new SluiceError("SERIALIZATION", `task "${r.task.id}": its inputs cannot be sent to its process: ${e.message}`, { cause: e })));
+      });
     });
   },
 };

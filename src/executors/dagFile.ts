@@ -5,21 +5,22 @@
  */
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
-import { register as registerCjs } from "tsx/cjs/api";
-import { register as registerEsm } from "tsx/esm/api";
 import { isDag, type Dag } from "../dsl/dag.js";
 
-let typeScriptEnabled = false;
+let typeScriptEnabled: Promise<void> | null = null;
 
 /**
  * Let `import()` load TypeScript (tsx), for ES module and CommonJS packages alike: a DAG file outside a
- * `"type": "module"` package is compiled to CommonJS and needs the require hook too. Idempotent.
+ * `"type": "module"` package is compiled to CommonJS and needs the require hook too. Idempotent. tsx is
+ * imported here, not at the top: a task's child process importing a bundle (plain JavaScript) never pays
+ * for it (~70 ms of CPU per process).
  */
-function enableTypeScriptImports(): void {
-  if (typeScriptEnabled) return;
-  registerEsm();
-  registerCjs();
-  typeScriptEnabled = true;
+function enableTypeScriptImports(): Promise<void> {
+  typeScriptEnabled ??= Promise.all([import("tsx/esm/api"), import("tsx/cjs/api")]).then(([esm, cjs]) => {
+    esm.register();
+    cjs.register();
+  });
+  return typeScriptEnabled;
 }
 
 /**
@@ -28,7 +29,7 @@ function enableTypeScriptImports(): void {
  * Modules it imports are not re-imported.
  */
 export async function loadDagFile(file: string, opts: { fresh?: number } = {}): Promise<LoadedModule> {
-  enableTypeScriptImports();
+  await enableTypeScriptImports();
   let url = pathToFileURL(file).href;
   if (opts.fresh !== undefined) {
     delete createRequire(import.meta.url).cache[file];
@@ -39,12 +40,24 @@ export async function loadDagFile(file: string, opts: { fresh?: number } = {}): 
 
 export type LoadedModule = { dags: Dag[] } | { error: string; line: number | null };
 
-/** Import the module at `url` and collect its DAGs; errors name `file` (the DAG file it was made from). */
-export async function loadDagModule(url: string, file: string): Promise<LoadedModule> {
+/**
+ * Import the module at `url` and collect its DAGs; errors name `file` (the DAG file it was made from).
+ * `typeScript: "onDemand"` (a bundle, which is plain JavaScript, in a task's child process): without the
+ * TypeScript loader, whose start costs a loader thread and esbuild, unless a package the module imports
+ * is TypeScript itself — then it is enabled and the import tried again.
+ */
+export async function loadDagModule(url: string, file: string, opts: { typeScript?: "always" | "onDemand" } = {}): Promise<LoadedModule> {
   let mod: Record<string, unknown>;
   try {
-    enableTypeScriptImports();
-    mod = (await import(url)) as Record<string, unknown>;
+    if (opts.typeScript !== "onDemand" || typeScriptEnabled) await enableTypeScriptImports();
+    try {
+      mod = (await import(url)) as Record<string, unknown>;
+    } catch (e) {
+      if (typeScriptEnabled || (e as { code?: unknown }).code !== "ERR_UNKNOWN_FILE_EXTENSION") throw e;
+      await enableTypeScriptImports();
+      // another URL of the same module: the failed import stays cached under the first one
+      mod = (await import(`${url}${url.includes("?") ? "&" : "?"}ts=1`)) as Record<string, unknown>;
+    }
   } catch (e) {
     return { error: errorText(e, file), line: lineIn(e, file) };
   }

@@ -8,6 +8,7 @@ import type { TaskImpl } from "../dsl/dag.js";
 import type { TaskContext } from "../dsl/types.js";
 import type { AttemptLog } from "../logs/attemptLog.js";
 import type { Masker } from "../secrets/mask.js";
+import type { ProcessPoolLimits } from "../core/processReuse.js";
 
 export interface TaskRun {
   task: TaskSpec;
@@ -29,6 +30,8 @@ export interface TaskRun {
    * variables. Executors that start a process never pass process.env.
    */
   env: Record<string, string>;
+  /** When a warm process of `isolation: "process"` is retired (childPool.ts); absent: the defaults. */
+  processPool?: ProcessPoolLimits;
 }
 
 export interface Executor {

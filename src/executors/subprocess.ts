@@ -26,7 +26,8 @@ export function runLogged(
     // own AbortError before onAbort runs (which removed onAbort, so the group survived and the abort
     // reason, e.g. a TIMEOUT, was lost).
     const { signal: _signal, ...spawnOpts } = opts;
-    const child = spawn(command, args, { ...spawnOpts, stdio: ["pipe", "pipe", "pipe"], detached: true });
+    // no input: stdin is /dev/null (EOF at once, as an empty pipe gives) — one pipe fewer to create and close
+    const child = spawn(command, args, { ...spawnOpts, stdio: [opts.stdinText === undefined ? "ignore" : "pipe", "pipe", "pipe"], detached: true });
     let lastStdoutLine = "";
     let settled = false;
     const splitter = (which: "stdout" | "stderr") =>
@@ -35,8 +36,8 @@ export function runLogged(
         if (which === "stdout" && line.trim()) lastStdoutLine = line;
       });
     const out = { stdout: splitter("stdout"), stderr: splitter("stderr") };
-    child.stdout.on("data", (chunk: Buffer) => out.stdout.push(chunk));
-    child.stderr.on("data", (chunk: Buffer) => out.stderr.push(chunk));
+    child.stdout!.on("data", (chunk: Buffer) => out.stdout.push(chunk));
+    child.stderr!.on("data", (chunk: Buffer) => out.stderr.push(chunk));
     let killTimer: NodeJS.Timeout | null = null;
     const kill = (sig: NodeJS.Signals) => {
       try {
@@ -74,8 +75,10 @@ export function runLogged(
       const exitCode = code ?? (signal ? 128 + (signalNumber(signal) ?? 0) : 1);
       finish(() => resolve({ exitCode, lastStdoutLine }));
     });
-    child.stdin.on("error", () => undefined); // the program may exit without reading its input
-    child.stdin.end(opts.stdinText ?? "");
+    if (child.stdin) {
+      child.stdin.on("error", () => undefined); // the program may exit without reading its input
+      child.stdin.end(opts.stdinText);
+    }
   });
 }
 
@@ -120,6 +123,7 @@ export function taskEnv(r: TaskRun, own: Record<string, string>): NodeJS.Process
  */
 export async function declaredSecretEnv(r: TaskRun): Promise<Record<string, string>> {
   const env: Record<string, string> = {};
+  if (!r.task.connections?.length && !r.task.variables?.length) return env;
   for (const id of r.task.connections ?? []) env[envName("connection", id)] = (await r.ctx.connection(id)).uri;
   for (const key of r.task.variables ?? []) env[envName("variable", key)] = JSON.stringify(await r.ctx.variable(key));
   return env;

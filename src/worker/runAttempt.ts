@@ -34,6 +34,7 @@ import { NOOP_SPAN, withActiveSpan } from "../tracing/context.js";
 import { endAttemptSpan, startAttemptSpan } from "../tracing/spans.js";
 import { isTracingEnabled } from "../tracing/tracing.js";
 import type { Span } from "@opentelemetry/api";
+import type { ProcessPoolLimits } from "../core/processReuse.js";
 
 /** What an attempt needs of its worker's options. */
 export interface AttemptOptions {
@@ -42,6 +43,8 @@ export interface AttemptOptions {
   python: string;
   /** The clean environment task processes start from (config's taskEnv). */
   taskEnv: Record<string, string>;
+  /** When warm processes of `isolation: "process"` are retired; absent: the defaults. */
+  processPool?: ProcessPoolLimits;
   /** Where ctx.connection and ctx.variable look (the worker's backends); absent: nowhere. */
   secrets?: TaskSecrets;
   /** Where the keys that decrypt secret params come from (config's secretKey); absent: none configured. */
@@ -135,7 +138,7 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       env = { ...env, ...channel.env };
     }
     const executor = executorFor(task, impl);
-    const taskRun = { task, impl, dagFile, moduleUrl, inputs, ctx, log, masker, python: opts.python, env };
+    const taskRun = { task, impl, dagFile, moduleUrl, inputs, ctx, log, masker, python: opts.python, env, ...(opts.processPool ? { processPool: opts.processPool } : {}) };
     const returned = await (span === NOOP_SPAN ? executor.run(taskRun) : withActiveSpan(span, () => executor.run(taskRun)));
     // what it tracked is stored before the attempt counts as done (a batch that cannot be stored fails it)
     const ch = channel;

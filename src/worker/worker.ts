@@ -16,6 +16,8 @@ import { HeartbeatThread } from "./heartbeatThread.js";
 import type { AttemptResult, ClaimRequest, WorkerHost } from "./host.js";
 import { claims, movePhase, movePump, type Phase, type PumpMode } from "./loopState.js";
 import { runAttempt } from "./runAttempt.js";
+import { endIdleChildren } from "../executors/childPool.js";
+import type { ProcessPoolLimits } from "../core/processReuse.js";
 import type { TaskSecrets } from "../secrets/secrets.js";
 
 // The engine imports the seam's types from here (engine.ts, transitions.ts, triggers.ts).
@@ -31,6 +33,8 @@ export interface WorkerOptions {
   python: string;
   /** The clean environment task processes start from (config's taskEnv). */
   taskEnv: Record<string, string>;
+  /** When warm processes of `isolation: "process"` are retired (config's processPool); absent: the defaults. */
+  processPool?: ProcessPoolLimits;
   /** Where tasks' connections and variables are looked up (ctx.connection); absent: none can be. */
   secrets?: TaskSecrets;
   /** Where the keys that decrypt secret params come from (config's secretKey); absent: none configured. */
@@ -208,6 +212,8 @@ export class Worker {
     STARTED.delete(this);
     await this.heartbeats?.stop();
     this.heartbeats = null;
+    // warm processes of `isolation: "process"` tasks wait for no one now (another worker's are busy, not idle)
+    endIdleChildren();
     await this.host.store.workers.stop(this.workerId);
     if (this.fatal) throw this.fatal;
   }

@@ -155,6 +155,8 @@ describe("ids and options", () => {
     ["an unknown retryBackoff", { retryBackoff: "linear" }, 'retryBackoff must be "fixed" or "exponential"'],
     ["an unknown isolation", { isolation: "thread" }, 'isolation must be "inline" or "process"'],
     ["memoryLimitMb 0", { memoryLimitMb: 0 }, "memoryLimitMb must be a whole number > 0"],
+    ["fresh not a boolean", { isolation: "process", fresh: "yes" }, "fresh must be true or false"],
+    ["fresh: true without isolation \"process\"", { fresh: true }, 'fresh: true needs isolation: "process"'],
   ];
   for (const [what, options, message] of badOptions) {
     test(`${what} is rejected naming the DAG and the task`, () => {
@@ -164,6 +166,20 @@ describe("ids and options", () => {
       );
     });
   }
+
+  test("fresh: true is in the spec of a process-isolated task only; absent otherwise (versions unchanged)", () => {
+    const d = dag("fresh", { defaults: { fresh: true } }, (b) => {
+      b.task("own", { isolation: "process" }, async () => 1);
+      b.task("warm", { isolation: "process", fresh: false }, async () => 1);
+      b.task("inline", async () => 1);
+      b.shell("sh", { command: "true" });
+    });
+    assert.deepEqual(
+      ["own", "warm", "inline", "sh"].map((id) => task(d, id).fresh),
+      [true, undefined, undefined, undefined],
+    );
+    assert.equal("fresh" in task(dag("plain", (b) => void b.task("t", { isolation: "process" }, async () => 1)), "t"), false);
+  });
 
   test("bad DAG-level defaults are reported on the first task that uses them", () => {
     assert.throws(() => dag("defs", { defaults: { retries: -1 } }, (b) => void b.task("t", async () => 1)), rejects("INVALID_DAG", ['DAG "defs", task "t": retries']));

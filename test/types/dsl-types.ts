@@ -389,3 +389,13 @@ dag("past", { schedule: "@daily", defaults: { dependsOnPast: true } }, (d) => {
   // @ts-expect-error — dependsOnPast is a boolean
   d.task("b", { dependsOnPast: "yes" }, async () => 1);
 });
+// Warm processes (executors/childPool.ts): `fresh` is a boolean option of process-isolated tasks, and a
+// DAG default.
+dag("fresh", { defaults: { isolation: "process", fresh: true } }, (d) => {
+  d.task("own", { isolation: "process", fresh: true }, async () => 1);
+  d.task("warm", { isolation: "process", fresh: false }, async () => 1);
+  // @ts-expect-error — fresh is a boolean
+  d.task("freshText", { isolation: "process", fresh: "yes" }, async () => 1);
+  // @ts-expect-error — fresh is a boolean
+  d.task("freshNumber", { isolation: "process", fresh: 1 }, async () => 1);
+});
