@@ -14,6 +14,7 @@ import type { TaskContext, Tracker } from "../dsl/types.js";
 import { readFile } from "node:fs/promises";
 import { checkMetric, checkTrackName } from "../core/tracking.js";
 import type { ChildMessage, ChildRequest, ParentMessage } from "./childProcess.js";
+import { outputEndMarker } from "./outputEnd.js";
 import type { LoadedModule } from "./dagFile.js";
 import { spanOfTraceparent, withActiveSpan } from "../tracing/context.js";
 
@@ -109,6 +110,17 @@ function childTracker(req: ChildRequest): Tracker {
   return t;
 }
 
+/**
+ * Mark the end of an attempt's output on both pipes, before its result or error goes over IPC: the
+ * parent logs everything up to the marker as the attempt's (pipes are written synchronously on Linux,
+ * so what the task printed is in the pipe before the marker).
+ */
+function endOutput(attemptId: number): void {
+  const line = `\n${outputEndMarker(attemptId)}\n`;
+  process.stdout.write(line);
+  process.stderr.write(line);
+}
+
 function importCode(req: ChildRequest): Promise<LoadedModule> {
   const key = req.moduleUrl ?? req.dagFile;
   let p = modules.get(key);
@@ -173,6 +185,7 @@ async function runAttempt(req: ChildRequest, controller: AbortController): Promi
     };
     const value = await (req.ctx.traceparent ? withActiveSpan(ctx.span, () => impl.fn(req.inputs, ctx)) : impl.fn(req.inputs, ctx));
     try {
+      endOutput(attemptId);
       await send({ type: "result", attemptId, value });
     } catch (e) {
       await send({
@@ -185,6 +198,7 @@ async function runAttempt(req: ChildRequest, controller: AbortController): Promi
   } catch (e) {
     const rec = errorRecord(e);
     // what makes an error non-retryable (core/deadLetters.ts) crosses to the parent with it
+    endOutput(attemptId);
     const names = errorNames(e);
     await send({
       type: "error",

@@ -10,6 +10,7 @@ import type { TaskContext } from "../dsl/types.js";
 import type { JsonValue } from "../core/assets.js";
 import type { Executor, TaskRun } from "./executor.js";
 import { LineSplitter } from "./lines.js";
+import { outputEndMarker } from "./outputEnd.js";
 import { taskEnv } from "./subprocess.js";
 import { traceparentOfSpan } from "../tracing/ids.js";
 import { acquireChild, poolKey, releaseChild, retireChild, type PooledChild } from "./childPool.js";
@@ -95,6 +96,9 @@ function track(r: TaskRun, m: Extract<ChildMessage, { type: "track" }>): void {
   else void t.artifact(m.name, m.value as Uint8Array, m.mediaType ? { mediaType: m.mediaType } : {}).catch((e: Error) => r.log.write("error", e.message));
 }
 
+/** How long an attempt's end waits for its output to drain through the pipes before it goes on without. */
+const OUTPUT_END_WAIT_MS = 2000;
+
 export const childProcessExecutor: Executor = {
   run(r: TaskRun): Promise<unknown> {
     return new Promise<unknown>((resolve, reject) => {
@@ -112,10 +116,23 @@ export const childProcessExecutor: Executor = {
       let settled = false;
       let stderrTail = "";
       // whole lines only: a chunk may end mid-line, and a secret cut in two would escape the masker
-      const out = {
-        stdout: new LineSplitter((line) => line && r.log.write("stdout", line)),
-        stderr: new LineSplitter((line) => line && r.log.write("stderr", line)),
+      // each stream ends the attempt's output with a marker line (childMain.ts endOutput): everything the
+      // attempt printed before its result is logged before the attempt ends, however the pipes and the IPC
+      // channel are interleaved by the event loop
+      const marker = outputEndMarker(attemptId);
+      const ended = { stdout: false, stderr: false };
+      let onEnded: (() => void) | null = null;
+      const lineOf = (stream: "stdout" | "stderr") => (line: string) => {
+        if (line.endsWith(marker)) {
+          const before = line.slice(0, -marker.length);
+          if (before) r.log.write(stream, before);
+          ended[stream] = true;
+          if (ended.stdout && ended.stderr) onEnded?.();
+          return;
+        }
+        if (line) r.log.write(stream, line);
       };
+      const out = { stdout: new LineSplitter(lineOf("stdout")), stderr: new LineSplitter(lineOf("stderr")) };
       const onStdout = (chunk: Buffer) => out.stdout.push(chunk);
       const onStderr = (chunk: Buffer) => {
         stderrTail = (stderrTail + chunk.toString("utf8")).slice(-4000);
@@ -143,26 +160,38 @@ export const childProcessExecutor: Executor = {
           retireChild(c);
         }, IDLE_REPORT_MS);
         idleDeadline.unref();
-        // output the child wrote before its message is in the pipe, but may be read in this same turn of
-        // the event loop after the message: it is taken in before the attempt's log is closed
-        setImmediate(() => {
+        // output the child wrote before its message is in the pipes, but may be read after the message:
+        // wait for both markers (a process that died has closed its pipes: then at once)
+        const done = () => {
+          clearTimeout(giveUp);
+          onEnded = null;
           child.stdout!.off("data", onStdout);
           child.stderr!.off("data", onStderr);
           out.stdout.end();
           out.stderr.end();
           fn();
-        });
+          if (pendingIdle) onIdle(pendingIdle);
+        };
+        const giveUp = setTimeout(done, OUTPUT_END_WAIT_MS);
+        if ((ended.stdout && ended.stderr) || child.exitCode !== null || child.signalCode !== null) setImmediate(done);
+        else onEnded = done;
       };
       const onAbort = () => {
         detach();
         retireChild(c);
         finish(() => reject(r.ctx.signal.reason as Error));
       };
+      let pendingIdle: Extract<ChildMessage, { type: "idle" }> | null = null;
+      const onIdle = (m: Extract<ChildMessage, { type: "idle" }>) => {
+        detach();
+        if (!settled) retireChild(c);
+        else releaseChild(c, m, limits);
+      };
       const onMessage = (m: ChildMessage) => {
         if (m.type === "idle") {
-          detach();
-          if (!settled) retireChild(c);
-          else releaseChild(c, m, limits);
+          // the idle report can overtake the attempt's last output in the pipes: wait for its end marker
+          if (onEnded) pendingIdle = m;
+          else onIdle(m);
           return;
         }
         if (m.attemptId !== attemptId || settled) return;

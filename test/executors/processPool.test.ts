@@ -283,7 +283,7 @@ const { idleChildPids } = await import(${JSON.stringify(join(ROOT, "dist", "exec
 const [dag, moduleUrl, dagFile] = JSON.parse(process.argv[2]);
 const base = (taskId, attemptId) => ({
   task: { id: taskId, memoryLimitMb: null }, impl: { kind: "fn", env: {} }, dagFile, moduleUrl, inputs: {},
-  ctx: { runId: "r", dagId: dag, taskId, mapIndex: -1, attempt: 1, attemptId, maxAttempts: 1, logicalDate: new Date(0), params: {},
+  ctx: { runId: "r", dagId: dag, taskId, mapIndex: -1, attempt: 1, attemptId, maxAttempts: 1, logicalDate: new Date(0), dataInterval: { start: new Date(0), end: new Date(0) }, params: {},
     signal: new AbortController().signal, event: null, triggeringAssetEvents: [], span: { spanContext: () => ({ traceFlags: 0 }) } },
   log: { write() {} }, env: { PATH: process.env.PATH },
 });
