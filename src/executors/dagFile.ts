@@ -4,10 +4,11 @@
  * its DAG file with it too.
  */
 import { createRequire } from "node:module";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { register as registerCjs } from "tsx/cjs/api";
 import { register as registerEsm } from "tsx/esm/api";
 import { isDag, type Dag } from "../dsl/dag.js";
+import { compiledDagModule, DEFAULT_DAG_MODULE_CACHE, type CompiledModule } from "./dagModuleCache.js";
 
 let typeScriptEnabled = false;
 
@@ -23,11 +24,24 @@ function enableTypeScriptImports(): void {
 }
 
 /**
- * Import a DAG file. `fresh` (a number never used before for this file) re-imports it even if this
- * process imported it before: ES modules by a query on the URL, CommonJS ones by dropping the cached module.
- * Modules it imports are not re-imported.
+ * Import a DAG file: its compiled module (dagModuleCache.ts, kept in `cacheDir`) when it compiles, else
+ * the file itself through tsx — which then reports its syntax or import error as it always did.
+ * `compiled` is the module when the caller looked it up already (the folder loader does, for many files at
+ * once). `fresh` (a number never used before for this file) re-imports it even if this process imported it
+ * before: a compiled module by its content (a changed file or helper is a new module), the file itself by
+ * a query on the URL (ES modules) or by dropping the cached module (CommonJS).
  */
-export async function loadDagFile(file: string, opts: { fresh?: number } = {}): Promise<LoadedModule> {
+export async function loadDagFile(file: string, opts: { fresh?: number; cacheDir?: string; compiled?: CompiledModule | null } = {}): Promise<LoadedModule> {
+  const compiled = opts.compiled !== undefined ? opts.compiled : await compiledDagModule(file, opts.cacheDir ?? DEFAULT_DAG_MODULE_CACHE);
+  if (compiled) {
+    // TypeScript only when a package it imports is TypeScript: registering tsx puts every later import of the process through its hooks
+    if (compiled.needsTypeScript) enableTypeScriptImports();
+    // stack traces through the module's inline source map name the original files and lines
+    process.setSourceMapsEnabled(true);
+    const loaded = await importDagModule(compiled.url, file);
+    // the module was swept by another process between the lookup and the import: import the file itself
+    if (!("error" in loaded) || !loaded.missing) return loaded;
+  }
   enableTypeScriptImports();
   let url = pathToFileURL(file).href;
   if (opts.fresh !== undefined) {
@@ -41,12 +55,18 @@ export type LoadedModule = { dags: Dag[] } | { error: string; line: number | nul
 
 /** Import the module at `url` and collect its DAGs; errors name `file` (the DAG file it was made from). */
 export async function loadDagModule(url: string, file: string): Promise<LoadedModule> {
+  enableTypeScriptImports();
+  return importDagModule(url, file);
+}
+
+/** `loadDagModule` of a module that needs no TypeScript loader; `missing`: the module at `url` itself is not there. */
+async function importDagModule(url: string, file: string): Promise<LoadedModule & { missing?: boolean }> {
   let mod: Record<string, unknown>;
   try {
-    enableTypeScriptImports();
     mod = (await import(url)) as Record<string, unknown>;
   } catch (e) {
-    return { error: errorText(e, file), line: lineIn(e, file) };
+    const missing = (e as { code?: string }).code === "ERR_MODULE_NOT_FOUND" && (e as Error).message.includes(fileURLToPath(url));
+    return { error: errorText(e, file), line: lineIn(e, file), ...(missing ? { missing } : {}) };
   }
   const dags: Dag[] = [];
   const seen = new Set<unknown>();
