@@ -5,7 +5,7 @@
  * independent tasks then one join; fanout-10000-traced: the same with every span exported, see traced.ts), load-10000 (build and validate a 10,000-task DAG), and the
  * scheduler's schedule-1000 and dag-change-1000 (see schedule.ts), the REST API's grid-10000 (latency of
  * /structure and /grid of a 10,000-task DAG with 10 runs, see grid.ts), and the web UI's ui-10000 (see ui.ts: headless
- * Chromium; skipped without /usr/bin/chromium). With `--pg`: PostgreSQL, separate worker processes (see pg.ts).
+ * Chromium; skipped without /usr/bin/chromium), and DAG loading's dags-list-2000 and load-100000 (see loading.ts). With `--pg`: PostgreSQL, separate worker processes (see pg.ts).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,6 +20,7 @@ import { closeScheduleBench, dagChange, schedule } from "./schedule.js";
 import { grid } from "./grid.js";
 import { uiBench } from "./ui.js";
 import { traced } from "./traced.js";
+import { dagsList, loadBig } from "./loading.js";
 
 type Result = BenchResult;
 
@@ -131,6 +132,8 @@ const scenarios: [string, () => Promise<Result | null>][] = [
   ["fanout-10000", () => fanout(10_000)],
   ["fanout-10000-traced", () => traced("fanout-10000-traced", () => fanout(10_000))],
   ["load-10000", () => load(10_000)],
+  ["dags-list-2000", () => Promise.resolve(dagsList(2000))],
+  ["load-100000", () => loadBig(100_000)],
   ["schedule-1000", () => schedule(1000)],
   ["dag-change-1000", () => dagChange(1000)],
   ["grid-10000", () => grid(10_000)],
