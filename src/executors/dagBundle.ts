@@ -9,7 +9,7 @@
  * process. Files a task reads at run time (data, SQL, Python scripts) are read as they are then.
  */
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { isBuiltin } from "node:module";
 import { dirname, extname, join, resolve, sep } from "node:path";
@@ -105,6 +105,12 @@ function buildOptions(file: string) {
   } satisfies BuildOptions;
 }
 
+/**
+ * Names the compiler: a hash of this module's own code, so that a module compiled by another build of
+ * `compileDagFile` (a development build of the same version) is never taken for a current one.
+ */
+export const COMPILER_ID = createHash("sha256").update(readFileSync(new URL(import.meta.url))).digest("hex").slice(0, 16);
+
 /** A DAG file compiled for parsing (`compileDagFile`): one module that imports packages by absolute URL. */
 export interface CompiledDagFile {
   code: string;
@@ -146,7 +152,9 @@ export async function compileDagFile(file: string): Promise<CompiledDagFile> {
       });
     },
   };
-  const result = await build({ ...buildOptions(file), plugins: [ownLocation, pinned] });
+  // printed as tsx prints a module it compiles (whitespace minified, names kept, this Node as target): a
+  // task's source, and so its DAG's version, is mostly the same as when the file was imported through tsx
+  const result = await build({ ...buildOptions(file), minifyWhitespace: true, keepNames: true, target: `node${process.versions.node}`, plugins: [ownLocation, pinned] });
   const sources = Object.keys(result.metafile.inputs).map((p) => resolve(dirname(file), p));
   return { code: result.outputFiles[0]!.text, sources, packages: [...packages].sort(), needsTypeScript };
 }

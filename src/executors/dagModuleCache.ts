@@ -23,11 +23,11 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { version as esbuildVersion } from "esbuild";
 import { isModuleCacheEntryFresh, moduleCacheTools, parseModuleCacheEntry, type ModuleCacheEntry } from "../core/moduleCache.js";
-import { compileDagFile } from "./dagBundle.js";
+import { COMPILER_ID, compileDagFile } from "./dagBundle.js";
 
 // read once, synchronously: no top-level await in a module of the `sluice` package (a CommonJS DAG file requires it)
 const SLUICE_VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
-const TOOLS = moduleCacheTools({ sluice: SLUICE_VERSION, esbuild: esbuildVersion, node: process.version });
+const TOOLS = moduleCacheTools({ sluice: `${SLUICE_VERSION} (${COMPILER_ID})`, esbuild: esbuildVersion, node: process.version });
 
 /** The cache of a Sluice home. */
 export function dagModuleCacheDir(home: string): string {
