@@ -8,7 +8,7 @@
  *   modules from the cache, one after another, and nothing else); `ratio` = warm / floor.
  * - `load-100000`: one DAG file of 100,000 tasks (1,000 layers of 100, each task after two of the layer
  *   before) from file to validated spec in this process (`loadDagFile`): `seconds` with its compiled module
- *   in the cache, `coldSeconds` compiling it first. `dagsListSeconds`: `sluice dags list` of it, warm.
+ *   in the cache (`cpuSeconds`: its CPU time), `coldSeconds` compiling it first. `dagsListSeconds`: `sluice dags list` of it, warm.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -27,6 +27,8 @@ export type LoadingResult = BenchResult & {
   floorSeconds?: number;
   ratio?: number;
   dagsListSeconds?: number;
+  /** CPU time of the warm load (user + system, GC threads included): on a busy machine, steadier than `seconds`. */
+  cpuSeconds?: number;
 };
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -127,11 +129,13 @@ export async function loadBig(n: number): Promise<LoadingResult> {
     writeFileSync(file, `${bigDag(n / 100)}export const edition = "warm";\n`);
     if (!(await compiledDagModule(file, cacheDir))) throw new Error(`load-${n}: the file does not compile`);
     const t1 = performance.now();
+    const c1 = process.cpuUsage();
     const warm = await loadDagFile(file, { cacheDir });
     const seconds = (performance.now() - t1) / 1000;
+    const cpu = process.cpuUsage(c1);
     for (const r of [cold, warm]) if ("error" in r || r.dags[0]?.spec.tasks.length !== n) throw new Error(`load-${n}: ${"error" in r ? r.error : "wrong task count"}`);
     const dagsListSeconds = timed([CLI, "--home", p.home, "--dags", p.dags, "dags", "list"], p.dir);
-    return { scenario: `load-${n}`, n, seconds: round(seconds), tasksPerSecond: Math.round(n / seconds), p50Ms: null, p99Ms: null, coldSeconds: round(coldSeconds), dagsListSeconds: round(dagsListSeconds) };
+    return { scenario: `load-${n}`, n, seconds: round(seconds), tasksPerSecond: Math.round(n / seconds), p50Ms: null, p99Ms: null, coldSeconds: round(coldSeconds), cpuSeconds: round((cpu.user + cpu.system) / 1e6), dagsListSeconds: round(dagsListSeconds) };
   } finally {
     rmSync(p.dir, { recursive: true, force: true });
   }
