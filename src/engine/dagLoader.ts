@@ -83,12 +83,12 @@ export async function loadDagFolder(dir: string, opts: { importTimeoutMs?: numbe
   // compiled (or found in the cache) several at a time: esbuild compiles on threads of its own, and the
   // cache lookups are file reads. The imports stay one by one, each watched, in the order of the files.
   const compiled = mapLimit(files, COMPILE_CONCURRENCY, (file) => compiledDagModule(file, cacheDir).catch(() => null));
-  const watchdog = files.length > 0 && opts.importTimeoutMs !== undefined ? await ImportWatchdog.start(opts.importTimeoutMs) : null;
+  const watchdog = files.length > 0 && opts.importTimeoutMs !== undefined ? await ImportWatchdog.start(opts.importTimeoutMs, files.map((f) => relative(process.cwd(), f) || f)) : null;
   try {
     for (const [i, file] of files.entries()) {
       const rel = relative(root, file);
       const module = await compiled[i]!;
-      watchdog?.watch(relative(process.cwd(), file) || file);
+      watchdog?.watch(i);
       const result = await loadDagFile(file, { compiled: module });
       watchdog?.clear();
       addToBag(bag, root, file, rel, result);
