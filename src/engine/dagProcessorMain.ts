@@ -6,17 +6,17 @@
 import { validateWithSchema } from "../core/standardSchema.js";
 import { secretInCode, tryBundleDagFile } from "../executors/dagBundle.js";
 import { loadDagFile } from "../executors/dagFile.js";
-import type { ParsedDag, ProcessorMessage } from "./dagProcessor.js";
+import type { ParsedDag, ProcessorMessage, ProcessorRequest } from "./dagProcessor.js";
 
 function send(m: ProcessorMessage): Promise<void> {
   return new Promise((resolve, reject) => process.send!(m, undefined, {}, (e) => (e ? reject(e) : resolve())));
 }
 
-process.once("message", (files: string[]) => {
+process.once("message", ({ files, cacheDir }: ProcessorRequest) => {
   void (async () => {
     for (const file of files) {
       await send({ type: "start", file });
-      const result = await loadDagFile(file);
+      const result = await loadDagFile(file, cacheDir ? { cacheDir } : {});
       if ("error" in result) {
         await send({ type: "file", file, dags: [], error: { message: result.error, line: result.line } });
         continue;
