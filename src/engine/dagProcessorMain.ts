@@ -6,6 +6,7 @@
 import { validateWithSchema } from "../core/standardSchema.js";
 import { secretInCode, tryBundleDagFile } from "../executors/dagBundle.js";
 import { loadDagFile } from "../executors/dagFile.js";
+import { sweepModuleCache } from "../executors/dagModuleCache.js";
 import type { ParsedDag, ProcessorMessage, ProcessorRequest } from "./dagProcessor.js";
 
 function send(m: ProcessorMessage): Promise<void> {
@@ -42,5 +43,7 @@ process.once("message", ({ files, cacheDir }: ProcessorRequest) => {
       const code = secret ? { error: secret } : bundled;
       await send({ type: "file", file, dags, error: null, ...(code === null ? {} : "error" in code ? { code: null, codeError: code.error } : { code }) });
     }
+    // a long-running scheduler may never run a command that loads the folder: keep its cache bounded too
+    if (cacheDir) await sweepModuleCache(cacheDir);
   })().finally(() => process.disconnect());
 });
