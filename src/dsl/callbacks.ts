@@ -96,16 +96,20 @@ export function callbackList(value: unknown, where: string, option: string): Cal
 /** Collects the callbacks of a DAG while it is built: their names for the spec, their code beside it. */
 export class CallbackSet {
   readonly code = new Map<string, Callback[]>();
+  /** The scopes that have any: `names` of one without is a set lookup (once per task of a 100,000-task DAG). */
+  private readonly scopes = new Set<string>();
 
   /** Add callbacks of `scope` (a task id, "" for the DAG) for `event`; returns the names now held. */
   add(scope: string, event: CallbackEvent, list: readonly Callback[]): void {
     if (list.length === 0) return;
     const k = callbackKey(scope, event);
     this.code.set(k, [...(this.code.get(k) ?? []), ...list]);
+    this.scopes.add(scope);
   }
 
   /** The spec's names of a scope's callbacks (absent when it has none: specs and versions stay as they were). */
   names(scope: string): CallbackNames | null {
+    if (!this.scopes.has(scope)) return null;
     const out: CallbackNames = {};
     for (const event of Object.keys(EVENT_OPTIONS) as CallbackEvent[]) {
       const list = this.code.get(callbackKey(scope, event));

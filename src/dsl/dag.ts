@@ -111,9 +111,7 @@ export function isDag(v: unknown): v is Dag {
   return typeof v === "object" && v !== null && (v as Record<symbol, unknown>)[DAG_BRAND] === true;
 }
 
-interface Draft extends Omit<TaskSpec, "downstream"> {
-  declaredAt: number;
-}
+type Draft = Omit<TaskSpec, "downstream">;
 
 interface GroupFrame {
   prefix: string;
@@ -485,7 +483,6 @@ export class DagBuilder<P> {
       ...this.callbackOptions(id, where, d, options),
       ...optionalList("nonRetryable", nonRetryableNames(where, d.nonRetryable)),
       ...extra,
-      declaredAt: this.state.tasks.size,
     };
     this.state.tasks.set(id, draft);
     this.state.impls.set(id, impl);
@@ -534,11 +531,8 @@ export function dag(id: string, a: unknown, b?: unknown): Dag<unknown> {
   build(new DagBuilder<unknown>(state, { prefix: "", defaults: {} }));
   if (state.tasks.size === 0) throw new SluiceError("INVALID_DAG", `DAG "${id}" has no tasks`);
 
-  const drafts = [...state.tasks.values()].sort((x, y) => x.declaredAt - y.declaredAt);
-  const tasks = finalizeTasks(
-    id,
-    drafts.map(({ declaredAt: _declaredAt, ...t }) => ({ ...t, downstream: [] })),
-  );
+  // a Map keeps insertion order: the drafts in the order the tasks were declared
+  const tasks = finalizeTasks(id, [...state.tasks.values()]);
   checkSetupTeardown(id, tasks);
   const schedule = scheduleOptions(id, options);
   const spec: DagSpec = deepFreeze({
@@ -746,14 +740,20 @@ function paramsJsonSchema(schema: StandardSchemaV1 | undefined): unknown {
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(o)) {
+    const v = (o as Record<string, unknown>)[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out as Partial<T>;
 }
 
 function deepFreeze<T>(o: T): T {
-  if (typeof o === "object" && o !== null && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o)) deepFreeze(v);
-  }
+  if (typeof o !== "object" || o === null || Object.isFrozen(o)) return o;
+  Object.freeze(o);
+  // loops, not Object.values: no array per object of a 100,000-task spec
+  if (Array.isArray(o)) for (const v of o) deepFreeze(v);
+  else for (const k of Object.keys(o)) deepFreeze((o as Record<string, unknown>)[k]);
   return o;
 }
 

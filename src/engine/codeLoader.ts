@@ -20,7 +20,11 @@ export class DagCodeLoader {
   private readonly importing = new Map<string, Promise<void>>();
   private imports = 0;
 
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    /** Where compiled DAG modules are kept (executors/dagModuleCache.ts); default: the per-user temp folder. */
+    private readonly cacheDir?: string,
+  ) {}
 
   /** Loads under way, by DAG and version: the tasks a worker claimed at once share one import. */
   private readonly loading = new Map<string, Promise<LoadedDag | undefined>>();
@@ -66,7 +70,7 @@ export class DagCodeLoader {
     let pending = this.importing.get(key);
     if (!pending) {
       pending = (async () => {
-        const result = await loadDagFile(file, { fresh: ++this.imports });
+        const result = await loadDagFile(file, { fresh: ++this.imports, ...(this.cacheDir ? { cacheDir: this.cacheDir } : {}) });
         if ("error" in result) throw new SluiceError("DAG_IMPORT", `cannot import ${file}: ${result.error}`);
         this.imported.set(file, hash);
         for (const dag of result.dags) this.byDag.set(dag.id, { dag, file });

@@ -6,6 +6,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import type { Dag } from "../dsl/dag.js";
 import { loadDagFile } from "../executors/dagFile.js";
+import { compiledDagModule, DEFAULT_DAG_MODULE_CACHE, sweepModuleCache } from "../executors/dagModuleCache.js";
 import { ImportWatchdog } from "../executors/importWatchdog.js";
 
 export interface LoadedDag {
@@ -68,7 +69,7 @@ export async function findDagFiles(dir: string): Promise<string[]> {
  * (an endless loop at import time) ends the process with an import error naming it (importWatchdog.ts):
  * a CLI command must never hang on a DAG file.
  */
-export async function loadDagFolder(dir: string, opts: { importTimeoutMs?: number } = {}): Promise<DagBag> {
+export async function loadDagFolder(dir: string, opts: { importTimeoutMs?: number; cacheDir?: string } = {}): Promise<DagBag> {
   const root = resolve(dir);
   const bag: DagBag = { dir: root, dags: new Map(), errors: [] };
   let files: string[];
@@ -78,19 +79,38 @@ export async function loadDagFolder(dir: string, opts: { importTimeoutMs?: numbe
     bag.errors.push({ file: ".", line: null, message: `cannot read the DAGs folder ${root}: ${(e as Error).message}` });
     return bag;
   }
-  const watchdog = files.length > 0 && opts.importTimeoutMs !== undefined ? await ImportWatchdog.start(opts.importTimeoutMs) : null;
+  const cacheDir = opts.cacheDir ?? DEFAULT_DAG_MODULE_CACHE;
+  // compiled (or found in the cache) several at a time: esbuild compiles on threads of its own, and the
+  // cache lookups are file reads. The imports stay one by one, each watched, in the order of the files.
+  const compiled = mapLimit(files, COMPILE_CONCURRENCY, (file) => compiledDagModule(file, cacheDir).catch(() => null));
+  const watchdog = files.length > 0 && opts.importTimeoutMs !== undefined ? await ImportWatchdog.start(opts.importTimeoutMs, files.map((f) => relative(process.cwd(), f) || f)) : null;
   try {
-    for (const file of files) {
+    for (const [i, file] of files.entries()) {
       const rel = relative(root, file);
-      watchdog?.watch(relative(process.cwd(), file) || file);
-      const result = await loadDagFile(file);
+      const module = await compiled[i]!;
+      watchdog?.watch(i);
+      const result = await loadDagFile(file, { compiled: module });
       watchdog?.clear();
       addToBag(bag, root, file, rel, result);
     }
   } finally {
     await watchdog?.stop();
   }
+  await sweepModuleCache(cacheDir);
   return bag;
+}
+
+/** Compilations under way at once: enough to keep esbuild's threads and the disk busy on a small machine. */
+const COMPILE_CONCURRENCY = 16;
+
+/** `fn` of each item, at most `limit` at a time; the promises in the order of `items`. */
+function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R>[] {
+  const gates: Promise<unknown>[] = [];
+  return items.map((item, i) => {
+    const p = (i < limit ? Promise.resolve() : gates[i - limit]!.then(() => undefined, () => undefined)).then(() => fn(item));
+    gates.push(p);
+    return p;
+  });
 }
 
 function addToBag(bag: DagBag, root: string, file: string, rel: string, result: Awaited<ReturnType<typeof loadDagFile>>): void {

@@ -31,18 +31,24 @@ export interface ParsedFile {
   codeError?: string;
 }
 
+/** What a DAG processor child is sent: the files to parse, and where compiled modules are kept. */
+export interface ProcessorRequest {
+  files: string[];
+  cacheDir?: string;
+}
+
 export type ProcessorMessage = { type: "start"; file: string } | ({ type: "file" } & ParsedFile);
 
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
 const MAIN = fileURLToPath(new URL(FROM_SOURCE ? "./dagProcessorMain.ts" : "./dagProcessorMain.js", import.meta.url));
 
 /** Parse `files` in child processes; every file gets a result, in the order given. */
-export async function parseDagFiles(files: readonly string[], opts: { timeoutMs?: number } = {}): Promise<ParsedFile[]> {
+export async function parseDagFiles(files: readonly string[], opts: { timeoutMs?: number; cacheDir?: string } = {}): Promise<ParsedFile[]> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const results = new Map<string, ParsedFile>();
   let rest = [...files];
   while (rest.length > 0) {
-    const done = await parseBatch(rest, timeoutMs);
+    const done = await parseBatch(rest, timeoutMs, opts.cacheDir);
     for (const r of done.results) results.set(r.file, r);
     if (done.stuck) {
       results.set(done.stuck, {
@@ -56,7 +62,7 @@ export async function parseDagFiles(files: readonly string[], opts: { timeoutMs?
   return files.map((f) => results.get(f)!);
 }
 
-function parseBatch(files: string[], timeoutMs: number): Promise<{ results: ParsedFile[]; stuck: string | null }> {
+function parseBatch(files: string[], timeoutMs: number, cacheDir: string | undefined): Promise<{ results: ParsedFile[]; stuck: string | null }> {
   return new Promise((resolve) => {
     const results: ParsedFile[] = [];
     let current: string | null = null;
@@ -94,6 +100,7 @@ function parseBatch(files: string[], timeoutMs: number): Promise<{ results: Pars
       }
       resolve({ results, stuck: null });
     });
-    child.send(files);
+    const request: ProcessorRequest = { files, ...(cacheDir ? { cacheDir } : {}) };
+    child.send(request);
   });
 }

@@ -6,17 +6,18 @@
 import { validateWithSchema } from "../core/standardSchema.js";
 import { secretInCode, tryBundleDagFile } from "../executors/dagBundle.js";
 import { loadDagFile } from "../executors/dagFile.js";
-import type { ParsedDag, ProcessorMessage } from "./dagProcessor.js";
+import { sweepModuleCache } from "../executors/dagModuleCache.js";
+import type { ParsedDag, ProcessorMessage, ProcessorRequest } from "./dagProcessor.js";
 
 function send(m: ProcessorMessage): Promise<void> {
   return new Promise((resolve, reject) => process.send!(m, undefined, {}, (e) => (e ? reject(e) : resolve())));
 }
 
-process.once("message", (files: string[]) => {
+process.once("message", ({ files, cacheDir }: ProcessorRequest) => {
   void (async () => {
     for (const file of files) {
       await send({ type: "start", file });
-      const result = await loadDagFile(file);
+      const result = await loadDagFile(file, cacheDir ? { cacheDir } : {});
       if ("error" in result) {
         await send({ type: "file", file, dags: [], error: { message: result.error, line: result.line } });
         continue;
@@ -42,5 +43,7 @@ process.once("message", (files: string[]) => {
       const code = secret ? { error: secret } : bundled;
       await send({ type: "file", file, dags, error: null, ...(code === null ? {} : "error" in code ? { code: null, codeError: code.error } : { code }) });
     }
+    // a long-running scheduler may never run a command that loads the folder: keep its cache bounded too
+    if (cacheDir) await sweepModuleCache(cacheDir);
   })().finally(() => process.disconnect());
 });

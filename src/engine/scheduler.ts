@@ -24,6 +24,8 @@ export interface SchedulerOptions {
   dagsDir: string;
   /** A DAG file taking longer than this to import is an import error. Default 30 s. */
   parseTimeoutMs?: number;
+  /** Where DAG processors keep compiled DAG modules (executors/dagModuleCache.ts); default: the per-user temp folder. */
+  moduleCacheDir?: string;
   /** New DAGs start paused (SLUICE_DAGS_PAUSED_AT_CREATION, Airflow's dags_are_paused_at_creation). */
   pausedAtCreation?: boolean;
   /** Safety poll (other processes pausing, triggering, …). Default 1 s. */
@@ -137,7 +139,7 @@ export class Scheduler {
 
   private async apply(changed: string[], removed: string[]): Promise<void> {
     // codeError: the file imports but does not bundle, so its runs import it as it is (not one code version)
-    const parsed = changed.length ? await parseDagFiles(changed, this.opts.parseTimeoutMs ? { timeoutMs: this.opts.parseTimeoutMs } : {}) : [];
+    const parsed = changed.length ? await parseDagFiles(changed, { ...(this.opts.parseTimeoutMs ? { timeoutMs: this.opts.parseTimeoutMs } : {}), ...(this.opts.moduleCacheDir ? { cacheDir: this.opts.moduleCacheDir } : {}) }) : [];
     const now = this.clock.now();
     const events: { file: string; dags: string[]; error: string | null }[] = [];
     const knownBefore = [...this.known];

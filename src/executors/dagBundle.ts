@@ -9,10 +9,12 @@
  * process. Files a task reads at run time (data, SQL, Python scripts) are read as they are then.
  */
 import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { isBuiltin } from "node:module";
 import { dirname, extname, join, resolve, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { build, type Loader, type Plugin } from "esbuild";
+import { build, type BuildOptions, type Loader, type Plugin } from "esbuild";
 import type { Dag } from "../dsl/dag.js";
 import { isSensitiveName, MIN_SECRET_LENGTH } from "../secrets/mask.js";
 
@@ -61,15 +63,24 @@ const ownLocation: Plugin = {
 
 /** Bundle `file` (absolute path). Throws esbuild's error when the file or a module it imports does not build. */
 export async function bundleDagFile(file: string): Promise<DagBundle> {
+  const result = await build({ ...buildOptions(file), packages: "external", plugins: [ownLocation] });
+  const code = result.outputFiles[0]!.text;
+  const imports = Object.keys(result.metafile.inputs)
+    .map((p) => resolve(dirname(file), p))
+    .filter((p) => p !== file);
+  return { hash: createHash("sha256").update(code).digest("hex"), code, imports };
+}
+
+/** The options a DAG file is bundled with, for runs (`bundleDagFile`) and for parsing (`compileDagFile`). */
+function buildOptions(file: string) {
   const origin = pathToFileURL(file).href;
-  const result = await build({
+  return {
     entryPoints: [file],
     bundle: true,
     write: false,
     format: "esm",
     platform: "node",
     target: "node20",
-    packages: "external",
     logLevel: "silent",
     // the comments naming each module's file are relative to this: the same file bundles the same from any cwd
     absWorkingDir: dirname(file),
@@ -90,14 +101,71 @@ export async function bundleDagFile(file: string): Promise<DagBundle> {
     sourcesContent: false,
     outfile: join(dirname(file), "__sluice_bundle.mjs"),
     sourceRoot: pathToFileURL(dirname(file)).href + "/",
-    plugins: [ownLocation],
     metafile: true,
-  });
-  const code = result.outputFiles[0]!.text;
-  const imports = Object.keys(result.metafile.inputs)
-    .map((p) => resolve(dirname(file), p))
-    .filter((p) => p !== file);
-  return { hash: createHash("sha256").update(code).digest("hex"), code, imports };
+  } satisfies BuildOptions;
+}
+
+/**
+ * Names the compiler: a hash of this module's own code, so that a module compiled by another build of
+ * `compileDagFile` (a development build of the same version) is never taken for a current one.
+ */
+export const COMPILER_ID = createHash("sha256").update(readFileSync(new URL(import.meta.url))).digest("hex").slice(0, 16);
+
+/** A DAG file compiled for parsing (`compileDagFile`): one module that imports packages by absolute URL. */
+export interface CompiledDagFile {
+  code: string;
+  /** The DAG file and the local modules bundled into `code` (absolute paths): an edit of one changes the code. */
+  sources: string[];
+  /** The package.json of each package it imports: an upgraded package may resolve its imports elsewhere. */
+  packages: string[];
+  /** Whether a package it imports is TypeScript (a monorepo's workspace package): importing it needs tsx. */
+  needsTypeScript: boolean;
+}
+
+/**
+ * `file` bundled as for a run, except that the packages it imports (`import` statements and `import()`
+ * of a literal) are resolved now, from the DAG file's location by Node's rules (esbuild's resolver with
+ * Node's conditions), and imported by absolute URL: the module can then be imported from any folder
+ * with no resolve hook, which costs a round trip to Node's loader thread per import (engine/
+ * dagModuleCache.ts keeps these modules across processes). `require()` of a package keeps its name, for
+ * the banner's `require` made at the DAG file's place. Throws esbuild's error as `bundleDagFile`.
+ */
+export async function compileDagFile(file: string): Promise<CompiledDagFile> {
+  const packages = new Set<string>();
+  let needsTypeScript = false;
+  const pinned: Plugin = {
+    name: "sluice-pinned-packages",
+    setup(b) {
+      b.onResolve({ filter: /^[^./]/ }, async (args) => {
+        if (args.pluginData === "resolving") return undefined;
+        if (isBuiltin(args.path)) return { path: args.path, external: true };
+        if (args.kind !== "import-statement" && args.kind !== "dynamic-import") return { path: args.path, external: true };
+        const r = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: "resolving" });
+        if (r.errors.length > 0) return { errors: r.errors };
+        // a tsconfig path to a local module is bundled, as by `bundleDagFile`
+        const own = OWN_CODE.some((p) => r.path.startsWith(p));
+        if (!own && !r.path.includes(`${sep}node_modules${sep}`)) return undefined;
+        const pkg = packageJsonOf(r.path);
+        if (pkg) packages.add(pkg);
+        if (/\.[cm]?tsx?$/.test(r.path)) needsTypeScript = true;
+        return { path: pathToFileURL(r.path).href, external: true };
+      });
+    },
+  };
+  // printed as tsx prints a module it compiles (whitespace minified, names kept, this Node as target): a
+  // task's source, and so its DAG's version, is mostly the same as when the file was imported through tsx
+  const result = await build({ ...buildOptions(file), minifyWhitespace: true, keepNames: true, target: `node${process.versions.node}`, plugins: [ownLocation, pinned] });
+  const sources = Object.keys(result.metafile.inputs).map((p) => resolve(dirname(file), p));
+  return { code: result.outputFiles[0]!.text, sources, packages: [...packages].sort(), needsTypeScript };
+}
+
+/** The package.json of the package holding `path` (the nearest one above it), or null. */
+function packageJsonOf(path: string): string | null {
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    const candidate = join(dir, "package.json");
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) return null;
+  }
 }
 
 /** As `bundleDagFile`, but a file that does not bundle gives its reason instead of throwing. */

@@ -4,16 +4,17 @@
  * its DAG file with it too.
  */
 import { createRequire } from "node:module";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { isDag, type Dag } from "../dsl/dag.js";
+import { compiledDagModule, DEFAULT_DAG_MODULE_CACHE, type CompiledModule } from "./dagModuleCache.js";
 
 let typeScriptEnabled: Promise<void> | null = null;
 
 /**
  * Let `import()` load TypeScript (tsx), for ES module and CommonJS packages alike: a DAG file outside a
  * `"type": "module"` package is compiled to CommonJS and needs the require hook too. Idempotent. tsx is
- * imported here, not at the top: a task's child process importing a bundle (plain JavaScript) never pays
- * for it (~70 ms of CPU per process).
+ * imported here, not at the top: a task's child process importing a bundle (plain JavaScript) and a
+ * warm load of compiled modules never pay for it (~70 ms of CPU per process).
  */
 function enableTypeScriptImports(): Promise<void> {
   typeScriptEnabled ??= Promise.all([import("tsx/esm/api"), import("tsx/cjs/api")]).then(([esm, cjs]) => {
@@ -24,11 +25,24 @@ function enableTypeScriptImports(): Promise<void> {
 }
 
 /**
- * Import a DAG file. `fresh` (a number never used before for this file) re-imports it even if this
- * process imported it before: ES modules by a query on the URL, CommonJS ones by dropping the cached module.
- * Modules it imports are not re-imported.
+ * Import a DAG file: its compiled module (dagModuleCache.ts, kept in `cacheDir`) when it compiles, else
+ * the file itself through tsx — which then reports its syntax or import error as it always did.
+ * `compiled` is the module when the caller looked it up already (the folder loader does, for many files at
+ * once). `fresh` (a number never used before for this file) re-imports it even if this process imported it
+ * before: a compiled module by its content (a changed file or helper is a new module), the file itself by
+ * a query on the URL (ES modules) or by dropping the cached module (CommonJS).
  */
-export async function loadDagFile(file: string, opts: { fresh?: number } = {}): Promise<LoadedModule> {
+export async function loadDagFile(file: string, opts: { fresh?: number; cacheDir?: string; compiled?: CompiledModule | null } = {}): Promise<LoadedModule> {
+  const compiled = opts.compiled !== undefined ? opts.compiled : await compiledDagModule(file, opts.cacheDir ?? DEFAULT_DAG_MODULE_CACHE);
+  if (compiled) {
+    // TypeScript only when a package it imports is TypeScript: registering tsx puts every later import of the process through its hooks
+    if (compiled.needsTypeScript) await enableTypeScriptImports();
+    // stack traces through the module's inline source map name the original files and lines
+    process.setSourceMapsEnabled(true);
+    const loaded = await importDagModule(compiled.url, file);
+    // the module was swept by another process between the lookup and the import: import the file itself
+    if (!("error" in loaded) || !loaded.missing) return loaded;
+  }
   await enableTypeScriptImports();
   let url = pathToFileURL(file).href;
   if (opts.fresh !== undefined) {
@@ -47,19 +61,26 @@ export type LoadedModule = { dags: Dag[] } | { error: string; line: number | nul
  * is TypeScript itself — then it is enabled and the import tried again.
  */
 export async function loadDagModule(url: string, file: string, opts: { typeScript?: "always" | "onDemand" } = {}): Promise<LoadedModule> {
+  if (opts.typeScript !== "onDemand" || typeScriptEnabled) await enableTypeScriptImports();
+  const loaded = await importDagModule(url, file);
+  if (opts.typeScript !== "onDemand" || typeScriptEnabled || !("error" in loaded) || !loaded.unknownExtension) return loaded;
+  await enableTypeScriptImports();
+  // another URL of the same module: the failed import stays cached under the first one
+  return importDagModule(`${url}${url.includes("?") ? "&" : "?"}ts=1`, file);
+}
+
+/**
+ * `loadDagModule` of a module that needs no TypeScript loader; `missing`: the module at `url` itself is not
+ * there; `unknownExtension`: it imports TypeScript, which needs the loader.
+ */
+async function importDagModule(url: string, file: string): Promise<LoadedModule & { missing?: boolean; unknownExtension?: boolean }> {
   let mod: Record<string, unknown>;
   try {
-    if (opts.typeScript !== "onDemand" || typeScriptEnabled) await enableTypeScriptImports();
-    try {
-      mod = (await import(url)) as Record<string, unknown>;
-    } catch (e) {
-      if (typeScriptEnabled || (e as { code?: unknown }).code !== "ERR_UNKNOWN_FILE_EXTENSION") throw e;
-      await enableTypeScriptImports();
-      // another URL of the same module: the failed import stays cached under the first one
-      mod = (await import(`${url}${url.includes("?") ? "&" : "?"}ts=1`)) as Record<string, unknown>;
-    }
+    mod = (await import(url)) as Record<string, unknown>;
   } catch (e) {
-    return { error: errorText(e, file), line: lineIn(e, file) };
+    const code = (e as { code?: string }).code;
+    const missing = code === "ERR_MODULE_NOT_FOUND" && (e as Error).message.includes(fileURLToPath(url.replace(/\?.*$/, "")));
+    return { error: errorText(e, file), line: lineIn(e, file), ...(missing ? { missing } : {}), ...(code === "ERR_UNKNOWN_FILE_EXTENSION" ? { unknownExtension: true } : {}) };
   }
   const dags: Dag[] = [];
   const seen = new Set<unknown>();

@@ -8,6 +8,7 @@
  * lines by default, JSON lines with `--log-format json` (SLUICE_LOG_FORMAT), filtered by `--log-level`.
  */
 import type { Command } from "commander";
+import { dagModuleCacheDir } from "../../executors/dagModuleCache.js";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { describeAssetSchedule } from "../../core/assets.js";
@@ -119,7 +120,7 @@ async function serveWeb(opts: ServeOptions, startHttp: StartHttp): Promise<void>
   const config = configFrom(opts, "server");
   const { log, err } = startLog(config, "server");
   const s = await Sluice.open(config, { loadDags: false });
-  const code = new DagCodeLoader(s.store);
+  const code = new DagCodeLoader(s.store, dagModuleCacheDir(config.home));
   s.engine.setCodeLoader((dagId, version) => code.load(dagId, version));
   reportDiskFull(s, err);
   let http: HttpServer;
@@ -222,7 +223,7 @@ async function serve(opts: ServeOptions, roles: Roles, deps: ServeDeps): Promise
   const resources = opts.resources === undefined ? undefined : parseCapacity(opts.resources);
   const { log, err } = startLog(config, role);
   const s = await Sluice.open(config, { loadDags: false });
-  const code = new DagCodeLoader(s.store);
+  const code = new DagCodeLoader(s.store, dagModuleCacheDir(config.home));
   s.engine.setCodeLoader((dagId, version) => code.load(dagId, version));
   reportDiskFull(s, err);
   // a worker of its own process imports the task code before it claims (the scheduler's has it already):
@@ -266,6 +267,7 @@ async function serve(opts: ServeOptions, roles: Roles, deps: ServeDeps): Promise
     scheduler = new Scheduler(s.engine, s.store, s.engine.clock, {
       dagsDir: config.dagsDir,
       parseTimeoutMs: config.dagImportTimeoutMs,
+      moduleCacheDir: dagModuleCacheDir(config.home),
       pausedAtCreation: config.dagsPausedAtCreation,
       onParsed: (e) => {
         if (e.codeError) err.warn(`  warning: ${e.file}: its code cannot be kept for its runs (${e.codeError}); each task imports the file as it is when it starts`, { event: "code not kept", file: e.file, error: e.codeError });
