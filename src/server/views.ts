@@ -146,6 +146,7 @@ export function taskInstanceView(t: TaskInstanceRecord): Record<string, unknown>
     mapIndex: t.mapIndex,
     state: t.state,
     tryNumber: t.tryNumber,
+    tryBase: t.tryBase,
     startedAt: t.startedAt,
     endedAt: t.endedAt,
     durationMs: t.startedAt !== null && t.endedAt !== null ? t.endedAt - t.startedAt : null,

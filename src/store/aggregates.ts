@@ -33,6 +33,7 @@ import { VariableRows } from "./variables.js";
 import { DagCodeRows } from "./dagCode.js";
 import { CallbackRows } from "./callbacks.js";
 import { DeadlineRows } from "./deadlines.js";
+import { HistoryRows } from "./history.js";
 
 /** What the aggregates need of the store or transaction they are bound to, besides the handle. */
 export interface StoreContext {
@@ -87,6 +88,7 @@ export abstract class Aggregates implements StoreContext {
   #dagCode?: DagCodeRows;
   #callbacks?: CallbackRows;
   #deadlines?: DeadlineRows;
+  #history?: HistoryRows;
   #deadLetters?: DeadLetterRows;
 
   get runs(): RunRows {
@@ -160,6 +162,10 @@ export abstract class Aggregates implements StoreContext {
   /** Runs' next deadlines and deadline misses: store/deadlines.ts. */
   get deadlines(): DeadlineRows {
     return (this.#deadlines ??= new DeadlineRows(this.db, this));
+  }
+  /** Runs and task instances across DAGs (lists, the dashboard): store/history.ts. */
+  get history(): HistoryRows {
+    return (this.#history ??= new HistoryRows(this.db));
   }
   /** The dead-letter queue: store/deadLetters.ts. */
   get deadLetters(): DeadLetterRows {

@@ -19,6 +19,7 @@ import { m0014Audit } from "./migrations/0014_audit.js";
 import { m0016DagCode } from "./migrations/0016_dag_code.js";
 import { m0017Callbacks } from "./migrations/0017_callbacks.js";
 import { m0018DeadLetters } from "./migrations/0018_dead_letters.js";
+import { m0024HistoryIndexes } from "./migrations/0024_history_indexes.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -184,6 +185,7 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0016_dag_code", m0016DagCode],
   ["0017_callbacks", m0017Callbacks],
   ["0018_dead_letters", m0018DeadLetters],
+  ["0024_history_indexes", m0024HistoryIndexes],
 ];
 
 export const MIGRATION_NAMES: readonly string[] = STEPS.map(([n]) => n);
