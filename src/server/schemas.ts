@@ -64,6 +64,7 @@ export const structureSchema = z.strictObject({
       downstream: z.array(z.string()),
       mapped: z.boolean(),
       triggerRule: z.string(),
+      maxTries: z.number().describe("retries + 1: the tries a run (or a clear) gives it"),
       docs: z.string().optional(),
     }),
   ),
@@ -204,7 +205,7 @@ export const backfillPlanSchema = z.strictObject({
       start: ms,
       end: ms,
       existing: z.strictObject({ runId: z.string(), state: z.string() }).nullable(),
-      action: z.string().describe("create | reprocess | skip"),
+      action: z.enum(["create", "reprocess", "skip_exists", "skip_in_flight"]),
     }),
   ),
 });
@@ -225,13 +226,14 @@ export const lineageSchema = z.strictObject({
 
 // ---- people, access, secrets, system ------------------------------------------------------------------
 
-export const userSchema = z.strictObject({ username: z.string(), role: z.string(), createdAt: ms.optional() });
+const roleSchema = z.enum(["admin", "operator", "viewer", "none"]);
+export const userSchema = z.strictObject({ username: z.string(), role: roleSchema, createdAt: ms.optional() });
 export const sessionSchema = z.strictObject({ user: userSchema, csrfToken: z.string().nullable() });
-export const meSchema = sessionSchema.extend({ via: z.string(), grants: z.array(z.strictObject({ role: z.string(), selector: z.string() })) });
-export const tokenSchema = z.strictObject({ id: z.string(), name: z.string(), username: z.string(), role: z.string(), scope: z.string().nullable(), createdAt: ms, lastUsedAt: nullableMs });
-export const newTokenSchema = z.strictObject({ id: z.string(), name: z.string(), role: z.string(), scope: z.string().nullable(), token: z.string().describe("shown once") });
+export const meSchema = sessionSchema.extend({ via: z.string(), grants: z.array(z.strictObject({ role: roleSchema, selector: z.string() })) });
+export const tokenSchema = z.strictObject({ id: z.string(), name: z.string(), username: z.string(), role: roleSchema, scope: z.string().nullable(), createdAt: ms, lastUsedAt: nullableMs });
+export const newTokenSchema = z.strictObject({ id: z.string(), name: z.string(), role: roleSchema, scope: z.string().nullable(), token: z.string().describe("shown once") });
 
-export const grantSchema = z.strictObject({ id: z.number(), user: z.string().optional(), token: z.string().optional(), role: z.string(), selector: z.string(), createdAt: ms, createdBy: z.string().nullable() });
+export const grantSchema = z.strictObject({ id: z.number(), user: z.string().optional(), token: z.string().optional(), role: roleSchema, selector: z.string(), createdAt: ms, createdBy: z.string().nullable() });
 export const newGrantSchema = grantSchema.extend({ warnings: z.array(z.string()) });
 export const deletedGrantSchema = z.strictObject({ ok: z.literal(true), deleted: grantSchema.nullable() });
 
@@ -280,7 +282,7 @@ export const deadLetterSchema = z.strictObject({
   tryNumber: z.number(),
   attemptId: z.number().nullable(),
   error: z.strictObject({ code: z.string().nullable(), message: z.string().nullable() }).nullable(),
-  inputs: json,
+  inputs: z.record(z.string(), z.string()).describe("input name -> the upstream task whose output it is"),
   createdAt: ms,
   resolvedAt: nullableMs,
   resolvedBy: z.string().nullable(),

@@ -99,6 +99,7 @@ export function structure(version: string, spec: DagSpec): Record<string, unknow
       downstream: t.downstream,
       mapped: t.map !== null,
       triggerRule: t.triggerRule,
+      maxTries: t.retry.retries + 1,
       ...(t.description ? { docs: t.description } : {}),
     })),
     // group ids are dotted paths ("outer.inner"): the parent is the path without its last part
