@@ -123,7 +123,7 @@ describe("the web UI for daily use", { skip, timeout: 300_000 }, () => {
         await page.goto(`${ui.url}${path}`);
         await page.getByTestId("current-user").waitFor();
         await page.waitForLoadState("networkidle");
-        const overflow = await page.evaluate(() => ({ doc: document.documentElement.scrollWidth, header: document.querySelector("header.top")!.scrollWidth }));
+        const overflow = (await page.evaluate('({ doc: document.documentElement.scrollWidth, header: document.querySelector("header.top").scrollWidth })')) as { doc: number; header: number };
         assert.ok(overflow.doc <= 1024 && overflow.header <= 1024, `${path} overflows at 1024 px: ${JSON.stringify(overflow)}`);
       }
       await page.goto(`${ui.url}/`);
@@ -138,6 +138,6 @@ describe("the web UI for daily use", { skip, timeout: 300_000 }, () => {
 
 /** The preview's rows as "task|mapIndex|state". */
 async function previewRows(page: Page): Promise<string[]> {
-  await page.waitForFunction(() => !document.querySelector('[data-testid="action-preview"] .muted')?.textContent?.includes("Finding"));
+  await page.waitForFunction(`!document.querySelector('[data-testid="action-preview"] .muted')?.textContent?.includes("Finding")`);
   return page.getByTestId("preview-row").evaluateAll((rows) => rows.map((r) => `${r.getAttribute("data-task")}|${r.getAttribute("data-map-index")}|${r.querySelector("[data-state]")?.getAttribute("data-state")}`));
 }

@@ -33,7 +33,6 @@ export interface Page<T> {
 export type DagSummary = Item<Ok<"/api/v1/dags", "get">>;
 export type DagDetail = Ok<"/api/v1/dags/{dagId}", "get">;
 export type Structure = Ok<"/api/v1/dags/{dagId}/structure", "get">;
-export type TaskNode = Structure["tasks"][number];
 export type Run = Item<Ok<"/api/v1/runs", "get">>;
 export type RunDetail = Ok<"/api/v1/runs/{runId}", "get">;
 export type TaskInstance = Item<Ok<"/api/v1/runs/{runId}/tasks", "get">>;

@@ -41,7 +41,7 @@ export function TaskPanel({
   const ti = instances.find((t) => t.mapIndex === mapIndex) ?? instances[0];
   const mi = ti?.mapIndex ?? mapIndex ?? -1;
   const finished = ti ? FINISHED.has(ti.state) : false;
-  const attempts = useListAttempts(runId, taskId, mi, !finished);
+  const attempts = useListAttempts(runId, taskId, mi, !finished, `${ti?.tryNumber}|${ti?.state}`);
   const [attemptId, setAttemptId] = useState<AttemptId | null>(null);
   const list = attempts.data?.items ?? [];
   const attempt = list.find((a) => a.attemptId === attemptId) ?? list[list.length - 1];
