@@ -32,7 +32,8 @@ export function quietAttemptLines(a: EndedAttemptFacts): { t: number; level: "in
   const what = describeTry(a.tryNumber, a.tryBase, a.maxTries);
   const lines: { t: number; level: "info" | "error"; msg: string }[] = [{ t: a.startedAt, level: "info", msg: `${what} started on ${a.hostname} (the task wrote no log lines)` }];
   if (a.endedAt === null) return lines;
-  const end = a.state === "success" ? "succeeded" : a.state === "failed" ? `failed${a.errorMessage ? `: ${a.errorMessage}` : ""}` : `ended ${a.state}`;
-  lines.push({ t: a.endedAt, level: a.state === "failed" ? "error" : "info", msg: `${what} ${end} after ${a.endedAt - a.startedAt} ms` });
+  const verb = a.state === "success" ? "succeeded" : a.state === "failed" ? "failed" : `ended ${a.state}`;
+  const why = a.state === "failed" && a.errorMessage ? `: ${a.errorMessage}` : "";
+  lines.push({ t: a.endedAt, level: a.state === "failed" ? "error" : "info", msg: `${what} ${verb} after ${a.endedAt - a.startedAt} ms${why}` });
   return lines;
 }
