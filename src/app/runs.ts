@@ -1,4 +1,6 @@
 /** Operations on runs: trigger, cancel, clear and mark task instances. */
+import type { ClearScope } from "../core/clearSelection.js";
+import type { ClearOutcome, MarkOutcome, MarkScope } from "../engine/operations.js";
 import { SluiceError } from "../errors.js";
 import type { Sluice } from "../sluice.js";
 import type { RunRecord } from "../store/store.js";
@@ -48,33 +50,42 @@ export const cancelRun = operation(
 );
 
 /**
- * Clear task instances so they run again (every map index, or `mapIndex`; with `downstream`, every task
- * after them too), with the setups they need and those setups' teardowns, as Airflow clears them
- * (core/setupTeardown.ts `clearSet`). Returns the task ids cleared, in DAG order.
+ * Clear task instances so they run again: the named tasks (every map index, or `mapIndex`), with their
+ * downstream and/or upstream tasks, only the failed ones (core/clearSelection.ts), and the setups they need
+ * with those setups' teardowns, as Airflow clears them (core/setupTeardown.ts `clearSet`). `dryRun`: what
+ * it would clear, changing nothing (the UI's preview: the same selection, so it lists exactly what a clear
+ * clears). Returns the task ids in DAG order and the instances with the states they had.
  */
 export const clearTasks = operation(
   "runs.clearTasks",
   "operator",
-  async (s: Sluice, _actor, input: { runId: string; taskIds: string[]; downstream: boolean; mapIndex?: number }, audit): Promise<{ cleared: string[] }> => {
+  async (s: Sluice, _actor, input: ClearScope & { runId: string; dryRun?: boolean }, audit): Promise<ClearOutcome & { dryRun: boolean }> => {
     await requireTasks(s, input.runId, input.taskIds);
-    return s.engine.clearTasks(input.runId, input.taskIds, input.downstream, input.mapIndex, audit);
+    const { runId, dryRun, ...scope } = input;
+    if (dryRun) return { dryRun: true, ...(await s.engine.previewClear(runId, scope)) };
+    return { dryRun: false, ...(await s.engine.clearTasks(runId, scope, audit)) };
   },
   { dag: dagOfRun },
 );
 
-/** Mark a task's instances (every map index, or one) success or failed; waiting downstream tasks are re-evaluated. */
+/**
+ * Mark a task's instances (every map index, or one) success, failed or skipped, with its downstream
+ * and/or upstream tasks; waiting downstream tasks are re-evaluated. `dryRun`: the instances it would
+ * change, changing nothing. `sluice tasks mark` and the API call this.
+ */
 export const markTasks = operation(
   "runs.markTasks",
   "operator",
-  async (s: Sluice, _actor, input: { runId: string; taskId: string; state: "success" | "failed"; mapIndex?: number }, audit): Promise<{ marked: number; run: RunRecord }> => {
+  async (s: Sluice, _actor, input: MarkScope & { runId: string; dryRun?: boolean }, audit): Promise<MarkOutcome & { dryRun: boolean; run: RunRecord | null }> => {
     await requireTasks(s, input.runId, [input.taskId]);
-    const { marked } = await s.engine.markTasks(input.runId, input.taskId, input.state, input.mapIndex, audit);
-    if (marked === 0) {
-      throw new SluiceError("TASK_NOT_FOUND", `run "${input.runId}" has no instance of task "${input.taskId}"${input.mapIndex !== undefined ? ` with map index ${input.mapIndex}` : ""}`, {
-        details: { runId: input.runId, taskId: input.taskId },
+    const { runId, dryRun, ...scope } = input;
+    const r = dryRun ? await s.engine.previewMark(runId, scope) : await s.engine.markTasks(runId, scope, audit);
+    if (r.marked === 0) {
+      throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no instance of task "${input.taskId}"${input.mapIndex !== undefined ? ` with map index ${input.mapIndex}` : ""}`, {
+        details: { runId, taskId: input.taskId },
       });
     }
-    return { marked, run: await requireRun(s, input.runId) };
+    return { ...r, dryRun: !!dryRun, run: dryRun ? null : await requireRun(s, runId) };
   },
   { dag: dagOfRun },
 );

@@ -27,9 +27,22 @@ export async function coerceParams(schema: StandardSchemaV1 | null, pairs: strin
   const first = await validateWithSchema(schema, parsed);
   if (first.ok) return parsed;
   const out = { ...parsed };
+  const switched = new Set<string>();
   for (const issue of first.issues) {
     const key = issue.path.split(".")[0]!;
-    if (key in raw && typeof parsed[key] !== "string") out[key] = raw[key];
+    if (key in raw && typeof parsed[key] !== "string") {
+      out[key] = raw[key];
+      switched.add(key);
+    }
+  }
+  if (switched.size === 0) return out;
+  const second = await validateWithSchema(schema, out);
+  if (second.ok) return out;
+  // a key whose text the schema rejects too keeps its JSON value: its error then says what the schema says
+  // ("too big: expected number to be <=10"), not "expected number, received string"
+  for (const issue of second.issues) {
+    const key = issue.path.split(".")[0]!;
+    if (switched.has(key)) out[key] = parsed[key];
   }
   return out;
 }

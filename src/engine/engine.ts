@@ -26,7 +26,8 @@ import { decodeOutputs } from "../worker/outputs.js";
 import type { AttemptResult, ClaimRequest, ResolvedTask, RunTriggerInfo, WorkerHost } from "../worker/worker.js";
 import { DagCode, type CodeLoader } from "./dagCode.js";
 import type { LoadedDag } from "./dagLoader.js";
-import { Operations } from "./operations.js";
+import { Operations, type ClearOutcome, type MarkOutcome, type MarkScope } from "./operations.js";
+import type { ClearScope } from "../core/clearSelection.js";
 import { validateParams } from "./params.js";
 import { Recovery } from "./recovery.js";
 import { RunCreation, type RunDag, type TriggerOptions } from "./runCreation.js";
@@ -224,8 +225,13 @@ export class Engine implements WorkerHost {
   }
 
   /** Clear task instances (with `downstream`, everything after them too) so they run again. */
-  clearTasks(runId: string, taskIds: string[], downstream: boolean, mapIndex?: number, audit?: AuditHook): Promise<{ cleared: string[] }> {
-    return this.operations.clearTasks(runId, taskIds, downstream, mapIndex, audit);
+  clearTasks(runId: string, scope: ClearScope, audit?: AuditHook): Promise<ClearOutcome> {
+    return this.operations.clearTasks(runId, scope, audit);
+  }
+
+  /** What clearTasks would clear now (a dry run). */
+  previewClear(runId: string, scope: ClearScope): Promise<ClearOutcome> {
+    return this.operations.previewClear(runId, scope);
   }
 
   /** Retry a dead-lettered task instance: clear it and its downstream, the run resumes (see Operations.retryDeadLetter). */
@@ -234,8 +240,13 @@ export class Engine implements WorkerHost {
   }
 
   /** Airflow's "mark success" / "mark failed" (see Operations.markTasks). */
-  markTasks(runId: string, taskId: string, state: "success" | "failed", mapIndex?: number, audit?: AuditHook): Promise<{ marked: number }> {
-    return this.operations.markTasks(runId, taskId, state, mapIndex, audit);
+  markTasks(runId: string, scope: MarkScope, audit?: AuditHook): Promise<MarkOutcome> {
+    return this.operations.markTasks(runId, scope, audit);
+  }
+
+  /** What markTasks would change now (a dry run). */
+  previewMark(runId: string, scope: MarkScope): Promise<MarkOutcome> {
+    return this.operations.previewMark(runId, scope);
   }
 
   /** Start queued runs of a DAG while it has fewer than `maxActiveRuns` running, oldest logical date first. */

@@ -3,6 +3,7 @@
  * task instances, start queued runs. Each is one transition (engine/transaction): the run is locked, the
  * change and everything that follows from it is written, and workers and waiters learn of it after commit.
  */
+import { instancesToClear, type ClearScope } from "../core/clearSelection.js";
 import { FINISHED_RUN_STATES } from "../core/states.js";
 import { SluiceError } from "../errors.js";
 import type { AuditHook } from "../store/audit.js";
@@ -13,6 +14,7 @@ import type { Clock } from "../core/clock.js";
 import type { RunSpecs } from "./runSpecs.js";
 import type { Transitions } from "./transaction.js";
 import { clearSet } from "../core/setupTeardown.js";
+import type { SpecIndex } from "./specIndex.js";
 import { clearTasks, failRun, markTasks, settleRunState, type TransitionEnv } from "./transitions.js";
 
 export class Operations {
@@ -43,41 +45,59 @@ export class Operations {
   }
 
   /**
-   * Clear task instances so they run again (with `downstream`, everything after them too). The run is
-   * running again; a worker driving it (or `sluice runs resume`) runs them.
+   * Clear task instances so they run again: the named tasks (one map index, or all) and, per `scope`,
+   * their downstream and/or upstream tasks, only the failed ones (core/clearSelection.ts). The run is
+   * running again; a worker driving it (or `sluice runs resume`) runs them. Returns what was cleared:
+   * the instances with the states they had.
    */
-  async clearTasks(runId: string, taskIds: string[], downstream: boolean, mapIndex?: number, audit?: AuditHook): Promise<{ cleared: string[] }> {
-    const idx = await this.specs.of(runId);
-    const unknown = taskIds.filter((t) => !idx.byId.has(t));
-    if (unknown.length) {
-      throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no task ${unknown.map((t) => `"${t}"`).join(", ")}`, { details: { runId, taskId: unknown[0] } });
-    }
-    if (mapIndex !== undefined) {
-      // one map index (Airflow clears mapped instances one by one too): it must exist
-      const tis = await this.store.taskInstances.list(runId);
-      const missing = taskIds.filter((t) => !tis.some((ti) => ti.taskId === t && ti.mapIndex === mapIndex));
-      if (missing.length) throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no instance of task "${missing[0]}" with map index ${mapIndex}`, { details: { runId, taskId: missing[0], mapIndex } });
-    }
-    // with their downstream tasks when asked, and the setups and teardowns they need (core/setupTeardown.ts)
-    const cleared = clearSet(idx.byId, taskIds, downstream);
-    // the instances the clear touches: one map index of the named tasks, or all; their downstream whole
-    const touched = (ti: TaskInstanceRecord) => cleared.has(ti.taskId) && (mapIndex === undefined || !taskIds.includes(ti.taskId) || ti.mapIndex === mapIndex);
-    await this.transitions.run(async (tx, fx) => {
+  async clearTasks(runId: string, scope: ClearScope, audit?: AuditHook): Promise<ClearOutcome> {
+    const idx = await this.checkScope(runId, scope);
+    const { value } = await this.transitions.run(async (tx, fx) => {
       await tx.lockRuns([runId]);
+      const all = await tx.taskInstances.list(runId);
+      const chosen = selectForClear(idx, all, scope);
+      const keys = new Set(chosen.map(instanceKey));
+      const touched = (ti: TaskInstanceRecord) => keys.has(instanceKey(ti));
+      const taskIds = [...new Set(chosen.map((ti) => ti.taskId))];
       const before = audit ? await instanceStates(tx, runId, touched) : null;
-      fx.abort(await clearTasks(tx, this.env, fx, runId, taskIds, downstream, mapIndex, audit?.actor ?? null), new SluiceError("CANCELLED", "the task was cleared"));
+      fx.abort(await clearTasks(tx, this.env, fx, runId, taskIds, false, undefined, audit?.actor ?? null, touched), new SluiceError("CANCELLED", "the task was cleared"));
       await fx.flush(tx, this.env);
       fx.notifyOthers = true;
       const run = (await tx.runs.get(runId))!;
       fx.watchTimeout(run);
       if (audit) {
-        await tx.taskInstances.setChangedBy(runId, taskIds, audit.actor, mapIndex);
-        const rest = [...cleared].filter((t) => !taskIds.includes(t));
-        if (rest.length) await tx.taskInstances.setChangedBy(runId, rest, audit.actor);
-        await audit(tx, { dagId: run.dagId, runId, before, after: await instanceStates(tx, runId, touched), target: describeTasks(taskIds, downstream, mapIndex) });
+        // a task cleared whole is one update; only a task cleared in part (a map index, only failed) goes by instance
+        const whole = taskIds.filter((t) => all.filter((ti) => ti.taskId === t).every(touched));
+        if (whole.length) await tx.taskInstances.setChangedBy(runId, whole, audit.actor);
+        for (const ti of chosen) if (!whole.includes(ti.taskId)) await tx.taskInstances.setChangedBy(runId, [ti.taskId], audit.actor, ti.mapIndex);
+        await audit(tx, { dagId: run.dagId, runId, before, after: await instanceStates(tx, runId, touched), target: describeTasks([...scope.taskIds], scope.downstream, scope.mapIndex) });
       }
+      return chosen;
     });
-    return { cleared: idx.spec.tasks.filter((t) => cleared.has(t.id)).map((t) => t.id) };
+    return outcome(value);
+  }
+
+  /** What `clearTasks` with this scope would clear now, changing nothing (the API's dry run, the UI's preview). */
+  async previewClear(runId: string, scope: ClearScope): Promise<ClearOutcome> {
+    const idx = await this.checkScope(runId, scope);
+    return outcome(selectForClear(idx, await this.store.taskInstances.list(runId), scope));
+  }
+
+  /** The run's spec, when every named task (and the map index, if one) exists; TASK_NOT_FOUND otherwise. */
+  private async checkScope(runId: string, scope: ClearScope) {
+    const idx = await this.specs.of(runId);
+    const unknown = scope.taskIds.filter((t) => !idx.byId.has(t));
+    if (unknown.length) {
+      throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no task ${unknown.map((t) => `"${t}"`).join(", ")}`, { details: { runId, taskId: unknown[0] } });
+    }
+    const mapIndex = scope.mapIndex;
+    if (mapIndex !== undefined) {
+      // one map index (Airflow clears mapped instances one by one too): it must exist
+      const tis = await this.store.taskInstances.list(runId);
+      const missing = scope.taskIds.filter((t) => !tis.some((ti) => ti.taskId === t && ti.mapIndex === mapIndex));
+      if (missing.length) throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no instance of task "${missing[0]}" with map index ${mapIndex}`, { details: { runId, taskId: missing[0], mapIndex } });
+    }
+    return idx;
   }
 
   /**
@@ -117,26 +137,41 @@ export class Operations {
    * with nothing left gets its state derived again. Downstream tasks that already finished keep their
    * state (clear them to run them again).
    */
-  async markTasks(runId: string, taskId: string, state: "success" | "failed", mapIndex?: number, audit?: AuditHook): Promise<{ marked: number }> {
-    const idx = await this.specs.of(runId);
-    if (!idx.byId.has(taskId)) throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no task "${taskId}"`, { details: { runId, taskId } });
-    const touched = (ti: TaskInstanceRecord) => ti.taskId === taskId && (mapIndex === undefined || ti.mapIndex === mapIndex);
-    const { value: marked } = await this.transitions.run(async (tx, fx) => {
+  async markTasks(runId: string, scope: MarkScope, audit?: AuditHook): Promise<MarkOutcome> {
+    const idx = await this.checkScope(runId, { taskIds: [scope.taskId], downstream: false });
+    const { value } = await this.transitions.run(async (tx, fx) => {
       await tx.lockRuns([runId]);
+      const chosen = instancesToClear(idx.spec.tasks, await tx.taskInstances.list(runId), markScope(scope));
+      const keys = new Set(chosen.map(instanceKey));
+      const touched = (ti: TaskInstanceRecord) => keys.has(instanceKey(ti));
       const before = audit ? await instanceStates(tx, runId, touched) : null;
-      const r = await markTasks(tx, this.env, fx, runId, taskId, state, mapIndex);
-      fx.abort(r.aborted, new SluiceError("CANCELLED", `the task was marked ${state}`));
+      let marked = 0;
+      // the named task first, then its upstream or downstream tasks whole, in DAG order
+      for (const taskId of [...new Set(chosen.map((ti) => ti.taskId))]) {
+        const r = await markTasks(tx, this.env, fx, runId, taskId, scope.state, taskId === scope.taskId ? scope.mapIndex : undefined);
+        fx.abort(r.aborted, new SluiceError("CANCELLED", `the task was marked ${scope.state}`));
+        marked += r.marked;
+      }
       await fx.flush(tx, this.env);
       await settleRunState(tx, this.env, fx, runId);
       // nothing marked (no such map index): the caller reports it; nothing changed, nothing to audit
-      if (audit && r.marked > 0) {
-        await tx.taskInstances.setChangedBy(runId, [taskId], audit.actor, mapIndex);
+      if (audit && marked > 0) {
+        await tx.taskInstances.setChangedBy(runId, [scope.taskId], audit.actor, scope.mapIndex);
+        const others = [...new Set(chosen.map((ti) => ti.taskId))].filter((t) => t !== scope.taskId);
+        if (others.length) await tx.taskInstances.setChangedBy(runId, others, audit.actor);
         const run = (await tx.runs.get(runId))!;
-        await audit(tx, { dagId: run.dagId, runId, before, after: await instanceStates(tx, runId, touched), target: describeTasks([taskId], false, mapIndex) });
+        await audit(tx, { dagId: run.dagId, runId, before, after: await instanceStates(tx, runId, touched), target: describeTasks([scope.taskId], scope.downstream ?? false, scope.mapIndex) });
       }
-      return r.marked;
+      return { marked, chosen };
     });
-    return { marked };
+    return { marked: value.marked, instances: changing(value.chosen, scope.state) };
+  }
+
+  /** What markTasks would change now: the instances not in `state` yet (a dry run, the UI's preview). */
+  async previewMark(runId: string, scope: MarkScope): Promise<MarkOutcome> {
+    const idx = await this.checkScope(runId, { taskIds: [scope.taskId], downstream: false });
+    const chosen = instancesToClear(idx.spec.tasks, await this.store.taskInstances.list(runId), markScope(scope));
+    return { marked: chosen.length, instances: changing(chosen, scope.state) };
   }
 
   /**
@@ -211,4 +246,55 @@ async function instanceStates(tx: Tx, runId: string, touched: (ti: TaskInstanceR
 /** An audit entry's target for a clear or mark: `task a, b (map index 2) and downstream`. */
 function describeTasks(taskIds: readonly string[], downstream: boolean, mapIndex?: number): string {
   return `task ${taskIds.join(", ")}${mapIndex !== undefined ? ` (map index ${mapIndex})` : ""}${downstream ? " and downstream" : ""}`;
+}
+
+/** What a clear changed (or would change): the task ids, and each instance with the state it had. */
+export interface ClearOutcome {
+  cleared: string[];
+  instances: { taskId: string; mapIndex: number; state: string }[];
+}
+
+const instanceKey = (ti: { taskId: string; mapIndex: number }) => `${ti.taskId}\0${ti.mapIndex}`;
+
+function outcome(chosen: readonly TaskInstanceRecord[]): ClearOutcome {
+  return { cleared: [...new Set(chosen.map((ti) => ti.taskId))], instances: chosen.map((ti) => ({ taskId: ti.taskId, mapIndex: ti.mapIndex, state: ti.state })) };
+}
+
+/** Airflow's "mark success / failed / skipped": the task (one map index, or all), with its downstream and/or upstream tasks. */
+export interface MarkScope {
+  taskId: string;
+  state: "success" | "failed" | "skipped";
+  mapIndex?: number;
+  downstream?: boolean;
+  upstream?: boolean;
+}
+
+export interface MarkOutcome {
+  /** Instances the scope matched (some may have been in the state already). */
+  marked: number;
+  /** The instances whose state changes, with the state they had. */
+  instances: { taskId: string; mapIndex: number; state: string }[];
+}
+
+function markScope(m: MarkScope): ClearScope {
+  return { taskIds: [m.taskId], downstream: m.downstream ?? false, upstream: m.upstream ?? false, ...(m.mapIndex !== undefined ? { mapIndex: m.mapIndex } : {}) };
+}
+
+function changing(chosen: readonly TaskInstanceRecord[], state: string): MarkOutcome["instances"] {
+  return chosen.filter((ti) => ti.state !== state).map((ti) => ({ taskId: ti.taskId, mapIndex: ti.mapIndex, state: ti.state }));
+}
+
+/**
+ * What a clear with `scope` clears (core/clearSelection.ts), with the setups those tasks need and the
+ * setups' teardowns taken whole (core/setupTeardown.ts `clearSet`, Airflow's rule): a re-run has its
+ * resource again and releases it. The clear and its preview both use this.
+ */
+function selectForClear(idx: SpecIndex, all: readonly TaskInstanceRecord[], scope: ClearScope): TaskInstanceRecord[] {
+  const base = instancesToClear(idx.spec.tasks, all, scope);
+  const baseTasks = new Set(base.map((ti) => ti.taskId));
+  const needed = clearSet(idx.byId, [...baseTasks], false);
+  const extra = all.filter((ti) => needed.has(ti.taskId) && !baseTasks.has(ti.taskId));
+  if (extra.length === 0) return base;
+  const order = new Map(idx.spec.tasks.map((t, i) => [t.id, i]));
+  return [...base, ...extra].sort((a, b) => order.get(a.taskId)! - order.get(b.taskId)! || a.mapIndex - b.mapIndex);
 }

@@ -469,6 +469,8 @@ export async function clearTasks(
   mapIndex?: number,
   /** Who cleared (the open dead-letter entries of the cleared instances become `retried` by them). */
   by: string | null = null,
+  /** Only the instances this keeps (a clear's scope: core/clearSelection.ts). */
+  keep?: (ti: TaskInstanceRecord) => boolean,
 ): Promise<number[]> {
   await tx.lockRuns([runId]);
   const idx = await env.specFor(runId);
@@ -482,6 +484,7 @@ export async function clearTasks(
   for (const t of ordered) {
     for (const ti of await fx.tis.load(tx, runId, [t.id])) {
       if (mapIndex !== undefined && ti.mapIndex !== mapIndex && taskIds.includes(t.id)) continue;
+      if (keep && !keep(ti)) continue;
       if (ti.state === "failed") failed.push({ taskId: ti.taskId, mapIndex: ti.mapIndex });
       if ((ti.state === "running" || ti.state === "up_for_reschedule") && ti.attemptId !== null) {
         const errorMessage = ti.state === "running" ? "cleared while running" : "cleared while waiting for its next poke";
@@ -683,7 +686,7 @@ export async function markTasks(
   fx: Effects,
   runId: string,
   taskId: string,
-  state: "success" | "failed",
+  state: "success" | "failed" | "skipped",
   mapIndex: number | undefined,
 ): Promise<{ aborted: number[]; marked: number }> {
   const idx = await env.specFor(runId);
@@ -701,7 +704,8 @@ export async function markTasks(
       }
     }
     const wasFinished = ti.state === "success" || ti.state === "failed" || ti.state === "skipped" || ti.state === "upstream_failed" || ti.state === "removed";
-    fx.tis.update(ti, { state, endedAt: now, readyAt: null });
+    // a finished instance keeps its end (its duration stays the attempt's, not the time until the mark)
+    fx.tis.update(ti, { state, endedAt: wasFinished && ti.endedAt !== null ? ti.endedAt : now, readyAt: null });
     if (!wasFinished) fx.addUnfinished(runId, -1);
   }
   const work: Finished[] = [];

@@ -19,6 +19,7 @@ import { SluiceError, toSluiceError } from "../errors.js";
 import type { Sluice } from "../sluice.js";
 import { registerEventRoutes } from "./events.js";
 import { openApiDocument } from "./openapi.js";
+import { openApiSchema } from "./schemas.js";
 import { describeIssues, type ApiEnv, type Route } from "./route.js";
 import { assetRoutes } from "./routes/assets.js";
 import { auditRoutes } from "./routes/audit.js";
@@ -28,6 +29,7 @@ import { dagRoutes } from "./routes/dags.js";
 import { deadLetterRoutes } from "./routes/deadLetters.js";
 import { experimentRoutes } from "./routes/experiments.js";
 import { grantRoutes } from "./routes/grants.js";
+import { historyRoutes } from "./routes/history.js";
 import { logRoutes } from "./routes/logs.js";
 import { mountMetrics } from "./metrics.js";
 import { runRoutes } from "./routes/runs.js";
@@ -100,13 +102,14 @@ function fail(c: Context, err: SluiceError, extra: Record<string, unknown> = {})
 /** Every REST route, in one table (the OpenAPI document and the auth middleware read it too). */
 export function apiRoutes(s: Sluice, drive: (backfillId: number) => void): Route[] {
   const specs = new SpecCache(s.store);
-  const routes: Route[] = [...systemRoutes(), ...authRoutes(), ...dagRoutes(specs), ...runRoutes(), ...logRoutes(), ...assetRoutes(), ...backfillRoutes(drive), ...grantRoutes(), ...auditRoutes(), ...secretRoutes(), ...deadLetterRoutes(), ...experimentRoutes()];
+  const routes: Route[] = [...systemRoutes(), ...authRoutes(), ...dagRoutes(specs), ...historyRoutes(), ...runRoutes(), ...logRoutes(), ...assetRoutes(), ...backfillRoutes(drive), ...grantRoutes(), ...auditRoutes(), ...secretRoutes(), ...deadLetterRoutes(), ...experimentRoutes()];
   routes.push({
     method: "get",
     path: "/openapi.json",
     access: "public",
     tag: "system",
     summary: "This document",
+    response: openApiSchema,
     handler: () => openApiDocument(routes, VERSION),
   });
   return routes;

@@ -8,8 +8,8 @@ const ERROR = {
   properties: { code: { type: "string" }, message: { type: "string" }, fields: { type: "array", items: { type: "object", properties: { path: { type: "string" }, message: { type: "string" } } } } },
 };
 
-function jsonSchema(schema: z.ZodType): Record<string, unknown> {
-  const s = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+function jsonSchema(schema: z.ZodType, io: "input" | "output" = "input"): Record<string, unknown> {
+  const s = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as Record<string, unknown>;
   delete s["$schema"];
   return s;
 }
@@ -56,7 +56,8 @@ export function openApiDocument(routes: readonly Route[], version: string): Reco
       security: route.access === "public" ? [] : [{ session: [], csrf: [] }, { bearer: [] }],
       parameters,
       responses: {
-        [ok]: { description: "OK", content: { [route.produces ?? "application/json"]: { schema: {} } } },
+        [ok]: { description: "OK", content: route.produces ? { [route.produces]: { schema: { type: "string" } } } : { "application/json": { schema: route.response ? jsonSchema(route.response, "output") : {} } } },
+        ...Object.fromEntries(Object.entries(route.otherResponses ?? {}).map(([status, r]) => [status, { description: r.description, content: { "application/json": { schema: jsonSchema(r.schema, "output") } } }])),
         "400": { description: "bad input", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
         ...(route.access === "public" ? {} : { "401": { description: "not logged in" }, "403": { description: "role too low or CSRF token missing" } }),
         "404": { description: "not found" },

@@ -57,6 +57,13 @@ export interface Route<Q = any, B = any> {
   status?: 200 | 201 | 202 | 204;
   /** Non-JSON responses (SSE, downloads): documented as such. */
   produces?: string;
+  /**
+   * The JSON body of a success (server/schemas.ts): the OpenAPI document's response schema, from which the
+   * UI's types are generated; test/server/contract.test.ts checks real answers against it. Every JSON route has one.
+   */
+  response?: z.ZodType;
+  /** Other successes with bodies of their own (a dry run's 200 beside a create's 201). */
+  otherResponses?: Partial<Record<200 | 201 | 202, { description: string; schema: z.ZodType }>>;
   /** The JSON body or a Response, or a promise of either. */
   handler(ctx: RouteContext<Q, B>): unknown;
 }

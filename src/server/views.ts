@@ -100,6 +100,7 @@ export function structure(version: string, spec: DagSpec): Record<string, unknow
       downstream: t.downstream,
       mapped: t.map !== null,
       triggerRule: t.triggerRule,
+      maxTries: t.retry.retries + 1,
       ...(t.description ? { docs: t.description } : {}),
       // setup and teardown tasks (core/setupTeardown.ts): flags for the graph to draw, absent otherwise
       ...(t.setup ? { setup: true } : {}),
@@ -151,6 +152,7 @@ export function taskInstanceView(t: TaskInstanceRecord): Record<string, unknown>
     mapIndex: t.mapIndex,
     state: t.state,
     tryNumber: t.tryNumber,
+    tryBase: t.tryBase,
     startedAt: t.startedAt,
     endedAt: t.endedAt,
     durationMs: t.startedAt !== null && t.endedAt !== null ? t.endedAt - t.startedAt : null,

@@ -35,6 +35,7 @@ import { DagCodeRows } from "./dagCode.js";
 import { CallbackRows } from "./callbacks.js";
 import { DeadlineRows } from "./deadlines.js";
 import { TrackingRows } from "./tracking.js";
+import { HistoryRows } from "./history.js";
 
 /** What the aggregates need of the store or transaction they are bound to, besides the handle. */
 export interface StoreContext {
@@ -89,6 +90,7 @@ export abstract class Aggregates implements StoreContext {
   #dagCode?: DagCodeRows;
   #callbacks?: CallbackRows;
   #deadlines?: DeadlineRows;
+  #history?: HistoryRows;
   #deadLetters?: DeadLetterRows;
   #tracking?: TrackingRows;
   #pastWaits?: PastWaitRows;
@@ -168,6 +170,10 @@ export abstract class Aggregates implements StoreContext {
   /** Experiment tracking: store/tracking.ts. */
   get tracking(): TrackingRows {
     return (this.#tracking ??= new TrackingRows(this.db));
+  }
+  /** Runs and task instances across DAGs (lists, the dashboard): store/history.ts. */
+  get history(): HistoryRows {
+    return (this.#history ??= new HistoryRows(this.db));
   }
   /** The dead-letter queue: store/deadLetters.ts. */
   get deadLetters(): DeadLetterRows {

@@ -22,6 +22,7 @@ import { m0018DeadLetters } from "./migrations/0018_dead_letters.js";
 import { m0026TypeErrors } from "./migrations/0026_type_errors.js";
 import { m0027Tracking } from "./migrations/0027_tracking.js";
 import { m0021PastWaits } from "./migrations/0021_past_waits.js";
+import { m0024HistoryIndexes } from "./migrations/0024_history_indexes.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -190,6 +191,7 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0026_type_errors", m0026TypeErrors],
   ["0027_tracking", m0027Tracking],
   ["0021_past_waits", m0021PastWaits],
+  ["0024_history_indexes", m0024HistoryIndexes],
 ];
 
 export const MIGRATION_NAMES: readonly string[] = STEPS.map(([n]) => n);

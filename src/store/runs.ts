@@ -37,12 +37,10 @@ export class RunRows {
   }
 
   /** Runs, newest first (created_at, run_id descending); `after` is the last row of the previous page. */
-  /** `dagIds`: only runs of these DAGs (per-DAG access, app/access.ts). */
-  async page(o: { dagId?: string; dagIds?: readonly string[]; state?: string; runType?: string; limit: number; after: { createdAt: number; runId: string } | null }): Promise<RunRecord[]> {
-    if (o.dagIds?.length === 0) return [];
+  /** Across DAGs: store/history.ts. */
+  async page(o: { dagId?: string; state?: string; runType?: string; limit: number; after: { createdAt: number; runId: string } | null }): Promise<RunRecord[]> {
     let q = this.db.selectFrom("runs").selectAll();
     if (o.dagId !== undefined) q = q.where("dag_id", "=", o.dagId);
-    if (o.dagIds !== undefined) q = q.where("dag_id", "in", o.dagIds);
     if (o.state !== undefined) q = q.where("state", "=", o.state);
     if (o.runType !== undefined) q = q.where("run_type", "=", o.runType);
     if (o.after) {

@@ -116,7 +116,7 @@ for (const d of dialects(4)) {
         await assert.rejects(s.engine.cancelRun(run.runId, "x", "CANCELLED", failing), /failed after its entry/);
         assert.equal((await s.store.runs.get(run.runId))!.state, "running");
         assert.equal((await all(s)).length, n, "no entry without its change");
-        await assert.rejects(s.engine.clearTasks(run.runId, ["a"], false, undefined, failing));
+        await assert.rejects(s.engine.clearTasks(run.runId, { taskIds: ["a"], downstream: false }, failing));
         assert.equal((await s.store.taskInstances.list(run.runId))[0]!.changedBy, null, "no changed_by without the entry");
         await assert.rejects(s.engine.createRun("simple", { audit: failing }));
         assert.equal((await s.store.runs.page({ dagId: "simple", limit: 10, after: null })).length, 1, "no run without its entry");

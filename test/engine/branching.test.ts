@@ -145,13 +145,13 @@ for (const d of dialects(1)) {
     test("clearing a task the branch skipped keeps it skipped while the decision stands; clearing the branch decides anew", async () => {
       const r = await s.run("branch_by_try");
       assert.deepEqual(states(r), { branch: "success", a: "success", b: "skipped" });
-      await s.engine.clearTasks(r.runId, ["b"], false);
+      await s.engine.clearTasks(r.runId, { taskIds: ["b"], downstream: false });
       const kept = await s.drive(r.runId);
       assert.equal(kept.state, "success");
       assert.deepEqual(states(kept), { branch: "success", a: "success", b: "skipped" });
       assert.equal((await s.store.attempts.list(r.runId)).filter((a) => a.taskId === "b").length, 0, "b never ran");
 
-      await s.engine.clearTasks(r.runId, ["branch"], true);
+      await s.engine.clearTasks(r.runId, { taskIds: ["branch"], downstream: true });
       const anew = await s.drive(r.runId);
       assert.equal(anew.state, "success");
       assert.deepEqual(states(anew), { branch: "success", a: "skipped", b: "success" });
@@ -165,7 +165,7 @@ for (const d of dialects(1)) {
       const expected = ["route[0]=success", "route[1]=success", "route[2]=success", "odd=skipped", "even=success", "also=success", "never=skipped", "uses=success"];
       assert.deepEqual(byTask(r), expected);
       assert.deepEqual(await s.engine.loadOutputs(r.runId, "uses"), ["odd,also+even,odd"]);
-      await s.engine.clearTasks(r.runId, ["never", "odd", "even"], false);
+      await s.engine.clearTasks(r.runId, { taskIds: ["never", "odd", "even"], downstream: false });
       const again = await s.drive(r.runId);
       assert.deepEqual(byTask(again), expected, "the instances' decisions still stand");
       assert.equal((await s.store.attempts.list(r.runId)).filter((a) => a.taskId === "even").length, 2, "even ran again");
@@ -175,7 +175,7 @@ for (const d of dialects(1)) {
     test("clearing the tasks a short-circuit skipped keeps them skipped (every descendant, as its false result did)", async () => {
       const r = await s.run("short_circuit_clear");
       assert.deepEqual(states(r), { gate: "success", x: "skipped", y: "skipped" });
-      await s.engine.clearTasks(r.runId, ["x"], true);
+      await s.engine.clearTasks(r.runId, { taskIds: ["x"], downstream: true });
       const again = await s.drive(r.runId);
       assert.equal(again.state, "success");
       assert.deepEqual(states(again), { gate: "success", x: "skipped", y: "skipped" });

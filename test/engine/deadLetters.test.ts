@@ -162,9 +162,9 @@ for (const d of dialects(5)) {
         assert.equal((await s.store.deadLetters.countOpen()).get("parked"), 1);
 
         // a failure that is not parked (marked by a person) fails the run as ever
-        await s.engine.markTasks(run.runId, "each", "failed", 0);
+        await s.engine.markTasks(run.runId, { taskId: "each", state: "failed", mapIndex: 0 });
         assert.equal((await s.store.runs.get(run.runId))!.state, "failed");
-        await s.engine.markTasks(run.runId, "each", "success", 0);
+        await s.engine.markTasks(run.runId, { taskId: "each", state: "success", mapIndex: 0 });
         assert.equal((await s.store.runs.get(run.runId))!.state, "success");
 
         // retry: the index runs again (and fails again: parked again, a new entry); the run ends success again

@@ -428,7 +428,7 @@ test("cancel and clear reach a waiting sensor: its attempt ends, nothing stays l
     await waitingAfter(s, runId, "w", 1);
     clock.advance(10 * MIN);
     await waitingAfter(s, runId, "w", 2);
-    await s.engine.clearTasks(runId, ["w"], false);
+    await s.engine.clearTasks(runId, { taskIds: ["w"], downstream: false });
     const t = await waitingAfter(s, runId, "w", 1);
     assert.equal(t.tryNumber, 2);
     assert.equal(t.sensorDeadline, clock.now() + 7 * 24 * 60 * MIN, "the timeout counts again from the new first poke (default 7 days)");

@@ -66,7 +66,7 @@ describe("a join after 100,000 tasks (SQLite)", () => {
       assert.equal(await stateOf(s, first.runId, "alarm"), "success");
 
       // clear the failed ones with what follows them: the joins wait again, recounted from 99,996 successes
-      await s.engine.clearTasks(first.runId, [...failing].map((i) => `t${i}`), true);
+      await s.engine.clearTasks(first.runId, { taskIds: [...failing].map((i) => `t${i}`), downstream: true });
       const join = await s.store.taskInstances.get(first.runId, "join", -1);
       assert.equal(join?.state, "none");
       assert.equal(join?.nSuccess, n - failing.size);
@@ -94,17 +94,17 @@ for (const d of dialects(2)) {
         assert.equal(run.state, "failed");
         assert.deepEqual(run.counts, { success: n - 1 + 2, failed: 1, upstream_failed: 1 });
         // clearing t7 with what follows: the joins wait for it again, their counters recounted
-        await s.engine.clearTasks(run.runId, ["t7"], true);
+        await s.engine.clearTasks(run.runId, { taskIds: ["t7"], downstream: true });
         const waiting = await s.store.taskInstances.get(run.runId, "join", -1);
         assert.deepEqual([waiting?.state, waiting?.nSuccess, waiting?.nFailed], ["none", n - 1, 0]);
         // marking t7 failed decides the waiting joins from the recounted counters
-        await s.engine.markTasks(run.runId, "t7", "failed");
+        await s.engine.markTasks(run.runId, { taskId: "t7", state: "failed" });
         assert.equal(await stateOf(s, run.runId, "join"), "upstream_failed");
         // all_done and one_failed are met: ready to run (no worker drives the run now)
         assert.equal(await stateOf(s, run.runId, "settled"), "scheduled");
         assert.equal(await stateOf(s, run.runId, "alarm"), "scheduled");
         // cleared again, t7 runs (its second attempt succeeds) and the joins are decided as the run ends
-        await s.engine.clearTasks(run.runId, ["t7"], true);
+        await s.engine.clearTasks(run.runId, { taskIds: ["t7"], downstream: true });
         const after = await s.drive(run.runId);
         assert.equal(after.state, "success");
         assert.deepEqual(after.counts, { success: n + 2, skipped: 1 });

@@ -162,6 +162,8 @@ function suite(dialect: Dialect): void {
     "GET /runs/:runId/metrics": (x) => ({ url: `/runs/${x.runId}/metrics?task=a&names=loss` }),
     "GET /dags/:dagId/grid": (x) => ({ url: `/dags/${x.dagId}/grid` }),
     "GET /runs": () => ({ url: "/runs" }),
+    "GET /task-instances": () => ({ url: "/task-instances" }),
+    "GET /dashboard": () => ({ url: "/dashboard" }),
     "GET /dags/:dagId/runs": (x) => ({ url: `/dags/${x.dagId}/runs` }),
     "POST /dags/:dagId/runs": (x) => ({ url: `/dags/${x.dagId}/runs`, body: {} }),
     "GET /runs/:runId": (x) => ({ url: `/runs/${x.runId}` }),
@@ -274,6 +276,11 @@ function suite(dialect: Dialect): void {
     const runs = await c.get("/api/v1/runs?limit=500");
     assert.ok(runs.json.items.length > 0 && runs.json.items.every((r: { dagId: string }) => r.dagId === "dag_a"));
     assert.deepEqual((await c.get("/api/v1/runs?dagId=dag_b")).json.items, []);
+    const tis = await c.get("/api/v1/task-instances?limit=500");
+    assert.ok(tis.json.items.length > 0 && tis.json.items.every((t: { dagId: string }) => t.dagId === "dag_a"));
+    assert.deepEqual((await c.get("/api/v1/task-instances?dagId=dag_b")).json.items, []);
+    const dash = (await c.get("/api/v1/dashboard")).json;
+    assert.ok([...dash.failed, ...dash.running, ...dash.queued, ...dash.late].every((r: { dagId: string }) => r.dagId === "dag_a"), "the dashboard shows only A's runs");
     assert.deepEqual((await c.get("/api/v1/backfills?dagId=dag_b")).json.items, []);
     const asset = await c.get("/api/v1/assets/asset.a");
     assert.deepEqual(asset.json.producers.map((p: { dagId: string }) => p.dagId), ["dag_a"]);

@@ -191,7 +191,11 @@ describe("web UI end to end", { skip, timeout: 240_000 }, () => {
 
       // clear it: a second attempt runs and succeeds
       assert.equal(await page.locator(".attempts tbody tr").count(), 1);
-      await page.getByRole("button", { name: "Clear" }).click();
+      await page.getByRole("button", { name: "Clear", exact: true }).click();
+      // the preview (the API's dry run) lists the instance before anything changes
+      await page.locator('[data-testid="preview-row"][data-task="greet"]').waitFor();
+      assert.equal(await page.locator(".attempts tbody tr").count(), 1);
+      await page.getByRole("button", { name: "Confirm clear" }).click();
       await page.locator(".attempts tbody tr").nth(1).waitFor();
       await page.locator('[data-testid="task-panel"] h3 [data-state="success"]').waitFor();
       await page.locator('.attempts tbody tr.selected [data-state="success"]').waitFor();

@@ -2,22 +2,8 @@
 import { useCallback, useEffect, useMemo, useState, type ReactNode } from "react";
 import { api, setCsrfToken, setUnauthorizedHandler, type User } from "./api";
 import { SessionContext, type Session } from "./auth";
-import { Link, match, navigate, useLocation } from "./router";
+import { Link, navigate, pageFor, useLocation } from "./router";
 import { Login } from "./pages/Login";
-import { DagList } from "./pages/DagList";
-import { DagPage } from "./pages/DagPage";
-import { TriggerPage } from "./pages/TriggerPage";
-import { BackfillPage } from "./pages/BackfillPage";
-import { AssetsPage } from "./pages/AssetsPage";
-import { UsersPage } from "./pages/UsersPage";
-import { TokensPage } from "./pages/TokensPage";
-import { PasswordPage } from "./pages/PasswordPage";
-import { StatusPage } from "./pages/StatusPage";
-import { ConnectionsPage } from "./pages/ConnectionsPage";
-import { VariablesPage } from "./pages/VariablesPage";
-import { GrantsPage } from "./pages/GrantsPage";
-import { AuditPage } from "./pages/AuditPage";
-import { DeadLettersPage } from "./pages/DeadLettersPage";
 
 export function App() {
   const [user, setUser] = useState<User | null | undefined>(undefined);
@@ -76,6 +62,9 @@ export function App() {
           <NavLink to="/" path={loc.path} also={["/dags"]}>
             DAGs
           </NavLink>
+          <NavLink to="/runs" path={loc.path} also={["/task-instances"]}>
+            Runs
+          </NavLink>
           <NavLink to="/assets" path={loc.path}>
             Assets
           </NavLink>
@@ -95,11 +84,11 @@ export function App() {
               </NavLink>
             </>
           )}
-          <NavLink to="/tokens" path={loc.path}>
-            API tokens
+          <NavLink to="/tokens" path={loc.path} label="API tokens">
+            Tokens
           </NavLink>
-          <NavLink to="/audit" path={loc.path}>
-            Audit log
+          <NavLink to="/audit" path={loc.path} label="Audit log">
+            Audit
           </NavLink>
           {session.user.role === "admin" && (
             <NavLink to="/users" path={loc.path}>
@@ -116,8 +105,8 @@ export function App() {
         <span className="who" data-testid="current-user">
           {session.user.username} <span className="role">{session.user.role}</span>
         </span>
-        <NavLink to="/password" path={loc.path}>
-          Change password
+        <NavLink to="/password" path={loc.path} label="Change password">
+          Password
         </NavLink>
         <button type="button" className="link" onClick={logout}>
           Log out
@@ -129,33 +118,19 @@ export function App() {
 }
 
 /** A header link, marked current on its page (and, for DAGs, below it). */
-function NavLink({ to, path, also = [], children }: { to: string; path: string; also?: string[]; children: ReactNode }) {
+function NavLink({ to, path, also = [], label, children }: { to: string; path: string; also?: string[]; label?: string; children: ReactNode }) {
   const prefixes = [to, ...also].filter((p) => p !== "/");
   const active = path === to || prefixes.some((p) => path === p || path.startsWith(`${p}/`));
   return (
-    <Link to={to} className={active ? "active" : undefined} aria-current={active ? "page" : undefined}>
+    <Link to={to} className={active ? "active" : undefined} aria-current={active ? "page" : undefined} aria-label={label} title={label}>
       {children}
     </Link>
   );
 }
 
 function route(path: string) {
-  let m: Record<string, string> | null;
-  if (path === "/" || path === "/dags") return <DagList />;
-  if ((m = match("/dags/:dagId/trigger", path))) return <TriggerPage dagId={m.dagId!} />;
-  if ((m = match("/dags/:dagId/backfill", path))) return <BackfillPage dagId={m.dagId!} />;
-  if ((m = match("/dags/:dagId", path))) return <DagPage dagId={m.dagId!} />;
-  if (path === "/assets") return <AssetsPage />;
-  if ((m = match("/assets/:name", path))) return <AssetsPage name={m.name!} />;
-  if (path === "/users") return <UsersPage />;
-  if (path === "/tokens") return <TokensPage />;
-  if (path === "/grants") return <GrantsPage />;
-  if (path === "/password") return <PasswordPage />;
-  if (path === "/status") return <StatusPage />;
-  if (path === "/audit") return <AuditPage />;
-  if (path === "/dlq") return <DeadLettersPage />;
-  if (path === "/connections") return <ConnectionsPage />;
-  if (path === "/variables") return <VariablesPage />;
+  const page = pageFor(path);
+  if (page !== null) return page;
   return (
     <div className="page">
       <h2>Not found</h2>

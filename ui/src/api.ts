@@ -4,6 +4,8 @@
  * bodies `{ code, message, fields? }` into ApiError.
  */
 
+import type { paths } from "./api.gen";
+
 /** A global role; `none`: only what grants give (per-DAG access). Grants themselves are viewer, operator or admin. */
 export type Role = "admin" | "operator" | "viewer" | "none";
 export interface GrantRule {
@@ -16,41 +18,52 @@ export interface User {
   /** The caller's own grants (from /auth/me): the role on some DAGs may be higher than `role`. */
   grants?: GrantRule[];
 }
+
+// ---- response types: generated from the OpenAPI document (api.gen.ts, npm run gen:api) ----------------
+
+type Method = "get" | "post" | "put" | "patch" | "delete";
+/** The JSON body a path and method answer with `status`. */
+type Ok<P extends keyof paths, M extends Method, S extends number = 200> = paths[P][M] extends { responses: { [K in S]: { content: { "application/json": infer T } } } } ? T : never;
+type Item<L> = L extends { items: (infer T)[] } ? T : never;
+
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;
 }
-export interface RunMark {
-  runId: string;
-  state: string;
-  logicalDate: number | null;
-}
-export interface DagSummary {
-  dagId: string;
-  description: string | null;
-  owner: string | null;
-  tags: string[];
-  schedule: string | null;
-  timezone: string | null;
-  paused: boolean;
-  active: boolean;
-  nextRunAt: number | null;
-  version: string;
-  file: string | null;
-  lastRuns: RunMark[];
-  hasImportError: boolean;
-  /** Runs of the DAG that missed a deadline (decision 0019), and the last miss. */
-  deadlineMisses?: { runs: number; lastMissedAt: number | null };
-}
-export interface DagDetail extends DagSummary {
-  docs: string | null;
-  params: JsonSchema | null;
-  defaults: Record<string, unknown> | null;
-  /** Params whose values are secrets: shown as *** by the API, entered in password fields. */
-  secretParams?: string[];
-  maxActiveRuns: number | null;
-  catchup: boolean;
-}
+export type DagSummary = Item<Ok<"/api/v1/dags", "get">>;
+export type DagDetail = Ok<"/api/v1/dags/{dagId}", "get">;
+export type Structure = Ok<"/api/v1/dags/{dagId}/structure", "get">;
+export type Run = Item<Ok<"/api/v1/runs", "get">>;
+export type RunDetail = Ok<"/api/v1/runs/{runId}", "get">;
+export type TaskInstance = Item<Ok<"/api/v1/runs/{runId}/tasks", "get">>;
+export type TaskInstanceRow = Item<Ok<"/api/v1/task-instances", "get">>;
+export type Dashboard = Ok<"/api/v1/dashboard", "get">;
+export type Attempt = Item<Ok<"/api/v1/runs/{runId}/tasks/{taskId}/attempts", "get">>;
+/** Attempt ids are numbers in JSON; the client only passes them back. */
+export type AttemptId = string | number;
+export type LogPage = Ok<"/api/v1/attempts/{attemptId}/logs", "get">;
+export type LogLine = LogPage["lines"][number];
+export type Grid = Ok<"/api/v1/dags/{dagId}/grid", "get">;
+export type ImportError = Item<Ok<"/api/v1/import-errors", "get">>;
+export type TypeErrors = Ok<"/api/v1/type-errors", "get">;
+export type Backfill = Ok<"/api/v1/backfills/{id}", "get">;
+export type BackfillPlan = Ok<"/api/v1/backfills", "post", 200>;
+export type UserRecord = Item<Ok<"/api/v1/users", "get">>;
+export type ApiToken = Item<Ok<"/api/v1/tokens", "get">>;
+export type Grant = Item<Ok<"/api/v1/grants", "get">>;
+export type Status = Ok<"/api/v1/status", "get">;
+export type AuditEntry = Item<Ok<"/api/v1/audit", "get">>;
+export type DeadLetter = Item<Ok<"/api/v1/dlq", "get">>;
+export type BulkResult = Ok<"/api/v1/dlq/retry", "post">;
+export type ConnectionRecord = Item<Ok<"/api/v1/connections", "get">>;
+export type VariableRecord = Item<Ok<"/api/v1/variables", "get">>;
+export type ClearResult = Ok<"/api/v1/runs/{runId}/tasks/{taskId}/clear", "post">;
+export type MarkResult = Ok<"/api/v1/runs/{runId}/tasks/{taskId}/mark", "post">;
+export type Asset = Item<Ok<"/api/v1/assets", "get">>;
+export type AssetDetail = Ok<"/api/v1/assets/{name}", "get">;
+export type Lineage = Ok<"/api/v1/lineage", "get">;
+
+/** A DAG's params as JSON Schema (the part the trigger form reads). */
 export interface JsonSchema {
   type?: string | string[];
   title?: string;
@@ -69,218 +82,10 @@ export interface JsonSchema {
   items?: JsonSchema;
   format?: string;
 }
-export interface TaskNode {
-  id: string;
-  kind: string;
-  group: string | null;
-  upstream: string[];
-  downstream: string[];
-  mapped: boolean;
-  triggerRule: string;
-  docs?: string | null;
-  /** A setup task (d.setup); absent otherwise. */
-  setup?: true;
-  /** A teardown task (d.teardown); absent otherwise. */
-  teardown?: true;
-  /** A teardown whose failure fails the run; absent otherwise. */
-  onFailureFailDagRun?: true;
-}
-export interface Structure {
-  version: string;
-  tasks: TaskNode[];
-  groups: { id: string; parent: string | null }[];
-}
-export interface Run {
-  runId: string;
-  dagId: string;
-  dagVersion: string;
-  state: string;
-  runType: string;
-  logicalDate: number | null;
-  dataIntervalStart: number | null;
-  dataIntervalEnd: number | null;
-  createdAt: number;
-  startedAt: number | null;
-  endedAt: number | null;
-  params: unknown;
-  /** Who triggered it (a person or token); null: the scheduler, an asset, a backfill. */
-  triggeredBy?: string | null;
-  /** Deadlines missed (GET /runs/:runId only): the run's own (taskId null) or a task's. */
-  deadlineMisses?: { taskId: string | null; mapIndex: number; deadlineAt: number; missedAt: number }[];
-}
-export interface TaskInstance {
-  taskId: string;
-  mapIndex: number;
-  state: string;
-  tryNumber: number;
-  startedAt: number | null;
-  endedAt: number | null;
-  durationMs: number | null;
-  lastAttemptId: AttemptId | null;
-  /** Who last cleared or marked it. */
-  changedBy?: string | null;
-  /** Why it cannot start anywhere (no live worker serves its queue…), when ready; null otherwise. */
-  waitingReason?: string | null;
-}
-/** Attempt ids are numbers in JSON; the client only passes them back. */
-export type AttemptId = string | number;
-export interface Attempt {
-  attemptId: AttemptId;
-  tryNumber: number;
-  state: string;
-  workerId: string | null;
-  hostname: string | null;
-  startedAt: number | null;
-  endedAt: number | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  errorStack: string | null;
-  exitCode: number | null;
-  outputSize: number | null;
-}
-export interface LogLine {
-  t: number;
-  level: string;
-  msg: string;
-}
-export interface LogPage {
-  lines: LogLine[];
-  nextOffset: number;
-  eof: boolean;
-}
-export interface Grid {
-  tasks: string[];
-  runs: { runId: string; state: string; logicalDate: number | null; startedAt: number | null; endedAt: number | null }[];
-  states: Record<string, string>;
-  nextCursor: string | null;
-}
-export interface ImportError {
-  file: string;
-  line: number | null;
-  message: string;
-  at: number;
-}
-export interface TypeError {
-  file: string;
-  line: number;
-  column: number;
-  code: number;
-  message: string;
-}
-export interface BackfillProgress {
-  total: number;
-  done: number;
-  succeeded: number;
-  failed: number;
-  running: number;
-  pending: number;
-}
-export interface Backfill {
-  id: string;
-  dagId: string;
-  from: number;
-  to: number;
-  state: string;
-  stateReason?: string | null;
-  progress?: BackfillProgress;
-  /** A dry run: the intervals it would create runs for. */
-  [k: string]: unknown;
-}
-export interface UserRecord extends User {
-  createdAt?: number;
-}
-export interface ApiToken {
-  id: string | number;
-  name: string;
-  username: string;
-  role: Role;
-  /** `events:<glob>`: an event token (sends matching events only). */
-  scope?: string | null;
-  createdAt: number | null;
-  lastUsedAt: number | null;
-}
-/** A role on the DAGs a selector picks (dag:<glob>, tag:<tag>, owner:<name>), for a user or an API token. */
-export interface Grant {
-  id: number;
-  user?: string;
-  token?: string;
-  role: Role;
-  selector: string;
-  createdAt: number;
-  createdBy: string;
-}
-/** GET /status: only some fields are known; the payload grows, so pages render the rest generically. */
-export interface Status {
-  schedulers?: Record<string, unknown>[];
-  workers?: Record<string, unknown>[];
-  queues?: Record<string, unknown>[];
-  runs?: Record<string, unknown>[];
-  pools?: Record<string, unknown>[];
-  database?: unknown;
-  [k: string]: unknown;
-}
-export interface AuditEntry {
-  id: number;
-  at: number;
-  actor: string;
-  via: "session" | "token" | "cli" | "system";
-  ip: string | null;
-  userAgent: string | null;
-  action: string;
-  dagId: string | null;
-  runId: string | null;
-  target: string | null;
-  before: unknown;
-  after: unknown;
-  outcome: string | null;
-}
-/** A dead letter: a task instance that failed after its last try (GET /dlq). */
-export interface DeadLetter {
-  id: number;
-  dagId: string;
-  runId: string;
-  taskId: string;
-  mapIndex: number;
-  state: "open" | "retried" | "discarded";
-  reason: "exhausted" | "non_retryable" | "sensor_timeout";
-  /** The DAG parks dead letters: the run did not fail for this one. */
-  parked: boolean;
-  attempts: number;
-  tryNumber: number;
-  attemptId: number | null;
-  error: { code: string | null; message: string | null } | null;
-  /** Input name -> the upstream task whose output it is. */
-  inputs: Record<string, string>;
-  createdAt: number;
-  resolvedAt: number | null;
-  resolvedBy: string | null;
-}
-/** A bulk retry or discard: each id's outcome. */
-export interface BulkResult {
-  results: ({ id: number; ok: true; entry: DeadLetter } | { id: number; ok: false; error: { code: string; message: string } })[];
-  succeeded: number;
-  failed: number;
-}
 export interface FieldError {
   path: string;
   message: string;
 }
-
-/** A connection as the API shows it: never its password or extra, only whether they are set. */
-export interface ConnectionRecord {
-  id: string;
-  type: string;
-  description: string | null;
-  host: string | null;
-  port: number | null;
-  login: string | null;
-  schema: string | null;
-  passwordSet: boolean;
-  extraSet: boolean;
-  createdAt: number;
-  updatedAt: number;
-}
-
 export interface ConnectionBody {
   type: string;
   description?: string | null;
@@ -291,14 +96,25 @@ export interface ConnectionBody {
   password?: string | null;
   extra?: Record<string, unknown> | null;
 }
-
-/** A variable; `value` is absent for a secret one. */
-export interface VariableRecord {
-  key: string;
-  isSecret: boolean;
-  description: string | null;
-  value?: unknown;
-  updatedAt: number;
+/** Airflow's clear and mark options: the task's downstream / upstream tasks too, only failed instances. */
+export interface ActionScope {
+  mapIndex?: number;
+  downstream?: boolean;
+  upstream?: boolean;
+  onlyFailed?: boolean;
+  dryRun?: boolean;
+}
+/** Filters of the runs and task-instance lists (all optional). */
+export interface RunFilters {
+  dagId?: string;
+  state?: string;
+  runType?: string;
+  from?: string;
+  to?: string;
+  triggeredBy?: string;
+  taskId?: string;
+  limit?: number;
+  cursor?: string | null;
 }
 
 export class ApiError extends Error {
@@ -366,7 +182,7 @@ const post = <T>(path: string, body: unknown = {}) => request<T>("POST", path, b
 export const api = {
   login: (username: string, password: string) => post<{ user: User; csrfToken: string }>("/auth/login", { username, password }),
   logout: () => post<unknown>("/auth/logout"),
-  me: () => get<{ user: User; csrfToken: string; grants?: GrantRule[] }>("/auth/me"),
+  me: () => get<Ok<"/api/v1/auth/me", "get">>("/auth/me"),
   /** Ends every session of the user and opens a new one for this browser (new CSRF token). */
   changePassword: (current: string, password: string) => post<{ user: User; csrfToken: string | null }>("/auth/password", { current, password }),
 
@@ -383,13 +199,13 @@ export const api = {
   /** Create or replace; a password or extra left out keeps the stored one, null clears it. */
   putConnection: (id: string, body: ConnectionBody) => request<ConnectionRecord>("PUT", `/connections/${enc(id)}`, body),
   deleteConnection: (id: string) => request<unknown>("DELETE", `/connections/${enc(id)}`),
-  testConnection: (id: string) => post<{ id: string; ok: boolean | null; message: string; ms: number }>(`/connections/${enc(id)}/test`),
+  testConnection: (id: string) => post<Ok<"/api/v1/connections/{id}/test", "post">>(`/connections/${enc(id)}/test`),
   variables: () => get<Page<VariableRecord>>("/variables"),
   putVariable: (key: string, body: { value: unknown; isSecret?: boolean; description?: string | null }) => request<VariableRecord>("PUT", `/variables/${enc(key)}`, body),
   deleteVariable: (key: string) => request<unknown>("DELETE", `/variables/${enc(key)}`),
 
   tokens: () => get<Page<ApiToken>>("/tokens"),
-  createToken: (body: { name: string; role?: Role; scope?: string }) => post<{ id: string | number; name: string; role: Role; scope: string | null; token: string }>("/tokens", body),
+  createToken: (body: { name: string; role?: Role; scope?: string }) => post<Ok<"/api/v1/tokens", "post", 201>>("/tokens", body),
   grants: () => get<Page<Grant>>("/grants"),
   addGrant: (body: { user?: string; token?: string; role: Role; selector: string }) => post<Grant & { warnings: string[] }>("/grants", body),
   deleteGrant: (id: number) => request<unknown>("DELETE", `/grants/${id}`),
@@ -402,14 +218,14 @@ export const api = {
   dag: (dagId: string) => get<DagDetail>(`/dags/${enc(dagId)}`),
   structure: (dagId: string, version?: string) => get<Structure>(`/dags/${enc(dagId)}/structure`, { version }),
   versions: (dagId: string) => get<Page<{ version: string; createdAt: number; file: string | null }>>(`/dags/${enc(dagId)}/versions`, { limit: 500 }),
-  code: (dagId: string, version?: string) => get<{ file: string | null; code: string }>(`/dags/${enc(dagId)}/code`, { version }),
+  code: (dagId: string, version?: string) => get<Ok<"/api/v1/dags/{dagId}/code", "get">>(`/dags/${enc(dagId)}/code`, { version }),
   setPaused: (dagId: string, paused: boolean) => request<DagSummary>("PATCH", `/dags/${enc(dagId)}`, { paused }),
   importErrors: () => get<Page<ImportError>>("/import-errors", { limit: 500 }),
-  typeErrors: () => get<{ items: TypeError[]; total: number }>("/type-errors"),
+  typeErrors: () => get<TypeErrors>("/type-errors"),
 
   dagRuns: (dagId: string, q: { limit?: number; cursor?: string | null } = {}) => get<Page<Run>>(`/dags/${enc(dagId)}/runs`, q),
   trigger: (dagId: string, body: { params?: unknown; logicalDate?: number }) => post<Run>(`/dags/${enc(dagId)}/runs`, body),
-  run: (runId: string) => get<Run>(`/runs/${enc(runId)}`),
+  run: (runId: string) => get<RunDetail>(`/runs/${enc(runId)}`),
   cancelRun: (runId: string) => post<unknown>(`/runs/${enc(runId)}/cancel`),
   runTasks: (runId: string) => get<Page<TaskInstance>>(`/runs/${enc(runId)}/tasks`, { limit: 500 }),
   /** Every task instance of a run, following the cursor (a 10,000-task run is 20 pages). */
@@ -425,23 +241,28 @@ export const api = {
   },
   attempts: (runId: string, taskId: string, mapIndex: number) =>
     get<Page<Attempt>>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/attempts`, { mapIndex, limit: 500 }),
-  clear: (runId: string, taskId: string, body: { mapIndex?: number; downstream?: boolean }) => post<unknown>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/clear`, body),
-  mark: (runId: string, taskId: string, body: { state: "success" | "failed"; mapIndex?: number }) => post<unknown>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/mark`, body),
-  inputs: (runId: string, taskId: string, mapIndex: number) => get<{ inputs: Record<string, { preview: string | null; truncated: boolean }> }>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/inputs`, { mapIndex }),
+  /** `dryRun`: what it would clear, changing nothing (the preview before confirming). */
+  clear: (runId: string, taskId: string, body: ActionScope) => post<ClearResult>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/clear`, body),
+  mark: (runId: string, taskId: string, body: Omit<ActionScope, "onlyFailed"> & { state: "success" | "failed" | "skipped" }) => post<MarkResult>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/mark`, body),
+  inputs: (runId: string, taskId: string, mapIndex: number) => get<Ok<"/api/v1/runs/{runId}/tasks/{taskId}/inputs", "get">>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/inputs`, { mapIndex }),
+  runs: (q: RunFilters) => get<Page<Run>>("/runs", { ...q }),
+  taskInstances: (q: RunFilters) => get<Page<TaskInstanceRow>>("/task-instances", { ...q }),
+  dashboard: (hours = 24) => get<Dashboard>("/dashboard", { hours }),
 
   logs: (attemptId: AttemptId, offset = 0, limit = 1000) => get<LogPage>(`/attempts/${enc(String(attemptId))}/logs`, { offset, limit }),
   logDownloadUrl: (attemptId: AttemptId) => `${BASE}/attempts/${enc(String(attemptId))}/logs/download`,
   logStreamUrl: (attemptId: AttemptId, offset = 0) => `${BASE}/attempts/${enc(String(attemptId))}/logs/stream${qs({ offset })}`,
-  output: (attemptId: AttemptId) => get<{ size: number; preview: string | null; truncated: boolean }>(`/attempts/${enc(String(attemptId))}/output`),
+  output: (attemptId: AttemptId) => get<Ok<"/api/v1/attempts/{attemptId}/output", "get">>(`/attempts/${enc(String(attemptId))}/output`),
 
   grid: (dagId: string, q: { limit?: number; cursor?: string | null }) => get<Grid>(`/dags/${enc(dagId)}/grid`, q),
 
-  assets: (q: { limit?: number; cursor?: string | null } = {}) => get<Page<{ name: string; [k: string]: unknown }>>("/assets", q),
-  asset: (name: string) => get<{ name: string; producers: unknown[]; consumers: unknown[]; events: unknown[] }>(`/assets/${enc(name)}`),
-  lineage: (asset?: string) => get<{ nodes: { id: string; kind: "dag" | "asset"; name: string }[]; edges: { from?: string; to?: string; source?: string; target?: string }[] }>("/lineage", { asset }),
+  assets: (q: { limit?: number; cursor?: string | null } = {}) => get<Page<Asset>>("/assets", q),
+  asset: (name: string) => get<AssetDetail>(`/assets/${enc(name)}`),
+  lineage: (asset?: string) => get<Lineage>("/lineage", { asset }),
 
   backfills: (q: { dagId?: string; limit?: number } = {}) => get<Page<Backfill>>("/backfills", q),
-  backfill: (id: string) => get<Backfill>(`/backfills/${enc(id)}`),
-  createBackfill: (body: { dagId: string; from: number; to: number; reprocess?: "missing" | "failed" | "all"; maxActive?: number; dryRun?: boolean }) => post<Backfill>("/backfills", body),
-  cancelBackfill: (id: string) => post<unknown>(`/backfills/${enc(id)}/cancel`),
+  backfill: (id: number) => get<Backfill>(`/backfills/${enc(id)}`),
+  createBackfill: (body: { dagId: string; from: number; to: number; reprocess?: "missing" | "failed" | "all"; maxActive?: number }) => post<Backfill>("/backfills", body),
+  planBackfill: (body: { dagId: string; from: number; to: number; reprocess?: "missing" | "failed" | "all" }) => post<BackfillPlan>("/backfills", { ...body, dryRun: true }),
+  cancelBackfill: (id: number) => post<unknown>(`/backfills/${enc(id)}/cancel`),
 };

@@ -1,8 +1,27 @@
 /**
  * A tiny history router: the UI has a handful of routes, so a path matcher and a `navigate` function do
- * the job without a routing library. The server answers every non-API path with index.html.
+ * the job without a routing library. The server answers every non-API path with index.html. The routes
+ * are data (`routes`, below): a pattern and the page it renders.
  */
-import { useEffect, useState, type AnchorHTMLAttributes, type MouseEvent } from "react";
+import { useEffect, useState, type AnchorHTMLAttributes, type MouseEvent, type ReactNode } from "react";
+import { AssetsPage } from "./pages/AssetsPage";
+import { AuditPage } from "./pages/AuditPage";
+import { BackfillPage } from "./pages/BackfillPage";
+import { ConnectionsPage } from "./pages/ConnectionsPage";
+import { Dashboard } from "./pages/Dashboard";
+import { DagList } from "./pages/DagList";
+import { DagPage } from "./pages/DagPage";
+import { DeadLettersPage } from "./pages/DeadLettersPage";
+import { GrantsPage } from "./pages/GrantsPage";
+import { PasswordPage } from "./pages/PasswordPage";
+import { RunPage } from "./pages/RunPage";
+import { RunsPage } from "./pages/RunsPage";
+import { StatusPage } from "./pages/StatusPage";
+import { TaskInstancesPage } from "./pages/TaskInstancesPage";
+import { TokensPage } from "./pages/TokensPage";
+import { TriggerPage } from "./pages/TriggerPage";
+import { UsersPage } from "./pages/UsersPage";
+import { VariablesPage } from "./pages/VariablesPage";
 
 const CHANGE = "sluice:navigate";
 
@@ -75,4 +94,52 @@ export function Link({ to, replace, ...rest }: AnchorHTMLAttributes<HTMLAnchorEl
     navigate(to, { replace });
   };
   return <a {...rest} href={to} onClick={onClick} />;
+}
+
+/** A route: a path pattern (`:name` parts are params) and the page for its params. */
+interface RouteDef {
+  path: string;
+  render: (p: Record<string, string>) => ReactNode;
+}
+
+/** Every page of the UI, first match wins. */
+export const routes: readonly RouteDef[] = [
+  {
+    path: "/",
+    render: () => (
+      <>
+        <div className="page">
+          <Dashboard />
+        </div>
+        <DagList />
+      </>
+    ),
+  },
+  { path: "/dags", render: () => <DagList /> },
+  { path: "/dags/:dagId/trigger", render: (p) => <TriggerPage dagId={p["dagId"]!} /> },
+  { path: "/dags/:dagId/backfill", render: (p) => <BackfillPage dagId={p["dagId"]!} /> },
+  { path: "/dags/:dagId", render: (p) => <DagPage dagId={p["dagId"]!} /> },
+  { path: "/runs", render: () => <RunsPage /> },
+  { path: "/runs/:runId", render: (p) => <RunPage runId={p["runId"]!} /> },
+  { path: "/task-instances", render: () => <TaskInstancesPage /> },
+  { path: "/assets", render: () => <AssetsPage /> },
+  { path: "/assets/:name", render: (p) => <AssetsPage name={p["name"]!} /> },
+  { path: "/users", render: () => <UsersPage /> },
+  { path: "/tokens", render: () => <TokensPage /> },
+  { path: "/grants", render: () => <GrantsPage /> },
+  { path: "/password", render: () => <PasswordPage /> },
+  { path: "/status", render: () => <StatusPage /> },
+  { path: "/audit", render: () => <AuditPage /> },
+  { path: "/dlq", render: () => <DeadLettersPage /> },
+  { path: "/connections", render: () => <ConnectionsPage /> },
+  { path: "/variables", render: () => <VariablesPage /> },
+];
+
+/** The page for a path, or null (not found). */
+export function pageFor(path: string): ReactNode | null {
+  for (const r of routes) {
+    const m = r.path === "/" ? (path === "/" ? {} : null) : match(r.path, path);
+    if (m) return r.render(m);
+  }
+  return null;
 }

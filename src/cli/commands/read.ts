@@ -13,6 +13,7 @@ import type { Sluice } from "../../sluice.js";
 import type { AttemptRecord } from "../../store/store.js";
 import type { LogLine } from "../../logs/attemptLog.js";
 import { readWholeLog, type LogRef } from "../../logs/logStore.js";
+import { quietAttemptLines } from "../../core/tries.js";
 import { decodeOutputs } from "../../worker/outputs.js";
 import { explainMissingDag, withSluice, type GlobalOptions } from "../context.js";
 import { escapeControls } from "../../core/controlChars.js";
@@ -357,28 +358,39 @@ export function registerLogs(program: Command, globals: () => GlobalOptions): vo
           attempt = attempts.find((a) => a.tryNumber === n) ?? throwAttempt(taskId, n, attempts.length);
         }
         const ref: LogRef = { attemptId: attempt.attemptId, dagId: run.dagId, runId, taskId, mapIndex, tryNumber: attempt.tryNumber };
+        // a task that wrote nothing still shows its attempt's start and end (core/tries.ts)
+        const quiet = async () => {
+          const ti = (await s.store.taskInstances.list(runId)).find((t) => t.taskId === taskId && t.mapIndex === mapIndex);
+          const spec = (await s.engine.specFor(runId)).byId.get(taskId);
+          const now = (await s.store.attempts.get(attempt.attemptId)) ?? attempt;
+          return quietAttemptLines({ ...now, tryBase: ti && now.tryNumber > ti.tryBase ? ti.tryBase : 0, maxTries: spec ? spec.retry.retries + 1 : null });
+        };
         if (!opts.follow) {
-          const lines = await readWholeLog(s.engine.logs, ref);
+          let lines: LogLine[] = await readWholeLog(s.engine.logs, ref);
+          if (lines.length === 0) lines = await quiet();
           if (opts.json) printJson({ runId, taskId, mapIndex, attempt: attempt.tryNumber, state: attempt.state, lines });
           else for (const l of lines) process.stdout.write(formatLine(l));
           return;
         }
-        await follow(s, ref, (l) => process.stdout.write(opts.json ? `${JSON.stringify(l)}\n` : formatLine(l)));
+        const emit = (l: LogLine) => process.stdout.write(opts.json ? `${JSON.stringify(l)}\n` : formatLine(l));
+        if ((await follow(s, ref, emit)) === 0) for (const l of await quiet()) emit(l);
       });
     });
 }
 
-/** Print the log as it grows, until the attempt has ended and everything written is printed. */
-async function follow(s: Sluice, ref: LogRef, emit: (l: LogLine) => void): Promise<void> {
+/** Print the log as it grows, until the attempt has ended and everything written is printed; the lines printed. */
+async function follow(s: Sluice, ref: LogRef, emit: (l: LogLine) => void): Promise<number> {
   let offset = 0;
+  let printed = 0;
   for (;;) {
     // "ended" first: the lines written before the end are then surely stored
     const ended = (await s.store.attempts.get(ref.attemptId))?.state !== "running";
     const page = await s.engine.logs.read(ref, offset, 10_000);
     for (const l of page.lines) emit(l);
+    printed += page.lines.length;
     offset = page.nextOffset;
     if (page.lines.length > 0 && page.nextOffset < page.end) continue; // more is stored already
-    if (ended) return;
+    if (ended) return printed;
     await new Promise((r) => setTimeout(r, 200));
   }
 }

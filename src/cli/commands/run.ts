@@ -1,5 +1,6 @@
 /** `sluice run`, `sluice runs resume`, `sluice dev`: drive runs in this process, with live progress. */
 import { redactSecretParams } from "../../secrets/params.js";
+import { relative, resolve } from "node:path";
 import type { Command } from "commander";
 import { cliActor } from "../../app/actor.js";
 import { auditHook } from "../../app/auditEntry.js";
@@ -34,6 +35,7 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
       const opts = { ...globals(), ...o };
       process.exitCode = await withSluice(opts, true, async (s) => {
         const loaded = s.bag.dags.get(dagId) ?? explainMissingDag(s, dagId);
+        await requireDeploymentDag(s, dagId);
         const params = await coerceParams(loaded.dag.paramsSchema, opts.param);
         const logicalDate = opts.logicalDate === undefined ? undefined : parseDate(opts.logicalDate);
         const live = opts.json ? null : progress(s);
@@ -87,6 +89,7 @@ export function registerTrigger(program: Command, globals: () => GlobalOptions):
       const opts = { ...globals(), ...o };
       await withSluice(opts, true, async (s) => {
         const loaded = s.bag.dags.get(dagId) ?? explainMissingDag(s, dagId);
+        await requireDeploymentDag(s, dagId);
         const params = await coerceParams(loaded.dag.paramsSchema, opts.param);
         const logicalDate = opts.logicalDate === undefined ? undefined : parseDate(opts.logicalDate);
         const run = await triggerRun(s, cliActor(), {
@@ -99,6 +102,29 @@ export function registerTrigger(program: Command, globals: () => GlobalOptions):
         else process.stdout.write(`${run.runId}\n`);
       });
     });
+}
+
+/**
+ * One rule for `trigger` (decision 0026): a run is of a DAG its deployment knows. When the store holds a
+ * deployment's DAGs (registered by its scheduler from its DAGs folder) and this DAG is not one of them —
+ * the DAG is in this --dags folder only — the run would execute (the code travels with it) yet be of a DAG
+ * the API and UI cannot show (DAG_NOT_FOUND). It is refused instead, saying where the DAG must go.
+ */
+async function requireDeploymentDag(s: Sluice, dagId: string): Promise<void> {
+  if (await s.store.dags.get(dagId)) return;
+  const registered = (await s.store.dags.list()).filter((d) => d.isActive);
+  const here = resolve(s.bag.dir);
+  const inHere = (file: string | null) => file !== null && !relative(here, resolve(file)).startsWith("..");
+  // no DAGs registered, or some from this folder: this store is this folder's (its scheduler registers the rest)
+  if (registered.length === 0 || registered.some((d) => inHere(d.file))) return;
+  throw new SluiceError(
+    "DAG_NOT_FOUND",
+    `DAG "${dagId}" (in ${s.bag.dir}) is not one of the deployment's DAGs in ${s.store.location} (it has ${registered.length}: ${registered
+      .slice(0, 5)
+      .map((d) => d.dagId)
+      .join(", ")}${registered.length > 5 ? ", …" : ""}); put its file in the deployment's DAGs folder (its scheduler registers it), or run it here with: sluice run ${dagId} --dags ${s.bag.dir}`,
+    { details: { dagId } },
+  );
 }
 
 function collect(v: string, acc: string[]): string[] {

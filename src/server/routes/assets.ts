@@ -9,6 +9,7 @@ import type { Actor } from "../../app/actor.js";
 import type { ApiEnv } from "../route.js";
 import { decodeCursor, page } from "../cursor.js";
 import { notFound, pagination, query, route, type Route } from "../route.js";
+import { assetDetailSchema, assetSchema, lineageSchema, list } from "../schemas.js";
 
 /** The DAGs the actor may read (null: all) and the assets they declare. */
 async function visible(env: ApiEnv, actor: Actor): Promise<{ dags: Set<string>; assets: Set<string> } | null> {
@@ -24,6 +25,7 @@ export function assetRoutes(): Route[] {
     route({
       method: "get",
       path: "/assets",
+      response: list(assetSchema),
       access: "viewer",
       scope: "dag",
       tag: "assets",
@@ -39,6 +41,7 @@ export function assetRoutes(): Route[] {
     route({
       method: "get",
       path: "/assets/:name",
+      response: assetDetailSchema,
       access: "viewer",
       scope: "dag",
       tag: "assets",
@@ -66,6 +69,7 @@ export function assetRoutes(): Route[] {
     route({
       method: "get",
       path: "/lineage",
+      response: lineageSchema,
       access: "viewer",
       scope: "dag",
       tag: "assets",

@@ -4,6 +4,7 @@ import { listAudit, parseSince } from "../../app/audit.js";
 import type { AuditRecord } from "../../store/audit.js";
 import { decodeCursor, page } from "../cursor.js";
 import { pagination, query, route, type Route } from "../route.js";
+import { auditEntrySchema, list } from "../schemas.js";
 
 export function auditView(e: AuditRecord): Record<string, unknown> {
   return {
@@ -28,6 +29,7 @@ export function auditRoutes(): Route[] {
     route({
       method: "get",
       path: "/audit",
+      response: list(auditEntrySchema),
       access: listAudit.role,
       tag: "audit",
       summary: "Audit log entries, newest first (admins: all; others: entries about DAGs they may read). since: a duration back (24h, 7d) or an ISO time",

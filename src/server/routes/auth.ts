@@ -9,6 +9,7 @@ import { body, route, type Route } from "../route.js";
 import { requestOrigin } from "../origin.js";
 import { servedOverHttps } from "../origin.js";
 import { clearSessionCookie, setSessionCookie } from "../session.js";
+import { list, meSchema, newTokenSchema, ok, sessionSchema, tokenSchema, userSchema } from "../schemas.js";
 
 const roleSchema = z.enum(["admin", "operator", "viewer", "none"]);
 const password = z.string().max(MAX_PASSWORD_LENGTH);
@@ -19,6 +20,7 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
     route({
       method: "post",
       path: "/auth/login",
+      response: sessionSchema,
       access: "public",
       tag: "auth",
       summary: "Log in: sets the session cookie; returns the user and the CSRF token",
@@ -47,6 +49,7 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
     route({
       method: "post",
       path: "/auth/logout",
+      response: ok,
       access: "none",
       tag: "auth",
       summary: "Log out: ends this session",
@@ -59,6 +62,7 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
     route({
       method: "get",
       path: "/auth/me",
+      response: meSchema,
       access: "none",
       tag: "auth",
       summary: "The current user and (session callers) the CSRF token",
@@ -72,6 +76,7 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
     route({
       method: "post",
       path: "/auth/password",
+      response: sessionSchema,
       access: changeOwnPassword.role,
       tag: "auth",
       summary: "Change your password: ends every session of yours and opens a new one for this browser",
@@ -86,10 +91,11 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
       },
     }),
 
-    route({ method: "get", path: "/users", access: listUsers.role, tag: "users", summary: "Users (not paginated beyond 500: user lists are small)", handler: async ({ env, actor }) => ({ items: (await listUsers(env.auth, actor!, {})).slice(0, 500).map(userView), nextCursor: null }) }),
+    route({ method: "get", path: "/users", response: list(userSchema), access: listUsers.role, tag: "users", summary: "Users (not paginated beyond 500: user lists are small)", handler: async ({ env, actor }) => ({ items: (await listUsers(env.auth, actor!, {})).slice(0, 500).map(userView), nextCursor: null }) }),
     route({
       method: "post",
       path: "/users",
+      response: userSchema,
       access: createUser.role,
       tag: "users",
       summary: "Create a user",
@@ -100,6 +106,7 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
     route({
       method: "patch",
       path: "/users/:username",
+      response: userSchema,
       access: updateUser.role,
       tag: "users",
       summary: "Change a user's role and/or password (a new password ends their sessions)",
@@ -110,6 +117,7 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
     route({
       method: "delete",
       path: "/users/:username",
+      response: ok,
       access: deleteUser.role,
       tag: "users",
       summary: "Delete a user: their sessions end and their tokens are revoked",
@@ -122,6 +130,7 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
     route({
       method: "get",
       path: "/tokens",
+      response: list(tokenSchema),
       access: listTokens.role,
       tag: "tokens",
       summary: "API tokens: your own (admins: everyone's). Never the token itself",
@@ -133,6 +142,7 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
     route({
       method: "post",
       path: "/tokens",
+      response: newTokenSchema,
       access: createToken.role,
       tag: "tokens",
       summary:
@@ -147,6 +157,7 @@ export function authRoutes(limiter = new LoginRateLimit()): Route[] {
     route({
       method: "delete",
       path: "/tokens/:id",
+      response: ok,
       access: revokeToken.role,
       tag: "tokens",
       summary: "Revoke an API token (your own; admins: anyone's)",

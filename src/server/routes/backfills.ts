@@ -12,6 +12,7 @@ import { SluiceError } from "../../errors.js";
 import { decodeCursor, page } from "../cursor.js";
 import { body, pagination, query, route, type ApiEnv, type Route } from "../route.js";
 import { backfillView } from "../views.js";
+import { backfillPlanSchema, backfillSchema, list } from "../schemas.js";
 
 /** Path ids of backfills are decimal integers, nothing else. */
 function backfillIdOf(raw: string): number {
@@ -33,6 +34,7 @@ export function backfillRoutes(drive: (backfillId: number) => void): Route[] {
     route({
       method: "get",
       path: "/backfills",
+      response: list(backfillSchema),
       access: "viewer",
       scope: "dag",
       tag: "backfills",
@@ -54,6 +56,8 @@ export function backfillRoutes(drive: (backfillId: number) => void): Route[] {
     route({
       method: "post",
       path: "/backfills",
+      response: backfillSchema,
+      otherResponses: { 200: { description: "dryRun: the plan, nothing created", schema: backfillPlanSchema } },
       access: createBackfill.role,
       scope: "dag",
       tag: "backfills",
@@ -90,6 +94,7 @@ export function backfillRoutes(drive: (backfillId: number) => void): Route[] {
     route({
       method: "get",
       path: "/backfills/:id",
+      response: backfillSchema,
       access: "viewer",
       scope: "dag",
       tag: "backfills",
@@ -102,6 +107,7 @@ export function backfillRoutes(drive: (backfillId: number) => void): Route[] {
     route({
       method: "post",
       path: "/backfills/:id/cancel",
+      response: backfillSchema,
       access: cancelBackfill.role,
       scope: "dag",
       tag: "backfills",

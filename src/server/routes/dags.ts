@@ -15,6 +15,7 @@ import { type DagRecord } from "../../store/dags.js";
 import { decodeCursor, encodeCursor, page } from "../cursor.js";
 import { body, boolParam, notFound, pagination, query, route, type ApiEnv, type Route } from "../route.js";
 import { GRID_ABSENT, GRID_LETTERS, GRID_RANK, SpecCache, dagDetail, dagSummary, structure } from "../views.js";
+import { dagCodeSchema, dagDetailSchema, dagSummarySchema, dagVersionSchema, gridSchema, importErrorSchema, list, structureSchema, typeErrorsSchema } from "../schemas.js";
 
 /** Grids are runs x tasks: fewer runs per page than other lists (25 runs of 10,000 tasks: 250,000 cells). */
 export const GRID_DEFAULT_RUNS = 25;
@@ -54,6 +55,7 @@ export function dagRoutes(specs: SpecCache): Route[] {
     route({
       method: "get",
       path: "/dags",
+      response: list(dagSummarySchema),
       access: "viewer",
       scope: "dag",
       tag: "dags",
@@ -93,6 +95,7 @@ export function dagRoutes(specs: SpecCache): Route[] {
     route({
       method: "get",
       path: "/dags/:dagId",
+      response: dagDetailSchema,
       access: "viewer",
       scope: "dag",
       tag: "dags",
@@ -106,6 +109,7 @@ export function dagRoutes(specs: SpecCache): Route[] {
     route({
       method: "patch",
       path: "/dags/:dagId",
+      response: dagSummarySchema,
       access: setDagPaused.role,
       scope: "dag",
       tag: "dags",
@@ -119,6 +123,7 @@ export function dagRoutes(specs: SpecCache): Route[] {
     route({
       method: "get",
       path: "/dags/:dagId/structure",
+      response: structureSchema,
       access: "viewer",
       scope: "dag",
       tag: "dags",
@@ -133,6 +138,7 @@ export function dagRoutes(specs: SpecCache): Route[] {
     route({
       method: "get",
       path: "/dags/:dagId/versions",
+      response: list(dagVersionSchema),
       access: "viewer",
       scope: "dag",
       tag: "dags",
@@ -148,6 +154,7 @@ export function dagRoutes(specs: SpecCache): Route[] {
     route({
       method: "get",
       path: "/dags/:dagId/code",
+      response: dagCodeSchema,
       access: "viewer",
       scope: "dag",
       tag: "dags",
@@ -171,6 +178,7 @@ export function dagRoutes(specs: SpecCache): Route[] {
     route({
       method: "get",
       path: "/import-errors",
+      response: list(importErrorSchema),
       access: "viewer",
       scope: "dag",
       tag: "dags",
@@ -198,6 +206,7 @@ export function dagRoutes(specs: SpecCache): Route[] {
     route({
       method: "get",
       path: "/type-errors",
+      response: typeErrorsSchema,
       access: "viewer",
       scope: "dag",
       tag: "dags",
@@ -219,6 +228,7 @@ export function dagRoutes(specs: SpecCache): Route[] {
     route({
       method: "get",
       path: "/dags/:dagId/grid",
+      response: gridSchema,
       access: "viewer",
       scope: "dag",
       tag: "dags",

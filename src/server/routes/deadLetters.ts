@@ -12,6 +12,7 @@ import { SluiceError } from "../../errors.js";
 import type { DeadLetterRecord } from "../../store/deadLetters.js";
 import { decodeCursor, page } from "../cursor.js";
 import { body, pagination, query, route, type Route } from "../route.js";
+import { deadLetterBulkSchema, deadLetterSchema, list } from "../schemas.js";
 
 /** Path ids are decimal integers, nothing else. */
 function idOf(raw: string): number {
@@ -48,6 +49,7 @@ export function deadLetterRoutes(): Route[] {
     route({
       method: "post",
       path: `/dlq/${action}`,
+      response: deadLetterBulkSchema,
       access: "operator",
       scope: "dag",
       tag: "dlq",
@@ -69,6 +71,7 @@ export function deadLetterRoutes(): Route[] {
     route({
       method: "get",
       path: "/dlq",
+      response: list(deadLetterSchema),
       access: "viewer",
       scope: "dag",
       tag: "dlq",
@@ -94,6 +97,7 @@ export function deadLetterRoutes(): Route[] {
     route({
       method: "get",
       path: "/dlq/:id",
+      response: deadLetterSchema,
       access: "viewer",
       scope: "dag",
       tag: "dlq",
@@ -107,6 +111,7 @@ export function deadLetterRoutes(): Route[] {
     route({
       method: "post",
       path: "/dlq/:id/retry",
+      response: deadLetterSchema,
       access: retryDeadLetter.role,
       scope: "dag",
       tag: "dlq",
@@ -118,6 +123,7 @@ export function deadLetterRoutes(): Route[] {
     route({
       method: "post",
       path: "/dlq/:id/discard",
+      response: deadLetterSchema,
       access: discardDeadLetter.role,
       scope: "dag",
       tag: "dlq",

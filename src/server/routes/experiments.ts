@@ -7,12 +7,14 @@ import { z } from "zod";
 import { compareRuns, experimentPage, listExperiments, MAX_COMPARE, metricSeries, runTracking } from "../../app/experiments.js";
 import { decodeCursor, encodeCursor } from "../cursor.js";
 import { pagination, query, route, type Route } from "../route.js";
+import { compareSchema, experimentSchema, experimentsSchema, metricSeriesSchema, runTrackingSchema } from "../schemas.js";
 
 export function experimentRoutes(): Route[] {
   return [
     route({
       method: "get",
       path: "/experiments",
+      response: experimentsSchema,
       access: "viewer",
       scope: "dag",
       tag: "experiments",
@@ -24,6 +26,7 @@ export function experimentRoutes(): Route[] {
     route({
       method: "get",
       path: "/experiments/:name",
+      response: experimentSchema,
       access: "viewer",
       scope: "dag",
       tag: "experiments",
@@ -41,6 +44,7 @@ export function experimentRoutes(): Route[] {
     route({
       method: "get",
       path: "/compare",
+      response: compareSchema,
       access: "viewer",
       scope: "dag",
       tag: "experiments",
@@ -53,6 +57,7 @@ export function experimentRoutes(): Route[] {
     route({
       method: "get",
       path: "/runs/:runId/tracking",
+      response: runTrackingSchema,
       access: "viewer",
       scope: "dag",
       tag: "experiments",
@@ -64,6 +69,7 @@ export function experimentRoutes(): Route[] {
     route({
       method: "get",
       path: "/runs/:runId/metrics",
+      response: metricSeriesSchema,
       access: "viewer",
       scope: "dag",
       tag: "experiments",

@@ -4,6 +4,7 @@ import { addGrant, deleteGrant, listGrants } from "../../app/grants.js";
 import { SluiceError } from "../../errors.js";
 import type { GrantRecord } from "../../store/grants.js";
 import { body, query, route, type Route } from "../route.js";
+import { deletedGrantSchema, grantSchema, list, newGrantSchema } from "../schemas.js";
 
 export const grantView = (g: GrantRecord) => ({
   id: g.grantId,
@@ -24,6 +25,7 @@ export function grantRoutes(): Route[] {
     route({
       method: "get",
       path: "/grants",
+      response: list(grantSchema),
       access: listGrants.role,
       tag: "grants",
       summary: "Grants: a role (viewer, operator, admin) on the DAGs a selector picks (dag:<glob>, tag:<tag>, owner:<name>), for a user or an API token",
@@ -36,6 +38,7 @@ export function grantRoutes(): Route[] {
     route({
       method: "post",
       path: "/grants",
+      response: newGrantSchema,
       access: addGrant.role,
       tag: "grants",
       summary: "Grant a user or an API token (exactly one) a role on DAGs; `warnings` says when the selector matches no registered DAG yet",
@@ -54,6 +57,7 @@ export function grantRoutes(): Route[] {
     route({
       method: "delete",
       path: "/grants/:id",
+      response: deletedGrantSchema,
       access: deleteGrant.role,
       tag: "grants",
       summary: "Delete a grant",

@@ -12,6 +12,7 @@ import { escapeControls } from "../../core/controlChars.js";
 import { readWholeLog, type LogRef } from "../../logs/logStore.js";
 import { notFound, query, route, type ApiEnv, type Route } from "../route.js";
 import { attemptIdOf } from "./runs.js";
+import { logPageSchema } from "../schemas.js";
 
 export const STREAM_POLL_MS = 250;
 
@@ -37,6 +38,7 @@ export function logRoutes(): Route[] {
     route({
       method: "get",
       path: "/attempts/:attemptId/logs",
+      response: logPageSchema,
       access: "viewer",
       scope: "dag",
       tag: "logs",

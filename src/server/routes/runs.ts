@@ -6,7 +6,7 @@
 import type { Context } from "hono";
 import { z } from "zod";
 import { decodeOutput, toPreview } from "../../artifacts/serialize.js";
-import { canRead, dagIdsWith, dagNotReadable, requireRoleOn } from "../../app/access.js";
+import { dagNotReadable, requireRoleOn } from "../../app/access.js";
 import type { Actor } from "../../app/actor.js";
 import { cancelRun, clearTasks, markTasks, triggerRun } from "../../app/runs.js";
 import { RUN_STATES } from "../../core/states.js";
@@ -14,6 +14,7 @@ import { SluiceError, isSluiceError } from "../../errors.js";
 import { decodeCursor, page } from "../cursor.js";
 import { body, mapIndexParam, notFound, pagination, query, route, type ApiEnv, type Route } from "../route.js";
 import { attemptView, callbackView, deadlineMissView, runView, taskInstanceView } from "../views.js";
+import { attemptSchema, clearResultSchema, list, markResultSchema, outputSchema, previewSchema, runDetailSchema, runSchema, runTaskInstanceSchema } from "../schemas.js";
 
 /** Previews of outputs and inputs stop here: the UI shows a preview, the download is the artifact. */
 export const PREVIEW_CHARS = 64 * 1024;
@@ -30,12 +31,10 @@ export function preview(value: unknown): { preview: string; truncated: boolean }
 
 const runsQuery = { ...pagination, state: z.enum(RUN_STATES).optional(), runType: z.string().max(40).optional() };
 
-async function listRuns(env: ApiEnv, actor: Actor, q: { limit: number; cursor?: string; state?: string; runType?: string }, dagId?: string) {
+async function listRuns(env: ApiEnv, q: { limit: number; cursor?: string; state?: string; runType?: string }, dagId: string) {
   const after = decodeCursor<[number, string]>(q.cursor, ["number", "string"]);
-  const readable = dagId === undefined ? await dagIdsWith(actor) : null;
   const rows = await env.sluice.store.runs.page({
-    ...(dagId !== undefined ? { dagId } : {}),
-    ...(readable !== null ? { dagIds: readable } : {}),
+    dagId,
     ...(q.state !== undefined ? { state: q.state } : {}),
     ...(q.runType !== undefined ? { runType: q.runType } : {}),
     limit: q.limit + 1,
@@ -77,21 +76,8 @@ export function runRoutes(): Route[] {
   return [
     route({
       method: "get",
-      path: "/runs",
-      access: "viewer",
-      scope: "dag",
-      tag: "runs",
-      summary: "Runs, newest first",
-      query: query({ ...runsQuery, dagId: z.string().max(200).optional() }),
-      async handler({ env, actor, query: q }) {
-        // a DAG the caller may not read has no runs for it, as a DAG that does not exist
-        if (q.dagId !== undefined && !(await canRead(actor!, q.dagId))) return { items: [], nextCursor: null };
-        return listRuns(env, actor!, q, q.dagId);
-      },
-    }),
-    route({
-      method: "get",
       path: "/dags/:dagId/runs",
+      response: list(runSchema),
       access: "viewer",
       scope: "dag",
       tag: "runs",
@@ -101,12 +87,13 @@ export function runRoutes(): Route[] {
         const dagId = params["dagId"]!;
         await requireRoleOn(actor!, dagId, "viewer");
         if (!(await env.sluice.store.dags.get(dagId))) throw dagNotReadable(dagId);
-        return listRuns(env, actor!, q, dagId);
+        return listRuns(env, q, dagId);
       },
     }),
     route({
       method: "post",
       path: "/dags/:dagId/runs",
+      response: runSchema,
       access: triggerRun.role,
       scope: "dag",
       tag: "runs",
@@ -131,6 +118,7 @@ export function runRoutes(): Route[] {
     route({
       method: "get",
       path: "/runs/:runId",
+      response: runDetailSchema,
       access: "viewer",
       scope: "dag",
       tag: "runs",
@@ -146,6 +134,7 @@ export function runRoutes(): Route[] {
     route({
       method: "post",
       path: "/runs/:runId/cancel",
+      response: runSchema,
       access: cancelRun.role,
       scope: "dag",
       tag: "runs",
@@ -155,6 +144,7 @@ export function runRoutes(): Route[] {
     route({
       method: "get",
       path: "/runs/:runId/tasks",
+      response: list(runTaskInstanceSchema),
       access: "viewer",
       scope: "dag",
       tag: "tasks",
@@ -172,6 +162,7 @@ export function runRoutes(): Route[] {
     route({
       method: "get",
       path: "/runs/:runId/tasks/:taskId/attempts",
+      response: list(attemptSchema),
       access: "viewer",
       scope: "dag",
       tag: "tasks",
@@ -190,30 +181,51 @@ export function runRoutes(): Route[] {
     route({
       method: "post",
       path: "/runs/:runId/tasks/:taskId/clear",
+      response: clearResultSchema,
       access: clearTasks.role,
       scope: "dag",
       tag: "tasks",
-      summary: "Clear a task instance (every map index, or mapIndex; with downstream: every task after it too) so it runs again",
-      body: body({ mapIndex: mapIndexParam.optional(), downstream: z.boolean().optional() }),
+      summary:
+        "Clear a task instance (every map index, or mapIndex) so it runs again; downstream / upstream: the tasks after / before it too (whole); onlyFailed: only failed and upstream_failed instances; dryRun: the instances it would clear, changing nothing",
+      body: body({ mapIndex: mapIndexParam.optional(), downstream: z.boolean().optional(), upstream: z.boolean().optional(), onlyFailed: z.boolean().optional(), dryRun: z.boolean().optional() }),
       handler: ({ env, actor, params, body: b }) =>
-        clearTasks(env.sluice, actor!, { runId: params["runId"]!, taskIds: [params["taskId"]!], downstream: b.downstream ?? false, ...(b.mapIndex !== undefined ? { mapIndex: b.mapIndex } : {}) }),
+        clearTasks(env.sluice, actor!, {
+          runId: params["runId"]!,
+          taskIds: [params["taskId"]!],
+          downstream: b.downstream ?? false,
+          upstream: b.upstream ?? false,
+          onlyFailed: b.onlyFailed ?? false,
+          dryRun: b.dryRun ?? false,
+          ...(b.mapIndex !== undefined ? { mapIndex: b.mapIndex } : {}),
+        }),
     }),
     route({
       method: "post",
       path: "/runs/:runId/tasks/:taskId/mark",
+      response: markResultSchema,
       access: markTasks.role,
       scope: "dag",
       tag: "tasks",
-      summary: "Mark a task instance (every map index, or one) success or failed; waiting downstream tasks are re-evaluated",
-      body: body({ state: z.enum(["success", "failed"]), mapIndex: mapIndexParam.optional() }),
+      summary:
+        "Mark a task instance (every map index, or one) success, failed or skipped, with its downstream / upstream tasks; waiting downstream tasks are re-evaluated. dryRun: the instances it would change (run: null)",
+      body: body({ state: z.enum(["success", "failed", "skipped"]), mapIndex: mapIndexParam.optional(), downstream: z.boolean().optional(), upstream: z.boolean().optional(), dryRun: z.boolean().optional() }),
       async handler({ env, actor, params, body: b }) {
-        const r = await markTasks(env.sluice, actor!, { runId: params["runId"]!, taskId: params["taskId"]!, state: b.state, ...(b.mapIndex !== undefined ? { mapIndex: b.mapIndex } : {}) });
-        return { marked: r.marked, run: runView(r.run) };
+        const r = await markTasks(env.sluice, actor!, {
+          runId: params["runId"]!,
+          taskId: params["taskId"]!,
+          state: b.state,
+          downstream: b.downstream ?? false,
+          upstream: b.upstream ?? false,
+          dryRun: b.dryRun ?? false,
+          ...(b.mapIndex !== undefined ? { mapIndex: b.mapIndex } : {}),
+        });
+        return { dryRun: r.dryRun, marked: r.marked, instances: r.instances, run: r.run && runView(r.run) };
       },
     }),
     route({
       method: "get",
       path: "/runs/:runId/tasks/:taskId/inputs",
+      response: z.strictObject({ inputs: z.record(z.string(), previewSchema) }),
       access: "viewer",
       scope: "dag",
       tag: "tasks",
@@ -234,6 +246,7 @@ export function runRoutes(): Route[] {
     route({
       method: "get",
       path: "/attempts/:attemptId/output",
+      response: outputSchema,
       access: "viewer",
       scope: "dag",
       tag: "tasks",

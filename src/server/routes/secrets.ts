@@ -22,6 +22,7 @@ import type { JsonValue } from "../../core/assets.js";
 import { SluiceError } from "../../errors.js";
 import { parseConnectionUri } from "../../secrets/connection.js";
 import { body, route, type Route } from "../route.js";
+import { connectionSchema, connectionTestSchema, list, ok, variableSchema } from "../schemas.js";
 
 const text = (max: number) => z.string().max(max);
 
@@ -72,6 +73,7 @@ export function secretRoutes(): Route[] {
     route({
       method: "get",
       path: "/connections",
+      response: list(connectionSchema),
       access: listConnections.role,
       tag: "connections",
       summary: "Connections in the metadata store (passwords and extras only as passwordSet / extraSet)",
@@ -80,6 +82,7 @@ export function secretRoutes(): Route[] {
     route({
       method: "get",
       path: "/connections/:id",
+      response: connectionSchema,
       access: showConnection.role,
       tag: "connections",
       summary: "One connection (never its password or extra)",
@@ -88,6 +91,7 @@ export function secretRoutes(): Route[] {
     route({
       method: "put",
       path: "/connections/:id",
+      response: connectionSchema,
       access: updateConnection.role,
       tag: "connections",
       summary: "Create or replace a connection, from { uri } or fields; a password or extra left out keeps the stored one, null clears it",
@@ -103,6 +107,7 @@ export function secretRoutes(): Route[] {
     route({
       method: "delete",
       path: "/connections/:id",
+      response: ok,
       access: deleteConnection.role,
       tag: "connections",
       summary: "Delete a connection",
@@ -114,6 +119,7 @@ export function secretRoutes(): Route[] {
     route({
       method: "post",
       path: "/connections/:id/test",
+      response: connectionTestSchema,
       access: testConnection.role,
       tag: "connections",
       summary: "Connect for real (postgres, http, https, sqlite): { ok (null: no test for the type), message, ms }",
@@ -122,6 +128,7 @@ export function secretRoutes(): Route[] {
     route({
       method: "get",
       path: "/variables",
+      response: list(variableSchema),
       access: listVariables.role,
       tag: "variables",
       summary: "Variables (a secret one without its value)",
@@ -130,6 +137,7 @@ export function secretRoutes(): Route[] {
     route({
       method: "get",
       path: "/variables/:key",
+      response: variableSchema,
       access: getVariable.role,
       tag: "variables",
       summary: "One variable (a secret one without its value)",
@@ -138,6 +146,7 @@ export function secretRoutes(): Route[] {
     route({
       method: "put",
       path: "/variables/:key",
+      response: variableSchema,
       access: setVariable.role,
       tag: "variables",
       summary: "Create or replace a variable: { value (any JSON), isSecret?, description? }",
@@ -156,6 +165,7 @@ export function secretRoutes(): Route[] {
     route({
       method: "delete",
       path: "/variables/:key",
+      response: ok,
       access: deleteVariable.role,
       tag: "variables",
       summary: "Delete a variable",

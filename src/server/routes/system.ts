@@ -2,12 +2,14 @@
 import { processDisks } from "../../logs/diskSpace.js";
 import { dagIdsWith } from "../../app/access.js";
 import { route, type Route } from "../route.js";
+import { healthSchema, statusSchema } from "../schemas.js";
 
 export function systemRoutes(): Route[] {
   return [
     route({
       method: "get",
       path: "/health",
+      response: healthSchema,
       access: "public",
       tag: "system",
       summary: "Liveness for probes: { status, db, disk } — 503 when the database is unreachable; a full disk (the home: logs, artifacts, SQLite; the SQLite database's, or this process's writes waiting for space) is status degraded, disk full, still 200 (restarting would not free space; writes resume by themselves once it is freed)",
@@ -24,6 +26,7 @@ export function systemRoutes(): Route[] {
     route({
       method: "get",
       path: "/status",
+      response: statusSchema,
       access: "viewer",
       scope: "dag",
       tag: "system",

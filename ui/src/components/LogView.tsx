@@ -91,7 +91,7 @@ export function LogView({ attemptId, live }: { attemptId: AttemptId; live: boole
       <div className="log-lines" ref={box} data-testid="log-lines">
         {shown.map((l, i) => (
           <div key={i} className={`log-line ${l.level}`}>
-            <span className="log-t">{new Date(l.t).toISOString().slice(11, 23)}</span> <span className="log-level">{l.level}</span> <span className="log-msg">{l.msg}</span>
+            <span className="log-t">{l.t ? new Date(l.t).toISOString().slice(11, 23) : ""}</span> <span className="log-level">{l.level}</span> <span className="log-msg">{l.msg}</span>
           </div>
         ))}
       </div>

@@ -103,12 +103,19 @@ export function SchemaForm({
         const id = `param-${k}`;
         const set = (v: string | boolean) => onChange({ ...values, [k]: v });
         const err = errors[k];
-        const common = { id, name: k, "aria-invalid": err ? true : undefined, "aria-describedby": err ? `${id}-error` : undefined };
+        const hint = hintOf(p, secret.includes(k));
+        const describedBy = [p.description ? `${id}-description` : "", hint ? `${id}-hint` : "", err ? `${id}-error` : ""].filter(Boolean).join(" ");
+        const common = { id, name: k, "aria-invalid": err ? true : undefined, "aria-describedby": describedBy || undefined };
         return (
           <div key={k} className={`field${err ? " invalid" : ""}`}>
             <label htmlFor={id}>
               {p.title ?? k}
               {required.has(k) && p.default === undefined ? " *" : ""} <span className="muted small">{secret.includes(k) ? `secret ${t}` : t}</span>
+              {p.description && (
+                <span className="param-description" id={`${id}-description`} data-testid="param-description">
+                  {p.description}
+                </span>
+              )}
             </label>
             {t === "boolean" ? (
               <input type="checkbox" {...common} checked={values[k] === true} onChange={(e) => set(e.target.checked)} />
@@ -134,7 +141,11 @@ export function SchemaForm({
                 onChange={(e) => set(e.target.value)}
               />
             )}
-            {p.description && <div className="muted small">{p.description}</div>}
+            {hint && (
+              <div className="muted small" id={`${id}-hint`}>
+                {hint}
+              </div>
+            )}
             {err && (
               <div className="field-error" id={`${id}-error`} role="alert">
                 {err}
@@ -145,4 +156,20 @@ export function SchemaForm({
       })}
     </div>
   );
+}
+
+/** What the schema allows, in words: bounds, lengths, the pattern and the default (not a secret's). */
+function hintOf(p: JsonSchema, secret: boolean): string {
+  const parts: string[] = [];
+  if (p.minimum !== undefined && p.maximum !== undefined) parts.push(`from ${p.minimum} to ${p.maximum}`);
+  else if (p.minimum !== undefined) parts.push(`at least ${p.minimum}`);
+  else if (p.maximum !== undefined) parts.push(`at most ${p.maximum}`);
+  if (p.exclusiveMinimum !== undefined) parts.push(`more than ${p.exclusiveMinimum}`);
+  if (p.exclusiveMaximum !== undefined) parts.push(`less than ${p.exclusiveMaximum}`);
+  if (p.minLength !== undefined) parts.push(`at least ${p.minLength} characters`);
+  if (p.maxLength !== undefined) parts.push(`at most ${p.maxLength} characters`);
+  if (p.pattern !== undefined) parts.push(`matching ${p.pattern}`);
+  if (p.format !== undefined) parts.push(p.format);
+  if (p.default !== undefined && !secret) parts.push(`default ${JSON.stringify(p.default)}`);
+  return parts.join(" · ");
 }

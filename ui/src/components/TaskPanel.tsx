@@ -1,12 +1,15 @@
 /**
- * A task instance: state, timings, actions (clear with or without downstream, mark success or failed —
- * hidden from viewers), attempts, and the selected attempt's error, log, inputs and output preview.
+ * A task instance: state, timings, actions (clear or mark, with Airflow's options, after a preview of the
+ * instances they change — hidden from viewers), attempts, and the selected attempt's error, log, inputs
+ * and output preview.
  */
 import { useEffect, useState } from "react";
 import { api, type AttemptId, type TaskInstance } from "../api";
 import { useCanOperate } from "../auth";
-import { fmtBytes, fmtDuration, fmtTime } from "../format";
+import { describeTry, fmtBytes, fmtDuration, fmtTime } from "../format";
 import { useData } from "../hooks";
+import { useListAttempts } from "../queries/useListAttempts";
+import { TaskActions } from "./TaskActions";
 import { ErrorBox } from "./ErrorBox";
 import { LogView } from "./LogView";
 import { StateBadge } from "./StateBadge";
@@ -21,6 +24,7 @@ export function TaskPanel({
   onMapIndex,
   onClose,
   onChanged,
+  maxTries,
 }: {
   runId: string;
   taskId: string;
@@ -30,33 +34,22 @@ export function TaskPanel({
   onMapIndex: (i: number) => void;
   onClose: () => void;
   onChanged: () => void;
+  /** retries + 1 (the DAG structure's), for "attempt 1 of 2 (try 4 overall)". */
+  maxTries?: number | null;
 }) {
   const canOperate = useCanOperate();
   const ti = instances.find((t) => t.mapIndex === mapIndex) ?? instances[0];
   const mi = ti?.mapIndex ?? mapIndex ?? -1;
   const finished = ti ? FINISHED.has(ti.state) : false;
-  const attempts = useData(() => api.attempts(runId, taskId, mi), `${runId}|${taskId}|${mi}|${ti?.tryNumber}|${ti?.state}`, finished ? undefined : 2000);
+  const attempts = useListAttempts(runId, taskId, mi, !finished, `${ti?.tryNumber}|${ti?.state}`);
   const [attemptId, setAttemptId] = useState<AttemptId | null>(null);
   const list = attempts.data?.items ?? [];
   const attempt = list.find((a) => a.attemptId === attemptId) ?? list[list.length - 1];
   useEffect(() => setAttemptId(null), [runId, taskId, mi, ti?.tryNumber]);
-
-  const [downstream, setDownstream] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [actionError, setActionError] = useState<Error | null>(null);
-  const act = async (fn: () => Promise<unknown>) => {
-    setBusy(true);
-    setActionError(null);
-    try {
-      await fn();
-      onChanged();
-    } catch (e) {
-      setActionError(e as Error);
-    } finally {
-      setBusy(false);
-    }
-  };
-  const body = mi >= 0 ? { mapIndex: mi } : {};
+  // the latest attempt's error belongs to the instance only while the instance is not done otherwise: after
+  // "mark success" (or a skip) it is history, shown when that attempt is picked, not as the instance's error
+  const errorIsCurrent = attemptId !== null || !ti || !["success", "skipped"].includes(ti.state);
+  const tryLabel = (tryNumber: number) => describeTry(tryNumber, ti?.tryBase ?? 0, maxTries);
 
   return (
     <aside className="task-panel" data-testid="task-panel" aria-label={`Task ${taskId}`}>
@@ -90,7 +83,7 @@ export function TaskPanel({
           <dt>Duration</dt>
           <dd>{fmtDuration(ti.durationMs ?? (ti.startedAt && ti.endedAt ? ti.endedAt - ti.startedAt : null))}</dd>
           <dt>Try</dt>
-          <dd>{ti.tryNumber}</dd>
+          <dd data-testid="task-try">{ti.tryNumber > 0 ? tryLabel(ti.tryNumber) : "not run yet"}</dd>
           {ti.waitingReason && (
             <>
               <dt>Waiting</dt>
@@ -107,23 +100,7 @@ export function TaskPanel({
           )}
         </dl>
       )}
-      {canOperate && ti && (
-        <div className="actions" data-testid="task-actions">
-          <button type="button" disabled={busy} onClick={() => void act(() => api.clear(runId, taskId, { ...body, downstream }))}>
-            Clear
-          </button>
-          <label className="small">
-            <input type="checkbox" checked={downstream} onChange={(e) => setDownstream(e.target.checked)} /> with downstream
-          </label>
-          <button type="button" disabled={busy} onClick={() => void act(() => api.mark(runId, taskId, { ...body, state: "success" }))}>
-            Mark success
-          </button>
-          <button type="button" disabled={busy} onClick={() => void act(() => api.mark(runId, taskId, { ...body, state: "failed" }))}>
-            Mark failed
-          </button>
-        </div>
-      )}
-      {actionError && <ErrorBox error={actionError} />}
+      {canOperate && ti && <TaskActions runId={runId} taskId={taskId} mapIndex={mi >= 0 ? mi : undefined} onDone={onChanged} />}
 
       <h4>Attempts</h4>
       {attempts.error && <ErrorBox error={attempts.error} />}
@@ -133,7 +110,7 @@ export function TaskPanel({
         <table className="list small attempts">
           <thead>
             <tr>
-              <th>Try</th>
+              <th>Attempt</th>
               <th>State</th>
               <th>Started</th>
               <th>Duration</th>
@@ -143,7 +120,7 @@ export function TaskPanel({
           <tbody>
             {list.map((a) => (
               <tr key={a.attemptId} className={a.attemptId === attempt?.attemptId ? "selected" : ""} onClick={() => setAttemptId(a.attemptId)}>
-                <td>{a.tryNumber}</td>
+                <td>{tryLabel(a.tryNumber)}</td>
                 <td>
                   <StateBadge state={a.state} />
                 </td>
@@ -157,7 +134,7 @@ export function TaskPanel({
       )}
       {attempt && (
         <>
-          {attempt.errorMessage && (
+          {attempt.errorMessage && errorIsCurrent && (
             <div className="attempt-error">
               <strong>{attempt.errorCode ?? "error"}</strong>: {attempt.errorMessage}
               {attempt.errorStack && (

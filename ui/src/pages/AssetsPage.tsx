@@ -52,7 +52,7 @@ function Lineage({ asset }: { asset?: string }) {
   const g = useData(() => api.lineage(asset), `lineage|${asset ?? ""}`);
   const [placed, setPlaced] = useState<LayoutResult | null>(null);
   const edges = useMemo(
-    () => (g.data?.edges ?? []).map((e, i) => ({ id: `e${i}`, source: e.from ?? e.source ?? "", target: e.to ?? e.target ?? "" })).filter((e) => e.source && e.target),
+    () => (g.data?.edges ?? []).map((e, i) => ({ id: `e${i}`, source: e.from, target: e.to })).filter((e) => e.source && e.target),
     [g.data],
   );
   useEffect(() => {

@@ -1,8 +1,9 @@
 /** Backfill a DAG over a date range, then follow its progress (done, failed, running of total). */
 import { useState, type FormEvent } from "react";
-import { api, type Backfill } from "../api";
+import { api, type Backfill, type BackfillPlan } from "../api";
 import { useCanOperate } from "../auth";
 import { ErrorBox } from "../components/ErrorBox";
+import { fmtTimeTz, fmtZone } from "../format";
 import { useData } from "../hooks";
 import { Link } from "../router";
 
@@ -13,24 +14,17 @@ export function BackfillPage({ dagId }: { dagId: string }) {
   const [reprocess, setReprocess] = useState<"missing" | "failed" | "all">("missing");
   const [maxActive, setMaxActive] = useState("");
   const [error, setError] = useState<Error | null>(null);
-  const [dryRun, setDryRun] = useState<Backfill | null>(null);
+  const [dryRun, setDryRun] = useState<BackfillPlan | null>(null);
   const list = useData(() => api.backfills({ dagId, limit: 20 }), `backfills|${dagId}`, 2000);
 
   const submit = async (e: FormEvent, dry: boolean) => {
     e.preventDefault();
     setError(null);
     try {
-      const body = {
-        dagId,
-        from: new Date(from).getTime(),
-        to: new Date(to).getTime(),
-        reprocess,
-        maxActive: maxActive ? Number(maxActive) : undefined,
-        dryRun: dry,
-      };
-      const b = await api.createBackfill(body);
-      if (dry) setDryRun(b);
+      const range = { dagId, from: new Date(from).getTime(), to: new Date(to).getTime(), reprocess };
+      if (dry) setDryRun(await api.planBackfill(range));
       else {
+        await api.createBackfill({ ...range, ...(maxActive ? { maxActive: Number(maxActive) } : {}) });
         setDryRun(null);
         list.reload();
       }
@@ -47,10 +41,10 @@ export function BackfillPage({ dagId }: { dagId: string }) {
       {canOperate && (
         <form className="card" onSubmit={(e) => void submit(e, false)} aria-label="Backfill">
           <label>
-            From <input type="datetime-local" name="from" required value={from} onChange={(e) => setFrom(e.target.value)} />
+            From ({fmtZone(Date.now())}) <input type="datetime-local" name="from" required value={from} onChange={(e) => setFrom(e.target.value)} />
           </label>
           <label>
-            To <input type="datetime-local" name="to" required value={to} onChange={(e) => setTo(e.target.value)} />
+            To ({fmtZone(Date.now())}) <input type="datetime-local" name="to" required value={to} onChange={(e) => setTo(e.target.value)} />
           </label>
           <label>
             Intervals that already have a run
@@ -64,7 +58,7 @@ export function BackfillPage({ dagId }: { dagId: string }) {
             Runs at once <input type="number" min={1} name="maxActive" value={maxActive} onChange={(e) => setMaxActive(e.target.value)} />
           </label>
           {error && <ErrorBox error={error} />}
-          {dryRun && <pre className="preview">Dry run: {JSON.stringify(dryRun, null, 2)}</pre>}
+          {dryRun && <PlanTable plan={dryRun} />}
           <div className="actions">
             <button type="button" onClick={(e) => void submit(e, true)} disabled={!from || !to}>
               Dry run
@@ -124,5 +118,43 @@ function BackfillRow({ summary, canOperate }: { summary: Backfill; canOperate: b
         )}
       </td>
     </tr>
+  );
+}
+
+const ACTION_TEXT: Record<string, string> = { create: "new run", reprocess: "run again", skip_exists: "skip: has a run", skip_in_flight: "skip: its run is still going" };
+
+/** The dry run: each data interval the backfill covers, with what will happen to it. */
+function PlanTable({ plan }: { plan: BackfillPlan }) {
+  const counts = plan.intervals.reduce<Record<string, number>>((c, i) => ({ ...c, [i.action]: (c[i.action] ?? 0) + 1 }), {});
+  return (
+    <div data-testid="backfill-plan">
+      <p className="small">
+        {plan.total} interval{plan.total === 1 ? "" : "s"}: {Object.entries(counts).map(([a, n]) => `${n} ${ACTION_TEXT[a] ?? a}`).join(", ") || "none"}
+        {plan.incomplete > 0 ? `; ${plan.incomplete} not ended yet (left to the scheduler)` : ""}
+        {plan.total > plan.intervals.length ? `; the first ${plan.intervals.length} shown` : ""}
+      </p>
+      {plan.intervals.length > 0 && (
+        <table className="list small backfill-plan">
+          <thead>
+            <tr>
+              <th>Data interval start</th>
+              <th>End</th>
+              <th>Run now</th>
+              <th>Backfill will</th>
+            </tr>
+          </thead>
+          <tbody>
+            {plan.intervals.map((i) => (
+              <tr key={i.start} data-action={i.action}>
+                <td>{fmtTimeTz(i.start)}</td>
+                <td>{fmtTimeTz(i.end)}</td>
+                <td>{i.existing ? `${i.existing.state} (${i.existing.runId})` : "—"}</td>
+                <td className={`action-${i.action}`}>{ACTION_TEXT[i.action] ?? i.action}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
   );
 }

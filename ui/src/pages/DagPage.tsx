@@ -15,6 +15,9 @@ import { StateBadge } from "../components/StateBadge";
 import { TaskPanel } from "../components/TaskPanel";
 import { fmtTime } from "../format";
 import { useData } from "../hooks";
+import { invalidateRun } from "../queries/client";
+import { useGetRun } from "../queries/useGetRun";
+import { useListRunTasks } from "../queries/useListRunTasks";
 import { Link, navigate, useLocation, withQuery } from "../router";
 
 const TABS = ["graph", "grid", "gantt", "code", "versions"] as const;
@@ -31,15 +34,14 @@ export function DagPage({ dagId }: { dagId: string }) {
   const runParam = loc.query.get("run");
   const runId = runParam ?? runs.data?.items[0]?.runId ?? null;
   const listedRun = runs.data?.items.find((r) => r.runId === runId);
-  const otherRun = useData(() => (runId && !listedRun ? api.run(runId) : Promise.resolve(null)), `run|${runId}|${!!listedRun}`);
-  const run: Run | null = listedRun ?? otherRun.data ?? null;
   // the run's detail holds its deadline misses (the list of runs does not): a badge beside its state
-  const runDetail = useData(() => (runId ? api.run(runId) : Promise.resolve(null)), `run-detail|${runId}`, run && !FINISHED_RUN.has(run.state) ? 5000 : undefined);
+  const runDetail = useGetRun(runId);
+  const run: Run | null = listedRun ?? runDetail.data ?? null;
   const missed = runDetail.data?.deadlineMisses ?? [];
   const live = run ? !FINISHED_RUN.has(run.state) : false;
   const structVersion = version ?? run?.dagVersion ?? undefined;
   const structure = useData(() => api.structure(dagId, structVersion), `structure|${dagId}|${structVersion ?? ""}`);
-  const tis = useData(() => (runId ? api.allRunTasks(runId) : Promise.resolve([])), `tis|${runId}|${run?.state}`, live ? 1500 : undefined);
+  const tis = useListRunTasks(runId, run?.state, live);
 
   // a run that succeeded with failed instances: a DAG that parks its dead letters (`deadLetter: "park"`) — say how many
   const parkedCandidate = run?.state === "success" && (tis.data ?? []).some((t) => t.state === "failed");
@@ -171,10 +173,8 @@ export function DagPage({ dagId }: { dagId: string }) {
             mapIndex={mapIndexParam === null ? null : Number(mapIndexParam)}
             onMapIndex={(i) => go({ map: String(i) })}
             onClose={() => go({ task: null, map: null })}
-            onChanged={() => {
-              tis.reload();
-              runs.reload();
-            }}
+            onChanged={() => void invalidateRun(runId)}
+            maxTries={structure.data?.tasks.find((t) => t.id === taskId)?.maxTries ?? null}
           />
         )}
       </div>

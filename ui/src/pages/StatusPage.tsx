@@ -188,7 +188,7 @@ function StatusBody({ data, now }: { data: Status; now: number }) {
     <>
       {scalars.length > 0 && <Fields record={Object.fromEntries(scalars)} now={now} />}
       {SECTIONS.filter((x) => x.key in data).map((x) => (
-        <Section key={x.key} name={x.key} title={x.title} value={data[x.key]} empty={x.empty} columns={x.columns} now={now} />
+        <Section key={x.key} name={x.key} title={x.title} value={(data as Record<string, unknown>)[x.key]} empty={x.empty} columns={x.columns} now={now} />
       ))}
       {others.map(([k, v]) => (
         <Section key={k} name={k} title={label(k)} value={v} empty="None." columns={[]} now={now} />

@@ -1,6 +1,6 @@
 /** Trigger a run: the params form from the DAG's schema, an optional logical date, client and server validation. */
 import { useEffect, useState, type FormEvent } from "react";
-import { api, ApiError } from "../api";
+import { api, ApiError, type JsonSchema } from "../api";
 import { useCanOperate } from "../auth";
 import { ErrorBox } from "../components/ErrorBox";
 import { initialValues, SchemaForm, validate, type FormValues } from "../components/SchemaForm";
@@ -10,7 +10,8 @@ import { Link, navigate } from "../router";
 export function TriggerPage({ dagId }: { dagId: string }) {
   const canOperate = useCanOperate();
   const dag = useData(() => api.dag(dagId), `dag|${dagId}`);
-  const schema = dag.data?.params && dag.data.params.properties ? dag.data.params : null;
+  const params = (dag.data?.params ?? null) as JsonSchema | null;
+  const schema = params?.properties ? params : null;
   const [values, setValues] = useState<FormValues | null>(null);
   const [rawJson, setRawJson] = useState("{}");
   const [logicalDate, setLogicalDate] = useState("");
