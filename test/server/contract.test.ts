@@ -17,7 +17,13 @@ sb.write(
   `import { dag } from "sluice";
 import { z } from "zod";
 export const chain = dag("chain", { params: z.object({ n: z.number().int().min(1).max(10).describe("how many rows"), label: z.string().default("x") }), doc: "# Chain\\n\\nThree steps." }, (d) => {
-  const a = d.task("a", async (_i, ctx) => ctx.params.n);
+  const a = d.task("a", async (_i, ctx) => {
+    ctx.track.params({ n: ctx.params.n, label: ctx.params.label });
+    for (let step = 0; step < 3; step++) ctx.track.metric("loss", 1 / (step + 1), { step });
+    ctx.track.tag("stage", "contract");
+    await ctx.track.artifact("note.txt", Buffer.from("tracked"));
+    return ctx.params.n;
+  });
   const b = d.task("b", { inputs: { a } }, async ({ a }) => a + 1);
   d.task("c", { inputs: { b }, produces: ["warehouse.chain"] }, async ({ b }) => b + 1);
 });
@@ -143,6 +149,15 @@ test("every operation of the OpenAPI document answers what its schema says", { t
   await check("POST", `/runs/${mappedRun.runId}/tasks/work/mark`, { state: "success", mapIndex: 1 });
   await check("POST", `/runs/${mappedRun.runId}/tasks/work/clear`, { mapIndex: 1, downstream: true });
   await finished(mappedRun.runId);
+
+  // what `sluice dev`'s type check stored, and what the chain's task tracked
+  await dep.s.store.tx((tx) => tx.dags.replaceTypeErrors([{ file: "dags.ts", line: 3, column: 7, code: 2322, message: "Type 'string' is not assignable to type 'number'." }], Date.now()));
+  await check("GET", "/type-errors");
+  await check("GET", "/experiments");
+  await check("GET", "/experiments/chain?limit=1");
+  await check("GET", `/compare?runs=${ok.runId}`);
+  await check("GET", `/runs/${ok.runId}/tracking`);
+  await check("GET", `/runs/${ok.runId}/metrics?task=a&names=loss`);
 
   // a run to cancel: queued behind a paused DAG cannot start
   await api.call("PATCH", "/api/v1/dags/chain", { paused: true });
