@@ -72,6 +72,8 @@ export interface JsonSchema {
 export interface TaskNode {
   id: string;
   kind: string;
+  /** Where a plain task runs: "inline" (in the worker) or "process" (a child process). */
+  isolation?: string;
   group: string | null;
   upstream: string[];
   downstream: string[];
@@ -132,6 +134,28 @@ export interface Attempt {
   exitCode: number | null;
   outputSize: number | null;
 }
+export interface AssetDetail {
+  name: string;
+  createdAt: number | null;
+  lastEventAt: number | null;
+  producers: { dagId: string; taskId: string }[];
+  consumers: string[];
+  events: { eventId: number; dagId: string | null; runId: string | null; taskId: string | null; mapIndex: number; createdAt: number; metadata: unknown }[];
+}
+export interface LineageNode {
+  id: string;
+  kind: "dag" | "asset";
+  name: string;
+  /** Assets: the latest update the caller may see and the state of the run that made it; null: none. */
+  lastEvent?: { at: number; dagId: string | null; runId: string | null; taskId: string | null; runState: string | null } | null;
+  /** DAGs: their latest run. */
+  lastRun?: { runId: string; state: string; logicalDate: number } | null;
+}
+/** An attempt with the task instance it belongs to (GET /runs/:runId/attempts). */
+export interface RunAttempt extends Attempt {
+  taskId: string;
+  mapIndex: number;
+}
 export interface LogLine {
   t: number;
   level: string;
@@ -144,7 +168,7 @@ export interface LogPage {
 }
 export interface Grid {
   tasks: string[];
-  runs: { runId: string; state: string; logicalDate: number | null; startedAt: number | null; endedAt: number | null }[];
+  runs: { runId: string; state: string; logicalDate: number | null; startedAt: number | null; endedAt: number | null; runType?: string; createdAt?: number }[];
   states: Record<string, string>;
   nextCursor: string | null;
 }
@@ -409,6 +433,17 @@ export const api = {
     } while (cursor);
     return out;
   },
+  /** Every attempt of a run, oldest first (the timeline). */
+  async runAttempts(runId: string): Promise<RunAttempt[]> {
+    const out: RunAttempt[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Page<RunAttempt> = await get<Page<RunAttempt>>(`/runs/${enc(runId)}/attempts`, { limit: 500, cursor });
+      out.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor);
+    return out;
+  },
   attempts: (runId: string, taskId: string, mapIndex: number) =>
     get<Page<Attempt>>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/attempts`, { mapIndex, limit: 500 }),
   clear: (runId: string, taskId: string, body: { mapIndex?: number; downstream?: boolean }) => post<unknown>(`/runs/${enc(runId)}/tasks/${enc(taskId)}/clear`, body),
@@ -423,8 +458,8 @@ export const api = {
   grid: (dagId: string, q: { limit?: number; cursor?: string | null }) => get<Grid>(`/dags/${enc(dagId)}/grid`, q),
 
   assets: (q: { limit?: number; cursor?: string | null } = {}) => get<Page<{ name: string; [k: string]: unknown }>>("/assets", q),
-  asset: (name: string) => get<{ name: string; producers: unknown[]; consumers: unknown[]; events: unknown[] }>(`/assets/${enc(name)}`),
-  lineage: (asset?: string) => get<{ nodes: { id: string; kind: "dag" | "asset"; name: string }[]; edges: { from?: string; to?: string; source?: string; target?: string }[] }>("/lineage", { asset }),
+  asset: (name: string) => get<AssetDetail>(`/assets/${enc(name)}`),
+  lineage: (asset?: string) => get<{ nodes: LineageNode[]; edges: { from: string; to: string; taskId?: string }[] }>("/lineage", { asset }),
 
   backfills: (q: { dagId?: string; limit?: number } = {}) => get<Page<Backfill>>("/backfills", q),
   backfill: (id: string) => get<Backfill>(`/backfills/${enc(id)}`),

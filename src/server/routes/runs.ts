@@ -188,6 +188,23 @@ export function runRoutes(): Route[] {
       },
     }),
     route({
+      method: "get",
+      path: "/runs/:runId/attempts",
+      access: "viewer",
+      scope: "dag",
+      tag: "tasks",
+      summary: "Every attempt of a run (retries and clears included), by task, map index and try: the timeline's data",
+      query: query({ ...pagination }),
+      async handler({ env, actor, params, query: q }) {
+        const run = await requireRun(env, actor!, params["runId"]!);
+        const after = decodeCursor<[number]>(q.cursor, ["number"]);
+        // paged by attempt id, the order attempts were made in
+        const all = (await env.sluice.store.attempts.list(run.runId)).sort((a, b) => a.attemptId - b.attemptId);
+        const rows = all.filter((a) => !after || a.attemptId > after[0]).slice(0, q.limit + 1);
+        return page(rows, q.limit, (a) => ({ ...attemptView(a), taskId: a.taskId, mapIndex: a.mapIndex }), (a) => [a.attemptId]);
+      },
+    }),
+    route({
       method: "post",
       path: "/runs/:runId/tasks/:taskId/clear",
       access: clearTasks.role,

@@ -9,6 +9,8 @@ import type { ElkNode } from "elkjs/lib/elk-api";
 import type ELKType from "elkjs/lib/elk.bundled.js";
 
 export const ELK_MAX_NODES = 1500;
+/** The band at the top of an expanded group that holds its head: children are laid out below it. */
+export const CONTAINER_HEAD_H = 40;
 
 export interface LayoutNode {
   id: string;
@@ -54,12 +56,20 @@ export async function computeLayout(req: LayoutRequest): Promise<LayoutResult> {
       "elk.hierarchyHandling": "INCLUDE_CHILDREN",
       "elk.layered.spacing.nodeNodeBetweenLayers": "50",
       "elk.spacing.nodeNode": "18",
-      "elk.padding": "[top=36,left=12,bottom=12,right=12]",
+      "elk.padding": "[top=12,left=12,bottom=12,right=12]",
     },
     children: [],
     edges: [],
   };
-  for (const n of req.nodes) byId.set(n.id, { id: n.id, width: n.width, height: n.height, children: n.container ? [] : undefined });
+  for (const n of req.nodes) {
+    byId.set(n.id, {
+      id: n.id,
+      width: n.width,
+      height: n.height,
+      // a container's head (toggle, label, counts) gets its own band, so that no child node covers it
+      ...(n.container ? { children: [], layoutOptions: { "elk.padding": `[top=${CONTAINER_HEAD_H},left=12,bottom=12,right=12]` } } : {}),
+    });
+  }
   for (const n of req.nodes) {
     const parent = (n.parent && byId.get(n.parent)) || root;
     (parent.children ??= []).push(byId.get(n.id)!);

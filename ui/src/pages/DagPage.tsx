@@ -29,7 +29,7 @@ export function DagPage({ dagId }: { dagId: string }) {
   const dag = useData(() => api.dag(dagId), `dag|${dagId}`, 10000);
   const runs = useData(() => api.dagRuns(dagId, { limit: 25 }), `runs|${dagId}`, 2500);
   const runParam = loc.query.get("run");
-  const runId = runParam ?? runs.data?.items[0]?.runId ?? null;
+  const runId = runParam ?? latestIntervalRun(runs.data?.items ?? [])?.runId ?? null;
   const listedRun = runs.data?.items.find((r) => r.runId === runId);
   const otherRun = useData(() => (runId && !listedRun ? api.run(runId) : Promise.resolve(null)), `run|${runId}|${!!listedRun}`);
   const run: Run | null = listedRun ?? otherRun.data ?? null;
@@ -158,7 +158,7 @@ export function DagPage({ dagId }: { dagId: string }) {
               onSelect={(r, t) => go({ run: r, task: t, map: null })}
             />
           )}
-          {tab === "gantt" && run && <Gantt run={run} instances={tis.data ?? []} onSelect={selectTask} />}
+          {tab === "gantt" && run && <Gantt run={run} instances={tis.data ?? []} structure={structure.data} onSelect={selectTask} />}
           {tab === "code" && <CodeView dagId={dagId} version={structVersion} />}
           {tab === "versions" && <Versions dagId={dagId} current={structVersion} onPick={(v) => go({ version: v, tab: "code" })} />}
         </div>
@@ -182,6 +182,20 @@ export function DagPage({ dagId }: { dagId: string }) {
   );
 }
 
+/**
+ * The run a DAG page opens on (decision 0027): the latest interval — the highest logical date among runs
+ * that are not backfills (a backfill created today for last year is not what "now" means), the newest
+ * created among equal dates; only backfills: the newest created. `runs` are the newest created first.
+ */
+function latestIntervalRun(runs: Run[]): Run | undefined {
+  let best: Run | undefined;
+  for (const r of runs) {
+    if (r.runType === "backfill" || r.logicalDate === null) continue;
+    if (!best || r.logicalDate > best.logicalDate!) best = r;
+  }
+  return best ?? runs[0];
+}
+
 /** Per task: its state, or for mapped tasks the most urgent state of its instances with counts. */
 function taskStatuses(tis: TaskInstance[]): Map<string, TaskStatus> {
   const by = new Map<string, TaskInstance[]>();
@@ -193,14 +207,16 @@ function taskStatuses(tis: TaskInstance[]): Map<string, TaskStatus> {
   const out = new Map<string, TaskStatus>();
   const urgency = ["failed", "upstream_failed", "up_for_retry", "running", "up_for_reschedule", "scheduled", "none", "skipped", "removed", "success"];
   for (const [id, list] of by) {
+    const starts = list.flatMap((t) => (t.startedAt === null ? [] : [t.startedAt]));
+    const durationMs = starts.length === 0 ? null : Math.max(...list.map((t) => t.endedAt ?? (t.startedAt === null ? 0 : Date.now()))) - Math.min(...starts);
     if (list.length === 1 && list[0]!.mapIndex < 0) {
-      out.set(id, { state: list[0]!.state });
+      out.set(id, { state: list[0]!.state, durationMs });
       continue;
     }
     const counts: Record<string, number> = {};
     for (const t of list) counts[t.state] = (counts[t.state] ?? 0) + 1;
     const state = urgency.find((s) => counts[s]) ?? list[0]!.state;
-    out.set(id, { state, counts, instances: list.filter((t) => t.mapIndex >= 0).length });
+    out.set(id, { state, counts, instances: list.filter((t) => t.mapIndex >= 0).length, durationMs });
   }
   return out;
 }
