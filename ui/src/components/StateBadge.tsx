@@ -46,7 +46,7 @@ export const STATE_ICONS: Record<string, string> = {
   skipped: "»",
   upstream_failed: "!",
   up_for_retry: "↻",
-  up_for_reschedule: "⏲",
+  up_for_reschedule: "◑",
   removed: "−",
   absent: "",
 };
