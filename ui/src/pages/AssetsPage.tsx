@@ -17,7 +17,7 @@ import { useData } from "../hooks";
 import { Link, navigate } from "../router";
 
 const NODE_W = 230;
-const NODE_H = 62;
+const NODE_H = 64;
 
 export function AssetsPage({ name }: { name?: string }) {
   const assets = useData(() => api.assets({ limit: 500 }), "assets", 10000);
@@ -231,7 +231,12 @@ const LineageNodeView = memo(function LineageNodeView({ data }: NodeProps<Node<L
           <div className="lnode-meta" data-testid="lineage-last-update" data-run={n.lastEvent.runId ?? ""} title={n.lastEvent.runId ? `run ${n.lastEvent.runId}${n.lastEvent.runState ? ` (${n.lastEvent.runState})` : ""}` : undefined}>
             {n.lastEvent.runState && <StateDot state={n.lastEvent.runState} />}
             updated {fmtTime(n.lastEvent.at)}
-            {n.lastEvent.dagId && <span className="muted"> by {n.lastEvent.dagId}{n.lastEvent.taskId ? `.${n.lastEvent.taskId}` : ""}</span>}
+            {n.lastEvent.dagId && (
+              <div className="muted">
+                by {n.lastEvent.dagId}
+                {n.lastEvent.taskId ? `.${n.lastEvent.taskId}` : ""}
+              </div>
+            )}
           </div>
         ) : (
           <div className="lnode-meta muted">never updated</div>
