@@ -39,14 +39,17 @@ export interface LayoutResult {
 }
 
 // elk is 1.4 MB of script: loaded on first use, so that the fast layout of a huge graph does not wait for it
-let elk: InstanceType<typeof ELKType> | null = null;
+let elkLoaded: Promise<InstanceType<typeof ELKType>> | null = null;
+
+export function loadElk(): Promise<InstanceType<typeof ELKType>> {
+  elkLoaded ??= import("elkjs/lib/elk.bundled.js").then(({ default: ELK }) => new ELK());
+  elkLoaded.catch(() => (elkLoaded = null));
+  return elkLoaded;
+}
 
 export async function computeLayout(req: LayoutRequest): Promise<LayoutResult> {
   if (req.nodes.length > ELK_MAX_NODES) return fastLayout(req);
-  if (!elk) {
-    const { default: ELK } = await import("elkjs/lib/elk.bundled.js");
-    elk = new ELK();
-  }
+  const elk = await loadElk();
   const byId = new Map<string, ElkNode>();
   const root: ElkNode = {
     id: "__root",

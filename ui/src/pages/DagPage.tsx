@@ -3,7 +3,7 @@
  * timeline, code, versions — with the task instance panel beside them. View, run, task and map index
  * live in the URL, so a link shows the same thing.
  */
-import { useMemo } from "react";
+import { useEffect, useMemo } from "react";
 import { api, type Run, type TaskInstance } from "../api";
 import { useCanOperate } from "../auth";
 import { ErrorBox } from "../components/ErrorBox";
@@ -14,6 +14,7 @@ import { Markdown } from "../components/Markdown";
 import { StateBadge } from "../components/StateBadge";
 import { TaskPanel } from "../components/TaskPanel";
 import { fmtTime } from "../format";
+import { warmLayout } from "../graph/layoutClient";
 import { useData } from "../hooks";
 import { Link, navigate, useLocation, withQuery } from "../router";
 
@@ -49,6 +50,11 @@ export function DagPage({ dagId }: { dagId: string }) {
   const taskId = loc.query.get("task");
   const mapIndexParam = loc.query.get("map");
   const instancesOfTask = useMemo(() => (tis.data ?? []).filter((t) => t.taskId === taskId).sort((a, b) => a.mapIndex - b.mapIndex), [tis.data, taskId]);
+
+  // the layout worker loads elk while the structure is on its way
+  useEffect(() => {
+    if (tab === "graph") warmLayout();
+  }, [tab]);
 
   const go = (changes: Record<string, string | null>) => navigate(withQuery(loc, changes));
   const selectTask = (t: string, mapIndex?: number) => go({ task: t, map: mapIndex !== undefined && mapIndex >= 0 ? String(mapIndex) : null });
