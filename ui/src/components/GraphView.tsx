@@ -195,6 +195,8 @@ function Graph({
 const FIT_PADDING = 0.06;
 const FIT_MAX_ZOOM = 1;
 const MIN_ZOOM = 0.05;
+/** Below this zoom node labels cannot be read: a graph that needs less opens at its start instead. */
+const READABLE_ZOOM = 0.3;
 
 /**
  * The viewport that shows every top-level node (containers hold their children), from the layout's own
@@ -212,7 +214,13 @@ function fitViewport(nodes: readonly Node[], width: number, height: number) {
     y2 = Math.max(y2, n.position.y + (n.height ?? 0));
   }
   if (!Number.isFinite(x1)) return null;
-  return getViewportForBounds({ x: x1, y: y1, width: x2 - x1, height: y2 - y1 }, width, height, MIN_ZOOM, FIT_MAX_ZOOM, FIT_PADDING);
+  const vp = getViewportForBounds({ x: x1, y: y1, width: x2 - x1, height: y2 - y1 }, width, height, MIN_ZOOM, FIT_MAX_ZOOM, FIT_PADDING);
+  if (vp.zoom >= READABLE_ZOOM) return vp;
+  // too long to fit readably (a chain of 100 collapsed groups): its start, as large as can still be read,
+  // centred across the flow where it fits (the minimap shows the rest)
+  const z = READABLE_ZOOM;
+  const across = (y2 - y1) * z;
+  return { x: 16 - x1 * z, y: across <= height ? (height - across) / 2 - y1 * z : 16 - y1 * z, zoom: z };
 }
 const EDGE_OPTIONS: DefaultEdgeOptions = { markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16, color: "#8a93a6" }, style: { stroke: "#8a93a6", strokeWidth: 1.3 } };
 
