@@ -127,10 +127,23 @@ export async function uiBench(n = 10_000): Promise<UiBenchResult | null> {
     await page.getByLabel("Password").fill(PASSWORD);
     await page.getByRole("button", { name: "Log in" }).click();
     await page.getByTestId("current-user").waitFor();
+    const problems: string[] = [];
+    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
     const view = (path: string, selector: string) =>
       timed(async () => {
         await page.goto(`${url}${path}`);
-        await page.locator(selector).first().waitFor();
+        await page
+          .locator(selector)
+          .first()
+          .waitFor()
+          .catch(async (e: Error) => {
+            // what the page showed instead, for the one who reads the failure
+            const shot = join(ROOT, ".bench", `ui-timeout-${Date.now()}.png`);
+            mkdirSync(join(ROOT, ".bench"), { recursive: true });
+            await page.screenshot({ path: shot }).catch(() => undefined);
+            throw new Error(`${path}: ${selector} did not appear (${e.message.split("\n")[0]}); screenshot ${shot}; ${problems.join("; ") || "no page errors"}`);
+          });
         // usable: the page has painted after the nodes appeared
         await page.evaluate("new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)))");
       });

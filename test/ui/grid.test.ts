@@ -33,10 +33,49 @@ export default dag("views_ui", { schedule: "@daily", startDate: "2026-01-01", ca
 });
 `;
 
+// 320 tasks: over the 300 above which the graph opens with its groups collapsed
+const BIG = `
+import { dag } from "sluice";
+export default dag("big_groups_ui", (d) => {
+  let prev = [];
+  for (let g = 0; g < 4; g++) {
+    prev = d.group("part" + g, (b) => {
+      const out = [];
+      for (let i = 0; i < 80; i++) out.push(b.task("t" + i, { after: prev.length ? [prev[i]] : [] }, async () => i));
+      return out;
+    });
+  }
+});
+`;
+
 type RunJson = { runId: string; state: string; runType: string; logicalDate: number | null };
 
 describe("the grid and timeline views", { skip, timeout: 300_000 }, () => {
-  const ui = browserSuite("sluice-ui-grid-", { "views_ui.ts": DAG }, ADMIN_PASSWORD);
+  const ui = browserSuite("sluice-ui-grid-", { "views_ui.ts": DAG, "big_groups_ui.ts": BIG }, ADMIN_PASSWORD);
+
+  test("a large DAG opens with its groups collapsed; expanding groups lays the graph out again each time and shows the group", async () => {
+    const { context, page, pageErrors } = await ui.loggedIn("admin", ADMIN_PASSWORD);
+    try {
+      await page.goto(`${ui.url}/dags/big_groups_ui`);
+      await page.locator('.react-flow__node-group[data-id="part0"]').waitFor();
+      assert.equal(await page.locator(".react-flow__node-task").count(), 0, "every group collapsed");
+      // the second and third layouts of the page: the worker must still answer after elk has loaded
+      await page.getByRole("button", { name: "Expand group part0" }).click();
+      await page.locator('.react-flow__node-container[data-id="part0"]').waitFor();
+      // the expanded group is brought into view: its head is inside the graph's box
+      const graph = (await page.getByTestId("graph").boundingBox())!;
+      const head = (await page.locator('.react-flow__node-container[data-id="part0"] .container-head').boundingBox())!;
+      assert.ok(head.y >= graph.y && head.y + head.height <= graph.y + graph.height && head.x >= graph.x && head.x < graph.x + graph.width, "part0's head is in view");
+      await page.locator(".react-flow__controls").getByRole("button", { name: /fit view/i }).click();
+      await page.getByRole("button", { name: "Expand group part1" }).click();
+      await page.locator('.react-flow__node-container[data-id="part1"]').waitFor();
+      await page.getByRole("button", { name: "Collapse group part0" }).click();
+      await page.locator('.react-flow__node-group[data-id="part0"]').waitFor();
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      await context.close();
+    }
+  });
 
   test("grid: oldest→newest, the latest interval selected, keyboard navigation; timeline: both attempts of a retried task", async () => {
     mkdirSync(ARTIFACTS, { recursive: true });

@@ -107,14 +107,18 @@ function Graph({
     };
   }, [layoutKey, graph]);
 
+  // the group just expanded or collapsed: brought into view once the new layout is drawn
+  const toggled = useRef<string | null>(null);
   const toggle = useMemo(
-    () => (id: string) =>
+    () => (id: string) => {
+      toggled.current = id;
       setCollapsed((c) => {
         const n = new Set(c);
         if (n.has(id)) n.delete(id);
         else n.add(id);
         return n;
-      }),
+      });
+    },
     [],
   );
 
@@ -163,6 +167,24 @@ function Graph({
   const ready = placed !== null && placed.key === layoutKey;
   const box = useRef<HTMLDivElement>(null);
   const fit = useViewFollowsBox(box, ready, large, selectedTask, graph.shownAs, nodes);
+  const flow = useReactFlow();
+  useEffect(() => {
+    const id = toggled.current;
+    const el = box.current;
+    if (!ready || id === null || !el) return;
+    toggled.current = null;
+    requestAnimationFrame(() => {
+      const n = flow.getInternalNode(id);
+      if (!n) return;
+      const zoom = flow.getZoom();
+      const { x, y } = n.internals.positionAbsolute;
+      const w = n.width ?? 0;
+      const h = n.height ?? 0;
+      // a tall expanded group: its head at the top of the view, else the whole group centred
+      const cy = h * zoom < el.clientHeight ? y + h / 2 : y + el.clientHeight / zoom / 2 - 20;
+      void flow.setCenter(x + w / 2, cy, { zoom });
+    });
+  }, [placed, ready, flow]);
 
   if (error) return <p className="error">{error}</p>;
   if (!ready) return <div className="graph loading" data-testid="graph-loading">Laying out {graph.nodes.length} nodes…</div>;

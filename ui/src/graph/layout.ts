@@ -41,8 +41,20 @@ export interface LayoutResult {
 // elk is 1.4 MB of script: loaded on first use, so that the fast layout of a huge graph does not wait for it
 let elkLoaded: Promise<InstanceType<typeof ELKType>> | null = null;
 
+/**
+ * elk's bundled build, constructed in a worker, takes the worker's `self.onmessage` for itself (it believes
+ * it is elk's own worker): our handler is put back, or every later layout request (expanding a group)
+ * would go to elk and never be answered.
+ */
 export function loadElk(): Promise<InstanceType<typeof ELKType>> {
-  elkLoaded ??= import("elkjs/lib/elk.bundled.js").then(({ default: ELK }) => new ELK());
+  elkLoaded ??= (async () => {
+    const ours = typeof self === "undefined" ? null : self.onmessage;
+    const { default: ELK } = await import("elkjs/lib/elk.bundled.js");
+    // its embedded worker code runs in the constructor (browserify's lazy require): restore after it
+    const made = new ELK();
+    if (ours) self.onmessage = ours;
+    return made;
+  })();
   elkLoaded.catch(() => (elkLoaded = null));
   return elkLoaded;
 }
