@@ -28,7 +28,7 @@ import {
 import "@xyflow/react/dist/style.css";
 import type { Structure, TaskNode } from "../api";
 import { fmtDuration } from "../format";
-import { layout } from "../graph/layoutClient";
+import { interimLayout, layout } from "../graph/layoutClient";
 import type { LayoutResult } from "../graph/layout";
 import { COLLAPSE_ABOVE_TASKS, visibleGraph } from "../graph/model";
 import { StateLegend, stateColor, stateIcon, stateInk } from "./StateBadge";
@@ -98,7 +98,10 @@ function Graph({
 
   useEffect(() => {
     let alive = true;
-    layout(layoutKey, { nodes: graph.nodes, edges: graph.edges, direction: "RIGHT" }).then(
+    const req = { nodes: graph.nodes, edges: graph.edges, direction: "RIGHT" as const };
+    const interim = interimLayout(req);
+    if (interim) setPlaced({ key: layoutKey, result: interim });
+    layout(layoutKey, req).then(
       (result) => alive && setPlaced({ key: layoutKey, result }),
       (e: Error) => alive && setError(e.message),
     );
@@ -166,7 +169,7 @@ function Graph({
   const large = graph.nodes.length > FIT_BELOW_NODES;
   const ready = placed !== null && placed.key === layoutKey;
   const box = useRef<HTMLDivElement>(null);
-  const fit = useViewFollowsBox(box, ready, large, selectedTask, graph.shownAs, nodes);
+  const fit = useViewFollowsBox(box, ready, large, selectedTask, graph.shownAs, nodes, placed?.result ?? null);
   const flow = useReactFlow();
   useEffect(() => {
     const id = toggled.current;
@@ -206,7 +209,7 @@ function Graph({
           proOptions={{ hideAttribution: true }}
         >
           <Controls showInteractive={false} onFitView={fit} aria-label="Zoom and fit" />
-          <MiniMap pannable zoomable nodeColor={miniColor} nodeStrokeWidth={0} ariaLabel="Minimap of the graph" />
+          {nodes.length <= MINIMAP_MAX_NODES && <MiniMap pannable zoomable nodeColor={miniColor} nodeStrokeWidth={0} ariaLabel="Minimap of the graph" />}
         </ReactFlow>
       </div>
       <StateLegend />
@@ -214,6 +217,11 @@ function Graph({
   );
 }
 
+/**
+ * The minimap draws every node (an SVG rect each, not virtualised): on the flat 10,000-node graph it
+ * took the first render from ~1.6 s to ~6.5 s (ui-10000). Above this many visible nodes there is none.
+ */
+const MINIMAP_MAX_NODES = 2000;
 const FIT_PADDING = 0.06;
 const FIT_MAX_ZOOM = 1;
 const MIN_ZOOM = 0.05;
@@ -257,7 +265,15 @@ function miniColor(n: Node): string {
  * selected, centre it (the panel opening beside the graph is such a change). A large graph is not fitted
  * on its own (FIT_BELOW_NODES), but still centres a selected task.
  */
-function useViewFollowsBox(box: RefObject<HTMLDivElement | null>, ready: boolean, large: boolean, selected: string | null, shownAs: Map<string, string>, nodes: readonly Node[]) {
+function useViewFollowsBox(
+  box: RefObject<HTMLDivElement | null>,
+  ready: boolean,
+  large: boolean,
+  selected: string | null,
+  shownAs: Map<string, string>,
+  nodes: readonly Node[],
+  placed: LayoutResult | null,
+) {
   const flow = useReactFlow();
   const moved = useRef(false);
   const fit = () => {
@@ -296,6 +312,10 @@ function useViewFollowsBox(box: RefObject<HTMLDivElement | null>, ready: boolean
       el.removeEventListener("pointerdown", stop);
     };
   }, [ready, box]);
+  // a new layout (elk's replacing the interim one, a group toggled) is followed like a new size
+  useEffect(() => {
+    if (ready && placed) requestAnimationFrame(() => follow.current());
+  }, [ready, placed]);
   // a newly selected task (a click in the graph, the grid or a link) is brought into view
   useEffect(() => {
     if (ready && selected !== null) requestAnimationFrame(() => follow.current());

@@ -2,12 +2,24 @@
  * Layouts off the main thread, cached by request (the same structure and collapsed groups lay out once).
  * The worker is a same-origin module file emitted by Vite, so it runs under `script-src 'self'`.
  */
-import type { LayoutRequest, LayoutResult } from "./layout";
+import { ELK_MAX_NODES, fastLayout, type LayoutRequest, type LayoutResult } from "./layout";
 
 let worker: Worker | null = null;
 let seq = 0;
 const pending = new Map<number, { resolve: (r: LayoutResult) => void; reject: (e: Error) => void }>();
 const cache = new Map<string, Promise<LayoutResult>>();
+/** Whether the worker has answered with an elk layout, so elk is loaded there. */
+let elkAnswered = false;
+
+/**
+ * A quick layout to draw while the first elk layout of a page waits for elk to load (1.4 MB of script:
+ * 0.5–3 s, most of the time to a first graph — ui-10000 bench), or null when elk is loaded or not used.
+ * Longest-path layers on the main thread, milliseconds for up to ELK_MAX_NODES nodes; groups are not
+ * drawn as containers until elk's layout replaces it.
+ */
+export function interimLayout(req: LayoutRequest): LayoutResult | null {
+  return elkAnswered || req.nodes.length > ELK_MAX_NODES ? null : fastLayout({ ...req, nodes: req.nodes.filter((n) => !n.container) });
+}
 
 function getWorker(): Worker {
   if (worker) return worker;
@@ -46,6 +58,7 @@ export function layout(key: string, req: LayoutRequest): Promise<LayoutResult> {
       pending.set(id, { resolve, reject });
       getWorker().postMessage({ id, req });
     }).then((r) => {
+      if (r.nested) elkAnswered = true;
       performance.measure("sluice:layout", { start, detail: { nodes: req.nodes.length } });
       return r;
     });
