@@ -46,8 +46,9 @@ describe("the graph view", { skip, timeout: 300_000 }, () => {
         const taskCount = structure.tasks.length;
         assert.ok(taskCount >= 10, `ml_train has its ${taskCount} tasks`);
         await page.goto(`${ui.url}/dags/ml_train`);
-        await page.waitForFunction((n) => document.querySelectorAll(".react-flow__node-task").length === n, taskCount);
-        // the fit is applied on the frame after layout: wait until the node boxes settle
+        await page.waitForFunction(`document.querySelectorAll(".react-flow__node-task").length === ${taskCount}`);
+        // elk's layout has replaced the interim one, and the fit is applied on the frame after it
+        await page.locator('[data-testid="graph"]:not([data-interim])').waitFor();
         await page.waitForTimeout(300);
         const graph = (await page.getByTestId("graph").boundingBox())!;
         const windowBox = { x: 0, y: 0, width: w, height: h };

@@ -163,7 +163,7 @@ describe("the grid and timeline views", { skip, timeout: 300_000 }, () => {
 
       // the graph: the expanded group's head is below no node
       await page.goto(`${ui.url}/dags/views_ui?run=${encodeURIComponent(scheduled.runId)}`);
-      await page.locator('.react-flow__node[data-id="flaky"]').waitFor();
+      await page.locator('[data-testid="graph"]:not([data-interim]) .react-flow__node[data-id="flaky"]').waitFor();
       await page.waitForTimeout(300);
       const head = (await page.locator('.react-flow__node[data-id="transform"] .container-head').boundingBox())!;
       for (const id of tasks) {

@@ -93,14 +93,14 @@ function Graph({
   );
   const graph = useMemo(() => visibleGraph(structure, collapsed), [structure, collapsed]);
   const layoutKey = `${structure.version}|${[...collapsed].sort().join(",")}`;
-  const [placed, setPlaced] = useState<{ key: string; result: LayoutResult } | null>(null);
+  const [placed, setPlaced] = useState<{ key: string; result: LayoutResult; interim?: boolean } | null>(null);
   const [error, setError] = useState<string | null>(null);
 
   useEffect(() => {
     let alive = true;
     const req = { nodes: graph.nodes, edges: graph.edges, direction: "RIGHT" as const };
     const interim = interimLayout(req);
-    if (interim) setPlaced({ key: layoutKey, result: interim });
+    if (interim) setPlaced({ key: layoutKey, result: interim, interim: true });
     layout(layoutKey, req).then(
       (result) => alive && setPlaced({ key: layoutKey, result }),
       (e: Error) => alive && setError(e.message),
@@ -193,7 +193,7 @@ function Graph({
   if (!ready) return <div className="graph loading" data-testid="graph-loading">Laying out {graph.nodes.length} nodes…</div>;
   return (
     <div className="graph-view">
-      <div className="graph" ref={box} data-testid="graph" data-nodes={nodes.length}>
+      <div className="graph" ref={box} data-testid="graph" data-nodes={nodes.length} data-interim={placed?.interim ? "" : undefined}>
         <ReactFlow
           nodes={nodes}
           edges={edges}
