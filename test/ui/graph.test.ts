@@ -9,7 +9,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import type { Page } from "playwright-core";
-import { ROOT } from "../helpers.js";
+import { ROOT, waitFor } from "../helpers.js";
 import { browserSkip as skip, browserSuite } from "./browser.js";
 
 const ADMIN_PASSWORD = "graph-ui-admin-password";
@@ -46,7 +46,8 @@ describe("the graph view", { skip, timeout: 300_000 }, () => {
         const taskCount = structure.tasks.length;
         assert.ok(taskCount >= 10, `ml_train has its ${taskCount} tasks`);
         await page.goto(`${ui.url}/dags/ml_train`);
-        await page.waitForFunction(`document.querySelectorAll(".react-flow__node-task").length === ${taskCount}`);
+        // (no waitForFunction: the page's CSP forbids the eval it needs)
+        await waitFor(async () => (await page.locator(".react-flow__node-task").count()) === taskCount, 30_000, `${taskCount} task nodes`);
         // elk's layout has replaced the interim one, and the fit is applied on the frame after it
         await page.locator('[data-testid="graph"]:not([data-interim])').waitFor();
         await page.waitForTimeout(300);
