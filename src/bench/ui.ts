@@ -2,8 +2,14 @@
  * `ui-10000`: how long the web UI takes to show a 10,000-task DAG, in headless Chromium against a real
  * `sluice dev`. Two DAGs of 100 layers × 100 tasks (each task after two of the layer before): one with a
  * task group per layer (the graph opens with groups collapsed), one flat (10,000 visible nodes: the fast
- * layout and viewport-only rendering). Each has one finished run. Times are from navigation to the first
- * usable view (nodes or cells on screen and a frame painted after them), API times are server round trips.
+ * layout and viewport-only rendering). Each has one run, cancelled as soon as it is created: what a view
+ * costs does not depend on its tasks' states, and running 20,000 tasks takes minutes on a shared machine.
+ * Times are from navigation to the first usable view (nodes or cells on screen and a frame painted after
+ * them), API times are server round trips.
+ *
+ * Each graph time is split with the page's own timeline (Resource Timing for the API calls, the UI's
+ * User Timing measure `sluice:layout`): when the structure arrived, how long the layout took in its
+ * worker, and the rest (React and xyflow rendering until the first frame with nodes).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -17,9 +23,21 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CHROMIUM = "/usr/bin/chromium";
 const PASSWORD = "bench-admin-password";
 
+/** Where a graph view's time went, in ms from navigation start. */
+interface GraphPhases {
+  /** The structure response's end. */
+  structureAtMs: number;
+  /** The layout (worker round trip) from its request to its result; null: the view was usable before it, with the interim layout. */
+  layoutMs: number | null;
+  /** From the layout's result (or the structure, with the interim layout) to the first painted frame with nodes: React and xyflow. */
+  renderMs: number;
+}
+
 export interface UiBenchResult extends BenchResult {
   graphGroupedMs: number;
   graphFlatMs: number;
+  graphGrouped: GraphPhases;
+  graphFlat: GraphPhases;
   gridMs: number;
   apiStructureMs: number;
   apiGridMs: number;
@@ -88,6 +106,7 @@ export async function uiBench(n = 10_000): Promise<UiBenchResult | null> {
       runs[id] = ((await call("POST", `/dags/${id}/runs`, {})) as { runId: string }).runId;
     }
     for (const id of Object.keys(runs)) {
+      await call("POST", `/runs/${runs[id]}/cancel`).catch(() => undefined); // 409: it already finished
       await until(async () => (["success", "failed"].includes(((await call("GET", `/runs/${runs[id]}`)) as { state: string }).state) ? true : null), 600_000, () => `run of ${id} never finished`);
     }
 
@@ -108,15 +127,41 @@ export async function uiBench(n = 10_000): Promise<UiBenchResult | null> {
     await page.getByLabel("Password").fill(PASSWORD);
     await page.getByRole("button", { name: "Log in" }).click();
     await page.getByTestId("current-user").waitFor();
+    const problems: string[] = [];
+    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
     const view = (path: string, selector: string) =>
       timed(async () => {
         await page.goto(`${url}${path}`);
-        await page.locator(selector).first().waitFor();
+        await page
+          .locator(selector)
+          .first()
+          .waitFor()
+          .catch(async (e: Error) => {
+            // what the page showed instead, for the one who reads the failure
+            const shot = join(ROOT, ".bench", `ui-timeout-${Date.now()}.png`);
+            mkdirSync(join(ROOT, ".bench"), { recursive: true });
+            await page.screenshot({ path: shot }).catch(() => undefined);
+            throw new Error(`${path}: ${selector} did not appear (${e.message.split("\n")[0]}); screenshot ${shot}; ${problems.join("; ") || "no page errors"}`);
+          });
         // usable: the page has painted after the nodes appeared
         await page.evaluate("new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)))");
       });
+    const phases = async (total: number): Promise<GraphPhases> => {
+      const t = await page.evaluate<{ structureAt: number; layoutStart: number; layoutMs: number } | null>(`(() => {
+        const structure = performance.getEntriesByType("resource").filter((e) => e.name.includes("/structure")).pop();
+        const layout = performance.getEntriesByName("sluice:layout").pop();
+        return { structureAt: structure ? structure.responseEnd : 0, layoutStart: layout ? layout.startTime : -1, layoutMs: layout ? layout.duration : 0 };
+      })()`);
+      if (!t) throw new Error("no performance timeline from the page");
+      // no layout measure yet: the view was usable with the interim layout, before elk's arrived
+      if (t.layoutStart < 0) return { structureAtMs: Math.round(t.structureAt), layoutMs: null, renderMs: Math.round(Math.max(0, total - t.structureAt)) };
+      return { structureAtMs: Math.round(t.structureAt), layoutMs: Math.round(t.layoutMs), renderMs: Math.round(Math.max(0, total - t.layoutStart - t.layoutMs)) };
+    };
     const graphGroupedMs = await view(`/dags/ui_grouped?run=${runs["ui_grouped"]}`, ".react-flow__node");
+    const graphGrouped = await phases(graphGroupedMs);
     const graphFlatMs = await view(`/dags/ui_flat?run=${runs["ui_flat"]}`, ".react-flow__node");
+    const graphFlat = await phases(graphFlatMs);
     const gridMs = await view(`/dags/ui_flat?tab=grid&run=${runs["ui_flat"]}`, "[data-testid=grid] .cell");
     await ctx.close();
     const worst = Math.max(graphGroupedMs, graphFlatMs, gridMs);
@@ -129,6 +174,8 @@ export async function uiBench(n = 10_000): Promise<UiBenchResult | null> {
       p99Ms: null,
       graphGroupedMs: Math.round(graphGroupedMs),
       graphFlatMs: Math.round(graphFlatMs),
+      graphGrouped,
+      graphFlat,
       gridMs: Math.round(gridMs),
       apiStructureMs: Math.round(apiStructureMs),
       apiGridMs: Math.round(apiGridMs),

@@ -59,6 +59,7 @@ export const structureSchema = z.strictObject({
     z.strictObject({
       id: z.string(),
       kind: z.string(),
+      isolation: z.enum(["inline", "process"]).describe("where a function task runs: in the worker, or in a child process"),
       group: z.string().nullable(),
       upstream: z.array(z.string()),
       downstream: z.array(z.string()),
@@ -66,6 +67,9 @@ export const structureSchema = z.strictObject({
       triggerRule: z.string(),
       maxTries: z.number().describe("retries + 1: the tries a run (or a clear) gives it"),
       docs: z.string().optional(),
+      setup: z.literal(true).optional().describe("a setup task (d.setup)"),
+      teardown: z.literal(true).optional().describe("a teardown task (d.teardown)"),
+      onFailureFailDagRun: z.literal(true).optional().describe("a teardown whose failure fails the run"),
     }),
   ),
   groups: z.array(z.strictObject({ id: z.string(), parent: z.string().nullable(), description: z.string().nullable() })),
@@ -77,7 +81,7 @@ export const importErrorSchema = z.strictObject({ file: z.string(), line: z.numb
 
 export const gridSchema = z.strictObject({
   tasks: z.array(z.string()),
-  runs: z.array(z.strictObject({ runId: z.string(), state: z.string(), logicalDate: ms, startedAt: nullableMs, endedAt: nullableMs, runType: z.string() })),
+  runs: z.array(z.strictObject({ runId: z.string(), state: z.string(), logicalDate: ms, startedAt: nullableMs, endedAt: nullableMs, runType: z.string(), createdAt: ms })),
   states: z.record(z.string(), z.string()).describe("runId -> one state letter per task (docs/api.md)"),
   nextCursor: z.string().nullable(),
 });
@@ -157,6 +161,9 @@ export const attemptSchema = z.strictObject({
   outputSize: z.number().nullable(),
 });
 
+/** An attempt with the task instance it belongs to (the timeline). */
+export const runAttemptSchema = attemptSchema.extend({ taskId: z.string(), mapIndex: z.number() });
+
 export const previewSchema = z.strictObject({ preview: z.string(), truncated: z.boolean() });
 export const outputSchema = z.strictObject({ size: z.number(), preview: z.string().nullable(), truncated: z.boolean() });
 
@@ -220,7 +227,19 @@ export const assetDetailSchema = z.strictObject({
   events: z.array(z.strictObject({ eventId: z.number(), dagId: z.string().nullable(), runId: z.string().nullable(), taskId: z.string().nullable(), mapIndex: z.number().nullable(), createdAt: ms, metadata: json })),
 });
 export const lineageSchema = z.strictObject({
-  nodes: z.array(z.strictObject({ id: z.string(), kind: z.enum(["dag", "asset"]), name: z.string() })),
+  nodes: z.array(
+    z.strictObject({
+      id: z.string(),
+      kind: z.enum(["dag", "asset"]),
+      name: z.string(),
+      lastEvent: z
+        .strictObject({ at: ms, dagId: z.string().nullable(), runId: z.string().nullable(), taskId: z.string().nullable(), runState: z.string().nullable() })
+        .nullable()
+        .optional()
+        .describe("assets: the latest update the caller may see, and the state of the run that made it"),
+      lastRun: z.strictObject({ runId: z.string(), state: z.string(), logicalDate: ms }).nullable().optional().describe("DAGs: their latest run"),
+    }),
+  ),
   edges: z.array(z.strictObject({ from: z.string(), to: z.string(), taskId: z.string().optional() })),
 });
 

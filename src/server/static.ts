@@ -4,6 +4,12 @@
  * release is picked up on the next load. Every other GET that is not an API path gets index.html (the UI
  * routes in the browser). Files are resolved inside the UI folder only: `..`, encoded or not, never
  * leaves it.
+ *
+ * `/assets/` is both Vite's folder of built files and the UI's route of asset pages (`/assets/<name>`):
+ * only a file that exists there is served from it. A missing path under it is the app for a page load
+ * (a reload or a shared link of an asset page) and a 404 for anything else (a stale page's script
+ * request must not get HTML back): the browser says which with `Sec-Fetch-Mode: navigate`, and older
+ * clients with `Accept: text/html`.
  */
 import { readFile, stat } from "node:fs/promises";
 import { extname, join, resolve, sep } from "node:path";
@@ -75,11 +81,18 @@ export function mountStatic(app: Hono, opts: { dir?: string } = {}): void {
         c.header("Cache-Control", decoded.startsWith("/assets/") ? "public, max-age=31536000, immutable" : "no-cache");
         return c.body(new Uint8Array(body), 200);
       }
-      // a missing hashed asset is a 404, not the app: a stale page must not get HTML for its script
-      if (decoded.startsWith("/assets/")) return c.text("not found", 404);
+      // a missing built file is a 404, not the app: a stale page must not get HTML for its script
+      if (decoded.startsWith("/assets/") && !isPageLoad(c)) return c.text("not found", 404);
     }
     return sendIndex(c);
   };
   // Hono answers HEAD with the GET handler, without the body
   app.get("*", handler);
+}
+
+/** A top-level page load (navigation), as opposed to a script, style, image or fetch request. */
+function isPageLoad(c: Context): boolean {
+  const mode = c.req.header("Sec-Fetch-Mode");
+  if (mode !== undefined) return mode === "navigate";
+  return (c.req.header("Accept") ?? "").includes("text/html");
 }

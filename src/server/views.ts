@@ -95,6 +95,8 @@ export function structure(version: string, spec: DagSpec): Record<string, unknow
     tasks: spec.tasks.map((t) => ({
       id: t.id,
       kind: t.kind,
+      // in-process or child process: what the graph shows as the task's type
+      isolation: t.isolation,
       group: t.group === "" ? null : t.group,
       upstream: t.upstream,
       downstream: t.downstream,

@@ -170,6 +170,7 @@ function suite(dialect: Dialect): void {
     "POST /runs/:runId/cancel": (x) => ({ url: `/runs/${x.runId}/cancel` }),
     "GET /runs/:runId/tasks": (x) => ({ url: `/runs/${x.runId}/tasks` }),
     "GET /runs/:runId/tasks/:taskId/attempts": (x) => ({ url: `/runs/${x.runId}/tasks/a/attempts` }),
+    "GET /runs/:runId/attempts": (x) => ({ url: `/runs/${x.runId}/attempts` }),
     "POST /runs/:runId/tasks/:taskId/clear": (x) => ({ url: `/runs/${x.runId}/tasks/c/clear`, body: {} }),
     "POST /runs/:runId/tasks/:taskId/mark": (x) => ({ url: `/runs/${x.runId}/tasks/c/mark`, body: { state: "success" } }),
     "GET /runs/:runId/tasks/:taskId/inputs": (x) => ({ url: `/runs/${x.runId}/tasks/c/inputs` }),

@@ -136,6 +136,7 @@ test("every operation of the OpenAPI document answers what its schema says", { t
   await check("GET", "/dags/chain/runs");
   await check("GET", `/runs/${mappedRun.runId}`);
   await check("GET", `/runs/${mappedRun.runId}/tasks`);
+  await check("GET", `/runs/${mappedRun.runId}/attempts`);
   const attempts = (await check("GET", `/runs/${mappedRun.runId}/tasks/work/attempts?mapIndex=1`)).json;
   await check("GET", `/runs/${ok.runId}/tasks/c/inputs`);
   const lastA = (await api.get(`/api/v1/runs/${ok.runId}/tasks/c/attempts`)).json.items[0].attemptId;

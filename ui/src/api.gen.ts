@@ -447,6 +447,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runs/{runId}/attempts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every attempt of a run (retries and clears included), by task, map index and try: the timeline's data */
+        get: operations["getRuns/RunIdAttempts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs/{runId}/tasks/{taskId}/clear": {
         parameters: {
             query?: never;
@@ -607,7 +624,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Lineage graph of DAGs and assets (asset: only the edges that touch it): nodes { id, kind: dag|asset, name }, edges { from, to, taskId? } */
+        /** Lineage graph of DAGs and assets (asset: only the edges that touch it): nodes { id, kind: dag|asset, name, lastEvent (assets), lastRun (DAGs) }, edges { from, to, taskId? } */
         get: operations["getLineage"];
         put?: never;
         post?: never;
@@ -2196,6 +2213,11 @@ export interface operations {
                         tasks: {
                             id: string;
                             kind: string;
+                            /**
+                             * @description where a function task runs: in the worker, or in a child process
+                             * @enum {string}
+                             */
+                            isolation: "inline" | "process";
                             group: string | null;
                             upstream: string[];
                             downstream: string[];
@@ -2204,6 +2226,21 @@ export interface operations {
                             /** @description retries + 1: the tries a run (or a clear) gives it */
                             maxTries: number;
                             docs?: string;
+                            /**
+                             * @description a setup task (d.setup)
+                             * @constant
+                             */
+                            setup?: true;
+                            /**
+                             * @description a teardown task (d.teardown)
+                             * @constant
+                             */
+                            teardown?: true;
+                            /**
+                             * @description a teardown whose failure fails the run
+                             * @constant
+                             */
+                            onFailureFailDagRun?: true;
                         }[];
                         groups: {
                             id: string;
@@ -2518,6 +2555,8 @@ export interface operations {
                             startedAt: number | null;
                             endedAt: number | null;
                             runType: string;
+                            /** @description epoch milliseconds */
+                            createdAt: number;
                         }[];
                         /** @description runId -> one state letter per task (docs/api.md) */
                         states: {
@@ -3398,6 +3437,80 @@ export interface operations {
             };
         };
     };
+    "getRuns/RunIdAttempts": {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                runId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            attemptId: number;
+                            tryNumber: number;
+                            state: string;
+                            workerId: string;
+                            hostname: string;
+                            /** @description epoch milliseconds */
+                            startedAt: number;
+                            endedAt: number | null;
+                            errorCode: string | null;
+                            errorMessage: string | null;
+                            errorStack: string | null;
+                            exitCode: number | null;
+                            outputSize: number | null;
+                            taskId: string;
+                            mapIndex: number;
+                        }[];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not logged in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description role too low or CSRF token missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     "postRuns/RunIdTasks/TaskIdClear": {
         parameters: {
             query?: never;
@@ -4027,6 +4140,22 @@ export interface operations {
                             /** @enum {string} */
                             kind: "dag" | "asset";
                             name: string;
+                            /** @description assets: the latest update the caller may see, and the state of the run that made it */
+                            lastEvent?: {
+                                /** @description epoch milliseconds */
+                                at: number;
+                                dagId: string | null;
+                                runId: string | null;
+                                taskId: string | null;
+                                runState: string | null;
+                            } | null;
+                            /** @description DAGs: their latest run */
+                            lastRun?: {
+                                runId: string;
+                                state: string;
+                                /** @description epoch milliseconds */
+                                logicalDate: number;
+                            } | null;
                         }[];
                         edges: {
                             from: string;

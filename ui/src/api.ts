@@ -33,18 +33,22 @@ export interface Page<T> {
 export type DagSummary = Item<Ok<"/api/v1/dags", "get">>;
 export type DagDetail = Ok<"/api/v1/dags/{dagId}", "get">;
 export type Structure = Ok<"/api/v1/dags/{dagId}/structure", "get">;
+export type TaskNode = Structure["tasks"][number];
 export type Run = Item<Ok<"/api/v1/runs", "get">>;
 export type RunDetail = Ok<"/api/v1/runs/{runId}", "get">;
 export type TaskInstance = Item<Ok<"/api/v1/runs/{runId}/tasks", "get">>;
 export type TaskInstanceRow = Item<Ok<"/api/v1/task-instances", "get">>;
 export type Dashboard = Ok<"/api/v1/dashboard", "get">;
 export type Attempt = Item<Ok<"/api/v1/runs/{runId}/tasks/{taskId}/attempts", "get">>;
+/** An attempt with the task instance it belongs to (GET /runs/:runId/attempts: the timeline). */
+export type RunAttempt = Item<Ok<"/api/v1/runs/{runId}/attempts", "get">>;
 /** Attempt ids are numbers in JSON; the client only passes them back. */
 export type AttemptId = string | number;
 export type LogPage = Ok<"/api/v1/attempts/{attemptId}/logs", "get">;
 export type LogLine = LogPage["lines"][number];
 export type Grid = Ok<"/api/v1/dags/{dagId}/grid", "get">;
 export type ImportError = Item<Ok<"/api/v1/import-errors", "get">>;
+export type LineageNode = Ok<"/api/v1/lineage", "get">["nodes"][number];
 export type TypeErrors = Ok<"/api/v1/type-errors", "get">;
 export type Backfill = Ok<"/api/v1/backfills/{id}", "get">;
 export type BackfillPlan = Ok<"/api/v1/backfills", "post", 200>;
@@ -234,6 +238,17 @@ export const api = {
     let cursor: string | null = null;
     do {
       const page: Page<TaskInstance> = await get<Page<TaskInstance>>(`/runs/${enc(runId)}/tasks`, { limit: 500, cursor });
+      out.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor);
+    return out;
+  },
+  /** Every attempt of a run, oldest first (the timeline). */
+  async runAttempts(runId: string): Promise<RunAttempt[]> {
+    const out: RunAttempt[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Page<RunAttempt> = await get<Page<RunAttempt>>(`/runs/${enc(runId)}/attempts`, { limit: 500, cursor });
       out.push(...page.items);
       cursor = page.nextCursor;
     } while (cursor);

@@ -20,6 +20,38 @@ async function visible(env: ApiEnv, actor: Actor): Promise<{ dags: Set<string>; 
   return { dags, assets };
 }
 
+interface LineageNode {
+  id: string;
+  kind: "dag" | "asset";
+  name: string;
+  /** Assets: the latest update (event) the caller may see, and the run that made it. */
+  lastEvent?: { at: number; dagId: string | null; runId: string | null; taskId: string | null; runState: string | null } | null;
+  /** DAGs: their latest run. */
+  lastRun?: { runId: string; state: string; logicalDate: number } | null;
+}
+
+/**
+ * What the lineage graph shows on its nodes: an asset's last update and the state of the run that made
+ * it, a DAG's latest run. A few queries for the whole graph (lineage graphs are tens to hundreds of nodes).
+ * An update made by a DAG the caller may not read is left out, as it is on the asset's page.
+ */
+async function describeLineage(env: ApiEnv, nodes: LineageNode[], readable: Set<string> | null): Promise<void> {
+  const db = env.sluice.store;
+  const assets = nodes.filter((n) => n.kind === "asset");
+  const dags = nodes.filter((n) => n.kind === "dag");
+  const latest = await db.assets.latestEventIds(assets.map((a) => a.name));
+  const events = new Map((await db.assets.getEvents([...latest.values()])).map((e) => [e.asset, e]));
+  const runIds = [...new Set([...events.values()].flatMap((e) => (e.runId ? [e.runId] : [])))];
+  const runs = new Map((await Promise.all(runIds.map((id) => db.runs.get(id)))).flatMap((r) => (r ? [[r.runId, r] as const] : [])));
+  for (const a of assets) {
+    const e = events.get(a.name);
+    const shown = e && (readable === null || (e.dagId !== null && readable.has(e.dagId)));
+    a.lastEvent = shown ? { at: e.createdAt, dagId: e.dagId, runId: e.runId, taskId: e.taskId, runState: (e.runId && runs.get(e.runId)?.state) || null } : null;
+  }
+  const lastRuns = await db.runs.latestOf(dags.map((d) => d.name), 1);
+  for (const d of dags) d.lastRun = lastRuns.get(d.name)?.[0] ?? null;
+}
+
 export function assetRoutes(): Route[] {
   return [
     route({
@@ -73,7 +105,7 @@ export function assetRoutes(): Route[] {
       access: "viewer",
       scope: "dag",
       tag: "assets",
-      summary: "Lineage graph of DAGs and assets (asset: only the edges that touch it): nodes { id, kind: dag|asset, name }, edges { from, to, taskId? }",
+      summary: "Lineage graph of DAGs and assets (asset: only the edges that touch it): nodes { id, kind: dag|asset, name, lastEvent (assets), lastRun (DAGs) }, edges { from, to, taskId? }",
       query: query({ asset: z.string().max(500).optional() }),
       async handler({ env, actor, query: q }) {
         let edges = await env.sluice.store.assets.edges();
@@ -83,7 +115,7 @@ export function assetRoutes(): Route[] {
           const dags = new Set(readable);
           edges = edges.filter((e) => dags.has(e.dagId));
         }
-        const nodes = new Map<string, { id: string; kind: "dag" | "asset"; name: string }>();
+        const nodes = new Map<string, LineageNode>();
         const out: { from: string; to: string; taskId?: string }[] = [];
         for (const e of edges) {
           const dag = `dag:${e.dagId}`;
@@ -92,6 +124,7 @@ export function assetRoutes(): Route[] {
           nodes.set(asset, { id: asset, kind: "asset", name: e.asset });
           out.push(e.role === "produces" ? { from: dag, to: asset, taskId: e.taskId } : { from: asset, to: dag });
         }
+        await describeLineage(env, [...nodes.values()], readable === null ? null : new Set(readable));
         return { nodes: [...nodes.values()], edges: out };
       },
     }),

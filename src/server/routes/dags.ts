@@ -258,7 +258,7 @@ export function dagRoutes(specs: SpecCache): Route[] {
         }
         return {
           tasks,
-          runs: shown.map((r) => ({ runId: r.runId, state: r.state, logicalDate: r.logicalDate, startedAt: r.startedAt, endedAt: r.endedAt, runType: r.runType })),
+          runs: shown.map((r) => ({ runId: r.runId, state: r.state, logicalDate: r.logicalDate, startedAt: r.startedAt, endedAt: r.endedAt, runType: r.runType, createdAt: r.createdAt })),
           states,
           nextCursor: more ? encodeCursor([shown[shown.length - 1]!.createdAt, shown[shown.length - 1]!.runId]) : null,
         };

@@ -14,7 +14,7 @@ import { SluiceError, isSluiceError } from "../../errors.js";
 import { decodeCursor, page } from "../cursor.js";
 import { body, mapIndexParam, notFound, pagination, query, route, type ApiEnv, type Route } from "../route.js";
 import { attemptView, callbackView, deadlineMissView, runView, taskInstanceView } from "../views.js";
-import { attemptSchema, clearResultSchema, list, markResultSchema, outputSchema, previewSchema, runDetailSchema, runSchema, runTaskInstanceSchema } from "../schemas.js";
+import { attemptSchema, clearResultSchema, list, markResultSchema, outputSchema, previewSchema, runAttemptSchema, runDetailSchema, runSchema, runTaskInstanceSchema } from "../schemas.js";
 
 /** Previews of outputs and inputs stop here: the UI shows a preview, the download is the artifact. */
 export const PREVIEW_CHARS = 64 * 1024;
@@ -176,6 +176,24 @@ export function runRoutes(): Route[] {
         const all = (await env.sluice.store.attempts.list(run.runId, params["taskId"], q.mapIndex)).sort((a, b) => a.attemptId - b.attemptId);
         const rows = all.filter((a) => !after || a.attemptId > after[0]).slice(0, q.limit + 1);
         return page(rows, q.limit, attemptView, (a) => [a.attemptId]);
+      },
+    }),
+    route({
+      method: "get",
+      path: "/runs/:runId/attempts",
+      response: list(runAttemptSchema),
+      access: "viewer",
+      scope: "dag",
+      tag: "tasks",
+      summary: "Every attempt of a run (retries and clears included), by task, map index and try: the timeline's data",
+      query: query({ ...pagination }),
+      async handler({ env, actor, params, query: q }) {
+        const run = await requireRun(env, actor!, params["runId"]!);
+        const after = decodeCursor<[number]>(q.cursor, ["number"]);
+        // paged by attempt id, the order attempts were made in
+        const all = (await env.sluice.store.attempts.list(run.runId)).sort((a, b) => a.attemptId - b.attemptId);
+        const rows = all.filter((a) => !after || a.attemptId > after[0]).slice(0, q.limit + 1);
+        return page(rows, q.limit, (a) => ({ ...attemptView(a), taskId: a.taskId, mapIndex: a.mapIndex }), (a) => [a.attemptId]);
       },
     }),
     route({

@@ -9,6 +9,8 @@ import type { ElkNode } from "elkjs/lib/elk-api";
 import type ELKType from "elkjs/lib/elk.bundled.js";
 
 export const ELK_MAX_NODES = 1500;
+/** The band at the top of an expanded group that holds its head: children are laid out below it. */
+export const CONTAINER_HEAD_H = 40;
 
 export interface LayoutNode {
   id: string;
@@ -37,14 +39,29 @@ export interface LayoutResult {
 }
 
 // elk is 1.4 MB of script: loaded on first use, so that the fast layout of a huge graph does not wait for it
-let elk: InstanceType<typeof ELKType> | null = null;
+let elkLoaded: Promise<InstanceType<typeof ELKType>> | null = null;
+
+/**
+ * elk's bundled build, constructed in a worker, takes the worker's `self.onmessage` for itself (it believes
+ * it is elk's own worker): our handler is put back, or every later layout request (expanding a group)
+ * would go to elk and never be answered.
+ */
+export function loadElk(): Promise<InstanceType<typeof ELKType>> {
+  elkLoaded ??= (async () => {
+    const ours = typeof self === "undefined" ? null : self.onmessage;
+    const { default: ELK } = await import("elkjs/lib/elk.bundled.js");
+    // its embedded worker code runs in the constructor (browserify's lazy require): restore after it
+    const made = new ELK();
+    if (ours) self.onmessage = ours;
+    return made;
+  })();
+  elkLoaded.catch(() => (elkLoaded = null));
+  return elkLoaded;
+}
 
 export async function computeLayout(req: LayoutRequest): Promise<LayoutResult> {
   if (req.nodes.length > ELK_MAX_NODES) return fastLayout(req);
-  if (!elk) {
-    const { default: ELK } = await import("elkjs/lib/elk.bundled.js");
-    elk = new ELK();
-  }
+  const elk = await loadElk();
   const byId = new Map<string, ElkNode>();
   const root: ElkNode = {
     id: "__root",
@@ -54,12 +71,20 @@ export async function computeLayout(req: LayoutRequest): Promise<LayoutResult> {
       "elk.hierarchyHandling": "INCLUDE_CHILDREN",
       "elk.layered.spacing.nodeNodeBetweenLayers": "50",
       "elk.spacing.nodeNode": "18",
-      "elk.padding": "[top=36,left=12,bottom=12,right=12]",
+      "elk.padding": "[top=12,left=12,bottom=12,right=12]",
     },
     children: [],
     edges: [],
   };
-  for (const n of req.nodes) byId.set(n.id, { id: n.id, width: n.width, height: n.height, children: n.container ? [] : undefined });
+  for (const n of req.nodes) {
+    byId.set(n.id, {
+      id: n.id,
+      width: n.width,
+      height: n.height,
+      // a container's head (toggle, label, counts) gets its own band, so that no child node covers it
+      ...(n.container ? { children: [], layoutOptions: { "elk.padding": `[top=${CONTAINER_HEAD_H},left=12,bottom=12,right=12]` } } : {}),
+    });
+  }
   for (const n of req.nodes) {
     const parent = (n.parent && byId.get(n.parent)) || root;
     (parent.children ??= []).push(byId.get(n.id)!);

@@ -7,7 +7,7 @@ import type { Structure } from "../api";
 import type { LayoutEdge, LayoutNode } from "./layout";
 
 export const TASK_W = 190;
-export const TASK_H = 40;
+export const TASK_H = 46;
 export const GROUP_W = 210;
 export const GROUP_H = 56;
 

@@ -3,7 +3,7 @@
  * timeline, code, versions — with the task instance panel beside them. View, run, task and map index
  * live in the URL, so a link shows the same thing.
  */
-import { useMemo } from "react";
+import { useEffect, useMemo } from "react";
 import { api, type Run, type TaskInstance } from "../api";
 import { useCanOperate } from "../auth";
 import { ErrorBox } from "../components/ErrorBox";
@@ -14,6 +14,7 @@ import { Markdown } from "../components/Markdown";
 import { StateBadge } from "../components/StateBadge";
 import { TaskPanel } from "../components/TaskPanel";
 import { fmtTime } from "../format";
+import { warmLayout } from "../graph/layoutClient";
 import { useData } from "../hooks";
 import { invalidateRun } from "../queries/client";
 import { useGetRun } from "../queries/useGetRun";
@@ -32,7 +33,7 @@ export function DagPage({ dagId }: { dagId: string }) {
   const dag = useData(() => api.dag(dagId), `dag|${dagId}`, 10000);
   const runs = useData(() => api.dagRuns(dagId, { limit: 25 }), `runs|${dagId}`, 2500);
   const runParam = loc.query.get("run");
-  const runId = runParam ?? runs.data?.items[0]?.runId ?? null;
+  const runId = runParam ?? latestIntervalRun(runs.data?.items ?? [])?.runId ?? null;
   const listedRun = runs.data?.items.find((r) => r.runId === runId);
   // the run's detail holds its deadline misses (the list of runs does not): a badge beside its state
   const runDetail = useGetRun(runId);
@@ -51,6 +52,11 @@ export function DagPage({ dagId }: { dagId: string }) {
   const taskId = loc.query.get("task");
   const mapIndexParam = loc.query.get("map");
   const instancesOfTask = useMemo(() => (tis.data ?? []).filter((t) => t.taskId === taskId).sort((a, b) => a.mapIndex - b.mapIndex), [tis.data, taskId]);
+
+  // the layout worker loads elk while the structure is on its way
+  useEffect(() => {
+    if (tab === "graph") warmLayout();
+  }, [tab]);
 
   const go = (changes: Record<string, string | null>) => navigate(withQuery(loc, changes));
   const selectTask = (t: string, mapIndex?: number) => go({ task: t, map: mapIndex !== undefined && mapIndex >= 0 ? String(mapIndex) : null });
@@ -160,7 +166,7 @@ export function DagPage({ dagId }: { dagId: string }) {
               onSelect={(r, t) => go({ run: r, task: t, map: null })}
             />
           )}
-          {tab === "gantt" && run && <Gantt run={run} instances={tis.data ?? []} onSelect={selectTask} />}
+          {tab === "gantt" && run && <Gantt run={run} instances={tis.data ?? []} structure={structure.data} onSelect={selectTask} />}
           {tab === "code" && <CodeView dagId={dagId} version={structVersion} />}
           {tab === "versions" && <Versions dagId={dagId} current={structVersion} onPick={(v) => go({ version: v, tab: "code" })} />}
         </div>
@@ -182,6 +188,20 @@ export function DagPage({ dagId }: { dagId: string }) {
   );
 }
 
+/**
+ * The run a DAG page opens on (decision 0027): the latest interval — the highest logical date among runs
+ * that are not backfills (a backfill created today for last year is not what "now" means), the newest
+ * created among equal dates; only backfills: the newest created. `runs` are the newest created first.
+ */
+function latestIntervalRun(runs: Run[]): Run | undefined {
+  let best: Run | undefined;
+  for (const r of runs) {
+    if (r.runType === "backfill" || r.logicalDate === null) continue;
+    if (!best || r.logicalDate > best.logicalDate!) best = r;
+  }
+  return best ?? runs[0];
+}
+
 /** Per task: its state, or for mapped tasks the most urgent state of its instances with counts. */
 function taskStatuses(tis: TaskInstance[]): Map<string, TaskStatus> {
   const by = new Map<string, TaskInstance[]>();
@@ -193,14 +213,16 @@ function taskStatuses(tis: TaskInstance[]): Map<string, TaskStatus> {
   const out = new Map<string, TaskStatus>();
   const urgency = ["failed", "upstream_failed", "up_for_retry", "running", "up_for_reschedule", "scheduled", "none", "skipped", "removed", "success"];
   for (const [id, list] of by) {
+    const starts = list.flatMap((t) => (t.startedAt === null ? [] : [t.startedAt]));
+    const durationMs = starts.length === 0 ? null : Math.max(...list.map((t) => t.endedAt ?? (t.startedAt === null ? 0 : Date.now()))) - Math.min(...starts);
     if (list.length === 1 && list[0]!.mapIndex < 0) {
-      out.set(id, { state: list[0]!.state });
+      out.set(id, { state: list[0]!.state, durationMs });
       continue;
     }
     const counts: Record<string, number> = {};
     for (const t of list) counts[t.state] = (counts[t.state] ?? 0) + 1;
     const state = urgency.find((s) => counts[s]) ?? list[0]!.state;
-    out.set(id, { state, counts, instances: list.filter((t) => t.mapIndex >= 0).length });
+    out.set(id, { state, counts, instances: list.filter((t) => t.mapIndex >= 0).length, durationMs });
   }
   return out;
 }
