@@ -70,6 +70,18 @@ export interface TaskSpec {
   deadline?: DeadlineSpec;
   /** Error names that skip the retries left (core/deadLetters.ts `isNonRetryable`), sorted; absent when none. */
   nonRetryable?: string[];
+  /** Caching across runs (core/cache.ts); absent when the task is not cached. */
+  cache?: CacheSpec;
+}
+
+export interface CacheSpec {
+  /** How long an entry is reused; null: forever. */
+  expiresMs: number | null;
+  version: string | null;
+  /** The params that are part of the key; null: all. */
+  params: string[] | null;
+  /** Whether the DAG computes the key itself (`cacheKey`). */
+  customKey: boolean;
 }
 
 export interface GroupSpec {
