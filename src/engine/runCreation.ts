@@ -35,6 +35,8 @@ export interface TriggerOptions {
    * records who (`triggeredBy`).
    */
   audit?: AuditHook;
+  /** Reuse no cache entry: every cached task runs, and its success replaces the entry (`--no-cache`). */
+  noCache?: boolean;
 }
 
 /** The DAG version a run is created with. */
@@ -64,6 +66,8 @@ interface RunRequest {
   triggeredBy?: string;
   /** A person's trigger: the audit entry, written in the run's transaction (created or found by key). */
   audit?: AuditHook;
+  /** Reuse no cache entry (TriggerOptions.noCache). */
+  noCache?: boolean;
 }
 
 /** A data interval's run key: the scheduler and backfills share it, so an interval has one run. */
@@ -110,6 +114,7 @@ export class RunCreation {
         dataInterval: null,
         queued: false,
         ...(opts.audit ? { audit: opts.audit, triggeredBy: opts.audit.actor } : {}),
+        ...(opts.noCache ? { noCache: true } : {}),
       },
     ]);
     return run!;
@@ -274,6 +279,7 @@ export class RunCreation {
             ...(r.backfillId !== undefined ? { backfillId: r.backfillId } : {}),
             triggeredBy: r.triggeredBy ?? null,
             ...(bundle ? { codeHash: bundle.hash } : {}),
+            ...(r.noCache ? { noCache: true } : {}),
           },
           instances,
         );

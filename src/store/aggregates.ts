@@ -34,6 +34,7 @@ import { DagCodeRows } from "./dagCode.js";
 import { CallbackRows } from "./callbacks.js";
 import { DeadlineRows } from "./deadlines.js";
 import { TrackingRows } from "./tracking.js";
+import { CacheRows } from "./cache.js";
 
 /** What the aggregates need of the store or transaction they are bound to, besides the handle. */
 export interface StoreContext {
@@ -90,6 +91,7 @@ export abstract class Aggregates implements StoreContext {
   #deadlines?: DeadlineRows;
   #deadLetters?: DeadLetterRows;
   #tracking?: TrackingRows;
+  #cache?: CacheRows;
 
   get runs(): RunRows {
     return (this.#runs ??= new RunRows(this.db, this));
@@ -162,6 +164,10 @@ export abstract class Aggregates implements StoreContext {
   /** Runs' next deadlines and deadline misses: store/deadlines.ts. */
   get deadlines(): DeadlineRows {
     return (this.#deadlines ??= new DeadlineRows(this.db, this));
+  }
+  /** Caching across runs: store/cache.ts. */
+  get cache(): CacheRows {
+    return (this.#cache ??= new CacheRows(this.db));
   }
   /** Experiment tracking: store/tracking.ts. */
   get tracking(): TrackingRows {

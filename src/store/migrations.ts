@@ -21,6 +21,7 @@ import { m0017Callbacks } from "./migrations/0017_callbacks.js";
 import { m0018DeadLetters } from "./migrations/0018_dead_letters.js";
 import { m0026TypeErrors } from "./migrations/0026_type_errors.js";
 import { m0027Tracking } from "./migrations/0027_tracking.js";
+import { m0028TaskCache } from "./migrations/0028_task_cache.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -188,6 +189,7 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0018_dead_letters", m0018DeadLetters],
   ["0026_type_errors", m0026TypeErrors],
   ["0027_tracking", m0027Tracking],
+  ["0028_task_cache", m0028TaskCache],
 ];
 
 export const MIGRATION_NAMES: readonly string[] = STEPS.map(([n]) => n);
