@@ -6,12 +6,14 @@
  * throwing cacheKey runs uncached and says why; load-time mistakes name DAG, task and field.
  */
 import assert from "node:assert/strict";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { loadConfig } from "../../dist/config.js";
 import { readWholeLog } from "../../dist/logs/logStore.js";
 import { ManualClock, Sluice } from "sluice/runtime";
 import { dialects } from "../dialects.js";
-import { sandbox } from "../helpers.js";
+import { cli, cliJson, sandbox } from "../helpers.js";
 
 const sb = sandbox("sluice-cache-");
 after(() => sb.cleanup());
@@ -56,12 +58,14 @@ export const keyed = dag("keyed", { params: z.object({ dataset: z.string().defau
 });
 `,
 );
-const CODE_V1 = `${PRELUDE}
+const stepLog = join(sb.dir, "step.log");
+const codeFile = (v: string) => `import { dag } from "sluice";
+import { appendFileSync } from "node:fs";
 export default dag("code", (d) => {
-  d.task("step", { cache: true }, async () => { ran("step"); return "v1"; });
+  d.task("step", { cache: true }, async () => { appendFileSync(${JSON.stringify(stepLog)}, "${v}\\n"); return "${v}"; });
 });
 `;
-sb.write("code.ts", CODE_V1);
+sb.write("code.ts", codeFile("v1"));
 sb.write("bad_sensor.ts", `import { dag } from "sluice";\nexport default dag("bad_sensor", (d) => { d.sensor("wait", { poke: async () => true, cache: true } as never); });\n`);
 sb.write("bad_key.ts", `import { dag } from "sluice";\nexport default dag("bad_key", (d) => { d.task("t", { cacheKey: () => "k" } as never, async () => 1); });\n`);
 sb.write("bad_expires.ts", `import { dag } from "sluice";\nexport default dag("bad_expires", (d) => { d.task("t", { cache: true, cacheExpires: "soon" } as never, async () => 1); });\n`);
@@ -179,26 +183,31 @@ for (const d of dialects(7)) {
       }
     });
 
-    test("changing a task's code re-runs it", async () => {
-      let s = await open();
+    test("the CLI: changing a task's code (a second version of its file) re-runs it; --no-cache forces a refresh; runs show marks cached tasks", async () => {
+      // each `sluice` is a new process that imports the DAG file afresh; the body counts its calls in a file
+      const env = { SLUICE_DATABASE_URL: db!.url };
+      const ran = () => (existsSync(stepLog) ? readFileSync(stepLog, "utf8").trim().split("\n").filter(Boolean) : []);
+      rmSync(stepLog, { force: true });
+      const run = (...extra: string[]) => {
+        const r = cliJson(sb, ["run", "code", ...extra], env);
+        assert.equal(r.code, 0, r.stderr);
+        return r.json as { runId: string };
+      };
+      run();
+      const second = run();
+      assert.deepEqual(ran(), ["v1"], "the second run hit");
+      const show = cli(sb, ["runs", "show", second.runId], env);
+      assert.equal(show.code, 0, show.stderr);
+      assert.match(show.stdout, /step\s+success \(cached\)/);
+      run("--no-cache");
+      assert.deepEqual(ran(), ["v1", "v1"], "--no-cache ran it");
       try {
-        let c = calls();
-        await s.run("code");
-        await s.run("code");
-        assert.deepEqual(ranSince(c), { step: 1 });
+        sb.write("code.ts", codeFile("v2"));
+        run();
+        run();
+        assert.deepEqual(ran(), ["v1", "v1", "v2"], "the new code ran once, then hit");
       } finally {
-        await s.close();
-      }
-      sb.write("code.ts", CODE_V1.replace('return "v1"', 'return "v2"'));
-      s = await open();
-      try {
-        const c = calls();
-        await s.run("code");
-        await s.run("code");
-        assert.deepEqual(ranSince(c), { step: 1 }, "the new code ran once, then hit");
-      } finally {
-        await s.close();
-        sb.write("code.ts", CODE_V1);
+        sb.write("code.ts", codeFile("v1"));
       }
     });
 
