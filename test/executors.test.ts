@@ -186,6 +186,8 @@ function attempt(taskId: string, inputs: Record<string, unknown> = {}): Attempt 
       event: null,
       triggeringAssetEvents: [],
       assetMetadata: () => undefined,
+      // the executors carry ctx.track through unchanged; what it records is test/engine/tracking.test.ts's
+      track: { param: () => undefined, params: () => undefined, metric: () => undefined, metrics: () => undefined, tag: () => undefined, artifact: async () => undefined },
       ...attemptSecrets(undefined, masker, { dagId: "contract", taskId }),
     },
     log,

@@ -616,7 +616,7 @@ function cacheOptions(where: string, kind: TaskKind, d: TaskDefaults, o: TaskDef
     cache: {
       expiresMs: d.cacheExpires === undefined ? null : parseDuration(d.cacheExpires, `${where}: cacheExpires`),
       version: d.cacheVersion ?? null,
-      params: params === undefined ? null : [...params].sort(),
+      params: params === undefined ? null : [...(params as readonly string[])].sort(),
       customKey: o.cacheKey !== undefined,
     },
   };
