@@ -607,6 +607,8 @@ function cacheOptions(where: string, kind: TaskKind, d: TaskDefaults, o: TaskDef
     return {};
   }
   if (kind === "sensor" || kind === "branch" || kind === "short_circuit") {
+    // `defaults: { cache: true }` means "every task that can be"; only the task's own cache: true is a mistake
+    if (o.cache !== true) return {};
     throw new SluiceError("INVALID_DAG", `${where}: a ${kind === "sensor" ? "sensor" : kind === "branch" ? "branch" : "short-circuit"} cannot be cached: its result depends on ${kind === "sensor" ? "when it pokes" : "the run it decides"}, not only on its inputs`);
   }
   if (d.cacheVersion !== undefined && typeof d.cacheVersion !== "string") throw new SluiceError("INVALID_DAG", `${where}: cacheVersion must be a string`);

@@ -45,6 +45,10 @@ export const basic = dag("basic", { params: z.object({ lr: z.number().default(0.
   const train = d.task("train", { cache: true, inputs: { load } }, async ({ load }) => { ran("train"); return load.rows.length * load.lr; });
   d.task("report", { inputs: { load, fixed, train } }, async (i) => { ran("report"); g.cacheSeen.push(i); });
 });
+export const defaulted = dag("defaulted", { defaults: { cache: true } }, (d) => {
+  const pick = d.branch("pick", {}, async () => "leaf");
+  d.task("leaf", { after: [pick] }, async () => { ran("leaf"); return 1; });
+});
 export const expiring = dag("expiring", (d) => {
   d.task("fetch", { cache: true, cacheExpires: "7d" }, async () => { ran("fetch"); return "fresh"; });
 });
@@ -218,6 +222,11 @@ for (const d of dialects(7)) {
         assert.match(messages, /bad_sensor[^\n]*wait[^\n]*cannot be cached/);
         assert.match(messages, /bad_key[^\n]*"t"[^\n]*cacheKey needs cache: true/);
         assert.match(messages, /bad_expires[^\n]*"t"[^\n]*cacheExpires/);
+        assert.ok(!messages.includes("defaulted"), "a branch under defaults: { cache: true } is simply not cached");
+        const c = calls();
+        await s.run("defaulted");
+        await s.run("defaulted");
+        assert.deepEqual(ranSince(c), { leaf: 1 }, "its other tasks are");
       } finally {
         await s.close();
       }
