@@ -3,7 +3,8 @@
  * schema: a re-run reuses a cached task's output (its body is not called, its attempt records cached_from,
  * downstream gets the same value); a param the task reads, or its code, invalidates it; entries expire by
  * the injected clock; a mapped grid that grows runs only its new instances; noCache forces a refresh; a
- * throwing cacheKey runs uncached and says why; load-time mistakes name DAG, task and field.
+ * throwing cacheKey runs uncached and says why; load-time mistakes name DAG, task and field. Also the CLI
+ * (a second version of a DAG file, --no-cache, "(cached)" in runs show) and the API (cachedFrom, noCache).
  */
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, rmSync } from "node:fs";
@@ -13,7 +14,8 @@ import { loadConfig } from "../../dist/config.js";
 import { readWholeLog } from "../../dist/logs/logStore.js";
 import { ManualClock, Sluice } from "sluice/runtime";
 import { dialects } from "../dialects.js";
-import { cli, cliJson, sandbox } from "../helpers.js";
+import { cli, cliJson, sandbox, waitFor } from "../helpers.js";
+import { ADMIN_PASSWORD, Client, deploy } from "../server/harness.js";
 
 const sb = sandbox("sluice-cache-");
 after(() => sb.cleanup());
@@ -233,3 +235,29 @@ for (const d of dialects(7)) {
     });
   });
 }
+
+test("the API: attempts show cachedFrom; noCache in the trigger body forces a refresh (SQLite)", async () => {
+  const dep = await deploy(sb);
+  try {
+    const api = new Client(dep.url);
+    assert.equal((await api.login("admin", ADMIN_PASSWORD)).status, 200);
+    const trigger = async (body: Record<string, unknown>): Promise<string> => {
+      const r = await api.post("/api/v1/dags/expiring/runs", body);
+      assert.equal(r.status, 201, r.text);
+      const id = r.json.runId as string;
+      await waitFor(async () => (await api.get(`/api/v1/runs/${id}`)).json?.state === "success", 30_000, `run ${id}`);
+      return id;
+    };
+    const attempts = async (runId: string) => (await api.get(`/api/v1/runs/${runId}/tasks/fetch/attempts`)).json.items as { attemptId: number; cachedFrom: number | null }[];
+    const first = await trigger({});
+    const second = await trigger({});
+    const [a1] = await attempts(first);
+    const [a2] = await attempts(second);
+    assert.equal(a2!.cachedFrom, a1!.attemptId);
+    const forced = await trigger({ noCache: true });
+    assert.equal((await attempts(forced))[0]!.cachedFrom, null, "noCache ran it");
+    assert.equal((await api.post("/api/v1/dags/expiring/runs", { noCache: "yes" })).status, 400, "noCache is a boolean");
+  } finally {
+    await dep.stop();
+  }
+});
