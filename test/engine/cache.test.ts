@@ -51,6 +51,10 @@ export const defaulted = dag("defaulted", { defaults: { cache: true } }, (d) => 
   const pick = d.branch("pick", {}, async () => "leaf");
   d.task("leaf", { after: [pick] }, async () => { ran("leaf"); return 1; });
 });
+export const external = dag("external", (d) => {
+  d.shell("sh", { command: "sh", args: ["-c", ${JSON.stringify(`echo sh >> '${join(sb.dir, "external.log")}'`)}], cache: true });
+  d.python("py", { script: "cached.py", cache: true });
+});
 export const expiring = dag("expiring", (d) => {
   d.task("fetch", { cache: true, cacheExpires: "7d" }, async () => { ran("fetch"); return "fresh"; });
 });
@@ -65,6 +69,9 @@ export const keyed = dag("keyed", { params: z.object({ dataset: z.string().defau
 `,
 );
 const stepLog = join(sb.dir, "step.log");
+const externalLog = join(sb.dir, "external.log");
+const pyScript = (v: string) => `with open(${JSON.stringify(externalLog)}, "a") as f:\n    f.write("py ${v}\\n")\n`;
+sb.write("cached.py", pyScript("v1"));
 const codeFile = (v: string) => `import { dag } from "sluice";
 import { appendFileSync } from "node:fs";
 export default dag("code", (d) => {
@@ -76,7 +83,7 @@ sb.write("bad_sensor.ts", `import { dag } from "sluice";\nexport default dag("ba
 sb.write("bad_key.ts", `import { dag } from "sluice";\nexport default dag("bad_key", (d) => { d.task("t", { cacheKey: () => "k" } as never, async () => 1); });\n`);
 sb.write("bad_expires.ts", `import { dag } from "sluice";\nexport default dag("bad_expires", (d) => { d.task("t", { cache: true, cacheExpires: "soon" } as never, async () => 1); });\n`);
 
-for (const d of dialects(7)) {
+for (const d of dialects(8)) {
   describe(`on ${d.name}`, { skip: d.skip }, () => {
     let db: { url: string; cleanup(): Promise<void> } | null = null;
     before(async () => {
@@ -128,6 +135,24 @@ for (const d of dialects(7)) {
         const la = await s.store.attempts.list(after.runId);
         assert.equal(byTask(la, "load").cachedFrom, byTask(fa, "load").attemptId, "the refreshed entry");
       } finally {
+        await s.close();
+      }
+    });
+
+    test("shell and Python tasks: the command is the key's code, and a Python script's content too", async () => {
+      rmSync(externalLog, { force: true });
+      const lines = () => readFileSync(externalLog, "utf8").trim().split("\n");
+      const s = await open();
+      try {
+        await s.run("external");
+        const second = await s.run("external");
+        assert.equal(second.state, "success");
+        assert.deepEqual(lines().sort(), ["py v1", "sh"]);
+        sb.write("cached.py", pyScript("v2"));
+        await s.run("external");
+        assert.deepEqual(lines().sort(), ["py v1", "py v2", "sh"], "the edited script ran; the shell task hit");
+      } finally {
+        sb.write("cached.py", pyScript("v1"));
         await s.close();
       }
     });
