@@ -11,6 +11,7 @@ import type { CacheSpec, TaskSpec } from "../core/dagSpec.js";
 import type { TaskImpl } from "../dsl/dag.js";
 import type { TaskContext } from "../dsl/types.js";
 import type { AttemptLog } from "../logs/attemptLog.js";
+import { isSecretParamValue } from "../secrets/params.js";
 import type { ClaimedAttempt } from "../store/store.js";
 import type { AttemptResult, WorkerHost } from "./host.js";
 
@@ -47,7 +48,10 @@ export async function attemptCacheKey(
   }
   const code = custom === null ? await codeOf(impl, dagFile) : "";
   const encoded = custom === null ? encodeOutput(inputs, `task "${task.id}" inputs`) : new Uint8Array();
-  return { spec, key: cacheKey({ dagId: a.dagId, taskId: task.id, spec, code, inputs: encoded, params: a.params, custom }) };
+  // a secret param is stored encrypted per run (a new ciphertext every run) and must not leave a hash of
+  // its value behind: it counts as present, not by value (rotating a token does not invalidate the cache)
+  const params = Object.fromEntries(Object.entries(a.params).map(([k, v]) => [k, isSecretParamValue(v) ? { secret: true } : v]));
+  return { spec, key: cacheKey({ dagId: a.dagId, taskId: task.id, spec, code, inputs: encoded, params, custom }) };
 }
 
 /**
