@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { loadConfig } from "../../dist/config.js";
 import { readWholeLog } from "../../dist/logs/logStore.js";
+import { newKey } from "../../dist/secrets/keyring.js";
 import { ManualClock, Sluice } from "sluice/runtime";
 import { dialects } from "../dialects.js";
 import { cli, cliJson, sandbox, waitFor } from "../helpers.js";
@@ -55,6 +56,9 @@ export const external = dag("external", (d) => {
   d.shell("sh", { command: "sh", args: ["-c", ${JSON.stringify(`echo sh >> '${join(sb.dir, "external.log")}'`)}], cache: true });
   d.python("py", { script: "cached.py", cache: true });
 });
+export const secret = dag("secret", { params: z.object({ token: z.string(), n: z.number().default(1) }), secretParams: ["token"] }, (d) => {
+  d.task("call", { cache: true }, async (_i, ctx) => { ran("call"); return ctx.params.n; });
+});
 export const expiring = dag("expiring", (d) => {
   d.task("fetch", { cache: true, cacheExpires: "7d" }, async () => { ran("fetch"); return "fresh"; });
 });
@@ -83,7 +87,7 @@ sb.write("bad_sensor.ts", `import { dag } from "sluice";\nexport default dag("ba
 sb.write("bad_key.ts", `import { dag } from "sluice";\nexport default dag("bad_key", (d) => { d.task("t", { cacheKey: () => "k" } as never, async () => 1); });\n`);
 sb.write("bad_expires.ts", `import { dag } from "sluice";\nexport default dag("bad_expires", (d) => { d.task("t", { cache: true, cacheExpires: "soon" } as never, async () => 1); });\n`);
 
-for (const d of dialects(8)) {
+for (const d of dialects(9)) {
   describe(`on ${d.name}`, { skip: d.skip }, () => {
     let db: { url: string; cleanup(): Promise<void> } | null = null;
     before(async () => {
@@ -153,6 +157,20 @@ for (const d of dialects(8)) {
         assert.deepEqual(lines().sort(), ["py v1", "py v2", "sh"], "the edited script ran; the shell task hit");
       } finally {
         sb.write("cached.py", pyScript("v1"));
+        await s.close();
+      }
+    });
+
+    test("a secret param counts by presence: a new token (a new ciphertext every run) still hits; another plain param does not", async () => {
+      const s = await Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: db!.url }, { SLUICE_SECRET_KEY: newKey() }));
+      try {
+        const c = calls();
+        assert.equal((await s.run("secret", { params: { token: "t-1" } })).state, "success");
+        assert.equal((await s.run("secret", { params: { token: "t-2" } })).state, "success");
+        assert.deepEqual(ranSince(c), { call: 1 });
+        await s.run("secret", { params: { token: "t-2", n: 2 } });
+        assert.deepEqual(ranSince(c), { call: 2 });
+      } finally {
         await s.close();
       }
     });
