@@ -20,6 +20,8 @@ export interface TriggerInput {
   logicalDate?: Date;
   /** The same key never creates a second run of the DAG: the existing run is returned. */
   idempotencyKey?: string;
+  /** Reuse no cache entry: cached tasks run and refresh their entries (TriggerOptions.noCache). */
+  noCache?: boolean;
 }
 
 /** Create a run of a DAG (app/dags: which DAGs are known); workers of a running deployment run it. */
@@ -33,6 +35,7 @@ export const triggerRun = operation(
       params: input.params ?? {},
       ...(input.logicalDate !== undefined ? { logicalDate: input.logicalDate } : {}),
       ...(input.idempotencyKey !== undefined ? { idempotencyKey: input.idempotencyKey } : {}),
+      ...(input.noCache ? { noCache: true } : {}),
     });
   },
   { dag: dagOfInput },

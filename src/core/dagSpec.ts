@@ -89,6 +89,18 @@ export interface TaskSpec extends PastDeps {
   teardown?: true;
   /** A teardown whose failure fails the run (Airflow's on_failure_fail_dagrun); absent: it does not. */
   onFailureFailDagRun?: true;
+  /** Caching across runs (core/cache.ts); absent when the task is not cached. */
+  cache?: CacheSpec;
+}
+
+export interface CacheSpec {
+  /** How long an entry is reused; null: forever. */
+  expiresMs: number | null;
+  version: string | null;
+  /** The params that are part of the key; null: all. */
+  params: string[] | null;
+  /** Whether the DAG computes the key itself (`cacheKey`). */
+  customKey: boolean;
 }
 
 export interface GroupSpec {

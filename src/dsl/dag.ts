@@ -13,7 +13,7 @@
 import { assetList, checkEventName, parseAssetSchedule, type AssetSchedule } from "../core/assets.js";
 import type { RetryPolicy } from "../core/backoff.js";
 import { isDeadLetterMode } from "../core/deadLetters.js";
-import { checkId, checkSecretParams, dagVersion, finalizeTasks, secretRefs, type DagSpec, type GroupSpec, type TaskKind, type TaskSpec } from "../core/dagSpec.js";
+import { checkId, checkSecretParams, dagVersion, finalizeTasks, secretRefs, type CacheSpec, type DagSpec, type GroupSpec, type TaskKind, type TaskSpec } from "../core/dagSpec.js";
 import { parseDuration, type Duration } from "../core/duration.js";
 import { resourceRequest } from "../core/resources.js";
 import { parseSchedule, type Schedule } from "../core/schedules.js";
@@ -63,7 +63,10 @@ import { EVENT_OPTIONS, type TaskCallbackEvent } from "../core/callbacks.js";
 const DAG_BRAND = Symbol.for("sluice.dag");
 
 /** How a task runs; the function-valued parts of a task that the spec cannot hold. */
-export type TaskImpl =
+/** `cacheKey`: the DAG's own cache key for a task (TaskOptions.cacheKey). */
+export type CacheKeyFn = (inputs: Record<string, unknown>, ctx: TaskContext<unknown>) => string;
+
+export type TaskImpl = (
   | {
       kind: "fn";
       fn: (inputs: Record<string, unknown>, ctx: TaskContext<unknown>) => unknown;
@@ -88,7 +91,8 @@ export type TaskImpl =
       cwd: string | null;
       python: string | null;
       output: StandardSchemaV1 | null;
-    };
+    }
+) & { cacheKey?: CacheKeyFn };
 
 /** A DAG as built by `dag()`: immutable. `P` is the type of its params. */
 export interface Dag<P = unknown> {
@@ -403,7 +407,7 @@ export class DagBuilder<P> {
   }
 
   /** A task's callbacks (its own over the defaults', plus the DAG's `notify`) and deadline, for its spec. */
-  private callbackOptions(id: string, where: string, d: TaskOptions, options: TaskOptions): Pick<TaskSpec, "callbacks" | "deadline"> {
+  private callbackOptions(id: string, where: string, d: TaskDefaults, options: Omit<TaskOptions, "cacheKey">): Pick<TaskSpec, "callbacks" | "deadline"> {
     const set = this.state.callbacks;
     for (const event of ["failure", "success", "retry", "skipped"] as TaskCallbackEvent[]) {
       const option = EVENT_OPTIONS[event];
@@ -420,7 +424,7 @@ export class DagBuilder<P> {
   private add(
     kind: TaskKind,
     localId: string,
-    options: TaskOptions & { respectTriggerRules?: boolean },
+    options: Omit<TaskOptions, "cacheKey"> & { cacheKey?: unknown; respectTriggerRules?: boolean },
     mapping: MapParts | null,
     impl: TaskImpl,
     command: string | null = null,
@@ -483,8 +487,10 @@ export class DagBuilder<P> {
       ...this.callbackOptions(id, where, d, options),
       ...optionalList("nonRetryable", nonRetryableNames(where, d.nonRetryable)),
       ...extra,
+      ...cacheOptions(where, kind, d, options),
     };
     this.state.tasks.set(id, draft);
+    if (options.cacheKey) impl.cacheKey = options.cacheKey as CacheKeyFn;
     this.state.impls.set(id, impl);
     return taskRef(id, dagId);
   }
@@ -687,6 +693,39 @@ function implSource(impl: TaskImpl): string {
     case "python":
       return JSON.stringify({ ...impl, args: typeof impl.args === "function" ? impl.args.toString() : impl.args, output: null });
   }
+}
+
+/**
+ * The cache options, checked: only tasks whose result is a function of their code, inputs and params can
+ * be cached — a sensor's depends on when it pokes, a branch's or short-circuit's decides the run's path.
+ */
+function cacheOptions(where: string, kind: TaskKind, d: TaskDefaults, o: TaskDefaults & { cacheKey?: unknown }): { cache?: CacheSpec } {
+  const on = d.cache;
+  if (on !== undefined && typeof on !== "boolean") throw new SluiceError("INVALID_DAG", `${where}: cache must be true or false`);
+  if (o.cacheKey !== undefined && typeof o.cacheKey !== "function") throw new SluiceError("INVALID_DAG", `${where}: cacheKey must be a function (inputs, ctx) => string`);
+  if (!on) {
+    // a default's cache settings apply to the tasks that cache; a task's own without cache: true is a mistake
+    for (const k of ["cacheKey", "cacheExpires", "cacheVersion", "cacheParams"] as const) {
+      if (o[k] !== undefined) throw new SluiceError("INVALID_DAG", `${where}: ${k} needs cache: true`);
+    }
+    return {};
+  }
+  if (kind === "sensor" || kind === "branch" || kind === "short_circuit") {
+    // `defaults: { cache: true }` means "every task that can be"; only the task's own cache: true is a mistake
+    if (o.cache !== true) return {};
+    throw new SluiceError("INVALID_DAG", `${where}: a ${kind === "sensor" ? "sensor" : kind === "branch" ? "branch" : "short-circuit"} cannot be cached: its result depends on ${kind === "sensor" ? "when it pokes" : "the run it decides"}, not only on its inputs`);
+  }
+  if (d.cacheVersion !== undefined && typeof d.cacheVersion !== "string") throw new SluiceError("INVALID_DAG", `${where}: cacheVersion must be a string`);
+  const params = d.cacheParams;
+  if (params !== undefined && (!Array.isArray(params) || params.some((p) => typeof p !== "string"))) throw new SluiceError("INVALID_DAG", `${where}: cacheParams must be a list of param names`);
+  return {
+    cache: {
+      expiresMs: d.cacheExpires === undefined ? null : parseDuration(d.cacheExpires, `${where}: cacheExpires`),
+      version: d.cacheVersion ?? null,
+      params: params === undefined ? null : [...(params as readonly string[])].sort(),
+      customKey: o.cacheKey !== undefined,
+    },
+  };
 }
 
 function retryPolicy(where: string, d: TaskDefaults): RetryPolicy {

@@ -39,6 +39,11 @@ const TASK_OPTION_KEYS = {
   waitForDownstream: true,
   ignoreFirstDependsOnPast: true,
   fresh: true,
+  cache: true,
+  cacheExpires: true,
+  cacheVersion: true,
+  cacheParams: true,
+  cacheKey: true,
 } satisfies Record<keyof TaskOptions, true>;
 
 /** A setup's or teardown's options, an object of known options (a typo such as `setup` for `setups` is an error). */

@@ -289,6 +289,22 @@ export interface TaskDefaults extends RetryOptions, TaskCallbackOptions {
   pool?: string;
   /** Slots of the pool this task holds while it runs. Default 1. */
   poolSlots?: number;
+  /**
+   * Caching across runs: reuse a previous successful result of this task when its cache key matches —
+   * by default a hash of the task's code (its function, or its command and script file), its inputs, the
+   * params it reads (`cacheParams`, default all) and `cacheVersion`. A hit costs milliseconds and records an
+   * attempt marked cached, sharing the earlier output. Mapped instances are cached one by one.
+   *
+   * @example
+   * d.map("fit", { over: { depth: [2, 4, 8] }, inputs: { data }, cache: true, cacheExpires: "7d" }, fit);
+   */
+  cache?: boolean;
+  /** How long an entry is reused (default: forever). */
+  cacheExpires?: Duration;
+  /** Part of the key: change it to invalidate what was cached (e.g. after a data fix the code does not show). */
+  cacheVersion?: string;
+  /** The params the task reads: only these are part of its key (default: all the run's params). */
+  cacheParams?: readonly string[];
   /** Higher runs first among ready tasks (across DAGs); equal priorities share fairly between DAGs. Default 0. */
   priority?: number;
   /**
@@ -332,6 +348,11 @@ export interface TaskOptions<I extends Inputs = Inputs, R extends TriggerRule = 
    */
   deadline?: DeadlineOption;
   onDeadlineMiss?: Callbacks;
+  /**
+   * The cache key instead of the default one (with `cache: true`): a string computed from the inputs and
+   * context, e.g. a dataset's version. A function that throws runs the task uncached, saying why in its log.
+   */
+  cacheKey?: (inputs: InputValues<I, R>, ctx: TaskContext<Record<string, unknown>>) => string;
 }
 
 export interface MapOptions<M extends MapOver | Zipped<MapOver>, I extends Inputs, R extends TriggerRule, A extends Record<string, unknown> = NoInputs> extends TaskOptions<I, R> {

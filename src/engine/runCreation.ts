@@ -37,6 +37,8 @@ export interface TriggerOptions {
    * records who (`triggeredBy`).
    */
   audit?: AuditHook;
+  /** Reuse no cache entry: every cached task runs, and its success replaces the entry (`--no-cache`). */
+  noCache?: boolean;
 }
 
 /** The DAG version a run is created with. */
@@ -66,6 +68,8 @@ interface RunRequest {
   triggeredBy?: string;
   /** A person's trigger: the audit entry, written in the run's transaction (created or found by key). */
   audit?: AuditHook;
+  /** Reuse no cache entry (TriggerOptions.noCache). */
+  noCache?: boolean;
 }
 
 /**
@@ -122,6 +126,7 @@ export class RunCreation {
         dataInterval: manualDataInterval(timetableOf(dag.spec, dag.timetable), logicalDate),
         queued: false,
         ...(opts.audit ? { audit: opts.audit, triggeredBy: opts.audit.actor } : {}),
+        ...(opts.noCache ? { noCache: true } : {}),
       },
     ]);
     return run!;
@@ -288,6 +293,7 @@ export class RunCreation {
             ...(r.backfillId !== undefined ? { backfillId: r.backfillId } : {}),
             triggeredBy: r.triggeredBy ?? null,
             ...(bundle ? { codeHash: bundle.hash } : {}),
+            ...(r.noCache ? { noCache: true } : {}),
           },
           instances,
         );

@@ -159,6 +159,7 @@ export const attemptSchema = z.strictObject({
   errorStack: z.string().nullable(),
   exitCode: z.number().nullable(),
   outputSize: z.number().nullable(),
+  cachedFrom: z.number().nullable().describe("a cache hit: the attempt whose output it reused; null otherwise"),
 });
 
 /** An attempt with the task instance it belongs to (the timeline). */

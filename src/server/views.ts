@@ -177,6 +177,8 @@ export function attemptView(a: AttemptRecord): Record<string, unknown> {
     errorStack: a.errorStack,
     exitCode: a.exitCode,
     outputSize: a.outputSize,
+    // a cache hit: the attempt whose output it reused (it ran nothing); null: it ran
+    cachedFrom: a.cachedFrom,
   };
 }
 

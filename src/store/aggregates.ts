@@ -36,6 +36,7 @@ import { CallbackRows } from "./callbacks.js";
 import { DeadlineRows } from "./deadlines.js";
 import { TrackingRows } from "./tracking.js";
 import { HistoryRows } from "./history.js";
+import { CacheRows } from "./cache.js";
 
 /** What the aggregates need of the store or transaction they are bound to, besides the handle. */
 export interface StoreContext {
@@ -94,6 +95,7 @@ export abstract class Aggregates implements StoreContext {
   #deadLetters?: DeadLetterRows;
   #tracking?: TrackingRows;
   #pastWaits?: PastWaitRows;
+  #cache?: CacheRows;
 
   get runs(): RunRows {
     return (this.#runs ??= new RunRows(this.db, this));
@@ -166,6 +168,10 @@ export abstract class Aggregates implements StoreContext {
   /** Runs' next deadlines and deadline misses: store/deadlines.ts. */
   get deadlines(): DeadlineRows {
     return (this.#deadlines ??= new DeadlineRows(this.db, this));
+  }
+  /** Caching across runs: store/cache.ts. */
+  get cache(): CacheRows {
+    return (this.#cache ??= new CacheRows(this.db));
   }
   /** Experiment tracking: store/tracking.ts. */
   get tracking(): TrackingRows {

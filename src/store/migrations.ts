@@ -23,6 +23,7 @@ import { m0026TypeErrors } from "./migrations/0026_type_errors.js";
 import { m0027Tracking } from "./migrations/0027_tracking.js";
 import { m0021PastWaits } from "./migrations/0021_past_waits.js";
 import { m0024HistoryIndexes } from "./migrations/0024_history_indexes.js";
+import { m0028TaskCache } from "./migrations/0028_task_cache.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -192,6 +193,7 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0027_tracking", m0027Tracking],
   ["0021_past_waits", m0021PastWaits],
   ["0024_history_indexes", m0024HistoryIndexes],
+  ["0028_task_cache", m0028TaskCache],
 ];
 
 export const MIGRATION_NAMES: readonly string[] = STEPS.map(([n]) => n);

@@ -87,6 +87,8 @@ export interface AttemptRecord {
   exitCode: number | null;
   outputSize: number | null;
   outputRef: string | null;
+  /** A cache hit: the attempt whose output it reused (it ran nothing); null: it ran. */
+  cachedFrom: number | null;
 }
 
 /** An attempt a worker has just claimed, with what it needs to run the task. */
@@ -183,6 +185,7 @@ export const ATTEMPT_COLUMNS = [
   "exit_code",
   "output_size",
   "output_ref",
+  "cached_from",
 ] as const;
 
 /** @internal A table's row as read (generated columns resolved). */
@@ -290,6 +293,8 @@ export function toAttempt(r: Omit<Row<"attempts">, "output_inline" | "try_base">
     exitCode: r.exit_code,
     outputSize: r.output_size,
     outputRef: r.output_ref,
+    // a bigint on PostgreSQL (pg returns it as a string)
+    cachedFrom: r.cached_from === null ? null : Number(r.cached_from),
   };
 }
 

@@ -203,7 +203,7 @@ export class TxRunRows extends RunRows {
    * last parsed with, if any (store/dagCode.ts).
    */
   async insert(
-    run: Omit<RunRecord, "endedAt" | "stateReason" | "backfillId" | "corrupt" | "triggeredBy" | "deadlineAt" | "codeHash"> & { backfillId?: number | null; triggeredBy?: string | null; codeHash?: string | null; deadlineAt?: number | null },
+    run: Omit<RunRecord, "endedAt" | "stateReason" | "backfillId" | "corrupt" | "triggeredBy" | "deadlineAt" | "codeHash"> & { backfillId?: number | null; triggeredBy?: string | null; codeHash?: string | null; deadlineAt?: number | null; noCache?: boolean },
     instances: NewTaskInstance[],
   ): Promise<void> {
     this.tx.created.add(run.runId);
@@ -247,6 +247,7 @@ export class TxRunRows extends RunRows {
         triggered_by: run.triggeredBy ?? null,
         code_hash: codeHash,
         deadline_at: run.deadlineAt ?? null,
+        no_cache: run.noCache ? 1 : 0,
       })
       .execute();
     await this.tx.taskInstances.insert(run.runId, instances);

@@ -47,6 +47,8 @@ export interface RunsTable {
   code_hash: Generated<string | null>;
   /** 0018: the run's next deadline to check (its own or a task's); null: none left. */
   deadline_at: Generated<number | null>;
+  /** 0028: 1 when the run reuses no cache entry (`--no-cache`). */
+  no_cache: Generated<number>;
 }
 
 /** 0018: callbacks and notifiers that fell due (store/callbacks.ts). */
@@ -142,6 +144,8 @@ export interface AttemptsTable {
   output_inline: Uint8Array | null;
   output_ref: string | null;
   output_size: number | null;
+  /** 0028: the attempt whose output this cache hit reused; null: it ran. */
+  cached_from: Generated<number | null>;
 }
 
 export interface DagsTable {
@@ -529,6 +533,16 @@ export interface PastWaitsTable {
   created_at: number;
 }
 
+/** 0028: cached tasks' entries (store/cache.ts). */
+export interface TaskCacheTable {
+  dag_id: string;
+  task_id: string;
+  cache_key: string;
+  attempt_id: number;
+  created_at: number;
+  expires_at: number | null;
+}
+
 export interface Database {
   dag_versions: DagVersionsTable;
   runs: RunsTable;
@@ -539,6 +553,7 @@ export interface Database {
   import_errors: ImportErrorsTable;
   type_errors: TypeErrorsTable;
   tracked_runs: TrackedRunsTable;
+  task_cache: TaskCacheTable;
   tracked_params: TrackedParamsTable;
   tracked_metrics: TrackedMetricsTable;
   tracked_metric_summaries: TrackedMetricSummariesTable;

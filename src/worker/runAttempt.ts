@@ -28,6 +28,7 @@ import { decryptSecretParams } from "../secrets/params.js";
 import type { TaskSecrets } from "../secrets/secrets.js";
 import type { AttemptResult, WorkerHost } from "./host.js";
 import { AttemptTracker } from "./tracker.js";
+import { attemptCacheKey, cacheHit, storeCacheEntry } from "./cache.js";
 import { openTrackChannel, type TrackChannel } from "./trackFile.js";
 import { traceparentOf } from "../tracing/ids.js";
 import { NOOP_SPAN, withActiveSpan } from "../tracing/context.js";
@@ -129,6 +130,13 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       span,
       track: tracker,
     };
+    // a cached task (task.cache) whose key has a usable entry reuses that attempt's output and runs nothing
+    const cache = await attemptCacheKey(a, task, impl, dagFile, inputs, ctx, log);
+    const hit = cache ? await cacheHit(host, a, cache, log) : null;
+    if (hit) {
+      await tracker.close();
+      return hit;
+    }
     // traced: the task's processes get TRACEPARENT (W3C) and in-process code runs with the span active,
     // so a task's own spans nest under its attempt's
     let env = span === NOOP_SPAN ? opts.taskEnv : { ...opts.taskEnv, TRACEPARENT: traceparentOf(span.spanContext()) };
@@ -152,6 +160,7 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     const value = poke?.done ? poke.value : returned;
     const result = await successResult(host, opts, a, dag, task, value, masker);
     result.assetMetadata = masker.maskJson(assets.collected());
+    if (cache) await storeCacheEntry(host, a, cache);
     log.note(`attempt ${a.tryNumber} succeeded`);
     return result;
   } catch (e) {

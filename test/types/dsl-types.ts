@@ -399,3 +399,18 @@ dag("fresh", { defaults: { isolation: "process", fresh: true } }, (d) => {
   // @ts-expect-error — fresh is a boolean
   d.task("freshNumber", { isolation: "process", fresh: 1 }, async () => 1);
 });
+
+// Caching: cacheKey receives the task's inputs typed as its function does, and must return a string.
+dag("cache_types", (d) => {
+  const data = d.task("data", async () => ({ version: "2026-12", rows: 3 }));
+  d.task("fit", { inputs: { data }, cache: true, cacheKey: ({ data }) => {
+    assertEqual<typeof data, { version: string; rows: number }>();
+    return data.version;
+  } }, async ({ data }) => data.rows);
+  // @ts-expect-error — the input has no such property
+  d.task("fit_wrong", { inputs: { data }, cache: true, cacheKey: ({ data }) => data.checksum }, async () => 1);
+  // @ts-expect-error — a key is a string, not a number
+  d.task("fit_number", { inputs: { data }, cache: true, cacheKey: ({ data }) => data.rows }, async () => 1);
+  // @ts-expect-error — cacheParams is a list of names
+  d.task("fit_params", { cache: true, cacheParams: "lr" }, async () => 1);
+});

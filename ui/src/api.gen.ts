@@ -3038,6 +3038,7 @@ export interface operations {
                     };
                     logicalDate?: number;
                     idempotencyKey?: string;
+                    noCache?: boolean;
                 };
             };
         };
@@ -3400,6 +3401,8 @@ export interface operations {
                             errorStack: string | null;
                             exitCode: number | null;
                             outputSize: number | null;
+                            /** @description a cache hit: the attempt whose output it reused; null otherwise */
+                            cachedFrom: number | null;
                         }[];
                         nextCursor: string | null;
                     };
@@ -3472,6 +3475,8 @@ export interface operations {
                             errorStack: string | null;
                             exitCode: number | null;
                             outputSize: number | null;
+                            /** @description a cache hit: the attempt whose output it reused; null otherwise */
+                            cachedFrom: number | null;
                             taskId: string;
                             mapIndex: number;
                         }[];

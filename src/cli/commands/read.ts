@@ -195,7 +195,8 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
               const last = t.attempts[t.attempts.length - 1];
               return [
                 t.mapIndex >= 0 ? `${t.taskId}[${t.mapIndex}]` : t.taskId,
-                colorState(t.state),
+                // a cache hit ran nothing: say so beside its state
+                `${colorState(t.state)}${last && last.cachedFrom !== null ? " (cached)" : ""}`,
                 t.attempts.length,
                 t.durationMs === null ? "" : formatDuration(t.durationMs),
                 t.waitingReason !== null
@@ -298,6 +299,7 @@ async function runDetail(s: Sluice, runId: string) {
         exitCode: a.exitCode,
         outputSize: a.outputSize,
         outputRef: a.outputRef,
+        cachedFrom: a.cachedFrom,
       })),
     })),
   };

@@ -20,6 +20,8 @@ interface RunOptions extends GlobalOptions {
   idempotencyKey?: string;
   logicalDate?: string;
   concurrency?: string;
+  /** commander's --no-cache: false when given. */
+  cache?: boolean;
 }
 
 export function registerRun(program: Command, globals: () => GlobalOptions): void {
@@ -30,6 +32,7 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
     .option("--idempotency-key <key>", "the same key never creates a second run")
     .option("--logical-date <date>", "the run's logical date (ISO 8601); default now")
     .option("--concurrency <n>", "task instances to run at once")
+    .option("--no-cache", "reuse no cached task result: cached tasks run and refresh their entries")
     .option("--json", "print the result as JSON")
     .action(async (dagId: string, o: RunOptions) => {
       const opts = { ...globals(), ...o };
@@ -42,7 +45,7 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
         const summary = await s.run(
           dagId,
           // a person's run like `sluice trigger`: audited as runs.trigger, the run records who
-          { params, audit: auditHook(cliActor(), triggerRun.id), ...(logicalDate ? { logicalDate } : {}), ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}) },
+          { params, audit: auditHook(cliActor(), triggerRun.id), ...(logicalDate ? { logicalDate } : {}), ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}), ...(opts.cache === false ? { noCache: true } : {}) },
           {
             onCreated: (run) => live?.line(`run ${run.runId} of ${dagId} started (logs: ${runLogsHint(s.engine.logs, dagId, run.runId)})`),
             onWorker: (w) => interruptible(w),
@@ -84,6 +87,7 @@ export function registerTrigger(program: Command, globals: () => GlobalOptions):
     .option("-p, --param <key=value>", "a param (repeatable); JSON values are parsed", collect, [])
     .option("--idempotency-key <key>", "the same key never creates a second run (the existing run is returned)")
     .option("--logical-date <date>", "the run's logical date (ISO 8601); default now")
+    .option("--no-cache", "reuse no cached task result: cached tasks run and refresh their entries")
     .option("--json", "print JSON")
     .action(async (dagId: string, o: RunOptions) => {
       const opts = { ...globals(), ...o };
@@ -97,6 +101,7 @@ export function registerTrigger(program: Command, globals: () => GlobalOptions):
           params,
           ...(logicalDate ? { logicalDate } : {}),
           ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
+          ...(opts.cache === false ? { noCache: true } : {}),
         });
         if (opts.json) process.stdout.write(`${JSON.stringify({ runId: run.runId, dagId, state: run.state, logicalDate: new Date(run.logicalDate).toISOString(), params: redactSecretParams(run.params) }, null, 2)}\n`);
         else process.stdout.write(`${run.runId}\n`);

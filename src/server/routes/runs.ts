@@ -99,7 +99,7 @@ export function runRoutes(): Route[] {
       tag: "runs",
       summary: "Trigger a run (422 with `fields` when params are invalid); the same idempotencyKey returns the existing run",
       status: 201,
-      body: body({ params: z.record(z.string(), z.unknown()).optional(), logicalDate: z.number().int().min(0).max(8.64e15).optional(), idempotencyKey: z.string().min(1).max(200).optional() }),
+      body: body({ params: z.record(z.string(), z.unknown()).optional(), logicalDate: z.number().int().min(0).max(8.64e15).optional(), idempotencyKey: z.string().min(1).max(200).optional(), noCache: z.boolean().optional() }),
       async handler({ c, env, actor, params, body: b }) {
         try {
           const run = await triggerRun(env.sluice, actor!, {
@@ -107,6 +107,7 @@ export function runRoutes(): Route[] {
             params: b.params ?? {},
             ...(b.logicalDate !== undefined ? { logicalDate: new Date(b.logicalDate) } : {}),
             ...(b.idempotencyKey !== undefined ? { idempotencyKey: b.idempotencyKey } : {}),
+            ...(b.noCache ? { noCache: true } : {}),
           });
           return runView(run);
         } catch (e) {

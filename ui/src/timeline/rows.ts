@@ -55,7 +55,7 @@ export function timelineRows(
     if (list.length === 0) {
       // an instance whose attempts are not loaded yet (or were pruned) still shows its last run
       if (t.startedAt === null) continue;
-      list.push({ attemptId: Number(t.lastAttemptId ?? -1), taskId: t.taskId, mapIndex: t.mapIndex, tryNumber: t.tryNumber, state: t.state, workerId: "", hostname: "", startedAt: t.startedAt, endedAt: t.endedAt, errorCode: null, errorMessage: null, errorStack: null, exitCode: null, outputSize: null });
+      list.push({ attemptId: Number(t.lastAttemptId ?? -1), taskId: t.taskId, mapIndex: t.mapIndex, tryNumber: t.tryNumber, state: t.state, workerId: "", hostname: "", startedAt: t.startedAt, endedAt: t.endedAt, errorCode: null, errorMessage: null, errorStack: null, exitCode: null, outputSize: null, cachedFrom: null });
     }
     const upstreamEnd = Math.max(runStart ?? 0, ...upstreamOf(t.taskId).map((u) => taskEnd.get(u) ?? 0));
     const segments: Segment[] = [];
