@@ -6,7 +6,9 @@
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { isDag, type Dag } from "../dsl/dag.js";
-import { compiledDagModule, DEFAULT_DAG_MODULE_CACHE, type CompiledModule } from "./dagModuleCache.js";
+import { readFile } from "node:fs/promises";
+import { secretInCode, type DagBundle } from "./dagBundle.js";
+import { compiledDagModule, DEFAULT_DAG_MODULE_CACHE, refuseDagModule, type CompiledModule } from "./dagModuleCache.js";
 
 let typeScriptEnabled: Promise<void> | null = null;
 
@@ -40,8 +42,14 @@ export async function loadDagFile(file: string, opts: { fresh?: number; cacheDir
     // stack traces through the module's inline source map name the original files and lines
     process.setSourceMapsEnabled(true);
     const loaded = await importDagModule(compiled.url, file);
+    if (!("error" in loaded)) {
+      // a secret written in the DAG file must not stay in a copy of its code under the home
+      const code = await readFile(fileURLToPath(compiled.url), "utf8").catch(() => "");
+      if (secretInCode({ code } as DagBundle, loaded.dags)) await refuseDagModule(file, opts.cacheDir ?? DEFAULT_DAG_MODULE_CACHE, compiled);
+      return loaded;
+    }
     // the module was swept by another process between the lookup and the import: import the file itself
-    if (!("error" in loaded) || !loaded.missing) return loaded;
+    if (!loaded.missing) return loaded;
   }
   await enableTypeScriptImports();
   let url = pathToFileURL(file).href;

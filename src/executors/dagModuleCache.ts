@@ -20,7 +20,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { readdir, readFile, rename, stat, unlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { version as esbuildVersion } from "esbuild";
 import { isModuleCacheEntryFresh, moduleCacheTools, parseModuleCacheEntry, type ModuleCacheEntry } from "../core/moduleCache.js";
 import { COMPILER_ID, compileDagFile } from "./dagBundle.js";
@@ -67,6 +67,8 @@ function entryPath(dir: string, file: string): string {
  * imports it as it is, which reports the error as before.
  */
 export async function compiledDagModule(file: string, dir: string): Promise<CompiledModule | null> {
+  // a file whose code holds a secret is never kept here (refuseDagModule), until it changes
+  if (isRefused(file, dir)) return null;
   const cached = lookup(file, dir);
   if (cached) return cached;
   let compiled;
@@ -100,6 +102,32 @@ async function writeModuleOnly(dir: string, modulePath: string, code: string, mo
   } catch {
     return null;
   }
+}
+
+function refusalPath(dir: string, file: string): string {
+  return `${entryPath(dir, file).slice(0, -".json".length)}.refused`;
+}
+
+function isRefused(file: string, dir: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(refusalPath(dir, file), "utf8");
+  } catch {
+    return false;
+  }
+  return text === hashOf(file);
+}
+
+/**
+ * The module of `file` holds a secret written in the DAG file (a sensitive env value: dagBundle.ts
+ * `secretInCode`): delete it and its entry, and import this file as it is until it changes — nothing under
+ * the home may hold a secret (the canary test greps it). A marker with the file's hash remembers the refusal.
+ */
+export async function refuseDagModule(file: string, dir: string, module: CompiledModule): Promise<void> {
+  await unlink(fileURLToPath(module.url)).catch(() => undefined);
+  await unlink(entryPath(dir, file)).catch(() => undefined);
+  const hash = hashOf(file);
+  if (hash !== null) await writeAtomically(dir, refusalPath(dir, file), hash).catch(() => undefined);
 }
 
 function lookup(file: string, dir: string): CompiledModule | null {

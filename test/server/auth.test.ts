@@ -15,7 +15,7 @@ sb.write(
   `import { dag } from "sluice";
 import { z } from "zod";
 export default dag("simple", { params: z.object({ n: z.number().int().default(1) }), tags: ["t1"], owner: "team-a" }, (d) => {
-  const a = d.task("a", async (_i, ctx) => { ctx.log.info("hello from a"); return { n: ctx.params.n }; });
+  const a = d.task("a", async (_i, ctx) => { ctx.log.info("hello from a"); ctx.track.metric("loss", 1); return { n: ctx.params.n }; });
   const b = d.task("b", { inputs: { a } }, async ({ a }) => a.n + 1);
   d.task("c", { inputs: { b }, produces: ["warehouse.simple"] }, async ({ b }) => b * 2);
 });
@@ -74,7 +74,7 @@ function requestFor(method: string, path: string, who: Who): { url: string; body
       .replace(":taskId", "a")
       .replace(":attemptId", String(attemptId))
       .replace(":username", "victim")
-      .replace(":name", "warehouse.simple")
+      .replace(":name", path.startsWith("/experiments") ? "simple" : "warehouse.simple")
       .replace(":key", "threshold")
       .replace(":id", path.startsWith("/tokens") ? adminTokenId : "1");
   const bodies: Record<string, unknown> = {
@@ -91,8 +91,11 @@ function requestFor(method: string, path: string, who: Who): { url: string; body
     "PUT /connections/:id": { uri: "http://example.com" },
     "PUT /variables/:key": { value: 1 },
   };
+  // routes that name what they read in the query
+  const queries: Record<string, string> = { "/compare": `?runs=${runId}`, "/runs/:runId/metrics": "?task=a&names=loss" };
   const body = bodies[`${method.toUpperCase()} ${path}`];
-  return body === undefined ? { url } : { url, body };
+  const full = url + (queries[path] ?? "");
+  return body === undefined ? { url: full } : { url: full, body };
 }
 
 test("every route × {anonymous, viewer, operator, admin}: deny by default, roles enforced, a viewer changes nothing", async () => {
