@@ -8,6 +8,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { appendFileSync } from "node:fs";
+import { after, before } from "node:test";
 import pg from "pg";
 
 export const PG_URL = process.env["SLUICE_TEST_PG_URL"] ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -99,6 +100,21 @@ export interface Dialect {
 }
 
 let sqliteN = 0;
+
+/**
+ * Inside a `describe` per dialect: a fresh database for the suite, made before its tests and dropped after
+ * them (nothing when the dialect is skipped). Returns its URL's getter, valid once the tests run.
+ */
+export function suiteDatabase(d: Dialect, dir: string): () => string {
+  let db: { url: string; cleanup(): Promise<void> } | null = null;
+  before(async () => {
+    if (!d.skip) db = await d.fresh(dir);
+  });
+  after(async () => {
+    await db?.cleanup();
+  });
+  return () => db!.url;
+}
 
 /** SQLite, then PostgreSQL; `tests` is how many PostgreSQL tests a skip counts. */
 export function dialects(tests = 1): Dialect[] {

@@ -9,12 +9,12 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import { loadConfig } from "../../dist/config.js";
 import { readWholeLog } from "../../dist/logs/logStore.js";
 import { newKey } from "../../dist/secrets/keyring.js";
 import { ManualClock, Sluice } from "sluice/runtime";
-import { dialects } from "../dialects.js";
+import { dialects, suiteDatabase } from "../dialects.js";
 import { cli, cliJson, sandbox, waitFor } from "../helpers.js";
 import { ADMIN_PASSWORD, Client, deploy } from "../server/harness.js";
 
@@ -89,14 +89,8 @@ sb.write("bad_expires.ts", `import { dag } from "sluice";\nexport default dag("b
 
 for (const d of dialects(9)) {
   describe(`on ${d.name}`, { skip: d.skip }, () => {
-    let db: { url: string; cleanup(): Promise<void> } | null = null;
-    before(async () => {
-      if (!d.skip) db = await d.fresh(sb.dir);
-    });
-    after(async () => {
-      await db?.cleanup();
-    });
-    const open = (clock?: ManualClock) => Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: db!.url }, {}), clock ? { clock } : {});
+    const dbUrl = suiteDatabase(d, sb.dir);
+    const open = (clock?: ManualClock) => Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: dbUrl() }, {}), clock ? { clock } : {});
 
     test("a re-run hits: bodies not called, cached_from set, downstream gets the same output; a read param re-runs its task and downstream", async () => {
       const s = await open();
@@ -162,7 +156,7 @@ for (const d of dialects(9)) {
     });
 
     test("a secret param counts by presence: a new token (a new ciphertext every run) still hits; another plain param does not", async () => {
-      const s = await Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: db!.url }, { SLUICE_SECRET_KEY: newKey() }));
+      const s = await Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: dbUrl() }, { SLUICE_SECRET_KEY: newKey() }));
       try {
         const c = calls();
         assert.equal((await s.run("secret", { params: { token: "t-1" } })).state, "success");
@@ -234,7 +228,7 @@ for (const d of dialects(9)) {
 
     test("the CLI: changing a task's code (a second version of its file) re-runs it; --no-cache forces a refresh; runs show marks cached tasks", async () => {
       // each `sluice` is a new process that imports the DAG file afresh; the body counts its calls in a file
-      const env = { SLUICE_DATABASE_URL: db!.url };
+      const env = { SLUICE_DATABASE_URL: dbUrl() };
       const ran = () => (existsSync(stepLog) ? readFileSync(stepLog, "utf8").trim().split("\n").filter(Boolean) : []);
       rmSync(stepLog, { force: true });
       const run = (...extra: string[]) => {

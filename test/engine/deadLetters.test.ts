@@ -7,14 +7,14 @@
  * recorded history is checked against the invariants (test/invariants.ts) after each.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 // dist/, as the workers' heartbeat threads and task processes need built code
 import { cliActor, type Actor } from "../../dist/app/actor.js";
 import { bulkDeadLetters, discardDeadLetter, listDeadLetters, retryDeadLetter } from "../../dist/app/deadLetters.js";
 import { loadConfig } from "../../dist/config.js";
 import { Sluice } from "../../dist/sluice.js";
 import type { DeadLetterRecord } from "../../dist/store/deadLetters.js";
-import { dialects } from "../dialects.js";
+import { dialects, suiteDatabase } from "../dialects.js";
 import { sandbox } from "../helpers.js";
 import { checkInvariants } from "../invariants.js";
 
@@ -58,15 +58,9 @@ const viewer: Actor = { via: "token", name: "vera", role: "viewer" };
 
 for (const d of dialects(5)) {
   describe(`on ${d.name}`, { skip: d.skip }, () => {
-    let db: { url: string; cleanup(): Promise<void> } | null = null;
-    before(async () => {
-      if (!d.skip) db = await d.fresh(sb.dir);
-    });
-    after(async () => {
-      await db?.cleanup();
-    });
+    const dbUrl = suiteDatabase(d, sb.dir);
 
-    const open = () => Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: db!.url }, { SLUICE_DB_POOL_SIZE: "4" }));
+    const open = () => Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: dbUrl() }, { SLUICE_DB_POOL_SIZE: "4" }));
     const entriesOf = async (s: Sluice, runId: string): Promise<DeadLetterRecord[]> => listDeadLetters(s, cliActor(), { runId, limit: 100, after: null });
 
     test("exhausted retries: listed with its last error, attempts and inputs; retry resumes the run, which succeeds", async () => {

@@ -6,13 +6,13 @@
  * checked against the invariants.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 // dist/, as the workers' heartbeat threads need built code
 import { cliActor } from "../../dist/app/actor.js";
 import { markTasks } from "../../dist/app/runs.js";
 import { loadConfig } from "../../dist/config.js";
 import { Sluice } from "../../dist/sluice.js";
-import { dialects } from "../dialects.js";
+import { dialects, suiteDatabase } from "../dialects.js";
 import { sandbox, waitFor } from "../helpers.js";
 import { checkInvariants } from "../invariants.js";
 
@@ -57,15 +57,9 @@ const day = (d: number) => new Date(Date.UTC(2026, 0, d));
 
 for (const d of dialects(2)) {
   describe(`on ${d.name}`, { skip: d.skip }, () => {
-    let db: { url: string; cleanup(): Promise<void> } | null = null;
-    before(async () => {
-      if (!d.skip) db = await d.fresh(sb.dir);
-    });
-    after(async () => {
-      await db?.cleanup();
-    });
+    const dbUrl = suiteDatabase(d, sb.dir);
 
-    const openStore = () => Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: db!.url }, { SLUICE_DB_POOL_SIZE: "4" }));
+    const openStore = () => Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: dbUrl() }, { SLUICE_DB_POOL_SIZE: "4" }));
     const tiState = async (s: Sluice, runId: string, taskId: string) => (await s.store.taskInstances.list(runId)).find((t) => t.taskId === taskId)!.state;
 
     test("dependsOnPast: the first run needs nothing; the next waits (with a reason) until the previous instance succeeds, then runs", async () => {
@@ -103,7 +97,7 @@ for (const d of dialects(2)) {
         assert.match(why4.get("a\0-1") ?? "", /is failed, not success or skipped/);
         await markTasks(s, cliActor(), { runId: run3.runId, taskId: "a", state: "success" });
         await waitFor(async () => (await s.store.runs.get(run4.runId))!.state === "success", 20_000, "run 4 to succeed after run 3's a was marked");
-        await checkInvariants(db!.url);
+        await checkInvariants(dbUrl());
       } finally {
         await worker.stop();
         await s.close();
@@ -126,7 +120,7 @@ for (const d of dialects(2)) {
         open("wfd:b:2026-01-02");
         open("wfd:b:2026-01-01");
         await waitFor(async () => (await s.store.runs.get(run2.runId))!.state === "success", 20_000, "run 2 to succeed");
-        await checkInvariants(db!.url);
+        await checkInvariants(dbUrl());
       } finally {
         await worker.stop();
         await s.close();

@@ -8,13 +8,13 @@
 import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 // dist/, as the workers' heartbeat threads and task processes need built code
 import { cliActor } from "../../dist/app/actor.js";
 import { clearTasks } from "../../dist/app/runs.js";
 import { loadConfig } from "../../dist/config.js";
 import { Sluice } from "../../dist/sluice.js";
-import { dialects } from "../dialects.js";
+import { dialects, suiteDatabase } from "../dialects.js";
 import { cli, cliJson, sandbox } from "../helpers.js";
 import { checkInvariants } from "../invariants.js";
 
@@ -76,14 +76,8 @@ const states = (r: Summary) => Object.fromEntries(r.tasks.map((t) => [t.mapIndex
 
 for (const d of dialects(3)) {
   describe(`on ${d.name}`, { skip: d.skip }, () => {
-    let db: { url: string; cleanup(): Promise<void> } | null = null;
-    before(async () => {
-      if (!d.skip) db = await d.fresh(sb.dir);
-    });
-    after(async () => {
-      await db?.cleanup();
-    });
-    const open = () => Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: db!.url }, { SLUICE_DB_POOL_SIZE: "4" }));
+    const dbUrl = suiteDatabase(d, sb.dir);
+    const open = () => Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: dbUrl() }, { SLUICE_DB_POOL_SIZE: "4" }));
     const leftovers = (dagId: string) => (existsSync(scratch) ? readdirSync(scratch).filter((f) => f.startsWith(`${dagId}-`)) : []);
 
     test("a scratch file made by a setup, used by mapped tasks (one fails), always released; the run fails with its work; a clear takes setup and teardown along", async () => {

@@ -6,12 +6,12 @@
  * and in `runs show`. The recorded history is checked against the invariants (test/invariants.ts).
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 // dist/, as the workers' heartbeat threads and task processes need built code
 import { loadConfig } from "../../dist/config.js";
 import { readWholeLog } from "../../dist/logs/logStore.js";
 import { Sluice } from "../../dist/sluice.js";
-import { dialects } from "../dialects.js";
+import { dialects, suiteDatabase } from "../dialects.js";
 import { cli, cliJson, sandbox } from "../helpers.js";
 import { checkInvariants } from "../invariants.js";
 
@@ -65,14 +65,8 @@ export const python = dag("skip_python", (d) => {
 
 for (const d of dialects(4)) {
   describe(`on ${d.name}`, { skip: d.skip }, () => {
-    let db: { url: string; cleanup(): Promise<void> } | null = null;
-    before(async () => {
-      if (!d.skip) db = await d.fresh(sb.dir);
-    });
-    after(async () => {
-      await db?.cleanup();
-    });
-    const open = () => Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: db!.url }, { SLUICE_DB_POOL_SIZE: "4" }));
+    const dbUrl = suiteDatabase(d, sb.dir);
+    const open = () => Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: dbUrl() }, { SLUICE_DB_POOL_SIZE: "4" }));
     const states = (r: { tasks: { taskId: string; mapIndex: number; state: string; attempts: number }[] }) =>
       Object.fromEntries(r.tasks.map((t) => [t.taskId, [t.state, t.attempts]]));
 
@@ -103,7 +97,7 @@ for (const d of dialects(4)) {
         assert.equal(ca!.errorMessage, "no new files (child)");
         await checkInvariants(s.config.databaseUrl);
         // the CLI reads the same store: the reason is the task's state detail
-        const env = { SLUICE_DATABASE_URL: db!.url };
+        const env = { SLUICE_DATABASE_URL: dbUrl() };
         const shown = cliJson<{ tasks: { taskId: string; state: string; attempts: { state: string; errorMessage: string }[] }[] }>(sb, ["runs", "show", run.runId], env);
         const shownCheck = shown.json.tasks.find((t) => t.taskId === "check")!;
         assert.equal(shownCheck.state, "skipped");

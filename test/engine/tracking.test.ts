@@ -8,13 +8,13 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { after, before, describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import { cliActor } from "../../dist/app/actor.js";
 import { compareRuns, experimentPage, listExperiments, metricSeries, runTracking } from "../../dist/app/experiments.js";
 import { loadConfig } from "../../dist/config.js";
 import { Sluice } from "../../dist/sluice.js";
 import { TrackingRows } from "../../dist/store/tracking.js";
-import { dialects } from "../dialects.js";
+import { dialects, suiteDatabase } from "../dialects.js";
 import { cliJson, cli, sandbox } from "../helpers.js";
 
 const sb = sandbox("sluice-tracking-");
@@ -84,14 +84,8 @@ export const pythonNan = dag("python_nan", (d) => {
 
 for (const d of dialects(6)) {
   describe(`on ${d.name}`, { skip: d.skip }, () => {
-    let db: { url: string; cleanup(): Promise<void> } | null = null;
-    before(async () => {
-      if (!d.skip) db = await d.fresh(sb.dir);
-    });
-    after(async () => {
-      await db?.cleanup();
-    });
-    const open = () => Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: db!.url }, { SLUICE_DB_POOL_SIZE: "4" }));
+    const dbUrl = suiteDatabase(d, sb.dir);
+    const open = () => Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: dbUrl() }, { SLUICE_DB_POOL_SIZE: "4" }));
 
     test("10,000 points of a curve arrive complete and in order, in batches; params, tags and a file beside them", async () => {
       const s = await open();
@@ -237,7 +231,7 @@ for (const d of dialects(6)) {
       } finally {
         await s.close();
       }
-      const env = { SLUICE_DATABASE_URL: db!.url };
+      const env = { SLUICE_DATABASE_URL: dbUrl() };
       const list = cliJson<{ items: { experiment: string; runs: number }[] }>(sb, ["experiments", "list"], env);
       assert.equal(list.code, 0, list.stderr);
       assert.ok(list.json.items.some((e) => e.experiment === "curve"));
