@@ -6,12 +6,12 @@
  * (or is shown as broken by readers), and everything else keeps flowing; the worker still stops on request.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import { sql } from "kysely";
 import { loadConfig } from "../../dist/config.js";
 import { runView } from "../../dist/server/views.js";
 import { Sluice } from "../../dist/sluice.js";
-import { dialects } from "../dialects.js";
+import { dialects, suiteDatabase } from "../dialects.js";
 import { sandbox, storeDb, waitFor } from "../helpers.js";
 import { startHttp } from "../../dist/server/http.js";
 import { ADMIN_PASSWORD, Client } from "../server/harness.js";
@@ -30,16 +30,10 @@ export default dag("victim", (d) => {
 
 for (const d of dialects(1)) {
   describe(`on ${d.name}`, { skip: d.skip }, () => {
-    let db: { url: string; cleanup(): Promise<void> } | null = null;
-    before(async () => {
-      if (!d.skip) db = await d.fresh(sb.dir);
-    });
-    after(async () => {
-      await db?.cleanup();
-    });
+    const dbUrl = suiteDatabase(d, sb.dir);
 
     test("each poison row fails only its own work (CORRUPT_ROW, named), lists show it as broken, good runs flow, the worker stops", async () => {
-      const config = loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: db!.url }, { SLUICE_DB_POOL_SIZE: "4", SLUICE_LEASE_MS: "2000", SLUICE_ADMIN_PASSWORD: ADMIN_PASSWORD });
+      const config = loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: dbUrl() }, { SLUICE_DB_POOL_SIZE: "4", SLUICE_LEASE_MS: "2000", SLUICE_ADMIN_PASSWORD: ADMIN_PASSWORD });
       // the runs are created by another process (here: another Sluice, with caches of its own), as `sluice trigger` does
       const creator = await Sluice.open(config);
       const ids: string[] = [];
