@@ -28,7 +28,8 @@ if (files.length === 0) {
 // the end instead of one per file
 const skipDir = mkdtempSync(join(tmpdir(), "sluice-pg-skips-"));
 const skipLog = join(skipDir, "skipped");
-const r = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", "--test-reporter=spec", ...files], {
+// a test that hangs (a timer that never fires) fails after 10 minutes instead of holding CI for an hour
+const r = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=600000", "--test-reporter=spec", ...files], {
   cwd: root,
   stdio: "inherit",
   env: { ...process.env, SLUICE_PG_SKIP_LOG: skipLog },

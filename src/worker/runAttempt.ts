@@ -94,9 +94,12 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     if (task.pool !== null && task.pool !== DEFAULT_POOL) await host.store.pools.require(task.pool, a.dagId, task.id);
     if (task.timeoutMs !== null) {
       const ms = task.timeoutMs;
-      cancelTimeout = clock.setTimer(ms, () =>
-        controller.abort(new SluiceError("TIMEOUT", `task "${task.id}" timed out after ${ms} ms`)),
-      );
+      // counted from the claim (store time, the clock this worker runs on), not from here: importing the
+      // DAG file above takes time, and a clock that moved meanwhile must not push the deadline out
+      const expire = () => controller.abort(new SluiceError("TIMEOUT", `task "${task.id}" timed out after ${ms} ms`));
+      const left = a.claimedAt + ms - clock.now();
+      if (left <= 0) expire();
+      else cancelTimeout = clock.setTimer(left, expire);
     }
     log.note(`${a.pokes > 0 ? `poke ${a.pokes + 1} of ` : ""}attempt ${a.tryNumber} of ${task.retry.retries + 1} started (${executorName(task, impl)})`);
     const inputs = await inputsFor(host, a, task, impl);
@@ -145,6 +148,8 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       channel = await openTrackChannel(env);
       env = { ...env, ...channel.env };
     }
+    // aborted before it started (a deadline already past, a cancel): the task's code never runs
+    if (controller.signal.aborted) throw controller.signal.reason;
     const executor = executorFor(task, impl);
     const taskRun = { task, impl, dagFile, moduleUrl, inputs, ctx, log, masker, python: opts.python, env, ...(opts.processPool ? { processPool: opts.processPool } : {}) };
     const returned = await (span === NOOP_SPAN ? executor.run(taskRun) : withActiveSpan(span, () => executor.run(taskRun)));
