@@ -7,7 +7,10 @@
 
 export interface ClearScope {
   taskIds: readonly string[];
-  /** Only this map index of the named tasks (their upstream and downstream tasks are taken whole). */
+  /**
+   * Only this map index of the named tasks (their upstream and downstream tasks are taken whole, but for
+   * the tasks of the named tasks' mapped group: only this index of them, core/mapGroups.ts).
+   */
   mapIndex?: number;
   downstream: boolean;
   upstream?: boolean;
@@ -19,6 +22,8 @@ interface TaskLinks {
   id: string;
   upstream: readonly string[];
   downstream: readonly string[];
+  /** The mapped task group the task is in, if any. */
+  mapGroup?: string;
 }
 
 interface Instance {
@@ -53,9 +58,12 @@ export function tasksToClear(tasks: readonly TaskLinks[], scope: ClearScope): st
 export function instancesToClear<I extends Instance>(tasks: readonly TaskLinks[], instances: readonly I[], scope: ClearScope): I[] {
   const order = new Map(tasksToClear(tasks, scope).map((id, i) => [id, i]));
   const named = new Set(scope.taskIds);
+  const groupOf = new Map(tasks.map((t) => [t.id, t.mapGroup]));
+  const groups = new Set(scope.taskIds.flatMap((id) => groupOf.get(id) ?? []));
+  const oneIndex = (taskId: string) => named.has(taskId) || groups.has(groupOf.get(taskId) ?? "");
   return instances
     .filter((ti) => order.has(ti.taskId))
-    .filter((ti) => scope.mapIndex === undefined || !named.has(ti.taskId) || ti.mapIndex === scope.mapIndex)
+    .filter((ti) => scope.mapIndex === undefined || !oneIndex(ti.taskId) || ti.mapIndex === scope.mapIndex)
     .filter((ti) => !scope.onlyFailed || FAILED.has(ti.state))
     .sort((a, b) => order.get(a.taskId)! - order.get(b.taskId)! || a.mapIndex - b.mapIndex);
 }

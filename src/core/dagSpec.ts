@@ -39,6 +39,14 @@ export interface TaskSpec extends PastDeps {
   mapMode?: "zip" | "kwargs";
   /** Mapped tasks: fixed JSON arguments beside the mapped ones (Airflow's `partial`); absent when none. */
   partial?: Record<string, unknown>;
+  /**
+   * The mapped task group (`d.mapGroup`) this task is instantiated in, once per element; absent otherwise.
+   * Its `map` and `mapMode` are the group's, so that it is a mapped task like any other; instance i of it
+   * depends on instance i of its upstream tasks in the same group only (core/mapGroups.ts).
+   */
+  mapGroup?: string;
+  /** Tasks of a mapped group: input name -> the name of the group's element (or partial value) it receives; absent when none. */
+  groupInputs?: Record<string, string>;
   triggerRule: TriggerRule;
   retry: RetryPolicy;
   timeoutMs: number | null;
@@ -106,6 +114,12 @@ export interface CacheSpec {
 export interface GroupSpec {
   id: string;
   description: string | null;
+  /** A mapped task group (`d.mapGroup`): the lists it is instantiated over; absent for a plain group. */
+  map?: { name: string; source: MapSource }[];
+  /** How the lists combine (absent: their cross product). */
+  mapMode?: "zip";
+  /** Fixed JSON values its tasks take like elements (absent when none). */
+  partial?: Record<string, unknown>;
 }
 
 export interface DagSpec {

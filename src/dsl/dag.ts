@@ -32,6 +32,8 @@ import type {
   Inputs,
   KwargsMapOptions,
   KwargsSource,
+  GroupItem,
+  MapGroupOptions,
   MapItem,
   MapOptions,
   MapOver,
@@ -42,6 +44,7 @@ import type {
   PokeResult,
   PythonOptions,
   PythonOutput,
+  Reduced,
   ShellOptions,
   SensorOptions,
   TaskContext,
@@ -55,6 +58,7 @@ import { checkOptions, teardownOptions } from "./setupTeardown.js";
 import { DEFAULT_SKIP_EXIT_CODE, skipExitCodes } from "../core/taskSignals.js";
 import { checkSetupTeardown } from "../core/setupTeardown.js";
 import { isTransformed, mapParts, mapSpecFields, taskRef, type MapParts } from "./mapping.js";
+import { elementOf, elementRef } from "./mapGroup.js";
 import { pokeLabel } from "./sensors.js";
 import { callbackList, CallbackSet, type Callback } from "./callbacks.js";
 import { parseDeadline } from "../core/deadlines.js";
@@ -120,6 +124,8 @@ type Draft = Omit<TaskSpec, "downstream">;
 interface GroupFrame {
   prefix: string;
   defaults: TaskDefaults;
+  /** The enclosing mapped task group (`d.mapGroup`), if any: every task declared here is instantiated per element. */
+  mapGroup?: GroupSpec;
 }
 
 /** The object a DAG's build function receives. `P` is the params type, used to type `ctx.params`. */
@@ -318,7 +324,64 @@ export class DagBuilder<P> {
       throw new SluiceError("DUPLICATE_TASK", `DAG "${this.state.dagId}": task group "${full}" is declared twice`);
     }
     this.state.groups.push({ id: full, description: options.description ?? null });
-    return build(new DagBuilder<P>(this.state, { prefix: full, defaults: { ...this.frame.defaults, ...(options.defaults ?? {}) } }));
+    const frame: GroupFrame = { prefix: full, defaults: { ...this.frame.defaults, ...(options.defaults ?? {}) }, ...(this.frame.mapGroup ? { mapGroup: this.frame.mapGroup } : {}) };
+    return build(new DagBuilder<P>(this.state, frame));
+  }
+
+  /**
+   * A mapped task group (Airflow's `@task_group` + `.expand()`): the group is instantiated once per element
+   * of `over` (as `d.map`'s: an upstream output or a literal list; several lists give their cross product,
+   * `zip({ … })` pairs them). `build` gets a handle per name of `over` (and `partial`): the group's tasks
+   * take it as an input and receive their instance's element. Inside the group, instance i of a task
+   * depends only on instance i of its upstream tasks in the group (it runs as soon as they are done, and
+   * its trigger rule sees only them); a task outside the group that takes a handle returned by `build`
+   * gets the list of that task's outputs in map-index order. An empty list skips every task in the group.
+   *
+   * @example
+   * const scores = d.mapGroup("per_file", { over: { file: files } }, (g, { file }) => {
+   *   const rows = g.task("parse", { inputs: { file } }, async ({ file }) => parse(file));
+   *   return g.task("score", { inputs: { rows } }, async ({ rows }) => rows.length);   // rows: this file's
+   * });
+   * d.task("total", { inputs: { scores } }, async ({ scores }) => scores.reduce((a, b) => a + b, 0));
+   */
+  mapGroup<const M extends MapOver | Zipped<MapOver>, T, const A extends Record<string, unknown> = NoInputs>(
+    id: string,
+    options: MapGroupOptions<M, A>,
+    build: (g: DagBuilder<P>, item: GroupItem<MapItem<M> & A>) => T,
+  ): Reduced<T> {
+    const dagId = this.state.dagId;
+    checkId("task group", id, `DAG "${dagId}"`);
+    const full = this.frame.prefix ? `${this.frame.prefix}.${id}` : id;
+    const where = `DAG "${dagId}", task group "${full}"`;
+    if (typeof options !== "object" || options === null) throw new SluiceError("INVALID_DAG", `${where}: options must be an object such as { over: { x: list } }`);
+    if (typeof build !== "function") throw new SluiceError("INVALID_DAG", `${where}: the last argument must be a function that declares the group's tasks`);
+    if (this.frame.mapGroup) {
+      throw new SluiceError("INVALID_DAG", `${where}: a mapped task group inside mapped task group "${this.frame.mapGroup.id}" is not supported; map over the combination in the outer group (a cross product of its lists)`);
+    }
+    if (this.state.groups.some((g) => g.id === full)) throw new SluiceError("DUPLICATE_TASK", `DAG "${dagId}": task group "${full}" is declared twice`);
+    const unknown = Object.keys(options).filter((k) => !["over", "partial", "description", "defaults"].includes(k));
+    if (unknown.length) throw new SluiceError("INVALID_DAG", `${where}: unknown option${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `"${k}"`).join(", ")}; a mapped task group takes over, partial, description and defaults`);
+    if (options.over === undefined) throw new SluiceError("INVALID_DAG", `${where}: a mapped task group needs "over" (lists to map over, by name)`);
+    const parts = mapParts(where, { over: options.over, ...(options.partial !== undefined ? { partial: options.partial } : {}) }, (ref, field) => this.refId(where, ref, field, true));
+    if (Object.keys(parts.transforms).length) {
+      throw new SluiceError("INVALID_DAG", `${where}: .map(fn) in a mapped task group's "over" is not supported; transform the element in the group's first task`);
+    }
+    const group: GroupSpec = {
+      id: full,
+      description: options.description ?? null,
+      map: parts.map,
+      ...(parts.mode === "zip" ? { mapMode: "zip" as const } : {}),
+      ...(parts.partial ? { partial: parts.partial } : {}),
+    };
+    this.state.groups.push(group);
+    const item: Record<string, AnyRef> = {};
+    for (const name of [...parts.map.map((m) => m.name), ...Object.keys(parts.partial ?? {})]) item[name] = elementRef(full, name, dagId);
+    const frame: GroupFrame = { prefix: full, defaults: { ...this.frame.defaults, ...(options.defaults ?? {}) }, mapGroup: group };
+    const before = this.state.tasks.size;
+    const out = build(new DagBuilder<P>(this.state, frame), item as GroupItem<MapItem<M> & A>);
+    if (this.state.tasks.size === before) throw new SluiceError("INVALID_DAG", `${where}: the mapped task group declares no tasks`);
+    // the handles are the same objects inside and outside: where a task stands decides what it receives
+    return out as Reduced<T>;
   }
 
   /** Order-only dependency added after both tasks exist (Airflow's `upstream >> downstream`). */
@@ -393,6 +456,10 @@ export class DagBuilder<P> {
     if (typeof r !== "object" || r === null || typeof r.id !== "string" || typeof r.dagId !== "string") {
       throw new SluiceError("INVALID_DAG", `${where}: ${field} is not a task handle (use what d.task(...) returned)`);
     }
+    const element = elementOf(r);
+    if (element) {
+      throw new SluiceError("INVALID_DAG", `${where}: ${field} is "${element.name}", the element of mapped task group "${element.group}", which only the group's tasks can take, as an input`);
+    }
     if (!transformed && isTransformed(r)) {
       throw new SluiceError("INVALID_DAG", `${where}: ${field} is a handle transformed with .map(fn), which only a mapped task's "over" or "overKwargs" can take; pass "${r.id}" itself`);
     }
@@ -441,10 +508,21 @@ export class DagBuilder<P> {
     }
     if (typeof options !== "object" || options === null) throw new SluiceError("INVALID_DAG", `${where}: options must be an object`);
     const inputs: Record<string, string> = {};
-    for (const [name, ref] of Object.entries(options.inputs ?? {})) inputs[name] = this.refId(where, ref, `input "${name}"`);
+    const groupInputs: Record<string, string> = {};
+    const inGroup = this.frame.mapGroup;
+    for (const [name, ref] of Object.entries(options.inputs ?? {})) {
+      const element = elementOf(ref);
+      if (element && inGroup?.id === element.group) groupInputs[name] = element.name;
+      else inputs[name] = this.refId(where, ref, `input "${name}"`);
+    }
     const upstream = new Set<string>(Object.values(inputs));
     for (const ref of options.after ?? []) upstream.add(this.refId(where, ref, "after"));
-    const map = mapping?.map ?? null;
+    if (inGroup) {
+      if (mapping) throw new SluiceError("INVALID_DAG", `${where}: a mapped task inside mapped task group "${inGroup.id}" is not supported; the group's tasks are mapped already (map over a cross product in the group's "over" instead)`);
+      if (extra.setup || extra.teardown) throw new SluiceError("INVALID_DAG", `${where}: setup and teardown tasks inside mapped task group "${inGroup.id}" are not supported; declare them outside the group, around it`);
+    }
+    // a task of a mapped group is a mapped task over the group's lists, and depends on their producers
+    const map = inGroup ? inGroup.map! : (mapping?.map ?? null);
     for (const m of map ?? []) if ("task" in m.source) upstream.add(m.source.task);
 
     const d = { ...this.state.defaults, ...this.frame.defaults, ...stripUndefined(options) } as TaskOptions;
@@ -465,7 +543,8 @@ export class DagBuilder<P> {
       upstream: [...upstream].sort(),
       inputs,
       map,
-      ...mapSpecFields(mapping),
+      ...(inGroup ? { ...(inGroup.mapMode ? { mapMode: inGroup.mapMode } : {}), mapGroup: inGroup.id } : mapSpecFields(mapping)),
+      ...(Object.keys(groupInputs).length ? { groupInputs } : {}),
       triggerRule,
       retry: retryPolicy(where, d),
       timeoutMs: d.timeout === undefined ? null : parseDuration(d.timeout, `${where}: timeout`),

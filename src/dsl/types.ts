@@ -80,6 +80,36 @@ export type ElementOf<S> = S extends MappedRef<infer E> ? E : S extends TaskRef<
 
 export type MapItem<M extends MapOver | Zipped<MapOver>> = M extends Zipped<infer Z> ? { [K in keyof Z]: ElementOf<Z[K]> } : { [K in keyof M]: ElementOf<M[K]> };
 
+/**
+ * The element of a mapped task group (`d.mapGroup`) under each name of its `over` (and `partial`): a handle
+ * that only the group's own tasks take as an input, receiving their instance's element.
+ */
+export type GroupItem<X> = { readonly [K in keyof X]: TaskRef<X[K]> };
+
+/**
+ * What a mapped task group's build function returned, as seen outside the group: each handle of a task
+ * inside it gives the list of its instances' outputs, in map-index order (the downstream task is a reduce).
+ */
+export type Reduced<T> = T extends TaskRef<infer O>
+  ? TaskRef<O[]>
+  : T extends readonly unknown[]
+    ? { -readonly [K in keyof T]: Reduced<T[K]> }
+    : T extends (...args: never[]) => unknown
+      ? T
+      : T extends object
+        ? { [K in keyof T]: Reduced<T[K]> }
+        : T;
+
+/** `d.mapGroup`'s options: what to map over (as `d.map`'s `over`), fixed arguments, and a task group's options. */
+export interface MapGroupOptions<M extends MapOver | Zipped<MapOver>, A extends Record<string, unknown> = NoInputs> {
+  /** Lists to instantiate the group over, by name: a literal list, an upstream output, or several (cross product; `zip({ … })`). */
+  over: M;
+  /** Fixed JSON values beside the mapped ones, taken like elements (Airflow's `partial` of a task group). */
+  partial?: A;
+  description?: string;
+  defaults?: TaskDefaults;
+}
+
 /** What `overKwargs` maps over: a list of argument objects (literal, an upstream output, or `ref.map(fn)` giving objects). */
 export type KwargsSource = TaskRef<readonly Readonly<Record<string, unknown>>[]> | MappedRef<Readonly<Record<string, unknown>>> | readonly Readonly<Record<string, unknown>>[];
 

@@ -386,8 +386,9 @@ export class Engine implements WorkerHost {
     return { task, dag: idx.spec, impl, dagFile: loaded.file, moduleUrl: loaded.moduleUrl };
   }
 
-  async loadOutputs(runId: string, taskId: string): Promise<unknown[]> {
-    return decodeOutputs(await this.store.attempts.outputs(runId, taskId), this.artifacts, await this.isMapped(runId, taskId));
+  /** A task's outputs in map-index order; with `mapIndex`, that instance's only (none when it has no such instance). */
+  async loadOutputs(runId: string, taskId: string, mapIndex?: number): Promise<unknown[]> {
+    return decodeOutputs(await this.store.attempts.outputs(runId, taskId, mapIndex), this.artifacts, await this.isMapped(runId, taskId));
   }
 
   /** WorkerHost: what triggered a run (the external event, the asset events it consumed). */

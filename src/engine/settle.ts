@@ -13,6 +13,7 @@ import type { Signals } from "./signals.js";
 import type { Transitions } from "./transaction.js";
 import { applyAttemptResults, attemptEnds, failRun, type TransitionEnv } from "./transitions.js";
 import { FINISHED_RUN_STATES, type RunState } from "../core/states.js";
+import { perIndex } from "../core/mapGroups.js";
 import { SluiceError, toSluiceError } from "../errors.js";
 import { processLog } from "../logs/processLog.js";
 
@@ -148,7 +149,9 @@ export class Settler {
       if (!a || !idx || !task) continue;
       let set = out.get(a.runId);
       if (!set) out.set(a.runId, (set = new Set()));
-      for (const d of task.downstream) set.add(d);
+      // a task in a mapped group: its downstream tasks in the group are read at this index alone, in the
+      // cascade (engine/mapGroups.ts `indexedRow`) — reading all their instances here would cost O(width)
+      for (const d of task.downstream) if (a!.mapIndex < 0 || !perIndex(task, idx.byId.get(d)!)) set.add(d);
       if (r.state === "up_for_reschedule") set.add(a.taskId);
     }
     return new Map([...out].filter(([, s]) => s.size > 0).map(([runId, s]) => [runId, [...s]]));

@@ -1,4 +1,4 @@
-import type { DagSpec, TaskSpec } from "../core/dagSpec.js";
+import type { DagSpec, GroupSpec, TaskSpec } from "../core/dagSpec.js";
 import { effectiveLeaves } from "../core/setupTeardown.js";
 
 /** A DAG version's spec with the lookups the engine needs, built once per version and cached. */
@@ -15,6 +15,8 @@ export interface SpecIndex {
   fanIn: Set<string>;
   /** Tasks with a deadline (decision 0019); empty for most DAGs, so that a run's end asks nothing more. */
   deadlineTasks: TaskSpec[];
+  /** Mapped task groups (`d.mapGroup`) by id, with their tasks in topological order; empty for most DAGs. */
+  mapGroups: Map<string, { group: GroupSpec; tasks: TaskSpec[] }>;
 }
 
 export function indexSpec(spec: DagSpec): SpecIndex {
@@ -25,6 +27,15 @@ export function indexSpec(spec: DagSpec): SpecIndex {
     // Airflow's effective leaves: teardowns (unless onFailureFailDagRun) do not speak for the run
     leaves: effectiveLeaves(spec.tasks),
     deadlineTasks: spec.tasks.filter((t) => t.deadline),
+    mapGroups: mapGroupsOf(spec),
     fanIn: new Set(spec.tasks.filter((t) => t.upstream.length > 1 || t.upstream.some((u) => byId.get(u)?.map)).map((t) => t.id)),
   };
+}
+
+function mapGroupsOf(spec: DagSpec): SpecIndex["mapGroups"] {
+  const out: SpecIndex["mapGroups"] = new Map();
+  for (const g of spec.groups) if (g.map) out.set(g.id, { group: g, tasks: [] });
+  if (out.size === 0) return out;
+  for (const t of spec.tasks) if (t.mapGroup) out.get(t.mapGroup)?.tasks.push(t);
+  return out;
 }

@@ -22,6 +22,8 @@ export class TaskInstanceCache {
   /** Which tasks' rows (all map indexes) are loaded: runId\0taskId -> row keys. */
   private readonly loaded = new Map<string, string[]>();
   private readonly dirty = new Map<string, { key: Key; change: TiChange }>();
+  /** Placeholders that an expansion replaced in this transaction (a row object callers may still hold). */
+  private readonly replaced = new Set<string>();
 
   /** `finished`: told of each row written with a final state (the metrics' count, Effects.finishedTi). */
   constructor(private readonly finished?: (runId: string, state: string) => void) {}
@@ -38,11 +40,33 @@ export class TaskInstanceCache {
         const k = keyOf(r);
         const pending = this.dirty.get(k);
         const row = pending ? { ...r, ...pending.change } : r;
-        this.rows.set(k, row);
+        // a row read alone before (loadOne) keeps its identity: callers may hold it
+        const known = this.rows.get(k);
+        if (known) Object.assign(known, row);
+        else this.rows.set(k, row);
         this.loaded.get(taskKey(runId, r.taskId))!.push(k);
       }
     }
     return taskIds.flatMap((t) => this.loaded.get(taskKey(runId, t))!.map((k) => this.rows.get(k)!));
+  }
+
+  /**
+   * One instance, current as of this transaction, without loading its task's other instances (a mapped
+   * group's per-index dependency: instance i of a 10,000-wide task reads one row, not 10,000). `lock`:
+   * read FOR UPDATE when not in the cache (PostgreSQL; see `TxTaskInstanceRows.getOne`).
+   */
+  async loadOne(tx: Tx, key: Key, lock: boolean): Promise<TaskInstanceRecord | null> {
+    const k = keyOf(key);
+    const cached = this.rows.get(k);
+    if (cached) return cached;
+    if (this.loaded.has(taskKey(key.runId, key.taskId))) return null; // its task's rows are all here: there is none
+    await tx.lockRuns([key.runId]);
+    const r = await tx.taskInstances.getOne(key.runId, key.taskId, key.mapIndex, lock);
+    if (!r) return null;
+    const pending = this.dirty.get(k);
+    const row = pending ? { ...r, ...pending.change } : r;
+    this.rows.set(k, row);
+    return row;
   }
 
   /** Record a change (the row need not have been loaded). */
@@ -57,7 +81,9 @@ export class TaskInstanceCache {
 
   /** After a mapped task expanded in the store: forget its placeholder, know its new rows. */
   replaceTask(runId: string, taskId: string, rows: TaskInstanceRecord[]): void {
-    for (const k of this.loaded.get(taskKey(runId, taskId)) ?? []) {
+    // the placeholder too when it was read alone (loadOne)
+    for (const k of [...(this.loaded.get(taskKey(runId, taskId)) ?? []), keyOf({ runId, taskId, mapIndex: -1 })]) {
+      this.replaced.add(k);
       this.rows.delete(k);
       this.dirty.delete(k);
     }
@@ -67,6 +93,14 @@ export class TaskInstanceCache {
       return k;
     });
     this.loaded.set(taskKey(runId, taskId), keys);
+  }
+
+  /**
+   * Whether `row` is a placeholder an expansion replaced in this transaction: a caller holding it (a list
+   * loaded before a mapped group expanded) must act on the task's new instances instead.
+   */
+  isReplaced(row: Key): boolean {
+    return this.replaced.has(keyOf(row));
   }
 
   /** Whether changes wait to be written. */

@@ -9,7 +9,7 @@ import { formatDuration } from "../core/duration.js";
 import { nextPokeDelayMs } from "../core/sensors.js";
 import type { TaskSpec } from "../core/dagSpec.js";
 import { branchKeeps, decisionSkips } from "../core/branching.js";
-import { mapLength, mappableList } from "../core/mapping.js";
+import { perIndex } from "../core/mapGroups.js";
 import type { DeadLetterReason } from "../core/deadLetters.js";
 import { deriveRunState, type RunState, type TaskState } from "../core/states.js";
 import { evaluateTriggerRule, type UpstreamCounts } from "../core/triggerRules.js";
@@ -20,7 +20,7 @@ import { pastGate } from "./pastDeps.js";
 import type { SpecIndex } from "./specIndex.js";
 import { allUpstreamDone, setupStates } from "./setupTeardown.js";
 import { clearSet } from "../core/setupTeardown.js";
-import { upstreamCounts } from "./upstreamCounts.js";
+import { expandGroup, indexedRow, instanceUpstreamCounts, resolveMapLength } from "./mapGroups.js";
 
 /** What the engine needs from outside the transaction. */
 export interface TransitionEnv {
@@ -71,7 +71,7 @@ export async function applyBumped(tx: Tx, env: TransitionEnv, fx: Effects, bumps
     if (task?.callbacks) skippedDue(fx, task, ti);
   }
   for (const runId of new Set(skipped.map((ti) => ti.runId))) {
-    const work: Finished[] = skipped.filter((ti) => ti.runId === runId).map((ti) => ({ taskId: ti.taskId, state: "skipped", mode: byTask.get(`${runId}\0${ti.taskId}`)!.skipMode }));
+    const work: Finished[] = skipped.filter((ti) => ti.runId === runId).map((ti) => ({ taskId: ti.taskId, mapIndex: ti.mapIndex, state: "skipped", mode: byTask.get(`${runId}\0${ti.taskId}`)!.skipMode }));
     await cascade(tx, env, fx, await env.specFor(runId), runId, work);
   }
   await decideWaiting(tx, env, fx, rows.filter((ti) => !byTask.get(`${ti.runId}\0${ti.taskId}`)!.skip));
@@ -86,7 +86,8 @@ export async function decideWaiting(tx: Tx, env: TransitionEnv, fx: Effects, row
   let decided = 0;
   const work = new Map<string, Finished[]>();
   for (const ti of rows) {
-    if (ti.state !== "none") continue;
+    // a placeholder its mapped group's expansion replaced: its instances took its counters and were decided
+    if (ti.state !== "none" || fx.tis.isReplaced(ti)) continue;
     fx.tis.put(ti);
     const idx = await env.specFor(ti.runId);
     if (decisionOf(idx, ti, ti) !== "wait") decided++;
@@ -133,7 +134,12 @@ export async function startRun(tx: Tx, env: TransitionEnv, fx: Effects, idx: Spe
       }
     }
     if (!expandsAtStart(t)) continue;
-    for (const ti of await fx.tis.load(tx, runId, [t.id])) await expand(tx, env, fx, idx, runId, ti, t, work);
+    for (const ti of await fx.tis.load(tx, runId, [t.id])) {
+      // a mapped group expands once, all its tasks together: the later ones are expanded already
+      if (t.mapGroup) {
+        if (ti.mapIndex === -1 && ti.state === "none") await expandMapGroup(tx, env, fx, idx, runId, t, work);
+      } else await expand(tx, env, fx, idx, runId, ti, t, work);
+    }
   }
   await cascade(tx, env, fx, idx, runId, work);
 }
@@ -208,7 +214,7 @@ async function applyPoke(tx: Tx, env: TransitionEnv, fx: Effects, w: WaitingAtte
     fx.addUnfinished(runId, -1);
     const task = idx.byId.get(taskId)!;
     if (task.callbacks) fx.callbackDue(task.callbacks, { ...key, tryNumber: ti?.tryNumber ?? 0 }, state === "skipped" ? "skipped" : "failure");
-    await cascade(tx, env, fx, idx, runId, [{ taskId, state, mode: "rules" }]);
+    await cascade(tx, env, fx, idx, runId, [{ taskId, mapIndex, state, mode: "rules" }]);
     return;
   }
   // the last poke happens at the deadline, not up to an interval after it
@@ -239,12 +245,12 @@ async function applyAttemptResult(tx: Tx, env: TransitionEnv, fx: Effects, resul
       fx.assetEvents += (await tx.assets.recordEvents(events)).length;
     }
     if (task.kind === "short_circuit" && result.proceed === false) {
-      await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: task.respectTriggerRules ? "skip_direct" : "skip_all" }]);
+      await cascade(tx, env, fx, idx, runId, [{ taskId, mapIndex, state: "success", mode: task.respectTriggerRules ? "skip_direct" : "skip_all" }]);
     } else if (task.kind === "branch") {
       // a mapped branch's instance does not skip by itself: its decision is counted (see `branch_each`)
-      await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: task.map ? "branch_each" : "branch", follow: branchKeeps(idx.byId, task, result.follow ?? []) }]);
+      await cascade(tx, env, fx, idx, runId, [{ taskId, mapIndex, state: "success", mode: task.map ? "branch_each" : "branch", follow: branchKeeps(idx.byId, task, result.follow ?? []) }]);
     } else {
-      await cascade(tx, env, fx, idx, runId, [{ taskId, state: "success", mode: "rules" }]);
+      await cascade(tx, env, fx, idx, runId, [{ taskId, mapIndex, state: "success", mode: "rules" }]);
     }
     return;
   }
@@ -254,7 +260,7 @@ async function applyAttemptResult(tx: Tx, env: TransitionEnv, fx: Effects, resul
     fx.tis.update(key, { state: "skipped", endedAt: now });
     fx.addUnfinished(runId, -1);
     if (due) fx.callbackDue(task.callbacks, due, "skipped");
-    await cascade(tx, env, fx, idx, runId, [{ taskId, state: "skipped", mode: "rules" }]);
+    await cascade(tx, env, fx, idx, runId, [{ taskId, mapIndex, state: "skipped", mode: "rules" }]);
     return;
   }
 
@@ -281,7 +287,7 @@ async function applyAttemptResult(tx: Tx, env: TransitionEnv, fx: Effects, resul
   if (due) fx.callbackDue(task.callbacks, due, "failure");
   // the dead-letter queue: only here, on the last try's failure, never on the success or retry paths
   await deadLetter(tx, idx, task, ended, result, !canRetry(task.retry, tryNumber - tryBase) ? "exhausted" : "non_retryable");
-  await cascade(tx, env, fx, idx, runId, [{ taskId, state: "failed", mode: "rules" }]);
+  await cascade(tx, env, fx, idx, runId, [{ taskId, mapIndex, state: "failed", mode: "rules" }]);
 }
 
 /** A task with callbacks was skipped (by a trigger rule, a branch, a short-circuit, an empty map). */
@@ -320,6 +326,8 @@ async function deadLetter(
 
 type Finished = {
   taskId: string;
+  /** The instance that ended (absent: the task as a whole); its downstream tasks in its mapped group hear of it at this index only. */
+  mapIndex?: number;
   state: TaskState;
   /**
    * rules: count the end and apply trigger rules; skip_all: skip every descendant; skip_direct: skip direct
@@ -350,25 +358,21 @@ async function cascade(tx: Tx, env: TransitionEnv, fx: Effects, idx: SpecIndex, 
       nSkipped: f.state === "skipped" || f.state === "removed" ? 1 : 0,
     };
     const countedFor = (taskId: string) => (f.mode === "branch_each" && !f.follow!.has(taskId) ? NOT_FOLLOWED : ended);
-    const direct = inPlace ? task.downstream.filter((d) => !idx.fanIn.has(d)) : task.downstream;
-    if (inPlace) {
-      for (const d of task.downstream) {
-        if (!idx.fanIn.has(d)) continue;
-        if (skips(d)) fx.bump(runId, d, {}, f.mode === "skip_all" ? "skip_all" : "rules");
-        else fx.bump(runId, d, countedFor(d));
+    const apply = async (ti: TaskInstanceRecord): Promise<void> => {
+      // a placeholder of a mapped group that expanded since it was read: its instances copied its counters
+      // without this end, so each of them hears of it (once, at the expansion)
+      if (fx.tis.isReplaced(ti)) {
+        for (const r of await fx.tis.load(tx, runId, [ti.taskId])) await apply(r);
+        return;
       }
-    }
-    if (direct.length === 0) continue;
-    const rows = await fx.tis.load(tx, runId, direct);
-    for (const ti of rows) {
-      if (ti.state !== "none") continue; // already decided: later upstream ends do not change it
+      if (ti.state !== "none") return; // already decided: later upstream ends do not change it
       if (skips(ti.taskId)) {
         fx.tis.update(ti, { state: "skipped", endedAt: now });
         fx.addUnfinished(runId, -1);
         const skippedTask = idx.byId.get(ti.taskId)!;
         if (skippedTask.callbacks) skippedDue(fx, skippedTask, ti);
-        work.push({ taskId: ti.taskId, state: "skipped", mode: f.mode === "skip_all" ? "skip_all" : "rules" });
-        continue;
+        work.push({ taskId: ti.taskId, mapIndex: ti.mapIndex, state: "skipped", mode: f.mode === "skip_all" ? "skip_all" : "rules" });
+        return;
       }
       const counted = countedFor(ti.taskId);
       const counts = {
@@ -378,7 +382,30 @@ async function cascade(tx: Tx, env: TransitionEnv, fx: Effects, idx: SpecIndex, 
         nSkipped: ti.nSkipped + counted.nSkipped,
       };
       await decide(tx, env, fx, idx, runId, ti, counts, work);
+    };
+    // an instance of a task in a mapped group reports to the same index of its downstream tasks in the group (core/mapGroups.ts)
+    const indexed = task.mapGroup !== undefined && f.mapIndex !== undefined && f.mapIndex >= 0;
+    let downstream = task.downstream;
+    if (indexed) {
+      downstream = [];
+      for (const d of task.downstream) {
+        if (!perIndex(task, idx.byId.get(d)!)) downstream.push(d);
+        else {
+          const ti = await indexedRow(tx, fx, runId, d, f.mapIndex!);
+          if (ti) await apply(ti);
+        }
+      }
     }
+    const direct = inPlace ? downstream.filter((d) => !idx.fanIn.has(d)) : downstream;
+    if (inPlace) {
+      for (const d of downstream) {
+        if (!idx.fanIn.has(d)) continue;
+        if (skips(d)) fx.bump(runId, d, {}, f.mode === "skip_all" ? "skip_all" : "rules");
+        else fx.bump(runId, d, countedFor(d));
+      }
+    }
+    if (direct.length === 0) continue;
+    for (const ti of await fx.tis.load(tx, runId, direct)) await apply(ti);
   }
 }
 
@@ -434,7 +461,11 @@ async function decide(
         break;
       }
       if (down.map && ti.mapIndex === -1) {
-        await expand(tx, env, fx, idx, runId, ti, down, work);
+        if (down.mapGroup) {
+          fx.tis.update(ti, counts); // its instances start from the placeholder's counters
+          await expandMapGroup(tx, env, fx, idx, runId, down, work);
+        }
+        else await expand(tx, env, fx, idx, runId, ti, down, work);
       } else {
         fx.tis.update(ti, { ...counts, state: "scheduled", readyAt: now });
         fx.ready(runId, ti.taskId, ti.mapIndex);
@@ -446,7 +477,7 @@ async function decide(
       fx.tis.update(ti, { ...counts, state, endedAt: now });
       fx.addUnfinished(runId, -1);
       if (state === "skipped" && down.callbacks) skippedDue(fx, down, ti);
-      work.push({ taskId: ti.taskId, state, mode: "rules" });
+      work.push({ taskId: ti.taskId, mapIndex: ti.mapIndex, state, mode: "rules" });
       break;
     }
   }
@@ -481,9 +512,12 @@ export async function clearTasks(
   const aborted: number[] = [];
   const cleared: TaskInstanceRecord[] = [];
   const failed: { taskId: string; mapIndex: number }[] = [];
+  // one map index of a task in a mapped group: that index of the group's tasks after it too (core/clearSelection.ts)
+  const indexedGroups = new Set(taskIds.flatMap((id) => idx.byId.get(id)?.mapGroup ?? []));
   for (const t of ordered) {
+    const oneIndex = mapIndex !== undefined && (taskIds.includes(t.id) || (t.mapGroup !== undefined && indexedGroups.has(t.mapGroup)));
     for (const ti of await fx.tis.load(tx, runId, [t.id])) {
-      if (mapIndex !== undefined && ti.mapIndex !== mapIndex && taskIds.includes(t.id)) continue;
+      if (oneIndex && ti.mapIndex !== mapIndex) continue;
       if (keep && !keep(ti)) continue;
       if (ti.state === "failed") failed.push({ taskId: ti.taskId, mapIndex: ti.mapIndex });
       if ((ti.state === "running" || ti.state === "up_for_reschedule") && ti.attemptId !== null) {
@@ -521,12 +555,13 @@ export async function clearTasks(
       return k === "branch" || k === "short_circuit";
     });
     if (!decidedBy) {
-      const { instances, ...counts } = await upstreamCounts(tx, fx.tis, runId, task.upstream);
+      const { instances, ...counts } = await instanceUpstreamCounts(tx, fx, idx, runId, task, ti.mapIndex);
       fx.tis.update(ti, { nUpstream: Math.max(instances, task.upstream.length) });
       await decide(tx, env, fx, idx, runId, ti, counts, work);
       continue;
     }
-    const upstream = await fx.tis.load(tx, runId, task.upstream);
+    // an instance in a mapped group: only its own index of its upstream tasks in the group (or their placeholder)
+    const upstream = (await fx.tis.load(tx, runId, task.upstream)).filter((u) => ti.mapIndex < 0 || u.mapIndex < 0 || u.mapIndex === ti.mapIndex || !perIndex(idx.byId.get(u.taskId)!, task));
     let nSuccess = 0;
     let nFailed = 0;
     let nUpstreamFailed = 0;
@@ -545,7 +580,7 @@ export async function clearTasks(
       fx.tis.update(ti, { nSuccess, nFailed, nUpstreamFailed, nSkipped, state: "skipped", endedAt: now });
       fx.addUnfinished(runId, -1);
       if (task.callbacks) skippedDue(fx, task, ti);
-      work.push({ taskId: ti.taskId, state: "skipped", mode: skippedBy.kind === "short_circuit" && !skippedBy.respectTriggerRules ? "skip_all" : "rules" });
+      work.push({ taskId: ti.taskId, mapIndex: ti.mapIndex, state: "skipped", mode: skippedBy.kind === "short_circuit" && !skippedBy.respectTriggerRules ? "skip_all" : "rules" });
       continue;
     }
     await decide(tx, env, fx, idx, runId, ti, { nSuccess, nFailed, nUpstreamFailed, nSkipped }, work);
@@ -593,39 +628,13 @@ async function expand(
   work: Finished[],
 ): Promise<void> {
   const now = tx.now();
-  const lengths: number[] = [];
-  // An upstream whose value is missing (it failed, or was marked success without one) makes the mapped
-  // task upstream_failed, as Airflow's expand_mapped_task does when its input is "not fully populated" —
-  // never a silent skip. A skipped upstream (a branch not taken) skips it: nothing was meant to be mapped.
-  let missing: "upstream_failed" | "skipped" | null = null;
-  for (const m of task.map!) {
-    if ("values" in m.source) {
-      lengths.push(m.source.values.length);
-      continue;
-    }
-    const upstreamTask = idx.byId.get(m.source.task)!;
-    const states = (await fx.tis.load(tx, runId, [m.source.task])).map((u) => u.state);
-    if (states.some((st) => st === "failed" || st === "upstream_failed")) missing = "upstream_failed";
-    else if (!upstreamTask.map && states.every((st) => st === "skipped" || st === "removed")) missing ??= "skipped";
-    if (missing) continue;
-    const outputs = await env.loadOutputs(tx, runId, m.source.task);
-    const list = mappableList(upstreamTask.map ? outputs : outputs[0]);
-    if (list === null) missing = "upstream_failed";
-    else lengths.push(list.length);
-  }
-  if (missing) {
-    fx.tis.update(ti, { state: missing, endedAt: now });
+  const n = await resolveMapLength(tx, env, fx, idx, runId, task);
+  if (typeof n !== "number" || n === 0) {
+    const state = n === 0 ? "skipped" : n;
+    fx.tis.update(ti, { state, endedAt: now });
     fx.addUnfinished(runId, -1);
-    if (missing === "skipped" && task.callbacks) skippedDue(fx, task, ti);
-    work.push({ taskId: ti.taskId, state: missing, mode: "rules" });
-    return;
-  }
-  const n = mapLength(lengths, task.mapMode);
-  if (n === 0) {
-    fx.tis.update(ti, { state: "skipped", endedAt: now });
-    fx.addUnfinished(runId, -1);
-    if (task.callbacks) skippedDue(fx, task, ti);
-    work.push({ taskId: ti.taskId, state: "skipped", mode: "rules" });
+    if (state === "skipped" && task.callbacks) skippedDue(fx, task, ti);
+    work.push({ taskId: ti.taskId, state, mode: "rules" });
     return;
   }
   await tx.taskInstances.delete(runId, ti.taskId, -1);
@@ -651,6 +660,21 @@ async function expand(
       }
     }
   }
+}
+
+/** Expand `task`'s mapped group (engine/mapGroups.ts): its new instances are decided here, its placeholders that never expand end. */
+async function expandMapGroup(tx: Tx, env: TransitionEnv, fx: Effects, idx: SpecIndex, runId: string, task: TaskSpec, work: Finished[]): Promise<void> {
+  const now = tx.now();
+  await expandGroup(tx, env, fx, idx, runId, task.mapGroup!, {
+    decide: (ti) => decide(tx, env, fx, idx, runId, ti, { nSuccess: ti.nSuccess, nFailed: ti.nFailed, nUpstreamFailed: ti.nUpstreamFailed, nSkipped: ti.nSkipped }, work),
+    end: (ti, state) => {
+      fx.tis.update(ti, { state, endedAt: now });
+      fx.addUnfinished(runId, -1);
+      const t = idx.byId.get(ti.taskId)!;
+      if (state === "skipped" && t.callbacks) skippedDue(fx, t, ti);
+      work.push({ taskId: ti.taskId, mapIndex: -1, state, mode: "rules" });
+    },
+  });
 }
 
 /**
@@ -711,7 +735,7 @@ export async function markTasks(
   const work: Finished[] = [];
   for (const d of await fx.tis.load(tx, runId, task.downstream)) {
     if (d.state !== "none") continue;
-    const { instances: _, ...counts } = await upstreamCounts(tx, fx.tis, runId, idx.byId.get(d.taskId)!.upstream);
+    const { instances: _, ...counts } = await instanceUpstreamCounts(tx, fx, idx, runId, idx.byId.get(d.taskId)!, d.mapIndex);
     await decide(tx, env, fx, idx, runId, d, counts, work);
   }
   await cascade(tx, env, fx, idx, runId, work);

@@ -26,9 +26,9 @@ export class AttemptRows {
     return row ? toAttempt(row) : null;
   }
 
-  /** Successful outputs of a task in a run, in map-index order (one row for an unmapped task). */
-  outputs(runId: string, taskId: string): Promise<StoredOutput[]> {
-    return selectOutputs(this.db, runId, taskId);
+  /** Successful outputs of a task in a run, in map-index order (one row for an unmapped task); or of one map index. */
+  outputs(runId: string, taskId: string, mapIndex?: number): Promise<StoredOutput[]> {
+    return selectOutputs(this.db, runId, taskId, mapIndex);
   }
 
   async output(attemptId: number): Promise<StoredOutput | null> {

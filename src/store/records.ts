@@ -299,14 +299,15 @@ export function toAttempt(r: Omit<Row<"attempts">, "output_inline" | "try_base">
 }
 
 /** @internal Successful outputs of a task in a run, in map-index order (Store and Tx read them alike). */
-export async function selectOutputs(db: Kysely<Database>, runId: string, taskId: string): Promise<StoredOutput[]> {
-  const rows = await db
+export async function selectOutputs(db: Kysely<Database>, runId: string, taskId: string, mapIndex?: number): Promise<StoredOutput[]> {
+  let q = db
     .selectFrom("task_instances as ti")
     .leftJoin("attempts as a", (j) => j.onRef("a.attempt_id", "=", "ti.attempt_id").on("a.state", "=", "success"))
     .select(["ti.map_index", "a.output_inline", "a.output_ref"])
     .where("ti.run_id", "=", runId)
-    .where("ti.task_id", "=", taskId)
-    .orderBy("ti.map_index")
-    .execute();
+    .where("ti.task_id", "=", taskId);
+  // one instance's (a task in a mapped group reading its upstream's output of the same map index)
+  if (mapIndex !== undefined) q = q.where("ti.map_index", "=", mapIndex);
+  const rows = await q.orderBy("ti.map_index").execute();
   return rows.map((r) => ({ mapIndex: r.map_index, inline: r.output_inline ?? null, ref: r.output_ref ?? null }));
 }

@@ -208,6 +208,17 @@ export class TxTaskInstanceRows extends TaskInstanceRows {
     return r.rows.map(toTaskInstance);
   }
 
+  /**
+   * One task instance, read to be changed and written back by this transaction: with `lock` (PostgreSQL),
+   * FOR UPDATE, so that other transactions counting into it wait for this one (a mapped task group's
+   * per-index dependencies, engine/mapGroups.ts). Null when there is none.
+   */
+  async getOne(runId: string, taskId: string, mapIndex: number, lock: boolean): Promise<TaskInstanceRecord | null> {
+    const forUpdate = lock && this.tx.owner.dialect === "postgres" ? " for update" : "";
+    const r = await this.tx.send<Row<"task_instances">>(`select * from task_instances where run_id = ? and task_id = ? and map_index = ?${forUpdate}`, [runId, taskId, mapIndex]);
+    return r.rows[0] ? toTaskInstance(r.rows[0]) : null;
+  }
+
   /** Every instance (all map indexes) of the given tasks in a run. */
   async getMany(runId: string, taskIds: readonly string[]): Promise<TaskInstanceRecord[]> {
     if (taskIds.length === 0) return [];

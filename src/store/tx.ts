@@ -119,6 +119,21 @@ export class Tx extends Aggregates {
   }
 
   /**
+   * Make this transaction the only writer of a run it locked FOR KEY SHARE (PostgreSQL: FOR UPDATE, which
+   * waits for the settles of the run that hold it now to commit): a rare change that replaces task
+   * instances others may be counting into — a mapped task group's expansion (engine/mapGroups.ts). Two
+   * transactions upgrading at once deadlock, and `Store.tx` runs one of them again. SQLite: a no-op.
+   */
+  async ownRuns(runIds: readonly string[]): Promise<void> {
+    if (this.store.dialect !== "postgres") return;
+    const ids = [...new Set(runIds)].filter((id) => this.locked.get(id) !== true && !this.created.has(id)).sort();
+    if (ids.length === 0) return;
+    const r = await this.send<RunLockRow>(`select ${RUN_LOCK_COLUMNS} from runs where run_id = any(?) order by run_id for update`, [ids]);
+    for (const row of r.rows) this.lockedRuns.set(row.run_id, row);
+    for (const id of ids) this.locked.set(id, true);
+  }
+
+  /**
    * How `lockRuns` locks. "update" (the default) makes this transaction the run's only writer: cancel,
    * clear, mark, retention and finishing a run take it. "key share" (`Engine.settle`) only keeps those
    * out: settles of one run and claims from it go on side by side (docs/decisions/0013). What they share —

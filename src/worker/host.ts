@@ -70,7 +70,8 @@ export interface WorkerHost {
   /** Record ends and claim new work, in one transaction. */
   settle(results: AttemptResult[], claim: ClaimRequest | null): Promise<ClaimedAttempt[]>;
   resolveTask(a: ClaimedAttempt): Promise<ResolvedTask>;
-  loadOutputs(runId: string, taskId: string): Promise<unknown[]>;
+  /** A task's outputs in map-index order; with `mapIndex`, that instance's only. */
+  loadOutputs(runId: string, taskId: string, mapIndex?: number): Promise<unknown[]>;
   /** What triggered a run: the external event, the asset events it consumed. */
   runTriggers(runId: string): Promise<RunTriggerInfo>;
   /** Subscribe to "work may be ready" (except for the worker named); returns an unsubscribe function. */

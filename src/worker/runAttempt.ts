@@ -7,6 +7,7 @@ import { AssetMetadataCollector } from "../core/assets.js";
 import { taskById, type DagSpec, type TaskSpec } from "../core/dagSpec.js";
 import { branchFollows } from "../core/branching.js";
 import { mapItem, mappableList, unmappableReason } from "../core/mapping.js";
+import { perIndex } from "../core/mapGroups.js";
 import { pokeOutcome } from "../core/sensors.js";
 import type { TaskImpl } from "../dsl/dag.js";
 import type { TaskContext } from "../dsl/types.js";
@@ -102,7 +103,7 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       else cancelTimeout = clock.setTimer(left, expire);
     }
     log.note(`${a.pokes > 0 ? `poke ${a.pokes + 1} of ` : ""}attempt ${a.tryNumber} of ${task.retry.retries + 1} started (${executorName(task, impl)})`);
-    const inputs = await inputsFor(host, a, task, impl);
+    const inputs = await inputsFor(host, a, dag, task, impl);
     const triggers = await host.runTriggers(a.runId);
     const assets = new AssetMetadataCollector(task.id, task.produces ?? []);
     const secrets = attemptSecrets(opts.secrets, masker, { dagId: a.dagId, taskId: a.taskId });
@@ -221,15 +222,22 @@ async function successResult(host: WorkerHost, opts: AttemptOptions, a: ClaimedA
   return result;
 }
 
-async function inputsFor(host: WorkerHost, a: ClaimedAttempt, task: TaskSpec, impl: TaskImpl): Promise<Record<string, unknown>> {
+async function inputsFor(host: WorkerHost, a: ClaimedAttempt, dag: DagSpec, task: TaskSpec, impl: TaskImpl): Promise<Record<string, unknown>> {
   const inputs: Record<string, unknown> = {};
   const valueOf = async (taskId: string): Promise<unknown> => {
+    const upstream = tasksOf(dag).get(taskId);
+    // in a mapped group, an upstream task of the same group gives this instance's index's result only
+    // (none when it never expanded: it was skipped before the group did)
+    if (upstream && a.mapIndex >= 0 && perIndex(upstream, task)) return (await host.loadOutputs(a.runId, taskId, a.mapIndex))[0];
     const outputs = await host.loadOutputs(a.runId, taskId);
-    const upstream = await host.resolveTask({ ...a, taskId });
     // a mapped upstream task gives the list of its results in map-index order
-    return upstream.task.map ? outputs : outputs[0];
+    return upstream?.map ? outputs : outputs[0];
   };
   for (const [name, taskId] of Object.entries(task.inputs)) inputs[name] = await valueOf(taskId);
+  if (task.mapGroup) {
+    Object.assign(inputs, await groupInputs(dag, task, a.mapIndex, valueOf));
+    return inputs;
+  }
   if (task.map) {
     const mode = task.mapMode ?? "product";
     const lists: [string, unknown[]][] = [];
@@ -260,6 +268,26 @@ async function inputsFor(host: WorkerHost, a: ClaimedAttempt, task: TaskSpec, im
     Object.assign(inputs, task.partial ?? {}, item);
   }
   return inputs;
+}
+
+/**
+ * What a task of a mapped group takes of its instance's element (`groupInputs`): the element of each
+ * list of the group at this map index, or one of the group's `partial` values.
+ */
+async function groupInputs(dag: DagSpec, task: TaskSpec, mapIndex: number, valueOf: (taskId: string) => Promise<unknown>): Promise<Record<string, unknown>> {
+  const wanted = Object.entries(task.groupInputs ?? {});
+  if (wanted.length === 0) return {};
+  const group = dag.groups.find((g) => g.id === task.mapGroup);
+  if (!group?.map) throw new SluiceError("INTERNAL", `task "${task.id}" is in mapped task group "${task.mapGroup}", which the DAG's spec does not have`);
+  const lists: [string, unknown[]][] = [];
+  for (const m of group.map) {
+    const value = "values" in m.source ? m.source.values : await valueOf(m.source.task);
+    const list = mappableList(value);
+    if (!list) throw new SluiceError("TASK_FAILED", `task "${task.id}": mapped task group "${group.id}" maps over "${m.name}", but ${"task" in m.source ? `task "${m.source.task}" gave` : "it is"} ${unmappableReason(value, "product", false)}`);
+    lists.push([m.name, list]);
+  }
+  const item = { ...(group.partial ?? {}), ...mapItem(lists, mapIndex, group.mapMode ?? "product") };
+  return Object.fromEntries(wanted.map(([input, name]) => [input, item[name]]));
 }
 
 /**
