@@ -427,3 +427,75 @@ describe("params", () => {
   });
 });
 
+
+describe("mapped task groups", () => {
+  test("every task of the group is mapped over the group's lists and depends on their producers; element inputs are recorded by name", () => {
+    const d = dag("mg", (b) => {
+      const items = b.task("items", async () => [1, 2]);
+      const other = b.task("other", async () => 0);
+      const out = b.mapGroup("g", { over: { x: items }, partial: { k: 2 } }, (g, { x, k }) => {
+        const a = g.task("a", { inputs: { x, k, other } }, async ({ x, k, other }) => x * k + other);
+        return g.group("inner", (h) => h.task("b", { inputs: { a } }, async ({ a }) => a));
+      });
+      b.task("reduce", { inputs: { out } }, async ({ out }) => out.length);
+    });
+    assert.deepEqual(d.spec.groups.find((g) => g.id === "g"), { id: "g", description: null, map: [{ name: "x", source: { task: "items" } }], partial: { k: 2 } });
+    const a = task(d, "g.a");
+    assert.equal(a.mapGroup, "g");
+    assert.deepEqual(a.map, [{ name: "x", source: { task: "items" } }]);
+    assert.deepEqual(a.inputs, { other: "other" });
+    assert.deepEqual(a.groupInputs, { x: "x", k: "k" });
+    assert.deepEqual(a.upstream, ["items", "other"]);
+    const inner = task(d, "g.inner.b");
+    assert.equal(inner.mapGroup, "g", "a plain group inside a mapped group is part of it");
+    assert.deepEqual(inner.upstream, ["g.a", "items"]);
+    assert.deepEqual(task(d, "reduce").upstream, ["g.inner.b"]);
+    assert.equal(task(d, "items").mapGroup, undefined);
+  });
+
+  test("mistakes name the DAG, the group or task, and what to do", () => {
+    const list = [1, 2];
+    assert.throws(
+      () => dag("nested", (b) => void b.mapGroup("g", { over: { x: list } }, (g) => g.mapGroup("h", { over: { y: list } }, (h) => h.task("t", async () => 1)))),
+      rejects("INVALID_DAG", ['DAG "nested", task group "g.h": a mapped task group inside mapped task group "g" is not supported']),
+    );
+    assert.throws(
+      () => dag("mapped_in", (b) => void b.mapGroup("g", { over: { x: list } }, (g) => g.map("m", { over: { y: list } }, async ({ y }) => y))),
+      rejects("INVALID_DAG", ['DAG "mapped_in", task "g.m": a mapped task inside mapped task group "g" is not supported']),
+    );
+    assert.throws(
+      () => dag("setup_in", (b) => void b.mapGroup("g", { over: { x: list } }, (g) => g.setup("s", async () => 1))),
+      rejects("INVALID_DAG", ['DAG "setup_in", task "g.s": setup and teardown tasks inside mapped task group "g" are not supported']),
+    );
+    assert.throws(
+      () =>
+        dag("leak", (b) => {
+          let leaked: TaskRef<number> | null = null;
+          b.mapGroup("g", { over: { x: list } }, (g, { x }) => {
+            leaked = x;
+            return g.task("t", async () => 1);
+          });
+          b.task("outside", { inputs: { x: leaked! } }, async ({ x }) => x);
+        }),
+      rejects("INVALID_DAG", ['DAG "leak", task "outside": input "x" is "x", the element of mapped task group "g", which only the group\'s tasks can take, as an input']),
+    );
+    assert.throws(
+      () => dag("after_el", (b) => void b.mapGroup("g", { over: { x: list } }, (g, { x }) => g.task("t", { after: [x] }, async () => 1))),
+      rejects("INVALID_DAG", ['task "g.t": after is "x", the element of mapped task group "g"']),
+    );
+    assert.throws(() => dag("no_over", (b) => void b.mapGroup("g", {} as never, (g) => g.task("t", async () => 1))), rejects("INVALID_DAG", ['DAG "no_over", task group "g": a mapped task group needs "over"']));
+    assert.throws(
+      () => dag("unknown_opt", (b) => void b.mapGroup("g", { over: { x: list }, retries: 2 } as never, (g) => g.task("t", async () => 1))),
+      rejects("INVALID_DAG", ['task group "g": unknown option "retries"; a mapped task group takes over, partial, description and defaults']),
+    );
+    assert.throws(() => dag("empty_g", (b) => void (b.task("t", async () => 1), b.mapGroup("g", { over: { x: list } }, () => null))), rejects("INVALID_DAG", ['task group "g": the mapped task group declares no tasks']));
+    assert.throws(
+      () =>
+        dag("xform", (b) => {
+          const items = b.task("items", async () => [1]);
+          b.mapGroup("g", { over: { x: items.map((i) => i + 1) } }, (g) => g.task("t", async () => 1));
+        }),
+      rejects("INVALID_DAG", ['.map(fn) in a mapped task group\'s "over" is not supported']),
+    );
+  });
+});

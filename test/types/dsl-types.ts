@@ -414,3 +414,45 @@ dag("cache_types", (d) => {
   // @ts-expect-error — cacheParams is a list of names
   d.task("fit_params", { cache: true, cacheParams: "lr" }, async () => 1);
 });
+
+// Mapped task groups (d.mapGroup): the element is typed inside; a handle returned by the group is a list outside.
+dag("mappedGroups", (d) => {
+  const files = d.task("files", async () => ["a.csv", "b.csv"]);
+  const out = d.mapGroup("per_file", { over: { file: files, n: [1, 2] }, partial: { sep: ";" } }, (g, { file, n, sep }) => {
+    assertEqual<typeof file, TaskRef<string>>();
+    assertEqual<typeof n, TaskRef<1 | 2>>();
+    assertEqual<typeof sep, TaskRef<";">>();
+    const rows = g.task("parse", { inputs: { file, sep } }, async ({ file, sep }) => {
+      assertEqual<typeof file, string>();
+      assertEqual<typeof sep, ";">();
+      return file.split(sep).length;
+    });
+    // inside the group, a task's output is its own instance's: one number, not a list
+    const score = g.task("score", { inputs: { rows, n } }, async ({ rows, n }) => {
+      assertEqual<typeof rows, number>();
+      return rows * n;
+    });
+    // @ts-expect-error — the element is a string, not a number
+    g.task("wrongElement", { inputs: { file } }, async ({ file }: { file: number }) => file + 1);
+    // @ts-expect-error — "other" is not an element of the group
+    g.task("unknownElement", { inputs: { file } }, async ({ other }) => other);
+    return { score, rows };
+  });
+  // outside the group, each handle it returned gives the list of its instances' outputs
+  assertEqual<typeof out, { score: TaskRef<number[]>; rows: TaskRef<number[]> }>();
+  d.task("total", { inputs: { score: out.score } }, async ({ score }) => {
+    assertEqual<typeof score, number[]>();
+    return score.reduce((a, b) => a + b, 0);
+  });
+  // @ts-expect-error — outside the group, the reduce gets a list, not one number
+  d.task("wrongReduce", { inputs: { score: out.score } }, async ({ score }: { score: number }) => score);
+
+  const single = d.mapGroup("zipped", { over: zip({ a: [1, 2], b: ["x", "y"] }) }, (g, { a, b }) =>
+    g.task("pair", { inputs: { a, b } }, async ({ a, b }) => `${b}${a}`),
+  );
+  assertEqual<typeof single, TaskRef<string[]>>();
+  // @ts-expect-error — a mapped task group needs "over"
+  d.mapGroup("noOver", {}, (g) => g.task("t", async () => 1));
+  // @ts-expect-error — "over" takes lists: a number is not one
+  d.mapGroup("scalar", { over: { n: d.task("one", async () => 1) } }, (g) => g.task("t2", async () => 1));
+});
