@@ -151,7 +151,7 @@ export class Settler {
       if (!set) out.set(a.runId, (set = new Set()));
       // a task in a mapped group: its downstream tasks in the group are read at this index alone, in the
       // cascade (engine/mapGroups.ts `indexedRow`) — reading all their instances here would cost O(width)
-      for (const d of task.downstream) if (a!.mapIndex < 0 || !perIndex(task, idx.byId.get(d)!)) set.add(d);
+      for (const d of task.downstream) if (a.mapIndex < 0 || !perIndex(task, idx.byId.get(d)!)) set.add(d);
       if (r.state === "up_for_reschedule") set.add(a.taskId);
     }
     return new Map([...out].filter(([, s]) => s.size > 0).map(([runId, s]) => [runId, [...s]]));

@@ -10,8 +10,9 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { dag } from "sluice";
 import { Sluice, loadConfig, type RunSummary } from "sluice/runtime";
-import { dialects, suiteDatabase } from "../dialects.js";
+import { dialects, freshSchema, pgSkip, suiteDatabase } from "../dialects.js";
 import { sandbox } from "../helpers.js";
 import { checkInvariants } from "../invariants.js";
 
@@ -202,3 +203,60 @@ for (const d of dialects(7)) {
     });
   });
 }
+
+// PostgreSQL: engines as separate processes settle one group's instances side by side
+const WIDE = 60;
+const wide = dag("mg_wide", (d) => {
+  const items = d.task("items", async () => Array.from({ length: WIDE }, (_, i) => i));
+  const outside = d.task("outside", async () => 1000);
+  const out = d.mapGroup("g", { over: { x: items } }, (g, { x }) => {
+    const a = g.task("a", { inputs: { x } }, async ({ x }) => x);
+    const b = g.task("b", { inputs: { a } }, async ({ a }) => a + 1);
+    const c = g.task("c", { inputs: { a } }, async ({ a }) => a + 2);
+    // a diamond in the group, and an upstream outside it that ends while the group runs
+    return g.task("d", { inputs: { b, c, outside } }, async ({ b, c, outside }) => b + c + outside);
+  });
+  d.task("reduce", { inputs: { out } }, async ({ out }) => out.reduce((s, v) => s + v, 0));
+});
+
+describe("PostgreSQL: four engines settle a mapped group's instances side by side", { skip: pgSkip(1) }, () => {
+  let schema: Awaited<ReturnType<typeof freshSchema>>;
+  const engines: Sluice[] = [];
+  const workers: ReturnType<Sluice["newWorker"]>[] = [];
+  before(async () => {
+    schema = await freshSchema();
+    for (let i = 0; i < 4; i++) engines.push(await Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: schema.url, concurrency: 8 }, { SLUICE_DB_POOL_SIZE: "4" }), { dags: [wide] }));
+    for (const s of engines) {
+      const w = s.newWorker();
+      await w.start();
+      workers.push(w);
+    }
+  });
+  after(async () => {
+    for (const w of workers) await w.stop();
+    for (const s of engines) await s.close();
+    await schema?.drop();
+  });
+
+  test("every per-index count arrives once: each d[i] counted its four upstream instances and ran once; the reduce sums all", async () => {
+    const runs = await Promise.all([0, 1].map((i) => engines[i]!.engine.createRun("mg_wide")));
+    const done = await Promise.all(runs.map((r, i) => engines[(i + 2) % 4]!.engine.waitForRun(r.runId)));
+    assert.deepEqual(done.map((r) => r.state), ["success", "success"]);
+    const s = engines[0]!;
+    for (const r of runs) {
+      const tis = await s.store.taskInstances.list(r.runId);
+      const ds = tis.filter((t) => t.taskId === "g.d");
+      assert.equal(ds.length, WIDE);
+      for (const t of ds) {
+        assert.equal(t.state, "success");
+        assert.equal(t.nSuccess, 4, `g.d[${t.mapIndex}] counted b, c, items and outside once each`);
+        assert.equal(t.tryNumber, 1);
+      }
+      const expected = Array.from({ length: WIDE }, (_, i) => 2 * i + 3 + 1000).reduce((a, b) => a + b, 0);
+      assert.deepEqual(await s.engine.loadOutputs(r.runId, "reduce"), [expected]);
+      assert.equal((await s.store.runs.get(r.runId))!.unfinished, 0);
+      assert.ok(new Set((await s.store.attempts.list(r.runId)).map((a) => a.workerId)).size > 1, "tasks ran on several workers");
+    }
+    await checkInvariants(schema.url);
+  });
+});
