@@ -6,7 +6,7 @@ export { dag, isDag, DagBuilder, type Dag } from "./dsl/dag.js";
 export { NonRetryableError } from "./dsl/nonRetryable.js";
 export { SkipTask, FailTask } from "./dsl/taskSignals.js";
 export { zip } from "./dsl/mapping.js";
-export type { MappedRef, Zipped, KwargsMapOptions, MapElement } from "./dsl/types.js";
+export type { MappedRef, Zipped, KwargsMapOptions, MapElement, MapGroupOptions, GroupItem, Reduced } from "./dsl/types.js";
 export type {
   TaskRef,
   TaskContext,

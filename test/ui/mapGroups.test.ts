@@ -52,6 +52,11 @@ describe("a mapped task group in the UI", { skip, timeout: 300_000 }, () => {
         return r.state === "success" || r.state === "failed";
       }, 120_000, "the run ends");
 
+      // an instance's inputs: its own index's output of its upstream task in the group, not the list
+      const inputsOf = async (taskId: string, mapIndex: number) => ((await (await request.get(`${ui.url}/api/v1/runs/${run.runId}/tasks/${taskId}/inputs?mapIndex=${mapIndex}`)).json()) as { inputs: Record<string, { preview: string }> }).inputs;
+      assert.deepEqual(JSON.parse((await inputsOf("per_file.score", 1)).parsed!.preview), 1);
+      assert.deepEqual(JSON.parse((await inputsOf("total", -1)).out!.preview), [2, 2, null], "outside the group: the list, in map-index order");
+
       await page.goto(`${ui.url}/dags/mapgroup_ui`);
       await page.locator('.react-flow__node-container[data-id="per_file"]').waitFor();
       await waitFor(async () => (await page.locator(".react-flow__node-task").count()) === 4, 30_000, "4 task nodes");

@@ -10,6 +10,7 @@ import { dagNotReadable, requireRoleOn } from "../../app/access.js";
 import type { Actor } from "../../app/actor.js";
 import { cancelRun, clearTasks, markTasks, triggerRun } from "../../app/runs.js";
 import { RUN_STATES } from "../../core/states.js";
+import { perIndex } from "../../core/mapGroups.js";
 import { SluiceError, isSluiceError } from "../../errors.js";
 import { decodeCursor, page } from "../cursor.js";
 import { body, mapIndexParam, notFound, pagination, query, route, type ApiEnv, type Route } from "../route.js";
@@ -250,14 +251,21 @@ export function runRoutes(): Route[] {
       tag: "tasks",
       summary: "Previews of the values a task receives from its upstream tasks",
       query: query({ mapIndex: mapIndexParam.optional() }),
-      async handler({ env, actor, params }) {
+      async handler({ env, actor, params, query: q }) {
         const run = await requireRun(env, actor!, params["runId"]!);
         const task = await requireTask(env, run.runId, params["taskId"]!);
         const idx = await env.sluice.engine.specFor(run.runId);
         const inputs: Record<string, { preview: string; truncated: boolean }> = {};
+        const mapIndex = q.mapIndex;
         for (const [name, upstream] of Object.entries(task.inputs)) {
+          const up = idx.byId.get(upstream);
+          // an instance of a task in a mapped group receives its upstream's instance of the same index (core/mapGroups.ts)
+          if (up && mapIndex !== undefined && mapIndex >= 0 && perIndex(up, task)) {
+            inputs[name] = preview((await env.sluice.engine.loadOutputs(run.runId, upstream, mapIndex))[0]);
+            continue;
+          }
           const values = await env.sluice.engine.loadOutputs(run.runId, upstream);
-          inputs[name] = preview(idx.byId.get(upstream)?.map ? values : values[0]);
+          inputs[name] = preview(up?.map ? values : values[0]);
         }
         return { inputs };
       },
