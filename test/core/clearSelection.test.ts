@@ -59,3 +59,22 @@ test("a quiet attempt's log is its start and end", () => {
   ]);
   assert.equal(quietAttemptLines({ tryNumber: 1, tryBase: 0, maxTries: 1, state: "running", hostname: "h", startedAt: 1, endedAt: null, errorMessage: null }).length, 1);
 });
+
+test("one map index of a task in a mapped group: that index of the group's tasks after it, the reduce outside whole", () => {
+  // g.a -> g.b -> r: g.a and g.b in mapped group g (two indexes), r outside
+  const tasks = [
+    { id: "g.a", upstream: [], downstream: ["g.b"], mapGroup: "g" },
+    { id: "g.b", upstream: ["g.a"], downstream: ["r"], mapGroup: "g" },
+    { id: "r", upstream: ["g.b"], downstream: [] },
+  ];
+  const tis = [
+    { taskId: "g.a", mapIndex: 0, state: "success" },
+    { taskId: "g.a", mapIndex: 1, state: "failed" },
+    { taskId: "g.b", mapIndex: 0, state: "success" },
+    { taskId: "g.b", mapIndex: 1, state: "upstream_failed" },
+    { taskId: "r", mapIndex: -1, state: "upstream_failed" },
+  ];
+  const chosen = (scope: ClearScope) => instancesToClear(tasks, tis, scope).map((t) => `${t.taskId}${t.mapIndex >= 0 ? `[${t.mapIndex}]` : ""}`);
+  assert.deepEqual(chosen({ taskIds: ["g.a"], mapIndex: 1, downstream: true }), ["g.a[1]", "g.b[1]", "r"]);
+  assert.deepEqual(chosen({ taskIds: ["g.a"], downstream: true }), ["g.a[0]", "g.a[1]", "g.b[0]", "g.b[1]", "r"], "without a map index: every instance");
+});
