@@ -7,7 +7,8 @@
  * /structure and /grid of a 10,000-task DAG with 10 runs, see grid.ts), and the web UI's ui-10000 (see ui.ts: headless
  * Chromium; skipped without /usr/bin/chromium), process-100 and shell-200 (a task's cost against the bare spawn of its
  * process, see process.ts), DAG loading's dags-list-2000 and load-100000 (see loading.ts), and compare-100 (experiment
- * tracking over the REST API, see tracking.ts). With `--pg`: PostgreSQL, separate worker processes (see pg.ts).
+ * tracking over the REST API, see tracking.ts), mapgroup-2000 against mapchain-2000 (a mapped task group's per-index
+ * dependencies against plain mapping). With `--pg`: PostgreSQL, separate worker processes (see pg.ts).
  */
 import { compareBench } from "./tracking.js";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -98,6 +99,37 @@ async function fanout(n: number): Promise<Result> {
 }
 
 /**
+ * mapgroup-N / mapchain-N: three no-op tasks per element of an N-element list — in a mapped task group
+ * (a → b → c per index: b[i] waits for a[i] only, engine/mapGroups.ts) or as three mapped tasks each
+ * mapping over the previous one's list (each waits for all of the one before) — then a reduce. The
+ * group's per-index edges read one row each: its cost per task should match plain mapping's.
+ */
+async function mapped(n: number, grouped: boolean): Promise<Result> {
+  const noop = (x: number) => x;
+  const d = dag(grouped ? "bench_mapgroup" : "bench_mapchain", (b) => {
+    const items = b.task("items", () => Array.from({ length: n }, (_, i) => i));
+    const last = grouped
+      ? b.mapGroup("g", { over: { x: items } }, (g, { x }) => {
+          const a = g.task("a", { inputs: { x } }, ({ x }) => noop(x));
+          const m = g.task("b", { inputs: { a } }, ({ a }) => noop(a));
+          return g.task("c", { inputs: { m } }, ({ m }) => noop(m));
+        })
+      : b.map("c", { over: { m: b.map("b", { over: { a: b.map("a", { over: { x: items } }, ({ x }) => noop(x)) } }, ({ a }) => noop(a)) } }, ({ m }) => noop(m));
+    b.task("reduce", { inputs: { last } }, ({ last }) => last.length);
+  });
+  return withSluice([d], async (s) => {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    const summary = await s.run(d.id);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(c0);
+    if (summary.state !== "success") throw new Error(`${d.id} run ${summary.state}`);
+    const tasks = 3 * n + 2;
+    return { scenario: `${grouped ? "mapgroup" : "mapchain"}-${n}`, n: tasks, seconds: round(seconds), tasksPerSecond: Math.round(tasks / seconds), p50Ms: null, p99Ms: null, cpuMsPerTask: round((cpu.user + cpu.system) / 1000 / tasks, 4) };
+  });
+}
+
+/**
  * Resident memory from now (the baseline: the DAG built, the store open) to `stop`, sampled every 20 ms.
  * The process's lifetime peak (`resourceUsage().maxRSS`) would include the scenarios before this one.
  */
@@ -181,6 +213,8 @@ const scenarios: [string, () => Promise<Result | null>][] = [
   ["compare-100", () => compareBench(100)],
   ["process-100", () => processTasks(100)],
   ["shell-200", () => shellTasks(200)],
+  ["mapgroup-2000", () => mapped(2000, true)],
+  ["mapchain-2000", () => mapped(2000, false)],
 ];
 try {
   for (const [name, run] of scenarios) {
