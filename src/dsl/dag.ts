@@ -520,6 +520,10 @@ export class DagBuilder<P> {
     if (inGroup) {
       if (mapping) throw new SluiceError("INVALID_DAG", `${where}: a mapped task inside mapped task group "${inGroup.id}" is not supported; the group's tasks are mapped already (map over a cross product in the group's "over" instead)`);
       if (extra.setup || extra.teardown) throw new SluiceError("INVALID_DAG", `${where}: setup and teardown tasks inside mapped task group "${inGroup.id}" are not supported; declare them outside the group, around it`);
+      // its instances exist once the group's lists are known: "run at once" cannot hold before the producers end
+      if (options.triggerRule === "always" && inGroup.map!.some((m) => "task" in m.source)) {
+        throw new SluiceError("INVALID_DAG", `${where}: trigger rule "always" inside mapped task group "${inGroup.id}", which maps over a task's output, is not supported: its instances exist only once that output is known; use "all_done"`);
+      }
     }
     // a task of a mapped group is a mapped task over the group's lists, and depends on their producers
     const map = inGroup ? inGroup.map! : (mapping?.map ?? null);

@@ -483,6 +483,14 @@ describe("mapped task groups", () => {
       () => dag("after_el", (b) => void b.mapGroup("g", { over: { x: list } }, (g, { x }) => g.task("t", { after: [x] }, async () => 1))),
       rejects("INVALID_DAG", ['task "g.t": after is "x", the element of mapped task group "g"']),
     );
+    assert.throws(
+      () =>
+        dag("always_in", (b) => {
+          const items = b.task("items", async () => [1]);
+          b.mapGroup("g", { over: { x: items } }, (g) => g.task("t", { triggerRule: "always" }, async () => 1));
+        }),
+      rejects("INVALID_DAG", ['DAG "always_in", task "g.t": trigger rule "always" inside mapped task group "g"', 'use "all_done"']),
+    );
     assert.throws(() => dag("no_over", (b) => void b.mapGroup("g", {} as never, (g) => g.task("t", async () => 1))), rejects("INVALID_DAG", ['DAG "no_over", task group "g": a mapped task group needs "over"']));
     assert.throws(
       () => dag("unknown_opt", (b) => void b.mapGroup("g", { over: { x: list }, retries: 2 } as never, (g) => g.task("t", async () => 1))),
