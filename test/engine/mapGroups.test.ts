@@ -21,7 +21,7 @@ after(() => sb.cleanup());
 
 sb.write(
   "groups.ts",
-  `import { dag, zip } from "sluice";
+  `import { dag, zip, SkipTask } from "sluice";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
@@ -93,6 +93,21 @@ export const retry = dag("mg_retry", (d) => {
   d.task("all", { inputs: { out } }, async ({ out }) => out);
 });
 
+// r1 is skipped before the group expands (its upstream outside the group skipped itself): it stays one
+// instance (map index -1), which every instance of b counts, as Airflow's unexpanded upstream
+export const decidedEarly = dag("mg_decided_early", (d) => {
+  const skipper = d.task("skipper", async () => {
+    throw new SkipTask("nothing to do");
+  });
+  const items = d.task("items", { after: [skipper], triggerRule: "all_done" }, async () => [1, 2]);
+  const out = d.mapGroup("g", { over: { x: items } }, (g, { x }) => {
+    const r1 = g.task("r1", { inputs: { x }, after: [skipper] }, async ({ x }) => x);
+    const r2 = g.task("r2", { inputs: { x } }, async ({ x }) => x * 10);
+    return g.task("b", { inputs: { r1, r2 }, triggerRule: "all_done" }, async ({ r1, r2 }) => String(r1) + "/" + String(r2));
+  });
+  d.task("all", { inputs: { out } }, async ({ out }) => out.join(","));
+});
+
 // a branch inside the group decides for its own index only (Airflow's mapped branch in a mapped group)
 export const branch = dag("mg_branch", (d) => {
   d.mapGroup("g", { over: { x: [1, 2, 3] } }, (g, { x }) => {
@@ -106,7 +121,7 @@ export const branch = dag("mg_branch", (d) => {
 
 const states = (s: RunSummary) => s.tasks.map((t) => `${t.taskId}${t.mapIndex >= 0 ? `[${t.mapIndex}]` : ""}=${t.state}`);
 
-for (const d of dialects(7)) {
+for (const d of dialects(8)) {
   describe(`on ${d.name}`, { skip: d.skip }, () => {
     const url = suiteDatabase(d, sb.dir);
     let s: Sluice;
@@ -182,6 +197,14 @@ for (const d of dialects(7)) {
       assert.deepEqual((await attempts(r.runId, "g.b")).sort(), [0, 1, 2, 2], "b[2] ran again, b[0] and b[1] did not");
       assert.equal((await attempts(r.runId, "all")).length, 2, "the reduce outside the group ran again");
       assert.deepEqual(await s.engine.loadOutputs(r.runId, "all"), [[0, 2, 4]]);
+      await checkInvariants(s.config.databaseUrl);
+    });
+
+    test("a task of the group decided before the group expanded stays one instance, and every instance after it counts it", async () => {
+      const r = await s.run("mg_decided_early");
+      assert.equal(r.state, "success");
+      assert.deepEqual(states(r), ["skipper=skipped", "items=success", "g.r1=skipped", "g.r2[0]=success", "g.r2[1]=success", "g.b[0]=success", "g.b[1]=success", "all=success"]);
+      assert.deepEqual(await s.engine.loadOutputs(r.runId, "all"), ["undefined/10,undefined/20"]);
       await checkInvariants(s.config.databaseUrl);
     });
 
