@@ -107,6 +107,7 @@ export async function deleteFinishedRunBatch(store: Store, cutoff: number, limit
     const rae = await db.deleteFrom("run_asset_events").where("run_id", "in", runIds).executeTakeFirst();
     await tx.deadLetters.deleteOfRuns(runIds);
     await tx.pastWaits.deleteOfRuns(runIds);
+    await tx.notes.deleteOfRuns(runIds);
     // a person's clean (app/retention): one entry per batch, in the batch's transaction
     await audit?.(tx, {
       target: "runs",

@@ -118,6 +118,12 @@ for (const d of dialects(1)) {
         const [oldModel] = await trackedRefs(oldHist.runId);
         assert.ok(oldModel && (await has(oldModel)));
 
+        // notes go with their run (store/notes.ts)
+        await s.store.tx(async (tx) => {
+          await tx.notes.setRun(oldHist.runId, "old", "me", T0);
+          await tx.notes.setTask(oldHist.runId, "unique", -1, "old too", "me", T0);
+          await tx.notes.setRun(recent.runId, "recent", "me", T0);
+        });
         const dry = await cleanFinishedRuns(s.store, { ...opts, dryRun: true });
         assert.deepEqual(
           { runs: dry.runs, taskInstances: dry.taskInstances, attempts: dry.attempts, runAssetEvents: dry.runAssetEvents, trackedRuns: dry.trackedRuns, logDirs: dry.logDirs, artifacts: dry.artifacts },
@@ -130,6 +136,9 @@ for (const d of dialects(1)) {
           { runs: done.runs, taskInstances: done.taskInstances, attempts: done.attempts, runAssetEvents: done.runAssetEvents, trackedRuns: done.trackedRuns, logDirs: done.logDirs, artifacts: done.artifacts, batches: done.batches },
           { runs: 2, taskInstances: 6, attempts: 6, runAssetEvents: 1, trackedRuns: 1, logDirs: files ? 2 : 0, artifacts: 2, batches: 2 },
         );
+        assert.equal(await s.store.notes.ofRun(oldHist.runId), null);
+        assert.deepEqual(await s.store.notes.ofTasks(oldHist.runId), []);
+        assert.equal((await s.store.notes.ofRun(recent.runId))?.note, "recent");
         // the entry that pointed at the deleted attempt went with it; the recent entry stays until it expires
         assert.deepEqual((await cacheRows()).map((c) => [c.task_id, Number(c.attempt_id)]), [["fresh", freshRecent.attemptId]]);
         assert.equal(done.cacheEntries, 1, "the deleted attempt's entry (the old run's `fresh` entry was replaced by the recent run's)");
