@@ -28,6 +28,7 @@ import { isSensitiveName, Masker } from "../secrets/mask.js";
 import { decryptSecretParams } from "../secrets/params.js";
 import type { TaskSecrets } from "../secrets/secrets.js";
 import type { AttemptResult, WorkerHost } from "./host.js";
+import type { AttemptAbort } from "./attemptAbort.js";
 import { AttemptTracker } from "./tracker.js";
 import { attemptCacheKey, cacheHit, storeCacheEntry } from "./cache.js";
 import { openTrackChannel, type TrackChannel } from "./trackFile.js";
@@ -57,7 +58,7 @@ export interface AttemptOptions {
  * Run attempt `a`. Whatever the task throws (or its abort reason: the timeout set here, or the worker's
  * cancel, lost lease, hand-back) becomes a `failed` result, not a rejection.
  */
-export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, controller: AbortController): Promise<AttemptResult> {
+export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, controller: AttemptAbort): Promise<AttemptResult> {
   const clock = host.clock;
   // the secrets this attempt can reach, replaced by *** wherever the attempt writes (secrets/mask.ts)
   // (docs/decisions/0016-secrets.md): every line, the error, the output and the asset metadata go through it
@@ -76,7 +77,7 @@ export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: Clai
   return result;
 }
 
-async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, controller: AbortController, masker: Masker, log: AttemptLog, span: Span): Promise<AttemptResult> {
+async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, controller: AttemptAbort, masker: Masker, log: AttemptLog, span: Span): Promise<AttemptResult> {
   const clock = host.clock;
   let cancelTimeout: (() => void) | null = null;
   // until the task is known (its retries), the try as the store counts it
@@ -127,7 +128,7 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       signal: controller.signal,
       attemptId: a.attemptId,
       assertLive: () => {
-        if (controller.signal.aborted) throw controller.signal.reason;
+        if (controller.aborted) throw controller.reason;
       },
       log: log.logger(),
       event: triggers.event,
@@ -154,16 +155,16 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       env = { ...env, ...channel.env };
     }
     // aborted before it started (a deadline already past, a cancel): the task's code never runs
-    if (controller.signal.aborted) throw controller.signal.reason;
+    if (controller.aborted) throw controller.reason;
     const executor = executorFor(task, impl);
-    const taskRun = { task, impl, dagFile, moduleUrl, inputs, ctx, log, masker, python: opts.python, env, ...(opts.processPool ? { processPool: opts.processPool } : {}) };
+    const taskRun = { task, impl, dagFile, moduleUrl, inputs, ctx, abort: controller, log, masker, python: opts.python, env, ...(opts.processPool ? { processPool: opts.processPool } : {}) };
     const returned = await (span === NOOP_SPAN ? executor.run(taskRun) : withActiveSpan(span, () => executor.run(taskRun)));
     // what it tracked is stored before the attempt counts as done (a batch that cannot be stored fails it)
     const ch = channel;
     channel = null;
     await ch?.drain(tracker);
     await tracker.close();
-    if (controller.signal.aborted) throw controller.signal.reason;
+    if (controller.aborted) throw controller.reason;
     // a sensor whose condition is not met gives its slot back and waits, in the store, for its next poke
     const poke = task.kind === "sensor" ? pokeOutcome(task.id, returned) : null;
     if (poke && !poke.done) return { attemptId: a.attemptId, state: "up_for_reschedule", endedAt: clock.now() };
@@ -177,7 +178,7 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     // what a failed attempt tracked is kept (a diverging loss curve is worth seeing)
     await channel?.drain(tracker!).catch(() => undefined);
     await tracker?.close().catch(() => undefined);
-    const reason: unknown = controller.signal.aborted && !isSluiceError(e) ? controller.signal.reason : e;
+    const reason: unknown = controller.aborted && !isSluiceError(e) ? controller.reason : e;
     const raw = errorRecord(reason);
     // a task that throws a secret (or an error quoting one) leaves *** in the store and the log
     const rec = { ...raw, message: masker.mask(raw.message), ...(raw.stack !== undefined ? { stack: masker.mask(raw.stack) } : {}) };
