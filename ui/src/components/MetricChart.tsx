@@ -4,8 +4,8 @@
  * one x array (chartData.ts). The plot is rebuilt when its series change (cheap next to drawing) and
  * resized with its box. uPlot's own legend is off: the comparison table is the legend (a colour swatch per
  * selected row), and hover shows the step and the value under the cursor here.
- * `data-series` / `data-drawn` on the box tell tests and the bench what was drawn; each draw is measured
- * as the User Timing `sluice:chart`.
+ * `data-series` (series given) and `data-drawn` (series in the last draw) on the box tell tests and the
+ * bench what was drawn; each draw is measured as the User Timing `sluice:chart` (from the plot's creation).
  */
 import { useEffect, useMemo, useRef, useState } from "react";
 import uPlot from "uplot";
@@ -23,6 +23,7 @@ export interface ChartSeries {
 export function MetricChart({ metric, series, height = 320 }: { metric: string; series: readonly ChartSeries[]; height?: number }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
+  // how many series the last draw showed: tests and the bench wait for the draw of the series they chose
   const [drawn, setDrawn] = useState(0);
   const [hover, setHover] = useState<{ step: number; label: string; value: number } | null>(null);
   const data = useMemo(() => alignSeries(series), [series]);
@@ -41,9 +42,9 @@ export function MetricChart({ metric, series, height = 320 }: { metric: string; 
       series: [{ label: "step" }, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 1.25, spanGaps: true, points: { show: false } }))],
       hooks: {
         draw: [
-          () => {
+          (u) => {
             performance.measure("sluice:chart", { start });
-            setDrawn((n) => n + 1);
+            setDrawn(u.series.length - 1);
           },
         ],
         setCursor: [
