@@ -92,7 +92,7 @@ export async function chartBench(runs = 100, points = 10_000): Promise<ChartBenc
     const drawnWith = (n: number) => page.locator(`[data-testid="metric-chart"][data-drawn="${n}"]`).waitFor();
     await drawnWith(Math.min(10, runs));
     const frame = () => page.evaluate("new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)))");
-    await page.evaluate("performance.clearMeasures('sluice:chart')");
+    await page.evaluate("performance.clearMeasures('sluice:chart'); performance.clearResourceTimings(); performance.setResourceTimingBufferSize(1000)");
     const c0 = performance.now();
     await page.getByLabel("Select all shown").check();
     await drawnWith(runs);

@@ -35,6 +35,10 @@ export const keys = {
   metricSeries: (runId: string, taskId: string, mapIndex: number, metric: string, maxPoints: number) => ["run", runId, "metrics", taskId, mapIndex, metric, maxPoints] as const,
   attempt: (attemptId: string) => ["attempt", attemptId] as const,
   experiments: () => ["experiments"] as const,
+  assets: () => ["assets"] as const,
+  asset: (name: string) => ["assets", name] as const,
+  lineage: (asset: string | undefined) => ["lineage", asset ?? ""] as const,
+  tokens: () => ["tokens"] as const,
   experiment: (name: string) => ["experiments", name] as const,
 };
 
@@ -47,5 +51,7 @@ export function invalidateRun(runId: string): Promise<void> {
     queryClient.invalidateQueries({ queryKey: ["dashboard"] }),
     queryClient.invalidateQueries({ queryKey: ["dag"] }),
     queryClient.invalidateQueries({ queryKey: ["legacy"] }),
+    queryClient.invalidateQueries({ queryKey: ["assets"] }),
+    queryClient.invalidateQueries({ queryKey: ["lineage"] }),
   ]).then(() => undefined);
 }
