@@ -71,7 +71,6 @@ export type Experiment = Item<Ok<"/api/v1/experiments", "get">>;
 export type ExperimentPage = Ok<"/api/v1/experiments/{name}", "get">;
 /** One task instance that tracked something: its params, metric summaries and tags. */
 export type Trial = ExperimentPage["trials"][number];
-export type MetricSummary = Trial["metrics"][string];
 export type RunTracking = Ok<"/api/v1/runs/{runId}/tracking", "get">;
 export type MetricSeries = Ok<"/api/v1/runs/{runId}/metrics", "get">["series"];
 
