@@ -122,10 +122,14 @@ export const callbackSchema = z.strictObject({
   endedAt: nullableMs,
 });
 
+/** A person's note on a run or task instance (markdown), who wrote it and when; `note: null` once removed. */
+export const noteSchema = z.strictObject({ note: z.string().nullable(), updatedBy: z.string(), updatedAt: ms });
+
 export const runDetailSchema = runSchema.extend({
   deadlineMisses: z.array(deadlineMissSchema),
   callbacks: z.array(callbackSchema),
   parkedTasks: z.number(),
+  note: noteSchema.nullable().describe("the run's note (markdown); null: none"),
 });
 
 export const taskInstanceSchema = z.strictObject({
@@ -144,7 +148,7 @@ export const taskInstanceSchema = z.strictObject({
 /** A task instance in a cross-DAG list: with its run's DAG and logical date. */
 export const taskInstanceRowSchema = taskInstanceSchema.extend({ runId: z.string(), dagId: z.string(), logicalDate: ms, runType: z.string() });
 
-export const runTaskInstanceSchema = taskInstanceSchema.extend({ waitingReason: z.string().nullable() });
+export const runTaskInstanceSchema = taskInstanceSchema.extend({ waitingReason: z.string().nullable(), note: noteSchema.nullable().describe("the instance's note (markdown); null: none") });
 
 export const attemptSchema = z.strictObject({
   attemptId: z.number(),

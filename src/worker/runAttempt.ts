@@ -12,6 +12,7 @@ import type { TaskImpl } from "../dsl/dag.js";
 import type { TaskContext } from "../dsl/types.js";
 import { isNonRetryable } from "../core/deadLetters.js";
 import { isSkipSignal } from "../core/taskSignals.js";
+import { describeTry } from "../core/tries.js";
 import { SluiceError, errorRecord, isSluiceError } from "../errors.js";
 import { childProcessExecutor } from "../executors/childProcess.js";
 import type { Executor } from "../executors/executor.js";
@@ -78,6 +79,8 @@ export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: Clai
 async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, controller: AbortController, masker: Masker, log: AttemptLog, span: Span): Promise<AttemptResult> {
   const clock = host.clock;
   let cancelTimeout: (() => void) | null = null;
+  // until the task is known (its retries), the try as the store counts it
+  let tryText = `attempt ${a.tryNumber}`;
   let nonRetryable: readonly string[] | undefined;
   let tracker: AttemptTracker | null = null;
   let channel: TrackChannel | null = null;
@@ -101,7 +104,9 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       if (left <= 0) expire();
       else cancelTimeout = clock.setTimer(left, expire);
     }
-    log.note(`${a.pokes > 0 ? `poke ${a.pokes + 1} of ` : ""}attempt ${a.tryNumber} of ${task.retry.retries + 1} started (${executorName(task, impl)})`);
+    // "attempt 1 of 2 (try 4 overall)" after a clear, as the CLI and the UI say it (core/tries.ts)
+    tryText = describeTry(a.tryNumber, a.tryBase, task.retry.retries + 1);
+    log.note(`${a.pokes > 0 ? `poke ${a.pokes + 1} of ` : ""}${tryText} started (${executorName(task, impl)})`);
     const inputs = await inputsFor(host, a, task, impl);
     const triggers = await host.runTriggers(a.runId);
     const assets = new AssetMetadataCollector(task.id, task.produces ?? []);
@@ -166,7 +171,7 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     const result = await successResult(host, opts, a, dag, task, value, masker);
     result.assetMetadata = masker.maskJson(assets.collected());
     if (cache) await storeCacheEntry(host, a, cache);
-    log.note(`attempt ${a.tryNumber} succeeded`);
+    log.note(`${tryText} succeeded`);
     return result;
   } catch (e) {
     // what a failed attempt tracked is kept (a diverging loss curve is worth seeing)
@@ -179,10 +184,10 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     if (reason === e && isSkipSignal(e)) {
       // SkipTask or a skipOnExitCode exit: the instance is skipped, its reason kept as the attempt's message
       // written even by a quiet task (note() would not open its log): the reason must be readable there
-      log.system("info", `attempt ${a.tryNumber} skipped: ${rec.message}`);
+      log.system("info", `${tryText} skipped: ${rec.message}`);
       return { attemptId: a.attemptId, state: "skipped", endedAt: clock.now(), errorCode: "SKIPPED", errorMessage: rec.message, errorStack: null, exitCode: rec.exitCode ?? null };
     }
-    log.system("error", `attempt ${a.tryNumber} failed: ${rec.message}`);
+    log.system("error", `${tryText} failed: ${rec.message}`);
     if (rec.stack && rec.code === "TASK_FAILED") log.system("error", rec.stack);
     return {
       attemptId: a.attemptId,

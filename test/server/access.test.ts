@@ -168,6 +168,8 @@ function suite(dialect: Dialect): void {
     "POST /dags/:dagId/runs": (x) => ({ url: `/dags/${x.dagId}/runs`, body: {} }),
     "GET /runs/:runId": (x) => ({ url: `/runs/${x.runId}` }),
     "POST /runs/:runId/cancel": (x) => ({ url: `/runs/${x.runId}/cancel` }),
+    "PUT /runs/:runId/note": (x, t) => ({ url: `/runs/${x.runId}/note`, body: { note: `note ${t}` } }),
+    "PUT /runs/:runId/tasks/:taskId/note": (x, t) => ({ url: `/runs/${x.runId}/tasks/c/note`, body: { note: `note ${t}` } }),
     "GET /runs/:runId/tasks": (x) => ({ url: `/runs/${x.runId}/tasks` }),
     "GET /runs/:runId/tasks/:taskId/attempts": (x) => ({ url: `/runs/${x.runId}/tasks/a/attempts` }),
     "GET /runs/:runId/attempts": (x) => ({ url: `/runs/${x.runId}/attempts` }),

@@ -1,19 +1,17 @@
 /** The comparison table's logic (ui/src/experimentTable.ts) and the chart's alignment (ui/src/chartData.ts), without a browser. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Trial } from "../../ui/src/api.js";
 import { alignSeries } from "../../ui/src/chartData.js";
-import { cellValue, columnsOf, filterTrials, parseFilter, sortTrials } from "../../ui/src/experimentTable.js";
+import { cellValue, columnsOf, filterTrials, parseFilter, sortTrials, type Trial } from "../../ui/src/experimentTable.js";
 
-const m = (last: number, min = last, max = last) => ({ last, lastStep: 0, min, max, points: 1 });
+const m = (last: number, min = last, max = last) => ({ last, min, max, points: 1 });
 const trial = (runId: string, params: Record<string, unknown>, metrics: Trial["metrics"], tags: Record<string, string> = {}): Trial => ({
   runId,
   dagId: "d",
-  experiment: "d",
   createdAt: Number(runId.slice(1)),
   taskId: "fit",
   mapIndex: -1,
-  params: params as Trial["params"],
+  params,
   metrics,
   tags,
 });

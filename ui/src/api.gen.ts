@@ -396,6 +396,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runs/{runId}/note": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set the run's note (markdown, at most 10000 characters; "" removes it), recorded with who wrote it and when */
+        put: operations["putRuns/RunIdNote"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{runId}/tasks/{taskId}/note": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set a task instance's note (mapIndex for a mapped one; markdown, at most 10000 characters; "" removes it) */
+        put: operations["putRuns/RunIdTasks/TaskIdNote"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs/{runId}/cancel": {
         parameters: {
             query?: never;
@@ -3197,6 +3231,13 @@ export interface operations {
                             endedAt: number | null;
                         }[];
                         parkedTasks: number;
+                        /** @description the run's note (markdown); null: none */
+                        note: {
+                            note: string | null;
+                            updatedBy: string;
+                            /** @description epoch milliseconds */
+                            updatedAt: number;
+                        } | null;
                     };
                 };
             };
@@ -3225,6 +3266,148 @@ export interface operations {
             };
             /** @description not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "putRuns/RunIdNote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                runId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    note: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        note: string | null;
+                        updatedBy: string;
+                        /** @description epoch milliseconds */
+                        updatedAt: number;
+                    };
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not logged in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description role too low or CSRF token missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body over 1 MB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "putRuns/RunIdTasks/TaskIdNote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                runId: string;
+                taskId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    note: string;
+                    mapIndex?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        note: string | null;
+                        updatedBy: string;
+                        /** @description epoch milliseconds */
+                        updatedAt: number;
+                    };
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not logged in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description role too low or CSRF token missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body over 1 MB */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3344,6 +3527,13 @@ export interface operations {
                             lastAttemptId: number | null;
                             changedBy: string | null;
                             waitingReason: string | null;
+                            /** @description the instance's note (markdown); null: none */
+                            note: {
+                                note: string | null;
+                                updatedBy: string;
+                                /** @description epoch milliseconds */
+                                updatedAt: number;
+                            } | null;
                         }[];
                         nextCursor: string | null;
                     };

@@ -4,7 +4,21 @@
  * that test/ui/experimentTable.test.ts checks them without a browser. Every name and value here is user
  * text (what tasks tracked); it is only ever rendered as React text.
  */
-import type { Trial } from "./api";
+
+/**
+ * A trial as the table reads it: the generated API type (api.ts `Trial`) fits it. Declared here so that
+ * this module imports nothing and the node tests load it as it is.
+ */
+export interface Trial {
+  runId: string;
+  dagId: string;
+  taskId: string;
+  mapIndex: number;
+  createdAt: number;
+  params: Record<string, unknown>;
+  metrics: Record<string, { last: number; min: number; max: number; points: number }>;
+  tags: Record<string, string>;
+}
 
 export type Stat = "last" | "min" | "max";
 export const STATS: readonly Stat[] = ["last", "min", "max"];
@@ -59,7 +73,7 @@ export function cellValue(t: Trial, c: Column): number | string | boolean | unde
 }
 
 /** Sorted by a column: numbers numerically, text naturally, missing values last in both directions. */
-export function sortTrials(trials: readonly Trial[], col: Column | undefined, dir: "asc" | "desc"): Trial[] {
+export function sortTrials<T extends Trial>(trials: readonly T[], col: Column | undefined, dir: "asc" | "desc"): T[] {
   if (!col) return trials.slice();
   const sign = dir === "asc" ? 1 : -1;
   return trials
@@ -150,7 +164,7 @@ function matches(t: Trial, c: Condition): boolean {
 }
 
 /** The trials the filter keeps. */
-export function filterTrials(trials: readonly Trial[], f: Filter): Trial[] {
+export function filterTrials<T extends Trial>(trials: readonly T[], f: Filter): T[] {
   if (f.conditions.length === 0 && f.words.length === 0) return trials.slice();
   return trials.filter((t) => {
     if (!f.conditions.every((c) => matches(t, c))) return false;
