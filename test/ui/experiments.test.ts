@@ -4,7 +4,8 @@
  * filter box change the table, the uPlot chart draws the selected trials' series on a canvas; the second
  * run's cached task shows a "cached" badge linking to the attempt it reused; the trigger page's "refresh
  * cache" checkbox makes a run whose cached task runs again; and params, metric names and tags holding
- * markup are shown as text everywhere (no element made from them, no script run). Screenshots go to
+ * markup are shown as text everywhere (no element made from them, no script run); a run's note is added,
+ * rendered as markdown without raw HTML, and removed on the run page. Screenshots go to
  * test-artifacts/experiments/ (gitignored).
  */
 import assert from "node:assert/strict";
@@ -179,6 +180,20 @@ describe("the experiments UI", { skip, timeout: 300_000 }, () => {
       await badge.waitFor();
       assert.equal(await badge.getAttribute("href"), `/attempts/${firstData[0]!.attemptId}`);
       assert.equal(await page.locator('[data-testid="run-tasks"] tr[data-task="fit"] [data-testid="cached-badge"]').count(), 0, "fit is not cached");
+      // the run's note: added on the run page, rendered as markdown without raw HTML, stored with its author
+      await page.getByRole("button", { name: "Add a note" }).click();
+      await page.getByRole("textbox", { name: /Note/ }).fill("**best run so far** <img src=x onerror=window.__xss=2>");
+      await page.getByRole("button", { name: "Save note" }).click();
+      await page.getByTestId("run-note").locator("strong", { hasText: "best run so far" }).waitFor();
+      assert.equal(await page.getByTestId("run-note").locator("img").count(), 0, "no img from the note");
+      const noted = await api<{ note: { note: string | null; updatedBy: string } | null }>(`/runs/${second}`);
+      assert.equal(noted.note?.note, "**best run so far** <img src=x onerror=window.__xss=2>");
+      assert.equal(noted.note?.updatedBy, "admin");
+      await page.getByRole("button", { name: "Edit note" }).click();
+      await page.getByRole("textbox", { name: /Note/ }).fill("");
+      await page.getByRole("button", { name: "Save note" }).click();
+      await page.getByTestId("run-note").getByText("No note.").waitFor();
+      assert.equal((await api<{ note: { note: string | null } | null }>(`/runs/${second}`)).note?.note ?? null, null, "an empty note removes it");
       await shot(page, "run-tracking");
       await badge.click();
       // the link opens the reused attempt's task panel, in the first run

@@ -238,6 +238,8 @@ export const api = {
   /** `noCache`: no cached result is reused; cached tasks run and refresh their entries. */
   trigger: (dagId: string, body: { params?: unknown; logicalDate?: number; noCache?: boolean }) => post<Run>(`/dags/${enc(dagId)}/runs`, body),
   run: (runId: string) => get<RunDetail>(`/runs/${enc(runId)}`),
+  /** A run's note (markdown); "" removes it. */
+  setRunNote: (runId: string, note: string) => request<Ok<"/api/v1/runs/{runId}/note", "put">>("PUT", `/runs/${enc(runId)}/note`, { note }),
   cancelRun: (runId: string) => post<unknown>(`/runs/${enc(runId)}/cancel`),
   runTasks: (runId: string) => get<Page<TaskInstance>>(`/runs/${enc(runId)}/tasks`, { limit: 500 }),
   /** Every task instance of a run, following the cursor (a 10,000-task run is 20 pages). */

@@ -6,6 +6,7 @@
 import type { TaskInstance } from "../api";
 import { CachedBadge } from "../components/CachedBadge";
 import { ErrorBox } from "../components/ErrorBox";
+import { RunNote } from "../components/RunNote";
 import { RunTracking } from "../components/RunTracking";
 import { StateBadge } from "../components/StateBadge";
 import { describeTry, fmtDuration, fmtTimeTz } from "../format";
@@ -75,6 +76,8 @@ export function RunPage({ runId }: { runId: string }) {
           </>
         )}
       </dl>
+      <h3>Note</h3>
+      <RunNote run={r} />
       <h3>Params</h3>
       {params.length === 0 ? (
         <p className="muted small">No params.</p>
