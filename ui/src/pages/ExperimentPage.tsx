@@ -5,7 +5,7 @@
  * metric's series (MetricChart, uPlot). Sort, filter and the charted metric live in the URL, so a view can
  * be shared. Every name and value is user text and is rendered as text.
  */
-import { useMemo, useState } from "react";
+import { memo, useCallback, useMemo, useState } from "react";
 import type { Trial } from "../api";
 import { seriesColor } from "../chartData";
 import { ErrorBox } from "../components/ErrorBox";
@@ -32,24 +32,30 @@ export function ExperimentPage({ name }: { name: string }) {
   const filter = useMemo(() => parseFilter(filterText), [filterText]);
   const rows = useMemo(() => sortTrials(filterTrials(trials, filter), columns.find((c) => c.key === sortKey), dir), [trials, filter, columns, sortKey, dir]);
   const [picked, setPicked] = useState<Set<string> | null>(null);
+  const defaultKeys = useMemo(() => rows.slice(0, DEFAULT_SELECTED).map(trialKey), [rows]);
   const selected = useMemo(() => {
     const shown = new Set(rows.map(trialKey));
-    return picked ? new Set([...picked].filter((k) => shown.has(k))) : new Set(rows.slice(0, DEFAULT_SELECTED).map(trialKey));
-  }, [picked, rows]);
+    return picked ? new Set([...picked].filter((k) => shown.has(k))) : new Set(defaultKeys);
+  }, [picked, rows, defaultKeys]);
   const metrics = useMemo(() => chartableMetrics(trials), [trials]);
   const metric = loc.query.get("metric") ?? metrics[0] ?? null;
   const chartRows = useMemo(() => rows.filter((t) => selected.has(trialKey(t))), [rows, selected]);
-  // a colour per selected row, the same in the table and the chart
-  const colorOf = useMemo(() => new Map(chartRows.map((t, i) => [trialKey(t), seriesColor(i)])), [chartRows]);
+  // a colour per trial, the same in the table and the chart, kept while other rows are (un)selected
+  const colorOf = useMemo(() => new Map(trials.map((t, i) => [trialKey(t), seriesColor(i)])), [trials]);
 
   const setQuery = (changes: Record<string, string | null>) => navigate(withQuery(loc, changes), { replace: true });
   const sortBy = (c: Column) => setQuery({ sort: c.key, dir: c.key === sortKey && dir === "desc" ? "asc" : "desc" });
-  const toggle = (k: string) => {
-    const next = new Set(selected);
-    if (next.has(k)) next.delete(k);
-    else next.add(k);
-    setPicked(next);
-  };
+  // stable across renders, so that toggling one row re-renders that row only (TrialRow is memoised)
+  const toggle = useCallback(
+    (k: string) =>
+      setPicked((prev) => {
+        const next = new Set(prev ?? defaultKeys);
+        if (next.has(k)) next.delete(k);
+        else next.add(k);
+        return next;
+      }),
+    [defaultKeys],
+  );
   const allShown = rows.length > 0 && rows.every((t) => selected.has(trialKey(t)));
 
   if (exp.error) return <div className="page"><ErrorBox error={exp.error} /></div>;
@@ -132,19 +138,8 @@ export function ExperimentPage({ name }: { name: string }) {
           <tbody>
             {rows.map((t) => {
               const k = trialKey(t);
-              return (
-                <tr key={k} data-run={t.runId} data-trial={k} className={selected.has(k) ? "selected" : undefined}>
-                  <td>
-                    <input type="checkbox" aria-label={`Select ${t.runId} ${t.taskId}`} checked={selected.has(k)} onChange={() => toggle(k)} />
-                    {colorOf.has(k) && <span className="swatch" style={{ background: colorOf.get(k) }} aria-hidden="true" />}
-                  </td>
-                  {columns.map((c) => (
-                    <td key={c.key} className={c.kind === "metric" || typeof cellValue(t, c) === "number" ? "num" : undefined}>
-                      <Cell t={t} c={c} />
-                    </td>
-                  ))}
-                </tr>
-              );
+              const on = selected.has(k);
+              return <TrialRow key={k} t={t} columns={columns} selected={on} color={on ? colorOf.get(k) : undefined} toggle={toggle} />;
             })}
           </tbody>
         </table>
@@ -158,6 +153,23 @@ export function ExperimentPage({ name }: { name: string }) {
     </div>
   );
 }
+
+const TrialRow = memo(function TrialRow({ t, columns, selected, color, toggle }: { t: Trial; columns: Column[]; selected: boolean; color: string | undefined; toggle: (k: string) => void }) {
+  const k = trialKey(t);
+  return (
+    <tr data-run={t.runId} data-trial={k} className={selected ? "selected" : undefined}>
+      <td>
+        <input type="checkbox" aria-label={`Select ${t.runId} ${t.taskId}`} checked={selected} onChange={() => toggle(k)} />
+        {color && <span className="swatch" style={{ background: color }} aria-hidden="true" />}
+      </td>
+      {columns.map((c) => (
+        <td key={c.key} className={c.kind === "metric" || typeof cellValue(t, c) === "number" ? "num" : undefined}>
+          <Cell t={t} c={c} />
+        </td>
+      ))}
+    </tr>
+  );
+});
 
 function ColumnLabel({ c }: { c: Column }) {
   switch (c.kind) {
