@@ -169,6 +169,9 @@ export const attemptSchema = z.strictObject({
 /** An attempt with the task instance it belongs to (the timeline). */
 export const runAttemptSchema = attemptSchema.extend({ taskId: z.string(), mapIndex: z.number() });
 
+/** One attempt found by its id alone, with the run and DAG it belongs to (where a cache hit's source lives). */
+export const attemptDetailSchema = runAttemptSchema.extend({ runId: z.string(), dagId: z.string() });
+
 export const previewSchema = z.strictObject({ preview: z.string(), truncated: z.boolean() });
 export const outputSchema = z.strictObject({ size: z.number(), preview: z.string().nullable(), truncated: z.boolean() });
 

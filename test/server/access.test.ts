@@ -176,6 +176,7 @@ function suite(dialect: Dialect): void {
     "POST /runs/:runId/tasks/:taskId/clear": (x) => ({ url: `/runs/${x.runId}/tasks/c/clear`, body: {} }),
     "POST /runs/:runId/tasks/:taskId/mark": (x) => ({ url: `/runs/${x.runId}/tasks/c/mark`, body: { state: "success" } }),
     "GET /runs/:runId/tasks/:taskId/inputs": (x) => ({ url: `/runs/${x.runId}/tasks/c/inputs` }),
+    "GET /attempts/:attemptId": (x) => ({ url: `/attempts/${x.attemptId}` }),
     "GET /attempts/:attemptId/output": (x) => ({ url: `/attempts/${x.attemptId}/output` }),
     "GET /attempts/:attemptId/logs": (x) => ({ url: `/attempts/${x.attemptId}/logs` }),
     "GET /attempts/:attemptId/logs/download": (x) => ({ url: `/attempts/${x.attemptId}/logs/download` }),
@@ -262,6 +263,7 @@ function suite(dialect: Dialect): void {
       [`/api/v1/dags/dag_b`, `/api/v1/dags/dag_zz`],
       [`/api/v1/runs/${ids.B.runId}`, `/api/v1/runs/no-such-run`],
       [`/api/v1/attempts/${ids.B.attemptId}/logs`, `/api/v1/attempts/999999/logs`],
+      [`/api/v1/attempts/${ids.B.attemptId}`, `/api/v1/attempts/999999`],
       [`/api/v1/backfills/${ids.B.backfillId}`, `/api/v1/backfills/999999`],
       [`/api/v1/assets/asset.b`, `/api/v1/assets/asset.zz`],
     ];

@@ -140,6 +140,7 @@ test("every operation of the OpenAPI document answers what its schema says", { t
   const attempts = (await check("GET", `/runs/${mappedRun.runId}/tasks/work/attempts?mapIndex=1`)).json;
   await check("GET", `/runs/${ok.runId}/tasks/c/inputs`);
   const lastA = (await api.get(`/api/v1/runs/${ok.runId}/tasks/c/attempts`)).json.items[0].attemptId;
+  await check("GET", `/attempts/${lastA}`);
   await check("GET", `/attempts/${lastA}/output`);
   const failedAttempt = attempts.items[0].attemptId;
   await check("GET", `/attempts/${failedAttempt}/logs`);
@@ -165,6 +166,7 @@ test("every operation of the OpenAPI document answers what its schema says", { t
   await check("GET", `/compare?runs=${ok.runId}`);
   await check("GET", `/runs/${ok.runId}/tracking`);
   await check("GET", `/runs/${ok.runId}/metrics?task=a&names=loss`);
+  await check("GET", `/runs/${ok.runId}/metrics?task=a&names=loss&maxPoints=10`);
 
   // a run to cancel: queued behind a paused DAG cannot start
   await api.call("PATCH", "/api/v1/dags/chain", { paused: true });

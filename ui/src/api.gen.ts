@@ -549,6 +549,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/attempts/{attemptId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An attempt by its id, with its run, DAG, task and map index (a cache hit's `cachedFrom` names such an id) */
+        get: operations["getAttempts/AttemptId"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/attempts/{attemptId}/output": {
         parameters: {
             query?: never;
@@ -1038,7 +1055,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A trial's metric series in step order (`names` comma-separated; `task` and `mapIndex` name the trial) */
+        /** A trial's metric series in step order (`names` comma-separated; `task` and `mapIndex` name the trial; `maxPoints`: each series downsampled to about that many, keeping each bucket's lowest and highest value) */
         get: operations["getRuns/RunIdMetrics"];
         put?: never;
         post?: never;
@@ -3954,6 +3971,78 @@ export interface operations {
             };
         };
     };
+    "getAttempts/AttemptId": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                attemptId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        attemptId: number;
+                        tryNumber: number;
+                        state: string;
+                        workerId: string;
+                        hostname: string;
+                        /** @description epoch milliseconds */
+                        startedAt: number;
+                        endedAt: number | null;
+                        errorCode: string | null;
+                        errorMessage: string | null;
+                        errorStack: string | null;
+                        exitCode: number | null;
+                        outputSize: number | null;
+                        /** @description a cache hit: the attempt whose output it reused; null otherwise */
+                        cachedFrom: number | null;
+                        taskId: string;
+                        mapIndex: number;
+                        runId: string;
+                        dagId: string;
+                    };
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not logged in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description role too low or CSRF token missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     "getAttempts/AttemptIdOutput": {
         parameters: {
             query?: never;
@@ -6455,6 +6544,7 @@ export interface operations {
                 task: string;
                 mapIndex?: number;
                 names: string;
+                maxPoints?: number;
             };
             header?: never;
             path: {

@@ -14,7 +14,7 @@ import { SluiceError, isSluiceError } from "../../errors.js";
 import { decodeCursor, page } from "../cursor.js";
 import { body, mapIndexParam, notFound, pagination, query, route, type ApiEnv, type Route } from "../route.js";
 import { attemptView, callbackView, deadlineMissView, runView, taskInstanceView } from "../views.js";
-import { attemptSchema, clearResultSchema, list, markResultSchema, noteSchema, outputSchema, previewSchema, runAttemptSchema, runDetailSchema, runSchema, runTaskInstanceSchema } from "../schemas.js";
+import { attemptDetailSchema, attemptSchema, clearResultSchema, list, markResultSchema, noteSchema, outputSchema, previewSchema, runAttemptSchema, runDetailSchema, runSchema, runTaskInstanceSchema } from "../schemas.js";
 
 /** Previews of outputs and inputs stop here: the UI shows a preview, the download is the artifact. */
 export const PREVIEW_CHARS = 64 * 1024;
@@ -290,6 +290,24 @@ export function runRoutes(): Route[] {
           inputs[name] = preview(idx.byId.get(upstream)?.map ? values : values[0]);
         }
         return { inputs };
+      },
+    }),
+    route({
+      method: "get",
+      path: "/attempts/:attemptId",
+      response: attemptDetailSchema,
+      access: "viewer",
+      scope: "dag",
+      tag: "tasks",
+      summary: "An attempt by its id, with its run, DAG, task and map index (a cache hit's `cachedFrom` names such an id)",
+      async handler({ env, actor, params }) {
+        const id = attemptIdOf(params["attemptId"]!);
+        const a = await env.sluice.store.attempts.get(id);
+        if (!a) throw notFound("attempt", id);
+        const run = await env.sluice.store.runs.get(a.runId);
+        if (!run) throw notFound("attempt", id);
+        await requireRoleOn(actor!, run.dagId, "viewer", () => notFound("attempt", id));
+        return { ...attemptView(a), taskId: a.taskId, mapIndex: a.mapIndex, runId: a.runId, dagId: run.dagId };
       },
     }),
     route({
