@@ -267,9 +267,9 @@ export interface DriftThresholds {
   pValue?: number;
 }
 
-export interface DriftReportOptions {
+export interface DriftReportOptions<Row extends object = Record<string, unknown>> {
   /** The features to compare and how: `{ temp_max: "numeric", location: "categorical" }`. */
-  features: Readonly<Record<string, FeatureKind>>;
+  features: { readonly [K in keyof Row & string]?: FeatureKind };
   thresholds?: DriftThresholds;
   /** Bins of numeric PSI (default 10). */
   bins?: number;
@@ -317,18 +317,15 @@ export interface DriftReport {
  * than `minSamples`: a drift statistic on data that is broken or too small would be a false alarm or a
  * false all-clear.
  */
-export function driftReport(
-  reference: readonly Readonly<Record<string, unknown>>[],
-  current: readonly Readonly<Record<string, unknown>>[],
-  options: DriftReportOptions,
-): DriftReport {
+export function driftReport<Row extends object>(reference: readonly Row[], current: readonly Row[], options: DriftReportOptions<Row>): DriftReport {
   const thresholds = { psi: options.thresholds?.psi ?? 0.2, pValue: options.thresholds?.pValue ?? 0.01 };
   const minSamples = options.minSamples ?? 30;
-  const names = Object.keys(options.features);
+  const kinds = options.features as Readonly<Record<string, FeatureKind | undefined>>;
+  const names = Object.keys(kinds);
   if (names.length === 0) throw new SluiceError("INVALID_INPUT", "drift: no features to compare (options.features is empty)", { details: { field: "features" } });
   const features: Record<string, FeatureDrift> = {};
   for (const name of names) {
-    const kind = options.features[name];
+    const kind = kinds[name];
     for (const [sample, rows] of [
       ["reference", reference],
       ["current", current],
@@ -409,11 +406,11 @@ type Convert<T> = (value: unknown) => T | undefined;
 const toNumber: Convert<number> = (v) => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
 const toCategory: Convert<string> = (v) => (typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v)) ? String(v) : undefined);
 
-function column<T>(rows: readonly Readonly<Record<string, unknown>>[], feature: string, sample: string, convert: Convert<T>): T[] {
+function column<T>(rows: readonly object[], feature: string, sample: string, convert: Convert<T>): T[] {
   return rows.map((row, i) => {
-    const value = convert(row[feature]);
+    const raw = (row as Readonly<Record<string, unknown>>)[feature];
+    const value = convert(raw);
     if (value === undefined) {
-      const raw = row[feature];
       const shown = raw === undefined ? "missing" : (JSON.stringify(raw) ?? `a ${typeof raw}`); // functions, symbols: no JSON
       throw invalid(feature, `${sample} row ${i}: ${shown} is not ${convert === toNumber ? "a finite number" : "a category (a string, number or boolean)"}`);
     }
