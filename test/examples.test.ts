@@ -278,7 +278,7 @@ describe("ml_train", () => {
     assert.equal(existsSync(join(sb.home, "outputs", "ml_train", strict.json.runId, "model.json")), false);
   });
 
-  test("a broken data file fails validate, naming the rows and columns, and trains nothing", () => {
+  test("a broken data file fails validate, naming the rows and columns, and trains nothing; other columns fail ingest", () => {
     const lines = readFileSync(DATA, "utf8").trim().split("\n");
     lines[17] = lines[17]!.replace(/^(Seattle,[^,]+,[^,]+,)[^,]+/, "$1hot"); // row 17: temp_max is not a number
     lines[40] = lines[39]!; // row 40 repeats row 39
@@ -300,6 +300,16 @@ describe("ml_train", () => {
     assert.match(message, /weather-broken\.csv row 17, column temp_max: "hot" is not a number/);
     assert.match(message, /weather-broken\.csv row 40: duplicate of row 39/);
     assert.match(message, /weather-broken\.csv row 100, column weather: .*"hail"/);
+
+    // a file with other columns fails at ingest, at once
+    const renamed = join(sb.dir, "weather-renamed.csv");
+    writeFileSync(renamed, readFileSync(DATA, "utf8").replace("temp_max", "tmax"));
+    const r2 = sluice<RunJson>(["run", "ml_train", "--param", `dataFile=${renamed}`]);
+    assert.equal(r2.code, 1);
+    assert.equal(states(r2.json)["ingest"], "failed");
+    assert.equal(r2.json.tasks.find((t) => t.taskId === "ingest")!.attempts, 1);
+    const ingest = sluice<ShownRun>(["runs", "show", r2.json.runId]).json.tasks.find((t) => t.taskId === "ingest")!;
+    assert.match(ingest.attempts[0]!.errorMessage ?? "", /weather-renamed\.csv: header is "location,date,precipitation,tmax,.*"; expected "location,date,precipitation,temp_max,/);
   });
 
   test("without Python the scikit-learn trial is skipped and the run still succeeds", () => {

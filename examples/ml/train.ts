@@ -71,7 +71,13 @@ export default dag(
       },
       async (_, ctx) => {
         const file = ctx.params.dataFile || DATA_FILE;
-        const records = parseCsv(await readFile(file, "utf8"), file);
+        const text = await readFile(file, "utf8"); // an I/O error may pass: retried
+        let records: Record<string, string>[];
+        try {
+          records = parseCsv(text, file);
+        } catch (e) {
+          throw new FailTask((e as Error).message); // a wrong header will not fix itself
+        }
         ctx.log.info(`ingested ${records.length} rows from ${file}`);
         return { file, records };
       },
