@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { load } from "../examples/ml/weatherModel.js";
@@ -321,6 +321,25 @@ describe("ml_train", () => {
     assert.equal(s["register"], "success");
     assert.equal(output(r.json.runId, "has_python"), false);
     assert.equal(output(r.json.runId, "evaluate").sklearnTestAccuracy, null);
+  });
+
+  test("with Python but without scikit-learn the script skips itself (exit code 99)", { skip: !hasPython && "no python3" }, () => {
+    // a python3 that cannot import sklearn, whichever interpreter the script tries (PYTHONPATH is inherited)
+    const hide = join(sb.dir, "hide");
+    mkdirSync(join(hide, "sklearn"), { recursive: true });
+    writeFileSync(join(hide, "sklearn", "__init__.py"), 'raise ImportError("hidden by the test")\n');
+    const wrapper = join(sb.dir, "python-without-sklearn");
+    writeFileSync(wrapper, `#!/bin/sh\nPYTHONPATH="${hide}:$PYTHONPATH" exec python3 "$@"\n`, { mode: 0o755 });
+    // another seed: the scikit-learn trial's cached result for the default split would be reused
+    const r = sluice<RunJson>(["run", "ml_train", "--param", "seed=9"], { SLUICE_PYTHON: wrapper });
+    assert.equal(r.code, 0, `${r.stderr}${JSON.stringify(states(r.json))}`);
+    const s = states(r.json);
+    assert.equal(output(r.json.runId, "has_python"), true);
+    assert.equal(s["sklearn"], "skipped");
+    assert.equal(s["evaluate"], "success");
+    assert.equal(s["register"], "success");
+    const shown = sluice<ShownRun>(["runs", "show", r.json.runId]).json.tasks.find((t) => t.taskId === "sklearn")!;
+    assert.match(shown.attempts[0]!.errorMessage ?? "", /exited with code 99: skipped/);
   });
 });
 
