@@ -7,11 +7,13 @@
  * /structure and /grid of a 10,000-task DAG with 10 runs, see grid.ts), and the web UI's ui-10000 (see ui.ts: headless
  * Chromium; skipped without /usr/bin/chromium), process-100 and shell-200 (a task's cost against the bare spawn of its
  * process, see process.ts), DAG loading's dags-list-2000 and load-100000 (see loading.ts), compare-100 (experiment
- * tracking over the REST API, see tracking.ts) and ui-chart-100 (the comparison page charting 100 runs × 10,000
- * points in headless Chromium, see chart.ts). With `--pg`: PostgreSQL, separate worker processes (see pg.ts).
+ * tracking over the REST API, see tracking.ts), ui-chart-100 (the comparison page charting 100 runs × 10,000
+ * points in headless Chromium, see chart.ts) and ml-cache (the ML example's training DAG, first run against an
+ * unchanged, cached re-run, see mlCache.ts). With `--pg`: PostgreSQL, separate worker processes (see pg.ts).
  */
 import { compareBench } from "./tracking.js";
 import { chartBench } from "./chart.js";
+import { mlCache } from "./mlCache.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -184,6 +186,7 @@ const scenarios: [string, () => Promise<Result | null>][] = [
   ["ui-chart-100", () => chartBench(100)],
   ["process-100", () => processTasks(100)],
   ["shell-200", () => shellTasks(200)],
+  ["ml-cache", () => mlCache()],
 ];
 try {
   for (const [name, run] of scenarios) {
