@@ -37,6 +37,7 @@ import { DeadlineRows } from "./deadlines.js";
 import { TrackingRows } from "./tracking.js";
 import { HistoryRows } from "./history.js";
 import { CacheRows } from "./cache.js";
+import { NoteRows } from "./notes.js";
 
 /** What the aggregates need of the store or transaction they are bound to, besides the handle. */
 export interface StoreContext {
@@ -95,6 +96,7 @@ export abstract class Aggregates implements StoreContext {
   #deadLetters?: DeadLetterRows;
   #tracking?: TrackingRows;
   #pastWaits?: PastWaitRows;
+  #notes?: NoteRows;
   #cache?: CacheRows;
 
   get runs(): RunRows {
@@ -188,6 +190,10 @@ export abstract class Aggregates implements StoreContext {
   /** Depending on the past: store/pastWaits.ts. */
   get pastWaits(): PastWaitRows {
     return (this.#pastWaits ??= new PastWaitRows(this.db));
+  }
+  /** Notes on runs and task instances: store/notes.ts. */
+  get notes(): NoteRows {
+    return (this.#notes ??= new NoteRows(this.db));
   }
   /** PostgreSQL bench only (`npm run bench -- --pg`). */
   get benchHistory(): BenchHistory {

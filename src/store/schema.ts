@@ -543,8 +543,26 @@ export interface TaskCacheTable {
   expires_at: number | null;
 }
 
+export interface RunNotesTable {
+  run_id: string;
+  note: string;
+  updated_by: string;
+  updated_at: number;
+}
+
+export interface TaskInstanceNotesTable {
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  note: string;
+  updated_by: string;
+  updated_at: number;
+}
+
 export interface Database {
   dag_versions: DagVersionsTable;
+  run_notes: RunNotesTable;
+  task_instance_notes: TaskInstanceNotesTable;
   runs: RunsTable;
   task_instances: TaskInstancesTable;
   attempts: AttemptsTable;
