@@ -36,6 +36,10 @@ export const approved = dag("approved_gate", { params }, (d) => {
   const g = d.promote("gate", { model: "churn", candidate: m, alias: "champion", compare: { accuracy: { notWorseBy: 0.01 } }, approval: { timeout: "2d" } });
   d.task("deploy", { inputs: { g } }, async ({ g }) => g);
 });
+export const expiring = dag("expiring_gate", { params }, (d) => {
+  const m = d.task("train", train("fraud"));
+  d.promote("gate", { model: "fraud", candidate: m, alias: "champion", approval: { timeout: "1s" } });
+});
 export const other = dag("other", (d) => {
   d.task("work", async () => "done");
 });
@@ -76,6 +80,23 @@ for (const d of dialects(2)) {
             [null, 1, "gate", "gate auto_gate/gate"],
           ],
         );
+      } finally {
+        await s.close();
+      }
+    });
+
+    test("nobody decides within the approval's timeout: the gate fails with TIMEOUT, the approval expires, the alias stays", async () => {
+      const s = await open();
+      try {
+        const run = await s.run("expiring_gate", { params: { accuracy: 0.5 } });
+        assert.equal(run.state, "failed");
+        const [a] = await s.store.attempts.list(run.runId, "gate");
+        assert.equal(a!.errorCode, "TIMEOUT");
+        assert.match(a!.errorMessage ?? "", /promotion gate "gate" timed out: nobody approved or rejected it within 1(\.00)?s; the alias stays where it was/);
+        const [ap] = await s.store.models.approvals({ name: "fraud" });
+        assert.equal(ap!.state, "expired");
+        assert.equal(await s.store.models.resolve("fraud", "champion"), null);
+        await assert.rejects(decideApproval(s, cliActor(), { id: ap!.id, decision: "approve" }), (e: Error & { code?: string }) => e.code === "CONFLICT");
       } finally {
         await s.close();
       }
