@@ -246,6 +246,17 @@ test("every operation of the OpenAPI document answers what its schema says", { t
   await waitFor(async () => (await api.get("/api/v1/models/spam")).json?.latestVersion === 2, 60_000, "version 2");
   await check("POST", "/models/spam/promote", { alias: "champion", version: 2, reason: "by hand" });
   await check("POST", "/models/spam/rollback", { alias: "champion" });
+  // bad input: a 4xx naming the model, and nothing written
+  const historyBefore = (await api.get("/api/v1/models/spam")).json.history.length;
+  const noModel = await api.call("POST", "/api/v1/models/nope/promote", { alias: "champion", version: 1 });
+  assert.equal(noModel.status, 404);
+  assert.match(noModel.json.message, /no model named "nope"/);
+  const noVersion = await api.call("POST", "/api/v1/models/spam/promote", { alias: "champion", version: 99 });
+  assert.equal(noVersion.status, 404);
+  assert.match(noVersion.json.message, /model "spam" has no version 99/);
+  const badAlias = await api.call("POST", "/api/v1/models/spam/promote", { alias: "v2", version: 1 });
+  assert.equal(badAlias.status, 400);
+  assert.equal((await api.get("/api/v1/models/spam")).json.history.length, historyBefore);
 
   // every operation of the route table was called (the events endpoint is documented by hand, not generated)
   const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
