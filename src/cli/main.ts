@@ -4,6 +4,7 @@
  */
 import { registerRunNote, registerTaskNote } from "./commands/notes.js";
 import { registerExperiments, registerRunsCompare } from "./commands/experiments.js";
+import { registerModels } from "./commands/models.js";
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { toSluiceError } from "../errors.js";
@@ -52,6 +53,7 @@ export async function main(argv: string[], deps: { startHttp: StartHttp; startMe
   registerRunsCompare(runs, globals);
   registerRunNote(runs, globals);
   registerExperiments(program, globals);
+  registerModels(program, globals);
   registerLogs(program, globals);
   registerTasks(program, globals);
   registerTaskNote(registerTaskCommands(program, globals), globals);

@@ -228,6 +228,97 @@ export interface TaskContext<P = Record<string, unknown>> {
    * });
    */
   readonly track: Tracker;
+  /**
+   * The model registry: `register` stores a trained model as the next version of `name` (1, 2, 3…), with
+   * its metrics, params and signature, linked to this attempt, its run and the asset events the run
+   * consumed. Promote it with a gate (`d.promote`) or `sluice models promote`.
+   *
+   * @example
+   * d.task("train", async (_, ctx) => {
+   *   await writeFile("model.json", JSON.stringify(model));
+   *   return ctx.models.register("spam", {
+   *     artifact: "model.json",
+   *     flavor: { module: "./spamModel.ts" },            // exports load(artifact, version) → Predictor
+   *     signature: z.object({ text: z.string() }),
+   *     metrics: { accuracy: 0.93, latency_p95: 80 },
+   *   });                                                 // → { name: "spam", version: 3 }
+   * });
+   */
+  readonly models: ModelRegistry;
+}
+
+/** `ctx.models`: registering model versions. */
+export interface ModelRegistry {
+  register(name: string, options: RegisterModelOptions): Promise<RegisteredModel>;
+}
+
+/** What `ctx.models.register` returns (and a promotion gate takes as its `candidate`). */
+export interface RegisteredModel {
+  name: string;
+  version: number;
+}
+
+export interface RegisterModelOptions {
+  /** The model's bytes, or the path of a file the task wrote (relative to the working directory). */
+  artifact: Uint8Array | string;
+  /**
+   * The code that loads it for serving, relative to the DAG file: `{ module: "./m.ts", export?: "load" }`
+   * (TypeScript, in process) or `{ python: "./m.py" }` (a script defining `load(path)`).
+   */
+  flavor: { module: string; export?: string } | { python: string };
+  /** A free label: "ml-random-forest", "sklearn", … */
+  framework?: string;
+  /**
+   * What one request row is: a zod object schema (turned into JSON Schema), a JSON Schema of an object, or
+   * `{ inputs, outputs }` of JSON Schemas.
+   */
+  signature?: StandardSchemaV1 | Record<string, unknown>;
+  /** Finite numbers; a promotion gate compares these. */
+  metrics?: Record<string, number>;
+  params?: Record<string, JsonValue>;
+  description?: string;
+}
+
+/** One metric's rule in a promotion gate (`d.promote`'s `compare`). */
+export interface MetricRuleOption {
+  /** Compared with the alias's current holder: at most this much worse (skipped when there is none). */
+  notWorseBy?: number;
+  /** For `notWorseBy`: lower values are better (a loss, a latency). Default: higher is better. */
+  lowerIsBetter?: boolean;
+  /** Absolute bounds, checked whether or not there is a holder. */
+  min?: number;
+  max?: number;
+}
+
+/** `d.promote`'s options besides the usual task options. */
+export interface PromoteOptions<R extends TriggerRule = TriggerRule> extends Omit<TaskOptions<Inputs, R>, "inputs" | "isolation" | "fresh" | "memoryLimitMb" | "cache" | "cacheKey" | "cacheExpires" | "cacheVersion" | "cacheParams" | "timeout"> {
+  /** The model whose alias moves. */
+  model: string;
+  /** The task that registered the candidate (its output: `{ name, version }`, what ctx.models.register returns). */
+  candidate: AnyRef;
+  /** The alias to move: "champion", "production", … */
+  alias: string;
+  /** Metric → rule; every rule must pass. Default: none (only the approval, if any). */
+  compare?: Record<string, MetricRuleOption>;
+  /**
+   * Wait for a person to approve (`sluice models approve <id>`, the API, the UI) before moving the alias;
+   * while it waits the gate holds no worker slot. `timeout`: how long at most (default "7d"), then the gate
+   * fails with TIMEOUT.
+   */
+  approval?: boolean | { timeout?: Duration };
+}
+
+/** What a promotion gate gives downstream. */
+export interface PromotionResult {
+  name: string;
+  alias: string;
+  /** The version the alias now holds. */
+  version: number;
+  /** The version it held before (null: none); equal to `version` when it held the candidate already. */
+  previous: number | null;
+  moved: boolean;
+  /** The approval that allowed it, when the gate asked for one. */
+  approvalId: number | null;
 }
 
 /** `ctx.track`: what a task records for its experiment. */

@@ -38,6 +38,7 @@ import { TrackingRows } from "./tracking.js";
 import { HistoryRows } from "./history.js";
 import { CacheRows } from "./cache.js";
 import { NoteRows } from "./notes.js";
+import { ModelRows } from "./models.js";
 
 /** What the aggregates need of the store or transaction they are bound to, besides the handle. */
 export interface StoreContext {
@@ -98,6 +99,7 @@ export abstract class Aggregates implements StoreContext {
   #pastWaits?: PastWaitRows;
   #notes?: NoteRows;
   #cache?: CacheRows;
+  #models?: ModelRows;
 
   get runs(): RunRows {
     return (this.#runs ??= new RunRows(this.db, this));
@@ -174,6 +176,10 @@ export abstract class Aggregates implements StoreContext {
   /** Caching across runs: store/cache.ts. */
   get cache(): CacheRows {
     return (this.#cache ??= new CacheRows(this.db));
+  }
+  /** The model registry: versions, aliases and their history, approvals (store/models.ts). */
+  get models(): ModelRows {
+    return (this.#models ??= new ModelRows(this.db, this));
   }
   /** Experiment tracking: store/tracking.ts. */
   get tracking(): TrackingRows {

@@ -130,7 +130,7 @@ export async function deleteFinishedRunBatch(store: Store, cutoff: number, limit
 export class RetentionQueries {
   constructor(private readonly db: Kysely<Database>) {}
 
-  /** Of these artifact references, the ones some attempt or tracked artifact still holds. */
+  /** Of these artifact references, the ones some attempt, tracked artifact or model version still holds. */
   async referencedOutputRefs(refs: readonly string[]): Promise<Set<string>> {
     const held = new Set<string>();
     for (let i = 0; i < refs.length; i += 500) {
@@ -139,6 +139,9 @@ export class RetentionQueries {
       for (const r of rows) if (r.output_ref) held.add(r.output_ref);
       const tracked = await this.db.selectFrom("tracked_artifacts").select("ref").distinct().where("ref", "in", chunk).execute();
       for (const r of tracked) held.add(r.ref);
+      // a registered model outlives the run that trained it: its bytes stay while the version exists
+      const models = await this.db.selectFrom("model_versions").select("artifact_ref").distinct().where("artifact_ref", "in", chunk).execute();
+      for (const r of models) held.add(r.artifact_ref);
     }
     return held;
   }
@@ -169,7 +172,8 @@ export class RetentionQueries {
           union
           select t.ref from tracked_artifacts t where t.run_id in ${inDoomed}) d
          where not exists (select 1 from attempts o where o.output_ref = d.ref and o.run_id not in ${inDoomed})
-           and not exists (select 1 from tracked_artifacts o where o.ref = d.ref and o.run_id not in ${inDoomed})`),
+           and not exists (select 1 from tracked_artifacts o where o.ref = d.ref and o.run_id not in ${inDoomed})
+           and not exists (select 1 from model_versions m where m.artifact_ref = d.ref)`),
     };
   }
 }

@@ -31,6 +31,8 @@ import type { TaskSecrets } from "../secrets/secrets.js";
 import type { AttemptResult, WorkerHost } from "./host.js";
 import type { AttemptAbort } from "./attemptAbort.js";
 import { AttemptTracker } from "./tracker.js";
+import { AttemptModels } from "./models.js";
+import { pokeGate } from "./promotionGate.js";
 import { attemptCacheKey, cacheHit, storeCacheEntry } from "./cache.js";
 import { openTrackChannel, type TrackChannel } from "./trackFile.js";
 import { traceparentOf } from "../tracing/ids.js";
@@ -53,6 +55,8 @@ export interface AttemptOptions {
   secrets?: TaskSecrets;
   /** Where the keys that decrypt secret params come from (config's secretKey); absent: none configured. */
   secretKey?: KeySource;
+  /** The DAGs folder: registered models' flavor files are stored relative to it (worker/models.ts). */
+  dagsDir?: string;
 }
 
 /**
@@ -139,6 +143,10 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       variable: (key, ...fallback) => secrets.variable(key, ...fallback),
       span,
       track: tracker,
+      models: new AttemptModels(
+        { store: host.store, artifacts: host.artifacts, masker, dagFile, dagsDir: opts.dagsDir, inputEvents: triggers.assetEvents, onRegistered: (m) => log.note(`registered model "${m.name}" version ${m.version}`) },
+        a,
+      ),
     };
     // a cached task (task.cache) whose key has a usable entry reuses that attempt's output and runs nothing
     const cache = await attemptCacheKey(a, task, impl, dagFile, inputs, ctx, log);
@@ -159,15 +167,17 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     if (controller.aborted) throw controller.reason;
     const executor = executorFor(task, impl);
     const taskRun = { task, impl, dagFile, moduleUrl, inputs, ctx, abort: controller, log, masker, python: opts.python, env, ...(opts.processPool ? { processPool: opts.processPool } : {}) };
-    const returned = await (span === NOOP_SPAN ? executor.run(taskRun) : withActiveSpan(span, () => executor.run(taskRun)));
+    // a promotion gate is the worker's own code (worker/promotionGate.ts), poked like a sensor
+    const returned = task.kind === "promote" ? await pokeGate(host, a, task, inputs, log) : await (span === NOOP_SPAN ? executor.run(taskRun) : withActiveSpan(span, () => executor.run(taskRun)));
     // what it tracked is stored before the attempt counts as done (a batch that cannot be stored fails it)
     const ch = channel;
     channel = null;
-    await ch?.drain(tracker);
+    // a Python or shell task's model registrations count only when it succeeded
+    await ch?.drain(tracker, controller.signal.aborted ? null : ctx.models);
     await tracker.close();
     if (controller.aborted) throw controller.reason;
     // a sensor whose condition is not met gives its slot back and waits, in the store, for its next poke
-    const poke = task.kind === "sensor" ? pokeOutcome(task.id, returned) : null;
+    const poke = task.kind === "sensor" || task.kind === "promote" ? pokeOutcome(task.id, returned) : null;
     if (poke && !poke.done) return { attemptId: a.attemptId, state: "up_for_reschedule", endedAt: clock.now() };
     const value = poke?.done ? poke.value : returned;
     const result = await successResult(host, opts, a, dag, task, value, masker);

@@ -118,6 +118,11 @@ for (const d of dialects(1)) {
         const [oldModel] = await trackedRefs(oldHist.runId);
         assert.ok(oldModel && (await has(oldModel)));
 
+        // a model registered from the old run's output: the version outlives the run, so do its bytes
+        await s.store.models.register({
+          name: "kept", artifactRef: oldRefs.get("unique")!, artifactSize: 300, flavor: { kind: "js", module: "m.ts", export: "load" }, framework: null, signature: null,
+          metrics: {}, params: {}, description: null, dagId: "hist", dagVersion: hist.version, runId: oldHist.runId, taskId: "unique", mapIndex: -1, attemptId: 1, inputEvents: [],
+        });
         // notes go with their run (store/notes.ts)
         await s.store.tx(async (tx) => {
           await tx.notes.setRun(oldHist.runId, "old", "me", T0);
@@ -127,14 +132,14 @@ for (const d of dialects(1)) {
         const dry = await cleanFinishedRuns(s.store, { ...opts, dryRun: true });
         assert.deepEqual(
           { runs: dry.runs, taskInstances: dry.taskInstances, attempts: dry.attempts, runAssetEvents: dry.runAssetEvents, trackedRuns: dry.trackedRuns, logDirs: dry.logDirs, artifacts: dry.artifacts },
-          { runs: 2, taskInstances: 6, attempts: 6, runAssetEvents: 1, trackedRuns: 1, logDirs: files ? 2 : 0, artifacts: 2 },
+          { runs: 2, taskInstances: 6, attempts: 6, runAssetEvents: 1, trackedRuns: 1, logDirs: files ? 2 : 0, artifacts: 1 },
         );
         assert.ok(await s.store.runs.get(oldHist.runId), "a dry run deletes nothing");
 
         const done = await cleanFinishedRuns(s.store, opts);
         assert.deepEqual(
           { runs: done.runs, taskInstances: done.taskInstances, attempts: done.attempts, runAssetEvents: done.runAssetEvents, trackedRuns: done.trackedRuns, logDirs: done.logDirs, artifacts: done.artifacts, batches: done.batches },
-          { runs: 2, taskInstances: 6, attempts: 6, runAssetEvents: 1, trackedRuns: 1, logDirs: files ? 2 : 0, artifacts: 2, batches: 2 },
+          { runs: 2, taskInstances: 6, attempts: 6, runAssetEvents: 1, trackedRuns: 1, logDirs: files ? 2 : 0, artifacts: 1, batches: 2 },
         );
         assert.equal(await s.store.notes.ofRun(oldHist.runId), null);
         assert.deepEqual(await s.store.notes.ofTasks(oldHist.runId), []);
@@ -173,7 +178,8 @@ for (const d of dialects(1)) {
         assert.ok(!(await hasLogs("boom", oldBoom.runId, "fails")));
         assert.ok(await hasLogs("hist", recent.runId, "unique"));
         if (!files) assert.equal(await logRows(), 2, "only the recent run's chunks are left");
-        assert.ok(!(await has(oldRefs.get("unique")!)));
+        assert.ok(await has(oldRefs.get("unique")!), "held by the registered model version");
+        assert.ok(await s.store.models.version("kept", 1));
         assert.ok(await has(recentRefs.get("shared")!));
         assert.ok(await has(recentRefs.get("unique")!));
         assert.deepEqual(await s.engine.loadOutputs(recent.runId, "shared"), [SHARED]);
