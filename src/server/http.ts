@@ -50,7 +50,7 @@ const DRAIN_BYTES = 16 * 1024 * 1024;
 const tooLarge = () => new SluiceError("PAYLOAD_TOO_LARGE", `the request body is larger than ${MAX_BODY_BYTES / 1024 / 1024} MB`);
 
 /** The body as text, at most MAX_BODY_BYTES (Hono's bodyLimit needs the global Request we leave alone). */
-async function readBody(c: Context): Promise<string> {
+export async function readBody(c: Context): Promise<string> {
   const declared = Number(c.req.header("Content-Length") ?? Number.NaN);
   if (declared > DRAIN_BYTES) {
     c.header("Connection", "close");

@@ -37,6 +37,7 @@ import { DeadlineRows } from "./deadlines.js";
 import { TrackingRows } from "./tracking.js";
 import { HistoryRows } from "./history.js";
 import { CacheRows } from "./cache.js";
+import { InferenceLogRows } from "./inferenceLog.js";
 
 /** What the aggregates need of the store or transaction they are bound to, besides the handle. */
 export interface StoreContext {
@@ -96,6 +97,7 @@ export abstract class Aggregates implements StoreContext {
   #tracking?: TrackingRows;
   #pastWaits?: PastWaitRows;
   #cache?: CacheRows;
+  #inferenceLog?: InferenceLogRows;
 
   get runs(): RunRows {
     return (this.#runs ??= new RunRows(this.db, this));
@@ -172,6 +174,10 @@ export abstract class Aggregates implements StoreContext {
   /** Caching across runs: store/cache.ts. */
   get cache(): CacheRows {
     return (this.#cache ??= new CacheRows(this.db));
+  }
+  /** What model servers answered, sampled and bounded: store/inferenceLog.ts. */
+  get inferenceLog(): InferenceLogRows {
+    return (this.#inferenceLog ??= new InferenceLogRows(this.db));
   }
   /** Experiment tracking: store/tracking.ts. */
   get tracking(): TrackingRows {

@@ -543,6 +543,20 @@ export interface TaskCacheTable {
   expires_at: number | null;
 }
 
+/** 0030: what model servers answered, sampled and bounded per model (store/inferenceLog.ts). */
+export interface InferenceLogTable {
+  log_id: Generated<number>;
+  model: string;
+  version: number;
+  /** The alias the server served (null: a version named directly). */
+  alias: string | null;
+  at: number;
+  /** JSON text: one request row. */
+  input: string;
+  /** JSON text: its prediction. */
+  prediction: string;
+}
+
 export interface Database {
   dag_versions: DagVersionsTable;
   runs: RunsTable;
@@ -554,6 +568,7 @@ export interface Database {
   type_errors: TypeErrorsTable;
   tracked_runs: TrackedRunsTable;
   task_cache: TaskCacheTable;
+  inference_log: InferenceLogTable;
   tracked_params: TrackedParamsTable;
   tracked_metrics: TrackedMetricsTable;
   tracked_metric_summaries: TrackedMetricSummariesTable;
