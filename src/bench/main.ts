@@ -10,6 +10,7 @@
  * tracking over the REST API, see tracking.ts). With `--pg`: PostgreSQL, separate worker processes (see pg.ts).
  */
 import { compareBench } from "./tracking.js";
+import { predictBench } from "./serving.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -179,6 +180,7 @@ const scenarios: [string, () => Promise<Result | null>][] = [
   ["grid-10000", () => grid(10_000)],
   ["ui-10000", () => uiBench(10_000)],
   ["compare-100", () => compareBench(100)],
+  ["predict-http", () => predictBench(20_000, 32)],
   ["process-100", () => processTasks(100)],
   ["shell-200", () => shellTasks(200)],
 ];
