@@ -87,7 +87,12 @@ export class Batcher {
         for (const p of batch) p.reject(e);
         return;
       }
-      for (const p of batch) await this.call(p.rows).then(p.resolve, p.reject);
+      for (const p of batch) {
+        await this.call(p.rows).then(
+          (out) => p.resolve(out),
+          (err: unknown) => p.reject(err),
+        );
+      }
     }
   }
 
@@ -105,7 +110,7 @@ export class Batcher {
       const got = Array.isArray(out) ? `${out.length} predictions` : typeof out;
       throw new SluiceError("PREDICT_FAILED", `${this.what}: predict returned ${got} for ${rows.length} rows (one prediction per row, in order)`);
     }
-    return out;
+    return out as unknown[];
   }
 
   /** Fail what is still queued (the server is closing). */

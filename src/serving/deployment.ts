@@ -93,7 +93,7 @@ export class ModelDeployment {
     const d = new ModelDeployment(o, await makeSlot(v, o));
     const poll = o.pollMs ?? DEFAULT_POLL_MS;
     if (poll > 0) {
-      d.pollTimer = setInterval(() => d.check().catch(() => undefined), poll);
+      d.pollTimer = setInterval(() => void d.check().catch(() => undefined), poll);
       d.pollTimer.unref();
     }
     if (o.subscribe) {
