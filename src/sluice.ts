@@ -145,6 +145,7 @@ export class Sluice {
       processPool: c.processPool,
       secrets: this.secrets,
       secretKey: c.secretKey,
+      dagsDir: c.dagsDir,
       databaseUrl: c.databaseUrl,
       busyTimeoutMs: c.busyTimeoutMs,
       ...(runId ? { runId } : {}),

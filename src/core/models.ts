@@ -45,6 +45,17 @@ export interface ModelVersionRecord {
   mapIndex: number;
   attemptId: number;
   createdAt: number;
+  /** The asset events the registering run consumed (lineage: dataset → run → model version); the registry always sets it. */
+  inputEvents?: ModelInputEvent[];
+}
+
+/** An asset event a registering run consumed (its `triggeringAssetEvents`). */
+export interface ModelInputEvent {
+  id: number;
+  asset: string;
+  dagId: string;
+  runId: string;
+  createdAt: number;
 }
 
 /** A loaded model version, ready to answer. */

@@ -198,6 +198,55 @@ export interface TaskContext<P = Record<string, unknown>> {
    * });
    */
   readonly track: Tracker;
+  /**
+   * The model registry: `register` stores a trained model as the next version of `name` (1, 2, 3…), with
+   * its metrics, params and signature, linked to this attempt, its run and the asset events the run
+   * consumed. Promote it with a gate (`d.promote`) or `sluice models promote`.
+   *
+   * @example
+   * d.task("train", async (_, ctx) => {
+   *   await writeFile("model.json", JSON.stringify(model));
+   *   return ctx.models.register("spam", {
+   *     artifact: "model.json",
+   *     flavor: { module: "./spamModel.ts" },            // exports load(artifact, version) → Predictor
+   *     signature: z.object({ text: z.string() }),
+   *     metrics: { accuracy: 0.93, latency_p95: 80 },
+   *   });                                                 // → { name: "spam", version: 3 }
+   * });
+   */
+  readonly models: ModelRegistry;
+}
+
+/** `ctx.models`: registering model versions. */
+export interface ModelRegistry {
+  register(name: string, options: RegisterModelOptions): Promise<RegisteredModel>;
+}
+
+/** What `ctx.models.register` returns (and a promotion gate takes as its `candidate`). */
+export interface RegisteredModel {
+  name: string;
+  version: number;
+}
+
+export interface RegisterModelOptions {
+  /** The model's bytes, or the path of a file the task wrote (relative to the working directory). */
+  artifact: Uint8Array | string;
+  /**
+   * The code that loads it for serving, relative to the DAG file: `{ module: "./m.ts", export?: "load" }`
+   * (TypeScript, in process) or `{ python: "./m.py" }` (a script defining `load(path)`).
+   */
+  flavor: { module: string; export?: string } | { python: string };
+  /** A free label: "ml-random-forest", "sklearn", … */
+  framework?: string;
+  /**
+   * What one request row is: a zod object schema (turned into JSON Schema), a JSON Schema of an object, or
+   * `{ inputs, outputs }` of JSON Schemas.
+   */
+  signature?: StandardSchemaV1 | Record<string, unknown>;
+  /** Finite numbers; a promotion gate compares these. */
+  metrics?: Record<string, number>;
+  params?: Record<string, JsonValue>;
+  description?: string;
 }
 
 /** `ctx.track`: what a task records for its experiment. */

@@ -13,6 +13,7 @@ import { SluiceError, errorRecord } from "../errors.js";
 import type { TaskContext, Tracker } from "../dsl/types.js";
 import { readFile } from "node:fs/promises";
 import { checkMetric, checkTrackName } from "../core/tracking.js";
+import { unavailableModels } from "../worker/models.js";
 import type { ChildMessage, ChildRequest, ParentMessage } from "./childProcess.js";
 import { outputEndMarker } from "./outputEnd.js";
 import type { LoadedModule } from "./dagFile.js";
@@ -182,6 +183,7 @@ async function runAttempt(req: ChildRequest, controller: AbortController): Promi
       // the parent's attempt span: it records nothing here, its ids parent the task's own spans
       span: spanOfTraceparent(req.ctx.traceparent),
       track: childTracker(req),
+      models: unavailableModels(req.taskId),
     };
     const value = await (req.ctx.traceparent ? withActiveSpan(ctx.span, () => impl.fn(req.inputs, ctx)) : impl.fn(req.inputs, ctx));
     try {

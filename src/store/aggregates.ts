@@ -37,6 +37,7 @@ import { DeadlineRows } from "./deadlines.js";
 import { TrackingRows } from "./tracking.js";
 import { HistoryRows } from "./history.js";
 import { CacheRows } from "./cache.js";
+import { ModelRows } from "./models.js";
 import { InferenceLogRows } from "./inferenceLog.js";
 
 /** What the aggregates need of the store or transaction they are bound to, besides the handle. */
@@ -97,6 +98,7 @@ export abstract class Aggregates implements StoreContext {
   #tracking?: TrackingRows;
   #pastWaits?: PastWaitRows;
   #cache?: CacheRows;
+  #models?: ModelRows;
   #inferenceLog?: InferenceLogRows;
 
   get runs(): RunRows {
@@ -174,6 +176,10 @@ export abstract class Aggregates implements StoreContext {
   /** Caching across runs: store/cache.ts. */
   get cache(): CacheRows {
     return (this.#cache ??= new CacheRows(this.db));
+  }
+  /** The model registry: versions, aliases and their history, approvals (store/models.ts). */
+  get models(): ModelRows {
+    return (this.#models ??= new ModelRows(this.db, this));
   }
   /** What model servers answered, sampled and bounded: store/inferenceLog.ts. */
   get inferenceLog(): InferenceLogRows {

@@ -24,6 +24,7 @@ import { m0027Tracking } from "./migrations/0027_tracking.js";
 import { m0021PastWaits } from "./migrations/0021_past_waits.js";
 import { m0024HistoryIndexes } from "./migrations/0024_history_indexes.js";
 import { m0028TaskCache } from "./migrations/0028_task_cache.js";
+import { m0029Models } from "./migrations/0029_models.js";
 import { m0030InferenceLog } from "./migrations/0030_inference_log.js";
 
 export type DialectName = "sqlite" | "postgres";
@@ -195,6 +196,7 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0021_past_waits", m0021PastWaits],
   ["0024_history_indexes", m0024HistoryIndexes],
   ["0028_task_cache", m0028TaskCache],
+  ["0029_models", m0029Models],
   ["0030_inference_log", m0030InferenceLog],
 ];
 

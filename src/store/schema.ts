@@ -543,6 +543,79 @@ export interface TaskCacheTable {
   expires_at: number | null;
 }
 
+/** 0029: the model registry (store/models.ts). JSON columns hold text. */
+export interface ModelsTable {
+  name: string;
+  /** The highest version number given out (0 before the first). */
+  latest_version: number;
+  created_at: number;
+  updated_at: number;
+}
+export interface ModelVersionsTable {
+  name: string;
+  version: number;
+  artifact_ref: string;
+  artifact_size: number;
+  /** JSON: ModelFlavor. */
+  flavor: string;
+  framework: string | null;
+  /** JSON: ModelSignature. */
+  signature: string | null;
+  /** JSON: name -> finite number. */
+  metrics: string;
+  /** JSON object. */
+  params: string;
+  description: string | null;
+  dag_id: string;
+  dag_version: string;
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  attempt_id: number;
+  /** JSON: the asset events the registering run consumed (ModelInputEvent[]). */
+  input_events: string;
+  created_at: number;
+}
+export interface ModelAliasesTable {
+  name: string;
+  alias: string;
+  version: number;
+  updated_at: number;
+}
+export interface ModelAliasHistoryTable {
+  id: Generated<number>;
+  name: string;
+  alias: string;
+  from_version: number | null;
+  to_version: number;
+  /** promote | rollback | gate */
+  kind: string;
+  actor: string;
+  reason: string | null;
+  at: number;
+}
+export interface ModelApprovalsTable {
+  id: Generated<number>;
+  name: string;
+  alias: string;
+  version: number;
+  from_version: number | null;
+  /** JSON: the gate's comparison (core/promotion.ts GateComparison). */
+  comparison: string;
+  dag_id: string;
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  attempt_id: number;
+  /** pending | approved | rejected */
+  state: string;
+  requested_at: number;
+  expires_at: number | null;
+  decided_by: string | null;
+  decided_at: number | null;
+  comment: string | null;
+}
+
 /** 0030: what model servers answered, sampled and bounded per model (store/inferenceLog.ts). */
 export interface InferenceLogTable {
   log_id: Generated<number>;
@@ -600,4 +673,9 @@ export interface Database {
   deadline_misses: DeadlineMissesTable;
   dead_letters: DeadLettersTable;
   past_waits: PastWaitsTable;
+  models: ModelsTable;
+  model_versions: ModelVersionsTable;
+  model_aliases: ModelAliasesTable;
+  model_alias_history: ModelAliasHistoryTable;
+  model_approvals: ModelApprovalsTable;
 }

@@ -28,6 +28,7 @@ import { decryptSecretParams } from "../secrets/params.js";
 import type { TaskSecrets } from "../secrets/secrets.js";
 import type { AttemptResult, WorkerHost } from "./host.js";
 import { AttemptTracker } from "./tracker.js";
+import { AttemptModels } from "./models.js";
 import { attemptCacheKey, cacheHit, storeCacheEntry } from "./cache.js";
 import { openTrackChannel, type TrackChannel } from "./trackFile.js";
 import { traceparentOf } from "../tracing/ids.js";
@@ -50,6 +51,8 @@ export interface AttemptOptions {
   secrets?: TaskSecrets;
   /** Where the keys that decrypt secret params come from (config's secretKey); absent: none configured. */
   secretKey?: KeySource;
+  /** The DAGs folder: registered models' flavor files are stored relative to it (worker/models.ts). */
+  dagsDir?: string;
 }
 
 /**
@@ -132,6 +135,10 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       variable: (key, ...fallback) => secrets.variable(key, ...fallback),
       span,
       track: tracker,
+      models: new AttemptModels(
+        { store: host.store, artifacts: host.artifacts, masker, dagFile, dagsDir: opts.dagsDir, inputEvents: triggers.assetEvents, onRegistered: (m) => log.note(`registered model "${m.name}" version ${m.version}`) },
+        a,
+      ),
     };
     // a cached task (task.cache) whose key has a usable entry reuses that attempt's output and runs nothing
     const cache = await attemptCacheKey(a, task, impl, dagFile, inputs, ctx, log);

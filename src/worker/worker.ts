@@ -39,6 +39,8 @@ export interface WorkerOptions {
   secrets?: TaskSecrets;
   /** Where the keys that decrypt secret params come from (config's secretKey); absent: none configured. */
   secretKey?: KeySource;
+  /** The DAGs folder (registered models' flavor files are stored relative to it). */
+  dagsDir?: string;
   /** The queues this worker serves (`--queues`); absent: every queue (`sluice dev`, `sluice run`). */
   queues?: string[];
   /** The capacity it declares (`--resources`); absent: no resource limit. */
