@@ -399,3 +399,25 @@ export const runTrackingSchema = z.strictObject({
 export const metricSeriesSchema = z.strictObject({
   series: z.record(z.string(), z.array(z.strictObject({ step: z.number(), value: z.number(), at: ms }))),
 });
+
+// ---- model serving (routes/serving.ts) ----
+
+export const predictSchema = z.strictObject({
+  model: z.string(),
+  version: z.number().int().describe("the version that produced these predictions"),
+  predictions: z.array(json).describe("one per input row, in order"),
+});
+
+export const inferenceLogSchema = z.strictObject({
+  model: z.string(),
+  rows: z.array(
+    z.strictObject({
+      id: z.number().int().describe("increases with every row logged (pass as afterId to read on)"),
+      at: ms,
+      version: z.number().int(),
+      alias: z.string().nullable(),
+      input: json,
+      prediction: json,
+    }),
+  ),
+});
