@@ -6,14 +6,17 @@ import type { ModelFlavor, ModelVersionRecord } from "../../src/core/models.js";
 export const JS_MODEL = `
 export function load(artifact, version) {
   const { factor } = JSON.parse(new TextDecoder().decode(artifact));
+  let closed = false;
   return {
     predict(rows) {
+      // a version closed before its last request was answered would fail that request
+      if (closed) throw new Error("predict on a closed model");
       return rows.map((r) => {
         if (r.x === -13) throw new Error("unlucky row");
         return { y: r.x * factor, by: version.version };
       });
     },
-    close() { globalThis.__closedModels = (globalThis.__closedModels ?? 0) + 1; },
+    close() { closed = true; globalThis.__closedModels = (globalThis.__closedModels ?? 0) + 1; },
   };
 }
 `;
