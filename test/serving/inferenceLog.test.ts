@@ -5,6 +5,9 @@
  */
 import { strict as assert } from "node:assert";
 import { after, describe, it } from "node:test";
+import { loadConfig } from "../../src/config.js";
+import { dag } from "../../src/dsl/dag.js";
+import { Sluice } from "../../src/sluice.js";
 import { Store } from "../../src/store/store.js";
 import { InferenceLogWriter } from "../../src/serving/inferenceLogWriter.js";
 import { dialects, suiteDatabase } from "../dialects.js";
@@ -13,7 +16,7 @@ import { sandbox } from "../helpers.js";
 const sb = sandbox("sluice-inflog-");
 after(() => sb.cleanup());
 
-for (const d of dialects(3)) {
+for (const d of dialects(4)) {
   describe(`inference log on ${d.name}`, { skip: d.skip }, () => {
     const url = suiteDatabase(d, sb.dir);
 
@@ -47,6 +50,38 @@ for (const d of dialects(3)) {
         await w.close();
       } finally {
         await store.close();
+      }
+    });
+
+    it("a task reads it with ctx.models.inferenceLog (rows of { at, version, input, prediction }, filtered)", async () => {
+      const monitor = dag("monitor", (b) => {
+        b.task("read", async (_i, ctx) => {
+          const all = await ctx.models.inferenceLog("watched");
+          const recent = await ctx.models.inferenceLog("watched", { since: new Date(2002), version: 2, limit: 10 });
+          const refused = await ctx.models.inferenceLog("watched", { limit: -1 }).then(() => "", (e: Error) => e.message);
+          return { all: all.map((r) => [r.at.getTime(), r.version, r.input, r.prediction]), recent: recent.map((r) => r.input), refused };
+        });
+      });
+      const s = await Sluice.open(loadConfig({ home: `${sb.dir}/home-${d.name}`, dags: sb.dags, databaseUrl: url() }), { loadDags: false, dags: [monitor] });
+      try {
+        const w = new InferenceLogWriter(s.store, {}, () => undefined);
+        w.record("watched", 1, "champion", [{ f: 1 }], [0], 2001);
+        w.record("watched", 2, "champion", [{ f: 2 }, { f: 3 }], [1, 1], 2002);
+        await w.close();
+        const run = await s.run("monitor");
+        assert.equal(run.state, "success");
+        const [out] = await s.engine.loadOutputs(run.runId, "read");
+        assert.deepEqual(out, {
+          all: [
+            [2001, 1, { f: 1 }, 0],
+            [2002, 2, { f: 2 }, 1],
+            [2002, 2, { f: 3 }, 1],
+          ],
+          recent: [{ f: 2 }, { f: 3 }],
+          refused: 'task "read": inference log of model "watched": limit must be a number ≥ 0',
+        });
+      } finally {
+        await s.close();
       }
     });
 
