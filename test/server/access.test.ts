@@ -205,6 +205,9 @@ function suite(dialect: Dialect): void {
     "GET /variables/:key": () => ({ url: "/variables/nope" }),
     "PUT /variables/:key": (_x, t) => ({ url: `/variables/v_${t}`, body: { value: 1 } }),
     "DELETE /variables/:key": () => ({ url: "/variables/nope" }),
+    // models are the deployment's, not a DAG's: global roles only (viewer reads the inference log, operator predicts)
+    "POST /models/:name/aliases/:alias/predict": () => ({ url: "/models/nope/aliases/champion/predict", body: { inputs: [{ x: 1 }] } }),
+    "GET /models/:name/inference-log": () => ({ url: "/models/nope/inference-log" }),
   };
 
   /** What of DAG B must never appear in an answer to a caller limited to A. */
@@ -213,7 +216,7 @@ function suite(dialect: Dialect): void {
   // routes that name a DAG's object in the query instead of the path (GET /compare?runs=…) answer like those
   const namesInQuery = new Set(["/compare"]);
   const hasParam = (path: string) =>
-    namesInQuery.has(path) || (/:[A-Za-z]+/.test(path) && !["/users", "/tokens", "/grants", "/connections", "/variables"].some((p) => path.startsWith(p)));
+    namesInQuery.has(path) || (/:[A-Za-z]+/.test(path) && !["/users", "/tokens", "/grants", "/connections", "/variables", "/models"].some((p) => path.startsWith(p)));
 
   test("every route has a case: a new route must say what a caller limited to some DAGs gets", () => {
     const missing = dep.http.routes.map(keyOf).filter((k) => !REQUESTS[k]);

@@ -90,6 +90,8 @@ function requestFor(method: string, path: string, who: Who): { url: string; body
     "POST /backfills": { dagId: "simple", from: 0, to: 1, dryRun: true },
     "PUT /connections/:id": { uri: "http://example.com" },
     "PUT /variables/:key": { value: 1 },
+    // no such model: the operator is let through to a 404
+    "POST /models/:name/aliases/:alias/predict": { inputs: [{ x: 1 }] },
   };
   // routes that name what they read in the query
   const queries: Record<string, string> = { "/compare": `?runs=${runId}`, "/runs/:runId/metrics": "?task=a&names=loss" };
