@@ -26,11 +26,11 @@ after(() => sb.cleanup());
 
 const LOG_LIMIT = 40;
 
-async function register(s: Sluice, factor: number, flavor: ModelFlavor): Promise<number> {
+async function register(s: Sluice, factor: number, flavor: ModelFlavor, name = "scaler"): Promise<number> {
   const bytes = Buffer.from(JSON.stringify({ factor }));
   const artifactRef = await s.engine.artifacts.put(bytes);
   const v = await s.store.models.register({
-    name: "scaler",
+    name,
     artifactRef,
     artifactSize: bytes.length,
     flavor,
@@ -196,6 +196,26 @@ for (const d of dialects(1)) {
         }
       } finally {
         await server.current?.stop();
+        await s.close();
+      }
+    });
+
+    it("PostgreSQL: an alias move is heard at commit (LISTEN/NOTIFY), not at the next poll", { skip: d.name !== "postgres" }, async () => {
+      const env = { SLUICE_DATABASE_URL: url(), SLUICE_HOME: `${sb.home}-${d.name}` };
+      const s = await Sluice.open(loadConfig({ home: env.SLUICE_HOME, dags: sb.dags, databaseUrl: url() }), { loadDags: false });
+      const js: ModelFlavor = { kind: "js", module: "models/scale.ts", export: "load" };
+      const first = await register(s, 10, js, "notified");
+      const other = await register(s, 100, js, "notified");
+      await s.store.models.moveAlias({ name: "notified", alias: "champion", version: first, actor: "test", reason: null, kind: "promote" });
+      // a poll this long never fires during the test: only the notification can make the server swap
+      const srv = startServer(env, ["--poll", "3600000", "--sample-rate", "0"], "notified@champion");
+      try {
+        const base = await srv.url();
+        assert.equal(((await (await fetch(`${base}/health`)).json()) as { version: number }).version, first);
+        await s.store.models.moveAlias({ name: "notified", alias: "champion", version: other, actor: "test", reason: null, kind: "promote" });
+        await waitFor(async () => ((await (await fetch(`${base}/health`)).json()) as { version: number }).version === other, 20_000, `the server to swap to version ${other} on the notification`);
+      } finally {
+        await srv.stop();
         await s.close();
       }
     });
