@@ -3,6 +3,7 @@
  * exit code from the error table (2 for the user's mistakes), never as a bare stack trace.
  */
 import { registerExperiments, registerRunsCompare } from "./commands/experiments.js";
+import { registerModels } from "./commands/models.js";
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { toSluiceError } from "../errors.js";
@@ -51,6 +52,7 @@ export async function main(argv: string[], deps: { startHttp: StartHttp; startMe
   registerResume(runs, globals);
   registerRunsCompare(runs, globals);
   registerExperiments(program, globals);
+  registerModels(program, globals);
   registerLogs(program, globals);
   registerTasks(program, globals);
   registerTaskCommands(program, globals);

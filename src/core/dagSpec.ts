@@ -13,8 +13,9 @@ import type { SensorPolicy } from "./sensors.js";
 import type { TriggerRule } from "./triggerRules.js";
 import type { CallbackNames } from "./callbacks.js";
 import type { DeadlineSpec } from "./deadlines.js";
+import type { PromoteSpec } from "./promotion.js";
 
-export type TaskKind = "task" | "branch" | "short_circuit" | "shell" | "python" | "sensor";
+export type TaskKind = "task" | "branch" | "short_circuit" | "shell" | "python" | "sensor" | "promote";
 
 /**
  * What one mapped argument takes its list from: an upstream task's output (`transform`: through the
@@ -91,6 +92,8 @@ export interface TaskSpec extends PastDeps {
   onFailureFailDagRun?: true;
   /** Caching across runs (core/cache.ts); absent when the task is not cached. */
   cache?: CacheSpec;
+  /** A promotion gate (`d.promote`, core/promotion.ts); absent for other tasks. Its candidate is its input "candidate". */
+  promote?: PromoteSpec;
 }
 
 export interface CacheSpec {

@@ -49,6 +49,19 @@ export interface MetricRule {
   max?: number;
 }
 
+/** A promotion gate as its TaskSpec records it (`d.promote`). */
+export interface PromoteSpec {
+  model: string;
+  alias: string;
+  /** Metric → rule, in the order given. */
+  compare: Record<string, MetricRule>;
+  /** Wait for a person's decision, at most `timeoutMs`; null: move the alias as soon as the comparison passes. */
+  approval: { timeoutMs: number } | null;
+}
+
+/** How long a gate waits for a decision by default (Airflow's sensor default). */
+export const DEFAULT_APPROVAL_TIMEOUT_MS = 7 * 86_400_000;
+
 /** One metric's line of a gate's verdict. */
 export interface MetricCheck {
   metric: string;

@@ -40,6 +40,8 @@ import type {
   ParamsOf,
   PokeOutput,
   PokeResult,
+  PromoteOptions,
+  PromotionResult,
   PythonOptions,
   PythonOutput,
   ShellOptions,
@@ -56,6 +58,7 @@ import { DEFAULT_SKIP_EXIT_CODE, skipExitCodes } from "../core/taskSignals.js";
 import { checkSetupTeardown } from "../core/setupTeardown.js";
 import { isTransformed, mapParts, mapSpecFields, taskRef, type MapParts } from "./mapping.js";
 import { pokeLabel } from "./sensors.js";
+import { checkAlias, checkModelName, checkRules, DEFAULT_APPROVAL_TIMEOUT_MS, type PromoteSpec } from "../core/promotion.js";
 import { callbackList, CallbackSet, type Callback } from "./callbacks.js";
 import { parseDeadline } from "../core/deadlines.js";
 import { EVENT_OPTIONS, type TaskCallbackEvent } from "../core/callbacks.js";
@@ -304,6 +307,54 @@ export class DagBuilder<P> {
     return this.add("sensor", id, taskOptions, null, impl, pokeLabel(poke), sensor) as TaskRef<PokeOutput<O>>;
   }
 
+  /**
+   * A promotion gate: compares the candidate version (the output of the task that registered it) with the
+   * current holder of `alias` on the `compare` rules, optionally waits for a person's approval — holding
+   * no worker slot, woken at once by the decision — then moves the alias. A failed comparison fails the
+   * gate with each metric's candidate, champion and threshold; a rejection skips it (and, by their trigger
+   * rules, what follows); either way the alias stays where it was.
+   *
+   * @example
+   * const model = d.task("train", async (_, ctx) => ctx.models.register("spam", { artifact, flavor, metrics }));
+   * d.promote("gate", {
+   *   model: "spam", candidate: model, alias: "champion",
+   *   compare: { accuracy: { notWorseBy: 0.005 }, latency_p95: { max: 120 } },
+   *   approval: { timeout: "2d" },
+   * });
+   */
+  promote<R extends TriggerRule = "all_success">(id: string, options: PromoteOptions<R>): TaskRef<PromotionResult> {
+    const where = this.where(id);
+    // a misspelt option ("aliass") is refused, not ignored
+    checkOptions(where, options, ["model", "candidate", "alias", "compare", "approval"]);
+    const { model, candidate, alias, compare, approval, ...rest } = options;
+    for (const k of ["inputs", "isolation", "fresh", "memoryLimitMb", "cache", "cacheKey", "timeout"]) {
+      if ((rest as Record<string, unknown>)[k] !== undefined) throw new SluiceError("INVALID_DAG", `${where}: a promotion gate does not take "${k}"`);
+    }
+    const wrap = (e: unknown): never => {
+      const err = e as SluiceError;
+      throw new SluiceError("INVALID_DAG", err.message.replace(/^promote: /, `${where}: `));
+    };
+    let spec: PromoteSpec;
+    try {
+      spec = {
+        model: checkModelName("promote", model),
+        alias: checkAlias("promote", alias),
+        compare: compare === undefined ? {} : checkRules("promote", compare),
+        approval: approvalOption(where, approval),
+      };
+    } catch (e) {
+      return wrap(e);
+    }
+    if (candidate === undefined) throw new SluiceError("INVALID_DAG", `${where}: "candidate" must be the task that registered the model (its output is { name, version })`);
+    const impl = fnImpl(where, gateBody);
+    // the sensor machinery waits for the decision (up_for_reschedule, no worker slot): its poke comes when
+    // the decision is made (app/models.ts wakes it), or at the approval's timeout
+    const waitMs = spec.approval?.timeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
+    const sensor: SensorPolicy = { pokeIntervalMs: waitMs, timeoutMs: waitMs, softFail: false, exponentialBackoff: false, maxWaitMs: null };
+    const taskOptions = { ...(rest as TaskOptions), inputs: { candidate } };
+    return this.add("promote", id, taskOptions, null, impl, `promote ${spec.model}@${spec.alias}`, sensor, { promote: spec }) as TaskRef<PromotionResult>;
+  }
+
   /** A task group: ids inside are prefixed with `id.`; the UI can collapse it. Returns what `build` returns. */
   group<T>(id: string, build: (g: DagBuilder<P>) => T): T;
   group<T>(id: string, options: { description?: string; defaults?: TaskDefaults }, build: (g: DagBuilder<P>) => T): T;
@@ -430,7 +481,7 @@ export class DagBuilder<P> {
     command: string | null = null,
     sensor: SensorPolicy | null = null,
     /** setup/teardown flags, skipOnExitCode: present only when set (other specs and versions unchanged). */
-    extra: Pick<TaskSpec, "setup" | "teardown" | "onFailureFailDagRun" | "skipOnExitCode"> = {},
+    extra: Pick<TaskSpec, "setup" | "teardown" | "onFailureFailDagRun" | "skipOnExitCode" | "promote"> = {},
   ): AnyRef {
     const dagId = this.state.dagId;
     checkId("task", localId, `DAG "${dagId}"`);
@@ -674,6 +725,21 @@ function skipOption(where: string, v: unknown): Pick<TaskSpec, "skipOnExitCode">
   return codes.length === 1 && codes[0] === DEFAULT_SKIP_EXIT_CODE ? {} : { skipOnExitCode: codes };
 }
 
+/** A gate's body: the worker runs gates itself (worker/promotionGate.ts); this is never called. */
+function gateBody(): never {
+  throw new SluiceError("INTERNAL", "a promotion gate is run by the worker, not as a function");
+}
+
+function approvalOption(where: string, v: unknown): PromoteSpec["approval"] {
+  if (v === undefined || v === false) return null;
+  if (v === true) return { timeoutMs: DEFAULT_APPROVAL_TIMEOUT_MS };
+  if (typeof v !== "object" || v === null) throw new SluiceError("INVALID_DAG", `${where}: approval must be true or { timeout: "2d" }`);
+  const t = (v as { timeout?: Duration }).timeout;
+  const timeoutMs = t === undefined ? DEFAULT_APPROVAL_TIMEOUT_MS : parseDuration(t, `${where}: approval.timeout`);
+  if (timeoutMs <= 0) throw new SluiceError("INVALID_DAG", `${where}: approval.timeout must be longer than 0`);
+  return { timeoutMs };
+}
+
 function fnImpl(where: string, fn: unknown): TaskImpl {
   if (typeof fn !== "function") throw new SluiceError("INVALID_DAG", `${where}: the task body must be a function`);
   return { kind: "fn", fn: fn as (inputs: Record<string, unknown>, ctx: TaskContext<unknown>) => unknown, env: {} };
@@ -710,7 +776,7 @@ function cacheOptions(where: string, kind: TaskKind, d: TaskDefaults, o: TaskDef
     }
     return {};
   }
-  if (kind === "sensor" || kind === "branch" || kind === "short_circuit") {
+  if (kind === "sensor" || kind === "branch" || kind === "short_circuit" || kind === "promote") {
     // `defaults: { cache: true }` means "every task that can be"; only the task's own cache: true is a mistake
     if (o.cache !== true) return {};
     throw new SluiceError("INVALID_DAG", `${where}: a ${kind === "sensor" ? "sensor" : kind === "branch" ? "branch" : "short-circuit"} cannot be cached: its result depends on ${kind === "sensor" ? "when it pokes" : "the run it decides"}, not only on its inputs`);

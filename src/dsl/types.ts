@@ -283,6 +283,48 @@ export interface RegisterModelOptions {
   description?: string;
 }
 
+/** One metric's rule in a promotion gate (`d.promote`'s `compare`). */
+export interface MetricRuleOption {
+  /** Compared with the alias's current holder: at most this much worse (skipped when there is none). */
+  notWorseBy?: number;
+  /** For `notWorseBy`: lower values are better (a loss, a latency). Default: higher is better. */
+  lowerIsBetter?: boolean;
+  /** Absolute bounds, checked whether or not there is a holder. */
+  min?: number;
+  max?: number;
+}
+
+/** `d.promote`'s options besides the usual task options. */
+export interface PromoteOptions<R extends TriggerRule = TriggerRule> extends Omit<TaskOptions<Inputs, R>, "inputs" | "isolation" | "fresh" | "memoryLimitMb" | "cache" | "cacheKey" | "cacheExpires" | "cacheVersion" | "cacheParams" | "timeout"> {
+  /** The model whose alias moves. */
+  model: string;
+  /** The task that registered the candidate (its output: `{ name, version }`, what ctx.models.register returns). */
+  candidate: AnyRef;
+  /** The alias to move: "champion", "production", … */
+  alias: string;
+  /** Metric → rule; every rule must pass. Default: none (only the approval, if any). */
+  compare?: Record<string, MetricRuleOption>;
+  /**
+   * Wait for a person to approve (`sluice models approve <id>`, the API, the UI) before moving the alias;
+   * while it waits the gate holds no worker slot. `timeout`: how long at most (default "7d"), then the gate
+   * fails with TIMEOUT.
+   */
+  approval?: boolean | { timeout?: Duration };
+}
+
+/** What a promotion gate gives downstream. */
+export interface PromotionResult {
+  name: string;
+  alias: string;
+  /** The version the alias now holds. */
+  version: number;
+  /** The version it held before (null: none); equal to `version` when it held the candidate already. */
+  previous: number | null;
+  moved: boolean;
+  /** The approval that allowed it, when the gate asked for one. */
+  approvalId: number | null;
+}
+
 /** `ctx.track`: what a task records for its experiment. */
 export interface Tracker {
   param(name: string, value: JsonValue): void;

@@ -26,6 +26,7 @@ import { decodeOutputs } from "../worker/outputs.js";
 import type { AttemptResult, ClaimRequest, ResolvedTask, RunTriggerInfo, WorkerHost } from "../worker/worker.js";
 import { DagCode, type CodeLoader } from "./dagCode.js";
 import type { LoadedDag } from "./dagLoader.js";
+import type { ApprovalRecord } from "../store/models.js";
 import { Operations, type ClearOutcome, type MarkOutcome, type MarkScope } from "./operations.js";
 import type { ClearScope } from "../core/clearSelection.js";
 import { validateParams } from "./params.js";
@@ -220,6 +221,11 @@ export class Engine implements WorkerHost {
   // ---- operations (engine/operations) ------------------------------------------------------------------
 
   /** Fail a run that is still going: running attempts are aborted, the rest is not started. */
+  /** A person's decision on a promotion gate's approval; the waiting gate is woken at once (engine/operations). */
+  decideApproval(id: number, d: { state: "approved" | "rejected"; by: string; comment: string | null }, audit?: AuditHook): Promise<ApprovalRecord> {
+    return this.operations.decideApproval(id, d, audit);
+  }
+
   cancelRun(runId: string, reason = "cancelled by user", code: "CANCELLED" | "TIMEOUT" = "CANCELLED", audit?: AuditHook): Promise<RunRecord> {
     return this.operations.cancelRun(runId, reason, code, audit);
   }

@@ -8,6 +8,7 @@ import { FINISHED_RUN_STATES } from "../core/states.js";
 import { SluiceError } from "../errors.js";
 import type { AuditHook } from "../store/audit.js";
 import type { DeadLetterRecord } from "../store/deadLetters.js";
+import type { ApprovalRecord } from "../store/models.js";
 import type { TaskInstanceRecord } from "../store/records.js";
 import type { RunRecord, Store, Tx } from "../store/store.js";
 import type { Clock } from "../core/clock.js";
@@ -42,6 +43,37 @@ export class Operations {
       await audit?.(tx, { dagId: run.dagId, runId, before: { state: run.state }, after: { state: "failed", reason } });
     });
     return (await this.store.runs.get(runId))!;
+  }
+
+  /**
+   * Record a person's decision on a promotion gate's approval and wake the gate at once: its instance,
+   * waiting in `up_for_reschedule`, is made due now and workers are told (in this process, and others
+   * through NOTIFY with the commit) — no poll. The run is locked first, as a gate's poke settles under
+   * the same lock (engine/transitions.ts applyPoke looks at the approval there), so a decision made
+   * while the gate is between asking and waiting still wakes it. NOT_FOUND for an unknown id; CONFLICT
+   * when it was decided already or its gate no longer waits (the run ended, the gate was cleared).
+   */
+  async decideApproval(id: number, d: { state: "approved" | "rejected"; by: string; comment: string | null }, audit?: AuditHook): Promise<ApprovalRecord> {
+    const { value } = await this.transitions.run(async (tx, fx) => {
+      const before = await tx.models.approval(id);
+      if (!before) throw new SluiceError("NOT_FOUND", `no approval #${id} (sluice models approvals lists the pending ones)`, { details: { approvalId: id } });
+      await tx.lockRuns([before.runId]);
+      const key = { runId: before.runId, taskId: before.taskId, mapIndex: before.mapIndex };
+      const ti = (await fx.tis.load(tx, before.runId, [before.taskId])).find((t) => t.mapIndex === before.mapIndex);
+      const waiting = ti && ti.attemptId === before.attemptId && (ti.state === "up_for_reschedule" || ti.state === "running");
+      if (before.state !== "pending") throw new SluiceError("CONFLICT", `approval #${id} was already ${before.state} by ${before.decidedBy ?? "?"}`, { details: { approvalId: id } });
+      if (!waiting) throw new SluiceError("CONFLICT", `approval #${id}: its gate (run ${before.runId}, task ${before.taskId}) no longer waits for it (the run ended or the gate was cleared)`, { details: { approvalId: id } });
+      const after = await tx.models.decide(id, d);
+      if (!after) throw new SluiceError("CONFLICT", `approval #${id} was decided meanwhile`, { details: { approvalId: id } });
+      if (ti.state === "up_for_reschedule") {
+        fx.tis.update(key, { readyAt: tx.now() });
+        fx.ready(key.runId, key.taskId, key.mapIndex);
+      }
+      fx.notifyOthers = true;
+      await audit?.(tx, { dagId: before.dagId, runId: before.runId, target: `${before.name}@${before.alias} v${before.version}`, before: { state: before.state }, after: { state: after.state, comment: after.comment } });
+      return after;
+    });
+    return value;
   }
 
   /**

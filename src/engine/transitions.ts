@@ -192,15 +192,23 @@ async function applyPoke(tx: Tx, env: TransitionEnv, fx: Effects, w: WaitingAtte
   const ti = (await fx.tis.load(tx, runId, [taskId])).find((t) => t.mapIndex === mapIndex);
   const deadline = ti?.sensorDeadline ?? w.startedAt + policy.timeoutMs;
   const pokes = (ti?.pokeCount ?? 0) + 1;
-  if (now >= deadline) {
+  // a promotion gate waiting for a person: its approval may have been decided while this poke ran (the
+  // decision found it running, so it could not make it due): then it pokes again at once
+  const gate = idx.byId.get(taskId)?.promote?.approval ? await tx.models.approvalOfAttempt(attemptId) : null;
+  const decided = gate !== null && gate.state !== "pending";
+  if (now >= deadline && !decided) {
     const state: TaskState = policy.softFail ? "skipped" : "failed";
     const end: AttemptEnd = {
       attemptId,
       state: "failed",
       endedAt: now,
       errorCode: "TIMEOUT",
-      errorMessage: `sensor "${taskId}" timed out: its condition was not met within ${formatDuration(policy.timeoutMs)} (${pokes} poke${pokes === 1 ? "" : "s"})${policy.softFail ? "; softFail: skipped" : ""}`,
+      errorMessage: gate
+        ? `promotion gate "${taskId}" timed out: nobody approved or rejected it within ${formatDuration(policy.timeoutMs)}; the alias stays where it was`
+        : `sensor "${taskId}" timed out: its condition was not met within ${formatDuration(policy.timeoutMs)} (${pokes} poke${pokes === 1 ? "" : "s"})${policy.softFail ? "; softFail: skipped" : ""}`,
     };
+    // a gate's approval that nobody decided is closed with it (no longer listed as pending)
+    if (gate) await tx.models.expireApproval(attemptId);
     await tx.attempts.end(end);
     fx.pokeEnds.set(attemptId, end);
     fx.tis.update(key, { state, endedAt: now, readyAt: null, sensorDeadline: deadline, pokeCount: pokes });
@@ -212,7 +220,7 @@ async function applyPoke(tx: Tx, env: TransitionEnv, fx: Effects, w: WaitingAtte
     return;
   }
   // the last poke happens at the deadline, not up to an interval after it
-  const at = Math.min(deadline, now + nextPokeDelayMs(policy, pokes, env.random()));
+  const at = decided ? now : Math.min(deadline, now + nextPokeDelayMs(policy, pokes, env.random()));
   fx.tis.update(key, { state: "up_for_reschedule", readyAt: at, sensorDeadline: deadline, pokeCount: pokes });
   fx.retryAt(at);
 }

@@ -28,6 +28,7 @@ import { backfillRoutes } from "./routes/backfills.js";
 import { dagRoutes } from "./routes/dags.js";
 import { deadLetterRoutes } from "./routes/deadLetters.js";
 import { experimentRoutes } from "./routes/experiments.js";
+import { modelRoutes } from "./routes/models.js";
 import { grantRoutes } from "./routes/grants.js";
 import { historyRoutes } from "./routes/history.js";
 import { logRoutes } from "./routes/logs.js";
@@ -104,7 +105,7 @@ function fail(c: Context, err: SluiceError, extra: Record<string, unknown> = {})
 /** Every REST route, in one table (the OpenAPI document and the auth middleware read it too). */
 export function apiRoutes(s: Sluice, drive: (backfillId: number) => void, models: () => DeploymentPool = noModels): Route[] {
   const specs = new SpecCache(s.store);
-  const routes: Route[] = [...systemRoutes(), ...authRoutes(), ...dagRoutes(specs), ...historyRoutes(), ...runRoutes(), ...logRoutes(), ...assetRoutes(), ...backfillRoutes(drive), ...grantRoutes(), ...auditRoutes(), ...secretRoutes(), ...deadLetterRoutes(), ...experimentRoutes(), ...servingRoutes(models)];
+  const routes: Route[] = [...systemRoutes(), ...authRoutes(), ...dagRoutes(specs), ...historyRoutes(), ...runRoutes(), ...logRoutes(), ...assetRoutes(), ...backfillRoutes(drive), ...grantRoutes(), ...auditRoutes(), ...secretRoutes(), ...deadLetterRoutes(), ...experimentRoutes(), ...modelRoutes(), ...servingRoutes(models)];
   routes.push({
     method: "get",
     path: "/openapi.json",

@@ -400,6 +400,94 @@ export const metricSeriesSchema = z.strictObject({
   series: z.record(z.string(), z.array(z.strictObject({ step: z.number(), value: z.number(), at: ms }))),
 });
 
+// ---- the model registry (routes/models.ts) ----------------------------------------------------------
+
+const modelFlavorSchema = z.union([z.strictObject({ kind: z.literal("js"), module: z.string(), export: z.string() }), z.strictObject({ kind: z.literal("python"), script: z.string() })]);
+
+export const modelVersionSchema = z.strictObject({
+  name: z.string(),
+  version: z.number(),
+  artifactRef: z.string(),
+  artifactSize: z.number(),
+  flavor: modelFlavorSchema,
+  framework: z.string().nullable(),
+  signature: z.strictObject({ inputs: z.record(z.string(), z.unknown()), outputs: z.record(z.string(), z.unknown()).nullable() }).nullable(),
+  metrics: z.record(z.string(), z.number()),
+  params: z.record(z.string(), z.unknown()),
+  description: z.string().nullable(),
+  dagId: z.string(),
+  dagVersion: z.string(),
+  runId: z.string(),
+  taskId: z.string(),
+  mapIndex: z.number(),
+  attemptId: z.number(),
+  createdAt: ms,
+  inputEvents: z.array(z.strictObject({ id: z.number(), asset: z.string(), dagId: z.string(), runId: z.string(), createdAt: ms })).optional(),
+});
+
+const modelSummaryShape = { name: z.string(), latestVersion: z.number(), createdAt: ms, updatedAt: ms, aliases: z.record(z.string(), z.number()) };
+
+export const modelsSchema = z.strictObject({ items: z.array(z.strictObject(modelSummaryShape)) });
+
+const aliasHistoryEntrySchema = z.strictObject({
+  id: z.number(),
+  name: z.string(),
+  alias: z.string(),
+  fromVersion: z.number().nullable(),
+  toVersion: z.number(),
+  kind: z.enum(["promote", "rollback", "gate"]),
+  actor: z.string(),
+  reason: z.string().nullable(),
+  at: ms,
+});
+
+export const approvalSchema = z.strictObject({
+  id: z.number(),
+  name: z.string(),
+  alias: z.string(),
+  version: z.number(),
+  fromVersion: z.number().nullable(),
+  comparison: z.strictObject({
+    passed: z.boolean(),
+    championVersion: z.number().nullable(),
+    checks: z.array(z.strictObject({ metric: z.string(), candidate: z.number().nullable(), champion: z.number().nullable(), threshold: z.string(), passed: z.boolean() })),
+  }),
+  dagId: z.string(),
+  runId: z.string(),
+  taskId: z.string(),
+  mapIndex: z.number(),
+  attemptId: z.number(),
+  state: z.enum(["pending", "approved", "rejected", "expired"]),
+  requestedAt: ms,
+  expiresAt: ms.nullable(),
+  decidedBy: z.string().nullable(),
+  decidedAt: ms.nullable(),
+  comment: z.string().nullable(),
+});
+
+export const approvalsSchema = z.strictObject({ items: z.array(approvalSchema) });
+
+export const modelDetailSchema = z.strictObject({
+  ...modelSummaryShape,
+  versions: z.array(modelVersionSchema),
+  history: z.array(aliasHistoryEntrySchema),
+  approvals: z.array(approvalSchema),
+});
+
+export const modelVersionDetailSchema = modelVersionSchema.extend({
+  aliases: z.array(z.string()),
+  run: z.strictObject({ runId: z.string(), dagId: z.string(), state: z.string(), createdAt: ms }).nullable(),
+});
+
+export const aliasMoveSchema = z.strictObject({
+  name: z.string(),
+  alias: z.string(),
+  fromVersion: z.number().nullable(),
+  toVersion: z.number(),
+  moved: z.boolean(),
+  entry: aliasHistoryEntrySchema.nullable(),
+});
+
 // ---- model serving (routes/serving.ts) ----
 
 export const predictSchema = z.strictObject({

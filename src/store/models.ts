@@ -45,7 +45,7 @@ export interface AliasHistoryEntry {
   at: number;
 }
 
-export type ApprovalState = "pending" | "approved" | "rejected";
+export type ApprovalState = "pending" | "approved" | "rejected" | "expired";
 
 export interface ApprovalRecord {
   id: number;
@@ -350,6 +350,11 @@ export class ModelRows {
     if (o.state) q = q.where("state", "=", o.state);
     if (o.name) q = q.where("name", "=", o.name);
     return (await q.orderBy("id", "desc").limit(o.limit ?? 500).execute()).map(approvalRecord);
+  }
+
+  /** A gate timed out waiting: its approval, if still pending, is closed as expired. */
+  async expireApproval(attemptId: number): Promise<void> {
+    await this.db.updateTable("model_approvals").set({ state: "expired", decided_at: this.ctx.now() }).where("attempt_id", "=", attemptId).where("state", "=", "pending").execute();
   }
 
   /**

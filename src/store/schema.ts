@@ -607,7 +607,7 @@ export interface ModelApprovalsTable {
   task_id: string;
   map_index: number;
   attempt_id: number;
-  /** pending | approved | rejected */
+  /** pending | approved | rejected | expired */
   state: string;
   requested_at: number;
   expires_at: number | null;

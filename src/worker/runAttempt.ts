@@ -29,6 +29,7 @@ import type { TaskSecrets } from "../secrets/secrets.js";
 import type { AttemptResult, WorkerHost } from "./host.js";
 import { AttemptTracker } from "./tracker.js";
 import { AttemptModels } from "./models.js";
+import { pokeGate } from "./promotionGate.js";
 import { attemptCacheKey, cacheHit, storeCacheEntry } from "./cache.js";
 import { openTrackChannel, type TrackChannel } from "./trackFile.js";
 import { traceparentOf } from "../tracing/ids.js";
@@ -159,7 +160,8 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     if (controller.signal.aborted) throw controller.signal.reason;
     const executor = executorFor(task, impl);
     const taskRun = { task, impl, dagFile, moduleUrl, inputs, ctx, log, masker, python: opts.python, env, ...(opts.processPool ? { processPool: opts.processPool } : {}) };
-    const returned = await (span === NOOP_SPAN ? executor.run(taskRun) : withActiveSpan(span, () => executor.run(taskRun)));
+    // a promotion gate is the worker's own code (worker/promotionGate.ts), poked like a sensor
+    const returned = task.kind === "promote" ? await pokeGate(host, a, task, inputs, log) : await (span === NOOP_SPAN ? executor.run(taskRun) : withActiveSpan(span, () => executor.run(taskRun)));
     // what it tracked is stored before the attempt counts as done (a batch that cannot be stored fails it)
     const ch = channel;
     channel = null;
@@ -167,7 +169,7 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     await tracker.close();
     if (controller.signal.aborted) throw controller.signal.reason;
     // a sensor whose condition is not met gives its slot back and waits, in the store, for its next poke
-    const poke = task.kind === "sensor" ? pokeOutcome(task.id, returned) : null;
+    const poke = task.kind === "sensor" || task.kind === "promote" ? pokeOutcome(task.id, returned) : null;
     if (poke && !poke.done) return { attemptId: a.attemptId, state: "up_for_reschedule", endedAt: clock.now() };
     const value = poke?.done ? poke.value : returned;
     const result = await successResult(host, opts, a, dag, task, value, masker);

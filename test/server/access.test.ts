@@ -205,7 +205,15 @@ function suite(dialect: Dialect): void {
     "GET /variables/:key": () => ({ url: "/variables/nope" }),
     "PUT /variables/:key": (_x, t) => ({ url: `/variables/v_${t}`, body: { value: 1 } }),
     "DELETE /variables/:key": () => ({ url: "/variables/nope" }),
-    // models are the deployment's, not a DAG's: global roles only (viewer reads the inference log, operator predicts)
+    // the model registry is the deployment's, not a DAG's (several DAGs may register one model): global roles only
+    "GET /models": () => ({ url: "/models" }),
+    "GET /models/:name": () => ({ url: "/models/nope" }),
+    "GET /models/:name/versions/:version": () => ({ url: "/models/nope/versions/1" }),
+    "POST /models/:name/promote": () => ({ url: "/models/nope/promote", body: { alias: "champion", version: 1 } }),
+    "POST /models/:name/rollback": () => ({ url: "/models/nope/rollback", body: { alias: "champion" } }),
+    "GET /approvals": () => ({ url: "/approvals" }),
+    "POST /approvals/:id": () => ({ url: "/approvals/1", body: { decision: "approve" } }),
+    // serving: viewer reads the inference log, operator predicts
     "POST /models/:name/aliases/:alias/predict": () => ({ url: "/models/nope/aliases/champion/predict", body: { inputs: [{ x: 1 }] } }),
     "GET /models/:name/inference-log": () => ({ url: "/models/nope/inference-log" }),
   };
@@ -216,7 +224,7 @@ function suite(dialect: Dialect): void {
   // routes that name a DAG's object in the query instead of the path (GET /compare?runs=…) answer like those
   const namesInQuery = new Set(["/compare"]);
   const hasParam = (path: string) =>
-    namesInQuery.has(path) || (/:[A-Za-z]+/.test(path) && !["/users", "/tokens", "/grants", "/connections", "/variables", "/models"].some((p) => path.startsWith(p)));
+    namesInQuery.has(path) || (/:[A-Za-z]+/.test(path) && !["/users", "/tokens", "/grants", "/connections", "/variables", "/models", "/approvals"].some((p) => path.startsWith(p)));
 
   test("every route has a case: a new route must say what a caller limited to some DAGs gets", () => {
     const missing = dep.http.routes.map(keyOf).filter((k) => !REQUESTS[k]);

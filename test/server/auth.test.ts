@@ -51,6 +51,8 @@ before(async () => {
   runId = run.json.runId;
   assert.equal((await finished(admin, runId)).state, "success");
   attemptId = (await admin.get(`/api/v1/runs/${runId}/tasks/a/attempts`)).json.items[0].attemptId;
+  // a model named like the asset (requestFor's :name), so its routes read something that exists
+  await dep.s.store.models.register({ name: "warehouse.simple", artifactRef: "sha256:x", artifactSize: 1, flavor: { kind: "js", module: "m.ts", export: "load" }, framework: null, signature: null, metrics: {}, params: {}, description: null, dagId: "simple", dagVersion: "v", runId, taskId: "a", mapIndex: -1, attemptId, inputEvents: [] });
   const t = await admin.post("/api/v1/tokens", { name: "admin-script" });
   assert.equal(t.status, 201);
   adminTokenId = t.json.id;
@@ -76,6 +78,7 @@ function requestFor(method: string, path: string, who: Who): { url: string; body
       .replace(":username", "victim")
       .replace(":name", path.startsWith("/experiments") ? "simple" : "warehouse.simple")
       .replace(":key", "threshold")
+      .replace(":version", "1")
       .replace(":id", path.startsWith("/tokens") ? adminTokenId : "1");
   const bodies: Record<string, unknown> = {
     "POST /auth/login": { username: "nobody", password: "wrong-password" },
@@ -90,6 +93,9 @@ function requestFor(method: string, path: string, who: Who): { url: string; body
     "POST /backfills": { dagId: "simple", from: 0, to: 1, dryRun: true },
     "PUT /connections/:id": { uri: "http://example.com" },
     "PUT /variables/:key": { value: 1 },
+    "POST /models/:name/promote": { alias: "champion", version: 1 },
+    "POST /models/:name/rollback": { alias: "champion" },
+    "POST /approvals/:id": { decision: "approve" },
     // no such model: the operator is let through to a 404
     "POST /models/:name/aliases/:alias/predict": { inputs: [{ x: 1 }] },
   };

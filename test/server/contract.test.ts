@@ -37,8 +37,14 @@ export const mapped = dag("mapped", { deadline: { from: "queued", within: "1ms" 
   const work = d.map("work", { over: { i: items }, retries: 0 }, async ({ i }) => { if (i === 2) throw new Error("two"); return i; });
   d.task("sum", { inputs: { work } }, async ({ work }) => work.length);
 });
+export const ml = dag("ml", (d) => {
+  const m = d.task("train", async (_i, ctx) => ctx.models.register("spam", { artifact: Buffer.from("w"), flavor: { module: "./spam.ts" }, signature: z.object({ text: z.string() }), metrics: { accuracy: 0.9 } }));
+  d.promote("gate", { model: "spam", candidate: m, alias: "champion", compare: { accuracy: { notWorseBy: 0.01 } }, approval: true });
+});
 `,
 );
+
+sb.write("spam.ts", "export function load() { return { predict: (rows: unknown[]) => rows.map(() => 0) }; }\n");
 
 let dep: Deployment;
 let api: Client;
@@ -98,7 +104,7 @@ async function finished(runId: string) {
 }
 
 test("every operation of the OpenAPI document answers what its schema says", { timeout: 180_000 }, async () => {
-  await waitFor(async () => (await api.get("/api/v1/dags")).json?.items?.length === 3, 30_000, "the DAGs to register");
+  await waitFor(async () => (await api.get("/api/v1/dags")).json?.items?.length === 4, 30_000, "the DAGs to register");
 
   // system and the document itself
   await check("GET", "/health");
@@ -256,6 +262,21 @@ test("every operation of the OpenAPI document answers what its schema says", { t
   await check("GET", "/variables/plain");
   await check("GET", "/variables/hidden");
   await check("DELETE", "/variables/plain");
+
+  // the model registry: a run registers version 1 and its gate asks for an approval; deciding it moves the alias
+  const mlRun = (await check("POST", "/dags/ml/runs", {})).json;
+  await waitFor(async () => (await api.get("/api/v1/approvals")).json?.items?.length === 1, 60_000, "the gate's approval");
+  const approval = (await check("GET", "/approvals")).json.items[0];
+  await check("GET", "/approvals?state=all&model=spam");
+  await check("POST", `/approvals/${approval.id}`, { decision: "approve", comment: "ok" });
+  assert.equal((await finished(mlRun.runId)).state, "success");
+  await check("GET", "/models");
+  await check("GET", "/models/spam");
+  await check("GET", "/models/spam/versions/1");
+  await check("POST", "/dags/ml/runs", {});
+  await waitFor(async () => (await api.get("/api/v1/models/spam")).json?.latestVersion === 2, 60_000, "version 2");
+  await check("POST", "/models/spam/promote", { alias: "champion", version: 2, reason: "by hand" });
+  await check("POST", "/models/spam/rollback", { alias: "champion" });
 
   // every operation of the route table was called (the events endpoint is documented by hand, not generated)
   const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));

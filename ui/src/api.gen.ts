@@ -1014,6 +1014,125 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Registered models with their latest version and aliases */
+        get: operations["getModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A model: its versions (newest first, with metrics and lineage), aliases, alias history (newest first) and approvals */
+        get: operations["getModels/Name"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{name}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One version with its lineage: the run, task and attempt that registered it, the asset events its run consumed, the aliases it holds */
+        get: operations["getModels/NameVersions/Version"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{name}/promote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Point an alias at a version (404 for an unknown model or version; nothing is written) */
+        post: operations["postModels/NamePromote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/models/{name}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Move an alias back to its previous holder (409 when nothing is left to undo) */
+        post: operations["postModels/NameRollback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Promotion gates' approvals, newest first: pending ones unless `state` says otherwise */
+        get: operations["getApprovals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/approvals/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve or reject a pending approval; the waiting gate wakes at once (409 when decided already or its gate no longer waits) */
+        post: operations["postApprovals/Id"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/models/{name}/aliases/{alias}/predict": {
         parameters: {
             query?: never;
@@ -6351,6 +6470,683 @@ export interface operations {
             };
             /** @description not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            name: string;
+                            latestVersion: number;
+                            /** @description epoch milliseconds */
+                            createdAt: number;
+                            /** @description epoch milliseconds */
+                            updatedAt: number;
+                            aliases: {
+                                [key: string]: number;
+                            };
+                        }[];
+                    };
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not logged in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description role too low or CSRF token missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "getModels/Name": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        latestVersion: number;
+                        /** @description epoch milliseconds */
+                        createdAt: number;
+                        /** @description epoch milliseconds */
+                        updatedAt: number;
+                        aliases: {
+                            [key: string]: number;
+                        };
+                        versions: {
+                            name: string;
+                            version: number;
+                            artifactRef: string;
+                            artifactSize: number;
+                            flavor: {
+                                /** @constant */
+                                kind: "js";
+                                module: string;
+                                export: string;
+                            } | {
+                                /** @constant */
+                                kind: "python";
+                                script: string;
+                            };
+                            framework: string | null;
+                            signature: {
+                                inputs: {
+                                    [key: string]: unknown;
+                                };
+                                outputs: {
+                                    [key: string]: unknown;
+                                } | null;
+                            } | null;
+                            metrics: {
+                                [key: string]: number;
+                            };
+                            params: {
+                                [key: string]: unknown;
+                            };
+                            description: string | null;
+                            dagId: string;
+                            dagVersion: string;
+                            runId: string;
+                            taskId: string;
+                            mapIndex: number;
+                            attemptId: number;
+                            /** @description epoch milliseconds */
+                            createdAt: number;
+                            inputEvents?: {
+                                id: number;
+                                asset: string;
+                                dagId: string;
+                                runId: string;
+                                /** @description epoch milliseconds */
+                                createdAt: number;
+                            }[];
+                        }[];
+                        history: {
+                            id: number;
+                            name: string;
+                            alias: string;
+                            fromVersion: number | null;
+                            toVersion: number;
+                            /** @enum {string} */
+                            kind: "promote" | "rollback" | "gate";
+                            actor: string;
+                            reason: string | null;
+                            /** @description epoch milliseconds */
+                            at: number;
+                        }[];
+                        approvals: {
+                            id: number;
+                            name: string;
+                            alias: string;
+                            version: number;
+                            fromVersion: number | null;
+                            comparison: {
+                                passed: boolean;
+                                championVersion: number | null;
+                                checks: {
+                                    metric: string;
+                                    candidate: number | null;
+                                    champion: number | null;
+                                    threshold: string;
+                                    passed: boolean;
+                                }[];
+                            };
+                            dagId: string;
+                            runId: string;
+                            taskId: string;
+                            mapIndex: number;
+                            attemptId: number;
+                            /** @enum {string} */
+                            state: "pending" | "approved" | "rejected" | "expired";
+                            /** @description epoch milliseconds */
+                            requestedAt: number;
+                            expiresAt: number | null;
+                            decidedBy: string | null;
+                            decidedAt: number | null;
+                            comment: string | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not logged in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description role too low or CSRF token missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "getModels/NameVersions/Version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        version: number;
+                        artifactRef: string;
+                        artifactSize: number;
+                        flavor: {
+                            /** @constant */
+                            kind: "js";
+                            module: string;
+                            export: string;
+                        } | {
+                            /** @constant */
+                            kind: "python";
+                            script: string;
+                        };
+                        framework: string | null;
+                        signature: {
+                            inputs: {
+                                [key: string]: unknown;
+                            };
+                            outputs: {
+                                [key: string]: unknown;
+                            } | null;
+                        } | null;
+                        metrics: {
+                            [key: string]: number;
+                        };
+                        params: {
+                            [key: string]: unknown;
+                        };
+                        description: string | null;
+                        dagId: string;
+                        dagVersion: string;
+                        runId: string;
+                        taskId: string;
+                        mapIndex: number;
+                        attemptId: number;
+                        /** @description epoch milliseconds */
+                        createdAt: number;
+                        inputEvents?: {
+                            id: number;
+                            asset: string;
+                            dagId: string;
+                            runId: string;
+                            /** @description epoch milliseconds */
+                            createdAt: number;
+                        }[];
+                        aliases: string[];
+                        run: {
+                            runId: string;
+                            dagId: string;
+                            state: string;
+                            /** @description epoch milliseconds */
+                            createdAt: number;
+                        } | null;
+                    };
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not logged in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description role too low or CSRF token missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "postModels/NamePromote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    alias: string;
+                    version: number;
+                    reason?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        alias: string;
+                        fromVersion: number | null;
+                        toVersion: number;
+                        moved: boolean;
+                        entry: {
+                            id: number;
+                            name: string;
+                            alias: string;
+                            fromVersion: number | null;
+                            toVersion: number;
+                            /** @enum {string} */
+                            kind: "promote" | "rollback" | "gate";
+                            actor: string;
+                            reason: string | null;
+                            /** @description epoch milliseconds */
+                            at: number;
+                        } | null;
+                    };
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not logged in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description role too low or CSRF token missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body over 1 MB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "postModels/NameRollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    alias: string;
+                    reason?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        name: string;
+                        alias: string;
+                        fromVersion: number | null;
+                        toVersion: number;
+                        moved: boolean;
+                        entry: {
+                            id: number;
+                            name: string;
+                            alias: string;
+                            fromVersion: number | null;
+                            toVersion: number;
+                            /** @enum {string} */
+                            kind: "promote" | "rollback" | "gate";
+                            actor: string;
+                            reason: string | null;
+                            /** @description epoch milliseconds */
+                            at: number;
+                        } | null;
+                    };
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not logged in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description role too low or CSRF token missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body over 1 MB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getApprovals: {
+        parameters: {
+            query?: {
+                state?: "pending" | "approved" | "rejected" | "expired" | "all";
+                model?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            id: number;
+                            name: string;
+                            alias: string;
+                            version: number;
+                            fromVersion: number | null;
+                            comparison: {
+                                passed: boolean;
+                                championVersion: number | null;
+                                checks: {
+                                    metric: string;
+                                    candidate: number | null;
+                                    champion: number | null;
+                                    threshold: string;
+                                    passed: boolean;
+                                }[];
+                            };
+                            dagId: string;
+                            runId: string;
+                            taskId: string;
+                            mapIndex: number;
+                            attemptId: number;
+                            /** @enum {string} */
+                            state: "pending" | "approved" | "rejected" | "expired";
+                            /** @description epoch milliseconds */
+                            requestedAt: number;
+                            expiresAt: number | null;
+                            decidedBy: string | null;
+                            decidedAt: number | null;
+                            comment: string | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not logged in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description role too low or CSRF token missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "postApprovals/Id": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    decision: "approve" | "reject";
+                    comment?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: number;
+                        name: string;
+                        alias: string;
+                        version: number;
+                        fromVersion: number | null;
+                        comparison: {
+                            passed: boolean;
+                            championVersion: number | null;
+                            checks: {
+                                metric: string;
+                                candidate: number | null;
+                                champion: number | null;
+                                threshold: string;
+                                passed: boolean;
+                            }[];
+                        };
+                        dagId: string;
+                        runId: string;
+                        taskId: string;
+                        mapIndex: number;
+                        attemptId: number;
+                        /** @enum {string} */
+                        state: "pending" | "approved" | "rejected" | "expired";
+                        /** @description epoch milliseconds */
+                        requestedAt: number;
+                        expiresAt: number | null;
+                        decidedBy: string | null;
+                        decidedAt: number | null;
+                        comment: string | null;
+                    };
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not logged in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description role too low or CSRF token missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body over 1 MB */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
