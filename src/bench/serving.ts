@@ -57,7 +57,7 @@ export async function predictBench(n = 20_000, clients = 32): Promise<BenchResul
     name: "linear",
     alias: "champion",
     source: { resolve: () => Promise.resolve(v) },
-    load: (rec) => loadPredictor(rec, { dagsDir: dags, artifacts, python: "python3", workDir: join(home, "models"), log: () => undefined }),
+    load: (rec) => loadPredictor(rec, { dagsDir: dags, artifacts, python: "python3", env: {}, workDir: join(home, "models"), log: () => undefined }),
     log,
     pollMs: 0,
   });

@@ -55,6 +55,7 @@ export async function deployModel(s: Sluice, source: ModelSource, o: DeployOptio
         dagsDir: s.config.dagsDir,
         artifacts: s.engine.artifacts,
         python: s.config.python,
+        env: s.config.taskEnv,
         workDir: join(s.config.home, "models"),
         log: (line) => report(line, "info"),
       }),

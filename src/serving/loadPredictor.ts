@@ -16,6 +16,8 @@ export interface LoadContext {
   artifacts: ArtifactStore;
   /** The Python interpreter (SLUICE_PYTHON). */
   python: string;
+  /** The environment of Python model processes (config.taskEnv: never Sluice's own variables). */
+  env: NodeJS.ProcessEnv;
   /** Where Python models' artifacts are written as files. */
   workDir: string;
   log: (line: string) => void;
@@ -36,5 +38,5 @@ export async function loadPredictor(v: ModelVersionRecord, ctx: LoadContext): Pr
   // by content: two servers of one version share the file, a new version never overwrites an old one's
   const artifactPath = join(ctx.workDir, `${v.name.replace(/[^A-Za-z0-9_.-]/g, "_")}-v${v.version}-${v.artifactRef.slice(0, 16)}`);
   await writeFile(artifactPath, artifact);
-  return PythonPredictor.start(v, { python: ctx.python, script, artifactPath, log: ctx.log });
+  return PythonPredictor.start(v, { python: ctx.python, script, artifactPath, env: ctx.env, log: ctx.log });
 }

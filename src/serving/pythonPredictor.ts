@@ -31,6 +31,11 @@ export interface PythonPredictorOptions {
   script: string;
   /** The artifact, written to a file. */
   artifactPath: string;
+  /**
+   * The process's environment: the clean base tasks get (config.taskEnv), never Sluice's own SLUICE_*
+   * variables (database URL, tokens) — model code is user code like a task's.
+   */
+  env: NodeJS.ProcessEnv;
   /** Where the process's stderr lines and restarts are reported. */
   log: (line: string) => void;
 }
@@ -76,7 +81,7 @@ export class PythonPredictor implements Predictor {
 
   private spawnOnce(): Promise<void> {
     this.starts++;
-    const child = spawn(this.opts.python, ["-u", RUNNER, this.opts.script, this.opts.artifactPath], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, PYTHONUNBUFFERED: "1" } });
+    const child = spawn(this.opts.python, ["-u", RUNNER, this.opts.script, this.opts.artifactPath], { stdio: ["pipe", "pipe", "pipe"], env: { ...this.opts.env, PYTHONUNBUFFERED: "1" } });
     this.child = child;
     const stderrTail: string[] = [];
     return new Promise<void>((resolve, reject) => {

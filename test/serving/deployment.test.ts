@@ -33,7 +33,7 @@ class Alias {
 let sb: Sandbox;
 let artifacts: LocalArtifactStore;
 const logs: string[] = [];
-const load = (v: ModelVersionRecord) => loadPredictor(v, { dagsDir: sb.dags, artifacts, python: "python3", workDir: `${sb.home}/models`, log: (l) => logs.push(l) });
+const load = (v: ModelVersionRecord) => loadPredictor(v, { dagsDir: sb.dags, artifacts, python: "python3", env: { PATH: process.env["PATH"] ?? "" }, workDir: `${sb.home}/models`, log: (l) => logs.push(l) });
 
 before(() => {
   sb = sandbox("sluice-serving-");
