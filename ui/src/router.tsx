@@ -12,6 +12,7 @@ import { Dashboard } from "./pages/Dashboard";
 import { DagList } from "./pages/DagList";
 import { DagPage } from "./pages/DagPage";
 import { DeadLettersPage } from "./pages/DeadLettersPage";
+import { ModelsPage } from "./pages/ModelsPage";
 import { GrantsPage } from "./pages/GrantsPage";
 import { PasswordPage } from "./pages/PasswordPage";
 import { RunPage } from "./pages/RunPage";
@@ -131,6 +132,8 @@ export const routes: readonly RouteDef[] = [
   { path: "/status", render: () => <StatusPage /> },
   { path: "/audit", render: () => <AuditPage /> },
   { path: "/dlq", render: () => <DeadLettersPage /> },
+  { path: "/models", render: () => <ModelsPage /> },
+  { path: "/models/:name", render: (p) => <ModelsPage name={p["name"]!} /> },
   { path: "/connections", render: () => <ConnectionsPage /> },
   { path: "/variables", render: () => <VariablesPage /> },
 ];

@@ -30,6 +30,9 @@ export const keys = {
   runs: (filters: object) => ["runs", filters] as const,
   taskInstances: (filters: object) => ["task-instances", filters] as const,
   dashboard: (hours: number) => ["dashboard", hours] as const,
+  models: () => ["models"] as const,
+  model: (name: string) => ["models", name] as const,
+  approvals: () => ["models", "approvals"] as const,
 };
 
 /** After an action on a run: its own data, the lists and the dashboard that show it. */
