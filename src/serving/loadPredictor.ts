@@ -21,6 +21,8 @@ export interface LoadContext {
   /** Where Python models' artifacts are written as files. */
   workDir: string;
   log: (line: string) => void;
+  /** Python: the first restart's delay after the process died (default 500 ms). */
+  restartDelayMs?: number;
 }
 
 export async function loadPredictor(v: ModelVersionRecord, ctx: LoadContext): Promise<Predictor> {
@@ -38,5 +40,5 @@ export async function loadPredictor(v: ModelVersionRecord, ctx: LoadContext): Pr
   // by content: two servers of one version share the file, a new version never overwrites an old one's
   const artifactPath = join(ctx.workDir, `${v.name.replace(/[^A-Za-z0-9_.-]/g, "_")}-v${v.version}-${v.artifactRef.slice(0, 16)}`);
   await writeFile(artifactPath, artifact);
-  return PythonPredictor.start(v, { python: ctx.python, script, artifactPath, env: ctx.env, log: ctx.log });
+  return PythonPredictor.start(v, { python: ctx.python, script, artifactPath, env: ctx.env, log: ctx.log, ...(ctx.restartDelayMs !== undefined ? { restartDelayMs: ctx.restartDelayMs } : {}) });
 }

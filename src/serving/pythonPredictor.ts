@@ -36,6 +36,8 @@ export interface PythonPredictorOptions {
    * variables (database URL, tokens) — model code is user code like a task's.
    */
   env: NodeJS.ProcessEnv;
+  /** The first restart's delay (default 500 ms; it doubles per failure to 10 s). */
+  restartDelayMs?: number;
   /** Where the process's stderr lines and restarts are reported. */
   log: (line: string) => void;
 }
@@ -142,7 +144,7 @@ export class PythonPredictor implements Predictor {
     if (this.closed || why === null) return;
     this.down = err.message;
     this.failures++;
-    const delay = Math.min(MAX_RESTART_MS, MIN_RESTART_MS * 2 ** Math.min(this.failures - 1, 10));
+    const delay = Math.min(MAX_RESTART_MS, (this.opts.restartDelayMs ?? MIN_RESTART_MS) * 2 ** Math.min(this.failures - 1, 10));
     this.opts.log(`${why}; restarting in ${delay} ms`);
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;

@@ -11,6 +11,7 @@ import { LocalArtifactStore } from "../../src/artifacts/artifactStore.js";
 import type { ModelVersionRecord } from "../../src/core/models.js";
 import { SluiceError } from "../../src/errors.js";
 import { ModelDeployment } from "../../src/serving/deployment.js";
+import { createModelApp } from "../../src/server/modelServer.js";
 import { loadPredictor } from "../../src/serving/loadPredictor.js";
 import type { PythonPredictor } from "../../src/serving/pythonPredictor.js";
 import { sandbox, waitFor, type Sandbox } from "../helpers.js";
@@ -33,7 +34,7 @@ class Alias {
 let sb: Sandbox;
 let artifacts: LocalArtifactStore;
 const logs: string[] = [];
-const load = (v: ModelVersionRecord) => loadPredictor(v, { dagsDir: sb.dags, artifacts, python: "python3", env: { PATH: process.env["PATH"] ?? "" }, workDir: `${sb.home}/models`, log: (l) => logs.push(l) });
+const load = (v: ModelVersionRecord) => loadPredictor(v, { dagsDir: sb.dags, artifacts, python: "python3", env: { PATH: process.env["PATH"] ?? "" }, workDir: `${sb.home}/models`, log: (l) => logs.push(l), restartDelayMs: 3000 });
 
 before(() => {
   sb = sandbox("sluice-serving-");
@@ -196,6 +197,14 @@ describe("model deployment (hot swap, batching, validation)", () => {
       process.kill(py.pid!, "SIGKILL");
       await waitFor(() => !py.healthy, 5000, "the process's death to be noticed");
       await assert.rejects(d.predict([{ x: 1 }]), (e: SluiceError) => e.code === "MODEL_UNAVAILABLE" && /Python process of model "scaler" version 1 exited \(SIGKILL\)/.test(e.message));
+      // over HTTP meanwhile (the restart waits 3 s here): 503 from /health and /predict, saying why
+      const app = createModelApp(d, { batch: { windowMs: 2, maxBatch: 64 }, inferenceLog: null });
+      const health = await app.request("/health");
+      assert.equal(health.status, 503);
+      assert.deepEqual(await health.json(), { status: "unavailable", model: "scaler", alias: "champion", version: 1 });
+      const res = await app.request("/predict", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ inputs: [{ x: 1 }] }) });
+      assert.equal(res.status, 503);
+      assert.match(((await res.json()) as { message: string }).message, /exited \(SIGKILL\); it is being restarted/);
       await waitFor(() => py.healthy, 15_000, "the Python process to be restarted");
       assert.equal(py.starts, 2);
       assert.deepEqual((await d.predict([{ x: 3 }])).predictions, [{ y: 30, by: 1 }]);
