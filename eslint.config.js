@@ -30,6 +30,8 @@ const FORBIDDEN = {
   auth: ["cli", "server", "engine", "worker", "executors", "bench", "sluice.ts", "runtime.ts", "index.ts"],
   // spans and trace ids (OpenTelemetry): under the engine, the worker and the executors, which record them
   tracing: ["cli", "server", "engine", "worker", "executors", "logs", "artifacts", "store", "bench", "auth", "secrets", "sluice.ts", "runtime.ts", "index.ts"],
+  // model serving (loading versions, hot swap, batching, the inference log's writer): under both front ends
+  serving: ["cli", "server", "bench", "runtime.ts", "index.ts"],
   // the pure layers: nothing above them, nor config.ts (which reads the environment)
   dsl: ["cli", "server", "engine", "worker", "executors", "logs", "artifacts", "store", "bench", "auth", "sluice.ts", "runtime.ts", "index.ts", "config.ts"],
   core: ["cli", "server", "engine", "worker", "executors", "logs", "artifacts", "store", "dsl", "bench", "auth", "sluice.ts", "runtime.ts", "index.ts", "config.ts"],

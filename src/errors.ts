@@ -63,7 +63,14 @@ export type ErrorCode =
   | "SECRET_KEY"
   | "CONNECTION_NOT_FOUND"
   | "VARIABLE_NOT_FOUND"
-  | "INVALID_CONNECTION";
+  | "INVALID_CONNECTION"
+  // model serving (docs/decisions/0031-model-serving.md)
+  /** A model version's code or artifact cannot be loaded (module missing, no load export, Python load failed). */
+  | "MODEL_LOAD"
+  /** A model version cannot answer now (its Python process died and is restarting; the server is closing). */
+  | "MODEL_UNAVAILABLE"
+  /** A model's predict threw or answered the wrong number of predictions. */
+  | "PREDICT_FAILED";
 
 interface ErrorMeta {
   /** HTTP status for the API. */
@@ -122,6 +129,9 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMeta>> = Object.freeze
   CONNECTION_NOT_FOUND: { http: 404, exit: 2 },
   VARIABLE_NOT_FOUND: { http: 404, exit: 2 },
   INVALID_CONNECTION: { http: 400, exit: 2 },
+  MODEL_LOAD: { http: 500, exit: 2 },
+  MODEL_UNAVAILABLE: { http: 503, exit: 1 },
+  PREDICT_FAILED: { http: 500, exit: 1 },
 });
 
 export class SluiceError extends Error {

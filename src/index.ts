@@ -35,6 +35,8 @@ export type { Timetable, TriggerScheduleOption, NextRunQuery } from "./core/time
 export type { DataInterval } from "./core/schedules.js";
 export { fileExists, httpOk, sqlRow, type HttpOkOptions, type SqlRowOptions } from "./dsl/sensors.js";
 export type { AssetScheduleOption, AssetEvent, TriggeringEvent } from "./dsl/types.js";
+export type { InferenceLogEntry, InferenceLogOptions } from "./dsl/types.js";
+export type { Predictor } from "./core/models.js";
 export type { JsonValue } from "./core/assets.js";
 export type { Connection } from "./secrets/connection.js";
 export { TRIGGER_RULES, type TriggerRule } from "./core/triggerRules.js";

@@ -5,11 +5,12 @@
 import { main as cli } from "./cli/main.js";
 import { startHttp } from "./server/http.js";
 import { startMetricsServer } from "./server/metrics.js";
+import { startModelServer } from "./server/modelServer.js";
 import { stopTracing } from "./tracing/tracing.js";
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    return await cli(argv, { startHttp, startMetrics: startMetricsServer });
+    return await cli(argv, { startHttp, startMetrics: startMetricsServer, startModelServer });
   } finally {
     // the last spans (a batch waits OTEL_BSP_SCHEDULE_DELAY) leave before the process does
     await stopTracing();

@@ -190,7 +190,7 @@ function attempt(taskId: string, inputs: Record<string, unknown> = {}): Attempt 
       assetMetadata: () => undefined,
       // executors pass ctx.track through untouched (the worker's tracker: test/engine/tracking.test.ts)
       track: { param: () => undefined, params: () => undefined, metric: () => undefined, metrics: () => undefined, tag: () => undefined, artifact: async () => undefined },
-      models: { register: async () => ({ name: "m", version: 1 }) },
+      models: { register: async () => ({ name: "m", version: 1 }), inferenceLog: async () => [] },
       ...attemptSecrets(undefined, masker, { dagId: "contract", taskId }),
     },
     log,

@@ -10,11 +10,12 @@
  * tracking over the REST API, see tracking.ts), ui-chart-100 (the comparison page charting 100 runs × 10,000
  * points in headless Chromium, see chart.ts), ml-cache (the ML example's training DAG, first run against an
  * unchanged, cached re-run, see mlCache.ts) and mapgroup-2000 against mapchain-2000 (a mapped task group's
- * per-index dependencies against plain mapping). With `--pg`: PostgreSQL, separate worker processes (see pg.ts).
+ * per-index dependencies against plain mapping), predict-http (a served model under 32 clients, see serving.ts). With `--pg`: PostgreSQL, separate worker processes (see pg.ts).
  */
 import { compareBench } from "./tracking.js";
 import { chartBench } from "./chart.js";
 import { mlCache } from "./mlCache.js";
+import { predictBench } from "./serving.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -216,6 +217,7 @@ const scenarios: [string, () => Promise<Result | null>][] = [
   ["ui-10000", () => uiBench(10_000)],
   ["compare-100", () => compareBench(100)],
   ["ui-chart-100", () => chartBench(100)],
+  ["predict-http", () => predictBench(20_000, 32)],
   ["process-100", () => processTasks(100)],
   ["shell-200", () => shellTasks(200)],
   ["ml-cache", () => mlCache()],

@@ -24,11 +24,12 @@ import { registerVariables } from "./commands/variables.js";
 import { registerGrants } from "./commands/grants.js";
 import { registerAudit } from "./commands/audit.js";
 import { registerDlq } from "./commands/dlq.js";
+import { registerModelServe, type StartModelServer } from "./commands/serveModel.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
 /** `deps`: what the program's entry point (src/main.ts) plugs in. */
-export async function main(argv: string[], deps: { startHttp: StartHttp; startMetrics: StartMetrics }): Promise<number> {
+export async function main(argv: string[], deps: { startHttp: StartHttp; startMetrics: StartMetrics; startModelServer: StartModelServer }): Promise<number> {
   // `sluice runs list | head`: the reader went away; stop quietly like other Unix tools
   process.stdout.on("error", (e: NodeJS.ErrnoException) => {
     if (e.code === "EPIPE") process.exit(0);
@@ -69,6 +70,9 @@ export async function main(argv: string[], deps: { startHttp: StartHttp; startMe
   registerGrants(program, globals);
   registerAudit(program, globals);
   registerDlq(program, globals);
+  // `sluice models serve` joins the registry's `models` command (list, show, promote…)
+  const models = program.commands.find((c) => c.name() === "models") ?? program.command("models").description("the model registry: registered models, their versions and aliases");
+  registerModelServe(models, globals, deps);
   for (const c of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) c.exitOverride();
 
   try {

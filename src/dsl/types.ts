@@ -250,6 +250,40 @@ export interface TaskContext<P = Record<string, unknown>> {
 /** `ctx.models`: registering model versions. */
 export interface ModelRegistry {
   register(name: string, options: RegisterModelOptions): Promise<RegisteredModel>;
+  /**
+   * What model servers answered for `name` (`sluice models serve`, sampled and bounded): the newest rows
+   * matching `options` (default 1,000, at most 100,000), oldest first — what a drift monitor compares with
+   * the training data.
+   *
+   * @example
+   * const rows = await ctx.models.inferenceLog("iris", { since: Date.now() - 86_400_000, limit: 5000 });
+   * const widths = rows.map((r) => (r.input as { petal_width: number }).petal_width);
+   */
+  inferenceLog(name: string, options?: InferenceLogOptions): Promise<InferenceLogEntry[]>;
+}
+
+/** Which rows of a model's inference log to read. */
+export interface InferenceLogOptions {
+  /** Only rows logged at or after this time. */
+  since?: Date | number;
+  /** Only rows after this id (the last `id` a previous read returned). */
+  afterId?: number;
+  /** Only rows this version predicted. */
+  version?: number;
+  /** At most this many (the newest); default 1,000, at most 100,000. */
+  limit?: number;
+}
+
+/** One logged request row: its input, its prediction, the version that made it. */
+export interface InferenceLogEntry {
+  /** Increases with every row logged. */
+  id: number;
+  at: Date;
+  version: number;
+  /** The alias the server served (null: a version named directly). */
+  alias: string | null;
+  input: unknown;
+  prediction: unknown;
 }
 
 /** What `ctx.models.register` returns (and a promotion gate takes as its `candidate`). */

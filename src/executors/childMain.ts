@@ -112,6 +112,7 @@ function childModels(attemptId: number, taskId: string): ModelRegistry {
         });
       });
     },
+    inferenceLog: (name) => Promise.reject(new SluiceError("INVALID_INPUT", `task "${taskId}": model "${String(name)}": ctx.models.inferenceLog is not available in tasks with isolation: "process" yet; read it from an in-process task`)),
   };
 }
 

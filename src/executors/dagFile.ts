@@ -18,7 +18,7 @@ let typeScriptEnabled: Promise<void> | null = null;
  * imported here, not at the top: a task's child process importing a bundle (plain JavaScript) and a
  * warm load of compiled modules never pay for it (~70 ms of CPU per process).
  */
-function enableTypeScriptImports(): Promise<void> {
+export function enableTypeScriptImports(): Promise<void> {
   typeScriptEnabled ??= Promise.all([import("tsx/esm/api"), import("tsx/cjs/api")]).then(([esm, cjs]) => {
     esm.register();
     cjs.register();

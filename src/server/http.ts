@@ -35,6 +35,8 @@ import { logRoutes } from "./routes/logs.js";
 import { mountMetrics } from "./metrics.js";
 import { runRoutes } from "./routes/runs.js";
 import { secretRoutes } from "./routes/secrets.js";
+import { servingRoutes } from "./routes/serving.js";
+import { DeploymentPool } from "../serving/deploymentPool.js";
 import { systemRoutes } from "./routes/system.js";
 import { startServer, type RunningServer } from "./server.js";
 import { identify } from "./session.js";
@@ -51,7 +53,7 @@ const DRAIN_BYTES = 16 * 1024 * 1024;
 const tooLarge = () => new SluiceError("PAYLOAD_TOO_LARGE", `the request body is larger than ${MAX_BODY_BYTES / 1024 / 1024} MB`);
 
 /** The body as text, at most MAX_BODY_BYTES (Hono's bodyLimit needs the global Request we leave alone). */
-async function readBody(c: Context): Promise<string> {
+export async function readBody(c: Context): Promise<string> {
   const declared = Number(c.req.header("Content-Length") ?? Number.NaN);
   if (declared > DRAIN_BYTES) {
     c.header("Connection", "close");
@@ -101,9 +103,9 @@ function fail(c: Context, err: SluiceError, extra: Record<string, unknown> = {})
 }
 
 /** Every REST route, in one table (the OpenAPI document and the auth middleware read it too). */
-export function apiRoutes(s: Sluice, drive: (backfillId: number) => void): Route[] {
+export function apiRoutes(s: Sluice, drive: (backfillId: number) => void, models: () => DeploymentPool = noModels): Route[] {
   const specs = new SpecCache(s.store);
-  const routes: Route[] = [...systemRoutes(), ...authRoutes(), ...dagRoutes(specs), ...historyRoutes(), ...runRoutes(), ...logRoutes(), ...assetRoutes(), ...backfillRoutes(drive), ...grantRoutes(), ...auditRoutes(), ...secretRoutes(), ...deadLetterRoutes(), ...experimentRoutes(), ...modelRoutes()];
+  const routes: Route[] = [...systemRoutes(), ...authRoutes(), ...dagRoutes(specs), ...historyRoutes(), ...runRoutes(), ...logRoutes(), ...assetRoutes(), ...backfillRoutes(drive), ...grantRoutes(), ...auditRoutes(), ...secretRoutes(), ...deadLetterRoutes(), ...experimentRoutes(), ...modelRoutes(), ...servingRoutes(models)];
   routes.push({
     method: "get",
     path: "/openapi.json",
@@ -116,13 +118,17 @@ export function apiRoutes(s: Sluice, drive: (backfillId: number) => void): Route
   return routes;
 }
 
+const noModels = (): DeploymentPool => {
+  throw new SluiceError("INTERNAL", "this API serves no models");
+};
+
 function matcher(method: string, path: string): (m: string, p: string) => boolean {
   const re = new RegExp(`^/api/v1${path.replace(/:[A-Za-z]+/g, "[^/]+")}/?$`);
   const upper = method.toUpperCase();
   return (m, p) => (m === upper || (upper === "GET" && m === "HEAD")) && re.test(p);
 }
 
-export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; auth: Auth; routes: Route[]; close: () => void } {
+export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; auth: Auth; routes: Route[]; close: () => Promise<void> } {
   const auth = new Auth(s.store, () => s.engine.clock.now());
   let closed = false;
   const env: ApiEnv = { sluice: s, auth, ...(opts.onError ? { onError: opts.onError } : {}) };
@@ -132,7 +138,15 @@ export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; 
       if (!closed) opts.onError?.(toSluiceError(e));
     });
   };
-  const routes = apiRoutes(s, drive);
+  // models served through the API (routes/serving.ts) are loaded on their first request, then kept
+  let models: DeploymentPool | null = null;
+  const pool = () =>
+    (models ??= new DeploymentPool(s, s.store.models, {
+      onEvent: (message, level) => {
+        if (level !== "info") opts.onError?.(new SluiceError(level === "error" ? "MODEL_LOAD" : "MODEL_UNAVAILABLE", message));
+      },
+    }));
+  const routes = apiRoutes(s, drive, pool);
   const isPublic = [...routes.filter((r) => r.access === "public").map((r) => matcher(r.method, r.path)), matcher("post", "/events/:name")];
 
   const app = new Hono<Vars>();
@@ -256,8 +270,9 @@ export function createHttpApp(s: Sluice, opts: HttpOptions): { app: Hono<Vars>; 
     app,
     auth,
     routes,
-    close: () => {
+    close: async () => {
       closed = true;
+      await models?.close();
     },
   };
 }
@@ -285,8 +300,8 @@ export async function startHttp(s: Sluice, opts: HttpOptions & { port?: number; 
     routes,
     firstAdmin,
     close: async () => {
-      close();
       await server.close();
+      await close();
     },
   };
 }

@@ -494,3 +494,25 @@ export const aliasMoveSchema = z.strictObject({
   moved: z.boolean(),
   entry: aliasHistoryEntrySchema.nullable(),
 });
+
+// ---- model serving (routes/serving.ts) ----
+
+export const predictSchema = z.strictObject({
+  model: z.string(),
+  version: z.number().int().describe("the version that produced these predictions"),
+  predictions: z.array(json).describe("one per input row, in order"),
+});
+
+export const inferenceLogSchema = z.strictObject({
+  model: z.string(),
+  rows: z.array(
+    z.strictObject({
+      id: z.number().int().describe("increases with every row logged (pass as afterId to read on)"),
+      at: ms,
+      version: z.number().int(),
+      alias: z.string().nullable(),
+      input: json,
+      prediction: json,
+    }),
+  ),
+});

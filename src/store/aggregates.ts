@@ -39,6 +39,7 @@ import { HistoryRows } from "./history.js";
 import { CacheRows } from "./cache.js";
 import { NoteRows } from "./notes.js";
 import { ModelRows } from "./models.js";
+import { InferenceLogRows } from "./inferenceLog.js";
 
 /** What the aggregates need of the store or transaction they are bound to, besides the handle. */
 export interface StoreContext {
@@ -100,6 +101,7 @@ export abstract class Aggregates implements StoreContext {
   #notes?: NoteRows;
   #cache?: CacheRows;
   #models?: ModelRows;
+  #inferenceLog?: InferenceLogRows;
 
   get runs(): RunRows {
     return (this.#runs ??= new RunRows(this.db, this));
@@ -180,6 +182,10 @@ export abstract class Aggregates implements StoreContext {
   /** The model registry: versions, aliases and their history, approvals (store/models.ts). */
   get models(): ModelRows {
     return (this.#models ??= new ModelRows(this.db, this));
+  }
+  /** What model servers answered, sampled and bounded: store/inferenceLog.ts. */
+  get inferenceLog(): InferenceLogRows {
+    return (this.#inferenceLog ??= new InferenceLogRows(this.db));
   }
   /** Experiment tracking: store/tracking.ts. */
   get tracking(): TrackingRows {

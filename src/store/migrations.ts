@@ -27,6 +27,7 @@ import { m0028TaskCache } from "./migrations/0028_task_cache.js";
 import { m0033CacheByAttempt } from "./migrations/0033_cache_by_attempt.js";
 import { m0034Notes } from "./migrations/0034_notes.js";
 import { m0029Models } from "./migrations/0029_models.js";
+import { m0030InferenceLog } from "./migrations/0030_inference_log.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -200,6 +201,7 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0033_cache_by_attempt", m0033CacheByAttempt],
   ["0034_notes", m0034Notes],
   ["0029_models", m0029Models],
+  ["0030_inference_log", m0030InferenceLog],
 ];
 
 export const MIGRATION_NAMES: readonly string[] = STEPS.map(([n]) => n);

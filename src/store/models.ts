@@ -249,7 +249,10 @@ export class ModelRows {
       const rows = tx.models;
       await rows.lockModel(m.name);
       if (!(await rows.version(m.name, m.version))) throw versionNotFound(m.name, m.version);
-      return rows.move(m);
+      const moved = await rows.move(m);
+      // model servers of other processes hear it at commit (PostgreSQL) instead of at their next poll
+      if (moved.moved) await tx.notifyWake();
+      return moved;
     });
   }
 
@@ -265,7 +268,9 @@ export class ModelRows {
       if (history.length === 0) throw new SluiceError("NOT_FOUND", `model "${m.name}" has no alias "${m.alias}" to roll back`, { details: { model: m.name, alias: m.alias } });
       const target = rollbackTarget(history);
       if (target === null) throw new SluiceError("CONFLICT", `alias "${m.alias}" of model "${m.name}" has nothing to roll back to: version ${history[0]!.toVersion} was its first holder`, { details: { model: m.name, alias: m.alias } });
-      return rows.move({ ...m, version: target, kind: "rollback" });
+      const moved = await rows.move({ ...m, version: target, kind: "rollback" });
+      if (moved.moved) await tx.notifyWake();
+      return moved;
     });
   }
 

@@ -631,6 +631,20 @@ export interface ModelApprovalsTable {
   comment: string | null;
 }
 
+/** 0030: what model servers answered, sampled and bounded per model (store/inferenceLog.ts). */
+export interface InferenceLogTable {
+  log_id: Generated<number>;
+  model: string;
+  version: number;
+  /** The alias the server served (null: a version named directly). */
+  alias: string | null;
+  at: number;
+  /** JSON text: one request row. */
+  input: string;
+  /** JSON text: its prediction. */
+  prediction: string;
+}
+
 export interface Database {
   dag_versions: DagVersionsTable;
   run_notes: RunNotesTable;
@@ -644,6 +658,7 @@ export interface Database {
   type_errors: TypeErrorsTable;
   tracked_runs: TrackedRunsTable;
   task_cache: TaskCacheTable;
+  inference_log: InferenceLogTable;
   tracked_params: TrackedParamsTable;
   tracked_metrics: TrackedMetricsTable;
   tracked_metric_summaries: TrackedMetricSummariesTable;

@@ -12,7 +12,7 @@ import type { ModelFlavor, ModelInputEvent } from "../core/models.js";
 import { signatureOf } from "../core/modelSignature.js";
 import { checkModelName } from "../core/promotion.js";
 import { checkMetric, checkTrackName, paramJson } from "../core/tracking.js";
-import type { AssetEvent, ModelRegistry, RegisterModelOptions, RegisteredModel } from "../dsl/types.js";
+import type { AssetEvent, InferenceLogEntry, InferenceLogOptions, ModelRegistry, RegisterModelOptions, RegisteredModel } from "../dsl/types.js";
 import { SluiceError } from "../errors.js";
 import type { Masker } from "../secrets/mask.js";
 import type { Store } from "../store/store.js";
@@ -83,6 +83,23 @@ export class AttemptModels implements ModelRegistry {
     const out = { name: rec.name, version: rec.version };
     this.deps.onRegistered?.(out);
     return out;
+  }
+
+  /** The model's inference log (store/inferenceLog.ts; serving writes it): read-only, any model. */
+  async inferenceLog(name: string, options: InferenceLogOptions = {}): Promise<InferenceLogEntry[]> {
+    const where = `${this.where}: inference log of model "${name}"`;
+    if (typeof name !== "string" || name === "") throw new SluiceError("INVALID_INPUT", `${this.where}: ctx.models.inferenceLog needs a model name`, { details: { field: "name" } });
+    const since = options.since instanceof Date ? options.since.getTime() : options.since;
+    for (const [field, v] of [["since", since], ["afterId", options.afterId], ["version", options.version], ["limit", options.limit]] as const) {
+      if (v !== undefined && (typeof v !== "number" || !Number.isFinite(v) || v < 0)) throw new SluiceError("INVALID_INPUT", `${where}: ${field} must be a number ≥ 0`, { details: { field } });
+    }
+    const rows = await this.deps.store.inferenceLog.recent(name, {
+      ...(since !== undefined ? { since } : {}),
+      ...(options.afterId !== undefined ? { afterId: options.afterId } : {}),
+      ...(options.version !== undefined ? { version: options.version } : {}),
+      ...(options.limit !== undefined ? { limit: options.limit } : {}),
+    });
+    return rows.map((r) => ({ id: r.id, at: new Date(r.at), version: r.version, alias: r.alias, input: r.input, prediction: r.prediction }));
   }
 
   /** The flavor's file, found from the DAG file's folder and stored relative to the DAGs folder. */

@@ -119,7 +119,7 @@ function attempt(taskId: string, opts: { limits?: ProcessPoolLimits; moduleUrl?:
       triggeringAssetEvents: [],
       assetMetadata: () => undefined,
       track: { param: () => undefined, params: () => undefined, metric: () => undefined, metrics: () => undefined, tag: () => undefined, artifact: async () => undefined },
-      models: { register: async () => ({ name: "m", version: 1 }) },
+      models: { register: async () => ({ name: "m", version: 1 }), inferenceLog: async () => [] },
       ...attemptSecrets(undefined, masker, { dagId: "pooled", taskId }),
     },
     log: new AttemptLog(log),

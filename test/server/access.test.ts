@@ -216,6 +216,9 @@ function suite(dialect: Dialect): void {
     "POST /models/:name/rollback": () => ({ url: "/models/nope/rollback", body: { alias: "champion" } }),
     "GET /approvals": () => ({ url: "/approvals" }),
     "POST /approvals/:id": () => ({ url: "/approvals/1", body: { decision: "approve" } }),
+    // serving: viewer reads the inference log, operator predicts
+    "POST /models/:name/aliases/:alias/predict": () => ({ url: "/models/nope/aliases/champion/predict", body: { inputs: [{ x: 1 }] } }),
+    "GET /models/:name/inference-log": () => ({ url: "/models/nope/inference-log" }),
   };
 
   /** What of DAG B must never appear in an answer to a caller limited to A. */

@@ -98,6 +98,8 @@ function requestFor(method: string, path: string, who: Who): { url: string; body
     "POST /models/:name/promote": { alias: "champion", version: 1 },
     "POST /models/:name/rollback": { alias: "champion" },
     "POST /approvals/:id": { decision: "approve" },
+    // no such model: the operator is let through to a 404
+    "POST /models/:name/aliases/:alias/predict": { inputs: [{ x: 1 }] },
   };
   // routes that name what they read in the query
   const queries: Record<string, string> = { "/compare": `?runs=${runId}`, "/runs/:runId/metrics": "?task=a&names=loss" };

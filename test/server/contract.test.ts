@@ -10,6 +10,7 @@ import { after, before, test } from "node:test";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { sandbox, waitFor } from "../helpers.js";
 import { ADMIN_PASSWORD, Client, deploy, type Deployment, type Reply } from "./harness.js";
+import { JS_MODEL, SIGNATURE } from "../serving/fixtures.js";
 
 const sb = sandbox("sluice-api-contract-");
 sb.write(
@@ -173,6 +174,36 @@ test("every operation of the OpenAPI document answers what its schema says", { t
   await check("GET", `/runs/${ok.runId}/tracking`);
   await check("GET", `/runs/${ok.runId}/metrics?task=a&names=loss`);
   await check("GET", `/runs/${ok.runId}/metrics?task=a&names=loss&maxPoints=10`);
+
+  // model serving through the API: a registered JS model predicts; a bad row is a 400 naming it; the log has the row
+  sb.write("models/scale.ts", JS_MODEL);
+  const bytes = Buffer.from(JSON.stringify({ factor: 10 }));
+  const model = await dep.s.store.models.register({
+    name: "scaler",
+    artifactRef: await dep.s.engine.artifacts.put(bytes),
+    artifactSize: bytes.length,
+    flavor: { kind: "js", module: "models/scale.ts", export: "load" },
+    framework: "js",
+    signature: SIGNATURE,
+    metrics: {},
+    params: {},
+    description: null,
+    dagId: "chain",
+    dagVersion: "v",
+    runId: ok.runId,
+    taskId: "a",
+    mapIndex: -1,
+    attemptId: 1,
+    inputEvents: [],
+  });
+  await dep.s.store.models.moveAlias({ name: "scaler", alias: "champion", version: model.version, actor: "admin", reason: null, kind: "promote" });
+  const predicted = await check("POST", "/models/scaler/aliases/champion/predict", { inputs: [{ x: 1 }] });
+  assert.deepEqual(predicted.json, { model: "scaler", version: model.version, predictions: [{ y: 10, by: model.version }] });
+  const badRow = await api.call("POST", "/api/v1/models/scaler/aliases/champion/predict", { inputs: [{ x: "one" }] });
+  assert.equal(badRow.status, 400);
+  assert.equal(badRow.json.fields[0].path, "inputs[0].x");
+  await waitFor(async () => (await api.get("/api/v1/models/scaler/inference-log")).json?.rows?.length === 1, 10_000, "the inference log row");
+  await check("GET", "/models/scaler/inference-log?limit=10");
 
   // a run to cancel: queued behind a paused DAG cannot start
   await api.call("PATCH", "/api/v1/dags/chain", { paused: true });

@@ -176,7 +176,7 @@ const HAND_BACK_WAIT_MS = 10_000;
  * recorded, or after HAND_BACK_WAIT_MS if the store does not answer; a third exits at once. Only SIGKILL
  * leaves attempts to wait for their lease.
  */
-function untilSignal(onFirst: () => void, onSecond: () => void): Promise<void> {
+export function untilSignal(onFirst: () => void, onSecond: () => void): Promise<void> {
   return new Promise<void>((resolve) => {
     let signals = 0;
     const onSignal = () => {
