@@ -4,12 +4,12 @@ import { api, ApiError, type JsonSchema } from "../api";
 import { useCanOperate } from "../auth";
 import { ErrorBox } from "../components/ErrorBox";
 import { initialValues, SchemaForm, validate, type FormValues } from "../components/SchemaForm";
-import { useData } from "../hooks";
+import { useGetDag } from "../queries/useGetDag";
 import { Link, navigate } from "../router";
 
 export function TriggerPage({ dagId }: { dagId: string }) {
   const canOperate = useCanOperate();
-  const dag = useData(() => api.dag(dagId), `dag|${dagId}`);
+  const dag = useGetDag(dagId);
   const params = (dag.data?.params ?? null) as JsonSchema | null;
   const schema = params?.properties ? params : null;
   const [values, setValues] = useState<FormValues | null>(null);
