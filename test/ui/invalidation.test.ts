@@ -26,8 +26,8 @@ export default dag("bf_job", { schedule: "@daily", startDate: "2026-01-01", catc
 `;
 
 /** Marks the current document; `sameDocument` is false once the page was loaded again. */
-const mark = (page: Page) => page.evaluate(() => Object.assign(window, { __sluiceMark: true }));
-const sameDocument = (page: Page) => page.evaluate(() => (window as unknown as { __sluiceMark?: boolean }).__sluiceMark === true);
+const mark = (page: Page) => page.evaluate("window.__sluiceMark = true");
+const sameDocument = async (page: Page) => (await page.evaluate("window.__sluiceMark")) === true;
 
 /** `yyyy-mm-ddThh:mm` in the browser's zone, for a datetime-local input. */
 const localInput = (ms: number) => {
