@@ -4,7 +4,7 @@
  * and loading states. The page supplies the columns, the rows and the form.
  */
 import { useState, type ReactNode } from "react";
-import type { Loaded } from "../hooks";
+import type { UseQueryResult } from "@tanstack/react-query";
 import { ErrorBox } from "./ErrorBox";
 
 export function EditableList<T>(props: {
@@ -12,11 +12,13 @@ export function EditableList<T>(props: {
   intro: ReactNode;
   addLabel: string;
   isAdmin: boolean;
-  list: Loaded<{ items: T[] }>;
+  list: UseQueryResult<{ items: T[] }>;
+  /** Marks the list stale (queries/useList…'s invalidate), after a record was added or changed. */
+  invalidate: () => void;
   testId: string;
   columns: string[];
   empty: string;
-  /** The form for a new record (null) or `existing`; `onDone` closes it and reloads the list. */
+  /** The form for a new record (null) or `existing`; `onDone` closes it and invalidates the list. */
   form: (existing: T | null, onDone: () => void) => ReactNode;
   /** One row; `onEdit` opens the form for it. */
   row: (item: T, onEdit: () => void) => ReactNode;
@@ -38,7 +40,7 @@ export function EditableList<T>(props: {
         editing !== null &&
         props.form(editing.item, () => {
           setEditing(null);
-          list.reload();
+          props.invalidate();
         })}
       {list.error && <ErrorBox error={list.error} />}
       <table className="list" data-testid={props.testId}>
@@ -53,7 +55,7 @@ export function EditableList<T>(props: {
         <tbody>{list.data?.items.map((item) => props.row(item, () => setEditing({ item })))}</tbody>
       </table>
       {list.data && list.data.items.length === 0 && <p className="muted">{props.empty}</p>}
-      {list.loading && !list.data && <p className="muted">Loading…</p>}
+      {list.isPending && <p className="muted">Loading…</p>}
     </div>
   );
 }

@@ -3,11 +3,11 @@
  * time it waited (hatched) then the time it ran (its state's colour and symbol), under a time axis.
  * Hovering a segment shows its details; clicking a row opens the task panel. Rows are virtualised.
  */
-import { useMemo, useRef, useState, type MouseEvent } from "react";
+import { useEffect, useMemo, useRef, useState, type MouseEvent } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { api, type Run, type Structure, type TaskInstance } from "../api";
+import type { Run, Structure, TaskInstance } from "../api";
 import { fmtDuration, fmtTime } from "../format";
-import { useData } from "../hooks";
+import { invalidateRunAttempts, useListRunAttempts } from "../queries/useListRunAttempts";
 import { timelineRows, timeTicks, type Segment, type TimelineRow } from "../timeline/rows";
 import { StateLegend, stateColor, stateIcon, stateInk } from "./StateBadge";
 
@@ -29,7 +29,14 @@ export function Gantt({
   onSelect: (taskId: string, mapIndex: number) => void;
 }) {
   const live = !FINISHED.has(run.state);
-  const attempts = useData(() => api.runAttempts(run.runId), `attempts|${run.runId}|${run.state}`, live ? 2000 : undefined);
+  const attempts = useListRunAttempts(run.runId, live, 2000);
+  // the run moved on (e.g. finished, so polling stops): fetch its attempts once more, as they are now
+  const seenState = useRef(run.state);
+  useEffect(() => {
+    if (seenState.current === run.state) return;
+    seenState.current = run.state;
+    void invalidateRunAttempts(run.runId);
+  }, [run.runId, run.state]);
   const upstream = useMemo(() => new Map((structure?.tasks ?? []).map((t) => [t.id, t.upstream])), [structure]);
   const rowsData = useMemo(
     () => timelineRows(instances, attempts.data ?? [], (id) => upstream.get(id) ?? [], run.startedAt),

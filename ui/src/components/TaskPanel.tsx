@@ -4,10 +4,11 @@
  * and output preview.
  */
 import { useEffect, useState } from "react";
-import { api, type AttemptId, type TaskInstance } from "../api";
+import type { AttemptId, TaskInstance } from "../api";
 import { useCanOperate } from "../auth";
 import { describeTry, fmtBytes, fmtDuration, fmtTime } from "../format";
-import { useData } from "../hooks";
+import { useListInputs } from "../queries/useListInputs";
+import { useGetOutput } from "../queries/useGetOutput";
 import { useListAttempts } from "../queries/useListAttempts";
 import { CachedBadge } from "./CachedBadge";
 import { TaskActions } from "./TaskActions";
@@ -157,7 +158,7 @@ export function TaskPanel({
 }
 
 function Output({ attemptId, size }: { attemptId: AttemptId; size: number | null }) {
-  const out = useData(() => (size === null ? Promise.resolve(null) : api.output(attemptId)), `${attemptId}|${size}`);
+  const out = useGetOutput(attemptId, size);
   if (size === null) return null;
   return (
     <>
@@ -174,7 +175,7 @@ function Output({ attemptId, size }: { attemptId: AttemptId; size: number | null
 }
 
 function Inputs({ runId, taskId, mapIndex }: { runId: string; taskId: string; mapIndex: number }) {
-  const inputs = useData(() => api.inputs(runId, taskId, mapIndex), `${runId}|${taskId}|${mapIndex}`);
+  const inputs = useListInputs(runId, taskId, mapIndex);
   const entries = Object.entries(inputs.data?.inputs ?? {});
   if (inputs.error || entries.length === 0) return null;
   return (

@@ -5,11 +5,11 @@
  * before/after JSON come from anyone and are never parsed as HTML.
  */
 import { useState, type FormEvent } from "react";
-import { api, type AuditEntry, type Page } from "../api";
+import type { AuditEntry } from "../api";
 import { useSession } from "../auth";
 import { ErrorBox } from "../components/ErrorBox";
 import { fmtTime } from "../format";
-import { useData } from "../hooks";
+import { useListAudit } from "../queries/useListAudit";
 import { Link } from "../router";
 import { CursorPager } from "../components/CursorPager";
 
@@ -27,11 +27,7 @@ export function AuditPage() {
   const [filters, setFilters] = useState<Filters>(NO_FILTERS);
   const [cursors, setCursors] = useState<string[]>([]);
   const cursor = cursors[cursors.length - 1];
-  const key = JSON.stringify([filters, cursor]);
-  const list = useData<Page<AuditEntry>>(
-    () => api.audit({ ...(filters.user ? { user: filters.user } : {}), ...(filters.dagId ? { dagId: filters.dagId } : {}), ...(filters.action ? { action: filters.action } : {}), ...(filters.since ? { since: filters.since } : {}), limit: 50, ...(cursor ? { cursor } : {}) }),
-    key,
-  );
+  const list = useListAudit({ ...(filters.user ? { user: filters.user } : {}), ...(filters.dagId ? { dagId: filters.dagId } : {}), ...(filters.action ? { action: filters.action } : {}), ...(filters.since ? { since: filters.since } : {}), limit: 50, ...(cursor ? { cursor } : {}) });
   const apply = (e: FormEvent) => {
     e.preventDefault();
     setCursors([]);

@@ -4,7 +4,8 @@ import { api, type Backfill, type BackfillPlan } from "../api";
 import { useCanOperate } from "../auth";
 import { ErrorBox } from "../components/ErrorBox";
 import { fmtTimeTz, fmtZone } from "../format";
-import { useData } from "../hooks";
+import { useGetBackfill } from "../queries/useGetBackfill";
+import { invalidateBackfills, useListBackfills } from "../queries/useListBackfills";
 import { Link } from "../router";
 
 export function BackfillPage({ dagId }: { dagId: string }) {
@@ -15,7 +16,7 @@ export function BackfillPage({ dagId }: { dagId: string }) {
   const [maxActive, setMaxActive] = useState("");
   const [error, setError] = useState<Error | null>(null);
   const [dryRun, setDryRun] = useState<BackfillPlan | null>(null);
-  const list = useData(() => api.backfills({ dagId, limit: 20 }), `backfills|${dagId}`, 2000);
+  const list = useListBackfills(dagId);
 
   const submit = async (e: FormEvent, dry: boolean) => {
     e.preventDefault();
@@ -26,7 +27,7 @@ export function BackfillPage({ dagId }: { dagId: string }) {
       else {
         await api.createBackfill({ ...range, ...(maxActive ? { maxActive: Number(maxActive) } : {}) });
         setDryRun(null);
-        list.reload();
+        void invalidateBackfills(dagId);
       }
     } catch (err) {
       setError(err as Error);
@@ -82,7 +83,7 @@ export function BackfillPage({ dagId }: { dagId: string }) {
         </thead>
         <tbody>
           {list.data?.items.map((b) => (
-            <BackfillRow key={b.id} summary={b} canOperate={canOperate} />
+            <BackfillRow key={b.id} dagId={dagId} summary={b} canOperate={canOperate} />
           ))}
         </tbody>
       </table>
@@ -91,8 +92,8 @@ export function BackfillPage({ dagId }: { dagId: string }) {
 }
 
 /** One backfill; the list has no progress, so a running one polls its own detail. */
-function BackfillRow({ summary, canOperate }: { summary: Backfill; canOperate: boolean }) {
-  const detail = useData(() => api.backfill(summary.id), `backfill|${summary.id}|${summary.state}`, summary.state === "running" ? 2000 : undefined);
+function BackfillRow({ dagId, summary, canOperate }: { dagId: string; summary: Backfill; canOperate: boolean }) {
+  const detail = useGetBackfill(dagId, summary);
   const b = detail.data ?? summary;
   const p = b.progress;
   return (
@@ -112,7 +113,7 @@ function BackfillRow({ summary, canOperate }: { summary: Backfill; canOperate: b
       </td>
       <td>
         {canOperate && b.state === "running" && (
-          <button type="button" onClick={() => void api.cancelBackfill(b.id).then(detail.reload)}>
+          <button type="button" onClick={() => void api.cancelBackfill(b.id).then(() => invalidateBackfills(dagId))}>
             Cancel
           </button>
         )}

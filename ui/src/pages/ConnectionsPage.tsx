@@ -9,7 +9,7 @@ import { useSession } from "../auth";
 import { EditableList } from "../components/EditableList";
 import { Field, FormError, formErrors, noErrors, type FormErrors } from "../components/Field";
 import { fmtTime } from "../format";
-import { useData } from "../hooks";
+import { invalidateConnections, useListConnections } from "../queries/useListConnections";
 
 export function OperatorsOnly({ what }: { what: string }) {
   return (
@@ -29,7 +29,7 @@ export function ConnectionsPage() {
 }
 
 function Connections({ isAdmin }: { isAdmin: boolean }) {
-  const list = useData(() => api.connections(), "connections");
+  const list = useListConnections();
   return (
     <EditableList<ConnectionRecord>
       title="Connections"
@@ -42,11 +42,12 @@ function Connections({ isAdmin }: { isAdmin: boolean }) {
       addLabel="Add a connection"
       isAdmin={isAdmin}
       list={list}
+      invalidate={() => void invalidateConnections()}
       testId="connections"
       columns={["Id", "Type", "Host", "Port", "Login", "Schema", "Password", "Extra", "Description", "Updated"]}
       empty="No connections in the store yet."
       form={(existing, onDone) => <ConnectionForm key={existing?.id ?? "new"} existing={existing} onDone={onDone} />}
-      row={(c, onEdit) => <ConnectionRow key={c.id} c={c} isAdmin={isAdmin} onEdit={onEdit} onChange={list.reload} />}
+      row={(c, onEdit) => <ConnectionRow key={c.id} c={c} isAdmin={isAdmin} onEdit={onEdit} onChange={() => void invalidateConnections()} />}
     />
   );
 }

@@ -5,7 +5,9 @@ import { useCanOperate } from "../auth";
 import { StateDot } from "../components/StateBadge";
 import { ErrorBox } from "../components/ErrorBox";
 import { fmtTime } from "../format";
-import { useData } from "../hooks";
+import { useListDags, invalidateDags } from "../queries/useListDags";
+import { useListImportErrors } from "../queries/useListImportErrors";
+import { useListTypeErrors } from "../queries/useListTypeErrors";
 import { Link, navigate, useLocation, withQuery } from "../router";
 
 export function DagList() {
@@ -27,9 +29,9 @@ export function DagList() {
 
   const [extra, setExtra] = useState<{ key: string; items: DagSummary[]; cursor: string | null } | null>(null);
   const key = JSON.stringify(f);
-  const first = useData(() => api.dags({ ...f, limit: 100 }), key, 5000);
-  const errors = useData(() => api.importErrors(), "import-errors", 10000);
-  const typeErrors = useData(() => api.typeErrors(), "type-errors", 10000);
+  const first = useListDags(f);
+  const errors = useListImportErrors();
+  const typeErrors = useListTypeErrors();
   const items = [...(first.data?.items ?? []), ...(extra?.key === key ? extra.items : [])];
   const nextCursor = extra?.key === key ? extra.cursor : (first.data?.nextCursor ?? null);
   const loadMore = async () => {
@@ -121,9 +123,9 @@ export function DagList() {
         </thead>
         <tbody>
           {items.map((d) => (
-            <DagRow key={d.dagId} dag={d} onChange={first.reload} />
+            <DagRow key={d.dagId} dag={d} onChange={() => void invalidateDags(d.dagId)} />
           ))}
-          {!first.loading && items.length === 0 && (
+          {!first.isPending && items.length === 0 && (
             <tr>
               <td colSpan={7} className="muted">
                 No DAGs match.

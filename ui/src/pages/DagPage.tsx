@@ -15,9 +15,14 @@ import { StateBadge } from "../components/StateBadge";
 import { TaskPanel } from "../components/TaskPanel";
 import { fmtTime } from "../format";
 import { warmLayout } from "../graph/layoutClient";
-import { useData } from "../hooks";
 import { invalidateRun } from "../queries/client";
+import { useGetDag } from "../queries/useGetDag";
+import { useGetDagCode } from "../queries/useGetDagCode";
 import { useGetRun } from "../queries/useGetRun";
+import { useGetStructure } from "../queries/useGetStructure";
+import { useListDagRuns } from "../queries/useListDagRuns";
+import { useListDagVersions } from "../queries/useListDagVersions";
+import { useListDeadLetters } from "../queries/useListDeadLetters";
 import { useListRunTasks } from "../queries/useListRunTasks";
 import { Link, navigate, useLocation, withQuery } from "../router";
 
@@ -30,8 +35,8 @@ export function DagPage({ dagId }: { dagId: string }) {
   const canOperate = useCanOperate();
   const tab = (TABS as readonly string[]).includes(loc.query.get("tab") ?? "") ? (loc.query.get("tab") as (typeof TABS)[number]) : "graph";
   const version = loc.query.get("version") ?? undefined;
-  const dag = useData(() => api.dag(dagId), `dag|${dagId}`, 10000);
-  const runs = useData(() => api.dagRuns(dagId, { limit: 25 }), `runs|${dagId}`, 2500);
+  const dag = useGetDag(dagId, 10000);
+  const runs = useListDagRuns(dagId);
   const runParam = loc.query.get("run");
   const runId = runParam ?? latestIntervalRun(runs.data?.items ?? [])?.runId ?? null;
   const listedRun = runs.data?.items.find((r) => r.runId === runId);
@@ -41,13 +46,14 @@ export function DagPage({ dagId }: { dagId: string }) {
   const missed = runDetail.data?.deadlineMisses ?? [];
   const live = run ? !FINISHED_RUN.has(run.state) : false;
   const structVersion = version ?? run?.dagVersion ?? undefined;
-  const structure = useData(() => api.structure(dagId, structVersion), `structure|${dagId}|${structVersion ?? ""}`);
+  const structure = useGetStructure(dagId, structVersion);
   const tis = useListRunTasks(runId, run?.state, live);
 
   // a run that succeeded with failed instances: a DAG that parks its dead letters (`deadLetter: "park"`) — say how many
   const parkedCandidate = run?.state === "success" && (tis.data ?? []).some((t) => t.state === "failed");
-  const parked = useData(() => (parkedCandidate && runId ? api.deadLetters({ runId, state: "open", limit: 500 }) : Promise.resolve(null)), `parked|${runId}|${parkedCandidate}`);
-  const parkedCount = parked.data?.items.filter((e) => e.parked).length ?? 0;
+  const parked = useListDeadLetters({ runId: runId ?? "", state: "open", limit: 500 }, parkedCandidate && runId !== null);
+  // what was fetched while the run was a candidate no longer counts once it is not (e.g. cleared and running again)
+  const parkedCount = parkedCandidate ? (parked.data?.items.filter((e) => e.parked).length ?? 0) : 0;
   const statuses = useMemo(() => taskStatuses(tis.data ?? []), [tis.data]);
   const taskId = loc.query.get("task");
   const mapIndexParam = loc.query.get("map");
@@ -135,7 +141,7 @@ export function DagPage({ dagId }: { dagId: string }) {
           </span>
         )}
         {run && canOperate && live && (
-          <button type="button" onClick={() => void api.cancelRun(run.runId).then(runs.reload)}>
+          <button type="button" onClick={() => void api.cancelRun(run.runId).then(() => invalidateRun(run.runId))}>
             Cancel run
           </button>
         )}
@@ -228,7 +234,7 @@ function taskStatuses(tis: TaskInstance[]): Map<string, TaskStatus> {
 }
 
 function CodeView({ dagId, version }: { dagId: string; version: string | undefined }) {
-  const code = useData(() => api.code(dagId, version), `code|${dagId}|${version ?? ""}`);
+  const code = useGetDagCode(dagId, version);
   if (code.error) return <ErrorBox error={code.error} />;
   if (!code.data) return <p className="muted">Loading…</p>;
   return (
@@ -242,7 +248,7 @@ function CodeView({ dagId, version }: { dagId: string; version: string | undefin
 }
 
 function Versions({ dagId, current, onPick }: { dagId: string; current: string | undefined; onPick: (v: string) => void }) {
-  const versions = useData(() => api.versions(dagId), `versions|${dagId}`);
+  const versions = useListDagVersions(dagId);
   if (versions.error) return <ErrorBox error={versions.error} />;
   return (
     <table className="list">

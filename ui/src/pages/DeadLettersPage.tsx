@@ -6,12 +6,12 @@
  * outcome. Everything shown is React text: task errors come from anyone and are never parsed as HTML.
  */
 import { useState, type FormEvent } from "react";
-import { api, type BulkResult, type DeadLetter, type Page } from "../api";
+import { api, type BulkResult, type DeadLetter } from "../api";
 import { useCanOperate } from "../auth";
 import { ErrorBox } from "../components/ErrorBox";
 import { STATE_COLORS } from "../components/StateBadge";
 import { fmtTime } from "../format";
-import { useData } from "../hooks";
+import { invalidateDeadLetters, useListDeadLetters } from "../queries/useListDeadLetters";
 import { Link, useLocation } from "../router";
 import { CursorPager } from "../components/CursorPager";
 
@@ -34,10 +34,7 @@ export function DeadLettersPage() {
   const [outcome, setOutcome] = useState<{ action: string; result: BulkResult } | null>(null);
   const [error, setError] = useState<Error | null>(null);
   const cursor = cursors[cursors.length - 1];
-  const list = useData<Page<DeadLetter>>(
-    () => api.deadLetters({ ...(filters.dagId ? { dagId: filters.dagId } : {}), ...(filters.state !== "all" ? { state: filters.state } : {}), limit: 50, ...(cursor ? { cursor } : {}) }),
-    JSON.stringify([filters, cursor]),
-  );
+  const list = useListDeadLetters({ ...(filters.dagId ? { dagId: filters.dagId } : {}), ...(filters.state !== "all" ? { state: filters.state } : {}), limit: 50, ...(cursor ? { cursor } : {}) });
   const items = list.data?.items ?? [];
   const selectable = items.filter((e) => e.state === "open");
   const allSelected = selectable.length > 0 && selectable.every((e) => selected.has(e.id));
@@ -63,7 +60,7 @@ export function DeadLettersPage() {
       const result = action === "retry" ? await api.retryDeadLetters(ids) : await api.discardDeadLetters(ids);
       setOutcome({ action, result });
       setSelected(new Set());
-      list.reload();
+      void invalidateDeadLetters();
     } catch (e) {
       setError(e as Error);
     } finally {

@@ -9,7 +9,7 @@ import { useSession } from "../auth";
 import { ErrorBox } from "../components/ErrorBox";
 import { Field, FormError, formErrors, noErrors, type FormErrors } from "../components/Field";
 import { fmtTime } from "../format";
-import { useData } from "../hooks";
+import { invalidateGrants, useListGrants } from "../queries/useListGrants";
 import { AdminsOnly } from "./UsersPage";
 
 const GRANT_ROLES: Role[] = ["viewer", "operator", "admin"];
@@ -21,7 +21,7 @@ export function GrantsPage() {
 }
 
 function Grants() {
-  const list = useData(() => api.grants(), "grants");
+  const list = useListGrants();
   return (
     <div className="page narrow">
       <h2>Grants</h2>
@@ -29,7 +29,7 @@ function Grants() {
         A grant gives a user or an API token a role on some DAGs, on top of their global role: <code>dag:etl_*</code> (ids, * and ? as wildcards), <code>tag:finance</code>,{" "}
         <code>owner:ana</code>. A user whose role is <em>none</em> sees only the DAGs granted to them.
       </p>
-      <AddGrant onAdded={list.reload} />
+      <AddGrant onAdded={() => void invalidateGrants()} />
       <h3>All grants</h3>
       {list.error && <ErrorBox error={list.error} />}
       <table className="list" data-testid="grants">
@@ -44,7 +44,7 @@ function Grants() {
         </thead>
         <tbody>
           {list.data?.items.map((g) => (
-            <GrantRow key={g.id} g={g} onDeleted={list.reload} />
+            <GrantRow key={g.id} g={g} onDeleted={() => void invalidateGrants()} />
           ))}
         </tbody>
       </table>

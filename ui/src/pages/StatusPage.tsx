@@ -4,10 +4,10 @@
  * the data: known columns first, then any other field generically; a missing section or field is skipped,
  * never an error. Everything is React text.
  */
-import { api, type Status } from "../api";
+import type { Status } from "../api";
 import { ErrorBox } from "../components/ErrorBox";
 import { fmtTime } from "../format";
-import { useData } from "../hooks";
+import { useGetStatus } from "../queries/useGetStatus";
 
 /** Sections in display order, with the columns to show first. Other array fields follow, by name. */
 const SECTIONS: { key: string; title: string; empty: string; columns: string[] }[] = [
@@ -162,7 +162,7 @@ function Fields({ record, now }: { record: Record<string, unknown>; now: number 
 }
 
 export function StatusPage() {
-  const s = useData(() => api.status(), "status", 5000);
+  const s = useGetStatus();
   const now = Date.now();
   return (
     <div className="page" data-testid="status-page">

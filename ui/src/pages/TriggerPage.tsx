@@ -4,12 +4,13 @@ import { api, ApiError, type JsonSchema } from "../api";
 import { useCanOperate } from "../auth";
 import { ErrorBox } from "../components/ErrorBox";
 import { initialValues, SchemaForm, validate, type FormValues } from "../components/SchemaForm";
-import { useData } from "../hooks";
+import { invalidateRun } from "../queries/client";
+import { useGetDag } from "../queries/useGetDag";
 import { Link, navigate } from "../router";
 
 export function TriggerPage({ dagId }: { dagId: string }) {
   const canOperate = useCanOperate();
-  const dag = useData(() => api.dag(dagId), `dag|${dagId}`);
+  const dag = useGetDag(dagId);
   const params = (dag.data?.params ?? null) as JsonSchema | null;
   const schema = params?.properties ? params : null;
   const [values, setValues] = useState<FormValues | null>(null);
@@ -55,6 +56,8 @@ export function TriggerPage({ dagId }: { dagId: string }) {
     setBusy(true);
     try {
       const run = await api.trigger(dagId, { params, logicalDate: logicalDate ? new Date(logicalDate).getTime() : undefined, ...(noCache ? { noCache: true } : {}) });
+      // the DAG page, the runs list and the dashboard show the new run at once, not at their next poll
+      void invalidateRun(run.runId);
       navigate(`/dags/${encodeURIComponent(dagId)}?run=${encodeURIComponent(run.runId)}`);
     } catch (err) {
       if (err instanceof ApiError && err.fields.length) {

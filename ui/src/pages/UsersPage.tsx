@@ -8,7 +8,7 @@ import { useSession } from "../auth";
 import { ErrorBox } from "../components/ErrorBox";
 import { Field, FormError, formErrors, noErrors, type FormErrors } from "../components/Field";
 import { fmtTime } from "../format";
-import { useData } from "../hooks";
+import { invalidateUsers, useListUsers } from "../queries/useListUsers";
 
 /** Global roles, lowest first; `none`: only what grants give (the Grants page). */
 export const ROLES: Role[] = ["none", "viewer", "operator", "admin"];
@@ -31,11 +31,11 @@ export function UsersPage() {
 }
 
 function Users({ me }: { me: string }) {
-  const list = useData(() => api.users(), "users");
+  const list = useListUsers();
   return (
     <div className="page narrow">
       <h2>Users</h2>
-      <CreateUser onCreated={list.reload} />
+      <CreateUser onCreated={() => void invalidateUsers()} />
       <h3>All users</h3>
       {list.error && <ErrorBox error={list.error} />}
       <table className="list" data-testid="users">
@@ -49,11 +49,11 @@ function Users({ me }: { me: string }) {
         </thead>
         <tbody>
           {list.data?.items.map((u) => (
-            <UserRow key={u.username} u={u} isMe={u.username === me} onChange={list.reload} />
+            <UserRow key={u.username} u={u} isMe={u.username === me} onChange={() => void invalidateUsers()} />
           ))}
         </tbody>
       </table>
-      {list.loading && !list.data && <p className="muted">Loading…</p>}
+      {list.isPending && <p className="muted">Loading…</p>}
     </div>
   );
 }

@@ -8,7 +8,7 @@ import { useSession } from "../auth";
 import { EditableList } from "../components/EditableList";
 import { Field, FormError, formErrors, noErrors, type FormErrors } from "../components/Field";
 import { fmtTime } from "../format";
-import { useData } from "../hooks";
+import { invalidateVariables, useListVariables } from "../queries/useListVariables";
 import { OperatorsOnly } from "./ConnectionsPage";
 
 export function VariablesPage() {
@@ -18,7 +18,7 @@ export function VariablesPage() {
 }
 
 function Variables({ isAdmin }: { isAdmin: boolean }) {
-  const list = useData(() => api.variables(), "variables");
+  const list = useListVariables();
   return (
     <EditableList<VariableRecord>
       title="Variables"
@@ -30,11 +30,12 @@ function Variables({ isAdmin }: { isAdmin: boolean }) {
       addLabel="Set a variable"
       isAdmin={isAdmin}
       list={list}
+      invalidate={() => void invalidateVariables()}
       testId="variables"
       columns={["Key", "Value", "Description", "Updated"]}
       empty="No variables yet."
       form={(existing, onDone) => <VariableForm key={existing?.key ?? "new"} existing={existing} onDone={onDone} />}
-      row={(v, onEdit) => <VariableRow key={v.key} v={v} isAdmin={isAdmin} onEdit={onEdit} onChange={list.reload} />}
+      row={(v, onEdit) => <VariableRow key={v.key} v={v} isAdmin={isAdmin} onEdit={onEdit} onChange={() => void invalidateVariables()} />}
     />
   );
 }
