@@ -35,6 +35,8 @@ const FORBIDDEN = {
   // the pure layers: nothing above them, nor config.ts (which reads the environment)
   dsl: ["cli", "server", "engine", "worker", "executors", "logs", "artifacts", "store", "bench", "auth", "sluice.ts", "runtime.ts", "index.ts", "config.ts"],
   core: ["cli", "server", "engine", "worker", "executors", "logs", "artifacts", "store", "dsl", "bench", "auth", "sluice.ts", "runtime.ts", "index.ts", "config.ts"],
+  // drift statistics and other pure ML helpers that DAG files import from "sluice"
+  ml: ["cli", "server", "engine", "worker", "executors", "logs", "artifacts", "store", "dsl", "core", "bench", "auth", "secrets", "app", "sluice.ts", "runtime.ts", "index.ts", "config.ts"],
   // the metric definitions (prom-client): below the store, which times its transactions with them; the
   // deployment's gauges are read by store/gauges.ts and rendered by server/metrics.ts, never from here
   metrics: ["cli", "server", "engine", "worker", "executors", "logs", "artifacts", "store", "dsl", "core", "bench", "auth", "secrets", "app", "sluice.ts", "runtime.ts", "index.ts", "config.ts"],

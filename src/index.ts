@@ -45,3 +45,24 @@ export type { Duration } from "./core/duration.js";
 export type { ResourceRequest } from "./core/resources.js";
 export type { StandardSchemaV1 } from "./core/standardSchema.js";
 export { SluiceError, isSluiceError, type ErrorCode } from "./errors.js";
+export {
+  driftReport,
+  numericPsi,
+  categoricalPsi,
+  ksTest,
+  chiSquareTest,
+  kolmogorovSurvival,
+  chiSquareSurvival,
+  PSI_EPSILON,
+  type DriftReport,
+  type DriftReportOptions,
+  type DriftThresholds,
+  type FeatureDrift,
+  type FeatureKind,
+  type NumericDrift,
+  type CategoricalDrift,
+  type KsResult,
+  type ChiSquareResult,
+  type PsiResult,
+  type PsiBin,
+} from "./ml/drift.js";

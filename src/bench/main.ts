@@ -6,11 +6,15 @@
  * scheduler's schedule-1000 and dag-change-1000 (see schedule.ts), the REST API's grid-10000 (latency of
  * /structure and /grid of a 10,000-task DAG with 10 runs, see grid.ts), and the web UI's ui-10000 (see ui.ts: headless
  * Chromium; skipped without /usr/bin/chromium), process-100 and shell-200 (a task's cost against the bare spawn of its
- * process, see process.ts), DAG loading's dags-list-2000 and load-100000 (see loading.ts), and compare-100 (experiment
- * tracking over the REST API, see tracking.ts). With `--pg`: PostgreSQL, separate worker processes (see pg.ts).
+ * process, see process.ts), DAG loading's dags-list-2000 and load-100000 (see loading.ts), compare-100 (experiment
+ * tracking over the REST API, see tracking.ts), ui-chart-100 (the comparison page charting 100 runs × 10,000
+ * points in headless Chromium, see chart.ts) and ml-cache (the ML example's training DAG, first run against an
+ * unchanged, cached re-run, see mlCache.ts). With `--pg`: PostgreSQL, separate worker processes (see pg.ts).
  */
 import { compareBench } from "./tracking.js";
 import { predictBench } from "./serving.js";
+import { chartBench } from "./chart.js";
+import { mlCache } from "./mlCache.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -181,8 +185,10 @@ const scenarios: [string, () => Promise<Result | null>][] = [
   ["ui-10000", () => uiBench(10_000)],
   ["compare-100", () => compareBench(100)],
   ["predict-http", () => predictBench(20_000, 32)],
+  ["ui-chart-100", () => chartBench(100)],
   ["process-100", () => processTasks(100)],
   ["shell-200", () => shellTasks(200)],
+  ["ml-cache", () => mlCache()],
 ];
 try {
   for (const [name, run] of scenarios) {

@@ -2,6 +2,7 @@
  * The `sluice` command. The only place that parses arguments; every error ends here as a message and an
  * exit code from the error table (2 for the user's mistakes), never as a bare stack trace.
  */
+import { registerRunNote, registerTaskNote } from "./commands/notes.js";
 import { registerExperiments, registerRunsCompare } from "./commands/experiments.js";
 import { registerModels } from "./commands/models.js";
 import { readFileSync } from "node:fs";
@@ -51,11 +52,12 @@ export async function main(argv: string[], deps: { startHttp: StartHttp; startMe
   registerRuns(runs, globals);
   registerResume(runs, globals);
   registerRunsCompare(runs, globals);
+  registerRunNote(runs, globals);
   registerExperiments(program, globals);
   registerModels(program, globals);
   registerLogs(program, globals);
   registerTasks(program, globals);
-  registerTaskCommands(program, globals);
+  registerTaskNote(registerTaskCommands(program, globals), globals);
   registerDb(program, globals);
   registerAssets(program, globals);
   registerEvents(program, globals);

@@ -13,7 +13,7 @@ export interface CacheKeyParts {
   spec: CacheSpec;
   /** The task's code: a function's source, a shell command and its args, a Python script's content. */
   code: string;
-  /** The attempt's resolved inputs (map item included), encoded as outputs are (artifacts/serialize.ts). */
+  /** The attempt's resolved inputs (map item included), canonically encoded (core/canonical.ts). */
   inputs: Uint8Array;
   /** The run's params. */
   params: Record<string, unknown>;

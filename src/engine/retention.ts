@@ -35,6 +35,10 @@ export interface CleanResult {
   taskInstances: number;
   attempts: number;
   runAssetEvents: number;
+  /** Runs whose tracked params, metrics, tags and artifacts went with them. */
+  trackedRuns: number;
+  /** Cache entries that pointed at deleted attempts or had expired; 0 on a dry run. */
+  cacheEntries: number;
   logDirs: number;
   artifacts: number;
   /** Code bundles no run holds any more and no DAG's current version is (store/dagCode.ts); 0 on a dry run. */
@@ -48,9 +52,9 @@ export async function cleanFinishedRuns(store: Store, opts: CleanOptions): Promi
     const c = await store.retention.countFinishedRuns(opts.cutoff);
     let logDirs = 0;
     for (const r of c.runList) if (await exists(runLogDir(opts.logsDir, r))) logDirs++;
-    return { cutoff, dryRun: true, runs: c.runs, taskInstances: c.taskInstances, attempts: c.attempts, runAssetEvents: c.runAssetEvents, logDirs, artifacts: c.artifacts, codeBundles: 0, batches: 0 };
+    return { cutoff, dryRun: true, runs: c.runs, taskInstances: c.taskInstances, attempts: c.attempts, runAssetEvents: c.runAssetEvents, trackedRuns: c.trackedRuns, cacheEntries: 0, logDirs, artifacts: c.artifacts, codeBundles: 0, batches: 0 };
   }
-  const result: CleanResult = { cutoff, dryRun: false, runs: 0, taskInstances: 0, attempts: 0, runAssetEvents: 0, logDirs: 0, artifacts: 0, codeBundles: 0, batches: 0 };
+  const result: CleanResult = { cutoff, dryRun: false, runs: 0, taskInstances: 0, attempts: 0, runAssetEvents: 0, trackedRuns: 0, cacheEntries: 0, logDirs: 0, artifacts: 0, codeBundles: 0, batches: 0 };
   const refs = new Set<string>();
   for (;;) {
     const b = await deleteFinishedRunBatch(store, opts.cutoff, opts.batchSize ?? 1000, opts.audit);
@@ -60,11 +64,14 @@ export async function cleanFinishedRuns(store: Store, opts: CleanOptions): Promi
     result.taskInstances += b.taskInstances;
     result.attempts += b.attempts;
     result.runAssetEvents += b.runAssetEvents;
+    result.trackedRuns += b.trackedRuns;
+    result.cacheEntries += b.cacheEntries;
     for (const r of b.outputRefs) refs.add(r);
     // files after the commit: a crash between leaves files without rows (harmless), never rows without
     // files. An emptied DAG folder stays: removing it could race a worker that is creating a run folder in it.
     for (const r of b.runs) if (await removeDir(runLogDir(opts.logsDir, r))) result.logDirs++;
   }
+  result.cacheEntries += await store.retention.deleteExpiredCacheEntries(store.now());
   const held = await store.retention.referencedOutputRefs([...refs]);
   result.artifacts = await opts.artifacts.removeStale([...refs].filter((r) => !held.has(r)), opts.artifactGraceMs ?? 3_600_000);
   result.codeBundles = await store.dagCode.deleteUnreferenced(store.now() - (opts.artifactGraceMs ?? 3_600_000));

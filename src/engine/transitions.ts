@@ -106,10 +106,9 @@ export function initialTaskInstances(idx: SpecIndex, now: number): NewTaskInstan
   const rows: NewTaskInstance[] = [];
   for (const t of idx.spec.tasks) {
     // a task that depends on the past starts waiting: startRun passes it through the gate
-    const startsNow = (t.upstream.length === 0 || t.triggerRule === "always") && !t.dependsOnPast;
-    const base = { taskId: t.id, nUpstream: t.upstream.length, priority: t.priority, queue: t.queue };
-    if (expandsAtStart(t)) rows.push({ ...base, mapIndex: -1, state: "none", readyAt: null });
-    else rows.push({ ...base, mapIndex: -1, state: startsNow ? "scheduled" : "none", readyAt: startsNow ? now : null });
+    // one object per row, of one shape (a spread of a shared base made two per task: 100,000-task runs)
+    const startsNow = (t.upstream.length === 0 || t.triggerRule === "always") && !t.dependsOnPast && !expandsAtStart(t);
+    rows.push({ taskId: t.id, mapIndex: -1, state: startsNow ? "scheduled" : "none", nUpstream: t.upstream.length, readyAt: startsNow ? now : null, priority: t.priority, queue: t.queue });
   }
   return rows;
 }

@@ -20,6 +20,11 @@ export interface TaskRun {
   /** Resolved input values, with the map item merged in for a mapped task. */
   inputs: Record<string, unknown>;
   ctx: TaskContext<unknown>;
+  /**
+   * The attempt's stop, without an AbortSignal (worker/attemptAbort.ts): the in-process executor waits on
+   * it, so that a task that never reads `ctx.signal` costs none. Absent: `ctx.signal` is used.
+   */
+  abort?: AbortWatch;
   log: AttemptLog;
   /** The secrets this attempt can reach: every value resolved for it is added, every text it writes masked. */
   masker: Masker;
@@ -40,6 +45,31 @@ export interface Executor {
 }
 
 /** Reject as soon as `signal` aborts, with its reason; otherwise settle like `work`. */
+/** What the in-process executor needs of an attempt's stop (worker/attemptAbort.ts AttemptAbort). */
+export interface AbortWatch {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  onAbort(fn: () => void): () => void;
+}
+
+/** raceAbort for an AbortWatch: no EventTarget, no listener objects. */
+export function raceAbortWatch<T>(work: Promise<T>, abort: AbortWatch): Promise<T> {
+  if (abort.aborted) return Promise.reject(abort.reason);
+  return new Promise<T>((resolve, reject) => {
+    const forget = abort.onAbort(() => reject(abort.reason));
+    work.then(
+      (v) => {
+        forget();
+        resolve(v);
+      },
+      (e: unknown) => {
+        forget();
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
+
 export function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(signal.reason as Error);
   return new Promise<T>((resolve, reject) => {

@@ -1,5 +1,5 @@
 import { SluiceError } from "../errors.js";
-import { raceAbort, type Executor, type TaskRun } from "./executor.js";
+import { raceAbort, raceAbortWatch, type Executor, type TaskRun } from "./executor.js";
 
 /**
  * Runs the task function in this process: the fastest path (no serialisation of inputs). A function that
@@ -10,11 +10,10 @@ export const inProcessExecutor: Executor = {
   run(r: TaskRun): Promise<unknown> {
     const impl = r.impl;
     if (impl.kind !== "fn") return Promise.reject(new SluiceError("INTERNAL", `task "${r.task.id}" is not a function task`));
+    const stop = r.abort ?? r.ctx.signal;
     // raceAbort would reject too, but only after the function had been started
-    if (r.ctx.signal.aborted) return Promise.reject(r.ctx.signal.reason as Error);
-    return raceAbort(
-      Promise.resolve().then(() => impl.fn(r.inputs, r.ctx)),
-      r.ctx.signal,
-    );
+    if (stop.aborted) return Promise.reject(stop.reason as Error);
+    const work = Promise.resolve().then(() => impl.fn(r.inputs, r.ctx));
+    return r.abort ? raceAbortWatch(work, r.abort) : raceAbort(work, r.ctx.signal);
   },
 };

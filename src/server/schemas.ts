@@ -122,10 +122,14 @@ export const callbackSchema = z.strictObject({
   endedAt: nullableMs,
 });
 
+/** A person's note on a run or task instance (markdown), who wrote it and when; `note: null` once removed. */
+export const noteSchema = z.strictObject({ note: z.string().nullable(), updatedBy: z.string(), updatedAt: ms });
+
 export const runDetailSchema = runSchema.extend({
   deadlineMisses: z.array(deadlineMissSchema),
   callbacks: z.array(callbackSchema),
   parkedTasks: z.number(),
+  note: noteSchema.nullable().describe("the run's note (markdown); null: none"),
 });
 
 export const taskInstanceSchema = z.strictObject({
@@ -144,7 +148,7 @@ export const taskInstanceSchema = z.strictObject({
 /** A task instance in a cross-DAG list: with its run's DAG and logical date. */
 export const taskInstanceRowSchema = taskInstanceSchema.extend({ runId: z.string(), dagId: z.string(), logicalDate: ms, runType: z.string() });
 
-export const runTaskInstanceSchema = taskInstanceSchema.extend({ waitingReason: z.string().nullable() });
+export const runTaskInstanceSchema = taskInstanceSchema.extend({ waitingReason: z.string().nullable(), note: noteSchema.nullable().describe("the instance's note (markdown); null: none") });
 
 export const attemptSchema = z.strictObject({
   attemptId: z.number(),
@@ -164,6 +168,9 @@ export const attemptSchema = z.strictObject({
 
 /** An attempt with the task instance it belongs to (the timeline). */
 export const runAttemptSchema = attemptSchema.extend({ taskId: z.string(), mapIndex: z.number() });
+
+/** One attempt found by its id alone, with the run and DAG it belongs to (where a cache hit's source lives). */
+export const attemptDetailSchema = runAttemptSchema.extend({ runId: z.string(), dagId: z.string() });
 
 export const previewSchema = z.strictObject({ preview: z.string(), truncated: z.boolean() });
 export const outputSchema = z.strictObject({ size: z.number(), preview: z.string().nullable(), truncated: z.boolean() });

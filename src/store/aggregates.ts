@@ -39,6 +39,7 @@ import { HistoryRows } from "./history.js";
 import { CacheRows } from "./cache.js";
 import { ModelRows } from "./models.js";
 import { InferenceLogRows } from "./inferenceLog.js";
+import { NoteRows } from "./notes.js";
 
 /** What the aggregates need of the store or transaction they are bound to, besides the handle. */
 export interface StoreContext {
@@ -97,6 +98,7 @@ export abstract class Aggregates implements StoreContext {
   #deadLetters?: DeadLetterRows;
   #tracking?: TrackingRows;
   #pastWaits?: PastWaitRows;
+  #notes?: NoteRows;
   #cache?: CacheRows;
   #models?: ModelRows;
   #inferenceLog?: InferenceLogRows;
@@ -200,6 +202,10 @@ export abstract class Aggregates implements StoreContext {
   /** Depending on the past: store/pastWaits.ts. */
   get pastWaits(): PastWaitRows {
     return (this.#pastWaits ??= new PastWaitRows(this.db));
+  }
+  /** Notes on runs and task instances: store/notes.ts. */
+  get notes(): NoteRows {
+    return (this.#notes ??= new NoteRows(this.db));
   }
   /** PostgreSQL bench only (`npm run bench -- --pg`). */
   get benchHistory(): BenchHistory {

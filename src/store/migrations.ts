@@ -26,6 +26,8 @@ import { m0024HistoryIndexes } from "./migrations/0024_history_indexes.js";
 import { m0028TaskCache } from "./migrations/0028_task_cache.js";
 import { m0029Models } from "./migrations/0029_models.js";
 import { m0030InferenceLog } from "./migrations/0030_inference_log.js";
+import { m0033CacheByAttempt } from "./migrations/0033_cache_by_attempt.js";
+import { m0034Notes } from "./migrations/0034_notes.js";
 
 export type DialectName = "sqlite" | "postgres";
 
@@ -198,6 +200,8 @@ const STEPS: ReadonlyArray<readonly [string, Step]> = [
   ["0028_task_cache", m0028TaskCache],
   ["0029_models", m0029Models],
   ["0030_inference_log", m0030InferenceLog],
+  ["0033_cache_by_attempt", m0033CacheByAttempt],
+  ["0034_notes", m0034Notes],
 ];
 
 export const MIGRATION_NAMES: readonly string[] = STEPS.map(([n]) => n);

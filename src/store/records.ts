@@ -102,6 +102,8 @@ export interface ClaimedAttempt {
   taskId: string;
   mapIndex: number;
   tryNumber: number;
+  /** Tries before the last clear (core/tries.ts): tryNumber - tryBase is the try of this round. */
+  tryBase: number;
   logicalDate: number;
   dataIntervalStart: number | null;
   dataIntervalEnd: number | null;

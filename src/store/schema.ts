@@ -629,9 +629,26 @@ export interface InferenceLogTable {
   /** JSON text: its prediction. */
   prediction: string;
 }
+export interface RunNotesTable {
+  run_id: string;
+  note: string;
+  updated_by: string;
+  updated_at: number;
+}
+
+export interface TaskInstanceNotesTable {
+  run_id: string;
+  task_id: string;
+  map_index: number;
+  note: string;
+  updated_by: string;
+  updated_at: number;
+}
 
 export interface Database {
   dag_versions: DagVersionsTable;
+  run_notes: RunNotesTable;
+  task_instance_notes: TaskInstanceNotesTable;
   runs: RunsTable;
   task_instances: TaskInstancesTable;
   attempts: AttemptsTable;

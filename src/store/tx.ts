@@ -315,6 +315,7 @@ export class Tx extends Aggregates {
           taskId: r.task_id,
           mapIndex: r.map_index,
           tryNumber: again ? r.try_number : r.try_number + 1,
+          tryBase: r.try_base,
           logicalDate: r.logical_date,
           dataIntervalStart: r.data_interval_start,
           dataIntervalEnd: r.data_interval_end,

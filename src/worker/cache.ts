@@ -5,8 +5,9 @@
  */
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import { encodeOutput } from "../artifacts/serialize.js";
 import { cacheExpiresAt, cacheKey } from "../core/cache.js";
+import { canonicalBytes } from "../core/canonical.js";
+import { SluiceError } from "../errors.js";
 import type { CacheSpec, TaskSpec } from "../core/dagSpec.js";
 import type { TaskImpl } from "../dsl/dag.js";
 import type { TaskContext } from "../dsl/types.js";
@@ -47,7 +48,7 @@ export async function attemptCacheKey(
     }
   }
   const code = custom === null ? await codeOf(impl, dagFile) : "";
-  const encoded = custom === null ? encodeOutput(inputs, `task "${task.id}" inputs`) : new Uint8Array();
+  const encoded = custom === null ? canonicalInputs(inputs, task.id) : new Uint8Array();
   // a secret param is stored encrypted per run (a new ciphertext every run) and must not leave a hash of
   // its value behind: it counts as present, not by value (rotating a token does not invalidate the cache)
   const params = Object.fromEntries(Object.entries(a.params).map(([k, v]) => [k, isSecretParamValue(v) ? { secret: true } : v]));
@@ -85,4 +86,16 @@ async function codeOf(impl: TaskImpl, dagFile: string): Promise<string> {
   if (impl.script === null) return `python -m\0${impl.module ?? ""}\0${args}`;
   const script = await readFile(resolve(dirname(dagFile), impl.script), "utf8").catch(() => "");
   return `python\0${impl.script}\0${script}\0${args}`;
+}
+
+/**
+ * The inputs as canonical bytes (core/canonical.ts), not as outputs are stored: V8's encoding of equal
+ * values can differ with the process's history, which made a hit a matter of luck.
+ */
+function canonicalInputs(inputs: Record<string, unknown>, taskId: string): Uint8Array {
+  try {
+    return canonicalBytes(inputs);
+  } catch (e) {
+    throw new SluiceError("SERIALIZATION", `task "${taskId}" inputs cannot be hashed for its cache key (${e instanceof Error ? e.message : String(e)}); pass plain data`, { cause: e });
+  }
 }

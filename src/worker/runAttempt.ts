@@ -12,6 +12,7 @@ import type { TaskImpl } from "../dsl/dag.js";
 import type { TaskContext } from "../dsl/types.js";
 import { isNonRetryable } from "../core/deadLetters.js";
 import { isSkipSignal } from "../core/taskSignals.js";
+import { describeTry } from "../core/tries.js";
 import { SluiceError, errorRecord, isSluiceError } from "../errors.js";
 import { childProcessExecutor } from "../executors/childProcess.js";
 import type { Executor } from "../executors/executor.js";
@@ -27,6 +28,7 @@ import { isSensitiveName, Masker } from "../secrets/mask.js";
 import { decryptSecretParams } from "../secrets/params.js";
 import type { TaskSecrets } from "../secrets/secrets.js";
 import type { AttemptResult, WorkerHost } from "./host.js";
+import type { AttemptAbort } from "./attemptAbort.js";
 import { AttemptTracker } from "./tracker.js";
 import { AttemptModels } from "./models.js";
 import { pokeGate } from "./promotionGate.js";
@@ -60,7 +62,7 @@ export interface AttemptOptions {
  * Run attempt `a`. Whatever the task throws (or its abort reason: the timeout set here, or the worker's
  * cancel, lost lease, hand-back) becomes a `failed` result, not a rejection.
  */
-export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, controller: AbortController): Promise<AttemptResult> {
+export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, controller: AttemptAbort): Promise<AttemptResult> {
   const clock = host.clock;
   // the secrets this attempt can reach, replaced by *** wherever the attempt writes (secrets/mask.ts)
   // (docs/decisions/0016-secrets.md): every line, the error, the output and the asset metadata go through it
@@ -79,9 +81,11 @@ export async function runAttempt(host: WorkerHost, opts: AttemptOptions, a: Clai
   return result;
 }
 
-async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, controller: AbortController, masker: Masker, log: AttemptLog, span: Span): Promise<AttemptResult> {
+async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt, controller: AttemptAbort, masker: Masker, log: AttemptLog, span: Span): Promise<AttemptResult> {
   const clock = host.clock;
   let cancelTimeout: (() => void) | null = null;
+  // until the task is known (its retries), the try as the store counts it
+  let tryText = `attempt ${a.tryNumber}`;
   let nonRetryable: readonly string[] | undefined;
   let tracker: AttemptTracker | null = null;
   let channel: TrackChannel | null = null;
@@ -105,7 +109,9 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       if (left <= 0) expire();
       else cancelTimeout = clock.setTimer(left, expire);
     }
-    log.note(`${a.pokes > 0 ? `poke ${a.pokes + 1} of ` : ""}attempt ${a.tryNumber} of ${task.retry.retries + 1} started (${executorName(task, impl)})`);
+    // "attempt 1 of 2 (try 4 overall)" after a clear, as the CLI and the UI say it (core/tries.ts)
+    tryText = describeTry(a.tryNumber, a.tryBase, task.retry.retries + 1);
+    log.note(`${a.pokes > 0 ? `poke ${a.pokes + 1} of ` : ""}${tryText} started (${executorName(task, impl)})`);
     const inputs = await inputsFor(host, a, task, impl);
     const triggers = await host.runTriggers(a.runId);
     const assets = new AssetMetadataCollector(task.id, task.produces ?? []);
@@ -126,7 +132,7 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       signal: controller.signal,
       attemptId: a.attemptId,
       assertLive: () => {
-        if (controller.signal.aborted) throw controller.signal.reason;
+        if (controller.aborted) throw controller.reason;
       },
       log: log.logger(),
       event: triggers.event,
@@ -157,9 +163,9 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
       env = { ...env, ...channel.env };
     }
     // aborted before it started (a deadline already past, a cancel): the task's code never runs
-    if (controller.signal.aborted) throw controller.signal.reason;
+    if (controller.aborted) throw controller.reason;
     const executor = executorFor(task, impl);
-    const taskRun = { task, impl, dagFile, moduleUrl, inputs, ctx, log, masker, python: opts.python, env, ...(opts.processPool ? { processPool: opts.processPool } : {}) };
+    const taskRun = { task, impl, dagFile, moduleUrl, inputs, ctx, abort: controller, log, masker, python: opts.python, env, ...(opts.processPool ? { processPool: opts.processPool } : {}) };
     // a promotion gate is the worker's own code (worker/promotionGate.ts), poked like a sensor
     const returned = task.kind === "promote" ? await pokeGate(host, a, task, inputs, log) : await (span === NOOP_SPAN ? executor.run(taskRun) : withActiveSpan(span, () => executor.run(taskRun)));
     // what it tracked is stored before the attempt counts as done (a batch that cannot be stored fails it)
@@ -167,7 +173,7 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     channel = null;
     await ch?.drain(tracker);
     await tracker.close();
-    if (controller.signal.aborted) throw controller.signal.reason;
+    if (controller.aborted) throw controller.reason;
     // a sensor whose condition is not met gives its slot back and waits, in the store, for its next poke
     const poke = task.kind === "sensor" || task.kind === "promote" ? pokeOutcome(task.id, returned) : null;
     if (poke && !poke.done) return { attemptId: a.attemptId, state: "up_for_reschedule", endedAt: clock.now() };
@@ -175,23 +181,23 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     const result = await successResult(host, opts, a, dag, task, value, masker);
     result.assetMetadata = masker.maskJson(assets.collected());
     if (cache) await storeCacheEntry(host, a, cache);
-    log.note(`attempt ${a.tryNumber} succeeded`);
+    log.note(`${tryText} succeeded`);
     return result;
   } catch (e) {
     // what a failed attempt tracked is kept (a diverging loss curve is worth seeing)
     await channel?.drain(tracker!).catch(() => undefined);
     await tracker?.close().catch(() => undefined);
-    const reason: unknown = controller.signal.aborted && !isSluiceError(e) ? controller.signal.reason : e;
+    const reason: unknown = controller.aborted && !isSluiceError(e) ? controller.reason : e;
     const raw = errorRecord(reason);
     // a task that throws a secret (or an error quoting one) leaves *** in the store and the log
     const rec = { ...raw, message: masker.mask(raw.message), ...(raw.stack !== undefined ? { stack: masker.mask(raw.stack) } : {}) };
     if (reason === e && isSkipSignal(e)) {
       // SkipTask or a skipOnExitCode exit: the instance is skipped, its reason kept as the attempt's message
       // written even by a quiet task (note() would not open its log): the reason must be readable there
-      log.system("info", `attempt ${a.tryNumber} skipped: ${rec.message}`);
+      log.system("info", `${tryText} skipped: ${rec.message}`);
       return { attemptId: a.attemptId, state: "skipped", endedAt: clock.now(), errorCode: "SKIPPED", errorMessage: rec.message, errorStack: null, exitCode: rec.exitCode ?? null };
     }
-    log.system("error", `attempt ${a.tryNumber} failed: ${rec.message}`);
+    log.system("error", `${tryText} failed: ${rec.message}`);
     if (rec.stack && rec.code === "TASK_FAILED") log.system("error", rec.stack);
     return {
       attemptId: a.attemptId,

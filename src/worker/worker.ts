@@ -15,6 +15,7 @@ import type { ClaimedAttempt } from "../store/store.js";
 import { HeartbeatThread } from "./heartbeatThread.js";
 import type { AttemptResult, ClaimRequest, WorkerHost } from "./host.js";
 import { claims, movePhase, movePump, type Phase, type PumpMode } from "./loopState.js";
+import { AttemptAbort } from "./attemptAbort.js";
 import { runAttempt } from "./runAttempt.js";
 import { endIdleChildren } from "../executors/childPool.js";
 import type { ProcessPoolLimits } from "../core/processReuse.js";
@@ -68,7 +69,7 @@ export interface StopOptions {
 
 interface Running {
   attempt: ClaimedAttempt;
-  controller: AbortController;
+  controller: AttemptAbort;
   /** performance.now() at launch: the attempt's duration metric. */
   startedAt: number;
 }
@@ -377,7 +378,7 @@ export class Worker {
   }
 
   private launch(a: ClaimedAttempt): void {
-    const controller = new AbortController();
+    const controller = new AttemptAbort();
     const entry: Running = { attempt: a, controller, startedAt: performance.now() };
     this.running.set(a.attemptId, entry);
     if (recording.on && a.readyAt !== null) metrics.queueWait.observe({ queue: a.queue }, Math.max(0, this.host.clock.now() - a.readyAt) / 1000);

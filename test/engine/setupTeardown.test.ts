@@ -13,6 +13,7 @@ import { after, describe, test } from "node:test";
 import { cliActor } from "../../dist/app/actor.js";
 import { clearTasks } from "../../dist/app/runs.js";
 import { loadConfig } from "../../dist/config.js";
+import { readWholeLog } from "../../dist/logs/logStore.js";
 import { Sluice } from "../../dist/sluice.js";
 import { dialects, suiteDatabase } from "../dialects.js";
 import { cli, cliJson, sandbox } from "../helpers.js";
@@ -39,6 +40,7 @@ export const scratch = dag("scratch", (d) => {
   const work = d.map("work", { over: { n: [1, 2, 3] }, inputs: { file } }, async ({ n, file }, ctx) => {
     // item 2 fails its first try (a clear gives it a second)
     if (n === 2 && ctx.attempt === 1) throw new Error("item 2 failed");
+    ctx.log.info("writing " + n);
     appendFileSync(file, n + "\\n");
     return n;
   });
@@ -104,6 +106,10 @@ for (const d of dialects(3)) {
           drop: ["success", 2],
         });
         assert.deepEqual(leftovers("scratch"), []);
+        // the worker's own lines count the try of this round, and the try overall (core/tries.ts)
+        const second = (await s.store.attempts.list(run.runId, "work", 1)).find((a) => a.tryNumber === 2)!;
+        const lines = (await readWholeLog(s.engine.logs, { attemptId: second.attemptId, dagId: "scratch", runId: run.runId, taskId: "work", mapIndex: 1, tryNumber: 2 })).map((l) => l.msg);
+        assert.deepEqual([lines[0], lines.at(-1)], ["attempt 1 of 1 (try 2 overall) started (in process)", "attempt 1 of 1 (try 2 overall) succeeded"]);
         await checkInvariants(s.config.databaseUrl);
       } finally {
         await s.close();

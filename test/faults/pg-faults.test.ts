@@ -158,7 +158,7 @@ export default dag("hosts", (d) => {
     const runId = rows[0]!.run_id;
     const logs = cli(c.sb, ["logs", runId, "big", "--json"], { ...c.env, SLUICE_HOME: join(c.sb.dir, "host-c") });
     assert.equal(logs.code, 0, logs.stderr);
-    assert.deepEqual(JSON.parse(logs.stdout).lines.map((l: { msg: string }) => l.msg), ["attempt 1 of 1 started (in process)", "written on host a", "attempt 1 succeeded"]);
+    assert.deepEqual(JSON.parse(logs.stdout).lines.map((l: { msg: string }) => l.msg), ["attempt 1 of 1 started (in process)", "written on host a", "attempt 1 of 1 succeeded"]);
     assert.ok(!existsSync(join(c.sb.dir, "host-a", "logs")), "no log file on the writing host");
     await checkInvariants(c.schema.url, { maxAttempts: () => 1 });
   });

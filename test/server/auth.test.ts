@@ -90,6 +90,8 @@ function requestFor(method: string, path: string, who: Who): { url: string; body
     "POST /dags/:dagId/runs": { params: { n: 2 } },
     "POST /runs/:runId/tasks/:taskId/clear": { downstream: false },
     "POST /runs/:runId/tasks/:taskId/mark": { state: "success" },
+    "PUT /runs/:runId/note": { note: "checked by **ops**" },
+    "PUT /runs/:runId/tasks/:taskId/note": { note: "slow today" },
     "POST /backfills": { dagId: "simple", from: 0, to: 1, dryRun: true },
     "PUT /connections/:id": { uri: "http://example.com" },
     "PUT /variables/:key": { value: 1 },

@@ -147,6 +147,7 @@ test("every operation of the OpenAPI document answers what its schema says", { t
   const attempts = (await check("GET", `/runs/${mappedRun.runId}/tasks/work/attempts?mapIndex=1`)).json;
   await check("GET", `/runs/${ok.runId}/tasks/c/inputs`);
   const lastA = (await api.get(`/api/v1/runs/${ok.runId}/tasks/c/attempts`)).json.items[0].attemptId;
+  await check("GET", `/attempts/${lastA}`);
   await check("GET", `/attempts/${lastA}/output`);
   const failedAttempt = attempts.items[0].attemptId;
   await check("GET", `/attempts/${failedAttempt}/logs`);
@@ -157,6 +158,12 @@ test("every operation of the OpenAPI document answers what its schema says", { t
   await check("POST", `/runs/${mappedRun.runId}/tasks/work/mark`, { state: "success", mapIndex: 1 });
   await check("POST", `/runs/${mappedRun.runId}/tasks/work/clear`, { mapIndex: 1, downstream: true });
   await finished(mappedRun.runId);
+  // notes: set, then read back through the run and its task instances (non-null notes in both schemas)
+  await check("PUT", `/runs/${mappedRun.runId}/note`, { note: "re-ran item 1 after the **fix**" });
+  await check("PUT", `/runs/${mappedRun.runId}/tasks/work/note`, { note: "flaky input", mapIndex: 1 });
+  assert.equal((await check("GET", `/runs/${mappedRun.runId}`)).json.note.note, "re-ran item 1 after the **fix**");
+  const noted = (await check("GET", `/runs/${mappedRun.runId}/tasks`)).json.items.filter((t: { note: unknown }) => t.note !== null);
+  assert.deepEqual(noted.map((t: { taskId: string; mapIndex: number; note: { note: string } }) => [t.taskId, t.mapIndex, t.note.note]), [["work", 1, "flaky input"]]);
 
   // what `sluice dev`'s type check stored, and what the chain's task tracked
   await dep.s.store.tx((tx) => tx.dags.replaceTypeErrors([{ file: "dags.ts", line: 3, column: 7, code: 2322, message: "Type 'string' is not assignable to type 'number'." }], Date.now()));
@@ -166,6 +173,7 @@ test("every operation of the OpenAPI document answers what its schema says", { t
   await check("GET", `/compare?runs=${ok.runId}`);
   await check("GET", `/runs/${ok.runId}/tracking`);
   await check("GET", `/runs/${ok.runId}/metrics?task=a&names=loss`);
+  await check("GET", `/runs/${ok.runId}/metrics?task=a&names=loss&maxPoints=10`);
 
   // model serving through the API: a registered JS model predicts; a bad row is a 400 naming it; the log has the row
   sb.write("models/scale.ts", JS_MODEL);

@@ -30,6 +30,14 @@ const hist = dag("hist", (d) => {
   });
   d.task("shared", async () => SHARED); // the same artifact for every run
   d.task("write", { produces: ["lake.t"] }, async (_i, ctx) => ctx.assetMetadata("lake.t", { rows: 1 }));
+  // tracked (a metric and a file of its own) and cached: the recent run reuses the old run's attempt
+  d.task("trained", { cache: true }, async (_i, ctx) => {
+    ctx.track.metric("loss", 0.5);
+    await ctx.track.artifact("model.txt", Buffer.from(`model of ${ctx.runId}`));
+    return 1;
+  });
+  // cached with an expiry: its entry expires before the clean
+  d.task("fresh", { cache: true, cacheExpires: "1d" }, async () => 2);
 });
 const boom = dag("boom", (d) => {
   d.task("fails", async (_i, ctx) => {
@@ -87,7 +95,7 @@ for (const d of dialects(1)) {
         const logRows = async () => (await storeDb(s.store).selectFrom("attempt_logs").select("attempt_id").execute()).length;
         assert.ok(await has(oldRefs.get("unique")!));
         assert.ok(await hasLogs("hist", oldHist.runId, "unique"));
-        if (!files) assert.equal(await logRows(), 3, "one chunk per attempt that logged: unique × 2 runs, fails");
+        if (!files) assert.equal(await logRows(), 4, "one chunk per attempt that logged: unique × 2 runs, fails, the recent cache hit");
 
         // code bundles (store/dagCode.ts): held by the old run, by the recent run, by hist's current version, by nothing
         await s.store.tx(async (tx) => {
@@ -99,18 +107,45 @@ for (const d of dialects(1)) {
         await storeDb(s.store).updateTable("dag_versions").set({ code_hash: "h_current" }).where("dag_id", "=", "hist").execute();
 
         const opts = { cutoff: clock.now() - 30 * DAY, logsDir: s.config.logsDir, artifacts: s.engine.artifacts, batchSize: 1, artifactGraceMs: -5000 }; // (a grace into the future: everything is old enough)
+        const cacheRows = () => storeDb(s.store).selectFrom("task_cache").select(["task_id", "attempt_id"]).orderBy("task_id").execute();
+        const trainedOld = (await s.store.attempts.list(oldHist.runId, "trained", -1))[0]!;
+        const trainedRecent = (await s.store.attempts.list(recent.runId, "trained", -1))[0]!;
+        assert.equal(trainedRecent.cachedFrom, trainedOld.attemptId, "the recent run reused the old run's attempt");
+        const freshRecent = (await s.store.attempts.list(recent.runId, "fresh", -1))[0]!;
+        assert.equal(freshRecent.cachedFrom, null, "the old entry had expired: the recent run computed it");
+        assert.deepEqual((await cacheRows()).map((c) => [c.task_id, Number(c.attempt_id)]), [["fresh", freshRecent.attemptId], ["trained", trainedOld.attemptId]]);
+        const trackedRefs = async (runId: string) => (await storeDb(s.store).selectFrom("tracked_artifacts").select("ref").where("run_id", "=", runId).execute()).map((r) => r.ref);
+        const [oldModel] = await trackedRefs(oldHist.runId);
+        assert.ok(oldModel && (await has(oldModel)));
+
+        // notes go with their run (store/notes.ts)
+        await s.store.tx(async (tx) => {
+          await tx.notes.setRun(oldHist.runId, "old", "me", T0);
+          await tx.notes.setTask(oldHist.runId, "unique", -1, "old too", "me", T0);
+          await tx.notes.setRun(recent.runId, "recent", "me", T0);
+        });
         const dry = await cleanFinishedRuns(s.store, { ...opts, dryRun: true });
         assert.deepEqual(
-          { runs: dry.runs, taskInstances: dry.taskInstances, attempts: dry.attempts, runAssetEvents: dry.runAssetEvents, logDirs: dry.logDirs, artifacts: dry.artifacts },
-          { runs: 2, taskInstances: 4, attempts: 4, runAssetEvents: 1, logDirs: files ? 2 : 0, artifacts: 1 },
+          { runs: dry.runs, taskInstances: dry.taskInstances, attempts: dry.attempts, runAssetEvents: dry.runAssetEvents, trackedRuns: dry.trackedRuns, logDirs: dry.logDirs, artifacts: dry.artifacts },
+          { runs: 2, taskInstances: 6, attempts: 6, runAssetEvents: 1, trackedRuns: 1, logDirs: files ? 2 : 0, artifacts: 2 },
         );
         assert.ok(await s.store.runs.get(oldHist.runId), "a dry run deletes nothing");
 
         const done = await cleanFinishedRuns(s.store, opts);
         assert.deepEqual(
-          { runs: done.runs, taskInstances: done.taskInstances, attempts: done.attempts, runAssetEvents: done.runAssetEvents, logDirs: done.logDirs, artifacts: done.artifacts, batches: done.batches },
-          { runs: 2, taskInstances: 4, attempts: 4, runAssetEvents: 1, logDirs: files ? 2 : 0, artifacts: 1, batches: 2 },
+          { runs: done.runs, taskInstances: done.taskInstances, attempts: done.attempts, runAssetEvents: done.runAssetEvents, trackedRuns: done.trackedRuns, logDirs: done.logDirs, artifacts: done.artifacts, batches: done.batches },
+          { runs: 2, taskInstances: 6, attempts: 6, runAssetEvents: 1, trackedRuns: 1, logDirs: files ? 2 : 0, artifacts: 2, batches: 2 },
         );
+        assert.equal(await s.store.notes.ofRun(oldHist.runId), null);
+        assert.deepEqual(await s.store.notes.ofTasks(oldHist.runId), []);
+        assert.equal((await s.store.notes.ofRun(recent.runId))?.note, "recent");
+        // the entry that pointed at the deleted attempt went with it; the recent entry stays until it expires
+        assert.deepEqual((await cacheRows()).map((c) => [c.task_id, Number(c.attempt_id)]), [["fresh", freshRecent.attemptId]]);
+        assert.equal(done.cacheEntries, 1, "the deleted attempt's entry (the old run's `fresh` entry was replaced by the recent run's)");
+        // the old run's tracking went (experiments list only runs that exist); its file, held by nothing else, too
+        assert.deepEqual(await trackedRefs(oldHist.runId), []);
+        assert.ok(!(await has(oldModel)));
+        assert.deepEqual(await storeDb(s.store).selectFrom("tracked_runs").select("run_id").execute(), [], "the recent run tracked nothing: its `trained` was a cache hit");
         assert.equal(done.codeBundles, 2);
         const bundles = await storeDb(s.store).selectFrom("dag_code").select("hash").orderBy("hash").execute();
         assert.deepEqual(bundles.map((b) => b.hash), ["h_current", "h_recent"], "the bundles of the deleted run and of nothing went");
@@ -121,11 +156,11 @@ for (const d of dialects(1)) {
         const tis = await storeDb(s.store).selectFrom("task_instances").select(["run_id", "task_id"]).orderBy("run_id").orderBy("task_id").execute();
         assert.deepEqual(
           tis.map((t) => `${t.run_id}/${t.task_id}`).sort(),
-          [`${recent.runId}/shared`, `${recent.runId}/unique`, `${recent.runId}/write`, "old_running/unique"].sort(),
+          [...["fresh", "shared", "trained", "unique", "write"].map((t) => `${recent.runId}/${t}`), "old_running/unique"].sort(),
         );
         const attempts = await storeDb(s.store).selectFrom("attempts").select("run_id").execute();
         assert.deepEqual([...new Set(attempts.map((a) => a.run_id))], [recent.runId]);
-        assert.equal(attempts.length, 3);
+        assert.equal(attempts.length, 5);
         assert.equal((await storeDb(s.store).selectFrom("run_asset_events").selectAll().execute()).length, 0);
         // asset history is kept: the event of the deleted producer run, and the asset still points at it
         const kept = await storeDb(s.store).selectFrom("asset_events").select(["event_id", "run_id"]).orderBy("event_id").execute();
@@ -137,7 +172,7 @@ for (const d of dialects(1)) {
         assert.ok(!(await hasLogs("hist", oldHist.runId, "unique")));
         assert.ok(!(await hasLogs("boom", oldBoom.runId, "fails")));
         assert.ok(await hasLogs("hist", recent.runId, "unique"));
-        if (!files) assert.equal(await logRows(), 1, "only the recent run's chunk is left");
+        if (!files) assert.equal(await logRows(), 2, "only the recent run's chunks are left");
         assert.ok(!(await has(oldRefs.get("unique")!)));
         assert.ok(await has(recentRefs.get("shared")!));
         assert.ok(await has(recentRefs.get("unique")!));
@@ -147,6 +182,13 @@ for (const d of dialects(1)) {
         const again = await cleanFinishedRuns(s.store, opts);
         assert.equal(again.runs, 0);
         assert.equal(again.batches, 0);
+        assert.equal(again.cacheEntries, 0);
+        // once the recent `fresh` entry has expired, a clean removes it (a lookup would refuse it anyway)
+        clock.advance(DAY + 1);
+        const later = await cleanFinishedRuns(s.store, { ...opts, cutoff: T0 });
+        assert.equal(later.runs, 0);
+        assert.equal(later.cacheEntries, 1);
+        assert.deepEqual(await cacheRows(), []);
       } finally {
         await s.close();
         await db.cleanup();

@@ -68,6 +68,9 @@ export function App() {
           <NavLink to="/assets" path={loc.path}>
             Assets
           </NavLink>
+          <NavLink to="/experiments" path={loc.path}>
+            Experiments
+          </NavLink>
           <NavLink to="/status" path={loc.path}>
             Status
           </NavLink>

@@ -396,6 +396,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runs/{runId}/note": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set the run's note (markdown, at most 10000 characters; "" removes it), recorded with who wrote it and when */
+        put: operations["putRuns/RunIdNote"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runs/{runId}/tasks/{taskId}/note": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set a task instance's note (mapIndex for a mapped one; markdown, at most 10000 characters; "" removes it) */
+        put: operations["putRuns/RunIdTasks/TaskIdNote"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs/{runId}/cancel": {
         parameters: {
             query?: never;
@@ -507,6 +541,23 @@ export interface paths {
         };
         /** Previews of the values a task receives from its upstream tasks */
         get: operations["getRuns/RunIdTasks/TaskIdInputs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/attempts/{attemptId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An attempt by its id, with its run, DAG, task and map index (a cache hit's `cachedFrom` names such an id) */
+        get: operations["getAttempts/AttemptId"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1004,7 +1055,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A trial's metric series in step order (`names` comma-separated; `task` and `mapIndex` name the trial) */
+        /** A trial's metric series in step order (`names` comma-separated; `task` and `mapIndex` name the trial; `maxPoints`: each series downsampled to about that many, keeping each bucket's lowest and highest value) */
         get: operations["getRuns/RunIdMetrics"];
         put?: never;
         post?: never;
@@ -3333,6 +3384,13 @@ export interface operations {
                             endedAt: number | null;
                         }[];
                         parkedTasks: number;
+                        /** @description the run's note (markdown); null: none */
+                        note: {
+                            note: string | null;
+                            updatedBy: string;
+                            /** @description epoch milliseconds */
+                            updatedAt: number;
+                        } | null;
                     };
                 };
             };
@@ -3361,6 +3419,148 @@ export interface operations {
             };
             /** @description not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "putRuns/RunIdNote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                runId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    note: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        note: string | null;
+                        updatedBy: string;
+                        /** @description epoch milliseconds */
+                        updatedAt: number;
+                    };
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not logged in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description role too low or CSRF token missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body over 1 MB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "putRuns/RunIdTasks/TaskIdNote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                runId: string;
+                taskId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    note: string;
+                    mapIndex?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        note: string | null;
+                        updatedBy: string;
+                        /** @description epoch milliseconds */
+                        updatedAt: number;
+                    };
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not logged in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description role too low or CSRF token missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description body over 1 MB */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3480,6 +3680,13 @@ export interface operations {
                             lastAttemptId: number | null;
                             changedBy: string | null;
                             waitingReason: string | null;
+                            /** @description the instance's note (markdown); null: none */
+                            note: {
+                                note: string | null;
+                                updatedBy: string;
+                                /** @description epoch milliseconds */
+                                updatedAt: number;
+                            } | null;
                         }[];
                         nextCursor: string | null;
                     };
@@ -3882,6 +4089,78 @@ export interface operations {
                                 truncated: boolean;
                             };
                         };
+                    };
+                };
+            };
+            /** @description bad input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not logged in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description role too low or CSRF token missing */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "getAttempts/AttemptId": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                attemptId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        attemptId: number;
+                        tryNumber: number;
+                        state: string;
+                        workerId: string;
+                        hostname: string;
+                        /** @description epoch milliseconds */
+                        startedAt: number;
+                        endedAt: number | null;
+                        errorCode: string | null;
+                        errorMessage: string | null;
+                        errorStack: string | null;
+                        exitCode: number | null;
+                        outputSize: number | null;
+                        /** @description a cache hit: the attempt whose output it reused; null otherwise */
+                        cachedFrom: number | null;
+                        taskId: string;
+                        mapIndex: number;
+                        runId: string;
+                        dagId: string;
                     };
                 };
             };
@@ -6418,6 +6697,7 @@ export interface operations {
                 task: string;
                 mapIndex?: number;
                 names: string;
+                maxPoints?: number;
             };
             header?: never;
             path: {

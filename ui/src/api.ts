@@ -66,6 +66,13 @@ export type MarkResult = Ok<"/api/v1/runs/{runId}/tasks/{taskId}/mark", "post">;
 export type Asset = Item<Ok<"/api/v1/assets", "get">>;
 export type AssetDetail = Ok<"/api/v1/assets/{name}", "get">;
 export type Lineage = Ok<"/api/v1/lineage", "get">;
+export type AttemptDetail = Ok<"/api/v1/attempts/{attemptId}", "get">;
+export type Experiment = Item<Ok<"/api/v1/experiments", "get">>;
+export type ExperimentPage = Ok<"/api/v1/experiments/{name}", "get">;
+/** One task instance that tracked something: its params, metric summaries and tags. */
+export type Trial = ExperimentPage["trials"][number];
+export type RunTracking = Ok<"/api/v1/runs/{runId}/tracking", "get">;
+export type MetricSeries = Ok<"/api/v1/runs/{runId}/metrics", "get">["series"];
 
 /** A DAG's params as JSON Schema (the part the trigger form reads). */
 export interface JsonSchema {
@@ -228,8 +235,11 @@ export const api = {
   typeErrors: () => get<TypeErrors>("/type-errors"),
 
   dagRuns: (dagId: string, q: { limit?: number; cursor?: string | null } = {}) => get<Page<Run>>(`/dags/${enc(dagId)}/runs`, q),
-  trigger: (dagId: string, body: { params?: unknown; logicalDate?: number }) => post<Run>(`/dags/${enc(dagId)}/runs`, body),
+  /** `noCache`: no cached result is reused; cached tasks run and refresh their entries. */
+  trigger: (dagId: string, body: { params?: unknown; logicalDate?: number; noCache?: boolean }) => post<Run>(`/dags/${enc(dagId)}/runs`, body),
   run: (runId: string) => get<RunDetail>(`/runs/${enc(runId)}`),
+  /** A run's note (markdown); "" removes it. */
+  setRunNote: (runId: string, note: string) => request<Ok<"/api/v1/runs/{runId}/note", "put">>("PUT", `/runs/${enc(runId)}/note`, { note }),
   cancelRun: (runId: string) => post<unknown>(`/runs/${enc(runId)}/cancel`),
   runTasks: (runId: string) => get<Page<TaskInstance>>(`/runs/${enc(runId)}/tasks`, { limit: 500 }),
   /** Every task instance of a run, following the cursor (a 10,000-task run is 20 pages). */
@@ -267,6 +277,7 @@ export const api = {
   logs: (attemptId: AttemptId, offset = 0, limit = 1000) => get<LogPage>(`/attempts/${enc(String(attemptId))}/logs`, { offset, limit }),
   logDownloadUrl: (attemptId: AttemptId) => `${BASE}/attempts/${enc(String(attemptId))}/logs/download`,
   logStreamUrl: (attemptId: AttemptId, offset = 0) => `${BASE}/attempts/${enc(String(attemptId))}/logs/stream${qs({ offset })}`,
+  attempt: (attemptId: AttemptId) => get<AttemptDetail>(`/attempts/${enc(String(attemptId))}`),
   output: (attemptId: AttemptId) => get<Ok<"/api/v1/attempts/{attemptId}/output", "get">>(`/attempts/${enc(String(attemptId))}/output`),
 
   grid: (dagId: string, q: { limit?: number; cursor?: string | null }) => get<Grid>(`/dags/${enc(dagId)}/grid`, q),
@@ -274,6 +285,13 @@ export const api = {
   assets: (q: { limit?: number; cursor?: string | null } = {}) => get<Page<Asset>>("/assets", q),
   asset: (name: string) => get<AssetDetail>(`/assets/${enc(name)}`),
   lineage: (asset?: string) => get<Lineage>("/lineage", { asset }),
+
+  experiments: () => get<{ items: Experiment[] }>("/experiments"),
+  experiment: (name: string, q: { limit?: number; cursor?: string | null } = {}) => get<ExperimentPage>(`/experiments/${enc(name)}`, q),
+  runTracking: (runId: string) => get<RunTracking>(`/runs/${enc(runId)}/tracking`),
+  /** A trial's series in step order; `maxPoints`: downsampled on the server (each bucket's low and high). */
+  metrics: (runId: string, task: string, mapIndex: number, names: string[], maxPoints?: number) =>
+    get<{ series: MetricSeries }>(`/runs/${enc(runId)}/metrics`, { task, mapIndex, names: names.join(","), maxPoints }),
 
   backfills: (q: { dagId?: string; limit?: number } = {}) => get<Page<Backfill>>("/backfills", q),
   backfill: (id: number) => get<Backfill>(`/backfills/${enc(id)}`),

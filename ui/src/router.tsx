@@ -5,6 +5,7 @@
  */
 import { useEffect, useState, type AnchorHTMLAttributes, type MouseEvent, type ReactNode } from "react";
 import { AssetsPage } from "./pages/AssetsPage";
+import { AttemptPage } from "./pages/AttemptPage";
 import { AuditPage } from "./pages/AuditPage";
 import { BackfillPage } from "./pages/BackfillPage";
 import { ConnectionsPage } from "./pages/ConnectionsPage";
@@ -12,6 +13,8 @@ import { Dashboard } from "./pages/Dashboard";
 import { DagList } from "./pages/DagList";
 import { DagPage } from "./pages/DagPage";
 import { DeadLettersPage } from "./pages/DeadLettersPage";
+import { ExperimentPage } from "./pages/ExperimentPage";
+import { ExperimentsPage } from "./pages/ExperimentsPage";
 import { GrantsPage } from "./pages/GrantsPage";
 import { PasswordPage } from "./pages/PasswordPage";
 import { RunPage } from "./pages/RunPage";
@@ -122,6 +125,9 @@ export const routes: readonly RouteDef[] = [
   { path: "/runs", render: () => <RunsPage /> },
   { path: "/runs/:runId", render: (p) => <RunPage runId={p["runId"]!} /> },
   { path: "/task-instances", render: () => <TaskInstancesPage /> },
+  { path: "/attempts/:attemptId", render: (p) => <AttemptPage attemptId={p["attemptId"]!} /> },
+  { path: "/experiments", render: () => <ExperimentsPage /> },
+  { path: "/experiments/:name", render: (p) => <ExperimentPage name={p["name"]!} /> },
   { path: "/assets", render: () => <AssetsPage /> },
   { path: "/assets/:name", render: (p) => <AssetsPage name={p["name"]!} /> },
   { path: "/users", render: () => <UsersPage /> },

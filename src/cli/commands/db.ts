@@ -49,7 +49,8 @@ export function registerDbClean(db: Command, globals: () => GlobalOptions): void
             const verb = r.dryRun ? "would delete" : "deleted";
             process.stdout.write(
               `${verb} ${r.runs} run(s) that ended before ${r.cutoff}: ${r.taskInstances} task instance(s), ${r.attempts} attempt(s), ` +
-                `${r.logDirs} log folder(s), ${r.artifacts} artifact(s)${r.dryRun ? "" : `, ${r.codeBundles} code bundle(s) in ${r.batches} batch(es)`}\n`,
+                `${r.trackedRuns} tracked run(s), ${r.logDirs} log folder(s), ${r.artifacts} artifact(s)` +
+                `${r.dryRun ? "" : `, ${r.cacheEntries} cache entr${r.cacheEntries === 1 ? "y" : "ies"}, ${r.codeBundles} code bundle(s) in ${r.batches} batch(es)`}\n`,
             );
           }
         }

@@ -183,6 +183,10 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
         out(`run ${detail.runId} of ${detail.dagId}: ${colorState(detail.state)}${detail.stateReason ? ` (${escapeControls(detail.stateReason)})` : ""}`);
         out(escapeControls(`version ${detail.dagVersion}, ${detail.runType}, logical date ${detail.logicalDate}, params ${JSON.stringify(detail.params)}${detail.triggeredBy ? `, triggered by ${detail.triggeredBy}` : ""}`));
         if (detail.corrupt) out(`CORRUPT ROW: ${escapeControls(detail.corrupt)}`);
+        if (detail.note) out(`note by ${escapeControls(detail.note.updatedBy)} (${detail.note.updatedAt}): ${escapeControls(detail.note.note)}`);
+        for (const t of detail.tasks) {
+          if (t.note) out(`note on ${t.mapIndex >= 0 ? `${t.taskId}[${t.mapIndex}]` : t.taskId} by ${escapeControls(t.note.updatedBy)} (${t.note.updatedAt}): ${escapeControls(t.note.note)}`);
+        }
         for (const m of detail.deadlineMisses) {
           out(`DEADLINE MISSED: ${m.taskId === null ? "the run" : `task ${m.taskId}${m.mapIndex >= 0 ? `[${m.mapIndex}]` : ""}`} was not done by ${m.deadlineAt} (noticed ${m.missedAt})`);
         }
@@ -240,7 +244,15 @@ export function registerRuns(runs: Command, globals: () => GlobalOptions): void 
 async function runDetail(s: Sluice, runId: string) {
   const run = await s.store.runs.get(runId);
   if (!run) throw new SluiceError("RUN_NOT_FOUND", `no run with id "${runId}" (see: sluice runs list)`);
-  const [tis, attempts, misses, callbacks] = await Promise.all([s.store.taskInstances.list(runId), s.store.attempts.list(runId), s.store.deadlines.ofRun(runId), s.store.callbacks.ofRun(runId)]);
+  const [tis, attempts, misses, callbacks, note, taskNotes] = await Promise.all([
+    s.store.taskInstances.list(runId),
+    s.store.attempts.list(runId),
+    s.store.deadlines.ofRun(runId),
+    s.store.callbacks.ofRun(runId),
+    s.store.notes.ofRun(runId),
+    s.store.notes.ofTasks(runId),
+  ]);
+  const notes = new Map(taskNotes.map((n) => [`${n.taskId}\0${n.mapIndex}`, { note: n.note, updatedBy: n.updatedBy, updatedAt: iso(n.updatedAt) }]));
   const spec = (await s.engine.specFor(runId)).spec;
   const order = new Map(spec.tasks.map((t, i) => [t.id, i]));
   tis.sort((a, b) => (order.get(a.taskId) ?? 0) - (order.get(b.taskId) ?? 0) || a.mapIndex - b.mapIndex);
@@ -266,6 +278,8 @@ async function runDetail(s: Sluice, runId: string) {
     createdAt: iso(run.createdAt),
     startedAt: iso(run.startedAt),
     endedAt: iso(run.endedAt),
+    /** A person's note on the run (markdown), or null. */
+    note: note && { note: note.note, updatedBy: note.updatedBy, updatedAt: iso(note.updatedAt) },
     /** Deadlines missed (decision 0019): the run's own (taskId null) or a task's. */
     deadlineMisses: misses.map((m) => ({ taskId: m.taskId || null, mapIndex: m.mapIndex, deadlineAt: iso(m.deadlineAt), missedAt: iso(m.missedAt) })),
     /** Callbacks and notifiers that fell due, and how their tries went. */
@@ -281,6 +295,7 @@ async function runDetail(s: Sluice, runId: string) {
       changedBy: t.changedBy,
       /** Why a ready instance cannot start anywhere (no worker serves its queue…), or null. */
       waitingReason: waiting.get(`${t.taskId}\0${t.mapIndex}`) ?? null,
+      note: notes.get(`${t.taskId}\0${t.mapIndex}`) ?? null,
       /** Sensors: pokes that found the condition unmet, and when the next one is due while it waits. */
       pokes: t.pokeCount,
       nextPokeAt: t.state === "up_for_reschedule" ? iso(t.readyAt) : null,

@@ -8,7 +8,7 @@ import { printJson } from "../format.js";
 
 const MARK_STATES = ["success", "failed", "skipped"] as const;
 
-function mapIndexOf(raw: string | undefined): number | undefined {
+export function mapIndexOf(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   if (!/^\d{1,7}$/.test(raw)) throw new SluiceError("USAGE", `--map-index must be a whole number ≥ 0, got ${JSON.stringify(raw)}`);
   return Number(raw);
@@ -17,7 +17,8 @@ function mapIndexOf(raw: string | undefined): number | undefined {
 /** One line per instance: what it was, for a dry run's list and the change's. */
 const listed = (instances: { taskId: string; mapIndex: number; state: string }[]) => instances.map((i) => `  ${i.taskId}${i.mapIndex >= 0 ? `[${i.mapIndex}]` : ""} (${i.state})\n`).join("");
 
-export function registerTaskCommands(program: Command, globals: () => GlobalOptions): void {
+/** Registers `sluice tasks …`; returns the `tasks` command (for `tasks note`, cli/commands/notes.ts). */
+export function registerTaskCommands(program: Command, globals: () => GlobalOptions): Command {
   const tasks = program.command("tasks").description("task instances of runs");
   tasks
     .command("clear <runId> <taskIds...>")
@@ -76,4 +77,5 @@ export function registerTaskCommands(program: Command, globals: () => GlobalOpti
         process.stdout.write(what + (r.run ? `run ${runId} is ${r.run.state}\n` : ""));
       });
     });
+  return tasks;
 }

@@ -73,11 +73,11 @@ export function experimentRoutes(): Route[] {
       access: "viewer",
       scope: "dag",
       tag: "experiments",
-      summary: "A trial's metric series in step order (`names` comma-separated; `task` and `mapIndex` name the trial)",
-      query: query({ task: z.string().min(1).max(250), mapIndex: z.coerce.number().int().min(-1).default(-1), names: z.string().min(1).max(5000) }),
+      summary: "A trial's metric series in step order (`names` comma-separated; `task` and `mapIndex` name the trial; `maxPoints`: each series downsampled to about that many, keeping each bucket's lowest and highest value)",
+      query: query({ task: z.string().min(1).max(250), mapIndex: z.coerce.number().int().min(-1).default(-1), names: z.string().min(1).max(5000), maxPoints: z.coerce.number().int().min(10).max(1_000_000).optional() }),
       async handler({ env, actor, params, query: q }) {
         const names = q.names.split(",").map((n) => n.trim()).filter(Boolean).slice(0, 50);
-        return { series: await metricSeries(env.sluice, actor!, params.runId!, q.task, q.mapIndex, names) };
+        return { series: await metricSeries(env.sluice, actor!, params.runId!, q.task, q.mapIndex, names, q.maxPoints) };
       },
     }),
   ];

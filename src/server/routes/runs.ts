@@ -8,13 +8,13 @@ import { z } from "zod";
 import { decodeOutput, toPreview } from "../../artifacts/serialize.js";
 import { dagNotReadable, requireRoleOn } from "../../app/access.js";
 import type { Actor } from "../../app/actor.js";
-import { cancelRun, clearTasks, markTasks, triggerRun } from "../../app/runs.js";
+import { cancelRun, clearTasks, markTasks, NOTE_MAX_CHARS, setNote, triggerRun } from "../../app/runs.js";
 import { RUN_STATES } from "../../core/states.js";
 import { SluiceError, isSluiceError } from "../../errors.js";
 import { decodeCursor, page } from "../cursor.js";
 import { body, mapIndexParam, notFound, pagination, query, route, type ApiEnv, type Route } from "../route.js";
 import { attemptView, callbackView, deadlineMissView, runView, taskInstanceView } from "../views.js";
-import { attemptSchema, clearResultSchema, list, markResultSchema, outputSchema, previewSchema, runAttemptSchema, runDetailSchema, runSchema, runTaskInstanceSchema } from "../schemas.js";
+import { attemptDetailSchema, attemptSchema, clearResultSchema, list, markResultSchema, noteSchema, outputSchema, previewSchema, runAttemptSchema, runDetailSchema, runSchema, runTaskInstanceSchema } from "../schemas.js";
 
 /** Previews of outputs and inputs stop here: the UI shows a preview, the download is the artifact. */
 export const PREVIEW_CHARS = 64 * 1024;
@@ -127,9 +127,37 @@ export function runRoutes(): Route[] {
       handler: async ({ env, actor, params }) => {
         const run = await requireRun(env, actor!, params["runId"]!);
         const store = env.sluice.store;
-        const [misses, callbacks, parkedTasks] = await Promise.all([store.deadlines.ofRun(run.runId), store.callbacks.ofRun(run.runId), store.deadLetters.parkedOfRun(run.runId)]);
+        const [misses, callbacks, parkedTasks, note] = await Promise.all([store.deadlines.ofRun(run.runId), store.callbacks.ofRun(run.runId), store.deadLetters.parkedOfRun(run.runId), store.notes.ofRun(run.runId)]);
         // parkedTasks: failed instances parked in the dead-letter queue (`deadLetter: "park"`): a run that succeeded with them says so
-        return { ...runView(run), deadlineMisses: misses.map(deadlineMissView), callbacks: callbacks.map(callbackView), parkedTasks };
+        return { ...runView(run), deadlineMisses: misses.map(deadlineMissView), callbacks: callbacks.map(callbackView), parkedTasks, note };
+      },
+    }),
+    route({
+      method: "put",
+      path: "/runs/:runId/note",
+      response: noteSchema,
+      access: setNote.role,
+      scope: "dag",
+      tag: "runs",
+      summary: `Set the run's note (markdown, at most ${NOTE_MAX_CHARS} characters; "" removes it), recorded with who wrote it and when`,
+      body: body({ note: z.string() }),
+      handler: async ({ env, actor, params, body: b }) => {
+        await requireRun(env, actor!, params["runId"]!);
+        return setNote(env.sluice, actor!, { runId: params["runId"]!, note: b.note });
+      },
+    }),
+    route({
+      method: "put",
+      path: "/runs/:runId/tasks/:taskId/note",
+      response: noteSchema,
+      access: setNote.role,
+      scope: "dag",
+      tag: "tasks",
+      summary: `Set a task instance's note (mapIndex for a mapped one; markdown, at most ${NOTE_MAX_CHARS} characters; "" removes it)`,
+      body: body({ note: z.string(), mapIndex: mapIndexParam.optional() }),
+      handler: async ({ env, actor, params, body: b }) => {
+        await requireRun(env, actor!, params["runId"]!);
+        return setNote(env.sluice, actor!, { runId: params["runId"]!, taskId: params["taskId"]!, note: b.note, ...(b.mapIndex !== undefined ? { mapIndex: b.mapIndex } : {}) });
       },
     }),
     route({
@@ -157,7 +185,9 @@ export function runRoutes(): Route[] {
         const rows = await env.sluice.store.taskInstances.page(run.runId, { limit: q.limit + 1, after: after && { taskId: after[0], mapIndex: after[1] } });
         // ready instances that no live worker can take say why (waitingReason; null otherwise)
         const why = run.state === "running" ? await env.sluice.engine.waitingReasons(run.runId, rows.slice(0, q.limit)) : new Map<string, string>();
-        return page(rows, q.limit, (t) => ({ ...taskInstanceView(t), waitingReason: why.get(`${t.taskId}\0${t.mapIndex}`) ?? null }), (t) => [t.taskId, t.mapIndex]);
+        // the run's notes: a handful at most, one primary-key range
+        const notes = new Map((await env.sluice.store.notes.ofTasks(run.runId)).map((n) => [`${n.taskId}\0${n.mapIndex}`, { note: n.note, updatedBy: n.updatedBy, updatedAt: n.updatedAt }]));
+        return page(rows, q.limit, (t) => ({ ...taskInstanceView(t), waitingReason: why.get(`${t.taskId}\0${t.mapIndex}`) ?? null, note: notes.get(`${t.taskId}\0${t.mapIndex}`) ?? null }), (t) => [t.taskId, t.mapIndex]);
       },
     }),
     route({
@@ -260,6 +290,24 @@ export function runRoutes(): Route[] {
           inputs[name] = preview(idx.byId.get(upstream)?.map ? values : values[0]);
         }
         return { inputs };
+      },
+    }),
+    route({
+      method: "get",
+      path: "/attempts/:attemptId",
+      response: attemptDetailSchema,
+      access: "viewer",
+      scope: "dag",
+      tag: "tasks",
+      summary: "An attempt by its id, with its run, DAG, task and map index (a cache hit's `cachedFrom` names such an id)",
+      async handler({ env, actor, params }) {
+        const id = attemptIdOf(params["attemptId"]!);
+        const a = await env.sluice.store.attempts.get(id);
+        if (!a) throw notFound("attempt", id);
+        const run = await env.sluice.store.runs.get(a.runId);
+        if (!run) throw notFound("attempt", id);
+        await requireRoleOn(actor!, run.dagId, "viewer", () => notFound("attempt", id));
+        return { ...attemptView(a), taskId: a.taskId, mapIndex: a.mapIndex, runId: a.runId, dagId: run.dagId };
       },
     }),
     route({

@@ -9,6 +9,7 @@ import { useCanOperate } from "../auth";
 import { describeTry, fmtBytes, fmtDuration, fmtTime } from "../format";
 import { useData } from "../hooks";
 import { useListAttempts } from "../queries/useListAttempts";
+import { CachedBadge } from "./CachedBadge";
 import { TaskActions } from "./TaskActions";
 import { ErrorBox } from "./ErrorBox";
 import { LogView } from "./LogView";
@@ -122,7 +123,7 @@ export function TaskPanel({
               <tr key={a.attemptId} className={a.attemptId === attempt?.attemptId ? "selected" : ""} onClick={() => setAttemptId(a.attemptId)}>
                 <td>{tryLabel(a.tryNumber)}</td>
                 <td>
-                  <StateBadge state={a.state} />
+                  <StateBadge state={a.state} /> {a.cachedFrom !== null && <CachedBadge from={a.cachedFrom} />}
                 </td>
                 <td>{fmtTime(a.startedAt)}</td>
                 <td>{fmtDuration(a.startedAt && a.endedAt ? a.endedAt - a.startedAt : null)}</td>

@@ -7,20 +7,22 @@
 import { memo, useEffect, useMemo, useState } from "react";
 import { Controls, Handle, MarkerType, Position, ReactFlow, type Edge, type Node, type NodeProps } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
-import { api, type AssetDetail as AssetInfo, type LineageNode } from "../api";
+import { type AssetDetail as AssetInfo, type LineageNode } from "../api";
 import { ErrorBox } from "../components/ErrorBox";
 import { StateBadge, StateDot } from "../components/StateBadge";
 import { fmtTime } from "../format";
 import { layout } from "../graph/layoutClient";
 import type { LayoutResult } from "../graph/layout";
-import { useData } from "../hooks";
+import { useGetAsset } from "../queries/useGetAsset";
+import { useGetLineage } from "../queries/useGetLineage";
+import { useListAssets } from "../queries/useListAssets";
 import { Link, navigate } from "../router";
 
 const NODE_W = 230;
 const NODE_H = 64;
 
 export function AssetsPage({ name }: { name?: string }) {
-  const assets = useData(() => api.assets({ limit: 500 }), "assets", 10000);
+  const assets = useListAssets();
   return (
     <div className="page assets-page">
       <div className="asset-list">
@@ -46,7 +48,7 @@ const runPath = (dagId: string, runId: string, taskId?: string | null) =>
   `${dagPath(dagId)}?run=${encodeURIComponent(runId)}${taskId ? `&task=${encodeURIComponent(taskId)}` : ""}`;
 
 function AssetDetail({ name }: { name: string }) {
-  const a = useData(() => api.asset(name), `asset|${name}`, 5000);
+  const a = useGetAsset(name);
   if (a.error) return <ErrorBox error={a.error} />;
   if (!a.data) return <p className="muted">Loading…</p>;
   const d: AssetInfo = a.data;
@@ -161,7 +163,7 @@ interface LineageData extends Record<string, unknown> {
 }
 
 function Lineage({ asset }: { asset?: string }) {
-  const g = useData(() => api.lineage(asset), `lineage|${asset ?? ""}`, 10000);
+  const g = useGetLineage(asset);
   const [placed, setPlaced] = useState<{ key: string; result: LayoutResult } | null>(null);
   const edges = useMemo<Edge[]>(
     () => (g.data?.edges ?? []).map((e) => ({ id: `${e.from}\0${e.to}`, source: e.from, target: e.to, markerEnd: { type: MarkerType.ArrowClosed, color: "#8a93a6" }, style: { stroke: "#8a93a6" } })),

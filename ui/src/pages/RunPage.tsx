@@ -4,10 +4,14 @@
  * callbacks — and its task instances, each a link to the task's panel on the DAG page.
  */
 import type { TaskInstance } from "../api";
+import { CachedBadge } from "../components/CachedBadge";
 import { ErrorBox } from "../components/ErrorBox";
+import { RunNote } from "../components/RunNote";
+import { RunTracking } from "../components/RunTracking";
 import { StateBadge } from "../components/StateBadge";
 import { describeTry, fmtDuration, fmtTimeTz } from "../format";
 import { useGetRun } from "../queries/useGetRun";
+import { useListRunAttempts } from "../queries/useListRunAttempts";
 import { useListRunTasks } from "../queries/useListRunTasks";
 import { Link } from "../router";
 import { describeTrigger, runDuration } from "../runText";
@@ -15,7 +19,11 @@ import { describeTrigger, runDuration } from "../runText";
 export function RunPage({ runId }: { runId: string }) {
   const run = useGetRun(runId);
   const r = run.data;
-  const tis = useListRunTasks(runId, r?.state, r ? r.state === "queued" || r.state === "running" : false);
+  const live = r ? r.state === "queued" || r.state === "running" : false;
+  const tis = useListRunTasks(runId, r?.state, live);
+  // which instances' last attempt was a cache hit, and of which attempt
+  const attempts = useListRunAttempts(runId, live);
+  const cachedFrom = new Map((attempts.data ?? []).filter((a) => a.cachedFrom !== null).map((a) => [a.attemptId, a.cachedFrom!]));
   if (run.error) return <div className="page"><ErrorBox error={run.error} /></div>;
   if (!r) return <div className="page muted">Loading…</div>;
   const dagLink = `/dags/${encodeURIComponent(r.dagId)}?run=${encodeURIComponent(r.runId)}`;
@@ -68,6 +76,8 @@ export function RunPage({ runId }: { runId: string }) {
           </>
         )}
       </dl>
+      <h3>Note</h3>
+      <RunNote run={r} />
       <h3>Params</h3>
       {params.length === 0 ? (
         <p className="muted small">No params.</p>
@@ -109,6 +119,8 @@ export function RunPage({ runId }: { runId: string }) {
           </ul>
         </>
       )}
+      <h3>Tracked params, metrics and files</h3>
+      <RunTracking runId={r.runId} dagId={r.dagId} live={live} />
       <h3>Task instances</h3>
       {tis.error && <ErrorBox error={tis.error} />}
       <table className="list small" data-testid="run-tasks">
@@ -130,7 +142,7 @@ export function RunPage({ runId }: { runId: string }) {
                 </Link>
               </td>
               <td>
-                <StateBadge state={t.state} />
+                <StateBadge state={t.state} /> {t.lastAttemptId !== null && cachedFrom.has(t.lastAttemptId) && <CachedBadge from={cachedFrom.get(t.lastAttemptId)!} />}
               </td>
               <td>{t.tryNumber > 0 ? describeTry(t.tryNumber, t.tryBase, null) : "—"}</td>
               <td>{fmtDuration(t.durationMs)}</td>

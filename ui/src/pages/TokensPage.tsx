@@ -8,14 +8,14 @@ import { useSession } from "../auth";
 import { ErrorBox } from "../components/ErrorBox";
 import { Field, FormError, formErrors, noErrors, type FormErrors } from "../components/Field";
 import { fmtTime } from "../format";
-import { useData } from "../hooks";
+import { invalidateTokens, useListTokens } from "../queries/useListTokens";
 import { ROLES } from "./UsersPage";
 
 const rank = (r: Role) => ROLES.indexOf(r);
 
 export function TokensPage() {
   const { user } = useSession();
-  const list = useData(() => api.tokens(), "tokens");
+  const list = useListTokens();
   const isAdmin = user.role === "admin";
   return (
     <div className="page narrow">
@@ -24,7 +24,7 @@ export function TokensPage() {
         Scripts send a token as <code>Authorization: Bearer &lt;token&gt;</code>. A token acts with the lower of its own role and its owner&apos;s current role, on each DAG. An event
         token (scope <code>events:&lt;name glob&gt;</code>) may only send matching events to <code>POST /api/v1/events/&lt;name&gt;</code>.
       </p>
-      <CreateToken myRole={(user.grants ?? []).reduce<Role>((best, g) => (rank(g.role) > rank(best) ? g.role : best), user.role)} onCreated={list.reload} />
+      <CreateToken myRole={(user.grants ?? []).reduce<Role>((best, g) => (rank(g.role) > rank(best) ? g.role : best), user.role)} onCreated={() => void invalidateTokens()} />
       <h3>{isAdmin ? "All tokens" : "Your tokens"}</h3>
       {list.error && <ErrorBox error={list.error} />}
       <table className="list" data-testid="tokens">
@@ -41,7 +41,7 @@ export function TokensPage() {
         </thead>
         <tbody>
           {list.data?.items.map((t) => (
-            <TokenRow key={String(t.id)} t={t} showUser={isAdmin} onRevoked={list.reload} />
+            <TokenRow key={String(t.id)} t={t} showUser={isAdmin} onRevoked={() => void invalidateTokens()} />
           ))}
         </tbody>
       </table>

@@ -15,6 +15,7 @@ export function TriggerPage({ dagId }: { dagId: string }) {
   const [values, setValues] = useState<FormValues | null>(null);
   const [rawJson, setRawJson] = useState("{}");
   const [logicalDate, setLogicalDate] = useState("");
+  const [noCache, setNoCache] = useState(false);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [other, setOther] = useState<string[]>([]);
   const [error, setError] = useState<Error | null>(null);
@@ -53,7 +54,7 @@ export function TriggerPage({ dagId }: { dagId: string }) {
     }
     setBusy(true);
     try {
-      const run = await api.trigger(dagId, { params, logicalDate: logicalDate ? new Date(logicalDate).getTime() : undefined });
+      const run = await api.trigger(dagId, { params, logicalDate: logicalDate ? new Date(logicalDate).getTime() : undefined, ...(noCache ? { noCache: true } : {}) });
       navigate(`/dags/${encodeURIComponent(dagId)}?run=${encodeURIComponent(run.runId)}`);
     } catch (err) {
       if (err instanceof ApiError && err.fields.length) {
@@ -93,6 +94,10 @@ export function TriggerPage({ dagId }: { dagId: string }) {
         <label>
           Logical date <span className="muted small">(optional; default now)</span>
           <input type="datetime-local" name="logicalDate" value={logicalDate} onChange={(e) => setLogicalDate(e.target.value)} />
+        </label>
+        <label className="checkbox">
+          <input type="checkbox" name="noCache" checked={noCache} onChange={(e) => setNoCache(e.target.checked)} /> Refresh cache (no cache){" "}
+          <span className="muted small">— cached tasks run again and replace their cache entries</span>
         </label>
         {error && <ErrorBox error={error} />}
         {other.length > 0 && (

@@ -30,6 +30,16 @@ export const keys = {
   runs: (filters: object) => ["runs", filters] as const,
   taskInstances: (filters: object) => ["task-instances", filters] as const,
   dashboard: (hours: number) => ["dashboard", hours] as const,
+  runAttempts: (runId: string) => ["run", runId, "all-attempts"] as const,
+  tracking: (runId: string) => ["run", runId, "tracking"] as const,
+  metricSeries: (runId: string, taskId: string, mapIndex: number, metric: string, maxPoints: number) => ["run", runId, "metrics", taskId, mapIndex, metric, maxPoints] as const,
+  attempt: (attemptId: string) => ["attempt", attemptId] as const,
+  experiments: () => ["experiments"] as const,
+  assets: () => ["assets"] as const,
+  asset: (name: string) => ["assets", name] as const,
+  lineage: (asset: string | undefined) => ["lineage", asset ?? ""] as const,
+  tokens: () => ["tokens"] as const,
+  experiment: (name: string) => ["experiments", name] as const,
 };
 
 /** After an action on a run: its own data, the lists and the dashboard that show it. */
@@ -41,5 +51,7 @@ export function invalidateRun(runId: string): Promise<void> {
     queryClient.invalidateQueries({ queryKey: ["dashboard"] }),
     queryClient.invalidateQueries({ queryKey: ["dag"] }),
     queryClient.invalidateQueries({ queryKey: ["legacy"] }),
+    queryClient.invalidateQueries({ queryKey: ["assets"] }),
+    queryClient.invalidateQueries({ queryKey: ["lineage"] }),
   ]).then(() => undefined);
 }
