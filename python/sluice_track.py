@@ -8,6 +8,7 @@
     track.metric("accuracy", 0.93)
     track.tag("framework", "sklearn")
     track.artifact("model.pkl", "out/model.pkl")   # a file the task wrote
+    track.register_model("spam", "out/model.pkl", flavor="./spam_model.py", metrics={"accuracy": 0.93})
 
 Sluice puts this module on PYTHONPATH and names a per-attempt file in SLUICE_TRACK_FILE; each call appends
 one JSON line to it, which the worker reads when the task ends (so what was recorded before a crash is
@@ -18,7 +19,7 @@ import math
 import os
 import sys
 
-__all__ = ["param", "params", "metric", "metrics", "tag", "artifact"]
+__all__ = ["param", "params", "metric", "metrics", "tag", "artifact", "register_model"]
 
 _warned = False
 _last_step = {}
@@ -76,4 +77,28 @@ def artifact(name, path, media_type=None):
     record = {"type": "artifact", "name": str(name), "path": path}
     if media_type:
         record["mediaType"] = media_type
+    _emit(record)
+
+
+def register_model(name, artifact, flavor, metrics=None, params=None, signature=None, framework=None, description=None):
+    """Register a model version (ctx.models.register in TypeScript), done by Sluice when the task succeeds.
+
+    `artifact`: a file the task wrote. `flavor`: the code that loads it for serving, relative to the DAG
+    file: "./model.py" (a script defining load(path)) or {"python": "./model.py"} / {"module": "./model.ts"}.
+    `metrics`: name -> finite number (a promotion gate compares these). `signature`: a JSON Schema of one
+    request row (an object). The version number is given out by Sluice; a gate whose candidate is this
+    task finds the version it registered.
+    """
+    path = os.path.abspath(artifact)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'model "{name}": artifact file {artifact} does not exist')
+    if isinstance(flavor, str):
+        flavor = {"python": flavor} if flavor.endswith(".py") else {"module": flavor}
+    for key, value in (metrics or {}).items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f'model "{name}": metric "{key}" must be a finite number, got {value!r}')
+    record = {"type": "model", "name": str(name), "path": path, "flavor": flavor, "metrics": {k: float(v) for k, v in (metrics or {}).items()}}
+    for key, value in (("params", params), ("signature", signature), ("framework", framework), ("description", description)):
+        if value is not None:
+            record[key] = value
     _emit(record)

@@ -10,10 +10,10 @@ import { importBundleUrl } from "./bundleImport.js";
 import { errorNames, isNonRetryable } from "../core/deadLetters.js";
 import { isSkipSignal } from "../core/taskSignals.js";
 import { SluiceError, errorRecord } from "../errors.js";
-import type { TaskContext, Tracker } from "../dsl/types.js";
+import type { ModelRegistry, RegisteredModel, RegisterModelOptions, TaskContext, Tracker } from "../dsl/types.js";
 import { readFile } from "node:fs/promises";
 import { checkMetric, checkTrackName } from "../core/tracking.js";
-import { unavailableModels } from "../worker/models.js";
+import { signatureOf } from "../core/modelSignature.js";
 import type { ChildMessage, ChildRequest, ParentMessage } from "./childProcess.js";
 import { outputEndMarker } from "./outputEnd.js";
 import type { LoadedModule } from "./dagFile.js";
@@ -81,6 +81,39 @@ function askParent(attemptId: number, kind: "connection" | "variable", id: strin
       reject(e);
     });
   });
+}
+
+/**
+ * ctx.models in the child: the options made plain here (a file read to bytes from the task's working
+ * directory, a zod signature turned into JSON Schema), registered by the parent, which answers the version.
+ */
+function childModels(attemptId: number, taskId: string): ModelRegistry {
+  return {
+    async register(name, options) {
+      const where = `task "${taskId}": model "${String(name)}"`;
+      const o = (options ?? {});
+      let artifact = o.artifact;
+      if (typeof artifact === "string") {
+        try {
+          artifact = await readFile(artifact);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          throw new SluiceError("INVALID_INPUT", `${where}: artifact file ${o.artifact as string} ${code === "ENOENT" ? "does not exist" : `cannot be read (${(e as Error).message})`}; write it before registering, or pass its bytes`);
+        }
+      }
+      const signature = signatureOf(where, o.signature);
+      const model: RegisterModelOptions = { ...o, artifact, ...(signature ? { signature: { inputs: signature.inputs, outputs: signature.outputs } } : {}) };
+      return new Promise<RegisteredModel>((resolve, reject) => {
+        const reqId = nextReq++;
+        pending.set(reqId, { resolve: (v) => resolve(v as RegisteredModel), reject });
+        send({ type: "secret", attemptId, reqId, kind: "model", id: String(name), model }).catch((e: Error) => {
+          pending.delete(reqId);
+          reject(e);
+        });
+      });
+    },
+    inferenceLog: (name) => Promise.reject(new SluiceError("INVALID_INPUT", `task "${taskId}": model "${String(name)}": ctx.models.inferenceLog is not available in tasks with isolation: "process" yet; read it from an in-process task`)),
+  };
 }
 
 /** The DAG modules this process imported, by URL: a reused process imports its code once. */
@@ -183,7 +216,7 @@ async function runAttempt(req: ChildRequest, controller: AbortController): Promi
       // the parent's attempt span: it records nothing here, its ids parent the task's own spans
       span: spanOfTraceparent(req.ctx.traceparent),
       track: childTracker(req),
-      models: unavailableModels(req.taskId),
+      models: childModels(attemptId, req.taskId),
     };
     const value = await (req.ctx.traceparent ? withActiveSpan(ctx.span, () => impl.fn(req.inputs, ctx)) : impl.fn(req.inputs, ctx));
     try {

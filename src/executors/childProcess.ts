@@ -6,7 +6,7 @@
  * structured-clone serialisation (Buffers, typed arrays, Dates survive).
  */
 import { SluiceError, type ErrorCode } from "../errors.js";
-import type { TaskContext } from "../dsl/types.js";
+import type { RegisterModelOptions, TaskContext } from "../dsl/types.js";
 import type { JsonValue } from "../core/assets.js";
 import type { Executor, TaskRun } from "./executor.js";
 import { LineSplitter } from "./lines.js";
@@ -61,6 +61,8 @@ export type ChildMessage =
   | { type: "log"; attemptId: number; level: "debug" | "info" | "warn" | "error"; msg: string }
   /** ctx.connection / ctx.variable in the child: the parent resolves it (and feeds its masker). */
   | { type: "secret"; attemptId: number; reqId: number; kind: "connection" | "variable"; id: string; fallback?: [unknown] }
+  /** ctx.models.register in the child (options already plain: the artifact as bytes, the signature as JSON Schema): the parent registers it. */
+  | { type: "secret"; attemptId: number; reqId: number; kind: "model"; id: string; model: RegisterModelOptions }
   | { type: "assetMetadata"; attemptId: number; asset: string; metadata: Record<string, unknown> }
   /** ctx.track in the child (checked there): recorded by the parent's tracker. */
   | { type: "track"; attemptId: number; call: "param" | "metric" | "tag" | "artifact"; name: string; value: unknown; step?: number; mediaType?: string }
@@ -74,7 +76,7 @@ export type ChildMessage =
  * attempt's masker are, and send it over the IPC channel (never through the child's environment).
  */
 function answerSecret(r: TaskRun, c: PooledChild, m: Extract<ChildMessage, { type: "secret" }>): void {
-  const work = m.kind === "connection" ? r.ctx.connection(m.id) : r.ctx.variable(m.id, ...((m.fallback ?? []) as [unknown?]));
+  const work: Promise<unknown> = m.kind === "model" ? r.ctx.models.register(m.id, m.model) : m.kind === "connection" ? r.ctx.connection(m.id) : r.ctx.variable(m.id, ...((m.fallback ?? []) as [unknown?]));
   work.then(
     (value) => reply({ type: "secretReply", reqId: m.reqId, value }),
     (e: unknown) => {

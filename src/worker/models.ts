@@ -8,7 +8,8 @@
 import { access, readFile } from "node:fs/promises";
 import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import type { ArtifactStore } from "../artifacts/artifactStore.js";
-import type { ModelFlavor, ModelInputEvent, ModelSignature } from "../core/models.js";
+import type { ModelFlavor, ModelInputEvent } from "../core/models.js";
+import { signatureOf } from "../core/modelSignature.js";
 import { checkModelName } from "../core/promotion.js";
 import { checkMetric, checkTrackName, paramJson } from "../core/tracking.js";
 import type { AssetEvent, InferenceLogEntry, InferenceLogOptions, ModelRegistry, RegisterModelOptions, RegisteredModel } from "../dsl/types.js";
@@ -172,37 +173,3 @@ async function artifactBytes(where: string, artifact: unknown): Promise<Buffer> 
   }
   throw new SluiceError("INVALID_INPUT", `${where}: artifact is required: the model's bytes (a Buffer or Uint8Array) or the path of a file`, { details: { field: "artifact" } });
 }
-
-/**
- * A signature as JSON Schemas: a zod schema describes itself (`toJSONSchema`), a JSON Schema of an object is
- * taken as the inputs, `{ inputs, outputs }` as is. One request row must be an object.
- */
-export function signatureOf(where: string, sig: unknown): ModelSignature | null {
-  if (sig === undefined || sig === null) return null;
-  if (typeof sig !== "object") throw new SluiceError("INVALID_INPUT", `${where}: signature must be a zod object schema or a JSON Schema`, { details: { field: "signature" } });
-  let inputs: unknown;
-  let outputs: unknown = null;
-  if ("~standard" in sig) {
-    const toJson = (sig as { toJSONSchema?: (o: object) => unknown }).toJSONSchema;
-    if (typeof toJson !== "function") throw new SluiceError("INVALID_INPUT", `${where}: signature: this schema library cannot describe itself as JSON Schema; pass a zod 4 schema or a JSON Schema`, { details: { field: "signature" } });
-    try {
-      inputs = toJson.call(sig, { io: "input", unrepresentable: "any" });
-    } catch (e) {
-      throw new SluiceError("INVALID_INPUT", `${where}: signature cannot be turned into JSON Schema: ${(e as Error).message}`, { details: { field: "signature" } });
-    }
-  } else if ("inputs" in sig) {
-    inputs = (sig).inputs;
-    outputs = (sig as { outputs?: unknown }).outputs ?? null;
-  } else inputs = sig;
-  const isObjectSchema = (s: unknown) => typeof s === "object" && s !== null && !Array.isArray(s) && ((s as { type?: unknown }).type === "object" || "properties" in s);
-  if (!isObjectSchema(inputs)) throw new SluiceError("INVALID_INPUT", `${where}: signature must describe an object (one request row): a zod object or a JSON Schema with type "object"`, { details: { field: "signature" } });
-  if (outputs !== null && (typeof outputs !== "object" || Array.isArray(outputs))) throw new SluiceError("INVALID_INPUT", `${where}: signature.outputs must be a JSON Schema`, { details: { field: "signature" } });
-  // JSON only: what the registry stores and a model server validates against
-  return JSON.parse(JSON.stringify({ inputs, outputs })) as ModelSignature;
-}
-
-/** In a process-isolated task: registering goes through the parent (not supported yet: a clear error). */
-export const unavailableModels = (taskId: string): ModelRegistry => ({
-  register: (name) => Promise.reject(new SluiceError("INVALID_INPUT", `task "${taskId}": model "${name}": ctx.models.register is not available in tasks with isolation: "process" yet; register from an in-process task (return the artifact's bytes or path to it)`)),
-  inferenceLog: (name) => Promise.reject(new SluiceError("INVALID_INPUT", `task "${taskId}": model "${name}": ctx.models.inferenceLog is not available in tasks with isolation: "process" yet; read it from an in-process task`)),
-});

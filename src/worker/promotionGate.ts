@@ -21,7 +21,7 @@ export async function pokeGate(host: WorkerHost, a: ClaimedAttempt, task: TaskSp
   const spec = task.promote!;
   const store = host.store;
   const where = `promotion gate "${task.id}"`;
-  const cand = candidateOf(where, spec.model, inputs["candidate"]);
+  const cand = await candidateOf(host, a, task, where, spec.model, inputs["candidate"]);
   const record = await store.models.version(cand.name, cand.version);
   if (!record) throw new SluiceError("TASK_FAILED", `${where}: model "${cand.name}" has no version ${cand.version}`, { details: { model: cand.name, version: cand.version } });
   const actorOfGate = `gate ${a.dagId}/${task.id}`;
@@ -85,10 +85,19 @@ export async function pokeGate(host: WorkerHost, a: ClaimedAttempt, task: TaskSp
   return { done: true, value: { name: spec.model, alias: spec.alias, version: cand.version, previous: moved.fromVersion, moved: moved.moved, approvalId: null } };
 }
 
-function candidateOf(where: string, model: string, v: unknown): { name: string; version: number } {
+/**
+ * The candidate: the `{ name, version }` its task returned (what ctx.models.register gives), or — for a
+ * task that returned something else (a Python task registering through sluice_track) — the latest version
+ * of the model that task registered in this run.
+ */
+async function candidateOf(host: WorkerHost, a: ClaimedAttempt, task: TaskSpec, where: string, model: string, v: unknown): Promise<{ name: string; version: number }> {
   const c = v as { name?: unknown; version?: unknown } | null;
   if (typeof c !== "object" || c === null || typeof c.name !== "string" || typeof c.version !== "number") {
-    throw new SluiceError("TASK_FAILED", `${where}: its candidate task must return { name, version } (what ctx.models.register returns), got ${JSON.stringify(v)?.slice(0, 200) ?? String(v)}`);
+    const from = task.inputs["candidate"];
+    const registered = (await host.store.models.byRun(a.runId)).filter((r) => r.taskId === from && r.name === model);
+    const last = registered.at(-1);
+    if (last) return { name: last.name, version: last.version };
+    throw new SluiceError("TASK_FAILED", `${where}: its candidate task "${from}" registered no version of model "${model}" in this run and returned ${JSON.stringify(v)?.slice(0, 200) ?? String(v)}, not { name, version } (what ctx.models.register returns)`);
   }
   if (c.name !== model) throw new SluiceError("TASK_FAILED", `${where}: the candidate is model "${c.name}", but the gate promotes model "${model}"`);
   return { name: c.name, version: c.version };

@@ -171,7 +171,8 @@ async function attempt(host: WorkerHost, opts: AttemptOptions, a: ClaimedAttempt
     // what it tracked is stored before the attempt counts as done (a batch that cannot be stored fails it)
     const ch = channel;
     channel = null;
-    await ch?.drain(tracker);
+    // a Python or shell task's model registrations count only when it succeeded
+    await ch?.drain(tracker, controller.signal.aborted ? null : ctx.models);
     await tracker.close();
     if (controller.aborted) throw controller.reason;
     // a sensor whose condition is not met gives its slot back and waits, in the store, for its next poke

@@ -6,6 +6,7 @@
  * task) fails the task with a message naming task and model, and registers nothing.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { after, describe, test } from "node:test";
 import { loadConfig } from "../../dist/config.js";
 import { Sluice } from "../../dist/sluice.js";
@@ -13,10 +14,25 @@ import { dialects, suiteDatabase } from "../dialects.js";
 import { sandbox } from "../helpers.js";
 
 const sb = sandbox("sluice-models-register-");
+const hasPython = spawnSync("python3", ["--version"]).status === 0;
 after(() => sb.cleanup());
 
 sb.write("models/spam.ts", `export function load() { return { predict: (rows: unknown[]) => rows.map(() => 1) }; }\n`);
 sb.write("models/spam.py", `def load(path):\n    return None\n`);
+sb.write(
+  "fit.py",
+  `import sluice_track as track
+with open("sk-model.bin", "wb") as f:
+    f.write(b"sklearn weights")
+track.register_model("spam_sk", "sk-model.bin", flavor="./models/spam.py", metrics={"accuracy": 0.8}, framework="sklearn", signature={"type": "object", "properties": {"x": {"type": "number"}}})
+`,
+);
+sb.write(
+  "fit_bad.py",
+  `import sluice_track as track
+track._emit({"type": "model", "name": "ghost", "path": "/no/such/model.pkl", "flavor": {"python": "./models/spam.py"}, "metrics": {}})
+`,
+);
 sb.write(
   "train.ts",
   `import { dag } from "sluice";
@@ -55,7 +71,21 @@ export const nan = dag("nan_metric", (d) => {
   d.task("fit", async (_i, ctx) => ctx.models.register("ghost", { artifact: Buffer.from("x"), flavor: { module: "./models/spam.ts" }, metrics: { accuracy: Number.NaN } }));
 });
 export const isolated = dag("isolated_register", (d) => {
-  d.task("fit", { isolation: "process" }, async (_i, ctx) => ctx.models.register("ghost", { artifact: Buffer.from("x"), flavor: { module: "./models/spam.ts" } }));
+  d.task("fit", { isolation: "process" }, async (_i, ctx) => {
+    const file = join(tmpdir(), "sluice-child-model-" + ctx.runId + ".bin");
+    await writeFile(file, "child weights");
+    return ctx.models.register("spam_child", { artifact: file, flavor: { module: "./models/spam.ts" }, signature: z.object({ x: z.number() }), metrics: { accuracy: 0.7 } });
+  });
+});
+export const isolatedMissing = dag("isolated_missing", (d) => {
+  d.task("fit", { isolation: "process" }, async (_i, ctx) => ctx.models.register("ghost", { artifact: "no/such/file.bin", flavor: { module: "./models/spam.ts" } }));
+});
+export const pyRegister = dag("py_register", (d) => {
+  const fit = d.python("fit", { script: "fit.py" });
+  d.promote("gate", { model: "spam_sk", candidate: fit, alias: "champion", compare: { accuracy: { min: 0.5 } } });
+});
+export const pyBad = dag("py_bad", (d) => {
+  d.python("fit", { script: "fit_bad.py" });
 });
 `,
 );
@@ -103,6 +133,29 @@ for (const d of dialects(2)) {
       }
     });
 
+    test("a process-isolated task and a Python task (sluice_track.register_model) register too; a gate finds the Python task's version", async () => {
+      const s = await open();
+      try {
+        const child = await s.run("isolated_register");
+        assert.equal(child.state, "success");
+        const v = await s.store.models.version("spam_child", 1);
+        assert.equal((await s.engine.artifacts.get(v!.artifactRef)).toString(), "child weights");
+        assert.deepEqual(v!.metrics, { accuracy: 0.7 });
+        assert.equal((v!.signature?.inputs as { type: string }).type, "object");
+        assert.deepEqual(await s.engine.loadOutputs(child.runId, "fit"), [{ name: "spam_child", version: 1 }]);
+        if (!hasPython) return;
+        const py = await s.run("py_register");
+        assert.equal(py.state, "success");
+        const sk = await s.store.models.version("spam_sk", 1);
+        assert.equal(sk?.framework, "sklearn");
+        assert.deepEqual(sk?.flavor, { kind: "python", script: "models/spam.py" });
+        assert.equal((await s.engine.artifacts.get(sk!.artifactRef)).toString(), "sklearn weights");
+        assert.equal((await s.store.models.resolve("spam_sk", "champion"))?.version, 1, "the gate found the version the Python task registered");
+      } finally {
+        await s.close();
+      }
+    });
+
     test("the asset events a triggered run consumed are the version's inputs", async () => {
       const s = await open();
       try {
@@ -139,7 +192,8 @@ for (const d of dialects(2)) {
           ["missing_artifact", /task "fit": model "ghost": artifact file no\/such\/model\.bin does not exist/],
           ["missing_flavor", /task "fit": model "ghost": flavor file \.\/models\/nope\.ts not found/],
           ["nan_metric", /task "fit": model "ghost": metric "accuracy" must be a finite number/],
-          ["isolated_register", /task "fit": model "ghost": ctx\.models\.register is not available in tasks with isolation: "process"/],
+          ["isolated_missing", /task "fit": model "ghost": artifact file no\/such\/file\.bin does not exist/],
+          ...(hasPython ? ([["py_bad", /task "fit": model "ghost": artifact file \/no\/such\/model\.pkl does not exist/]] as [string, RegExp][]) : []),
         ];
         for (const [dagId, message] of cases) {
           const run = await s.run(dagId);

@@ -71,6 +71,9 @@ export function App() {
           <NavLink to="/experiments" path={loc.path}>
             Experiments
           </NavLink>
+          <NavLink to="/models" path={loc.path}>
+            Models
+          </NavLink>
           <NavLink to="/status" path={loc.path}>
             Status
           </NavLink>

@@ -73,6 +73,11 @@ export type ExperimentPage = Ok<"/api/v1/experiments/{name}", "get">;
 export type Trial = ExperimentPage["trials"][number];
 export type RunTracking = Ok<"/api/v1/runs/{runId}/tracking", "get">;
 export type MetricSeries = Ok<"/api/v1/runs/{runId}/metrics", "get">["series"];
+export type ModelSummary = Item<Ok<"/api/v1/models", "get">>;
+export type ModelDetail = Ok<"/api/v1/models/{name}", "get">;
+export type ModelVersion = ModelDetail["versions"][number];
+export type AliasMove = ModelDetail["history"][number];
+export type Approval = Ok<"/api/v1/approvals/{id}", "post">;
 
 /** A DAG's params as JSON Schema (the part the trigger form reads). */
 export interface JsonSchema {
@@ -223,6 +228,13 @@ export const api = {
   revokeToken: (id: string | number) => request<unknown>("DELETE", `/tokens/${enc(String(id))}`),
 
   status: () => get<Status>("/status"),
+
+  models: () => get<{ items: ModelSummary[] }>("/models"),
+  model: (name: string) => get<ModelDetail>(`/models/${enc(name)}`),
+  promoteModel: (name: string, body: { alias: string; version: number; reason?: string | null }) => post<unknown>(`/models/${enc(name)}/promote`, body),
+  rollbackModel: (name: string, body: { alias: string; reason?: string | null }) => post<unknown>(`/models/${enc(name)}/rollback`, body),
+  approvals: (q: { state?: string; model?: string } = {}) => get<{ items: Approval[] }>("/approvals", q),
+  decideApproval: (id: number, body: { decision: "approve" | "reject"; comment?: string | null }) => post<Approval>(`/approvals/${id}`, body),
 
   dags: (q: { q?: string; tag?: string; owner?: string; state?: string; paused?: string; limit?: number; cursor?: string | null }) =>
     get<Page<DagSummary>>("/dags", q),

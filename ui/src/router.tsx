@@ -15,6 +15,7 @@ import { DagPage } from "./pages/DagPage";
 import { DeadLettersPage } from "./pages/DeadLettersPage";
 import { ExperimentPage } from "./pages/ExperimentPage";
 import { ExperimentsPage } from "./pages/ExperimentsPage";
+import { ModelsPage } from "./pages/ModelsPage";
 import { GrantsPage } from "./pages/GrantsPage";
 import { PasswordPage } from "./pages/PasswordPage";
 import { RunPage } from "./pages/RunPage";
@@ -137,6 +138,8 @@ export const routes: readonly RouteDef[] = [
   { path: "/status", render: () => <StatusPage /> },
   { path: "/audit", render: () => <AuditPage /> },
   { path: "/dlq", render: () => <DeadLettersPage /> },
+  { path: "/models", render: () => <ModelsPage /> },
+  { path: "/models/:name", render: (p) => <ModelsPage name={p["name"]!} /> },
   { path: "/connections", render: () => <ConnectionsPage /> },
   { path: "/variables", render: () => <VariablesPage /> },
 ];

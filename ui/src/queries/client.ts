@@ -40,6 +40,9 @@ export const keys = {
   lineage: (asset: string | undefined) => ["lineage", asset ?? ""] as const,
   tokens: () => ["tokens"] as const,
   experiment: (name: string) => ["experiments", name] as const,
+  models: () => ["models"] as const,
+  model: (name: string) => ["models", name] as const,
+  approvals: () => ["models", "approvals"] as const,
 };
 
 /** After an action on a run: its own data, the lists and the dashboard that show it. */
