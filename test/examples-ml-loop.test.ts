@@ -1,8 +1,8 @@
 /**
  * The ML example's loop end to end (examples/ml), with real processes and real HTTP: ml_train registers
- * weather_classifier and its promotion gate decides the champion on test accuracy; `sluice models serve
- * weather_classifier@champion` answers predictions naming the version; the traffic simulator's requests
- * fill the inference log; ml_monitor compares it with the training split — unshifted traffic requests no
+ * weather_classifier and its promotion gate decides the champion on test accuracy (or waits for an approval);
+ * `sluice models serve weather_classifier@champion` answers predictions naming the version; the traffic
+ * simulator's requests fill the inference log; ml_monitor compares it with the training split — unshifted traffic requests no
  * retraining, shifted (winter) traffic requests exactly one, which `sluice dev` runs as ml_train; the new
  * version becomes champion and the running server swaps to it.
  */
@@ -95,7 +95,27 @@ test("ml_train registers v1 and its gate makes it champion; a worse v2 is regist
   assert.deepEqual(aliases(), { champion: 1 }, "the alias stays");
 });
 
-test("served champion, traffic into the inference log: unshifted retrains nothing; shifted retrains once and the server swaps to v3", async () => {
+test("with approval=true the gate waits for a person; `sluice models approve` moves champion to v3", async () => {
+  const proc = cliSpawn(sb, ["--dags", EXAMPLES, "--home", sb.home, "run", "ml_train", "--param", "approval=true", "--json"]);
+  let out = "";
+  proc.stdout.on("data", (c: Buffer) => (out += c.toString()));
+  proc.stderr.on("data", () => undefined);
+  const exited = new Promise<number | null>((resolve) => proc.on("close", (code) => resolve(code)));
+  type Pending = { items: { id: number; version: number; fromVersion: number | null; state: string }[] };
+  await waitFor(() => sluice<Pending>(["models", "approvals"]).json.items.length === 1, 120_000, "a pending approval");
+  const [pending] = sluice<Pending>(["models", "approvals"]).json.items;
+  assert.deepEqual([pending!.version, pending!.fromVersion, pending!.state], [3, 1, "pending"]);
+  assert.deepEqual(aliases(), { champion: 1 }, "nothing moves before the decision");
+  assert.equal(sluice(["models", "approve", String(pending!.id), "--comment", "reviewed"]).code, 0);
+  assert.equal(await exited, 0, out);
+  const run = JSON.parse(out) as RunJson;
+  assert.equal(stateOf(run, "promote"), "skipped");
+  assert.equal(stateOf(run, "promote_approved"), "success");
+  assert.equal(output(run.runId, "promote_approved").approvalId, pending!.id);
+  assert.deepEqual(aliases(), { champion: 3 });
+});
+
+test("served champion, traffic into the inference log: unshifted retrains nothing; shifted retrains once and the server swaps to v4", async () => {
   // the daily monitor is run by hand below: paused, `sluice dev` does not start its own catch-up run
   assert.equal(sluice(["dags", "pause", "ml_monitor"]).code, 0);
   const dev = background(["dev", "--port", "0"], "SIGINT");
@@ -111,7 +131,7 @@ test("served champion, traffic into the inference log: unshifted retrains nothin
 
   // the same distribution as training: no drift, no retraining request
   const calm = await traffic(url, ["--n", "300"]);
-  assert.deepEqual([calm.sent, calm.failed, calm.versions], [300, 0, { v1: 300 }]);
+  assert.deepEqual([calm.sent, calm.failed, calm.versions], [300, 0, { v3: 300 }]);
   await logged(300);
   const quiet = sluice<RunJson>(["run", "ml_monitor", "--param", "recentRows=300"]);
   assert.equal(quiet.code, 0, quiet.stderr);
@@ -124,7 +144,7 @@ test("served champion, traffic into the inference log: unshifted retrains nothin
 
   // winter days only: temperatures drift, one retraining request
   const shifted = await traffic(url, ["--n", "300", "--shift"]);
-  assert.deepEqual([shifted.failed, shifted.versions], [0, { v1: 300 }]);
+  assert.deepEqual([shifted.failed, shifted.versions], [0, { v3: 300 }]);
   await logged(600);
   const alarmed = sluice<RunJson>(["run", "ml_monitor", "--param", "recentRows=300"]);
   assert.equal(alarmed.code, 0, alarmed.stderr);
@@ -134,17 +154,17 @@ test("served champion, traffic into the inference log: unshifted retrains nothin
   assert.equal(stateOf(alarmed.json, "request_retraining"), "success");
   assert.equal(retrainRequests(), 1);
 
-  // sluice dev starts ml_train on the asset update: v3, champion by the gate (the same data: not worse)
+  // sluice dev starts ml_train on the asset update: v4, champion by the gate (the same data: not worse)
   await waitFor(() => trainRuns().some((r) => r.runType === "asset" && r.state === "success"), 180_000, `the retraining run; dev:\n${dev.out()}`);
   const retrains = trainRuns().filter((r) => r.runType === "asset");
   assert.equal(retrains.length, 1, "exactly one retraining run");
-  assert.match(output<string>(retrains[0]!.runId, "report"), /^registered weather_classifier v3 .*; champion v1 → v3 \(retraining requested: .*"source":"inference_log"/);
-  assert.deepEqual(aliases(), { champion: 3 });
+  assert.match(output<string>(retrains[0]!.runId, "report"), /^registered weather_classifier v4 .*; champion v3 → v4 \(retraining requested: .*"source":"inference_log"/);
+  assert.deepEqual(aliases(), { champion: 4 });
 
   // the running server follows the alias: answers name v3 without a restart
-  await waitFor(async () => ((await (await fetch(`${url}/health`)).json()) as { version: number }).version === 3, 30_000, "the server to swap to v3");
+  await waitFor(async () => ((await (await fetch(`${url}/health`)).json()) as { version: number }).version === 4, 30_000, "the server to swap to v4");
   const swapped = await traffic(url, ["--n", "20"]);
-  assert.deepEqual([swapped.failed, swapped.versions], [0, { v3: 20 }]);
-  assert.match(server.out(), /now serving version 3 \(was 1\)/);
+  assert.deepEqual([swapped.failed, swapped.versions], [0, { v4: 20 }]);
+  assert.match(server.out(), /now serving version 4 \(was 3\)/);
   assert.equal(trainRuns().filter((r) => r.runType === "asset").length, 1, "still one retraining run");
 });
