@@ -188,8 +188,11 @@ describe("ml_train", () => {
       "train[3]": "success",
       sklearn: hasSklearn ? "success" : "skipped",
       evaluate: "success",
-      gate: "success",
+      quality: "success",
       register: "success",
+      review: "success",
+      promote: "success",
+      promote_approved: "skipped",
       alert: "skipped",
       report: "success",
     });
@@ -233,10 +236,16 @@ describe("ml_train", () => {
       assert.equal(sk.metrics["validation_accuracy_by_stage"]!.points, 60, "one point per boosting stage");
     }
 
+    // registered as version 1 of weather_classifier, with its metrics; the gate made it champion (no holder)
+    assert.deepEqual(output(r.json.runId, "register"), { name: "weather_classifier", version: 1, testAccuracy: evaluation.testAccuracy });
+    const shownModel = sluice<{ versions: { version: number; metrics: Record<string, number>; flavor: unknown }[]; aliases: Record<string, number> }>(["models", "show", "weather_classifier"]);
+    assert.equal(shownModel.code, 0, shownModel.stderr);
+    assert.equal(shownModel.json.versions[0]!.metrics["test_accuracy"], evaluation.testAccuracy);
+    assert.deepEqual(shownModel.json.aliases, { champion: 1 });
+    assert.match(output<string>(r.json.runId, "report"), /^registered weather_classifier v1 \(test accuracy 0\.\d+\); champion → v1$/);
+
     // the registered artifact is what weatherModel.ts loads: it predicts labels for raw observations
-    const registered = output(r.json.runId, "register");
-    assert.equal(registered.path, join(sb.home, "outputs", "ml_train", r.json.runId, "model.json"));
-    const model = load(readFileSync(registered.path));
+    const model = load(Buffer.from(JSON.stringify(evaluation.model)));
     const [, ...lines] = readFileSync(DATA, "utf8").trim().split("\n");
     const rows = lines.map((l) => l.split(","));
     const predicted = model.predict(rows.map(([location, date, p, tmax, tmin, wind]) => ({ location, date, precipitation: Number(p), temp_max: Number(tmax), temp_min: Number(tmin), wind: Number(wind) })));
@@ -250,7 +259,7 @@ describe("ml_train", () => {
     assert.equal(r.code, 0, r.stderr);
     const h = hits(r.json.runId);
     for (const task of CACHED) assert.equal(h[task], true, `${task} is a cache hit`);
-    assert.deepEqual(ran(h), ["gate", "has_python", "register", "report"], "only the uncached tasks ran");
+    assert.deepEqual(ran(h), ["has_python", "promote", "quality", "register", "report", "review"], "only the uncached tasks ran");
     assert.deepEqual(output(r.json.runId, "evaluate"), output(first.runId, "evaluate"));
   });
 
@@ -258,7 +267,7 @@ describe("ml_train", () => {
     // a grid that grows by one learning rate: the grid, the two new trials and evaluate
     const grown = sluice<RunJson>(["run", "ml_train", "--param", "learningRates=[0.1,0.5,1]"]);
     assert.equal(grown.code, 0, grown.stderr);
-    assert.deepEqual(ran(hits(grown.json.runId)), ["evaluate", "gate", "grid", "has_python", "register", "report", "train[4]", "train[5]"]);
+    assert.deepEqual(ran(hits(grown.json.runId)), ["evaluate", "grid", "has_python", "promote", "quality", "register", "report", "review", "train[4]", "train[5]"]);
 
     // the seed of the split: features and everything after it; the data set is not read again
     const reseeded = sluice<RunJson>(["run", "ml_train", "--param", "seed=8"]);
@@ -266,16 +275,16 @@ describe("ml_train", () => {
     const h = hits(reseeded.json.runId);
     assert.deepEqual(
       ran(h),
-      ["evaluate", "features", "gate", "has_python", "register", "report", "train[0]", "train[1]", "train[2]", "train[3]", ...(hasSklearn ? ["sklearn"] : [])].sort(),
+      ["evaluate", "features", "has_python", "promote", "quality", "register", "report", "review", "train[0]", "train[1]", "train[2]", "train[3]", ...(hasSklearn ? ["sklearn"] : [])].sort(),
     );
     assert.equal(h["ingest"] && h["validate"] && h["grid"], true);
 
     // the gate's bar: only the uncached gate and its branch
     const strict = sluice<RunJson>(["run", "ml_train", "--param", "minAccuracy=0.99"]);
     assert.equal(strict.code, 0, strict.stderr);
-    assert.deepEqual(ran(hits(strict.json.runId)), ["alert", "gate", "has_python", "report"]);
+    assert.deepEqual(ran(hits(strict.json.runId)), ["alert", "has_python", "quality", "report"]);
     assert.match(output<{ message: string }>(strict.json.runId, "alert").message, /not registered: test accuracy 0\.\d+ < required 0\.99/);
-    assert.equal(existsSync(join(sb.home, "outputs", "ml_train", strict.json.runId, "model.json")), false);
+    assert.equal(states(strict.json)["register"], "skipped", "nothing registered");
   });
 
   test("a broken data file fails validate, naming the rows and columns, and trains nothing; other columns fail ingest", () => {
@@ -396,7 +405,7 @@ describe("the loop under sluice dev", () => {
       assert.equal(train.length, 1, "one retraining run");
       assert.equal(train[0]!.runType, "asset");
       const report = cliJson<{ output: string }>(home, ["output", train[0]!.runId, "report"]).json.output;
-      assert.match(report, /^registered .*model\.json \(retraining requested: .*"driftedFeatures":\[.*"temp_max"/);
+      assert.match(report, /^registered weather_classifier v1 \(test accuracy 0\.\d+\); champion → v1 \(retraining requested: .*"source":"simulated_shift".*"driftedFeatures":\[.*"temp_max"/);
     } finally {
       dev.kill("SIGINT");
       const hard = setTimeout(() => dev.kill("SIGKILL"), 30_000);

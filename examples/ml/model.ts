@@ -62,6 +62,17 @@ export function shuffled<T>(items: readonly T[], seed: number): T[] {
   return out;
 }
 
+/**
+ * The 60/20/20 train/validation/test split after a seeded shuffle. One function for the training DAG and
+ * the monitor: the monitor's reference is exactly the training split the model learned from.
+ */
+export function splitRows<T>(rows: readonly T[], seed: number): [T[], T[], T[]] {
+  const shuffledRows = shuffled(rows, seed);
+  const nTrain = Math.round(rows.length * 0.6);
+  const nValidation = Math.round(rows.length * 0.2);
+  return [shuffledRows.slice(0, nTrain), shuffledRows.slice(nTrain, nTrain + nValidation), shuffledRows.slice(nTrain + nValidation)];
+}
+
 /** Mean and (population) standard deviation of each column. */
 export function columnStats(x: number[][]): { mean: number[]; std: number[] } {
   const f = x[0]?.length ?? 0;

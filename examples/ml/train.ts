@@ -1,9 +1,10 @@
 /**
  * ml_train — train a weather classifier on real data (NOAA daily observations, 2,922 rows), with every
- * expensive step cached and every trial tracked.
+ * expensive step cached and every trial tracked, and register it in the model registry behind a gate.
  *
- *   ingest → validate → features ─┬→ grid → train[learningRate × l2]  ─┬→ evaluate → gate ─┬→ register ─┬→ report
- *                                 └→ has_python → sklearn (skipped without scikit-learn) ┘   └→ alert ────┘
+ *   ingest → validate → features ─┬→ grid → train[learningRate × l2]  ─┬→ evaluate → quality ─┬→ register → review ─┬→ promote ──────────┬→ report
+ *                                 └→ has_python → sklearn (skipped without scikit-learn) ┘                         │                     └→ promote_approved ┤
+ *                                                                                                                   └→ alert ──────────────────────────────────┘
  *
  * - ingest's cache key is the data file's content hash: an unchanged file is not read twice; a changed one
  *   re-runs everything downstream of it.
@@ -13,24 +14,34 @@
  *   evaluate (a grid that grows by one point trains one model); `minAccuracy` → only the gate and its branch.
  * - Each trial records its params, a learning curve (loss per epoch) and its accuracies with ctx.track:
  *   `npx sluice experiments show ml_train --sort validation_accuracy`.
- * - The run is scheduled on an asset: ml_monitor (monitor.ts) updates it when the data drifts, which
- *   retrains. Run it by hand too:
+ * - The best model (on validation; scored once on test) below `minAccuracy` takes the alert path and is not
+ *   registered. Otherwise `register` stores it as the next version of `weather_classifier`
+ *   (ctx.models.register: the artifact model.json, weatherModel.ts to load it, its signature, metrics,
+ *   params and the run's lineage), and a promotion gate moves the alias `champion` to it when its test
+ *   accuracy is not worse than the current champion's by more than 1 point (no champion yet: it is
+ *   promoted). A candidate that is worse fails the gate, naming the metric; the alias stays.
+ * - `--param approval=true` takes the gate that also waits for a person (holding no worker slot):
+ *   `npx sluice models approvals` lists it, `npx sluice models approve <id>` (or reject, or the Models page)
+ *   decides it.
+ * - The run is scheduled on an asset: ml_monitor (monitor.ts) updates it when the model's inputs drift,
+ *   which retrains (and registers and gates the next version). Run it by hand too:
  *
  *   npx sluice --dags examples run ml_train
  *   npx sluice --dags examples run ml_train                                  # again: every trial is a cache hit
  *   npx sluice --dags examples run ml_train --param 'l2s=[0,0.001,0.01]'    # trains only the 2 new grid points
  *   npx sluice --dags examples run ml_train --param minAccuracy=0.99        # takes the alert path
+ *   npx sluice --dags examples run ml_train --param approval=true           # the gate waits for `sluice models approve`
  */
 import { createHash } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { dag, FailTask } from "sluice";
 import { z } from "zod";
-import { accuracy, columnStats, logLoss, shuffled, standardise, trainSoftmax, type SoftmaxModel, type Split } from "./model.js";
-import { CLASSES, FEATURE_NAMES, featurise, parseCsv, RETRAIN_ASSET, validateRows } from "./weather.js";
+import { accuracy, columnStats, logLoss, splitRows, standardise, trainSoftmax, type SoftmaxModel, type Split } from "./model.js";
+import { CLASSES, FEATURE_NAMES, featurise, MODEL_NAME, parseCsv, RETRAIN_ASSET, validateRows } from "./weather.js";
+import { SIGNATURE } from "./weatherModel.js";
 
 /** The shipped data set (see data/README.md); `--param dataFile=...` reads another file of the same columns. */
 const DATA_FILE = fileURLToPath(new URL("./data/weather.csv", import.meta.url));
@@ -54,6 +65,8 @@ export default dag(
       epochs: z.number().int().positive().default(150),
       /** Test accuracy the best model needs to be registered; below it, the alert path runs. */
       minAccuracy: z.number().min(0).max(1).default(0.8),
+      /** Promote to champion only after a person approves (`sluice models approve <id>`, the Models page). */
+      approval: z.boolean().default(false),
     }),
     defaults: { retries: 1, retryDelay: "1s", timeout: "5m" },
   },
@@ -98,10 +111,7 @@ export default dag(
     // 60/20/20 train/validation/test after a seeded shuffle; features standardised with the training
     // split's statistics only, so nothing of validation or test leaks into training.
     const data = d.task("features", { inputs: { clean }, cache: true, cacheParams: ["seed"] }, async ({ clean }, ctx) => {
-      const rows = shuffled(clean, ctx.params.seed);
-      const nTrain = Math.round(rows.length * 0.6);
-      const nValidation = Math.round(rows.length * 0.2);
-      const parts = [rows.slice(0, nTrain), rows.slice(nTrain, nTrain + nValidation), rows.slice(nTrain + nValidation)];
+      const parts = splitRows(clean, ctx.params.seed);
       const { mean, std } = columnStats(parts[0]!.map(featurise));
       const [train, validation, test] = parts.map(
         (p): Split => ({ x: standardise(p.map(featurise), mean, std), y: p.map((r) => CLASSES.indexOf(r.weather)) }),
@@ -194,37 +204,64 @@ export default dag(
       },
     );
 
-    // The quality gate. Once the model registry lands, this is where the candidate is compared with the
-    // current champion (`d.promote(...)`) instead of against a fixed bar.
-    const gate = d.branch("gate", { inputs: { evaluation } }, ({ evaluation }, ctx) => (evaluation.testAccuracy >= ctx.params.minAccuracy ? "register" : "alert"));
+    // The absolute bar: below it, nobody is paged with a model to approve — the alert path runs instead.
+    const quality = d.branch("quality", { inputs: { evaluation } }, ({ evaluation }, ctx) => (evaluation.testAccuracy >= ctx.params.minAccuracy ? "register" : "alert"));
 
-    // Registration. Today: the artifact (model.json, loaded by weatherModel.ts's `load`) is tracked with the
-    // run and written to the run's output folder. With the registry this becomes
-    // ctx.models.register("weather_classifier", { artifact, flavor: { kind: "js", module: "ml/weatherModel.ts",
-    // export: "load" }, signature: SIGNATURE, metrics, params, framework: "typescript" }).
-    const registered = d.task("register", { inputs: { evaluation }, after: [gate] }, async ({ evaluation }, ctx) => {
-      const { model, ...metrics } = evaluation;
+    // The next version of the model, with what a server needs to load it (weatherModel.ts's `load`), what
+    // a request row is (its signature), the metrics the gate compares and the params that made it; the
+    // registry adds the lineage (run, task, attempt, DAG version, the retraining request it consumed).
+    // Not cached: registering is the side effect. A retraining on unchanged data reuses the cached model,
+    // registered as a new version.
+    const registered = d.task("register", { inputs: { evaluation }, after: [quality] }, async ({ evaluation }, ctx) => {
+      const { model, ...summary } = evaluation;
       const artifact = Buffer.from(`${JSON.stringify(model)}\n`);
       await ctx.track.artifact("model.json", artifact, { mediaType: "application/json" });
-      const dir = resolve(process.env["SLUICE_HOME"] ?? ".sluice", "outputs", ctx.dagId, ctx.runId);
-      await mkdir(dir, { recursive: true });
-      const path = join(dir, "model.json");
-      await writeFile(path, artifact);
-      ctx.log.info(`model ready for registration (test accuracy ${evaluation.testAccuracy.toFixed(3)}): ${path}`);
-      return { path, ...metrics };
+      const version = await ctx.models.register(MODEL_NAME, {
+        artifact,
+        flavor: { module: "./weatherModel.ts" },
+        signature: SIGNATURE,
+        framework: "typescript-softmax",
+        metrics: {
+          test_accuracy: summary.testAccuracy,
+          validation_accuracy: summary.validationAccuracy,
+          majority_baseline: summary.majorityBaseline,
+          ...(summary.sklearnTestAccuracy === null ? {} : { sklearn_test_accuracy: summary.sklearnTestAccuracy }),
+        },
+        params: { learningRate: summary.learningRate, l2: summary.l2, epochs: summary.epochs, seed: ctx.params.seed, dataFile: ctx.params.dataFile || "data/weather.csv" },
+        description: `softmax regression, lr=${summary.learningRate} l2=${summary.l2}, ${summary.epochs} epochs`,
+      });
+      ctx.log.info(`registered ${version.name} v${version.version} (test accuracy ${summary.testAccuracy.toFixed(3)})`);
+      return { ...version, testAccuracy: summary.testAccuracy };
     });
 
-    const alerted = d.task("alert", { inputs: { evaluation }, after: [gate] }, async ({ evaluation }, ctx) => {
+    // `approval` is a run's choice, a gate's approval is its definition: two gates, one taken.
+    const review = d.branch("review", { after: [registered] }, (_, ctx) => (ctx.params.approval ? "promote_approved" : "promote"));
+    // The candidate against the current champion: not worse by more than 1 point of test accuracy (no
+    // champion yet: promoted). Worse fails the gate, listing candidate, champion and threshold.
+    // No retry: the same comparison gives the same answer.
+    const gate = { model: MODEL_NAME, candidate: registered, alias: "champion", compare: { test_accuracy: { notWorseBy: 0.01 } }, retries: 0, after: [review] };
+    const promoted = d.promote("promote", gate);
+    const approved = d.promote("promote_approved", { ...gate, approval: { timeout: "2d" } });
+
+    const alerted = d.task("alert", { inputs: { evaluation }, after: [quality] }, async ({ evaluation }, ctx) => {
       // Where a real pipeline would page someone or post to a channel.
       const message = `model not registered: test accuracy ${evaluation.testAccuracy.toFixed(3)} < required ${ctx.params.minAccuracy}`;
       ctx.log.warn(message);
       return { message };
     });
 
-    // A join after a branch: one side is always skipped, so the default all_success would skip this too.
-    d.task("report", { inputs: { registered, alerted }, triggerRule: "none_failed_min_one_success" }, async ({ registered, alerted }, ctx) => {
-      const why = ctx.triggeringAssetEvents.length > 0 ? ` (retraining requested: ${JSON.stringify(ctx.triggeringAssetEvents.at(-1)!.metadata)})` : "";
-      return (registered ? `registered ${registered.path}` : (alerted?.message ?? "nothing to report")) + why;
-    });
+    // A join after branches: the untaken sides are skipped, so the default all_success would skip this too.
+    // A rejected approval skips its gate: the version stays registered, the champion where it was.
+    d.task(
+      "report",
+      { inputs: { registered, promoted, approved, alerted }, triggerRule: "none_failed_min_one_success" },
+      async ({ registered, promoted, approved, alerted }, ctx) => {
+        const why = ctx.triggeringAssetEvents.length > 0 ? ` (retraining requested: ${JSON.stringify(ctx.triggeringAssetEvents.at(-1)!.metadata)})` : "";
+        if (!registered) return (alerted?.message ?? "nothing to report") + why;
+        const gate = promoted ?? approved;
+        const champion = !gate ? "champion unchanged (approval rejected)" : gate.moved ? `champion ${gate.previous === null ? "" : `v${gate.previous} `}→ v${gate.version}` : `champion already v${gate.version}`;
+        return `registered ${registered.name} v${registered.version} (test accuracy ${registered.testAccuracy.toFixed(3)}); ${champion}${why}`;
+      },
+    );
   },
 );

@@ -22,6 +22,9 @@ export const CLASSES = ["drizzle", "fog", "rain", "snow", "sun"] as const;
  */
 export const RETRAIN_ASSET = "models/weather_classifier/retrain_request";
 
+/** The registered model's name: ml_train registers it, `models serve` serves it, ml_monitor reads its inference log. */
+export const MODEL_NAME = "weather_classifier";
+
 /** The features the monitoring DAG compares between the training reference and recent data. */
 export const MONITORED_FEATURES = { precipitation: "numeric", temp_max: "numeric", temp_min: "numeric", wind: "numeric", location: "categorical" } as const;
 
