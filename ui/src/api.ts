@@ -75,8 +75,6 @@ export type RunTracking = Ok<"/api/v1/runs/{runId}/tracking", "get">;
 export type MetricSeries = Ok<"/api/v1/runs/{runId}/metrics", "get">["series"];
 export type ModelSummary = Item<Ok<"/api/v1/models", "get">>;
 export type ModelDetail = Ok<"/api/v1/models/{name}", "get">;
-export type ModelVersion = ModelDetail["versions"][number];
-export type AliasMove = ModelDetail["history"][number];
 export type Approval = Ok<"/api/v1/approvals/{id}", "post">;
 
 /** A DAG's params as JSON Schema (the part the trigger form reads). */
