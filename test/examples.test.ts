@@ -188,7 +188,6 @@ describe("ml_train", () => {
       "train[3]": "success",
       sklearn: hasSklearn ? "success" : "skipped",
       evaluate: "success",
-      quality: "success",
       register: "success",
       review: "success",
       promote: "success",
@@ -259,7 +258,7 @@ describe("ml_train", () => {
     assert.equal(r.code, 0, r.stderr);
     const h = hits(r.json.runId);
     for (const task of CACHED) assert.equal(h[task], true, `${task} is a cache hit`);
-    assert.deepEqual(ran(h), ["has_python", "promote", "quality", "register", "report", "review"], "only the uncached tasks ran");
+    assert.deepEqual(ran(h), ["has_python", "promote", "register", "report", "review"], "only the uncached tasks ran");
     assert.deepEqual(output(r.json.runId, "evaluate"), output(first.runId, "evaluate"));
   });
 
@@ -267,7 +266,7 @@ describe("ml_train", () => {
     // a grid that grows by one learning rate: the grid, the two new trials and evaluate
     const grown = sluice<RunJson>(["run", "ml_train", "--param", "learningRates=[0.1,0.5,1]"]);
     assert.equal(grown.code, 0, grown.stderr);
-    assert.deepEqual(ran(hits(grown.json.runId)), ["evaluate", "grid", "has_python", "promote", "quality", "register", "report", "review", "train[4]", "train[5]"]);
+    assert.deepEqual(ran(hits(grown.json.runId)), ["evaluate", "grid", "has_python", "promote", "register", "report", "review", "train[4]", "train[5]"]);
 
     // the seed of the split: features and everything after it; the data set is not read again
     const reseeded = sluice<RunJson>(["run", "ml_train", "--param", "seed=8"]);
@@ -275,14 +274,14 @@ describe("ml_train", () => {
     const h = hits(reseeded.json.runId);
     assert.deepEqual(
       ran(h),
-      ["evaluate", "features", "has_python", "promote", "quality", "register", "report", "review", "train[0]", "train[1]", "train[2]", "train[3]", ...(hasSklearn ? ["sklearn"] : [])].sort(),
+      ["evaluate", "features", "has_python", "promote", "register", "report", "review", "train[0]", "train[1]", "train[2]", "train[3]", ...(hasSklearn ? ["sklearn"] : [])].sort(),
     );
     assert.equal(h["ingest"] && h["validate"] && h["grid"], true);
 
-    // the gate's bar: only the uncached gate and its branch
+    // the bar: register skips itself (nothing registered), alert warns
     const strict = sluice<RunJson>(["run", "ml_train", "--param", "minAccuracy=0.99"]);
     assert.equal(strict.code, 0, strict.stderr);
-    assert.deepEqual(ran(hits(strict.json.runId)), ["alert", "has_python", "quality", "report"]);
+    assert.deepEqual(ran(hits(strict.json.runId)), ["alert", "has_python", "report", "review"]);
     assert.match(output<{ message: string }>(strict.json.runId, "alert").message, /not registered: test accuracy 0\.\d+ < required 0\.99/);
     assert.equal(states(strict.json)["register"], "skipped", "nothing registered");
   });

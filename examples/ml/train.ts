@@ -2,9 +2,9 @@
  * ml_train — train a weather classifier on real data (NOAA daily observations, 2,922 rows), with every
  * expensive step cached and every trial tracked, and register it in the model registry behind a gate.
  *
- *   ingest → validate → features ─┬→ grid → train[learningRate × l2]  ─┬→ evaluate → quality ─┬→ register → review ─┬→ promote ──────────┬→ report
- *                                 └→ has_python → sklearn (skipped without scikit-learn) ┘                         │                     └→ promote_approved ┤
- *                                                                                                                   └→ alert ──────────────────────────────────┘
+ *   ingest → validate → features ─┬→ grid → train[learningRate × l2]  ─┬→ evaluate ─┬→ register ─┬→ promote ──────────┬→ report
+ *                                 └→ has_python → sklearn (skipped without scikit-learn) ┘            ├→ review ───┴→ promote_approved ─┤
+ *                                                                                                     └→ alert ─────────────────────────┘
  *
  * - ingest's cache key is the data file's content hash: an unchanged file is not read twice; a changed one
  *   re-runs everything downstream of it.
@@ -37,7 +37,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { dag, FailTask } from "sluice";
+import { dag, FailTask, SkipTask } from "sluice";
 import { z } from "zod";
 import { accuracy, columnStats, logLoss, splitRows, standardise, trainSoftmax, type SoftmaxModel, type Split } from "./model.js";
 import { CLASSES, FEATURE_NAMES, featurise, MODEL_NAME, parseCsv, RETRAIN_ASSET, validateRows } from "./weather.js";
@@ -204,16 +204,17 @@ export default dag(
       },
     );
 
-    // The absolute bar: below it, nobody is paged with a model to approve — the alert path runs instead.
-    const quality = d.branch("quality", { inputs: { evaluation } }, ({ evaluation }, ctx) => (evaluation.testAccuracy >= ctx.params.minAccuracy ? "register" : "alert"));
-
     // The next version of the model, with what a server needs to load it (weatherModel.ts's `load`), what
     // a request row is (its signature), the metrics the gate compares and the params that made it; the
     // registry adds the lineage (run, task, attempt, DAG version, the retraining request it consumed).
-    // Not cached: registering is the side effect. A retraining on unchanged data reuses the cached model,
-    // registered as a new version.
-    const registered = d.task("register", { inputs: { evaluation }, after: [quality] }, async ({ evaluation }, ctx) => {
+    // Below the absolute bar (`minAccuracy`) nothing is registered: the task skips itself (SkipTask) and
+    // `alert` (beside it) warns instead. Not cached: registering is the side effect. A retraining on unchanged
+    // data reuses the cached model, registered as a new version.
+    const registered = d.task("register", { inputs: { evaluation } }, async ({ evaluation }, ctx) => {
       const { model, ...summary } = evaluation;
+      if (summary.testAccuracy < ctx.params.minAccuracy) {
+        throw new SkipTask(`test accuracy ${summary.testAccuracy.toFixed(3)} < required ${ctx.params.minAccuracy}: not registered`);
+      }
       const artifact = Buffer.from(`${JSON.stringify(model)}\n`);
       await ctx.track.artifact("model.json", artifact, { mediaType: "application/json" });
       const version = await ctx.models.register(MODEL_NAME, {
@@ -234,17 +235,20 @@ export default dag(
       return { ...version, testAccuracy: summary.testAccuracy };
     });
 
-    // `approval` is a run's choice, a gate's approval is its definition: two gates, one taken.
-    const review = d.branch("review", { after: [registered] }, (_, ctx) => (ctx.params.approval ? "promote_approved" : "promote"));
+    // `approval` is a run's choice, a gate's approval is its definition: two gates, one taken. Decided
+    // beside `register` (not after it), so that the release path stays short in the graph.
+    const review = d.branch("review", { after: [evaluation] }, (_, ctx) => (ctx.params.approval ? "promote_approved" : "promote"));
     // The candidate against the current champion: not worse by more than 1 point of test accuracy (no
-    // champion yet: promoted). Worse fails the gate, listing candidate, champion and threshold.
-    // No retry: the same comparison gives the same answer.
+    // champion yet: promoted). Worse fails the gate, listing candidate, champion and threshold. A skipped
+    // register (below the bar) skips the gates. No retry: the same comparison gives the same answer.
     const gate = { model: MODEL_NAME, candidate: registered, alias: "champion", compare: { test_accuracy: { notWorseBy: 0.01 } }, retries: 0, after: [review] };
     const promoted = d.promote("promote", gate);
     const approved = d.promote("promote_approved", { ...gate, approval: { timeout: "2d" } });
 
-    const alerted = d.task("alert", { inputs: { evaluation }, after: [quality] }, async ({ evaluation }, ctx) => {
-      // Where a real pipeline would page someone or post to a channel.
+    // Where a real pipeline would page someone or post to a channel: beside register, the same bar the
+    // other way round (a model that clears it has nothing to alert about: the task skips itself).
+    const alerted = d.task("alert", { inputs: { evaluation } }, async ({ evaluation }, ctx) => {
+      if (evaluation.testAccuracy >= ctx.params.minAccuracy) throw new SkipTask("the model cleared the bar: nothing to alert");
       const message = `model not registered: test accuracy ${evaluation.testAccuracy.toFixed(3)} < required ${ctx.params.minAccuracy}`;
       ctx.log.warn(message);
       return { message };
