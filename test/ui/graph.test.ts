@@ -87,4 +87,33 @@ describe("the graph view", { skip, timeout: 300_000 }, () => {
       }
     });
   }
+
+  test("the example's own runs: ml_train's trials compared on the experiment page, weather_classifier v1 champion on the models page", async () => {
+    const { context, page, pageErrors } = await ui.loggedIn("admin", ADMIN_PASSWORD);
+    try {
+      // `sluice dev` on the examples: ml_monitor's drift request retrains once, which registers and promotes v1
+      const runs = async () => ((await (await page.context().request.get(`${ui.url}/api/v1/dags/ml_train/runs`)).json()) as { items: { state: string }[] }).items;
+      await waitFor(async () => (await runs()).some((r) => r.state === "success"), 120_000, "a successful ml_train run");
+      await page.setViewportSize({ width: 1440, height: 900 });
+      await page.goto(`${ui.url}/experiments/ml_train`);
+      const rows = page.getByTestId("compare-table").locator("tbody tr");
+      // the sweep's trials (4 grid points by default; the scikit-learn trial too where it ran)
+      await waitFor(async () => (await rows.count()) >= 4, 30_000, "the example's trials");
+      const header = await page.getByTestId("compare-table").locator("thead").innerText();
+      for (const col of ["learningRate", "l2", "validation_accuracy"]) assert.ok(header.includes(col), `the comparison shows ${col}: ${header}`);
+      await page.getByTestId("metric-chart").locator("canvas").first().waitFor();
+      await page.screenshot({ path: join(ARTIFACTS, "experiment-ml_train.png") });
+
+      await page.goto(`${ui.url}/models/weather_classifier`);
+      const version = page.locator('[data-testid=model-version][data-version="1"]');
+      await version.waitFor();
+      // its metrics, framework, the task that registered it and the asset event its run consumed (lineage)
+      assert.match(await version.innerText(), /^v1[\s\S]*0\.\d+[\s\S]*typescript-softmax[\s\S]*ml_train \/ register[\s\S]*models\/weather_classifier\/retrain_request/);
+      await page.locator('[data-testid=alias][data-alias="champion"]').filter({ hasText: "champion → v1" }).waitFor();
+      await page.screenshot({ path: join(ARTIFACTS, "model-weather_classifier.png") });
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      await context.close();
+    }
+  });
 });

@@ -42,7 +42,7 @@ export function ModelsPage({ name }: { name?: string }) {
               <td>v{m.latestVersion}</td>
               <td>
                 {Object.entries(m.aliases).map(([a, v]) => (
-                  <span key={a} className="badge" style={{ marginRight: 4 }}>
+                  <span key={a} className="badge badge-alias" style={{ marginRight: 4 }}>
                     {a} → v{v}
                   </span>
                 ))}
