@@ -143,3 +143,35 @@ export async function querySchema<T>(schema: PgSchema, text: string, params: unk
     await c.end().catch(() => undefined);
   }
 }
+
+interface FleetEngine {
+  newWorker(): { start(): Promise<void>; stop(): Promise<void> };
+  close(): Promise<void>;
+}
+
+/**
+ * `count` engines on one fresh PostgreSQL schema, each with a started worker, as separate processes would
+ * be (call inside a describe: its before/after start them and then stop, close and drop everything).
+ * `fleet.engines` and `fleet.url` are set once the suite's before hook ran.
+ */
+export function pgFleet<E extends FleetEngine>(count: number, open: (url: string) => Promise<E>): { engines: E[]; url: string } {
+  const fleet = { engines: [] as E[], url: "" };
+  let schema: PgSchema | null = null;
+  const workers: ReturnType<E["newWorker"]>[] = [];
+  before(async () => {
+    schema = await freshSchema();
+    fleet.url = schema.url;
+    for (let i = 0; i < count; i++) fleet.engines.push(await open(schema.url));
+    for (const e of fleet.engines) {
+      const w = e.newWorker() as ReturnType<E["newWorker"]>;
+      await w.start();
+      workers.push(w);
+    }
+  });
+  after(async () => {
+    for (const w of workers) await w.stop();
+    for (const e of fleet.engines) await e.close();
+    await schema?.drop();
+  });
+  return fleet;
+}

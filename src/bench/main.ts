@@ -46,6 +46,17 @@ async function withSluice<T>(dags: Dag[], fn: (s: Sluice) => Promise<T>): Promis
   }
 }
 
+/** One run of `dagId` to its end, as `sluice run` drives it: wall seconds and CPU ms; throws unless it succeeded. */
+async function timedRun(s: Sluice, dagId: string): Promise<{ seconds: number; cpuMs: number }> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const summary = await s.run(dagId);
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(c0);
+  if (summary.state !== "success") throw new Error(`${dagId} run ${summary.state}`);
+  return { seconds, cpuMs: (cpu.user + cpu.system) / 1000 };
+}
+
 async function chain(n: number): Promise<Result> {
   const starts = new Float64Array(n);
   const ends = new Float64Array(n);
@@ -60,16 +71,11 @@ async function chain(n: number): Promise<Result> {
     }
   });
   return withSluice([d], async (s) => {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    const summary = await s.run(d.id);
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu = process.cpuUsage(c0);
-    if (summary.state !== "success") throw new Error(`chain run ${summary.state}`);
+    const { seconds, cpuMs } = await timedRun(s, d.id);
     const gaps: number[] = [];
     for (let i = 1; i < n; i++) gaps.push(starts[i]! - ends[i - 1]!);
     gaps.sort((a, b) => a - b);
-    return { scenario: `chain-${n}`, n, seconds: round(seconds), tasksPerSecond: Math.round(n / seconds), p50Ms: round(percentile(gaps, 50)), p99Ms: round(percentile(gaps, 99)), cpuMsPerTask: round((cpu.user + cpu.system) / 1000 / n, 4) };
+    return { scenario: `chain-${n}`, n, seconds: round(seconds), tasksPerSecond: Math.round(n / seconds), p50Ms: round(percentile(gaps, 50)), p99Ms: round(percentile(gaps, 99)), cpuMsPerTask: round(cpuMs / n, 4) };
   });
 }
 
@@ -81,13 +87,8 @@ async function fanout(n: number): Promise<Result> {
   });
   return withSluice([d], async (s) => {
     const rss = sampleRss();
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    const summary = await s.run(d.id);
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu = process.cpuUsage(c0);
+    const { seconds, cpuMs } = await timedRun(s, d.id);
     const { baseline, peak } = rss.stop();
-    if (summary.state !== "success") throw new Error(`fanout run ${summary.state}`);
     return {
       scenario: `fanout-${n}`,
       n: n + 1,
@@ -98,7 +99,7 @@ async function fanout(n: number): Promise<Result> {
       baselineRssBytes: baseline,
       peakRssBytes: peak,
       bytesPerTask: Math.round((peak - baseline) / (n + 1)),
-      cpuMsPerTask: round((cpu.user + cpu.system) / 1000 / (n + 1), 4),
+      cpuMsPerTask: round(cpuMs / (n + 1), 4),
     };
   });
 }
@@ -123,14 +124,9 @@ async function mapped(n: number, grouped: boolean): Promise<Result> {
     b.task("reduce", { inputs: { last } }, ({ last }) => last.length);
   });
   return withSluice([d], async (s) => {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    const summary = await s.run(d.id);
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu = process.cpuUsage(c0);
-    if (summary.state !== "success") throw new Error(`${d.id} run ${summary.state}`);
+    const { seconds, cpuMs } = await timedRun(s, d.id);
     const tasks = 3 * n + 2;
-    return { scenario: `${grouped ? "mapgroup" : "mapchain"}-${n}`, n: tasks, seconds: round(seconds), tasksPerSecond: Math.round(tasks / seconds), p50Ms: null, p99Ms: null, cpuMsPerTask: round((cpu.user + cpu.system) / 1000 / tasks, 4) };
+    return { scenario: `${grouped ? "mapgroup" : "mapchain"}-${n}`, n: tasks, seconds: round(seconds), tasksPerSecond: Math.round(tasks / seconds), p50Ms: null, p99Ms: null, cpuMsPerTask: round(cpuMs / tasks, 4) };
   });
 }
 

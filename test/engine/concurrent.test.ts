@@ -11,7 +11,7 @@ import { after, before, describe, test } from "node:test";
 // the built package (as api.test.ts): workers' heartbeat threads load their entry as JavaScript
 import { dag } from "sluice";
 import { Sluice, loadConfig } from "sluice/runtime";
-import { dialects, freshSchema, pgSkip } from "../dialects.js";
+import { dialects, pgFleet, pgSkip } from "../dialects.js";
 import { sandbox, storeDb } from "../helpers.js";
 
 const sb = sandbox("sluice-concurrent-");
@@ -33,23 +33,7 @@ const open = (url: string, concurrency = 16) =>
   Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: url, concurrency }, { SLUICE_DB_POOL_SIZE: "4" }), { dags: [fanIn, diamond] });
 
 describe("PostgreSQL: four engines settle one run's ends side by side", { skip: pgSkip(2) }, () => {
-  let schema: Awaited<ReturnType<typeof freshSchema>>;
-  const engines: Sluice[] = [];
-  const workers: ReturnType<Sluice["newWorker"]>[] = [];
-  before(async () => {
-    schema = await freshSchema();
-    for (let i = 0; i < 4; i++) engines.push(await open(schema.url));
-    for (const s of engines) {
-      const w = s.newWorker();
-      await w.start();
-      workers.push(w);
-    }
-  });
-  after(async () => {
-    for (const w of workers) await w.stop();
-    for (const s of engines) await s.close();
-    await schema?.drop();
-  });
+  const { engines } = pgFleet(4, (url) => open(url));
 
   test("a 300-wide fan-in, three runs at once: every join runs exactly once, after all its upstream tasks", async () => {
     const runs = await Promise.all([0, 1, 2].map((i) => engines[i]!.engine.createRun("fan_in")));

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { dag } from "sluice";
 import { Sluice, loadConfig, type RunSummary } from "sluice/runtime";
-import { dialects, freshSchema, pgSkip, suiteDatabase } from "../dialects.js";
+import { dialects, pgFleet, pgSkip, suiteDatabase } from "../dialects.js";
 import { sandbox } from "../helpers.js";
 import { checkInvariants } from "../invariants.js";
 
@@ -243,23 +243,8 @@ const wide = dag("mg_wide", (d) => {
 });
 
 describe("PostgreSQL: four engines settle a mapped group's instances side by side", { skip: pgSkip(1) }, () => {
-  let schema: Awaited<ReturnType<typeof freshSchema>>;
-  const engines: Sluice[] = [];
-  const workers: ReturnType<Sluice["newWorker"]>[] = [];
-  before(async () => {
-    schema = await freshSchema();
-    for (let i = 0; i < 4; i++) engines.push(await Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: schema.url, concurrency: 8 }, { SLUICE_DB_POOL_SIZE: "4" }), { dags: [wide] }));
-    for (const s of engines) {
-      const w = s.newWorker();
-      await w.start();
-      workers.push(w);
-    }
-  });
-  after(async () => {
-    for (const w of workers) await w.stop();
-    for (const s of engines) await s.close();
-    await schema?.drop();
-  });
+  const fleet = pgFleet(4, (url) => Sluice.open(loadConfig({ home: sb.home, dags: sb.dags, databaseUrl: url, concurrency: 8 }, { SLUICE_DB_POOL_SIZE: "4" }), { dags: [wide] }));
+  const engines = fleet.engines;
 
   test("every per-index count arrives once: each d[i] counted its four upstream instances and ran once; the reduce sums all", async () => {
     const runs = await Promise.all([0, 1].map((i) => engines[i]!.engine.createRun("mg_wide")));
@@ -280,6 +265,6 @@ describe("PostgreSQL: four engines settle a mapped group's instances side by sid
       assert.equal((await s.store.runs.get(r.runId))!.unfinished, 0);
       assert.ok(new Set((await s.store.attempts.list(r.runId)).map((a) => a.workerId)).size > 1, "tasks ran on several workers");
     }
-    await checkInvariants(schema.url);
+    await checkInvariants(fleet.url);
   });
 });

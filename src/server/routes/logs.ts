@@ -6,26 +6,20 @@
  */
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
-import { requireRoleOn } from "../../app/access.js";
 import type { Actor } from "../../app/actor.js";
 import { escapeControls } from "../../core/controlChars.js";
 import { readWholeLog, type LogRef } from "../../logs/logStore.js";
-import { notFound, query, route, type ApiEnv, type Route } from "../route.js";
-import { attemptIdOf } from "./runs.js";
+import { query, route, type ApiEnv, type Route } from "../route.js";
+import { requireAttempt } from "./runs.js";
 import { logPageSchema } from "../schemas.js";
 
 export const STREAM_POLL_MS = 250;
 
 async function logOf(env: ApiEnv, actor: Actor, rawId: string): Promise<{ ref: LogRef; ended: () => Promise<boolean>; name: string }> {
-  const id = attemptIdOf(rawId);
-  const a = await env.sluice.store.attempts.get(id);
-  if (!a) throw notFound("attempt", id);
-  const run = await env.sluice.store.runs.get(a.runId);
-  if (!run) throw notFound("attempt", id);
-  await requireRoleOn(actor, run.dagId, "viewer", () => notFound("attempt", id));
+  const { id, a, dagId } = await requireAttempt(env, actor, rawId);
   return {
-    ref: { attemptId: id, dagId: run.dagId, runId: a.runId, taskId: a.taskId, mapIndex: a.mapIndex, tryNumber: a.tryNumber },
-    name: `${run.dagId}_${a.runId}_${a.taskId}${a.mapIndex >= 0 ? `_${a.mapIndex}` : ""}_attempt-${a.tryNumber}.log`,
+    ref: { attemptId: id, dagId, runId: a.runId, taskId: a.taskId, mapIndex: a.mapIndex, tryNumber: a.tryNumber },
+    name: `${dagId}_${a.runId}_${a.taskId}${a.mapIndex >= 0 ? `_${a.mapIndex}` : ""}_attempt-${a.tryNumber}.log`,
     ended: async () => {
       const now = await env.sluice.store.attempts.get(id);
       return !now || (now.endedAt !== null && now.state !== "up_for_reschedule");

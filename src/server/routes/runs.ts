@@ -66,6 +66,20 @@ export function attemptIdOf(raw: string): number {
   return Number(raw);
 }
 
+/**
+ * The attempt with this path id and its run's DAG, when the actor may read that DAG; a missing attempt, a
+ * missing run and an unreadable DAG are the same 404 (the attempt routes here and in logs.ts).
+ */
+export async function requireAttempt(env: ApiEnv, actor: Actor, rawId: string) {
+  const id = attemptIdOf(rawId);
+  const a = await env.sluice.store.attempts.get(id);
+  if (!a) throw notFound("attempt", id);
+  const run = await env.sluice.store.runs.get(a.runId);
+  if (!run) throw notFound("attempt", id);
+  await requireRoleOn(actor, run.dagId, "viewer", () => notFound("attempt", id));
+  return { id, a, dagId: run.dagId };
+}
+
 /** Param errors as 422 with one entry per field. */
 function paramsRejected(c: Context, e: SluiceError): Response {
   const issues = (e.details["issues"] as { path?: string; message: string }[] | undefined) ?? [];
@@ -309,13 +323,8 @@ export function runRoutes(): Route[] {
       tag: "tasks",
       summary: "An attempt by its id, with its run, DAG, task and map index (a cache hit's `cachedFrom` names such an id)",
       async handler({ env, actor, params }) {
-        const id = attemptIdOf(params["attemptId"]!);
-        const a = await env.sluice.store.attempts.get(id);
-        if (!a) throw notFound("attempt", id);
-        const run = await env.sluice.store.runs.get(a.runId);
-        if (!run) throw notFound("attempt", id);
-        await requireRoleOn(actor!, run.dagId, "viewer", () => notFound("attempt", id));
-        return { ...attemptView(a), taskId: a.taskId, mapIndex: a.mapIndex, runId: a.runId, dagId: run.dagId };
+        const { a, dagId } = await requireAttempt(env, actor!, params["attemptId"]!);
+        return { ...attemptView(a), taskId: a.taskId, mapIndex: a.mapIndex, runId: a.runId, dagId };
       },
     }),
     route({
@@ -327,12 +336,7 @@ export function runRoutes(): Route[] {
       tag: "tasks",
       summary: "A preview of an attempt's output",
       async handler({ env, actor, params }) {
-        const id = attemptIdOf(params["attemptId"]!);
-        const a = await env.sluice.store.attempts.get(id);
-        if (!a) throw notFound("attempt", id);
-        const run = await env.sluice.store.runs.get(a.runId);
-        if (!run) throw notFound("attempt", id);
-        await requireRoleOn(actor!, run.dagId, "viewer", () => notFound("attempt", id));
+        const { id, a } = await requireAttempt(env, actor!, params["attemptId"]!);
         const stored = await env.sluice.store.attempts.output(id);
         if (!stored || (!stored.inline && !stored.ref)) return { size: a.outputSize ?? 0, preview: null, truncated: false };
         // artifact refs are content hashes checked by the artifact store: never a path from the request
